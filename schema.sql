@@ -1,0 +1,146 @@
+-- affiliated: the full, current database schema.
+--
+-- A fresh database is created from this file; an existing one is upgraded step by step by the
+-- numbered scripts in migrations/ (see src/store/migrate.rs). PRAGMA user_version holds the version.
+--
+-- Conventions: times are INTEGER milliseconds since the Unix epoch (UTC); money is INTEGER minor
+-- units of the row's currency (cents for USD, yen for JPY); identifiers a merchant chooses
+-- (referral codes, offer ids, coupon codes) compare case-insensitively.
+
+-- Install-wide values, e.g. the hash of the postback token.
+CREATE TABLE settings (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- API keys. Only a SHA-256 hash of each key is stored; `prefix` lets an operator tell keys apart.
+CREATE TABLE api_keys (
+    id         INTEGER PRIMARY KEY,
+    label      TEXT NOT NULL,
+    prefix     TEXT NOT NULL,
+    key_hash   BLOB NOT NULL UNIQUE,
+    source     TEXT NOT NULL CHECK (source IN ('cli', 'env', 'initial')),
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+
+CREATE TABLE affiliates (
+    id            INTEGER PRIMARY KEY,
+    referral_code TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    name          TEXT NOT NULL,
+    email         TEXT,
+    postback_url  TEXT,
+    created_at    INTEGER NOT NULL
+);
+
+CREATE TABLE offers (
+    id                INTEGER PRIMARY KEY,
+    public_id         TEXT NOT NULL UNIQUE COLLATE NOCASE,   -- the `id` the API shows
+    name              TEXT NOT NULL,
+    landing_url       TEXT NOT NULL,
+    commission_type   TEXT NOT NULL CHECK (commission_type IN ('percent', 'flat')),
+    -- percent: parts per million of the amount (10% = 100000); flat: minor units of `currency`
+    commission_value  INTEGER NOT NULL CHECK (commission_value >= 0),
+    attribution       TEXT NOT NULL CHECK (attribution IN ('last_click', 'first_click')),
+    click_window_days INTEGER NOT NULL CHECK (click_window_days BETWEEN 1 AND 3650),
+    currency          TEXT NOT NULL,
+    is_default        INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
+    created_at        INTEGER NOT NULL
+);
+-- At most one default offer; the partial unique index makes a second one impossible.
+CREATE UNIQUE INDEX offers_single_default ON offers (is_default) WHERE is_default = 1;
+
+CREATE TABLE coupons (
+    code         TEXT PRIMARY KEY COLLATE NOCASE,
+    affiliate_id INTEGER NOT NULL REFERENCES affiliates (id),
+    offer_id     INTEGER REFERENCES offers (id),
+    created_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Clicks. The id is the click ID handed to the merchant: a millisecond-time prefix in an
+-- order-preserving alphabet followed by 138 random bits, so new rows append to the b-tree.
+CREATE TABLE clicks (
+    id           TEXT PRIMARY KEY,
+    affiliate_id INTEGER NOT NULL REFERENCES affiliates (id),
+    offer_id     INTEGER NOT NULL REFERENCES offers (id),
+    created_at   INTEGER NOT NULL,
+    session_id   TEXT,
+    landing_url  TEXT,
+    referrer     TEXT,
+    user_agent   TEXT,
+    ip           TEXT,
+    source       TEXT,
+    sub1         TEXT,
+    sub2         TEXT,
+    sub3         TEXT,
+    sub4         TEXT,
+    sub5         TEXT
+) WITHOUT ROWID;
+CREATE INDEX clicks_by_session ON clicks (session_id, created_at) WHERE session_id IS NOT NULL;
+
+-- Customers a merchant tied to an affiliate: every later order of theirs earns that affiliate a
+-- commission (recurring attribution), even after the original click is gone.
+CREATE TABLE customers (
+    id           INTEGER PRIMARY KEY,
+    customer_id  TEXT NOT NULL UNIQUE,
+    affiliate_id INTEGER NOT NULL REFERENCES affiliates (id),
+    offer_id     INTEGER NOT NULL REFERENCES offers (id),
+    click_id     TEXT REFERENCES clicks (id) ON DELETE SET NULL,
+    coupon_code  TEXT,
+    email        TEXT,
+    name         TEXT,
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX customers_by_click ON customers (click_id) WHERE click_id IS NOT NULL;
+
+-- Conversions: one row per merchant order (or lead). external_id is the merchant's order ID and
+-- UNIQUE: that constraint, checked inside the writing transaction, is what counts an order once.
+CREATE TABLE conversions (
+    id              INTEGER PRIMARY KEY,
+    external_id     TEXT NOT NULL UNIQUE,
+    type            TEXT NOT NULL,
+    affiliate_id    INTEGER NOT NULL REFERENCES affiliates (id),
+    offer_id        INTEGER NOT NULL REFERENCES offers (id),
+    click_id        TEXT REFERENCES clicks (id) ON DELETE SET NULL,
+    customer_id     INTEGER REFERENCES customers (id) ON DELETE SET NULL,
+    coupon_code     TEXT,
+    attributed_by   TEXT NOT NULL CHECK (attributed_by IN ('click', 'coupon', 'customer', 'session', 'affiliate')),
+    source          TEXT NOT NULL CHECK (source IN ('api', 'postback', 'pixel', 'lead', 'admin')),
+    currency        TEXT NOT NULL,
+    amount          INTEGER NOT NULL CHECK (amount >= 0),
+    refunded_amount INTEGER NOT NULL DEFAULT 0 CHECK (refunded_amount BETWEEN 0 AND amount),
+    commission      INTEGER NOT NULL CHECK (commission >= 0),
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'refunded')),
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX conversions_by_click ON conversions (click_id) WHERE click_id IS NOT NULL;
+CREATE INDEX conversions_by_customer ON conversions (customer_id) WHERE customer_id IS NOT NULL;
+CREATE INDEX conversions_by_status ON conversions (status, id);
+CREATE INDEX conversions_by_affiliate ON conversions (affiliate_id, id);
+CREATE INDEX conversions_by_time ON conversions (created_at);
+
+-- Every change of a conversion: who did what, when, and what it did to the money.
+CREATE TABLE conversion_events (
+    id               INTEGER PRIMARY KEY,
+    conversion_id    INTEGER NOT NULL REFERENCES conversions (id),
+    at               INTEGER NOT NULL,
+    actor            TEXT NOT NULL,
+    action           TEXT NOT NULL,
+    from_status      TEXT,
+    to_status        TEXT NOT NULL,
+    amount_delta     INTEGER NOT NULL DEFAULT 0,
+    commission_delta INTEGER NOT NULL DEFAULT 0,
+    reason           TEXT
+);
+CREATE INDEX conversion_events_by_conversion ON conversion_events (conversion_id, id);
+
+-- Clicks per day, affiliate and offer. Kept when clicks themselves are swept or erased, so
+-- reports over old periods stay true.
+CREATE TABLE daily_clicks (
+    day          INTEGER NOT NULL,   -- days since 1970-01-01 (UTC)
+    affiliate_id INTEGER NOT NULL REFERENCES affiliates (id),
+    offer_id     INTEGER NOT NULL REFERENCES offers (id),
+    clicks       INTEGER NOT NULL,
+    PRIMARY KEY (day, affiliate_id, offer_id)
+) WITHOUT ROWID;

@@ -1,0 +1,56 @@
+//! `affiliated check`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use super::{Failure, Outcome};
+use crate::config::{Args, LISTEN};
+
+pub const HELP: &str = "\
+Exit 0 if a running server answers GET /healthz with 200, 1 otherwise.
+
+Usage: affiliated check [--listen ADDR]
+
+Options:
+  --listen ADDR   where the server listens [AFFILIATED_LISTEN, default 127.0.0.1:8080]
+";
+
+pub fn run(parser: &mut lexopt::Parser) -> Outcome {
+    let args = Args::parse(parser, &[LISTEN]).map_err(Failure::usage)?;
+    if args.help {
+        print!("{HELP}");
+        return Ok(());
+    }
+    let mut addr = args.listen().map_err(Failure::usage)?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            [127, 0, 0, 1].into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let timeout = Duration::from_secs(3);
+    let fail = |what: &str, e: std::io::Error| Failure::runtime(format!("{what} {addr}: {e}"));
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| fail("cannot connect to", e))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| fail("cannot configure", e))?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .map_err(|e| fail("cannot write to", e))?;
+    let mut answer = Vec::new();
+    stream
+        .take(64 * 1024)
+        .read_to_end(&mut answer)
+        .map_err(|e| fail("no answer from", e))?;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.lines().next().unwrap_or("");
+    if status.starts_with("HTTP/1.1 200") {
+        println!("ok: {addr} is healthy");
+        Ok(())
+    } else {
+        Err(Failure::runtime(format!("{addr} is unhealthy: {status:?}")))
+    }
+}

@@ -1,0 +1,26 @@
+//! `affiliated migrate`.
+
+use super::{Failure, Outcome};
+use crate::config::{Args, DB};
+
+pub const HELP: &str = "\
+Create the database or bring its schema up to date, then exit. `serve` does the same on start.
+
+Usage: affiliated migrate [--db PATH]
+
+Options:
+  --db PATH   SQLite database file [AFFILIATED_DB, default ./affiliated.db]
+";
+
+pub fn run(parser: &mut lexopt::Parser) -> Outcome {
+    let args = Args::parse(parser, &[DB]).map_err(Failure::usage)?;
+    if args.help {
+        print!("{HELP}");
+        return Ok(());
+    }
+    let path = args.db();
+    let conn = crate::store::open_tool(&path)?;
+    let version = crate::store::migrate::user_version(&conn)?;
+    println!("{}: schema version {version}", path.display());
+    Ok(())
+}

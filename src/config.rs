@@ -1,0 +1,335 @@
+//! Configuration: defaults, overridden by `AFFILIATED_*` environment variables, overridden by
+//! command-line flags. Flags are read with lexopt into raw strings first, then validated into
+//! one typed [`Serve`] value, so every check and every message lives here.
+
+use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::store::Synchronous;
+use crate::tracking::validate::IpStorage;
+
+/// One option: `--long VALUE` (or `--long` alone for switches), with an environment fallback.
+pub struct Opt {
+    pub long: &'static str,
+    pub env: Option<&'static str>,
+    pub switch: bool,
+    /// May be given several times (values are collected).
+    pub repeat: bool,
+}
+
+impl Opt {
+    pub const fn value(long: &'static str, env: &'static str) -> Opt {
+        Opt {
+            long,
+            env: Some(env),
+            switch: false,
+            repeat: false,
+        }
+    }
+    pub const fn switch(long: &'static str, env: &'static str) -> Opt {
+        Opt {
+            long,
+            env: Some(env),
+            switch: true,
+            repeat: false,
+        }
+    }
+    pub const fn many(long: &'static str, env: &'static str) -> Opt {
+        Opt {
+            long,
+            env: Some(env),
+            switch: false,
+            repeat: true,
+        }
+    }
+    pub const fn flag_only(long: &'static str) -> Opt {
+        Opt {
+            long,
+            env: None,
+            switch: false,
+            repeat: false,
+        }
+    }
+}
+
+pub const DB: Opt = Opt::value("db", "AFFILIATED_DB");
+pub const LISTEN: Opt = Opt::value("listen", "AFFILIATED_LISTEN");
+
+pub const DEFAULT_DB: &str = "affiliated.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The raw result of parsing one command's arguments.
+#[derive(Default, Debug)]
+pub struct Args {
+    values: Vec<(&'static str, String)>,
+    pub positionals: Vec<String>,
+    pub help: bool,
+}
+
+impl Args {
+    /// Reads the rest of the command line against `opts`.
+    pub fn parse(parser: &mut lexopt::Parser, opts: &[Opt]) -> Result<Args, String> {
+        use lexopt::Arg;
+        let mut args = Args::default();
+        while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+            match arg {
+                Arg::Short('h') | Arg::Long("help") => args.help = true,
+                Arg::Long(name) => {
+                    let name = name.to_string();
+                    let opt = opts
+                        .iter()
+                        .find(|o| o.long == name)
+                        .ok_or_else(|| format!("unknown option --{name}; see --help"))?;
+                    let value = if opt.switch {
+                        "true".to_string()
+                    } else {
+                        os_string(parser.value().map_err(|e| e.to_string())?)?
+                    };
+                    if !opt.repeat && args.values.iter().any(|(n, _)| *n == opt.long) {
+                        return Err(format!("--{name} was given twice"));
+                    }
+                    args.values.push((opt.long, value));
+                }
+                Arg::Value(v) => args.positionals.push(os_string(v)?),
+                Arg::Short(c) => return Err(format!("unknown option -{c}; see --help")),
+            }
+        }
+        Ok(args)
+    }
+
+    /// The flag's value, else the environment variable's (empty counts as unset).
+    pub fn get(&self, opt: &Opt) -> Option<String> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == opt.long)
+            .map(|(_, v)| v.clone())
+            .or_else(|| {
+                opt.env
+                    .and_then(|e| std::env::var(e).ok())
+                    .filter(|v| !v.is_empty())
+            })
+    }
+
+    /// Every value of a repeatable option; the environment variable holds a comma-separated list.
+    pub fn get_all(&self, opt: &Opt) -> Vec<String> {
+        let flags: Vec<String> = self
+            .values
+            .iter()
+            .filter(|(n, _)| *n == opt.long)
+            .map(|(_, v)| v.clone())
+            .collect();
+        if !flags.is_empty() {
+            return flags;
+        }
+        opt.env
+            .and_then(|e| std::env::var(e).ok())
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn switch(&self, opt: &Opt) -> Result<bool, String> {
+        match self.get(opt).as_deref() {
+            None | Some("0" | "false" | "no") => Ok(false),
+            Some("1" | "true" | "yes") => Ok(true),
+            Some(other) => Err(format!(
+                "--{} / {} must be true or false, not {other:?}",
+                opt.long,
+                opt.env.unwrap_or("")
+            )),
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        PathBuf::from(self.get(&DB).unwrap_or_else(|| DEFAULT_DB.into()))
+    }
+
+    pub fn listen(&self) -> Result<SocketAddr, String> {
+        let text = self.get(&LISTEN).unwrap_or_else(|| DEFAULT_LISTEN.into());
+        text.to_socket_addrs()
+            .map_err(|e| format!("--listen {text:?}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("--listen {text:?} resolves to no address"))
+    }
+}
+
+fn os_string(v: OsString) -> Result<String, String> {
+    v.into_string()
+        .map_err(|v| format!("argument {v:?} is not valid UTF-8"))
+}
+
+pub const API_KEY_ENV: &str = "AFFILIATED_API_KEY";
+
+pub const WORKERS: Opt = Opt::value("workers", "AFFILIATED_WORKERS");
+pub const SYNCHRONOUS: Opt = Opt::value("synchronous", "AFFILIATED_SYNCHRONOUS");
+pub const STORE_IP: Opt = Opt::value("store-ip", "AFFILIATED_STORE_IP");
+pub const SOCKET_TIMEOUT: Opt = Opt::value("socket-timeout", "AFFILIATED_SOCKET_TIMEOUT");
+pub const TRUSTED_PROXY: Opt = Opt::many("trusted-proxy", "AFFILIATED_TRUSTED_PROXY");
+pub const PUBLIC_URL: Opt = Opt::value("public-url", "AFFILIATED_PUBLIC_URL");
+
+pub const SERVE_OPTS: &[Opt] = &[
+    DB,
+    LISTEN,
+    WORKERS,
+    SYNCHRONOUS,
+    STORE_IP,
+    SOCKET_TIMEOUT,
+    TRUSTED_PROXY,
+    PUBLIC_URL,
+];
+
+/// Everything `serve` needs, validated.
+#[derive(Clone, Debug)]
+pub struct Serve {
+    pub db: PathBuf,
+    pub listen: SocketAddr,
+    /// How visitors and affiliates reach this server (scheme, host, optional port and path
+    /// prefix, no trailing slash); used to print tracking links and postback URLs.
+    pub public_url: String,
+    pub api_key: Option<String>,
+    pub workers: usize,
+    pub synchronous: Synchronous,
+    pub store_ip: IpStorage,
+    /// Read and write timeout of every accepted connection; also how long an idle keep-alive
+    /// connection is kept.
+    pub socket_timeout: Duration,
+    /// Peers whose `X-Forwarded-For` is believed (the reverse proxy).
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl Serve {
+    pub fn from_args(args: &Args) -> Result<Serve, String> {
+        let api_key = std::env::var(API_KEY_ENV).ok().filter(|k| !k.is_empty());
+        if let Some(key) = &api_key {
+            if key.len() < crate::store::keys::MIN_LEN {
+                return Err(format!(
+                    "{API_KEY_ENV} is {} characters; use at least {} (e.g. `openssl rand -base64 32`)",
+                    key.len(),
+                    crate::store::keys::MIN_LEN
+                ));
+            }
+            if key.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
+                return Err(format!(
+                    "{API_KEY_ENV} must be printable ASCII without spaces"
+                ));
+            }
+        }
+        let workers = match args.get(&WORKERS) {
+            None => 32,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1024).contains(n))
+                .ok_or_else(|| format!("--workers must be a number from 1 to 1024, not {v:?}"))?,
+        };
+        let synchronous = match args.get(&SYNCHRONOUS) {
+            None => Synchronous::Normal,
+            Some(v) => Synchronous::parse(&v)
+                .ok_or_else(|| format!("--synchronous must be normal or full, not {v:?}"))?,
+        };
+        let store_ip = match args.get(&STORE_IP) {
+            None => IpStorage::Truncated,
+            Some(v) => IpStorage::parse(&v)
+                .ok_or_else(|| format!("--store-ip must be full, truncated or none, not {v:?}"))?,
+        };
+        let socket_timeout = match args.get(&SOCKET_TIMEOUT) {
+            None => Duration::from_secs(15),
+            Some(v) => parse_duration(&v)
+                .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(3600))
+                .ok_or_else(|| {
+                    format!("--socket-timeout must be a duration from 1s to 1h, not {v:?}")
+                })?,
+        };
+        let trusted_proxies = args
+            .get_all(&TRUSTED_PROXY)
+            .iter()
+            .map(|v| {
+                v.parse::<IpAddr>()
+                    .map_err(|_| format!("--trusted-proxy must be an IP address, not {v:?}"))
+            })
+            .collect::<Result<_, _>>()?;
+        let listen = args.listen()?;
+        let public_url = match args.get(&PUBLIC_URL) {
+            None => format!("http://{listen}"),
+            Some(url) => {
+                crate::tracking::link::check_template(&url, &[])
+                    .map_err(|e| format!("--public-url {e}"))?;
+                if url.contains(['?', '#']) {
+                    return Err("--public-url must not have a query or fragment".into());
+                }
+                url.trim_end_matches('/').to_string()
+            }
+        };
+        Ok(Serve {
+            db: args.db(),
+            listen,
+            public_url,
+            api_key,
+            workers,
+            synchronous,
+            store_ip,
+            socket_timeout,
+            trusted_proxies,
+        })
+    }
+}
+
+/// Parses `90s`, `15m`, `12h`, `30d` (a whole number and one unit).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let unit_at = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(unit_at);
+    if number.is_empty() || number.len() > 9 {
+        return None;
+    }
+    let n: u64 = number.parse().ok()?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("12h"), Some(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("30d"), Some(Duration::from_secs(2_592_000)));
+        for bad in ["", "30", "d", "1.5h", "-1s", "10 s", "1w", "9999999999s"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn flags_win_over_defaults() {
+        let mut parser =
+            lexopt::Parser::from_args(["--db", "/tmp/x.db", "--workers", "8", "extra"]);
+        let args = Args::parse(&mut parser, SERVE_OPTS).unwrap();
+        assert_eq!(args.db(), PathBuf::from("/tmp/x.db"));
+        assert_eq!(args.get(&WORKERS).as_deref(), Some("8"));
+        assert_eq!(args.positionals, ["extra"]);
+        let mut twice = lexopt::Parser::from_args(["--db", "a", "--db", "b"]);
+        assert!(Args::parse(&mut twice, SERVE_OPTS).is_err());
+        let mut unknown = lexopt::Parser::from_args(["--nope"]);
+        assert!(
+            Args::parse(&mut unknown, SERVE_OPTS)
+                .unwrap_err()
+                .contains("--nope")
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! `/api/v1/clicks`: the merchant's backend records a visitor's arrival and keeps the click ID.
+
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+
+use crate::error::Error;
+use crate::http::json::Body;
+use crate::http::response::Response;
+use crate::http::{Ctx, Req, views};
+use crate::store::clicks::{self, Click, NewClick};
+use crate::store::{affiliates, offers};
+use crate::tracking::validate;
+
+/// Byte limits for free-form click data.
+pub const MAX_URL: usize = 2048;
+pub const MAX_USER_AGENT: usize = 512;
+pub const MAX_SUB: usize = 255;
+pub const MAX_SOURCE: usize = 64;
+
+pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let body = Body::parse(&req.body)?;
+    let referral_code = body.required_str("referral_code")?;
+    let session_id = body.id_text("session_id")?;
+    if let Some(s) = &session_id {
+        validate::external_id(s).map_err(|e| Error::invalid("session_id", e))?;
+    }
+    let ip = match body.str("ip")? {
+        None => None,
+        Some(text) => Some(
+            text.parse::<IpAddr>()
+                .map_err(|_| Error::invalid("ip", "must be an IPv4 or IPv6 address"))?,
+        ),
+    };
+    let text = |field: &str, max: usize| -> Result<Option<String>, Error> {
+        Ok(body.str(field)?.map(|v| validate::metadata(v, max)))
+    };
+    let mut click = NewClick {
+        session_id,
+        landing_url: text("landing_url", MAX_URL)?,
+        referrer: text("referrer", MAX_URL)?,
+        user_agent: text("user_agent", MAX_USER_AGENT)?,
+        ip: ip.and_then(|ip| ctx.config.store_ip.apply(ip)),
+        source: text("source", MAX_SOURCE)?,
+        subs: [
+            text("sub1", MAX_SUB)?,
+            text("sub2", MAX_SUB)?,
+            text("sub3", MAX_SUB)?,
+            text("sub4", MAX_SUB)?,
+            text("sub5", MAX_SUB)?,
+        ],
+        ..NewClick::default()
+    };
+    let affiliate = affiliates::by_code(&ctx.db, referral_code)?
+        .ok_or_else(|| affiliates::unknown(referral_code))?;
+    let offer = offers::named_or_default(&ctx.db, body.str("offer")?)?;
+    click.affiliate_id = affiliate.id;
+    click.offer_id = offer.id;
+    let (id, created_at) = record(ctx, click.clone())?;
+    let view = Click {
+        id,
+        referral_code: affiliate.referral_code,
+        offer: offer.public_id,
+        created_at,
+        session_id: click.session_id,
+        landing_url: click.landing_url,
+        referrer: click.referrer,
+        user_agent: click.user_agent,
+        ip: click.ip,
+        source: click.source,
+        subs: click.subs,
+    };
+    Ok(Response::json(201, &views::click(&view)))
+}
+
+/// Stores a click and returns its ID and time once committed.
+pub fn record(ctx: &Ctx, click: NewClick) -> Result<(String, i64), Error> {
+    let now = crate::clock::now_ms();
+    let id = clicks::new_id(now);
+    let stored_id = id.clone();
+    ctx.writer
+        .run(move |conn| clicks::insert(conn, &stored_id, &click, now))?;
+    ctx.metrics.clicks.fetch_add(1, Ordering::Relaxed);
+    Ok((id, now))
+}
+
+pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let id = req.param(0);
+    let click = clicks::get(&ctx.db, id)?.ok_or_else(|| {
+        Error::not_found(
+            "not_found",
+            format!("no click has id `{id}` (unknown, erased or expired by retention)"),
+        )
+    })?;
+    Ok(Response::json(200, &views::click(&click)))
+}

@@ -1,0 +1,60 @@
+//! `/api/v1/customers`: tie a merchant's customer to an affiliate for recurring commissions.
+
+use crate::error::Error;
+use crate::http::json::Body;
+use crate::http::response::Response;
+use crate::http::{Ctx, Req, views};
+use crate::store::Insert;
+use crate::store::customers::{self, NewCustomer};
+use crate::tracking::validate;
+
+pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let body = Body::parse(&req.body)?;
+    let customer_id = body
+        .id_text("customer_id")?
+        .ok_or_else(|| Error::missing("customer_id"))?;
+    validate::external_id(&customer_id).map_err(|e| Error::invalid("customer_id", e))?;
+    let email = body.str("email")?.map(String::from);
+    if let Some(e) = &email {
+        validate::email(e).map_err(|m| Error::invalid("email", m))?;
+    }
+    let name = body.str("name")?.map(String::from);
+    if let Some(n) = &name {
+        validate::name(n).map_err(|m| Error::invalid("name", m))?;
+    }
+    let new = NewCustomer {
+        customer_id,
+        click_id: body.str("click_id")?.map(String::from),
+        coupon: body.str("coupon")?.map(String::from),
+        email,
+        name,
+    };
+    if new.click_id.is_none() && new.coupon.is_none() {
+        return Err(Error::bad_request(
+            "missing_attribution",
+            "send click_id or coupon: the affiliate the customer is tied to comes from one of them",
+        ));
+    }
+    let now = crate::clock::now_ms();
+    match ctx
+        .writer
+        .run(move |conn| customers::create(conn, &new, now))?
+    {
+        Insert::Created(c) => Ok(Response::json(201, &views::customer(&c))),
+        Insert::Duplicate(c) => Err(Error::conflict(
+            "duplicate_customer_id",
+            format!(
+                "customer `{}` already exists and stays with its affiliate",
+                c.customer_id
+            ),
+        )
+        .with_extra("customer", views::customer(&c))),
+    }
+}
+
+pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let id = req.param(0);
+    let customer = customers::get(&ctx.db, id)?
+        .ok_or_else(|| Error::not_found("not_found", format!("no customer has id `{id}`")))?;
+    Ok(Response::json(200, &views::customer(&customer)))
+}

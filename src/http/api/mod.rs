@@ -1,0 +1,64 @@
+//! The JSON API under `/api/v1`, one file per resource. Handlers validate their input, hand
+//! writes to the writer thread (`Ctx::write`) and shape answers with `views`. They never see
+//! tiny_http and never build SQL.
+
+pub mod affiliates;
+pub mod clicks;
+pub mod conversions;
+pub mod coupons;
+pub mod customers;
+pub mod offers;
+
+use super::Req;
+use crate::error::Error;
+use crate::tracking::money::Currency;
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 500;
+
+/// `limit` from the query string (1 to 500, default 50).
+pub fn limit(req: &Req) -> Result<usize, Error> {
+    match req.query("limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                )
+            }),
+    }
+}
+
+/// A numeric cursor from a previous page's `next_cursor`.
+pub fn cursor(req: &Req) -> Result<Option<i64>, Error> {
+    req.query("cursor")
+        .map(|c| {
+            c.parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| Error::invalid("cursor", "is not a cursor this API returned"))
+        })
+        .transpose()
+}
+
+/// Who made a change, as recorded in change logs.
+pub fn actor(req: &Req) -> String {
+    match req.key_id {
+        Some(id) => format!("api_key:{id}"),
+        None => "api".into(),
+    }
+}
+
+/// A currency code (upper or lower case) we know the minor digits of.
+pub fn currency(field: &str, code: &str) -> Result<Currency, Error> {
+    Currency::from_code(&code.to_ascii_uppercase()).ok_or_else(|| {
+        Error::invalid(
+            field,
+            format!("`{code}` is not an ISO 4217 currency code this server knows"),
+        )
+    })
+}

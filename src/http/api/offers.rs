@@ -1,0 +1,98 @@
+//! `/api/v1/offers`.
+
+use crate::error::Error;
+use crate::http::json::Body;
+use crate::http::response::Response;
+use crate::http::{Ctx, Req, views};
+use crate::store::offers::{self, NewOffer};
+use crate::tracking::attribution::Model;
+use crate::tracking::commission::{self, Rule};
+use crate::tracking::money::Currency;
+use crate::tracking::{link, validate};
+
+pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let body = Body::parse(&req.body)?;
+    let public_id = body.required_str("id")?;
+    validate::code(public_id).map_err(|e| Error::invalid("id", e))?;
+    let name = body.required_str("name")?;
+    validate::name(name).map_err(|e| Error::invalid("name", e))?;
+    let landing_url = body.required_str("landing_url")?;
+    link::check_template(landing_url, link::LANDING_MACROS)
+        .map_err(|e| Error::invalid("landing_url", e))?;
+    let currency = match body.str("currency")? {
+        Some(code) => super::currency("currency", code)?,
+        None => Currency::from_code("USD").expect("USD is known"),
+    };
+    let commission = commission_rule(&body, currency)?;
+    let attribution = match body.str("attribution")? {
+        None => Model::LastClick,
+        Some(text) => Model::parse(text)
+            .ok_or_else(|| Error::invalid("attribution", "must be last_click or first_click"))?,
+    };
+    let click_window_days = match body.int("click_window_days")? {
+        None => 30,
+        Some(days) if (1..=3650).contains(&days) => days,
+        Some(_) => {
+            return Err(Error::invalid(
+                "click_window_days",
+                "must be from 1 to 3650",
+            ));
+        }
+    };
+    let new = NewOffer {
+        public_id: public_id.to_string(),
+        name: name.to_string(),
+        landing_url: landing_url.to_string(),
+        commission,
+        attribution,
+        click_window_days,
+        currency,
+        make_default: body.bool("default")?.unwrap_or(false),
+    };
+    let now = crate::clock::now_ms();
+    let offer = ctx
+        .writer
+        .run(move |conn| offers::create(conn, &new, now))?;
+    Ok(Response::json(201, &views::offer(&offer)))
+}
+
+fn commission_rule(body: &Body, currency: Currency) -> Result<Rule, Error> {
+    let commission = body
+        .object("commission")?
+        .ok_or_else(|| Error::missing("commission"))?;
+    let kind = commission
+        .str("type")?
+        .ok_or_else(|| Error::invalid("commission", "needs a type: percent or flat"))?;
+    let value = commission
+        .decimal_text("value")
+        .map_err(|_| Error::invalid("commission", "value must be a decimal string or number"))?
+        .ok_or_else(|| Error::invalid("commission", "needs a value"))?;
+    match kind {
+        "percent" => commission::parse_percent(&value)
+            .map(|ppm| Rule::Percent { ppm })
+            .map_err(|e| Error::invalid("commission", e)),
+        "flat" => currency
+            .parse(&value)
+            .map(|minor| Rule::Flat { minor })
+            .map_err(|e| Error::invalid("commission", format!("value: {e}"))),
+        _ => Err(Error::invalid("commission", "type must be percent or flat")),
+    }
+}
+
+pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let limit = super::limit(req)?;
+    let after = super::cursor(req)?.unwrap_or(0);
+    let rows = offers::list(&ctx.db, after, limit)?;
+    let next = (rows.len() == limit)
+        .then(|| rows.last().map(|o| o.id.to_string()))
+        .flatten();
+    Ok(Response::json(
+        200,
+        &views::page(rows.iter().map(views::offer).collect(), next),
+    ))
+}
+
+pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let offer = offers::named_or_default(&ctx.db, Some(req.param(0)))?;
+    Ok(Response::json(200, &views::offer(&offer)))
+}

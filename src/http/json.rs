@@ -1,0 +1,167 @@
+//! Reading JSON request bodies field by field, so that every problem maps to a stable error
+//! code: `missing_<field>` when a required field is absent, `invalid_<field>` when it has the wrong
+//! type or shape. `null` and `""` count as absent everywhere.
+
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::tracking::money;
+
+pub struct Body(Map<String, Value>);
+
+impl Body {
+    /// Parses a body that must be a JSON object. An empty body is an empty object, so endpoints
+    /// whose fields are all optional can be called without one.
+    pub fn parse(bytes: &[u8]) -> Result<Body, Error> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Body(Map::new()));
+        }
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => Ok(Body(map)),
+            Ok(_) => Err(Error::bad_request(
+                "invalid_json",
+                "the body must be a JSON object",
+            )),
+            Err(e) => Err(Error::bad_request(
+                "invalid_json",
+                format!("the body is not valid JSON: {e}"),
+            )),
+        }
+    }
+
+    fn present(&self, field: &str) -> Option<&Value> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    /// An optional string.
+    pub fn str(&self, field: &str) -> Result<Option<&str>, Error> {
+        match self.present(field) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(Error::invalid(field, "must be a string")),
+        }
+    }
+
+    pub fn required_str(&self, field: &str) -> Result<&str, Error> {
+        self.str(field)?.ok_or_else(|| Error::missing(field))
+    }
+
+    /// An optional identifier that merchants often send as a number (`"order_id": 1001`).
+    pub fn id_text(&self, field: &str) -> Result<Option<String>, Error> {
+        match self.present(field) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
+            Some(_) => Err(Error::invalid(field, "must be a string or a whole number")),
+        }
+    }
+
+    /// A decimal given as a string or a JSON number, returned as its exact text. The number's
+    /// text is kept as written (serde_json's `arbitrary_precision`), so no float is involved.
+    pub fn decimal_text(&self, field: &str) -> Result<Option<String>, Error> {
+        match self.present(field) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(Error::invalid(
+                field,
+                "must be a decimal string such as \"19.99\" or a number",
+            )),
+        }
+    }
+
+    /// An amount, checked for shape here (plain decimal, not negative, not absurd); the number
+    /// of decimals is checked against the currency when it is known.
+    pub fn amount(&self, field: &str) -> Result<Option<String>, Error> {
+        let Some(text) = self.decimal_text(field)? else {
+            return Ok(None);
+        };
+        money::parse_amount(&text, 4).map_err(|e| match e {
+            money::AmountError::TooManyDecimals { .. } => {
+                Error::invalid(field, "has too many decimal places")
+            }
+            other => Error::invalid(field, other),
+        })?;
+        Ok(Some(text))
+    }
+
+    pub fn bool(&self, field: &str) -> Result<Option<bool>, Error> {
+        match self.present(field) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(Error::invalid(field, "must be true or false")),
+        }
+    }
+
+    pub fn int(&self, field: &str) -> Result<Option<i64>, Error> {
+        match self.present(field) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| Error::invalid(field, "must be a whole number")),
+            Some(_) => Err(Error::invalid(field, "must be a whole number")),
+        }
+    }
+
+    pub fn object(&self, field: &str) -> Result<Option<Body>, Error> {
+        match self.present(field) {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(Body(map.clone()))),
+            Some(_) => Err(Error::invalid(field, "must be an object")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(text: &str) -> Body {
+        Body::parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn malformed_bodies_are_invalid_json() {
+        for bad in ["{", "[1]", "\"x\"", "{\"a\":}", "nul"] {
+            assert_eq!(
+                Body::parse(bad.as_bytes()).err().unwrap().code,
+                "invalid_json",
+                "{bad}"
+            );
+        }
+        assert!(Body::parse(b"  ").is_ok());
+    }
+
+    #[test]
+    fn null_and_empty_are_absent() {
+        let b = body(r#"{"a": null, "b": "", "c": "x"}"#);
+        assert_eq!(b.str("a").unwrap(), None);
+        assert_eq!(b.str("b").unwrap(), None);
+        assert_eq!(b.str("c").unwrap(), Some("x"));
+        assert_eq!(b.required_str("a").unwrap_err().code, "missing_a");
+    }
+
+    #[test]
+    fn wrong_types_are_invalid_fields() {
+        let b = body(r#"{"a": 1, "n": 1.5, "o": {}}"#);
+        assert_eq!(b.str("a").unwrap_err().code, "invalid_a");
+        assert_eq!(b.id_text("n").unwrap_err().code, "invalid_n");
+        assert_eq!(b.bool("a").unwrap_err().code, "invalid_a");
+        assert_eq!(b.decimal_text("o").unwrap_err().code, "invalid_o");
+    }
+
+    #[test]
+    fn numbers_keep_their_exact_text() {
+        let b = body(r#"{"amount": 19.99, "big": 0.1, "id": 1001, "exp": 1e3, "neg": -5}"#);
+        assert_eq!(b.amount("amount").unwrap().as_deref(), Some("19.99"));
+        assert_eq!(b.amount("big").unwrap().as_deref(), Some("0.1"));
+        assert_eq!(b.id_text("id").unwrap().as_deref(), Some("1001"));
+        assert_eq!(b.amount("exp").unwrap_err().code, "invalid_exp");
+        assert_eq!(b.amount("neg").unwrap_err().code, "invalid_neg");
+    }
+}

@@ -1,0 +1,36 @@
+//! HTTP: the only code that touches tiny_http.
+//!
+//! `server.rs` owns the listener, the worker threads and shutdown; `router.rs` is the table of
+//! endpoints; `request.rs`/`response.rs` turn tiny_http's types into plain values and back;
+//! one file per area holds the handlers (`api/`, `redirect.rs`, `health.rs`).
+//! Handlers get a [`Ctx`] (their thread's read connection and a handle to the writer) and a
+//! [`Req`], and return a `Response` or an `Error`. They never write to the socket.
+
+pub mod api;
+pub mod health;
+pub mod json;
+pub mod redirect;
+pub mod request;
+pub mod response;
+pub mod router;
+pub mod server;
+pub mod views;
+
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+pub use request::Req;
+
+use crate::config::Serve;
+use crate::metrics::Metrics;
+use crate::store::writer::Writer;
+
+/// What a handler works with. Each worker thread owns one.
+pub struct Ctx {
+    /// This worker's read-only connection.
+    pub db: Connection,
+    pub writer: Writer,
+    pub config: Arc<Serve>,
+    pub metrics: Arc<Metrics>,
+}

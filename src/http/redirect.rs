@@ -1,0 +1,120 @@
+//! Tracking links: `GET /r/{referral_code}?offer=&sub1..sub5=` records a click and sends the
+//! visitor on to the offer's landing URL with the click ID.
+//!
+//! The destination comes only from the stored offer (`tracking::link`): no parameter can change
+//! its host. The visitor is never lost: an unknown code, an unknown offer or a failed click
+//! write all still redirect (to the default offer, without a click ID), and are logged.
+
+use std::sync::atomic::Ordering;
+
+use super::api::clicks::{self as api_clicks, MAX_SOURCE, MAX_SUB, MAX_URL, MAX_USER_AGENT};
+use super::response::Response;
+use super::{Ctx, Req};
+use crate::error::Error;
+use crate::store::affiliates;
+use crate::store::clicks::NewClick;
+use crate::store::offers::{self, Offer};
+use crate::tracking::{link, validate};
+
+const SUBS: [&str; 5] = ["sub1", "sub2", "sub3", "sub4", "sub5"];
+
+pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let code = req.param(0);
+    let named_offer = req.query("offer");
+    let offer = match named_offer
+        .map(|id| offers::by_public_id(&ctx.db, id))
+        .transpose()?
+        .flatten()
+    {
+        Some(offer) => offer,
+        None => {
+            if let Some(id) = named_offer {
+                log::warn!(
+                    "tracking link /r/{} names unknown offer {:?}; using the default offer",
+                    printable(code),
+                    printable(id)
+                );
+            }
+            match offers::default_offer(&ctx.db)? {
+                Some(offer) => offer,
+                None => return Ok(no_destination()),
+            }
+        }
+    };
+    let Some(affiliate) = affiliates::by_code(&ctx.db, code)? else {
+        log::warn!(
+            "tracking link for unknown referral code {:?}; redirecting without a click",
+            printable(code)
+        );
+        return Ok(without_click(ctx, &offer, code));
+    };
+    let click = NewClick {
+        affiliate_id: affiliate.id,
+        offer_id: offer.id,
+        session_id: None,
+        landing_url: None,
+        referrer: req
+            .headers
+            .referer
+            .as_deref()
+            .map(|r| validate::metadata(r, MAX_URL)),
+        user_agent: req
+            .headers
+            .user_agent
+            .as_deref()
+            .map(|u| validate::metadata(u, MAX_USER_AGENT)),
+        ip: req.client_ip.and_then(|ip| ctx.config.store_ip.apply(ip)),
+        source: Some(
+            req.query("source")
+                .map_or_else(|| "link".to_string(), |s| validate::metadata(s, MAX_SOURCE)),
+        ),
+        subs: SUBS.map(|name| req.query(name).map(|v| validate::metadata(v, MAX_SUB))),
+    };
+    match api_clicks::record(ctx, click) {
+        Ok((click_id, _)) => Ok(Response::redirect(link::landing_url(
+            &offer.landing_url,
+            Some(&click_id),
+            &affiliate.referral_code,
+            &offer.public_id,
+        ))),
+        Err(e) => {
+            log::error!(
+                "could not record a click for {}: {e}; redirecting without a click ID",
+                affiliate.referral_code
+            );
+            Ok(without_click(ctx, &offer, &affiliate.referral_code))
+        }
+    }
+}
+
+fn without_click(ctx: &Ctx, offer: &Offer, code: &str) -> Response {
+    ctx.metrics
+        .redirects_without_click
+        .fetch_add(1, Ordering::Relaxed);
+    // The code goes into the URL only if it is a well-formed code; it is encoded either way.
+    let code = if validate::code(code).is_ok() {
+        code
+    } else {
+        ""
+    };
+    Response::redirect(link::landing_url(
+        &offer.landing_url,
+        None,
+        code,
+        &offer.public_id,
+    ))
+}
+
+fn no_destination() -> Response {
+    log::warn!("a tracking link was used but no offer exists yet; answering 404");
+    Response::bytes(
+        404,
+        "text/plain; charset=utf-8",
+        b"This link is not active.\n".to_vec(),
+    )
+}
+
+/// A visitor-supplied value made safe for one log line.
+fn printable(text: &str) -> String {
+    validate::metadata(text, 100)
+}

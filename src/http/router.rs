@@ -1,0 +1,189 @@
+//! The route table: every endpoint in one readable list of (method, path pattern, access,
+//! handler). `{name}` segments capture one path segment. The pattern doubles as the metrics label.
+
+use super::api::{affiliates, clicks, conversions, coupons, customers, offers};
+use super::request::Method::{self, Get, Post};
+use super::response::Response;
+use super::{Ctx, Req, health, redirect};
+use crate::error::Error;
+
+pub type Handler = fn(&mut Ctx, &Req) -> Result<Response, Error>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    ApiKey,
+}
+
+pub struct Route {
+    pub method: Method,
+    pub pattern: &'static str,
+    pub access: Access,
+    pub handler: Handler,
+}
+
+const fn route(method: Method, pattern: &'static str, access: Access, handler: Handler) -> Route {
+    Route {
+        method,
+        pattern,
+        access,
+        handler,
+    }
+}
+
+use Access::{ApiKey, Public};
+
+pub static ROUTES: &[Route] = &[
+    route(Get, "/healthz", Public, health::healthz),
+    route(Get, "/metrics", Public, health::metrics),
+    route(Get, "/openapi.yaml", Public, health::openapi),
+    route(Get, "/r/{referral_code}", Public, redirect::tracking_link),
+    route(Post, "/api/v1/affiliates", ApiKey, affiliates::create),
+    route(Get, "/api/v1/affiliates", ApiKey, affiliates::list),
+    route(
+        Get,
+        "/api/v1/affiliates/{referral_code}",
+        ApiKey,
+        affiliates::get,
+    ),
+    route(Post, "/api/v1/offers", ApiKey, offers::create),
+    route(Get, "/api/v1/offers", ApiKey, offers::list),
+    route(Get, "/api/v1/offers/{id}", ApiKey, offers::get),
+    route(Post, "/api/v1/coupons", ApiKey, coupons::create),
+    route(Get, "/api/v1/coupons", ApiKey, coupons::list),
+    route(Get, "/api/v1/coupons/{code}", ApiKey, coupons::get),
+    route(Post, "/api/v1/clicks", ApiKey, clicks::create),
+    route(Get, "/api/v1/clicks/{id}", ApiKey, clicks::get),
+    route(Post, "/api/v1/conversions", ApiKey, conversions::create),
+    route(Get, "/api/v1/conversions", ApiKey, conversions::list),
+    route(Get, "/api/v1/conversions/{id}", ApiKey, conversions::get),
+    route(
+        Post,
+        "/api/v1/conversions/{id}/approve",
+        ApiKey,
+        conversions::approve,
+    ),
+    route(
+        Post,
+        "/api/v1/conversions/{id}/reject",
+        ApiKey,
+        conversions::reject,
+    ),
+    route(Post, "/api/v1/customers", ApiKey, customers::create),
+    route(
+        Get,
+        "/api/v1/customers/{customer_id}",
+        ApiKey,
+        customers::get,
+    ),
+];
+
+pub enum Found {
+    Route(&'static Route, Vec<String>),
+    /// The path exists, but not for this method; these methods would work.
+    WrongMethod(Vec<Method>),
+    NotFound,
+}
+
+/// Finds the route for a request. HEAD is served by GET routes.
+pub fn find(method: Method, path: &str) -> Found {
+    let wanted = if method == Method::Head {
+        Method::Get
+    } else {
+        method
+    };
+    let mut allowed = Vec::new();
+    for route in ROUTES {
+        let Some(params) = matches(route.pattern, path) else {
+            continue;
+        };
+        if route.method == wanted {
+            return Found::Route(route, params);
+        }
+        allowed.push(route.method);
+    }
+    if allowed.is_empty() {
+        Found::NotFound
+    } else {
+        Found::WrongMethod(allowed)
+    }
+}
+
+fn matches(pattern: &str, path: &str) -> Option<Vec<String>> {
+    let mut params = Vec::new();
+    let mut pattern_parts = pattern.split('/');
+    let mut path_parts = path.split('/');
+    loop {
+        match (pattern_parts.next(), path_parts.next()) {
+            (None, None) => return Some(params),
+            (Some(p), Some(s)) if p.starts_with('{') => {
+                if s.is_empty() {
+                    return None;
+                }
+                params.push(
+                    percent_encoding::percent_decode_str(s)
+                        .decode_utf8()
+                        .ok()?
+                        .into_owned(),
+                );
+            }
+            (Some(p), Some(s)) if p == s => {}
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern_of(found: Found) -> Option<(&'static str, Vec<String>)> {
+        match found {
+            Found::Route(r, p) => Some((r.pattern, p)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn finds_routes_and_captures_params() {
+        assert_eq!(
+            pattern_of(find(Method::Post, "/api/v1/conversions/42/approve")),
+            Some(("/api/v1/conversions/{id}/approve", vec!["42".to_string()]))
+        );
+        assert_eq!(
+            pattern_of(find(Method::Get, "/r/ann%2Db")),
+            Some(("/r/{referral_code}", vec!["ann-b".to_string()]))
+        );
+        assert_eq!(
+            pattern_of(find(Method::Head, "/healthz")).map(|p| p.0),
+            Some("/healthz")
+        );
+    }
+
+    #[test]
+    fn unknown_paths_and_wrong_methods() {
+        assert!(matches!(find(Method::Get, "/nope"), Found::NotFound));
+        assert!(matches!(find(Method::Get, "/r/"), Found::NotFound));
+        assert!(matches!(
+            find(Method::Get, "/api/v1/conversions/1/approve/x"),
+            Found::NotFound
+        ));
+        assert!(
+            matches!(find(Method::Delete, "/api/v1/conversions"), Found::WrongMethod(m) if m == vec![Method::Post, Method::Get])
+        );
+    }
+
+    #[test]
+    fn patterns_are_unique() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.pattern == b.pattern),
+                    "{} {}",
+                    a.method.as_str(),
+                    a.pattern
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,525 @@
+//! The server: listener, worker threads, heartbeat and shutdown.
+//!
+//! tiny_http 0.12 has no timeouts of its own and stops accepting for good after one failed
+//! `accept()`. We therefore:
+//! - set read and write timeouts on the *listening* socket; Linux copies them to every accepted
+//!   socket (checked in the tests). The same option makes an idle `accept()` time out, which
+//!   would end tiny_http's accept loop, so a heartbeat thread connects to the listener every
+//!   second: it keeps `accept()` busy and is also the health probe behind the systemd watchdog;
+//! - treat an error from tiny_http's accept loop as fatal: the process exits non-zero so the
+//!   service manager restarts it. A live process never sits on a dead listener;
+//! - read request bodies ourselves, capped at [`MAX_BODY`] and with a total deadline;
+//! - write responses ourselves (`response.rs`), which validates every header value;
+//! - hand requests whose body was not read to the end to a short-lived drain thread, because
+//!   tiny_http discards the rest of a body when the request is dropped, and that can block.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::Ctx;
+use super::request::{self, BodyError, MAX_BODY, Method, Req};
+use super::response::Response;
+use super::router::{self, Access, Found};
+use crate::config::Serve;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::store::writer::{self, Writer};
+use crate::store::{self, keys};
+use crate::systemd;
+
+/// How long a request waits for its write to commit before answering 503.
+const WRITE_WAIT: Duration = Duration::from_secs(10);
+/// After SIGTERM, how long in-flight and queued requests may take.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(4);
+/// At most this many threads discard unread request bodies at once.
+const MAX_DRAINS: usize = 256;
+/// User agent of the heartbeat's own requests (logged at debug level only).
+const HEARTBEAT_AGENT: &str = "affiliated-heartbeat";
+
+enum Event {
+    Signal(i32),
+    Fatal(String),
+}
+
+struct Shared {
+    stopping: AtomicBool,
+    drains: AtomicUsize,
+}
+
+/// Runs the server until SIGTERM/SIGINT (returns Ok) or a fatal error (returns Err).
+pub fn run(config: Serve) -> Result<(), String> {
+    raise_fd_limit();
+    let conn = store::open_writer(&config.db, config.synchronous)?;
+    bootstrap_keys(&conn, &config)?;
+    let (writer, writer_thread) = Writer::start(conn, WRITE_WAIT);
+
+    let listener = bind(config.listen, config.socket_timeout)?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("while reading the listening address: {e}"))?;
+    let control = listener
+        .try_clone()
+        .map_err(|e| format!("while cloning the listener: {e}"))?;
+    let server = Arc::new(
+        tiny_http::Server::from_listener(listener, None)
+            .map_err(|e| format!("while starting the HTTP server: {e}"))?,
+    );
+
+    let config = Arc::new(config);
+    let metrics = Arc::new(Metrics::default());
+    let shared = Arc::new(Shared {
+        stopping: AtomicBool::new(false),
+        drains: AtomicUsize::new(0),
+    });
+    let (events, incoming) = mpsc::channel();
+
+    let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT])
+        .map_err(|e| format!("while installing signal handlers: {e}"))?;
+    let signal_handle = signals.handle();
+    let signal_events = events.clone();
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let _ = signal_events.send(Event::Signal(signal));
+            }
+        })
+        .map_err(|e| format!("while starting the signal thread: {e}"))?;
+
+    let mut workers = Vec::with_capacity(config.workers);
+    for i in 0..config.workers {
+        let db = store::open_reader(&config.db)?;
+        let ctx = Ctx {
+            db,
+            writer: writer.clone(),
+            config: config.clone(),
+            metrics: metrics.clone(),
+        };
+        let (server, shared, events) = (server.clone(), shared.clone(), events.clone());
+        let handle = thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .spawn(move || worker(ctx, &server, &shared, &events))
+            .map_err(|e| format!("while starting worker threads: {e}"))?;
+        workers.push(handle);
+    }
+    drop(writer);
+
+    let heartbeat_interval = (config.socket_timeout / 4).min(Duration::from_secs(1));
+    let heartbeat = {
+        let (shared, events) = (shared.clone(), events.clone());
+        thread::Builder::new()
+            .name("heartbeat".into())
+            .spawn(move || heartbeat(probe_address(local), heartbeat_interval, &shared, &events))
+            .map_err(|e| format!("while starting the heartbeat: {e}"))?
+    };
+    drop(events);
+
+    log::info!(
+        "affiliated {} listening on http://{local} (database {}, {} workers)",
+        env!("CARGO_PKG_VERSION"),
+        config.db.display(),
+        config.workers
+    );
+    systemd::notify(&format!("READY=1\nSTATUS=listening on {local}"));
+
+    let outcome = match incoming.recv() {
+        Ok(Event::Signal(sig)) => {
+            log::info!("received signal {sig}; finishing in-flight requests and stopping");
+            Ok(())
+        }
+        Ok(Event::Fatal(message)) => {
+            log::error!("{message}; exiting so the service manager can restart affiliated");
+            Err(message)
+        }
+        Err(_) => Err("every worker stopped".to_string()),
+    };
+    systemd::notify("STOPPING=1");
+    shared.stopping.store(true, Ordering::SeqCst);
+    // Stop accepting: shutting the listening socket down makes tiny_http's accept() fail, which
+    // ends its accept loop and closes the port. Connections already accepted keep being served.
+    let _ = socket2::SockRef::from(&control).shutdown(std::net::Shutdown::Both);
+    for handle in workers {
+        let _ = handle.join();
+    }
+    let _ = heartbeat.join();
+    signal_handle.close();
+    drop(server);
+    // The workers' writer handles are gone now; the writer drains its queue and stops.
+    let _ = writer_thread.join();
+    log::info!("stopped");
+    outcome
+}
+
+/// Makes sure an API key exists: the one from `AFFILIATED_API_KEY`, or else a generated one
+/// that the operator reads from a file next to the database (never from the log).
+fn bootstrap_keys(conn: &rusqlite::Connection, config: &Serve) -> Result<(), String> {
+    let now = crate::clock::now_ms();
+    keys::sync_env_key(conn, config.api_key.as_deref(), now)
+        .map_err(|e| format!("while storing the API key: {e}"))?;
+    let path = initial_key_path(&config.db);
+    if keys::active_count(conn).map_err(|e| e.to_string())? > 0 {
+        if path.exists() {
+            log::warn!(
+                "{} still holds the initial API key; delete it once the key is stored safely",
+                path.display()
+            );
+        }
+        return Ok(());
+    }
+    let (id, key) = keys::create(conn, "initial", "initial", now)
+        .map_err(|e| format!("while creating an API key: {e}"))?;
+    if let Err(e) = write_secret_file(&path, &format!("{key}\n")) {
+        let _ = keys::revoke(conn, id, now);
+        return Err(format!(
+            "while writing the initial API key to {}: {e}",
+            path.display()
+        ));
+    }
+    log::warn!(
+        "no API key existed, so one was created; read it with `cat {}`, store it in your secrets, then delete that file \
+         (`affiliated keys create --label NAME` makes more keys)",
+        path.display()
+    );
+    Ok(())
+}
+
+pub fn initial_key_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".initial-api-key");
+    PathBuf::from(name)
+}
+
+/// Creates a file readable by its owner only.
+fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+/// Binds the listener with the per-connection timeouts set on it (inherited on accept).
+fn bind(addr: SocketAddr, timeout: Duration) -> Result<TcpListener, String> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let context = |e: std::io::Error| format!("while listening on {addr}: {e}");
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .map_err(context)?;
+    socket.set_reuse_address(true).map_err(context)?;
+    socket.set_read_timeout(Some(timeout)).map_err(context)?;
+    socket.set_write_timeout(Some(timeout)).map_err(context)?;
+    socket.set_tcp_nodelay(true).map_err(context)?;
+    socket.bind(&addr.into()).map_err(context)?;
+    socket.listen(1024).map_err(context)?;
+    Ok(socket.into())
+}
+
+/// Lets the process hold as many connections as the hard limit allows: when `accept()` hits the
+/// descriptor limit, tiny_http stops accepting for good.
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                log::warn!("could not raise the open-file limit");
+            }
+        }
+    }
+}
+
+fn worker(mut ctx: Ctx, server: &tiny_http::Server, shared: &Arc<Shared>, events: &Sender<Event>) {
+    let mut stop_by: Option<Instant> = None;
+    loop {
+        if shared.stopping.load(Ordering::SeqCst) {
+            let deadline = *stop_by.get_or_insert_with(|| Instant::now() + DRAIN_DEADLINE);
+            if Instant::now() > deadline {
+                break;
+            }
+        }
+        match server.recv_timeout(Duration::from_millis(100)) {
+            Ok(Some(rq)) => handle(&mut ctx, shared, rq),
+            Ok(None) if stop_by.is_some() => break,
+            Ok(None) => {}
+            Err(e) => {
+                if !shared.stopping.load(Ordering::SeqCst) {
+                    let _ = events.send(Event::Fatal(format!(
+                        "the listener stopped accepting connections ({e})"
+                    )));
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn handle(ctx: &mut Ctx, shared: &Arc<Shared>, mut rq: tiny_http::Request) {
+    let started = Instant::now();
+    let method = Method::from_tiny(rq.method());
+    let headers = request::headers_of(rq.headers());
+    let peer = rq.remote_addr().map(|a| a.ip());
+    let client_ip = request::client_ip(
+        peer,
+        headers.forwarded_for.as_deref(),
+        &ctx.config.trusted_proxies,
+    );
+    let mut req = Req::from_parts(method, rq.url(), headers, client_ip);
+    let found = router::find(method, &req.path);
+    let label = match &found {
+        Found::Route(route, _) => route.pattern,
+        _ => "unmatched",
+    };
+    let declared = rq.body_length();
+    let (response, body_read) = match request::read_body(rq.as_reader(), declared, MAX_BODY) {
+        Ok(body) => {
+            req.body = body;
+            (dispatch(ctx, &mut req, found), true)
+        }
+        Err(BodyError::TooLarge) => (
+            Response::error(&Error::new(
+                413,
+                "payload_too_large",
+                format!("request bodies are limited to {MAX_BODY} bytes"),
+            )),
+            false,
+        ),
+        Err(BodyError::TimedOut) => (
+            Response::error(&Error::new(
+                408,
+                "request_timeout",
+                "the request body did not arrive in time",
+            )),
+            false,
+        ),
+        Err(BodyError::Broken) => (
+            Response::error(&Error::bad_request(
+                "invalid_body",
+                "the request body could not be read",
+            )),
+            false,
+        ),
+    };
+    let status = response.status;
+    let close = shared.stopping.load(Ordering::Relaxed) || !body_read;
+    send(rq, &response, close, body_read, shared);
+    let elapsed = started.elapsed();
+    ctx.metrics.observe(method.as_str(), label, status, elapsed);
+    if req.headers.user_agent.as_deref() == Some(HEARTBEAT_AGENT)
+        && peer.is_some_and(|p| p.is_loopback())
+    {
+        log::debug!(target: "affiliated::access", "{} {label} {status} {:.1}ms", method.as_str(), elapsed.as_secs_f64() * 1e3);
+    } else {
+        log::info!(target: "affiliated::access", "{} {label} {status} {:.1}ms", method.as_str(), elapsed.as_secs_f64() * 1e3);
+    }
+}
+
+fn dispatch(ctx: &mut Ctx, req: &mut Req, found: Found) -> Response {
+    let route = match found {
+        Found::Route(route, params) => {
+            req.params = params;
+            route
+        }
+        Found::NotFound => {
+            return Response::error(&Error::not_found(
+                "not_found",
+                format!("no endpoint at {}", sanitize(&req.path)),
+            ));
+        }
+        Found::WrongMethod(allowed) => {
+            let mut names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+            if names.contains(&"GET") {
+                names.push("HEAD");
+            }
+            let e = Error::new(
+                405,
+                "method_not_allowed",
+                format!("use {} for this path", names.join(" or ")),
+            );
+            return Response::error(&e).with_header("Allow", names.join(", "));
+        }
+    };
+    if route.access == Access::ApiKey {
+        if let Err(e) = authenticate(ctx, req) {
+            return Response::error(&e);
+        }
+    }
+    let outcome = catch_unwind(AssertUnwindSafe(|| (route.handler)(ctx, req)));
+    match outcome {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            if e.status >= 500 {
+                log::error!("{} {}: {e}", req.method.as_str(), route.pattern);
+            }
+            Response::error(&e)
+        }
+        Err(panic) => {
+            log::error!(
+                "{} {} panicked: {}",
+                req.method.as_str(),
+                route.pattern,
+                writer::panic_text(&*panic)
+            );
+            Response::error(&Error::internal("handler panicked"))
+        }
+    }
+}
+
+fn authenticate(ctx: &Ctx, req: &mut Req) -> Result<(), Error> {
+    let key = req.presented_key().ok_or_else(|| {
+        Error::unauthorized(
+            "send your API key in the X-Api-Key header or as Authorization: Bearer <key>",
+        )
+    })?;
+    let id = keys::verify(&ctx.db, key)?
+        .ok_or_else(|| Error::unauthorized("this API key is not valid (mistyped or revoked)"))?;
+    req.key_id = Some(id);
+    Ok(())
+}
+
+/// The `Connection` header to send. HTTP/1.0 clients get an explicit answer either way.
+fn connection_header(rq: &tiny_http::Request, close: bool) -> Option<&'static str> {
+    let asked = rq
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Connection"))
+        .map(|h| h.value.as_str().to_ascii_lowercase());
+    let http10 = rq.http_version() == &tiny_http::HTTPVersion(1, 0);
+    let client_closes = match &asked {
+        Some(v) if v.contains("close") => true,
+        Some(v) => http10 && !v.contains("keep-alive"),
+        None => http10,
+    };
+    if close || client_closes {
+        Some("close")
+    } else if http10 {
+        Some("keep-alive")
+    } else {
+        None
+    }
+}
+
+fn send(
+    rq: tiny_http::Request,
+    response: &Response,
+    close: bool,
+    body_read: bool,
+    shared: &Arc<Shared>,
+) {
+    let head = rq.method() == &tiny_http::Method::Head;
+    let bytes = response.encode(head, connection_header(&rq, close));
+    let write = move |rq: tiny_http::Request| {
+        // into_writer drops the request, which first discards any unread body.
+        let mut out = rq.into_writer();
+        let _ = out.write_all(&bytes).and_then(|()| out.flush());
+    };
+    if body_read {
+        return write(rq);
+    }
+    // Discarding an unread body waits for the client; do it off the worker, within a bound.
+    if shared.drains.fetch_add(1, Ordering::SeqCst) >= MAX_DRAINS {
+        shared.drains.fetch_sub(1, Ordering::SeqCst);
+        log::warn!(
+            "{MAX_DRAINS} unread request bodies are being discarded already; doing this one on a worker"
+        );
+        return write(rq);
+    }
+    let drain_shared = shared.clone();
+    let spawned = thread::Builder::new()
+        .name("drain".into())
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            write(rq);
+            drain_shared.drains.fetch_sub(1, Ordering::SeqCst);
+        });
+    if let Err(e) = spawned {
+        // The request went down with the closure; tiny_http answers it with a bare 500.
+        shared.drains.fetch_sub(1, Ordering::SeqCst);
+        log::error!("could not start a drain thread: {e}");
+    }
+}
+
+/// Where the heartbeat connects: the listening address, with a wildcard replaced by loopback.
+fn probe_address(local: SocketAddr) -> SocketAddr {
+    let ip = match local.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, local.port())
+}
+
+/// Probes the server through its own listener once per interval, and pings the systemd
+/// watchdog only after a probe got a 200 from `/healthz`.
+fn heartbeat(addr: SocketAddr, interval: Duration, shared: &Shared, events: &Sender<Event>) {
+    let watchdog = systemd::watchdog_interval();
+    let mut failures = 0u32;
+    let mut next = Instant::now() + interval;
+    while !shared.stopping.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        if now < next {
+            thread::sleep((next - now).min(Duration::from_millis(100)));
+            continue;
+        }
+        next = now + interval;
+        match probe(addr) {
+            Ok(()) => {
+                if failures > 0 {
+                    log::info!("health probe succeeds again after {failures} failures");
+                }
+                failures = 0;
+                if watchdog.is_some() {
+                    systemd::notify("WATCHDOG=1");
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                if failures == 1 || failures.is_power_of_two() {
+                    log::warn!("health probe of {addr} failed ({failures} in a row): {e}");
+                }
+            }
+        }
+    }
+    let _ = events;
+}
+
+fn probe(addr: SocketAddr) -> Result<(), String> {
+    let timeout = Duration::from_secs(2);
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nUser-Agent: {HEARTBEAT_AGENT}\r\nConnection: close\r\n\r\n")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut head = [0u8; 12];
+    stream
+        .read_exact(&mut head)
+        .map_err(|e| format!("read: {e}"))?;
+    if &head == b"HTTP/1.1 200" {
+        Ok(())
+    } else {
+        Err(format!("answered {:?}", String::from_utf8_lossy(&head)))
+    }
+}
+
+fn sanitize(text: &str) -> String {
+    crate::tracking::validate::metadata(text, 200)
+}

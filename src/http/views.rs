@@ -1,0 +1,126 @@
+//! How stored objects look in API responses: amounts as decimal strings in their currency's
+//! minor digits, times as RFC 3339 UTC, identifiers as the merchant knows them.
+
+use serde_json::{Value, json};
+
+use crate::clock::rfc3339;
+use crate::store::affiliates::Affiliate;
+use crate::store::clicks::Click;
+use crate::store::conversions::{Conversion, Event};
+use crate::store::coupons::Coupon;
+use crate::store::customers::Customer;
+use crate::store::offers::Offer;
+
+pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
+    json!({
+        "referral_code": a.referral_code,
+        "name": a.name,
+        "email": a.email,
+        "postback_url": a.postback_url,
+        "tracking_link": format!("{public_url}/r/{}", a.referral_code),
+        "created_at": rfc3339(a.created_at),
+    })
+}
+
+pub fn offer(o: &Offer) -> Value {
+    json!({
+        "id": o.public_id,
+        "name": o.name,
+        "landing_url": o.landing_url,
+        "commission": {
+            "type": o.commission.kind(),
+            "value": o.commission.display_value(o.currency.minor_digits()),
+        },
+        "attribution": o.attribution.as_str(),
+        "click_window_days": o.click_window_days,
+        "currency": o.currency.code(),
+        "default": o.is_default,
+        "created_at": rfc3339(o.created_at),
+    })
+}
+
+pub fn coupon(c: &Coupon) -> Value {
+    json!({
+        "code": c.code,
+        "referral_code": c.referral_code,
+        "offer": c.offer_public_id,
+        "created_at": rfc3339(c.created_at),
+    })
+}
+
+pub fn click(c: &Click) -> Value {
+    let [s1, s2, s3, s4, s5] = &c.subs;
+    json!({
+        "id": c.id,
+        "referral_code": c.referral_code,
+        "offer": c.offer,
+        "session_id": c.session_id,
+        "created_at": rfc3339(c.created_at),
+        "landing_url": c.landing_url,
+        "referrer": c.referrer,
+        "user_agent": c.user_agent,
+        "ip": c.ip,
+        "source": c.source,
+        "sub1": s1, "sub2": s2, "sub3": s3, "sub4": s4, "sub5": s5,
+    })
+}
+
+pub fn conversion(c: &Conversion) -> Value {
+    json!({
+        "id": c.id,
+        "external_id": c.external_id,
+        "type": c.kind,
+        "referral_code": c.referral_code,
+        "offer": c.offer,
+        "click_id": c.click_id,
+        "customer_id": c.customer_id,
+        "coupon": c.coupon,
+        "amount": c.currency.format(c.amount),
+        "refunded_amount": c.currency.format(c.refunded_amount),
+        "currency": c.currency.code(),
+        "commission": c.currency.format(c.commission),
+        "status": c.status,
+        "source": c.source,
+        "attributed_by": c.attributed_by,
+        "created_at": rfc3339(c.created_at),
+        "updated_at": rfc3339(c.updated_at),
+    })
+}
+
+pub fn conversion_with_events(c: &Conversion, events: &[Event]) -> Value {
+    let mut v = conversion(c);
+    v["events"] = events
+        .iter()
+        .map(|e| {
+            json!({
+                "at": rfc3339(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "from_status": e.from_status,
+                "to_status": e.to_status,
+                "amount_delta": c.currency.format(e.amount_delta),
+                "commission_delta": c.currency.format(e.commission_delta),
+                "reason": e.reason,
+            })
+        })
+        .collect();
+    v
+}
+
+pub fn customer(c: &Customer) -> Value {
+    json!({
+        "customer_id": c.customer_id,
+        "referral_code": c.referral_code,
+        "offer": c.offer,
+        "click_id": c.click_id,
+        "coupon": c.coupon,
+        "email": c.email,
+        "name": c.name,
+        "created_at": rfc3339(c.created_at),
+    })
+}
+
+/// A page of a list: `{"data": [...], "next_cursor": "..." | null}`.
+pub fn page(data: Vec<Value>, next_cursor: Option<String>) -> Value {
+    json!({ "data": data, "next_cursor": next_cursor })
+}

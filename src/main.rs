@@ -1,0 +1,69 @@
+//! affiliated: a self-hosted, server-to-server affiliate tracking appliance.
+//! See ARCHITECTURE.md for the map of these modules.
+
+mod cli;
+mod clock;
+mod config;
+mod error;
+mod http;
+mod logging;
+mod metrics;
+mod secret;
+mod store;
+mod systemd;
+mod tracking;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+affiliated: server-to-server affiliate tracking in one binary and one SQLite file.
+
+Usage: affiliated <COMMAND> [OPTIONS]
+
+Commands:
+  serve     run the tracking server (HTTP API, tracking links)
+  migrate   create or upgrade the database schema
+  keys      create, list and revoke API keys
+  backup    write a consistent, verified copy of the live database
+  check     exit 0 if a running server is healthy
+
+Run `affiliated <COMMAND> --help` for a command's options. Every option also reads an
+AFFILIATED_* environment variable; a flag wins over the environment.
+";
+
+fn main() -> ExitCode {
+    logging::init();
+    let mut parser = lexopt::Parser::from_env();
+    let command = match parser.next() {
+        Ok(Some(lexopt::Arg::Value(v))) => v.to_string_lossy().into_owned(),
+        Ok(Some(lexopt::Arg::Long("help") | lexopt::Arg::Short('h'))) | Ok(None) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Some(lexopt::Arg::Long("version") | lexopt::Arg::Short('V'))) => {
+            println!("affiliated {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Ok(Some(other)) => {
+            return cli::exit(Err(cli::Failure::usage(format!(
+                "unexpected {other:?}; see --help"
+            ))));
+        }
+        Err(e) => return cli::exit(Err(cli::Failure::usage(e.to_string()))),
+    };
+    let outcome = match command.as_str() {
+        "serve" => cli::serve::run(&mut parser),
+        "migrate" => cli::migrate::run(&mut parser),
+        "keys" => cli::keys::run(&mut parser),
+        "backup" => cli::backup::run(&mut parser),
+        "check" => cli::check::run(&mut parser),
+        "help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => Err(cli::Failure::usage(format!(
+            "unknown command {other:?}; see `affiliated --help`"
+        ))),
+    };
+    cli::exit(outcome)
+}

@@ -1,0 +1,66 @@
+//! Secrets: generating tokens, hashing them for storage, comparing them in constant time.
+//! Nothing here logs; callers must never log a token either.
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// A new random token: `prefix` followed by 256 bits from the thread's CSPRNG in URL-safe
+/// base64 (43 characters).
+pub fn token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    let mut out = String::with_capacity(prefix.len() + 43);
+    out.push_str(prefix);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out.push(URL_SAFE[((acc >> bits) & 63) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(URL_SAFE[((acc << (6 - bits)) & 63) as usize] as char);
+    }
+    out
+}
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares two byte strings without leaking where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_url_safe_and_distinct() {
+        let a = token("afk_");
+        let b = token("afk_");
+        assert_eq!(a.len(), 4 + 43);
+        assert!(a.starts_with("afk_"));
+        assert!(a[4..].bytes().all(|c| URL_SAFE.contains(&c)));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn hashes_and_compares() {
+        assert_eq!(hex(&sha256(b"abc"))[..16], *"ba7816bf8f01cfea");
+        assert!(constant_time_eq(b"same", b"same"));
+        assert!(!constant_time_eq(b"same", b"sane"));
+        assert!(!constant_time_eq(b"same", b"same!"));
+    }
+}

@@ -1,0 +1,160 @@
+//! Clicks: one row per visitor arriving through an affiliate, keyed by the click ID.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::error::Error;
+use crate::tracking::attribution::{MS_PER_DAY, Model};
+use crate::tracking::click_id;
+
+/// A click as recorded; the affiliate and offer are already resolved.
+#[derive(Clone, Debug, Default)]
+pub struct NewClick {
+    pub affiliate_id: i64,
+    pub offer_id: i64,
+    pub session_id: Option<String>,
+    pub landing_url: Option<String>,
+    pub referrer: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub source: Option<String>,
+    pub subs: [Option<String>; 5],
+}
+
+/// A click as the API shows it.
+#[derive(Clone, Debug)]
+pub struct Click {
+    pub id: String,
+    pub referral_code: String,
+    pub offer: String,
+    pub created_at: i64,
+    pub session_id: Option<String>,
+    pub landing_url: Option<String>,
+    pub referrer: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub source: Option<String>,
+    pub subs: [Option<String>; 5],
+}
+
+/// What attribution needs to know about a click.
+#[derive(Clone, Debug)]
+pub struct AttributableClick {
+    pub id: String,
+    pub affiliate_id: i64,
+    pub offer_id: i64,
+    pub created_at: i64,
+    pub window_days: i64,
+    pub model: Model,
+}
+
+/// A fresh click ID for a click made at `now`, with 138 bits from the thread's CSPRNG
+/// (ChaCha, seeded and periodically reseeded from the operating system).
+pub fn new_id(now: i64) -> String {
+    let mut random = [0u8; click_id::RANDOM_BYTES];
+    rand::fill(&mut random);
+    click_id::encode(now.max(0) as u64, &random)
+}
+
+/// Records a click under `id` (from [`new_id`]) and counts it in the daily totals.
+pub fn insert(conn: &Connection, id: &str, click: &NewClick, now: i64) -> Result<(), Error> {
+    let [s1, s2, s3, s4, s5] = &click.subs;
+    conn.prepare_cached(
+        "INSERT INTO clicks (id, affiliate_id, offer_id, created_at, session_id, landing_url, referrer,
+                             user_agent, ip, source, sub1, sub2, sub3, sub4, sub5)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        id,
+        click.affiliate_id,
+        click.offer_id,
+        now,
+        click.session_id,
+        click.landing_url,
+        click.referrer,
+        click.user_agent,
+        click.ip,
+        click.source,
+        s1,
+        s2,
+        s3,
+        s4,
+        s5
+    ])?;
+    conn.prepare_cached(
+        "INSERT INTO daily_clicks (day, affiliate_id, offer_id, clicks) VALUES (?1, ?2, ?3, 1)
+         ON CONFLICT (day, affiliate_id, offer_id) DO UPDATE SET clicks = clicks + 1",
+    )?
+    .execute(params![
+        now.div_euclid(MS_PER_DAY),
+        click.affiliate_id,
+        click.offer_id
+    ])?;
+    Ok(())
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Click> {
+    Ok(Click {
+        id: r.get(0)?,
+        referral_code: r.get(1)?,
+        offer: r.get(2)?,
+        created_at: r.get(3)?,
+        session_id: r.get(4)?,
+        landing_url: r.get(5)?,
+        referrer: r.get(6)?,
+        user_agent: r.get(7)?,
+        ip: r.get(8)?,
+        source: r.get(9)?,
+        subs: [r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?],
+    })
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Option<Click>, Error> {
+    if !click_id::is_well_formed(id) {
+        return Ok(None);
+    }
+    Ok(conn
+        .prepare_cached(
+            "SELECT c.id, a.referral_code, o.public_id, c.created_at, c.session_id, c.landing_url,
+                    c.referrer, c.user_agent, c.ip, c.source, c.sub1, c.sub2, c.sub3, c.sub4, c.sub5
+             FROM clicks c JOIN affiliates a ON a.id = c.affiliate_id JOIN offers o ON o.id = c.offer_id
+             WHERE c.id = ?1",
+        )?
+        .query_row([id], from_row)
+        .optional()?)
+}
+
+const ATTRIBUTABLE: &str =
+    "SELECT c.id, c.affiliate_id, c.offer_id, c.created_at, o.click_window_days, o.attribution
+                            FROM clicks c JOIN offers o ON o.id = c.offer_id";
+
+fn attributable_from_row(r: &Row<'_>) -> rusqlite::Result<AttributableClick> {
+    let model: String = r.get(5)?;
+    Ok(AttributableClick {
+        id: r.get(0)?,
+        affiliate_id: r.get(1)?,
+        offer_id: r.get(2)?,
+        created_at: r.get(3)?,
+        window_days: r.get(4)?,
+        model: Model::parse(&model).unwrap_or(Model::LastClick),
+    })
+}
+
+pub fn attributable(conn: &Connection, id: &str) -> Result<Option<AttributableClick>, Error> {
+    if !click_id::is_well_formed(id) {
+        return Ok(None);
+    }
+    Ok(conn
+        .prepare_cached(&format!("{ATTRIBUTABLE} WHERE c.id = ?1"))?
+        .query_row([id], attributable_from_row)
+        .optional()?)
+}
+
+/// The most recent clicks of a session (at most 1000), oldest first.
+pub fn of_session(conn: &Connection, session_id: &str) -> Result<Vec<AttributableClick>, Error> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT * FROM ({ATTRIBUTABLE} WHERE c.session_id = ?1 ORDER BY c.created_at DESC LIMIT 1000)
+         ORDER BY created_at"
+    ))?;
+    let rows = stmt.query_map([session_id], attributable_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,417 @@
+//! Conversions: orders (and leads) credited to an affiliate, with their commission and status.
+//!
+//! Creation runs on the writer. The merchant's order ID (`external_id`) is UNIQUE in the table;
+//! the insert uses `ON CONFLICT DO NOTHING`, so under any number of concurrent retries exactly
+//! one row exists and every other attempt sees that row. The lookup before the insert only
+//! chooses the answer (a retry of a stored order is a duplicate even if its click has expired
+//! since); it is not what guarantees uniqueness.
+
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
+
+use super::attribute::{self, Keys, Resolved};
+use super::{Insert, customers, offers};
+use crate::error::Error;
+use crate::tracking::commission::Rule;
+use crate::tracking::money::Currency;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Approved,
+    Rejected,
+    Refunded,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [
+        Status::Pending,
+        Status::Approved,
+        Status::Rejected,
+        Status::Refunded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Approved => "approved",
+            Status::Rejected => "rejected",
+            Status::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// Where a conversion was reported from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Api,
+    Postback,
+    Pixel,
+    Lead,
+    Admin,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Api => "api",
+            Source::Postback => "postback",
+            Source::Pixel => "pixel",
+            Source::Lead => "lead",
+            Source::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Conversion {
+    pub id: i64,
+    pub external_id: String,
+    pub kind: String,
+    pub affiliate_id: i64,
+    pub referral_code: String,
+    pub offer: String,
+    pub click_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub coupon: Option<String>,
+    pub attributed_by: String,
+    pub source: String,
+    pub currency: Currency,
+    pub amount: i64,
+    pub refunded_amount: i64,
+    pub commission: i64,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A conversion as reported, before attribution.
+#[derive(Clone, Debug)]
+pub struct NewConversion {
+    pub external_id: String,
+    pub kind: String,
+    /// The amount as sent (already checked to be a plain decimal); its scale depends on the
+    /// currency, which may come from the offer, so it is parsed during creation.
+    pub amount: String,
+    pub currency: Option<Currency>,
+    pub keys: Keys,
+    pub source: Source,
+    /// Who reported it, for the change log (e.g. `api_key:3`).
+    pub actor: String,
+}
+
+const SELECT: &str = "SELECT v.id, v.external_id, v.type, v.affiliate_id, a.referral_code, o.public_id, v.click_id,
+                             cu.customer_id, v.coupon_code, v.attributed_by, v.source, v.currency, v.amount,
+                             v.refunded_amount, v.commission, v.status, v.created_at, v.updated_at
+                      FROM conversions v
+                      JOIN affiliates a ON a.id = v.affiliate_id
+                      JOIN offers o ON o.id = v.offer_id
+                      LEFT JOIN customers cu ON cu.id = v.customer_id";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Conversion> {
+    let currency: String = r.get(11)?;
+    Ok(Conversion {
+        id: r.get(0)?,
+        external_id: r.get(1)?,
+        kind: r.get(2)?,
+        affiliate_id: r.get(3)?,
+        referral_code: r.get(4)?,
+        offer: r.get(5)?,
+        click_id: r.get(6)?,
+        customer_id: r.get(7)?,
+        coupon: r.get(8)?,
+        attributed_by: r.get(9)?,
+        source: r.get(10)?,
+        currency: Currency::from_code(&currency).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                11,
+                rusqlite::types::Type::Text,
+                "unknown currency".into(),
+            )
+        })?,
+        amount: r.get(12)?,
+        refunded_amount: r.get(13)?,
+        commission: r.get(14)?,
+        status: r.get(15)?,
+        created_at: r.get(16)?,
+        updated_at: r.get(17)?,
+    })
+}
+
+fn select_one(
+    conn: &Connection,
+    condition: &str,
+    value: impl ToSql,
+) -> Result<Option<Conversion>, Error> {
+    Ok(conn
+        .prepare_cached(&format!("{SELECT} WHERE {condition}"))?
+        .query_row([value], from_row)
+        .optional()?)
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<Option<Conversion>, Error> {
+    select_one(conn, "v.id = ?1", id)
+}
+
+pub fn by_external_id(conn: &Connection, external_id: &str) -> Result<Option<Conversion>, Error> {
+    select_one(conn, "v.external_id = ?1", external_id)
+}
+
+/// Attributes, prices and stores a conversion. Must run on the writer.
+pub fn create(
+    conn: &Connection,
+    new: &NewConversion,
+    now: i64,
+) -> Result<Insert<Conversion>, Error> {
+    if let Some(existing) = by_external_id(conn, &new.external_id)? {
+        return Ok(Insert::Duplicate(existing));
+    }
+    let resolved = attribute::resolve(conn, &new.keys, now)?;
+    insert_resolved(conn, new, &resolved, now)
+}
+
+/// Stores a conversion whose affiliate and offer are already known (also used by postbacks that
+/// name the affiliate directly).
+pub fn insert_resolved(
+    conn: &Connection,
+    new: &NewConversion,
+    resolved: &Resolved,
+    now: i64,
+) -> Result<Insert<Conversion>, Error> {
+    let offer = offers::get(conn, resolved.offer_id)?
+        .ok_or_else(|| Error::internal("offer of a resolved conversion is missing"))?;
+    let currency = new.currency.unwrap_or(offer.currency);
+    if matches!(offer.commission, Rule::Flat { .. }) && currency != offer.currency {
+        return Err(Error::bad_request(
+            "currency_mismatch",
+            format!(
+                "offer `{}` pays a flat commission in {}; report its conversions in {} (or omit currency)",
+                offer.public_id, offer.currency, offer.currency
+            ),
+        ));
+    }
+    let amount = currency
+        .parse(&new.amount)
+        .map_err(|e| Error::invalid("amount", e))?;
+    let commission = offer.commission.commission_on(amount);
+    let customer_row = match (resolved.customer_row, new.keys.customer_id.as_deref()) {
+        (Some(row), _) => Some(row),
+        // A customer named on an order attributed another way is tied to that affiliate, so their
+        // later orders earn recurring commission. An existing tie is left as it is.
+        (None, Some(customer_id)) => Some(customers::insert_tie(
+            conn,
+            customer_id,
+            resolved,
+            None,
+            None,
+            now,
+        )?),
+        (None, None) => None,
+    };
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO conversions (external_id, type, affiliate_id, offer_id, click_id, customer_id, coupon_code,
+                                      attributed_by, source, currency, amount, commission, status, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', ?13, ?13)
+             ON CONFLICT (external_id) DO NOTHING",
+        )?
+        .execute(params![
+            new.external_id,
+            new.kind,
+            resolved.affiliate_id,
+            resolved.offer_id,
+            resolved.click_id,
+            customer_row,
+            resolved.coupon_code,
+            resolved.key.as_str(),
+            new.source.as_str(),
+            currency.code(),
+            amount,
+            commission,
+            now
+        ])?;
+    if inserted == 0 {
+        let existing = by_external_id(conn, &new.external_id)?
+            .ok_or_else(|| Error::internal("conflicting conversion is missing"))?;
+        return Ok(Insert::Duplicate(existing));
+    }
+    let id = conn.last_insert_rowid();
+    record_event(
+        conn,
+        id,
+        now,
+        &new.actor,
+        "created",
+        None,
+        Status::Pending,
+        amount,
+        commission,
+        None,
+    )?;
+    Ok(Insert::Created(
+        get(conn, id)?.ok_or_else(|| Error::internal("conversion vanished"))?,
+    ))
+}
+
+/// The result of approving or rejecting.
+pub enum Decision {
+    Changed(Conversion),
+    /// The conversion was not pending; nothing changed.
+    Refused(Conversion),
+}
+
+/// Moves a pending conversion to approved or rejected. Exactly one caller can win: the update
+/// only matches while the status is still `pending`.
+pub fn decide(
+    conn: &Connection,
+    id: i64,
+    to: Status,
+    actor: &str,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<Decision, Error> {
+    debug_assert!(matches!(to, Status::Approved | Status::Rejected));
+    let changed = conn
+        .prepare_cached("UPDATE conversions SET status = ?1, updated_at = ?2 WHERE id = ?3 AND status = 'pending'")?
+        .execute(params![to.as_str(), now, id])?;
+    let current = get(conn, id)?.ok_or_else(|| not_found(id))?;
+    if changed == 0 {
+        return Ok(Decision::Refused(current));
+    }
+    let commission_delta = if to == Status::Rejected {
+        -current.commission
+    } else {
+        0
+    };
+    record_event(
+        conn,
+        id,
+        now,
+        actor,
+        to.as_str(),
+        Some(Status::Pending),
+        to,
+        0,
+        commission_delta,
+        reason,
+    )?;
+    Ok(Decision::Changed(current))
+}
+
+pub fn not_found(id: impl std::fmt::Display) -> Error {
+    Error::not_found("not_found", format!("no conversion has id {id}"))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn record_event(
+    conn: &Connection,
+    conversion_id: i64,
+    at: i64,
+    actor: &str,
+    action: &str,
+    from: Option<Status>,
+    to: Status,
+    amount_delta: i64,
+    commission_delta: i64,
+    reason: Option<&str>,
+) -> Result<(), Error> {
+    conn.prepare_cached(
+        "INSERT INTO conversion_events (conversion_id, at, actor, action, from_status, to_status,
+                                        amount_delta, commission_delta, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        conversion_id,
+        at,
+        actor,
+        action,
+        from.map(Status::as_str),
+        to.as_str(),
+        amount_delta,
+        commission_delta,
+        reason
+    ])?;
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub amount_delta: i64,
+    pub commission_delta: i64,
+    pub reason: Option<String>,
+}
+
+pub fn events(conn: &Connection, id: i64) -> Result<Vec<Event>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, actor, action, from_status, to_status, amount_delta, commission_delta, reason
+         FROM conversion_events WHERE conversion_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        Ok(Event {
+            at: r.get(0)?,
+            actor: r.get(1)?,
+            action: r.get(2)?,
+            from_status: r.get(3)?,
+            to_status: r.get(4)?,
+            amount_delta: r.get(5)?,
+            commission_delta: r.get(6)?,
+            reason: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Filters for listing; results come newest first, `before_id` is the cursor.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub status: Option<Status>,
+    pub affiliate_id: Option<i64>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub before_id: Option<i64>,
+}
+
+pub fn list(conn: &Connection, filter: &Filter, limit: usize) -> Result<Vec<Conversion>, Error> {
+    let mut conditions = Vec::new();
+    let mut values: Vec<Box<dyn ToSql>> = Vec::new();
+    let mut bind = |condition: &str, value: Box<dyn ToSql>| {
+        values.push(value);
+        conditions.push(condition.replace('?', &format!("?{}", values.len())));
+    };
+    if let Some(status) = filter.status {
+        bind("v.status = ?", Box::new(status.as_str()));
+    }
+    if let Some(affiliate_id) = filter.affiliate_id {
+        bind("v.affiliate_id = ?", Box::new(affiliate_id));
+    }
+    if let Some(since) = filter.since {
+        bind("v.created_at >= ?", Box::new(since));
+    }
+    if let Some(until) = filter.until {
+        bind("v.created_at < ?", Box::new(until));
+    }
+    if let Some(before) = filter.before_id {
+        bind("v.id < ?", Box::new(before));
+    }
+    let condition = if conditions.is_empty() {
+        "1".to_string()
+    } else {
+        conditions.join(" AND ")
+    };
+    values.push(Box::new(limit as i64));
+    let sql = format!(
+        "{SELECT} WHERE {condition} ORDER BY v.id DESC LIMIT ?{}",
+        values.len()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,70 @@
+//! Coupons: codes a visitor types at checkout that credit an affiliate without any click.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::error::Error;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Coupon {
+    pub code: String,
+    pub affiliate_id: i64,
+    pub referral_code: String,
+    /// The offer the coupon pays under; `None` means the default offer at conversion time.
+    pub offer_id: Option<i64>,
+    pub offer_public_id: Option<String>,
+    pub created_at: i64,
+}
+
+const SELECT: &str =
+    "SELECT c.code, c.affiliate_id, a.referral_code, c.offer_id, o.public_id, c.created_at
+                      FROM coupons c JOIN affiliates a ON a.id = c.affiliate_id
+                      LEFT JOIN offers o ON o.id = c.offer_id";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Coupon> {
+    Ok(Coupon {
+        code: r.get(0)?,
+        affiliate_id: r.get(1)?,
+        referral_code: r.get(2)?,
+        offer_id: r.get(3)?,
+        offer_public_id: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+pub fn create(
+    conn: &Connection,
+    code: &str,
+    affiliate_id: i64,
+    offer_id: Option<i64>,
+    now: i64,
+) -> Result<Coupon, Error> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO coupons (code, affiliate_id, offer_id, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (code) DO NOTHING",
+        )?
+        .execute(params![code, affiliate_id, offer_id, now])?;
+    if inserted == 0 {
+        return Err(Error::conflict(
+            "duplicate_coupon",
+            format!("coupon `{code}` already exists"),
+        ));
+    }
+    Ok(get(conn, code)?.expect("the coupon just inserted"))
+}
+
+/// Looks a coupon up, ignoring letter case.
+pub fn get(conn: &Connection, code: &str) -> Result<Option<Coupon>, Error> {
+    Ok(conn
+        .prepare_cached(&format!("{SELECT} WHERE c.code = ?1"))?
+        .query_row([code], from_row)
+        .optional()?)
+}
+
+pub fn list(conn: &Connection, after: &str, limit: usize) -> Result<Vec<Coupon>, Error> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT} WHERE c.code > ?1 ORDER BY c.code LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![after, limit as i64], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

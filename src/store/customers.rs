@@ -1,0 +1,122 @@
+//! Customers: a merchant's customer tied to the affiliate who brought them, for recurring
+//! commissions. The tie stores the affiliate and offer themselves, so it outlives the click.
+
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
+
+use super::Insert;
+use super::attribute::{self, Keys};
+use crate::error::Error;
+
+#[derive(Clone, Debug)]
+pub struct Customer {
+    pub id: i64,
+    pub customer_id: String,
+    pub affiliate_id: i64,
+    pub referral_code: String,
+    pub offer_id: i64,
+    pub offer: String,
+    pub click_id: Option<String>,
+    pub coupon: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub created_at: i64,
+}
+
+pub struct NewCustomer {
+    pub customer_id: String,
+    pub click_id: Option<String>,
+    pub coupon: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Customer> {
+    Ok(Customer {
+        id: r.get(0)?,
+        customer_id: r.get(1)?,
+        affiliate_id: r.get(2)?,
+        referral_code: r.get(3)?,
+        offer_id: r.get(4)?,
+        offer: r.get(5)?,
+        click_id: r.get(6)?,
+        coupon: r.get(7)?,
+        email: r.get(8)?,
+        name: r.get(9)?,
+        created_at: r.get(10)?,
+    })
+}
+
+const SELECT: &str = "SELECT c.id, c.customer_id, c.affiliate_id, a.referral_code, c.offer_id, o.public_id,
+                             c.click_id, c.coupon_code, c.email, c.name, c.created_at
+                      FROM customers c JOIN affiliates a ON a.id = c.affiliate_id JOIN offers o ON o.id = c.offer_id";
+
+pub fn get(conn: &Connection, customer_id: &str) -> Result<Option<Customer>, Error> {
+    select_one(conn, "c.customer_id = ?1", customer_id)
+}
+
+fn select_one(
+    conn: &Connection,
+    condition: &str,
+    value: impl ToSql,
+) -> Result<Option<Customer>, Error> {
+    Ok(conn
+        .prepare_cached(&format!("{SELECT} WHERE {condition}"))?
+        .query_row([value], from_row)
+        .optional()?)
+}
+
+/// Ties a customer to the affiliate of a click or coupon. An existing customer is returned as a
+/// duplicate, untouched: the first affiliate keeps the customer.
+pub fn create(conn: &Connection, new: &NewCustomer, now: i64) -> Result<Insert<Customer>, Error> {
+    if let Some(existing) = get(conn, &new.customer_id)? {
+        return Ok(Insert::Duplicate(existing));
+    }
+    let keys = Keys {
+        click_id: new.click_id.clone(),
+        coupon: new.coupon.clone(),
+        ..Keys::default()
+    };
+    let resolved = attribute::resolve(conn, &keys, now)?;
+    let id = insert_tie(
+        conn,
+        &new.customer_id,
+        &resolved,
+        new.email.as_deref(),
+        new.name.as_deref(),
+        now,
+    )?;
+    Ok(Insert::Created(get_by_row(conn, id)?))
+}
+
+/// Inserts the customer row unless the id exists; returns the row id either way.
+pub fn insert_tie(
+    conn: &Connection,
+    customer_id: &str,
+    resolved: &attribute::Resolved,
+    email: Option<&str>,
+    name: Option<&str>,
+    now: i64,
+) -> Result<i64, Error> {
+    conn.prepare_cached(
+        "INSERT INTO customers (customer_id, affiliate_id, offer_id, click_id, coupon_code, email, name, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (customer_id) DO NOTHING",
+    )?
+    .execute(params![
+        customer_id,
+        resolved.affiliate_id,
+        resolved.offer_id,
+        resolved.click_id,
+        resolved.coupon_code,
+        email,
+        name,
+        now
+    ])?;
+    Ok(conn
+        .prepare_cached("SELECT id FROM customers WHERE customer_id = ?1")?
+        .query_row([customer_id], |r| r.get(0))?)
+}
+
+fn get_by_row(conn: &Connection, id: i64) -> Result<Customer, Error> {
+    select_one(conn, "c.id = ?1", id)?
+        .ok_or_else(|| Error::internal("customer vanished inside its transaction"))
+}

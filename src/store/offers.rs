@@ -1,0 +1,151 @@
+//! Offers: what a tracking link leads to and how conversions on it are paid.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::error::Error;
+use crate::tracking::attribution::Model;
+use crate::tracking::commission::Rule;
+use crate::tracking::money::Currency;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    pub id: i64,
+    pub public_id: String,
+    pub name: String,
+    pub landing_url: String,
+    pub commission: Rule,
+    pub attribution: Model,
+    pub click_window_days: i64,
+    pub currency: Currency,
+    pub is_default: bool,
+    pub created_at: i64,
+}
+
+pub struct NewOffer {
+    pub public_id: String,
+    pub name: String,
+    pub landing_url: String,
+    pub commission: Rule,
+    pub attribution: Model,
+    pub click_window_days: i64,
+    pub currency: Currency,
+    pub make_default: bool,
+}
+
+const COLUMNS: &str = "id, public_id, name, landing_url, commission_type, commission_value, \
+                       attribution, click_window_days, currency, is_default, created_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Offer> {
+    let corrupt = |what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("bad {what} in offers").into(),
+        )
+    };
+    let kind: String = r.get(4)?;
+    let model: String = r.get(6)?;
+    let currency: String = r.get(8)?;
+    Ok(Offer {
+        id: r.get(0)?,
+        public_id: r.get(1)?,
+        name: r.get(2)?,
+        landing_url: r.get(3)?,
+        commission: Rule::from_stored(&kind, r.get(5)?)
+            .ok_or_else(|| corrupt("commission_type"))?,
+        attribution: Model::parse(&model).ok_or_else(|| corrupt("attribution"))?,
+        click_window_days: r.get(7)?,
+        currency: Currency::from_code(&currency).ok_or_else(|| corrupt("currency"))?,
+        is_default: r.get(9)?,
+        created_at: r.get(10)?,
+    })
+}
+
+/// Inserts an offer. The first offer becomes the default; `make_default` moves the default to
+/// the new offer. Runs on the writer, so the two statements cannot interleave with another
+/// offer's creation.
+pub fn create(conn: &Connection, new: &NewOffer, now: i64) -> Result<Offer, Error> {
+    if new.make_default {
+        conn.prepare_cached("UPDATE offers SET is_default = 0 WHERE is_default = 1")?
+            .execute([])?;
+    }
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO offers (public_id, name, landing_url, commission_type, commission_value,
+                                 attribution, click_window_days, currency, is_default, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
+                     ?9 OR NOT EXISTS (SELECT 1 FROM offers WHERE is_default = 1), ?10)
+             ON CONFLICT (public_id) DO NOTHING",
+        )?
+        .execute(params![
+            new.public_id,
+            new.name,
+            new.landing_url,
+            new.commission.kind(),
+            new.commission.stored_value(),
+            new.attribution.as_str(),
+            new.click_window_days,
+            new.currency.code(),
+            new.make_default,
+            now
+        ])?;
+    if inserted == 0 {
+        return Err(Error::conflict(
+            "duplicate_offer_id",
+            format!("an offer with id `{}` already exists", new.public_id),
+        ));
+    }
+    Ok(get(conn, conn.last_insert_rowid())?.expect("the offer just inserted"))
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<Option<Offer>, Error> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM offers WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?)
+}
+
+pub fn by_public_id(conn: &Connection, public_id: &str) -> Result<Option<Offer>, Error> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM offers WHERE public_id = ?1"
+        ))?
+        .query_row([public_id], from_row)
+        .optional()?)
+}
+
+pub fn default_offer(conn: &Connection) -> Result<Option<Offer>, Error> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM offers WHERE is_default = 1"
+        ))?
+        .query_row([], from_row)
+        .optional()?)
+}
+
+/// The named offer (404 `unknown_offer`), or the default one when no name is given
+/// (404 `no_offer` when there is none yet).
+pub fn named_or_default(conn: &Connection, public_id: Option<&str>) -> Result<Offer, Error> {
+    match public_id {
+        Some(id) => by_public_id(conn, id)?.ok_or_else(|| {
+            Error::not_found(
+                "unknown_offer",
+                format!("no offer has id `{id}`; list them with GET /api/v1/offers"),
+            )
+        }),
+        None => default_offer(conn)?.ok_or_else(|| {
+            Error::not_found(
+                "no_offer",
+                "there is no offer yet; create one with POST /api/v1/offers",
+            )
+        }),
+    }
+}
+
+pub fn list(conn: &Connection, after: i64, limit: usize) -> Result<Vec<Offer>, Error> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM offers WHERE id > ?1 ORDER BY id LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![after, limit as i64], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

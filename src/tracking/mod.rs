@@ -1,0 +1,11 @@
+//! The product's rules, free of I/O: how money is read and written, how a conversion is
+//! attributed and what it earns, what a click ID looks like, how a tracking link's destination is
+//! built. Nothing here touches SQL, HTTP, the clock or randomness; callers pass those in. That is
+//! what lets every rule be unit-tested in isolation.
+
+pub mod attribution;
+pub mod click_id;
+pub mod commission;
+pub mod link;
+pub mod money;
+pub mod validate;
