@@ -21,36 +21,16 @@ pub struct Opt {
 
 impl Opt {
     pub const fn value(long: &'static str, env: &'static str) -> Opt {
-        Opt {
-            long,
-            env: Some(env),
-            switch: false,
-            repeat: false,
-        }
+        Opt { long, env: Some(env), switch: false, repeat: false }
     }
     pub const fn switch(long: &'static str, env: &'static str) -> Opt {
-        Opt {
-            long,
-            env: Some(env),
-            switch: true,
-            repeat: false,
-        }
+        Opt { long, env: Some(env), switch: true, repeat: false }
     }
     pub const fn many(long: &'static str, env: &'static str) -> Opt {
-        Opt {
-            long,
-            env: Some(env),
-            switch: false,
-            repeat: true,
-        }
+        Opt { long, env: Some(env), switch: false, repeat: true }
     }
     pub const fn flag_only(long: &'static str) -> Opt {
-        Opt {
-            long,
-            env: None,
-            switch: false,
-            repeat: false,
-        }
+        Opt { long, env: None, switch: false, repeat: false }
     }
 }
 
@@ -106,33 +86,18 @@ impl Args {
             .rev()
             .find(|(n, _)| *n == opt.long)
             .map(|(_, v)| v.clone())
-            .or_else(|| {
-                opt.env
-                    .and_then(|e| std::env::var(e).ok())
-                    .filter(|v| !v.is_empty())
-            })
+            .or_else(|| opt.env.and_then(|e| std::env::var(e).ok()).filter(|v| !v.is_empty()))
     }
 
     /// Every value of a repeatable option; the environment variable holds a comma-separated list.
     pub fn get_all(&self, opt: &Opt) -> Vec<String> {
-        let flags: Vec<String> = self
-            .values
-            .iter()
-            .filter(|(n, _)| *n == opt.long)
-            .map(|(_, v)| v.clone())
-            .collect();
+        let flags: Vec<String> = self.values.iter().filter(|(n, _)| *n == opt.long).map(|(_, v)| v.clone()).collect();
         if !flags.is_empty() {
             return flags;
         }
         opt.env
             .and_then(|e| std::env::var(e).ok())
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
             .unwrap_or_default()
     }
 
@@ -140,11 +105,9 @@ impl Args {
         match self.get(opt).as_deref() {
             None | Some("0" | "false" | "no") => Ok(false),
             Some("1" | "true" | "yes") => Ok(true),
-            Some(other) => Err(format!(
-                "--{} / {} must be true or false, not {other:?}",
-                opt.long,
-                opt.env.unwrap_or("")
-            )),
+            Some(other) => {
+                Err(format!("--{} / {} must be true or false, not {other:?}", opt.long, opt.env.unwrap_or("")))
+            }
         }
     }
 
@@ -162,8 +125,7 @@ impl Args {
 }
 
 fn os_string(v: OsString) -> Result<String, String> {
-    v.into_string()
-        .map_err(|v| format!("argument {v:?} is not valid UTF-8"))
+    v.into_string().map_err(|v| format!("argument {v:?} is not valid UTF-8"))
 }
 
 pub const API_KEY_ENV: &str = "AFFILIATED_API_KEY";
@@ -175,16 +137,7 @@ pub const SOCKET_TIMEOUT: Opt = Opt::value("socket-timeout", "AFFILIATED_SOCKET_
 pub const TRUSTED_PROXY: Opt = Opt::many("trusted-proxy", "AFFILIATED_TRUSTED_PROXY");
 pub const PUBLIC_URL: Opt = Opt::value("public-url", "AFFILIATED_PUBLIC_URL");
 
-pub const SERVE_OPTS: &[Opt] = &[
-    DB,
-    LISTEN,
-    WORKERS,
-    SYNCHRONOUS,
-    STORE_IP,
-    SOCKET_TIMEOUT,
-    TRUSTED_PROXY,
-    PUBLIC_URL,
-];
+pub const SERVE_OPTS: &[Opt] = &[DB, LISTEN, WORKERS, SYNCHRONOUS, STORE_IP, SOCKET_TIMEOUT, TRUSTED_PROXY, PUBLIC_URL];
 
 /// Everything `serve` needs, validated.
 #[derive(Clone, Debug)]
@@ -217,9 +170,7 @@ impl Serve {
                 ));
             }
             if key.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
-                return Err(format!(
-                    "{API_KEY_ENV} must be printable ASCII without spaces"
-                ));
+                return Err(format!("{API_KEY_ENV} must be printable ASCII without spaces"));
             }
         }
         let workers = match args.get(&WORKERS) {
@@ -232,36 +183,32 @@ impl Serve {
         };
         let synchronous = match args.get(&SYNCHRONOUS) {
             None => Synchronous::Normal,
-            Some(v) => Synchronous::parse(&v)
-                .ok_or_else(|| format!("--synchronous must be normal or full, not {v:?}"))?,
+            Some(v) => {
+                Synchronous::parse(&v).ok_or_else(|| format!("--synchronous must be normal or full, not {v:?}"))?
+            }
         };
         let store_ip = match args.get(&STORE_IP) {
             None => IpStorage::Truncated,
-            Some(v) => IpStorage::parse(&v)
-                .ok_or_else(|| format!("--store-ip must be full, truncated or none, not {v:?}"))?,
+            Some(v) => {
+                IpStorage::parse(&v).ok_or_else(|| format!("--store-ip must be full, truncated or none, not {v:?}"))?
+            }
         };
         let socket_timeout = match args.get(&SOCKET_TIMEOUT) {
             None => Duration::from_secs(15),
             Some(v) => parse_duration(&v)
                 .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(3600))
-                .ok_or_else(|| {
-                    format!("--socket-timeout must be a duration from 1s to 1h, not {v:?}")
-                })?,
+                .ok_or_else(|| format!("--socket-timeout must be a duration from 1s to 1h, not {v:?}"))?,
         };
         let trusted_proxies = args
             .get_all(&TRUSTED_PROXY)
             .iter()
-            .map(|v| {
-                v.parse::<IpAddr>()
-                    .map_err(|_| format!("--trusted-proxy must be an IP address, not {v:?}"))
-            })
+            .map(|v| v.parse::<IpAddr>().map_err(|_| format!("--trusted-proxy must be an IP address, not {v:?}")))
             .collect::<Result<_, _>>()?;
         let listen = args.listen()?;
         let public_url = match args.get(&PUBLIC_URL) {
             None => format!("http://{listen}"),
             Some(url) => {
-                crate::tracking::link::check_template(&url, &[])
-                    .map_err(|e| format!("--public-url {e}"))?;
+                crate::tracking::link::check_template(&url, &[]).map_err(|e| format!("--public-url {e}"))?;
                 if url.contains(['?', '#']) {
                     return Err("--public-url must not have a query or fragment".into());
                 }
@@ -317,8 +264,7 @@ mod tests {
 
     #[test]
     fn flags_win_over_defaults() {
-        let mut parser =
-            lexopt::Parser::from_args(["--db", "/tmp/x.db", "--workers", "8", "extra"]);
+        let mut parser = lexopt::Parser::from_args(["--db", "/tmp/x.db", "--workers", "8", "extra"]);
         let args = Args::parse(&mut parser, SERVE_OPTS).unwrap();
         assert_eq!(args.db(), PathBuf::from("/tmp/x.db"));
         assert_eq!(args.get(&WORKERS).as_deref(), Some("8"));
@@ -326,10 +272,6 @@ mod tests {
         let mut twice = lexopt::Parser::from_args(["--db", "a", "--db", "b"]);
         assert!(Args::parse(&mut twice, SERVE_OPTS).is_err());
         let mut unknown = lexopt::Parser::from_args(["--nope"]);
-        assert!(
-            Args::parse(&mut unknown, SERVE_OPTS)
-                .unwrap_err()
-                .contains("--nope")
-        );
+        assert!(Args::parse(&mut unknown, SERVE_OPTS).unwrap_err().contains("--nope"));
     }
 }

@@ -14,24 +14,14 @@ pub struct Error {
     pub code: Cow<'static, str>,
     pub message: String,
     /// An object to return next to the error, e.g. the original conversion on a duplicate.
-    pub extra: Option<(&'static str, Value)>,
+    pub extra: Option<Box<(&'static str, Value)>>,
     /// What went wrong inside, for the log only.
     pub detail: Option<String>,
 }
 
 impl Error {
-    pub fn new(
-        status: u16,
-        code: impl Into<Cow<'static, str>>,
-        message: impl Into<String>,
-    ) -> Error {
-        Error {
-            status,
-            code: code.into(),
-            message: message.into(),
-            extra: None,
-            detail: None,
-        }
+    pub fn new(status: u16, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Error {
+        Error { status, code: code.into(), message: message.into(), extra: None, detail: None }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Error {
@@ -40,20 +30,12 @@ impl Error {
 
     /// 400 `missing_<field>`.
     pub fn missing(field: &str) -> Error {
-        Error::new(
-            400,
-            format!("missing_{field}"),
-            format!("`{field}` is required"),
-        )
+        Error::new(400, format!("missing_{field}"), format!("`{field}` is required"))
     }
 
     /// 400 `invalid_<field>` with the reason.
     pub fn invalid(field: &str, reason: impl fmt::Display) -> Error {
-        Error::new(
-            400,
-            format!("invalid_{field}"),
-            format!("`{field}` {reason}"),
-        )
+        Error::new(400, format!("invalid_{field}"), format!("`{field}` {reason}"))
     }
 
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Error {
@@ -72,11 +54,7 @@ impl Error {
     pub fn internal(detail: impl Into<String>) -> Error {
         Error {
             detail: Some(detail.into()),
-            ..Error::new(
-                500,
-                "internal_error",
-                "the server failed to handle the request; it was logged, retry later",
-            )
+            ..Error::new(500, "internal_error", "the server failed to handle the request; it was logged, retry later")
         }
     }
 
@@ -84,22 +62,19 @@ impl Error {
     pub fn unavailable(detail: impl Into<String>) -> Error {
         Error {
             detail: Some(detail.into()),
-            ..Error::new(
-                503,
-                "unavailable",
-                "the server could not store this right now; nothing was saved, retry",
-            )
+            ..Error::new(503, "unavailable", "the server could not store this right now; nothing was saved, retry")
         }
     }
 
     pub fn with_extra(mut self, key: &'static str, value: Value) -> Error {
-        self.extra = Some((key, value));
+        self.extra = Some(Box::new((key, value)));
         self
     }
 
     pub fn body(&self) -> Value {
         let mut body = json!({"error": {"code": self.code, "message": self.message}});
-        if let Some((key, value)) = &self.extra {
+        if let Some(extra) = &self.extra {
+            let (key, value) = &**extra;
             body[*key] = value.clone();
         }
         body
@@ -138,12 +113,8 @@ mod tests {
     fn body_has_the_one_error_shape() {
         let e = Error::missing("external_id");
         assert_eq!(e.status, 400);
-        assert_eq!(
-            e.body(),
-            json!({"error": {"code": "missing_external_id", "message": "`external_id` is required"}})
-        );
-        let dup = Error::conflict("duplicate_external_id", "exists")
-            .with_extra("conversion", json!({"id": 1}));
+        assert_eq!(e.body(), json!({"error": {"code": "missing_external_id", "message": "`external_id` is required"}}));
+        let dup = Error::conflict("duplicate_external_id", "exists").with_extra("conversion", json!({"id": 1}));
         assert_eq!(dup.body()["conversion"]["id"], 1);
         assert_eq!(dup.body()["error"]["code"], "duplicate_external_id");
     }

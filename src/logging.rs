@@ -5,8 +5,7 @@ use std::io::Write;
 
 pub fn init() {
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let mut builder =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    let mut builder = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
     if journald {
         builder.format(|f, record| {
             let priority = match record.level() {
@@ -19,14 +18,7 @@ pub fn init() {
         });
     } else {
         builder.format(|f, record| {
-            writeln!(
-                f,
-                "{} {:5} {}: {}",
-                f.timestamp_millis(),
-                record.level(),
-                record.target(),
-                record.args()
-            )
+            writeln!(f, "{} {:5} {}: {}", f.timestamp_millis(), record.level(), record.target(), record.args())
         });
     }
     let _ = builder.try_init();

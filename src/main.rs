@@ -1,6 +1,7 @@
 //! affiliated: a self-hosted, server-to-server affiliate tracking appliance.
 //! See ARCHITECTURE.md for the map of these modules.
 
+mod alloc;
 mod cli;
 mod clock;
 mod config;
@@ -14,6 +15,9 @@ mod systemd;
 mod tracking;
 
 use std::process::ExitCode;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Allocator = alloc::Allocator;
 
 const HELP: &str = "\
 affiliated: server-to-server affiliate tracking in one binary and one SQLite file.
@@ -45,9 +49,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Some(other)) => {
-            return cli::exit(Err(cli::Failure::usage(format!(
-                "unexpected {other:?}; see --help"
-            ))));
+            return cli::exit(Err(cli::Failure::usage(format!("unexpected {other:?}; see --help"))));
         }
         Err(e) => return cli::exit(Err(cli::Failure::usage(e.to_string()))),
     };
@@ -61,9 +63,7 @@ fn main() -> ExitCode {
             print!("{HELP}");
             Ok(())
         }
-        other => Err(cli::Failure::usage(format!(
-            "unknown command {other:?}; see `affiliated --help`"
-        ))),
+        other => Err(cli::Failure::usage(format!("unknown command {other:?}; see `affiliated --help`"))),
     };
     cli::exit(outcome)
 }

@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the request-duration histogram, in seconds.
-const BUCKETS: [f64; 12] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-];
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
 #[derive(Default)]
 struct Histogram {
@@ -50,13 +48,7 @@ pub struct Gauges {
 }
 
 impl Metrics {
-    pub fn observe(
-        &self,
-        method: &'static str,
-        route: &'static str,
-        status: u16,
-        elapsed: Duration,
-    ) {
+    pub fn observe(&self, method: &'static str, route: &'static str, status: u16, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         let mut r = self.requests.lock().unwrap_or_else(|p| p.into_inner());
         *r.totals.entry((method, route, status)).or_default() += 1;
@@ -71,12 +63,7 @@ impl Metrics {
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::with_capacity(4096);
         let r = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        header(
-            &mut out,
-            "affiliated_http_requests_total",
-            "counter",
-            "HTTP requests by route pattern and status.",
-        );
+        header(&mut out, "affiliated_http_requests_total", "counter", "HTTP requests by route pattern and status.");
         for ((method, route, status), n) in &r.totals {
             let _ = writeln!(
                 out,
@@ -103,25 +90,12 @@ impl Metrics {
                 "affiliated_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
                 h.count
             );
-            let _ = writeln!(
-                out,
-                "affiliated_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "affiliated_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
-            );
+            let _ = writeln!(out, "affiliated_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
+            let _ = writeln!(out, "affiliated_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
         }
         drop(r);
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        counter(
-            &mut out,
-            "affiliated_clicks_total",
-            "Clicks recorded (committed).",
-            load(&self.clicks),
-        );
+        counter(&mut out, "affiliated_clicks_total", "Clicks recorded (committed).", load(&self.clicks));
         counter(
             &mut out,
             "affiliated_redirects_without_click_total",
@@ -140,11 +114,7 @@ impl Metrics {
             ("rejected", &self.conversions_rejected),
             ("refunded", &self.conversions_refunded),
         ] {
-            let _ = writeln!(
-                out,
-                "affiliated_conversions_total{{status=\"{status}\"}} {}",
-                load(value)
-            );
+            let _ = writeln!(out, "affiliated_conversions_total{{status=\"{status}\"}} {}", load(value));
         }
         counter(
             &mut out,
@@ -158,36 +128,16 @@ impl Metrics {
             "Unconverted clicks deleted by the retention sweeper.",
             load(&self.sweeper_deleted),
         );
-        counter(
-            &mut out,
-            "affiliated_sweeper_runs_total",
-            "Completed retention sweeps.",
-            load(&self.sweeper_runs),
-        );
-        gauge(
-            &mut out,
-            "affiliated_database_bytes",
-            "Size of the main database file.",
-            gauges.database_bytes,
-        );
-        gauge(
-            &mut out,
-            "affiliated_database_wal_bytes",
-            "Size of the write-ahead log.",
-            gauges.wal_bytes,
-        );
+        counter(&mut out, "affiliated_sweeper_runs_total", "Completed retention sweeps.", load(&self.sweeper_runs));
+        gauge(&mut out, "affiliated_database_bytes", "Size of the main database file.", gauges.database_bytes);
+        gauge(&mut out, "affiliated_database_wal_bytes", "Size of the write-ahead log.", gauges.wal_bytes);
         counter(
             &mut out,
             "affiliated_writer_transactions_total",
             "Write transactions (group commits).",
             gauges.writer_batches,
         );
-        counter(
-            &mut out,
-            "affiliated_writer_jobs_total",
-            "Writes carried by those transactions.",
-            gauges.writer_jobs,
-        );
+        counter(&mut out, "affiliated_writer_jobs_total", "Writes carried by those transactions.", gauges.writer_jobs);
         counter(
             &mut out,
             "affiliated_writer_failed_commits_total",
@@ -224,12 +174,7 @@ mod tests {
         let m = Metrics::default();
         m.observe("GET", "/r/{code}", 302, Duration::from_micros(300));
         m.observe("GET", "/r/{code}", 302, Duration::from_millis(3));
-        m.observe(
-            "POST",
-            "/api/v1/conversions",
-            409,
-            Duration::from_millis(30),
-        );
+        m.observe("POST", "/api/v1/conversions", 409, Duration::from_millis(30));
         m.clicks.fetch_add(2, Ordering::Relaxed);
         let text = m.render(&Gauges {
             database_bytes: 4096,
@@ -239,18 +184,10 @@ mod tests {
             writer_failed_commits: 0,
             extra: vec![],
         });
-        assert!(text.contains(
-            "affiliated_http_requests_total{method=\"GET\",route=\"/r/{code}\",status=\"302\"} 2"
-        ));
-        assert!(text.contains(
-            "affiliated_http_request_duration_seconds_bucket{route=\"/r/{code}\",le=\"0.0005\"} 1"
-        ));
-        assert!(text.contains(
-            "affiliated_http_request_duration_seconds_bucket{route=\"/r/{code}\",le=\"0.005\"} 2"
-        ));
-        assert!(
-            text.contains("affiliated_http_request_duration_seconds_count{route=\"/r/{code}\"} 2")
-        );
+        assert!(text.contains("affiliated_http_requests_total{method=\"GET\",route=\"/r/{code}\",status=\"302\"} 2"));
+        assert!(text.contains("affiliated_http_request_duration_seconds_bucket{route=\"/r/{code}\",le=\"0.0005\"} 1"));
+        assert!(text.contains("affiliated_http_request_duration_seconds_bucket{route=\"/r/{code}\",le=\"0.005\"} 2"));
+        assert!(text.contains("affiliated_http_request_duration_seconds_count{route=\"/r/{code}\"} 2"));
         assert!(text.contains("affiliated_clicks_total 2"));
         assert!(text.contains("affiliated_database_bytes 4096"));
     }

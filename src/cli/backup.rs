@@ -21,9 +21,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
         return Ok(());
     }
     let [out] = args.positionals.as_slice() else {
-        return Err(Failure::usage(
-            "backup needs exactly one argument: the file to write; see --help",
-        ));
+        return Err(Failure::usage("backup needs exactly one argument: the file to write; see --help"));
     };
     let db = args.db();
     if !db.exists() {
@@ -31,9 +29,6 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
     }
     let started = std::time::Instant::now();
     let pages = crate::store::backup::run(&db, std::path::Path::new(out))?;
-    println!(
-        "wrote {out}: {pages} pages, integrity ok, {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    println!("wrote {out}: {pages} pages, integrity ok, {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }

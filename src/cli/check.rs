@@ -24,27 +24,17 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
     }
     let mut addr = args.listen().map_err(Failure::usage)?;
     if addr.ip().is_unspecified() {
-        addr.set_ip(if addr.is_ipv4() {
-            [127, 0, 0, 1].into()
-        } else {
-            std::net::Ipv6Addr::LOCALHOST.into()
-        });
+        addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
     }
     let timeout = Duration::from_secs(3);
     let fail = |what: &str, e: std::io::Error| Failure::runtime(format!("{what} {addr}: {e}"));
-    let mut stream =
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| fail("cannot connect to", e))?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| fail("cannot configure", e))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| fail("cannot connect to", e))?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| fail("cannot configure", e))?;
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .map_err(|e| fail("cannot write to", e))?;
     let mut answer = Vec::new();
-    stream
-        .take(64 * 1024)
-        .read_to_end(&mut answer)
-        .map_err(|e| fail("no answer from", e))?;
+    stream.take(64 * 1024).read_to_end(&mut answer).map_err(|e| fail("no answer from", e))?;
     let text = String::from_utf8_lossy(&answer);
     let status = text.lines().next().unwrap_or("");
     if status.starts_with("HTTP/1.1 200") {

@@ -27,45 +27,26 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
     let action = args.positionals.first().map(String::as_str);
     if args.help || action.is_none() {
         print!("{HELP}");
-        return if args.help {
-            Ok(())
-        } else {
-            Err(Failure::usage(
-                "keys needs an action: create, list or revoke",
-            ))
-        };
+        return if args.help { Ok(()) } else { Err(Failure::usage("keys needs an action: create, list or revoke")) };
     }
     let conn = store::open_tool(&args.db())?;
     let now = now_ms();
     match (action, &args.positionals[1..]) {
         (Some("create"), []) => {
-            let label = args
-                .get(&LABEL)
-                .ok_or_else(|| Failure::usage("keys create needs --label NAME"))?;
+            let label = args.get(&LABEL).ok_or_else(|| Failure::usage("keys create needs --label NAME"))?;
             if label.trim().is_empty() || label.len() > 100 || label.chars().any(char::is_control) {
-                return Err(Failure::usage(
-                    "--label must be 1 to 100 printable characters",
-                ));
+                return Err(Failure::usage("--label must be 1 to 100 printable characters"));
             }
             let (id, key) = keys::create(&conn, &label, "cli", now).map_err(|e| e.to_string())?;
-            eprintln!(
-                "Created API key {id} ({label}). It is shown only now; store it in your secrets:"
-            );
+            eprintln!("Created API key {id} ({label}). It is shown only now; store it in your secrets:");
             println!("{key}");
             Ok(())
         }
         (Some("list"), []) => {
             let rows = keys::list(&conn).map_err(|e| e.to_string())?;
-            println!(
-                "{:<4} {:<12} {:<8} {:<26} {:<10} LABEL",
-                "ID", "PREFIX", "SOURCE", "CREATED", "STATE"
-            );
+            println!("{:<4} {:<12} {:<8} {:<26} {:<10} LABEL", "ID", "PREFIX", "SOURCE", "CREATED", "STATE");
             for k in rows {
-                let state = if k.revoked_at.is_some() {
-                    "revoked"
-                } else {
-                    "active"
-                };
+                let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
                 println!(
                     "{:<4} {:<12} {:<8} {:<26} {:<10} {}",
                     k.id,
@@ -79,9 +60,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
             Ok(())
         }
         (Some("revoke"), [id]) => {
-            let id: i64 = id
-                .parse()
-                .map_err(|_| Failure::usage(format!("{id:?} is not a key ID; see `keys list`")))?;
+            let id: i64 = id.parse().map_err(|_| Failure::usage(format!("{id:?} is not a key ID; see `keys list`")))?;
             if keys::revoke(&conn, id, now).map_err(|e| e.to_string())? {
                 println!("revoked key {id}");
                 Ok(())
@@ -91,11 +70,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
         }
         (Some(other), rest) => Err(Failure::usage(format!(
             "unknown keys action {other:?}{}; see `affiliated keys --help`",
-            if rest.is_empty() {
-                String::new()
-            } else {
-                format!(" with arguments {rest:?}")
-            }
+            if rest.is_empty() { String::new() } else { format!(" with arguments {rest:?}") }
         ))),
         (None, _) => unreachable!("checked above"),
     }

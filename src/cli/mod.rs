@@ -19,18 +19,12 @@ pub struct Failure {
 impl Failure {
     /// A runtime failure (exit code 1).
     pub fn runtime(message: impl Into<String>) -> Failure {
-        Failure {
-            message: message.into(),
-            code: 1,
-        }
+        Failure { message: message.into(), code: 1 }
     }
 
     /// Wrong usage (exit code 2).
     pub fn usage(message: impl Into<String>) -> Failure {
-        Failure {
-            message: message.into(),
-            code: 2,
-        }
+        Failure { message: message.into(), code: 2 }
     }
 }
 

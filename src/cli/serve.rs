@@ -36,9 +36,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
         return Ok(());
     }
     if let Some(extra) = args.positionals.first() {
-        return Err(Failure::usage(format!(
-            "serve takes no arguments (got {extra:?}); see --help"
-        )));
+        return Err(Failure::usage(format!("serve takes no arguments (got {extra:?}); see --help")));
     }
     let config = Serve::from_args(&args).map_err(Failure::usage)?;
     crate::http::server::run(config).map_err(Failure::runtime)

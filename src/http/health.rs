@@ -15,18 +15,11 @@ pub fn healthz(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
         .db
         .query_row("SELECT count(*) FROM offers", [], |r| r.get::<_, i64>(0))
         .map_err(|e| format!("database read failed: {e}"));
-    let write = read.and_then(|_| {
-        ctx.writer
-            .run(|_| Ok(()))
-            .map_err(|e| format!("writer: {e}"))
-    });
+    let write = read.and_then(|_| ctx.writer.run(|_| Ok(())).map_err(|e| format!("writer: {e}")));
     match write {
         Ok(()) => Ok(Response::json(200, &serde_json::json!({"status": "ok"}))),
         Err(problem) => {
-            log::error!(
-                "health check failed after {:?}: {problem}",
-                started.elapsed()
-            );
+            log::error!("health check failed after {:?}: {problem}", started.elapsed());
             Ok(Response::json(
                 503,
                 &serde_json::json!({
@@ -55,19 +48,11 @@ pub fn metrics(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
         extra: Vec::new(),
     };
     let text = ctx.metrics.render(&gauges);
-    Ok(Response::bytes(
-        200,
-        "text/plain; version=0.0.4; charset=utf-8",
-        text.into_bytes(),
-    ))
+    Ok(Response::bytes(200, "text/plain; version=0.0.4; charset=utf-8", text.into_bytes()))
 }
 
 pub const OPENAPI: &str = include_str!("../../docs/openapi.yaml");
 
 pub fn openapi(_ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
-    Ok(Response::bytes(
-        200,
-        "application/yaml; charset=utf-8",
-        OPENAPI.as_bytes().to_vec(),
-    ))
+    Ok(Response::bytes(200, "application/yaml; charset=utf-8", OPENAPI.as_bytes().to_vec()))
 }

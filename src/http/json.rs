@@ -18,14 +18,8 @@ impl Body {
         }
         match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(map)) => Ok(Body(map)),
-            Ok(_) => Err(Error::bad_request(
-                "invalid_json",
-                "the body must be a JSON object",
-            )),
-            Err(e) => Err(Error::bad_request(
-                "invalid_json",
-                format!("the body is not valid JSON: {e}"),
-            )),
+            Ok(_) => Err(Error::bad_request("invalid_json", "the body must be a JSON object")),
+            Err(e) => Err(Error::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))),
         }
     }
 
@@ -67,10 +61,7 @@ impl Body {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(_) => Err(Error::invalid(
-                field,
-                "must be a decimal string such as \"19.99\" or a number",
-            )),
+            Some(_) => Err(Error::invalid(field, "must be a decimal string such as \"19.99\" or a number")),
         }
     }
 
@@ -81,9 +72,7 @@ impl Body {
             return Ok(None);
         };
         money::parse_amount(&text, 4).map_err(|e| match e {
-            money::AmountError::TooManyDecimals { .. } => {
-                Error::invalid(field, "has too many decimal places")
-            }
+            money::AmountError::TooManyDecimals { .. } => Error::invalid(field, "has too many decimal places"),
             other => Error::invalid(field, other),
         })?;
         Ok(Some(text))
@@ -100,10 +89,9 @@ impl Body {
     pub fn int(&self, field: &str) -> Result<Option<i64>, Error> {
         match self.present(field) {
             None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| Error::invalid(field, "must be a whole number")),
+            Some(Value::Number(n)) => {
+                n.as_i64().map(Some).ok_or_else(|| Error::invalid(field, "must be a whole number"))
+            }
             Some(_) => Err(Error::invalid(field, "must be a whole number")),
         }
     }
@@ -128,11 +116,7 @@ mod tests {
     #[test]
     fn malformed_bodies_are_invalid_json() {
         for bad in ["{", "[1]", "\"x\"", "{\"a\":}", "nul"] {
-            assert_eq!(
-                Body::parse(bad.as_bytes()).err().unwrap().code,
-                "invalid_json",
-                "{bad}"
-            );
+            assert_eq!(Body::parse(bad.as_bytes()).err().unwrap().code, "invalid_json", "{bad}");
         }
         assert!(Body::parse(b"  ").is_ok());
     }

@@ -21,11 +21,7 @@ const SUBS: [&str; 5] = ["sub1", "sub2", "sub3", "sub4", "sub5"];
 pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let code = req.param(0);
     let named_offer = req.query("offer");
-    let offer = match named_offer
-        .map(|id| offers::by_public_id(&ctx.db, id))
-        .transpose()?
-        .flatten()
-    {
+    let offer = match named_offer.map(|id| offers::by_public_id(&ctx.db, id)).transpose()?.flatten() {
         Some(offer) => offer,
         None => {
             if let Some(id) = named_offer {
@@ -41,11 +37,17 @@ pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             }
         }
     };
+    if req.method == crate::http::request::Method::Head {
+        // Link checkers and prefetchers are not visitors: show where the link goes, record nothing.
+        return Ok(Response::redirect(link::landing_url(
+            &offer.landing_url,
+            None,
+            code_or_empty(code),
+            &offer.public_id,
+        )));
+    }
     let Some(affiliate) = affiliates::by_code(&ctx.db, code)? else {
-        log::warn!(
-            "tracking link for unknown referral code {:?}; redirecting without a click",
-            printable(code)
-        );
+        log::warn!("tracking link for unknown referral code {:?}; redirecting without a click", printable(code));
         return Ok(without_click(ctx, &offer, code));
     };
     let click = NewClick {
@@ -53,21 +55,10 @@ pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         offer_id: offer.id,
         session_id: None,
         landing_url: None,
-        referrer: req
-            .headers
-            .referer
-            .as_deref()
-            .map(|r| validate::metadata(r, MAX_URL)),
-        user_agent: req
-            .headers
-            .user_agent
-            .as_deref()
-            .map(|u| validate::metadata(u, MAX_USER_AGENT)),
+        referrer: req.headers.referer.as_deref().map(|r| validate::metadata(r, MAX_URL)),
+        user_agent: req.headers.user_agent.as_deref().map(|u| validate::metadata(u, MAX_USER_AGENT)),
         ip: req.client_ip.and_then(|ip| ctx.config.store_ip.apply(ip)),
-        source: Some(
-            req.query("source")
-                .map_or_else(|| "link".to_string(), |s| validate::metadata(s, MAX_SOURCE)),
-        ),
+        source: Some(req.query("source").map_or_else(|| "link".to_string(), |s| validate::metadata(s, MAX_SOURCE))),
         subs: SUBS.map(|name| req.query(name).map(|v| validate::metadata(v, MAX_SUB))),
     };
     match api_clicks::record(ctx, click) {
@@ -88,30 +79,18 @@ pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 }
 
 fn without_click(ctx: &Ctx, offer: &Offer, code: &str) -> Response {
-    ctx.metrics
-        .redirects_without_click
-        .fetch_add(1, Ordering::Relaxed);
-    // The code goes into the URL only if it is a well-formed code; it is encoded either way.
-    let code = if validate::code(code).is_ok() {
-        code
-    } else {
-        ""
-    };
-    Response::redirect(link::landing_url(
-        &offer.landing_url,
-        None,
-        code,
-        &offer.public_id,
-    ))
+    ctx.metrics.redirects_without_click.fetch_add(1, Ordering::Relaxed);
+    Response::redirect(link::landing_url(&offer.landing_url, None, code_or_empty(code), &offer.public_id))
+}
+
+/// The code for an `{affiliate_id}` macro: only a well-formed code (it is encoded either way).
+fn code_or_empty(code: &str) -> &str {
+    if validate::code(code).is_ok() { code } else { "" }
 }
 
 fn no_destination() -> Response {
     log::warn!("a tracking link was used but no offer exists yet; answering 404");
-    Response::bytes(
-        404,
-        "text/plain; charset=utf-8",
-        b"This link is not active.\n".to_vec(),
-    )
+    Response::bytes(404, "text/plain; charset=utf-8", b"This link is not active.\n".to_vec())
 }
 
 /// A visitor-supplied value made safe for one log line.

@@ -82,12 +82,7 @@ pub struct Req {
 }
 
 impl Req {
-    pub fn from_parts(
-        method: Method,
-        url: &str,
-        headers: Headers,
-        client_ip: Option<IpAddr>,
-    ) -> Req {
+    pub fn from_parts(method: Method, url: &str, headers: Headers, client_ip: Option<IpAddr>) -> Req {
         let (path, query) = match url.split_once('?') {
             Some((p, q)) => (p, q),
             None => (url, ""),
@@ -95,9 +90,7 @@ impl Req {
         Req {
             method,
             path: path.to_string(),
-            query: form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
+            query: form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
             headers,
             body: Vec::new(),
             client_ip,
@@ -108,11 +101,7 @@ impl Req {
 
     /// The first value of a query parameter, if present and not empty.
     pub fn query(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
     pub fn param(&self, index: usize) -> &str {
@@ -121,21 +110,12 @@ impl Req {
 
     /// The API key from `X-Api-Key` or `Authorization: Bearer`.
     pub fn presented_key(&self) -> Option<&str> {
-        if let Some(k) = self
-            .headers
-            .api_key
-            .as_deref()
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-        {
+        if let Some(k) = self.headers.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
             return Some(k);
         }
         let auth = self.headers.authorization.as_deref()?.trim();
         let (scheme, token) = auth.split_once(' ')?;
-        scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim())
-            .filter(|t| !t.is_empty())
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
     }
 }
 
@@ -181,11 +161,7 @@ pub fn headers_of(list: &[tiny_http::Header]) -> Headers {
 /// The visitor's address: the TCP peer, unless the peer is a trusted proxy, in which case the
 /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Entries further left
 /// were written by the client and are not believed.
-pub fn client_ip(
-    peer: Option<IpAddr>,
-    forwarded_for: Option<&str>,
-    trusted: &[IpAddr],
-) -> Option<IpAddr> {
+pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> Option<IpAddr> {
     let peer = peer.map(canonical)?;
     if !trusted.contains(&peer) {
         return Some(peer);
@@ -221,11 +197,7 @@ pub enum BodyError {
 }
 
 /// Reads a body of at most `limit` bytes, within [`BODY_DEADLINE`] in total.
-pub fn read_body(
-    reader: &mut dyn Read,
-    declared: Option<usize>,
-    limit: usize,
-) -> Result<Vec<u8>, BodyError> {
+pub fn read_body(reader: &mut dyn Read, declared: Option<usize>, limit: usize) -> Result<Vec<u8>, BodyError> {
     if declared.is_some_and(|n| n > limit) {
         return Err(BodyError::TooLarge);
     }
@@ -266,61 +238,32 @@ mod tests {
         let proxy = ip("127.0.0.1");
         let trusted = [proxy];
         // A direct client cannot claim another address.
-        assert_eq!(
-            client_ip(Some(ip("198.51.100.7")), Some("203.0.113.1"), &trusted),
-            Some(ip("198.51.100.7"))
-        );
+        assert_eq!(client_ip(Some(ip("198.51.100.7")), Some("203.0.113.1"), &trusted), Some(ip("198.51.100.7")));
         // Through the proxy, the right-most untrusted entry is the client.
-        assert_eq!(
-            client_ip(Some(proxy), Some("203.0.113.1"), &trusted),
-            Some(ip("203.0.113.1"))
-        );
+        assert_eq!(client_ip(Some(proxy), Some("203.0.113.1"), &trusted), Some(ip("203.0.113.1")));
         // The client forged an entry on the left; it is ignored.
-        assert_eq!(
-            client_ip(Some(proxy), Some("10.9.9.9, 203.0.113.1"), &trusted),
-            Some(ip("203.0.113.1"))
-        );
+        assert_eq!(client_ip(Some(proxy), Some("10.9.9.9, 203.0.113.1"), &trusted), Some(ip("203.0.113.1")));
         // Garbage makes us fall back to the proxy's address.
-        assert_eq!(
-            client_ip(Some(proxy), Some("not-an-ip"), &trusted),
-            Some(proxy)
-        );
+        assert_eq!(client_ip(Some(proxy), Some("not-an-ip"), &trusted), Some(proxy));
         assert_eq!(client_ip(Some(proxy), None, &trusted), Some(proxy));
-        assert_eq!(
-            client_ip(Some(ip("::ffff:198.51.100.7")), None, &[]),
-            Some(ip("198.51.100.7"))
-        );
+        assert_eq!(client_ip(Some(ip("::ffff:198.51.100.7")), None, &[]), Some(ip("198.51.100.7")));
     }
 
     #[test]
     fn keys_come_from_either_header() {
-        let mut h = Headers {
-            api_key: Some("k1".into()),
-            ..Headers::default()
-        };
+        let mut h = Headers { api_key: Some("k1".into()), ..Headers::default() };
         let r = Req::from_parts(Method::Get, "/", h.clone(), None);
         assert_eq!(r.presented_key(), Some("k1"));
         h.api_key = None;
         h.authorization = Some("Bearer k2".into());
-        assert_eq!(
-            Req::from_parts(Method::Get, "/", h.clone(), None).presented_key(),
-            Some("k2")
-        );
+        assert_eq!(Req::from_parts(Method::Get, "/", h.clone(), None).presented_key(), Some("k2"));
         h.authorization = Some("Basic k2".into());
-        assert_eq!(
-            Req::from_parts(Method::Get, "/", h, None).presented_key(),
-            None
-        );
+        assert_eq!(Req::from_parts(Method::Get, "/", h, None).presented_key(), None);
     }
 
     #[test]
     fn query_is_decoded() {
-        let r = Req::from_parts(
-            Method::Get,
-            "/r/ann?sub1=a%20b&sub2=&x=%0d%0a",
-            Headers::default(),
-            None,
-        );
+        let r = Req::from_parts(Method::Get, "/r/ann?sub1=a%20b&sub2=&x=%0d%0a", Headers::default(), None);
         assert_eq!(r.path, "/r/ann");
         assert_eq!(r.query("sub1"), Some("a b"));
         assert_eq!(r.query("sub2"), None);
@@ -329,18 +272,9 @@ mod tests {
 
     #[test]
     fn bodies_are_capped() {
-        let data = vec![b'x'; 100];
-        assert_eq!(
-            read_body(&mut &data[..], Some(100), 100).unwrap().len(),
-            100
-        );
-        assert_eq!(
-            read_body(&mut &data[..], Some(101), 100),
-            Err(BodyError::TooLarge)
-        );
-        assert_eq!(
-            read_body(&mut &data[..], None, 99),
-            Err(BodyError::TooLarge)
-        );
+        let data = [b'x'; 100];
+        assert_eq!(read_body(&mut &data[..], Some(100), 100).unwrap().len(), 100);
+        assert_eq!(read_body(&mut &data[..], Some(101), 100), Err(BodyError::TooLarge));
+        assert_eq!(read_body(&mut &data[..], None, 99), Err(BodyError::TooLarge));
     }
 }

@@ -22,12 +22,7 @@ pub struct Response {
 
 impl Response {
     pub fn empty(status: u16) -> Response {
-        Response {
-            status,
-            content_type: None,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
+        Response { status, content_type: None, headers: Vec::new(), body: Vec::new() }
     }
 
     pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Response {
@@ -43,8 +38,7 @@ impl Response {
     pub fn error(e: &Error) -> Response {
         let mut r = Response::json(e.status, &e.body());
         if e.status == 401 {
-            r.headers
-                .push(("WWW-Authenticate", "Bearer realm=\"affiliated\"".into()));
+            r.headers.push(("WWW-Authenticate", "Bearer realm=\"affiliated\"".into()));
         }
         r
     }
@@ -60,12 +54,7 @@ impl Response {
     }
 
     pub fn bytes(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
-        Response {
-            status,
-            content_type: Some(content_type),
-            headers: Vec::new(),
-            body,
-        }
+        Response { status, content_type: Some(content_type), headers: Vec::new(), body }
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
@@ -77,21 +66,14 @@ impl Response {
     /// `Connection` header, if one is needed.
     pub fn encode(&self, head: bool, connection: Option<&str>) -> Vec<u8> {
         if let Some((name, _)) = self.headers.iter().find(|(_, v)| !is_safe_header_value(v)) {
-            log::error!(
-                "refusing to send a {name} header with a control character; answering 500 instead"
-            );
+            log::error!("refusing to send a {name} header with a control character; answering 500 instead");
             let fallback = Response::error(&Error::internal(format!("unsafe {name} header value")));
             return fallback.encode(head, Some("close"));
         }
         let mut out = Vec::with_capacity(160 + self.body.len());
         let mut head_text = String::with_capacity(160);
-        let _ = write!(
-            head_text,
-            "HTTP/1.1 {} {}\r\n",
-            self.status,
-            reason(self.status)
-        );
-        DATE.with(|d| head_text.push_str(&d.borrow_mut().header()));
+        let _ = write!(head_text, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        DATE.with(|d| head_text.push_str(d.borrow_mut().header()));
         if let Some(ct) = self.content_type {
             let _ = write!(head_text, "Content-Type: {ct}\r\n");
         }
@@ -114,9 +96,7 @@ impl Response {
 
 /// Visible ASCII, spaces and tabs only: no CR, LF or other control bytes.
 pub fn is_safe_header_value(value: &str) -> bool {
-    value
-        .bytes()
-        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+    value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
 }
 
 thread_local! {
@@ -195,12 +175,7 @@ mod tests {
 
     #[test]
     fn control_characters_never_reach_a_header() {
-        for evil in [
-            "https://x.example/\r\nSet-Cookie: a=b",
-            "a\nb",
-            "a\u{0}b",
-            "a\u{7f}",
-        ] {
+        for evil in ["https://x.example/\r\nSet-Cookie: a=b", "a\nb", "a\u{0}b", "a\u{7f}"] {
             let t = text(&Response::redirect(evil.into()), false, None);
             assert!(t.starts_with("HTTP/1.1 500 "), "{t}");
             assert!(!t.contains("Set-Cookie"));

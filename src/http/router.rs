@@ -23,12 +23,7 @@ pub struct Route {
 }
 
 const fn route(method: Method, pattern: &'static str, access: Access, handler: Handler) -> Route {
-    Route {
-        method,
-        pattern,
-        access,
-        handler,
-    }
+    Route { method, pattern, access, handler }
 }
 
 use Access::{ApiKey, Public};
@@ -40,12 +35,7 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/r/{referral_code}", Public, redirect::tracking_link),
     route(Post, "/api/v1/affiliates", ApiKey, affiliates::create),
     route(Get, "/api/v1/affiliates", ApiKey, affiliates::list),
-    route(
-        Get,
-        "/api/v1/affiliates/{referral_code}",
-        ApiKey,
-        affiliates::get,
-    ),
+    route(Get, "/api/v1/affiliates/{referral_code}", ApiKey, affiliates::get),
     route(Post, "/api/v1/offers", ApiKey, offers::create),
     route(Get, "/api/v1/offers", ApiKey, offers::list),
     route(Get, "/api/v1/offers/{id}", ApiKey, offers::get),
@@ -57,41 +47,22 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/api/v1/conversions", ApiKey, conversions::create),
     route(Get, "/api/v1/conversions", ApiKey, conversions::list),
     route(Get, "/api/v1/conversions/{id}", ApiKey, conversions::get),
-    route(
-        Post,
-        "/api/v1/conversions/{id}/approve",
-        ApiKey,
-        conversions::approve,
-    ),
-    route(
-        Post,
-        "/api/v1/conversions/{id}/reject",
-        ApiKey,
-        conversions::reject,
-    ),
+    route(Post, "/api/v1/conversions/{id}/approve", ApiKey, conversions::approve),
+    route(Post, "/api/v1/conversions/{id}/reject", ApiKey, conversions::reject),
     route(Post, "/api/v1/customers", ApiKey, customers::create),
-    route(
-        Get,
-        "/api/v1/customers/{customer_id}",
-        ApiKey,
-        customers::get,
-    ),
+    route(Get, "/api/v1/customers/{customer_id}", ApiKey, customers::get),
 ];
 
 pub enum Found {
     Route(&'static Route, Vec<String>),
     /// The path exists, but not for this method; these methods would work.
     WrongMethod(Vec<Method>),
-    NotFound,
+    Nothing,
 }
 
 /// Finds the route for a request. HEAD is served by GET routes.
 pub fn find(method: Method, path: &str) -> Found {
-    let wanted = if method == Method::Head {
-        Method::Get
-    } else {
-        method
-    };
+    let wanted = if method == Method::Head { Method::Get } else { method };
     let mut allowed = Vec::new();
     for route in ROUTES {
         let Some(params) = matches(route.pattern, path) else {
@@ -102,11 +73,7 @@ pub fn find(method: Method, path: &str) -> Found {
         }
         allowed.push(route.method);
     }
-    if allowed.is_empty() {
-        Found::NotFound
-    } else {
-        Found::WrongMethod(allowed)
-    }
+    if allowed.is_empty() { Found::Nothing } else { Found::WrongMethod(allowed) }
 }
 
 fn matches(pattern: &str, path: &str) -> Option<Vec<String>> {
@@ -120,12 +87,7 @@ fn matches(pattern: &str, path: &str) -> Option<Vec<String>> {
                 if s.is_empty() {
                     return None;
                 }
-                params.push(
-                    percent_encoding::percent_decode_str(s)
-                        .decode_utf8()
-                        .ok()?
-                        .into_owned(),
-                );
+                params.push(percent_encoding::percent_decode_str(s).decode_utf8().ok()?.into_owned());
             }
             (Some(p), Some(s)) if p == s => {}
             _ => return None,
@@ -154,20 +116,14 @@ mod tests {
             pattern_of(find(Method::Get, "/r/ann%2Db")),
             Some(("/r/{referral_code}", vec!["ann-b".to_string()]))
         );
-        assert_eq!(
-            pattern_of(find(Method::Head, "/healthz")).map(|p| p.0),
-            Some("/healthz")
-        );
+        assert_eq!(pattern_of(find(Method::Head, "/healthz")).map(|p| p.0), Some("/healthz"));
     }
 
     #[test]
     fn unknown_paths_and_wrong_methods() {
-        assert!(matches!(find(Method::Get, "/nope"), Found::NotFound));
-        assert!(matches!(find(Method::Get, "/r/"), Found::NotFound));
-        assert!(matches!(
-            find(Method::Get, "/api/v1/conversions/1/approve/x"),
-            Found::NotFound
-        ));
+        assert!(matches!(find(Method::Get, "/nope"), Found::Nothing));
+        assert!(matches!(find(Method::Get, "/r/"), Found::Nothing));
+        assert!(matches!(find(Method::Get, "/api/v1/conversions/1/approve/x"), Found::Nothing));
         assert!(
             matches!(find(Method::Delete, "/api/v1/conversions"), Found::WrongMethod(m) if m == vec![Method::Post, Method::Get])
         );
@@ -177,12 +133,7 @@ mod tests {
     fn patterns_are_unique() {
         for (i, a) in ROUTES.iter().enumerate() {
             for b in &ROUTES[i + 1..] {
-                assert!(
-                    !(a.method == b.method && a.pattern == b.pattern),
-                    "{} {}",
-                    a.method.as_str(),
-                    a.pattern
-                );
+                assert!(!(a.method == b.method && a.pattern == b.pattern), "{} {}", a.method.as_str(), a.pattern);
             }
         }
     }

@@ -61,23 +61,15 @@ pub fn run(config: Serve) -> Result<(), String> {
     let (writer, writer_thread) = Writer::start(conn, WRITE_WAIT);
 
     let listener = bind(config.listen, config.socket_timeout)?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| format!("while reading the listening address: {e}"))?;
-    let control = listener
-        .try_clone()
-        .map_err(|e| format!("while cloning the listener: {e}"))?;
+    let local = listener.local_addr().map_err(|e| format!("while reading the listening address: {e}"))?;
+    let control = listener.try_clone().map_err(|e| format!("while cloning the listener: {e}"))?;
     let server = Arc::new(
-        tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| format!("while starting the HTTP server: {e}"))?,
+        tiny_http::Server::from_listener(listener, None).map_err(|e| format!("while starting the HTTP server: {e}"))?,
     );
 
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::default());
-    let shared = Arc::new(Shared {
-        stopping: AtomicBool::new(false),
-        drains: AtomicUsize::new(0),
-    });
+    let shared = Arc::new(Shared { stopping: AtomicBool::new(false), drains: AtomicUsize::new(0) });
     let (events, incoming) = mpsc::channel();
 
     let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT])
@@ -96,12 +88,7 @@ pub fn run(config: Serve) -> Result<(), String> {
     let mut workers = Vec::with_capacity(config.workers);
     for i in 0..config.workers {
         let db = store::open_reader(&config.db)?;
-        let ctx = Ctx {
-            db,
-            writer: writer.clone(),
-            config: config.clone(),
-            metrics: metrics.clone(),
-        };
+        let ctx = Ctx { db, writer: writer.clone(), config: config.clone(), metrics: metrics.clone() };
         let (server, shared, events) = (server.clone(), shared.clone(), events.clone());
         let handle = thread::Builder::new()
             .name(format!("worker-{i}"))
@@ -161,26 +148,19 @@ pub fn run(config: Serve) -> Result<(), String> {
 /// that the operator reads from a file next to the database (never from the log).
 fn bootstrap_keys(conn: &rusqlite::Connection, config: &Serve) -> Result<(), String> {
     let now = crate::clock::now_ms();
-    keys::sync_env_key(conn, config.api_key.as_deref(), now)
-        .map_err(|e| format!("while storing the API key: {e}"))?;
+    keys::sync_env_key(conn, config.api_key.as_deref(), now).map_err(|e| format!("while storing the API key: {e}"))?;
     let path = initial_key_path(&config.db);
     if keys::active_count(conn).map_err(|e| e.to_string())? > 0 {
         if path.exists() {
-            log::warn!(
-                "{} still holds the initial API key; delete it once the key is stored safely",
-                path.display()
-            );
+            log::warn!("{} still holds the initial API key; delete it once the key is stored safely", path.display());
         }
         return Ok(());
     }
-    let (id, key) = keys::create(conn, "initial", "initial", now)
-        .map_err(|e| format!("while creating an API key: {e}"))?;
+    let (id, key) =
+        keys::create(conn, "initial", "initial", now).map_err(|e| format!("while creating an API key: {e}"))?;
     if let Err(e) = write_secret_file(&path, &format!("{key}\n")) {
         let _ = keys::revoke(conn, id, now);
-        return Err(format!(
-            "while writing the initial API key to {}: {e}",
-            path.display()
-        ));
+        return Err(format!("while writing the initial API key to {}: {e}", path.display()));
     }
     log::warn!(
         "no API key existed, so one was created; read it with `cat {}`, store it in your secrets, then delete that file \
@@ -199,12 +179,7 @@ pub fn initial_key_path(db: &Path) -> PathBuf {
 /// Creates a file readable by its owner only.
 fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()
 }
@@ -213,8 +188,7 @@ fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
 fn bind(addr: SocketAddr, timeout: Duration) -> Result<TcpListener, String> {
     use socket2::{Domain, Protocol, Socket, Type};
     let context = |e: std::io::Error| format!("while listening on {addr}: {e}");
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-        .map_err(context)?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(context)?;
     socket.set_reuse_address(true).map_err(context)?;
     socket.set_read_timeout(Some(timeout)).map_err(context)?;
     socket.set_write_timeout(Some(timeout)).map_err(context)?;
@@ -229,12 +203,8 @@ fn bind(addr: SocketAddr, timeout: Duration) -> Result<TcpListener, String> {
 fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
             limit.rlim_cur = limit.rlim_max;
             if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
                 log::warn!("could not raise the open-file limit");
@@ -258,9 +228,7 @@ fn worker(mut ctx: Ctx, server: &tiny_http::Server, shared: &Arc<Shared>, events
             Ok(None) => {}
             Err(e) => {
                 if !shared.stopping.load(Ordering::SeqCst) {
-                    let _ = events.send(Event::Fatal(format!(
-                        "the listener stopped accepting connections ({e})"
-                    )));
+                    let _ = events.send(Event::Fatal(format!("the listener stopped accepting connections ({e})")));
                 }
                 thread::sleep(Duration::from_millis(100));
             }
@@ -273,11 +241,7 @@ fn handle(ctx: &mut Ctx, shared: &Arc<Shared>, mut rq: tiny_http::Request) {
     let method = Method::from_tiny(rq.method());
     let headers = request::headers_of(rq.headers());
     let peer = rq.remote_addr().map(|a| a.ip());
-    let client_ip = request::client_ip(
-        peer,
-        headers.forwarded_for.as_deref(),
-        &ctx.config.trusted_proxies,
-    );
+    let client_ip = request::client_ip(peer, headers.forwarded_for.as_deref(), &ctx.config.trusted_proxies);
     let mut req = Req::from_parts(method, rq.url(), headers, client_ip);
     let found = router::find(method, &req.path);
     let label = match &found {
@@ -298,30 +262,19 @@ fn handle(ctx: &mut Ctx, shared: &Arc<Shared>, mut rq: tiny_http::Request) {
             )),
             false,
         ),
-        Err(BodyError::TimedOut) => (
-            Response::error(&Error::new(
-                408,
-                "request_timeout",
-                "the request body did not arrive in time",
-            )),
-            false,
-        ),
-        Err(BodyError::Broken) => (
-            Response::error(&Error::bad_request(
-                "invalid_body",
-                "the request body could not be read",
-            )),
-            false,
-        ),
+        Err(BodyError::TimedOut) => {
+            (Response::error(&Error::new(408, "request_timeout", "the request body did not arrive in time")), false)
+        }
+        Err(BodyError::Broken) => {
+            (Response::error(&Error::bad_request("invalid_body", "the request body could not be read")), false)
+        }
     };
     let status = response.status;
     let close = shared.stopping.load(Ordering::Relaxed) || !body_read;
     send(rq, &response, close, body_read, shared);
     let elapsed = started.elapsed();
     ctx.metrics.observe(method.as_str(), label, status, elapsed);
-    if req.headers.user_agent.as_deref() == Some(HEARTBEAT_AGENT)
-        && peer.is_some_and(|p| p.is_loopback())
-    {
+    if req.headers.user_agent.as_deref() == Some(HEARTBEAT_AGENT) && peer.is_some_and(|p| p.is_loopback()) {
         log::debug!(target: "affiliated::access", "{} {label} {status} {:.1}ms", method.as_str(), elapsed.as_secs_f64() * 1e3);
     } else {
         log::info!(target: "affiliated::access", "{} {label} {status} {:.1}ms", method.as_str(), elapsed.as_secs_f64() * 1e3);
@@ -334,22 +287,15 @@ fn dispatch(ctx: &mut Ctx, req: &mut Req, found: Found) -> Response {
             req.params = params;
             route
         }
-        Found::NotFound => {
-            return Response::error(&Error::not_found(
-                "not_found",
-                format!("no endpoint at {}", sanitize(&req.path)),
-            ));
+        Found::Nothing => {
+            return Response::error(&Error::not_found("not_found", format!("no endpoint at {}", sanitize(&req.path))));
         }
         Found::WrongMethod(allowed) => {
             let mut names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
             if names.contains(&"GET") {
                 names.push("HEAD");
             }
-            let e = Error::new(
-                405,
-                "method_not_allowed",
-                format!("use {} for this path", names.join(" or ")),
-            );
+            let e = Error::new(405, "method_not_allowed", format!("use {} for this path", names.join(" or ")));
             return Response::error(&e).with_header("Allow", names.join(", "));
         }
     };
@@ -368,12 +314,7 @@ fn dispatch(ctx: &mut Ctx, req: &mut Req, found: Found) -> Response {
             Response::error(&e)
         }
         Err(panic) => {
-            log::error!(
-                "{} {} panicked: {}",
-                req.method.as_str(),
-                route.pattern,
-                writer::panic_text(&*panic)
-            );
+            log::error!("{} {} panicked: {}", req.method.as_str(), route.pattern, writer::panic_text(&*panic));
             Response::error(&Error::internal("handler panicked"))
         }
     }
@@ -381,9 +322,7 @@ fn dispatch(ctx: &mut Ctx, req: &mut Req, found: Found) -> Response {
 
 fn authenticate(ctx: &Ctx, req: &mut Req) -> Result<(), Error> {
     let key = req.presented_key().ok_or_else(|| {
-        Error::unauthorized(
-            "send your API key in the X-Api-Key header or as Authorization: Bearer <key>",
-        )
+        Error::unauthorized("send your API key in the X-Api-Key header or as Authorization: Bearer <key>")
     })?;
     let id = keys::verify(&ctx.db, key)?
         .ok_or_else(|| Error::unauthorized("this API key is not valid (mistyped or revoked)"))?;
@@ -393,11 +332,8 @@ fn authenticate(ctx: &Ctx, req: &mut Req) -> Result<(), Error> {
 
 /// The `Connection` header to send. HTTP/1.0 clients get an explicit answer either way.
 fn connection_header(rq: &tiny_http::Request, close: bool) -> Option<&'static str> {
-    let asked = rq
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Connection"))
-        .map(|h| h.value.as_str().to_ascii_lowercase());
+    let asked =
+        rq.headers().iter().find(|h| h.field.equiv("Connection")).map(|h| h.value.as_str().to_ascii_lowercase());
     let http10 = rq.http_version() == &tiny_http::HTTPVersion(1, 0);
     let client_closes = match &asked {
         Some(v) if v.contains("close") => true,
@@ -413,13 +349,7 @@ fn connection_header(rq: &tiny_http::Request, close: bool) -> Option<&'static st
     }
 }
 
-fn send(
-    rq: tiny_http::Request,
-    response: &Response,
-    close: bool,
-    body_read: bool,
-    shared: &Arc<Shared>,
-) {
+fn send(rq: tiny_http::Request, response: &Response, close: bool, body_read: bool, shared: &Arc<Shared>) {
     let head = rq.method() == &tiny_http::Method::Head;
     let bytes = response.encode(head, connection_header(&rq, close));
     let write = move |rq: tiny_http::Request| {
@@ -433,19 +363,14 @@ fn send(
     // Discarding an unread body waits for the client; do it off the worker, within a bound.
     if shared.drains.fetch_add(1, Ordering::SeqCst) >= MAX_DRAINS {
         shared.drains.fetch_sub(1, Ordering::SeqCst);
-        log::warn!(
-            "{MAX_DRAINS} unread request bodies are being discarded already; doing this one on a worker"
-        );
+        log::warn!("{MAX_DRAINS} unread request bodies are being discarded already; doing this one on a worker");
         return write(rq);
     }
     let drain_shared = shared.clone();
-    let spawned = thread::Builder::new()
-        .name("drain".into())
-        .stack_size(256 * 1024)
-        .spawn(move || {
-            write(rq);
-            drain_shared.drains.fetch_sub(1, Ordering::SeqCst);
-        });
+    let spawned = thread::Builder::new().name("drain".into()).stack_size(256 * 1024).spawn(move || {
+        write(rq);
+        drain_shared.drains.fetch_sub(1, Ordering::SeqCst);
+    });
     if let Err(e) = spawned {
         // The request went down with the closure; tiny_http answers it with a bare 500.
         shared.drains.fetch_sub(1, Ordering::SeqCst);
@@ -499,25 +424,17 @@ fn heartbeat(addr: SocketAddr, interval: Duration, shared: &Shared, events: &Sen
 
 fn probe(addr: SocketAddr) -> Result<(), String> {
     let timeout = Duration::from_secs(2);
-    let mut stream =
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    write!(stream, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nUser-Agent: {HEARTBEAT_AGENT}\r\nConnection: close\r\n\r\n")
-        .map_err(|e| format!("write: {e}"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nUser-Agent: {HEARTBEAT_AGENT}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("write: {e}"))?;
     let mut head = [0u8; 12];
-    stream
-        .read_exact(&mut head)
-        .map_err(|e| format!("read: {e}"))?;
-    if &head == b"HTTP/1.1 200" {
-        Ok(())
-    } else {
-        Err(format!("answered {:?}", String::from_utf8_lossy(&head)))
-    }
+    stream.read_exact(&mut head).map_err(|e| format!("read: {e}"))?;
+    if &head == b"HTTP/1.1 200" { Ok(()) } else { Err(format!("answered {:?}", String::from_utf8_lossy(&head))) }
 }
 
 fn sanitize(text: &str) -> String {

@@ -41,20 +41,11 @@ pub fn create(conn: &Connection, new: &NewAffiliate, now: i64) -> Result<Affilia
             "INSERT INTO affiliates (referral_code, name, email, postback_url, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (referral_code) DO NOTHING",
         )?
-        .execute(params![
-            new.referral_code,
-            new.name,
-            new.email,
-            new.postback_url,
-            now
-        ])?;
+        .execute(params![new.referral_code, new.name, new.email, new.postback_url, now])?;
     if inserted == 0 {
         return Err(Error::conflict(
             "duplicate_referral_code",
-            format!(
-                "an affiliate with referral code `{}` already exists",
-                new.referral_code
-            ),
+            format!("an affiliate with referral code `{}` already exists", new.referral_code),
         ));
     }
     let id = conn.last_insert_rowid();
@@ -70,9 +61,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Affiliate>, Error> {
 
 pub fn by_code(conn: &Connection, referral_code: &str) -> Result<Option<Affiliate>, Error> {
     Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM affiliates WHERE referral_code = ?1"
-        ))?
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM affiliates WHERE referral_code = ?1"))?
         .query_row([referral_code], from_row)
         .optional()?)
 }
@@ -88,17 +77,14 @@ pub fn require_id(conn: &Connection, referral_code: &str) -> Result<i64, Error> 
 pub fn unknown(referral_code: &str) -> Error {
     Error::not_found(
         "unknown_referral_code",
-        format!(
-            "no affiliate has referral code `{referral_code}`; create it with POST /api/v1/affiliates"
-        ),
+        format!("no affiliate has referral code `{referral_code}`; create it with POST /api/v1/affiliates"),
     )
 }
 
 /// A page of affiliates in creation order, after the row `after` (a cursor).
 pub fn list(conn: &Connection, after: i64, limit: usize) -> Result<Vec<Affiliate>, Error> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM affiliates WHERE id > ?1 ORDER BY id LIMIT ?2"
-    ))?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM affiliates WHERE id > ?1 ORDER BY id LIMIT ?2"))?;
     let rows = stmt.query_map(params![after, limit as i64], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

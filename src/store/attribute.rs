@@ -19,10 +19,7 @@ pub struct Keys {
 
 impl Keys {
     pub fn is_empty(&self) -> bool {
-        self.click_id.is_none()
-            && self.coupon.is_none()
-            && self.customer_id.is_none()
-            && self.session_id.is_none()
+        self.click_id.is_none() && self.coupon.is_none() && self.customer_id.is_none() && self.session_id.is_none()
     }
 }
 
@@ -47,10 +44,7 @@ pub fn resolve(conn: &Connection, keys: &Keys, now: i64) -> Result<Resolved, Err
             Key::Click => keys.click_id.as_deref().map(|id| by_click(conn, id, now)),
             Key::Coupon => keys.coupon.as_deref().map(|code| by_coupon(conn, code)),
             Key::Customer => keys.customer_id.as_deref().map(|id| by_customer(conn, id)),
-            Key::Session => keys
-                .session_id
-                .as_deref()
-                .map(|id| by_session(conn, id, now)),
+            Key::Session => keys.session_id.as_deref().map(|id| by_session(conn, id, now)),
             Key::Affiliate => None,
         };
         match attempt {
@@ -80,10 +74,7 @@ fn by_click(conn: &Connection, id: &str, now: i64) -> Result<Resolved, Error> {
     if !attribution::within_window(click.created_at, now, click.window_days) {
         return Err(Error::bad_request(
             "expired_click_id",
-            format!(
-                "click `{id}` is older than its offer's {}-day window",
-                click.window_days
-            ),
+            format!("click `{id}` is older than its offer's {}-day window", click.window_days),
         ));
     }
     Ok(Resolved {
@@ -97,9 +88,8 @@ fn by_click(conn: &Connection, id: &str, now: i64) -> Result<Resolved, Error> {
 }
 
 fn by_coupon(conn: &Connection, code: &str) -> Result<Resolved, Error> {
-    let coupon = coupons::get(conn, code)?.ok_or_else(|| {
-        Error::bad_request("invalid_coupon", format!("no coupon has code `{code}`"))
-    })?;
+    let coupon = coupons::get(conn, code)?
+        .ok_or_else(|| Error::bad_request("invalid_coupon", format!("no coupon has code `{code}`")))?;
     let offer_id = match coupon.offer_id {
         Some(id) => id,
         None => offers::named_or_default(conn, None)?.id,
@@ -141,13 +131,8 @@ fn by_session(conn: &Connection, session_id: &str, now: i64) -> Result<Resolved,
     };
     // The offer of the session's most recent click decides between first and last click.
     let model = latest.model;
-    let candidates: Vec<SessionClick> = clicks
-        .iter()
-        .map(|c| SessionClick {
-            created_at: c.created_at,
-            window_days: c.window_days,
-        })
-        .collect();
+    let candidates: Vec<SessionClick> =
+        clicks.iter().map(|c| SessionClick { created_at: c.created_at, window_days: c.window_days }).collect();
     let chosen = attribution::choose_session_click(&candidates, model, now).ok_or_else(|| {
         Error::bad_request(
             "expired_click_id",

@@ -84,11 +84,7 @@ pub fn insert(conn: &Connection, id: &str, click: &NewClick, now: i64) -> Result
         "INSERT INTO daily_clicks (day, affiliate_id, offer_id, clicks) VALUES (?1, ?2, ?3, 1)
          ON CONFLICT (day, affiliate_id, offer_id) DO UPDATE SET clicks = clicks + 1",
     )?
-    .execute(params![
-        now.div_euclid(MS_PER_DAY),
-        click.affiliate_id,
-        click.offer_id
-    ])?;
+    .execute(params![now.div_euclid(MS_PER_DAY), click.affiliate_id, click.offer_id])?;
     Ok(())
 }
 
@@ -123,8 +119,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Click>, Error> {
         .optional()?)
 }
 
-const ATTRIBUTABLE: &str =
-    "SELECT c.id, c.affiliate_id, c.offer_id, c.created_at, o.click_window_days, o.attribution
+const ATTRIBUTABLE: &str = "SELECT c.id, c.affiliate_id, c.offer_id, c.created_at, o.click_window_days, o.attribution
                             FROM clicks c JOIN offers o ON o.id = c.offer_id";
 
 fn attributable_from_row(r: &Row<'_>) -> rusqlite::Result<AttributableClick> {

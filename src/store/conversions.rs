@@ -23,12 +23,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [
-        Status::Pending,
-        Status::Approved,
-        Status::Rejected,
-        Status::Refunded,
-    ];
+    pub const ALL: [Status; 4] = [Status::Pending, Status::Approved, Status::Rejected, Status::Refunded];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -126,11 +121,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Conversion> {
         attributed_by: r.get(9)?,
         source: r.get(10)?,
         currency: Currency::from_code(&currency).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                11,
-                rusqlite::types::Type::Text,
-                "unknown currency".into(),
-            )
+            rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, "unknown currency".into())
         })?,
         amount: r.get(12)?,
         refunded_amount: r.get(13)?,
@@ -141,15 +132,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Conversion> {
     })
 }
 
-fn select_one(
-    conn: &Connection,
-    condition: &str,
-    value: impl ToSql,
-) -> Result<Option<Conversion>, Error> {
-    Ok(conn
-        .prepare_cached(&format!("{SELECT} WHERE {condition}"))?
-        .query_row([value], from_row)
-        .optional()?)
+fn select_one(conn: &Connection, condition: &str, value: impl ToSql) -> Result<Option<Conversion>, Error> {
+    Ok(conn.prepare_cached(&format!("{SELECT} WHERE {condition}"))?.query_row([value], from_row).optional()?)
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Conversion>, Error> {
@@ -161,11 +145,7 @@ pub fn by_external_id(conn: &Connection, external_id: &str) -> Result<Option<Con
 }
 
 /// Attributes, prices and stores a conversion. Must run on the writer.
-pub fn create(
-    conn: &Connection,
-    new: &NewConversion,
-    now: i64,
-) -> Result<Insert<Conversion>, Error> {
+pub fn create(conn: &Connection, new: &NewConversion, now: i64) -> Result<Insert<Conversion>, Error> {
     if let Some(existing) = by_external_id(conn, &new.external_id)? {
         return Ok(Insert::Duplicate(existing));
     }
@@ -193,22 +173,13 @@ pub fn insert_resolved(
             ),
         ));
     }
-    let amount = currency
-        .parse(&new.amount)
-        .map_err(|e| Error::invalid("amount", e))?;
+    let amount = currency.parse(&new.amount).map_err(|e| Error::invalid("amount", e))?;
     let commission = offer.commission.commission_on(amount);
     let customer_row = match (resolved.customer_row, new.keys.customer_id.as_deref()) {
         (Some(row), _) => Some(row),
         // A customer named on an order attributed another way is tied to that affiliate, so their
         // later orders earn recurring commission. An existing tie is left as it is.
-        (None, Some(customer_id)) => Some(customers::insert_tie(
-            conn,
-            customer_id,
-            resolved,
-            None,
-            None,
-            now,
-        )?),
+        (None, Some(customer_id)) => Some(customers::insert_tie(conn, customer_id, resolved, None, None, now)?),
         (None, None) => None,
     };
     let inserted = conn
@@ -239,21 +210,8 @@ pub fn insert_resolved(
         return Ok(Insert::Duplicate(existing));
     }
     let id = conn.last_insert_rowid();
-    record_event(
-        conn,
-        id,
-        now,
-        &new.actor,
-        "created",
-        None,
-        Status::Pending,
-        amount,
-        commission,
-        None,
-    )?;
-    Ok(Insert::Created(
-        get(conn, id)?.ok_or_else(|| Error::internal("conversion vanished"))?,
-    ))
+    record_event(conn, id, now, &new.actor, "created", None, Status::Pending, amount, commission, None)?;
+    Ok(Insert::Created(get(conn, id)?.ok_or_else(|| Error::internal("conversion vanished"))?))
 }
 
 /// The result of approving or rejecting.
@@ -281,23 +239,8 @@ pub fn decide(
     if changed == 0 {
         return Ok(Decision::Refused(current));
     }
-    let commission_delta = if to == Status::Rejected {
-        -current.commission
-    } else {
-        0
-    };
-    record_event(
-        conn,
-        id,
-        now,
-        actor,
-        to.as_str(),
-        Some(Status::Pending),
-        to,
-        0,
-        commission_delta,
-        reason,
-    )?;
+    let commission_delta = if to == Status::Rejected { -current.commission } else { 0 };
+    record_event(conn, id, now, actor, to.as_str(), Some(Status::Pending), to, 0, commission_delta, reason)?;
     Ok(Decision::Changed(current))
 }
 
@@ -401,16 +344,9 @@ pub fn list(conn: &Connection, filter: &Filter, limit: usize) -> Result<Vec<Conv
     if let Some(before) = filter.before_id {
         bind("v.id < ?", Box::new(before));
     }
-    let condition = if conditions.is_empty() {
-        "1".to_string()
-    } else {
-        conditions.join(" AND ")
-    };
+    let condition = if conditions.is_empty() { "1".to_string() } else { conditions.join(" AND ") };
     values.push(Box::new(limit as i64));
-    let sql = format!(
-        "{SELECT} WHERE {condition} ORDER BY v.id DESC LIMIT ?{}",
-        values.len()
-    );
+    let sql = format!("{SELECT} WHERE {condition} ORDER BY v.id DESC LIMIT ?{}", values.len());
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)

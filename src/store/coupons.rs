@@ -15,8 +15,7 @@ pub struct Coupon {
     pub created_at: i64,
 }
 
-const SELECT: &str =
-    "SELECT c.code, c.affiliate_id, a.referral_code, c.offer_id, o.public_id, c.created_at
+const SELECT: &str = "SELECT c.code, c.affiliate_id, a.referral_code, c.offer_id, o.public_id, c.created_at
                       FROM coupons c JOIN affiliates a ON a.id = c.affiliate_id
                       LEFT JOIN offers o ON o.id = c.offer_id";
 
@@ -45,26 +44,18 @@ pub fn create(
         )?
         .execute(params![code, affiliate_id, offer_id, now])?;
     if inserted == 0 {
-        return Err(Error::conflict(
-            "duplicate_coupon",
-            format!("coupon `{code}` already exists"),
-        ));
+        return Err(Error::conflict("duplicate_coupon", format!("coupon `{code}` already exists")));
     }
     Ok(get(conn, code)?.expect("the coupon just inserted"))
 }
 
 /// Looks a coupon up, ignoring letter case.
 pub fn get(conn: &Connection, code: &str) -> Result<Option<Coupon>, Error> {
-    Ok(conn
-        .prepare_cached(&format!("{SELECT} WHERE c.code = ?1"))?
-        .query_row([code], from_row)
-        .optional()?)
+    Ok(conn.prepare_cached(&format!("{SELECT} WHERE c.code = ?1"))?.query_row([code], from_row).optional()?)
 }
 
 pub fn list(conn: &Connection, after: &str, limit: usize) -> Result<Vec<Coupon>, Error> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT} WHERE c.code > ?1 ORDER BY c.code LIMIT ?2"
-    ))?;
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE c.code > ?1 ORDER BY c.code LIMIT ?2"))?;
     let rows = stmt.query_map(params![after, limit as i64], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -54,15 +54,8 @@ pub fn get(conn: &Connection, customer_id: &str) -> Result<Option<Customer>, Err
     select_one(conn, "c.customer_id = ?1", customer_id)
 }
 
-fn select_one(
-    conn: &Connection,
-    condition: &str,
-    value: impl ToSql,
-) -> Result<Option<Customer>, Error> {
-    Ok(conn
-        .prepare_cached(&format!("{SELECT} WHERE {condition}"))?
-        .query_row([value], from_row)
-        .optional()?)
+fn select_one(conn: &Connection, condition: &str, value: impl ToSql) -> Result<Option<Customer>, Error> {
+    Ok(conn.prepare_cached(&format!("{SELECT} WHERE {condition}"))?.query_row([value], from_row).optional()?)
 }
 
 /// Ties a customer to the affiliate of a click or coupon. An existing customer is returned as a
@@ -71,20 +64,9 @@ pub fn create(conn: &Connection, new: &NewCustomer, now: i64) -> Result<Insert<C
     if let Some(existing) = get(conn, &new.customer_id)? {
         return Ok(Insert::Duplicate(existing));
     }
-    let keys = Keys {
-        click_id: new.click_id.clone(),
-        coupon: new.coupon.clone(),
-        ..Keys::default()
-    };
+    let keys = Keys { click_id: new.click_id.clone(), coupon: new.coupon.clone(), ..Keys::default() };
     let resolved = attribute::resolve(conn, &keys, now)?;
-    let id = insert_tie(
-        conn,
-        &new.customer_id,
-        &resolved,
-        new.email.as_deref(),
-        new.name.as_deref(),
-        now,
-    )?;
+    let id = insert_tie(conn, &new.customer_id, &resolved, new.email.as_deref(), new.name.as_deref(), now)?;
     Ok(Insert::Created(get_by_row(conn, id)?))
 }
 
@@ -117,6 +99,5 @@ pub fn insert_tie(
 }
 
 fn get_by_row(conn: &Connection, id: i64) -> Result<Customer, Error> {
-    select_one(conn, "c.id = ?1", id)?
-        .ok_or_else(|| Error::internal("customer vanished inside its transaction"))
+    select_one(conn, "c.id = ?1", id)?.ok_or_else(|| Error::internal("customer vanished inside its transaction"))
 }

@@ -25,12 +25,7 @@ fn shown_prefix(key: &str) -> String {
 }
 
 /// Creates a key and returns its id and the key itself (the only time it exists in clear).
-pub fn create(
-    conn: &Connection,
-    label: &str,
-    source: &str,
-    now: i64,
-) -> Result<(i64, String), Error> {
+pub fn create(conn: &Connection, label: &str, source: &str, now: i64) -> Result<(i64, String), Error> {
     let key = secret::token(PREFIX);
     insert(conn, label, &key, source, now)?;
     Ok((conn.last_insert_rowid(), key))
@@ -70,15 +65,12 @@ pub fn verify(conn: &Connection, presented: &str) -> Result<Option<i64>, Error> 
 }
 
 pub fn active_count(conn: &Connection) -> Result<i64, Error> {
-    Ok(conn
-        .prepare_cached("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL")?
-        .query_row([], |r| r.get(0))?)
+    Ok(conn.prepare_cached("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL")?.query_row([], |r| r.get(0))?)
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<KeyInfo>, Error> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, label, prefix, source, created_at, revoked_at FROM api_keys ORDER BY id",
-    )?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id, label, prefix, source, created_at, revoked_at FROM api_keys ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
         Ok(KeyInfo {
             id: r.get(0)?,
@@ -125,13 +117,9 @@ mod tests {
     fn keys_are_stored_hashed() {
         let conn = db();
         let (_, key) = create(&conn, "shop", "cli", 1).unwrap();
-        let dump: Vec<u8> = conn
-            .query_row("SELECT key_hash FROM api_keys", [], |r| r.get(0))
-            .unwrap();
+        let dump: Vec<u8> = conn.query_row("SELECT key_hash FROM api_keys", [], |r| r.get(0)).unwrap();
         assert_eq!(dump.len(), 32);
-        let prefix: String = conn
-            .query_row("SELECT prefix FROM api_keys", [], |r| r.get(0))
-            .unwrap();
+        let prefix: String = conn.query_row("SELECT prefix FROM api_keys", [], |r| r.get(0)).unwrap();
         assert!(key.starts_with(&prefix) && prefix.len() < 12);
     }
 

@@ -26,14 +26,13 @@ pub fn run(conn: &Connection) -> Result<(), String> {
     }
     if version == 0 {
         let tables: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
             .map_err(|e| format!("while inspecting the database: {e}"))?;
         if tables > 0 {
-            return Err("the database file has tables but no affiliated schema version; is it another application's database?".into());
+            return Err(
+                "the database file has tables but no affiliated schema version; is it another application's database?"
+                    .into(),
+            );
         }
         apply(conn, SCHEMA, CURRENT, "while creating the schema")?;
         log::info!("created the database schema (version {CURRENT})");
@@ -41,12 +40,7 @@ pub fn run(conn: &Connection) -> Result<(), String> {
     }
     for (index, script) in MIGRATIONS.iter().enumerate().skip((version - 1) as usize) {
         let target = index as i64 + 2;
-        apply(
-            conn,
-            script,
-            target,
-            &format!("while migrating to schema version {target}"),
-        )?;
+        apply(conn, script, target, &format!("while migrating to schema version {target}"))?;
         log::info!("migrated the database to schema version {target}");
     }
     Ok(())
@@ -61,10 +55,8 @@ pub fn user_version(conn: &Connection) -> Result<i64, String> {
 fn apply(conn: &Connection, script: &str, version: i64, context: &str) -> Result<(), String> {
     let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
         .map_err(|e| format!("{context}: {e}"))?;
-    tx.execute_batch(script)
-        .map_err(|e| format!("{context}: {e}"))?;
-    tx.pragma_update(None, "user_version", version)
-        .map_err(|e| format!("{context}: {e}"))?;
+    tx.execute_batch(script).map_err(|e| format!("{context}: {e}"))?;
+    tx.pragma_update(None, "user_version", version).map_err(|e| format!("{context}: {e}"))?;
     tx.commit().map_err(|e| format!("{context}: {e}"))
 }
 
@@ -78,21 +70,15 @@ mod tests {
         run(&conn).unwrap();
         assert_eq!(user_version(&conn).unwrap(), CURRENT);
         run(&conn).unwrap();
-        let tables: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'conversions'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let tables: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'conversions'", [], |r| r.get(0)).unwrap();
         assert_eq!(tables, 1);
     }
 
     #[test]
     fn refuses_newer_and_foreign_databases() {
         let conn = Connection::open_in_memory().unwrap();
-        conn.pragma_update(None, "user_version", CURRENT + 1)
-            .unwrap();
+        conn.pragma_update(None, "user_version", CURRENT + 1).unwrap();
         assert!(run(&conn).unwrap_err().contains("newer"));
         let other = Connection::open_in_memory().unwrap();
         other.execute_batch("CREATE TABLE t (x)").unwrap();

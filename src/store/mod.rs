@@ -56,42 +56,28 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Opens (creating if needed) the database for writing, switches it to WAL and brings the
 /// schema up to date.
 pub fn open_writer(path: &Path, sync: Synchronous) -> Result<Connection, String> {
-    let conn = Connection::open(path)
-        .map_err(|e| format!("while opening the database {}: {e}", path.display()))?;
-    configure(&conn, sync)
-        .map_err(|e| format!("while configuring the database {}: {e}", path.display()))?;
+    let conn = Connection::open(path).map_err(|e| format!("while opening the database {}: {e}", path.display()))?;
+    configure(&conn, sync).map_err(|e| format!("while configuring the database {}: {e}", path.display()))?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(|e| format!("while switching {} to WAL: {e}", path.display()))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(format!(
-            "{} cannot use WAL mode (got {mode}); is it on a network file system?",
-            path.display()
-        ));
+        return Err(format!("{} cannot use WAL mode (got {mode}); is it on a network file system?", path.display()));
     }
     // Checkpoints run on the writer connection when the WAL reaches this many pages. PASSIVE
     // checkpoints never block readers or tools such as Litestream.
-    conn.pragma_update(None, "wal_autocheckpoint", 1000)
-        .map_err(|e| format!("while configuring checkpoints: {e}"))?;
+    conn.pragma_update(None, "wal_autocheckpoint", 1000).map_err(|e| format!("while configuring checkpoints: {e}"))?;
     migrate::run(&conn)?;
     Ok(conn)
 }
 
 /// Opens an existing database for reading only (HTTP workers).
 pub fn open_reader(path: &Path) -> Result<Connection, String> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
-        format!(
-            "while opening the database {} for reading: {e}",
-            path.display()
-        )
-    })?;
-    configure(&conn, Synchronous::Normal)
-        .map_err(|e| format!("while configuring a reader: {e}"))?;
-    conn.pragma_update(None, "query_only", true)
-        .map_err(|e| format!("while configuring a reader: {e}"))?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| format!("while opening the database {} for reading: {e}", path.display()))?;
+    configure(&conn, Synchronous::Normal).map_err(|e| format!("while configuring a reader: {e}"))?;
+    conn.pragma_update(None, "query_only", true).map_err(|e| format!("while configuring a reader: {e}"))?;
     Ok(conn)
 }
 

@@ -51,8 +51,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Offer> {
         public_id: r.get(1)?,
         name: r.get(2)?,
         landing_url: r.get(3)?,
-        commission: Rule::from_stored(&kind, r.get(5)?)
-            .ok_or_else(|| corrupt("commission_type"))?,
+        commission: Rule::from_stored(&kind, r.get(5)?).ok_or_else(|| corrupt("commission_type"))?,
         attribution: Model::parse(&model).ok_or_else(|| corrupt("attribution"))?,
         click_window_days: r.get(7)?,
         currency: Currency::from_code(&currency).ok_or_else(|| corrupt("currency"))?,
@@ -66,8 +65,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Offer> {
 /// offer's creation.
 pub fn create(conn: &Connection, new: &NewOffer, now: i64) -> Result<Offer, Error> {
     if new.make_default {
-        conn.prepare_cached("UPDATE offers SET is_default = 0 WHERE is_default = 1")?
-            .execute([])?;
+        conn.prepare_cached("UPDATE offers SET is_default = 0 WHERE is_default = 1")?.execute([])?;
     }
     let inserted = conn
         .prepare_cached(
@@ -107,18 +105,14 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Offer>, Error> {
 
 pub fn by_public_id(conn: &Connection, public_id: &str) -> Result<Option<Offer>, Error> {
     Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM offers WHERE public_id = ?1"
-        ))?
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM offers WHERE public_id = ?1"))?
         .query_row([public_id], from_row)
         .optional()?)
 }
 
 pub fn default_offer(conn: &Connection) -> Result<Option<Offer>, Error> {
     Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM offers WHERE is_default = 1"
-        ))?
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM offers WHERE is_default = 1"))?
         .query_row([], from_row)
         .optional()?)
 }
@@ -128,24 +122,15 @@ pub fn default_offer(conn: &Connection) -> Result<Option<Offer>, Error> {
 pub fn named_or_default(conn: &Connection, public_id: Option<&str>) -> Result<Offer, Error> {
     match public_id {
         Some(id) => by_public_id(conn, id)?.ok_or_else(|| {
-            Error::not_found(
-                "unknown_offer",
-                format!("no offer has id `{id}`; list them with GET /api/v1/offers"),
-            )
+            Error::not_found("unknown_offer", format!("no offer has id `{id}`; list them with GET /api/v1/offers"))
         }),
-        None => default_offer(conn)?.ok_or_else(|| {
-            Error::not_found(
-                "no_offer",
-                "there is no offer yet; create one with POST /api/v1/offers",
-            )
-        }),
+        None => default_offer(conn)?
+            .ok_or_else(|| Error::not_found("no_offer", "there is no offer yet; create one with POST /api/v1/offers")),
     }
 }
 
 pub fn list(conn: &Connection, after: i64, limit: usize) -> Result<Vec<Offer>, Error> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM offers WHERE id > ?1 ORDER BY id LIMIT ?2"
-    ))?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM offers WHERE id > ?1 ORDER BY id LIMIT ?2"))?;
     let rows = stmt.query_map(params![after, limit as i64], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -55,12 +55,8 @@ where
         let Some(work) = self.work.take() else {
             return false;
         };
-        let result = catch_unwind(AssertUnwindSafe(|| work(conn))).unwrap_or_else(|panic| {
-            Err(Error::internal(format!(
-                "write job panicked: {}",
-                panic_text(&*panic)
-            )))
-        });
+        let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
+            .unwrap_or_else(|panic| Err(Error::internal(format!("write job panicked: {}", panic_text(&*panic)))));
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -116,11 +112,7 @@ impl Writer {
         T: Send + 'static,
     {
         let (reply, answer) = mpsc::sync_channel(1);
-        let job: Box<dyn Job> = Box::new(Pending {
-            work: Some(work),
-            result: None,
-            reply,
-        });
+        let job: Box<dyn Job> = Box::new(Pending { work: Some(work), result: None, reply });
         match self.queue.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
@@ -132,9 +124,7 @@ impl Writer {
         }
         match answer.recv_timeout(self.wait) {
             Ok(outcome) => outcome,
-            Err(RecvTimeoutError::Timeout) => {
-                Err(Error::unavailable("the write was not confirmed in time"))
-            }
+            Err(RecvTimeoutError::Timeout) => Err(Error::unavailable("the write was not confirmed in time")),
             Err(RecvTimeoutError::Disconnected) => Err(Error::unavailable("the writer stopped")),
         }
     }
@@ -166,10 +156,7 @@ fn run_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, stats: &Write
     let commit = run_in_transaction(conn, batch);
     if let Err(e) = &commit {
         stats.failed_commits.fetch_add(1, Ordering::Relaxed);
-        log::error!(
-            "a write transaction of {} jobs failed and was rolled back: {e}",
-            batch.len()
-        );
+        log::error!("a write transaction of {} jobs failed and was rolled back: {e}", batch.len());
         let _ = conn.execute_batch("ROLLBACK");
     }
     for job in batch.drain(..) {
@@ -196,21 +183,15 @@ mod tests {
 
     fn writer() -> Writer {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
-            .unwrap();
+        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)").unwrap();
         Writer::start(conn, Duration::from_secs(5)).0
     }
 
     fn insert(w: &Writer, k: &'static str) -> Result<i64, Error> {
         w.run(move |c| {
-            c.execute("INSERT INTO t (k, v) VALUES (?1, 1)", [k])
-                .map_err(|e| {
-                    if crate::store::is_unique_violation(&e) {
-                        Error::conflict("dup", k)
-                    } else {
-                        e.into()
-                    }
-                })?;
+            c.execute("INSERT INTO t (k, v) VALUES (?1, 1)", [k]).map_err(|e| {
+                if crate::store::is_unique_violation(&e) { Error::conflict("dup", k) } else { e.into() }
+            })?;
             Ok(c.last_insert_rowid())
         })
     }
@@ -226,9 +207,7 @@ mod tests {
         });
         assert_eq!(failed.unwrap_err().code, "nope");
         assert_eq!(insert(&w, "a").unwrap_err().code, "dup");
-        let count: i64 = w
-            .run(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
-            .unwrap();
+        let count: i64 = w.run(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)).unwrap();
         assert_eq!(count, 1);
     }
 
@@ -259,9 +238,7 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let count: i64 = w
-            .run(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
-            .unwrap();
+        let count: i64 = w.run(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)).unwrap();
         assert_eq!(count, 800);
         assert!(w.stats.batches.load(Ordering::Relaxed) <= w.stats.jobs.load(Ordering::Relaxed));
     }

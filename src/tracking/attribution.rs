@@ -76,17 +76,10 @@ pub struct SessionClick {
 /// offer's window, the earliest (first click) or the latest (last click). Ties go to the click
 /// listed first (callers list clicks in creation order). `None` when no click qualifies.
 pub fn choose_session_click(clicks: &[SessionClick], model: Model, now: i64) -> Option<usize> {
-    let eligible = clicks
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| within_window(c.created_at, now, c.window_days));
+    let eligible = clicks.iter().enumerate().filter(|(_, c)| within_window(c.created_at, now, c.window_days));
     match model {
-        Model::FirstClick => eligible
-            .min_by_key(|(i, c)| (c.created_at, *i))
-            .map(|(i, _)| i),
-        Model::LastClick => eligible
-            .max_by_key(|(i, c)| (c.created_at, std::cmp::Reverse(*i)))
-            .map(|(i, _)| i),
+        Model::FirstClick => eligible.min_by_key(|(i, c)| (c.created_at, *i)).map(|(i, _)| i),
+        Model::LastClick => eligible.max_by_key(|(i, c)| (c.created_at, std::cmp::Reverse(*i))).map(|(i, _)| i),
     }
 }
 
@@ -97,34 +90,22 @@ mod tests {
     const DAY: i64 = MS_PER_DAY;
 
     fn click(created_at: i64) -> SessionClick {
-        SessionClick {
-            created_at,
-            window_days: 30,
-        }
+        SessionClick { created_at, window_days: 30 }
     }
 
     #[test]
     fn window_is_inclusive() {
         assert!(within_window(0, 30 * DAY, 30));
         assert!(!within_window(0, 30 * DAY + 1, 30));
-        assert!(
-            within_window(10, 5, 30),
-            "a click from the future still counts"
-        );
+        assert!(within_window(10, 5, 30), "a click from the future still counts");
     }
 
     #[test]
     fn first_and_last_click() {
         let now = 40 * DAY;
         let clicks = [click(15 * DAY), click(20 * DAY), click(35 * DAY)];
-        assert_eq!(
-            choose_session_click(&clicks, Model::FirstClick, now),
-            Some(0)
-        );
-        assert_eq!(
-            choose_session_click(&clicks, Model::LastClick, now),
-            Some(2)
-        );
+        assert_eq!(choose_session_click(&clicks, Model::FirstClick, now), Some(0));
+        assert_eq!(choose_session_click(&clicks, Model::LastClick, now), Some(2));
     }
 
     #[test]
@@ -132,10 +113,7 @@ mod tests {
         let now = 40 * DAY;
         // The first click is 35 days old: first-click falls back to the oldest click in window.
         let clicks = [click(5 * DAY), click(20 * DAY), click(35 * DAY)];
-        assert_eq!(
-            choose_session_click(&clicks, Model::FirstClick, now),
-            Some(1)
-        );
+        assert_eq!(choose_session_click(&clicks, Model::FirstClick, now), Some(1));
         let all_old = [click(0), click(DAY)];
         assert_eq!(choose_session_click(&all_old, Model::LastClick, now), None);
         assert_eq!(choose_session_click(&[], Model::LastClick, now), None);
@@ -145,44 +123,23 @@ mod tests {
     fn order_of_the_list_does_not_matter_only_times() {
         let now = 40 * DAY;
         let clicks = [click(35 * DAY), click(15 * DAY), click(20 * DAY)];
-        assert_eq!(
-            choose_session_click(&clicks, Model::FirstClick, now),
-            Some(1)
-        );
-        assert_eq!(
-            choose_session_click(&clicks, Model::LastClick, now),
-            Some(0)
-        );
+        assert_eq!(choose_session_click(&clicks, Model::FirstClick, now), Some(1));
+        assert_eq!(choose_session_click(&clicks, Model::LastClick, now), Some(0));
     }
 
     #[test]
     fn ties_go_to_the_earlier_listed_click() {
         let now = 40 * DAY;
         let clicks = [click(20 * DAY), click(20 * DAY)];
-        assert_eq!(
-            choose_session_click(&clicks, Model::FirstClick, now),
-            Some(0)
-        );
-        assert_eq!(
-            choose_session_click(&clicks, Model::LastClick, now),
-            Some(0)
-        );
+        assert_eq!(choose_session_click(&clicks, Model::FirstClick, now), Some(0));
+        assert_eq!(choose_session_click(&clicks, Model::LastClick, now), Some(0));
     }
 
     #[test]
     fn each_click_uses_its_own_offers_window() {
         let now = 40 * DAY;
-        let short = SessionClick {
-            created_at: 30 * DAY,
-            window_days: 7,
-        };
-        let long = SessionClick {
-            created_at: 10 * DAY,
-            window_days: 60,
-        };
-        assert_eq!(
-            choose_session_click(&[long, short], Model::LastClick, now),
-            Some(0)
-        );
+        let short = SessionClick { created_at: 30 * DAY, window_days: 7 };
+        let long = SessionClick { created_at: 10 * DAY, window_days: 60 };
+        assert_eq!(choose_session_click(&[long, short], Model::LastClick, now), Some(0));
     }
 }

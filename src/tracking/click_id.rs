@@ -71,29 +71,14 @@ mod tests {
         assert_eq!(id.len(), 30);
         // Current IDs start with a letter, not '-', which command lines would take for a flag.
         assert!(id.as_bytes()[0].is_ascii_alphabetic(), "{id}");
-        assert!(
-            id.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        );
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert!(is_well_formed(&id));
     }
 
     #[test]
     fn string_order_is_time_order() {
-        let times = [
-            0u64,
-            1,
-            63,
-            64,
-            1_000,
-            1_790_000_000_000,
-            1_790_000_000_001,
-            (1 << 42) - 1,
-        ];
-        let ids: Vec<String> = times
-            .iter()
-            .map(|&t| encode(t, &[0xaa; RANDOM_BYTES]))
-            .collect();
+        let times = [0u64, 1, 63, 64, 1_000, 1_790_000_000_000, 1_790_000_000_001, (1 << 42) - 1];
+        let ids: Vec<String> = times.iter().map(|&t| encode(t, &[0xaa; RANDOM_BYTES])).collect();
         for pair in ids.windows(2) {
             assert!(pair[0] < pair[1], "{} !< {}", pair[0], pair[1]);
         }

@@ -113,10 +113,7 @@ mod tests {
     #[test]
     fn percent_commission_does_not_overflow_on_the_largest_amount() {
         let all = Rule::Percent { ppm: 1_000_000 };
-        assert_eq!(
-            all.commission_on(9_999_999_999_999_999),
-            9_999_999_999_999_999
-        );
+        assert_eq!(all.commission_on(9_999_999_999_999_999), 9_999_999_999_999_999);
     }
 
     #[test]

@@ -36,36 +36,23 @@ pub fn check_template<'a>(template: &'a str, allowed: &[&str]) -> Result<Parsed<
         if !allowed.contains(&name) {
             return Err(format!(
                 "uses the unknown macro {{{name}}}; known macros: {}",
-                allowed
-                    .iter()
-                    .map(|m| format!("{{{m}}}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                allowed.iter().map(|m| format!("{{{m}}}")).collect::<Vec<_>>().join(" ")
             ));
         }
         rest = &after[close + 1..];
     }
-    let authority_start = template
-        .find("://")
-        .ok_or("must be an absolute http:// or https:// URL")?;
+    let authority_start = template.find("://").ok_or("must be an absolute http:// or https:// URL")?;
     let scheme = &template[..authority_start];
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return Err("must start with http:// or https://".into());
     }
     for b in template.bytes() {
-        if !(0x21..=0x7e).contains(&b)
-            || matches!(b, b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'|')
-        {
-            return Err(
-                "contains a space, control character or other character URLs must not hold unencoded"
-                    .into(),
-            );
+        if !(0x21..=0x7e).contains(&b) || matches!(b, b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'|') {
+            return Err("contains a space, control character or other character URLs must not hold unencoded".into());
         }
     }
     let after_scheme = &template[authority_start + 3..];
-    let authority_end = after_scheme
-        .find(['/', '?', '#'])
-        .unwrap_or(after_scheme.len());
+    let authority_end = after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len());
     let authority = &after_scheme[..authority_end];
     if authority.contains(['{', '}']) {
         return Err("must not have a macro in the host".into());
@@ -99,8 +86,7 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
         let valid_label = |l: &str| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         };
@@ -162,12 +148,7 @@ pub const LANDING_MACROS: &[&str] = &["click_id", "affiliate_id", "offer_id"];
 /// Builds the redirect target for a tracking link. With a click ID and no `{click_id}` macro in
 /// the template, `click_id=<id>` is added to the query (before any `#fragment`). Without a
 /// click (it could not be recorded) the macro is left empty and nothing is appended.
-pub fn landing_url(
-    template: &str,
-    click_id: Option<&str>,
-    referral_code: &str,
-    offer_id: &str,
-) -> String {
+pub fn landing_url(template: &str, click_id: Option<&str>, referral_code: &str, offer_id: &str) -> String {
     let filled = fill(template, |name| match name {
         "click_id" => click_id,
         "affiliate_id" => Some(referral_code),
@@ -213,10 +194,7 @@ mod tests {
         assert_eq!(ok("https://shop.example/landing").host, "shop.example");
         assert_eq!(ok("http://Shop.Example:8080/x?a=b#f").port, Some(8080));
         assert_eq!(ok("https://[::1]:8443/").host, "::1");
-        assert_eq!(
-            ok("https://shop.example/?ref={affiliate_id}&cid={click_id}").host,
-            "shop.example"
-        );
+        assert_eq!(ok("https://shop.example/?ref={affiliate_id}&cid={click_id}").host, "shop.example");
         ok("https://192.0.2.1/p");
         ok("https://shop.example");
     }
@@ -243,10 +221,7 @@ mod tests {
             "https://-bad.example/",
             "https://shop.exämple/",
         ] {
-            assert!(
-                check_template(bad, LANDING_MACROS).is_err(),
-                "{bad:?} was accepted"
-            );
+            assert!(check_template(bad, LANDING_MACROS).is_err(), "{bad:?} was accepted");
         }
         assert!(check_template(&format!("https://a.example/{}", "x".repeat(2100)), &[]).is_err());
     }
@@ -255,52 +230,26 @@ mod tests {
     fn appends_the_click_id_with_the_right_separator() {
         let cases = [
             ("https://s.example/l", "https://s.example/l?click_id=ID"),
-            (
-                "https://s.example/l?a=1",
-                "https://s.example/l?a=1&click_id=ID",
-            ),
+            ("https://s.example/l?a=1", "https://s.example/l?a=1&click_id=ID"),
             ("https://s.example/l?", "https://s.example/l?click_id=ID"),
-            (
-                "https://s.example/l?a=1&",
-                "https://s.example/l?a=1&click_id=ID",
-            ),
-            (
-                "https://s.example/l#top",
-                "https://s.example/l?click_id=ID#top",
-            ),
-            (
-                "https://s.example/l?a=1#t?x",
-                "https://s.example/l?a=1&click_id=ID#t?x",
-            ),
+            ("https://s.example/l?a=1&", "https://s.example/l?a=1&click_id=ID"),
+            ("https://s.example/l#top", "https://s.example/l?click_id=ID#top"),
+            ("https://s.example/l?a=1#t?x", "https://s.example/l?a=1&click_id=ID#t?x"),
             ("https://s.example", "https://s.example?click_id=ID"),
         ];
         for (template, want) in cases {
-            assert_eq!(
-                landing_url(template, Some(ID), "ann", "main"),
-                want.replace("ID", ID)
-            );
+            assert_eq!(landing_url(template, Some(ID), "ann", "main"), want.replace("ID", ID));
         }
     }
 
     #[test]
     fn replaces_macros_instead_of_appending() {
         assert_eq!(
-            landing_url(
-                "https://s.example/?c={click_id}&a={affiliate_id}&o={offer_id}",
-                Some(ID),
-                "ann",
-                "spring"
-            ),
+            landing_url("https://s.example/?c={click_id}&a={affiliate_id}&o={offer_id}", Some(ID), "ann", "spring"),
             format!("https://s.example/?c={ID}&a=ann&o=spring")
         );
-        assert_eq!(
-            landing_url("https://s.example/?c={click_id}", None, "ann", "main"),
-            "https://s.example/?c="
-        );
-        assert_eq!(
-            landing_url("https://s.example/l", None, "ann", "main"),
-            "https://s.example/l"
-        );
+        assert_eq!(landing_url("https://s.example/?c={click_id}", None, "ann", "main"), "https://s.example/?c=");
+        assert_eq!(landing_url("https://s.example/l", None, "ann", "main"), "https://s.example/l");
     }
 
     #[test]
@@ -311,11 +260,7 @@ mod tests {
 
     #[test]
     fn the_host_never_changes() {
-        for code in [
-            "x@evil.example",
-            "//evil.example",
-            "\r\nLocation: https://evil.example",
-        ] {
+        for code in ["x@evil.example", "//evil.example", "\r\nLocation: https://evil.example"] {
             let url = landing_url("https://shop.example/{affiliate_id}", Some(ID), code, "o");
             let parsed = check_template(&url, &[]).expect("filled URL stays valid");
             assert_eq!(parsed.host, "shop.example");

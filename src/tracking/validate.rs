@@ -8,10 +8,7 @@ pub fn code(value: &str) -> Result<(), String> {
     if value.is_empty() || value.len() > 64 {
         return Err("must be 1 to 64 characters".into());
     }
-    if !value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return Err("may only contain letters, digits, '-' and '_'".into());
     }
     Ok(())
@@ -50,28 +47,18 @@ pub fn name(value: &str) -> Result<(), String> {
 pub fn email(value: &str) -> Result<(), String> {
     let well_formed = value.len() <= 254
         && !value.chars().any(|c| c.is_control() || c.is_whitespace())
-        && value.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.contains('@')
-        });
-    if well_formed {
-        Ok(())
-    } else {
-        Err("must be an e-mail address such as ann@example.com".into())
-    }
+        && value
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'));
+    if well_formed { Ok(()) } else { Err("must be an e-mail address such as ann@example.com".into()) }
 }
 
 /// Conversion types: lower-case words such as `sale`, `lead`, `signup`.
 pub fn conversion_type(value: &str) -> Result<(), String> {
     let ok = !value.is_empty()
         && value.len() <= 32
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err("must be a lower-case word such as sale or lead".into())
-    }
+        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok { Ok(()) } else { Err("must be a lower-case word such as sale or lead".into()) }
 }
 
 /// Free-form metadata (user agent, referrer, sub IDs): kept, but bounded and without control
@@ -161,13 +148,7 @@ mod tests {
     #[test]
     fn emails() {
         assert!(email("ann@example.com").is_ok());
-        for bad in [
-            "ann",
-            "@example.com",
-            "ann@localhost",
-            "a n@example.com",
-            "a@b@c.com",
-        ] {
+        for bad in ["ann", "@example.com", "ann@localhost", "a n@example.com", "a@b@c.com"] {
             assert!(email(bad).is_err(), "{bad:?}");
         }
     }
@@ -184,18 +165,9 @@ mod tests {
         let v4: IpAddr = "203.0.113.77".parse().unwrap();
         let v6: IpAddr = "2001:db8:abcd:12::1".parse().unwrap();
         let mapped: IpAddr = "::ffff:203.0.113.77".parse().unwrap();
-        assert_eq!(
-            IpStorage::Truncated.apply(v4).as_deref(),
-            Some("203.0.113.0")
-        );
-        assert_eq!(
-            IpStorage::Truncated.apply(v6).as_deref(),
-            Some("2001:db8:abcd::")
-        );
-        assert_eq!(
-            IpStorage::Truncated.apply(mapped).as_deref(),
-            Some("203.0.113.0")
-        );
+        assert_eq!(IpStorage::Truncated.apply(v4).as_deref(), Some("203.0.113.0"));
+        assert_eq!(IpStorage::Truncated.apply(v6).as_deref(), Some("2001:db8:abcd::"));
+        assert_eq!(IpStorage::Truncated.apply(mapped).as_deref(), Some("203.0.113.0"));
         assert_eq!(IpStorage::Full.apply(v4).as_deref(), Some("203.0.113.77"));
         assert_eq!(IpStorage::None.apply(v4), None);
     }

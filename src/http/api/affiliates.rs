@@ -37,8 +37,7 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     }
     let postback_url = body.str("postback_url")?;
     if let Some(url) = postback_url {
-        link::check_template(url, POSTBACK_MACROS)
-            .map_err(|e| Error::invalid("postback_url", e))?;
+        link::check_template(url, POSTBACK_MACROS).map_err(|e| Error::invalid("postback_url", e))?;
     }
     let new = NewAffiliate {
         referral_code: referral_code.to_string(),
@@ -47,34 +46,21 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         postback_url: postback_url.map(String::from),
     };
     let now = crate::clock::now_ms();
-    let affiliate = ctx
-        .writer
-        .run(move |conn| affiliates::create(conn, &new, now))?;
-    Ok(Response::json(
-        201,
-        &views::affiliate(&affiliate, &ctx.config.public_url),
-    ))
+    let affiliate = ctx.writer.run(move |conn| affiliates::create(conn, &new, now))?;
+    Ok(Response::json(201, &views::affiliate(&affiliate, &ctx.config.public_url)))
 }
 
 pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
     let after = super::cursor(req)?.unwrap_or(0);
     let rows = affiliates::list(&ctx.db, after, limit)?;
-    let next = (rows.len() == limit)
-        .then(|| rows.last().map(|a| a.id.to_string()))
-        .flatten();
-    let data = rows
-        .iter()
-        .map(|a| views::affiliate(a, &ctx.config.public_url))
-        .collect();
+    let next = (rows.len() == limit).then(|| rows.last().map(|a| a.id.to_string())).flatten();
+    let data = rows.iter().map(|a| views::affiliate(a, &ctx.config.public_url)).collect();
     Ok(Response::json(200, &views::page(data, next)))
 }
 
 pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let code = req.param(0);
     let affiliate = affiliates::by_code(&ctx.db, code)?.ok_or_else(|| affiliates::unknown(code))?;
-    Ok(Response::json(
-        200,
-        &views::affiliate(&affiliate, &ctx.config.public_url),
-    ))
+    Ok(Response::json(200, &views::affiliate(&affiliate, &ctx.config.public_url)))
 }

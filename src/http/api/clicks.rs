@@ -26,10 +26,9 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     }
     let ip = match body.str("ip")? {
         None => None,
-        Some(text) => Some(
-            text.parse::<IpAddr>()
-                .map_err(|_| Error::invalid("ip", "must be an IPv4 or IPv6 address"))?,
-        ),
+        Some(text) => {
+            Some(text.parse::<IpAddr>().map_err(|_| Error::invalid("ip", "must be an IPv4 or IPv6 address"))?)
+        }
     };
     let text = |field: &str, max: usize| -> Result<Option<String>, Error> {
         Ok(body.str(field)?.map(|v| validate::metadata(v, max)))
@@ -50,8 +49,7 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         ],
         ..NewClick::default()
     };
-    let affiliate = affiliates::by_code(&ctx.db, referral_code)?
-        .ok_or_else(|| affiliates::unknown(referral_code))?;
+    let affiliate = affiliates::by_code(&ctx.db, referral_code)?.ok_or_else(|| affiliates::unknown(referral_code))?;
     let offer = offers::named_or_default(&ctx.db, body.str("offer")?)?;
     click.affiliate_id = affiliate.id;
     click.offer_id = offer.id;
@@ -77,8 +75,7 @@ pub fn record(ctx: &Ctx, click: NewClick) -> Result<(String, i64), Error> {
     let now = crate::clock::now_ms();
     let id = clicks::new_id(now);
     let stored_id = id.clone();
-    ctx.writer
-        .run(move |conn| clicks::insert(conn, &stored_id, &click, now))?;
+    ctx.writer.run(move |conn| clicks::insert(conn, &stored_id, &click, now))?;
     ctx.metrics.clicks.fetch_add(1, Ordering::Relaxed);
     Ok((id, now))
 }
@@ -86,10 +83,7 @@ pub fn record(ctx: &Ctx, click: NewClick) -> Result<(String, i64), Error> {
 pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let id = req.param(0);
     let click = clicks::get(&ctx.db, id)?.ok_or_else(|| {
-        Error::not_found(
-            "not_found",
-            format!("no click has id `{id}` (unknown, erased or expired by retention)"),
-        )
+        Error::not_found("not_found", format!("no click has id `{id}` (unknown, erased or expired by retention)"))
     })?;
     Ok(Response::json(200, &views::click(&click)))
 }

@@ -14,32 +14,18 @@ use crate::tracking::validate;
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body)?;
-    let external_id = body
-        .id_text("external_id")?
-        .ok_or_else(|| Error::missing("external_id"))?;
+    let external_id = body.id_text("external_id")?.ok_or_else(|| Error::missing("external_id"))?;
     let kind = body.str("type")?.unwrap_or("sale").to_string();
-    let amount = body
-        .amount("amount")?
-        .ok_or_else(|| Error::missing("amount"))?;
-    let currency = body
-        .str("currency")?
-        .map(|c| super::currency("currency", c))
-        .transpose()?;
+    let amount = body.amount("amount")?.ok_or_else(|| Error::missing("amount"))?;
+    let currency = body.str("currency")?.map(|c| super::currency("currency", c)).transpose()?;
     let keys = Keys {
         click_id: body.str("click_id")?.map(String::from),
         coupon: body.str("coupon")?.map(String::from),
         customer_id: body.id_text("customer_id")?,
         session_id: body.id_text("session_id")?,
     };
-    let new = NewConversion {
-        external_id,
-        kind,
-        amount,
-        currency,
-        keys,
-        source: Source::Api,
-        actor: super::actor(req),
-    };
+    let new =
+        NewConversion { external_id, kind, amount, currency, keys, source: Source::Api, actor: super::actor(req) };
     submit(ctx, new)
 }
 
@@ -48,10 +34,7 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 pub fn submit(ctx: &Ctx, new: NewConversion) -> Result<Response, Error> {
     validate::external_id(&new.external_id).map_err(|e| Error::invalid("external_id", e))?;
     validate::conversion_type(&new.kind).map_err(|e| Error::invalid("type", e))?;
-    for (field, value) in [
-        ("customer_id", &new.keys.customer_id),
-        ("session_id", &new.keys.session_id),
-    ] {
+    for (field, value) in [("customer_id", &new.keys.customer_id), ("session_id", &new.keys.session_id)] {
         if let Some(v) = value {
             validate::external_id(v).map_err(|e| Error::invalid(field, e))?;
         }
@@ -63,26 +46,16 @@ pub fn submit(ctx: &Ctx, new: NewConversion) -> Result<Response, Error> {
         ));
     }
     let now = crate::clock::now_ms();
-    match ctx
-        .writer
-        .run(move |conn| conversions::create(conn, &new, now))?
-    {
+    match ctx.writer.run(move |conn| conversions::create(conn, &new, now))? {
         Insert::Created(c) => {
-            ctx.metrics
-                .conversions_created
-                .fetch_add(1, Ordering::Relaxed);
+            ctx.metrics.conversions_created.fetch_add(1, Ordering::Relaxed);
             Ok(Response::json(201, &views::conversion(&c)))
         }
         Insert::Duplicate(c) => {
-            ctx.metrics
-                .conversions_duplicate
-                .fetch_add(1, Ordering::Relaxed);
+            ctx.metrics.conversions_duplicate.fetch_add(1, Ordering::Relaxed);
             Err(Error::conflict(
                 "duplicate_external_id",
-                format!(
-                    "order `{}` was already recorded; the stored conversion is included",
-                    c.external_id
-                ),
+                format!("order `{}` was already recorded; the stored conversion is included", c.external_id),
             )
             .with_extra("conversion", views::conversion(&c)))
         }
@@ -91,56 +64,38 @@ pub fn submit(ctx: &Ctx, new: NewConversion) -> Result<Response, Error> {
 
 pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
-    let mut filter = Filter {
-        before_id: super::cursor(req)?,
-        ..Filter::default()
-    };
+    let mut filter = Filter { before_id: super::cursor(req)?, ..Filter::default() };
     if let Some(s) = req.query("status") {
-        filter.status = Some(Status::parse(s).ok_or_else(|| {
-            Error::invalid("status", "must be pending, approved, rejected or refunded")
-        })?);
+        filter.status = Some(
+            Status::parse(s)
+                .ok_or_else(|| Error::invalid("status", "must be pending, approved, rejected or refunded"))?,
+        );
     }
     if let Some(code) = req.query("referral_code") {
-        filter.affiliate_id = Some(
-            affiliates::by_code(&ctx.db, code)?
-                .ok_or_else(|| affiliates::unknown(code))?
-                .id,
-        );
+        filter.affiliate_id = Some(affiliates::by_code(&ctx.db, code)?.ok_or_else(|| affiliates::unknown(code))?.id);
     }
     for (field, slot) in [("since", &mut filter.since), ("until", &mut filter.until)] {
         if let Some(text) = req.query(field) {
-            *slot = Some(crate::clock::parse_rfc3339(text).ok_or_else(|| {
-                Error::invalid(
-                    field,
-                    "must be an RFC 3339 time such as 2026-11-01T00:00:00Z",
-                )
-            })?);
+            *slot = Some(
+                crate::clock::parse_rfc3339(text)
+                    .ok_or_else(|| Error::invalid(field, "must be an RFC 3339 time such as 2026-11-01T00:00:00Z"))?,
+            );
         }
     }
     let rows = conversions::list(&ctx.db, &filter, limit)?;
-    let next = (rows.len() == limit)
-        .then(|| rows.last().map(|c| c.id.to_string()))
-        .flatten();
-    Ok(Response::json(
-        200,
-        &views::page(rows.iter().map(views::conversion).collect(), next),
-    ))
+    let next = (rows.len() == limit).then(|| rows.last().map(|c| c.id.to_string())).flatten();
+    Ok(Response::json(200, &views::page(rows.iter().map(views::conversion).collect(), next)))
 }
 
 fn id_param(req: &Req) -> Result<i64, Error> {
-    req.param(0)
-        .parse::<i64>()
-        .map_err(|_| conversions::not_found(req.param(0)))
+    req.param(0).parse::<i64>().map_err(|_| conversions::not_found(req.param(0)))
 }
 
 pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let id = id_param(req)?;
     let conversion = conversions::get(&ctx.db, id)?.ok_or_else(|| conversions::not_found(id))?;
     let events = conversions::events(&ctx.db, id)?;
-    Ok(Response::json(
-        200,
-        &views::conversion_with_events(&conversion, &events),
-    ))
+    Ok(Response::json(200, &views::conversion_with_events(&conversion, &events)))
 }
 
 pub fn approve(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
@@ -157,10 +112,7 @@ fn decide(ctx: &Ctx, req: &Req, to: Status) -> Result<Response, Error> {
     let reason = body.str("reason")?.map(|r| validate::metadata(r, 1000));
     let actor = super::actor(req);
     let now = crate::clock::now_ms();
-    match ctx
-        .writer
-        .run(move |conn| conversions::decide(conn, id, to, &actor, reason.as_deref(), now))?
-    {
+    match ctx.writer.run(move |conn| conversions::decide(conn, id, to, &actor, reason.as_deref(), now))? {
         Decision::Changed(c) => {
             let counter = if to == Status::Approved {
                 &ctx.metrics.conversions_approved
@@ -172,11 +124,7 @@ fn decide(ctx: &Ctx, req: &Req, to: Status) -> Result<Response, Error> {
         }
         Decision::Refused(c) => Err(Error::conflict(
             "invalid_status_transition",
-            format!(
-                "conversion {id} is {}; only pending conversions can be {}",
-                c.status,
-                to.as_str()
-            ),
+            format!("conversion {id} is {}; only pending conversions can be {}", c.status, to.as_str()),
         )
         .with_extra("conversion", views::conversion(&c))),
     }

@@ -29,13 +29,8 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
     let after = req.query("cursor").unwrap_or("");
     let rows = coupons::list(&ctx.db, after, limit)?;
-    let next = (rows.len() == limit)
-        .then(|| rows.last().map(|c| c.code.clone()))
-        .flatten();
-    Ok(Response::json(
-        200,
-        &views::page(rows.iter().map(views::coupon).collect(), next),
-    ))
+    let next = (rows.len() == limit).then(|| rows.last().map(|c| c.code.clone())).flatten();
+    Ok(Response::json(200, &views::page(rows.iter().map(views::coupon).collect(), next)))
 }
 
 pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {

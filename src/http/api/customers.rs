@@ -10,9 +10,7 @@ use crate::tracking::validate;
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body)?;
-    let customer_id = body
-        .id_text("customer_id")?
-        .ok_or_else(|| Error::missing("customer_id"))?;
+    let customer_id = body.id_text("customer_id")?.ok_or_else(|| Error::missing("customer_id"))?;
     validate::external_id(&customer_id).map_err(|e| Error::invalid("customer_id", e))?;
     let email = body.str("email")?.map(String::from);
     if let Some(e) = &email {
@@ -36,17 +34,11 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         ));
     }
     let now = crate::clock::now_ms();
-    match ctx
-        .writer
-        .run(move |conn| customers::create(conn, &new, now))?
-    {
+    match ctx.writer.run(move |conn| customers::create(conn, &new, now))? {
         Insert::Created(c) => Ok(Response::json(201, &views::customer(&c))),
         Insert::Duplicate(c) => Err(Error::conflict(
             "duplicate_customer_id",
-            format!(
-                "customer `{}` already exists and stays with its affiliate",
-                c.customer_id
-            ),
+            format!("customer `{}` already exists and stays with its affiliate", c.customer_id),
         )
         .with_extra("customer", views::customer(&c))),
     }

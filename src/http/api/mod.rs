@@ -24,12 +24,7 @@ pub fn limit(req: &Req) -> Result<usize, Error> {
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                Error::invalid(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                )
-            }),
+            .ok_or_else(|| Error::invalid("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))),
     }
 }
 
@@ -55,10 +50,6 @@ pub fn actor(req: &Req) -> String {
 
 /// A currency code (upper or lower case) we know the minor digits of.
 pub fn currency(field: &str, code: &str) -> Result<Currency, Error> {
-    Currency::from_code(&code.to_ascii_uppercase()).ok_or_else(|| {
-        Error::invalid(
-            field,
-            format!("`{code}` is not an ISO 4217 currency code this server knows"),
-        )
-    })
+    Currency::from_code(&code.to_ascii_uppercase())
+        .ok_or_else(|| Error::invalid(field, format!("`{code}` is not an ISO 4217 currency code this server knows")))
 }

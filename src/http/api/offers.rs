@@ -17,8 +17,7 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let name = body.required_str("name")?;
     validate::name(name).map_err(|e| Error::invalid("name", e))?;
     let landing_url = body.required_str("landing_url")?;
-    link::check_template(landing_url, link::LANDING_MACROS)
-        .map_err(|e| Error::invalid("landing_url", e))?;
+    link::check_template(landing_url, link::LANDING_MACROS).map_err(|e| Error::invalid("landing_url", e))?;
     let currency = match body.str("currency")? {
         Some(code) => super::currency("currency", code)?,
         None => Currency::from_code("USD").expect("USD is known"),
@@ -26,17 +25,15 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let commission = commission_rule(&body, currency)?;
     let attribution = match body.str("attribution")? {
         None => Model::LastClick,
-        Some(text) => Model::parse(text)
-            .ok_or_else(|| Error::invalid("attribution", "must be last_click or first_click"))?,
+        Some(text) => {
+            Model::parse(text).ok_or_else(|| Error::invalid("attribution", "must be last_click or first_click"))?
+        }
     };
     let click_window_days = match body.int("click_window_days")? {
         None => 30,
         Some(days) if (1..=3650).contains(&days) => days,
         Some(_) => {
-            return Err(Error::invalid(
-                "click_window_days",
-                "must be from 1 to 3650",
-            ));
+            return Err(Error::invalid("click_window_days", "must be from 1 to 3650"));
         }
     };
     let new = NewOffer {
@@ -50,19 +47,13 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         make_default: body.bool("default")?.unwrap_or(false),
     };
     let now = crate::clock::now_ms();
-    let offer = ctx
-        .writer
-        .run(move |conn| offers::create(conn, &new, now))?;
+    let offer = ctx.writer.run(move |conn| offers::create(conn, &new, now))?;
     Ok(Response::json(201, &views::offer(&offer)))
 }
 
 fn commission_rule(body: &Body, currency: Currency) -> Result<Rule, Error> {
-    let commission = body
-        .object("commission")?
-        .ok_or_else(|| Error::missing("commission"))?;
-    let kind = commission
-        .str("type")?
-        .ok_or_else(|| Error::invalid("commission", "needs a type: percent or flat"))?;
+    let commission = body.object("commission")?.ok_or_else(|| Error::missing("commission"))?;
+    let kind = commission.str("type")?.ok_or_else(|| Error::invalid("commission", "needs a type: percent or flat"))?;
     let value = commission
         .decimal_text("value")
         .map_err(|_| Error::invalid("commission", "value must be a decimal string or number"))?
@@ -83,13 +74,8 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
     let after = super::cursor(req)?.unwrap_or(0);
     let rows = offers::list(&ctx.db, after, limit)?;
-    let next = (rows.len() == limit)
-        .then(|| rows.last().map(|o| o.id.to_string()))
-        .flatten();
-    Ok(Response::json(
-        200,
-        &views::page(rows.iter().map(views::offer).collect(), next),
-    ))
+    let next = (rows.len() == limit).then(|| rows.last().map(|o| o.id.to_string())).flatten();
+    Ok(Response::json(200, &views::page(rows.iter().map(views::offer).collect(), next)))
 }
 
 pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {

@@ -1,0 +1,7 @@
+//! Integration tests: every test starts the real binary (see `support`) and talks HTTP to it.
+
+mod api;
+mod conversions;
+mod redirect;
+mod robustness;
+mod support;

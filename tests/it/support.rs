@@ -1,0 +1,316 @@
+//! Test support: start the real `affiliated` binary on an ephemeral loopback port with a
+//! temporary database, talk HTTP/1.1 to it over plain sockets, and stop it on drop.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const KEY: &str = "test-key-0123456789abcdefghijklmnopqrstuvwxyz";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_affiliated")
+}
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+    child: Option<Child>,
+    pub log: Arc<Mutex<Vec<String>>>,
+    pub extra_args: Vec<String>,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Server {
+    /// A server with the test API key and 4 workers on a fresh database.
+    pub fn start() -> Server {
+        Server::start_with(&[], &[])
+    }
+
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = Server {
+            dir,
+            addr: "127.0.0.1:1".parse().unwrap(),
+            child: None,
+            log: Arc::new(Mutex::new(Vec::new())),
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("affiliated.db")
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve")
+            .arg("--db")
+            .arg(self.db_path())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(&self.extra_args)
+            .env_clear()
+            .env("AFFILIATED_API_KEY", KEY)
+            .env("RUST_LOG", "info")
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if !self.extra_args.iter().any(|a| a == "--workers") {
+            cmd.args(["--workers", "4"]);
+        }
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawning affiliated");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if !sent {
+                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap().to_string();
+                        let _ = tx.send(addr);
+                        sent = true;
+                    }
+                }
+                log.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start; log:\n{}", self.log.lock().unwrap().join("\n"));
+            }
+        };
+        self.addr = addr.parse().unwrap();
+        self.child = Some(child);
+    }
+
+    /// Stops with SIGTERM and returns the exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        unsafe_kill(child.id(), 15);
+        wait_with_deadline(&mut child, Duration::from_secs(10)).expect("server did not exit after SIGTERM")
+    }
+
+    /// Kills the process hard (SIGKILL), as a crash would.
+    pub fn crash(&mut self) {
+        let mut child = self.child.take().expect("server running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Starts the server again after [`Server::crash`].
+    pub fn restart_after_crash(&mut self) {
+        assert!(self.child.is_none());
+        self.spawn();
+    }
+
+    pub fn restart(&mut self) {
+        let status = self.stop();
+        assert!(status.success(), "server exited with {status}");
+        self.spawn();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        request(self.addr, "GET", path, &[("X-Api-Key", KEY)], b"")
+    }
+
+    pub fn get_public(&self, path: &str) -> Resp {
+        request(self.addr, "GET", path, &[], b"")
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Resp {
+        request(self.addr, "POST", path, &[("X-Api-Key", KEY)], body.to_string().as_bytes())
+    }
+
+    pub fn post_raw(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        request(self.addr, "POST", path, headers, body)
+    }
+
+    /// Creates affiliate `ann` and a default 10% offer `main` landing on shop.example.
+    pub fn seed(&self) {
+        let r = self.post("/api/v1/affiliates", &serde_json::json!({"referral_code": "ann", "name": "Ann"}));
+        assert_eq!(r.status, 201, "{}", r.text());
+        let r = self.post(
+            "/api/v1/offers",
+            &serde_json::json!({
+                "id": "main", "name": "Main", "landing_url": "https://shop.example/landing",
+                "commission": {"type": "percent", "value": "10"}
+            }),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+
+    /// Records a click for `code` through the API and returns its ID.
+    pub fn click(&self, code: &str, extra: Value) -> String {
+        let mut body = serde_json::json!({"referral_code": code});
+        if let Value::Object(map) = extra {
+            for (k, v) in map {
+                body[k] = v;
+            }
+        }
+        let r = self.post("/api/v1/clicks", &body);
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["id"].as_str().unwrap().to_string()
+    }
+
+    /// A direct connection to the database file (WAL allows it next to the server).
+    pub fn sql(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.db_path()).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn unsafe_kill(pid: u32, signal: i32) {
+    let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+pub fn wait_with_deadline(child: &mut Child, deadline: Duration) -> Option<ExitStatus> {
+    let until = Instant::now() + deadline;
+    while Instant::now() < until {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Polls `check` until it returns true or `deadline` passes.
+pub fn eventually(deadline: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + deadline;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts the status and the error code of the one error shape.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        let body = self.json();
+        assert_eq!(body["error"]["code"], code, "{}", self.text());
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", self.text());
+    }
+}
+
+/// One request on a fresh connection (`Connection: close`).
+pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    read_response(&mut stream)
+}
+
+/// Reads one response: status line, headers, and a body of Content-Length bytes.
+pub fn read_response(stream: &mut impl Read) -> Resp {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("status line");
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let mut l = String::new();
+        reader.read_line(&mut l).expect("header line");
+        let l = l.trim_end_matches(['\r', '\n']);
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l.split_once(':').expect("header has a colon");
+        headers.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).expect("body");
+    Resp { status, headers, body }
+}
+
+pub fn path_exists(p: &Path) -> bool {
+    p.exists()
+}
