@@ -29,7 +29,10 @@ CREATE TABLE affiliates (
     referral_code TEXT NOT NULL UNIQUE COLLATE NOCASE,
     name          TEXT NOT NULL,
     email         TEXT,
-    postback_url  TEXT,
+    -- Outbound postbacks: a URL template with macros, and the HMAC key that signs each request.
+    -- The key must be kept in clear to sign with; it is shown to the merchant once.
+    postback_url    TEXT,
+    postback_secret TEXT,
     created_at    INTEGER NOT NULL
 );
 
@@ -109,7 +112,9 @@ CREATE TABLE conversions (
     currency        TEXT NOT NULL,
     amount          INTEGER NOT NULL CHECK (amount >= 0),
     refunded_amount INTEGER NOT NULL DEFAULT 0 CHECK (refunded_amount BETWEEN 0 AND amount),
-    commission      INTEGER NOT NULL CHECK (commission >= 0),
+    -- The commission as first computed; refunds scale it down to `commission`.
+    base_commission INTEGER NOT NULL CHECK (base_commission >= 0),
+    commission      INTEGER NOT NULL CHECK (commission BETWEEN 0 AND base_commission),
     status          TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'refunded')),
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
@@ -143,4 +148,62 @@ CREATE TABLE daily_clicks (
     offer_id     INTEGER NOT NULL REFERENCES offers (id),
     clicks       INTEGER NOT NULL,
     PRIMARY KEY (day, affiliate_id, offer_id)
+) WITHOUT ROWID;
+
+-- Money owed to affiliates: an approval adds the commission, a refund of an approved conversion
+-- subtracts what it takes back (a claw-back of money possibly paid out already). Payout reports
+-- sum this table over a period; rows are never updated.
+CREATE TABLE commission_ledger (
+    id            INTEGER PRIMARY KEY,
+    conversion_id INTEGER NOT NULL REFERENCES conversions (id),
+    affiliate_id  INTEGER NOT NULL REFERENCES affiliates (id),
+    at            INTEGER NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('approval', 'clawback')),
+    amount        INTEGER NOT NULL,     -- signed minor units of `currency`
+    currency      TEXT NOT NULL
+);
+CREATE INDEX commission_ledger_by_time ON commission_ledger (at);
+CREATE INDEX commission_ledger_by_conversion ON commission_ledger (conversion_id);
+
+-- Inbound postbacks as received (the token is never stored), for the merchant to inspect.
+CREATE TABLE postbacks_received (
+    id            INTEGER PRIMARY KEY,
+    received_at   INTEGER NOT NULL,
+    dialect       TEXT NOT NULL,
+    method        TEXT NOT NULL,
+    params        TEXT NOT NULL,        -- JSON object of the parameters, minus the token
+    status        INTEGER NOT NULL,     -- the HTTP status answered
+    outcome       TEXT NOT NULL CHECK (outcome IN ('created', 'duplicate', 'rejected', 'failed')),
+    error_code    TEXT,
+    conversion_id INTEGER REFERENCES conversions (id)
+);
+CREATE INDEX postbacks_received_by_time ON postbacks_received (received_at);
+
+-- Outbound postbacks to affiliates' trackers (an outbox). Rows are written in the transaction
+-- that changes the conversion; a background thread delivers them with retries.
+CREATE TABLE postback_deliveries (
+    id              INTEGER PRIMARY KEY,
+    affiliate_id    INTEGER NOT NULL REFERENCES affiliates (id),
+    conversion_id   INTEGER REFERENCES conversions (id),
+    event           TEXT NOT NULL,
+    url             TEXT NOT NULL,      -- the template with every macro filled in
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_attempt_at INTEGER,
+    last_status     INTEGER,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    delivered_at    INTEGER
+);
+CREATE INDEX postback_deliveries_due ON postback_deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX postback_deliveries_by_status ON postback_deliveries (status, id);
+
+-- Erasures done through the API, by SHA-256 of the erased identifier (never the identifier).
+-- The authoritative copy is a log file beside the database, which survives restoring an older
+-- backup; this table records which of its entries this database has applied.
+CREATE TABLE erasures (
+    hash       TEXT PRIMARY KEY,        -- hex SHA-256 of "customer:<id>" or "click:<id>"
+    kind       TEXT NOT NULL CHECK (kind IN ('customer', 'click')),
+    applied_at INTEGER NOT NULL
 ) WITHOUT ROWID;

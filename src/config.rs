@@ -26,6 +26,10 @@ impl Opt {
     pub const fn switch(long: &'static str, env: &'static str) -> Opt {
         Opt { long, env: Some(env), switch: true, repeat: false }
     }
+    /// A switch with no environment fallback.
+    pub const fn switch_only(long: &'static str) -> Opt {
+        Opt { long, env: None, switch: true, repeat: false }
+    }
     pub const fn many(long: &'static str, env: &'static str) -> Opt {
         Opt { long, env: Some(env), switch: false, repeat: true }
     }
@@ -136,8 +140,11 @@ pub const STORE_IP: Opt = Opt::value("store-ip", "AFFILIATED_STORE_IP");
 pub const SOCKET_TIMEOUT: Opt = Opt::value("socket-timeout", "AFFILIATED_SOCKET_TIMEOUT");
 pub const TRUSTED_PROXY: Opt = Opt::many("trusted-proxy", "AFFILIATED_TRUSTED_PROXY");
 pub const PUBLIC_URL: Opt = Opt::value("public-url", "AFFILIATED_PUBLIC_URL");
+pub const ALLOW_PRIVATE_POSTBACKS: Opt = Opt::switch("allow-private-postbacks", "AFFILIATED_ALLOW_PRIVATE_POSTBACKS");
+pub const POSTBACK_TOKEN_ENV: &str = "AFFILIATED_POSTBACK_TOKEN";
 
-pub const SERVE_OPTS: &[Opt] = &[DB, LISTEN, WORKERS, SYNCHRONOUS, STORE_IP, SOCKET_TIMEOUT, TRUSTED_PROXY, PUBLIC_URL];
+pub const SERVE_OPTS: &[Opt] =
+    &[DB, LISTEN, WORKERS, SYNCHRONOUS, STORE_IP, SOCKET_TIMEOUT, TRUSTED_PROXY, PUBLIC_URL, ALLOW_PRIVATE_POSTBACKS];
 
 /// Everything `serve` needs, validated.
 #[derive(Clone, Debug)]
@@ -156,6 +163,10 @@ pub struct Serve {
     pub socket_timeout: Duration,
     /// Peers whose `X-Forwarded-For` is believed (the reverse proxy).
     pub trusted_proxies: Vec<IpAddr>,
+    /// The postback token from the environment, if the operator sets it.
+    pub postback_token: Option<String>,
+    /// Lets outbound postbacks reach loopback and private addresses (tests, LANs).
+    pub allow_private_postbacks: bool,
 }
 
 impl Serve {
@@ -215,6 +226,12 @@ impl Serve {
                 url.trim_end_matches('/').to_string()
             }
         };
+        let postback_token = std::env::var(POSTBACK_TOKEN_ENV).ok().filter(|t| !t.is_empty());
+        if let Some(token) = &postback_token {
+            if token.len() < 20 || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(format!("{POSTBACK_TOKEN_ENV} must be at least 20 characters of A-Z a-z 0-9 - _"));
+            }
+        }
         Ok(Serve {
             db: args.db(),
             listen,
@@ -225,6 +242,8 @@ impl Serve {
             store_ip,
             socket_timeout,
             trusted_proxies,
+            postback_token,
+            allow_private_postbacks: args.switch(&ALLOW_PRIVATE_POSTBACKS)?,
         })
     }
 }

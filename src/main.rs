@@ -9,6 +9,7 @@ mod error;
 mod http;
 mod logging;
 mod metrics;
+mod outbox;
 mod secret;
 mod store;
 mod systemd;
@@ -30,6 +31,7 @@ Commands:
   keys      create, list and revoke API keys
   backup    write a consistent, verified copy of the live database
   check     exit 0 if a running server is healthy
+  postback-url  print the postback URL template (with the postback token) for networks
 
 Run `affiliated <COMMAND> --help` for a command's options. Every option also reads an
 AFFILIATED_* environment variable; a flag wins over the environment.
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         "keys" => cli::keys::run(&mut parser),
         "backup" => cli::backup::run(&mut parser),
         "check" => cli::check::run(&mut parser),
+        "postback-url" => cli::postback_url::run(&mut parser),
         "help" => {
             print!("{HELP}");
             Ok(())

@@ -4,6 +4,7 @@ pub mod backup;
 pub mod check;
 pub mod keys;
 pub mod migrate;
+pub mod postback_url;
 pub mod serve;
 
 use std::process::ExitCode;

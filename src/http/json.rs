@@ -23,6 +23,11 @@ impl Body {
         }
     }
 
+    /// Whether the field is in the body at all, even as `null` (to tell "clear" from "keep").
+    pub fn has(&self, field: &str) -> bool {
+        self.0.contains_key(field)
+    }
+
     fn present(&self, field: &str) -> Option<&Value> {
         match self.0.get(field) {
             None | Some(Value::Null) => None,

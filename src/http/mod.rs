@@ -9,6 +9,8 @@
 pub mod api;
 pub mod health;
 pub mod json;
+pub mod pixel;
+pub mod postback;
 pub mod redirect;
 pub mod request;
 pub mod response;

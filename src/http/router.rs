@@ -1,10 +1,10 @@
 //! The route table: every endpoint in one readable list of (method, path pattern, access,
 //! handler). `{name}` segments capture one path segment. The pattern doubles as the metrics label.
 
-use super::api::{affiliates, clicks, conversions, coupons, customers, offers};
-use super::request::Method::{self, Get, Post};
+use super::api::{affiliates, clicks, conversions, coupons, customers, leads, offers, postbacks};
+use super::request::Method::{self, Get, Patch, Post};
 use super::response::Response;
-use super::{Ctx, Req, health, redirect};
+use super::{Ctx, Req, health, pixel, postback, redirect};
 use crate::error::Error;
 
 pub type Handler = fn(&mut Ctx, &Req) -> Result<Response, Error>;
@@ -33,9 +33,15 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/metrics", Public, health::metrics),
     route(Get, "/openapi.yaml", Public, health::openapi),
     route(Get, "/r/{referral_code}", Public, redirect::tracking_link),
+    route(Get, "/postback", Public, postback::receive),
+    route(Post, "/postback", Public, postback::receive),
+    route(Get, "/pixel.gif", Public, pixel::pixel),
     route(Post, "/api/v1/affiliates", ApiKey, affiliates::create),
     route(Get, "/api/v1/affiliates", ApiKey, affiliates::list),
     route(Get, "/api/v1/affiliates/{referral_code}", ApiKey, affiliates::get),
+    route(Patch, "/api/v1/affiliates/{referral_code}", ApiKey, affiliates::update),
+    route(Post, "/api/v1/affiliates/{referral_code}/postback-secret", ApiKey, affiliates::rotate_secret),
+    route(Post, "/api/v1/affiliates/{referral_code}/postback-test", ApiKey, affiliates::test_postback),
     route(Post, "/api/v1/offers", ApiKey, offers::create),
     route(Get, "/api/v1/offers", ApiKey, offers::list),
     route(Get, "/api/v1/offers/{id}", ApiKey, offers::get),
@@ -49,8 +55,16 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/api/v1/conversions/{id}", ApiKey, conversions::get),
     route(Post, "/api/v1/conversions/{id}/approve", ApiKey, conversions::approve),
     route(Post, "/api/v1/conversions/{id}/reject", ApiKey, conversions::reject),
+    route(Post, "/api/v1/conversions/{id}/refund", ApiKey, conversions::refund),
     route(Post, "/api/v1/customers", ApiKey, customers::create),
     route(Get, "/api/v1/customers/{customer_id}", ApiKey, customers::get),
+    route(Post, "/api/v1/leads", ApiKey, leads::create),
+    route(Get, "/api/v1/tracking/status/{session_id}", ApiKey, leads::tracking_status),
+    route(Get, "/api/v1/postback-url", ApiKey, postbacks::get_url),
+    route(Post, "/api/v1/postback-url/rotate", ApiKey, postbacks::rotate_url),
+    route(Get, "/api/v1/postbacks/received", ApiKey, postbacks::received),
+    route(Get, "/api/v1/postbacks", ApiKey, postbacks::list),
+    route(Post, "/api/v1/postbacks/{id}/retry", ApiKey, postbacks::retry),
 ];
 
 pub enum Found {

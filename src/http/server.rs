@@ -31,7 +31,7 @@ use crate::config::Serve;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::store::writer::{self, Writer};
-use crate::store::{self, keys};
+use crate::store::{self, keys, postbacks};
 use crate::systemd;
 
 /// How long a request waits for its write to commit before answering 503.
@@ -49,7 +49,7 @@ enum Event {
 }
 
 struct Shared {
-    stopping: AtomicBool,
+    stopping: Arc<AtomicBool>,
     drains: AtomicUsize,
 }
 
@@ -58,6 +58,11 @@ pub fn run(config: Serve) -> Result<(), String> {
     raise_fd_limit();
     let conn = store::open_writer(&config.db, config.synchronous)?;
     bootstrap_keys(&conn, &config)?;
+    if let Some(message) =
+        postbacks::ensure(&conn, &config.db, config.postback_token.as_deref(), crate::clock::now_ms())?
+    {
+        log::warn!("{message}");
+    }
     let (writer, writer_thread) = Writer::start(conn, WRITE_WAIT);
 
     let listener = bind(config.listen, config.socket_timeout)?;
@@ -69,7 +74,8 @@ pub fn run(config: Serve) -> Result<(), String> {
 
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::default());
-    let shared = Arc::new(Shared { stopping: AtomicBool::new(false), drains: AtomicUsize::new(0) });
+    let stopping = Arc::new(AtomicBool::new(false));
+    let shared = Arc::new(Shared { stopping: stopping.clone(), drains: AtomicUsize::new(0) });
     let (events, incoming) = mpsc::channel();
 
     let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT])
@@ -96,6 +102,8 @@ pub fn run(config: Serve) -> Result<(), String> {
             .map_err(|e| format!("while starting worker threads: {e}"))?;
         workers.push(handle);
     }
+    let outbox = crate::outbox::spawn(config.db.clone(), writer.clone(), config.allow_private_postbacks, stopping)
+        .map_err(|e| format!("while starting the postback thread: {e}"))?;
     drop(writer);
 
     let heartbeat_interval = (config.socket_timeout / 4).min(Duration::from_secs(1));
@@ -136,6 +144,7 @@ pub fn run(config: Serve) -> Result<(), String> {
         let _ = handle.join();
     }
     let _ = heartbeat.join();
+    let _ = outbox.join();
     signal_handle.close();
     drop(server);
     // The workers' writer handles are gone now; the writer drains its queue and stops.
@@ -158,7 +167,7 @@ fn bootstrap_keys(conn: &rusqlite::Connection, config: &Serve) -> Result<(), Str
     }
     let (id, key) =
         keys::create(conn, "initial", "initial", now).map_err(|e| format!("while creating an API key: {e}"))?;
-    if let Err(e) = write_secret_file(&path, &format!("{key}\n")) {
+    if let Err(e) = crate::secret::write_private_file(&path, &format!("{key}\n")) {
         let _ = keys::revoke(conn, id, now);
         return Err(format!("while writing the initial API key to {}: {e}", path.display()));
     }
@@ -174,14 +183,6 @@ pub fn initial_key_path(db: &Path) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push(".initial-api-key");
     PathBuf::from(name)
-}
-
-/// Creates a file readable by its owner only.
-fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()
 }
 
 /// Binds the listener with the per-connection timeouts set on it (inherited on accept).

@@ -9,7 +9,9 @@ use crate::store::clicks::Click;
 use crate::store::conversions::{Conversion, Event};
 use crate::store::coupons::Coupon;
 use crate::store::customers::Customer;
+use crate::store::deliveries::Delivery;
 use crate::store::offers::Offer;
+use crate::store::postbacks::Received;
 
 pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
     json!({
@@ -123,4 +125,36 @@ pub fn customer(c: &Customer) -> Value {
 /// A page of a list: `{"data": [...], "next_cursor": "..." | null}`.
 pub fn page(data: Vec<Value>, next_cursor: Option<String>) -> Value {
     json!({ "data": data, "next_cursor": next_cursor })
+}
+
+pub fn delivery(d: &Delivery) -> Value {
+    json!({
+        "id": d.id,
+        "referral_code": d.referral_code,
+        "conversion_id": d.conversion_id,
+        "event": d.event,
+        "url": d.url,
+        "status": d.status,
+        "attempts": d.attempts,
+        "next_attempt_at": (d.status == "pending").then(|| rfc3339(d.next_attempt_at)),
+        "last_attempt_at": d.last_attempt_at.map(rfc3339),
+        "last_status": d.last_status,
+        "last_error": d.last_error,
+        "created_at": rfc3339(d.created_at),
+        "delivered_at": d.delivered_at.map(rfc3339),
+    })
+}
+
+pub fn received(r: &Received) -> Value {
+    json!({
+        "id": r.id,
+        "received_at": rfc3339(r.received_at),
+        "dialect": r.dialect,
+        "method": r.method,
+        "params": serde_json::from_str::<Value>(&r.params).unwrap_or(Value::Null),
+        "status": r.status,
+        "outcome": r.outcome,
+        "error_code": r.error_code,
+        "conversion_id": r.conversion_id,
+    })
 }

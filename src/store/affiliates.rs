@@ -21,6 +21,14 @@ pub struct NewAffiliate {
     pub postback_url: Option<String>,
 }
 
+/// Changes to an affiliate; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Default)]
+pub struct Changes {
+    pub name: Option<String>,
+    pub email: Option<Option<String>>,
+    pub postback_url: Option<Option<String>>,
+}
+
 const COLUMNS: &str = "id, referral_code, name, email, postback_url, created_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Affiliate> {
@@ -34,14 +42,16 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Affiliate> {
     })
 }
 
-/// Inserts an affiliate; a referral code that exists (in any letter case) is a 409.
-pub fn create(conn: &Connection, new: &NewAffiliate, now: i64) -> Result<Affiliate, Error> {
+/// Inserts an affiliate; a referral code that exists (in any letter case) is a 409. With a
+/// postback URL, a signing secret is generated and returned (the only time it is shown).
+pub fn create(conn: &Connection, new: &NewAffiliate, now: i64) -> Result<(Affiliate, Option<String>), Error> {
+    let secret = new.postback_url.as_ref().map(|_| new_postback_secret());
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO affiliates (referral_code, name, email, postback_url, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (referral_code) DO NOTHING",
+            "INSERT INTO affiliates (referral_code, name, email, postback_url, postback_secret, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (referral_code) DO NOTHING",
         )?
-        .execute(params![new.referral_code, new.name, new.email, new.postback_url, now])?;
+        .execute(params![new.referral_code, new.name, new.email, new.postback_url, secret, now])?;
     if inserted == 0 {
         return Err(Error::conflict(
             "duplicate_referral_code",
@@ -49,7 +59,46 @@ pub fn create(conn: &Connection, new: &NewAffiliate, now: i64) -> Result<Affilia
         ));
     }
     let id = conn.last_insert_rowid();
-    Ok(get(conn, id)?.expect("the affiliate just inserted"))
+    Ok((get(conn, id)?.expect("the affiliate just inserted"), secret))
+}
+
+fn new_postback_secret() -> String {
+    crate::secret::token("whsec_")
+}
+
+/// Applies changes. Setting a postback URL on an affiliate without a signing secret creates one,
+/// returned here (the only time it is shown).
+pub fn update(conn: &Connection, referral_code: &str, changes: &Changes) -> Result<(Affiliate, Option<String>), Error> {
+    let id = require_id(conn, referral_code)?;
+    if let Some(name) = &changes.name {
+        conn.prepare_cached("UPDATE affiliates SET name = ?1 WHERE id = ?2")?.execute(params![name, id])?;
+    }
+    if let Some(email) = &changes.email {
+        conn.prepare_cached("UPDATE affiliates SET email = ?1 WHERE id = ?2")?.execute(params![email, id])?;
+    }
+    let mut secret = None;
+    if let Some(url) = &changes.postback_url {
+        conn.prepare_cached("UPDATE affiliates SET postback_url = ?1 WHERE id = ?2")?.execute(params![url, id])?;
+        if url.is_some() && postback_secret(conn, id)?.is_none() {
+            secret = Some(rotate_postback_secret(conn, id)?);
+        }
+    }
+    Ok((get(conn, id)?.expect("the affiliate just updated"), secret))
+}
+
+pub fn postback_secret(conn: &Connection, id: i64) -> Result<Option<String>, Error> {
+    Ok(conn
+        .prepare_cached("SELECT postback_secret FROM affiliates WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// Replaces the signing secret of an affiliate's postbacks and returns the new one.
+pub fn rotate_postback_secret(conn: &Connection, id: i64) -> Result<String, Error> {
+    let secret = new_postback_secret();
+    conn.prepare_cached("UPDATE affiliates SET postback_secret = ?1 WHERE id = ?2")?.execute(params![secret, id])?;
+    Ok(secret)
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Affiliate>, Error> {

@@ -4,6 +4,7 @@
 
 use rusqlite::Connection;
 
+use super::clicks::AttributableClick;
 use super::{clicks, coupons, customers, offers};
 use crate::error::Error;
 use crate::tracking::attribution::{self, Key, SessionClick};
@@ -122,30 +123,47 @@ fn by_customer(conn: &Connection, customer_id: &str) -> Result<Resolved, Error> 
 }
 
 fn by_session(conn: &Connection, session_id: &str, now: i64) -> Result<Resolved, Error> {
-    let clicks = clicks::of_session(conn, session_id)?;
-    let Some(latest) = clicks.last() else {
-        return Err(Error::bad_request(
-            "invalid_session_id",
-            format!("no click was recorded for session `{session_id}`"),
-        ));
+    let click = match session_click(conn, session_id, now)? {
+        SessionOutcome::Chosen(click) => click,
+        SessionOutcome::NoClicks => {
+            return Err(Error::bad_request(
+                "invalid_session_id",
+                format!("no click was recorded for session `{session_id}`"),
+            ));
+        }
+        SessionOutcome::AllExpired => {
+            return Err(Error::bad_request(
+                "expired_click_id",
+                format!("every click of session `{session_id}` is older than its offer's window"),
+            ));
+        }
     };
-    // The offer of the session's most recent click decides between first and last click.
-    let model = latest.model;
-    let candidates: Vec<SessionClick> =
-        clicks.iter().map(|c| SessionClick { created_at: c.created_at, window_days: c.window_days }).collect();
-    let chosen = attribution::choose_session_click(&candidates, model, now).ok_or_else(|| {
-        Error::bad_request(
-            "expired_click_id",
-            format!("every click of session `{session_id}` is older than its offer's window"),
-        )
-    })?;
-    let click = &clicks[chosen];
     Ok(Resolved {
         key: Key::Session,
         affiliate_id: click.affiliate_id,
         offer_id: click.offer_id,
-        click_id: Some(click.id.clone()),
+        click_id: Some(click.id),
         coupon_code: None,
         customer_row: None,
+    })
+}
+
+pub enum SessionOutcome {
+    Chosen(AttributableClick),
+    NoClicks,
+    AllExpired,
+}
+
+/// The click of a session that gets the credit at `now`: the offer of the session's most recent
+/// click decides between first and last click; clicks outside their window do not count.
+pub fn session_click(conn: &Connection, session_id: &str, now: i64) -> Result<SessionOutcome, Error> {
+    let mut clicks = clicks::of_session(conn, session_id)?;
+    let Some(latest) = clicks.last() else { return Ok(SessionOutcome::NoClicks) };
+    let model = latest.model;
+    let candidates: Vec<SessionClick> =
+        clicks.iter().map(|c| SessionClick { created_at: c.created_at, window_days: c.window_days }).collect();
+    Ok(match attribution::choose_session_click(&candidates, model, now) {
+        Some(i) => SessionOutcome::Chosen(clicks.swap_remove(i)),
+        None => SessionOutcome::AllExpired,
     })
 }

@@ -9,9 +9,9 @@
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
 use super::attribute::{self, Keys, Resolved};
-use super::{Insert, customers, offers};
+use super::{Insert, customers, deliveries, offers};
 use crate::error::Error;
-use crate::tracking::commission::Rule;
+use crate::tracking::commission::{self, Rule};
 use crate::tracking::money::Currency;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,6 +153,30 @@ pub fn create(conn: &Connection, new: &NewConversion, now: i64) -> Result<Insert
     insert_resolved(conn, new, &resolved, now)
 }
 
+/// Stores a conversion reported for a named affiliate (partner-id postbacks): no click involved.
+pub fn create_for_affiliate(
+    conn: &Connection,
+    new: &NewConversion,
+    referral_code: &str,
+    offer: Option<&str>,
+    now: i64,
+) -> Result<Insert<Conversion>, Error> {
+    if let Some(existing) = by_external_id(conn, &new.external_id)? {
+        return Ok(Insert::Duplicate(existing));
+    }
+    let affiliate_id = super::affiliates::require_id(conn, referral_code)?;
+    let offer_id = offers::named_or_default(conn, offer)?.id;
+    let resolved = Resolved {
+        key: crate::tracking::attribution::Key::Affiliate,
+        affiliate_id,
+        offer_id,
+        click_id: None,
+        coupon_code: None,
+        customer_row: None,
+    };
+    insert_resolved(conn, new, &resolved, now)
+}
+
 /// Stores a conversion whose affiliate and offer are already known (also used by postbacks that
 /// name the affiliate directly).
 pub fn insert_resolved(
@@ -185,8 +209,9 @@ pub fn insert_resolved(
     let inserted = conn
         .prepare_cached(
             "INSERT INTO conversions (external_id, type, affiliate_id, offer_id, click_id, customer_id, coupon_code,
-                                      attributed_by, source, currency, amount, commission, status, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', ?13, ?13)
+                                      attributed_by, source, currency, amount, base_commission, commission, status,
+                                      created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 'pending', ?13, ?13)
              ON CONFLICT (external_id) DO NOTHING",
         )?
         .execute(params![
@@ -211,7 +236,9 @@ pub fn insert_resolved(
     }
     let id = conn.last_insert_rowid();
     record_event(conn, id, now, &new.actor, "created", None, Status::Pending, amount, commission, None)?;
-    Ok(Insert::Created(get(conn, id)?.ok_or_else(|| Error::internal("conversion vanished"))?))
+    let created = get(conn, id)?.ok_or_else(|| Error::internal("conversion vanished"))?;
+    deliveries::enqueue(conn, &created, "created", now)?;
+    Ok(Insert::Created(created))
 }
 
 /// The result of approving or rejecting.
@@ -241,7 +268,64 @@ pub fn decide(
     }
     let commission_delta = if to == Status::Rejected { -current.commission } else { 0 };
     record_event(conn, id, now, actor, to.as_str(), Some(Status::Pending), to, 0, commission_delta, reason)?;
+    if to == Status::Approved && current.commission > 0 {
+        ledger(conn, &current, "approval", current.commission, now)?;
+    }
+    deliveries::enqueue(conn, &current, to.as_str(), now)?;
     Ok(Decision::Changed(current))
+}
+
+/// Refunds `amount` (minor units; `None` = everything left) of a pending or approved conversion.
+/// The commission shrinks in proportion to what remains; a full refund sets the status to
+/// `refunded` and the commission to zero. Refunding an approved conversion books the difference
+/// as a negative ledger entry (a claw-back).
+pub fn refund(conn: &Connection, id: i64, amount: Option<&str>, actor: &str, now: i64) -> Result<Decision, Error> {
+    let current = get(conn, id)?.ok_or_else(|| not_found(id))?;
+    let status = Status::parse(&current.status).ok_or_else(|| Error::internal("unknown status stored"))?;
+    if !matches!(status, Status::Pending | Status::Approved) {
+        return Ok(Decision::Refused(current));
+    }
+    let remaining = current.amount - current.refunded_amount;
+    let refund = match amount {
+        None => remaining,
+        Some(text) => current.currency.parse(text).map_err(|e| Error::invalid("amount", e))?,
+    };
+    if refund <= 0 && remaining > 0 {
+        return Err(Error::invalid("amount", "must be more than zero"));
+    }
+    if refund > remaining {
+        return Err(Error::invalid(
+            "amount",
+            format!("is more than the {} {} left to refund", current.currency.format(remaining), current.currency),
+        ));
+    }
+    let base: i64 =
+        conn.prepare_cached("SELECT base_commission FROM conversions WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
+    let left = remaining - refund;
+    let commission = if left == 0 { 0 } else { commission::after_refund(base, current.amount, left) };
+    let new_status = if left == 0 { Status::Refunded } else { status };
+    conn.prepare_cached(
+        "UPDATE conversions SET refunded_amount = refunded_amount + ?1, commission = ?2, status = ?3, updated_at = ?4
+         WHERE id = ?5",
+    )?
+    .execute(params![refund, commission, new_status.as_str(), now, id])?;
+    let taken_back = current.commission - commission;
+    record_event(conn, id, now, actor, "refunded", Some(status), new_status, -refund, -taken_back, None)?;
+    let updated = get(conn, id)?.ok_or_else(|| not_found(id))?;
+    if status == Status::Approved && taken_back > 0 {
+        ledger(conn, &updated, "clawback", -taken_back, now)?;
+    }
+    deliveries::enqueue(conn, &updated, "refunded", now)?;
+    Ok(Decision::Changed(updated))
+}
+
+fn ledger(conn: &Connection, c: &Conversion, kind: &str, amount: i64, now: i64) -> Result<(), Error> {
+    conn.prepare_cached(
+        "INSERT INTO commission_ledger (conversion_id, affiliate_id, at, kind, amount, currency)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![c.id, c.affiliate_id, now, kind, amount, c.currency.code()])?;
+    Ok(())
 }
 
 pub fn not_found(id: impl std::fmt::Display) -> Error {

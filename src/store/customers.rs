@@ -26,6 +26,7 @@ pub struct NewCustomer {
     pub customer_id: String,
     pub click_id: Option<String>,
     pub coupon: Option<String>,
+    pub session_id: Option<String>,
     pub email: Option<String>,
     pub name: Option<String>,
 }
@@ -64,7 +65,12 @@ pub fn create(conn: &Connection, new: &NewCustomer, now: i64) -> Result<Insert<C
     if let Some(existing) = get(conn, &new.customer_id)? {
         return Ok(Insert::Duplicate(existing));
     }
-    let keys = Keys { click_id: new.click_id.clone(), coupon: new.coupon.clone(), ..Keys::default() };
+    let keys = Keys {
+        click_id: new.click_id.clone(),
+        coupon: new.coupon.clone(),
+        session_id: new.session_id.clone(),
+        customer_id: None,
+    };
     let resolved = attribute::resolve(conn, &keys, now)?;
     let id = insert_tie(conn, &new.customer_id, &resolved, new.email.as_deref(), new.name.as_deref(), now)?;
     Ok(Insert::Created(get_by_row(conn, id)?))

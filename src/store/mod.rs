@@ -16,9 +16,11 @@ pub mod clicks;
 pub mod conversions;
 pub mod coupons;
 pub mod customers;
+pub mod deliveries;
 pub mod keys;
 pub mod migrate;
 pub mod offers;
+pub mod postbacks;
 pub mod writer;
 
 use std::path::Path;
@@ -113,4 +115,19 @@ pub enum Insert<T> {
     Created(T),
     /// The identifier existed; this is the stored object, unchanged.
     Duplicate(T),
+}
+
+/// Runs `work` inside a nested SAVEPOINT: its changes are kept if it succeeds and undone if it
+/// fails, while the surrounding transaction goes on (used to log an attempt whatever its outcome).
+pub fn nested<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, crate::error::Error>,
+) -> Result<T, crate::error::Error> {
+    conn.prepare_cached("SAVEPOINT nested")?.execute([])?;
+    let result = work(conn);
+    if result.is_err() {
+        conn.prepare_cached("ROLLBACK TO nested")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE nested")?.execute([])?;
+    result
 }

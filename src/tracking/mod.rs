@@ -8,4 +8,6 @@ pub mod click_id;
 pub mod commission;
 pub mod link;
 pub mod money;
+pub mod net;
+pub mod postback;
 pub mod validate;

@@ -2,6 +2,8 @@
 
 mod api;
 mod conversions;
+mod outbound;
+mod postbacks;
 mod redirect;
 mod robustness;
 mod support;

@@ -106,6 +106,28 @@ pub fn reject(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     decide(ctx, req, Status::Rejected)
 }
 
+/// `POST /api/v1/conversions/{id}/refund` `{amount?}`: partial or full refund.
+pub fn refund(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let id = id_param(req)?;
+    let body = Body::parse(&req.body)?;
+    let amount = body.amount("amount")?;
+    let actor = super::actor(req);
+    let now = crate::clock::now_ms();
+    match ctx.writer.run(move |conn| conversions::refund(conn, id, amount.as_deref(), &actor, now))? {
+        Decision::Changed(c) => {
+            if c.status == "refunded" {
+                ctx.metrics.conversions_refunded.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Response::json(200, &views::conversion(&c)))
+        }
+        Decision::Refused(c) => Err(Error::conflict(
+            "invalid_status_transition",
+            format!("conversion {id} is {}; only pending or approved conversions can be refunded", c.status),
+        )
+        .with_extra("conversion", views::conversion(&c))),
+    }
+}
+
 fn decide(ctx: &Ctx, req: &Req, to: Status) -> Result<Response, Error> {
     let id = id_param(req)?;
     let body = Body::parse(&req.body)?;

@@ -24,13 +24,19 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         customer_id,
         click_id: body.str("click_id")?.map(String::from),
         coupon: body.str("coupon")?.map(String::from),
+        session_id: body.id_text("session_id")?,
         email,
         name,
     };
-    if new.click_id.is_none() && new.coupon.is_none() {
+    create_customer(ctx, new)
+}
+
+/// Stores a customer tie (also used by registration leads): 201, or 409 with the existing one.
+pub fn create_customer(ctx: &Ctx, new: NewCustomer) -> Result<Response, Error> {
+    if new.click_id.is_none() && new.coupon.is_none() && new.session_id.is_none() {
         return Err(Error::bad_request(
             "missing_attribution",
-            "send click_id or coupon: the affiliate the customer is tied to comes from one of them",
+            "send click_id, coupon or session_id: the affiliate the customer is tied to comes from it",
         ));
     }
     let now = crate::clock::now_ms();

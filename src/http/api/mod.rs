@@ -7,7 +7,9 @@ pub mod clicks;
 pub mod conversions;
 pub mod coupons;
 pub mod customers;
+pub mod leads;
 pub mod offers;
+pub mod postbacks;
 
 use super::Req;
 use crate::error::Error;

@@ -1,0 +1,87 @@
+//! `/api/v1/postback-url` and `/api/v1/postbacks`: the inbound postback token and log, and the
+//! outbound deliveries to affiliates' trackers.
+
+use serde_json::json;
+
+use crate::error::Error;
+use crate::http::response::Response;
+use crate::http::{Ctx, Req, views};
+use crate::store::{deliveries, postbacks};
+
+/// The ready-to-paste postback URL template for this install.
+pub fn template(public_url: &str, token: &str) -> String {
+    format!(
+        "{public_url}/postback?token={token}&click_id={{click_id}}&order_id={{order_id}}&amount={{amount}}&currency={{currency}}"
+    )
+}
+
+fn url_answer(ctx: &Ctx, token: Option<String>) -> Result<Response, Error> {
+    let token = token.ok_or_else(|| {
+        Error::conflict(
+            "postback_token_unavailable",
+            "the postback token is not known to this server (its file is missing); rotate it to get a new one",
+        )
+    })?;
+    Ok(Response::json(200, &json!({"url": template(&ctx.config.public_url, &token), "token": token})))
+}
+
+pub fn get_url(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
+    let token = postbacks::current(&ctx.db, &ctx.config.db, ctx.config.postback_token.as_deref())?;
+    url_answer(ctx, token)
+}
+
+/// A new token; the previous one keeps working for a day.
+pub fn rotate_url(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
+    if ctx.config.postback_token.is_some() {
+        return Err(Error::conflict(
+            "postback_token_configured",
+            "the postback token is set by AFFILIATED_POSTBACK_TOKEN; change it there and restart",
+        ));
+    }
+    let db = ctx.config.db.clone();
+    let now = crate::clock::now_ms();
+    let token = ctx.writer.run(move |conn| postbacks::rotate(conn, &db, now))?;
+    url_answer(ctx, Some(token))
+}
+
+pub fn received(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let limit = super::limit(req)?;
+    let outcome = req.query("outcome");
+    if let Some(o) = outcome {
+        if !["created", "duplicate", "rejected", "failed"].contains(&o) {
+            return Err(Error::invalid("outcome", "must be created, duplicate, rejected or failed"));
+        }
+    }
+    let rows = postbacks::list_received(&ctx.db, outcome, super::cursor(req)?, limit)?;
+    let next = (rows.len() == limit).then(|| rows.last().map(|r| r.id.to_string())).flatten();
+    Ok(Response::json(200, &views::page(rows.iter().map(views::received).collect(), next)))
+}
+
+pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let limit = super::limit(req)?;
+    let status = req.query("status");
+    if let Some(s) = status {
+        if !["pending", "delivered", "failed"].contains(&s) {
+            return Err(Error::invalid("status", "must be pending, delivered or failed"));
+        }
+    }
+    let rows = deliveries::list(&ctx.db, status, super::cursor(req)?, limit)?;
+    let next = (rows.len() == limit).then(|| rows.last().map(|d| d.id.to_string())).flatten();
+    Ok(Response::json(200, &views::page(rows.iter().map(views::delivery).collect(), next)))
+}
+
+pub fn retry(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let id: i64 = req.param(0).parse().map_err(|_| not_found(req.param(0)))?;
+    let now = crate::clock::now_ms();
+    let delivery = ctx.writer.run(move |conn| {
+        if !deliveries::retry(conn, id, now)? {
+            return Err(not_found(id));
+        }
+        deliveries::get(conn, id)?.ok_or_else(|| not_found(id))
+    })?;
+    Ok(Response::json(200, &views::delivery(&delivery)))
+}
+
+fn not_found(id: impl std::fmt::Display) -> Error {
+    Error::not_found("not_found", format!("no postback delivery has id {id}"))
+}

@@ -1,0 +1,193 @@
+//! The outbound postback worker: delivers `postback_deliveries` rows to affiliates' trackers.
+//!
+//! Runs on its own thread, never on a request thread. Each delivery is one GET with a short
+//! timeout, signed with `X-Affiliated-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.<url>">`.
+//! A 2xx answer is delivered; anything else (3xx included: redirects are never followed) or a
+//! network error is a failed attempt, retried with exponential backoff for about a day
+//! (`store::deliveries`). Before connecting, the host is resolved and refused if any of its
+//! addresses is loopback, private, link-local or otherwise not public (`tracking::net`), unless
+//! the operator allowed private targets; the connection then goes to exactly the vetted address.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::clock::now_ms;
+use crate::store::deliveries::{self, Delivery};
+use crate::store::writer::Writer;
+use crate::store::{self, affiliates};
+use crate::tracking::net;
+
+/// One delivery may take this long in total (connect, send, answer).
+const TIMEOUT: Duration = Duration::from_secs(3);
+/// Deliveries attempted at once.
+const BATCH: usize = 16;
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+/// The signature header value for a request to `url` at `unix_seconds`.
+pub fn signature(secret: &str, unix_seconds: i64, url: &str) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(format!("{unix_seconds}.{url}").as_bytes());
+    format!("t={unix_seconds},v1={}", crate::secret::hex(&mac.finalize().into_bytes()))
+}
+
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl ureq::Resolver for GuardedResolver {
+    fn resolve(&self, netloc: &str) -> io::Result<Vec<SocketAddr>> {
+        let addrs: Vec<SocketAddr> = netloc.to_socket_addrs()?.collect();
+        if !self.allow_private {
+            if let Some(bad) = addrs.iter().find(|a| !net::is_public(a.ip())) {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{netloc} resolves to {}, which is not a public address (serve --allow-private-postbacks allows it)",
+                        bad.ip()
+                    ),
+                ));
+            }
+        }
+        Ok(addrs)
+    }
+}
+
+pub fn agent(allow_private: bool) -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(TIMEOUT)
+        .timeout_connect(TIMEOUT)
+        .redirects(0)
+        .user_agent(concat!("affiliated/", env!("CARGO_PKG_VERSION"), " (postback)"))
+        .resolver(GuardedResolver { allow_private })
+        .build()
+}
+
+/// The outcome of one attempt: delivered, and what to record.
+pub struct Attempt {
+    pub delivered: bool,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+}
+
+pub fn attempt(agent: &ureq::Agent, url: &str, secret: Option<&str>) -> Attempt {
+    let mut request = agent.get(url);
+    if let Some(secret) = secret {
+        request = request.set("X-Affiliated-Signature", &signature(secret, now_ms() / 1000, url));
+    }
+    match request.call() {
+        Ok(response) if (200..300).contains(&response.status()) => {
+            Attempt { delivered: true, status: Some(response.status()), error: None }
+        }
+        Ok(response) => Attempt {
+            delivered: false,
+            status: Some(response.status()),
+            error: Some(format!("answered {} (only 2xx counts; redirects are not followed)", response.status())),
+        },
+        Err(ureq::Error::Status(code, _)) => {
+            Attempt { delivered: false, status: Some(code), error: Some(format!("answered {code}")) }
+        }
+        Err(ureq::Error::Transport(t)) => {
+            let text = t.to_string();
+            Attempt { delivered: false, status: None, error: Some(text.chars().take(300).collect()) }
+        }
+    }
+}
+
+pub fn spawn(
+    db_path: std::path::PathBuf,
+    writer: Writer,
+    allow_private: bool,
+    stopping: Arc<AtomicBool>,
+) -> io::Result<JoinHandle<()>> {
+    thread::Builder::new().name("outbox".into()).spawn(move || {
+        let db = match store::open_reader(&db_path) {
+            Ok(db) => db,
+            Err(e) => {
+                log::error!("outbound postbacks are disabled: {e}");
+                return;
+            }
+        };
+        let agent = agent(allow_private);
+        while !stopping.load(Ordering::SeqCst) {
+            let due = match deliveries::due(&db, now_ms(), BATCH) {
+                Ok(due) => due,
+                Err(e) => {
+                    log::error!("reading due postbacks: {e}");
+                    Vec::new()
+                }
+            };
+            if due.is_empty() {
+                thread::sleep(IDLE_POLL);
+                continue;
+            }
+            deliver_batch(&db, &agent, &writer, due);
+        }
+    })
+}
+
+fn deliver_batch(db: &rusqlite::Connection, agent: &ureq::Agent, writer: &Writer, due: Vec<Delivery>) {
+    let secrets: Vec<Option<String>> =
+        due.iter().map(|d| affiliates::postback_secret(db, d.affiliate_id).ok().flatten()).collect();
+    thread::scope(|scope| {
+        for (d, secret) in due.iter().zip(&secrets) {
+            scope.spawn(move || {
+                let outcome = attempt(agent, &d.url, secret.as_deref());
+                let id = d.id;
+                if outcome.delivered {
+                    log::info!("postback {id} ({} for {}) delivered", d.event, d.referral_code);
+                } else {
+                    log::warn!(
+                        "postback {id} ({} for {}) attempt {} failed: {}",
+                        d.event,
+                        d.referral_code,
+                        d.attempts + 1,
+                        outcome.error.as_deref().unwrap_or("")
+                    );
+                }
+                let recorded = writer.run(move |conn| {
+                    deliveries::record_attempt(
+                        conn,
+                        id,
+                        outcome.delivered,
+                        outcome.status,
+                        outcome.error.as_deref(),
+                        now_ms(),
+                    )
+                });
+                if let Err(e) = recorded {
+                    log::error!("could not record the outcome of postback {id}: {e}");
+                }
+            });
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_hmac_sha256_of_time_dot_url() {
+        // Reference value computed independently: printf '1700000000.https://t.example/p?a=1' |
+        // openssl dgst -sha256 -hmac whsec_test
+        let sig = signature("whsec_test", 1_700_000_000, "https://t.example/p?a=1");
+        assert_eq!(sig, "t=1700000000,v1=d0a5b64d1c379d61adeb38d68388b58f9b1ebb81af550aaacc14edfd680aa0ef");
+    }
+
+    #[test]
+    fn the_resolver_refuses_private_targets() {
+        let guarded = GuardedResolver { allow_private: false };
+        let e = ureq::Resolver::resolve(&guarded, "127.0.0.1:80").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        assert!(ureq::Resolver::resolve(&guarded, "[::ffff:10.0.0.1]:80").is_err());
+        let open = GuardedResolver { allow_private: true };
+        assert_eq!(ureq::Resolver::resolve(&open, "127.0.0.1:80").unwrap().len(), 1);
+    }
+}

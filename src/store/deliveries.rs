@@ -1,0 +1,258 @@
+//! The outbox of postbacks to affiliates' own trackers. A row is written in the same transaction
+//! as the conversion change it reports, so a committed change is never left unreported and an
+//! uncommitted one is never reported. `outbox.rs` delivers the rows.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::conversions::Conversion;
+use crate::error::Error;
+use crate::tracking::link;
+
+/// Gives up on a delivery after this many attempts: about a day with [`retry_delay_secs`].
+pub const MAX_ATTEMPTS: i64 = 18;
+
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub id: i64,
+    pub affiliate_id: i64,
+    pub referral_code: String,
+    pub conversion_id: Option<i64>,
+    pub event: String,
+    pub url: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_attempt_at: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+const SELECT: &str = "SELECT d.id, d.affiliate_id, a.referral_code, d.conversion_id, d.event, d.url, d.status, d.attempts,
+                             d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error, d.created_at, d.delivered_at
+                      FROM postback_deliveries d JOIN affiliates a ON a.id = d.affiliate_id";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
+    Ok(Delivery {
+        id: r.get(0)?,
+        affiliate_id: r.get(1)?,
+        referral_code: r.get(2)?,
+        conversion_id: r.get(3)?,
+        event: r.get(4)?,
+        url: r.get(5)?,
+        status: r.get(6)?,
+        attempts: r.get(7)?,
+        next_attempt_at: r.get(8)?,
+        last_attempt_at: r.get(9)?,
+        last_status: r.get(10)?,
+        last_error: r.get(11)?,
+        created_at: r.get(12)?,
+        delivered_at: r.get(13)?,
+    })
+}
+
+/// The values a postback URL's macros are filled with.
+pub struct MacroValues<'a> {
+    pub click_id: &'a str,
+    pub external_id: &'a str,
+    pub amount: String,
+    pub commission: String,
+    pub currency: &'a str,
+    pub status: &'a str,
+    pub conversion_id: String,
+    pub offer: &'a str,
+    pub subs: [String; 5],
+    pub event: &'a str,
+}
+
+impl MacroValues<'_> {
+    pub fn fill(&self, template: &str) -> String {
+        link::fill(template, |name| {
+            Some(match name {
+                "click_id" => self.click_id,
+                "external_id" => self.external_id,
+                "amount" => &self.amount,
+                "commission" => &self.commission,
+                "currency" => self.currency,
+                "status" => self.status,
+                "conversion_id" => &self.conversion_id,
+                "offer" => self.offer,
+                "sub1" => &self.subs[0],
+                "sub2" => &self.subs[1],
+                "sub3" => &self.subs[2],
+                "sub4" => &self.subs[3],
+                "sub5" => &self.subs[4],
+                "event" => self.event,
+                _ => return None,
+            })
+        })
+    }
+}
+
+/// Queues a postback for `event` on `c` if its affiliate has a postback URL.
+pub fn enqueue(conn: &Connection, c: &Conversion, event: &str, now: i64) -> Result<(), Error> {
+    let template: Option<String> = conn
+        .prepare_cached("SELECT postback_url FROM affiliates WHERE id = ?1")?
+        .query_row([c.affiliate_id], |r| r.get(0))?;
+    let Some(template) = template else { return Ok(()) };
+    let subs = match &c.click_id {
+        Some(click) => conn
+            .prepare_cached("SELECT sub1, sub2, sub3, sub4, sub5 FROM clicks WHERE id = ?1")?
+            .query_row([click], |r| {
+                let s = |i| r.get::<_, Option<String>>(i).map(Option::unwrap_or_default);
+                Ok([s(0)?, s(1)?, s(2)?, s(3)?, s(4)?])
+            })
+            .optional()?
+            .unwrap_or_default(),
+        None => Default::default(),
+    };
+    let values = MacroValues {
+        click_id: c.click_id.as_deref().unwrap_or(""),
+        external_id: &c.external_id,
+        amount: c.currency.format(c.amount - c.refunded_amount),
+        commission: c.currency.format(c.commission),
+        currency: c.currency.code(),
+        status: &c.status,
+        conversion_id: c.id.to_string(),
+        offer: &c.offer,
+        subs,
+        event,
+    };
+    insert(conn, c.affiliate_id, Some(c.id), event, &values.fill(&template), now)?;
+    Ok(())
+}
+
+pub fn insert(
+    conn: &Connection,
+    affiliate_id: i64,
+    conversion_id: Option<i64>,
+    event: &str,
+    url: &str,
+    now: i64,
+) -> Result<i64, Error> {
+    conn.prepare_cached(
+        "INSERT INTO postback_deliveries (affiliate_id, conversion_id, event, url, status, next_attempt_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+    )?
+    .execute(params![affiliate_id, conversion_id, event, url, now])?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<Option<Delivery>, Error> {
+    Ok(conn.prepare_cached(&format!("{SELECT} WHERE d.id = ?1"))?.query_row([id], from_row).optional()?)
+}
+
+/// Deliveries due at `now`, oldest first.
+pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Delivery>, Error> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT} WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 ORDER BY d.next_attempt_at LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![now, limit as i64], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// When the next pending delivery is due, if any.
+pub fn next_due_at(conn: &Connection) -> Result<Option<i64>, Error> {
+    Ok(conn
+        .prepare_cached("SELECT min(next_attempt_at) FROM postback_deliveries WHERE status = 'pending'")?
+        .query_row([], |r| r.get(0))?)
+}
+
+pub fn pending_count(conn: &Connection) -> Result<i64, Error> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM postback_deliveries WHERE status = 'pending'")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Seconds to wait before attempt number `attempts + 1`: 5 s, then doubling, capped at 4 h.
+/// [`MAX_ATTEMPTS`] attempts span a little over a day.
+pub fn retry_delay_secs(attempts: i64) -> i64 {
+    let doubling = 5i64.saturating_mul(1 << attempts.clamp(0, 20));
+    doubling.min(4 * 3600)
+}
+
+/// Records the outcome of one attempt.
+pub fn record_attempt(
+    conn: &Connection,
+    id: i64,
+    ok: bool,
+    status: Option<u16>,
+    error: Option<&str>,
+    now: i64,
+) -> Result<(), Error> {
+    let attempts: i64 =
+        conn.prepare_cached("SELECT attempts FROM postback_deliveries WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
+    let attempts = attempts + 1;
+    let (new_status, next) = if ok {
+        ("delivered", now)
+    } else if attempts >= MAX_ATTEMPTS {
+        ("failed", now)
+    } else {
+        ("pending", now + retry_delay_secs(attempts - 1) * 1000)
+    };
+    conn.prepare_cached(
+        "UPDATE postback_deliveries
+         SET status = ?1, attempts = ?2, next_attempt_at = ?3, last_attempt_at = ?4, last_status = ?5, last_error = ?6,
+             delivered_at = CASE WHEN ?1 = 'delivered' THEN ?4 ELSE delivered_at END
+         WHERE id = ?7 AND status = 'pending'",
+    )?
+    .execute(params![new_status, attempts, next, now, status, error, id])?;
+    Ok(())
+}
+
+/// Puts a delivery back in the queue for an immediate attempt. `false` if there is no such row.
+pub fn retry(conn: &Connection, id: i64, now: i64) -> Result<bool, Error> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE postback_deliveries SET status = 'pending', next_attempt_at = ?1, attempts = 0 WHERE id = ?2",
+        )?
+        .execute(params![now, id])?;
+    Ok(changed == 1)
+}
+
+pub fn list(
+    conn: &Connection,
+    status: Option<&str>,
+    before_id: Option<i64>,
+    limit: usize,
+) -> Result<Vec<Delivery>, Error> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT} WHERE (?1 IS NULL OR d.status = ?1) AND (?2 IS NULL OR d.id < ?2) ORDER BY d.id DESC LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![status, before_id, limit as i64], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_start_fast_and_give_up_after_about_a_day() {
+        assert_eq!(retry_delay_secs(0), 5);
+        assert_eq!(retry_delay_secs(1), 10);
+        assert_eq!(retry_delay_secs(50), 4 * 3600);
+        let total: i64 = (0..MAX_ATTEMPTS - 1).map(retry_delay_secs).sum();
+        assert!((20 * 3600..=36 * 3600).contains(&total), "{total} s");
+    }
+
+    #[test]
+    fn macros_are_filled_and_encoded() {
+        let v = MacroValues {
+            click_id: "P7abc",
+            external_id: "order 1&2",
+            amount: "60.00".into(),
+            commission: "6.00".into(),
+            currency: "USD",
+            status: "approved",
+            conversion_id: "42".into(),
+            offer: "main",
+            subs: ["s1".into(), String::new(), String::new(), String::new(), "s5".into()],
+            event: "approved",
+        };
+        let url =
+            v.fill("https://t.example/pb?cid={click_id}&oid={external_id}&p={commission}&s={sub1}{sub2}&e={event}");
+        assert_eq!(url, "https://t.example/pb?cid=P7abc&oid=order%201%262&p=6.00&s=s1&e=approved");
+    }
+}
