@@ -142,9 +142,22 @@ pub const TRUSTED_PROXY: Opt = Opt::many("trusted-proxy", "AFFILIATED_TRUSTED_PR
 pub const PUBLIC_URL: Opt = Opt::value("public-url", "AFFILIATED_PUBLIC_URL");
 pub const ALLOW_PRIVATE_POSTBACKS: Opt = Opt::switch("allow-private-postbacks", "AFFILIATED_ALLOW_PRIVATE_POSTBACKS");
 pub const POSTBACK_TOKEN_ENV: &str = "AFFILIATED_POSTBACK_TOKEN";
+pub const CLICK_RETENTION: Opt = Opt::value("click-retention", "AFFILIATED_CLICK_RETENTION");
+pub const SWEEP_INTERVAL: Opt = Opt::value("sweep-interval", "AFFILIATED_SWEEP_INTERVAL");
 
-pub const SERVE_OPTS: &[Opt] =
-    &[DB, LISTEN, WORKERS, SYNCHRONOUS, STORE_IP, SOCKET_TIMEOUT, TRUSTED_PROXY, PUBLIC_URL, ALLOW_PRIVATE_POSTBACKS];
+pub const SERVE_OPTS: &[Opt] = &[
+    DB,
+    LISTEN,
+    WORKERS,
+    SYNCHRONOUS,
+    STORE_IP,
+    SOCKET_TIMEOUT,
+    TRUSTED_PROXY,
+    PUBLIC_URL,
+    ALLOW_PRIVATE_POSTBACKS,
+    CLICK_RETENTION,
+    SWEEP_INTERVAL,
+];
 
 /// Everything `serve` needs, validated.
 #[derive(Clone, Debug)]
@@ -167,6 +180,10 @@ pub struct Serve {
     pub postback_token: Option<String>,
     /// Lets outbound postbacks reach loopback and private addresses (tests, LANs).
     pub allow_private_postbacks: bool,
+    /// Unconverted clicks older than this are deleted.
+    pub click_retention: Duration,
+    /// How often the retention sweeper runs.
+    pub sweep_interval: Duration,
 }
 
 impl Serve {
@@ -232,6 +249,16 @@ impl Serve {
                 return Err(format!("{POSTBACK_TOKEN_ENV} must be at least 20 characters of A-Z a-z 0-9 - _"));
             }
         }
+        let duration = |opt: &Opt, default: u64| -> Result<Duration, String> {
+            match args.get(opt) {
+                None => Ok(Duration::from_secs(default)),
+                Some(v) => parse_duration(&v).filter(|d| !d.is_zero()).ok_or_else(|| {
+                    format!("--{} must be a duration such as 90s, 15m, 12h or 30d, not {v:?}", opt.long)
+                }),
+            }
+        };
+        let click_retention = duration(&CLICK_RETENTION, 30 * 86_400)?;
+        let sweep_interval = duration(&SWEEP_INTERVAL, 3600)?;
         Ok(Serve {
             db: args.db(),
             listen,
@@ -244,6 +271,8 @@ impl Serve {
             trusted_proxies,
             postback_token,
             allow_private_postbacks: args.switch(&ALLOW_PRIVATE_POSTBACKS)?,
+            click_retention,
+            sweep_interval,
         })
     }
 }

@@ -12,6 +12,7 @@ mod metrics;
 mod outbox;
 mod secret;
 mod store;
+mod sweeper;
 mod systemd;
 mod tracking;
 

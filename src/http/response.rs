@@ -77,7 +77,11 @@ impl Response {
         if let Some(ct) = self.content_type {
             let _ = write!(head_text, "Content-Type: {ct}\r\n");
         }
-        let _ = write!(head_text, "Content-Length: {}\r\n", self.body.len());
+        // 204 and 304 carry no body and, by RFC 9110, no Content-Length.
+        let bodyless = matches!(self.status, 204 | 304);
+        if !bodyless {
+            let _ = write!(head_text, "Content-Length: {}\r\n", self.body.len());
+        }
         for (name, value) in &self.headers {
             let _ = write!(head_text, "{name}: {value}\r\n");
         }
@@ -87,7 +91,7 @@ impl Response {
         }
         head_text.push_str("\r\n");
         out.extend_from_slice(head_text.as_bytes());
-        if !head {
+        if !head && !bodyless {
             out.extend_from_slice(&self.body);
         }
         out

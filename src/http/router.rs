@@ -2,7 +2,7 @@
 //! handler). `{name}` segments capture one path segment. The pattern doubles as the metrics label.
 
 use super::api::{affiliates, clicks, conversions, coupons, customers, leads, offers, postbacks};
-use super::request::Method::{self, Get, Patch, Post};
+use super::request::Method::{self, Delete, Get, Patch, Post};
 use super::response::Response;
 use super::{Ctx, Req, health, pixel, postback, redirect};
 use crate::error::Error;
@@ -50,6 +50,7 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/api/v1/coupons/{code}", ApiKey, coupons::get),
     route(Post, "/api/v1/clicks", ApiKey, clicks::create),
     route(Get, "/api/v1/clicks/{id}", ApiKey, clicks::get),
+    route(Delete, "/api/v1/clicks/{id}", ApiKey, clicks::erase),
     route(Post, "/api/v1/conversions", ApiKey, conversions::create),
     route(Get, "/api/v1/conversions", ApiKey, conversions::list),
     route(Get, "/api/v1/conversions/{id}", ApiKey, conversions::get),
@@ -58,6 +59,7 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/api/v1/conversions/{id}/refund", ApiKey, conversions::refund),
     route(Post, "/api/v1/customers", ApiKey, customers::create),
     route(Get, "/api/v1/customers/{customer_id}", ApiKey, customers::get),
+    route(Delete, "/api/v1/customers/{customer_id}", ApiKey, customers::erase),
     route(Post, "/api/v1/leads", ApiKey, leads::create),
     route(Get, "/api/v1/tracking/status/{session_id}", ApiKey, leads::tracking_status),
     route(Get, "/api/v1/postback-url", ApiKey, postbacks::get_url),

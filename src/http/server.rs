@@ -63,6 +63,13 @@ pub fn run(config: Serve) -> Result<(), String> {
     {
         log::warn!("{message}");
     }
+    let reapplied = store::retention::reapply(&conn, &config.db, crate::clock::now_ms())?;
+    if reapplied > 0 {
+        log::warn!(
+            "re-applied {reapplied} erasures from the erasure log that this database did not have (restored from a backup?)"
+        );
+        store::checkpoint_truncate(&conn);
+    }
     let (writer, writer_thread) = Writer::start(conn, WRITE_WAIT);
 
     let listener = bind(config.listen, config.socket_timeout)?;
@@ -102,8 +109,18 @@ pub fn run(config: Serve) -> Result<(), String> {
             .map_err(|e| format!("while starting worker threads: {e}"))?;
         workers.push(handle);
     }
-    let outbox = crate::outbox::spawn(config.db.clone(), writer.clone(), config.allow_private_postbacks, stopping)
-        .map_err(|e| format!("while starting the postback thread: {e}"))?;
+    let outbox =
+        crate::outbox::spawn(config.db.clone(), writer.clone(), config.allow_private_postbacks, stopping.clone())
+            .map_err(|e| format!("while starting the postback thread: {e}"))?;
+    let sweeper = crate::sweeper::Sweeper {
+        writer: writer.clone(),
+        retention: config.click_retention,
+        interval: config.sweep_interval,
+        metrics: metrics.clone(),
+        stopping,
+    }
+    .spawn()
+    .map_err(|e| format!("while starting the retention sweeper: {e}"))?;
     drop(writer);
 
     let heartbeat_interval = (config.socket_timeout / 4).min(Duration::from_secs(1));
@@ -145,6 +162,7 @@ pub fn run(config: Serve) -> Result<(), String> {
     }
     let _ = heartbeat.join();
     let _ = outbox.join();
+    let _ = sweeper.join();
     signal_handle.close();
     drop(server);
     // The workers' writer handles are gone now; the writer drains its queue and stops.
@@ -272,9 +290,10 @@ fn handle(ctx: &mut Ctx, shared: &Arc<Shared>, mut rq: tiny_http::Request) {
     };
     let status = response.status;
     let close = shared.stopping.load(Ordering::Relaxed) || !body_read;
-    send(rq, &response, close, body_read, shared);
+    // Counted before the answer leaves, so a client that reads /metrics next sees its request.
     let elapsed = started.elapsed();
     ctx.metrics.observe(method.as_str(), label, status, elapsed);
+    send(rq, &response, close, body_read, shared);
     if req.headers.user_agent.as_deref() == Some(HEARTBEAT_AGENT) && peer.is_some_and(|p| p.is_loopback()) {
         log::debug!(target: "affiliated::access", "{} {label} {status} {:.1}ms", method.as_str(), elapsed.as_secs_f64() * 1e3);
     } else {

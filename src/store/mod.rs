@@ -21,6 +21,7 @@ pub mod keys;
 pub mod migrate;
 pub mod offers;
 pub mod postbacks;
+pub mod retention;
 pub mod writer;
 
 use std::path::Path;
@@ -130,4 +131,16 @@ pub fn nested<T>(
     }
     conn.prepare_cached("RELEASE nested")?.execute([])?;
     result
+}
+
+/// Folds the WAL into the database file and truncates it, so nothing erased lingers in old WAL
+/// frames. Fails harmlessly (and says so) while a reader such as Litestream holds a snapshot.
+pub fn checkpoint_truncate(conn: &Connection) {
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)) {
+        Ok(0) => {}
+        Ok(_) => log::warn!(
+            "the WAL could not be truncated now (a reader holds it); erased data leaves it at the next checkpoint"
+        ),
+        Err(e) => log::warn!("checkpoint failed: {e}"),
+    }
 }

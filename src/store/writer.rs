@@ -34,13 +34,17 @@ pub struct WriterStats {
 }
 
 trait Job: Send {
-    /// Runs the job inside the open transaction; `true` keeps its changes.
+    /// Whether the job runs inside the batch's transaction (most do). Maintenance such as a
+    /// checkpoint cannot, and runs after the batch committed.
+    fn transactional(&self) -> bool;
+    /// Runs the job (inside the open transaction if transactional); `true` keeps its changes.
     fn run(&mut self, conn: &Connection) -> bool;
     /// Reports the outcome once the transaction's fate is known.
     fn finish(self: Box<Self>, commit: Result<(), Error>);
 }
 
 struct Pending<F, T> {
+    transactional: bool,
     work: Option<F>,
     result: Option<Result<T, Error>>,
     reply: SyncSender<Result<T, Error>>,
@@ -51,6 +55,10 @@ where
     F: FnOnce(&Connection) -> Result<T, Error> + Send,
     T: Send,
 {
+    fn transactional(&self) -> bool {
+        self.transactional
+    }
+
     fn run(&mut self, conn: &Connection) -> bool {
         let Some(work) = self.work.take() else {
             return false;
@@ -111,8 +119,26 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
+        self.submit(true, work)
+    }
+
+    /// Runs `work` on the writer connection outside any transaction, after the batch it arrives
+    /// with has committed (for checkpoints and other maintenance).
+    pub fn run_outside_transaction<T, F>(&self, work: F) -> Result<T, Error>
+    where
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit(false, work)
+    }
+
+    fn submit<T, F>(&self, transactional: bool, work: F) -> Result<T, Error>
+    where
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
         let (reply, answer) = mpsc::sync_channel(1);
-        let job: Box<dyn Job> = Box::new(Pending { work: Some(work), result: None, reply });
+        let job: Box<dyn Job> = Box::new(Pending { transactional, work: Some(work), result: None, reply });
         match self.queue.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
@@ -151,16 +177,23 @@ fn writer_loop(mut conn: Connection, jobs: Receiver<Box<dyn Job>>, stats: &Write
 }
 
 fn run_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, stats: &WriterStats) {
-    stats.batches.fetch_add(1, Ordering::Relaxed);
-    stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
-    let commit = run_in_transaction(conn, batch);
-    if let Err(e) = &commit {
-        stats.failed_commits.fetch_add(1, Ordering::Relaxed);
-        log::error!("a write transaction of {} jobs failed and was rolled back: {e}", batch.len());
-        let _ = conn.execute_batch("ROLLBACK");
+    let (mut transactional, maintenance): (Vec<_>, Vec<_>) = batch.drain(..).partition(|j| j.transactional());
+    if !transactional.is_empty() {
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.jobs.fetch_add(transactional.len() as u64, Ordering::Relaxed);
+        let commit = run_in_transaction(conn, &mut transactional);
+        if let Err(e) = &commit {
+            stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+            log::error!("a write transaction of {} jobs failed and was rolled back: {e}", transactional.len());
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for job in transactional {
+            job.finish(commit.clone());
+        }
     }
-    for job in batch.drain(..) {
-        job.finish(commit.clone());
+    for mut job in maintenance {
+        job.run(conn);
+        job.finish(Ok(()));
     }
 }
 

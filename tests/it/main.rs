@@ -4,6 +4,7 @@ mod api;
 mod conversions;
 mod outbound;
 mod postbacks;
+mod privacy;
 mod redirect;
 mod robustness;
 mod support;

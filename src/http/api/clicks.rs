@@ -87,3 +87,10 @@ pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     })?;
     Ok(Response::json(200, &views::click(&click)))
 }
+
+/// `DELETE /api/v1/clicks/{id}`: erases a click (IP, user agent, referrer, the ID itself);
+/// conversions it led to stay, without it. 204, or 404 if it did not exist.
+pub fn erase(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let id = req.param(0).to_string();
+    super::erase(ctx, crate::store::retention::Kind::Click, id)
+}

@@ -56,3 +56,11 @@ pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         .ok_or_else(|| Error::not_found("not_found", format!("no customer has id `{id}`")))?;
     Ok(Response::json(200, &views::customer(&customer)))
 }
+
+/// `DELETE /api/v1/customers/{customer_id}`: erases the customer's personal data (see
+/// `store::retention`): 204, or 404 if there was nothing to erase (the erasure is logged anyway,
+/// so a restored backup that still has the customer gets it erased on start).
+pub fn erase(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let id = req.param(0).to_string();
+    super::erase(ctx, crate::store::retention::Kind::Customer, id)
+}

@@ -11,8 +11,10 @@ pub mod leads;
 pub mod offers;
 pub mod postbacks;
 
-use super::Req;
+use super::response::Response;
+use super::{Ctx, Req};
 use crate::error::Error;
+use crate::store::retention::{self, Kind};
 use crate::tracking::money::Currency;
 
 pub const DEFAULT_LIMIT: usize = 50;
@@ -54,4 +56,25 @@ pub fn actor(req: &Req) -> String {
 pub fn currency(field: &str, code: &str) -> Result<Currency, Error> {
     Currency::from_code(&code.to_ascii_uppercase())
         .ok_or_else(|| Error::invalid(field, format!("`{code}` is not an ISO 4217 currency code this server knows")))
+}
+
+/// Erases a customer or a click: log first (so a crash or an older backup cannot undo it), then
+/// the database, then a checkpoint that truncates the WAL so no erased bytes linger there.
+pub fn erase(ctx: &Ctx, kind: Kind, id: String) -> Result<Response, Error> {
+    retention::append_log(&ctx.config.db, kind, &id)
+        .map_err(|e| Error::unavailable(format!("could not write the erasure log: {e}")))?;
+    let now = crate::clock::now_ms();
+    let found = ctx.writer.run(move |conn| match kind {
+        Kind::Customer => retention::erase_customer(conn, &id, now),
+        Kind::Click => retention::erase_click(conn, &id, now),
+    })?;
+    ctx.writer.run_outside_transaction(|conn| {
+        crate::store::checkpoint_truncate(conn);
+        Ok(())
+    })?;
+    if found {
+        Ok(Response::empty(204))
+    } else {
+        Err(Error::not_found("not_found", "nothing with that id exists (the erasure was logged anyway)"))
+    }
 }

@@ -1,0 +1,233 @@
+//! Retention and erasure: forgetting what the appliance must forget.
+//!
+//! Retention: clicks older than the retention period that never converted (no conversion and no
+//! customer refers to them) are deleted, in bounded batches walking the time-ordered primary key.
+//! Clicks that did lead somewhere are kept, because conversions and customers point at them, but
+//! lose their personal data (IP, user agent, referrer, landing URL) once they are past retention:
+//! attribution only needs the click ID, affiliate, offer and time. Received postbacks and finished
+//! deliveries past retention are deleted too (they carry click IDs).
+//!
+//! Erasure: a customer's or a click's personal data is removed on request while the money records
+//! stay, anonymised. Each erasure is also appended (as a hash) to a log file beside the database,
+//! so that restoring an older backup can be followed by re-applying it (see `reapply`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::Error;
+use crate::secret;
+use crate::tracking::click_id;
+
+/// What one sweep batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub scanned: usize,
+    pub deleted: usize,
+    pub scrubbed: usize,
+    /// No clicks older than the cutoff are left after this batch.
+    pub done: bool,
+}
+
+/// Sweeps the next `limit` clicks after `after` that are older than `cutoff_ms`. The "never
+/// converted" condition is part of the DELETE itself, so a conversion committed at the same
+/// moment cannot lose its click. Returns the batch's outcome and where to continue.
+pub fn sweep_batch(conn: &Connection, after: &str, cutoff_ms: i64, limit: usize) -> Result<(Swept, String), Error> {
+    let bound = click_id::lower_bound(cutoff_ms.max(0) as u64);
+    let window: Vec<String> = conn
+        .prepare_cached("SELECT id FROM clicks WHERE id > ?1 AND id < ?2 ORDER BY id LIMIT ?3")?
+        .query_map(params![after, bound, limit as i64], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let Some(last) = window.last().cloned() else {
+        return Ok((Swept { done: true, ..Swept::default() }, after.to_string()));
+    };
+    let deleted = conn
+        .prepare_cached(
+            "DELETE FROM clicks WHERE id > ?1 AND id <= ?2
+               AND NOT EXISTS (SELECT 1 FROM conversions v WHERE v.click_id = clicks.id)
+               AND NOT EXISTS (SELECT 1 FROM customers u WHERE u.click_id = clicks.id)",
+        )?
+        .execute(params![after, last])?;
+    let scrubbed = conn
+        .prepare_cached(
+            "UPDATE clicks SET ip = NULL, user_agent = NULL, referrer = NULL, landing_url = NULL
+             WHERE id > ?1 AND id <= ?2
+               AND (ip IS NOT NULL OR user_agent IS NOT NULL OR referrer IS NOT NULL OR landing_url IS NOT NULL)",
+        )?
+        .execute(params![after, last])?;
+    let swept = Swept { scanned: window.len(), deleted, scrubbed, done: window.len() < limit };
+    Ok((swept, last))
+}
+
+/// Deletes logs older than `cutoff_ms` that may hold click IDs: received postbacks and finished
+/// deliveries. Returns the number of rows removed (at most `limit` of each).
+pub fn prune_logs(conn: &Connection, cutoff_ms: i64, limit: usize) -> Result<usize, Error> {
+    let received = conn
+        .prepare_cached(
+            "DELETE FROM postbacks_received WHERE id IN
+               (SELECT id FROM postbacks_received WHERE received_at < ?1 ORDER BY id LIMIT ?2)",
+        )?
+        .execute(params![cutoff_ms, limit as i64])?;
+    let deliveries = conn
+        .prepare_cached(
+            "DELETE FROM postback_deliveries WHERE id IN
+               (SELECT id FROM postback_deliveries WHERE status <> 'pending' AND created_at < ?1 ORDER BY id LIMIT ?2)",
+        )?
+        .execute(params![cutoff_ms, limit as i64])?;
+    Ok(received + deliveries)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Customer,
+    Click,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Customer => "customer",
+            Kind::Click => "click",
+        }
+    }
+}
+
+/// The identifier of an erased thing as the log keeps it.
+pub fn erasure_hash(kind: Kind, id: &str) -> String {
+    secret::hex(&secret::sha256(format!("{}:{id}", kind.as_str()).as_bytes()))
+}
+
+pub fn log_file(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".erasure-log");
+    PathBuf::from(name)
+}
+
+/// Appends an erasure to the log file and syncs it, before the database is changed: a crash in
+/// between leaves an entry that the next start applies.
+pub fn append_log(db: &Path, kind: Kind, id: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(log_file(db))?;
+    // Clicks carry their non-identifying time prefix so a re-application scans only that range.
+    let line = match kind {
+        Kind::Customer => format!("customer {}\n", erasure_hash(kind, id)),
+        Kind::Click => format!("click {} {}\n", &id[..click_id::TIME_CHARS.min(id.len())], erasure_hash(kind, id)),
+    };
+    file.write_all(line.as_bytes())?;
+    file.sync_all()
+}
+
+/// Erases a customer: the customer row (e-mail, name) and every click tied to it, directly or
+/// through its conversions. Conversions stay with their amounts, commissions and affiliate.
+/// Returns whether anything was found.
+pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<bool, Error> {
+    let row: Option<(i64, Option<String>)> = conn
+        .prepare_cached("SELECT id, click_id FROM customers WHERE customer_id = ?1")?
+        .query_row([customer_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    record(conn, Kind::Customer, customer_id, now)?;
+    let Some((row_id, own_click)) = row else { return Ok(false) };
+    let mut clicks: Vec<String> = conn
+        .prepare_cached("SELECT click_id FROM conversions WHERE customer_id = ?1 AND click_id IS NOT NULL")?
+        .query_map([row_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    clicks.extend(own_click);
+    clicks.sort();
+    clicks.dedup();
+    for click in &clicks {
+        erase_click(conn, click, now)?;
+    }
+    conn.prepare_cached("DELETE FROM customers WHERE id = ?1")?.execute([row_id])?;
+    conn.prepare_cached(
+        "UPDATE postbacks_received SET params = json_set(params, '$.customer_id', '[erased]')
+         WHERE json_extract(params, '$.customer_id') = ?1",
+    )?
+    .execute([customer_id])?;
+    Ok(true)
+}
+
+/// Erases one click and scrubs its ID from the postback logs. Returns whether it existed.
+pub fn erase_click(conn: &Connection, id: &str, now: i64) -> Result<bool, Error> {
+    record(conn, Kind::Click, id, now)?;
+    if !click_id::is_well_formed(id) {
+        return Ok(false);
+    }
+    let deleted = conn.prepare_cached("DELETE FROM clicks WHERE id = ?1")?.execute([id])?;
+    // Click IDs are 30 random characters: replacing them as text cannot hit anything else.
+    conn.prepare_cached(
+        "UPDATE postbacks_received SET params = replace(params, ?1, '[erased]') WHERE instr(params, ?1) > 0",
+    )?
+    .execute([id])?;
+    conn.prepare_cached("UPDATE postback_deliveries SET url = replace(url, ?1, '[erased]') WHERE instr(url, ?1) > 0")?
+        .execute([id])?;
+    Ok(deleted == 1)
+}
+
+fn record(conn: &Connection, kind: Kind, id: &str, now: i64) -> Result<(), Error> {
+    conn.prepare_cached(
+        "INSERT INTO erasures (hash, kind, applied_at) VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO NOTHING",
+    )?
+    .execute(params![erasure_hash(kind, id), kind.as_str(), now])?;
+    Ok(())
+}
+
+/// Re-applies logged erasures this database has not applied (it was restored from a backup
+/// older than them). Returns how many entries were applied.
+pub fn reapply(conn: &Connection, db: &Path, now: i64) -> Result<usize, String> {
+    let text = match std::fs::read_to_string(log_file(db)) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(format!("while reading the erasure log {}: {e}", log_file(db).display())),
+    };
+    let known = |hash: &str| -> Result<bool, String> {
+        conn.query_row("SELECT 1 FROM erasures WHERE hash = ?1", [hash], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(|e| e.to_string())
+    };
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| e.to_string())?;
+    let mut applied = 0;
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let result = match fields.as_slice() {
+            ["customer", hash] if !known(hash)? => {
+                let ids: Vec<String> = conn
+                    .prepare("SELECT customer_id FROM customers")
+                    .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+                    .map_err(|e| e.to_string())?;
+                let matching = ids.into_iter().find(|id| erasure_hash(Kind::Customer, id) == *hash);
+                if let Some(id) = matching {
+                    erase_customer(conn, &id, now).map_err(|e| e.to_string())?;
+                }
+                mark(conn, hash, Kind::Customer, now)
+            }
+            ["click", prefix, hash] if !known(hash)? => {
+                let ids: Vec<String> = conn
+                    // Every ID with this time prefix sorts between the prefix and the prefix + '~'.
+                    .prepare("SELECT id FROM clicks WHERE id >= ?1 AND id < ?1 || '~'")
+                    .and_then(|mut s| s.query_map([prefix], |r| r.get(0))?.collect())
+                    .map_err(|e| e.to_string())?;
+                if let Some(id) = ids.into_iter().find(|id| erasure_hash(Kind::Click, id) == *hash) {
+                    erase_click(conn, &id, now).map_err(|e| e.to_string())?;
+                }
+                mark(conn, hash, Kind::Click, now)
+            }
+            _ => continue,
+        };
+        result?;
+        applied += 1;
+    }
+    tx.commit().map_err(|e| format!("while re-applying erasures: {e}"))?;
+    Ok(applied)
+}
+
+fn mark(conn: &Connection, hash: &str, kind: Kind, now: i64) -> Result<(), String> {
+    conn.execute(
+        "INSERT INTO erasures (hash, kind, applied_at) VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO NOTHING",
+        params![hash, kind.as_str(), now],
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}

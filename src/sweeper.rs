@@ -1,0 +1,97 @@
+//! The retention sweeper: a background thread that, every sweep interval, deletes clicks past
+//! the retention period that never converted and strips personal data from the ones that did
+//! (`store::retention`). Work is cut into small batches, each its own short job on the writer
+//! with a pause in between, so a sweep of millions of rows never holds up requests for long.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::clock::now_ms;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::store::retention;
+use crate::store::writer::Writer;
+
+/// Clicks looked at per batch. Measured to keep one batch to a few milliseconds of writer time.
+pub const BATCH: usize = 500;
+const PAUSE: Duration = Duration::from_millis(5);
+
+pub struct Sweeper {
+    pub writer: Writer,
+    pub retention: Duration,
+    pub interval: Duration,
+    pub metrics: Arc<Metrics>,
+    pub stopping: Arc<AtomicBool>,
+}
+
+/// Totals of one sweep.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub deleted: usize,
+    pub scrubbed: usize,
+    pub pruned: usize,
+}
+
+impl Sweeper {
+    pub fn spawn(self) -> std::io::Result<JoinHandle<()>> {
+        thread::Builder::new().name("sweeper".into()).spawn(move || {
+            // The first sweep runs soon after start, then once per interval.
+            let mut next = Instant::now() + Duration::from_secs(1).min(self.interval);
+            while !self.stopping.load(Ordering::SeqCst) {
+                if Instant::now() < next {
+                    thread::sleep(Duration::from_millis(100).min(next - Instant::now()));
+                    continue;
+                }
+                let started = Instant::now();
+                match self.sweep() {
+                    Ok(r) => {
+                        self.metrics.sweeper_runs.fetch_add(1, Ordering::Relaxed);
+                        log::info!(
+                            "retention sweep: deleted {} unconverted clicks, removed personal data from {} converted ones, \
+                             pruned {} old log rows ({:.0} ms)",
+                            r.deleted,
+                            r.scrubbed,
+                            r.pruned,
+                            started.elapsed().as_secs_f64() * 1e3
+                        );
+                    }
+                    Err(e) => log::error!("retention sweep failed (will retry next interval): {e}"),
+                }
+                next = Instant::now() + self.interval;
+            }
+        })
+    }
+
+    /// One full sweep: batches until nothing older than the cutoff is left.
+    pub fn sweep(&self) -> Result<Report, Error> {
+        let cutoff = now_ms() - i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
+        let mut report = Report::default();
+        let mut after = String::new();
+        loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return Ok(report);
+            }
+            let from = after.clone();
+            let (batch, last) = self.writer.run(move |conn| retention::sweep_batch(conn, &from, cutoff, BATCH))?;
+            report.deleted += batch.deleted;
+            report.scrubbed += batch.scrubbed;
+            self.metrics.sweeper_deleted.fetch_add(batch.deleted as u64, Ordering::Relaxed);
+            after = last;
+            if batch.done {
+                break;
+            }
+            thread::sleep(PAUSE);
+        }
+        loop {
+            let pruned = self.writer.run(move |conn| retention::prune_logs(conn, cutoff, BATCH))?;
+            report.pruned += pruned;
+            if pruned == 0 {
+                break;
+            }
+            thread::sleep(PAUSE);
+        }
+        Ok(report)
+    }
+}
