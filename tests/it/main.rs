@@ -5,3 +5,4 @@ mod conversions;
 mod redirect;
 mod robustness;
 mod support;
+mod systemd;
