@@ -2,6 +2,7 @@
 
 mod api;
 mod conversions;
+mod proxy;
 mod redirect;
 mod robustness;
 mod support;
