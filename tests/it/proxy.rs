@@ -214,9 +214,16 @@ fn assert_healthy(app: &mut Server, after: &str) {
 }
 
 /// How many requests for `route` (a router pattern, as the access log names them) the
-/// appliance has logged.
+/// appliance has logged. It logs a request after answering it, so first a request of our own
+/// goes through and its line is awaited: the lines of everything answered before are in by then.
 fn seen_by_app(app: &Server, method: &str, route: &str) -> usize {
-    app.log_text().matches(&format!("affiliated::access: {method} {route} ")).count()
+    let count =
+        |method: &str, route: &str| app.log_text().matches(&format!("affiliated::access: {method} {route} ")).count();
+    let marker = || count("GET", "/api/v1/offers/{id}");
+    let before = marker();
+    assert_eq!(app.get("/api/v1/offers/log-marker").status, 404);
+    assert!(eventually(Duration::from_secs(5), || marker() > before), "{}", app.log_text());
+    count(method, route)
 }
 
 fn open(addr: SocketAddr) -> TcpStream {
@@ -225,24 +232,27 @@ fn open(addr: SocketAddr) -> TcpStream {
     stream
 }
 
-/// Reads until the peer closes the connection (or the read timeout), returning what came.
-fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
+/// Waits for the proxy to give up on a connection: returns the status it answered with, or
+/// None if it closed the connection without an answer. Stops at the status line, because nginx
+/// may linger for a while before closing after an error answer.
+fn outcome(stream: &mut TcpStream) -> Option<u16> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(2).any(|w| w == b"\r\n") {
         match stream.read(&mut buf) {
-            Ok(0) => return out,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return out,
-            Err(e) => panic!("the connection stayed open ({e}); got {:?}", String::from_utf8_lossy(&out)),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the connection stayed open ({e}); got {:?}", String::from_utf8_lossy(&got)),
         }
     }
-}
-
-fn status_of(bytes: &[u8]) -> Option<u16> {
-    let text = String::from_utf8_lossy(bytes);
-    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+    if got.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&got);
+    let status = text.strip_prefix("HTTP/1.1 ").and_then(|t| t.get(..3)).and_then(|t| t.parse().ok());
+    Some(status.unwrap_or_else(|| panic!("not an HTTP answer: {text:?}")))
 }
 
 #[test]
@@ -343,8 +353,8 @@ fn half_sent_headers_are_held_by_the_proxy() {
     assert_eq!(seen_by_app(&app, "GET", "/r/{referral_code}"), 1, "{}", app.log_text());
     // nginx closes each of them when its header timeout passes; none is ever answered.
     for stream in &mut held {
-        let answer = read_until_closed(stream);
-        assert!(answer.is_empty() || status_of(&answer) == Some(408), "{:?}", String::from_utf8_lossy(&answer));
+        let answer = outcome(stream);
+        assert!(answer.is_none() || answer == Some(408), "{answer:?}");
     }
     assert_eq!(seen_by_app(&app, "GET", "/r/{referral_code}"), 1, "{}", app.log_text());
     assert_healthy(&mut app, "the proxy dropped 300 half-sent headers");
@@ -378,8 +388,8 @@ fn slow_bodies_are_held_by_the_proxy_and_capped_per_address() {
         })
         .collect();
     assert_healthy(&mut app, "56 slow bodies from one address");
-    let mut statuses: Vec<Option<u16>> = more.iter_mut().map(|s| status_of(&read_until_closed(s))).collect();
-    statuses.push(status_of(&read_until_closed(&mut slow)));
+    let mut statuses: Vec<Option<u16>> = more.iter_mut().map(outcome).collect();
+    statuses.push(outcome(&mut slow));
     let refused = statuses.iter().filter(|s| **s == Some(429)).count();
     let timed_out = statuses.iter().filter(|s| **s == Some(408) || s.is_none()).count();
     assert_eq!((refused, timed_out), (6, 50), "{statuses:?}\n{}", proxy.error_log());
