@@ -111,6 +111,41 @@ fn the_service_keeps_what_the_server_needs() {
     }
 }
 
+/// Every `AFFILIATED_*` variable the code reads is documented in the example env file.
+#[test]
+fn the_env_example_lists_every_variable() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("systemd/affiliated.env.example")).unwrap();
+    let documented: Vec<&str> =
+        example.lines().filter_map(|l| l.trim_start_matches('#').split_once('=')).map(|(name, _)| name).collect();
+    let mut sources = vec![root.join("src")];
+    let mut read = Vec::new();
+    while let Some(dir) = sources.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (at, _) in text.match_indices("\"AFFILIATED_") {
+                    let rest = &text[at + 1..];
+                    let name =
+                        &rest[..rest.find(|c: char| !(c.is_ascii_uppercase() || c == '_')).unwrap_or(rest.len())];
+                    if rest[name.len()..].starts_with('"') {
+                        read.push(name.to_string());
+                    }
+                }
+            }
+        }
+    }
+    read.sort();
+    read.dedup();
+    assert!(read.len() >= 9 && read.contains(&"AFFILIATED_TRUSTED_PROXY".to_string()), "found only {read:?}");
+    for name in read.iter().map(String::as_str).chain(["RUST_LOG"]) {
+        assert!(documented.contains(&name), "{name} is missing from systemd/affiliated.env.example");
+    }
+}
+
 /// `systemd-analyze verify` works offline; it insists that `ExecStart=` exists, so the units
 /// are checked in a copy that points at the binary under test.
 #[test]
