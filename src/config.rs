@@ -144,6 +144,7 @@ pub const ALLOW_PRIVATE_POSTBACKS: Opt = Opt::switch("allow-private-postbacks", 
 pub const POSTBACK_TOKEN_ENV: &str = "AFFILIATED_POSTBACK_TOKEN";
 pub const CLICK_RETENTION: Opt = Opt::value("click-retention", "AFFILIATED_CLICK_RETENTION");
 pub const SWEEP_INTERVAL: Opt = Opt::value("sweep-interval", "AFFILIATED_SWEEP_INTERVAL");
+pub const WAL_AUTOCHECKPOINT: Opt = Opt::value("wal-autocheckpoint", "AFFILIATED_WAL_AUTOCHECKPOINT");
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -184,6 +185,9 @@ pub struct Serve {
     pub click_retention: Duration,
     /// How often the retention sweeper runs.
     pub sweep_interval: Duration,
+    /// WAL pages after which a commit runs a PASSIVE checkpoint; 0 leaves checkpoints to an
+    /// external tool such as Litestream.
+    pub wal_autocheckpoint: u32,
 }
 
 impl Serve {
@@ -259,6 +263,13 @@ impl Serve {
         };
         let click_retention = duration(&CLICK_RETENTION, 30 * 86_400)?;
         let sweep_interval = duration(&SWEEP_INTERVAL, 3600)?;
+        let wal_autocheckpoint =
+            match args.get(&WAL_AUTOCHECKPOINT) {
+                None => 1000,
+                Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 1_000_000).ok_or_else(|| {
+                    format!("--wal-autocheckpoint must be a number of pages (0 to disable), not {v:?}")
+                })?,
+            };
         Ok(Serve {
             db: args.db(),
             listen,
@@ -273,6 +284,7 @@ impl Serve {
             allow_private_postbacks: args.switch(&ALLOW_PRIVATE_POSTBACKS)?,
             click_retention,
             sweep_interval,
+            wal_autocheckpoint,
         })
     }
 }

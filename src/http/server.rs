@@ -56,7 +56,7 @@ struct Shared {
 /// Runs the server until SIGTERM/SIGINT (returns Ok) or a fatal error (returns Err).
 pub fn run(config: Serve) -> Result<(), String> {
     raise_fd_limit();
-    let conn = store::open_writer(&config.db, config.synchronous)?;
+    let conn = store::open_writer(&config.db, config.synchronous, config.wal_autocheckpoint)?;
     bootstrap_keys(&conn, &config)?;
     if let Some(message) =
         postbacks::ensure(&conn, &config.db, config.postback_token.as_deref(), crate::clock::now_ms())?
