@@ -21,6 +21,9 @@ Options (each flag falls back to the environment variable named after it):
   --socket-timeout DUR    read/write timeout per connection           [AFFILIATED_SOCKET_TIMEOUT, default 15s]
   --trusted-proxy IP      believe X-Forwarded-For from this peer; repeatable
                                                                       [AFFILIATED_TRUSTED_PROXY, comma-separated]
+  --admin-token TOKEN     turn the merchant admin on at /admin; log in with this
+                          token (16+ characters; prefer the environment variable,
+                          flags are visible in `ps`)                  [AFFILIATED_ADMIN_TOKEN, default off]
 Environment only:
   AFFILIATED_API_KEY      an API key to accept (32+ characters, stored hashed)
   RUST_LOG                log filter, default info
