@@ -42,8 +42,8 @@ pub fn selection(ctx: &Ctx, req: &Req) -> Result<Selection, Error> {
     }
     if req.query("from").is_some() || req.query("to").is_some() {
         let period = Period::from_query(req, 30)?;
-        filter.since = Some(period.from_ms());
-        filter.until = Some(period.to_ms());
+        filter.since = Some(period.start_ms());
+        filter.until = Some(period.end_ms());
     }
     Ok(Selection { filter, order_id: req.query("q").map(String::from), problem })
 }

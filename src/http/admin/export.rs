@@ -31,7 +31,7 @@ pub fn commissions(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             .ok_or_else(|| Error::invalid("status", "must be approved, pending, rejected or refunded"))?,
     };
     let payouts = if status == Status::Approved {
-        reports::approved_payouts(&ctx.db, period.from_ms(), period.to_ms())?
+        reports::approved_payouts(&ctx.db, period.start_ms(), period.end_ms())?
     } else {
         reports::status_payouts(&ctx.db, status.as_str(), period.from_day, period.to_day)?
     };
@@ -79,8 +79,8 @@ pub fn conversions(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     if let Some(problem) = selection.problem {
         return Err(Error::not_found("not_found", problem));
     }
-    selection.filter.since = Some(period.from_ms());
-    selection.filter.until = Some(period.to_ms());
+    selection.filter.since = Some(period.start_ms());
+    selection.filter.until = Some(period.end_ms());
     let rows = match &selection.order_id {
         Some(id) => conversions::by_external_id(&ctx.db, id)?.into_iter().collect(),
         None => conversions::newest(&ctx.db, &selection.filter, None, MAX_EXPORT_ROWS + 1)?,

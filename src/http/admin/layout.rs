@@ -67,7 +67,8 @@ a{color:var(--accent);text-decoration:none}a:hover{text-decoration:underline}
 .top nav a{color:var(--muted);padding:16px 10px 15px;border-bottom:2px solid transparent;font-weight:500}
 .top nav a:hover{color:var(--text);text-decoration:none}
 .top nav a.on{color:var(--text);border-bottom-color:var(--accent)}
-main{padding:8px 0 48px}
+main.wrap{padding-top:8px;padding-bottom:32px}
+footer.wrap{color:var(--muted);font-size:12px;padding-bottom:28px}
 h1{font-size:22px;margin:22px 0 2px;letter-spacing:-.01em}
 h2{font-size:15px;margin:28px 0 10px}
 .sub{color:var(--muted);margin:0 0 18px}
@@ -106,6 +107,8 @@ form.inline{display:inline}
 .filters{display:flex;gap:10px;align-items:flex-end;flex-wrap:wrap;margin:0 0 14px}
 label{display:block;font-size:12px;color:var(--muted);font-weight:500}
 label>input,label>select,label>textarea{display:block;margin-top:3px}
+label.check{display:flex;align-items:center;gap:7px;color:var(--text);font-size:14px;font-weight:400}
+label.check>input{display:inline;margin:0}
 input[type=text],input[type=search],input[type=date],input[type=password],input[type=email],input[type=url],
 input[type=number],select,textarea{font:inherit;color:var(--text);padding:6px 9px;border:1px solid #cfd6df;border-radius:6px;
 background:#fff;min-width:0}
@@ -196,10 +199,12 @@ pub fn page(req: &Req, title: &str, active: &str, notice: &Notice, body: &Html) 
         out,
         "</nav><form class=\"inline\" method=\"post\" action=\"/admin/logout\">{}\
          <button class=\"btn link\" type=\"submit\">Log out</button></form></div></header>\
-         <main class=\"wrap\">{}{}</main><script>{}</script></body></html>",
+         <main class=\"wrap\">{}{}</main><footer class=\"wrap\">affiliated {} · times and days are UTC</footer>\
+         <script>{}</script></body></html>",
         csrf_field(req),
         notice.html(),
         body,
+        env!("CARGO_PKG_VERSION"),
         Html::from_static(SCRIPT)
     );
     out.into_string()

@@ -195,11 +195,11 @@ impl Period {
         Ok(period)
     }
 
-    pub fn from_ms(self) -> i64 {
+    pub fn start_ms(self) -> i64 {
         self.from_day * crate::tracking::attribution::MS_PER_DAY
     }
 
-    pub fn to_ms(self) -> i64 {
+    pub fn end_ms(self) -> i64 {
         self.to_day * crate::tracking::attribution::MS_PER_DAY
     }
 

@@ -154,7 +154,7 @@ fn fields(draft: &Form, existing: Option<&Offer>) -> Html {
     if !existing.is_some_and(|o| o.is_default) {
         html!(
             out,
-            "<label style=\"margin-top:10px\"><input type=\"checkbox\" name=\"default\" value=\"1\"{}> Make this the default offer</label>",
+            "<label class=\"check\" style=\"margin-top:12px\"><input type=\"checkbox\" name=\"default\" value=\"1\"{}> Make this the default offer</label>",
             Html::from_static(if draft.has("default") { " checked" } else { "" })
         );
     }

@@ -1,7 +1,8 @@
 //! Admin sessions, CSRF tokens and login throttling. Sessions are stateless signed cookies:
-//! `v1.<expiry unix seconds>.<hex HMAC-SHA256(key, "v1.<expiry>")>`, with the key derived from the
-//! admin token, so changing the token logs everyone out and nothing is stored. A CSRF token is an
-//! HMAC of the session cookie, so it is bound to that session and needs no storage either.
+//! `v1.<expiry unix seconds>.<random hex>.<hex HMAC-SHA256(key, "v1.<expiry>.<random>")>`, with the
+//! key derived from the admin token, so changing the token logs everyone out and nothing is
+//! stored. The random part makes every login a distinct session. A CSRF token is an HMAC of the
+//! session cookie, so it is bound to that session and needs no storage either.
 //! Logging out clears the browser's cookie; a copied cookie stays valid until it expires (12 h).
 
 use std::collections::HashMap;
@@ -53,7 +54,9 @@ impl Admin {
 
     /// A new session cookie value, valid until `now_secs + LIFETIME_SECS`.
     pub fn issue(&self, now_secs: i64) -> String {
-        let payload = format!("v1.{}", now_secs + LIFETIME_SECS);
+        let mut nonce = [0u8; 16];
+        rand::fill(&mut nonce);
+        let payload = format!("v1.{}.{}", now_secs + LIFETIME_SECS, secret::hex(&nonce));
         let mac = self.sign(&payload);
         format!("{payload}.{mac}")
     }
@@ -61,7 +64,9 @@ impl Admin {
     /// Whether a cookie value is a session this token signed and that has not expired.
     pub fn is_valid(&self, value: &str, now_secs: i64) -> bool {
         let Some((payload, mac)) = value.rsplit_once('.') else { return false };
-        let Some(expiry) = payload.strip_prefix("v1.").and_then(|e| e.parse::<i64>().ok()) else { return false };
+        let expiry =
+            payload.strip_prefix("v1.").and_then(|rest| rest.split('.').next()).and_then(|e| e.parse::<i64>().ok());
+        let Some(expiry) = expiry else { return false };
         secret::constant_time_eq(self.sign(payload).as_bytes(), mac.as_bytes()) && now_secs < expiry
     }
 
@@ -147,8 +152,11 @@ mod tests {
         let other = Admin::new("another-token-0123456789");
         assert!(!other.is_valid(&cookie, 1000), "a new token logs everyone out");
         // Extending the expiry breaks the signature.
-        let (_, mac) = cookie.rsplit_once('.').unwrap();
-        assert!(!admin.is_valid(&format!("v1.{}.{mac}", 1000 + 10 * LIFETIME_SECS), 1000));
+        let parts: Vec<&str> = cookie.split('.').collect();
+        assert_eq!(parts.len(), 4, "{cookie}");
+        let extended = format!("v1.{}.{}.{}", 1000 + 10 * LIFETIME_SECS, parts[2], parts[3]);
+        assert!(!admin.is_valid(&extended, 1000));
+        assert_ne!(admin.issue(1000), cookie, "every login is its own session");
         for junk in ["", "v1", "v1.x.y", "v2.99999999999.00", "....."] {
             assert!(!admin.is_valid(junk, 0), "{junk:?}");
         }
@@ -158,7 +166,7 @@ mod tests {
     fn csrf_tokens_are_bound_to_the_session() {
         let admin = Admin::new("0123456789abcdef-token");
         let a = admin.issue(0);
-        let b = admin.issue(1);
+        let b = admin.issue(0);
         assert!(admin.is_csrf(&a, &admin.csrf(&a)));
         assert!(!admin.is_csrf(&a, &admin.csrf(&b)));
         assert!(!admin.is_csrf(&a, ""));
