@@ -2,6 +2,7 @@
 
 mod admin;
 mod admin_browser;
+mod admin_perf;
 mod api;
 mod browser;
 mod conversions;
