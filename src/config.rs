@@ -147,6 +147,7 @@ pub const SWEEP_INTERVAL: Opt = Opt::value("sweep-interval", "AFFILIATED_SWEEP_I
 pub const ADMIN_TOKEN: Opt = Opt::value("admin-token", "AFFILIATED_ADMIN_TOKEN");
 /// The shortest admin token accepted.
 pub const ADMIN_TOKEN_MIN_LEN: usize = 16;
+pub const WAL_AUTOCHECKPOINT: Opt = Opt::value("wal-autocheckpoint", "AFFILIATED_WAL_AUTOCHECKPOINT");
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -190,6 +191,9 @@ pub struct Serve {
     pub sweep_interval: Duration,
     /// The merchant admin's login token; without one, `/admin` does not exist.
     pub admin_token: Option<String>,
+    /// WAL pages after which a commit runs a PASSIVE checkpoint; 0 leaves checkpoints to an
+    /// external tool such as Litestream.
+    pub wal_autocheckpoint: u32,
 }
 
 impl Serve {
@@ -266,6 +270,13 @@ impl Serve {
         let click_retention = duration(&CLICK_RETENTION, 30 * 86_400)?;
         let sweep_interval = duration(&SWEEP_INTERVAL, 3600)?;
         let admin_token = args.get(&ADMIN_TOKEN).map(|t| check_admin_token(&t).map(|()| t)).transpose()?;
+        let wal_autocheckpoint =
+            match args.get(&WAL_AUTOCHECKPOINT) {
+                None => 1000,
+                Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 1_000_000).ok_or_else(|| {
+                    format!("--wal-autocheckpoint must be a number of pages (0 to disable), not {v:?}")
+                })?,
+            };
         Ok(Serve {
             db: args.db(),
             listen,
@@ -281,6 +292,7 @@ impl Serve {
             click_retention,
             sweep_interval,
             admin_token,
+            wal_autocheckpoint,
         })
     }
 }

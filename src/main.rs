@@ -1,20 +1,6 @@
-//! affiliated: a self-hosted, server-to-server affiliate tracking appliance.
-//! See ARCHITECTURE.md for the map of these modules.
+//! The `affiliated` binary: parses the subcommand and hands over to `cli`.
 
-mod alloc;
-mod cli;
-mod clock;
-mod config;
-mod error;
-mod http;
-mod logging;
-mod metrics;
-mod outbox;
-mod secret;
-mod store;
-mod sweeper;
-mod systemd;
-mod tracking;
+use affiliated::{alloc, cli, logging};
 
 use std::process::ExitCode;
 

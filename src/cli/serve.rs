@@ -21,11 +21,18 @@ Options (each flag falls back to the environment variable named after it):
   --socket-timeout DUR    read/write timeout per connection           [AFFILIATED_SOCKET_TIMEOUT, default 15s]
   --trusted-proxy IP      believe X-Forwarded-For from this peer; repeatable
                                                                       [AFFILIATED_TRUSTED_PROXY, comma-separated]
+  --click-retention DUR   delete unconverted clicks older than this   [AFFILIATED_CLICK_RETENTION, default 30d]
+  --sweep-interval DUR    how often the retention sweep runs          [AFFILIATED_SWEEP_INTERVAL, default 1h]
+  --allow-private-postbacks  let outbound postbacks reach loopback/private addresses (tests, LANs)
+                                                                      [AFFILIATED_ALLOW_PRIVATE_POSTBACKS]
+  --wal-autocheckpoint N  checkpoint when the WAL holds N pages; 0 when Litestream
+                          does the checkpoints                         [AFFILIATED_WAL_AUTOCHECKPOINT, default 1000]
   --admin-token TOKEN     turn the merchant admin on at /admin; log in with this
                           token (16+ characters; prefer the environment variable,
                           flags are visible in `ps`)                  [AFFILIATED_ADMIN_TOKEN, default off]
 Environment only:
   AFFILIATED_API_KEY      an API key to accept (32+ characters, stored hashed)
+  AFFILIATED_POSTBACK_TOKEN  the inbound postback token (else one is generated)
   RUST_LOG                log filter, default info
 
 With no API key at all, serve creates one and writes it to DB.initial-api-key (mode 0600).

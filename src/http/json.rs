@@ -78,7 +78,9 @@ impl Body {
         match self.present(field) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
+            Some(Value::Number(n)) => whole_number_text(&n.to_string())
+                .map(Some)
+                .ok_or_else(|| Error::invalid(field, "must be a string or a whole number")),
             Some(_) => Err(Error::invalid(field, "must be a string or a whole number")),
         }
     }
@@ -134,6 +136,15 @@ impl Body {
     }
 }
 
+/// The digits of a JSON number that is a whole number (`1001`, `-7`, `125.0`), without any
+/// fraction of zeros; `None` for fractions and exponents.
+fn whole_number_text(text: &str) -> Option<String> {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = int.strip_prefix('-').unwrap_or(int);
+    let whole = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && frac.bytes().all(|b| b == b'0');
+    whole.then(|| int.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +185,11 @@ mod tests {
         assert_eq!(b.amount("amount").unwrap().as_deref(), Some("19.99"));
         assert_eq!(b.amount("big").unwrap().as_deref(), Some("0.1"));
         assert_eq!(b.id_text("id").unwrap().as_deref(), Some("1001"));
+        let whole = body(r#"{"a": 125.0, "b": -7, "c": 1e2, "d": 1.5}"#);
+        assert_eq!(whole.id_text("a").unwrap().as_deref(), Some("125"));
+        assert_eq!(whole.id_text("b").unwrap().as_deref(), Some("-7"));
+        assert_eq!(whole.id_text("c").unwrap_err().code, "invalid_c");
+        assert_eq!(whole.id_text("d").unwrap_err().code, "invalid_d");
         assert_eq!(b.amount("exp").unwrap_err().code, "invalid_exp");
         assert_eq!(b.amount("neg").unwrap_err().code, "invalid_neg");
     }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use super::request::{self, BodyError, MAX_BODY, Method, Req};
 use super::response::Response;
-use super::router::{self, Access, Found};
+use super::router::{self, Access, Found, Route};
 use super::{Ctx, admin};
 use crate::config::Serve;
 use crate::error::Error;
@@ -56,7 +56,7 @@ struct Shared {
 /// Runs the server until SIGTERM/SIGINT (returns Ok) or a fatal error (returns Err).
 pub fn run(config: Serve) -> Result<(), String> {
     raise_fd_limit();
-    let conn = store::open_writer(&config.db, config.synchronous)?;
+    let conn = store::open_writer(&config.db, config.synchronous, config.wal_autocheckpoint)?;
     bootstrap_keys(&conn, &config)?;
     if let Some(message) =
         postbacks::ensure(&conn, &config.db, config.postback_token.as_deref(), crate::clock::now_ms())?
@@ -177,7 +177,11 @@ pub fn run(config: Serve) -> Result<(), String> {
 /// that the operator reads from a file next to the database (never from the log).
 fn bootstrap_keys(conn: &rusqlite::Connection, config: &Serve) -> Result<(), String> {
     let now = crate::clock::now_ms();
-    keys::sync_env_key(conn, config.api_key.as_deref(), now).map_err(|e| format!("while storing the API key: {e}"))?;
+    let env_key = keys::sync_env_key(conn, config.api_key.as_deref(), now)
+        .map_err(|e| format!("while storing the API key: {e}"))?;
+    if env_key == keys::EnvKey::Revoked {
+        log::warn!("AFFILIATED_API_KEY names a key revoked with `affiliated keys revoke`; it is not accepted");
+    }
     let path = initial_key_path(&config.db);
     if keys::active_count(conn).map_err(|e| e.to_string())? > 0 {
         if path.exists() {
@@ -323,6 +327,12 @@ fn dispatch(ctx: &mut Ctx, req: &mut Req, found: Found) -> Response {
             return Response::error(&e).with_header("Allow", names.join(", "));
         }
     };
+    invoke(ctx, req, route)
+}
+
+/// Checks access and runs the handler. A panic is caught and answered with 500: one bad request
+/// never takes a worker, let alone the server, down. Admin routes answer with pages, not JSON.
+fn invoke(ctx: &mut Ctx, req: &mut Req, route: &Route) -> Response {
     match (route.access, &ctx.admin) {
         (Access::Public, _) => {}
         (Access::ApiKey, _) => {
@@ -476,4 +486,47 @@ fn probe(addr: SocketAddr) -> Result<(), String> {
 
 fn sanitize(text: &str) -> String {
     crate::tracking::validate::metadata(text, 200)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Ctx {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        store::migrate::run(&db).unwrap();
+        let (writer, _) = Writer::start(rusqlite::Connection::open_in_memory().unwrap(), Duration::from_secs(1));
+        let config = Serve::from_args(&crate::config::Args::default()).unwrap();
+        Ctx { db, writer, config: Arc::new(config), metrics: Arc::new(Metrics::default()), admin: None }
+    }
+
+    fn panics(_: &mut Ctx, _: &Req) -> Result<Response, Error> {
+        panic!("handler bug")
+    }
+
+    #[test]
+    fn a_panicking_handler_answers_500_and_the_worker_goes_on() {
+        let mut ctx = ctx();
+        let route = Route { method: Method::Get, pattern: "/boom", access: Access::Public, handler: panics };
+        let mut req = Req::from_parts(Method::Get, "/boom", request::Headers::default(), None);
+        let response = invoke(&mut ctx, &mut req, &route);
+        assert_eq!(response.status, 500);
+        assert!(String::from_utf8_lossy(&response.body).contains("internal_error"));
+        // The same context still serves requests.
+        let health = Route {
+            method: Method::Get,
+            pattern: "/healthz",
+            access: Access::Public,
+            handler: super::super::health::healthz,
+        };
+        assert_eq!(invoke(&mut ctx, &mut req, &health).status, 200);
+    }
+
+    #[test]
+    fn api_routes_refuse_requests_without_a_key_before_the_handler_runs() {
+        let mut ctx = ctx();
+        let route = Route { method: Method::Get, pattern: "/boom", access: Access::ApiKey, handler: panics };
+        let mut req = Req::from_parts(Method::Get, "/boom", request::Headers::default(), None);
+        assert_eq!(invoke(&mut ctx, &mut req, &route).status, 401);
+    }
 }

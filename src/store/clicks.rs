@@ -144,11 +144,12 @@ pub fn attributable(conn: &Connection, id: &str) -> Result<Option<AttributableCl
         .optional()?)
 }
 
-/// The most recent clicks of a session (at most 1000), oldest first.
+/// The most recent clicks of a session (at most 1000), oldest first. Clicks made in the same
+/// millisecond are ordered by ID: arbitrary, but the same answer every time.
 pub fn of_session(conn: &Connection, session_id: &str) -> Result<Vec<AttributableClick>, Error> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT * FROM ({ATTRIBUTABLE} WHERE c.session_id = ?1 ORDER BY c.created_at DESC LIMIT 1000)
-         ORDER BY created_at"
+        "SELECT * FROM ({ATTRIBUTABLE} WHERE c.session_id = ?1 ORDER BY c.created_at DESC, c.id DESC LIMIT 1000)
+         ORDER BY created_at, id"
     ))?;
     let rows = stmt.query_map([session_id], attributable_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -34,25 +34,33 @@ pub fn create(conn: &Connection, label: &str, source: &str, now: i64) -> Result<
 fn insert(conn: &Connection, label: &str, key: &str, source: &str, now: i64) -> Result<(), Error> {
     conn.prepare_cached(
         "INSERT INTO api_keys (label, prefix, key_hash, source, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (key_hash) DO UPDATE SET revoked_at = NULL",
+         ON CONFLICT (key_hash) DO NOTHING",
     )?
     .execute(params![label, shown_prefix(key), secret::sha256(key.as_bytes()), source, now])?;
     Ok(())
 }
 
-/// Makes the key from the environment the one valid `env` key: it is stored (hashed) if new,
-/// and an earlier, different environment key is revoked. `None` revokes all environment keys.
-pub fn sync_env_key(conn: &Connection, key: Option<&str>, now: i64) -> Result<(), Error> {
+/// Makes the key from the environment the one `env` key: it is stored (hashed) if new, and an
+/// earlier, different environment key is deleted (`None` deletes it). A key revoked with
+/// `keys revoke` stays revoked even if the environment still names it; the return value says so.
+pub fn sync_env_key(conn: &Connection, key: Option<&str>, now: i64) -> Result<EnvKey, Error> {
     let hash = key.map(|k| secret::sha256(k.as_bytes()));
-    conn.prepare_cached(
-        "UPDATE api_keys SET revoked_at = ?1
-         WHERE source = 'env' AND revoked_at IS NULL AND (?2 IS NULL OR key_hash <> ?2)",
-    )?
-    .execute(params![now, hash])?;
-    if let Some(key) = key {
-        insert(conn, "AFFILIATED_API_KEY", key, "env", now)?;
-    }
-    Ok(())
+    conn.prepare_cached("DELETE FROM api_keys WHERE source = 'env' AND (?1 IS NULL OR key_hash <> ?1)")?
+        .execute(params![hash])?;
+    let Some(key) = key else { return Ok(EnvKey::None) };
+    insert(conn, "AFFILIATED_API_KEY", key, "env", now)?;
+    let revoked: Option<i64> = conn
+        .prepare_cached("SELECT revoked_at FROM api_keys WHERE key_hash = ?1")?
+        .query_row([&hash.expect("key is set")[..]], |r| r.get(0))?;
+    Ok(if revoked.is_some() { EnvKey::Revoked } else { EnvKey::Active })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum EnvKey {
+    None,
+    Active,
+    /// `AFFILIATED_API_KEY` names a key that was revoked: it does not work.
+    Revoked,
 }
 
 /// The id of the active key `presented` is, if any.
@@ -124,11 +132,11 @@ mod tests {
     }
 
     #[test]
-    fn the_environment_key_rotates() {
+    fn the_environment_key_rotates_and_revocation_sticks() {
         let conn = db();
         let first = "a".repeat(40);
         let second = "b".repeat(40);
-        sync_env_key(&conn, Some(&first), 1).unwrap();
+        assert_eq!(sync_env_key(&conn, Some(&first), 1).unwrap(), EnvKey::Active);
         assert!(verify(&conn, &first).unwrap().is_some());
         sync_env_key(&conn, Some(&first), 2).unwrap();
         assert_eq!(active_count(&conn).unwrap(), 1);
@@ -137,8 +145,12 @@ mod tests {
         assert!(verify(&conn, &second).unwrap().is_some());
         sync_env_key(&conn, None, 4).unwrap();
         assert_eq!(active_count(&conn).unwrap(), 0);
-        // Setting a once-revoked environment key again brings it back.
+        // Setting a former environment key again brings it back ...
         sync_env_key(&conn, Some(&first), 5).unwrap();
-        assert!(verify(&conn, &first).unwrap().is_some());
+        let id = verify(&conn, &first).unwrap().expect("active again");
+        // ... but an explicit revocation survives restarts with the same environment.
+        assert!(revoke(&conn, id, 6).unwrap());
+        assert_eq!(sync_env_key(&conn, Some(&first), 7).unwrap(), EnvKey::Revoked);
+        assert!(verify(&conn, &first).unwrap().is_none());
     }
 }

@@ -58,8 +58,9 @@ impl Synchronous {
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens (creating if needed) the database for writing, switches it to WAL and brings the
-/// schema up to date.
-pub fn open_writer(path: &Path, sync: Synchronous) -> Result<Connection, String> {
+/// schema up to date. Checkpoints run after commits that leave `autocheckpoint` or more pages
+/// in the WAL (PASSIVE: they never wait for readers); 0 disables them for an external tool.
+pub fn open_writer(path: &Path, sync: Synchronous, autocheckpoint: u32) -> Result<Connection, String> {
     let conn = Connection::open(path).map_err(|e| format!("while opening the database {}: {e}", path.display()))?;
     configure(&conn, sync).map_err(|e| format!("while configuring the database {}: {e}", path.display()))?;
     let mode: String = conn
@@ -68,9 +69,8 @@ pub fn open_writer(path: &Path, sync: Synchronous) -> Result<Connection, String>
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(format!("{} cannot use WAL mode (got {mode}); is it on a network file system?", path.display()));
     }
-    // Checkpoints run on the writer connection when the WAL reaches this many pages. PASSIVE
-    // checkpoints never block readers or tools such as Litestream.
-    conn.pragma_update(None, "wal_autocheckpoint", 1000).map_err(|e| format!("while configuring checkpoints: {e}"))?;
+    conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint)
+        .map_err(|e| format!("while configuring checkpoints: {e}"))?;
     migrate::run(&conn)?;
     Ok(conn)
 }
@@ -87,7 +87,7 @@ pub fn open_reader(path: &Path) -> Result<Connection, String> {
 
 /// Opens the database for a command-line tool, creating and migrating it if needed.
 pub fn open_tool(path: &Path) -> Result<Connection, String> {
-    open_writer(path, Synchronous::Full)
+    open_writer(path, Synchronous::Full, 1000)
 }
 
 fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
@@ -137,7 +137,11 @@ pub fn nested<T>(
 /// Folds the WAL into the database file and truncates it, so nothing erased lingers in old WAL
 /// frames. Fails harmlessly (and says so) while a reader such as Litestream holds a snapshot.
 pub fn checkpoint_truncate(conn: &Connection) {
-    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)) {
+    // Do not stall the writer behind a long reader: try briefly, then leave it to the next one.
+    let _ = conn.busy_timeout(std::time::Duration::from_millis(200));
+    let outcome = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
+    match outcome {
         Ok(0) => {}
         Ok(_) => log::warn!(
             "the WAL could not be truncated now (a reader holds it); erased data leaves it at the next checkpoint"

@@ -238,12 +238,15 @@ fn coupons_customers_and_sessions_attribute() {
     // Session: first-click offer for Ann's then Bob's click -> Ann (first) ...
     let ann_click = s.click("ann", json!({"session_id": "S", "offer": "flat5"}));
     let bob_click = s.click("bob", json!({"session_id": "S", "offer": "flat5"}));
+    s.sql().execute("UPDATE clicks SET created_at = created_at - 1000 WHERE id = ?1", [&ann_click]).unwrap();
     let by_session = convert(&s, json!({"external_id": "s1", "amount": "10", "session_id": "S"}));
     assert_eq!(by_session.status, 201, "{}", by_session.text());
     assert_eq!(by_session.json()["click_id"], ann_click.as_str());
     // ... and last-click for a session whose latest click is on a last-click offer.
-    s.click("ann", json!({"session_id": "T"}));
+    let earlier = s.click("ann", json!({"session_id": "T"}));
     let last = s.click("bob", json!({"session_id": "T"}));
+    // Two API calls can land in the same millisecond; make the order of the clicks unambiguous.
+    s.sql().execute("UPDATE clicks SET created_at = created_at - 1000 WHERE id = ?1", [&earlier]).unwrap();
     let r = convert(&s, json!({"external_id": "s2", "amount": "10", "session_id": "T"}));
     assert_eq!(r.json()["click_id"], last.as_str());
     assert_eq!(r.json()["referral_code"], "bob");

@@ -9,6 +9,8 @@ mod conversions;
 mod outbound;
 mod postbacks;
 mod privacy;
+mod proxy;
 mod redirect;
 mod robustness;
 mod support;
+mod systemd;

@@ -11,11 +11,14 @@ use sha2::Sha256;
 
 use crate::support::{Server, eventually};
 
+/// A request the tracker saw: its path and its headers (names lower-cased).
+type Seen = (String, Vec<(String, String)>);
+
 /// A tiny tracker: records each request (path and headers) and answers with the next status
 /// of `script` (the last one repeats).
 struct Tracker {
     port: u16,
-    seen: Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Tracker {

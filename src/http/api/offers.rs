@@ -42,7 +42,11 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 fn commission_rule(body: &Body, currency: Currency) -> Result<Rule, Error> {
     let commission = body.object("commission")?.ok_or_else(|| Error::missing("commission"))?;
-    let kind = commission.str("type")?.ok_or_else(|| Error::invalid("commission", "needs a type: percent or flat"))?;
+    let kind = commission
+        .str("type")
+        .ok()
+        .flatten()
+        .ok_or_else(|| Error::invalid("commission", "needs a type: percent or flat"))?;
     let value = commission
         .decimal_text("value")
         .map_err(|_| Error::invalid("commission", "value must be a decimal string or number"))?

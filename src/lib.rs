@@ -1,0 +1,20 @@
+//! affiliated: a self-hosted, server-to-server affiliate tracking appliance.
+//!
+//! The binary (`main.rs`) is a thin shell over this library; the library exists so that fuzz
+//! targets and benchmarks can reach the pure rules in `tracking` directly. See ARCHITECTURE.md
+//! for the map of these modules and the invariants they keep.
+
+pub mod alloc;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod outbox;
+pub mod secret;
+pub mod store;
+pub mod sweeper;
+pub mod systemd;
+pub mod tracking;
