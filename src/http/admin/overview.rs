@@ -122,7 +122,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let mut body = Html::new();
     html!(
         body,
-        "<div class=\"spread\"><div><h1>Overview</h1><p class=\"sub\">{} to {} (UTC) · {} days</p></div>{}</div>",
+        "<div class=\"spread\" style=\"margin-bottom:14px\"><div><h1>Overview</h1><p class=\"sub\" style=\"margin:0\">{} to {} (UTC) · {} days</p></div>{}</div>",
         crate::clock::day_text(period.from_day),
         crate::clock::day_text(period.to_day - 1),
         period.days(),
