@@ -376,6 +376,14 @@ fn reconcile_counts_recorded_and_missing_orders() {
 
     let csv = session.post(&s, "/admin/reconcile/missing.csv", &[("orders", "1001\n1003\n=cmd\n")]);
     assert_eq!(csv.text(), "order_id\r\n1003\r\n'=cmd\r\n");
+    // RFC 4180 both ways: a quoted ID with a line break, a comma and quotes comes back quoted.
+    let tricky = "order_id\n\"A\nB\"\n\"x,\"\"y\"\"\"\n1002\n";
+    let page = session.post(&s, "/admin/reconcile", &[("orders", tricky)]).text();
+    assert!(page.contains("id=\"missing\">2<"), "{page}");
+    let hidden = page.split("<textarea name=\"orders\" hidden>").nth(1).unwrap().split("</textarea>").next().unwrap();
+    let resubmitted = hidden.replace("&quot;", "\"");
+    let csv = session.post(&s, "/admin/reconcile/missing.csv", &[("orders", &resubmitted)]);
+    assert_eq!(csv.text(), "order_id\r\n\"A\nB\"\r\n\"x,\"\"y\"\"\"\r\n");
     assert_eq!(session.post(&s, "/admin/reconcile", &[("orders", "  \n")]).status, 400);
 }
 

@@ -137,10 +137,14 @@ pub fn check(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         );
     }
     if !missing.is_empty() {
-        let mut all = String::with_capacity(missing.iter().map(|m| m.len() + 1).sum());
+        // The download posts the missing IDs back, as CSV that reads back to exactly these IDs
+        // (every one quoted: an ID may hold a comma, a quote or a line break).
+        let mut all = String::with_capacity(16 + missing.iter().map(|m| m.len() + 3).sum::<usize>());
+        all.push_str("order_id\n");
         for id in &missing {
-            all.push_str(id);
-            all.push('\n');
+            all.push('"');
+            all.push_str(&id.replace('"', "\"\""));
+            all.push_str("\"\n");
         }
         html!(
             body,
@@ -196,6 +200,11 @@ mod tests {
         assert_eq!(order_ids(csv), ["#1001", "#1002"]);
         assert_eq!(order_ids("total;id\n5;A-1\n6;A-2"), ["A-1", "A-2"]);
         assert_eq!(order_ids("order,external_id\nx,y"), ["y"], "order_id > external_id > order > id");
+    }
+
+    #[test]
+    fn quoted_ids_keep_their_commas_quotes_and_line_breaks() {
+        assert_eq!(order_ids("order_id\n\"A\nB\"\n\"x,\"\"y\"\"\"\n\"a;b\""), ["A\nB", "x,\"y\"", "a;b"]);
     }
 
     #[test]
