@@ -41,17 +41,23 @@ pub fn check_template<'a>(template: &'a str, allowed: &[&str]) -> Result<Parsed<
         }
         rest = &after[close + 1..];
     }
-    let authority_start = template.find("://").ok_or("must be an absolute http:// or https:// URL")?;
-    let scheme = &template[..authority_start];
+    parse_absolute(template)
+}
+
+/// Parses an absolute http(s) URL of printable ASCII and returns its scheme, host and port.
+/// Braces are allowed (macros); any other character URLs must not hold unencoded is refused.
+pub fn parse_absolute(url: &str) -> Result<Parsed<'_>, String> {
+    let authority_start = url.find("://").ok_or("must be an absolute http:// or https:// URL")?;
+    let scheme = &url[..authority_start];
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return Err("must start with http:// or https://".into());
     }
-    for b in template.bytes() {
+    for b in url.bytes() {
         if !(0x21..=0x7e).contains(&b) || matches!(b, b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'|') {
             return Err("contains a space, control character or other character URLs must not hold unencoded".into());
         }
     }
-    let after_scheme = &template[authority_start + 3..];
+    let after_scheme = &url[authority_start + 3..];
     let authority_end = after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len());
     let authority = &after_scheme[..authority_end];
     if authority.contains(['{', '}']) {
