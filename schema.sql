@@ -124,6 +124,10 @@ CREATE INDEX conversions_by_customer ON conversions (customer_id) WHERE customer
 CREATE INDEX conversions_by_status ON conversions (status, id);
 CREATE INDEX conversions_by_affiliate ON conversions (affiliate_id, id);
 CREATE INDEX conversions_by_time ON conversions (created_at);
+-- The admin lists conversions newest first by time, filtered by status or affiliate; these serve
+-- those pages from the index in order (keyset pagination on (created_at, id)), with no sort.
+CREATE INDEX conversions_by_status_time ON conversions (status, created_at);
+CREATE INDEX conversions_by_affiliate_time ON conversions (affiliate_id, created_at);
 
 -- Every change of a conversion: who did what, when, and what it did to the money.
 CREATE TABLE conversion_events (
@@ -148,6 +152,21 @@ CREATE TABLE daily_clicks (
     offer_id     INTEGER NOT NULL REFERENCES offers (id),
     clicks       INTEGER NOT NULL,
     PRIMARY KEY (day, affiliate_id, offer_id)
+) WITHOUT ROWID;
+
+-- Conversions per day (of created_at), affiliate, current status and currency, with their net
+-- revenue (amount minus refunds) and current commission. Kept in the same transaction as every
+-- change of a conversion (store::reports::count_conversion), so the admin's overview reads a few
+-- thousand rows instead of scanning every conversion of the period.
+CREATE TABLE daily_conversions (
+    day          INTEGER NOT NULL,   -- days since 1970-01-01 (UTC)
+    affiliate_id INTEGER NOT NULL REFERENCES affiliates (id),
+    status       TEXT NOT NULL,
+    currency     TEXT NOT NULL,
+    conversions  INTEGER NOT NULL,
+    revenue      INTEGER NOT NULL,
+    commission   INTEGER NOT NULL,
+    PRIMARY KEY (day, affiliate_id, status, currency)
 ) WITHOUT ROWID;
 
 -- Money owed to affiliates: an approval adds the commission, a refund of an approved conversion

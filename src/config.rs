@@ -144,6 +144,9 @@ pub const ALLOW_PRIVATE_POSTBACKS: Opt = Opt::switch("allow-private-postbacks", 
 pub const POSTBACK_TOKEN_ENV: &str = "AFFILIATED_POSTBACK_TOKEN";
 pub const CLICK_RETENTION: Opt = Opt::value("click-retention", "AFFILIATED_CLICK_RETENTION");
 pub const SWEEP_INTERVAL: Opt = Opt::value("sweep-interval", "AFFILIATED_SWEEP_INTERVAL");
+pub const ADMIN_TOKEN: Opt = Opt::value("admin-token", "AFFILIATED_ADMIN_TOKEN");
+/// The shortest admin token accepted.
+pub const ADMIN_TOKEN_MIN_LEN: usize = 16;
 pub const WAL_AUTOCHECKPOINT: Opt = Opt::value("wal-autocheckpoint", "AFFILIATED_WAL_AUTOCHECKPOINT");
 
 pub const SERVE_OPTS: &[Opt] = &[
@@ -158,6 +161,7 @@ pub const SERVE_OPTS: &[Opt] = &[
     ALLOW_PRIVATE_POSTBACKS,
     CLICK_RETENTION,
     SWEEP_INTERVAL,
+    ADMIN_TOKEN,
 ];
 
 /// Everything `serve` needs, validated.
@@ -185,6 +189,8 @@ pub struct Serve {
     pub click_retention: Duration,
     /// How often the retention sweeper runs.
     pub sweep_interval: Duration,
+    /// The merchant admin's login token; without one, `/admin` does not exist.
+    pub admin_token: Option<String>,
     /// WAL pages after which a commit runs a PASSIVE checkpoint; 0 leaves checkpoints to an
     /// external tool such as Litestream.
     pub wal_autocheckpoint: u32,
@@ -263,6 +269,7 @@ impl Serve {
         };
         let click_retention = duration(&CLICK_RETENTION, 30 * 86_400)?;
         let sweep_interval = duration(&SWEEP_INTERVAL, 3600)?;
+        let admin_token = args.get(&ADMIN_TOKEN).map(|t| check_admin_token(&t).map(|()| t)).transpose()?;
         let wal_autocheckpoint =
             match args.get(&WAL_AUTOCHECKPOINT) {
                 None => 1000,
@@ -284,9 +291,24 @@ impl Serve {
             allow_private_postbacks: args.switch(&ALLOW_PRIVATE_POSTBACKS)?,
             click_retention,
             sweep_interval,
+            admin_token,
             wal_autocheckpoint,
         })
     }
+}
+
+fn check_admin_token(token: &str) -> Result<(), String> {
+    let length = token.chars().count();
+    if length < ADMIN_TOKEN_MIN_LEN {
+        return Err(format!(
+            "--admin-token / AFFILIATED_ADMIN_TOKEN is {length} characters; use at least {ADMIN_TOKEN_MIN_LEN} \
+             (e.g. `openssl rand -base64 24`)"
+        ));
+    }
+    if token.chars().any(char::is_control) {
+        return Err("--admin-token / AFFILIATED_ADMIN_TOKEN must not contain control characters".into());
+    }
+    Ok(())
 }
 
 /// Parses `90s`, `15m`, `12h`, `30d` (a whole number and one unit).
@@ -320,6 +342,13 @@ mod tests {
         for bad in ["", "30", "d", "1.5h", "-1s", "10 s", "1w", "9999999999s"] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn admin_tokens_must_be_long_enough() {
+        assert!(check_admin_token("0123456789abcdef").is_ok());
+        assert!(check_admin_token("short").unwrap_err().contains("at least 16"));
+        assert!(check_admin_token("0123456789abcdef\n").is_err());
     }
 
     #[test]

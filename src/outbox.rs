@@ -15,9 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
-
 use crate::clock::now_ms;
 use crate::store::deliveries::{self, Delivery};
 use crate::store::writer::Writer;
@@ -32,9 +29,8 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 
 /// The signature header value for a request to `url` at `unix_seconds`.
 pub fn signature(secret: &str, unix_seconds: i64, url: &str) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(format!("{unix_seconds}.{url}").as_bytes());
-    format!("t={unix_seconds},v1={}", crate::secret::hex(&mac.finalize().into_bytes()))
+    let mac = crate::secret::hmac_sha256(secret.as_bytes(), format!("{unix_seconds}.{url}").as_bytes());
+    format!("t={unix_seconds},v1={}", crate::secret::hex(&mac))
 }
 
 struct GuardedResolver {

@@ -1,6 +1,7 @@
 //! Secrets: generating tokens, hashing them for storage, comparing them in constant time.
 //! Nothing here logs; callers must never log a token either.
 
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -31,6 +32,13 @@ pub fn token(prefix: &str) -> String {
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
+}
+
+/// HMAC-SHA256 of `data` under `key` (any length).
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
 }
 
 pub fn hex(bytes: &[u8]) -> String {

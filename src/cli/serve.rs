@@ -27,6 +27,9 @@ Options (each flag falls back to the environment variable named after it):
                                                                       [AFFILIATED_ALLOW_PRIVATE_POSTBACKS]
   --wal-autocheckpoint N  checkpoint when the WAL holds N pages; 0 when Litestream
                           does the checkpoints                         [AFFILIATED_WAL_AUTOCHECKPOINT, default 1000]
+  --admin-token TOKEN     turn the merchant admin on at /admin; log in with this
+                          token (16+ characters; prefer the environment variable,
+                          flags are visible in `ps`)                  [AFFILIATED_ADMIN_TOKEN, default off]
 Environment only:
   AFFILIATED_API_KEY      an API key to accept (32+ characters, stored hashed)
   AFFILIATED_POSTBACK_TOKEN  the inbound postback token (else one is generated)

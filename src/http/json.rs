@@ -9,6 +9,30 @@ use crate::tracking::money;
 
 pub struct Body(Map<String, Value>);
 
+/// Named text fields of a request, from a JSON body or a submitted form, so the API and the
+/// admin read and validate an object with the same code.
+pub trait Fields {
+    /// An optional text field; `None` when absent or blank.
+    fn text(&self, field: &str) -> Result<Option<&str>, Error>;
+
+    fn required_text(&self, field: &str) -> Result<&str, Error> {
+        self.text(field)?.ok_or_else(|| Error::missing(field))
+    }
+
+    /// Whether the field was sent at all, even empty (to tell "clear" from "keep").
+    fn has_field(&self, field: &str) -> bool;
+}
+
+impl Fields for Body {
+    fn text(&self, field: &str) -> Result<Option<&str>, Error> {
+        self.str(field)
+    }
+
+    fn has_field(&self, field: &str) -> bool {
+        self.has(field)
+    }
+}
+
 impl Body {
     /// Parses a body that must be a JSON object. An empty body is an empty object, so endpoints
     /// whose fields are all optional can be called without one.

@@ -2,10 +2,11 @@
 //!
 //! `server.rs` owns the listener, the worker threads and shutdown; `router.rs` is the table of
 //! endpoints; `request.rs`/`response.rs` turn tiny_http's types into plain values and back;
-//! one file per area holds the handlers (`api/`, `redirect.rs`, `health.rs`).
+//! one file per area holds the handlers (`api/`, `admin/`, `redirect.rs`, `health.rs`).
 //! Handlers get a [`Ctx`] (their thread's read connection and a handle to the writer) and a
 //! [`Req`], and return a `Response` or an `Error`. They never write to the socket.
 
+pub mod admin;
 pub mod api;
 pub mod health;
 pub mod json;
@@ -35,4 +36,6 @@ pub struct Ctx {
     pub writer: Writer,
     pub config: Arc<Serve>,
     pub metrics: Arc<Metrics>,
+    /// The merchant admin's shared state; `None` when no admin token is set (no `/admin`).
+    pub admin: Option<Arc<admin::Admin>>,
 }

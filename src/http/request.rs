@@ -79,6 +79,8 @@ pub struct Req {
     pub params: Vec<String>,
     /// The API key the request authenticated with, once checked.
     pub key_id: Option<i64>,
+    /// For admin pages: the logged-in session's CSRF token, once the session is checked.
+    pub csrf: Option<String>,
 }
 
 impl Req {
@@ -96,6 +98,7 @@ impl Req {
             client_ip,
             params: Vec::new(),
             key_id: None,
+            csrf: None,
         }
     }
 

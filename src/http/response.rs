@@ -53,6 +53,26 @@ impl Response {
         }
     }
 
+    /// A 303 See Other to `location`: where a form post sends the browser next.
+    pub fn see_other(location: String) -> Response {
+        Response {
+            status: 303,
+            content_type: None,
+            headers: vec![("Location", location), ("Cache-Control", "no-store".into())],
+            body: Vec::new(),
+        }
+    }
+
+    /// An HTML page, never cached.
+    pub fn html(status: u16, body: String) -> Response {
+        Response {
+            status,
+            content_type: Some("text/html; charset=utf-8"),
+            headers: vec![("Cache-Control", "no-store".into())],
+            body: body.into_bytes(),
+        }
+    }
+
     pub fn bytes(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
         Response { status, content_type: Some(content_type), headers: Vec::new(), body }
     }

@@ -1,6 +1,7 @@
 //! The route table: every endpoint in one readable list of (method, path pattern, access,
 //! handler). `{name}` segments capture one path segment. The pattern doubles as the metrics label.
 
+use super::admin;
 use super::api::{affiliates, clicks, conversions, coupons, customers, leads, offers, postbacks};
 use super::request::Method::{self, Delete, Get, Patch, Post};
 use super::response::Response;
@@ -13,6 +14,10 @@ pub type Handler = fn(&mut Ctx, &Req) -> Result<Response, Error>;
 pub enum Access {
     Public,
     ApiKey,
+    /// The admin's login form: exists only when an admin token is set, needs no session.
+    AdminLogin,
+    /// An admin page: a session cookie, and for POST a CSRF token (see `admin::guard`).
+    Admin,
 }
 
 pub struct Route {
@@ -26,7 +31,7 @@ const fn route(method: Method, pattern: &'static str, access: Access, handler: H
     Route { method, pattern, access, handler }
 }
 
-use Access::{ApiKey, Public};
+use Access::{Admin, AdminLogin, ApiKey, Public};
 
 pub static ROUTES: &[Route] = &[
     route(Get, "/healthz", Public, health::healthz),
@@ -67,6 +72,35 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/api/v1/postbacks/received", ApiKey, postbacks::received),
     route(Get, "/api/v1/postbacks", ApiKey, postbacks::list),
     route(Post, "/api/v1/postbacks/{id}/retry", ApiKey, postbacks::retry),
+    route(Get, "/admin/login", AdminLogin, admin::login::form),
+    route(Post, "/admin/login", AdminLogin, admin::login::submit),
+    route(Post, "/admin/logout", Admin, admin::login::logout),
+    route(Get, "/admin", Admin, admin::overview::page),
+    route(Get, "/admin/conversions", Admin, admin::conversions::page),
+    route(Post, "/admin/conversions/decide", Admin, admin::conversions::decide_selected),
+    route(Post, "/admin/conversions/{id}/approve", Admin, admin::conversions::approve),
+    route(Post, "/admin/conversions/{id}/reject", Admin, admin::conversions::reject),
+    route(Get, "/admin/affiliates", Admin, admin::affiliates::page),
+    route(Post, "/admin/affiliates", Admin, admin::affiliates::create),
+    route(Get, "/admin/affiliates/{referral_code}", Admin, admin::affiliates::edit),
+    route(Post, "/admin/affiliates/{referral_code}", Admin, admin::affiliates::update),
+    route(Post, "/admin/affiliates/{referral_code}/postback-secret", Admin, admin::affiliates::rotate_secret),
+    route(Post, "/admin/affiliates/{referral_code}/postback-test", Admin, admin::affiliates::test_postback),
+    route(Get, "/admin/offers", Admin, admin::offers::page),
+    route(Post, "/admin/offers", Admin, admin::offers::create),
+    route(Get, "/admin/offers/{id}", Admin, admin::offers::edit),
+    route(Post, "/admin/offers/{id}", Admin, admin::offers::update),
+    route(Get, "/admin/coupons", Admin, admin::coupons::page),
+    route(Post, "/admin/coupons", Admin, admin::coupons::create),
+    route(Get, "/admin/coupons/{code}", Admin, admin::coupons::edit),
+    route(Post, "/admin/coupons/{code}", Admin, admin::coupons::update),
+    route(Get, "/admin/postbacks", Admin, admin::postbacks::page),
+    route(Post, "/admin/postbacks/{id}/retry", Admin, admin::postbacks::retry),
+    route(Get, "/admin/reconcile", Admin, admin::reconcile::page),
+    route(Post, "/admin/reconcile", Admin, admin::reconcile::check),
+    route(Post, "/admin/reconcile/missing.csv", Admin, admin::reconcile::missing_csv),
+    route(Get, "/admin/export/commissions.csv", Admin, admin::export::commissions),
+    route(Get, "/admin/export/conversions.csv", Admin, admin::export::conversions),
 ];
 
 pub enum Found {

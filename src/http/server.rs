@@ -23,10 +23,10 @@ use std::sync::mpsc::{self, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::Ctx;
 use super::request::{self, BodyError, MAX_BODY, Method, Req};
 use super::response::Response;
 use super::router::{self, Access, Found, Route};
+use super::{Ctx, admin};
 use crate::config::Serve;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -98,10 +98,12 @@ pub fn run(config: Serve) -> Result<(), String> {
         })
         .map_err(|e| format!("while starting the signal thread: {e}"))?;
 
+    let admin = config.admin_token.as_deref().map(|token| Arc::new(admin::Admin::new(token)));
     let mut workers = Vec::with_capacity(config.workers);
     for i in 0..config.workers {
         let db = store::open_reader(&config.db)?;
-        let ctx = Ctx { db, writer: writer.clone(), config: config.clone(), metrics: metrics.clone() };
+        let ctx =
+            Ctx { db, writer: writer.clone(), config: config.clone(), metrics: metrics.clone(), admin: admin.clone() };
         let (server, shared, events) = (server.clone(), shared.clone(), events.clone());
         let handle = thread::Builder::new()
             .name(format!("worker-{i}"))
@@ -306,14 +308,16 @@ fn handle(ctx: &mut Ctx, shared: &Arc<Shared>, mut rq: tiny_http::Request) {
 }
 
 fn dispatch(ctx: &mut Ctx, req: &mut Req, found: Found) -> Response {
+    if ctx.admin.is_none() && admin::is_admin_path(&req.path) {
+        // Without an admin token the admin does not exist, whatever the method.
+        return not_found(req);
+    }
     let route = match found {
         Found::Route(route, params) => {
             req.params = params;
             route
         }
-        Found::Nothing => {
-            return Response::error(&Error::not_found("not_found", format!("no endpoint at {}", sanitize(&req.path))));
-        }
+        Found::Nothing => return not_found(req),
         Found::WrongMethod(allowed) => {
             let mut names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
             if names.contains(&"GET") {
@@ -327,27 +331,40 @@ fn dispatch(ctx: &mut Ctx, req: &mut Req, found: Found) -> Response {
 }
 
 /// Checks access and runs the handler. A panic is caught and answered with 500: one bad request
-/// never takes a worker, let alone the server, down.
+/// never takes a worker, let alone the server, down. Admin routes answer with pages, not JSON.
 fn invoke(ctx: &mut Ctx, req: &mut Req, route: &Route) -> Response {
-    if route.access == Access::ApiKey {
-        if let Err(e) = authenticate(ctx, req) {
-            return Response::error(&e);
+    match (route.access, &ctx.admin) {
+        (Access::Public, _) => {}
+        (Access::ApiKey, _) => {
+            if let Err(e) = authenticate(ctx, req) {
+                return Response::error(&e);
+            }
         }
+        (Access::AdminLogin, _) => {}
+        (Access::Admin, Some(state)) => {
+            if let Err(refused) = admin::guard(state, req) {
+                return admin::harden(refused);
+            }
+        }
+        (Access::Admin, None) => return not_found(req),
     }
-    let outcome = catch_unwind(AssertUnwindSafe(|| (route.handler)(ctx, req)));
-    match outcome {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => {
+    let outcome = catch_unwind(AssertUnwindSafe(|| (route.handler)(ctx, req)))
+        .unwrap_or_else(|panic| Err(Error::internal(format!("handler panicked: {}", writer::panic_text(&*panic)))));
+    let is_admin = matches!(route.access, Access::Admin | Access::AdminLogin);
+    let response = match outcome {
+        Ok(response) => response,
+        Err(e) => {
             if e.status >= 500 {
                 log::error!("{} {}: {e}", req.method.as_str(), route.pattern);
             }
-            Response::error(&e)
+            if is_admin { admin::error_page(req, &e) } else { Response::error(&e) }
         }
-        Err(panic) => {
-            log::error!("{} {} panicked: {}", req.method.as_str(), route.pattern, writer::panic_text(&*panic));
-            Response::error(&Error::internal("handler panicked"))
-        }
-    }
+    };
+    if is_admin { admin::harden(response) } else { response }
+}
+
+fn not_found(req: &Req) -> Response {
+    Response::error(&Error::not_found("not_found", format!("no endpoint at {}", sanitize(&req.path))))
 }
 
 fn authenticate(ctx: &Ctx, req: &mut Req) -> Result<(), Error> {
@@ -480,7 +497,7 @@ mod tests {
         store::migrate::run(&db).unwrap();
         let (writer, _) = Writer::start(rusqlite::Connection::open_in_memory().unwrap(), Duration::from_secs(1));
         let config = Serve::from_args(&crate::config::Args::default()).unwrap();
-        Ctx { db, writer, config: Arc::new(config), metrics: Arc::new(Metrics::default()) }
+        Ctx { db, writer, config: Arc::new(config), metrics: Arc::new(Metrics::default()), admin: None }
     }
 
     fn panics(_: &mut Ctx, _: &Req) -> Result<Response, Error> {

@@ -19,9 +19,14 @@ pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
         "name": a.name,
         "email": a.email,
         "postback_url": a.postback_url,
-        "tracking_link": format!("{public_url}/r/{}", a.referral_code),
+        "tracking_link": tracking_link(public_url, &a.referral_code),
         "created_at": rfc3339(a.created_at),
     })
+}
+
+/// The link an affiliate shares: `{public_url}/r/{referral_code}`.
+pub fn tracking_link(public_url: &str, referral_code: &str) -> String {
+    format!("{public_url}/r/{referral_code}")
 }
 
 pub fn offer(o: &Offer) -> Value {

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::Error;
-use crate::tracking::attribution::{MS_PER_DAY, Model};
+use crate::tracking::attribution::Model;
 use crate::tracking::click_id;
 
 /// A click as recorded; the affiliate and offer are already resolved.
@@ -84,7 +84,7 @@ pub fn insert(conn: &Connection, id: &str, click: &NewClick, now: i64) -> Result
         "INSERT INTO daily_clicks (day, affiliate_id, offer_id, clicks) VALUES (?1, ?2, ?3, 1)
          ON CONFLICT (day, affiliate_id, offer_id) DO UPDATE SET clicks = clicks + 1",
     )?
-    .execute(params![now.div_euclid(MS_PER_DAY), click.affiliate_id, click.offer_id])?;
+    .execute(params![crate::clock::day_of(now), click.affiliate_id, click.offer_id])?;
     Ok(())
 }
 

@@ -49,6 +49,17 @@ pub fn create(
     Ok(get(conn, code)?.expect("the coupon just inserted"))
 }
 
+/// Moves a coupon to another affiliate or offer (`None`: the default offer). 404 if unknown.
+pub fn update(conn: &Connection, code: &str, affiliate_id: i64, offer_id: Option<i64>) -> Result<Coupon, Error> {
+    let changed = conn
+        .prepare_cached("UPDATE coupons SET affiliate_id = ?1, offer_id = ?2 WHERE code = ?3")?
+        .execute(params![affiliate_id, offer_id, code])?;
+    if changed == 0 {
+        return Err(Error::not_found("not_found", format!("no coupon has code `{code}`")));
+    }
+    Ok(get(conn, code)?.expect("the coupon just updated"))
+}
+
 /// Looks a coupon up, ignoring letter case.
 pub fn get(conn: &Connection, code: &str) -> Result<Option<Coupon>, Error> {
     Ok(conn.prepare_cached(&format!("{SELECT} WHERE c.code = ?1"))?.query_row([code], from_row).optional()?)

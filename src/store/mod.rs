@@ -21,6 +21,7 @@ pub mod keys;
 pub mod migrate;
 pub mod offers;
 pub mod postbacks;
+pub mod reports;
 pub mod retention;
 pub mod writer;
 

@@ -96,6 +96,35 @@ pub fn create(conn: &Connection, new: &NewOffer, now: i64) -> Result<Offer, Erro
     Ok(get(conn, conn.last_insert_rowid())?.expect("the offer just inserted"))
 }
 
+/// Changes an offer's name, landing URL, commission, attribution and click window, and makes it
+/// the default if asked. Its id and currency never change (stored amounts depend on them).
+/// Conversions already recorded keep the commission they were given.
+pub fn update(conn: &Connection, id: i64, changes: &NewOffer) -> Result<Offer, Error> {
+    if changes.make_default {
+        conn.prepare_cached("UPDATE offers SET is_default = 0 WHERE is_default = 1 AND id != ?1")?.execute([id])?;
+    }
+    let changed = conn
+        .prepare_cached(
+            "UPDATE offers SET name = ?1, landing_url = ?2, commission_type = ?3, commission_value = ?4,
+                               attribution = ?5, click_window_days = ?6, is_default = is_default OR ?7
+             WHERE id = ?8",
+        )?
+        .execute(params![
+            changes.name,
+            changes.landing_url,
+            changes.commission.kind(),
+            changes.commission.stored_value(),
+            changes.attribution.as_str(),
+            changes.click_window_days,
+            changes.make_default,
+            id
+        ])?;
+    if changed == 0 {
+        return Err(Error::not_found("unknown_offer", format!("no offer has id {id}")));
+    }
+    Ok(get(conn, id)?.expect("the offer just updated"))
+}
+
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Offer>, Error> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM offers WHERE id = ?1"))?

@@ -1,6 +1,10 @@
 //! Integration tests: every test starts the real binary (see `support`) and talks HTTP to it.
 
+mod admin;
+mod admin_browser;
+mod admin_perf;
 mod api;
+mod browser;
 mod conversions;
 mod outbound;
 mod postbacks;

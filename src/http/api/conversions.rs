@@ -136,12 +136,7 @@ fn decide(ctx: &Ctx, req: &Req, to: Status) -> Result<Response, Error> {
     let now = crate::clock::now_ms();
     match ctx.writer.run(move |conn| conversions::decide(conn, id, to, &actor, reason.as_deref(), now))? {
         Decision::Changed(c) => {
-            let counter = if to == Status::Approved {
-                &ctx.metrics.conversions_approved
-            } else {
-                &ctx.metrics.conversions_rejected
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+            count_decisions(ctx, to, 1);
             Ok(Response::json(200, &views::conversion(&c)))
         }
         Decision::Refused(c) => Err(Error::conflict(
@@ -150,4 +145,11 @@ fn decide(ctx: &Ctx, req: &Req, to: Status) -> Result<Response, Error> {
         )
         .with_extra("conversion", views::conversion(&c))),
     }
+}
+
+/// Counts approvals or rejections for the metrics.
+pub fn count_decisions(ctx: &Ctx, to: Status, n: u64) {
+    let counter =
+        if to == Status::Approved { &ctx.metrics.conversions_approved } else { &ctx.metrics.conversions_rejected };
+    counter.fetch_add(n, Ordering::Relaxed);
 }

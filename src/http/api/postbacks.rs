@@ -82,6 +82,6 @@ pub fn retry(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     Ok(Response::json(200, &views::delivery(&delivery)))
 }
 
-fn not_found(id: impl std::fmt::Display) -> Error {
+pub fn not_found(id: impl std::fmt::Display) -> Error {
     Error::not_found("not_found", format!("no postback delivery has id {id}"))
 }

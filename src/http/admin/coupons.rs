@@ -1,0 +1,131 @@
+//! `/admin/coupons`: codes shoppers type at checkout that credit an affiliate without a click.
+//! List, create, and move a coupon to another affiliate or offer.
+
+use super::form::Form;
+use super::html::{Html, fragment, html};
+use super::layout::{self, Notice};
+use super::{PAGE_SIZE, see_other};
+use crate::error::Error;
+use crate::http::api::coupons::{create_in, owners};
+use crate::http::json::Fields;
+use crate::http::response::Response;
+use crate::http::{Ctx, Req};
+use crate::store::coupons::{self, Coupon};
+use crate::tracking::validate;
+
+pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    list_page(ctx, req, super::notice(req), &Form::default(), 200)
+}
+
+fn list_page(ctx: &Ctx, req: &Req, notice: Notice, draft: &Form, status: u16) -> Result<Response, Error> {
+    let rows = coupons::list(&ctx.db, req.query("after").unwrap_or(""), PAGE_SIZE)?;
+    let next = (rows.len() == PAGE_SIZE).then(|| rows.last().map(|c| c.code.clone())).flatten();
+    let mut body = fragment!(
+        "<h1>Coupons</h1><p class=\"sub\">A conversion reported with a coupon code is credited to the coupon's affiliate.</p>\
+         <div class=\"table\"><table><thead><tr><th>Code</th><th>Affiliate</th><th>Offer</th><th>Since</th></tr></thead><tbody>"
+    );
+    for c in &rows {
+        html!(
+            body,
+            "<tr><td class=\"mono\"><a href=\"/admin/coupons/{}\">{}</a></td><td><a href=\"/admin/affiliates/{}\">{}</a></td>\
+             <td>{}</td><td>{}</td></tr>",
+            c.code,
+            c.code,
+            c.referral_code,
+            c.referral_code,
+            c.offer_public_id.as_deref().unwrap_or("default offer"),
+            crate::clock::day_text(crate::clock::day_of(c.created_at))
+        );
+    }
+    if rows.is_empty() {
+        html!(body, "<tr><td colspan=\"4\" class=\"empty\">No coupons yet.</td></tr>");
+    }
+    html!(
+        body,
+        "</tbody></table></div><div class=\"pager\"><span></span>{}</div><h2>Add a coupon</h2><div class=\"card\">\
+         <form method=\"post\" action=\"/admin/coupons\">{}<div class=\"form-grid\">\
+         <label>Code<input type=\"text\" name=\"code\" required value=\"{}\" placeholder=\"ANN10\"></label>{}</div></form></div>",
+        super::next_link(req, "/admin/coupons", "after", next),
+        layout::csrf_field(req),
+        draft.raw("code"),
+        owner_fields(draft.raw("referral_code"), draft.raw("offer"), "Add coupon")
+    );
+    Ok(Response::html(status, layout::page(req, "Coupons", "/admin/coupons", &notice, &body)))
+}
+
+fn owner_fields(referral_code: &str, offer: &str, button: &str) -> Html {
+    fragment!(
+        "<label>Affiliate (referral code)<input type=\"text\" name=\"referral_code\" required value=\"{}\"></label>\
+         <label>Offer ID (empty: the default offer)<input type=\"text\" name=\"offer\" value=\"{}\"></label>\
+         <div><button class=\"btn primary\" type=\"submit\">{}</button></div>",
+        referral_code,
+        offer,
+        button
+    )
+}
+
+pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let form = Form::parse(req)?;
+    let checked = form.required_text("code").and_then(|code| {
+        validate::code(code).map_err(|e| Error::invalid("code", e))?;
+        Ok((code.to_string(), form.required_text("referral_code")?.to_string()))
+    });
+    let (code, referral_code) = match checked {
+        Ok(values) => values,
+        Err(e) => return list_page(ctx, req, Notice::Error(e.message), &form, e.status),
+    };
+    let offer = form.get("offer").map(String::from);
+    let now = crate::clock::now_ms();
+    match ctx.writer.run(move |conn| create_in(conn, &code, &referral_code, offer.as_deref(), now)) {
+        Ok(c) => Ok(see_other(&format!("/admin/coupons/{}", c.code), &[("done", "created")])),
+        Err(e) if e.status < 500 => list_page(ctx, req, Notice::Error(e.message), &form, e.status),
+        Err(e) => Err(e),
+    }
+}
+
+fn find(ctx: &Ctx, req: &Req) -> Result<Coupon, Error> {
+    let code = req.param(0);
+    coupons::get(&ctx.db, code)?.ok_or_else(|| Error::not_found("not_found", format!("no coupon has code `{code}`")))
+}
+
+pub fn edit(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let coupon = find(ctx, req)?;
+    edit_page(req, &coupon, super::notice(req), None, 200)
+}
+
+fn edit_page(req: &Req, c: &Coupon, notice: Notice, draft: Option<&Form>, status: u16) -> Result<Response, Error> {
+    let (referral_code, offer) = match draft {
+        Some(form) => (form.raw("referral_code"), form.raw("offer")),
+        None => (c.referral_code.as_str(), c.offer_public_id.as_deref().unwrap_or("")),
+    };
+    let body = fragment!(
+        "<p class=\"muted\" style=\"margin:18px 0 0\"><a href=\"/admin/coupons\">Coupons</a> /</p><h1 class=\"mono\">{}</h1>\
+         <p class=\"sub\">Changes apply to conversions reported from now on.</p><div class=\"card\">\
+         <form method=\"post\" action=\"/admin/coupons/{}\">{}<div class=\"form-grid\">{}</div></form></div>",
+        c.code,
+        c.code,
+        layout::csrf_field(req),
+        owner_fields(referral_code, offer, "Save")
+    );
+    Ok(Response::html(status, layout::page(req, &c.code, "/admin/coupons", &notice, &body)))
+}
+
+pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let coupon = find(ctx, req)?;
+    let form = Form::parse(req)?;
+    let referral_code = match form.required_text("referral_code") {
+        Ok(code) => code.to_string(),
+        Err(e) => return edit_page(req, &coupon, Notice::Error(e.message), Some(&form), e.status),
+    };
+    let offer = form.get("offer").map(String::from);
+    let code = coupon.code.clone();
+    let result = ctx.writer.run(move |conn| {
+        let (affiliate_id, offer_id) = owners(conn, &referral_code, offer.as_deref())?;
+        coupons::update(conn, &code, affiliate_id, offer_id)
+    });
+    match result {
+        Ok(c) => Ok(see_other(&format!("/admin/coupons/{}", c.code), &[("done", "saved")])),
+        Err(e) if e.status < 500 => edit_page(req, &coupon, Notice::Error(e.message), Some(&form), e.status),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,323 @@
+//! `/admin`: a period's clicks, conversions, revenue and commission, per day and per affiliate.
+//! Everything comes from the daily rollups (`daily_clicks`, `daily_conversions`), so the page
+//! costs the same with a million conversions as with ten. Conversions are counted on the day
+//! they were created, in their current status; rejected ones count for nothing but are shown.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::chart::{self, Bar};
+use super::html::{self, Html, fragment, html};
+use super::{Period, layout};
+use crate::error::Error;
+use crate::http::response::Response;
+use crate::http::{Ctx, Req};
+use crate::store::{affiliates, reports};
+use crate::tracking::money::Currency;
+
+/// Affiliates listed at most (by revenue).
+const MAX_AFFILIATES: usize = 50;
+const PRESETS: &[i64] = &[7, 30, 90, 365];
+/// Stacking order of the conversions chart, and the CSS class of each status.
+const STATUSES: [&str; 4] = ["approved", "pending", "refunded", "rejected"];
+
+/// Sums per currency, in the order currencies first appear.
+#[derive(Clone, Debug, Default)]
+struct Amounts(Vec<(Currency, i64)>);
+
+impl Amounts {
+    fn add(&mut self, currency: Currency, minor: i64) {
+        match self.0.iter_mut().find(|(c, _)| *c == currency) {
+            Some((_, sum)) => *sum += minor,
+            None => self.0.push((currency, minor)),
+        }
+    }
+
+    fn of(&self, currency: Currency) -> i64 {
+        self.0.iter().find(|(c, _)| *c == currency).map(|(_, v)| *v).unwrap_or(0)
+    }
+
+    /// One line per currency (largest first); `–` when empty.
+    fn html(&self) -> Html {
+        let mut sorted = self.0.clone();
+        sorted.sort_by_key(|(c, v)| (-*v, c.code()));
+        let lines: Vec<String> = sorted.iter().map(|(c, v)| html::money(*c, *v)).collect();
+        if lines.is_empty() {
+            return Html::from_static("–");
+        }
+        let mut out = Html::new();
+        for (i, line) in lines.iter().enumerate() {
+            html!(out, "{}{}", if i > 0 { Html::from_static("<br>") } else { Html::new() }, line);
+        }
+        out
+    }
+}
+
+#[derive(Default)]
+struct Totals {
+    clicks: i64,
+    /// Conversions by status, in the order of [`STATUSES`].
+    by_status: [i64; 4],
+    revenue: Amounts,
+    pending: Amounts,
+    approved: Amounts,
+}
+
+impl Totals {
+    fn add(&mut self, row: &reports::DayTotals) {
+        let Some(i) = STATUSES.iter().position(|s| *s == row.status) else { return };
+        self.by_status[i] += row.conversions;
+        if row.status != "rejected" {
+            self.revenue.add(row.currency, row.revenue);
+        }
+        match row.status.as_str() {
+            "pending" => self.pending.add(row.currency, row.commission),
+            "approved" => self.approved.add(row.currency, row.commission),
+            _ => {}
+        }
+    }
+
+    /// Conversions that count: everything but rejected.
+    fn conversions(&self) -> i64 {
+        self.by_status[..3].iter().sum()
+    }
+
+    fn rejected(&self) -> i64 {
+        self.by_status[3]
+    }
+}
+
+fn period(req: &Req) -> Result<Period, Error> {
+    if req.query("from").is_none() && req.query("to").is_none() {
+        if let Some(days) = req.query("days").and_then(|d| d.parse::<i64>().ok()).filter(|d| PRESETS.contains(d)) {
+            return Ok(Period::last_days(days, crate::clock::now_ms()));
+        }
+    }
+    Period::from_query(req, 30)
+}
+
+pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let period = period(req)?;
+    let mut total = Totals::default();
+    let mut days: Vec<Totals> = (0..period.days()).map(|_| Totals::default()).collect();
+    let mut by_affiliate: HashMap<i64, Totals> = HashMap::new();
+    for row in reports::conversion_totals(&ctx.db, period.from_day, period.to_day)? {
+        total.add(&row);
+        days[(row.day - period.from_day) as usize].add(&row);
+        by_affiliate.entry(row.affiliate_id).or_default().add(&row);
+    }
+    for (day, affiliate_id, clicks) in reports::click_totals(&ctx.db, period.from_day, period.to_day)? {
+        total.clicks += clicks;
+        days[(day - period.from_day) as usize].clicks += clicks;
+        by_affiliate.entry(affiliate_id).or_default().clicks += clicks;
+    }
+    // The chart shows the currency with the most revenue.
+    let main_currency = total
+        .revenue
+        .0
+        .iter()
+        .max_by_key(|(c, v)| (*v, std::cmp::Reverse(c.code())))
+        .map(|(c, _)| *c)
+        .unwrap_or_else(|| Currency::from_code("USD").expect("USD is known"));
+
+    let mut body = Html::new();
+    html!(
+        body,
+        "<div class=\"spread\" style=\"margin-bottom:14px\"><div><h1>Overview</h1><p class=\"sub\" style=\"margin:0\">{} to {} (UTC) · {} days</p></div>{}</div>",
+        crate::clock::day_text(period.from_day),
+        crate::clock::day_text(period.to_day - 1),
+        period.days(),
+        period_picker(req, period)
+    );
+    html!(
+        body,
+        "<div class=\"cards\">{}{}{}{}{}{}</div>",
+        kpi("Clicks", &fragment!("{}", html::count(total.clicks)), ""),
+        kpi(
+            "Conversions",
+            &fragment!("{}", html::count(total.conversions())),
+            &if total.rejected() > 0 { format!("{} rejected", html::count(total.rejected())) } else { String::new() }
+        ),
+        kpi(
+            "Conversion rate",
+            &fragment!("{}", html::percent(total.conversions(), total.clicks)),
+            "conversions ÷ clicks"
+        ),
+        kpi("Revenue", &total.revenue.html(), "net of refunds"),
+        kpi("Commission pending", &total.pending.html(), "to review"),
+        kpi("Commission approved", &total.approved.html(), "of this period's conversions"),
+    );
+    let revenue_bars: Vec<Bar> = days
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let day = period.from_day + i as i64;
+            let revenue = d.revenue.of(main_currency);
+            Bar {
+                label: short_day(day),
+                title: format!(
+                    "{}: {} revenue, {} conversions, {} clicks",
+                    crate::clock::day_text(day),
+                    html::money(main_currency, revenue),
+                    html::count(d.conversions()),
+                    html::count(d.clicks)
+                ),
+                values: vec![revenue],
+            }
+        })
+        .collect();
+    let axis_money = |v: i64| html::money(main_currency, v).trim_end_matches(".00").to_string();
+    html!(
+        body,
+        "<div class=\"card\"><div class=\"spread\"><h2>Revenue per day ({})</h2></div>{}</div>",
+        main_currency.code(),
+        chart::stacked_bars("Revenue per day", &["bar-revenue"], &revenue_bars, &axis_money)
+    );
+    let conversion_bars: Vec<Bar> = days
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let day = period.from_day + i as i64;
+            let parts: Vec<String> =
+                STATUSES.iter().zip(d.by_status).filter(|(_, n)| *n > 0).map(|(s, n)| format!("{n} {s}")).collect();
+            Bar {
+                label: short_day(day),
+                title: format!(
+                    "{}: {}",
+                    crate::clock::day_text(day),
+                    if parts.is_empty() { "no conversions".into() } else { parts.join(", ") }
+                ),
+                values: d.by_status.to_vec(),
+            }
+        })
+        .collect();
+    html!(
+        body,
+        "<div class=\"card\" style=\"margin-top:12px\"><div class=\"spread\"><h2>Conversions per day</h2>\
+         <div class=\"legend\">{}</div></div>{}</div>",
+        legend_swatches(),
+        chart::stacked_bars(
+            "Conversions per day by status",
+            &["s-approved", "s-pending", "s-refunded", "s-rejected"],
+            &conversion_bars,
+            &|v| html::count(v)
+        )
+    );
+    body.buffer().push_str(affiliate_table(ctx, &by_affiliate, main_currency)?.as_str());
+    body.buffer().push_str(payouts_card(period).as_str());
+    Ok(Response::html(200, layout::page(req, "Overview", "/admin", &super::notice(req), &body)))
+}
+
+fn legend_swatches() -> Html {
+    let mut out = Html::new();
+    for (status, color) in
+        [("approved", "#22a35a"), ("pending", "#f0a53a"), ("refunded", "#98a2b3"), ("rejected", "#e5604d")]
+    {
+        html!(out, "<span><i style=\"background:{}\"></i>{}</span>", color, status);
+    }
+    out
+}
+
+fn kpi(label: &str, value: &Html, note: &str) -> Html {
+    let size = if value.as_str().contains("<br>") { " small" } else { "" };
+    fragment!(
+        "<div class=\"card kpi\"><div class=\"label\">{}</div><div class=\"value{}\">{}</div><div class=\"note\">{}</div></div>",
+        label,
+        size,
+        value,
+        note
+    )
+}
+
+/// `Nov 3`.
+fn short_day(day: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(day * crate::tracking::attribution::MS_PER_DAY)
+        .map(|t| t.format("%b %-d").to_string())
+        .unwrap_or_default()
+}
+
+fn period_picker(req: &Req, period: Period) -> Html {
+    let mut out = Html::from_static("<form class=\"filters\" method=\"get\" action=\"/admin\" style=\"margin:0\">");
+    for days in PRESETS {
+        let on = req.query("from").is_none() && period == Period::last_days(*days, crate::clock::now_ms());
+        html!(
+            out,
+            "<a class=\"btn{}\" href=\"/admin?days={}\">{} days</a>",
+            if on { " primary" } else { "" },
+            *days,
+            *days
+        );
+    }
+    html!(
+        out,
+        "<label>From<input type=\"date\" name=\"from\" value=\"{}\"></label><label>Before<input type=\"date\" name=\"to\" value=\"{}\"></label>\
+         <button class=\"btn\" type=\"submit\">Show</button></form>",
+        crate::clock::day_text(period.from_day),
+        crate::clock::day_text(period.to_day)
+    );
+    out
+}
+
+fn affiliate_table(ctx: &Ctx, by_affiliate: &HashMap<i64, Totals>, main: Currency) -> Result<Html, Error> {
+    let mut rows: Vec<(&i64, &Totals)> = by_affiliate.iter().collect();
+    rows.sort_by_key(|(id, t)| (-t.revenue.of(main), -t.conversions(), -t.clicks, **id));
+    let mut out = fragment!(
+        "<h2>By affiliate</h2><div class=\"table\"><table><thead><tr><th>Affiliate</th><th class=\"num\">Clicks</th>\
+         <th class=\"num\">Conversions</th><th class=\"num\">Conv. rate</th><th class=\"num\">Revenue</th>\
+         <th class=\"num\">Commission pending</th><th class=\"num\">Commission approved</th></tr></thead><tbody>"
+    );
+    let names: BTreeMap<i64, affiliates::Affiliate> = rows
+        .iter()
+        .take(MAX_AFFILIATES)
+        .filter_map(|(id, _)| affiliates::get(&ctx.db, **id).transpose())
+        .map(|a| a.map(|a| (a.id, a)))
+        .collect::<Result<_, _>>()?;
+    for (id, t) in rows.iter().take(MAX_AFFILIATES) {
+        let Some(a) = names.get(id) else { continue };
+        html!(
+            out,
+            "<tr><td><a href=\"/admin/affiliates/{}\">{}</a> <span class=\"muted mono\">{}</span></td>\
+             <td class=\"num\">{}</td><td class=\"num\"><a href=\"/admin/conversions?affiliate={}\">{}</a></td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            a.referral_code,
+            a.name,
+            a.referral_code,
+            html::count(t.clicks),
+            a.referral_code,
+            html::count(t.conversions()),
+            html::percent(t.conversions(), t.clicks),
+            t.revenue.html(),
+            t.pending.html(),
+            t.approved.html()
+        );
+    }
+    if rows.is_empty() {
+        html!(out, "<tr><td colspan=\"7\" class=\"empty\">No clicks or conversions in this period.</td></tr>");
+    }
+    html!(out, "</tbody></table></div>");
+    if rows.len() > MAX_AFFILIATES {
+        html!(
+            out,
+            "<p class=\"muted\">Showing the top {} of {} affiliates by revenue.</p>",
+            MAX_AFFILIATES,
+            rows.len()
+        );
+    }
+    Ok(out)
+}
+
+fn payouts_card(period: Period) -> Html {
+    let [(_, from), (_, to)] = period.params();
+    fragment!(
+        "<h2>Payouts</h2><div class=\"card\"><form class=\"filters\" method=\"get\" action=\"/admin/export/commissions.csv\" style=\"margin:0\">\
+         <label>Commission<select name=\"status\"><option value=\"approved\">approved (booked in the period)</option>\
+         <option value=\"pending\">pending</option><option value=\"rejected\">rejected</option><option value=\"refunded\">refunded</option></select></label>\
+         <label>From<input type=\"date\" name=\"from\" value=\"{}\"></label><label>Before<input type=\"date\" name=\"to\" value=\"{}\"></label>\
+         <button class=\"btn primary\" type=\"submit\">Download payouts CSV</button></form>\
+         <p class=\"muted\" style=\"margin:8px 0 0\">One row per affiliate and currency. Approved commission is counted when it was \
+         approved, minus claw-backs of refunded orders; other statuses by the day of the order. \
+         <a href=\"/admin/export/conversions.csv?{}\">All conversions of the period as CSV</a>.</p></div>",
+        from,
+        to,
+        html::query(&[("from", &from), ("to", &to)])
+    )
+}

@@ -1,0 +1,285 @@
+//! Reports for the merchant admin: daily totals, payouts and reconciliation against the shop's
+//! order list. All reads, plus the one write that keeps `daily_conversions` in step with
+//! `conversions` (called by `conversions.rs` inside the transaction of every change).
+//!
+//! Why a rollup: the overview sums a period's conversions by day, affiliate and status. Scanning
+//! a million conversions for that took over a second even through a covering index; the rollup
+//! holds at most days x affiliates x statuses x currencies rows and answers in milliseconds.
+
+use rusqlite::{Connection, Row, params};
+
+use super::conversions::Conversion;
+use crate::error::Error;
+use crate::tracking::money::Currency;
+
+/// Adds (`sign` = 1) or removes (`sign` = -1) a conversion, as it is now, from the daily totals.
+/// A change is counted as removing the old state and adding the new one. Must run on the writer.
+pub fn count_conversion(conn: &Connection, c: &Conversion, sign: i64) -> Result<(), Error> {
+    conn.prepare_cached(
+        "INSERT INTO daily_conversions (day, affiliate_id, status, currency, conversions, revenue, commission)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (day, affiliate_id, status, currency) DO UPDATE SET
+             conversions = conversions + excluded.conversions,
+             revenue = revenue + excluded.revenue,
+             commission = commission + excluded.commission",
+    )?
+    .execute(params![
+        crate::clock::day_of(c.created_at),
+        c.affiliate_id,
+        c.status,
+        c.currency.code(),
+        sign,
+        sign * (c.amount - c.refunded_amount),
+        sign * c.commission
+    ])?;
+    Ok(())
+}
+
+fn currency_at(r: &Row<'_>, index: usize) -> rusqlite::Result<Currency> {
+    let code: String = r.get(index)?;
+    Currency::from_code(&code).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, "unknown currency".into())
+    })
+}
+
+/// Conversions of one day, affiliate, status and currency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DayTotals {
+    pub day: i64,
+    pub affiliate_id: i64,
+    pub status: String,
+    pub currency: Currency,
+    pub conversions: i64,
+    /// Amounts minus refunds, in minor units.
+    pub revenue: i64,
+    pub commission: i64,
+}
+
+/// Daily conversion totals for the days `[from_day, to_day)`.
+pub fn conversion_totals(conn: &Connection, from_day: i64, to_day: i64) -> Result<Vec<DayTotals>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT day, affiliate_id, status, currency, conversions, revenue, commission FROM daily_conversions
+         WHERE day >= ?1 AND day < ?2 AND conversions != 0",
+    )?;
+    let rows = stmt.query_map(params![from_day, to_day], |r| {
+        Ok(DayTotals {
+            day: r.get(0)?,
+            affiliate_id: r.get(1)?,
+            status: r.get(2)?,
+            currency: currency_at(r, 3)?,
+            conversions: r.get(4)?,
+            revenue: r.get(5)?,
+            commission: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Clicks per day and affiliate for the days `[from_day, to_day)`, from the `daily_clicks` rollup.
+pub fn click_totals(conn: &Connection, from_day: i64, to_day: i64) -> Result<Vec<(i64, i64, i64)>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT day, affiliate_id, sum(clicks) FROM daily_clicks WHERE day >= ?1 AND day < ?2
+         GROUP BY day, affiliate_id",
+    )?;
+    let rows = stmt.query_map(params![from_day, to_day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// What one affiliate earned in one currency over a period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payout {
+    pub referral_code: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub currency: Currency,
+    pub conversions: i64,
+    pub commission: i64,
+}
+
+fn payout_from_row(r: &Row<'_>) -> rusqlite::Result<Payout> {
+    Ok(Payout {
+        referral_code: r.get(0)?,
+        name: r.get(1)?,
+        email: r.get(2)?,
+        currency: currency_at(r, 3)?,
+        conversions: r.get(4)?,
+        commission: r.get(5)?,
+    })
+}
+
+/// Commission booked in `[from_ms, to_ms)` from the ledger: approvals minus claw-backs, so a
+/// conversion approved last month and refunded this month lowers this month's payout.
+/// `conversions` counts the distinct conversions with an entry in the period.
+pub fn approved_payouts(conn: &Connection, from_ms: i64, to_ms: i64) -> Result<Vec<Payout>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.referral_code, a.name, a.email, l.currency, count(DISTINCT l.conversion_id), sum(l.amount)
+         FROM commission_ledger l JOIN affiliates a ON a.id = l.affiliate_id
+         WHERE l.at >= ?1 AND l.at < ?2
+         GROUP BY l.affiliate_id, l.currency ORDER BY a.referral_code, l.currency",
+    )?;
+    let rows = stmt.query_map(params![from_ms, to_ms], payout_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The current commission of conversions with `status` created on the days `[from_day, to_day)`.
+pub fn status_payouts(conn: &Connection, status: &str, from_day: i64, to_day: i64) -> Result<Vec<Payout>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.referral_code, a.name, a.email, d.currency, sum(d.conversions), sum(d.commission)
+         FROM daily_conversions d JOIN affiliates a ON a.id = d.affiliate_id
+         WHERE d.day >= ?1 AND d.day < ?2 AND d.status = ?3
+         GROUP BY d.affiliate_id, d.currency HAVING sum(d.conversions) != 0
+         ORDER BY a.referral_code, d.currency",
+    )?;
+    let rows = stmt.query_map(params![from_day, to_day, status], payout_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// An order ID from the shop that affiliated has recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    pub external_id: String,
+    pub status: String,
+    pub referral_code: String,
+}
+
+/// Which of `external_ids` were recorded as conversions (one indexed lookup each, in one query).
+pub fn recorded(conn: &Connection, external_ids: &[String]) -> Result<Vec<Recorded>, Error> {
+    let list = serde_json::to_string(external_ids).map_err(|e| Error::internal(format!("order list: {e}")))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT v.external_id, v.status, a.referral_code
+         FROM json_each(?1) j JOIN conversions v ON v.external_id = j.value JOIN affiliates a ON a.id = v.affiliate_id",
+    )?;
+    let rows = stmt
+        .query_map([list], |r| Ok(Recorded { external_id: r.get(0)?, status: r.get(1)?, referral_code: r.get(2)? }))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Insert;
+    use crate::store::affiliates::{self, NewAffiliate};
+    use crate::store::attribute::Keys;
+    use crate::store::conversions::{self, NewConversion, Source, Status};
+    use crate::store::offers::{self, NewOffer};
+    use crate::tracking::attribution::Model;
+    use crate::tracking::commission::Rule;
+
+    fn db() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::store::migrate::run(&conn).unwrap();
+        for code in ["ann", "bob"] {
+            let new =
+                NewAffiliate { referral_code: code.into(), name: code.to_uppercase(), email: None, postback_url: None };
+            affiliates::create(&conn, &new, 0).unwrap();
+        }
+        let offer = NewOffer {
+            public_id: "main".into(),
+            name: "Main".into(),
+            landing_url: "https://shop.example/".into(),
+            commission: Rule::Percent { ppm: 100_000 },
+            attribution: Model::LastClick,
+            click_window_days: 30,
+            currency: Currency::from_code("USD").unwrap(),
+            make_default: true,
+        };
+        offers::create(&conn, &offer, 0).unwrap();
+        conn
+    }
+
+    fn convert(conn: &Connection, id: &str, code: &str, amount: &str, currency: &str, now: i64) -> i64 {
+        let new = NewConversion {
+            external_id: id.into(),
+            kind: "sale".into(),
+            amount: amount.into(),
+            currency: Currency::from_code(currency),
+            keys: Keys::default(),
+            source: Source::Api,
+            actor: "test".into(),
+        };
+        match conversions::create_for_affiliate(conn, &new, code, None, now).unwrap() {
+            Insert::Created(c) => c.id,
+            Insert::Duplicate(_) => panic!("duplicate"),
+        }
+    }
+
+    fn from_scratch(conn: &Connection) -> Vec<(i64, i64, String, String, i64, i64, i64)> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT created_at / 86400000, affiliate_id, status, currency, count(*), sum(amount - refunded_amount),
+                        sum(commission)
+                 FROM conversions GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+            )
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn rollup(conn: &Connection) -> Vec<(i64, i64, String, String, i64, i64, i64)> {
+        let mut rows: Vec<_> = conversion_totals(conn, i64::MIN, i64::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|t| {
+                (t.day, t.affiliate_id, t.status, t.currency.code().to_string(), t.conversions, t.revenue, t.commission)
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn the_rollup_matches_the_conversions_after_every_kind_of_change() {
+        let conn = db();
+        let day = 86_400_000;
+        let a = convert(&conn, "o1", "ann", "100.00", "USD", 5 * day + 10);
+        let b = convert(&conn, "o2", "ann", "50.00", "USD", 5 * day + 20);
+        let c = convert(&conn, "o3", "bob", "80.00", "EUR", 6 * day);
+        let d = convert(&conn, "o4", "bob", "20.00", "USD", 6 * day + 1);
+        convert(&conn, "o5", "bob", "10.00", "USD", 7 * day);
+        assert_eq!(rollup(&conn), from_scratch(&conn));
+        conversions::decide(&conn, a, Status::Approved, "t", None, 8 * day).unwrap();
+        conversions::decide(&conn, b, Status::Rejected, "t", None, 8 * day).unwrap();
+        conversions::refund(&conn, c, Some("30.00"), "t", 8 * day).unwrap();
+        conversions::refund(&conn, a, Some("25.00"), "t", 9 * day).unwrap();
+        conversions::refund(&conn, d, None, "t", 9 * day).unwrap();
+        // A refused decision changes nothing.
+        conversions::decide(&conn, d, Status::Approved, "t", None, 9 * day).unwrap();
+        assert_eq!(rollup(&conn), from_scratch(&conn));
+        assert_eq!(conversion_totals(&conn, 6, 7).unwrap().len(), 2, "EUR partly refunded, USD fully refunded");
+    }
+
+    #[test]
+    fn payouts_use_the_ledger_for_approved_and_the_rollup_otherwise() {
+        let conn = db();
+        let day = 86_400_000;
+        let a = convert(&conn, "o1", "ann", "100.00", "USD", day);
+        convert(&conn, "o2", "ann", "40.00", "USD", day);
+        let c = convert(&conn, "o3", "bob", "10.00", "USD", 2 * day);
+        conversions::decide(&conn, a, Status::Approved, "t", None, 3 * day).unwrap();
+        conversions::decide(&conn, c, Status::Approved, "t", None, 3 * day).unwrap();
+        conversions::refund(&conn, a, Some("50.00"), "t", 10 * day).unwrap();
+        let before_refund = approved_payouts(&conn, 0, 4 * day).unwrap();
+        assert_eq!(before_refund.len(), 2);
+        assert_eq!((before_refund[0].referral_code.as_str(), before_refund[0].commission), ("ann", 1000));
+        assert_eq!((before_refund[1].referral_code.as_str(), before_refund[1].commission), ("bob", 100));
+        let month_of_refund = approved_payouts(&conn, 4 * day, 11 * day).unwrap();
+        assert_eq!(month_of_refund.len(), 1);
+        assert_eq!((month_of_refund[0].conversions, month_of_refund[0].commission), (1, -500));
+        let pending = status_payouts(&conn, "pending", 0, 30).unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!((pending[0].referral_code.as_str(), pending[0].conversions, pending[0].commission), ("ann", 1, 400));
+    }
+
+    #[test]
+    fn recorded_finds_exactly_the_known_order_ids() {
+        let conn = db();
+        convert(&conn, "1001", "ann", "1.00", "USD", 0);
+        convert(&conn, "#1002", "bob", "1.00", "USD", 0);
+        let ids: Vec<String> = ["1001", "#1002", "1003", "'; DROP TABLE conversions; --"].map(String::from).into();
+        let mut found: Vec<String> = recorded(&conn, &ids).unwrap().into_iter().map(|r| r.external_id).collect();
+        found.sort();
+        assert_eq!(found, ["#1002", "1001"]);
+    }
+}
