@@ -162,6 +162,7 @@ pub const SERVE_OPTS: &[Opt] = &[
     CLICK_RETENTION,
     SWEEP_INTERVAL,
     ADMIN_TOKEN,
+    WAL_AUTOCHECKPOINT,
 ];
 
 /// Everything `serve` needs, validated.
@@ -349,6 +350,40 @@ mod tests {
         assert!(check_admin_token("0123456789abcdef").is_ok());
         assert!(check_admin_token("short").unwrap_err().contains("at least 16"));
         assert!(check_admin_token("0123456789abcdef\n").is_err());
+    }
+
+    #[test]
+    fn every_documented_serve_flag_parses() {
+        let mut parser = lexopt::Parser::from_args([
+            "--workers",
+            "2",
+            "--synchronous",
+            "full",
+            "--store-ip",
+            "none",
+            "--socket-timeout",
+            "5s",
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--public-url",
+            "https://t.example",
+            "--allow-private-postbacks",
+            "--click-retention",
+            "7d",
+            "--sweep-interval",
+            "10m",
+            "--admin-token",
+            "0123456789abcdef",
+            "--wal-autocheckpoint",
+            "0",
+        ]);
+        let serve = Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap()).unwrap();
+        assert_eq!(serve.wal_autocheckpoint, 0);
+        assert_eq!(serve.click_retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(serve.sweep_interval, Duration::from_secs(600));
+        assert!(serve.allow_private_postbacks);
+        assert_eq!(serve.public_url, "https://t.example");
+        assert_eq!(serve.synchronous, Synchronous::Full);
     }
 
     #[test]
