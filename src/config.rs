@@ -173,6 +173,8 @@ pub struct Serve {
     /// How visitors and affiliates reach this server (scheme, host, optional port and path
     /// prefix, no trailing slash); used to print tracking links and postback URLs.
     pub public_url: String,
+    /// Whether `public_url` was derived from `listen` (and should follow the real port).
+    pub public_url_is_default: bool,
     pub api_key: Option<String>,
     pub workers: usize,
     pub synchronous: Synchronous,
@@ -281,6 +283,7 @@ impl Serve {
         Ok(Serve {
             db: args.db(),
             listen,
+            public_url_is_default: args.get(&PUBLIC_URL).is_none(),
             public_url,
             api_key,
             workers,

@@ -5,7 +5,9 @@ use std::io::Write;
 
 pub fn init() {
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let mut builder = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    // tiny_http logs its accept loop's end at error level, which is our own shutdown; the
+    // failure cases it reports are handled (and logged) by the server itself.
+    let mut builder = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,tiny_http=off"));
     if journald {
         builder.format(|f, record| {
             let priority = match record.level() {

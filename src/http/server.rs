@@ -54,7 +54,7 @@ struct Shared {
 }
 
 /// Runs the server until SIGTERM/SIGINT (returns Ok) or a fatal error (returns Err).
-pub fn run(config: Serve) -> Result<(), String> {
+pub fn run(mut config: Serve) -> Result<(), String> {
     raise_fd_limit();
     let conn = store::open_writer(&config.db, config.synchronous, config.wal_autocheckpoint)?;
     bootstrap_keys(&conn, &config)?;
@@ -74,6 +74,10 @@ pub fn run(config: Serve) -> Result<(), String> {
 
     let listener = bind(config.listen, config.socket_timeout)?;
     let local = listener.local_addr().map_err(|e| format!("while reading the listening address: {e}"))?;
+    if config.public_url_is_default {
+        // With --listen on port 0 the real port is only known now.
+        config.public_url = format!("http://{local}");
+    }
     let control = listener.try_clone().map_err(|e| format!("while cloning the listener: {e}"))?;
     let server = Arc::new(
         tiny_http::Server::from_listener(listener, None).map_err(|e| format!("while starting the HTTP server: {e}"))?,

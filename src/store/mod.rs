@@ -92,6 +92,11 @@ pub fn open_tool(path: &Path) -> Result<Connection, String> {
 
 fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Query-planner stability: without it, SQLite 3.54 marks statements whose plan could depend
+    // on a bound value for re-preparation, and a cached join re-prepared on *every* execution
+    // once its tables had rows (measured: 1,999 re-prepares in 2,000 lookups; half the writer's
+    // time). Our statements are key lookups whose best plan never depends on the value.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "synchronous", sync.pragma())?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
@@ -99,6 +104,39 @@ fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
     conn.pragma_update(None, "secure_delete", true)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_joins_are_not_re_prepared_as_tables_grow() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join("a.db"), Synchronous::Normal, 1000).unwrap();
+        conn.execute_batch(
+            "INSERT INTO affiliates (referral_code, name, created_at) VALUES ('a', 'a', 1);
+             INSERT INTO offers (public_id, name, landing_url, commission_type, commission_value, attribution,
+                                 click_window_days, currency, is_default, created_at)
+             VALUES ('o', 'o', 'https://x.example/', 'percent', 1, 'last_click', 30, 'USD', 1, 1);",
+        )
+        .unwrap();
+        let lookup = "SELECT v.id, a.referral_code FROM conversions v JOIN affiliates a ON a.id = v.affiliate_id
+                      WHERE v.external_id = ?1";
+        for i in 0..50 {
+            conn.execute(
+                "INSERT INTO conversions (external_id, type, affiliate_id, offer_id, attributed_by, source, currency,
+                                          amount, base_commission, commission, status, created_at, updated_at)
+                 VALUES (?1, 'sale', 1, 1, 'coupon', 'api', 'USD', 1, 0, 0, 'pending', 1, 1)",
+                [format!("e{i}")],
+            )
+            .unwrap();
+            let mut stmt = conn.prepare_cached(lookup).unwrap();
+            stmt.query_row([format!("e{i}")], |_| Ok(())).unwrap();
+        }
+        let stmt = conn.prepare_cached(lookup).unwrap();
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
+    }
 }
 
 /// True when a statement failed on a UNIQUE or PRIMARY KEY constraint.
