@@ -59,12 +59,14 @@ mem_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null |
 # Resets VmHWM to the current RSS, so the next reading is the peak of one run.
 reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
 
-# A TCP port nobody listens on (other servers may be running on this machine).
+# A TCP port no socket uses (other servers may be running on this machine), below the
+# ephemeral range so that client connections cannot be holding it.
 free_port() {
-    local port
+    local port low
+    low="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
     while :; do
-        port=$((20000 + RANDOM % 40000))
-        if [ -z "$(ss -Htln "( sport = :$port )" 2>/dev/null)" ]; then
+        port=$((10000 + RANDOM % (low - 10000)))
+        if [ -z "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ]; then
             echo "$port"
             return
         fi
