@@ -53,6 +53,17 @@ cpu_seconds() {
     awk -v tck="$CLK_TCK" '{ printf "%.2f", ($12 + $13) / tck }' <<<"$rest"
 }
 
+# The whole box's CPU time so far, from the first line of /proc/stat: "BUSY STEAL" in seconds,
+# where busy is user + nice + system + irq + softirq over all cores.
+box_cpu() {
+    awk -v tck="$CLK_TCK" '$1 == "cpu" { printf "%.2f %.2f\n", ($2 + $3 + $4 + $7 + $8) / tck, $9 / tck }' /proc/stat
+}
+
+# CPU seconds of this shell's children that have been waited for (cutime + cstime).
+children_cpu() {
+    sed 's/^.*) //' "/proc/$$/stat" | awk -v tck="$CLK_TCK" '{ printf "%.2f", ($14 + $15) / tck }'
+}
+
 # A /proc/PID/status field in kB (VmRSS, VmHWM).
 mem_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
