@@ -64,6 +64,12 @@ children_cpu() {
     sed 's/^.*) //' "/proc/$$/stat" | awk -v tck="$CLK_TCK" '{ printf "%.2f", ($14 + $15) / tck }'
 }
 
+# Times the kernel dropped a connection because a listener's accept queue was full (whole box,
+# absolute). A starved connection with no overflow was accepted and then left waiting.
+listen_overflows() {
+    nstat -asz TcpExtListenOverflows 2>/dev/null | awk '$1 == "TcpExtListenOverflows" { print $2; f = 1 } END { if (!f) print 0 }'
+}
+
 # A /proc/PID/status field in kB (VmRSS, VmHWM).
 mem_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
