@@ -34,8 +34,12 @@ cleanup_started() {
 
 build_release() {
     log "building the release binary and the bench examples (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-    (cd "$ROOT" && cargo build --release --quiet && cargo build --release --quiet --examples) ||
-        die "cargo build failed"
+    local build_log="${TMPDIR:-/tmp}/affiliated-bench-build.$$.log"
+    if ! (cd "$ROOT" && cargo build --release && cargo build --release --examples) >"$build_log" 2>&1; then
+        tail -40 "$build_log" >&2
+        die "cargo build failed (full log: $build_log)"
+    fi
+    rm -f "$build_log"
 }
 
 need() {
