@@ -74,6 +74,16 @@ listen_overflows() {
     nstat -asz TcpExtListenOverflows 2>/dev/null | awk '$1 == "TcpExtListenOverflows" { print $2; f = 1 } END { if (!f) print 0 }'
 }
 
+# utime + stime in seconds of the threads of PID named NAME (e.g. affiliated's "writer").
+thread_cpu() {
+    local pid="$1" name="$2" task total=0
+    for task in /proc/"$pid"/task/*; do
+        [ "$(cat "$task/comm" 2>/dev/null)" = "$name" ] || continue
+        total="$(sed 's/^.*) //' "$task/stat" | awk -v t="$total" -v tck="$CLK_TCK" '{ printf "%.2f", t + ($12 + $13) / tck }')"
+    done
+    echo "$total"
+}
+
 # A /proc/PID/status field in kB (VmRSS, VmHWM).
 mem_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
