@@ -1,0 +1,264 @@
+# Shared by bench/run, bench/seed, bench/crash and bench/attack (sourced, not run).
+# Builds the release binary, starts and stops servers on temporary databases, creates the
+# realistic setup through the API, and reads CPU and memory figures from /proc.
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$BENCH_DIR/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/tmp/target-bench}"
+BIN="$CARGO_TARGET_DIR/release/affiliated"
+EXAMPLES="$CARGO_TARGET_DIR/release/examples"
+# The same key as bench/support.rs uses.
+KEY="bench-key-0123456789abcdefghijklmnopqrstuvwxyz"
+CLK_TCK="$(getconf CLK_TCK)"
+
+# Every process this script starts, so the exit trap can stop exactly those.
+STARTED_PIDS=()
+
+log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+cleanup_started() {
+    local pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+    done
+    sleep 0.5
+    for pid in "${STARTED_PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+}
+
+build_release() {
+    log "building the release binary and the bench examples (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+    local build_log="${TMPDIR:-/tmp}/affiliated-bench-build.$$.log"
+    if ! (cd "$ROOT" && cargo build --release && cargo build --release --examples) >"$build_log" 2>&1; then
+        tail -40 "$build_log" >&2
+        die "cargo build failed (full log: $build_log)"
+    fi
+    rm -f "$build_log"
+}
+
+need() {
+    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] ||
+        die "$1 is missing; install it with: apt-get install -y $2"
+}
+
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# utime + stime of a process in seconds (fields 14 and 15 of /proc/PID/stat).
+cpu_seconds() {
+    local rest
+    rest="$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null)" || { echo 0; return; }
+    # After the command name, field 1 is the state, so utime and stime are fields 12 and 13.
+    awk -v tck="$CLK_TCK" '{ printf "%.2f", ($12 + $13) / tck }' <<<"$rest"
+}
+
+# The whole box's CPU time so far, from the first line of /proc/stat: "BUSY STEAL" in seconds,
+# where busy is user + nice + system + irq + softirq over all cores.
+box_cpu() {
+    awk -v tck="$CLK_TCK" '$1 == "cpu" { printf "%.2f %.2f\n", ($2 + $3 + $4 + $7 + $8) / tck, $9 / tck }' /proc/stat
+}
+
+# CPU seconds of this shell's children that have been waited for (cutime + cstime).
+children_cpu() {
+    sed 's/^.*) //' "/proc/$$/stat" | awk -v tck="$CLK_TCK" '{ printf "%.2f", ($14 + $15) / tck }'
+}
+
+# Times the kernel dropped a connection because a listener's accept queue was full (whole box,
+# absolute). A starved connection with no overflow was accepted and then left waiting.
+listen_overflows() {
+    nstat -asz TcpExtListenOverflows 2>/dev/null | awk '$1 == "TcpExtListenOverflows" { print $2; f = 1 } END { if (!f) print 0 }'
+}
+
+# utime + stime in seconds of the threads of PID named NAME (e.g. affiliated's "writer").
+thread_cpu() {
+    local pid="$1" name="$2" task total=0
+    for task in /proc/"$pid"/task/*; do
+        [ "$(cat "$task/comm" 2>/dev/null)" = "$name" ] || continue
+        total="$(sed 's/^.*) //' "$task/stat" | awk -v t="$total" -v tck="$CLK_TCK" '{ printf "%.2f", t + ($12 + $13) / tck }')"
+    done
+    echo "$total"
+}
+
+# A /proc/PID/status field in kB (VmRSS, VmHWM).
+mem_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# Resets VmHWM to the current RSS, so the next reading is the peak of one run.
+reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
+
+# A TCP port no socket uses (other servers may be running on this machine), below the
+# ephemeral range so that client connections cannot be holding it.
+free_port() {
+    local port low
+    low="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+    while :; do
+        port=$((10000 + RANDOM % (low - 10000)))
+        if [ -z "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ]; then
+            echo "$port"
+            return
+        fi
+    done
+}
+
+# One GET /healthz over bash's /dev/tcp (no fork, so it can poll every few milliseconds).
+healthz_once() {
+    local line
+    { exec 9<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+    printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' >&9
+    IFS= read -r -t 2 line <&9 || line=""
+    exec 9<&- 9>&-
+    [[ $line == "HTTP/1.1 200"* ]]
+}
+
+# start_server DB PORT LOG [extra serve flags...]: starts affiliated in the background and waits
+# until /healthz answers 200. Sets SERVER_PID, SERVER_PORT and START_MS (spawn to healthy).
+start_server() {
+    local db="$1" port="$2" logfile="$3"
+    shift 3
+    local t0 t1
+    t0="$EPOCHREALTIME"
+    AFFILIATED_API_KEY="$KEY" RUST_LOG=warn "$BIN" serve --db "$db" --listen "127.0.0.1:$port" "$@" \
+        >>"$logfile" 2>&1 </dev/null &
+    SERVER_PID=$!
+    SERVER_PORT="$port"
+    STARTED_PIDS+=("$SERVER_PID")
+    local tries=0
+    until healthz_once "$port"; do
+        kill -0 "$SERVER_PID" 2>/dev/null || die "affiliated exited during startup; see $logfile"
+        tries=$((tries + 1))
+        [ "$tries" -lt 20000 ] || die "affiliated was not healthy within ~20 s; see $logfile"
+        sleep 0.001
+    done
+    t1="$EPOCHREALTIME"
+    START_MS="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')"
+}
+
+# Stops a server with SIGTERM (SIGKILL after 10 s); sets STOP_STATUS to its exit status.
+# Not in a subshell: only this shell can wait for its own children.
+stop_server() {
+    local pid="$1" i
+    STOP_STATUS=""
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "pid $pid ignored SIGTERM for 10 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    STOP_STATUS=0
+    wait "$pid" 2>/dev/null || STOP_STATUS=$?
+}
+
+# api METHOD PATH JSON: one API call; prints the body, fails unless 2xx.
+api() {
+    local out status
+    out="$(curl -sS -X "$1" "http://127.0.0.1:$SERVER_PORT$2" -H "X-Api-Key: $KEY" \
+        -H 'Content-Type: application/json' --data "$3" -w '\n%{http_code}')" || return 1
+    status="${out##*$'\n'}"
+    out="${out%$'\n'*}"
+    if [[ $status != 2* ]]; then
+        log "POST $2 -> $status $out"
+        return 1
+    fi
+    printf '%s\n' "$out"
+}
+
+# The realistic setup, through the API of the running server: 3 offers (the first is the
+# default), 50 affiliates, one coupon per affiliate, and CLICKS clicks whose IDs conversions can
+# reference. Writes a Lua table for bench/wrk/load.lua to SETUP_LUA and the codes to CODES_TXT.
+AFFILIATES=50
+create_setup() {
+    local setup_lua="$1" codes_txt="$2" clicks="${3:-200}" i code id
+    api POST /api/v1/offers '{"id":"main","name":"Trail Runner Shoes","landing_url":"https://shop.example/landing?aff={affiliate_id}","commission":{"type":"percent","value":"10"}}' >/dev/null
+    api POST /api/v1/offers '{"id":"trial","name":"Free Trial","landing_url":"https://shop.example/trial?offer={offer_id}&aff={affiliate_id}","commission":{"type":"flat","value":"5.00"}}' >/dev/null
+    api POST /api/v1/offers '{"id":"annual","name":"Annual Plan","landing_url":"https://shop.example/pricing/annual","commission":{"type":"percent","value":"25"}}' >/dev/null
+    : >"$codes_txt"
+    for i in $(seq -f '%03g' 1 "$AFFILIATES"); do
+        api POST /api/v1/affiliates "{\"referral_code\":\"aff-$i\",\"name\":\"Affiliate $i\"}" >/dev/null
+        api POST /api/v1/coupons "{\"code\":\"SAVE-$i\",\"referral_code\":\"aff-$i\"}" >/dev/null
+        echo "aff-$i" >>"$codes_txt"
+    done
+    {
+        echo "-- Written by bench/lib.sh create_setup; read by bench/wrk/load.lua."
+        echo "return {"
+        echo "  key = \"$KEY\","
+        printf '  codes = {'
+        sed 's/.*/"&",/' "$codes_txt" | tr -d '\n'
+        echo '},'
+        echo '  offers = {"main", "trial", "annual"},'
+        printf '  coupons = {'
+        for i in $(seq -f '%03g' 1 "$AFFILIATES"); do printf '"SAVE-%s",' "$i"; done
+        echo '},'
+        printf '  clicks = {'
+        for i in $(seq 1 "$clicks"); do
+            code="$(sed -n "$(((i - 1) % AFFILIATES + 1))p" "$codes_txt")"
+            id="$(api POST /api/v1/clicks "{\"referral_code\":\"$code\",\"session_id\":\"setup-$i\",\"user_agent\":\"Mozilla/5.0 (setup)\",\"ip\":\"198.51.100.$((i % 250 + 1))\"}" |
+                sed -n 's/^{"id":"\([^"]*\)".*/\1/p')"
+            [ -n "$id" ] || die "setup: creating a click returned no id"
+            printf '"%s",' "$id"
+        done
+        echo '},'
+        echo "}"
+    } >"$setup_lua"
+}
+
+# Server-side TCP connections on PORT: prints "ESTABLISHED STARVED", where starved connections
+# have received at most one data segment (one request) so far. ss omits data_segs_in when 0.
+ss_starved() {
+    ss -tniH state established "( sport = :$1 )" 2>/dev/null | awk '
+        /^[0-9]/ { n++; next }
+        { segs = 0
+          if (match($0, /data_segs_in:[0-9]+/)) segs = substr($0, RSTART + 13, RLENGTH - 13) + 0
+          if (segs <= 1) starved++ }
+        END { printf "%d %d\n", n, starved }'
+}
+
+# nginx on loopback as the box's HTTP ceiling: its own prefix and config, a static 302.
+# Sets NGINX_PID (the master) and NGINX_PORT.
+start_nginx() {
+    local prefix="$1"
+    NGINX_PORT="$(free_port)"
+    mkdir -p "$prefix/logs"
+    cat >"$prefix/nginx.conf" <<EOF
+# Written by bench/lib.sh: the box's HTTP ceiling for bench/run.
+worker_processes auto;
+daemon off;
+pid $prefix/nginx.pid;
+error_log $prefix/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / { return 302 https://shop.example/landing?click_id=x; }
+    }
+}
+EOF
+    local nginx_bin
+    nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+    "$nginx_bin" -p "$prefix" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" </dev/null \
+        >>"$prefix/logs/stdout.log" 2>&1 &
+    NGINX_PID=$!
+    STARTED_PIDS+=("$NGINX_PID")
+    local tries=0
+    until curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/"; do
+        kill -0 "$NGINX_PID" 2>/dev/null || die "nginx did not start; see $prefix/logs/error.log"
+        tries=$((tries + 1))
+        [ "$tries" -lt 500 ] || die "nginx did not answer; see $prefix/logs/error.log"
+        sleep 0.02
+    done
+}
+
+# The master and its workers.
+nginx_pids() { echo "$1" $(pgrep -P "$1"); }
+
+# Sums cpu_seconds or mem_kb over several PIDs.
+sum_cpu() { local t=0 p; for p in "$@"; do t="$(awk -v a="$t" -v b="$(cpu_seconds "$p")" 'BEGIN { print a + b }')"; done; echo "$t"; }
+sum_mem() { local t=0 p; for p in "${@:2}"; do t=$((t + $(mem_kb "$p" "$1"))); done; echo "$t"; }
