@@ -44,7 +44,8 @@ pub struct Gauges {
     pub writer_batches: u64,
     pub writer_jobs: u64,
     pub writer_failed_commits: u64,
-    pub extra: Vec<(String, String, u64)>,
+    /// More figures: (name, help, is a counter, value).
+    pub extra: Vec<(&'static str, &'static str, bool, u64)>,
 }
 
 impl Metrics {
@@ -144,8 +145,8 @@ impl Metrics {
             "Write transactions that failed and were rolled back.",
             gauges.writer_failed_commits,
         );
-        for (name, help, value) in &gauges.extra {
-            gauge(&mut out, name, help, *value);
+        for &(name, help, is_counter, value) in &gauges.extra {
+            if is_counter { counter(&mut out, name, help, value) } else { gauge(&mut out, name, help, value) }
         }
         out
     }

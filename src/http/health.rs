@@ -45,11 +45,20 @@ pub fn metrics(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
         writer_batches: load(&stats.batches),
         writer_jobs: load(&stats.jobs),
         writer_failed_commits: load(&stats.failed_commits),
-        extra: vec![(
-            "affiliated_postback_backlog".into(),
-            "Outbound postbacks waiting to be delivered.".into(),
-            crate::store::deliveries::pending_count(&ctx.db).unwrap_or(0).max(0) as u64,
-        )],
+        extra: vec![
+            (
+                "affiliated_connections_rescued_total",
+                "Connections tiny_http accepted but left unserved, handed a thread by the watch.",
+                true,
+                super::rescue::RESCUED.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            (
+                "affiliated_postback_backlog",
+                "Outbound postbacks waiting to be delivered.",
+                false,
+                crate::store::deliveries::pending_count(&ctx.db).unwrap_or(0).max(0) as u64,
+            ),
+        ],
     };
     let text = ctx.metrics.render(&gauges);
     Ok(Response::bytes(200, "text/plain; version=0.0.4; charset=utf-8", text.into_bytes()))

@@ -8,12 +8,14 @@
 
 pub mod admin;
 pub mod api;
+pub mod exchange;
 pub mod health;
 pub mod json;
 pub mod pixel;
 pub mod postback;
 pub mod redirect;
 pub mod request;
+pub mod rescue;
 pub mod response;
 pub mod router;
 pub mod server;

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::store::Insert;
 use crate::store::attribute::Keys;
 use crate::store::conversions::{self, NewConversion, Source};
-use crate::tracking::{click_id, money, validate};
+use crate::tracking::{click_id, money};
 
 /// A transparent 1x1 GIF.
 pub const GIF: [u8; 43] = [
@@ -46,7 +46,6 @@ fn record(ctx: &Ctx, req: &Req) -> Result<Option<Insert<conversions::Conversion>
     if !click_id::is_well_formed(click) {
         return Ok(None);
     }
-    validate::external_id(order).map_err(|e| Error::invalid("order_id", e))?;
     let amount = req.query("amount").unwrap_or("0").to_string();
     money::parse_amount(&amount, 4).map_err(|e| Error::invalid("amount", e))?;
     let currency = req.query("currency").map(|c| super::api::currency("currency", c)).transpose()?;
@@ -59,6 +58,7 @@ fn record(ctx: &Ctx, req: &Req) -> Result<Option<Insert<conversions::Conversion>
         source: Source::Pixel,
         actor: "pixel".into(),
     };
+    super::api::conversions::check(&new)?;
     let now = crate::clock::now_ms();
     ctx.writer.run(move |conn| conversions::create(conn, &new, now)).map(Some)
 }

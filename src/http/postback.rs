@@ -11,10 +11,14 @@ use crate::error::Error;
 use crate::store::attribute::Keys;
 use crate::store::conversions::{self, NewConversion, Source};
 use crate::store::{Insert, postbacks};
+use crate::tracking::money;
 use crate::tracking::postback::{self, Dialect, Report, SECRET_PARAMS};
-use crate::tracking::{money, validate};
 
 pub fn receive(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    if req.method == super::request::Method::Head {
+        // Link checkers and prefetchers probe URLs with HEAD; it must never record anything.
+        return Ok(Response::json(200, &serde_json::json!({"note": "HEAD requests record nothing; use GET or POST"})));
+    }
     let mut params = req.query.clone();
     if req.method == super::request::Method::Post {
         params.extend(form_urlencoded::parse(&req.body).into_owned());
@@ -76,12 +80,10 @@ pub fn receive(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// fire postbacks for leads without one.
 pub fn check(report: &Report) -> Result<NewConversion, Error> {
     let external_id = report.external_id.clone().ok_or_else(|| Error::missing("external_id"))?;
-    validate::external_id(&external_id).map_err(|e| Error::invalid("external_id", e))?;
     let amount = report.amount.clone().unwrap_or_else(|| "0".into());
     money::parse_amount(&amount, 4).map_err(|e| Error::invalid("amount", e))?;
     let currency = report.currency.as_deref().map(|c| super::api::currency("currency", c)).transpose()?;
     let kind = report.kind.clone().unwrap_or_else(|| "sale".into());
-    validate::conversion_type(&kind).map_err(|e| Error::invalid("type", e))?;
     let keys = Keys {
         click_id: report.click_id.clone(),
         coupon: report.coupon.clone(),
@@ -94,7 +96,10 @@ pub fn check(report: &Report) -> Result<NewConversion, Error> {
             "the postback names no click (click_id, refid, transaction_id), coupon, customer or affiliate (aff_id)",
         ));
     }
-    Ok(NewConversion { external_id, kind, amount, currency, keys, source: Source::Postback, actor: "postback".into() })
+    let new =
+        NewConversion { external_id, kind, amount, currency, keys, source: Source::Postback, actor: "postback".into() };
+    super::api::conversions::check(&new)?;
+    Ok(new)
 }
 
 fn store(

@@ -15,22 +15,18 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::request::{self, BodyError, MAX_BODY, Method, Req};
-use super::response::Response;
-use super::router::{self, Access, Found, Route};
+use super::exchange::{self, Exchanges, HEARTBEAT_AGENT};
 use super::{Ctx, admin};
 use crate::config::Serve;
-use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::store::writer::{self, Writer};
+use crate::store::writer::Writer;
 use crate::store::{self, keys, postbacks};
 use crate::systemd;
 
@@ -38,19 +34,10 @@ use crate::systemd;
 const WRITE_WAIT: Duration = Duration::from_secs(10);
 /// After SIGTERM, how long in-flight and queued requests may take.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(4);
-/// At most this many threads discard unread request bodies at once.
-const MAX_DRAINS: usize = 256;
-/// User agent of the heartbeat's own requests (logged at debug level only).
-const HEARTBEAT_AGENT: &str = "affiliated-heartbeat";
 
 enum Event {
     Signal(i32),
     Fatal(String),
-}
-
-struct Shared {
-    stopping: Arc<AtomicBool>,
-    drains: AtomicUsize,
 }
 
 /// Runs the server until SIGTERM/SIGINT (returns Ok) or a fatal error (returns Err).
@@ -86,7 +73,6 @@ pub fn run(mut config: Serve) -> Result<(), String> {
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::default());
     let stopping = Arc::new(AtomicBool::new(false));
-    let shared = Arc::new(Shared { stopping: stopping.clone(), drains: AtomicUsize::new(0) });
     let (events, incoming) = mpsc::channel();
 
     let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT])
@@ -104,17 +90,20 @@ pub fn run(mut config: Serve) -> Result<(), String> {
 
     let admin = config.admin_token.as_deref().map(|token| Arc::new(admin::Admin::new(token)));
     let mut workers = Vec::with_capacity(config.workers);
+    let mut exchanges = None;
     for i in 0..config.workers {
         let db = store::open_reader(&config.db)?;
         let ctx =
             Ctx { db, writer: writer.clone(), config: config.clone(), metrics: metrics.clone(), admin: admin.clone() };
-        let (server, shared, events) = (server.clone(), shared.clone(), events.clone());
+        let ex = exchanges.get_or_insert_with(|| Arc::new(Exchanges::new(stopping.clone(), &ctx))).clone();
+        let (server, events) = (server.clone(), events.clone());
         let handle = thread::Builder::new()
             .name(format!("worker-{i}"))
-            .spawn(move || worker(ctx, &server, &shared, &events))
+            .spawn(move || worker(ctx, &server, &ex, &events))
             .map_err(|e| format!("while starting worker threads: {e}"))?;
         workers.push(handle);
     }
+    let exchanges = exchanges.expect("at least one worker");
     let outbox =
         crate::outbox::spawn(config.db.clone(), writer.clone(), config.allow_private_postbacks, stopping.clone())
             .map_err(|e| format!("while starting the postback thread: {e}"))?;
@@ -123,7 +112,7 @@ pub fn run(mut config: Serve) -> Result<(), String> {
         retention: config.click_retention,
         interval: config.sweep_interval,
         metrics: metrics.clone(),
-        stopping,
+        stopping: stopping.clone(),
     }
     .spawn()
     .map_err(|e| format!("while starting the retention sweeper: {e}"))?;
@@ -131,13 +120,15 @@ pub fn run(mut config: Serve) -> Result<(), String> {
 
     let heartbeat_interval = (config.socket_timeout / 4).min(Duration::from_secs(1));
     let heartbeat = {
-        let (shared, events) = (shared.clone(), events.clone());
+        let (stopping, events) = (stopping.clone(), events.clone());
         thread::Builder::new()
             .name("heartbeat".into())
-            .spawn(move || heartbeat(probe_address(local), heartbeat_interval, &shared, &events))
+            .spawn(move || heartbeat(probe_address(local), heartbeat_interval, &stopping, &events))
             .map_err(|e| format!("while starting the heartbeat: {e}"))?
     };
     drop(events);
+    let rescue = super::rescue::spawn(local, probe_address(local), stopping.clone())
+        .map_err(|e| format!("while starting the connection watch: {e}"))?;
 
     log::info!(
         "affiliated {} listening on http://{local} (database {}, {} workers)",
@@ -159,7 +150,7 @@ pub fn run(mut config: Serve) -> Result<(), String> {
         Err(_) => Err("every worker stopped".to_string()),
     };
     systemd::notify("STOPPING=1");
-    shared.stopping.store(true, Ordering::SeqCst);
+    stopping.store(true, Ordering::SeqCst);
     // Stop accepting: shutting the listening socket down makes tiny_http's accept() fail, which
     // ends its accept loop and closes the port. Connections already accepted keep being served.
     let _ = socket2::SockRef::from(&control).shutdown(std::net::Shutdown::Both);
@@ -167,12 +158,27 @@ pub fn run(mut config: Serve) -> Result<(), String> {
         let _ = handle.join();
     }
     let _ = heartbeat.join();
+    let _ = rescue.join();
     let _ = outbox.join();
     let _ = sweeper.join();
     signal_handle.close();
     drop(server);
-    // The workers' writer handles are gone now; the writer drains its queue and stops.
-    let _ = writer_thread.join();
+    // Requests still reading slow bodies hold writer handles too; give them a moment, then stop
+    // without them (nothing they do has been acknowledged yet).
+    exchanges.shut();
+    let waiting = Instant::now();
+    while exchanges.slow_in_flight() > 0 && waiting.elapsed() < Duration::from_millis(500) {
+        thread::sleep(Duration::from_millis(10));
+    }
+    drop(exchanges);
+    while !writer_thread.is_finished() && waiting.elapsed() < Duration::from_secs(1) {
+        thread::sleep(Duration::from_millis(10));
+    }
+    if writer_thread.is_finished() {
+        let _ = writer_thread.join();
+    } else {
+        log::warn!("requests with unfinished bodies were cut off at shutdown");
+    }
     log::info!("stopped");
     outcome
 }
@@ -242,190 +248,26 @@ fn raise_fd_limit() {
     }
 }
 
-fn worker(mut ctx: Ctx, server: &tiny_http::Server, shared: &Arc<Shared>, events: &Sender<Event>) {
+fn worker(mut ctx: Ctx, server: &tiny_http::Server, ex: &Arc<Exchanges>, events: &Sender<Event>) {
     let mut stop_by: Option<Instant> = None;
     loop {
-        if shared.stopping.load(Ordering::SeqCst) {
+        if ex.stopping.load(Ordering::SeqCst) {
             let deadline = *stop_by.get_or_insert_with(|| Instant::now() + DRAIN_DEADLINE);
             if Instant::now() > deadline {
                 break;
             }
         }
         match server.recv_timeout(Duration::from_millis(100)) {
-            Ok(Some(rq)) => handle(&mut ctx, shared, rq),
+            Ok(Some(rq)) => exchange::handle(&mut ctx, ex, rq),
             Ok(None) if stop_by.is_some() => break,
             Ok(None) => {}
             Err(e) => {
-                if !shared.stopping.load(Ordering::SeqCst) {
+                if !ex.stopping.load(Ordering::SeqCst) {
                     let _ = events.send(Event::Fatal(format!("the listener stopped accepting connections ({e})")));
                 }
                 thread::sleep(Duration::from_millis(100));
             }
         }
-    }
-}
-
-fn handle(ctx: &mut Ctx, shared: &Arc<Shared>, mut rq: tiny_http::Request) {
-    let started = Instant::now();
-    let method = Method::from_tiny(rq.method());
-    let headers = request::headers_of(rq.headers());
-    let peer = rq.remote_addr().map(|a| a.ip());
-    let client_ip = request::client_ip(peer, headers.forwarded_for.as_deref(), &ctx.config.trusted_proxies);
-    let mut req = Req::from_parts(method, rq.url(), headers, client_ip);
-    let found = router::find(method, &req.path);
-    let label = match &found {
-        Found::Route(route, _) => route.pattern,
-        _ => "unmatched",
-    };
-    let declared = rq.body_length();
-    let (response, body_read) = match request::read_body(rq.as_reader(), declared, MAX_BODY) {
-        Ok(body) => {
-            req.body = body;
-            (dispatch(ctx, &mut req, found), true)
-        }
-        Err(BodyError::TooLarge) => (
-            Response::error(&Error::new(
-                413,
-                "payload_too_large",
-                format!("request bodies are limited to {MAX_BODY} bytes"),
-            )),
-            false,
-        ),
-        Err(BodyError::TimedOut) => {
-            (Response::error(&Error::new(408, "request_timeout", "the request body did not arrive in time")), false)
-        }
-        Err(BodyError::Broken) => {
-            (Response::error(&Error::bad_request("invalid_body", "the request body could not be read")), false)
-        }
-    };
-    let status = response.status;
-    let close = shared.stopping.load(Ordering::Relaxed) || !body_read;
-    // Counted before the answer leaves, so a client that reads /metrics next sees its request.
-    let elapsed = started.elapsed();
-    ctx.metrics.observe(method.as_str(), label, status, elapsed);
-    send(rq, &response, close, body_read, shared);
-    if req.headers.user_agent.as_deref() == Some(HEARTBEAT_AGENT) && peer.is_some_and(|p| p.is_loopback()) {
-        log::debug!(target: "affiliated::access", "{} {label} {status} {:.1}ms", method.as_str(), elapsed.as_secs_f64() * 1e3);
-    } else {
-        log::info!(target: "affiliated::access", "{} {label} {status} {:.1}ms", method.as_str(), elapsed.as_secs_f64() * 1e3);
-    }
-}
-
-fn dispatch(ctx: &mut Ctx, req: &mut Req, found: Found) -> Response {
-    if ctx.admin.is_none() && admin::is_admin_path(&req.path) {
-        // Without an admin token the admin does not exist, whatever the method.
-        return not_found(req);
-    }
-    let route = match found {
-        Found::Route(route, params) => {
-            req.params = params;
-            route
-        }
-        Found::Nothing => return not_found(req),
-        Found::WrongMethod(allowed) => {
-            let mut names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
-            if names.contains(&"GET") {
-                names.push("HEAD");
-            }
-            let e = Error::new(405, "method_not_allowed", format!("use {} for this path", names.join(" or ")));
-            return Response::error(&e).with_header("Allow", names.join(", "));
-        }
-    };
-    invoke(ctx, req, route)
-}
-
-/// Checks access and runs the handler. A panic is caught and answered with 500: one bad request
-/// never takes a worker, let alone the server, down. Admin routes answer with pages, not JSON.
-fn invoke(ctx: &mut Ctx, req: &mut Req, route: &Route) -> Response {
-    match (route.access, &ctx.admin) {
-        (Access::Public, _) => {}
-        (Access::ApiKey, _) => {
-            if let Err(e) = authenticate(ctx, req) {
-                return Response::error(&e);
-            }
-        }
-        (Access::AdminLogin, _) => {}
-        (Access::Admin, Some(state)) => {
-            if let Err(refused) = admin::guard(state, req) {
-                return admin::harden(refused);
-            }
-        }
-        (Access::Admin, None) => return not_found(req),
-    }
-    let outcome = catch_unwind(AssertUnwindSafe(|| (route.handler)(ctx, req)))
-        .unwrap_or_else(|panic| Err(Error::internal(format!("handler panicked: {}", writer::panic_text(&*panic)))));
-    let is_admin = matches!(route.access, Access::Admin | Access::AdminLogin);
-    let response = match outcome {
-        Ok(response) => response,
-        Err(e) => {
-            if e.status >= 500 {
-                log::error!("{} {}: {e}", req.method.as_str(), route.pattern);
-            }
-            if is_admin { admin::error_page(req, &e) } else { Response::error(&e) }
-        }
-    };
-    if is_admin { admin::harden(response) } else { response }
-}
-
-fn not_found(req: &Req) -> Response {
-    Response::error(&Error::not_found("not_found", format!("no endpoint at {}", sanitize(&req.path))))
-}
-
-fn authenticate(ctx: &Ctx, req: &mut Req) -> Result<(), Error> {
-    let key = req.presented_key().ok_or_else(|| {
-        Error::unauthorized("send your API key in the X-Api-Key header or as Authorization: Bearer <key>")
-    })?;
-    let id = keys::verify(&ctx.db, key)?
-        .ok_or_else(|| Error::unauthorized("this API key is not valid (mistyped or revoked)"))?;
-    req.key_id = Some(id);
-    Ok(())
-}
-
-/// The `Connection` header to send. HTTP/1.0 clients get an explicit answer either way.
-fn connection_header(rq: &tiny_http::Request, close: bool) -> Option<&'static str> {
-    let asked =
-        rq.headers().iter().find(|h| h.field.equiv("Connection")).map(|h| h.value.as_str().to_ascii_lowercase());
-    let http10 = rq.http_version() == &tiny_http::HTTPVersion(1, 0);
-    let client_closes = match &asked {
-        Some(v) if v.contains("close") => true,
-        Some(v) => http10 && !v.contains("keep-alive"),
-        None => http10,
-    };
-    if close || client_closes {
-        Some("close")
-    } else if http10 {
-        Some("keep-alive")
-    } else {
-        None
-    }
-}
-
-fn send(rq: tiny_http::Request, response: &Response, close: bool, body_read: bool, shared: &Arc<Shared>) {
-    let head = rq.method() == &tiny_http::Method::Head;
-    let bytes = response.encode(head, connection_header(&rq, close));
-    let write = move |rq: tiny_http::Request| {
-        // into_writer drops the request, which first discards any unread body.
-        let mut out = rq.into_writer();
-        let _ = out.write_all(&bytes).and_then(|()| out.flush());
-    };
-    if body_read {
-        return write(rq);
-    }
-    // Discarding an unread body waits for the client; do it off the worker, within a bound.
-    if shared.drains.fetch_add(1, Ordering::SeqCst) >= MAX_DRAINS {
-        shared.drains.fetch_sub(1, Ordering::SeqCst);
-        log::warn!("{MAX_DRAINS} unread request bodies are being discarded already; doing this one on a worker");
-        return write(rq);
-    }
-    let drain_shared = shared.clone();
-    let spawned = thread::Builder::new().name("drain".into()).stack_size(256 * 1024).spawn(move || {
-        write(rq);
-        drain_shared.drains.fetch_sub(1, Ordering::SeqCst);
-    });
-    if let Err(e) = spawned {
-        // The request went down with the closure; tiny_http answers it with a bare 500.
-        shared.drains.fetch_sub(1, Ordering::SeqCst);
-        log::error!("could not start a drain thread: {e}");
     }
 }
 
@@ -441,11 +283,11 @@ fn probe_address(local: SocketAddr) -> SocketAddr {
 
 /// Probes the server through its own listener once per interval, and pings the systemd
 /// watchdog only after a probe got a 200 from `/healthz`.
-fn heartbeat(addr: SocketAddr, interval: Duration, shared: &Shared, events: &Sender<Event>) {
+fn heartbeat(addr: SocketAddr, interval: Duration, stopping: &AtomicBool, events: &Sender<Event>) {
     let watchdog = systemd::watchdog_interval();
     let mut failures = 0u32;
     let mut next = Instant::now() + interval;
-    while !shared.stopping.load(Ordering::SeqCst) {
+    while !stopping.load(Ordering::SeqCst) {
         let now = Instant::now();
         if now < next {
             thread::sleep((next - now).min(Duration::from_millis(100)));
@@ -486,51 +328,4 @@ fn probe(addr: SocketAddr) -> Result<(), String> {
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).map_err(|e| format!("read: {e}"))?;
     if &head == b"HTTP/1.1 200" { Ok(()) } else { Err(format!("answered {:?}", String::from_utf8_lossy(&head))) }
-}
-
-fn sanitize(text: &str) -> String {
-    crate::tracking::validate::metadata(text, 200)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ctx() -> Ctx {
-        let db = rusqlite::Connection::open_in_memory().unwrap();
-        store::migrate::run(&db).unwrap();
-        let (writer, _) = Writer::start(rusqlite::Connection::open_in_memory().unwrap(), Duration::from_secs(1));
-        let config = Serve::from_args(&crate::config::Args::default()).unwrap();
-        Ctx { db, writer, config: Arc::new(config), metrics: Arc::new(Metrics::default()), admin: None }
-    }
-
-    fn panics(_: &mut Ctx, _: &Req) -> Result<Response, Error> {
-        panic!("handler bug")
-    }
-
-    #[test]
-    fn a_panicking_handler_answers_500_and_the_worker_goes_on() {
-        let mut ctx = ctx();
-        let route = Route { method: Method::Get, pattern: "/boom", access: Access::Public, handler: panics };
-        let mut req = Req::from_parts(Method::Get, "/boom", request::Headers::default(), None);
-        let response = invoke(&mut ctx, &mut req, &route);
-        assert_eq!(response.status, 500);
-        assert!(String::from_utf8_lossy(&response.body).contains("internal_error"));
-        // The same context still serves requests.
-        let health = Route {
-            method: Method::Get,
-            pattern: "/healthz",
-            access: Access::Public,
-            handler: super::super::health::healthz,
-        };
-        assert_eq!(invoke(&mut ctx, &mut req, &health).status, 200);
-    }
-
-    #[test]
-    fn api_routes_refuse_requests_without_a_key_before_the_handler_runs() {
-        let mut ctx = ctx();
-        let route = Route { method: Method::Get, pattern: "/boom", access: Access::ApiKey, handler: panics };
-        let mut req = Req::from_parts(Method::Get, "/boom", request::Headers::default(), None);
-        assert_eq!(invoke(&mut ctx, &mut req, &route).status, 401);
-    }
 }

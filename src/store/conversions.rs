@@ -50,6 +50,15 @@ pub enum Source {
 }
 
 impl Source {
+    /// The name of the amount field in what this source sends, for error codes
+    /// (`invalid_amount`, or `invalid_value` for leads).
+    pub fn amount_field(self) -> &'static str {
+        match self {
+            Source::Lead => "value",
+            _ => "amount",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Api => "api",
@@ -197,7 +206,7 @@ pub fn insert_resolved(
             ),
         ));
     }
-    let amount = currency.parse(&new.amount).map_err(|e| Error::invalid("amount", e))?;
+    let amount = currency.parse(&new.amount).map_err(|e| Error::invalid(new.source.amount_field(), e))?;
     let commission = offer.commission.commission_on(amount);
     let customer_row = match (resolved.customer_row, new.keys.customer_id.as_deref()) {
         (Some(row), _) => Some(row),

@@ -112,7 +112,7 @@ pub fn append_log(db: &Path, kind: Kind, id: &str) -> std::io::Result<()> {
     // Clicks carry their non-identifying time prefix so a re-application scans only that range.
     let line = match kind {
         Kind::Customer => format!("customer {}\n", erasure_hash(kind, id)),
-        Kind::Click => format!("click {} {}\n", &id[..click_id::TIME_CHARS.min(id.len())], erasure_hash(kind, id)),
+        Kind::Click => format!("click {} {}\n", id.get(..click_id::TIME_CHARS).unwrap_or(""), erasure_hash(kind, id)),
     };
     file.write_all(line.as_bytes())?;
     file.sync_all()

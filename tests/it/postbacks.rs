@@ -262,3 +262,30 @@ fn the_postback_token_rotates_with_a_grace_period() {
     let url = String::from_utf8(out.stdout).unwrap();
     assert!(url.starts_with(&format!("https://track.shop.example/postback?token={new}&")), "{url}");
 }
+
+#[test]
+fn postbacks_follow_the_api_rules_and_head_records_nothing() {
+    let s = Server::start();
+    s.seed();
+    let t = token(&s);
+    let click = s.click("ann", json!({}));
+    // A HEAD request (a link checker) records nothing.
+    let head =
+        request(s.addr, "HEAD", &format!("/postback?token={t}&click_id={click}&order_id=head-1&amount=1"), &[], b"");
+    assert_eq!(head.status, 200);
+    let n: i64 = s.sql().query_row("SELECT count(*) FROM conversions", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 0);
+    // Identifiers are checked as the API checks them.
+    fire(&s, &format!("token={t}&click_id={click}&order_id=pc-1&customer_id=%01bad"))
+        .assert_error(400, "invalid_customer_id");
+    fire(&s, &format!("token={t}&click_id={click}&order_id=pc-2&customer_id={}", "x".repeat(300)))
+        .assert_error(400, "invalid_customer_id");
+    fire(&s, &format!("token={t}&click_id={click}&order_id=%00")).assert_error(400, "invalid_external_id");
+    // A payment lead names its amount `value`, and so do its errors.
+    s.post("/api/v1/customers", &json!({"customer_id": "cus_9", "click_id": click}));
+    s.post(
+        "/api/v1/leads",
+        &json!({"type": "payment", "external_id": "l-1", "value": "10.001", "customer_id": "cus_9"}),
+    )
+    .assert_error(400, "invalid_value");
+}

@@ -145,6 +145,8 @@ fn clicks_can_be_erased_one_by_one() {
     assert_eq!(del(&click).status, 204);
     assert_eq!(s.get(&format!("/api/v1/clicks/{click}")).status, 404);
     del(&click).assert_error(404, "not_found");
+    // Not even shaped like a click ID (multi-byte characters included): just unknown.
+    del("%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9").assert_error(404, "not_found");
     assert!(s.get("/api/v1/conversions").json()["data"][0]["click_id"].is_null());
     assert!(!file_contains(&s.db_path(), b"UA-one-click-93be"));
 }

@@ -59,9 +59,10 @@ fn a_huge_declared_length_does_not_take_the_server_down() {
     stream
         .write_all(format!("POST /api/v1/conversions HTTP/1.1\r\nHost: x\r\nX-Api-Key: {KEY}\r\nContent-Length: 1099511627776\r\n\r\nhello").as_bytes())
         .unwrap();
+    // The answer comes first; the server then discards what the client keeps sending, off its
+    // workers, until the client stops or the socket times out.
     let r = read_response(&mut stream);
     r.assert_error(413, "payload_too_large");
-    assert_eq!(r.header("Connection"), Some("close"));
     drop(stream);
     let started = Instant::now();
     assert!(healthy(&s));
@@ -179,4 +180,49 @@ fn an_initial_key_is_written_to_a_private_file_not_the_log() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("initial-api-key"), "{log}");
     assert!(!log.contains(&key), "the key leaked into the log");
+}
+
+#[test]
+fn slow_bodies_do_not_tie_up_the_workers() {
+    // Four workers; twenty clients each promise a 2,000-byte body and send ten bytes.
+    let s = Server::start_with(&["--workers", "4", "--socket-timeout", "3s"], &[]);
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut stream = TcpStream::connect(s.addr).unwrap();
+        write!(
+            stream,
+            "POST /api/v1/conversions HTTP/1.1\r\nHost: x\r\nX-Api-Key: {KEY}\r\nContent-Length: 2000\r\n\r\n0123456789"
+        )
+        .unwrap();
+        slow.push(stream);
+    }
+    // Everyone else is still served at once.
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert!(healthy(&s));
+        assert!(started.elapsed() < Duration::from_secs(1), "healthz took {:?}", started.elapsed());
+    }
+    // The slow ones get their 408 when the body deadline passes.
+    for stream in &mut slow {
+        stream.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+        read_response(stream).assert_error(408, "request_timeout");
+    }
+}
+
+#[test]
+fn keep_alive_connections_are_rotated() {
+    let s = Server::start();
+    let mut stream = TcpStream::connect(s.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut answers = 0;
+    // Keep the connection busy; within its lifetime (half a second) it is told to close.
+    let closed = eventually(Duration::from_secs(10), || {
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let r = read_response(&mut stream);
+        assert_eq!(r.status, 200);
+        answers += 1;
+        r.header("Connection") == Some("close")
+    });
+    assert!(closed, "no Connection: close after {answers} answers");
+    assert!(answers > 1, "the first answer already closed the connection");
 }

@@ -280,11 +280,20 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &st
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(body).unwrap();
-    read_response(&mut stream)
+    if method == "HEAD" { read_head(&mut stream) } else { read_response(&mut stream) }
+}
+
+/// Reads the answer to a HEAD request: its Content-Length describes a body that is not sent.
+pub fn read_head(stream: &mut impl Read) -> Resp {
+    read_message(stream, false)
 }
 
 /// Reads one response: status line, headers, and a body of Content-Length bytes.
 pub fn read_response(stream: &mut impl Read) -> Resp {
+    read_message(stream, true)
+}
+
+fn read_message(stream: &mut impl Read, with_body: bool) -> Resp {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).expect("status line");
@@ -309,7 +318,7 @@ pub fn read_response(stream: &mut impl Read) -> Resp {
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
         .map(|(_, v)| v.parse().unwrap())
         .unwrap_or(0);
-    let mut body = vec![0; len];
+    let mut body = vec![0; if with_body { len } else { 0 }];
     reader.read_exact(&mut body).expect("body");
     Resp { status, headers, body }
 }

@@ -29,9 +29,8 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     submit(ctx, new)
 }
 
-/// Validates and stores a conversion from any source (API, postback, pixel, lead): 201 with the
-/// conversion, or 409 `duplicate_external_id` with the stored original.
-pub fn submit(ctx: &Ctx, new: NewConversion) -> Result<Response, Error> {
+/// The checks every reported conversion passes, whatever its source: identifiers and type.
+pub fn check(new: &NewConversion) -> Result<(), Error> {
     validate::external_id(&new.external_id).map_err(|e| Error::invalid("external_id", e))?;
     validate::conversion_type(&new.kind).map_err(|e| Error::invalid("type", e))?;
     for (field, value) in [("customer_id", &new.keys.customer_id), ("session_id", &new.keys.session_id)] {
@@ -39,6 +38,13 @@ pub fn submit(ctx: &Ctx, new: NewConversion) -> Result<Response, Error> {
             validate::external_id(v).map_err(|e| Error::invalid(field, e))?;
         }
     }
+    Ok(())
+}
+
+/// Validates and stores a conversion from any source (API, postback, pixel, lead): 201 with the
+/// conversion, or 409 `duplicate_external_id` with the stored original.
+pub fn submit(ctx: &Ctx, new: NewConversion) -> Result<Response, Error> {
+    check(&new)?;
     if new.keys.is_empty() {
         return Err(Error::bad_request(
             "missing_attribution",

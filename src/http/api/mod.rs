@@ -61,6 +61,9 @@ pub fn currency(field: &str, code: &str) -> Result<Currency, Error> {
 /// Erases a customer or a click: log first (so a crash or an older backup cannot undo it), then
 /// the database, then a checkpoint that truncates the WAL so no erased bytes linger there.
 pub fn erase(ctx: &Ctx, kind: Kind, id: String) -> Result<Response, Error> {
+    if kind == Kind::Click && !crate::tracking::click_id::is_well_formed(&id) {
+        return Err(Error::not_found("not_found", "no click has that id"));
+    }
     retention::append_log(&ctx.config.db, kind, &id)
         .map_err(|e| Error::unavailable(format!("could not write the erasure log: {e}")))?;
     let now = crate::clock::now_ms();

@@ -1,0 +1,447 @@
+//! One request from tiny_http's queue to the bytes of its answer.
+//!
+//! `handle` turns tiny_http's request into a `Req`, reads the body (capped, with a deadline),
+//! routes, authenticates, runs the handler inside `catch_unwind`, and writes the answer. Three
+//! things here exist because of how tiny_http 0.12 behaves:
+//! - **Slow bodies never hold a worker.** tiny_http has already read bodies of up to 1 KiB;
+//!   anything larger, or chunked, may trickle in for as long as the body deadline. Such requests
+//!   continue on a short-lived thread of their own (at most [`MAX_SLOW`] at once, beyond which
+//!   they get 503), so a handful of slow clients cannot starve the workers.
+//! - **Unread bodies are answered first and discarded afterwards**, off the worker: tiny_http
+//!   discards what is left of a body when the request is dropped, which blocks until the client
+//!   sends it or the socket times out.
+//! - **Keep-alive connections are rotated** ([`Rotation`]): each connection is closed
+//!   (`Connection: close`) after a short lifetime. tiny_http serves each connection on one thread of
+//!   a pool whose growth races with bursts of new connections: connections can wait unserved in
+//!   the pool's queue until another connection ends. Ending connections regularly bounds that
+//!   wait; clients reconnect transparently.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::request::{self, BodyError, MAX_BODY, Method, Req};
+use super::response::Response;
+use super::router::{self, Access, Found, Route};
+use super::{Ctx, admin};
+use crate::error::Error;
+use crate::store::{self, keys, writer};
+
+/// At most this many requests read slow bodies, or discard unread ones, on their own threads.
+pub const MAX_SLOW: usize = 256;
+/// A keep-alive connection is closed after its first answer past this age.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_millis(500);
+/// User agent of the server's own health probes (logged at debug level only).
+pub const HEARTBEAT_AGENT: &str = "affiliated-heartbeat";
+
+/// What every worker shares.
+pub struct Exchanges {
+    pub stopping: Arc<AtomicBool>,
+    slow: AtomicUsize,
+    rotation: Rotation,
+    /// Read connections for requests that continue on their own thread.
+    spare: Mutex<Vec<rusqlite::Connection>>,
+    /// A context to clone for such requests (its connection is never used).
+    template: Mutex<Option<CtxParts>>,
+}
+
+struct CtxParts {
+    writer: store::writer::Writer,
+    config: Arc<crate::config::Serve>,
+    metrics: Arc<crate::metrics::Metrics>,
+    admin: Option<Arc<admin::Admin>>,
+}
+
+impl Exchanges {
+    pub fn new(stopping: Arc<AtomicBool>, ctx: &Ctx) -> Exchanges {
+        Exchanges {
+            stopping,
+            slow: AtomicUsize::new(0),
+            rotation: Rotation::new(CONNECTION_LIFETIME),
+            spare: Mutex::new(Vec::new()),
+            template: Mutex::new(Some(CtxParts {
+                writer: ctx.writer.clone(),
+                config: ctx.config.clone(),
+                metrics: ctx.metrics.clone(),
+                admin: ctx.admin.clone(),
+            })),
+        }
+    }
+
+    /// Lets go of the writer handle kept for slow requests, so the writer can stop.
+    pub fn shut(&self) {
+        *self.template.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Requests on their own threads right now.
+    pub fn slow_in_flight(&self) -> usize {
+        self.slow.load(Ordering::SeqCst)
+    }
+
+    fn spare_ctx(&self) -> Option<Ctx> {
+        let template = self.template.lock().unwrap_or_else(|p| p.into_inner());
+        let parts = template.as_ref()?;
+        let db = self.spare.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let db = match db {
+            Some(db) => db,
+            None => store::open_reader(&parts.config.db).map_err(|e| log::error!("{e}")).ok()?,
+        };
+        Some(Ctx {
+            db,
+            writer: parts.writer.clone(),
+            config: parts.config.clone(),
+            metrics: parts.metrics.clone(),
+            admin: parts.admin.clone(),
+        })
+    }
+
+    fn return_ctx(&self, ctx: Ctx) {
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < 8 {
+            spare.push(ctx.db);
+        }
+    }
+
+    /// Runs `work` on a thread of its own if fewer than [`MAX_SLOW`] are running; gives it back
+    /// otherwise.
+    fn offload<W: FnOnce() + Send + 'static>(self: &Arc<Self>, work: W) -> Result<(), W> {
+        if self.slow.fetch_add(1, Ordering::SeqCst) >= MAX_SLOW {
+            self.slow.fetch_sub(1, Ordering::SeqCst);
+            return Err(work);
+        }
+        let me = self.clone();
+        let work = Mutex::new(Some(work));
+        let spawned = thread::Builder::new().name("slow-request".into()).stack_size(512 * 1024).spawn(move || {
+            if let Some(work) = work.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                work();
+            }
+            me.slow.fetch_sub(1, Ordering::SeqCst);
+        });
+        if let Err(e) = spawned {
+            self.slow.fetch_sub(1, Ordering::SeqCst);
+            log::error!("could not start a thread for a slow request: {e}");
+        }
+        Ok(())
+    }
+}
+
+/// Handles one request on a worker.
+pub fn handle(ctx: &mut Ctx, ex: &Arc<Exchanges>, rq: tiny_http::Request) {
+    let started = Instant::now();
+    let method = Method::from_tiny(rq.method());
+    let headers = request::headers_of(rq.headers());
+    let peer = rq.remote_addr().copied();
+    let client_ip =
+        request::client_ip(peer.map(|p| p.ip()), headers.forwarded_for.as_deref(), &ctx.config.trusted_proxies);
+    let req = Req::from_parts(method, rq.url(), headers, client_ip);
+    // tiny_http reads bodies of up to 1 KiB before handing the request over; only a larger or
+    // chunked body can keep us waiting.
+    let may_block = rq.body_length().is_none_or(|n| n > 1024) && has_body(&rq);
+    if !may_block {
+        return complete(ctx, ex, rq, req, peer, started);
+    }
+    if let Some(mut own) = ex.spare_ctx() {
+        let ex2 = ex.clone();
+        let work = move || {
+            complete(&mut own, &ex2, rq, req, peer, started);
+            ex2.return_ctx(own);
+        };
+        if let Err(work) = ex.offload(work) {
+            log::warn!("{MAX_SLOW} slow requests are in flight already; reading this body on a worker");
+            work();
+        }
+        return;
+    }
+    complete(ctx, ex, rq, req, peer, started);
+}
+
+fn has_body(rq: &tiny_http::Request) -> bool {
+    rq.body_length().is_some_and(|n| n > 0) || rq.headers().iter().any(|h| h.field.equiv("Transfer-Encoding"))
+}
+
+/// Reads the body, runs the handler, answers, counts and logs.
+fn complete(
+    ctx: &mut Ctx,
+    ex: &Arc<Exchanges>,
+    mut rq: tiny_http::Request,
+    mut req: Req,
+    peer: Option<SocketAddr>,
+    started: Instant,
+) {
+    let method = req.method;
+    let found = router::find(method, &req.path);
+    let label = match &found {
+        Found::Route(route, _) => route.pattern,
+        _ => "unmatched",
+    };
+    let declared = rq.body_length();
+    let (response, body_read) = match request::read_body(rq.as_reader(), declared, MAX_BODY) {
+        Ok(body) => {
+            req.body = body;
+            (dispatch(ctx, &mut req, found), true)
+        }
+        Err(BodyError::TooLarge) => (
+            Response::error(&Error::new(
+                413,
+                "payload_too_large",
+                format!("request bodies are limited to {MAX_BODY} bytes"),
+            )),
+            false,
+        ),
+        Err(BodyError::TimedOut) => {
+            (Response::error(&Error::new(408, "request_timeout", "the request body did not arrive in time")), false)
+        }
+        Err(BodyError::Broken) => {
+            (Response::error(&Error::bad_request("invalid_body", "the request body could not be read")), false)
+        }
+    };
+    let status = response.status;
+    let close = ex.stopping.load(Ordering::Relaxed) || !body_read || peer.is_some_and(|p| ex.rotation.expired(p));
+    // Counted before the answer leaves, so a client that reads /metrics next sees its request.
+    let elapsed = started.elapsed();
+    ctx.metrics.observe(method.as_str(), label, status, elapsed);
+    send(rq, &response, close, body_read, ex);
+    let ms = elapsed.as_secs_f64() * 1e3;
+    if req.headers.user_agent.as_deref() == Some(HEARTBEAT_AGENT) && peer.is_some_and(|p| p.ip().is_loopback()) {
+        log::debug!(target: "affiliated::access", "{} {label} {status} {ms:.1}ms", method.as_str());
+    } else {
+        log::info!(target: "affiliated::access", "{} {label} {status} {ms:.1}ms", method.as_str());
+    }
+}
+
+fn dispatch(ctx: &mut Ctx, req: &mut Req, found: Found) -> Response {
+    if ctx.admin.is_none() && admin::is_admin_path(&req.path) {
+        // Without an admin token the admin does not exist, whatever the method.
+        return not_found(req);
+    }
+    let route = match found {
+        Found::Route(route, params) => {
+            req.params = params;
+            route
+        }
+        Found::Nothing => return not_found(req),
+        Found::WrongMethod(allowed) => {
+            let mut names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+            if names.contains(&"GET") {
+                names.push("HEAD");
+            }
+            let e = Error::new(405, "method_not_allowed", format!("use {} for this path", names.join(" or ")));
+            return Response::error(&e).with_header("Allow", names.join(", "));
+        }
+    };
+    invoke(ctx, req, route)
+}
+
+/// Checks access and runs the handler. A panic is caught and answered with 500: one bad request
+/// never takes a worker, let alone the server, down. Admin routes answer with pages, not JSON.
+pub fn invoke(ctx: &mut Ctx, req: &mut Req, route: &Route) -> Response {
+    match (route.access, &ctx.admin) {
+        (Access::Public, _) => {}
+        (Access::ApiKey, _) => {
+            if let Err(e) = authenticate(ctx, req) {
+                return Response::error(&e);
+            }
+        }
+        (Access::AdminLogin, _) => {}
+        (Access::Admin, Some(state)) => {
+            if let Err(refused) = admin::guard(state, req) {
+                return admin::harden(refused);
+            }
+        }
+        (Access::Admin, None) => return not_found(req),
+    }
+    let outcome = catch_unwind(AssertUnwindSafe(|| (route.handler)(ctx, req)))
+        .unwrap_or_else(|panic| Err(Error::internal(format!("handler panicked: {}", writer::panic_text(&*panic)))));
+    let is_admin = matches!(route.access, Access::Admin | Access::AdminLogin);
+    let response = match outcome {
+        Ok(response) => response,
+        Err(e) => {
+            if e.status >= 500 {
+                log::error!("{} {}: {e}", req.method.as_str(), route.pattern);
+            }
+            if is_admin { admin::error_page(req, &e) } else { Response::error(&e) }
+        }
+    };
+    if is_admin { admin::harden(response) } else { response }
+}
+
+fn not_found(req: &Req) -> Response {
+    let path = crate::tracking::validate::metadata(&req.path, 200);
+    Response::error(&Error::not_found("not_found", format!("no endpoint at {path}")))
+}
+
+fn authenticate(ctx: &Ctx, req: &mut Req) -> Result<(), Error> {
+    let key = req.presented_key().ok_or_else(|| {
+        Error::unauthorized("send your API key in the X-Api-Key header or as Authorization: Bearer <key>")
+    })?;
+    let id = keys::verify(&ctx.db, key)?
+        .ok_or_else(|| Error::unauthorized("this API key is not valid (mistyped or revoked)"))?;
+    req.key_id = Some(id);
+    Ok(())
+}
+
+/// The `Connection` header to send. HTTP/1.0 clients get an explicit answer either way.
+fn connection_header(rq: &tiny_http::Request, close: bool) -> Option<&'static str> {
+    let asked =
+        rq.headers().iter().find(|h| h.field.equiv("Connection")).map(|h| h.value.as_str().to_ascii_lowercase());
+    let http10 = rq.http_version() == &tiny_http::HTTPVersion(1, 0);
+    let client_closes = match &asked {
+        Some(v) if v.contains("close") => true,
+        Some(v) => http10 && !v.contains("keep-alive"),
+        None => http10,
+    };
+    if close || client_closes {
+        Some("close")
+    } else if http10 {
+        Some("keep-alive")
+    } else {
+        None
+    }
+}
+
+fn send(rq: tiny_http::Request, response: &Response, close: bool, body_read: bool, ex: &Arc<Exchanges>) {
+    if body_read {
+        let head = rq.method() == &tiny_http::Method::Head;
+        let bytes = response.encode(head, connection_header(&rq, close));
+        let mut out = rq.into_writer();
+        let _ = out.write_all(&bytes).and_then(|()| out.flush());
+        return;
+    }
+    // Part of the body is still unread. Answer first, then let tiny_http discard the rest, which
+    // waits for the client: off the worker when possible.
+    let response = response.clone();
+    if let Err(inline) = ex.offload(move || answer_before_drain(rq, &response)) {
+        log::warn!("{MAX_SLOW} slow requests are in flight; discarding an unread body on a worker");
+        inline();
+    }
+}
+
+/// Answers through tiny_http's `respond`, which writes the answer and only then drops the request
+/// (whose drop discards the unread body). Our own writer path (`into_writer`) would discard first
+/// and answer after, keeping a client that sent too much waiting for its 413. tiny_http adds its
+/// `Date` and `Server` headers here; every header of ours has been checked already.
+fn answer_before_drain(rq: tiny_http::Request, response: &Response) {
+    let mut headers = Vec::with_capacity(response.headers.len() + 1);
+    let mut add = |name: &str, value: &str| {
+        if super::response::is_safe_header_value(value) {
+            if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+                headers.push(h);
+            }
+        }
+    };
+    if let Some(ct) = response.content_type {
+        add("Content-Type", ct);
+    }
+    for (name, value) in &response.headers {
+        add(name, value);
+    }
+    let body = response.body.clone();
+    let len = body.len();
+    let answer = tiny_http::Response::new(
+        tiny_http::StatusCode(response.status),
+        headers,
+        std::io::Cursor::new(body),
+        Some(len),
+        None,
+    );
+    let _ = rq.respond(answer);
+}
+
+/// Decides when a keep-alive connection has lived long enough. Connections are told apart by
+/// their peer address; entries of connections that went away are forgotten after a while.
+pub struct Rotation {
+    lifetime: Duration,
+    born: Mutex<HashMap<SocketAddr, Instant>>,
+}
+
+impl Rotation {
+    pub fn new(lifetime: Duration) -> Rotation {
+        Rotation { lifetime, born: Mutex::new(HashMap::new()) }
+    }
+
+    /// Whether the connection from `peer` should close after this answer.
+    pub fn expired(&self, peer: SocketAddr) -> bool {
+        self.expired_at(peer, Instant::now())
+    }
+
+    fn expired_at(&self, peer: SocketAddr, now: Instant) -> bool {
+        let mut born = self.born.lock().unwrap_or_else(|p| p.into_inner());
+        if born.len() > 8192 {
+            // Connections that ended without our noticing; a live one just starts a new lifetime.
+            born.retain(|_, t| now.duration_since(*t) < self.lifetime * 4);
+        }
+        let first = *born.entry(peer).or_insert(now);
+        if now.duration_since(first) >= self.lifetime {
+            born.remove(&peer);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Serve;
+    use crate::metrics::Metrics;
+    use crate::store::writer::Writer;
+
+    fn ctx() -> Ctx {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        store::migrate::run(&db).unwrap();
+        let (writer, _) = Writer::start(rusqlite::Connection::open_in_memory().unwrap(), Duration::from_secs(1));
+        let config = Serve::from_args(&crate::config::Args::default()).unwrap();
+        Ctx { db, writer, config: Arc::new(config), metrics: Arc::new(Metrics::default()), admin: None }
+    }
+
+    fn panics(_: &mut Ctx, _: &Req) -> Result<Response, Error> {
+        panic!("handler bug")
+    }
+
+    #[test]
+    fn a_panicking_handler_answers_500_and_the_worker_goes_on() {
+        let mut ctx = ctx();
+        let route = Route { method: Method::Get, pattern: "/boom", access: Access::Public, handler: panics };
+        let mut req = Req::from_parts(Method::Get, "/boom", request::Headers::default(), None);
+        let response = invoke(&mut ctx, &mut req, &route);
+        assert_eq!(response.status, 500);
+        assert!(String::from_utf8_lossy(&response.body).contains("internal_error"));
+        // The same context still serves requests.
+        let health = Route {
+            method: Method::Get,
+            pattern: "/healthz",
+            access: Access::Public,
+            handler: super::super::health::healthz,
+        };
+        assert_eq!(invoke(&mut ctx, &mut req, &health).status, 200);
+    }
+
+    #[test]
+    fn api_routes_refuse_requests_without_a_key_before_the_handler_runs() {
+        let mut ctx = ctx();
+        let route = Route { method: Method::Get, pattern: "/boom", access: Access::ApiKey, handler: panics };
+        let mut req = Req::from_parts(Method::Get, "/boom", request::Headers::default(), None);
+        assert_eq!(invoke(&mut ctx, &mut req, &route).status, 401);
+    }
+
+    #[test]
+    fn connections_close_once_past_their_lifetime() {
+        let rotation = Rotation::new(Duration::from_millis(500));
+        let a: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+        let t0 = Instant::now();
+        assert!(!rotation.expired_at(a, t0));
+        assert!(!rotation.expired_at(a, t0 + Duration::from_millis(499)));
+        assert!(!rotation.expired_at(b, t0 + Duration::from_millis(400)));
+        assert!(rotation.expired_at(a, t0 + Duration::from_millis(500)));
+        // A new connection on the same address starts over.
+        assert!(!rotation.expired_at(a, t0 + Duration::from_millis(501)));
+        assert!(rotation.expired_at(b, t0 + Duration::from_millis(900)));
+    }
+}
