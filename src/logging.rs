@@ -7,7 +7,12 @@ pub fn init() {
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
     // tiny_http logs its accept loop's end at error level, which is our own shutdown; the
     // failure cases it reports are handled (and logged) by the server itself.
-    let mut builder = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,tiny_http=off"));
+    let mut builder = env_logger::Builder::new();
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    builder.parse_filters(&filter);
+    if !filter.contains("tiny_http") {
+        builder.filter_module("tiny_http", log::LevelFilter::Off);
+    }
     if journald {
         builder.format(|f, record| {
             let priority = match record.level() {

@@ -10,13 +10,10 @@
 //! - **Unread bodies are answered first and discarded afterwards**, off the worker: tiny_http
 //!   discards what is left of a body when the request is dropped, which blocks until the client
 //!   sends it or the socket times out.
-//! - **Keep-alive connections are rotated** ([`Rotation`]): each connection is closed
-//!   (`Connection: close`) after a short lifetime. tiny_http serves each connection on one thread of
-//!   a pool whose growth races with bursts of new connections: connections can wait unserved in
-//!   the pool's queue until another connection ends. Ending connections regularly bounds that
-//!   wait; clients reconnect transparently.
+//! - **Keep-alive connections are rotated** ([`Rotation`]) when the connection watch of
+//!   `rescue.rs` cannot run: each connection is then closed (`Connection: close`) after a short
+//!   lifetime, which bounds how long tiny_http's pool can leave a queued connection unserved.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -26,6 +23,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::request::{self, BodyError, MAX_BODY, Method, Req};
+use super::rescue::Peers;
 use super::response::Response;
 use super::router::{self, Access, Found, Route};
 use super::{Ctx, admin};
@@ -43,7 +41,8 @@ pub const HEARTBEAT_AGENT: &str = "affiliated-heartbeat";
 pub struct Exchanges {
     pub stopping: Arc<AtomicBool>,
     slow: AtomicUsize,
-    rotation: Rotation,
+    /// Which connections requests came from; read by the connection watch (`rescue.rs`).
+    pub peers: Arc<Peers>,
     /// Read connections for requests that continue on their own thread.
     spare: Mutex<Vec<rusqlite::Connection>>,
     /// A context to clone for such requests (its connection is never used).
@@ -62,7 +61,7 @@ impl Exchanges {
         Exchanges {
             stopping,
             slow: AtomicUsize::new(0),
-            rotation: Rotation::new(CONNECTION_LIFETIME),
+            peers: Arc::new(Peers::default()),
             spare: Mutex::new(Vec::new()),
             template: Mutex::new(Some(CtxParts {
                 writer: ctx.writer.clone(),
@@ -97,6 +96,7 @@ impl Exchanges {
             config: parts.config.clone(),
             metrics: parts.metrics.clone(),
             admin: parts.admin.clone(),
+            catalog: Default::default(),
         })
     }
 
@@ -201,7 +201,7 @@ fn complete(
         }
     };
     let status = response.status;
-    let close = ex.stopping.load(Ordering::Relaxed) || !body_read || peer.is_some_and(|p| ex.rotation.expired(p));
+    let close = ex.stopping.load(Ordering::Relaxed) || !body_read || peer.is_some_and(|p| rotation_due(ex, p));
     // Counted before the answer leaves, so a client that reads /metrics next sees its request.
     let elapsed = started.elapsed();
     ctx.metrics.observe(method.as_str(), label, status, elapsed);
@@ -212,6 +212,18 @@ fn complete(
     } else {
         log::info!(target: "affiliated::access", "{} {label} {status} {ms:.1}ms", method.as_str());
     }
+}
+
+/// Notes the request's connection and says whether to close it now: only while the connection
+/// watch cannot run, once the connection has lived [`CONNECTION_LIFETIME`].
+fn rotation_due(ex: &Exchanges, peer: SocketAddr) -> bool {
+    let now = Instant::now();
+    let first = ex.peers.note(peer, now);
+    let due = super::rescue::UNWATCHED.load(Ordering::Relaxed) && now.duration_since(first) >= CONNECTION_LIFETIME;
+    if due {
+        ex.peers.forget(peer);
+    }
+    due
 }
 
 fn dispatch(ctx: &mut Ctx, req: &mut Req, found: Found) -> Response {
@@ -352,39 +364,6 @@ fn answer_before_drain(rq: tiny_http::Request, response: &Response) {
     let _ = rq.respond(answer);
 }
 
-/// Decides when a keep-alive connection has lived long enough. Connections are told apart by
-/// their peer address; entries of connections that went away are forgotten after a while.
-pub struct Rotation {
-    lifetime: Duration,
-    born: Mutex<HashMap<SocketAddr, Instant>>,
-}
-
-impl Rotation {
-    pub fn new(lifetime: Duration) -> Rotation {
-        Rotation { lifetime, born: Mutex::new(HashMap::new()) }
-    }
-
-    /// Whether the connection from `peer` should close after this answer.
-    pub fn expired(&self, peer: SocketAddr) -> bool {
-        self.expired_at(peer, Instant::now())
-    }
-
-    fn expired_at(&self, peer: SocketAddr, now: Instant) -> bool {
-        let mut born = self.born.lock().unwrap_or_else(|p| p.into_inner());
-        if born.len() > 8192 {
-            // Connections that ended without our noticing; a live one just starts a new lifetime.
-            born.retain(|_, t| now.duration_since(*t) < self.lifetime * 4);
-        }
-        let first = *born.entry(peer).or_insert(now);
-        if now.duration_since(first) >= self.lifetime {
-            born.remove(&peer);
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,7 +376,14 @@ mod tests {
         store::migrate::run(&db).unwrap();
         let (writer, _) = Writer::start(rusqlite::Connection::open_in_memory().unwrap(), Duration::from_secs(1));
         let config = Serve::from_args(&crate::config::Args::default()).unwrap();
-        Ctx { db, writer, config: Arc::new(config), metrics: Arc::new(Metrics::default()), admin: None }
+        Ctx {
+            db,
+            writer,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::default()),
+            admin: None,
+            catalog: Default::default(),
+        }
     }
 
     fn panics(_: &mut Ctx, _: &Req) -> Result<Response, Error> {
@@ -428,20 +414,5 @@ mod tests {
         let route = Route { method: Method::Get, pattern: "/boom", access: Access::ApiKey, handler: panics };
         let mut req = Req::from_parts(Method::Get, "/boom", request::Headers::default(), None);
         assert_eq!(invoke(&mut ctx, &mut req, &route).status, 401);
-    }
-
-    #[test]
-    fn connections_close_once_past_their_lifetime() {
-        let rotation = Rotation::new(Duration::from_millis(500));
-        let a: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-        let b: SocketAddr = "127.0.0.1:40001".parse().unwrap();
-        let t0 = Instant::now();
-        assert!(!rotation.expired_at(a, t0));
-        assert!(!rotation.expired_at(a, t0 + Duration::from_millis(499)));
-        assert!(!rotation.expired_at(b, t0 + Duration::from_millis(400)));
-        assert!(rotation.expired_at(a, t0 + Duration::from_millis(500)));
-        // A new connection on the same address starts over.
-        assert!(!rotation.expired_at(a, t0 + Duration::from_millis(501)));
-        assert!(rotation.expired_at(b, t0 + Duration::from_millis(900)));
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod catalog;
 pub mod exchange;
 pub mod health;
 pub mod json;
@@ -40,4 +41,6 @@ pub struct Ctx {
     pub metrics: Arc<Metrics>,
     /// The merchant admin's shared state; `None` when no admin token is set (no `/admin`).
     pub admin: Option<Arc<admin::Admin>>,
+    /// This worker's cache of affiliates and offers.
+    pub catalog: catalog::Catalog,
 }

@@ -11,9 +11,8 @@ use super::api::clicks::{self as api_clicks, MAX_SOURCE, MAX_SUB, MAX_URL, MAX_U
 use super::response::Response;
 use super::{Ctx, Req};
 use crate::error::Error;
-use crate::store::affiliates;
 use crate::store::clicks::NewClick;
-use crate::store::offers::{self, Offer};
+use crate::store::offers::Offer;
 use crate::tracking::{link, validate};
 
 const SUBS: [&str; 5] = ["sub1", "sub2", "sub3", "sub4", "sub5"];
@@ -21,7 +20,7 @@ const SUBS: [&str; 5] = ["sub1", "sub2", "sub3", "sub4", "sub5"];
 pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let code = req.param(0);
     let named_offer = req.query("offer");
-    let offer = match named_offer.map(|id| offers::by_public_id(&ctx.db, id)).transpose()?.flatten() {
+    let offer = match named_offer.map(|id| ctx.catalog.offer(&ctx.db, id)).transpose()?.flatten() {
         Some(offer) => offer,
         None => {
             if let Some(id) = named_offer {
@@ -31,7 +30,7 @@ pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
                     printable(id)
                 );
             }
-            match offers::default_offer(&ctx.db)? {
+            match ctx.catalog.default_offer(&ctx.db)? {
                 Some(offer) => offer,
                 None => return Ok(no_destination()),
             }
@@ -46,7 +45,7 @@ pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             &offer.public_id,
         )));
     }
-    let Some(affiliate) = affiliates::by_code(&ctx.db, code)? else {
+    let Some(affiliate) = ctx.catalog.affiliate(&ctx.db, code)? else {
         log::warn!("tracking link for unknown referral code {:?}; redirecting without a click", printable(code));
         return Ok(without_click(ctx, &offer, code));
     };

@@ -7,64 +7,117 @@
 //! 28 of 64 connections unserved for a whole 10 s benchmark; a health probe stuck for 9.7 s
 //! behind twenty slow uploads).
 //!
-//! A queued connection is visible from outside: it is established on our port and the kernel
-//! holds bytes for it that nobody reads. This thread looks for such connections in
-//! `/proc/self/net/tcp{,6}` every [`INTERVAL`]; for each one seen stuck in two consecutive looks,
-//! it opens and immediately closes a connection to the listener. With every pool thread busy,
-//! that connection makes the pool add a thread, which finishes the empty connection at once and
-//! then takes the oldest queued one. A false alarm costs one short-lived idle thread.
+//! A queued connection is visible from outside: it is established on our port, the kernel holds
+//! bytes for it that nobody reads, and no request has come from its address ([`Peers`] keeps the
+//! addresses requests came from). This thread looks for such connections in
+//! `/proc/self/net/tcp{,6}` (every [`QUIET_INTERVAL`], every [`INTERVAL`] while it finds any);
+//! for each one found in two consecutive looks, it opens and immediately closes a connection to
+//! the listener. With every pool thread busy, that connection makes the pool add a thread, which
+//! finishes the empty connection at once and then takes the oldest queued one. A false alarm
+//! costs one short-lived idle thread.
 
-use std::collections::HashSet;
-use std::net::{SocketAddr, TcpStream};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const INTERVAL: Duration = Duration::from_millis(100);
+/// The pause between looks while nothing was found: reading the kernel's connection tables walks
+/// every bucket of its hash, which costs a few percent of a core at ten looks a second.
+pub const QUIET_INTERVAL: Duration = Duration::from_millis(500);
 /// At most this many rescues per look.
 const MAX_PER_LOOK: usize = 64;
 
 /// Connections rescued so far (for the metrics).
 pub static RESCUED: AtomicU64 = AtomicU64::new(0);
+/// Set when the connection tables cannot be read: the server then falls back to closing
+/// keep-alive connections after a short lifetime (`exchange::Rotation`), which also bounds the
+/// wait, at the price of reconnects.
+pub static UNWATCHED: AtomicBool = AtomicBool::new(false);
+
+/// Requests within this long mark a connection as being served.
+const SERVED_WITHIN: Duration = Duration::from_secs(2);
+
+/// The addresses requests came from, when first and last. One entry per connection (a client
+/// port identifies a connection while it lives).
+#[derive(Default)]
+pub struct Peers {
+    seen: Mutex<HashMap<SocketAddr, (Instant, Instant)>>,
+}
+
+impl Peers {
+    /// Records a request from `peer`; returns when the first request of its connection came.
+    pub fn note(&self, peer: SocketAddr, now: Instant) -> Instant {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() > 16_384 {
+            seen.retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(60));
+        }
+        let entry = seen.entry(peer).or_insert((now, now));
+        entry.1 = now;
+        entry.0
+    }
+
+    /// Forgets a connection we are closing (its address may come back as a new connection).
+    pub fn forget(&self, peer: SocketAddr) {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).remove(&peer);
+    }
+
+    fn served_recently(&self, peer: &SocketAddr, now: Instant) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(peer).is_some_and(|(_, last)| now.duration_since(*last) < SERVED_WITHIN)
+    }
+}
 
 pub fn spawn(
     listener: SocketAddr,
     probe: SocketAddr,
-    stopping: std::sync::Arc<AtomicBool>,
+    peers: Arc<Peers>,
+    stopping: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
     thread::Builder::new().name("rescue".into()).spawn(move || {
-        let mut previous: HashSet<String> = HashSet::new();
+        let mut previous: HashSet<SocketAddr> = HashSet::new();
         let mut readable = true;
+        let mut pause = INTERVAL;
         while !stopping.load(Ordering::SeqCst) {
-            thread::sleep(INTERVAL);
-            let stuck = match waiting_connections(listener.port()) {
-                Ok(stuck) => stuck,
+            thread::sleep(pause);
+            let waiting = match waiting_connections(listener.port()) {
+                Ok(waiting) => waiting,
                 Err(e) => {
                     if readable {
-                        log::warn!("cannot watch for unserved connections ({e}); relying on connection rotation");
+                        log::warn!(
+                            "cannot watch for unserved connections ({e}); rotating keep-alive connections instead"
+                        );
                         readable = false;
+                        UNWATCHED.store(true, Ordering::Relaxed);
                     }
                     continue;
                 }
             };
-            let rescue = stuck.intersection(&previous).count().min(MAX_PER_LOOK);
+            let now = Instant::now();
+            let unserved: HashSet<SocketAddr> =
+                waiting.into_iter().filter(|p| !peers.served_recently(p, now)).collect();
+            let rescue = unserved.intersection(&previous).count().min(MAX_PER_LOOK);
             for _ in 0..rescue {
                 // Connect and hang up: the pool thread this makes takes a queued connection next.
                 let _ = TcpStream::connect_timeout(&probe, Duration::from_millis(200));
             }
             if rescue > 0 {
                 RESCUED.fetch_add(rescue as u64, Ordering::Relaxed);
-                log::debug!("nudged the connection pool for {rescue} waiting connections");
+                log::debug!("nudged the connection pool for {rescue} unserved connections");
             }
-            previous = stuck;
+            // Look again soon while there is something to watch, rarely otherwise.
+            pause = if unserved.is_empty() { QUIET_INTERVAL } else { INTERVAL };
+            previous = unserved;
         }
     })
 }
 
 /// Established connections on local `port` with unread bytes in their receive queue, by remote
 /// address.
-pub fn waiting_connections(port: u16) -> std::io::Result<HashSet<String>> {
-    let mut found = HashSet::new();
+pub fn waiting_connections(port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    let mut found = Vec::new();
     for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
         match std::fs::read_to_string(table) {
             Ok(text) => found.extend(parse(&text, port)),
@@ -77,7 +130,7 @@ pub fn waiting_connections(port: u16) -> std::io::Result<HashSet<String>> {
 
 /// Parses a `/proc/net/tcp` table: `sl local rem st tx_queue:rx_queue ...`, addresses as
 /// `HEXIP:HEXPORT`, state `01` = established.
-fn parse(text: &str, port: u16) -> impl Iterator<Item = String> + '_ {
+fn parse(text: &str, port: u16) -> impl Iterator<Item = SocketAddr> + '_ {
     let port_hex = format!(":{port:04X}");
     text.lines().skip(1).filter_map(move |line| {
         let mut fields = line.split_whitespace();
@@ -87,8 +140,31 @@ fn parse(text: &str, port: u16) -> impl Iterator<Item = String> + '_ {
             return None;
         }
         let rx = u64::from_str_radix(queues.split_once(':')?.1, 16).ok()?;
-        (rx > 0).then(|| remote.to_string())
+        if rx == 0 {
+            return None;
+        }
+        hex_address(remote)
     })
+}
+
+/// `0100007F:C350` (IPv4, the address as the kernel's native 32-bit word) or 32 hex digits of
+/// IPv6 in four native words, then the port.
+fn hex_address(text: &str) -> Option<SocketAddr> {
+    let (ip, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |i: usize| u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok().map(u32::to_le_bytes);
+    let ip = match ip.len() {
+        8 => IpAddr::V4(Ipv4Addr::from(word(0)?)),
+        32 => {
+            let mut bytes = [0u8; 16];
+            for i in 0..4 {
+                bytes[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
+            }
+            IpAddr::V6(Ipv6Addr::from(bytes))
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
 }
 
 #[cfg(test)]
@@ -106,10 +182,36 @@ mod tests {
 
     #[test]
     fn finds_established_connections_with_unread_bytes_on_our_port() {
-        let found: Vec<String> = parse(SAMPLE, 8080).collect();
+        let found: Vec<SocketAddr> = parse(SAMPLE, 8080).collect();
         // Not the listener (state 0A), not an idle connection, not a client socket whose remote
         // port is ours, not another port.
-        assert_eq!(found, ["0100007F:C350"]);
+        assert_eq!(found, ["127.0.0.1:50000".parse::<SocketAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn decodes_kernel_addresses() {
+        assert_eq!(hex_address("0100007F:1F90"), Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(hex_address("4D7100CB:0050"), Some("203.0.113.77:80".parse().unwrap()));
+        assert_eq!(hex_address("00000000000000000000000001000000:1F90"), Some("[::1]:8080".parse().unwrap()));
+        assert_eq!(
+            hex_address("0000000000000000FFFF00000100007F:C350"),
+            Some("[::ffff:127.0.0.1]:50000".parse().unwrap())
+        );
+        assert_eq!(hex_address("zz:1"), None);
+    }
+
+    #[test]
+    fn only_connections_without_recent_requests_count_as_unserved() {
+        let peers = Peers::default();
+        let a: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+        let t0 = Instant::now();
+        assert!(!peers.served_recently(&a, t0));
+        assert_eq!(peers.note(a, t0), t0);
+        assert!(peers.served_recently(&a, t0 + Duration::from_secs(1)));
+        assert!(!peers.served_recently(&a, t0 + SERVED_WITHIN));
+        assert_eq!(peers.note(a, t0 + Duration::from_secs(1)), t0, "first request of the connection");
+        peers.forget(a);
+        assert!(!peers.served_recently(&a, t0 + Duration::from_secs(1)));
     }
 
     #[test]

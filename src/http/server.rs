@@ -43,7 +43,8 @@ enum Event {
 /// Runs the server until SIGTERM/SIGINT (returns Ok) or a fatal error (returns Err).
 pub fn run(mut config: Serve) -> Result<(), String> {
     raise_fd_limit();
-    let conn = store::open_writer(&config.db, config.synchronous, config.wal_autocheckpoint)?;
+    // Checkpoints run on their own thread (store::checkpointer), never on the writer.
+    let conn = store::open_writer(&config.db, config.synchronous, 0)?;
     bootstrap_keys(&conn, &config)?;
     if let Some(message) =
         postbacks::ensure(&conn, &config.db, config.postback_token.as_deref(), crate::clock::now_ms())?
@@ -93,8 +94,14 @@ pub fn run(mut config: Serve) -> Result<(), String> {
     let mut exchanges = None;
     for i in 0..config.workers {
         let db = store::open_reader(&config.db)?;
-        let ctx =
-            Ctx { db, writer: writer.clone(), config: config.clone(), metrics: metrics.clone(), admin: admin.clone() };
+        let ctx = Ctx {
+            db,
+            writer: writer.clone(),
+            config: config.clone(),
+            metrics: metrics.clone(),
+            admin: admin.clone(),
+            catalog: Default::default(),
+        };
         let ex = exchanges.get_or_insert_with(|| Arc::new(Exchanges::new(stopping.clone(), &ctx))).clone();
         let (server, events) = (server.clone(), events.clone());
         let handle = thread::Builder::new()
@@ -107,6 +114,10 @@ pub fn run(mut config: Serve) -> Result<(), String> {
     let outbox =
         crate::outbox::spawn(config.db.clone(), writer.clone(), config.allow_private_postbacks, stopping.clone())
             .map_err(|e| format!("while starting the postback thread: {e}"))?;
+    let checkpointer = (config.wal_autocheckpoint > 0)
+        .then(|| store::checkpointer::spawn(config.db.clone(), config.wal_autocheckpoint, stopping.clone()))
+        .transpose()
+        .map_err(|e| format!("while starting the checkpointer: {e}"))?;
     let sweeper = crate::sweeper::Sweeper {
         writer: writer.clone(),
         retention: config.click_retention,
@@ -127,7 +138,7 @@ pub fn run(mut config: Serve) -> Result<(), String> {
             .map_err(|e| format!("while starting the heartbeat: {e}"))?
     };
     drop(events);
-    let rescue = super::rescue::spawn(local, probe_address(local), stopping.clone())
+    let rescue = super::rescue::spawn(local, probe_address(local), exchanges.peers.clone(), stopping.clone())
         .map_err(|e| format!("while starting the connection watch: {e}"))?;
 
     log::info!(
@@ -161,6 +172,9 @@ pub fn run(mut config: Serve) -> Result<(), String> {
     let _ = rescue.join();
     let _ = outbox.join();
     let _ = sweeper.join();
+    if let Some(checkpointer) = checkpointer {
+        let _ = checkpointer.join();
+    }
     signal_handle.close();
     drop(server);
     // Requests still reading slow bodies hold writer handles too; give them a moment, then stop

@@ -45,6 +45,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Affiliate> {
 /// Inserts an affiliate; a referral code that exists (in any letter case) is a 409. With a
 /// postback URL, a signing secret is generated and returned (the only time it is shown).
 pub fn create(conn: &Connection, new: &NewAffiliate, now: i64) -> Result<(Affiliate, Option<String>), Error> {
+    super::catalog::changed();
     let secret = new.postback_url.as_ref().map(|_| new_postback_secret());
     let inserted = conn
         .prepare_cached(
@@ -69,6 +70,7 @@ fn new_postback_secret() -> String {
 /// Applies changes. Setting a postback URL on an affiliate without a signing secret creates one,
 /// returned here (the only time it is shown).
 pub fn update(conn: &Connection, referral_code: &str, changes: &Changes) -> Result<(Affiliate, Option<String>), Error> {
+    super::catalog::changed();
     let id = require_id(conn, referral_code)?;
     if let Some(name) = &changes.name {
         conn.prepare_cached("UPDATE affiliates SET name = ?1 WHERE id = ?2")?.execute(params![name, id])?;

@@ -12,6 +12,8 @@
 pub mod affiliates;
 pub mod attribute;
 pub mod backup;
+pub mod catalog;
+pub mod checkpointer;
 pub mod clicks;
 pub mod conversions;
 pub mod coupons;
@@ -58,8 +60,8 @@ impl Synchronous {
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens (creating if needed) the database for writing, switches it to WAL and brings the
-/// schema up to date. Checkpoints run after commits that leave `autocheckpoint` or more pages
-/// in the WAL (PASSIVE: they never wait for readers); 0 disables them for an external tool.
+/// schema up to date. With `autocheckpoint` > 0 this connection checkpoints after commits that
+/// leave that many pages in the WAL; the server passes 0 and runs `checkpointer` instead.
 pub fn open_writer(path: &Path, sync: Synchronous, autocheckpoint: u32) -> Result<Connection, String> {
     let conn = Connection::open(path).map_err(|e| format!("while opening the database {}: {e}", path.display()))?;
     configure(&conn, sync).map_err(|e| format!("while configuring the database {}: {e}", path.display()))?;

@@ -64,6 +64,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Offer> {
 /// the new offer. Runs on the writer, so the two statements cannot interleave with another
 /// offer's creation.
 pub fn create(conn: &Connection, new: &NewOffer, now: i64) -> Result<Offer, Error> {
+    super::catalog::changed();
     if new.make_default {
         conn.prepare_cached("UPDATE offers SET is_default = 0 WHERE is_default = 1")?.execute([])?;
     }
@@ -100,6 +101,7 @@ pub fn create(conn: &Connection, new: &NewOffer, now: i64) -> Result<Offer, Erro
 /// the default if asked. Its id and currency never change (stored amounts depend on them).
 /// Conversions already recorded keep the commission they were given.
 pub fn update(conn: &Connection, id: i64, changes: &NewOffer) -> Result<Offer, Error> {
+    super::catalog::changed();
     if changes.make_default {
         conn.prepare_cached("UPDATE offers SET is_default = 0 WHERE is_default = 1 AND id != ?1")?.execute([id])?;
     }

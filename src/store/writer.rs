@@ -187,6 +187,7 @@ fn run_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, stats: &Write
             log::error!("a write transaction of {} jobs failed and was rolled back: {e}", transactional.len());
             let _ = conn.execute_batch("ROLLBACK");
         }
+        super::catalog::publish();
         for job in transactional {
             job.finish(commit.clone());
         }
@@ -198,7 +199,9 @@ fn run_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, stats: &Write
 }
 
 fn run_in_transaction(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), Error> {
+    let started = std::time::Instant::now();
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let began = started.elapsed();
     for job in batch.iter_mut() {
         conn.prepare_cached("SAVEPOINT job")?.execute([])?;
         if !job.run(conn) {
@@ -206,9 +209,24 @@ fn run_in_transaction(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(
         }
         conn.prepare_cached("RELEASE job")?.execute([])?;
     }
+    let ran = started.elapsed();
     conn.prepare_cached("COMMIT")?.execute([])?;
+    let total = started.elapsed();
+    if total > SLOW_TRANSACTION {
+        log::warn!(
+            "a write transaction of {} jobs took {:.0} ms (begin {:.1}, jobs {:.1}, commit {:.1})",
+            batch.len(),
+            total.as_secs_f64() * 1e3,
+            began.as_secs_f64() * 1e3,
+            (ran - began).as_secs_f64() * 1e3,
+            (total - ran).as_secs_f64() * 1e3
+        );
+    }
     Ok(())
 }
+
+/// Transactions slower than this are logged: every request in them waited that long.
+const SLOW_TRANSACTION: Duration = Duration::from_millis(100);
 
 #[cfg(test)]
 mod tests {

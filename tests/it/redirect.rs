@@ -144,3 +144,29 @@ fn head_requests_do_not_record_clicks() {
     let clicks: i64 = s.sql().query_row("SELECT count(*) FROM clicks", [], |r| r.get(0)).unwrap();
     assert_eq!(clicks, 0);
 }
+
+#[test]
+fn catalog_changes_apply_to_the_next_visitor() {
+    let s = Server::start();
+    s.seed();
+    // Warm every worker's cache with the current default offer.
+    for _ in 0..20 {
+        assert!(location(&s.get_public("/r/ann")).starts_with("https://shop.example/landing?"));
+    }
+    let r = s.post(
+        "/api/v1/offers",
+        &json!({
+            "id": "winter", "name": "Winter", "landing_url": "https://shop.example/winter",
+            "commission": {"type": "percent", "value": 5}, "default": true
+        }),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    for _ in 0..20 {
+        let to = location(&s.get_public("/r/ann")).to_string();
+        assert!(to.starts_with("https://shop.example/winter?click_id="), "stale default offer: {to}");
+    }
+    // A new affiliate works at once too (unknown codes are never cached).
+    assert_eq!(location(&s.get_public("/r/bob")), "https://shop.example/winter");
+    s.post("/api/v1/affiliates", &json!({"referral_code": "bob", "name": "Bob"}));
+    assert!(location(&s.get_public("/r/bob")).contains("click_id="));
+}
