@@ -10,20 +10,20 @@
 //! A queued connection is visible from outside: it is established on our port, the kernel holds
 //! bytes for it that nobody reads, and no request has come from its address ([`Peers`] keeps the
 //! addresses requests came from). This thread looks for such connections in
-//! `/proc/self/net/tcp{,6}` (every [`QUIET_INTERVAL`], every [`INTERVAL`] while it finds any);
-//! for each one found in two consecutive looks, it opens and immediately closes a connection to
-//! the listener. With every pool thread busy, that connection makes the pool add a thread, which
-//! finishes the empty connection at once and then takes the oldest queued one. A false alarm
-//! costs one short-lived idle thread.
+//! `/proc/self/net/tcp{,6}` (every [`QUIET_INTERVAL`]; every [`INTERVAL`] while it finds any or
+//! new connections arrive); for each one found in two consecutive looks, it opens and
+//! immediately closes a connection to the listener. With every pool thread busy, that connection
+//! makes the pool add a thread, which finishes the empty connection at once and then takes the
+//! oldest queued one. A false alarm costs one short-lived idle thread.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-pub const INTERVAL: Duration = Duration::from_millis(100);
+pub const INTERVAL: Duration = Duration::from_millis(20);
 /// The pause between looks while nothing was found: reading the kernel's connection tables walks
 /// every bucket of its hash, which costs a few percent of a core at ten looks a second.
 pub const QUIET_INTERVAL: Duration = Duration::from_millis(500);
@@ -45,6 +45,10 @@ const SERVED_WITHIN: Duration = Duration::from_secs(2);
 #[derive(Default)]
 pub struct Peers {
     seen: Mutex<HashMap<SocketAddr, (Instant, Instant)>>,
+    /// Set when a request arrives on a connection not seen before: connections arriving are when
+    /// others may be left queued, so the watch looks at once.
+    arrivals: Mutex<bool>,
+    arrived: Condvar,
 }
 
 impl Peers {
@@ -54,9 +58,27 @@ impl Peers {
         if seen.len() > 16_384 {
             seen.retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(60));
         }
-        let entry = seen.entry(peer).or_insert((now, now));
+        let mut new = false;
+        let entry = seen.entry(peer).or_insert_with(|| {
+            new = true;
+            (now, now)
+        });
         entry.1 = now;
-        entry.0
+        let first = entry.0;
+        drop(seen);
+        if new {
+            *self.arrivals.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            self.arrived.notify_one();
+        }
+        first
+    }
+
+    /// Waits up to `pause` or until a new connection sends its first request.
+    fn wait(&self, pause: Duration) {
+        let arrivals = self.arrivals.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut arrivals, _) =
+            self.arrived.wait_timeout_while(arrivals, pause, |arrived| !*arrived).unwrap_or_else(|p| p.into_inner());
+        *arrivals = false;
     }
 
     /// Forgets a connection we are closing (its address may come back as a new connection).
@@ -81,7 +103,9 @@ pub fn spawn(
         let mut readable = true;
         let mut pause = INTERVAL;
         while !stopping.load(Ordering::SeqCst) {
-            thread::sleep(pause);
+            peers.wait(pause);
+            // At most one look per INTERVAL, however fast connections arrive.
+            thread::sleep(INTERVAL);
             let waiting = match waiting_connections(listener.port()) {
                 Ok(waiting) => waiting,
                 Err(e) => {

@@ -55,7 +55,8 @@ pub fn new_id(now: i64) -> String {
     click_id::encode(now.max(0) as u64, &random)
 }
 
-/// Records a click under `id` (from [`new_id`]) and counts it in the daily totals.
+/// Records a click under `id` (from [`new_id`]); the daily totals follow by trigger. One
+/// statement, so the writer may run it without a savepoint (`Writer::run_single`).
 pub fn insert(conn: &Connection, id: &str, click: &NewClick, now: i64) -> Result<(), Error> {
     let [s1, s2, s3, s4, s5] = &click.subs;
     conn.prepare_cached(
@@ -80,11 +81,7 @@ pub fn insert(conn: &Connection, id: &str, click: &NewClick, now: i64) -> Result
         s4,
         s5
     ])?;
-    conn.prepare_cached(
-        "INSERT INTO daily_clicks (day, affiliate_id, offer_id, clicks) VALUES (?1, ?2, ?3, 1)
-         ON CONFLICT (day, affiliate_id, offer_id) DO UPDATE SET clicks = clicks + 1",
-    )?
-    .execute(params![crate::clock::day_of(now), click.affiliate_id, click.offer_id])?;
+    // The trigger clicks_count_daily adds it to daily_clicks within the same statement.
     Ok(())
 }
 

@@ -153,28 +153,58 @@ pub fn by_external_id(conn: &Connection, external_id: &str) -> Result<Option<Con
     select_one(conn, "v.external_id = ?1", external_id)
 }
 
-/// Attributes, prices and stores a conversion. Must run on the writer.
-pub fn create(conn: &Connection, new: &NewConversion, now: i64) -> Result<Insert<Conversion>, Error> {
-    if let Some(existing) = by_external_id(conn, &new.external_id)? {
-        return Ok(Insert::Duplicate(existing));
-    }
-    let resolved = attribute::resolve(conn, &new.keys, now)?;
-    insert_resolved(conn, new, &resolved, now)
+/// A conversion that is attributed and priced, ready to be stored.
+#[derive(Clone, Debug)]
+pub struct Priced {
+    pub new: NewConversion,
+    pub resolved: Resolved,
+    pub referral_code: String,
+    pub offer: String,
+    pub currency: Currency,
+    pub amount: i64,
+    pub commission: i64,
 }
 
-/// Stores a conversion reported for a named affiliate (partner-id postbacks): no click involved.
-pub fn create_for_affiliate(
+/// What reading showed: a conversion to store, or the stored one for this order.
+pub enum Prepared {
+    Priced(Box<Priced>),
+    Duplicate(Box<Conversion>),
+}
+
+/// Attributes and prices a conversion. Reads only, so it runs on a worker's own connection in
+/// parallel with everything else; the writer then only inserts ([`store`]). If the conversion
+/// cannot be attributed but its order is stored already, the answer is that order (a retry of a
+/// stored order is a duplicate even if its click has expired since).
+pub fn prepare(conn: &Connection, new: NewConversion, now: i64) -> Result<Prepared, Error> {
+    match attribute::resolve(conn, &new.keys, now) {
+        Ok(resolved) => price(conn, new, resolved).map(|p| Prepared::Priced(Box::new(p))),
+        Err(e) if e.status < 500 => match by_external_id(conn, &new.external_id)? {
+            Some(existing) => Ok(Prepared::Duplicate(Box::new(existing))),
+            None => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// Prepares a conversion reported for a named affiliate (partner-id postbacks): no click.
+pub fn prepare_for_affiliate(
     conn: &Connection,
-    new: &NewConversion,
+    new: NewConversion,
     referral_code: &str,
     offer: Option<&str>,
-    now: i64,
-) -> Result<Insert<Conversion>, Error> {
-    if let Some(existing) = by_external_id(conn, &new.external_id)? {
-        return Ok(Insert::Duplicate(existing));
-    }
-    let affiliate_id = super::affiliates::require_id(conn, referral_code)?;
-    let offer_id = offers::named_or_default(conn, offer)?.id;
+) -> Result<Prepared, Error> {
+    let found = super::affiliates::require_id(conn, referral_code)
+        .and_then(|affiliate_id| Ok((affiliate_id, offers::named_or_default(conn, offer)?.id)));
+    let (affiliate_id, offer_id) = match found {
+        Ok(ids) => ids,
+        Err(e) if e.status < 500 => {
+            return match by_external_id(conn, &new.external_id)? {
+                Some(existing) => Ok(Prepared::Duplicate(Box::new(existing))),
+                None => Err(e),
+            };
+        }
+        Err(e) => return Err(e),
+    };
     let resolved = Resolved {
         key: crate::tracking::attribution::Key::Affiliate,
         affiliate_id,
@@ -183,19 +213,15 @@ pub fn create_for_affiliate(
         coupon_code: None,
         customer_row: None,
     };
-    insert_resolved(conn, new, &resolved, now)
+    price(conn, new, resolved).map(|p| Prepared::Priced(Box::new(p)))
 }
 
-/// Stores a conversion whose affiliate and offer are already known (also used by postbacks that
-/// name the affiliate directly).
-pub fn insert_resolved(
-    conn: &Connection,
-    new: &NewConversion,
-    resolved: &Resolved,
-    now: i64,
-) -> Result<Insert<Conversion>, Error> {
+fn price(conn: &Connection, new: NewConversion, resolved: Resolved) -> Result<Priced, Error> {
     let offer = offers::get(conn, resolved.offer_id)?
         .ok_or_else(|| Error::internal("offer of a resolved conversion is missing"))?;
+    let referral_code = super::affiliates::get(conn, resolved.affiliate_id)?
+        .ok_or_else(|| Error::internal("affiliate of a resolved conversion is missing"))?
+        .referral_code;
     let currency = new.currency.unwrap_or(offer.currency);
     if matches!(offer.commission, Rule::Flat { .. }) && currency != offer.currency {
         return Err(Error::bad_request(
@@ -208,6 +234,14 @@ pub fn insert_resolved(
     }
     let amount = currency.parse(&new.amount).map_err(|e| Error::invalid(new.source.amount_field(), e))?;
     let commission = offer.commission.commission_on(amount);
+    Ok(Priced { new, resolved, referral_code, offer: offer.public_id, currency, amount, commission })
+}
+
+/// Stores a prepared conversion. Must run on the writer. The UNIQUE `external_id` decides
+/// duplicates; foreign keys make sure the click, affiliate and offer still exist (a click can
+/// be swept or erased between reading and writing: that is an `invalid_click_id`).
+pub fn store(conn: &Connection, p: &Priced, now: i64) -> Result<Insert<Conversion>, Error> {
+    let (new, resolved) = (&p.new, &p.resolved);
     let customer_row = match (resolved.customer_row, new.keys.customer_id.as_deref()) {
         (Some(row), _) => Some(row),
         // A customer named on an order attributed another way is tied to that affiliate, so their
@@ -233,22 +267,69 @@ pub fn insert_resolved(
             resolved.coupon_code,
             resolved.key.as_str(),
             new.source.as_str(),
-            currency.code(),
-            amount,
-            commission,
+            p.currency.code(),
+            p.amount,
+            p.commission,
             now
-        ])?;
+        ])
+        .map_err(|e| {
+            if super::is_foreign_key_violation(&e) {
+                Error::bad_request("invalid_click_id", "the click (or customer) of this conversion no longer exists")
+            } else {
+                e.into()
+            }
+        })?;
     if inserted == 0 {
         let existing = by_external_id(conn, &new.external_id)?
             .ok_or_else(|| Error::internal("conflicting conversion is missing"))?;
         return Ok(Insert::Duplicate(existing));
     }
-    let id = conn.last_insert_rowid();
-    record_event(conn, id, now, &new.actor, "created", None, Status::Pending, amount, commission, None)?;
-    let created = get(conn, id)?.ok_or_else(|| Error::internal("conversion vanished"))?;
+    let created = Conversion {
+        id: conn.last_insert_rowid(),
+        external_id: new.external_id.clone(),
+        kind: new.kind.clone(),
+        affiliate_id: resolved.affiliate_id,
+        referral_code: p.referral_code.clone(),
+        offer: p.offer.clone(),
+        click_id: resolved.click_id.clone(),
+        customer_id: customer_row.and(new.keys.customer_id.clone()),
+        coupon: resolved.coupon_code.clone(),
+        attributed_by: resolved.key.as_str().to_string(),
+        source: new.source.as_str().to_string(),
+        currency: p.currency,
+        amount: p.amount,
+        refunded_amount: 0,
+        commission: p.commission,
+        status: Status::Pending.as_str().to_string(),
+        created_at: now,
+        updated_at: now,
+    };
+    record_event(conn, created.id, now, &new.actor, "created", None, Status::Pending, p.amount, p.commission, None)?;
     reports::count_conversion(conn, &created, 1)?;
     deliveries::enqueue(conn, &created, "created", now)?;
     Ok(Insert::Created(created))
+}
+
+/// Attributes, prices and stores a conversion on one connection (the writer's).
+pub fn create(conn: &Connection, new: &NewConversion, now: i64) -> Result<Insert<Conversion>, Error> {
+    match prepare(conn, new.clone(), now)? {
+        Prepared::Priced(p) => store(conn, &p, now),
+        Prepared::Duplicate(existing) => Ok(Insert::Duplicate(*existing)),
+    }
+}
+
+/// [`create`] for a named affiliate (partner-id postbacks).
+pub fn create_for_affiliate(
+    conn: &Connection,
+    new: &NewConversion,
+    referral_code: &str,
+    offer: Option<&str>,
+    now: i64,
+) -> Result<Insert<Conversion>, Error> {
+    match prepare_for_affiliate(conn, new.clone(), referral_code, offer)? {
+        Prepared::Priced(p) => store(conn, &p, now),
+        Prepared::Duplicate(existing) => Ok(Insert::Duplicate(*existing)),
+    }
 }
 
 /// The result of approving or rejecting.
@@ -410,14 +491,13 @@ pub fn events(conn: &Connection, id: i64) -> Result<Vec<Event>, Error> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Filters for listing; results come newest first, `before_id` is the cursor.
+/// Filters for listing; results come newest first.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
     pub status: Option<Status>,
     pub affiliate_id: Option<i64>,
     pub since: Option<i64>,
     pub until: Option<i64>,
-    pub before_id: Option<i64>,
 }
 
 /// The WHERE clause of a listing, with its bound values.
@@ -474,20 +554,22 @@ impl Conditions {
     }
 }
 
-/// The API's listing: newest first by id, `filter.before_id` is the cursor.
-pub fn list(conn: &Connection, filter: &Filter, limit: usize) -> Result<Vec<Conversion>, Error> {
-    let mut conditions = Conditions::of(filter);
-    if let Some(before) = filter.before_id {
-        conditions.add("v.id < ?", vec![Box::new(before)]);
-    }
-    conditions.query(conn, "v.id DESC", limit)
-}
-
 const NEWEST_FIRST: &str = "v.created_at DESC, v.id DESC";
 
-/// The admin's listing: newest first by time, after the `(created_at, id)` of the previous page's
-/// last row. Every filter combination is served in order by an index on `(…, created_at)`, so a
-/// page costs the same with a million rows as with a hundred. `filter.before_id` is ignored.
+/// The position after a conversion in [`newest`] order, as the opaque text pages hand out.
+pub fn cursor_after(c: &Conversion) -> String {
+    format!("{}.{}", c.created_at, c.id)
+}
+
+/// Reads a [`cursor_after`] text.
+pub fn parse_cursor(text: &str) -> Option<(i64, i64)> {
+    let (at, id) = text.split_once('.')?;
+    Some((at.parse().ok()?, id.parse().ok()?))
+}
+
+/// Listing, newest first by time, after the `(created_at, id)` of the previous page's last row
+/// (see [`cursor`]). Every filter combination is served in order by an index on
+/// `(…, created_at)`, so a page costs the same with a million rows as with a hundred.
 pub fn newest(
     conn: &Connection,
     filter: &Filter,
@@ -514,6 +596,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_click_swept_between_reading_and_writing_is_an_invalid_click() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::store::migrate::run(&conn).unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        conn.execute_batch(
+            "INSERT INTO affiliates (referral_code, name, created_at) VALUES ('ann', 'Ann', 1);
+             INSERT INTO offers (public_id, name, landing_url, commission_type, commission_value, attribution,
+                                 click_window_days, currency, is_default, created_at)
+             VALUES ('main', 'Main', 'https://s.example/', 'percent', 100000, 'last_click', 30, 'USD', 1, 1);",
+        )
+        .unwrap();
+        let now = 1_000_000;
+        let id = crate::store::clicks::new_id(now);
+        let click = crate::store::clicks::NewClick { affiliate_id: 1, offer_id: 1, ..Default::default() };
+        crate::store::clicks::insert(&conn, &id, &click, now).unwrap();
+        let new = NewConversion {
+            external_id: "o-1".into(),
+            kind: "sale".into(),
+            amount: "10".into(),
+            currency: None,
+            keys: Keys { click_id: Some(id.clone()), ..Keys::default() },
+            source: Source::Api,
+            actor: "test".into(),
+        };
+        let Prepared::Priced(priced) = prepare(&conn, new, now).unwrap() else { panic!("not priced") };
+        assert_eq!(priced.commission, 100);
+        conn.execute("DELETE FROM clicks WHERE id = ?1", [&id]).unwrap();
+        let err = store(&conn, &priced, now).unwrap_err();
+        assert_eq!(err.code, "invalid_click_id");
+        let stored: i64 = conn.query_row("SELECT count(*) FROM conversions", [], |r| r.get(0)).unwrap();
+        assert_eq!(stored, 0);
+    }
+
+    #[test]
     fn every_admin_filter_is_read_in_order_from_an_index() {
         let conn = Connection::open_in_memory().unwrap();
         crate::store::migrate::run(&conn).unwrap();
@@ -521,7 +637,7 @@ mod tests {
             for affiliate_id in [None, Some(7)] {
                 for (since, until) in [(None, None), (Some(1), Some(2))] {
                     for after in [None, Some((5, 6))] {
-                        let filter = Filter { status, affiliate_id, since, until, before_id: None };
+                        let filter = Filter { status, affiliate_id, since, until };
                         let mut conditions = newest_conditions(&filter, after);
                         let sql = format!("EXPLAIN QUERY PLAN {}", conditions.statement(NEWEST_FIRST));
                         conditions.values.push(Box::new(50));

@@ -141,6 +141,11 @@ mod tests {
     }
 }
 
+/// True when a statement failed on a FOREIGN KEY constraint.
+pub fn is_foreign_key_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
+}
+
 /// True when a statement failed on a UNIQUE or PRIMARY KEY constraint.
 pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(

@@ -33,10 +33,20 @@ pub struct WriterStats {
     pub failed_commits: AtomicU64,
 }
 
+/// How a job is run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Inside the batch's transaction, in its own SAVEPOINT: a failure undoes only this job.
+    Savepoint,
+    /// Inside the batch's transaction without a savepoint: for jobs that change the database with
+    /// at most one statement, which SQLite undoes by itself when it fails.
+    Single,
+    /// After the batch committed, outside any transaction (checkpoints).
+    Maintenance,
+}
+
 trait Job: Send {
-    /// Whether the job runs inside the batch's transaction (most do). Maintenance such as a
-    /// checkpoint cannot, and runs after the batch committed.
-    fn transactional(&self) -> bool;
+    fn mode(&self) -> Mode;
     /// Runs the job (inside the open transaction if transactional); `true` keeps its changes.
     fn run(&mut self, conn: &Connection) -> bool;
     /// Reports the outcome once the transaction's fate is known.
@@ -44,7 +54,7 @@ trait Job: Send {
 }
 
 struct Pending<F, T> {
-    transactional: bool,
+    mode: Mode,
     work: Option<F>,
     result: Option<Result<T, Error>>,
     reply: SyncSender<Result<T, Error>>,
@@ -55,8 +65,8 @@ where
     F: FnOnce(&Connection) -> Result<T, Error> + Send,
     T: Send,
 {
-    fn transactional(&self) -> bool {
-        self.transactional
+    fn mode(&self) -> Mode {
+        self.mode
     }
 
     fn run(&mut self, conn: &Connection) -> bool {
@@ -119,7 +129,18 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        self.submit(true, work)
+        self.submit(Mode::Savepoint, work)
+    }
+
+    /// Like [`Writer::run`] for work that changes the database with **at most one statement**
+    /// (triggers included): it skips the per-job savepoint, because SQLite undoes a failed
+    /// statement by itself. Used on the hottest path, recording clicks.
+    pub fn run_single<T, F>(&self, work: F) -> Result<T, Error>
+    where
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit(Mode::Single, work)
     }
 
     /// Runs `work` on the writer connection outside any transaction, after the batch it arrives
@@ -129,16 +150,16 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        self.submit(false, work)
+        self.submit(Mode::Maintenance, work)
     }
 
-    fn submit<T, F>(&self, transactional: bool, work: F) -> Result<T, Error>
+    fn submit<T, F>(&self, mode: Mode, work: F) -> Result<T, Error>
     where
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, answer) = mpsc::sync_channel(1);
-        let job: Box<dyn Job> = Box::new(Pending { transactional, work: Some(work), result: None, reply });
+        let job: Box<dyn Job> = Box::new(Pending { mode, work: Some(work), result: None, reply });
         match self.queue.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
@@ -177,7 +198,8 @@ fn writer_loop(mut conn: Connection, jobs: Receiver<Box<dyn Job>>, stats: &Write
 }
 
 fn run_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, stats: &WriterStats) {
-    let (mut transactional, maintenance): (Vec<_>, Vec<_>) = batch.drain(..).partition(|j| j.transactional());
+    let (mut transactional, maintenance): (Vec<_>, Vec<_>) =
+        batch.drain(..).partition(|j| j.mode() != Mode::Maintenance);
     if !transactional.is_empty() {
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.jobs.fetch_add(transactional.len() as u64, Ordering::Relaxed);
@@ -203,6 +225,10 @@ fn run_in_transaction(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     let began = started.elapsed();
     for job in batch.iter_mut() {
+        if job.mode() == Mode::Single {
+            job.run(conn);
+            continue;
+        }
         conn.prepare_cached("SAVEPOINT job")?.execute([])?;
         if !job.run(conn) {
             conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
@@ -260,6 +286,25 @@ mod tests {
         assert_eq!(insert(&w, "a").unwrap_err().code, "dup");
         let count: i64 = w.run(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)).unwrap();
         assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn single_statement_jobs_fail_alone_without_a_savepoint() {
+        let w = writer();
+        let ok = w.run_single(|c| Ok(c.execute("INSERT INTO t (k, v) VALUES ('one', 1)", [])?));
+        assert_eq!(ok.unwrap(), 1);
+        let dup: Result<usize, Error> = w.run_single(|c| Ok(c.execute("INSERT INTO t (k, v) VALUES ('one', 2)", [])?));
+        assert!(dup.is_err());
+        let after = w.run_single(|c| Ok(c.execute("INSERT INTO t (k, v) VALUES ('two', 1)", [])?));
+        assert_eq!(after.unwrap(), 1);
+        let rows: Vec<(String, i64)> = w
+            .run(|c| {
+                let mut stmt = c.prepare("SELECT k, v FROM t ORDER BY k")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap();
+        assert_eq!(rows, [("one".to_string(), 1), ("two".to_string(), 1)]);
     }
 
     #[test]

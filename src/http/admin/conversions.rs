@@ -49,8 +49,7 @@ pub fn selection(ctx: &Ctx, req: &Req) -> Result<Selection, Error> {
 }
 
 fn cursor(req: &Req) -> Option<(i64, i64)> {
-    let (at, id) = req.query("after")?.split_once('.')?;
-    Some((at.parse().ok()?, id.parse().ok()?))
+    conversions::parse_cursor(req.query("after")?)
 }
 
 pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {

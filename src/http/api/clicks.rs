@@ -75,7 +75,7 @@ pub fn record(ctx: &Ctx, click: NewClick) -> Result<(String, i64), Error> {
     let now = crate::clock::now_ms();
     let id = clicks::new_id(now);
     let stored_id = id.clone();
-    ctx.writer.run(move |conn| clicks::insert(conn, &stored_id, &click, now))?;
+    ctx.writer.run_single(move |conn| clicks::insert(conn, &stored_id, &click, now))?;
     ctx.metrics.clicks.fetch_add(1, Ordering::Relaxed);
     Ok((id, now))
 }

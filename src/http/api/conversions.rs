@@ -9,7 +9,7 @@ use crate::http::{Ctx, Req, views};
 use crate::store::Insert;
 use crate::store::affiliates;
 use crate::store::attribute::Keys;
-use crate::store::conversions::{self, Decision, Filter, NewConversion, Source, Status};
+use crate::store::conversions::{self, Decision, Filter, NewConversion, Prepared, Source, Status};
 use crate::tracking::validate;
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
@@ -51,8 +51,13 @@ pub fn submit(ctx: &Ctx, new: NewConversion) -> Result<Response, Error> {
             "send one of click_id, coupon, customer_id or session_id so the conversion can be attributed",
         ));
     }
+    // Attribution and pricing read on this worker's connection; the writer only inserts.
     let now = crate::clock::now_ms();
-    match ctx.writer.run(move |conn| conversions::create(conn, &new, now))? {
+    let outcome = match conversions::prepare(&ctx.db, new, now)? {
+        Prepared::Priced(priced) => ctx.writer.run(move |conn| conversions::store(conn, &priced, now))?,
+        Prepared::Duplicate(existing) => Insert::Duplicate(*existing),
+    };
+    match outcome {
         Insert::Created(c) => {
             ctx.metrics.conversions_created.fetch_add(1, Ordering::Relaxed);
             Ok(Response::json(201, &views::conversion(&c)))
@@ -70,7 +75,13 @@ pub fn submit(ctx: &Ctx, new: NewConversion) -> Result<Response, Error> {
 
 pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
-    let mut filter = Filter { before_id: super::cursor(req)?, ..Filter::default() };
+    let after = req
+        .query("cursor")
+        .map(|c| {
+            conversions::parse_cursor(c).ok_or_else(|| Error::invalid("cursor", "is not a cursor this API returned"))
+        })
+        .transpose()?;
+    let mut filter = Filter::default();
     if let Some(s) = req.query("status") {
         filter.status = Some(
             Status::parse(s)
@@ -88,8 +99,8 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             );
         }
     }
-    let rows = conversions::list(&ctx.db, &filter, limit)?;
-    let next = (rows.len() == limit).then(|| rows.last().map(|c| c.id.to_string())).flatten();
+    let rows = conversions::newest(&ctx.db, &filter, after, limit)?;
+    let next = (rows.len() == limit).then(|| rows.last().map(conversions::cursor_after)).flatten();
     Ok(Response::json(200, &views::page(rows.iter().map(views::conversion).collect(), next)))
 }
 
