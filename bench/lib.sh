@@ -121,7 +121,7 @@ start_server() {
     shift 3
     local t0 t1
     t0="$EPOCHREALTIME"
-    AFFILIATED_API_KEY="$KEY" RUST_LOG=warn "$BIN" serve --db "$db" --listen "127.0.0.1:$port" "$@" \
+    AFFILIATED_API_KEY="$KEY" RUST_LOG="${SERVER_RUST_LOG:-warn}" "$BIN" serve --db "$db" --listen "127.0.0.1:$port" "$@" \
         >>"$logfile" 2>&1 </dev/null &
     SERVER_PID=$!
     SERVER_PORT="$port"
@@ -262,3 +262,52 @@ nginx_pids() { echo "$1" $(pgrep -P "$1"); }
 # Sums cpu_seconds or mem_kb over several PIDs.
 sum_cpu() { local t=0 p; for p in "$@"; do t="$(awk -v a="$t" -v b="$(cpu_seconds "$p")" 'BEGIN { print a + b }')"; done; echo "$t"; }
 sum_mem() { local t=0 p; for p in "${@:2}"; do t=$((t + $(mem_kb "$p" "$1"))); done; echo "$t"; }
+
+# seed_clicks_sql N END_MS SPAN_MS: prints SQL that inserts N clicks shaped like the server's own
+# (time-ordered 30-character IDs spread over the SPAN_MS before END_MS, valid affiliate and offer
+# IDs, user agents, referrers, truncated IPs, a session ID on a third of them) and rebuilds the
+# daily_clicks totals. For sqlite3, on a database that has the realistic setup.
+seed_clicks_sql() {
+    local n="$1" end_ms="$2" span_ms="$3" k alphabet time_chars="" random_chars=""
+    alphabet='-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz'
+    for k in 6 5 4 3 2 1 0; do
+        time_chars+="substr('$alphabet', 1 + ((t >> $((6 * k))) & 63), 1) || "
+    done
+    for _ in $(seq 1 23); do random_chars+="substr('$alphabet', 1 + (abs(random()) % 64), 1) || "; done
+    random_chars="${random_chars% || }"
+    cat <<EOF
+-- $n clicks over the $span_ms ms before $end_ms.
+PRAGMA journal_mode = WAL;
+BEGIN;
+CREATE TEMP TABLE ids AS
+    SELECT (SELECT min(id) FROM affiliates) AS a0, (SELECT count(*) FROM affiliates) AS an,
+           (SELECT min(id) FROM offers) AS o0, (SELECT count(*) FROM offers) AS onum;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $n),
+     c(i, t) AS (SELECT i, $end_ms - $span_ms + (i * $span_ms / $n) - 60000 FROM n)
+INSERT INTO clicks (id, affiliate_id, offer_id, created_at, session_id, landing_url, referrer, user_agent, ip,
+                    source, sub1, sub2)
+SELECT $time_chars $random_chars,
+       ids.a0 + (i * 7919) % ids.an,
+       ids.o0 + CASE WHEN i % 10 < 8 THEN 0 ELSE 1 + i % (ids.onum - 1) END,
+       t,
+       CASE WHEN i % 3 = 0 THEN 'sess-' || (i / 3) END,
+       NULL,
+       CASE i % 5 WHEN 0 THEN NULL WHEN 1 THEN 'https://www.google.com/'
+            WHEN 2 THEN 'https://www.reddit.com/r/running/comments/1c9x2k/which_shoes_for_a_first_marathon/'
+            WHEN 3 THEN 'https://t.co/x8Kq2LmZpR' ELSE 'https://blog.trailnotes.example/reviews/2026/lightweight-trail-shoes' END,
+       CASE i % 4 WHEN 0 THEN 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36'
+            WHEN 1 THEN 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1'
+            WHEN 2 THEN 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36'
+            ELSE 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15' END,
+       (i % 223 + 1) || '.' || (i * 31 % 256) || '.' || (i * 17 % 256) || '.0',
+       'link',
+       CASE i % 7 WHEN 0 THEN 'spring_sale' WHEN 1 THEN 'newsletter' WHEN 2 THEN 'yt_review' ELSE NULL END,
+       CASE WHEN i % 2 = 0 THEN CAST(i % 400 AS TEXT) END
+FROM c, ids;
+DELETE FROM daily_clicks;
+INSERT INTO daily_clicks (day, affiliate_id, offer_id, clicks)
+    SELECT created_at / 86400000, affiliate_id, offer_id, count(*) FROM clicks GROUP BY 1, 2, 3;
+COMMIT;
+PRAGMA wal_checkpoint(TRUNCATE);
+EOF
+}

@@ -14,9 +14,12 @@ use crate::metrics::Metrics;
 use crate::store::retention;
 use crate::store::writer::Writer;
 
-/// Clicks looked at per batch. Measured to keep one batch to a few milliseconds of writer time.
-pub const BATCH: usize = 500;
-const PAUSE: Duration = Duration::from_millis(5);
+/// Clicks looked at per batch: one batch holds the writer for about a millisecond.
+pub const BATCH: usize = 250;
+/// The pause after a batch is at least this, and at least twice what the batch took, so a sweep
+/// never takes more than a third of the writer's time. Measured with bench/sweep: deleting 1M
+/// stale clicks during the mixed load then costs the redirects' p99 less than double.
+const MIN_PAUSE: Duration = Duration::from_millis(5);
 
 pub struct Sweeper {
     pub writer: Writer,
@@ -74,7 +77,9 @@ impl Sweeper {
                 return Ok(report);
             }
             let from = after.clone();
+            let started = Instant::now();
             let (batch, last) = self.writer.run(move |conn| retention::sweep_batch(conn, &from, cutoff, BATCH))?;
+            let took = started.elapsed();
             report.deleted += batch.deleted;
             report.scrubbed += batch.scrubbed;
             self.metrics.sweeper_deleted.fetch_add(batch.deleted as u64, Ordering::Relaxed);
@@ -82,7 +87,7 @@ impl Sweeper {
             if batch.done {
                 break;
             }
-            thread::sleep(PAUSE);
+            thread::sleep((took * 2).max(MIN_PAUSE));
         }
         loop {
             let pruned = self.writer.run(move |conn| retention::prune_logs(conn, cutoff, BATCH))?;
@@ -90,7 +95,7 @@ impl Sweeper {
             if pruned == 0 {
                 break;
             }
-            thread::sleep(PAUSE);
+            thread::sleep(MIN_PAUSE);
         }
         Ok(report)
     }
