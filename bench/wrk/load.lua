@@ -3,7 +3,8 @@
 --   wrk ... -s bench/wrk/load.lua URL -- MODE RUN_LABEL
 --
 -- MODE is redirect, click, conversion, conversion-dup (10% of external_ids repeated) or mix
--- (80% redirects, 15% clicks, 5% conversions). RUN_LABEL makes external_ids unique across runs.
+-- (80% redirects, 15% clicks, 5% conversions), or notfound (the redirect requests under a path no
+-- route matches, for bench/ceiling). RUN_LABEL makes external_ids unique across runs.
 -- The environment variable BENCH_SETUP names a Lua file written by bench/run that returns the
 -- API key and what setup created: referral codes, offer ids, coupon codes and click IDs.
 --
@@ -87,8 +88,9 @@ local function pick(list)
    return list[math.random(#list)]
 end
 
-local function redirect_request()
-   local path = "/r/" .. pick(cfg.codes)
+-- `prefix` (bench/ceiling's `notfound` mode) makes the same request miss every route.
+local function redirect_request(prefix)
+   local path = (prefix or "") .. "/r/" .. pick(cfg.codes)
    local r = math.random(10)
    if r <= 5 then
       path = path .. "?sub1=" .. pick(campaigns) .. "&sub2=" .. math.random(1, 400)
@@ -155,6 +157,9 @@ function request()
    if kind == "redirect" then
       sent.redirect = sent.redirect + 1
       return redirect_request()
+   elseif kind == "notfound" then
+      sent.redirect = sent.redirect + 1
+      return redirect_request("/nothing")
    elseif kind == "click" then
       sent.click = sent.click + 1
       return click_request()
