@@ -10,6 +10,12 @@ use crate::tracking::validate;
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body)?;
+    create_customer(ctx, new_customer(&body, true)?)
+}
+
+/// The customer fields shared by `POST /customers` and registration leads (which attribute by
+/// click or session only, so they pass `with_coupon: false`).
+pub fn new_customer(body: &Body, with_coupon: bool) -> Result<NewCustomer, Error> {
     let customer_id = body.id_text("customer_id")?.ok_or_else(|| Error::missing("customer_id"))?;
     validate::external_id(&customer_id).map_err(|e| Error::invalid("customer_id", e))?;
     let email = body.str("email")?.map(String::from);
@@ -20,15 +26,14 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     if let Some(n) = &name {
         validate::name(n).map_err(|m| Error::invalid("name", m))?;
     }
-    let new = NewCustomer {
+    Ok(NewCustomer {
         customer_id,
         click_id: body.str("click_id")?.map(String::from),
-        coupon: body.str("coupon")?.map(String::from),
+        coupon: if with_coupon { body.str("coupon")?.map(String::from) } else { None },
         session_id: body.id_text("session_id")?,
         email,
         name,
-    };
-    create_customer(ctx, new)
+    })
 }
 
 /// Stores a customer tie (also used by registration leads): 201, or 409 with the existing one.

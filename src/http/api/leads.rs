@@ -4,40 +4,18 @@
 use serde_json::json;
 
 use super::conversions::submit;
-use super::customers::create_customer;
+use super::customers::{create_customer, new_customer};
 use crate::error::Error;
 use crate::http::json::Body;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
 use crate::store::attribute::{self, Keys, SessionOutcome};
 use crate::store::conversions::{NewConversion, Source};
-use crate::store::customers::NewCustomer;
-use crate::tracking::validate;
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body)?;
     match body.required_str("type")? {
-        "registration" => {
-            let customer_id = body.id_text("customer_id")?.ok_or_else(|| Error::missing("customer_id"))?;
-            validate::external_id(&customer_id).map_err(|e| Error::invalid("customer_id", e))?;
-            let email = body.str("email")?.map(String::from);
-            if let Some(e) = &email {
-                validate::email(e).map_err(|m| Error::invalid("email", m))?;
-            }
-            let name = body.str("name")?.map(String::from);
-            if let Some(n) = &name {
-                validate::name(n).map_err(|m| Error::invalid("name", m))?;
-            }
-            let new = NewCustomer {
-                customer_id,
-                click_id: body.str("click_id")?.map(String::from),
-                coupon: None,
-                session_id: body.id_text("session_id")?,
-                email,
-                name,
-            };
-            create_customer(ctx, new)
-        }
+        "registration" => create_customer(ctx, new_customer(&body, false)?),
         "payment" => {
             let external_id = body.id_text("external_id")?.ok_or_else(|| Error::missing("external_id"))?;
             let amount = body.amount("value")?.ok_or_else(|| Error::missing("value"))?;
