@@ -40,28 +40,13 @@ impl Catalog {
     /// The affiliate with this referral code (compared without letter case, like the database).
     pub fn affiliate(&mut self, db: &Connection, code: &str) -> Result<Option<Arc<Affiliate>>, Error> {
         self.refresh();
-        let key = code.to_ascii_lowercase();
-        if let Some(hit) = self.affiliates.get(&key) {
-            return Ok(Some(hit.clone()));
-        }
-        let found = affiliates::by_code(db, code)?.map(Arc::new);
-        if let Some(a) = &found {
-            self.affiliates.insert(key, a.clone());
-        }
-        Ok(found)
+        remembered(&mut self.affiliates, code, || affiliates::by_code(db, code))
     }
 
+    /// The offer with this public id (compared without letter case, like the database).
     pub fn offer(&mut self, db: &Connection, public_id: &str) -> Result<Option<Arc<Offer>>, Error> {
         self.refresh();
-        let key = public_id.to_ascii_lowercase();
-        if let Some(hit) = self.offers.get(&key) {
-            return Ok(Some(hit.clone()));
-        }
-        let found = offers::by_public_id(db, public_id)?.map(Arc::new);
-        if let Some(o) = &found {
-            self.offers.insert(key, o.clone());
-        }
-        Ok(found)
+        remembered(&mut self.offers, public_id, || offers::by_public_id(db, public_id))
     }
 
     pub fn default_offer(&mut self, db: &Connection) -> Result<Option<Arc<Offer>>, Error> {
@@ -73,6 +58,23 @@ impl Catalog {
         self.default_offer = Some(found.clone());
         Ok(found)
     }
+}
+
+/// `map`'s entry for `key` (case-insensitive), else what `load` finds, remembered if found.
+fn remembered<T>(
+    map: &mut HashMap<String, Arc<T>>,
+    key: &str,
+    load: impl FnOnce() -> Result<Option<T>, Error>,
+) -> Result<Option<Arc<T>>, Error> {
+    let key = key.to_ascii_lowercase();
+    if let Some(hit) = map.get(&key) {
+        return Ok(Some(hit.clone()));
+    }
+    let found = load()?.map(Arc::new);
+    if let Some(value) = &found {
+        map.insert(key, value.clone());
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
