@@ -600,13 +600,7 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         crate::store::migrate::run(&conn).unwrap();
         conn.pragma_update(None, "foreign_keys", true).unwrap();
-        conn.execute_batch(
-            "INSERT INTO affiliates (referral_code, name, created_at) VALUES ('ann', 'Ann', 1);
-             INSERT INTO offers (public_id, name, landing_url, commission_type, commission_value, attribution,
-                                 click_window_days, currency, is_default, created_at)
-             VALUES ('main', 'Main', 'https://s.example/', 'percent', 100000, 'last_click', 30, 'USD', 1, 1);",
-        )
-        .unwrap();
+        conn.execute_batch(crate::store::TEST_CATALOG).unwrap();
         let now = 1_000_000;
         let id = crate::store::clicks::new_id(now);
         let click = crate::store::clicks::NewClick { affiliate_id: 1, offer_id: 1, ..Default::default() };

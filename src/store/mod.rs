@@ -108,6 +108,14 @@ fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Unit tests' smallest catalog: affiliate 1 `ann`, offer 1 `main` (the default, 10%).
+#[cfg(test)]
+pub(crate) const TEST_CATALOG: &str =
+    "INSERT INTO affiliates (referral_code, name, created_at) VALUES ('ann', 'Ann', 1);
+     INSERT INTO offers (public_id, name, landing_url, commission_type, commission_value, attribution,
+                         click_window_days, currency, is_default, created_at)
+     VALUES ('main', 'Main', 'https://s.example/', 'percent', 100000, 'last_click', 30, 'USD', 1, 1);";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,13 +124,7 @@ mod tests {
     fn cached_joins_are_not_re_prepared_as_tables_grow() {
         let dir = tempfile::tempdir().unwrap();
         let conn = open_writer(&dir.path().join("a.db"), Synchronous::Normal, 1000).unwrap();
-        conn.execute_batch(
-            "INSERT INTO affiliates (referral_code, name, created_at) VALUES ('a', 'a', 1);
-             INSERT INTO offers (public_id, name, landing_url, commission_type, commission_value, attribution,
-                                 click_window_days, currency, is_default, created_at)
-             VALUES ('o', 'o', 'https://x.example/', 'percent', 1, 'last_click', 30, 'USD', 1, 1);",
-        )
-        .unwrap();
+        conn.execute_batch(TEST_CATALOG).unwrap();
         let lookup = "SELECT v.id, a.referral_code FROM conversions v JOIN affiliates a ON a.id = v.affiliate_id
                       WHERE v.external_id = ?1";
         for i in 0..50 {
