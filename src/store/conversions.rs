@@ -561,10 +561,16 @@ pub fn cursor_after(c: &Conversion) -> String {
     format!("{}.{}", c.created_at, c.id)
 }
 
-/// Reads a [`cursor_after`] text.
+/// Reads a [`cursor_after`] text: two runs of 1 to 18 digits joined by a dot, nothing else.
 pub fn parse_cursor(text: &str) -> Option<(i64, i64)> {
     let (at, id) = text.split_once('.')?;
-    Some((at.parse().ok()?, id.parse().ok()?))
+    let number = |t: &str| -> Option<i64> {
+        if t.is_empty() || t.len() > 18 || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        t.parse().ok()
+    };
+    Some((number(at)?, number(id)?))
 }
 
 /// Listing, newest first by time, after the `(created_at, id)` of the previous page's last row
@@ -621,6 +627,15 @@ mod tests {
         assert_eq!(err.code, "invalid_click_id");
         let stored: i64 = conn.query_row("SELECT count(*) FROM conversions", [], |r| r.get(0)).unwrap();
         assert_eq!(stored, 0);
+    }
+
+    #[test]
+    fn cursors_read_back_exactly_what_pages_hand_out() {
+        assert_eq!(parse_cursor("1763782624000.17"), Some((1_763_782_624_000, 17)));
+        assert_eq!(parse_cursor("0.5"), Some((0, 5)));
+        for bad in ["", "17", "1.", ".1", "+1.2", "1.-2", "1.2.3", "1. 2", "1234567890123456789.1"] {
+            assert_eq!(parse_cursor(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
