@@ -44,7 +44,7 @@ enum Event {
 pub fn run(mut config: Serve) -> Result<(), String> {
     raise_fd_limit();
     // Checkpoints run on their own thread (store::checkpointer), never on the writer.
-    let conn = store::open_writer(&config.db, config.synchronous, 0)?;
+    let mut conn = store::open_writer(&config.db, config.synchronous, 0)?;
     bootstrap_keys(&conn, &config)?;
     if let Some(message) =
         postbacks::ensure(&conn, &config.db, config.postback_token.as_deref(), crate::clock::now_ms())?
@@ -58,6 +58,10 @@ pub fn run(mut config: Serve) -> Result<(), String> {
         );
         store::checkpoint_truncate(&conn);
     }
+    let checkpoints = (config.wal_autocheckpoint > 0)
+        .then(|| store::checkpointer::watch(&mut conn, config.wal_autocheckpoint))
+        .transpose()
+        .map_err(|e| format!("while configuring checkpoints: {e}"))?;
     let (writer, writer_thread) = Writer::start(conn, WRITE_WAIT);
 
     let listener = bind(config.listen, config.socket_timeout)?;
@@ -114,8 +118,11 @@ pub fn run(mut config: Serve) -> Result<(), String> {
     let outbox =
         crate::outbox::spawn(config.db.clone(), writer.clone(), config.allow_private_postbacks, stopping.clone())
             .map_err(|e| format!("while starting the postback thread: {e}"))?;
-    let checkpointer = (config.wal_autocheckpoint > 0)
-        .then(|| store::checkpointer::spawn(config.db.clone(), config.wal_autocheckpoint, stopping.clone()))
+    let checkpointer = checkpoints
+        .map(|wakeup| {
+            store::checkpointer::spawn(config.db.clone(), config.wal_autocheckpoint, wakeup.clone())
+                .map(|thread| (wakeup, thread))
+        })
         .transpose()
         .map_err(|e| format!("while starting the checkpointer: {e}"))?;
     let sweeper = crate::sweeper::Sweeper {
@@ -172,8 +179,9 @@ pub fn run(mut config: Serve) -> Result<(), String> {
     let _ = rescue.join();
     let _ = outbox.join();
     let _ = sweeper.join();
-    if let Some(checkpointer) = checkpointer {
-        let _ = checkpointer.join();
+    if let Some((wakeup, thread)) = checkpointer {
+        wakeup.stop();
+        let _ = thread.join();
     }
     signal_handle.close();
     drop(server);
