@@ -24,6 +24,12 @@ pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
     })
 }
 
+/// The cursor of the page after `rows` (every list, API and admin): the last row's key when the
+/// page is full, else none. A full page always carries one, so the last page may come back empty.
+pub fn next_cursor<T>(rows: &[T], page_size: usize, key: impl Fn(&T) -> String) -> Option<String> {
+    (rows.len() == page_size).then(|| rows.last().map(key)).flatten()
+}
+
 /// The link an affiliate shares: `{public_url}/r/{referral_code}`.
 pub fn tracking_link(public_url: &str, referral_code: &str) -> String {
     format!("{public_url}/r/{referral_code}")

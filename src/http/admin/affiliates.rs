@@ -19,7 +19,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 fn list_page(ctx: &Ctx, req: &Req, notice: Notice, draft: &Form, status: u16) -> Result<Response, Error> {
     let after = req.query("after").and_then(|a| a.parse::<i64>().ok()).unwrap_or(0);
     let rows = affiliates::list(&ctx.db, after, PAGE_SIZE)?;
-    let next = (rows.len() == PAGE_SIZE).then(|| rows.last().map(|a| a.id.to_string())).flatten();
+    let next = views::next_cursor(&rows, PAGE_SIZE, |a| a.id.to_string());
     let mut body = fragment!(
         "<h1>Affiliates</h1><p class=\"sub\">Partners who earn commission. Each shares their tracking link.</p>\
          <div class=\"table\"><table><thead><tr><th>Name</th><th>Referral code</th><th>Email</th><th>Tracking link</th>\

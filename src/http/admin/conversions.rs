@@ -59,7 +59,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         (None, Some(order_id)) => conversions::by_external_id(&ctx.db, order_id)?.into_iter().collect(),
         (None, None) => conversions::newest(&ctx.db, &selection.filter, cursor(req), PAGE_SIZE)?,
     };
-    let next = (rows.len() == PAGE_SIZE).then(|| rows.last().map(|c| format!("{}.{}", c.created_at, c.id))).flatten();
+    let next = crate::http::views::next_cursor(&rows, PAGE_SIZE, conversions::cursor_after);
     let notice = match &selection.problem {
         Some(text) => Notice::Error(text.clone()),
         None => super::notice(req),

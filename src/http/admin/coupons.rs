@@ -19,7 +19,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 fn list_page(ctx: &Ctx, req: &Req, notice: Notice, draft: &Form, status: u16) -> Result<Response, Error> {
     let rows = coupons::list(&ctx.db, req.query("after").unwrap_or(""), PAGE_SIZE)?;
-    let next = (rows.len() == PAGE_SIZE).then(|| rows.last().map(|c| c.code.clone())).flatten();
+    let next = crate::http::views::next_cursor(&rows, PAGE_SIZE, |c| c.code.clone());
     let mut body = fragment!(
         "<h1>Coupons</h1><p class=\"sub\">A conversion reported with a coupon code is credited to the coupon's affiliate.</p>\
          <div class=\"table\"><table><thead><tr><th>Code</th><th>Affiliate</th><th>Offer</th><th>Since</th></tr></thead><tbody>"

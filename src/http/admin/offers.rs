@@ -66,7 +66,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 fn list_page(ctx: &Ctx, req: &Req, notice: Notice, draft: &Form, status: u16) -> Result<Response, Error> {
     let after = req.query("after").and_then(|a| a.parse::<i64>().ok()).unwrap_or(0);
     let rows = offers::list(&ctx.db, after, PAGE_SIZE)?;
-    let next = (rows.len() == PAGE_SIZE).then(|| rows.last().map(|o| o.id.to_string())).flatten();
+    let next = crate::http::views::next_cursor(&rows, PAGE_SIZE, |o| o.id.to_string());
     let mut body = fragment!(
         "<h1>Offers</h1><p class=\"sub\">Where tracking links lead and what conversions pay. Links without \
          <span class=\"mono\">?offer=</span> use the default offer.</p><div class=\"table\"><table><thead><tr>\

@@ -96,7 +96,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     if received.is_empty() {
         html!(body, "<tr><td colspan=\"6\" class=\"empty\">No postbacks received.</td></tr>");
     }
-    let next = (received.len() == PAGE_SIZE).then(|| received.last().map(|r| r.id.to_string())).flatten();
+    let next = crate::http::views::next_cursor(&received, PAGE_SIZE, |r| r.id.to_string());
     html!(
         body,
         "</tbody></table></div><div class=\"pager\"><span></span>{}</div>",
@@ -152,7 +152,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             "<tr><td colspan=\"8\" class=\"empty\">Nothing sent yet. Affiliates with a postback URL get one per change.</td></tr>"
         );
     }
-    let next = (sent.len() == PAGE_SIZE).then(|| sent.last().map(|d| d.id.to_string())).flatten();
+    let next = crate::http::views::next_cursor(&sent, PAGE_SIZE, |d| d.id.to_string());
     html!(
         body,
         "</tbody></table></div><div class=\"pager\"><span></span>{}</div>",

@@ -148,7 +148,7 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
     let after = super::cursor(req)?.unwrap_or(0);
     let rows = affiliates::list(&ctx.db, after, limit)?;
-    let next = (rows.len() == limit).then(|| rows.last().map(|a| a.id.to_string())).flatten();
+    let next = views::next_cursor(&rows, limit, |a| a.id.to_string());
     let data = rows.iter().map(|a| views::affiliate(a, &ctx.config.public_url)).collect();
     Ok(Response::json(200, &views::page(data, next)))
 }

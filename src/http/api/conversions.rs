@@ -100,7 +100,7 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         }
     }
     let rows = conversions::newest(&ctx.db, &filter, after, limit)?;
-    let next = (rows.len() == limit).then(|| rows.last().map(conversions::cursor_after)).flatten();
+    let next = views::next_cursor(&rows, limit, conversions::cursor_after);
     Ok(Response::json(200, &views::page(rows.iter().map(views::conversion).collect(), next)))
 }
 

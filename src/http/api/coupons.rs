@@ -50,7 +50,7 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
     let after = req.query("cursor").unwrap_or("");
     let rows = coupons::list(&ctx.db, after, limit)?;
-    let next = (rows.len() == limit).then(|| rows.last().map(|c| c.code.clone())).flatten();
+    let next = views::next_cursor(&rows, limit, |c| c.code.clone());
     Ok(Response::json(200, &views::page(rows.iter().map(views::coupon).collect(), next)))
 }
 

@@ -97,7 +97,7 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
     let after = super::cursor(req)?.unwrap_or(0);
     let rows = offers::list(&ctx.db, after, limit)?;
-    let next = (rows.len() == limit).then(|| rows.last().map(|o| o.id.to_string())).flatten();
+    let next = views::next_cursor(&rows, limit, |o| o.id.to_string());
     Ok(Response::json(200, &views::page(rows.iter().map(views::offer).collect(), next)))
 }
 

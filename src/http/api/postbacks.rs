@@ -53,7 +53,7 @@ pub fn received(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         }
     }
     let rows = postbacks::list_received(&ctx.db, outcome, super::cursor(req)?, limit)?;
-    let next = (rows.len() == limit).then(|| rows.last().map(|r| r.id.to_string())).flatten();
+    let next = views::next_cursor(&rows, limit, |r| r.id.to_string());
     Ok(Response::json(200, &views::page(rows.iter().map(views::received).collect(), next)))
 }
 
@@ -66,7 +66,7 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         }
     }
     let rows = deliveries::list(&ctx.db, status, super::cursor(req)?, limit)?;
-    let next = (rows.len() == limit).then(|| rows.last().map(|d| d.id.to_string())).flatten();
+    let next = views::next_cursor(&rows, limit, |d| d.id.to_string());
     Ok(Response::json(200, &views::page(rows.iter().map(views::delivery).collect(), next)))
 }
 
