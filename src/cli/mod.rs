@@ -1,6 +1,7 @@
 //! Subcommands, one file each, with the help text beside the code it describes.
 
 pub mod backup;
+pub mod bootstrap;
 pub mod check;
 pub mod keys;
 pub mod migrate;

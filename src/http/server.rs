@@ -1,4 +1,5 @@
-//! The server: listener, worker threads, heartbeat and shutdown.
+//! The HTTP server: listener, worker threads, heartbeat and the connection watch. The process
+//! around it (database, writer, background threads, signals) is started by `cli/serve.rs`.
 //!
 //! tiny_http 0.12 has no timeouts of its own and stops accepting for good after one failed
 //! `accept()`. We therefore:
@@ -15,86 +16,57 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Sender};
-use std::thread;
+use std::sync::mpsc::Sender;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::exchange::{self, Exchanges, HEARTBEAT_AGENT};
 use super::{Ctx, admin};
 use crate::config::Serve;
 use crate::metrics::Metrics;
+use crate::store;
 use crate::store::writer::Writer;
-use crate::store::{self, keys, postbacks};
 use crate::systemd;
 
-/// How long a request waits for its write to commit before answering 503.
-const WRITE_WAIT: Duration = Duration::from_secs(10);
 /// After SIGTERM, how long in-flight and queued requests may take.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(4);
 
-enum Event {
+/// What ends the process: a signal, or a failure the service manager must see.
+pub enum Event {
     Signal(i32),
     Fatal(String),
 }
 
-/// Runs the server until SIGTERM/SIGINT (returns Ok) or a fatal error (returns Err).
-pub fn run(mut config: Serve) -> Result<(), String> {
-    raise_fd_limit();
-    // Checkpoints run on their own thread (store::checkpointer), never on the writer.
-    let mut conn = store::open_writer(&config.db, config.synchronous, 0)?;
-    bootstrap_keys(&conn, &config)?;
-    if let Some(message) =
-        postbacks::ensure(&conn, &config.db, config.postback_token.as_deref(), crate::clock::now_ms())?
-    {
-        log::warn!("{message}");
-    }
-    let reapplied = store::retention::reapply(&conn, &config.db, crate::clock::now_ms())?;
-    if reapplied > 0 {
-        log::warn!(
-            "re-applied {reapplied} erasures from the erasure log that this database did not have (restored from a backup?)"
-        );
-        store::checkpoint_truncate(&conn);
-    }
-    let checkpoints = (config.wal_autocheckpoint > 0)
-        .then(|| store::checkpointer::watch(&mut conn, config.wal_autocheckpoint))
-        .transpose()
-        .map_err(|e| format!("while configuring checkpoints: {e}"))?;
-    let (writer, writer_thread) = Writer::start(conn, WRITE_WAIT);
+/// The running HTTP side: workers, heartbeat, connection watch.
+pub struct Http {
+    /// The address actually bound (the real port when asked for port 0).
+    pub local: SocketAddr,
+    control: TcpListener,
+    server: Arc<tiny_http::Server>,
+    exchanges: Arc<Exchanges>,
+    threads: Vec<JoinHandle<()>>,
+}
 
-    let listener = bind(config.listen, config.socket_timeout)?;
+/// Starts serving on `listener` (from [`bind`]): one worker per `config.workers`, each with its
+/// own read connection, plus the heartbeat and the connection watch. Fatal listener failures are
+/// reported on `events`; `stopping` tells every thread to wind down.
+pub fn start(
+    listener: TcpListener,
+    config: Arc<Serve>,
+    writer: &Writer,
+    metrics: Arc<Metrics>,
+    stopping: Arc<AtomicBool>,
+    events: &Sender<Event>,
+) -> Result<Http, String> {
     let local = listener.local_addr().map_err(|e| format!("while reading the listening address: {e}"))?;
-    if config.public_url_is_default {
-        // With --listen on port 0 the real port is only known now.
-        config.public_url = format!("http://{local}");
-    }
     let control = listener.try_clone().map_err(|e| format!("while cloning the listener: {e}"))?;
     let server = Arc::new(
         tiny_http::Server::from_listener(listener, None).map_err(|e| format!("while starting the HTTP server: {e}"))?,
     );
-
-    let config = Arc::new(config);
-    let metrics = Arc::new(Metrics::default());
-    let stopping = Arc::new(AtomicBool::new(false));
-    let (events, incoming) = mpsc::channel();
-
-    let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT])
-        .map_err(|e| format!("while installing signal handlers: {e}"))?;
-    let signal_handle = signals.handle();
-    let signal_events = events.clone();
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for signal in signals.forever() {
-                let _ = signal_events.send(Event::Signal(signal));
-            }
-        })
-        .map_err(|e| format!("while starting the signal thread: {e}"))?;
-
     let admin = config.admin_token.as_deref().map(|token| Arc::new(admin::Admin::new(token)));
-    let mut workers = Vec::with_capacity(config.workers);
+    let mut threads = Vec::with_capacity(config.workers + 2);
     let mut exchanges = None;
     for i in 0..config.workers {
         let db = store::open_reader(&config.db)?;
@@ -112,30 +84,9 @@ pub fn run(mut config: Serve) -> Result<(), String> {
             .name(format!("worker-{i}"))
             .spawn(move || worker(ctx, &server, &ex, &events))
             .map_err(|e| format!("while starting worker threads: {e}"))?;
-        workers.push(handle);
+        threads.push(handle);
     }
-    let exchanges = exchanges.expect("at least one worker");
-    let outbox =
-        crate::outbox::spawn(config.db.clone(), writer.clone(), config.allow_private_postbacks, stopping.clone())
-            .map_err(|e| format!("while starting the postback thread: {e}"))?;
-    let checkpointer = checkpoints
-        .map(|wakeup| {
-            store::checkpointer::spawn(config.db.clone(), config.wal_autocheckpoint, wakeup.clone())
-                .map(|thread| (wakeup, thread))
-        })
-        .transpose()
-        .map_err(|e| format!("while starting the checkpointer: {e}"))?;
-    let sweeper = crate::sweeper::Sweeper {
-        writer: writer.clone(),
-        retention: config.click_retention,
-        interval: config.sweep_interval,
-        metrics: metrics.clone(),
-        stopping: stopping.clone(),
-    }
-    .spawn()
-    .map_err(|e| format!("while starting the retention sweeper: {e}"))?;
-    drop(writer);
-
+    let exchanges = exchanges.ok_or("--workers must be at least 1")?;
     let heartbeat_interval = (config.socket_timeout / 4).min(Duration::from_secs(1));
     let heartbeat = {
         let (stopping, events) = (stopping.clone(), events.clone());
@@ -144,106 +95,50 @@ pub fn run(mut config: Serve) -> Result<(), String> {
             .spawn(move || heartbeat(probe_address(local), heartbeat_interval, &stopping, &events))
             .map_err(|e| format!("while starting the heartbeat: {e}"))?
     };
-    drop(events);
-    let rescue = super::rescue::spawn(local, probe_address(local), exchanges.peers.clone(), stopping.clone())
+    threads.push(heartbeat);
+    let rescue = super::rescue::spawn(local, probe_address(local), exchanges.peers.clone(), stopping)
         .map_err(|e| format!("while starting the connection watch: {e}"))?;
-
-    log::info!(
-        "affiliated {} listening on http://{local} (database {}, {} workers)",
-        env!("CARGO_PKG_VERSION"),
-        config.db.display(),
-        config.workers
-    );
-    systemd::notify(&format!("READY=1\nSTATUS=listening on {local}"));
-
-    let outcome = match incoming.recv() {
-        Ok(Event::Signal(sig)) => {
-            log::info!("received signal {sig}; finishing in-flight requests and stopping");
-            Ok(())
-        }
-        Ok(Event::Fatal(message)) => {
-            log::error!("{message}; exiting so the service manager can restart affiliated");
-            Err(message)
-        }
-        Err(_) => Err("every worker stopped".to_string()),
-    };
-    systemd::notify("STOPPING=1");
-    stopping.store(true, Ordering::SeqCst);
-    // Stop accepting: shutting the listening socket down makes tiny_http's accept() fail, which
-    // ends its accept loop and closes the port. Connections already accepted keep being served.
-    let _ = socket2::SockRef::from(&control).shutdown(std::net::Shutdown::Both);
-    for handle in workers {
-        let _ = handle.join();
-    }
-    let _ = heartbeat.join();
-    let _ = rescue.join();
-    let _ = outbox.join();
-    let _ = sweeper.join();
-    if let Some((wakeup, thread)) = checkpointer {
-        wakeup.stop();
-        let _ = thread.join();
-    }
-    signal_handle.close();
-    drop(server);
-    // Requests still reading slow bodies hold writer handles too; give them a moment, then stop
-    // without them (nothing they do has been acknowledged yet).
-    exchanges.shut();
-    let waiting = Instant::now();
-    while exchanges.slow_in_flight() > 0 && waiting.elapsed() < Duration::from_millis(500) {
-        thread::sleep(Duration::from_millis(10));
-    }
-    drop(exchanges);
-    while !writer_thread.is_finished() && waiting.elapsed() < Duration::from_secs(1) {
-        thread::sleep(Duration::from_millis(10));
-    }
-    if writer_thread.is_finished() {
-        let _ = writer_thread.join();
-    } else {
-        log::warn!("requests with unfinished bodies were cut off at shutdown");
-    }
-    log::info!("stopped");
-    outcome
+    threads.push(rescue);
+    Ok(Http { local, control, server, exchanges, threads })
 }
 
-/// Makes sure an API key exists: the one from `AFFILIATED_API_KEY`, or else a generated one
-/// that the operator reads from a file next to the database (never from the log).
-fn bootstrap_keys(conn: &rusqlite::Connection, config: &Serve) -> Result<(), String> {
-    let now = crate::clock::now_ms();
-    let env_key = keys::sync_env_key(conn, config.api_key.as_deref(), now)
-        .map_err(|e| format!("while storing the API key: {e}"))?;
-    if env_key == keys::EnvKey::Revoked {
-        log::warn!("AFFILIATED_API_KEY names a key revoked with `affiliated keys revoke`; it is not accepted");
-    }
-    let path = initial_key_path(&config.db);
-    if keys::active_count(conn).map_err(|e| e.to_string())? > 0 {
-        if path.exists() {
-            log::warn!("{} still holds the initial API key; delete it once the key is stored safely", path.display());
+impl Http {
+    /// Stops accepting and lets the workers finish what they hold (up to [`DRAIN_DEADLINE`]);
+    /// the caller has set the `stopping` flag first.
+    pub fn stop(self) -> Stopped {
+        // Shutting the listening socket down makes tiny_http's accept() fail, which ends its
+        // accept loop and closes the port. Connections already accepted keep being served.
+        let _ = socket2::SockRef::from(&self.control).shutdown(std::net::Shutdown::Both);
+        for handle in self.threads {
+            let _ = handle.join();
         }
-        return Ok(());
+        drop(self.server);
+        Stopped { exchanges: self.exchanges }
     }
-    let (id, key) =
-        keys::create(conn, "initial", "initial", now).map_err(|e| format!("while creating an API key: {e}"))?;
-    if let Err(e) = crate::secret::write_private_file(&path, &format!("{key}\n")) {
-        let _ = keys::revoke(conn, id, now);
-        return Err(format!("while writing the initial API key to {}: {e}", path.display()));
-    }
-    log::warn!(
-        "no API key existed, so one was created; read it with `cat {}`, store it in your secrets, then delete that file \
-         (`affiliated keys create --label NAME` makes more keys)",
-        path.display()
-    );
-    Ok(())
 }
 
-pub fn initial_key_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".initial-api-key");
-    PathBuf::from(name)
+/// The HTTP side after [`Http::stop`]: only requests still reading slow bodies may be left.
+pub struct Stopped {
+    exchanges: Arc<Exchanges>,
 }
 
-/// Binds the listener with the per-connection timeouts set on it (inherited on accept).
-fn bind(addr: SocketAddr, timeout: Duration) -> Result<TcpListener, String> {
+impl Stopped {
+    /// Lets go of the writer handles kept for slow requests, giving those in flight a moment.
+    pub fn release(self) {
+        self.exchanges.shut();
+        let waiting = Instant::now();
+        while self.exchanges.slow_in_flight() > 0 && waiting.elapsed() < Duration::from_millis(500) {
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Binds the listener with the per-connection timeouts set on it (inherited on accept), after
+/// raising the descriptor limit. Runs before anything else at start, so a taken port leaves no
+/// files behind.
+pub fn bind(addr: SocketAddr, timeout: Duration) -> Result<TcpListener, String> {
     use socket2::{Domain, Protocol, Socket, Type};
+    raise_fd_limit();
     let context = |e: std::io::Error| format!("while listening on {addr}: {e}");
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(context)?;
     socket.set_reuse_address(true).map_err(context)?;
