@@ -4,8 +4,10 @@
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
 use super::Insert;
-use super::attribute::{self, Keys};
+use super::attribute;
 use crate::error::Error;
+use crate::tracking::attribution;
+use crate::tracking::customer::NewCustomer;
 
 #[derive(Clone, Debug)]
 pub struct Customer {
@@ -20,15 +22,6 @@ pub struct Customer {
     pub email: Option<String>,
     pub name: Option<String>,
     pub created_at: i64,
-}
-
-pub struct NewCustomer {
-    pub customer_id: String,
-    pub click_id: Option<String>,
-    pub coupon: Option<String>,
-    pub session_id: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<String>,
 }
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Customer> {
@@ -59,19 +52,16 @@ fn select_one(conn: &Connection, condition: &str, value: impl ToSql) -> Result<O
     Ok(conn.prepare_cached(&format!("{SELECT} WHERE {condition}"))?.query_row([value], from_row).optional()?)
 }
 
-/// Ties a customer to the affiliate of a click or coupon. An existing customer is returned as a
-/// duplicate, untouched: the first affiliate keeps the customer.
+/// Ties a customer to the affiliate of a click, coupon or session. An existing customer is
+/// returned as a duplicate, untouched: the first affiliate keeps the customer. A refusal to
+/// attribute is returned as the error (the writer then undoes nothing, as nothing was written).
+/// Must run on the writer.
 pub fn create(conn: &Connection, new: &NewCustomer, now: i64) -> Result<Insert<Customer>, Error> {
     if let Some(existing) = get(conn, &new.customer_id)? {
         return Ok(Insert::Duplicate(existing));
     }
-    let keys = Keys {
-        click_id: new.click_id.clone(),
-        coupon: new.coupon.clone(),
-        session_id: new.session_id.clone(),
-        customer_id: None,
-    };
-    let resolved = attribute::resolve(conn, &keys, now)?;
+    let keys = attribution::Keys { customer_id: None, ..new.keys.clone() };
+    let resolved = attribute::resolve(conn, &keys, now)??;
     let id = insert_tie(conn, &new.customer_id, &resolved, new.email.as_deref(), new.name.as_deref(), now)?;
     Ok(Insert::Created(get_by_row(conn, id)?))
 }

@@ -8,7 +8,7 @@ use rusqlite::{Connection, TransactionBehavior};
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Upgrade scripts: entry `i` takes a database from version `i + 1` to `i + 2`.
-const MIGRATIONS: &[&str] = &[];
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0002-conversion-sources-and-refund-ids.sql")];
 
 /// The version `schema.sql` corresponds to.
 pub const CURRENT: i64 = 1 + MIGRATIONS.len() as i64;
@@ -38,12 +38,29 @@ pub fn run(conn: &Connection) -> Result<(), String> {
         log::info!("created the database schema (version {CURRENT})");
         return Ok(());
     }
-    for (index, script) in MIGRATIONS.iter().enumerate().skip((version - 1) as usize) {
+    // Some steps rebuild a table (SQLite cannot change a constraint in place); dropping a table
+    // that others reference only works with foreign keys off. Each step checks them itself before
+    // it commits, and they are as before afterwards whatever happened.
+    let enforced: bool = conn
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .map_err(|e| format!("while reading the foreign keys setting: {e}"))?;
+    set_foreign_keys(conn, false)?;
+    let upgraded = upgrade(conn, version);
+    set_foreign_keys(conn, enforced)?;
+    upgraded
+}
+
+fn upgrade(conn: &Connection, from: i64) -> Result<(), String> {
+    for (index, script) in MIGRATIONS.iter().enumerate().skip((from - 1) as usize) {
         let target = index as i64 + 2;
         apply(conn, script, target, &format!("while migrating to schema version {target}"))?;
         log::info!("migrated the database to schema version {target}");
     }
     Ok(())
+}
+
+fn set_foreign_keys(conn: &Connection, on: bool) -> Result<(), String> {
+    conn.pragma_update(None, "foreign_keys", on).map_err(|e| format!("while switching foreign keys: {e}"))
 }
 
 pub fn user_version(conn: &Connection) -> Result<i64, String> {
@@ -56,6 +73,12 @@ fn apply(conn: &Connection, script: &str, version: i64, context: &str) -> Result
     let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
         .map_err(|e| format!("{context}: {e}"))?;
     tx.execute_batch(script).map_err(|e| format!("{context}: {e}"))?;
+    let broken: i64 = tx
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+        .map_err(|e| format!("{context}: while checking foreign keys: {e}"))?;
+    if broken > 0 {
+        return Err(format!("{context}: {broken} rows would break foreign keys; the database was left unchanged"));
+    }
     tx.pragma_update(None, "user_version", version).map_err(|e| format!("{context}: {e}"))?;
     tx.commit().map_err(|e| format!("{context}: {e}"))
 }

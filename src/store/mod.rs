@@ -19,12 +19,16 @@ pub mod conversions;
 pub mod coupons;
 pub mod customers;
 pub mod deliveries;
+pub mod events;
 pub mod keys;
+pub mod ledger;
 pub mod migrate;
 pub mod offers;
 pub mod postbacks;
 pub mod reports;
 pub mod retention;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod writer;
 
 use std::path::Path;

@@ -6,8 +6,12 @@
 pub mod attribution;
 pub mod click_id;
 pub mod commission;
+pub mod conversion;
+pub mod customer;
 pub mod link;
 pub mod money;
 pub mod net;
+pub mod outbound;
 pub mod postback;
+pub mod pricing;
 pub mod validate;

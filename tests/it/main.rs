@@ -14,3 +14,5 @@ mod redirect;
 mod robustness;
 mod support;
 mod systemd;
+mod trust;
+mod upgrade;

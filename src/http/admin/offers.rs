@@ -31,7 +31,7 @@ fn from_form(form: &Form, existing: Option<&Offer>) -> Result<NewOffer, Error> {
     check_landing_url(landing_url)?;
     let currency = match (existing, form.get("currency")) {
         (Some(o), _) => o.currency,
-        (None, Some(code)) => crate::http::api::currency("currency", code)?,
+        (None, Some(code)) => crate::tracking::money::currency("currency", code)?,
         (None, None) => Currency::from_code("USD").expect("USD is known"),
     };
     let kind = form.get("commission_type").unwrap_or("percent");

@@ -7,26 +7,8 @@ use crate::http::json::{Body, Fields};
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
 use crate::store::affiliates::{self, Changes, NewAffiliate};
-use crate::store::deliveries::{self, Delivery, MacroValues};
-use crate::tracking::{link, validate};
-
-/// Macros an affiliate's postback URL may use.
-pub const POSTBACK_MACROS: &[&str] = &[
-    "click_id",
-    "external_id",
-    "amount",
-    "commission",
-    "currency",
-    "status",
-    "conversion_id",
-    "offer",
-    "sub1",
-    "sub2",
-    "sub3",
-    "sub4",
-    "sub5",
-    "event",
-];
+use crate::store::deliveries;
+use crate::tracking::{outbound, validate};
 
 fn postback_url(body: &impl Fields) -> Result<Option<&str>, Error> {
     let url = body.text("postback_url")?;
@@ -36,9 +18,9 @@ fn postback_url(body: &impl Fields) -> Result<Option<&str>, Error> {
     Ok(url)
 }
 
-/// A postback URL template may use only [`POSTBACK_MACROS`].
+/// A postback URL template may use only `tracking::outbound::POSTBACK_MACROS`.
 pub fn check_postback_url(url: &str) -> Result<(), Error> {
-    link::check_template(url, POSTBACK_MACROS).map(|_| ()).map_err(|e| Error::invalid("postback_url", e))
+    outbound::check_template(url).map_err(|e| Error::invalid("postback_url", e))
 }
 
 fn with_secret(mut view: serde_json::Value, secret: Option<String>) -> serde_json::Value {
@@ -118,30 +100,8 @@ pub fn rotate_secret(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 pub fn test_postback(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let code = req.param(0).to_string();
     let now = crate::clock::now_ms();
-    let delivery = ctx.writer.run(move |conn| queue_test_postback(conn, &code, now))?;
+    let delivery = ctx.writer.run(move |conn| deliveries::queue_test(conn, &code, now))?;
     Ok(Response::json(201, &views::delivery(&delivery)))
-}
-
-/// Queues the sample postback of [`test_postback`]. Runs on the writer.
-pub fn queue_test_postback(conn: &rusqlite::Connection, code: &str, now: i64) -> Result<Delivery, Error> {
-    let affiliate = affiliates::by_code(conn, code)?.ok_or_else(|| affiliates::unknown(code))?;
-    let template = affiliate.postback_url.ok_or_else(|| {
-        Error::conflict("no_postback_url", format!("affiliate `{code}` has no postback_url; set one with PATCH first"))
-    })?;
-    let sample = MacroValues {
-        click_id: "test-click-id",
-        external_id: "test-order",
-        amount: "100.00".into(),
-        commission: "10.00".into(),
-        currency: "USD",
-        status: "pending",
-        conversion_id: "0".into(),
-        offer: "test",
-        subs: ["sub1".into(), "sub2".into(), "sub3".into(), "sub4".into(), "sub5".into()],
-        event: "test",
-    };
-    let id = deliveries::insert(conn, affiliate.id, None, "test", &sample.fill(&template), now)?;
-    deliveries::get(conn, id)?.ok_or_else(|| Error::internal("delivery vanished"))
 }
 
 pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {

@@ -19,7 +19,7 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let landing_url = body.required_str("landing_url")?;
     check_landing_url(landing_url)?;
     let currency = match body.str("currency")? {
-        Some(code) => super::currency("currency", code)?,
+        Some(code) => crate::tracking::money::currency("currency", code)?,
         None => Currency::from_code("USD").expect("USD is known"),
     };
     let commission = commission_rule(&body, currency)?;
