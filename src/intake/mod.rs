@@ -7,15 +7,18 @@
 //! - [`record`] a conversion: attributed and priced on the caller's read connection
 //!   (`store::conversions::prepare`), stored on the writer (`store::conversions::insert`);
 //! - [`refund`] one (`refund.rs`), [`decide`] one or many (approve / reject, `decide.rs`);
-//! - [`tie_customer`] to an affiliate (`customer.rs`).
+//! - [`tie_customer`] to an affiliate (`customer.rs`);
+//! - [`record_click`] (`click.rs`), for tracking links and the API.
 //!
 //! Nothing here knows HTTP: the caller turns the outcome into its own answer (a 201 or 409, a
 //! GIF, a webhook's 200).
 
+mod click;
 mod customer;
 mod decide;
 mod refund;
 
+pub use click::record_click;
 pub use customer::tie_customer;
 pub use decide::{decide, decide_many};
 pub use refund::refund;

@@ -10,20 +10,8 @@ use rusqlite::Connection;
 use super::clicks::AttributableClick;
 use super::{affiliates, clicks, coupons, customers, offers};
 use crate::error::Error;
-use crate::tracking::attribution::{self, Key, Keys, SessionClick};
+use crate::tracking::attribution::{self, Key, Keys, Resolved, SessionClick};
 use crate::tracking::conversion::missing_attribution;
-
-/// Who gets the credit, and through what.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Resolved {
-    pub key: Key,
-    pub affiliate_id: i64,
-    pub offer_id: i64,
-    pub click_id: Option<String>,
-    pub coupon_code: Option<String>,
-    /// The customers row when the customer key attributed it.
-    pub customer_row: Option<i64>,
-}
 
 /// Either resolved, or refused with the error the caller answers with.
 pub type Attribution = Result<Resolved, Error>;

@@ -3,11 +3,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
-use super::Insert;
-use super::attribute;
 use crate::error::Error;
-use crate::tracking::attribution;
-use crate::tracking::customer::NewCustomer;
+use crate::tracking::attribution::Resolved;
 
 #[derive(Clone, Debug)]
 pub struct Customer {
@@ -52,25 +49,11 @@ fn select_one(conn: &Connection, condition: &str, value: impl ToSql) -> Result<O
     Ok(conn.prepare_cached(&format!("{SELECT} WHERE {condition}"))?.query_row([value], from_row).optional()?)
 }
 
-/// Ties a customer to the affiliate of a click, coupon or session. An existing customer is
-/// returned as a duplicate, untouched: the first affiliate keeps the customer. A refusal to
-/// attribute is returned as the error (the writer then undoes nothing, as nothing was written).
-/// Must run on the writer.
-pub fn create(conn: &Connection, new: &NewCustomer, now: i64) -> Result<Insert<Customer>, Error> {
-    if let Some(existing) = get(conn, &new.customer_id)? {
-        return Ok(Insert::Duplicate(existing));
-    }
-    let keys = attribution::Keys { customer_id: None, ..new.keys.clone() };
-    let resolved = attribute::resolve(conn, &keys, now)??;
-    let id = insert_tie(conn, &new.customer_id, &resolved, new.email.as_deref(), new.name.as_deref(), now)?;
-    Ok(Insert::Created(get_by_row(conn, id)?))
-}
-
 /// Inserts the customer row unless the id exists; returns the row id either way.
 pub fn insert_tie(
     conn: &Connection,
     customer_id: &str,
-    resolved: &attribute::Resolved,
+    resolved: &Resolved,
     email: Option<&str>,
     name: Option<&str>,
     now: i64,
@@ -94,6 +77,6 @@ pub fn insert_tie(
         .query_row([customer_id], |r| r.get(0))?)
 }
 
-fn get_by_row(conn: &Connection, id: i64) -> Result<Customer, Error> {
+pub fn get_by_row(conn: &Connection, id: i64) -> Result<Customer, Error> {
     select_one(conn, "c.id = ?1", id)?.ok_or_else(|| Error::internal("customer vanished inside its transaction"))
 }

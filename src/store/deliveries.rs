@@ -101,6 +101,10 @@ pub fn insert(
     Ok(conn.last_insert_rowid())
 }
 
+pub fn not_found(id: impl std::fmt::Display) -> Error {
+    Error::not_found("not_found", format!("no postback delivery has id {id}"))
+}
+
 /// Queues a sample postback (event `test`) to the postback URL of affiliate `code`, so both
 /// sides can check the wiring and the signature. Must run on the writer.
 pub fn queue_test(conn: &Connection, code: &str, now: i64) -> Result<Delivery, Error> {

@@ -147,6 +147,12 @@ mod tests {
     }
 }
 
+/// A real read through `conn`, for health checks: fails when the database cannot be read.
+pub fn probe(conn: &Connection) -> Result<(), crate::error::Error> {
+    conn.prepare_cached("SELECT count(*) FROM offers")?.query_row([], |r| r.get::<_, i64>(0))?;
+    Ok(())
+}
+
 /// True when a statement failed on a FOREIGN KEY constraint.
 pub fn is_foreign_key_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)

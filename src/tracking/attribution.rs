@@ -85,6 +85,18 @@ impl Keys {
     }
 }
 
+/// Who gets the credit, and through what (the rows the store found for the key that won).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub key: Key,
+    pub affiliate_id: i64,
+    pub offer_id: i64,
+    pub click_id: Option<String>,
+    pub coupon_code: Option<String>,
+    /// The customers row when the customer key attributed it.
+    pub customer_row: Option<i64>,
+}
+
 pub const MS_PER_DAY: i64 = 86_400_000;
 
 /// Whether a click made at `clicked_at` may still be credited at `now` under a window of

@@ -11,6 +11,7 @@ pub mod customer;
 pub mod link;
 pub mod money;
 pub mod net;
+pub mod offer;
 pub mod outbound;
 pub mod postback;
 pub mod pricing;

@@ -46,6 +46,13 @@ pub struct Report {
     pub keys: Keys,
 }
 
+/// The ready-to-paste postback URL template for an install reached at `public_url`.
+pub fn url_template(public_url: &str, token: &str) -> String {
+    format!(
+        "{public_url}/postback?token={token}&click_id={{click_id}}&order_id={{order_id}}&amount={{amount}}&currency={{currency}}"
+    )
+}
+
 /// Parameters that are credentials, never stored or echoed.
 pub const SECRET_PARAMS: &[&str] = &["token"];
 

@@ -1,13 +1,13 @@
 //! `/admin/affiliates`: list, create, edit (name, email, postback URL), the tracking link to
 //! copy, and the outbound postback's signing secret and test. Validation is the API's
-//! (`api::affiliates::new_affiliate` and `changes`).
+//! (`http::input::new_affiliate` and `affiliate_changes`).
 
 use super::form::Form;
 use super::html::{self, Html, fragment, html};
 use super::layout::{self, Notice};
 use super::{PAGE_SIZE, see_other};
 use crate::error::Error;
-use crate::http::api::affiliates::{changes, new_affiliate};
+use crate::http::input::{affiliate_changes, new_affiliate};
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
 use crate::store::affiliates::{self, Affiliate};
@@ -162,7 +162,7 @@ fn edit_page(
 pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let affiliate = find(ctx, req)?;
     let form = Form::parse(req)?;
-    let changes = match changes(&form) {
+    let changes = match affiliate_changes(&form) {
         Ok(changes) => changes,
         Err(e) => return edit_page(ctx, req, &affiliate, Notice::Error(e.message), Some(&form), e.status),
     };

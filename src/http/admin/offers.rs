@@ -6,13 +6,13 @@ use super::html::{Html, fragment, html};
 use super::layout::{self, Notice};
 use super::{PAGE_SIZE, see_other};
 use crate::error::Error;
-use crate::http::api::offers::{attribution, check_landing_url, click_window_days, rule};
 use crate::http::json::Fields;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
 use crate::store::offers::{self, NewOffer, Offer};
 use crate::tracking::commission::Rule;
 use crate::tracking::money::Currency;
+use crate::tracking::offer::{attribution, check_landing_url, click_window_days, rule};
 use crate::tracking::validate;
 
 /// Reads an offer from the form. For an edit, `existing` fixes the id and currency.

@@ -11,10 +11,11 @@ use rusqlite::{Connection, params};
 
 use super::{by_external_id, require};
 use crate::error::Error;
-use crate::store::attribute::{self, Resolved};
+use crate::store::attribute;
 use crate::store::events::{self, NewEvent};
 use crate::store::ledger::{self, Entry};
 use crate::store::{customers, deliveries, offers, reports};
+use crate::tracking::attribution::Resolved;
 use crate::tracking::conversion::{Conversion, NewConversion, Status, replaces};
 use crate::tracking::pricing::{self, Price, Terms};
 
