@@ -268,3 +268,51 @@ fn a_postback_without_an_amount_is_refused_when_the_commission_is_a_percentage()
     assert_eq!(flat.status, 201, "{}", flat.text());
     assert_eq!((&flat.json()["amount"], &flat.json()["commission"]), (&json!("0.00"), &json!("2.00")));
 }
+
+#[test]
+fn erasure_reaches_postback_parameters_and_outbound_postbacks() {
+    let s = Server::start_with(&["--allow-private-postbacks"], &[]);
+    s.seed();
+    let tracker = Tracker::start(vec![200]);
+    let url = format!("http://127.0.0.1:{}/pb?cid={{click_id}}&s1={{sub1}}&o={{external_id}}", tracker.port);
+    let body = json!({"postback_url": url}).to_string();
+    let r = request(s.addr, "PATCH", "/api/v1/affiliates/ann", &[("X-Api-Key", KEY)], body.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sub = "sub-person-4b8e1d";
+    let click = s.click("ann", json!({"sub1": sub}));
+    let r = s.post("/api/v1/customers", &json!({"customer_id": "cust-x", "click_id": click}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let t = token(&s);
+    let email = "pb-mail-3c7e9a@example.com";
+    let street = "Erasestrasse-77";
+    let r = fire(
+        &s,
+        &format!("token={t}&click_id={click}&order_id=P-1&amount=10&customer_id=cust-x&email={email}&street={street}"),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    // A rejected postback naming the customer keeps its parameters in the log too.
+    fire(&s, &format!("token={t}&order_id=P-2&amount=1,0&customer_id=cust-x&email={email}"))
+        .assert_error(400, "invalid_amount");
+    assert!(eventually(Duration::from_secs(10), || tracker.count() >= 1), "the affiliate heard of P-1");
+    let before = s.get("/api/v1/postbacks").json();
+    assert!(before.to_string().contains(sub), "{before}");
+
+    let r = request(s.addr, "DELETE", "/api/v1/customers/cust-x", &[("X-Api-Key", KEY)], b"");
+    assert_eq!(r.status, 204, "{}", r.text());
+    let received = s.get("/api/v1/postbacks/received?limit=100").json().to_string();
+    let sent = s.get("/api/v1/postbacks").json().to_string();
+    for needle in [email, street, sub, click.as_str()] {
+        assert!(!received.contains(needle), "{needle} still in received postbacks: {received}");
+        assert!(!sent.contains(needle), "{needle} still in deliveries: {sent}");
+    }
+    assert!(sent.contains(&format!("http://127.0.0.1:{}/[erased]", tracker.port)), "{sent}");
+    let wal = std::path::PathBuf::from(format!("{}-wal", s.db_path().display()));
+    for needle in [email, street, sub, click.as_str()] {
+        for file in [s.db_path(), wal.clone()] {
+            assert!(!crate::privacy::file_contains(&file, needle.as_bytes()), "{needle} in {}", file.display());
+        }
+    }
+    // The money stays.
+    let kept = conversion_of(&s, "P-1");
+    assert_eq!((&kept["amount"], &kept["referral_code"]), (&json!("10.00"), &json!("ann")));
+}
