@@ -115,6 +115,7 @@ pub fn conversion_with_events(c: &Conversion, events: &[Event]) -> Value {
                 "amount_delta": c.currency.format(e.amount_delta),
                 "commission_delta": c.currency.format(e.commission_delta),
                 "reason": e.reason,
+                "refund_id": e.refund_id,
             })
         })
         .collect();
