@@ -118,7 +118,11 @@ CREATE TABLE conversions (
     commission      INTEGER NOT NULL CHECK (commission BETWEEN 0 AND base_commission),
     status          TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'refunded')),
     created_at      INTEGER NOT NULL,
-    updated_at      INTEGER NOT NULL
+    updated_at      INTEGER NOT NULL,
+    -- Written with a test key (or marked as test): never counts in reports, balances or payouts.
+    test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),
+    -- The fraud rules it tripped, comma-separated; NULL when none. Flagged conversions stay pending.
+    flags TEXT
 );
 CREATE INDEX conversions_by_click ON conversions (click_id) WHERE click_id IS NOT NULL;
 CREATE INDEX conversions_by_customer ON conversions (customer_id) WHERE customer_id IS NOT NULL;

@@ -69,5 +69,6 @@ fn reported(req: &Req) -> Result<Option<NewConversion>, Error> {
         keys: Keys { click_id: Some(click.to_string()), ..Keys::default() },
         source: Source::Pixel,
         actor: "pixel".into(),
+        test: false,
     }))
 }

@@ -19,6 +19,7 @@ pub fn convert(conn: &Connection, external_id: &str, code: &str, amount: &str, c
         keys: Keys { referral_code: Some(code.into()), ..Keys::default() },
         source: Source::Api,
         actor: "test".into(),
+        test: false,
     };
     match record(conn, new, now) {
         Stored::Created(c) => c.id,

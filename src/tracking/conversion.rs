@@ -112,6 +112,53 @@ impl Source {
     }
 }
 
+/// A fraud rule a conversion tripped. A flagged conversion is recorded and stays `pending`
+/// (rules flag, they never drop a sale); it is never approved automatically.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Flag {
+    /// The customer's e-mail is the affiliate's own.
+    SelfReferral,
+    /// It came sooner after its click than a person can buy.
+    TooFast,
+    /// Its click came from an address that sent the affiliate a flood of clicks.
+    ClickFlood,
+    /// Its click already led to as many conversions as the offer allows.
+    ClickReused,
+}
+
+impl Flag {
+    pub const ALL: [Flag; 4] = [Flag::SelfReferral, Flag::TooFast, Flag::ClickFlood, Flag::ClickReused];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flag::SelfReferral => "self_referral",
+            Flag::TooFast => "too_fast",
+            Flag::ClickFlood => "click_flood",
+            Flag::ClickReused => "click_reused",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Flag> {
+        Flag::ALL.into_iter().find(|f| f.as_str() == text)
+    }
+
+    /// The stored form of a set of flags: comma-separated, in a fixed order; `None` when empty.
+    pub fn join(flags: &[Flag]) -> Option<String> {
+        let mut sorted = flags.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        (!sorted.is_empty()).then(|| sorted.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(","))
+    }
+
+    /// Reads [`Flag::join`]'s form back; unknown names are an error.
+    pub fn split(text: Option<&str>) -> Option<Vec<Flag>> {
+        match text {
+            None | Some("") => Some(Vec::new()),
+            Some(text) => text.split(',').map(Flag::parse).collect(),
+        }
+    }
+}
+
 /// A conversion as reported, before attribution and pricing: what every source (the API,
 /// postback dialects, the pixel, leads, connectors) maps its input to.
 #[derive(Clone, Debug)]
@@ -129,6 +176,8 @@ pub struct NewConversion {
     pub source: Source,
     /// Who reported it, for the change log (e.g. `api_key:3`).
     pub actor: String,
+    /// Test data (a test key, or marked as test): never counts in money figures.
+    pub test: bool,
 }
 
 impl NewConversion {
@@ -195,6 +244,9 @@ pub struct Conversion {
     pub status: Status,
     pub created_at: i64,
     pub updated_at: i64,
+    pub test: bool,
+    /// The fraud rules it tripped (empty when none).
+    pub flags: Vec<Flag>,
 }
 
 impl Conversion {
@@ -361,6 +413,8 @@ mod tests {
             status,
             created_at: 0,
             updated_at: 0,
+            test: false,
+            flags: Vec::new(),
         }
     }
 
@@ -410,6 +464,21 @@ mod tests {
     }
 
     #[test]
+    fn flags_are_stored_in_one_order_and_read_back() {
+        assert_eq!(Flag::join(&[]), None);
+        assert_eq!(
+            Flag::join(&[Flag::ClickReused, Flag::TooFast, Flag::TooFast]).as_deref(),
+            Some("too_fast,click_reused")
+        );
+        assert_eq!(Flag::split(Some("too_fast,click_reused")), Some(vec![Flag::TooFast, Flag::ClickReused]));
+        assert_eq!(Flag::split(None), Some(vec![]));
+        assert_eq!(Flag::split(Some("too_fast,nope")), None);
+        for f in Flag::ALL {
+            assert_eq!(Flag::parse(f.as_str()), Some(f));
+        }
+    }
+
+    #[test]
     fn partial_refunds_need_their_own_id() {
         let part = |id: Option<&str>| RefundRequest {
             amount: RefundAmount::Part("5.00".into()),
@@ -454,6 +523,7 @@ mod tests {
             keys: Keys { click_id: Some("c".into()), ..Keys::default() },
             source: Source::Postback,
             actor: "postback".into(),
+            test: false,
         };
         assert_eq!(new.amount_in(usd, false).unwrap(), 0);
         assert_eq!(new.amount_in(usd, true).unwrap_err().code, "missing_amount");
@@ -475,6 +545,7 @@ mod tests {
             keys: Keys::default(),
             source: Source::Api,
             actor: "t".into(),
+            test: false,
         };
         assert_eq!(new.check().unwrap_err().code, "missing_attribution");
         new.keys.coupon = Some("X".into());

@@ -178,6 +178,7 @@ pub fn conversion(report: Report, source: Source, actor: &str) -> Result<NewConv
         keys: report.keys,
         source,
         actor: actor.to_string(),
+        test: false,
     })
 }
 

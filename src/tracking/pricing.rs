@@ -57,6 +57,7 @@ mod tests {
             keys: Keys { coupon: Some("C".into()), ..Keys::default() },
             source: Source::Postback,
             actor: "t".into(),
+            test: false,
         }
     }
 

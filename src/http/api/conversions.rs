@@ -28,6 +28,7 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         },
         source: Source::Api,
         actor: super::actor(req),
+        test: false,
     };
     answer::recorded(intake::record(&ctx.intake(), new)?)
 }

@@ -32,6 +32,7 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
                 },
                 source: Source::Lead,
                 actor: super::actor(req),
+                test: false,
             };
             answer::recorded(intake::record(&ctx.intake(), new)?)
         }

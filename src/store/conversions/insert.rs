@@ -16,7 +16,7 @@ use crate::store::events::{self, NewEvent};
 use crate::store::ledger::{self, Entry};
 use crate::store::{customers, deliveries, offers, reports};
 use crate::tracking::attribution::Resolved;
-use crate::tracking::conversion::{Conversion, NewConversion, Status, replaces};
+use crate::tracking::conversion::{Conversion, Flag, NewConversion, Status, replaces};
 use crate::tracking::pricing::{self, Price, Terms};
 
 /// A conversion attributed and priced, ready to be stored.
@@ -25,6 +25,8 @@ pub struct NewRow {
     pub new: NewConversion,
     pub resolved: Resolved,
     pub price: Price,
+    /// The fraud rules it trips.
+    pub flags: Vec<Flag>,
 }
 
 /// What reading showed.
@@ -47,7 +49,7 @@ pub fn prepare(conn: &Connection, new: NewConversion, now: i64) -> Result<Prepar
         Err(refusal) => Err(refusal),
     };
     match priced {
-        Ok((resolved, price)) => Ok(Prepared::Row(Box::new(NewRow { new, resolved, price }))),
+        Ok((resolved, price)) => Ok(Prepared::Row(Box::new(NewRow { new, resolved, price, flags: Vec::new() }))),
         Err(refusal) => Ok(match by_external_id(conn, &new.external_id)? {
             Some(stored) if !replaces(&stored, new.source) => Prepared::Known(Box::new(stored)),
             _ => Prepared::Refused(refusal),
@@ -83,8 +85,8 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
         .prepare_cached(
             "INSERT INTO conversions (external_id, type, affiliate_id, offer_id, click_id, customer_id, coupon_code,
                                       attributed_by, source, currency, amount, base_commission, commission, status,
-                                      created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 'pending', ?13, ?13)
+                                      created_at, updated_at, test, flags)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 'pending', ?13, ?13, ?14, ?15)
              ON CONFLICT (external_id) DO NOTHING",
         )?
         .execute(params![
@@ -100,7 +102,9 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
             row.price.currency.code(),
             row.price.amount,
             row.price.commission,
-            now
+            now,
+            new.test,
+            Flag::join(&row.flags)
         ])
         .map_err(vanished_click)?;
     if inserted == 0 {
@@ -165,7 +169,8 @@ fn replace(
             "UPDATE conversions
              SET type = ?1, affiliate_id = ?2, offer_id = ?3, click_id = ?4, customer_id = ?5, coupon_code = ?6,
                  attributed_by = ?7, source = ?8, currency = ?9, amount = ?10, refunded_amount = 0,
-                 base_commission = ?11, commission = ?11, status = 'pending', updated_at = ?12
+                 base_commission = ?11, commission = ?11, status = 'pending', updated_at = ?12, test = ?14,
+                 flags = ?15
              WHERE id = ?13 AND source = 'pixel' AND refunded_amount = 0",
         )?
         .execute(params![
@@ -181,7 +186,9 @@ fn replace(
             row.price.amount,
             row.price.commission,
             now,
-            previous.id
+            previous.id,
+            new.test,
+            Flag::join(&row.flags)
         ])
         .map_err(vanished_click)?;
     if changed == 0 {
@@ -251,6 +258,7 @@ mod tests {
             keys: Keys { click_id: Some(id.clone()), ..Keys::default() },
             source: Source::Api,
             actor: "test".into(),
+            test: false,
         };
         let Prepared::Row(row) = prepare(&conn, new, now).unwrap() else { panic!("not priced") };
         assert_eq!(row.price.commission, 100);

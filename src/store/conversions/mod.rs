@@ -19,12 +19,13 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql};
 
 use crate::error::Error;
 use crate::tracking::attribution::Key;
-use crate::tracking::conversion::{Conversion, Source, Status};
+use crate::tracking::conversion::{Conversion, Flag, Source, Status};
 use crate::tracking::money::Currency;
 
 const SELECT: &str = "SELECT v.id, v.external_id, v.type, v.affiliate_id, a.referral_code, o.public_id, v.click_id,
                              cu.customer_id, v.coupon_code, v.attributed_by, v.source, v.currency, v.amount,
-                             v.refunded_amount, v.base_commission, v.commission, v.status, v.created_at, v.updated_at
+                             v.refunded_amount, v.base_commission, v.commission, v.status, v.created_at, v.updated_at,
+                             v.test, v.flags
                       FROM conversions v
                       JOIN affiliates a ON a.id = v.affiliate_id
                       JOIN offers o ON o.id = v.offer_id
@@ -63,6 +64,13 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Conversion> {
         status: known(r, 16, Status::parse)?,
         created_at: r.get(17)?,
         updated_at: r.get(18)?,
+        test: r.get(19)?,
+        flags: {
+            let text: Option<String> = r.get(20)?;
+            Flag::split(text.as_deref()).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(20, rusqlite::types::Type::Text, "unknown flag stored".into())
+            })?
+        },
     })
 }
 
