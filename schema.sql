@@ -21,7 +21,9 @@ CREATE TABLE api_keys (
     key_hash   BLOB NOT NULL UNIQUE,
     source     TEXT NOT NULL CHECK (source IN ('cli', 'env', 'initial')),
     created_at INTEGER NOT NULL,
-    revoked_at INTEGER
+    revoked_at INTEGER,
+    -- A test key: everything written with it is test data.
+    test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1))
 );
 
 CREATE TABLE affiliates (
@@ -33,7 +35,9 @@ CREATE TABLE affiliates (
     -- The key must be kept in clear to sign with; it is shown to the merchant once.
     postback_url    TEXT,
     postback_secret TEXT,
-    created_at    INTEGER NOT NULL
+    created_at    INTEGER NOT NULL,
+    -- A paused affiliate's links still redirect, without a click; their conversions are rejected.
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused'))
 );
 
 CREATE TABLE offers (
@@ -48,7 +52,13 @@ CREATE TABLE offers (
     click_window_days INTEGER NOT NULL CHECK (click_window_days BETWEEN 1 AND 3650),
     currency          TEXT NOT NULL,
     is_default        INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
-    created_at        INTEGER NOT NULL
+    created_at        INTEGER NOT NULL,
+    -- A paused offer's links still redirect, without a click; its conversions are rejected.
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused')),
+    -- Customer-attributed conversions more than this many months after the tie earn nothing.
+    recurring_months INTEGER CHECK (recurring_months BETWEEN 1 AND 1200),
+    -- More conversions than this on one click are flagged `click_reused`.
+    max_conversions_per_click INTEGER CHECK (max_conversions_per_click >= 1)
 );
 -- At most one default offer; the partial unique index makes a second one impossible.
 CREATE UNIQUE INDEX offers_single_default ON offers (is_default) WHERE is_default = 1;
@@ -57,7 +67,9 @@ CREATE TABLE coupons (
     code         TEXT PRIMARY KEY COLLATE NOCASE,
     affiliate_id INTEGER NOT NULL REFERENCES affiliates (id),
     offer_id     INTEGER REFERENCES offers (id),
-    created_at   INTEGER NOT NULL
+    created_at   INTEGER NOT NULL,
+    -- A coupon switched off attributes nothing.
+    active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1))
 ) WITHOUT ROWID;
 
 -- Clicks. The id is the click ID handed to the merchant: a millisecond-time prefix in an
@@ -77,7 +89,10 @@ CREATE TABLE clicks (
     sub2         TEXT,
     sub3         TEXT,
     sub4         TEXT,
-    sub5         TEXT
+    sub5         TEXT,
+    test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),
+    -- The fraud rules it tripped (`click_flood`), comma-separated; NULL when none.
+    flags TEXT
 ) WITHOUT ROWID;
 CREATE INDEX clicks_by_session ON clicks (session_id, created_at) WHERE session_id IS NOT NULL;
 
@@ -92,7 +107,8 @@ CREATE TABLE customers (
     coupon_code  TEXT,
     email        TEXT,
     name         TEXT,
-    created_at   INTEGER NOT NULL
+    created_at   INTEGER NOT NULL,
+    test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1))
 );
 CREATE INDEX customers_by_click ON customers (click_id) WHERE click_id IS NOT NULL;
 
@@ -122,7 +138,10 @@ CREATE TABLE conversions (
     -- Written with a test key (or marked as test): never counts in reports, balances or payouts.
     test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),
     -- The fraud rules it tripped, comma-separated; NULL when none. Flagged conversions stay pending.
-    flags TEXT
+    flags TEXT,
+    -- Which rate priced it.
+    rate_source TEXT NOT NULL DEFAULT 'offer'
+    CHECK (rate_source IN ('offer', 'affiliate_override', 'event_type'))
 );
 CREATE INDEX conversions_by_click ON conversions (click_id) WHERE click_id IS NOT NULL;
 CREATE INDEX conversions_by_customer ON conversions (customer_id) WHERE customer_id IS NOT NULL;
@@ -131,6 +150,26 @@ CREATE INDEX conversions_by_customer ON conversions (customer_id) WHERE customer
 CREATE INDEX conversions_by_time ON conversions (created_at);
 CREATE INDEX conversions_by_status_time ON conversions (status, created_at);
 CREATE INDEX conversions_by_affiliate_time ON conversions (affiliate_id, created_at);
+
+-- An offer's rate per conversion type (`sale`, `lead`, ...). When an offer has any, a type it
+-- does not list earns nothing.
+CREATE TABLE offer_event_rates (
+    offer_id         INTEGER NOT NULL REFERENCES offers (id),
+    event_type       TEXT NOT NULL,
+    commission_type  TEXT NOT NULL CHECK (commission_type IN ('percent', 'flat')),
+    commission_value INTEGER NOT NULL CHECK (commission_value >= 0),
+    PRIMARY KEY (offer_id, event_type)
+) WITHOUT ROWID;
+
+-- A special rate for one affiliate on one offer, for every type (`*`) or per type.
+CREATE TABLE affiliate_rates (
+    offer_id         INTEGER NOT NULL REFERENCES offers (id),
+    affiliate_id     INTEGER NOT NULL REFERENCES affiliates (id),
+    event_type       TEXT NOT NULL,
+    commission_type  TEXT NOT NULL CHECK (commission_type IN ('percent', 'flat')),
+    commission_value INTEGER NOT NULL CHECK (commission_value >= 0),
+    PRIMARY KEY (offer_id, affiliate_id, event_type)
+) WITHOUT ROWID;
 
 -- Every change of a conversion: who did what, when, and what it did to the money.
 CREATE TABLE conversion_events (
@@ -161,7 +200,7 @@ CREATE TABLE daily_clicks (
     clicks       INTEGER NOT NULL,
     PRIMARY KEY (day, affiliate_id, offer_id)
 ) WITHOUT ROWID;
-CREATE TRIGGER clicks_count_daily AFTER INSERT ON clicks BEGIN
+CREATE TRIGGER clicks_count_daily AFTER INSERT ON clicks WHEN NEW.test = 0 BEGIN
     INSERT INTO daily_clicks (day, affiliate_id, offer_id, clicks)
     VALUES (NEW.created_at / 86400000, NEW.affiliate_id, NEW.offer_id, 1)
     ON CONFLICT (day, affiliate_id, offer_id) DO UPDATE SET clicks = clicks + 1;
@@ -226,7 +265,9 @@ CREATE TABLE postback_deliveries (
     last_status     INTEGER,
     last_error      TEXT,
     created_at      INTEGER NOT NULL,
-    delivered_at    INTEGER
+    delivered_at    INTEGER,
+    -- About test data: sent with the {test} macro 1 and an X-Affiliated-Test header.
+    test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1))
 );
 CREATE INDEX postback_deliveries_due ON postback_deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX postback_deliveries_by_status ON postback_deliveries (status, id);

@@ -149,6 +149,8 @@ pub const ADMIN_TOKEN: Opt = Opt::value("admin-token", "AFFILIATED_ADMIN_TOKEN")
 pub const ADMIN_TOKEN_MIN_LEN: usize = 16;
 pub const WAL_AUTOCHECKPOINT: Opt = Opt::value("wal-autocheckpoint", "AFFILIATED_WAL_AUTOCHECKPOINT");
 pub const PIXEL: Opt = Opt::value("pixel", "AFFILIATED_PIXEL");
+pub const MIN_CLICK_AGE: Opt = Opt::value("min-click-age", "AFFILIATED_MIN_CLICK_AGE");
+pub const MAX_CLICKS_PER_IP: Opt = Opt::value("max-clicks-per-ip", "AFFILIATED_MAX_CLICKS_PER_IP");
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -165,6 +167,8 @@ pub const SERVE_OPTS: &[Opt] = &[
     ADMIN_TOKEN,
     WAL_AUTOCHECKPOINT,
     PIXEL,
+    MIN_CLICK_AGE,
+    MAX_CLICKS_PER_IP,
 ];
 
 /// Everything `serve` needs, validated.
@@ -201,6 +205,8 @@ pub struct Serve {
     pub wal_autocheckpoint: u32,
     /// Whether `/pixel.gif` records conversions (off: it does not exist).
     pub pixel: bool,
+    /// The fraud rules' thresholds.
+    pub fraud: crate::tracking::fraud::Thresholds,
 }
 
 impl Serve {
@@ -285,6 +291,23 @@ impl Serve {
                 })?,
             };
         let pixel = on_off(args, &PIXEL, false)?;
+        let defaults = crate::tracking::fraud::Thresholds::default();
+        let min_click_age_ms = match args.get(&MIN_CLICK_AGE) {
+            None => defaults.min_click_age_ms,
+            Some(v) if v == "0" => 0,
+            Some(v) => parse_duration(&v)
+                .filter(|d| *d <= Duration::from_secs(86_400))
+                .map(|d| d.as_millis() as i64)
+                .ok_or_else(|| {
+                format!("--min-click-age must be a duration up to 1d such as 10s, or 0 (off), not {v:?}")
+            })?,
+        };
+        let max_clicks_per_ip = match args.get(&MAX_CLICKS_PER_IP) {
+            None => defaults.max_clicks_per_ip,
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 1_000_000).ok_or_else(|| {
+                format!("--max-clicks-per-ip must be a number of clicks per hour, or 0 (off), not {v:?}")
+            })?,
+        };
         Ok(Serve {
             db: args.db(),
             listen,
@@ -303,6 +326,7 @@ impl Serve {
             admin_token,
             wal_autocheckpoint,
             pixel,
+            fraud: crate::tracking::fraud::Thresholds { min_click_age_ms, max_clicks_per_ip },
         })
     }
 }
@@ -397,10 +421,16 @@ mod tests {
             "0",
             "--pixel",
             "on",
+            "--min-click-age",
+            "30s",
+            "--max-clicks-per-ip",
+            "0",
         ]);
         let serve = Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap()).unwrap();
         assert_eq!(serve.wal_autocheckpoint, 0);
         assert!(serve.pixel);
+        assert_eq!(serve.fraud.min_click_age_ms, 30_000);
+        assert_eq!(serve.fraud.max_clicks_per_ip, 0);
         assert_eq!(serve.click_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(serve.sweep_interval, Duration::from_secs(600));
         assert!(serve.allow_private_postbacks);

@@ -28,6 +28,8 @@ pub struct Metrics {
     requests: Mutex<Requests>,
     pub clicks: AtomicU64,
     pub redirects_without_click: AtomicU64,
+    pub bot_visits: AtomicU64,
+    pub clicks_flagged: AtomicU64,
     pub conversions_created: AtomicU64,
     pub conversions_duplicate: AtomicU64,
     pub conversions_replaced: AtomicU64,
@@ -101,8 +103,20 @@ impl Metrics {
         counter(
             &mut out,
             "affiliated_redirects_without_click_total",
-            "Tracking-link visits redirected without a recorded click (unknown code or storage failure).",
+            "Tracking-link visits redirected without a recorded click (unknown code, paused affiliate or offer, or a storage failure).",
             load(&self.redirects_without_click),
+        );
+        counter(
+            &mut out,
+            "affiliated_bot_visits_total",
+            "Tracking-link visits by crawlers, previewers or clients without a user agent: redirected, no click.",
+            load(&self.bot_visits),
+        );
+        counter(
+            &mut out,
+            "affiliated_clicks_flagged_total",
+            "Clicks recorded with the click_flood flag.",
+            load(&self.clicks_flagged),
         );
         header(
             &mut out,

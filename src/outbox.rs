@@ -1,7 +1,8 @@
 //! The outbound postback worker: delivers `postback_deliveries` rows to affiliates' trackers.
 //!
 //! Runs on its own thread, never on a request thread. Each delivery is one GET with a short
-//! timeout, signed with `X-Affiliated-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.<url>">`.
+//! timeout, signed with `X-Affiliated-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.<url>">`;
+//! a delivery about test data also carries `X-Affiliated-Test: 1`.
 //! A 2xx answer is delivered; anything else (3xx included: redirects are never followed) or a
 //! network error is a failed attempt, retried with exponential backoff for about a day
 //! (`store::deliveries`). Before connecting, the host is resolved and refused if any of its
@@ -72,10 +73,14 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
-pub fn attempt(agent: &ureq::Agent, url: &str, secret: Option<&str>) -> Attempt {
+pub fn attempt(agent: &ureq::Agent, url: &str, secret: Option<&str>, test: bool) -> Attempt {
     let mut request = agent.get(url);
     if let Some(secret) = secret {
         request = request.set("X-Affiliated-Signature", &signature(secret, now_ms() / 1000, url));
+    }
+    if test {
+        // About test data: the affiliate's tracker can tell it from a real conversion.
+        request = request.set("X-Affiliated-Test", "1");
     }
     match request.call() {
         Ok(response) if (200..300).contains(&response.status()) => {
@@ -134,7 +139,7 @@ fn deliver_batch(db: &rusqlite::Connection, agent: &ureq::Agent, writer: &Writer
     thread::scope(|scope| {
         for (d, secret) in due.iter().zip(&secrets) {
             scope.spawn(move || {
-                let outcome = attempt(agent, &d.url, secret.as_deref());
+                let outcome = attempt(agent, &d.url, secret.as_deref(), d.test);
                 let id = d.id;
                 if outcome.delivered {
                     log::info!("postback {id} ({} for {}) delivered", d.event, d.referral_code);

@@ -44,7 +44,7 @@ fn api_key(conn: &Connection, config: &Serve) -> Result<(), String> {
         return Ok(());
     }
     let (id, key) =
-        keys::create(conn, "initial", "initial", now).map_err(|e| format!("while creating an API key: {e}"))?;
+        keys::create(conn, "initial", "initial", false, now).map_err(|e| format!("while creating an API key: {e}"))?;
     if let Err(e) = crate::secret::write_private_file(&path, &format!("{key}\n")) {
         let _ = keys::revoke(conn, id, now);
         return Err(format!("while writing the initial API key to {}: {e}", path.display()));

@@ -9,21 +9,26 @@ pub const HELP: &str = "\
 Manage API keys. Keys are shown once, at creation; only their SHA-256 hash is stored.
 
 Usage:
-  affiliated keys create --label NAME [--db PATH]   print a new key
+  affiliated keys create --label NAME [--test] [--db PATH]
+                                                    print a new key (--test: a test key, whose
+                                                    writes are all test data)
   affiliated keys list [--db PATH]                  list keys (prefix, label, source, state)
   affiliated keys revoke ID [--db PATH]             revoke a key by the ID `keys list` shows
 
 Options:
   --db PATH   SQLite database file [AFFILIATED_DB, default ./affiliated.db]
   --label     what the key is for, e.g. \"shop webhook\"
+  --test      make a test key: clicks, conversions and customers written with it are test
+              data, which never count in reports, balances or payouts
 
 Works while the server runs; changes apply to the next request.
 ";
 
 const LABEL: Opt = Opt::flag_only("label");
+const TEST: Opt = Opt::switch_only("test");
 
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
-    let args = Args::parse(parser, &[DB, LABEL]).map_err(Failure::usage)?;
+    let args = Args::parse(parser, &[DB, LABEL, TEST]).map_err(Failure::usage)?;
     let action = args.positionals.first().map(String::as_str);
     if args.help || action.is_none() {
         print!("{HELP}");
@@ -37,8 +42,10 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
             if label.trim().is_empty() || label.len() > 100 || label.chars().any(char::is_control) {
                 return Err(Failure::usage("--label must be 1 to 100 printable characters"));
             }
-            let (id, key) = keys::create(&conn, &label, "cli", now).map_err(|e| e.to_string())?;
-            eprintln!("Created API key {id} ({label}). It is shown only now; store it in your secrets:");
+            let test = args.switch(&TEST).map_err(Failure::usage)?;
+            let (id, key) = keys::create(&conn, &label, "cli", test, now).map_err(|e| e.to_string())?;
+            let kind = if test { "test API key" } else { "API key" };
+            eprintln!("Created {kind} {id} ({label}). It is shown only now; store it in your secrets:");
             println!("{key}");
             Ok(())
         }
@@ -46,7 +53,11 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
             let rows = keys::list(&conn).map_err(|e| e.to_string())?;
             println!("{:<4} {:<12} {:<8} {:<26} {:<10} LABEL", "ID", "PREFIX", "SOURCE", "CREATED", "STATE");
             for k in rows {
-                let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                let state = match (k.revoked_at.is_some(), k.test) {
+                    (true, _) => "revoked",
+                    (false, true) => "test",
+                    (false, false) => "active",
+                };
                 println!(
                     "{:<4} {:<12} {:<8} {:<26} {:<10} {}",
                     k.id,

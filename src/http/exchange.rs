@@ -54,6 +54,7 @@ struct CtxParts {
     config: Arc<crate::config::Serve>,
     metrics: Arc<crate::metrics::Metrics>,
     admin: Option<Arc<admin::Admin>>,
+    flood: Arc<crate::intake::flood::Flood>,
 }
 
 impl Exchanges {
@@ -68,6 +69,7 @@ impl Exchanges {
                 config: ctx.config.clone(),
                 metrics: ctx.metrics.clone(),
                 admin: ctx.admin.clone(),
+                flood: ctx.flood.clone(),
             })),
         }
     }
@@ -97,6 +99,7 @@ impl Exchanges {
             metrics: parts.metrics.clone(),
             admin: parts.admin.clone(),
             catalog: Default::default(),
+            flood: parts.flood.clone(),
         })
     }
 
@@ -293,7 +296,8 @@ fn authenticate(ctx: &Ctx, req: &mut Req) -> Result<(), Error> {
     })?;
     let id = keys::verify(&ctx.db, key)?
         .ok_or_else(|| Error::unauthorized("this API key is not valid (mistyped or revoked)"))?;
-    req.key_id = Some(id);
+    req.key_id = Some(id.id);
+    req.test_key = id.test;
     Ok(())
 }
 
@@ -383,6 +387,7 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             admin: None,
             catalog: Default::default(),
+            flood: Default::default(),
         }
     }
 

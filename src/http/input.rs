@@ -24,8 +24,12 @@ pub fn new_affiliate(fields: &impl Fields) -> Result<NewAffiliate, Error> {
     })
 }
 
+/// The fields of an affiliate a change may name.
+pub const AFFILIATE_FIELDS: &[&str] = &["name", "email", "postback_url", "status"];
+
 /// Reads and validates changes to an affiliate (API body or admin form): a name replaces the
-/// old one; email and postback URL change when sent, and an empty one clears them.
+/// old one; email and postback URL change when sent, and an empty one clears them; `status`
+/// pauses (`paused`) or resumes (`active`) them.
 pub fn affiliate_changes(fields: &impl Fields) -> Result<Changes, Error> {
     let mut changes = Changes::default();
     if let Some(name) = fields.text("name")? {
@@ -38,6 +42,12 @@ pub fn affiliate_changes(fields: &impl Fields) -> Result<Changes, Error> {
             validate::email(e).map_err(|m| Error::invalid("email", m))?;
         }
         changes.email = Some(email.map(String::from));
+    }
+    match fields.text("status")? {
+        None => {}
+        Some("active") => changes.paused = Some(false),
+        Some("paused") => changes.paused = Some(true),
+        Some(_) => return Err(Error::invalid("status", "must be active or paused")),
     }
     if fields.has_field("postback_url") {
         changes.postback_url = Some(postback_url(fields)?.map(String::from));

@@ -47,6 +47,11 @@ impl Body {
         }
     }
 
+    /// A body from an object already parsed (a nested object).
+    pub fn from_map(map: Map<String, Value>) -> Body {
+        Body(map)
+    }
+
     /// Whether the field is in the body at all, even as `null` (to tell "clear" from "keep").
     pub fn has(&self, field: &str) -> bool {
         self.0.contains_key(field)
@@ -127,6 +132,26 @@ impl Body {
         }
     }
 
+    /// Refuses a body with a field not in `allowed` (400 `unknown_field`): a misspelt field in a
+    /// change must not be ignored silently.
+    pub fn allow_only(&self, allowed: &[&str]) -> Result<(), Error> {
+        match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
+            None => Ok(()),
+            Some(field) => {
+                let shown: String = field.chars().filter(|c| !c.is_control()).take(64).collect();
+                Err(Error::bad_request(
+                    "unknown_field",
+                    format!("`{shown}` is not a field of this object; the fields are {}", allowed.join(", ")),
+                ))
+            }
+        }
+    }
+
+    /// The fields of the object, in the order sent.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
     pub fn object(&self, field: &str) -> Result<Option<Body>, Error> {
         match self.present(field) {
             None => Ok(None),
@@ -151,6 +176,15 @@ mod tests {
 
     fn body(text: &str) -> Body {
         Body::parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let b = body(r#"{"name": "x", "activ": false}"#);
+        assert!(b.allow_only(&["name", "activ"]).is_ok());
+        let e = b.allow_only(&["name", "active"]).unwrap_err();
+        assert_eq!(e.code, "unknown_field");
+        assert!(e.message.contains("`activ`") && e.message.contains("active"), "{}", e.message);
     }
 
     #[test]

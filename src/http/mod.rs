@@ -45,11 +45,19 @@ pub struct Ctx {
     pub admin: Option<Arc<admin::Admin>>,
     /// This worker's cache of affiliates and offers.
     pub catalog: catalog::Catalog,
+    /// Click counts for the `click_flood` rule, shared by all workers.
+    pub flood: Arc<crate::intake::flood::Flood>,
 }
 
 impl Ctx {
     /// What the domain's entry points (`intake`) need from this worker.
     pub fn intake(&self) -> crate::intake::Intake<'_> {
-        crate::intake::Intake { db: &self.db, writer: &self.writer, metrics: &self.metrics }
+        crate::intake::Intake {
+            db: &self.db,
+            writer: &self.writer,
+            metrics: &self.metrics,
+            rules: &self.config.fraud,
+            flood: &self.flood,
+        }
     }
 }

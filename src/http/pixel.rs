@@ -70,5 +70,6 @@ fn reported(req: &Req) -> Result<Option<NewConversion>, Error> {
         source: Source::Pixel,
         actor: "pixel".into(),
         test: false,
+        customer_email: None,
     }))
 }

@@ -3,7 +3,9 @@
 //!
 //! The destination comes only from the stored offer (`tracking::link`): no parameter can change
 //! its host. The visitor is never lost: an unknown code, an unknown offer or a failed click
-//! write all still redirect (to the default offer, without a click ID), and are logged.
+//! write all still redirect (to the default offer, without a click ID), and are logged. Visits
+//! that must earn nothing redirect without a click too: crawlers, previewers and clients without
+//! a user agent (counted as bot visits), and links of paused affiliates or offers.
 
 use std::sync::atomic::Ordering;
 
@@ -14,7 +16,7 @@ use crate::intake;
 use crate::store::clicks::NewClick;
 use crate::store::offers::Offer;
 use crate::tracking::validate::{MAX_SOURCE, MAX_SUB, MAX_URL, MAX_USER_AGENT};
-use crate::tracking::{link, validate};
+use crate::tracking::{fraud, link, validate};
 
 const SUBS: [&str; 5] = ["sub1", "sub2", "sub3", "sub4", "sub5"];
 
@@ -46,10 +48,24 @@ pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             &offer.public_id,
         )));
     }
+    if fraud::is_bot(req.headers.user_agent.as_deref()) {
+        // Crawlers, link previewers and clients without a user agent are not visitors.
+        ctx.metrics.bot_visits.fetch_add(1, Ordering::Relaxed);
+        return Ok(Response::redirect(link::landing_url(
+            &offer.landing_url,
+            None,
+            code_or_empty(code),
+            &offer.public_id,
+        )));
+    }
     let Some(affiliate) = ctx.catalog.affiliate(&ctx.db, code)? else {
         log::warn!("tracking link for unknown referral code {:?}; redirecting without a click", printable(code));
         return Ok(without_click(ctx, &offer, code));
     };
+    if affiliate.paused || offer.paused {
+        // Paused: the visitor still reaches the shop, but nobody gets a click to earn on.
+        return Ok(without_click(ctx, &offer, &affiliate.referral_code));
+    }
     let click = NewClick {
         affiliate_id: affiliate.id,
         offer_id: offer.id,
@@ -60,11 +76,13 @@ pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         ip: req.client_ip.and_then(|ip| ctx.config.store_ip.apply(ip)),
         source: Some(req.query("source").map_or_else(|| "link".to_string(), |s| validate::metadata(s, MAX_SOURCE))),
         subs: SUBS.map(|name| req.query(name).map(|v| validate::metadata(v, MAX_SUB))),
+        test: false,
+        flags: Vec::new(),
     };
-    match intake::record_click(&ctx.intake(), click) {
-        Ok((click_id, _)) => Ok(Response::redirect(link::landing_url(
+    match intake::record_click(&ctx.intake(), click, req.client_ip) {
+        Ok(recorded) => Ok(Response::redirect(link::landing_url(
             &offer.landing_url,
-            Some(&click_id),
+            Some(&recorded.id),
             &affiliate.referral_code,
             &offer.public_id,
         ))),

@@ -79,6 +79,8 @@ pub struct Req {
     pub params: Vec<String>,
     /// The API key the request authenticated with, once checked.
     pub key_id: Option<i64>,
+    /// The API key is a test key: everything this request writes is test data.
+    pub test_key: bool,
     /// For admin pages: the logged-in session's CSRF token, once the session is checked.
     pub csrf: Option<String>,
 }
@@ -98,6 +100,7 @@ impl Req {
             client_ip,
             params: Vec::new(),
             key_id: None,
+            test_key: false,
             csrf: None,
         }
     }

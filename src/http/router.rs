@@ -3,7 +3,7 @@
 
 use super::admin;
 use super::api::{affiliates, clicks, conversions, coupons, customers, leads, offers, postbacks};
-use super::request::Method::{self, Delete, Get, Patch, Post};
+use super::request::Method::{self, Delete, Get, Patch, Post, Put};
 use super::response::Response;
 use super::{Ctx, Req, health, pixel, postback, redirect};
 use crate::error::Error;
@@ -50,21 +50,29 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/api/v1/offers", ApiKey, offers::create),
     route(Get, "/api/v1/offers", ApiKey, offers::list),
     route(Get, "/api/v1/offers/{id}", ApiKey, offers::get),
+    route(Patch, "/api/v1/offers/{id}", ApiKey, offers::update),
+    route(Get, "/api/v1/offers/{id}/rates", ApiKey, offers::list_rates),
+    route(Put, "/api/v1/offers/{id}/rates/{referral_code}", ApiKey, offers::put_rate),
+    route(Delete, "/api/v1/offers/{id}/rates/{referral_code}", ApiKey, offers::delete_rate),
     route(Post, "/api/v1/coupons", ApiKey, coupons::create),
     route(Get, "/api/v1/coupons", ApiKey, coupons::list),
     route(Get, "/api/v1/coupons/{code}", ApiKey, coupons::get),
+    route(Patch, "/api/v1/coupons/{code}", ApiKey, coupons::update),
+    route(Delete, "/api/v1/coupons/{code}", ApiKey, coupons::delete),
     route(Post, "/api/v1/clicks", ApiKey, clicks::create),
     route(Get, "/api/v1/clicks/{id}", ApiKey, clicks::get),
     route(Delete, "/api/v1/clicks/{id}", ApiKey, clicks::erase),
     route(Post, "/api/v1/conversions", ApiKey, conversions::create),
     route(Get, "/api/v1/conversions", ApiKey, conversions::list),
     route(Get, "/api/v1/conversions/{id}", ApiKey, conversions::get),
+    route(Delete, "/api/v1/conversions/{id}", ApiKey, conversions::delete),
     route(Post, "/api/v1/conversions/{id}/approve", ApiKey, conversions::approve),
     route(Post, "/api/v1/conversions/{id}/reject", ApiKey, conversions::reject),
     route(Post, "/api/v1/conversions/{id}/refund", ApiKey, conversions::refund),
     route(Post, "/api/v1/customers", ApiKey, customers::create),
     route(Get, "/api/v1/customers/{customer_id}", ApiKey, customers::get),
     route(Delete, "/api/v1/customers/{customer_id}", ApiKey, customers::erase),
+    route(Delete, "/api/v1/test-data", ApiKey, conversions::delete_test_data),
     route(Post, "/api/v1/leads", ApiKey, leads::create),
     route(Get, "/api/v1/tracking/status/{session_id}", ApiKey, leads::tracking_status),
     route(Get, "/api/v1/postback-url", ApiKey, postbacks::get_url),

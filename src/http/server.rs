@@ -66,6 +66,7 @@ pub fn start(
         tiny_http::Server::from_listener(listener, None).map_err(|e| format!("while starting the HTTP server: {e}"))?,
     );
     let admin = config.admin_token.as_deref().map(|token| Arc::new(admin::Admin::new(token)));
+    let flood = Arc::new(crate::intake::flood::Flood::default());
     let mut threads = Vec::with_capacity(config.workers + 2);
     let mut exchanges = None;
     for i in 0..config.workers {
@@ -77,6 +78,7 @@ pub fn start(
             metrics: metrics.clone(),
             admin: admin.clone(),
             catalog: Default::default(),
+            flood: flood.clone(),
         };
         let ex = exchanges.get_or_insert_with(|| Arc::new(Exchanges::new(stopping.clone(), &ctx))).clone();
         let (server, events) = (server.clone(), events.clone());

@@ -12,7 +12,10 @@ use crate::store::deliveries::Delivery;
 use crate::store::events::Event;
 use crate::store::offers::Offer;
 use crate::store::postbacks::Received;
+use crate::store::rates::AffiliateRate;
+use crate::tracking::commission::Rule;
 use crate::tracking::conversion::Conversion;
+use crate::tracking::money::Currency;
 
 pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
     json!({
@@ -22,6 +25,7 @@ pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
         "postback_url": a.postback_url,
         "tracking_link": tracking_link(public_url, &a.referral_code),
         "created_at": rfc3339(a.created_at),
+        "status": if a.paused { "paused" } else { "active" },
     })
 }
 
@@ -36,21 +40,41 @@ pub fn tracking_link(public_url: &str, referral_code: &str) -> String {
     format!("{public_url}/r/{referral_code}")
 }
 
-pub fn offer(o: &Offer) -> Value {
+pub fn offer(o: &Offer, event_rates: &[(String, Rule)]) -> Value {
+    let commission =
+        if event_rates.is_empty() { rule(o.commission, o.currency) } else { rules(event_rates, o.currency) };
     json!({
         "id": o.public_id,
         "name": o.name,
         "landing_url": o.landing_url,
-        "commission": {
-            "type": o.commission.kind(),
-            "value": o.commission.display_value(o.currency.minor_digits()),
-        },
+        "commission": commission,
         "attribution": o.attribution.as_str(),
         "click_window_days": o.click_window_days,
         "currency": o.currency.code(),
         "default": o.is_default,
+        "status": if o.paused { "paused" } else { "active" },
+        "recurring_months": o.recurring_months,
+        "max_conversions_per_click": o.max_conversions_per_click,
         "created_at": rfc3339(o.created_at),
     })
+}
+
+/// A commission rule as the API shows it.
+pub fn rule(r: Rule, currency: Currency) -> Value {
+    json!({"type": r.kind(), "value": r.display_value(currency.minor_digits())})
+}
+
+/// Rules by conversion type: an object keyed by type; a single rule for every type as itself.
+fn rules(by_type: &[(String, Rule)], currency: Currency) -> Value {
+    match by_type {
+        [(every, r)] if every == crate::store::rates::EVERY_TYPE => rule(*r, currency),
+        _ => Value::Object(by_type.iter().map(|(t, r)| (t.clone(), rule(*r, currency))).collect()),
+    }
+}
+
+/// An affiliate's special rate on an offer.
+pub fn affiliate_rate(r: &AffiliateRate, o: &Offer) -> Value {
+    json!({"offer": o.public_id, "referral_code": r.referral_code, "commission": rules(&r.rules, o.currency)})
 }
 
 pub fn coupon(c: &Coupon) -> Value {
@@ -59,6 +83,7 @@ pub fn coupon(c: &Coupon) -> Value {
         "referral_code": c.referral_code,
         "offer": c.offer_public_id,
         "created_at": rfc3339(c.created_at),
+        "active": c.active,
     })
 }
 
@@ -76,6 +101,8 @@ pub fn click(c: &Click) -> Value {
         "ip": c.ip,
         "source": c.source,
         "sub1": s1, "sub2": s2, "sub3": s3, "sub4": s4, "sub5": s5,
+        "test": c.test,
+        "flags": c.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
     })
 }
 
@@ -134,6 +161,7 @@ pub fn customer(c: &Customer) -> Value {
         "email": c.email,
         "name": c.name,
         "created_at": rfc3339(c.created_at),
+        "test": c.test,
     })
 }
 

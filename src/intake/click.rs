@@ -1,19 +1,39 @@
 //! Recording a click, from tracking links and the API: the hottest write of the appliance, one
 //! statement on the writer (the daily totals follow by trigger), so it skips the per-job
-//! savepoint.
+//! savepoint. A click from an address that sent this affiliate more clicks in the last hour than
+//! the `click_flood` threshold is recorded with that flag (and so are conversions on it).
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
 use super::Intake;
 use crate::error::Error;
 use crate::store::clicks::{self, NewClick};
+use crate::tracking::conversion::Flag;
 
-/// Stores a click and returns its new ID and time, once committed.
-pub fn record_click(ix: &Intake<'_>, click: NewClick) -> Result<(String, i64), Error> {
+/// A click once committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedClick {
+    pub id: String,
+    pub created_at: i64,
+    pub flags: Vec<Flag>,
+}
+
+/// Stores a click from `visitor` (the real address: counted, never stored unless the click
+/// itself keeps it) and returns its new ID, time and flags, once committed.
+pub fn record_click(ix: &Intake<'_>, mut click: NewClick, visitor: Option<IpAddr>) -> Result<RecordedClick, Error> {
     let now = crate::clock::now_ms();
+    let max = ix.rules.max_clicks_per_ip;
+    if let (Some(ip), true) = (visitor, max > 0) {
+        if ix.flood.count(click.affiliate_id, ip, now) > max {
+            click.flags.push(Flag::ClickFlood);
+            ix.metrics.clicks_flagged.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let flags = click.flags.clone();
     let id = clicks::new_id(now);
     let stored_id = id.clone();
     ix.writer.run_single(move |conn| clicks::insert(conn, &stored_id, &click, now))?;
     ix.metrics.clicks.fetch_add(1, Ordering::Relaxed);
-    Ok((id, now))
+    Ok(RecordedClick { id, created_at: now, flags })
 }

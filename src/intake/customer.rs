@@ -21,8 +21,9 @@ pub fn tie_customer(ix: &Intake<'_>, new: NewCustomer) -> Result<Insert<Customer
         }
         let keys = Keys { customer_id: None, ..new.keys.clone() };
         let resolved = attribute::resolve(conn, &keys, now)??;
-        let row =
-            customers::insert_tie(conn, &new.customer_id, &resolved, new.email.as_deref(), new.name.as_deref(), now)?;
+        let test = new.test || resolved.click_test;
+        let (email, name) = (new.email.as_deref(), new.name.as_deref());
+        let row = customers::insert_tie(conn, &new.customer_id, &resolved, email, name, test, now)?;
         Ok(Insert::Created(customers::get_by_row(conn, row)?))
     })
 }

@@ -16,9 +16,10 @@
 mod click;
 mod customer;
 mod decide;
+pub mod flood;
 mod refund;
 
-pub use click::record_click;
+pub use click::{RecordedClick, record_click};
 pub use customer::tie_customer;
 pub use decide::{decide, decide_many};
 pub use refund::refund;
@@ -32,12 +33,16 @@ use crate::metrics::Metrics;
 use crate::store::conversions::{self, Prepared, Stored};
 use crate::store::writer::Writer;
 use crate::tracking::conversion::NewConversion;
+use crate::tracking::fraud::Thresholds;
 
-/// What an entry point works with: the caller's own read connection, the writer, the metrics.
+/// What an entry point works with: the caller's own read connection, the writer, the metrics,
+/// the fraud rules' thresholds and the click counts they need.
 pub struct Intake<'a> {
     pub db: &'a Connection,
     pub writer: &'a Writer,
     pub metrics: &'a Metrics,
+    pub rules: &'a Thresholds,
+    pub flood: &'a flood::Flood,
 }
 
 /// Records a conversion: `Created`, `Replaced` (a server-side report took over the pixel's
@@ -46,7 +51,7 @@ pub struct Intake<'a> {
 pub fn record(ix: &Intake<'_>, new: NewConversion) -> Result<Stored, Error> {
     let now = crate::clock::now_ms();
     new.check()?;
-    let outcome = match conversions::prepare(ix.db, new, now)? {
+    let outcome = match conversions::prepare(ix.db, new, ix.rules, now)? {
         Prepared::Row(row) => ix.writer.run(move |conn| conversions::insert(conn, &row, now)),
         Prepared::Known(stored) => Ok(Stored::Duplicate(*stored)),
         Prepared::Refused(refusal) => Err(refusal),
@@ -66,7 +71,7 @@ where
     let now = crate::clock::now_ms();
     let prepared = new.and_then(|new| {
         new.check()?;
-        conversions::prepare(ix.db, new, now)
+        conversions::prepare(ix.db, new, ix.rules, now)
     });
     let outcome = ix
         .writer

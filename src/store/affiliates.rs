@@ -12,6 +12,8 @@ pub struct Affiliate {
     pub email: Option<String>,
     pub postback_url: Option<String>,
     pub created_at: i64,
+    /// Paused: links redirect without a click, conversions are rejected.
+    pub paused: bool,
 }
 
 pub struct NewAffiliate {
@@ -27,9 +29,10 @@ pub struct Changes {
     pub name: Option<String>,
     pub email: Option<Option<String>>,
     pub postback_url: Option<Option<String>>,
+    pub paused: Option<bool>,
 }
 
-const COLUMNS: &str = "id, referral_code, name, email, postback_url, created_at";
+const COLUMNS: &str = "id, referral_code, name, email, postback_url, created_at, status";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Affiliate> {
     Ok(Affiliate {
@@ -39,6 +42,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Affiliate> {
         email: r.get(3)?,
         postback_url: r.get(4)?,
         created_at: r.get(5)?,
+        paused: r.get::<_, String>(6)? == "paused",
     })
 }
 
@@ -77,6 +81,10 @@ pub fn update(conn: &Connection, referral_code: &str, changes: &Changes) -> Resu
     }
     if let Some(email) = &changes.email {
         conn.prepare_cached("UPDATE affiliates SET email = ?1 WHERE id = ?2")?.execute(params![email, id])?;
+    }
+    if let Some(paused) = changes.paused {
+        let status = if paused { "paused" } else { "active" };
+        conn.prepare_cached("UPDATE affiliates SET status = ?1 WHERE id = ?2")?.execute(params![status, id])?;
     }
     let mut secret = None;
     if let Some(url) = &changes.postback_url {

@@ -40,7 +40,29 @@ pub fn resolve(conn: &Connection, keys: &Keys, now: i64) -> Result<Attribution, 
 }
 
 fn resolved(key: Key, affiliate_id: i64, offer_id: i64) -> Resolved {
-    Resolved { key, affiliate_id, offer_id, click_id: None, coupon_code: None, customer_row: None }
+    Resolved {
+        key,
+        affiliate_id,
+        offer_id,
+        click_id: None,
+        coupon_code: None,
+        customer_row: None,
+        clicked_at: None,
+        click_test: false,
+        click_flags: Vec::new(),
+        tied_at: None,
+    }
+}
+
+/// Attributed by `click` (directly or through its session).
+fn by_a_click(key: Key, click: AttributableClick) -> Resolved {
+    Resolved {
+        clicked_at: Some(click.created_at),
+        click_test: click.test,
+        click_flags: click.flags,
+        click_id: Some(click.id),
+        ..resolved(key, click.affiliate_id, click.offer_id)
+    }
 }
 
 fn by_click(conn: &Connection, id: &str, now: i64) -> Result<Attribution, Error> {
@@ -56,7 +78,7 @@ fn by_click(conn: &Connection, id: &str, now: i64) -> Result<Attribution, Error>
             format!("click `{id}` is older than its offer's {}-day window", click.window_days),
         )));
     }
-    Ok(Ok(Resolved { click_id: Some(click.id), ..resolved(Key::Click, click.affiliate_id, click.offer_id) }))
+    Ok(Ok(by_a_click(Key::Click, click)))
 }
 
 /// A report naming the affiliate itself (partner-id postbacks), under the offer it names or the
@@ -69,8 +91,8 @@ fn by_affiliate(conn: &Connection, referral_code: &str, offer: Option<&str>) -> 
 }
 
 fn by_coupon(conn: &Connection, code: &str) -> Result<Attribution, Error> {
-    let Some(coupon) = coupons::get(conn, code)? else {
-        return Ok(Err(Error::bad_request("invalid_coupon", format!("no coupon has code `{code}`"))));
+    let Some(coupon) = coupons::get(conn, code)?.filter(|c| c.active) else {
+        return Ok(Err(Error::bad_request("invalid_coupon", format!("no active coupon has code `{code}`"))));
     };
     let offer_id = match coupon.offer_id {
         Some(id) => id,
@@ -91,6 +113,7 @@ fn by_customer(conn: &Connection, customer_id: &str) -> Result<Attribution, Erro
     };
     Ok(Ok(Resolved {
         customer_row: Some(customer.id),
+        tied_at: Some(customer.created_at),
         ..resolved(Key::Customer, customer.affiliate_id, customer.offer_id)
     }))
 }
@@ -111,7 +134,7 @@ fn by_session(conn: &Connection, session_id: &str, now: i64) -> Result<Attributi
             )));
         }
     };
-    Ok(Ok(Resolved { click_id: Some(click.id), ..resolved(Key::Session, click.affiliate_id, click.offer_id) }))
+    Ok(Ok(by_a_click(Key::Session, click)))
 }
 
 pub enum SessionOutcome {

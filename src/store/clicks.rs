@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::error::Error;
 use crate::tracking::attribution::Model;
 use crate::tracking::click_id;
+use crate::tracking::conversion::Flag;
 
 /// A click as recorded; the affiliate and offer are already resolved.
 #[derive(Clone, Debug, Default)]
@@ -18,6 +19,10 @@ pub struct NewClick {
     pub ip: Option<String>,
     pub source: Option<String>,
     pub subs: [Option<String>; 5],
+    /// Test data: not counted in the daily totals, its conversions are test data too.
+    pub test: bool,
+    /// The fraud rules it trips (`click_flood`).
+    pub flags: Vec<Flag>,
 }
 
 /// A click as the API shows it.
@@ -34,6 +39,8 @@ pub struct Click {
     pub ip: Option<String>,
     pub source: Option<String>,
     pub subs: [Option<String>; 5],
+    pub test: bool,
+    pub flags: Vec<Flag>,
 }
 
 /// What attribution needs to know about a click.
@@ -45,6 +52,9 @@ pub struct AttributableClick {
     pub created_at: i64,
     pub window_days: i64,
     pub model: Model,
+    pub test: bool,
+    /// The fraud rules the click tripped (`click_flood`).
+    pub flags: Vec<Flag>,
 }
 
 /// A fresh click ID for a click made at `now`, with 138 bits from the thread's CSPRNG
@@ -61,8 +71,8 @@ pub fn insert(conn: &Connection, id: &str, click: &NewClick, now: i64) -> Result
     let [s1, s2, s3, s4, s5] = &click.subs;
     conn.prepare_cached(
         "INSERT INTO clicks (id, affiliate_id, offer_id, created_at, session_id, landing_url, referrer,
-                             user_agent, ip, source, sub1, sub2, sub3, sub4, sub5)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                             user_agent, ip, source, sub1, sub2, sub3, sub4, sub5, test, flags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         id,
@@ -79,7 +89,9 @@ pub fn insert(conn: &Connection, id: &str, click: &NewClick, now: i64) -> Result
         s2,
         s3,
         s4,
-        s5
+        s5,
+        click.test,
+        Flag::join(&click.flags)
     ])?;
     // The trigger clicks_count_daily adds it to daily_clicks within the same statement.
     Ok(())
@@ -98,6 +110,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Click> {
         ip: r.get(8)?,
         source: r.get(9)?,
         subs: [r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?],
+        test: r.get(15)?,
+        flags: Flag::split(r.get::<_, Option<String>>(16)?.as_deref()).unwrap_or_default(),
     })
 }
 
@@ -108,7 +122,8 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Click>, Error> {
     Ok(conn
         .prepare_cached(
             "SELECT c.id, a.referral_code, o.public_id, c.created_at, c.session_id, c.landing_url,
-                    c.referrer, c.user_agent, c.ip, c.source, c.sub1, c.sub2, c.sub3, c.sub4, c.sub5
+                    c.referrer, c.user_agent, c.ip, c.source, c.sub1, c.sub2, c.sub3, c.sub4, c.sub5, c.test,
+                    c.flags
              FROM clicks c JOIN affiliates a ON a.id = c.affiliate_id JOIN offers o ON o.id = c.offer_id
              WHERE c.id = ?1",
         )?
@@ -116,7 +131,8 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Click>, Error> {
         .optional()?)
 }
 
-const ATTRIBUTABLE: &str = "SELECT c.id, c.affiliate_id, c.offer_id, c.created_at, o.click_window_days, o.attribution
+const ATTRIBUTABLE: &str = "SELECT c.id, c.affiliate_id, c.offer_id, c.created_at, o.click_window_days, o.attribution,
+                                   c.test, c.flags
                             FROM clicks c JOIN offers o ON o.id = c.offer_id";
 
 fn attributable_from_row(r: &Row<'_>) -> rusqlite::Result<AttributableClick> {
@@ -128,6 +144,8 @@ fn attributable_from_row(r: &Row<'_>) -> rusqlite::Result<AttributableClick> {
         created_at: r.get(3)?,
         window_days: r.get(4)?,
         model: Model::parse(&model).unwrap_or(Model::LastClick),
+        test: r.get(6)?,
+        flags: Flag::split(r.get::<_, Option<String>>(7)?.as_deref()).unwrap_or_default(),
     })
 }
 

@@ -13,9 +13,11 @@ pub struct Coupon {
     pub offer_id: Option<i64>,
     pub offer_public_id: Option<String>,
     pub created_at: i64,
+    /// A coupon switched off attributes nothing.
+    pub active: bool,
 }
 
-const SELECT: &str = "SELECT c.code, c.affiliate_id, a.referral_code, c.offer_id, o.public_id, c.created_at
+const SELECT: &str = "SELECT c.code, c.affiliate_id, a.referral_code, c.offer_id, o.public_id, c.created_at, c.active
                       FROM coupons c JOIN affiliates a ON a.id = c.affiliate_id
                       LEFT JOIN offers o ON o.id = c.offer_id";
 
@@ -27,6 +29,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Coupon> {
         offer_id: r.get(3)?,
         offer_public_id: r.get(4)?,
         created_at: r.get(5)?,
+        active: r.get(6)?,
     })
 }
 
@@ -49,15 +52,31 @@ pub fn create(
     Ok(get(conn, code)?.expect("the coupon just inserted"))
 }
 
-/// Moves a coupon to another affiliate or offer (`None`: the default offer). 404 if unknown.
-pub fn update(conn: &Connection, code: &str, affiliate_id: i64, offer_id: Option<i64>) -> Result<Coupon, Error> {
+/// Moves a coupon to another affiliate or offer (`None`: the default offer), and switches it on
+/// or off. 404 if unknown.
+pub fn update(
+    conn: &Connection,
+    code: &str,
+    affiliate_id: i64,
+    offer_id: Option<i64>,
+    active: bool,
+) -> Result<Coupon, Error> {
     let changed = conn
-        .prepare_cached("UPDATE coupons SET affiliate_id = ?1, offer_id = ?2 WHERE code = ?3")?
-        .execute(params![affiliate_id, offer_id, code])?;
+        .prepare_cached("UPDATE coupons SET affiliate_id = ?1, offer_id = ?2, active = ?3 WHERE code = ?4")?
+        .execute(params![affiliate_id, offer_id, active, code])?;
     if changed == 0 {
-        return Err(Error::not_found("not_found", format!("no coupon has code `{code}`")));
+        return Err(not_found(code));
     }
     Ok(get(conn, code)?.expect("the coupon just updated"))
+}
+
+/// Removes a coupon for good (conversions it credited keep its code). `false` if unknown.
+pub fn delete(conn: &Connection, code: &str) -> Result<bool, Error> {
+    Ok(conn.prepare_cached("DELETE FROM coupons WHERE code = ?1")?.execute([code])? == 1)
+}
+
+pub fn not_found(code: &str) -> Error {
+    Error::not_found("not_found", format!("no coupon has code `{code}`"))
 }
 
 /// Looks a coupon up, ignoring letter case.

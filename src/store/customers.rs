@@ -19,6 +19,7 @@ pub struct Customer {
     pub email: Option<String>,
     pub name: Option<String>,
     pub created_at: i64,
+    pub test: bool,
 }
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Customer> {
@@ -34,11 +35,12 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Customer> {
         email: r.get(8)?,
         name: r.get(9)?,
         created_at: r.get(10)?,
+        test: r.get(11)?,
     })
 }
 
 const SELECT: &str = "SELECT c.id, c.customer_id, c.affiliate_id, a.referral_code, c.offer_id, o.public_id,
-                             c.click_id, c.coupon_code, c.email, c.name, c.created_at
+                             c.click_id, c.coupon_code, c.email, c.name, c.created_at, c.test
                       FROM customers c JOIN affiliates a ON a.id = c.affiliate_id JOIN offers o ON o.id = c.offer_id";
 
 pub fn get(conn: &Connection, customer_id: &str) -> Result<Option<Customer>, Error> {
@@ -50,17 +52,19 @@ fn select_one(conn: &Connection, condition: &str, value: impl ToSql) -> Result<O
 }
 
 /// Inserts the customer row unless the id exists; returns the row id either way.
+#[allow(clippy::too_many_arguments)]
 pub fn insert_tie(
     conn: &Connection,
     customer_id: &str,
     resolved: &Resolved,
     email: Option<&str>,
     name: Option<&str>,
+    test: bool,
     now: i64,
 ) -> Result<i64, Error> {
     conn.prepare_cached(
-        "INSERT INTO customers (customer_id, affiliate_id, offer_id, click_id, coupon_code, email, name, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (customer_id) DO NOTHING",
+        "INSERT INTO customers (customer_id, affiliate_id, offer_id, click_id, coupon_code, email, name, created_at, test)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (customer_id) DO NOTHING",
     )?
     .execute(params![
         customer_id,
@@ -70,7 +74,8 @@ pub fn insert_tie(
         resolved.coupon_code,
         email,
         name,
-        now
+        now,
+        test
     ])?;
     Ok(conn
         .prepare_cached("SELECT id FROM customers WHERE customer_id = ?1")?

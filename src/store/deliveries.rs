@@ -27,10 +27,13 @@ pub struct Delivery {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub delivered_at: Option<i64>,
+    /// About test data.
+    pub test: bool,
 }
 
 const SELECT: &str = "SELECT d.id, d.affiliate_id, a.referral_code, d.conversion_id, d.event, d.url, d.status, d.attempts,
-                             d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error, d.created_at, d.delivered_at
+                             d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error, d.created_at, d.delivered_at,
+                             d.test
                       FROM postback_deliveries d JOIN affiliates a ON a.id = d.affiliate_id";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
@@ -49,6 +52,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
         last_error: r.get(11)?,
         created_at: r.get(12)?,
         delivered_at: r.get(13)?,
+        test: r.get(14)?,
     })
 }
 
@@ -72,7 +76,7 @@ pub fn enqueue(conn: &Connection, c: &Conversion, event: &str, status: &str, now
         None => Default::default(),
     };
     let url = MacroValues::of(c, event, status, subs).fill(&template);
-    insert(conn, c.affiliate_id, Some(c.id), event, &url, now)?;
+    insert(conn, c.affiliate_id, Some(c.id), event, &url, c.test, now)?;
     Ok(())
 }
 
@@ -91,13 +95,15 @@ pub fn insert(
     conversion_id: Option<i64>,
     event: &str,
     url: &str,
+    test: bool,
     now: i64,
 ) -> Result<i64, Error> {
     conn.prepare_cached(
-        "INSERT INTO postback_deliveries (affiliate_id, conversion_id, event, url, status, next_attempt_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+        "INSERT INTO postback_deliveries (affiliate_id, conversion_id, event, url, status, next_attempt_at, created_at,
+                                          test)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6)",
     )?
-    .execute(params![affiliate_id, conversion_id, event, url, now])?;
+    .execute(params![affiliate_id, conversion_id, event, url, now, test])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -112,7 +118,7 @@ pub fn queue_test(conn: &Connection, code: &str, now: i64) -> Result<Delivery, E
     let template = affiliate.postback_url.ok_or_else(|| {
         Error::conflict("no_postback_url", format!("affiliate `{code}` has no postback_url; set one with PATCH first"))
     })?;
-    let id = insert(conn, affiliate.id, None, "test", &MacroValues::sample().fill(&template), now)?;
+    let id = insert(conn, affiliate.id, None, "test", &MacroValues::sample().fill(&template), true, now)?;
     get(conn, id)?.ok_or_else(|| Error::internal("delivery vanished"))
 }
 

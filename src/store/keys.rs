@@ -18,25 +18,38 @@ pub struct KeyInfo {
     pub source: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// A test key: everything written with it is test data.
+    pub test: bool,
+}
+
+/// A key that was presented and is active.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub id: i64,
+    pub test: bool,
 }
 
 fn shown_prefix(key: &str) -> String {
     key.chars().take(PREFIX.len() + 6).collect()
 }
 
-/// Creates a key and returns its id and the key itself (the only time it exists in clear).
-pub fn create(conn: &Connection, label: &str, source: &str, now: i64) -> Result<(i64, String), Error> {
-    let key = secret::token(PREFIX);
-    insert(conn, label, &key, source, now)?;
+/// Creates a key (a test key: everything written with it is test data) and returns its id and
+/// the key itself (the only time it exists in clear).
+pub fn create(conn: &Connection, label: &str, source: &str, test: bool, now: i64) -> Result<(i64, String), Error> {
+    let key = secret::token(if test { TEST_PREFIX } else { PREFIX });
+    insert(conn, label, &key, source, test, now)?;
     Ok((conn.last_insert_rowid(), key))
 }
 
-fn insert(conn: &Connection, label: &str, key: &str, source: &str, now: i64) -> Result<(), Error> {
+/// The prefix of test keys, so nobody mistakes one for a live key.
+pub const TEST_PREFIX: &str = "afk_test_";
+
+fn insert(conn: &Connection, label: &str, key: &str, source: &str, test: bool, now: i64) -> Result<(), Error> {
     conn.prepare_cached(
-        "INSERT INTO api_keys (label, prefix, key_hash, source, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO api_keys (label, prefix, key_hash, source, created_at, test) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (key_hash) DO NOTHING",
     )?
-    .execute(params![label, shown_prefix(key), secret::sha256(key.as_bytes()), source, now])?;
+    .execute(params![label, shown_prefix(key), secret::sha256(key.as_bytes()), source, now, test])?;
     Ok(())
 }
 
@@ -48,7 +61,7 @@ pub fn sync_env_key(conn: &Connection, key: Option<&str>, now: i64) -> Result<En
     conn.prepare_cached("DELETE FROM api_keys WHERE source = 'env' AND (?1 IS NULL OR key_hash <> ?1)")?
         .execute(params![hash])?;
     let Some(key) = key else { return Ok(EnvKey::None) };
-    insert(conn, "AFFILIATED_API_KEY", key, "env", now)?;
+    insert(conn, "AFFILIATED_API_KEY", key, "env", false, now)?;
     let revoked: Option<i64> = conn
         .prepare_cached("SELECT revoked_at FROM api_keys WHERE key_hash = ?1")?
         .query_row([&hash.expect("key is set")[..]], |r| r.get(0))?;
@@ -63,12 +76,12 @@ pub enum EnvKey {
     Revoked,
 }
 
-/// The id of the active key `presented` is, if any.
-pub fn verify(conn: &Connection, presented: &str) -> Result<Option<i64>, Error> {
+/// The active key `presented` is, if any.
+pub fn verify(conn: &Connection, presented: &str) -> Result<Option<Verified>, Error> {
     let hash = secret::sha256(presented.as_bytes());
     Ok(conn
-        .prepare_cached("SELECT id FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL")?
-        .query_row([&hash[..]], |r| r.get(0))
+        .prepare_cached("SELECT id, test FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL")?
+        .query_row([&hash[..]], |r| Ok(Verified { id: r.get(0)?, test: r.get(1)? }))
         .optional()?)
 }
 
@@ -77,8 +90,8 @@ pub fn active_count(conn: &Connection) -> Result<i64, Error> {
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<KeyInfo>, Error> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, label, prefix, source, created_at, revoked_at FROM api_keys ORDER BY id")?;
+    let mut stmt = conn
+        .prepare_cached("SELECT id, label, prefix, source, created_at, revoked_at, test FROM api_keys ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
         Ok(KeyInfo {
             id: r.get(0)?,
@@ -87,6 +100,7 @@ pub fn list(conn: &Connection) -> Result<Vec<KeyInfo>, Error> {
             source: r.get(3)?,
             created_at: r.get(4)?,
             revoked_at: r.get(5)?,
+            test: r.get(6)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -113,8 +127,11 @@ mod tests {
     #[test]
     fn created_keys_verify_until_revoked() {
         let conn = db();
-        let (id, key) = create(&conn, "shop", "cli", 1).unwrap();
-        assert_eq!(verify(&conn, &key).unwrap(), Some(id));
+        let (id, key) = create(&conn, "shop", "cli", false, 1).unwrap();
+        assert_eq!(verify(&conn, &key).unwrap(), Some(Verified { id, test: false }));
+        let (test_id, test_key) = create(&conn, "try-out", "cli", true, 1).unwrap();
+        assert!(test_key.starts_with(TEST_PREFIX));
+        assert_eq!(verify(&conn, &test_key).unwrap(), Some(Verified { id: test_id, test: true }));
         assert_eq!(verify(&conn, &format!("{key}x")).unwrap(), None);
         assert!(revoke(&conn, id, 2).unwrap());
         assert!(!revoke(&conn, id, 3).unwrap());
@@ -124,7 +141,7 @@ mod tests {
     #[test]
     fn keys_are_stored_hashed() {
         let conn = db();
-        let (_, key) = create(&conn, "shop", "cli", 1).unwrap();
+        let (_, key) = create(&conn, "shop", "cli", false, 1).unwrap();
         let dump: Vec<u8> = conn.query_row("SELECT key_hash FROM api_keys", [], |r| r.get(0)).unwrap();
         assert_eq!(dump.len(), 32);
         let prefix: String = conn.query_row("SELECT prefix FROM api_keys", [], |r| r.get(0)).unwrap();
@@ -149,7 +166,7 @@ mod tests {
         sync_env_key(&conn, Some(&first), 5).unwrap();
         let id = verify(&conn, &first).unwrap().expect("active again");
         // ... but an explicit revocation survives restarts with the same environment.
-        assert!(revoke(&conn, id, 6).unwrap());
+        assert!(revoke(&conn, id.id, 6).unwrap());
         assert_eq!(sync_env_key(&conn, Some(&first), 7).unwrap(), EnvKey::Revoked);
         assert!(verify(&conn, &first).unwrap().is_none());
     }

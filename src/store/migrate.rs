@@ -11,6 +11,7 @@ const SCHEMA: &str = include_str!("../../schema.sql");
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002-conversion-sources-and-refund-ids.sql"),
     include_str!("../../migrations/0003-conversion-test-and-flags.sql"),
+    include_str!("../../migrations/0004-program-controls.sql"),
 ];
 
 /// The version `schema.sql` corresponds to.

@@ -25,6 +25,7 @@ pub mod ledger;
 pub mod migrate;
 pub mod offers;
 pub mod postbacks;
+pub mod rates;
 pub mod reports;
 pub mod retention;
 #[cfg(test)]

@@ -19,21 +19,36 @@ pub struct Offer {
     pub currency: Currency,
     pub is_default: bool,
     pub created_at: i64,
+    /// Paused: links redirect without a click, conversions are rejected.
+    pub paused: bool,
+    /// Customer-attributed conversions earn only this many months after the tie.
+    pub recurring_months: Option<i64>,
+    /// More conversions on one click than this are flagged `click_reused`.
+    pub max_conversions_per_click: Option<i64>,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewOffer {
     pub public_id: String,
     pub name: String,
     pub landing_url: String,
+    /// The rate for every conversion type `event_rates` does not list.
     pub commission: Rule,
+    /// Rates per conversion type; when there are any, the types they do not list earn `commission`
+    /// (flat 0 as the readers set it).
+    pub event_rates: Vec<(String, Rule)>,
     pub attribution: Model,
     pub click_window_days: i64,
     pub currency: Currency,
     pub make_default: bool,
+    pub paused: bool,
+    pub recurring_months: Option<i64>,
+    pub max_conversions_per_click: Option<i64>,
 }
 
 const COLUMNS: &str = "id, public_id, name, landing_url, commission_type, commission_value, \
-                       attribution, click_window_days, currency, is_default, created_at";
+                       attribution, click_window_days, currency, is_default, created_at, status, recurring_months, \
+                       max_conversions_per_click";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Offer> {
     let corrupt = |what: &str| {
@@ -57,7 +72,43 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Offer> {
         currency: Currency::from_code(&currency).ok_or_else(|| corrupt("currency"))?,
         is_default: r.get(9)?,
         created_at: r.get(10)?,
+        paused: r.get::<_, String>(11)? == "paused",
+        recurring_months: r.get(12)?,
+        max_conversions_per_click: r.get(13)?,
     })
+}
+
+fn status(paused: bool) -> &'static str {
+    if paused { "paused" } else { "active" }
+}
+
+/// Replaces an offer's rates per conversion type.
+fn set_event_rates(conn: &Connection, offer_id: i64, rates: &[(String, Rule)]) -> Result<(), Error> {
+    conn.prepare_cached("DELETE FROM offer_event_rates WHERE offer_id = ?1")?.execute([offer_id])?;
+    for (event_type, rule) in rates {
+        conn.prepare_cached(
+            "INSERT INTO offer_event_rates (offer_id, event_type, commission_type, commission_value)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![offer_id, event_type, rule.kind(), rule.stored_value()])?;
+    }
+    Ok(())
+}
+
+/// An offer's rates per conversion type, by type.
+pub fn event_rates(conn: &Connection, offer_id: i64) -> Result<Vec<(String, Rule)>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT event_type, commission_type, commission_value FROM offer_event_rates WHERE offer_id = ?1
+         ORDER BY event_type",
+    )?;
+    let rows =
+        stmt.query_map([offer_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+    rows.map(|row| {
+        let (event_type, kind, value) = row?;
+        let rule = Rule::from_stored(&kind, value).ok_or_else(|| Error::internal("bad offer_event_rates row"))?;
+        Ok((event_type, rule))
+    })
+    .collect()
 }
 
 /// Inserts an offer. The first offer becomes the default; `make_default` moves the default to
@@ -71,9 +122,10 @@ pub fn create(conn: &Connection, new: &NewOffer, now: i64) -> Result<Offer, Erro
     let inserted = conn
         .prepare_cached(
             "INSERT INTO offers (public_id, name, landing_url, commission_type, commission_value,
-                                 attribution, click_window_days, currency, is_default, created_at)
+                                 attribution, click_window_days, currency, is_default, created_at, status,
+                                 recurring_months, max_conversions_per_click)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
-                     ?9 OR NOT EXISTS (SELECT 1 FROM offers WHERE is_default = 1), ?10)
+                     ?9 OR NOT EXISTS (SELECT 1 FROM offers WHERE is_default = 1), ?10, ?11, ?12, ?13)
              ON CONFLICT (public_id) DO NOTHING",
         )?
         .execute(params![
@@ -86,7 +138,10 @@ pub fn create(conn: &Connection, new: &NewOffer, now: i64) -> Result<Offer, Erro
             new.click_window_days,
             new.currency.code(),
             new.make_default,
-            now
+            now,
+            status(new.paused),
+            new.recurring_months,
+            new.max_conversions_per_click
         ])?;
     if inserted == 0 {
         return Err(Error::conflict(
@@ -94,11 +149,13 @@ pub fn create(conn: &Connection, new: &NewOffer, now: i64) -> Result<Offer, Erro
             format!("an offer with id `{}` already exists", new.public_id),
         ));
     }
-    Ok(get(conn, conn.last_insert_rowid())?.expect("the offer just inserted"))
+    let id = conn.last_insert_rowid();
+    set_event_rates(conn, id, &new.event_rates)?;
+    Ok(get(conn, id)?.expect("the offer just inserted"))
 }
 
-/// Changes an offer's name, landing URL, commission, attribution and click window, and makes it
-/// the default if asked. Its id and currency never change (stored amounts depend on them).
+/// Changes an offer's name, landing URL, commission and rates per type, attribution, click
+/// window, status and limits, and makes it the default if asked. Its id and currency never change (stored amounts depend on them).
 /// Conversions already recorded keep the commission they were given.
 pub fn update(conn: &Connection, id: i64, changes: &NewOffer) -> Result<Offer, Error> {
     super::catalog::changed();
@@ -108,7 +165,8 @@ pub fn update(conn: &Connection, id: i64, changes: &NewOffer) -> Result<Offer, E
     let changed = conn
         .prepare_cached(
             "UPDATE offers SET name = ?1, landing_url = ?2, commission_type = ?3, commission_value = ?4,
-                               attribution = ?5, click_window_days = ?6, is_default = is_default OR ?7
+                               attribution = ?5, click_window_days = ?6, is_default = is_default OR ?7,
+                               status = ?9, recurring_months = ?10, max_conversions_per_click = ?11
              WHERE id = ?8",
         )?
         .execute(params![
@@ -119,11 +177,15 @@ pub fn update(conn: &Connection, id: i64, changes: &NewOffer) -> Result<Offer, E
             changes.attribution.as_str(),
             changes.click_window_days,
             changes.make_default,
-            id
+            id,
+            status(changes.paused),
+            changes.recurring_months,
+            changes.max_conversions_per_click
         ])?;
     if changed == 0 {
         return Err(Error::not_found("unknown_offer", format!("no offer has id {id}")));
     }
+    set_event_rates(conn, id, &changes.event_rates)?;
     Ok(get(conn, id)?.expect("the offer just updated"))
 }
 

@@ -13,8 +13,12 @@ use crate::tracking::conversion::Conversion;
 use crate::tracking::money::Currency;
 
 /// Adds (`sign` = 1) or removes (`sign` = -1) a conversion, as it is now, from the daily totals.
-/// A change is counted as removing the old state and adding the new one. Must run on the writer.
+/// A change is counted as removing the old state and adding the new one. Test data is never
+/// counted. Must run on the writer.
 pub fn count_conversion(conn: &Connection, c: &Conversion, sign: i64) -> Result<(), Error> {
+    if c.test {
+        return Ok(());
+    }
     conn.prepare_cached(
         "INSERT INTO daily_conversions (day, affiliate_id, status, currency, conversions, revenue, commission)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -142,12 +146,14 @@ pub struct Recorded {
     pub referral_code: String,
 }
 
-/// Which of `external_ids` were recorded as conversions (one indexed lookup each, in one query).
+/// Which of `external_ids` were recorded as live conversions (one indexed lookup each, in one
+/// query); test data does not count.
 pub fn recorded(conn: &Connection, external_ids: &[String]) -> Result<Vec<Recorded>, Error> {
     let list = serde_json::to_string(external_ids).map_err(|e| Error::internal(format!("order list: {e}")))?;
     let mut stmt = conn.prepare_cached(
         "SELECT v.external_id, v.status, a.referral_code
-         FROM json_each(?1) j JOIN conversions v ON v.external_id = j.value JOIN affiliates a ON a.id = v.affiliate_id",
+         FROM json_each(?1) j JOIN conversions v ON v.external_id = j.value JOIN affiliates a ON a.id = v.affiliate_id
+         WHERE v.test = 0",
     )?;
     let rows = stmt
         .query_map([list], |r| Ok(Recorded { external_id: r.get(0)?, status: r.get(1)?, referral_code: r.get(2)? }))?;
@@ -182,6 +188,10 @@ mod tests {
             click_window_days: 30,
             currency: Currency::from_code("USD").unwrap(),
             make_default: true,
+            event_rates: Vec::new(),
+            paused: false,
+            recurring_months: None,
+            max_conversions_per_click: None,
         };
         offers::create(&conn, &offer, 0).unwrap();
         conn

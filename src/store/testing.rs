@@ -20,6 +20,7 @@ pub fn convert(conn: &Connection, external_id: &str, code: &str, amount: &str, c
         source: Source::Api,
         actor: "test".into(),
         test: false,
+        customer_email: None,
     };
     match record(conn, new, now) {
         Stored::Created(c) => c.id,
@@ -30,7 +31,7 @@ pub fn convert(conn: &Connection, external_id: &str, code: &str, amount: &str, c
 /// Prepares and stores `new` on `conn`.
 pub fn record(conn: &Connection, new: NewConversion, now: i64) -> Stored {
     new.check().unwrap();
-    match conversions::prepare(conn, new, now).unwrap() {
+    match conversions::prepare(conn, new, &Default::default(), now).unwrap() {
         Prepared::Row(row) => conversions::insert(conn, &row, now).unwrap(),
         Prepared::Known(c) => Stored::Duplicate(*c),
         Prepared::Refused(e) => panic!("refused: {e}"),

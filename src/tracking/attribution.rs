@@ -95,6 +95,14 @@ pub struct Resolved {
     pub coupon_code: Option<String>,
     /// The customers row when the customer key attributed it.
     pub customer_row: Option<i64>,
+    /// When the click that attributed it was made.
+    pub clicked_at: Option<i64>,
+    /// That click is test data.
+    pub click_test: bool,
+    /// The fraud rules that click tripped.
+    pub click_flags: Vec<super::conversion::Flag>,
+    /// When the customer that attributed it was tied to the affiliate.
+    pub tied_at: Option<i64>,
 }
 
 pub const MS_PER_DAY: i64 = 86_400_000;

@@ -178,6 +178,9 @@ pub struct NewConversion {
     pub actor: String,
     /// Test data (a test key, or marked as test): never counts in money figures.
     pub test: bool,
+    /// The customer's e-mail when the source knows it, for the `self_referral` rule only (it is
+    /// not stored with the conversion).
+    pub customer_email: Option<String>,
 }
 
 impl NewConversion {
@@ -524,6 +527,7 @@ mod tests {
             source: Source::Postback,
             actor: "postback".into(),
             test: false,
+            customer_email: None,
         };
         assert_eq!(new.amount_in(usd, false).unwrap(), 0);
         assert_eq!(new.amount_in(usd, true).unwrap_err().code, "missing_amount");
@@ -546,6 +550,7 @@ mod tests {
             source: Source::Api,
             actor: "t".into(),
             test: false,
+            customer_email: None,
         };
         assert_eq!(new.check().unwrap_err().code, "missing_attribution");
         new.keys.coupon = Some("X".into());

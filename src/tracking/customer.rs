@@ -15,6 +15,8 @@ pub struct NewCustomer {
     pub keys: Keys,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// Test data (a test key, or marked as test).
+    pub test: bool,
 }
 
 impl NewCustomer {
@@ -51,6 +53,7 @@ mod tests {
             keys: Keys { click_id: Some("c".into()), ..Keys::default() },
             email: Some("a@b.example".into()),
             name: None,
+            test: false,
         };
         assert!(c.check().is_ok());
         c.email = Some("nope".into());

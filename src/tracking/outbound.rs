@@ -21,6 +21,7 @@ pub const POSTBACK_MACROS: &[&str] = &[
     "sub4",
     "sub5",
     "event",
+    "test",
 ];
 
 /// Checks a postback URL template: absolute http(s), only [`POSTBACK_MACROS`].
@@ -41,6 +42,8 @@ pub struct MacroValues {
     pub offer: String,
     pub subs: [String; 5],
     pub event: String,
+    /// `1` for test data, `0` otherwise.
+    pub test: String,
 }
 
 impl MacroValues {
@@ -59,6 +62,7 @@ impl MacroValues {
             offer: c.offer.clone(),
             subs,
             event: event.to_string(),
+            test: if c.test { "1" } else { "0" }.to_string(),
         }
     }
 
@@ -75,6 +79,7 @@ impl MacroValues {
             offer: "test".into(),
             subs: ["sub1".into(), "sub2".into(), "sub3".into(), "sub4".into(), "sub5".into()],
             event: "test".into(),
+            test: "1".into(),
         }
     }
 
@@ -95,6 +100,7 @@ impl MacroValues {
                 "sub4" => &self.subs[3],
                 "sub5" => &self.subs[4],
                 "event" => &self.event,
+                "test" => &self.test,
                 _ => return None,
             })
         })
@@ -118,6 +124,7 @@ mod tests {
             offer: "main".into(),
             subs: ["s1".into(), String::new(), String::new(), String::new(), "s5".into()],
             event: "approved".into(),
+            test: "0".into(),
         };
         let url =
             v.fill("https://t.example/pb?cid={click_id}&oid={external_id}&p={commission}&s={sub1}{sub2}&e={event}");

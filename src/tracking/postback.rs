@@ -44,6 +44,8 @@ pub struct Report {
     pub kind: Option<String>,
     /// What attributes it; the partner-id dialect names the affiliate and offer itself.
     pub keys: Keys,
+    /// `test=1` (or `true`): a test conversion.
+    pub test: bool,
 }
 
 /// The ready-to-paste postback URL template for an install reached at `public_url`.
@@ -75,6 +77,7 @@ pub const CONVERSION_PARAMS: &[&str] = &[
     "aff_id",
     "affiliate_id",
     "offer_id",
+    "test",
 ];
 
 /// Placeholder names platforms use that are no real value when they arrive verbatim in upper
@@ -178,7 +181,8 @@ pub fn conversion(report: Report, source: Source, actor: &str) -> Result<NewConv
         keys: report.keys,
         source,
         actor: actor.to_string(),
-        test: false,
+        test: report.test,
+        customer_email: None,
     })
 }
 
@@ -219,6 +223,7 @@ pub fn map(params: &[(String, String)]) -> (Dialect, Report) {
         amount: get(&[amount]),
         currency: get(&["currency"]),
         kind: get(&["type"]),
+        test: matches!(get(&["test"]).as_deref(), Some("1" | "true")),
         keys: Keys {
             click_id: click_id.and_then(|name| get(&[name])),
             coupon: get(&["coupon"]),

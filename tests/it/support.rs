@@ -273,12 +273,20 @@ impl Resp {
 }
 
 /// One request on a fresh connection (`Connection: close`).
+/// The user agent requests send unless told otherwise.
+pub const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+
 pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    // A browser's user agent unless the test sends its own (visits without one are bots to the
+    // tracking links).
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("user-agent")) {
+        head.push_str(&format!("User-Agent: {BROWSER}\r\n"));
     }
     if !body.is_empty() || method == "POST" {
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {

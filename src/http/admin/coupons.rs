@@ -97,13 +97,27 @@ fn edit_page(req: &Req, c: &Coupon, notice: Notice, draft: Option<&Form>, status
         Some(form) => (form.raw("referral_code"), form.raw("offer")),
         None => (c.referral_code.as_str(), c.offer_public_id.as_deref().unwrap_or("")),
     };
+    let active = match draft {
+        Some(form) => form.get("active").is_some(),
+        None => c.active,
+    };
+    let switch = if active {
+        fragment!(
+            "<label><input type=\"checkbox\" name=\"active\" value=\"1\" checked> Active (off: it credits nobody)</label>"
+        )
+    } else {
+        fragment!(
+            "<label><input type=\"checkbox\" name=\"active\" value=\"1\"> Active (off: it credits nobody)</label>"
+        )
+    };
     let body = fragment!(
         "<p class=\"muted\" style=\"margin:18px 0 0\"><a href=\"/admin/coupons\">Coupons</a> /</p><h1 class=\"mono\">{}</h1>\
          <p class=\"sub\">Changes apply to conversions reported from now on.</p><div class=\"card\">\
-         <form method=\"post\" action=\"/admin/coupons/{}\">{}<div class=\"form-grid\">{}</div></form></div>",
+         <form method=\"post\" action=\"/admin/coupons/{}\">{}<div class=\"form-grid\">{}{}</div></form></div>",
         c.code,
         c.code,
         layout::csrf_field(req),
+        switch,
         owner_fields(referral_code, offer, "Save")
     );
     Ok(Response::html(status, layout::page(req, &c.code, "/admin/coupons", &notice, &body)))
@@ -117,10 +131,11 @@ pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         Err(e) => return edit_page(req, &coupon, Notice::Error(e.message), Some(&form), e.status),
     };
     let offer = form.get("offer").map(String::from);
+    let active = form.get("active").is_some();
     let code = coupon.code.clone();
     let result = ctx.writer.run(move |conn| {
         let (affiliate_id, offer_id) = coupons::owners(conn, &referral_code, offer.as_deref())?;
-        coupons::update(conn, &code, affiliate_id, offer_id)
+        coupons::update(conn, &code, affiliate_id, offer_id, active)
     });
     match result {
         Ok(c) => Ok(see_other(&format!("/admin/coupons/{}", c.code), &[("done", "saved")])),

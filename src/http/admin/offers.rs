@@ -15,8 +15,13 @@ use crate::tracking::money::Currency;
 use crate::tracking::offer::{attribution, check_landing_url, click_window_days, rule};
 use crate::tracking::validate;
 
-/// Reads an offer from the form. For an edit, `existing` fixes the id and currency.
-fn from_form(form: &Form, existing: Option<&Offer>) -> Result<NewOffer, Error> {
+/// Reads an offer from the form. For an edit, `existing` fixes the id and currency, and keeps the
+/// offer's rates per conversion type (set through the API; the page shows them).
+fn from_form(form: &Form, existing: Option<(&Offer, Vec<(String, Rule)>)>) -> Result<NewOffer, Error> {
+    let (existing, event_rates) = match existing {
+        Some((o, rates)) => (Some(o), rates),
+        None => (None, Vec::new()),
+    };
     let public_id = match existing {
         Some(o) => o.public_id.clone(),
         None => {
@@ -35,21 +40,51 @@ fn from_form(form: &Form, existing: Option<&Offer>) -> Result<NewOffer, Error> {
         (None, None) => Currency::from_code("USD").expect("USD is known"),
     };
     let kind = form.get("commission_type").unwrap_or("percent");
-    let value = form.get("commission_value").ok_or_else(|| Error::invalid("commission", "needs a value"))?;
+    let value = match (form.get("commission_value"), event_rates.is_empty()) {
+        (Some(value), _) => value,
+        (None, false) => "0",
+        (None, true) => return Err(Error::invalid("commission", "needs a value")),
+    };
     let days = form
         .get("click_window_days")
         .map(|d| d.parse::<i64>().map_err(|_| Error::invalid("click_window_days", "must be a whole number of days")))
         .transpose()?;
+    let limit = |field: &str, range: std::ops::RangeInclusive<i64>| -> Result<Option<i64>, Error> {
+        form.get(field)
+            .map(|v| {
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| Error::invalid(field, format!("must be from {} to {}", range.start(), range.end())))
+            })
+            .transpose()
+    };
+    let commission = match (existing, event_rates.is_empty()) {
+        (Some(o), false) => o.commission,
+        _ => rule(kind, value, currency)?,
+    };
     Ok(NewOffer {
         public_id,
         name: name.to_string(),
         landing_url: landing_url.to_string(),
-        commission: rule(kind, value, currency)?,
+        commission,
+        event_rates,
         attribution: attribution(form.get("attribution"))?,
         click_window_days: click_window_days(days)?,
         currency,
         make_default: form.get("default").is_some(),
+        paused: form.get("paused").is_some(),
+        recurring_months: limit("recurring_months", 1..=1200)?,
+        max_conversions_per_click: limit("max_conversions_per_click", 1..=1_000_000)?,
     })
+}
+
+/// The commission as the list shows it: one rule, or the rules per conversion type.
+fn commission_summary(o: &Offer, rates: &[(String, Rule)]) -> String {
+    if rates.is_empty() {
+        return describe(o.commission, o.currency);
+    }
+    rates.iter().map(|(t, r)| format!("{t}: {}", describe(*r, o.currency))).collect::<Vec<_>>().join(", ")
 }
 
 fn describe(rule: Rule, currency: Currency) -> String {
@@ -80,9 +115,15 @@ fn list_page(ctx: &Ctx, req: &Req, notice: Notice, draft: &Form, status: u16) ->
              <td class=\"num\">{} days</td><td class=\"mono clip\">{}</td></tr>",
             o.public_id,
             o.name,
-            if o.is_default { Html::from_static("<span class=\"tag\">default</span>") } else { Html::new() },
+            if o.is_default {
+                Html::from_static("<span class=\"tag\">default</span>")
+            } else if o.paused {
+                Html::from_static("<span class=\"tag\">paused</span>")
+            } else {
+                Html::new()
+            },
             o.public_id,
-            describe(o.commission, o.currency),
+            commission_summary(o, &offers::event_rates(&ctx.db, o.id)?),
             o.attribution.as_str().replace('_', " "),
             o.click_window_days,
             o.landing_url
@@ -113,6 +154,8 @@ fn fields(draft: &Form, existing: Option<&Offer>) -> Html {
             "commission_value" => o.commission.display_value(o.currency.minor_digits()),
             "attribution" => o.attribution.as_str().to_string(),
             "click_window_days" => o.click_window_days.to_string(),
+            "recurring_months" => o.recurring_months.map(|n| n.to_string()).unwrap_or_default(),
+            "max_conversions_per_click" => o.max_conversions_per_click.map(|n| n.to_string()).unwrap_or_default(),
             _ => String::new(),
         }
     };
@@ -151,6 +194,21 @@ fn fields(draft: &Form, existing: Option<&Offer>) -> Html {
         window,
         value("landing_url")
     );
+    html!(
+        out,
+        "<div class=\"form-grid\" style=\"margin-top:12px\">\
+         <label>Recurring commission for (months; empty: always)<input type=\"number\" name=\"recurring_months\" min=\"1\" max=\"1200\" value=\"{}\"></label>\
+         <label>Conversions per click before flagging (empty: no limit)<input type=\"number\" name=\"max_conversions_per_click\" min=\"1\" value=\"{}\"></label></div>",
+        value("recurring_months"),
+        value("max_conversions_per_click")
+    );
+    let paused = if draft.has("csrf") { draft.has("paused") } else { existing.is_some_and(|o| o.paused) };
+    html!(
+        out,
+        "<label class=\"check\" style=\"margin-top:12px\"><input type=\"checkbox\" name=\"paused\" value=\"1\"{}> Paused \
+         (links still redirect, without a click; conversions are recorded as rejected)</label>",
+        Html::from_static(if paused { " checked" } else { "" })
+    );
     if !existing.is_some_and(|o| o.is_default) {
         html!(
             out,
@@ -186,18 +244,37 @@ fn find(ctx: &Ctx, req: &Req) -> Result<Offer, Error> {
 
 pub fn edit(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let offer = find(ctx, req)?;
-    edit_page(req, &offer, super::notice(req), &Form::default(), 200)
+    let rates = offers::event_rates(&ctx.db, offer.id)?;
+    edit_page(req, &offer, &rates, super::notice(req), &Form::default(), 200)
 }
 
-fn edit_page(req: &Req, o: &Offer, notice: Notice, draft: &Form, status: u16) -> Result<Response, Error> {
+fn edit_page(
+    req: &Req,
+    o: &Offer,
+    rates: &[(String, Rule)],
+    notice: Notice,
+    draft: &Form,
+    status: u16,
+) -> Result<Response, Error> {
+    let mut per_type = Html::new();
+    if !rates.is_empty() {
+        let listed: Vec<String> = rates.iter().map(|(t, r)| format!("{t}: {}", describe(*r, o.currency))).collect();
+        html!(
+            per_type,
+            "<p class=\"sub\">Rates per conversion type (set through the API; other types earn nothing): {}</p>",
+            listed.join(" · ")
+        );
+    }
     let body = fragment!(
-        "<p class=\"muted\" style=\"margin:18px 0 0\"><a href=\"/admin/offers\">Offers</a> /</p><h1>{} {}</h1>\
-         <p class=\"sub\"><span class=\"mono\">{}</span> · paid in {} · a changed commission applies to new conversions only</p>\
+        "<p class=\"muted\" style=\"margin:18px 0 0\"><a href=\"/admin/offers\">Offers</a> /</p><h1>{} {}{}</h1>\
+         <p class=\"sub\"><span class=\"mono\">{}</span> · paid in {} · a changed commission applies to new conversions only</p>{}\
          <div class=\"card\"><form method=\"post\" action=\"/admin/offers/{}\">{}{}</form></div>",
         o.name,
         if o.is_default { Html::from_static("<span class=\"tag\">default</span>") } else { Html::new() },
+        if o.paused { Html::from_static(" <span class=\"tag\">paused</span>") } else { Html::new() },
         o.public_id,
         o.currency.code(),
+        per_type,
         o.public_id,
         layout::csrf_field(req),
         fields(draft, Some(o))
@@ -207,10 +284,11 @@ fn edit_page(req: &Req, o: &Offer, notice: Notice, draft: &Form, status: u16) ->
 
 pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let offer = find(ctx, req)?;
+    let rates = offers::event_rates(&ctx.db, offer.id)?;
     let form = Form::parse(req)?;
-    let changes = match from_form(&form, Some(&offer)) {
+    let changes = match from_form(&form, Some((&offer, rates.clone()))) {
         Ok(changes) => changes,
-        Err(e) => return edit_page(req, &offer, Notice::Error(e.message), &form, e.status),
+        Err(e) => return edit_page(req, &offer, &rates, Notice::Error(e.message), &form, e.status),
     };
     let id = offer.id;
     let updated = ctx.writer.run(move |conn| offers::update(conn, id, &changes))?;

@@ -26,7 +26,9 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// `PATCH /api/v1/affiliates/{code}`: change name, email or postback URL (`null` clears the
 /// last two).
 pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let changes = input::affiliate_changes(&Body::parse(&req.body)?)?;
+    let body = Body::parse(&req.body)?;
+    body.allow_only(input::AFFILIATE_FIELDS)?;
+    let changes = input::affiliate_changes(&body)?;
     let code = req.param(0).to_string();
     let (affiliate, secret) = ctx.writer.run(move |conn| affiliates::update(conn, &code, &changes))?;
     Ok(Response::json(200, &with_secret(views::affiliate(&affiliate, &ctx.config.public_url), secret)))

@@ -45,14 +45,27 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     };
     let affiliate = affiliates::by_code(&ctx.db, referral_code)?.ok_or_else(|| affiliates::unknown(referral_code))?;
     let offer = offers::named_or_default(&ctx.db, body.str("offer")?)?;
+    if affiliate.paused {
+        return Err(Error::conflict(
+            "affiliate_paused",
+            format!("affiliate `{}` is paused: their visitors get no click and earn nothing", affiliate.referral_code),
+        ));
+    }
+    if offer.paused {
+        return Err(Error::conflict(
+            "offer_paused",
+            format!("offer `{}` is paused: its visitors get no click and earn nothing", offer.public_id),
+        ));
+    }
     click.affiliate_id = affiliate.id;
     click.offer_id = offer.id;
-    let (id, created_at) = intake::record_click(&ctx.intake(), click.clone())?;
+    click.test = super::is_test(req, &body)?;
+    let recorded = intake::record_click(&ctx.intake(), click.clone(), ip)?;
     let view = Click {
-        id,
+        id: recorded.id,
         referral_code: affiliate.referral_code,
         offer: offer.public_id,
-        created_at,
+        created_at: recorded.created_at,
         session_id: click.session_id,
         landing_url: click.landing_url,
         referrer: click.referrer,
@@ -60,6 +73,8 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         ip: click.ip,
         source: click.source,
         subs: click.subs,
+        test: click.test,
+        flags: recorded.flags,
     };
     Ok(Response::json(201, &views::click(&view)))
 }

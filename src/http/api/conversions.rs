@@ -28,8 +28,12 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         },
         source: Source::Api,
         actor: super::actor(req),
-        test: false,
+        test: super::is_test(req, &body)?,
+        customer_email: body.str("customer_email")?.map(String::from),
     };
+    if let Some(email) = &new.customer_email {
+        validate::email(email).map_err(|e| Error::invalid("customer_email", e))?;
+    }
     answer::recorded(intake::record(&ctx.intake(), new)?)
 }
 
@@ -41,7 +45,8 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             conversions::parse_cursor(c).ok_or_else(|| Error::invalid("cursor", "is not a cursor this API returned"))
         })
         .transpose()?;
-    let mut filter = conversions::Filter::default();
+    let mut filter = conversions::Filter { test: flag(req, "test")?.unwrap_or(false), ..Default::default() };
+    filter.flagged = flag(req, "flagged")?;
     if let Some(s) = req.query("status") {
         filter.status = Some(
             Status::parse(s)
@@ -62,6 +67,36 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let rows = conversions::newest(&ctx.db, &filter, after, limit)?;
     let next = views::next_cursor(&rows, limit, conversions::cursor_after);
     Ok(Response::json(200, &views::page(rows.iter().map(views::conversion).collect(), next)))
+}
+
+/// A `true`/`false` query parameter.
+fn flag(req: &Req, name: &str) -> Result<Option<bool>, Error> {
+    match req.query(name) {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(Error::invalid(name, "must be true or false")),
+    }
+}
+
+/// `DELETE /api/v1/conversions/{id}`: removes a test conversion (204); live data stays (409
+/// `not_test_data`).
+pub fn delete(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let id = id_param(req)?;
+    match ctx.writer.run(move |conn| conversions::delete_test_conversion(conn, id))? {
+        conversions::Deleted::Deleted => Ok(Response::empty(204)),
+        conversions::Deleted::Live => Err(Error::conflict(
+            "not_test_data",
+            format!("conversion {id} is live data; only test data can be deleted (reject or refund it instead)"),
+        )),
+        conversions::Deleted::NotFound => Err(conversions::not_found(id)),
+    }
+}
+
+/// `DELETE /api/v1/test-data`: removes every test conversion, customer and click (204).
+pub fn delete_test_data(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
+    ctx.writer.run(conversions::delete_all_test_data)?;
+    Ok(Response::empty(204))
 }
 
 fn id_param(req: &Req) -> Result<i64, Error> {

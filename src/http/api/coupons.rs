@@ -18,6 +18,35 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     Ok(Response::json(201, &views::coupon(&coupon)))
 }
 
+/// `PATCH /api/v1/coupons/{code}` `{active?, referral_code?, offer?}`: switch a coupon off (it
+/// then attributes nothing) or on, or move it to another affiliate or offer.
+pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let body = Body::parse(&req.body)?;
+    body.allow_only(&["active", "referral_code", "offer"])?;
+    let coupon = coupons::get(&ctx.db, req.param(0))?.ok_or_else(|| coupons::not_found(req.param(0)))?;
+    let active = body.bool("active")?.unwrap_or(coupon.active);
+    let referral_code = body.str("referral_code")?.unwrap_or(&coupon.referral_code).to_string();
+    let offer = if body.has("offer") { body.str("offer")?.map(String::from) } else { coupon.offer_public_id.clone() };
+    let code = coupon.code.clone();
+    let updated = ctx.writer.run(move |conn| {
+        let (affiliate_id, offer_id) = coupons::owners(conn, &referral_code, offer.as_deref())?;
+        coupons::update(conn, &code, affiliate_id, offer_id, active)
+    })?;
+    Ok(Response::json(200, &views::coupon(&updated)))
+}
+
+/// `DELETE /api/v1/coupons/{code}`: the code attributes nothing from now on (204); conversions
+/// it credited keep it.
+pub fn delete(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let code = req.param(0).to_string();
+    let shown = code.clone();
+    if ctx.writer.run(move |conn| coupons::delete(conn, &code))? {
+        Ok(Response::empty(204))
+    } else {
+        Err(coupons::not_found(&shown))
+    }
+}
+
 pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
     let after = req.query("cursor").unwrap_or("");

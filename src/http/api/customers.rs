@@ -12,12 +12,12 @@ use crate::tracking::customer::NewCustomer;
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body)?;
-    answer(intake::tie_customer(&ctx.intake(), new_customer(&body, true)?)?)
+    answer(intake::tie_customer(&ctx.intake(), new_customer(req, &body, true)?)?)
 }
 
 /// The customer fields shared by `POST /customers` and registration leads (which attribute by
 /// click or session only, so they pass `with_coupon: false`).
-pub fn new_customer(body: &Body, with_coupon: bool) -> Result<NewCustomer, Error> {
+pub fn new_customer(req: &Req, body: &Body, with_coupon: bool) -> Result<NewCustomer, Error> {
     Ok(NewCustomer {
         customer_id: body.id_text("customer_id")?.ok_or_else(|| Error::missing("customer_id"))?,
         keys: Keys {
@@ -28,6 +28,7 @@ pub fn new_customer(body: &Body, with_coupon: bool) -> Result<NewCustomer, Error
         },
         email: body.str("email")?.map(String::from),
         name: body.str("name")?.map(String::from),
+        test: super::is_test(req, body)?,
     })
 }
 

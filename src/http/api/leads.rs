@@ -17,7 +17,9 @@ use crate::tracking::money;
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body)?;
     match body.required_str("type")? {
-        "registration" => super::customers::answer(intake::tie_customer(&ctx.intake(), new_customer(&body, false)?)?),
+        "registration" => {
+            super::customers::answer(intake::tie_customer(&ctx.intake(), new_customer(req, &body, false)?)?)
+        }
         "payment" => {
             let new = NewConversion {
                 external_id: body.id_text("external_id")?.ok_or_else(|| Error::missing("external_id"))?,
@@ -32,7 +34,8 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
                 },
                 source: Source::Lead,
                 actor: super::actor(req),
-                test: false,
+                test: super::is_test(req, &body)?,
+                customer_email: None,
             };
             answer::recorded(intake::record(&ctx.intake(), new)?)
         }

@@ -43,6 +43,12 @@ pub fn cursor(req: &Req) -> Result<Option<i64>, Error> {
         .transpose()
 }
 
+/// Whether a write is test data: sent with a test key, or marked `"test": true` by a live one
+/// (a test key cannot write live data).
+pub fn is_test(req: &Req, body: &crate::http::json::Body) -> Result<bool, Error> {
+    Ok(req.test_key || body.bool("test")?.unwrap_or(false))
+}
+
 /// Who made a change, as recorded in change logs.
 pub fn actor(req: &Req) -> String {
     match req.key_id {

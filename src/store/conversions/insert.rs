@@ -6,6 +6,10 @@
 //! A server-side report of an order that only the pixel has reported takes the pixel's version
 //! over ([`replace`]): the pixel runs in visitors' browsers, where anyone can fire it, so it must
 //! never be able to keep a sale from the affiliate the shop's own backend credits.
+//!
+//! The program's levers apply here too: the rate (the affiliate's own, per conversion type, or
+//! the offer's), the end of recurring commission, paused affiliates and offers (recorded, then
+//! rejected at once), test data, and the fraud rules, which flag and never drop.
 
 use rusqlite::{Connection, params};
 
@@ -14,10 +18,11 @@ use crate::error::Error;
 use crate::store::attribute;
 use crate::store::events::{self, NewEvent};
 use crate::store::ledger::{self, Entry};
-use crate::store::{customers, deliveries, offers, reports};
-use crate::tracking::attribution::Resolved;
+use crate::store::{affiliates, customers, deliveries, offers, rates, reports};
+use crate::tracking::attribution::{Key, Resolved};
 use crate::tracking::conversion::{Conversion, Flag, NewConversion, Status, replaces};
-use crate::tracking::pricing::{self, Price, Terms};
+use crate::tracking::fraud::{self, Thresholds};
+use crate::tracking::pricing::{self, Price, Recurring, Terms};
 
 /// A conversion attributed and priced, ready to be stored.
 #[derive(Clone, Debug)]
@@ -25,8 +30,14 @@ pub struct NewRow {
     pub new: NewConversion,
     pub resolved: Resolved,
     pub price: Price,
-    /// The fraud rules it trips.
+    /// The fraud rules it trips (more may be found on the writer: `click_reused`).
     pub flags: Vec<Flag>,
+    /// Test data: reported as test, or attributed by a test click.
+    pub test: bool,
+    /// Recorded, but rejected at once: its affiliate or offer is paused.
+    pub rejection: Option<&'static str>,
+    /// The offer's limit of conversions per click (`click_reused`).
+    pub max_per_click: Option<i64>,
 }
 
 /// What reading showed.
@@ -40,28 +51,80 @@ pub enum Prepared {
     Refused(Error),
 }
 
-/// Attributes and prices `new` on `conn`. Reads only, so it runs on a worker's own connection
-/// in parallel with everything else. A report that cannot be attributed or priced is answered
-/// with its stored order when there is one it would not replace.
-pub fn prepare(conn: &Connection, new: NewConversion, now: i64) -> Result<Prepared, Error> {
-    let priced = match attribute::resolve(conn, &new.keys, now)? {
-        Ok(resolved) => price(conn, &new, &resolved)?.map(|price| (resolved, price)),
-        Err(refusal) => Err(refusal),
+/// Attributes and prices `new` on `conn` and applies the fraud rules that reading can decide.
+/// Reads only, so it runs on a worker's own connection in parallel with everything else. A
+/// report that cannot be attributed or priced is answered with its stored order when there is
+/// one it would not replace.
+pub fn prepare(conn: &Connection, new: NewConversion, rules: &Thresholds, now: i64) -> Result<Prepared, Error> {
+    let row = match attribute::resolve(conn, &new.keys, now)? {
+        Ok(resolved) => assess(conn, new, resolved, rules, now)?,
+        Err(refusal) => Err((new, refusal)),
     };
-    match priced {
-        Ok((resolved, price)) => Ok(Prepared::Row(Box::new(NewRow { new, resolved, price, flags: Vec::new() }))),
-        Err(refusal) => Ok(match by_external_id(conn, &new.external_id)? {
+    match row {
+        Ok(row) => Ok(Prepared::Row(Box::new(row))),
+        Err((new, refusal)) => Ok(match by_external_id(conn, &new.external_id)? {
             Some(stored) if !replaces(&stored, new.source) => Prepared::Known(Box::new(stored)),
             _ => Prepared::Refused(refusal),
         }),
     }
 }
 
-fn price(conn: &Connection, new: &NewConversion, resolved: &Resolved) -> Result<Result<Price, Error>, Error> {
+/// Prices an attributed report and applies the rules: the rate, paused affiliates and offers,
+/// `too_fast`, `click_flood` and `self_referral`.
+#[allow(clippy::result_large_err)]
+fn assess(
+    conn: &Connection,
+    new: NewConversion,
+    resolved: Resolved,
+    rules: &Thresholds,
+    now: i64,
+) -> Result<Result<NewRow, (NewConversion, Error)>, Error> {
     let offer = offers::get(conn, resolved.offer_id)?
         .ok_or_else(|| Error::internal("offer of a resolved conversion is missing"))?;
-    let terms = Terms { offer: &offer.public_id, rule: offer.commission, currency: offer.currency };
-    Ok(pricing::price(&terms, new))
+    let affiliate = affiliates::get(conn, resolved.affiliate_id)?
+        .ok_or_else(|| Error::internal("affiliate of a resolved conversion is missing"))?;
+    let rate = pricing::choose_rate(
+        &new.kind,
+        &rates::of_affiliate(conn, offer.id, affiliate.id)?,
+        &offers::event_rates(conn, offer.id)?,
+        offer.commission,
+        &offer.public_id,
+    );
+    let recurring = match (resolved.key, resolved.tied_at, offer.recurring_months) {
+        (Key::Customer, Some(tied_at), Some(months)) => Some(Recurring { tied_at, months }),
+        _ => None,
+    };
+    let terms = Terms { offer: &offer.public_id, currency: offer.currency, rate, recurring, now };
+    let price = match pricing::price(&terms, &new) {
+        Ok(price) => price,
+        Err(refusal) => return Ok(Err((new, refusal))),
+    };
+    let mut flags = Vec::new();
+    if resolved.clicked_at.is_some_and(|clicked_at| fraud::too_fast(clicked_at, now, rules)) {
+        flags.push(Flag::TooFast);
+    }
+    if resolved.click_flags.contains(&Flag::ClickFlood) {
+        flags.push(Flag::ClickFlood);
+    }
+    if let Some(affiliate_email) = &affiliate.email {
+        let customer_email = match (&new.customer_email, &new.keys.customer_id) {
+            (Some(email), _) => Some(email.clone()),
+            (None, Some(customer_id)) => customers::get(conn, customer_id)?.and_then(|c| c.email),
+            (None, None) => None,
+        };
+        if customer_email.is_some_and(|email| fraud::same_person(&email, affiliate_email)) {
+            flags.push(Flag::SelfReferral);
+        }
+    }
+    let rejection = if affiliate.paused {
+        Some("affiliate_paused")
+    } else if offer.paused {
+        Some("offer_paused")
+    } else {
+        None
+    };
+    let test = new.test || resolved.click_test;
+    Ok(Ok(NewRow { new, resolved, price, flags, test, rejection, max_per_click: offer.max_conversions_per_click }))
 }
 
 /// What storing did.
@@ -77,16 +140,33 @@ pub enum Stored {
     },
 }
 
+/// The flags of a row as stored: those found while reading, and `click_reused` when its click
+/// already led to as many conversions as its offer allows (counted here, on the writer, so
+/// concurrent conversions on one click cannot all slip under the limit).
+fn flags_of(conn: &Connection, row: &NewRow) -> Result<Vec<Flag>, Error> {
+    let mut flags = row.flags.clone();
+    if let (Some(limit), Some(click)) = (row.max_per_click, &row.resolved.click_id) {
+        let earlier: i64 = conn
+            .prepare_cached("SELECT count(*) FROM conversions WHERE click_id = ?1 AND external_id <> ?2")?
+            .query_row(params![click, row.new.external_id], |r| r.get(0))?;
+        if earlier >= limit {
+            flags.push(Flag::ClickReused);
+        }
+    }
+    Ok(flags)
+}
+
 /// Stores a prepared conversion. Must run on the writer.
 pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error> {
     let (new, resolved) = (&row.new, &row.resolved);
     let customer_row = tie_customer(conn, row, now)?;
+    let flags = flags_of(conn, row)?;
     let inserted = conn
         .prepare_cached(
             "INSERT INTO conversions (external_id, type, affiliate_id, offer_id, click_id, customer_id, coupon_code,
                                       attributed_by, source, currency, amount, base_commission, commission, status,
-                                      created_at, updated_at, test, flags)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 'pending', ?13, ?13, ?14, ?15)
+                                      created_at, updated_at, test, flags, rate_source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 'pending', ?13, ?13, ?14, ?15, ?16)
              ON CONFLICT (external_id) DO NOTHING",
         )?
         .execute(params![
@@ -103,15 +183,16 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
             row.price.amount,
             row.price.commission,
             now,
-            new.test,
-            Flag::join(&row.flags)
+            row.test,
+            Flag::join(&flags),
+            row.price.rate_source.as_str()
         ])
         .map_err(vanished_click)?;
     if inserted == 0 {
         let stored = by_external_id(conn, &new.external_id)?
             .ok_or_else(|| Error::internal("conflicting conversion is missing"))?;
         if replaces(&stored, new.source) {
-            return replace(conn, stored, row, customer_row, now);
+            return replace(conn, stored, row, customer_row, &flags, now);
         }
         return Ok(Stored::Duplicate(stored));
     }
@@ -124,13 +205,23 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
         to: Status::Pending,
         amount_delta: created.amount,
         commission_delta: created.commission,
-        reason: None,
+        reason: row.price.note.as_deref(),
         refund_id: None,
     };
     events::record(conn, &event, now)?;
     reports::count_conversion(conn, &created, 1)?;
     deliveries::enqueue(conn, &created, "created", Status::Pending.as_str(), now)?;
-    Ok(Stored::Created(created))
+    Ok(Stored::Created(reject_if_paused(conn, created, row, now)?))
+}
+
+/// A conversion of a paused affiliate or offer is recorded (the shop's order is known) and
+/// rejected at once, with the reason in its history: nobody earns on it.
+fn reject_if_paused(conn: &Connection, c: Conversion, row: &NewRow, now: i64) -> Result<Conversion, Error> {
+    let Some(reason) = row.rejection else { return Ok(c) };
+    match super::decide(conn, c.id, Status::Rejected, "rules", Some(reason), now)? {
+        super::Decision::Changed(rejected) => Ok(rejected),
+        _ => Err(Error::internal("a conversion just created could not be rejected")),
+    }
 }
 
 /// A customer named on an order attributed another way is tied to that affiliate, so their
@@ -138,7 +229,9 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
 fn tie_customer(conn: &Connection, row: &NewRow, now: i64) -> Result<Option<i64>, Error> {
     Ok(match (row.resolved.customer_row, row.new.keys.customer_id.as_deref()) {
         (Some(existing), _) => Some(existing),
-        (None, Some(customer_id)) => Some(customers::insert_tie(conn, customer_id, &row.resolved, None, None, now)?),
+        (None, Some(customer_id)) => {
+            Some(customers::insert_tie(conn, customer_id, &row.resolved, None, None, row.test, now)?)
+        }
         (None, None) => None,
     })
 }
@@ -161,6 +254,7 @@ fn replace(
     previous: Conversion,
     row: &NewRow,
     customer_row: Option<i64>,
+    flags: &[Flag],
     now: i64,
 ) -> Result<Stored, Error> {
     let (new, resolved) = (&row.new, &row.resolved);
@@ -170,7 +264,7 @@ fn replace(
              SET type = ?1, affiliate_id = ?2, offer_id = ?3, click_id = ?4, customer_id = ?5, coupon_code = ?6,
                  attributed_by = ?7, source = ?8, currency = ?9, amount = ?10, refunded_amount = 0,
                  base_commission = ?11, commission = ?11, status = 'pending', updated_at = ?12, test = ?14,
-                 flags = ?15
+                 flags = ?15, rate_source = ?16
              WHERE id = ?13 AND source = 'pixel' AND refunded_amount = 0",
         )?
         .execute(params![
@@ -187,8 +281,9 @@ fn replace(
             row.price.commission,
             now,
             previous.id,
-            new.test,
-            Flag::join(&row.flags)
+            row.test,
+            Flag::join(flags),
+            row.price.rate_source.as_str()
         ])
         .map_err(vanished_click)?;
     if changed == 0 {
@@ -231,6 +326,7 @@ fn replace(
     } else {
         deliveries::enqueue(conn, &conversion, "replaced", Status::Pending.as_str(), now)?;
     }
+    let conversion = reject_if_paused(conn, conversion, row, now)?;
     Ok(Stored::Replaced { conversion, previous: Box::new(previous) })
 }
 
@@ -259,8 +355,9 @@ mod tests {
             source: Source::Api,
             actor: "test".into(),
             test: false,
+            customer_email: None,
         };
-        let Prepared::Row(row) = prepare(&conn, new, now).unwrap() else { panic!("not priced") };
+        let Prepared::Row(row) = prepare(&conn, new, &Default::default(), now).unwrap() else { panic!("not priced") };
         assert_eq!(row.price.commission, 100);
         conn.execute("DELETE FROM clicks WHERE id = ?1", [&id]).unwrap();
         let err = insert(&conn, &row, now).unwrap_err();

@@ -9,6 +9,10 @@ use crate::tracking::conversion::{Conversion, Status};
 /// Filters for listing; results come newest first.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
+    /// Test data (`true`) or live data (`false`, the default): never both.
+    pub test: bool,
+    /// Only flagged (`true`) or only unflagged (`false`) conversions.
+    pub flagged: Option<bool>,
     pub status: Option<Status>,
     pub affiliate_id: Option<i64>,
     pub since: Option<i64>,
@@ -39,6 +43,12 @@ impl Conditions {
 
     fn of(filter: &Filter) -> Conditions {
         let mut c = Conditions::default();
+        c.add("v.test = ?", vec![Box::new(filter.test)]);
+        match filter.flagged {
+            Some(true) => c.add("v.flags IS NOT NULL", vec![]),
+            Some(false) => c.add("v.flags IS NULL", vec![]),
+            None => {}
+        }
         if let Some(status) = filter.status {
             c.add("v.status = ?", vec![Box::new(status.as_str())]);
         }
@@ -133,7 +143,7 @@ mod tests {
             for affiliate_id in [None, Some(7)] {
                 for (since, until) in [(None, None), (Some(1), Some(2))] {
                     for after in [None, Some((5, 6))] {
-                        let filter = Filter { status, affiliate_id, since, until };
+                        let filter = Filter { status, affiliate_id, since, until, ..Filter::default() };
                         let mut conditions = newest_conditions(&filter, after);
                         let sql = format!("EXPLAIN QUERY PLAN {}", conditions.statement(NEWEST_FIRST));
                         conditions.values.push(Box::new(50));

@@ -10,10 +10,12 @@
 mod change;
 mod insert;
 mod list;
+mod test_data;
 
 pub use change::{Decision, Refunded, decide, refund};
 pub use insert::{NewRow, Prepared, Stored, insert, prepare};
 pub use list::{Filter, cursor_after, newest, parse_cursor};
+pub use test_data::{Deleted, delete_all_test_data, delete_test_conversion};
 
 use rusqlite::{Connection, OptionalExtension, Row, ToSql};
 

@@ -1,0 +1,157 @@
+//! Fraud rules: signs that a click or a conversion is not what it claims. Rules flag, they never
+//! drop: a flagged conversion is recorded, stays `pending` and is never approved automatically,
+//! and its `flags` say why. Pure: callers pass the times, counts and addresses.
+
+use std::net::IpAddr;
+
+/// The rules' thresholds; 0 turns a rule off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    /// A conversion sooner than this after its click is flagged `too_fast` (ms).
+    pub min_click_age_ms: i64,
+    /// More clicks than this per hour from one address for one affiliate are flagged `click_flood`.
+    pub max_clicks_per_ip: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        Thresholds { min_click_age_ms: 10_000, max_clicks_per_ip: 30 }
+    }
+}
+
+/// Whether a conversion at `now` on a click made at `clicked_at` came sooner than a person buys.
+pub fn too_fast(clicked_at: i64, now: i64, t: &Thresholds) -> bool {
+    t.min_click_age_ms > 0 && now.saturating_sub(clicked_at) < t.min_click_age_ms
+}
+
+/// An e-mail address as one mailbox: lower case, without a `+tag` in the local part.
+pub fn mailbox(email: &str) -> String {
+    let email = email.trim().to_lowercase();
+    match email.split_once('@') {
+        Some((local, domain)) => format!("{}@{domain}", local.split('+').next().unwrap_or(local)),
+        None => email,
+    }
+}
+
+/// Whether the customer's e-mail is the affiliate's own (`self_referral`).
+pub fn same_person(customer_email: &str, affiliate_email: &str) -> bool {
+    !customer_email.trim().is_empty() && mailbox(customer_email) == mailbox(affiliate_email)
+}
+
+/// The address clicks are counted by: IPv4 by /24, IPv6 by /48, as stored truncated.
+pub fn flood_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            IpAddr::from([o[0], o[1], o[2], 0])
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::from([s[0], s[1], s[2], 0, 0, 0, 0, 0])
+        }
+    }
+}
+
+/// Lower-case fragments of the user agents of crawlers, link previewers and monitors: their
+/// visits to a tracking link are redirected but never recorded as clicks.
+const BOT_MARKERS: &[&str] = &[
+    "bot",
+    "crawler",
+    "spider",
+    "slurp",
+    "facebookexternalhit",
+    "facebookcatalog",
+    "embedly",
+    "quora link preview",
+    "whatsapp",
+    "telegram",
+    "skypeuripreview",
+    "bitlybot",
+    "vkshare",
+    "pinterest",
+    "preview",
+    "headlesschrome",
+    "phantomjs",
+    "python-requests",
+    "python-urllib",
+    "curl/",
+    "wget/",
+    "go-http-client",
+    "okhttp",
+    "java/",
+    "libwww-perl",
+    "httpclient",
+    "axios/",
+    "node-fetch",
+    "scrapy",
+    "lighthouse",
+    "pingdom",
+    "uptimerobot",
+    "monitor",
+    "validator",
+    "linkcheck",
+];
+
+/// Whether a visit comes from a program rather than a person: a known crawler or previewer, or
+/// no user agent at all.
+pub fn is_bot(user_agent: Option<&str>) -> bool {
+    match user_agent.map(str::trim) {
+        None | Some("") => true,
+        Some(ua) => {
+            let ua = ua.to_ascii_lowercase();
+            BOT_MARKERS.iter().any(|m| ua.contains(m))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conversion_is_too_fast_only_within_the_minimum_age() {
+        let t = Thresholds::default();
+        assert!(too_fast(1_000, 1_000 + 9_999, &t));
+        assert!(!too_fast(1_000, 1_000 + 10_000, &t));
+        assert!(!too_fast(0, 1, &Thresholds { min_click_age_ms: 0, ..t }), "0 turns it off");
+        assert!(too_fast(5_000, 1_000, &t), "a click from the future is suspicious too");
+    }
+
+    #[test]
+    fn self_referral_ignores_case_and_plus_tags() {
+        assert!(same_person("Ann+shop@Example.com", "ann@example.com"));
+        assert!(same_person(" ann@example.com ", "ANN+x@EXAMPLE.COM"));
+        assert!(!same_person("anna@example.com", "ann@example.com"));
+        assert!(!same_person("ann@example.org", "ann@example.com"));
+        assert!(!same_person("", ""));
+    }
+
+    #[test]
+    fn clicks_are_counted_per_truncated_address() {
+        assert_eq!(flood_key("203.0.113.77".parse().unwrap()), "203.0.113.0".parse::<IpAddr>().unwrap());
+        assert_eq!(flood_key("2001:db8:1:2:3::9".parse().unwrap()), "2001:db8:1::".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn crawlers_and_agentless_requests_are_bots_and_browsers_are_not() {
+        for bot in [
+            None,
+            Some(""),
+            Some("Googlebot/2.1 (+http://www.google.com/bot.html)"),
+            Some("facebookexternalhit/1.1"),
+            Some("curl/8.5.0"),
+            Some("Mozilla/5.0 (compatible; bingbot/2.0)"),
+            Some("Slackbot-LinkExpanding 1.0"),
+            Some("python-requests/2.31"),
+        ] {
+            assert!(is_bot(bot), "{bot:?}");
+        }
+        for person in [
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 Version/18.1 Mobile/15E148 Safari/604.1",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        ] {
+            assert!(!is_bot(Some(person)), "{person}");
+        }
+    }
+}
