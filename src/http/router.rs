@@ -34,6 +34,7 @@ const fn route(method: Method, pattern: &'static str, access: Access, handler: H
 use Access::{Admin, AdminLogin, ApiKey, Public};
 
 pub static ROUTES: &[Route] = &[
+    route(Get, "/", Public, admin::home),
     route(Get, "/healthz", Public, health::healthz),
     route(Get, "/metrics", Public, health::metrics),
     route(Get, "/openapi.yaml", Public, health::openapi),

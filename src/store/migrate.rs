@@ -8,7 +8,7 @@ use rusqlite::{Connection, TransactionBehavior};
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Upgrade scripts: entry `i` takes a database from version `i + 1` to `i + 2`.
-const MIGRATIONS: &[&str] = &[];
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0002-sessions.sql")];
 
 /// The version `schema.sql` corresponds to.
 pub const CURRENT: i64 = 1 + MIGRATIONS.len() as i64;
@@ -73,6 +73,33 @@ mod tests {
         let tables: i64 =
             conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'conversions'", [], |r| r.get(0)).unwrap();
         assert_eq!(tables, 1);
+    }
+
+    /// Every object of a schema with its SQL, comments and spacing normalised.
+    fn objects(conn: &Connection) -> Vec<(String, String, String)> {
+        let normalise = |sql: Option<String>| {
+            let sql = sql.unwrap_or_default();
+            let code: Vec<&str> = sql.lines().map(|l| l.split("--").next().unwrap_or("")).collect();
+            code.join(" ").split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        let mut stmt = conn.prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, normalise(r.get(2)?)))).unwrap().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn migrating_a_release_1_database_gives_the_schema_of_a_fresh_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("release-1.db");
+        std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/release-1.db"), &old).unwrap();
+        let upgraded = Connection::open(&old).unwrap();
+        assert_eq!(user_version(&upgraded).unwrap(), 1);
+        run(&upgraded).unwrap();
+        assert_eq!(user_version(&upgraded).unwrap(), CURRENT);
+        let fresh = Connection::open_in_memory().unwrap();
+        run(&fresh).unwrap();
+        let (a, b) = (objects(&upgraded), objects(&fresh));
+        assert!(a.iter().any(|(_, name, _)| name == "sessions"));
+        assert_eq!(a, b);
     }
 
     #[test]

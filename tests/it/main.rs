@@ -3,9 +3,12 @@
 mod admin;
 mod admin_browser;
 mod admin_perf;
+mod admin_sessions;
 mod api;
 mod browser;
+mod cli;
 mod conversions;
+mod files;
 mod outbound;
 mod postbacks;
 mod privacy;
