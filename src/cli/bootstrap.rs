@@ -82,10 +82,19 @@ fn admin_token(conn: &Connection, config: &Serve) -> Result<Option<[u8; 32]>, St
         return record(token, TokenSource::Configured);
     }
     let stored = sessions::admin_token(conn).map_err(|e| format!("while reading the admin token's hash: {e}"))?;
-    if let Some((sha256, TokenSource::Generated)) = stored {
-        return Ok(secret::from_hex32(&sha256));
-    }
     let path = initial_admin_token_path(&config.db);
+    if let Some(sha256) = stored.and_then(|(hex, source)| (source == TokenSource::Generated).then_some(hex)) {
+        if let Some(sha256) = secret::from_hex32(&sha256) {
+            if path.exists() {
+                log::warn!(
+                    "{} still holds the initial admin token; delete it once the token is stored safely",
+                    path.display()
+                );
+            }
+            return Ok(Some(sha256));
+        }
+        log::warn!("the stored admin token hash is damaged; making a new token");
+    }
     let token = secret::token(ADMIN_TOKEN_PREFIX);
     secret::write_private_file(&path, &format!("{token}\n"))
         .map_err(|e| format!("while writing the initial admin token to {}: {e}", path.display()))?;

@@ -143,7 +143,7 @@ fn serve(mut config: Serve) -> Result<(), String> {
     drop(writer);
 
     for line in banner(&config, local) {
-        log::info!("{line}");
+        log::info!(target: "affiliated", "{line}");
     }
     systemd::notify(&format!("READY=1\nSTATUS=listening on {local}"));
 

@@ -80,5 +80,28 @@ fn every_file_written_is_0600_whatever_the_umask() {
         for (path, mode) in &files {
             assert_eq!(*mode, 0o600, "umask {umask:03o}: {path} is {mode:03o}");
         }
+        assert_ignored_by_git(dir);
     }
+}
+
+/// Everything in `dir` is ignored by the repository's .gitignore: after the quickstart, `git
+/// status` shows nothing the server or a backup wrote.
+fn assert_ignored_by_git(dir: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(root.join(".gitignore"), copy.path().join(".gitignore")).unwrap();
+    for (path, _) in files_under(dir) {
+        let relative = Path::new(&path).strip_prefix(dir).unwrap();
+        let target = copy.path().join(relative);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(&target, b"").unwrap();
+    }
+    let git = |args: &[&str]| {
+        let out = Command::new("git").args(args).current_dir(copy.path()).output().expect("git");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "-q"]);
+    let status = git(&["status", "--porcelain", "--untracked-files=all"]);
+    assert_eq!(status.trim(), "?? .gitignore", "not ignored:\n{status}");
 }

@@ -8,6 +8,7 @@ mod api;
 mod browser;
 mod cli;
 mod conversions;
+mod docs;
 mod files;
 mod outbound;
 mod postbacks;
