@@ -1,8 +1,8 @@
 //! The documentation runs as written. README.md's quickstart and walk-through, then
 //! docs/integration.md's curl flow, are executed against one fresh server with a temporary
 //! database, in a POSIX shell, and what they print is compared with what the documents show. A
-//! doc change that breaks the walk-through breaks `cargo test`. Also: every internal link in
-//! README.md and docs/*.md leads to a heading that exists.
+//! doc change that breaks the walk-through breaks `cargo test`. (`doc_format.rs` reads the
+//! marks and compares output; `links.rs` checks the documents' internal links.)
 //!
 //! How a document marks what runs (the marks are HTML comments, invisible on GitHub):
 //! - `<!-- doc-test: serve -->` right before a ```sh block: the block starts the server. It runs
@@ -29,133 +29,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::admin::{FORM, csrf_of, form_body};
+use crate::doc_format::{Block, Kind, blocks, compare_output, in_order, line_matches};
 use crate::support::{bin, eventually, request};
 
 /// The address the documents use for the server.
 const DOC_ADDR: &str = "127.0.0.1:8080";
 const DONE: &str = "@@doc-test: block done@@";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Serve,
-    Run,
-}
-
-#[derive(Debug)]
-struct Block {
-    kind: Kind,
-    /// Where the block starts in its document (1-based), for messages.
-    line: usize,
-    code: String,
-    expected: Option<Vec<String>>,
-}
-
-/// The fenced block at or after `at` (blank lines skipped): its info string, its lines, and the
-/// index after its closing fence.
-fn fenced<'a>(lines: &[&'a str], mut at: usize) -> Option<(&'a str, Vec<&'a str>, usize)> {
-    while at < lines.len() && lines[at].trim().is_empty() {
-        at += 1;
-    }
-    let info = lines.get(at)?.strip_prefix("```")?;
-    let end = (at + 1..lines.len()).find(|&i| lines[i] == "```")?;
-    Some((info.trim(), lines[at + 1..end].to_vec(), end + 1))
-}
-
-fn blocks(doc: &str, name: &str) -> Vec<Block> {
-    let lines: Vec<&str> = doc.lines().collect();
-    let mut found = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
-        let kind = match line.trim() {
-            "<!-- doc-test: run -->" => Kind::Run,
-            "<!-- doc-test: serve -->" => Kind::Serve,
-            other => {
-                assert!(!other.starts_with("<!-- doc-test"), "{name}:{}: unknown mark {other:?}", i + 1);
-                continue;
-            }
-        };
-        let (info, code, after) =
-            fenced(&lines, i + 1).unwrap_or_else(|| panic!("{name}:{}: the mark needs a ```sh block after it", i + 1));
-        assert_eq!(info, "sh", "{name}:{}: only sh blocks run", i + 1);
-        let expected = fenced(&lines, after)
-            .filter(|(info, _, _)| *info == "text")
-            .map(|(_, shown, _)| shown.iter().map(|l| l.to_string()).collect());
-        found.push(Block { kind, line: i + 2, code: code.join("\n") + "\n", expected });
-    }
-    found
-}
-
-/// Joins continuation lines (those starting with a space) to the line before them.
-fn joined(lines: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for line in lines {
-        match out.last_mut() {
-            Some(last) if line.starts_with(' ') => last.push_str(line.trim_start()),
-            _ => out.push(line.clone()),
-        }
-    }
-    out
-}
-
-/// Hides what differs from run to run.
-fn mask(line: &str) -> String {
-    use std::sync::OnceLock;
-    static MASKS: OnceLock<[(regex::Regex, &str); 3]> = OnceLock::new();
-    let masks = MASKS.get_or_init(|| {
-        [
-            (regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z").unwrap(), "<time>"),
-            (regex::Regex::new(r"affiliated \d+\.\d+\.\d+").unwrap(), "affiliated <version>"),
-            (regex::Regex::new(r"[A-Za-z0-9_-]{26,}").unwrap(), "<generated>"),
-        ]
-    });
-    let mut text = line.trim_end().to_string();
-    for (pattern, replacement) in masks {
-        text = pattern.replace_all(&text, *replacement).into_owned();
-    }
-    text
-}
-
-/// Whether `actual` is `expected`, where `…` in `expected` stands for any text.
-fn line_matches(expected: &str, actual: &str) -> bool {
-    let parts: Vec<&str> = expected.split('…').collect();
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if parts.len() == 1 {
-        return expected == actual;
-    }
-    let Some(mut rest) = actual.strip_prefix(first) else { return false };
-    for middle in &parts[1..parts.len() - 1] {
-        match rest.find(middle) {
-            Some(at) => rest = &rest[at + middle.len()..],
-            None => return false,
-        }
-    }
-    rest.ends_with(last)
-}
-
-fn describe(expected: &[String], actual: &[String]) -> String {
-    format!("the document shows:\n{}\n\nit printed:\n{}", expected.join("\n"), actual.join("\n"))
-}
-
-/// Compares a run block's whole output with what the document shows.
-fn compare_output(expected: &[String], actual: &[String]) -> Result<(), String> {
-    let expected: Vec<String> = joined(expected).iter().map(|l| mask(l)).collect();
-    let shown: Vec<String> = actual.iter().map(|l| mask(l)).collect();
-    let same = expected.len() == shown.len() && expected.iter().zip(&shown).all(|(e, a)| line_matches(e, a));
-    if same { Ok(()) } else { Err(describe(&expected, &shown)) }
-}
-
-/// Whether every shown line appears in `log`, in order.
-fn in_order(expected: &[String], log: &[String]) -> Result<(), String> {
-    let expected: Vec<String> = joined(expected).iter().map(|l| mask(l)).collect();
-    let log: Vec<String> = log.iter().map(|l| mask(l)).collect();
-    let mut from = 0;
-    for wanted in &expected {
-        match log[from..].iter().position(|l| line_matches(wanted, l)) {
-            Some(at) => from += at + 1,
-            None => return Err(format!("{wanted:?} is not in the log (in order)\n\n{}", describe(&expected, &log))),
-        }
-    }
-    Ok(())
-}
 
 /// Where the documents run: the directory a reader works in, and the tools on their PATH.
 struct Workplace {
@@ -437,82 +316,4 @@ fn the_runner_notices_failures_and_changed_output() {
     assert_eq!(compare_output(&shown, &printed), Ok(()));
     assert!(compare_output(&["{\"n\":1,…}".into()], &printed).is_err());
     assert!(line_matches("a…c…e", "abcde") && !line_matches("a…c…e", "abcdef") && !line_matches("abc…bcd", "abcd"));
-}
-
-/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens.
-fn slug(heading: &str) -> String {
-    heading
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The anchors of a Markdown file (headings outside code blocks, with GitHub's -1, -2 for
-/// repeats) and its links (outside code blocks).
-fn anchors_and_links(text: &str) -> (Vec<String>, Vec<(usize, String)>) {
-    let link = regex::Regex::new(r"\]\(([^)\s]+)\)").unwrap();
-    let (mut anchors, mut links) = (Vec::new(), Vec::new());
-    let mut seen = std::collections::HashMap::new();
-    let mut in_code = false;
-    for (n, line) in text.lines().enumerate() {
-        if line.trim_start().starts_with("```") {
-            in_code = !in_code;
-            continue;
-        }
-        if in_code {
-            continue;
-        }
-        if let Some(heading) = line.strip_prefix('#').map(|h| h.trim_start_matches('#')) {
-            let base = slug(heading);
-            let repeats: &mut usize = seen.entry(base.clone()).or_default();
-            anchors.push(if *repeats == 0 { base } else { format!("{base}-{repeats}") });
-            *repeats += 1;
-        }
-        links.extend(link.captures_iter(line).map(|c| (n + 1, c[1].to_string())));
-    }
-    (anchors, links)
-}
-
-#[test]
-fn every_internal_link_leads_to_a_heading() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = vec![root.join("README.md")];
-    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "md") {
-            files.push(path);
-        }
-    }
-    let mut broken = Vec::new();
-    let mut checked = 0;
-    for file in &files {
-        let (_, links) = anchors_and_links(&std::fs::read_to_string(file).unwrap());
-        for (line, target) in links {
-            if target.contains("://") || target.starts_with("mailto:") {
-                continue;
-            }
-            let (path, anchor) = target.split_once('#').unwrap_or((&target, ""));
-            let linked = if path.is_empty() { file.clone() } else { file.parent().unwrap().join(path) };
-            let place = format!("{}:{line}: {target}", file.strip_prefix(root).unwrap().display());
-            checked += 1;
-            if !linked.exists() {
-                broken.push(format!("{place}: no such file"));
-            } else if !anchor.is_empty() && linked.extension().is_some_and(|e| e == "md") {
-                let (anchors, _) = anchors_and_links(&std::fs::read_to_string(&linked).unwrap());
-                if !anchors.iter().any(|a| a == anchor) {
-                    broken.push(format!("{place}: no such heading"));
-                }
-            }
-        }
-    }
-    assert!(checked > 20, "only {checked} links found");
-    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
-    assert_eq!(slug("14. Error codes"), "14-error-codes");
-    assert_eq!(slug("Banning login guessers with fail2ban"), "banning-login-guessers-with-fail2ban");
 }
