@@ -280,7 +280,7 @@ fn the_readme_runs_in_bash_and_zsh_too() {
     for shell in ["bash", "zsh"] {
         let installed = Command::new(shell).arg("-c").arg("exit 0").status().is_ok_and(|s| s.success());
         if !installed {
-            println!("SKIPPED: {shell} is not installed");
+            crate::systemd::skip(&format!("{shell} is not installed"));
             continue;
         }
         let (place, server) = readme_server(&readme);
