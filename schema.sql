@@ -108,7 +108,8 @@ CREATE TABLE conversions (
     customer_id     INTEGER REFERENCES customers (id) ON DELETE SET NULL,
     coupon_code     TEXT,
     attributed_by   TEXT NOT NULL CHECK (attributed_by IN ('click', 'coupon', 'customer', 'session', 'affiliate')),
-    source          TEXT NOT NULL CHECK (source IN ('api', 'postback', 'pixel', 'lead', 'admin')),
+    source          TEXT NOT NULL CHECK (source IN ('api', 'postback', 'pixel', 'lead', 'admin', 'stripe', 'shopify',
+                                                    'woocommerce', 'paddle', 'tracking_api')),
     currency        TEXT NOT NULL,
     amount          INTEGER NOT NULL CHECK (amount >= 0),
     refunded_amount INTEGER NOT NULL DEFAULT 0 CHECK (refunded_amount BETWEEN 0 AND amount),
@@ -117,7 +118,11 @@ CREATE TABLE conversions (
     commission      INTEGER NOT NULL CHECK (commission BETWEEN 0 AND base_commission),
     status          TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'refunded')),
     created_at      INTEGER NOT NULL,
-    updated_at      INTEGER NOT NULL
+    updated_at      INTEGER NOT NULL,
+    -- Written with a test key (or marked as test): never counts in reports, balances or payouts.
+    test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),
+    -- The fraud rules it tripped, comma-separated; NULL when none. Flagged conversions stay pending.
+    flags TEXT
 );
 CREATE INDEX conversions_by_click ON conversions (click_id) WHERE click_id IS NOT NULL;
 CREATE INDEX conversions_by_customer ON conversions (customer_id) WHERE customer_id IS NOT NULL;
@@ -138,9 +143,13 @@ CREATE TABLE conversion_events (
     to_status        TEXT NOT NULL,
     amount_delta     INTEGER NOT NULL DEFAULT 0,
     commission_delta INTEGER NOT NULL DEFAULT 0,
-    reason           TEXT
+    reason           TEXT,
+    -- The shop's own ID of a refund: a repeated partial refund is recognised by it and refunds once.
+    refund_id        TEXT
 );
 CREATE INDEX conversion_events_by_conversion ON conversion_events (conversion_id, id);
+CREATE UNIQUE INDEX conversion_events_by_refund ON conversion_events (conversion_id, refund_id)
+    WHERE refund_id IS NOT NULL;
 
 -- Clicks per day, affiliate and offer. Kept when clicks themselves are swept or erased, so
 -- reports over old periods stay true. Counted by a trigger, so that recording a click is one

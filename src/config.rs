@@ -149,6 +149,7 @@ pub const ADMIN_TOKEN: Opt = Opt::value("admin-token", "AFFILIATED_ADMIN_TOKEN")
 /// The shortest admin token accepted.
 pub const ADMIN_TOKEN_MIN_LEN: usize = 16;
 pub const WAL_AUTOCHECKPOINT: Opt = Opt::value("wal-autocheckpoint", "AFFILIATED_WAL_AUTOCHECKPOINT");
+pub const PIXEL: Opt = Opt::value("pixel", "AFFILIATED_PIXEL");
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -165,6 +166,7 @@ pub const SERVE_OPTS: &[Opt] = &[
     ADMIN,
     ADMIN_TOKEN,
     WAL_AUTOCHECKPOINT,
+    PIXEL,
 ];
 
 /// Everything `serve` needs, validated.
@@ -205,6 +207,8 @@ pub struct Serve {
     /// WAL pages after which a commit runs a PASSIVE checkpoint; 0 leaves checkpoints to an
     /// external tool such as Litestream.
     pub wal_autocheckpoint: u32,
+    /// Whether `/pixel.gif` records conversions (off: it does not exist).
+    pub pixel: bool,
 }
 
 impl Serve {
@@ -280,11 +284,7 @@ impl Serve {
         };
         let click_retention = duration(&CLICK_RETENTION, 30 * 86_400)?;
         let sweep_interval = duration(&SWEEP_INTERVAL, 3600)?;
-        let admin = match args.get(&ADMIN).as_deref() {
-            None | Some("on") => true,
-            Some("off") => false,
-            Some(other) => return Err(format!("--admin / AFFILIATED_ADMIN must be on or off, not {other:?}")),
-        };
+        let admin = on_off(args, &ADMIN, true)?;
         let admin_token = args.get(&ADMIN_TOKEN).map(|t| check_admin_token(&t).map(|()| t)).transpose()?;
         if !admin && admin_token.is_some() {
             return Err(
@@ -300,6 +300,7 @@ impl Serve {
                     format!("--wal-autocheckpoint must be a number of pages (0 to disable), not {v:?}")
                 })?,
             };
+        let pixel = on_off(args, &PIXEL, false)?;
         Ok(Serve {
             db: args.db(),
             listen,
@@ -319,7 +320,18 @@ impl Serve {
             admin_token,
             admin_token_sha256: None,
             wal_autocheckpoint,
+            pixel,
         })
+    }
+}
+
+/// An `on`/`off` option (also `true`/`false`, `1`/`0`, `yes`/`no`).
+fn on_off(args: &Args, opt: &Opt, default: bool) -> Result<bool, String> {
+    match args.get(opt).as_deref() {
+        None => Ok(default),
+        Some("on" | "true" | "1" | "yes") => Ok(true),
+        Some("off" | "false" | "0" | "no") => Ok(false),
+        Some(other) => Err(format!("--{} / {} must be on or off, not {other:?}", opt.long, opt.env.unwrap_or(""))),
     }
 }
 
@@ -401,9 +413,12 @@ mod tests {
             "0123456789abcdef",
             "--wal-autocheckpoint",
             "0",
+            "--pixel",
+            "on",
         ]);
         let serve = Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap()).unwrap();
         assert_eq!(serve.wal_autocheckpoint, 0);
+        assert!(serve.pixel);
         assert_eq!(serve.click_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(serve.sweep_interval, Duration::from_secs(600));
         assert!(serve.allow_private_postbacks);

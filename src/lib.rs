@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod intake;
 pub mod logging;
 pub mod metrics;
 pub mod outbox;

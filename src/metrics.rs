@@ -30,6 +30,7 @@ pub struct Metrics {
     pub redirects_without_click: AtomicU64,
     pub conversions_created: AtomicU64,
     pub conversions_duplicate: AtomicU64,
+    pub conversions_replaced: AtomicU64,
     pub conversions_approved: AtomicU64,
     pub conversions_rejected: AtomicU64,
     pub conversions_refunded: AtomicU64,
@@ -122,6 +123,12 @@ impl Metrics {
             "affiliated_conversions_duplicate_total",
             "Conversion reports refused as duplicates of a stored order (409).",
             load(&self.conversions_duplicate),
+        );
+        counter(
+            &mut out,
+            "affiliated_conversions_replaced_total",
+            "Pixel conversions taken over by a server-side report of the same order.",
+            load(&self.conversions_replaced),
         );
         counter(
             &mut out,

@@ -55,6 +55,6 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
         let listen = args.listen().map(|a| a.to_string()).unwrap_or_else(|_| crate::config::DEFAULT_LISTEN.into());
         format!("http://{listen}")
     });
-    println!("{}", crate::http::api::postbacks::template(&public_url, &token));
+    println!("{}", crate::tracking::postback::url_template(&public_url, &token));
     Ok(())
 }

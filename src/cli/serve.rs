@@ -37,6 +37,9 @@ Options (each falls back to the environment variable in brackets; a flag wins):
                           `ps`: prefer the variable); without one, the first start
                           writes a token to DB.initial-admin-token (mode 0600)
                           [AFFILIATED_ADMIN_TOKEN]
+  --pixel on|off          the conversion pixel at /pixel.gif (a browser can report any
+                          order with it: see docs/integration.md, step 11)
+                          [AFFILIATED_PIXEL, default off]
   --workers N             request worker threads
                           [AFFILIATED_WORKERS, default 32]
   --synchronous MODE      normal (crash-safe; a power cut may lose the last

@@ -11,10 +11,7 @@ use crate::metrics::Gauges;
 /// writer thread; 503 otherwise. The process being alive is not enough.
 pub fn healthz(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
     let started = Instant::now();
-    let read = ctx
-        .db
-        .query_row("SELECT count(*) FROM offers", [], |r| r.get::<_, i64>(0))
-        .map_err(|e| format!("database read failed: {e}"));
+    let read = crate::store::probe(&ctx.db).map_err(|e| format!("database read failed: {e}"));
     let write = read.and_then(|_| ctx.writer.run(|_| Ok(())).map_err(|e| format!("writer: {e}")));
     match write {
         Ok(()) => Ok(Response::json(200, &serde_json::json!({"status": "ok"}))),

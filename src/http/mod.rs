@@ -7,10 +7,12 @@
 //! [`Req`], and return a `Response` or an `Error`. They never write to the socket.
 
 pub mod admin;
+pub mod answer;
 pub mod api;
 pub mod catalog;
 pub mod exchange;
 pub mod health;
+pub mod input;
 pub mod json;
 pub mod pixel;
 pub mod postback;
@@ -44,4 +46,11 @@ pub struct Ctx {
     pub admin: Option<Arc<admin::Admin>>,
     /// This worker's cache of affiliates and offers.
     pub catalog: catalog::Catalog,
+}
+
+impl Ctx {
+    /// What the domain's entry points (`intake`) need from this worker.
+    pub fn intake(&self) -> crate::intake::Intake<'_> {
+        crate::intake::Intake { db: &self.db, writer: &self.writer, metrics: &self.metrics }
+    }
 }

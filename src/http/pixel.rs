@@ -1,17 +1,22 @@
 //! `GET /pixel.gif?click_id=&order_id=&amount=&currency=`: a conversion pixel for the thank-you
-//! page, for dual tracking next to the server-to-server call. It always answers a 1x1 GIF, whatever
-//! happens, so it can never break the page. A valid pixel records a conversion with source
-//! `pixel`; the order ID dedups it against the postback or API call for the same order.
-
-use std::sync::atomic::Ordering;
+//! page, off unless the merchant turns it on (`--pixel on`). It always answers a 1x1 GIF,
+//! whatever happens, so it can never break the page. A valid pixel records a conversion with
+//! source `pixel` through the same intake as every other source; the order ID dedups it against
+//! the postback or API call for the same order.
+//!
+//! The pixel runs in visitors' browsers: anyone can fire it with any order ID and their own click
+//! ID. So a pixel conversion is never approved automatically, and a server-side report of the
+//! same order takes it over (`store::conversions::insert`): the pixel can add a sale the shop
+//! never reports, never keep one from the affiliate the shop credits.
 
 use super::response::Response;
 use super::{Ctx, Req};
 use crate::error::Error;
-use crate::store::Insert;
-use crate::store::attribute::Keys;
-use crate::store::conversions::{self, NewConversion, Source};
-use crate::tracking::{click_id, money};
+use crate::intake;
+use crate::store::conversions::Stored;
+use crate::tracking::attribution::Keys;
+use crate::tracking::conversion::{NewConversion, Source};
+use crate::tracking::{click_id, money, postback};
 
 /// A transparent 1x1 GIF.
 pub const GIF: [u8; 43] = [
@@ -21,17 +26,18 @@ pub const GIF: [u8; 43] = [
 ];
 
 pub fn pixel(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    if !ctx.config.pixel {
+        return Err(Error::not_found(
+            "not_found",
+            "the conversion pixel is off; the merchant turns it on with --pixel on (AFFILIATED_PIXEL=on)",
+        ));
+    }
     if req.method != super::request::Method::Head {
-        match record(ctx, req) {
-            Ok(Some(Insert::Created(_))) => {
-                ctx.metrics.conversions_created.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Some(Insert::Duplicate(_))) => {
-                ctx.metrics.conversions_duplicate.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(None) => {}
-            Err(e) if e.status >= 500 => log::error!("pixel conversion failed: {e}"),
-            Err(e) => log::info!("pixel ignored: {}", e.message),
+        match reported(req).map(|new| new.map(|new| intake::record(&ctx.intake(), new))) {
+            Ok(Some(Ok(Stored::Created(c)))) => log::info!("pixel recorded conversion {}", c.id),
+            Ok(Some(Ok(_))) | Ok(None) => {}
+            Ok(Some(Err(e))) | Err(e) if e.status >= 500 => log::error!("pixel conversion failed: {e}"),
+            Ok(Some(Err(e))) | Err(e) => log::info!("pixel ignored: {}", e.message),
         }
     }
     Ok(Response::bytes(200, "image/gif", GIF.to_vec())
@@ -39,26 +45,30 @@ pub fn pixel(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         .with_header("Access-Control-Allow-Origin", "*"))
 }
 
-/// Records the pixel's conversion if its input is complete and valid; `None` when there was
-/// nothing to record.
-fn record(ctx: &Ctx, req: &Req) -> Result<Option<Insert<conversions::Conversion>>, Error> {
+/// The conversion a pixel reports, if its input is complete; `None` when there is nothing to
+/// record (no click or order, or a malformed click ID).
+fn reported(req: &Req) -> Result<Option<NewConversion>, Error> {
     let (Some(click), Some(order)) = (req.query("click_id"), req.query("order_id")) else { return Ok(None) };
     if !click_id::is_well_formed(click) {
         return Ok(None);
     }
-    let amount = req.query("amount").unwrap_or("0").to_string();
-    money::parse_amount(&amount, 4).map_err(|e| Error::invalid("amount", e))?;
-    let currency = req.query("currency").map(|c| super::api::currency("currency", c)).transpose()?;
-    let new = NewConversion {
+    for name in ["order_id", "amount", "currency"] {
+        if let Some(value) = req.query(name).filter(|v| postback::is_unreplaced_macro(v)) {
+            return Err(postback::unreplaced(name, value));
+        }
+    }
+    let amount = req.query("amount").map(String::from);
+    if let Some(amount) = &amount {
+        money::check_shape(amount).map_err(|e| Error::invalid("amount", e))?;
+    }
+    Ok(Some(NewConversion {
         external_id: order.to_string(),
         kind: "sale".into(),
         amount,
-        currency,
+        currency: req.query("currency").map(|c| money::currency("currency", c)).transpose()?,
         keys: Keys { click_id: Some(click.to_string()), ..Keys::default() },
         source: Source::Pixel,
         actor: "pixel".into(),
-    };
-    super::api::conversions::check(&new)?;
-    let now = crate::clock::now_ms();
-    ctx.writer.run(move |conn| conversions::create(conn, &new, now)).map(Some)
+        test: false,
+    }))
 }

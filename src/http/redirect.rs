@@ -7,12 +7,13 @@
 
 use std::sync::atomic::Ordering;
 
-use super::api::clicks::{self as api_clicks, MAX_SOURCE, MAX_SUB, MAX_URL, MAX_USER_AGENT};
 use super::response::Response;
 use super::{Ctx, Req};
 use crate::error::Error;
+use crate::intake;
 use crate::store::clicks::NewClick;
 use crate::store::offers::Offer;
+use crate::tracking::validate::{MAX_SOURCE, MAX_SUB, MAX_URL, MAX_USER_AGENT};
 use crate::tracking::{link, validate};
 
 const SUBS: [&str; 5] = ["sub1", "sub2", "sub3", "sub4", "sub5"];
@@ -60,7 +61,7 @@ pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         source: Some(req.query("source").map_or_else(|| "link".to_string(), |s| validate::metadata(s, MAX_SOURCE))),
         subs: SUBS.map(|name| req.query(name).map(|v| validate::metadata(v, MAX_SUB))),
     };
-    match api_clicks::record(ctx, click) {
+    match intake::record_click(&ctx.intake(), click) {
         Ok((click_id, _)) => Ok(Response::redirect(link::landing_url(
             &offer.landing_url,
             Some(&click_id),

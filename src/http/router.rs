@@ -180,6 +180,43 @@ mod tests {
         );
     }
 
+    /// The (method, path) pairs docs/openapi.yaml documents: path keys are indented two spaces
+    /// under `paths:`, their operations four.
+    fn documented() -> Vec<(String, String)> {
+        let spec = crate::http::health::OPENAPI;
+        let paths = spec.split("\npaths:\n").nth(1).expect("a paths section");
+        let paths = paths.split("\ncomponents:").next().unwrap();
+        let mut found = Vec::new();
+        let mut current = None;
+        for line in paths.lines() {
+            if let Some(path) = line.strip_prefix("  /").and_then(|l| l.strip_suffix(':')) {
+                current = Some(format!("/{path}"));
+            } else if let (Some(path), Some(method)) =
+                (&current, line.strip_prefix("    ").and_then(|l| l.strip_suffix(':')))
+                && ["get", "post", "put", "patch", "delete"].contains(&method)
+            {
+                found.push((method.to_ascii_uppercase(), path.clone()));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn the_openapi_document_describes_exactly_the_public_and_api_routes() {
+        let documented = documented();
+        let routed: Vec<(String, String)> = ROUTES
+            .iter()
+            .filter(|r| matches!(r.access, Access::Public | Access::ApiKey))
+            .map(|r| (r.method.as_str().to_string(), r.pattern.to_string()))
+            .collect();
+        for route in &routed {
+            assert!(documented.contains(route), "{} {} is not in docs/openapi.yaml", route.0, route.1);
+        }
+        for doc in &documented {
+            assert!(routed.contains(doc), "docs/openapi.yaml documents {} {}, which is not routed", doc.0, doc.1);
+        }
+    }
+
     #[test]
     fn patterns_are_unique() {
         for (i, a) in ROUTES.iter().enumerate() {

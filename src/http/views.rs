@@ -6,12 +6,13 @@ use serde_json::{Value, json};
 use crate::clock::rfc3339;
 use crate::store::affiliates::Affiliate;
 use crate::store::clicks::Click;
-use crate::store::conversions::{Conversion, Event};
 use crate::store::coupons::Coupon;
 use crate::store::customers::Customer;
 use crate::store::deliveries::Delivery;
+use crate::store::events::Event;
 use crate::store::offers::Offer;
 use crate::store::postbacks::Received;
+use crate::tracking::conversion::Conversion;
 
 pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
     json!({
@@ -92,9 +93,11 @@ pub fn conversion(c: &Conversion) -> Value {
         "refunded_amount": c.currency.format(c.refunded_amount),
         "currency": c.currency.code(),
         "commission": c.currency.format(c.commission),
-        "status": c.status,
-        "source": c.source,
-        "attributed_by": c.attributed_by,
+        "status": c.status.as_str(),
+        "source": c.source.as_str(),
+        "attributed_by": c.attributed_by.as_str(),
+        "test": c.test,
+        "flags": c.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
         "created_at": rfc3339(c.created_at),
         "updated_at": rfc3339(c.updated_at),
     })
@@ -114,6 +117,7 @@ pub fn conversion_with_events(c: &Conversion, events: &[Event]) -> Value {
                 "amount_delta": c.currency.format(e.amount_delta),
                 "commission_delta": c.currency.format(e.commission_delta),
                 "reason": e.reason,
+                "refund_id": e.refund_id,
             })
         })
         .collect();

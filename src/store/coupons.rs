@@ -70,3 +70,26 @@ pub fn list(conn: &Connection, after: &str, limit: usize) -> Result<Vec<Coupon>,
     let rows = stmt.query_map(params![after, limit as i64], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// Stores a coupon for the affiliate with `referral_code`, paying under `offer` (or the default
+/// offer at conversion time). Runs on the writer.
+pub fn create_for(
+    conn: &Connection,
+    code: &str,
+    referral_code: &str,
+    offer: Option<&str>,
+    now: i64,
+) -> Result<Coupon, Error> {
+    let (affiliate_id, offer_id) = owners(conn, referral_code, offer)?;
+    create(conn, code, affiliate_id, offer_id, now)
+}
+
+/// The affiliate and offer rows a coupon points to.
+pub fn owners(conn: &Connection, referral_code: &str, offer: Option<&str>) -> Result<(i64, Option<i64>), Error> {
+    let affiliate_id = super::affiliates::require_id(conn, referral_code)?;
+    let offer_id = match offer {
+        Some(id) => Some(super::offers::named_or_default(conn, Some(id))?.id),
+        None => None,
+    };
+    Ok((affiliate_id, offer_id))
+}

@@ -3,9 +3,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
-use super::Insert;
-use super::attribute::{self, Keys};
 use crate::error::Error;
+use crate::tracking::attribution::Resolved;
 
 #[derive(Clone, Debug)]
 pub struct Customer {
@@ -20,15 +19,6 @@ pub struct Customer {
     pub email: Option<String>,
     pub name: Option<String>,
     pub created_at: i64,
-}
-
-pub struct NewCustomer {
-    pub customer_id: String,
-    pub click_id: Option<String>,
-    pub coupon: Option<String>,
-    pub session_id: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<String>,
 }
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Customer> {
@@ -59,28 +49,11 @@ fn select_one(conn: &Connection, condition: &str, value: impl ToSql) -> Result<O
     Ok(conn.prepare_cached(&format!("{SELECT} WHERE {condition}"))?.query_row([value], from_row).optional()?)
 }
 
-/// Ties a customer to the affiliate of a click or coupon. An existing customer is returned as a
-/// duplicate, untouched: the first affiliate keeps the customer.
-pub fn create(conn: &Connection, new: &NewCustomer, now: i64) -> Result<Insert<Customer>, Error> {
-    if let Some(existing) = get(conn, &new.customer_id)? {
-        return Ok(Insert::Duplicate(existing));
-    }
-    let keys = Keys {
-        click_id: new.click_id.clone(),
-        coupon: new.coupon.clone(),
-        session_id: new.session_id.clone(),
-        customer_id: None,
-    };
-    let resolved = attribute::resolve(conn, &keys, now)?;
-    let id = insert_tie(conn, &new.customer_id, &resolved, new.email.as_deref(), new.name.as_deref(), now)?;
-    Ok(Insert::Created(get_by_row(conn, id)?))
-}
-
 /// Inserts the customer row unless the id exists; returns the row id either way.
 pub fn insert_tie(
     conn: &Connection,
     customer_id: &str,
-    resolved: &attribute::Resolved,
+    resolved: &Resolved,
     email: Option<&str>,
     name: Option<&str>,
     now: i64,
@@ -104,6 +77,6 @@ pub fn insert_tie(
         .query_row([customer_id], |r| r.get(0))?)
 }
 
-fn get_by_row(conn: &Connection, id: i64) -> Result<Customer, Error> {
+pub fn get_by_row(conn: &Connection, id: i64) -> Result<Customer, Error> {
     select_one(conn, "c.id = ?1", id)?.ok_or_else(|| Error::internal("customer vanished inside its transaction"))
 }

@@ -4,9 +4,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::conversions::Conversion;
 use crate::error::Error;
-use crate::tracking::link;
+use crate::tracking::conversion::Conversion;
+use crate::tracking::outbound::MacroValues;
 
 /// Gives up on a delivery after this many attempts: about a day with [`retry_delay_secs`].
 pub const MAX_ATTEMPTS: i64 = 18;
@@ -52,46 +52,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
-/// The values a postback URL's macros are filled with.
-pub struct MacroValues<'a> {
-    pub click_id: &'a str,
-    pub external_id: &'a str,
-    pub amount: String,
-    pub commission: String,
-    pub currency: &'a str,
-    pub status: &'a str,
-    pub conversion_id: String,
-    pub offer: &'a str,
-    pub subs: [String; 5],
-    pub event: &'a str,
-}
-
-impl MacroValues<'_> {
-    pub fn fill(&self, template: &str) -> String {
-        link::fill(template, |name| {
-            Some(match name {
-                "click_id" => self.click_id,
-                "external_id" => self.external_id,
-                "amount" => &self.amount,
-                "commission" => &self.commission,
-                "currency" => self.currency,
-                "status" => self.status,
-                "conversion_id" => &self.conversion_id,
-                "offer" => self.offer,
-                "sub1" => &self.subs[0],
-                "sub2" => &self.subs[1],
-                "sub3" => &self.subs[2],
-                "sub4" => &self.subs[3],
-                "sub5" => &self.subs[4],
-                "event" => self.event,
-                _ => return None,
-            })
-        })
-    }
-}
-
-/// Queues a postback for `event` on `c` if its affiliate has a postback URL.
-pub fn enqueue(conn: &Connection, c: &Conversion, event: &str, now: i64) -> Result<(), Error> {
+/// Queues a postback for `event` on `c` if its affiliate has a postback URL. `status` is what
+/// the `{status}` macro says: the conversion's own, except when an affiliate is told that an
+/// order it was credited with went to someone else (`rejected`).
+pub fn enqueue(conn: &Connection, c: &Conversion, event: &str, status: &str, now: i64) -> Result<(), Error> {
     let template: Option<String> = conn
         .prepare_cached("SELECT postback_url FROM affiliates WHERE id = ?1")?
         .query_row([c.affiliate_id], |r| r.get(0))?;
@@ -107,20 +71,18 @@ pub fn enqueue(conn: &Connection, c: &Conversion, event: &str, now: i64) -> Resu
             .unwrap_or_default(),
         None => Default::default(),
     };
-    let values = MacroValues {
-        click_id: c.click_id.as_deref().unwrap_or(""),
-        external_id: &c.external_id,
-        amount: c.currency.format(c.amount - c.refunded_amount),
-        commission: c.currency.format(c.commission),
-        currency: c.currency.code(),
-        status: &c.status,
-        conversion_id: c.id.to_string(),
-        offer: &c.offer,
-        subs,
-        event,
-    };
-    insert(conn, c.affiliate_id, Some(c.id), event, &values.fill(&template), now)?;
+    let url = MacroValues::of(c, event, status, subs).fill(&template);
+    insert(conn, c.affiliate_id, Some(c.id), event, &url, now)?;
     Ok(())
+}
+
+/// Whether `affiliate_id` was sent (or is being sent) a postback about conversion `conversion_id`.
+pub fn was_told(conn: &Connection, conversion_id: i64, affiliate_id: i64) -> Result<bool, Error> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM postback_deliveries WHERE conversion_id = ?1 AND affiliate_id = ?2 LIMIT 1")?
+        .query_row(params![conversion_id, affiliate_id], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 pub fn insert(
@@ -137,6 +99,21 @@ pub fn insert(
     )?
     .execute(params![affiliate_id, conversion_id, event, url, now])?;
     Ok(conn.last_insert_rowid())
+}
+
+pub fn not_found(id: impl std::fmt::Display) -> Error {
+    Error::not_found("not_found", format!("no postback delivery has id {id}"))
+}
+
+/// Queues a sample postback (event `test`) to the postback URL of affiliate `code`, so both
+/// sides can check the wiring and the signature. Must run on the writer.
+pub fn queue_test(conn: &Connection, code: &str, now: i64) -> Result<Delivery, Error> {
+    let affiliate = super::affiliates::by_code(conn, code)?.ok_or_else(|| super::affiliates::unknown(code))?;
+    let template = affiliate.postback_url.ok_or_else(|| {
+        Error::conflict("no_postback_url", format!("affiliate `{code}` has no postback_url; set one with PATCH first"))
+    })?;
+    let id = insert(conn, affiliate.id, None, "test", &MacroValues::sample().fill(&template), now)?;
+    get(conn, id)?.ok_or_else(|| Error::internal("delivery vanished"))
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Delivery>, Error> {
@@ -235,24 +212,5 @@ mod tests {
         assert_eq!(retry_delay_secs(50), 4 * 3600);
         let total: i64 = (0..MAX_ATTEMPTS - 1).map(retry_delay_secs).sum();
         assert!((20 * 3600..=36 * 3600).contains(&total), "{total} s");
-    }
-
-    #[test]
-    fn macros_are_filled_and_encoded() {
-        let v = MacroValues {
-            click_id: "P7abc",
-            external_id: "order 1&2",
-            amount: "60.00".into(),
-            commission: "6.00".into(),
-            currency: "USD",
-            status: "approved",
-            conversion_id: "42".into(),
-            offer: "main",
-            subs: ["s1".into(), String::new(), String::new(), String::new(), "s5".into()],
-            event: "approved",
-        };
-        let url =
-            v.fill("https://t.example/pb?cid={click_id}&oid={external_id}&p={commission}&s={sub1}{sub2}&e={event}");
-        assert_eq!(url, "https://t.example/pb?cid=P7abc&oid=order%201%262&p=6.00&s=s1&e=approved");
     }
 }

@@ -19,8 +19,10 @@ pub mod conversions;
 pub mod coupons;
 pub mod customers;
 pub mod deliveries;
+pub mod events;
 pub mod file;
 pub mod keys;
+pub mod ledger;
 pub mod migrate;
 pub mod offers;
 pub mod postbacks;
@@ -28,6 +30,8 @@ pub mod reports;
 pub mod retention;
 pub mod sessions;
 pub mod settings;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod writer;
 
 use std::path::Path;
@@ -148,6 +152,12 @@ mod tests {
         let stmt = conn.prepare_cached(lookup).unwrap();
         assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
+}
+
+/// A real read through `conn`, for health checks: fails when the database cannot be read.
+pub fn probe(conn: &Connection) -> Result<(), crate::error::Error> {
+    conn.prepare_cached("SELECT count(*) FROM offers")?.query_row([], |r| r.get::<_, i64>(0))?;
+    Ok(())
 }
 
 /// True when a statement failed on a FOREIGN KEY constraint.

@@ -151,13 +151,19 @@ pub fn default_offer(conn: &Connection) -> Result<Option<Offer>, Error> {
 /// The named offer (404 `unknown_offer`), or the default one when no name is given
 /// (404 `no_offer` when there is none yet).
 pub fn named_or_default(conn: &Connection, public_id: Option<&str>) -> Result<Offer, Error> {
-    match public_id {
+    find(conn, public_id)?
+}
+
+/// Like [`named_or_default`], with the database's failure apart from the answer: the inner
+/// error is the refusal to give the caller.
+pub fn find(conn: &Connection, public_id: Option<&str>) -> Result<Result<Offer, Error>, Error> {
+    Ok(match public_id {
         Some(id) => by_public_id(conn, id)?.ok_or_else(|| {
             Error::not_found("unknown_offer", format!("no offer has id `{id}`; list them with GET /api/v1/offers"))
         }),
         None => default_offer(conn)?
             .ok_or_else(|| Error::not_found("no_offer", "there is no offer yet; create one with POST /api/v1/offers")),
-    }
+    })
 }
 
 pub fn list(conn: &Connection, after: i64, limit: usize) -> Result<Vec<Offer>, Error> {

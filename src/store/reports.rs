@@ -8,8 +8,8 @@
 
 use rusqlite::{Connection, Row, params};
 
-use super::conversions::Conversion;
 use crate::error::Error;
+use crate::tracking::conversion::Conversion;
 use crate::tracking::money::Currency;
 
 /// Adds (`sign` = 1) or removes (`sign` = -1) a conversion, as it is now, from the daily totals.
@@ -26,7 +26,7 @@ pub fn count_conversion(conn: &Connection, c: &Conversion, sign: i64) -> Result<
     .execute(params![
         crate::clock::day_of(c.created_at),
         c.affiliate_id,
-        c.status,
+        c.status.as_str(),
         c.currency.code(),
         sign,
         sign * (c.amount - c.refunded_amount),
@@ -157,13 +157,13 @@ pub fn recorded(conn: &Connection, external_ids: &[String]) -> Result<Vec<Record
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Insert;
     use crate::store::affiliates::{self, NewAffiliate};
-    use crate::store::attribute::Keys;
-    use crate::store::conversions::{self, NewConversion, Source, Status};
+    use crate::store::conversions;
     use crate::store::offers::{self, NewOffer};
+    use crate::store::testing::{convert, refund};
     use crate::tracking::attribution::Model;
     use crate::tracking::commission::Rule;
+    use crate::tracking::conversion::Status;
 
     fn db() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
@@ -185,22 +185,6 @@ mod tests {
         };
         offers::create(&conn, &offer, 0).unwrap();
         conn
-    }
-
-    fn convert(conn: &Connection, id: &str, code: &str, amount: &str, currency: &str, now: i64) -> i64 {
-        let new = NewConversion {
-            external_id: id.into(),
-            kind: "sale".into(),
-            amount: amount.into(),
-            currency: Currency::from_code(currency),
-            keys: Keys::default(),
-            source: Source::Api,
-            actor: "test".into(),
-        };
-        match conversions::create_for_affiliate(conn, &new, code, None, now).unwrap() {
-            Insert::Created(c) => c.id,
-            Insert::Duplicate(_) => panic!("duplicate"),
-        }
     }
 
     fn from_scratch(conn: &Connection) -> Vec<(i64, i64, String, String, i64, i64, i64)> {
@@ -241,9 +225,9 @@ mod tests {
         assert_eq!(rollup(&conn), from_scratch(&conn));
         conversions::decide(&conn, a, Status::Approved, "t", None, 8 * day).unwrap();
         conversions::decide(&conn, b, Status::Rejected, "t", None, 8 * day).unwrap();
-        conversions::refund(&conn, c, Some("30.00"), "t", 8 * day).unwrap();
-        conversions::refund(&conn, a, Some("25.00"), "t", 9 * day).unwrap();
-        conversions::refund(&conn, d, None, "t", 9 * day).unwrap();
+        refund(&conn, c, Some("30.00"), 8 * day);
+        refund(&conn, a, Some("25.00"), 9 * day);
+        refund(&conn, d, None, 9 * day);
         // A refused decision changes nothing.
         conversions::decide(&conn, d, Status::Approved, "t", None, 9 * day).unwrap();
         assert_eq!(rollup(&conn), from_scratch(&conn));
@@ -259,7 +243,7 @@ mod tests {
         let c = convert(&conn, "o3", "bob", "10.00", "USD", 2 * day);
         conversions::decide(&conn, a, Status::Approved, "t", None, 3 * day).unwrap();
         conversions::decide(&conn, c, Status::Approved, "t", None, 3 * day).unwrap();
-        conversions::refund(&conn, a, Some("50.00"), "t", 10 * day).unwrap();
+        refund(&conn, a, Some("50.00"), 10 * day);
         let before_refund = approved_payouts(&conn, 0, 4 * day).unwrap();
         assert_eq!(before_refund.len(), 2);
         assert_eq!((before_refund[0].referral_code.as_str(), before_refund[0].commission), ("ann", 1000));

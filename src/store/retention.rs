@@ -119,8 +119,10 @@ pub fn append_log(db: &Path, kind: Kind, id: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Erases a customer: the customer row (e-mail, name) and every click tied to it, directly or
-/// through its conversions. Conversions stay with their amounts, commissions and affiliate.
+/// Erases a customer: the customer row (e-mail, name), every click tied to it, directly or
+/// through its conversions, and every copy of what was sent about them: the raw parameters of
+/// postbacks received for their conversions or naming them, and the outbound postbacks about
+/// their conversions. Conversions stay with their amounts, commissions and affiliate.
 /// Returns whether anything was found.
 pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<bool, Error> {
     let row: Option<(i64, Option<String>)> = conn
@@ -139,29 +141,86 @@ pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<
     for click in &clicks {
         erase_click(conn, click, now)?;
     }
+    let conversions: Vec<i64> = conn
+        .prepare_cached("SELECT id FROM conversions WHERE customer_id = ?1")?
+        .query_map([row_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for conversion in conversions {
+        scrub_conversion_logs(conn, conversion)?;
+    }
     conn.prepare_cached("DELETE FROM customers WHERE id = ?1")?.execute([row_id])?;
-    conn.prepare_cached(
-        "UPDATE postbacks_received SET params = json_set(params, '$.customer_id', '[erased]')
-         WHERE json_extract(params, '$.customer_id') = ?1",
-    )?
+    conn.prepare_cached(&format!(
+        "UPDATE postbacks_received SET params = '{ERASED_PARAMS}' WHERE json_extract(params, '$.customer_id') = ?1"
+    ))?
     .execute([customer_id])?;
     Ok(true)
 }
 
-/// Erases one click and scrubs its ID from the postback logs. Returns whether it existed.
+/// What is left of the parameters of a received postback about an erased person.
+const ERASED_PARAMS: &str = r#"{"erased":"personal data removed on request"}"#;
+
+/// Removes what the logs hold about one conversion: every parameter of the postbacks received
+/// for it (they may carry e-mails, names, addresses, anything the sender passed along), and the
+/// query and path of the outbound postbacks about it; one not sent yet never will be.
+fn scrub_conversion_logs(conn: &Connection, conversion_id: i64) -> Result<(), Error> {
+    conn.prepare_cached(&format!("UPDATE postbacks_received SET params = '{ERASED_PARAMS}' WHERE conversion_id = ?1"))?
+        .execute([conversion_id])?;
+    let deliveries: Vec<(i64, String)> = conn
+        .prepare_cached("SELECT id, url FROM postback_deliveries WHERE conversion_id = ?1")?
+        .query_map([conversion_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, url) in deliveries {
+        redact_delivery(conn, id, &url)?;
+    }
+    Ok(())
+}
+
+/// Keeps only the scheme and host of a delivery's URL (and of its last error, which quotes it);
+/// a pending delivery is given up.
+fn redact_delivery(conn: &Connection, id: i64, url: &str) -> Result<(), Error> {
+    let origin = url.split_once("://").map_or(String::new(), |(scheme, rest)| {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        format!("{scheme}://{host}/[erased]")
+    });
+    conn.prepare_cached(
+        "UPDATE postback_deliveries
+         SET url = ?1,
+             last_error = CASE WHEN status = 'pending' THEN 'not sent: the personal data in it was erased'
+                               WHEN last_error IS NULL THEN NULL ELSE '[erased]' END,
+             status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END
+         WHERE id = ?2",
+    )?
+    .execute(params![origin, id])?;
+    Ok(())
+}
+
+/// Erases one click, and scrubs the postback logs of its conversions and of anything naming it.
+/// Returns whether it existed.
 pub fn erase_click(conn: &Connection, id: &str, now: i64) -> Result<bool, Error> {
     record(conn, Kind::Click, id, now)?;
     if !click_id::is_well_formed(id) {
         return Ok(false);
     }
+    let conversions: Vec<i64> = conn
+        .prepare_cached("SELECT id FROM conversions WHERE click_id = ?1")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for conversion in conversions {
+        scrub_conversion_logs(conn, conversion)?;
+    }
     let deleted = conn.prepare_cached("DELETE FROM clicks WHERE id = ?1")?.execute([id])?;
-    // Click IDs are 30 random characters: replacing them as text cannot hit anything else.
-    conn.prepare_cached(
-        "UPDATE postbacks_received SET params = replace(params, ?1, '[erased]') WHERE instr(params, ?1) > 0",
-    )?
+    // Click IDs are 30 random characters: finding them as text cannot hit anything else.
+    conn.prepare_cached(&format!(
+        "UPDATE postbacks_received SET params = '{ERASED_PARAMS}' WHERE instr(params, ?1) > 0"
+    ))?
     .execute([id])?;
-    conn.prepare_cached("UPDATE postback_deliveries SET url = replace(url, ?1, '[erased]') WHERE instr(url, ?1) > 0")?
-        .execute([id])?;
+    let deliveries: Vec<(i64, String)> = conn
+        .prepare_cached("SELECT id, url FROM postback_deliveries WHERE instr(url, ?1) > 0")?
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (delivery, url) in deliveries {
+        redact_delivery(conn, delivery, &url)?;
+    }
     Ok(deleted == 1)
 }
 

@@ -1,11 +1,12 @@
 //! Attribution: which affiliate gets the credit for a conversion.
 //!
-//! A conversion names up to four keys. They are tried in a fixed order, most specific first:
-//! `click_id` (this visit's click), `coupon` (typed at checkout), `customer_id` (a customer tied
-//! to an affiliate earlier: recurring commission) and `session_id` (the merchant's session, whose
-//! clicks are weighed by the offer's first- or last-click model). The first key that resolves
-//! wins; if none does, the error of the first key given is reported, so an integration bug
-//! surfaces instead of a sale silently going to nobody. Pure logic: callers do the lookups.
+//! A conversion names up to five keys. They are tried in a fixed order, most specific first:
+//! `click_id` (this visit's click), the affiliate itself (a network's partner-id postback names
+//! it), `coupon` (typed at checkout), `customer_id` (a customer tied to an affiliate earlier:
+//! recurring commission) and `session_id` (the merchant's session, whose clicks are weighed by
+//! the offer's first- or last-click model). The first key that resolves wins; if none does, the
+//! error of the first key given is reported, so an integration bug surfaces instead of a sale
+//! silently going to nobody. Pure logic: callers do the lookups.
 
 /// The offer's attribution model for sessions with several clicks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +45,7 @@ pub enum Key {
 
 impl Key {
     /// The order in which a conversion's keys are tried.
-    pub const PRECEDENCE: [Key; 4] = [Key::Click, Key::Coupon, Key::Customer, Key::Session];
+    pub const PRECEDENCE: [Key; 5] = [Key::Click, Key::Affiliate, Key::Coupon, Key::Customer, Key::Session];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -55,6 +56,45 @@ impl Key {
             Key::Affiliate => "affiliate",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Key> {
+        Key::PRECEDENCE.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// The keys a report carries. Empty strings are treated like absent keys by every source.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Keys {
+    pub click_id: Option<String>,
+    pub coupon: Option<String>,
+    pub customer_id: Option<String>,
+    pub session_id: Option<String>,
+    /// The affiliate named by the report itself (partner-id postbacks), with the offer it names.
+    pub referral_code: Option<String>,
+    pub offer: Option<String>,
+}
+
+impl Keys {
+    /// Whether nothing could attribute the report (an offer alone names no affiliate).
+    pub fn is_empty(&self) -> bool {
+        self.click_id.is_none()
+            && self.coupon.is_none()
+            && self.customer_id.is_none()
+            && self.session_id.is_none()
+            && self.referral_code.is_none()
+    }
+}
+
+/// Who gets the credit, and through what (the rows the store found for the key that won).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub key: Key,
+    pub affiliate_id: i64,
+    pub offer_id: i64,
+    pub click_id: Option<String>,
+    pub coupon_code: Option<String>,
+    /// The customers row when the customer key attributed it.
+    pub customer_row: Option<i64>,
 }
 
 pub const MS_PER_DAY: i64 = 86_400_000;

@@ -6,8 +6,13 @@
 pub mod attribution;
 pub mod click_id;
 pub mod commission;
+pub mod conversion;
+pub mod customer;
 pub mod link;
 pub mod money;
 pub mod net;
+pub mod offer;
+pub mod outbound;
 pub mod postback;
+pub mod pricing;
 pub mod validate;

@@ -116,6 +116,22 @@ pub fn parse_amount(text: &str, digits: u8) -> Result<i64, AmountError> {
     Ok(minor)
 }
 
+/// The most decimal places any currency has (ISO 4217: CLF and UYW have 4).
+pub const MAX_MINOR_DIGITS: u8 = 4;
+
+/// Checks that `text` is an amount in some currency, before the currency is known (it may come
+/// from the offer); the exact number of decimals is checked once it is.
+pub fn check_shape(text: &str) -> Result<(), AmountError> {
+    parse_amount(text, MAX_MINOR_DIGITS).map(|_| ())
+}
+
+/// A currency code as sent (upper or lower case) in `field`; `invalid_<field>` unless known.
+pub fn currency(field: &str, code: &str) -> Result<Currency, crate::error::Error> {
+    Currency::from_code(&code.to_ascii_uppercase()).ok_or_else(|| {
+        crate::error::Error::invalid(field, format!("`{code}` is not an ISO 4217 currency code this server knows"))
+    })
+}
+
 /// Formats minor units with exactly `digits` decimal places: `format_amount(1999, 2) == "19.99"`.
 pub fn format_amount(minor: i64, digits: u8) -> String {
     let sign = if minor < 0 { "-" } else { "" };
@@ -291,6 +307,15 @@ const CURRENCIES: &[(&str, u8)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shape_check_allows_the_most_decimals_any_currency_has() {
+        assert_eq!(CURRENCIES.iter().map(|(_, d)| *d).max(), Some(MAX_MINOR_DIGITS));
+        assert!(check_shape("1.2345").is_ok());
+        assert_eq!(check_shape("1.23456"), Err(AmountError::TooManyDecimals { allowed: MAX_MINOR_DIGITS }));
+        assert_eq!(currency("currency", "eur").unwrap().code(), "EUR");
+        assert_eq!(currency("currency", "XXQ").unwrap_err().code, "invalid_currency");
+    }
 
     #[test]
     fn parses_exact_decimals() {

@@ -61,6 +61,12 @@ pub fn conversion_type(value: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err("must be a lower-case word such as sale or lead".into()) }
 }
 
+/// Byte limits for the free-form data of a click.
+pub const MAX_URL: usize = 2048;
+pub const MAX_USER_AGENT: usize = 512;
+pub const MAX_SUB: usize = 255;
+pub const MAX_SOURCE: usize = 64;
+
 /// Free-form metadata (user agent, referrer, sub IDs): kept, but bounded and without control
 /// characters, because it is shown in the admin and exported to spreadsheets. Never an error:
 /// click recording must not fail over a strange user agent.

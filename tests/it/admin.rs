@@ -308,7 +308,11 @@ fn the_payout_csv_sums_approved_commission_per_affiliate_and_currency() {
     for (code, _) in names {
         approve(code, &format!("{code}-1"), "10.00", "USD");
     }
-    assert_eq!(s.post(&format!("/api/v1/conversions/{refunded}/refund"), &json!({"amount": "20.00"})).status, 200);
+    assert_eq!(
+        s.post(&format!("/api/v1/conversions/{refunded}/refund"), &json!({"amount": "20.00", "refund_id": "re-1"}))
+            .status,
+        200
+    );
     s.click("ann", json!({}));
     let pending = order(&s, "ann", "p1", "30.00");
 

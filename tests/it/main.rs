@@ -20,3 +20,5 @@ mod redirect;
 mod robustness;
 mod support;
 mod systemd;
+mod trust;
+mod upgrade;

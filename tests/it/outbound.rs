@@ -12,17 +12,17 @@ use sha2::Sha256;
 use crate::support::{Server, eventually};
 
 /// A request the tracker saw: its path and its headers (names lower-cased).
-type Seen = (String, Vec<(String, String)>);
+pub type Seen = (String, Vec<(String, String)>);
 
 /// A tiny tracker: records each request (path and headers) and answers with the next status
 /// of `script` (the last one repeats).
-struct Tracker {
-    port: u16,
-    seen: Arc<Mutex<Vec<Seen>>>,
+pub struct Tracker {
+    pub port: u16,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Tracker {
-    fn start(script: Vec<u16>) -> Tracker {
+    pub fn start(script: Vec<u16>) -> Tracker {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -56,7 +56,7 @@ impl Tracker {
         Tracker { port, seen }
     }
 
-    fn count(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.seen.lock().unwrap().len()
     }
 }

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Resp, Server, request};
 
-fn token(s: &Server) -> String {
+pub fn token(s: &Server) -> String {
     let r = s.get("/api/v1/postback-url");
     assert_eq!(r.status, 200, "{}", r.text());
     let body = r.json();
@@ -13,7 +13,7 @@ fn token(s: &Server) -> String {
     token
 }
 
-fn fire(s: &Server, query: &str) -> Resp {
+pub fn fire(s: &Server, query: &str) -> Resp {
     s.get_public(&format!("/postback?{query}"))
 }
 
@@ -104,11 +104,18 @@ fn every_dialect_reports_a_conversion() {
 
 #[test]
 fn the_pixel_always_answers_and_counts_once_with_a_postback() {
-    let s = Server::start();
+    let s = Server::start_with(&["--pixel", "on"], &[]);
     s.seed();
     let t = token(&s);
     let click = s.click("ann", json!({}));
-    for query in ["", "click_id=nope&order_id=x", &format!("click_id={click}&order_id=px&amount=abc"), "garbage=%ff"] {
+    for query in [
+        "",
+        "click_id=nope&order_id=x",
+        &format!("click_id={click}&order_id=px&amount=abc"),
+        &format!("click_id={click}&order_id=%7Border_id%7D&amount=1"),
+        &format!("click_id={click}&order_id=no-amount"),
+        "garbage=%ff",
+    ] {
         let r = s.get_public(&format!("/pixel.gif?{query}"));
         assert_eq!(r.status, 200, "{query}");
         assert_eq!(r.header("Content-Type"), Some("image/gif"));
@@ -122,7 +129,10 @@ fn the_pixel_always_answers_and_counts_once_with_a_postback() {
     let stored = s.get("/api/v1/conversions").json();
     assert_eq!(stored["data"][0]["source"], "pixel");
     assert_eq!(stored["data"][0]["amount"], "30.00");
-    // The server-to-server postback for the same order is a duplicate; the pixel again too.
+    // The server-to-server postback for the same order is authoritative: it takes the pixel's
+    // conversion over (same affiliate here); after it, both are duplicates.
+    let taken = fire(&s, &format!("token={t}&click_id={click}&order_id=ORDER-9&amount=30.00"));
+    assert_eq!((taken.status, &taken.json()["source"]), (201, &json!("postback")));
     fire(&s, &format!("token={t}&click_id={click}&order_id=ORDER-9&amount=30.00"))
         .assert_error(409, "duplicate_external_id");
     assert_eq!(s.get_public(&format!("/pixel.gif?click_id={click}&order_id=ORDER-9&amount=30.00")).status, 200);
@@ -189,15 +199,16 @@ fn refunds_partial_full_and_over() {
         .clone();
     assert_eq!(s.get(&format!("/api/v1/conversions/{id}")).json()["commission"], "10.00");
 
-    let partial = s.post(&format!("/api/v1/conversions/{id}/refund"), &json!({"amount": "40.00"}));
+    let partial = s.post(&format!("/api/v1/conversions/{id}/refund"), &json!({"amount": "40.00", "refund_id": "r1"}));
     assert_eq!(partial.status, 200, "{}", partial.text());
     assert_eq!(partial.json()["refunded_amount"], "40.00");
     assert_eq!(partial.json()["commission"], "6.00");
     assert_eq!(partial.json()["status"], "pending");
 
-    s.post(&format!("/api/v1/conversions/{id}/refund"), &json!({"amount": "60.01"}))
+    s.post(&format!("/api/v1/conversions/{id}/refund"), &json!({"amount": "60.01", "refund_id": "r2"}))
         .assert_error(400, "invalid_amount");
-    s.post(&format!("/api/v1/conversions/{id}/refund"), &json!({"amount": "-1"})).assert_error(400, "invalid_amount");
+    s.post(&format!("/api/v1/conversions/{id}/refund"), &json!({"amount": "-1", "refund_id": "r2"}))
+        .assert_error(400, "invalid_amount");
 
     let approved = s.post(&format!("/api/v1/conversions/{id}/approve"), &json!({}));
     assert_eq!(approved.json()["status"], "approved");
@@ -206,7 +217,9 @@ fn refunds_partial_full_and_over() {
     assert_eq!(rest.json()["status"], "refunded");
     assert_eq!(rest.json()["commission"], "0.00");
     assert_eq!(rest.json()["refunded_amount"], "100.00");
-    s.post(&format!("/api/v1/conversions/{id}/refund"), &json!({})).assert_error(409, "invalid_status_transition");
+    // A full refund can be repeated safely: nothing is left, nothing changes.
+    let again = s.post(&format!("/api/v1/conversions/{id}/refund"), &json!({}));
+    assert_eq!((again.status, &again.json()["refunded_amount"]), (200, &json!("100.00")));
 
     // Every change is in the history, and the approved money that was taken back is a negative
     // ledger entry.

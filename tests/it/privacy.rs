@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::support::{Server, eventually};
 
-fn file_contains(path: &std::path::Path, needle: &[u8]) -> bool {
+pub fn file_contains(path: &std::path::Path, needle: &[u8]) -> bool {
     match std::fs::read(path) {
         Ok(bytes) => bytes.windows(needle.len()).any(|w| w == needle),
         Err(_) => false,

@@ -36,12 +36,25 @@ impl Server {
     }
 
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
-        Server::start_with_umask(args, env, None)
+        Server::start_on(None, args, env)
+    }
+
+    /// Like [`Server::start_with`], on a copy of the database file `db` (e.g. one written by an
+    /// older release) when given.
+    pub fn start_on(db: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_configured(db, args, env, None)
     }
 
     /// Like [`Server::start_with`], with the server's umask set to `umask`.
     pub fn start_with_umask(args: &[&str], env: &[(&str, &str)], umask: Option<u32>) -> Server {
+        Server::start_configured(None, args, env, umask)
+    }
+
+    fn start_configured(db: Option<&Path>, args: &[&str], env: &[(&str, &str)], umask: Option<u32>) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
+        if let Some(db) = db {
+            std::fs::copy(db, dir.path().join("affiliated.db")).expect("copying the database");
+        }
         let mut server = Server {
             dir,
             addr: "127.0.0.1:1".parse().unwrap(),

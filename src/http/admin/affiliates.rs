@@ -1,16 +1,18 @@
 //! `/admin/affiliates`: list, create, edit (name, email, postback URL), the tracking link to
 //! copy, and the outbound postback's signing secret and test. Validation is the API's
-//! (`api::affiliates::new_affiliate` and `changes`).
+//! (`http::input::new_affiliate` and `affiliate_changes`).
 
 use super::form::Form;
 use super::html::{self, Html, fragment, html};
 use super::layout::{self, Notice};
 use super::{PAGE_SIZE, see_other};
 use crate::error::Error;
-use crate::http::api::affiliates::{POSTBACK_MACROS, changes, new_affiliate, queue_test_postback};
+use crate::http::input::{affiliate_changes, new_affiliate};
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
 use crate::store::affiliates::{self, Affiliate};
+use crate::store::deliveries;
+use crate::tracking::outbound::POSTBACK_MACROS;
 
 pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     list_page(ctx, req, super::notice(req), &Form::default(), 200)
@@ -160,7 +162,7 @@ fn edit_page(
 pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let affiliate = find(ctx, req)?;
     let form = Form::parse(req)?;
-    let changes = match changes(&form) {
+    let changes = match affiliate_changes(&form) {
         Ok(changes) => changes,
         Err(e) => return edit_page(ctx, req, &affiliate, Notice::Error(e.message), Some(&form), e.status),
     };
@@ -185,7 +187,7 @@ pub fn test_postback(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let affiliate = find(ctx, req)?;
     let code = affiliate.referral_code.clone();
     let now = crate::clock::now_ms();
-    match ctx.writer.run(move |conn| queue_test_postback(conn, &code, now)) {
+    match ctx.writer.run(move |conn| deliveries::queue_test(conn, &code, now)) {
         Ok(_) => Ok(see_other(&format!("/admin/affiliates/{}", affiliate.referral_code), &[("done", "test-queued")])),
         Err(e) if e.status < 500 => edit_page(ctx, req, &affiliate, Notice::Error(e.message), None, e.status),
         Err(e) => Err(e),

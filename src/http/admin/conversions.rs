@@ -5,11 +5,12 @@ use super::html::{self, Html, fragment, html};
 use super::layout::{self, Notice};
 use super::{PAGE_SIZE, Period};
 use crate::error::Error;
-use crate::http::api::conversions::count_decisions;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
+use crate::intake;
 use crate::store::affiliates;
-use crate::store::conversions::{self, Conversion, Decision, Filter, Status};
+use crate::store::conversions::{self, Filter};
+use crate::tracking::conversion::{Conversion, Status};
 
 /// The query parameters of the list that a form post returns to.
 const FILTER_KEYS: &[&str] = &["status", "affiliate", "from", "to", "q", "after"];
@@ -171,12 +172,12 @@ fn row(c: &Conversion, now: i64) -> Html {
         c.referral_code,
         html::money(c.currency, c.amount - c.refunded_amount),
         html::money(c.currency, c.commission),
-        html::badge(&c.status),
-        c.source,
+        html::badge(c.status.as_str()),
+        c.source.as_str(),
         html::time(c.created_at),
         html::age(c.created_at, now)
     );
-    if c.status == Status::Pending.as_str() {
+    if c.status == Status::Pending {
         html!(
             out,
             "<button class=\"btn small approve\" id=\"approve-{}\" type=\"submit\" formaction=\"/admin/conversions/{}/approve\">Approve</button> \
@@ -229,20 +230,7 @@ fn decide(ctx: &Ctx, form: &Form, ids: Vec<i64>, to: Status) -> Result<Response,
         params.push(("done", "none-selected"));
         return Ok(super::see_other("/admin/conversions", &params));
     }
-    let now = crate::clock::now_ms();
-    let (changed, refused) = ctx.writer.run(move |conn| {
-        let (mut changed, mut refused) = (0u64, 0u64);
-        for id in ids {
-            match conversions::decide(conn, id, to, "admin", None, now) {
-                Ok(Decision::Changed(_)) => changed += 1,
-                Ok(Decision::Refused(_)) => refused += 1,
-                Err(e) if e.status == 404 => refused += 1,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok((changed, refused))
-    })?;
-    count_decisions(ctx, to, changed);
+    let (changed, refused) = intake::decide_many(&ctx.intake(), ids, to, "admin")?;
     let (changed, refused) = (changed.to_string(), refused.to_string());
     params.extend([("done", to.as_str()), ("n", &changed), ("skipped", &refused)]);
     Ok(super::see_other("/admin/conversions", &params))

@@ -6,7 +6,6 @@ use super::html::{Html, fragment, html};
 use super::layout::{self, Notice};
 use super::{PAGE_SIZE, see_other};
 use crate::error::Error;
-use crate::http::api::coupons::{create_in, owners};
 use crate::http::json::Fields;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
@@ -76,7 +75,7 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     };
     let offer = form.get("offer").map(String::from);
     let now = crate::clock::now_ms();
-    match ctx.writer.run(move |conn| create_in(conn, &code, &referral_code, offer.as_deref(), now)) {
+    match ctx.writer.run(move |conn| coupons::create_for(conn, &code, &referral_code, offer.as_deref(), now)) {
         Ok(c) => Ok(see_other(&format!("/admin/coupons/{}", c.code), &[("done", "created")])),
         Err(e) if e.status < 500 => list_page(ctx, req, Notice::Error(e.message), &form, e.status),
         Err(e) => Err(e),
@@ -120,7 +119,7 @@ pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let offer = form.get("offer").map(String::from);
     let code = coupon.code.clone();
     let result = ctx.writer.run(move |conn| {
-        let (affiliate_id, offer_id) = owners(conn, &referral_code, offer.as_deref())?;
+        let (affiliate_id, offer_id) = coupons::owners(conn, &referral_code, offer.as_deref())?;
         coupons::update(conn, &code, affiliate_id, offer_id)
     });
     match result {

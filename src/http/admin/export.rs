@@ -8,8 +8,9 @@ use crate::clock::day_text;
 use crate::error::Error;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
-use crate::store::conversions::{self, Status};
+use crate::store::conversions;
 use crate::store::reports;
+use crate::tracking::conversion::Status;
 
 /// Most rows in one conversions export (about 15 MB); a longer period must be split.
 pub const MAX_EXPORT_ROWS: usize = 100_000;
@@ -104,9 +105,9 @@ pub fn conversions(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
                 Cell::Text(&c.referral_code),
                 Cell::Text(&c.offer),
                 Cell::Text(&c.kind),
-                Cell::Text(&c.status),
-                Cell::Text(&c.source),
-                Cell::Text(&c.attributed_by),
+                Cell::Text(c.status.as_str()),
+                Cell::Text(c.source.as_str()),
+                Cell::Text(c.attributed_by.as_str()),
                 Cell::Text(c.currency.code()),
                 Cell::Number(c.currency.format(c.amount)),
                 Cell::Number(c.currency.format(c.refunded_amount)),

@@ -6,13 +6,13 @@ use super::html::{Html, fragment, html};
 use super::layout::{self, Notice};
 use super::{PAGE_SIZE, see_other};
 use crate::error::Error;
-use crate::http::api::offers::{attribution, check_landing_url, click_window_days, rule};
 use crate::http::json::Fields;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
 use crate::store::offers::{self, NewOffer, Offer};
 use crate::tracking::commission::Rule;
 use crate::tracking::money::Currency;
+use crate::tracking::offer::{attribution, check_landing_url, click_window_days, rule};
 use crate::tracking::validate;
 
 /// Reads an offer from the form. For an edit, `existing` fixes the id and currency.
@@ -31,7 +31,7 @@ fn from_form(form: &Form, existing: Option<&Offer>) -> Result<NewOffer, Error> {
     check_landing_url(landing_url)?;
     let currency = match (existing, form.get("currency")) {
         (Some(o), _) => o.currency,
-        (None, Some(code)) => crate::http::api::currency("currency", code)?,
+        (None, Some(code)) => crate::tracking::money::currency("currency", code)?,
         (None, None) => Currency::from_code("USD").expect("USD is known"),
     };
     let kind = form.get("commission_type").unwrap_or("percent");

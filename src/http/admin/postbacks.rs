@@ -5,7 +5,6 @@ use super::html::{self, Html, fragment, html};
 use super::layout;
 use super::{PAGE_SIZE, see_other};
 use crate::error::Error;
-use crate::http::api::postbacks::{not_found, template};
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
 use crate::store::{deliveries, postbacks};
@@ -53,7 +52,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
              readonly value=\"{}\"><button class=\"btn\" type=\"button\" data-copy=\"postback-url\">Copy</button></div>\
              <p class=\"muted\" style=\"margin:8px 0 0\">Give it to a shop platform or network that can only fire a URL. \
              The token in it can only report conversions; keep it private anyway.</p></div>",
-            template(&ctx.config.public_url, &token)
+            crate::tracking::postback::url_template(&ctx.config.public_url, &token)
         ),
         None => html!(
             body,
@@ -163,8 +162,10 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 /// `POST /admin/postbacks/{id}/retry`: queue a delivery for an immediate new attempt.
 pub fn retry(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let id: i64 = req.param(0).parse().map_err(|_| not_found(req.param(0)))?;
+    let id: i64 = req.param(0).parse().map_err(|_| crate::store::deliveries::not_found(req.param(0)))?;
     let now = crate::clock::now_ms();
-    ctx.writer.run(move |conn| if deliveries::retry(conn, id, now)? { Ok(()) } else { Err(not_found(id)) })?;
+    ctx.writer.run(move |conn| {
+        if deliveries::retry(conn, id, now)? { Ok(()) } else { Err(crate::store::deliveries::not_found(id)) }
+    })?;
     Ok(see_other("/admin/postbacks", &[("done", "retried")]))
 }

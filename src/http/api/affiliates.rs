@@ -3,43 +3,11 @@
 use serde_json::json;
 
 use crate::error::Error;
-use crate::http::json::{Body, Fields};
+use crate::http::json::Body;
 use crate::http::response::Response;
-use crate::http::{Ctx, Req, views};
-use crate::store::affiliates::{self, Changes, NewAffiliate};
-use crate::store::deliveries::{self, Delivery, MacroValues};
-use crate::tracking::{link, validate};
-
-/// Macros an affiliate's postback URL may use.
-pub const POSTBACK_MACROS: &[&str] = &[
-    "click_id",
-    "external_id",
-    "amount",
-    "commission",
-    "currency",
-    "status",
-    "conversion_id",
-    "offer",
-    "sub1",
-    "sub2",
-    "sub3",
-    "sub4",
-    "sub5",
-    "event",
-];
-
-fn postback_url(body: &impl Fields) -> Result<Option<&str>, Error> {
-    let url = body.text("postback_url")?;
-    if let Some(url) = url {
-        check_postback_url(url)?;
-    }
-    Ok(url)
-}
-
-/// A postback URL template may use only [`POSTBACK_MACROS`].
-pub fn check_postback_url(url: &str) -> Result<(), Error> {
-    link::check_template(url, POSTBACK_MACROS).map(|_| ()).map_err(|e| Error::invalid("postback_url", e))
-}
+use crate::http::{Ctx, Req, input, views};
+use crate::store::affiliates;
+use crate::store::deliveries;
 
 fn with_secret(mut view: serde_json::Value, secret: Option<String>) -> serde_json::Value {
     if let Some(secret) = secret {
@@ -48,26 +16,8 @@ fn with_secret(mut view: serde_json::Value, secret: Option<String>) -> serde_jso
     view
 }
 
-/// Reads and validates a new affiliate (API body or admin form).
-pub fn new_affiliate(fields: &impl Fields) -> Result<NewAffiliate, Error> {
-    let referral_code = fields.required_text("referral_code")?;
-    validate::code(referral_code).map_err(|e| Error::invalid("referral_code", e))?;
-    let name = fields.required_text("name")?;
-    validate::name(name).map_err(|e| Error::invalid("name", e))?;
-    let email = fields.text("email")?;
-    if let Some(email) = email {
-        validate::email(email).map_err(|e| Error::invalid("email", e))?;
-    }
-    Ok(NewAffiliate {
-        referral_code: referral_code.to_string(),
-        name: name.to_string(),
-        email: email.map(String::from),
-        postback_url: postback_url(fields)?.map(String::from),
-    })
-}
-
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let new = new_affiliate(&Body::parse(&req.body)?)?;
+    let new = input::new_affiliate(&Body::parse(&req.body)?)?;
     let now = crate::clock::now_ms();
     let (affiliate, secret) = ctx.writer.run(move |conn| affiliates::create(conn, &new, now))?;
     Ok(Response::json(201, &with_secret(views::affiliate(&affiliate, &ctx.config.public_url), secret)))
@@ -76,31 +26,10 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// `PATCH /api/v1/affiliates/{code}`: change name, email or postback URL (`null` clears the
 /// last two).
 pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let changes = changes(&Body::parse(&req.body)?)?;
+    let changes = input::affiliate_changes(&Body::parse(&req.body)?)?;
     let code = req.param(0).to_string();
     let (affiliate, secret) = ctx.writer.run(move |conn| affiliates::update(conn, &code, &changes))?;
     Ok(Response::json(200, &with_secret(views::affiliate(&affiliate, &ctx.config.public_url), secret)))
-}
-
-/// Reads and validates changes to an affiliate (API body or admin form): a name replaces the
-/// old one; email and postback URL change when sent, and an empty one clears them.
-pub fn changes(fields: &impl Fields) -> Result<Changes, Error> {
-    let mut changes = Changes::default();
-    if let Some(name) = fields.text("name")? {
-        validate::name(name).map_err(|e| Error::invalid("name", e))?;
-        changes.name = Some(name.to_string());
-    }
-    if fields.has_field("email") {
-        let email = fields.text("email")?;
-        if let Some(e) = email {
-            validate::email(e).map_err(|m| Error::invalid("email", m))?;
-        }
-        changes.email = Some(email.map(String::from));
-    }
-    if fields.has_field("postback_url") {
-        changes.postback_url = Some(postback_url(fields)?.map(String::from));
-    }
-    Ok(changes)
 }
 
 /// `POST /api/v1/affiliates/{code}/postback-secret`: a new signing secret, shown once.
@@ -118,30 +47,8 @@ pub fn rotate_secret(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 pub fn test_postback(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let code = req.param(0).to_string();
     let now = crate::clock::now_ms();
-    let delivery = ctx.writer.run(move |conn| queue_test_postback(conn, &code, now))?;
+    let delivery = ctx.writer.run(move |conn| deliveries::queue_test(conn, &code, now))?;
     Ok(Response::json(201, &views::delivery(&delivery)))
-}
-
-/// Queues the sample postback of [`test_postback`]. Runs on the writer.
-pub fn queue_test_postback(conn: &rusqlite::Connection, code: &str, now: i64) -> Result<Delivery, Error> {
-    let affiliate = affiliates::by_code(conn, code)?.ok_or_else(|| affiliates::unknown(code))?;
-    let template = affiliate.postback_url.ok_or_else(|| {
-        Error::conflict("no_postback_url", format!("affiliate `{code}` has no postback_url; set one with PATCH first"))
-    })?;
-    let sample = MacroValues {
-        click_id: "test-click-id",
-        external_id: "test-order",
-        amount: "100.00".into(),
-        commission: "10.00".into(),
-        currency: "USD",
-        status: "pending",
-        conversion_id: "0".into(),
-        offer: "test",
-        subs: ["sub1".into(), "sub2".into(), "sub3".into(), "sub4".into(), "sub5".into()],
-        event: "test",
-    };
-    let id = deliveries::insert(conn, affiliate.id, None, "test", &sample.fill(&template), now)?;
-    deliveries::get(conn, id)?.ok_or_else(|| Error::internal("delivery vanished"))
 }
 
 pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {

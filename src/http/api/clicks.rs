@@ -1,21 +1,15 @@
 //! `/api/v1/clicks`: the merchant's backend records a visitor's arrival and keeps the click ID.
 
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
 
 use crate::error::Error;
 use crate::http::json::Body;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
+use crate::intake;
 use crate::store::clicks::{self, Click, NewClick};
 use crate::store::{affiliates, offers};
-use crate::tracking::validate;
-
-/// Byte limits for free-form click data.
-pub const MAX_URL: usize = 2048;
-pub const MAX_USER_AGENT: usize = 512;
-pub const MAX_SUB: usize = 255;
-pub const MAX_SOURCE: usize = 64;
+use crate::tracking::validate::{self, MAX_SOURCE, MAX_SUB, MAX_URL, MAX_USER_AGENT};
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body)?;
@@ -53,7 +47,7 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let offer = offers::named_or_default(&ctx.db, body.str("offer")?)?;
     click.affiliate_id = affiliate.id;
     click.offer_id = offer.id;
-    let (id, created_at) = record(ctx, click.clone())?;
+    let (id, created_at) = intake::record_click(&ctx.intake(), click.clone())?;
     let view = Click {
         id,
         referral_code: affiliate.referral_code,
@@ -68,16 +62,6 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         subs: click.subs,
     };
     Ok(Response::json(201, &views::click(&view)))
-}
-
-/// Stores a click and returns its ID and time once committed.
-pub fn record(ctx: &Ctx, click: NewClick) -> Result<(String, i64), Error> {
-    let now = crate::clock::now_ms();
-    let id = clicks::new_id(now);
-    let stored_id = id.clone();
-    ctx.writer.run_single(move |conn| clicks::insert(conn, &stored_id, &click, now))?;
-    ctx.metrics.clicks.fetch_add(1, Ordering::Relaxed);
-    Ok((id, now))
 }
 
 pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {

@@ -4,8 +4,7 @@ use crate::error::Error;
 use crate::http::json::Body;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
-use crate::store::coupons::Coupon;
-use crate::store::{affiliates, coupons, offers};
+use crate::store::coupons;
 use crate::tracking::validate;
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
@@ -15,35 +14,8 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let referral_code = body.required_str("referral_code")?.to_string();
     let offer = body.str("offer")?.map(String::from);
     let now = crate::clock::now_ms();
-    let coupon = ctx.writer.run(move |conn| create_in(conn, &code, &referral_code, offer.as_deref(), now))?;
+    let coupon = ctx.writer.run(move |conn| coupons::create_for(conn, &code, &referral_code, offer.as_deref(), now))?;
     Ok(Response::json(201, &views::coupon(&coupon)))
-}
-
-/// Stores a coupon for the affiliate with `referral_code`, paying under `offer` (or the default
-/// offer at conversion time). Runs on the writer.
-pub fn create_in(
-    conn: &rusqlite::Connection,
-    code: &str,
-    referral_code: &str,
-    offer: Option<&str>,
-    now: i64,
-) -> Result<Coupon, Error> {
-    let (affiliate_id, offer_id) = owners(conn, referral_code, offer)?;
-    coupons::create(conn, code, affiliate_id, offer_id, now)
-}
-
-/// The affiliate and offer rows a coupon points to.
-pub fn owners(
-    conn: &rusqlite::Connection,
-    referral_code: &str,
-    offer: Option<&str>,
-) -> Result<(i64, Option<i64>), Error> {
-    let affiliate_id = affiliates::require_id(conn, referral_code)?;
-    let offer_id = match offer {
-        Some(id) => Some(offers::named_or_default(conn, Some(id))?.id),
-        None => None,
-    };
-    Ok((affiliate_id, offer_id))
 }
 
 pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {

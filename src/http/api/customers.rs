@@ -4,48 +4,36 @@ use crate::error::Error;
 use crate::http::json::Body;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
+use crate::intake;
 use crate::store::Insert;
-use crate::store::customers::{self, NewCustomer};
-use crate::tracking::validate;
+use crate::store::customers::{self, Customer};
+use crate::tracking::attribution::Keys;
+use crate::tracking::customer::NewCustomer;
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body)?;
-    create_customer(ctx, new_customer(&body, true)?)
+    answer(intake::tie_customer(&ctx.intake(), new_customer(&body, true)?)?)
 }
 
 /// The customer fields shared by `POST /customers` and registration leads (which attribute by
 /// click or session only, so they pass `with_coupon: false`).
 pub fn new_customer(body: &Body, with_coupon: bool) -> Result<NewCustomer, Error> {
-    let customer_id = body.id_text("customer_id")?.ok_or_else(|| Error::missing("customer_id"))?;
-    validate::external_id(&customer_id).map_err(|e| Error::invalid("customer_id", e))?;
-    let email = body.str("email")?.map(String::from);
-    if let Some(e) = &email {
-        validate::email(e).map_err(|m| Error::invalid("email", m))?;
-    }
-    let name = body.str("name")?.map(String::from);
-    if let Some(n) = &name {
-        validate::name(n).map_err(|m| Error::invalid("name", m))?;
-    }
     Ok(NewCustomer {
-        customer_id,
-        click_id: body.str("click_id")?.map(String::from),
-        coupon: if with_coupon { body.str("coupon")?.map(String::from) } else { None },
-        session_id: body.id_text("session_id")?,
-        email,
-        name,
+        customer_id: body.id_text("customer_id")?.ok_or_else(|| Error::missing("customer_id"))?,
+        keys: Keys {
+            click_id: body.str("click_id")?.map(String::from),
+            coupon: if with_coupon { body.str("coupon")?.map(String::from) } else { None },
+            session_id: body.id_text("session_id")?,
+            ..Keys::default()
+        },
+        email: body.str("email")?.map(String::from),
+        name: body.str("name")?.map(String::from),
     })
 }
 
-/// Stores a customer tie (also used by registration leads): 201, or 409 with the existing one.
-pub fn create_customer(ctx: &Ctx, new: NewCustomer) -> Result<Response, Error> {
-    if new.click_id.is_none() && new.coupon.is_none() && new.session_id.is_none() {
-        return Err(Error::bad_request(
-            "missing_attribution",
-            "send click_id, coupon or session_id: the affiliate the customer is tied to comes from it",
-        ));
-    }
-    let now = crate::clock::now_ms();
-    match ctx.writer.run(move |conn| customers::create(conn, &new, now))? {
+/// 201 with the tied customer, or 409 `duplicate_customer_id` with the existing one.
+pub fn answer(outcome: Insert<Customer>) -> Result<Response, Error> {
+    match outcome {
         Insert::Created(c) => Ok(Response::json(201, &views::customer(&c))),
         Insert::Duplicate(c) => Err(Error::conflict(
             "duplicate_customer_id",

@@ -3,39 +3,38 @@
 
 use serde_json::json;
 
-use super::conversions::submit;
-use super::customers::{create_customer, new_customer};
+use super::customers::new_customer;
 use crate::error::Error;
 use crate::http::json::Body;
 use crate::http::response::Response;
-use crate::http::{Ctx, Req};
-use crate::store::attribute::{self, Keys, SessionOutcome};
-use crate::store::conversions::{NewConversion, Source};
+use crate::http::{Ctx, Req, answer};
+use crate::intake;
+use crate::store::attribute::{self, SessionOutcome};
+use crate::tracking::attribution::Keys;
+use crate::tracking::conversion::{NewConversion, Source};
+use crate::tracking::money;
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body)?;
     match body.required_str("type")? {
-        "registration" => create_customer(ctx, new_customer(&body, false)?),
+        "registration" => super::customers::answer(intake::tie_customer(&ctx.intake(), new_customer(&body, false)?)?),
         "payment" => {
-            let external_id = body.id_text("external_id")?.ok_or_else(|| Error::missing("external_id"))?;
-            let amount = body.amount("value")?.ok_or_else(|| Error::missing("value"))?;
-            let currency = body.str("currency")?.map(|c| super::currency("currency", c)).transpose()?;
-            let keys = Keys {
-                click_id: body.str("click_id")?.map(String::from),
-                coupon: None,
-                customer_id: body.id_text("customer_id")?,
-                session_id: body.id_text("session_id")?,
-            };
             let new = NewConversion {
-                external_id,
+                external_id: body.id_text("external_id")?.ok_or_else(|| Error::missing("external_id"))?,
                 kind: "sale".into(),
-                amount,
-                currency,
-                keys,
+                amount: Some(body.amount("value")?.ok_or_else(|| Error::missing("value"))?),
+                currency: body.str("currency")?.map(|c| money::currency("currency", c)).transpose()?,
+                keys: Keys {
+                    click_id: body.str("click_id")?.map(String::from),
+                    customer_id: body.id_text("customer_id")?,
+                    session_id: body.id_text("session_id")?,
+                    ..Keys::default()
+                },
                 source: Source::Lead,
                 actor: super::actor(req),
+                test: false,
             };
-            submit(ctx, new)
+            answer::recorded(intake::record(&ctx.intake(), new)?)
         }
         _ => Err(Error::invalid("type", "must be registration or payment")),
     }

@@ -15,7 +15,6 @@ use super::response::Response;
 use super::{Ctx, Req};
 use crate::error::Error;
 use crate::store::retention::{self, Kind};
-use crate::tracking::money::Currency;
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
@@ -50,12 +49,6 @@ pub fn actor(req: &Req) -> String {
         Some(id) => format!("api_key:{id}"),
         None => "api".into(),
     }
-}
-
-/// A currency code (upper or lower case) we know the minor digits of.
-pub fn currency(field: &str, code: &str) -> Result<Currency, Error> {
-    Currency::from_code(&code.to_ascii_uppercase())
-        .ok_or_else(|| Error::invalid(field, format!("`{code}` is not an ISO 4217 currency code this server knows")))
 }
 
 /// Erases a customer or a click: log first (so a crash or an older backup cannot undo it), then

@@ -5,10 +5,10 @@ use crate::http::json::Body;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
 use crate::store::offers::{self, NewOffer};
-use crate::tracking::attribution::Model;
-use crate::tracking::commission::{self, Rule};
+use crate::tracking::commission::Rule;
 use crate::tracking::money::Currency;
-use crate::tracking::{link, validate};
+use crate::tracking::offer::{attribution, check_landing_url, click_window_days, rule};
+use crate::tracking::validate;
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body)?;
@@ -19,7 +19,7 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let landing_url = body.required_str("landing_url")?;
     check_landing_url(landing_url)?;
     let currency = match body.str("currency")? {
-        Some(code) => super::currency("currency", code)?,
+        Some(code) => crate::tracking::money::currency("currency", code)?,
         None => Currency::from_code("USD").expect("USD is known"),
     };
     let commission = commission_rule(&body, currency)?;
@@ -52,45 +52,6 @@ fn commission_rule(body: &Body, currency: Currency) -> Result<Rule, Error> {
         .map_err(|_| Error::invalid("commission", "value must be a decimal string or number"))?
         .ok_or_else(|| Error::invalid("commission", "needs a value"))?;
     rule(kind, &value, currency)
-}
-
-/// A landing URL template may use only `link::LANDING_MACROS`.
-pub fn check_landing_url(url: &str) -> Result<(), Error> {
-    link::check_template(url, link::LANDING_MACROS).map(|_| ()).map_err(|e| Error::invalid("landing_url", e))
-}
-
-/// The attribution model; last click when not given.
-pub fn attribution(text: Option<&str>) -> Result<Model, Error> {
-    match text {
-        None => Ok(Model::LastClick),
-        Some(text) => {
-            Model::parse(text).ok_or_else(|| Error::invalid("attribution", "must be last_click or first_click"))
-        }
-    }
-}
-
-/// How long a click may lead to a conversion; 30 days when not given.
-pub fn click_window_days(days: Option<i64>) -> Result<i64, Error> {
-    match days {
-        None => Ok(30),
-        Some(days) if (1..=3650).contains(&days) => Ok(days),
-        Some(_) => Err(Error::invalid("click_window_days", "must be from 1 to 3650")),
-    }
-}
-
-/// A commission rule: `percent` of the amount (`value` like "10" or "7.5") or a `flat` amount
-/// in the offer's currency.
-pub fn rule(kind: &str, value: &str, currency: Currency) -> Result<Rule, Error> {
-    match kind {
-        "percent" => commission::parse_percent(value)
-            .map(|ppm| Rule::Percent { ppm })
-            .map_err(|e| Error::invalid("commission", e)),
-        "flat" => currency
-            .parse(value)
-            .map(|minor| Rule::Flat { minor })
-            .map_err(|e| Error::invalid("commission", format!("value: {e}"))),
-        _ => Err(Error::invalid("commission", "type must be percent or flat")),
-    }
 }
 
 pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {

@@ -7,13 +7,7 @@ use crate::error::Error;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
 use crate::store::{deliveries, postbacks};
-
-/// The ready-to-paste postback URL template for this install.
-pub fn template(public_url: &str, token: &str) -> String {
-    format!(
-        "{public_url}/postback?token={token}&click_id={{click_id}}&order_id={{order_id}}&amount={{amount}}&currency={{currency}}"
-    )
-}
+use crate::tracking::postback;
 
 fn url_answer(ctx: &Ctx, token: Option<String>) -> Result<Response, Error> {
     let token = token.ok_or_else(|| {
@@ -22,7 +16,7 @@ fn url_answer(ctx: &Ctx, token: Option<String>) -> Result<Response, Error> {
             "the postback token is not known to this server (its file is missing); rotate it to get a new one",
         )
     })?;
-    Ok(Response::json(200, &json!({"url": template(&ctx.config.public_url, &token), "token": token})))
+    Ok(Response::json(200, &json!({"url": postback::url_template(&ctx.config.public_url, &token), "token": token})))
 }
 
 pub fn get_url(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
@@ -71,17 +65,13 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 }
 
 pub fn retry(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let id: i64 = req.param(0).parse().map_err(|_| not_found(req.param(0)))?;
+    let id: i64 = req.param(0).parse().map_err(|_| deliveries::not_found(req.param(0)))?;
     let now = crate::clock::now_ms();
     let delivery = ctx.writer.run(move |conn| {
         if !deliveries::retry(conn, id, now)? {
-            return Err(not_found(id));
+            return Err(deliveries::not_found(id));
         }
-        deliveries::get(conn, id)?.ok_or_else(|| not_found(id))
+        deliveries::get(conn, id)?.ok_or_else(|| deliveries::not_found(id))
     })?;
     Ok(Response::json(200, &views::delivery(&delivery)))
-}
-
-pub fn not_found(id: impl std::fmt::Display) -> Error {
-    Error::not_found("not_found", format!("no postback delivery has id {id}"))
 }

@@ -1,4 +1,4 @@
--- Schema version 2: server-side sessions for logged-in browsers (the merchant admin today,
+-- Migration 0005: server-side sessions for logged-in browsers (the merchant admin today,
 -- affiliates in the portal later), so that logging out ends a session on the server.
 
 -- Logged-in browsers. Only the SHA-256 of a session's cookie token is stored. A session is

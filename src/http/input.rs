@@ -1,0 +1,59 @@
+//! Reading objects from named fields, shared by the JSON API (bodies) and the admin (forms), so
+//! both validate an object with the same code: the admin adds screens, not rules.
+
+use crate::error::Error;
+use crate::http::json::Fields;
+use crate::store::affiliates::{Changes, NewAffiliate};
+use crate::tracking::{outbound, validate};
+
+/// Reads and validates a new affiliate (API body or admin form).
+pub fn new_affiliate(fields: &impl Fields) -> Result<NewAffiliate, Error> {
+    let referral_code = fields.required_text("referral_code")?;
+    validate::code(referral_code).map_err(|e| Error::invalid("referral_code", e))?;
+    let name = fields.required_text("name")?;
+    validate::name(name).map_err(|e| Error::invalid("name", e))?;
+    let email = fields.text("email")?;
+    if let Some(email) = email {
+        validate::email(email).map_err(|e| Error::invalid("email", e))?;
+    }
+    Ok(NewAffiliate {
+        referral_code: referral_code.to_string(),
+        name: name.to_string(),
+        email: email.map(String::from),
+        postback_url: postback_url(fields)?.map(String::from),
+    })
+}
+
+/// Reads and validates changes to an affiliate (API body or admin form): a name replaces the
+/// old one; email and postback URL change when sent, and an empty one clears them.
+pub fn affiliate_changes(fields: &impl Fields) -> Result<Changes, Error> {
+    let mut changes = Changes::default();
+    if let Some(name) = fields.text("name")? {
+        validate::name(name).map_err(|e| Error::invalid("name", e))?;
+        changes.name = Some(name.to_string());
+    }
+    if fields.has_field("email") {
+        let email = fields.text("email")?;
+        if let Some(e) = email {
+            validate::email(e).map_err(|m| Error::invalid("email", m))?;
+        }
+        changes.email = Some(email.map(String::from));
+    }
+    if fields.has_field("postback_url") {
+        changes.postback_url = Some(postback_url(fields)?.map(String::from));
+    }
+    Ok(changes)
+}
+
+fn postback_url(body: &impl Fields) -> Result<Option<&str>, Error> {
+    let url = body.text("postback_url")?;
+    if let Some(url) = url {
+        check_postback_url(url)?;
+    }
+    Ok(url)
+}
+
+/// A postback URL template may use only `tracking::outbound::POSTBACK_MACROS`.
+pub fn check_postback_url(url: &str) -> Result<(), Error> {
+    outbound::check_template(url).map_err(|e| Error::invalid("postback_url", e))
+}

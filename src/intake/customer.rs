@@ -1,0 +1,28 @@
+//! Tying a customer to an affiliate, for recurring commission: from `POST /customers`,
+//! registration leads, and platforms' subscription checkouts.
+
+use super::Intake;
+use crate::error::Error;
+use crate::store::Insert;
+use crate::store::attribute;
+use crate::store::customers::{self, Customer};
+use crate::tracking::attribution::Keys;
+use crate::tracking::customer::NewCustomer;
+
+/// Ties `new` to the affiliate its keys name: `Created`, or `Duplicate` with the customer as
+/// stored (the first affiliate keeps a customer). Attribution runs on the writer here, next to
+/// the insert, so the answer for a customer ID is the same under any number of concurrent ties.
+pub fn tie_customer(ix: &Intake<'_>, new: NewCustomer) -> Result<Insert<Customer>, Error> {
+    new.check()?;
+    let now = crate::clock::now_ms();
+    ix.writer.run(move |conn| {
+        if let Some(existing) = customers::get(conn, &new.customer_id)? {
+            return Ok(Insert::Duplicate(existing));
+        }
+        let keys = Keys { customer_id: None, ..new.keys.clone() };
+        let resolved = attribute::resolve(conn, &keys, now)??;
+        let row =
+            customers::insert_tie(conn, &new.customer_id, &resolved, new.email.as_deref(), new.name.as_deref(), now)?;
+        Ok(Insert::Created(customers::get_by_row(conn, row)?))
+    })
+}

@@ -1,0 +1,96 @@
+//! Conversions: orders (and leads) credited to an affiliate, with their commission and status.
+//!
+//! `insert.rs` stores a priced conversion (or lets a server-side report take over the pixel's
+//! version of the same order), `change.rs` approves, rejects and refunds, `list.rs` pages
+//! through them. The merchant's order ID (`external_id`) is UNIQUE in the table and every
+//! insert is `ON CONFLICT DO NOTHING`, so under any number of concurrent retries exactly one row
+//! exists; lookups before a write only choose the answer. The rules themselves (transitions,
+//! refund arithmetic, who may replace whom) live in `tracking::conversion`.
+
+mod change;
+mod insert;
+mod list;
+
+pub use change::{Decision, Refunded, decide, refund};
+pub use insert::{NewRow, Prepared, Stored, insert, prepare};
+pub use list::{Filter, cursor_after, newest, parse_cursor};
+
+use rusqlite::{Connection, OptionalExtension, Row, ToSql};
+
+use crate::error::Error;
+use crate::tracking::attribution::Key;
+use crate::tracking::conversion::{Conversion, Flag, Source, Status};
+use crate::tracking::money::Currency;
+
+const SELECT: &str = "SELECT v.id, v.external_id, v.type, v.affiliate_id, a.referral_code, o.public_id, v.click_id,
+                             cu.customer_id, v.coupon_code, v.attributed_by, v.source, v.currency, v.amount,
+                             v.refunded_amount, v.base_commission, v.commission, v.status, v.created_at, v.updated_at,
+                             v.test, v.flags
+                      FROM conversions v
+                      JOIN affiliates a ON a.id = v.affiliate_id
+                      JOIN offers o ON o.id = v.offer_id
+                      LEFT JOIN customers cu ON cu.id = v.customer_id";
+
+/// A stored text that must name one of a fixed set of values.
+fn known<T>(r: &Row<'_>, index: usize, parse: impl Fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let text: String = r.get(index)?;
+    parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("unknown value {text:?} stored").into(),
+        )
+    })
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Conversion> {
+    Ok(Conversion {
+        id: r.get(0)?,
+        external_id: r.get(1)?,
+        kind: r.get(2)?,
+        affiliate_id: r.get(3)?,
+        referral_code: r.get(4)?,
+        offer: r.get(5)?,
+        click_id: r.get(6)?,
+        customer_id: r.get(7)?,
+        coupon: r.get(8)?,
+        attributed_by: known(r, 9, Key::parse)?,
+        source: known(r, 10, Source::parse)?,
+        currency: known(r, 11, Currency::from_code)?,
+        amount: r.get(12)?,
+        refunded_amount: r.get(13)?,
+        base_commission: r.get(14)?,
+        commission: r.get(15)?,
+        status: known(r, 16, Status::parse)?,
+        created_at: r.get(17)?,
+        updated_at: r.get(18)?,
+        test: r.get(19)?,
+        flags: {
+            let text: Option<String> = r.get(20)?;
+            Flag::split(text.as_deref()).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(20, rusqlite::types::Type::Text, "unknown flag stored".into())
+            })?
+        },
+    })
+}
+
+fn select_one(conn: &Connection, condition: &str, value: impl ToSql) -> Result<Option<Conversion>, Error> {
+    Ok(conn.prepare_cached(&format!("{SELECT} WHERE {condition}"))?.query_row([value], from_row).optional()?)
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<Option<Conversion>, Error> {
+    select_one(conn, "v.id = ?1", id)
+}
+
+pub fn by_external_id(conn: &Connection, external_id: &str) -> Result<Option<Conversion>, Error> {
+    select_one(conn, "v.external_id = ?1", external_id)
+}
+
+pub fn not_found(id: impl std::fmt::Display) -> Error {
+    Error::not_found("not_found", format!("no conversion has id {id}"))
+}
+
+/// [`get`], for a conversion that must exist.
+fn require(conn: &Connection, id: i64) -> Result<Conversion, Error> {
+    get(conn, id)?.ok_or_else(|| not_found(id))
+}
