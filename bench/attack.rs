@@ -496,10 +496,10 @@ fn header_problem(r: &Resp) -> Option<String> {
             return Some(format!("injected header {name:?}"));
         }
     }
-    if let Some(l) = r.header("Location") {
-        if !l.starts_with("https://shop.example/") {
-            return Some(format!("Location leaves the offer's host: {l:?}"));
-        }
+    if let Some(l) = r.header("Location")
+        && !l.starts_with("https://shop.example/")
+    {
+        return Some(format!("Location leaves the offer's host: {l:?}"));
     }
     None
 }

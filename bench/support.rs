@@ -213,11 +213,9 @@ pub fn spawn_server(bin: &Path, db: &Path, listen: &str, extra: &[&str], log: &P
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             let _ = writeln!(log_file, "{line}");
-            if !sent {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-                    sent = true;
-                }
+            if !sent && let Some(rest) = line.split("listening on http://").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                sent = true;
             }
         }
     });

@@ -144,6 +144,7 @@ pub const ALLOW_PRIVATE_POSTBACKS: Opt = Opt::switch("allow-private-postbacks", 
 pub const POSTBACK_TOKEN_ENV: &str = "AFFILIATED_POSTBACK_TOKEN";
 pub const CLICK_RETENTION: Opt = Opt::value("click-retention", "AFFILIATED_CLICK_RETENTION");
 pub const SWEEP_INTERVAL: Opt = Opt::value("sweep-interval", "AFFILIATED_SWEEP_INTERVAL");
+pub const ADMIN: Opt = Opt::value("admin", "AFFILIATED_ADMIN");
 pub const ADMIN_TOKEN: Opt = Opt::value("admin-token", "AFFILIATED_ADMIN_TOKEN");
 /// The shortest admin token accepted.
 pub const ADMIN_TOKEN_MIN_LEN: usize = 16;
@@ -164,6 +165,7 @@ pub const SERVE_OPTS: &[Opt] = &[
     ALLOW_PRIVATE_POSTBACKS,
     CLICK_RETENTION,
     SWEEP_INTERVAL,
+    ADMIN,
     ADMIN_TOKEN,
     WAL_AUTOCHECKPOINT,
     PIXEL,
@@ -198,8 +200,14 @@ pub struct Serve {
     pub click_retention: Duration,
     /// How often the retention sweeper runs.
     pub sweep_interval: Duration,
-    /// The merchant admin's login token; without one, `/admin` does not exist.
+    /// Whether the merchant admin exists (`--admin on|off`); when off, `/admin` is a 404.
+    pub admin: bool,
+    /// The admin's login token when the operator configures one; otherwise `serve` generates one
+    /// on the first start.
     pub admin_token: Option<String>,
+    /// The SHA-256 of the admin token in use, settled by `serve` at start (`cli/bootstrap.rs`);
+    /// `None` while not yet settled, and whenever the admin is off.
+    pub admin_token_sha256: Option<[u8; 32]>,
     /// WAL pages after which a commit runs a PASSIVE checkpoint; 0 leaves checkpoints to an
     /// external tool such as Litestream.
     pub wal_autocheckpoint: u32,
@@ -267,10 +275,10 @@ impl Serve {
             }
         };
         let postback_token = std::env::var(POSTBACK_TOKEN_ENV).ok().filter(|t| !t.is_empty());
-        if let Some(token) = &postback_token {
-            if token.len() < 20 || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return Err(format!("{POSTBACK_TOKEN_ENV} must be at least 20 characters of A-Z a-z 0-9 - _"));
-            }
+        if let Some(token) = &postback_token
+            && (token.len() < 20 || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(format!("{POSTBACK_TOKEN_ENV} must be at least 20 characters of A-Z a-z 0-9 - _"));
         }
         let duration = |opt: &Opt, default: u64| -> Result<Duration, String> {
             match args.get(opt) {
@@ -282,7 +290,15 @@ impl Serve {
         };
         let click_retention = duration(&CLICK_RETENTION, 30 * 86_400)?;
         let sweep_interval = duration(&SWEEP_INTERVAL, 3600)?;
+        let admin = on_off(args, &ADMIN, true)?;
         let admin_token = args.get(&ADMIN_TOKEN).map(|t| check_admin_token(&t).map(|()| t)).transpose()?;
+        if !admin && admin_token.is_some() {
+            return Err(
+                "--admin off and an admin token (--admin-token / AFFILIATED_ADMIN_TOKEN) contradict each other; \
+                        drop one of them"
+                    .into(),
+            );
+        }
         let wal_autocheckpoint =
             match args.get(&WAL_AUTOCHECKPOINT) {
                 None => 1000,
@@ -323,7 +339,9 @@ impl Serve {
             allow_private_postbacks: args.switch(&ALLOW_PRIVATE_POSTBACKS)?,
             click_retention,
             sweep_interval,
+            admin,
             admin_token,
+            admin_token_sha256: None,
             wal_autocheckpoint,
             pixel,
             fraud: crate::tracking::fraud::Thresholds { min_click_age_ms, max_clicks_per_ip },
@@ -436,6 +454,21 @@ mod tests {
         assert!(serve.allow_private_postbacks);
         assert_eq!(serve.public_url, "https://t.example");
         assert_eq!(serve.synchronous, Synchronous::Full);
+        assert!(serve.admin);
+    }
+
+    #[test]
+    fn the_admin_is_on_by_default_and_off_on_request() {
+        let parse = |flags: &[&str]| {
+            let mut parser = lexopt::Parser::from_args(flags.iter().copied());
+            Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap())
+        };
+        assert!(parse(&[]).unwrap().admin);
+        assert!(parse(&["--admin", "on"]).unwrap().admin);
+        assert!(!parse(&["--admin", "off"]).unwrap().admin);
+        assert!(parse(&["--admin", "maybe"]).unwrap_err().contains("on or off"));
+        let both = parse(&["--admin", "off", "--admin-token", "0123456789abcdef"]).unwrap_err();
+        assert!(both.contains("contradict"), "{both}");
     }
 
     #[test]

@@ -13,11 +13,11 @@ affiliated: server-to-server affiliate tracking in one binary and one SQLite fil
 Usage: affiliated <COMMAND> [OPTIONS]
 
 Commands:
-  serve     run the tracking server (HTTP API, tracking links)
-  migrate   create or upgrade the database schema
-  keys      create, list and revoke API keys
-  backup    write a consistent, verified copy of the live database
-  check     exit 0 if a running server is healthy
+  serve         run the tracking server (API, tracking links, postbacks, admin)
+  migrate       create or upgrade the database schema
+  keys          create, list and revoke API keys
+  backup        write a consistent, verified copy of the live database
+  check         exit 0 if a running server is healthy
   postback-url  print the postback URL template (with the postback token) for networks
 
 Run `affiliated <COMMAND> --help` for a command's options. Every option also reads an
@@ -29,9 +29,14 @@ fn main() -> ExitCode {
     let mut parser = lexopt::Parser::from_env();
     let command = match parser.next() {
         Ok(Some(lexopt::Arg::Value(v))) => v.to_string_lossy().into_owned(),
-        Ok(Some(lexopt::Arg::Long("help") | lexopt::Arg::Short('h'))) | Ok(None) => {
+        Ok(Some(lexopt::Arg::Long("help") | lexopt::Arg::Short('h'))) => {
             print!("{HELP}");
             return ExitCode::SUCCESS;
+        }
+        Ok(None) => {
+            // Asked for nothing: the usage goes where errors go, and the exit code says so.
+            eprint!("{HELP}");
+            return ExitCode::from(2);
         }
         Ok(Some(lexopt::Arg::Long("version") | lexopt::Arg::Short('V'))) => {
             println!("affiliated {}", env!("CARGO_PKG_VERSION"));

@@ -41,16 +41,16 @@ struct GuardedResolver {
 impl ureq::Resolver for GuardedResolver {
     fn resolve(&self, netloc: &str) -> io::Result<Vec<SocketAddr>> {
         let addrs: Vec<SocketAddr> = netloc.to_socket_addrs()?.collect();
-        if !self.allow_private {
-            if let Some(bad) = addrs.iter().find(|a| !net::is_public(a.ip())) {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    format!(
-                        "{netloc} resolves to {}, which is not a public address (serve --allow-private-postbacks allows it)",
-                        bad.ip()
-                    ),
-                ));
-            }
+        if !self.allow_private
+            && let Some(bad) = addrs.iter().find(|a| !net::is_public(a.ip()))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{netloc} resolves to {}, which is not a public address (serve --allow-private-postbacks allows it)",
+                    bad.ip()
+                ),
+            ));
         }
         Ok(addrs)
     }

@@ -50,13 +50,32 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// The 32 bytes written as 64 hex digits by [`hex`], if `text` is exactly that.
+pub fn from_hex32(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Opens `path` as a file only its owner may read and write, whatever the umask: created with
+/// mode 0600, and an existing file's mode is narrowed to 0600.
+pub fn open_private(path: &std::path::Path, options: &mut std::fs::OpenOptions) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = options.mode(0o600).open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
+}
+
 /// Creates (or replaces) a file readable and writable by its owner only, and syncs it.
 pub fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    // An existing file keeps its old mode on open; make sure it is private.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    let mut file = open_private(path, std::fs::OpenOptions::new().write(true).create(true).truncate(true))?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()
 }
@@ -81,5 +100,21 @@ mod tests {
         assert!(constant_time_eq(b"same", b"same"));
         assert!(!constant_time_eq(b"same", b"sane"));
         assert!(!constant_time_eq(b"same", b"same!"));
+        let digest = sha256(b"abc");
+        assert_eq!(from_hex32(&hex(&digest)), Some(digest));
+        assert_eq!(from_hex32("00"), None);
+        assert_eq!(from_hex32(&"zz".repeat(32)), None);
+    }
+
+    #[test]
+    fn private_files_are_0600_whatever_they_were() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private_file(&path, "new").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
     }
 }

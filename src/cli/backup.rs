@@ -13,16 +13,17 @@ Write a consistent copy of the database while the server keeps running, then ver
 PRAGMA integrity_check. Exits non-zero on any failure (including a failed pruning).
 
 Usage:
-  affiliated backup [--db PATH] FILE               write the copy to FILE (must not exist)
-  affiliated backup [--db PATH] [--keep N] DIR     write DIR/affiliated-YYYYMMDDTHHMMSSZ.db
+  affiliated backup [--db PATH] FILE            write the copy to FILE (must not exist)
+  affiliated backup [--db PATH] [--keep N] DIR  write DIR/affiliated-YYYYMMDDTHHMMSSZ.db
 
 Options:
-  --db PATH   SQLite database file [AFFILIATED_DB, default ./affiliated.db]
+  --db PATH   the server's SQLite database file
+              [AFFILIATED_DB, default ./affiliated.db]
   --keep N    with a directory: after a successful backup, delete the oldest
               affiliated-*.db snapshots in it so that the newest N remain
 
-Restore: stop the server, put the copy in place of the database file, delete the old
-database's -wal and -shm files, start the server.
+The copy is mode 0600, like the database. Restore: stop the server, put the copy in place of
+the database file, delete the old database's -wal and -shm files, start the server.
 ";
 
 const KEEP: Opt = Opt::flag_only("keep");
@@ -38,8 +39,16 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
         print!("{HELP}");
         return Ok(());
     }
-    let [out] = args.positionals.as_slice() else {
-        return Err(Failure::usage("backup needs exactly one argument: a new file or a directory; see --help"));
+    let out = match args.positionals.as_slice() {
+        [out] => out,
+        [] => {
+            return Err(Failure::usage(
+                "backup needs where to write the copy: a new FILE, or a DIR for a dated snapshot; see --help",
+            ));
+        }
+        [_, extra @ ..] => {
+            return Err(Failure::usage(format!("backup takes one FILE or DIR (got also {extra:?}); see --help")));
+        }
     };
     let out = Path::new(out);
     let into_dir = out.is_dir();
@@ -56,9 +65,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
         ),
     };
     let db = args.db();
-    if !db.exists() {
-        return Err(Failure::runtime(format!("{} does not exist; pass --db or set AFFILIATED_DB", db.display())));
-    }
+    crate::store::file::existing(&db)?;
     let target = if into_dir { out.join(snapshot_name(chrono::Utc::now())) } else { out.to_path_buf() };
     let started = std::time::Instant::now();
     let pages = crate::store::backup::run(&db, &target)?;

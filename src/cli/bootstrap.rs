@@ -1,18 +1,22 @@
 //! What `serve` does to a database before it answers requests: make sure an API key exists (the
-//! configured one, or a generated one written to a private file), make sure a postback token
-//! exists, and re-apply erasures a restored backup may lack. Secrets go to 0600 files beside the
-//! database, never to the log.
+//! configured one, or a generated one written to a private file), settle the admin token (the
+//! same way), make sure a postback token exists, and re-apply erasures a restored backup may
+//! lack. Secrets go to 0600 files beside the database, never to the log.
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
 use crate::config::Serve;
+use crate::secret;
+use crate::store::sessions::{self, TokenSource};
 use crate::store::{self, keys, postbacks};
 
-/// Runs every start-up step on the writer connection, before the writer thread takes it.
-pub fn prepare(conn: &Connection, config: &Serve) -> Result<(), String> {
+/// Runs every start-up step on the writer connection, before the writer thread takes it, and
+/// records the admin token in use in `config`.
+pub fn prepare(conn: &Connection, config: &mut Serve) -> Result<(), String> {
     api_key(conn, config)?;
+    config.admin_token_sha256 = admin_token(conn, config)?;
     let now = crate::clock::now_ms();
     if let Some(message) = postbacks::ensure(conn, &config.db, config.postback_token.as_deref(), now)? {
         log::warn!("{message}");
@@ -57,8 +61,66 @@ fn api_key(conn: &Connection, config: &Serve) -> Result<(), String> {
     Ok(())
 }
 
-pub fn initial_key_path(db: &Path) -> PathBuf {
+/// Settles which token opens the admin, and returns its SHA-256 (`None` with `--admin off`):
+/// the configured one; else the one generated at an earlier start; else a new one, written to
+/// `<db>.initial-admin-token` for the operator (never to the log). A token different from the
+/// one recorded last ends every admin session.
+fn admin_token(conn: &Connection, config: &Serve) -> Result<Option<[u8; 32]>, String> {
+    if !config.admin {
+        return Ok(None);
+    }
+    let now = crate::clock::now_ms();
+    let record = |token: &str, source| {
+        let ended = sessions::set_admin_token(conn, token, source, now)
+            .map_err(|e| format!("while storing the admin token's hash: {e}"))?;
+        if ended > 0 {
+            log::info!("the admin token changed, so {ended} admin session(s) opened with the old one ended");
+        }
+        Ok::<_, String>(Some(secret::sha256(token.as_bytes())))
+    };
+    if let Some(token) = &config.admin_token {
+        return record(token, TokenSource::Configured);
+    }
+    let stored = sessions::admin_token(conn).map_err(|e| format!("while reading the admin token's hash: {e}"))?;
+    let path = initial_admin_token_path(&config.db);
+    if let Some(sha256) = stored.and_then(|(hex, source)| (source == TokenSource::Generated).then_some(hex)) {
+        if let Some(sha256) = secret::from_hex32(&sha256) {
+            if path.exists() {
+                log::warn!(
+                    "{} still holds the initial admin token; delete it once the token is stored safely",
+                    path.display()
+                );
+            }
+            return Ok(Some(sha256));
+        }
+        log::warn!("the stored admin token hash is damaged; making a new token");
+    }
+    let token = secret::token(ADMIN_TOKEN_PREFIX);
+    secret::write_private_file(&path, &format!("{token}\n"))
+        .map_err(|e| format!("while writing the initial admin token to {}: {e}", path.display()))?;
+    let sha256 = record(&token, TokenSource::Generated)?;
+    log::warn!(
+        "no admin token was configured, so one was created; read it with `cat {}` to log in at /admin \
+         (set AFFILIATED_ADMIN_TOKEN to choose your own, or --admin off to turn the admin off)",
+        path.display()
+    );
+    Ok(sha256)
+}
+
+/// How generated admin tokens start, so a leaked one is recognisable.
+const ADMIN_TOKEN_PREFIX: &str = "adm_";
+
+/// `<db>.<suffix>`: the files `serve` keeps beside the database.
+fn beside(db: &Path, suffix: &str) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
-    name.push(".initial-api-key");
+    name.push(suffix);
     PathBuf::from(name)
+}
+
+pub fn initial_key_path(db: &Path) -> PathBuf {
+    beside(db, ".initial-api-key")
+}
+
+pub fn initial_admin_token_path(db: &Path) -> PathBuf {
+    beside(db, ".initial-admin-token")
 }

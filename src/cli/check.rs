@@ -5,24 +5,32 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use super::{Failure, Outcome};
-use crate::config::{Args, LISTEN};
+use crate::config::{Args, DB, LISTEN};
 
 pub const HELP: &str = "\
-Exit 0 if a running server answers GET /healthz with 200, 1 otherwise.
+Exit 0 if a running server answers GET /healthz with 200, 1 otherwise (also when its
+database file is not where --db says).
 
-Usage: affiliated check [--listen ADDR]
+Usage: affiliated check [--db PATH] [--listen ADDR]
 
 Options:
-  --listen ADDR   where the server listens [AFFILIATED_LISTEN, default 127.0.0.1:8080]
+  --db PATH      the server's SQLite database file
+                 [AFFILIATED_DB, default ./affiliated.db]
+  --listen ADDR  where the server listens
+                 [AFFILIATED_LISTEN, default 127.0.0.1:8080]
 ";
 
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
-    let args = Args::parse(parser, &[LISTEN]).map_err(Failure::usage)?;
+    let args = Args::parse(parser, &[DB, LISTEN]).map_err(Failure::usage)?;
     if args.help {
         print!("{HELP}");
         return Ok(());
     }
+    if let Some(extra) = args.positionals.first() {
+        return Err(Failure::usage(format!("check takes no arguments (got {extra:?}); see --help")));
+    }
     let mut addr = args.listen().map_err(Failure::usage)?;
+    crate::store::file::existing(&args.db())?;
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
     }

@@ -10,16 +10,16 @@ Manage API keys. Keys are shown once, at creation; only their SHA-256 hash is st
 
 Usage:
   affiliated keys create --label NAME [--test] [--db PATH]
-                                                    print a new key (--test: a test key, whose
-                                                    writes are all test data)
-  affiliated keys list [--db PATH]                  list keys (prefix, label, source, state)
-  affiliated keys revoke ID [--db PATH]             revoke a key by the ID `keys list` shows
+                                                 print a new key
+  affiliated keys list [--db PATH]               list keys (prefix, label, source, state)
+  affiliated keys revoke ID [--db PATH]          revoke a key by the ID `keys list` shows
 
 Options:
-  --db PATH   SQLite database file [AFFILIATED_DB, default ./affiliated.db]
-  --label     what the key is for, e.g. \"shop webhook\"
-  --test      make a test key: clicks, conversions and customers written with it are test
-              data, which never count in reports, balances or payouts
+  --db PATH     the server's SQLite database file
+                [AFFILIATED_DB, default ./affiliated.db]
+  --label NAME  what the key is for, e.g. \"shop webhook\"
+  --test        a test key: the clicks, conversions and customers written with it are test
+                data, which never count in reports, reconciliation, balances or payouts
 
 Works while the server runs; changes apply to the next request.
 ";
@@ -29,19 +29,15 @@ const TEST: Opt = Opt::switch_only("test");
 
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
     let args = Args::parse(parser, &[DB, LABEL, TEST]).map_err(Failure::usage)?;
-    let action = args.positionals.first().map(String::as_str);
-    if args.help || action.is_none() {
+    if args.help {
         print!("{HELP}");
-        return if args.help { Ok(()) } else { Err(Failure::usage("keys needs an action: create, list or revoke")) };
+        return Ok(());
     }
+    let command = Command::from_args(&args)?;
     let conn = store::open_tool(&args.db())?;
     let now = now_ms();
-    match (action, &args.positionals[1..]) {
-        (Some("create"), []) => {
-            let label = args.get(&LABEL).ok_or_else(|| Failure::usage("keys create needs --label NAME"))?;
-            if label.trim().is_empty() || label.len() > 100 || label.chars().any(char::is_control) {
-                return Err(Failure::usage("--label must be 1 to 100 printable characters"));
-            }
+    match command {
+        Command::Create(label) => {
             let test = args.switch(&TEST).map_err(Failure::usage)?;
             let (id, key) = keys::create(&conn, &label, "cli", test, now).map_err(|e| e.to_string())?;
             let kind = if test { "test API key" } else { "API key" };
@@ -49,7 +45,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
             println!("{key}");
             Ok(())
         }
-        (Some("list"), []) => {
+        Command::List => {
             let rows = keys::list(&conn).map_err(|e| e.to_string())?;
             println!("{:<4} {:<12} {:<8} {:<26} {:<10} LABEL", "ID", "PREFIX", "SOURCE", "CREATED", "STATE");
             for k in rows {
@@ -70,8 +66,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
             }
             Ok(())
         }
-        (Some("revoke"), [id]) => {
-            let id: i64 = id.parse().map_err(|_| Failure::usage(format!("{id:?} is not a key ID; see `keys list`")))?;
+        Command::Revoke(id) => {
             if keys::revoke(&conn, id, now).map_err(|e| e.to_string())? {
                 println!("revoked key {id}");
                 Ok(())
@@ -79,10 +74,53 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
                 Err(Failure::runtime(format!("no active key has ID {id}")))
             }
         }
-        (Some(other), rest) => Err(Failure::usage(format!(
-            "unknown keys action {other:?}{}; see `affiliated keys --help`",
-            if rest.is_empty() { String::new() } else { format!(" with arguments {rest:?}") }
-        ))),
-        (None, _) => unreachable!("checked above"),
+    }
+}
+
+/// What `keys` was asked to do, checked before the database is opened.
+enum Command {
+    Create(String),
+    List,
+    Revoke(i64),
+}
+
+impl Command {
+    fn from_args(args: &Args) -> Result<Command, Failure> {
+        let see = "see `affiliated keys --help`";
+        let (action, rest) = match args.positionals.split_first() {
+            Some((action, rest)) => (action.as_str(), rest),
+            None => return Err(Failure::usage(format!("keys needs an action: create, list or revoke; {see}"))),
+        };
+        let no_more = |usage: &str| match rest {
+            [] => Ok(()),
+            extra => Err(Failure::usage(format!("keys {action} takes no arguments (got {extra:?}); usage: {usage}"))),
+        };
+        match action {
+            "create" => {
+                no_more("affiliated keys create --label NAME")?;
+                let label = args.get(&LABEL).ok_or_else(|| {
+                    Failure::usage("keys create needs --label NAME: what the key is for, e.g. --label \"shop webhook\"")
+                })?;
+                if label.trim().is_empty() || label.len() > 100 || label.chars().any(char::is_control) {
+                    return Err(Failure::usage("--label must be 1 to 100 printable characters"));
+                }
+                Ok(Command::Create(label))
+            }
+            "list" => no_more("affiliated keys list").map(|()| Command::List),
+            "revoke" => match rest {
+                [] => Err(Failure::usage(
+                    "keys revoke needs the ID of the key to revoke: affiliated keys revoke ID (`affiliated keys list` \
+                     shows the IDs)",
+                )),
+                [id] => id
+                    .parse()
+                    .map(Command::Revoke)
+                    .map_err(|_| Failure::usage(format!("{id:?} is not a key ID; `affiliated keys list` shows them"))),
+                [_, extra @ ..] => Err(Failure::usage(format!(
+                    "keys revoke takes one key ID (got also {extra:?}); usage: affiliated keys revoke ID"
+                ))),
+            },
+            other => Err(Failure::usage(format!("unknown keys action {other:?}: use create, list or revoke; {see}"))),
+        }
     }
 }

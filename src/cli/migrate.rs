@@ -9,7 +9,8 @@ Create the database or bring its schema up to date, then exit. `serve` does the 
 Usage: affiliated migrate [--db PATH]
 
 Options:
-  --db PATH   SQLite database file [AFFILIATED_DB, default ./affiliated.db]
+  --db PATH  SQLite database file, created (mode 0600) if missing
+             [AFFILIATED_DB, default ./affiliated.db]
 ";
 
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
@@ -18,8 +19,11 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
         print!("{HELP}");
         return Ok(());
     }
+    if let Some(extra) = args.positionals.first() {
+        return Err(Failure::usage(format!("migrate takes no arguments (got {extra:?}); see --help")));
+    }
     let path = args.db();
-    let conn = crate::store::open_tool(&path)?;
+    let conn = crate::store::open_writer(&path, crate::store::Synchronous::Full, 1000)?;
     let version = crate::store::migrate::user_version(&conn)?;
     println!("{}: schema version {version}", path.display());
     Ok(())

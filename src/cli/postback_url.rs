@@ -1,7 +1,7 @@
 //! `affiliated postback-url`.
 
 use super::{Failure, Outcome};
-use crate::config::{Args, DB, Opt, POSTBACK_TOKEN_ENV, PUBLIC_URL};
+use crate::config::{Args, DB, LISTEN, Opt, POSTBACK_TOKEN_ENV, PUBLIC_URL};
 use crate::store::{self, postbacks};
 
 pub const HELP: &str = "\
@@ -12,18 +12,25 @@ keeps working for 24 hours.
 Usage: affiliated postback-url [--db PATH] [--public-url URL] [--rotate]
 
 Options:
-  --db PATH          SQLite database file [AFFILIATED_DB, default ./affiliated.db]
-  --public-url URL   how the network reaches this server [AFFILIATED_PUBLIC_URL]
-  --rotate           replace the token (not possible when AFFILIATED_POSTBACK_TOKEN sets it)
+  --db PATH         the server's SQLite database file
+                    [AFFILIATED_DB, default ./affiliated.db]
+  --public-url URL  how the network reaches this server
+                    [AFFILIATED_PUBLIC_URL, default http://LISTEN]
+  --listen ADDR     where the server listens, for the default public URL
+                    [AFFILIATED_LISTEN, default 127.0.0.1:8080]
+  --rotate          replace the token (not possible when AFFILIATED_POSTBACK_TOKEN sets it)
 ";
 
 const ROTATE: Opt = Opt::switch_only("rotate");
 
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
-    let args = Args::parse(parser, &[DB, PUBLIC_URL, ROTATE]).map_err(Failure::usage)?;
+    let args = Args::parse(parser, &[DB, LISTEN, PUBLIC_URL, ROTATE]).map_err(Failure::usage)?;
     if args.help {
         print!("{HELP}");
         return Ok(());
+    }
+    if let Some(extra) = args.positionals.first() {
+        return Err(Failure::usage(format!("postback-url takes no arguments (got {extra:?}); see --help")));
     }
     let db = args.db();
     let conn = store::open_tool(&db)?;

@@ -23,35 +23,56 @@ Run the tracking server.
 
 Usage: affiliated serve [OPTIONS]
 
-Options (each flag falls back to the environment variable named after it):
-  --db PATH               SQLite database file, created if missing    [AFFILIATED_DB, default ./affiliated.db]
+Options (each falls back to the environment variable in brackets; a flag wins):
+  --db PATH               SQLite database file, created (mode 0600) if missing
+                          [AFFILIATED_DB, default ./affiliated.db]
   --listen ADDR           address to listen on; keep it on loopback and put a
-                          reverse proxy in front for public traffic  [AFFILIATED_LISTEN, default 127.0.0.1:8080]
+                          reverse proxy in front for public traffic
+                          [AFFILIATED_LISTEN, default 127.0.0.1:8080]
   --public-url URL        how the world reaches this server, used in tracking links
-                                                                      [AFFILIATED_PUBLIC_URL, default http://LISTEN]
-  --workers N             request worker threads                      [AFFILIATED_WORKERS, default 32]
-  --synchronous MODE      normal (crash-safe; a power cut may lose the last commits)
-                          or full (fsync every commit)                [AFFILIATED_SYNCHRONOUS, default normal]
-  --store-ip MODE         full, truncated (/24, /48) or none          [AFFILIATED_STORE_IP, default truncated]
-  --socket-timeout DUR    read/write timeout per connection           [AFFILIATED_SOCKET_TIMEOUT, default 15s]
+                          [AFFILIATED_PUBLIC_URL, default http://LISTEN]
+  --admin on|off          the merchant admin at /admin
+                          [AFFILIATED_ADMIN, default on]
+  --admin-token TOKEN     the admin's login token, 16+ characters (flags show in
+                          `ps`: prefer the variable); without one, the first start
+                          writes a token to DB.initial-admin-token (mode 0600)
+                          [AFFILIATED_ADMIN_TOKEN]
+  --pixel on|off          the conversion pixel at /pixel.gif (a browser can report any
+                          order with it: see docs/integration.md, step 11)
+                          [AFFILIATED_PIXEL, default off]
+  --workers N             request worker threads
+                          [AFFILIATED_WORKERS, default 32]
+  --synchronous MODE      normal (crash-safe; a power cut may lose the last
+                          commits) or full (fsync every commit)
+                          [AFFILIATED_SYNCHRONOUS, default normal]
+  --store-ip MODE         full, truncated (/24, /48) or none
+                          [AFFILIATED_STORE_IP, default truncated]
+  --socket-timeout DUR    read/write timeout per connection
+                          [AFFILIATED_SOCKET_TIMEOUT, default 15s]
   --trusted-proxy IP      believe X-Forwarded-For from this peer; repeatable
-                                                                      [AFFILIATED_TRUSTED_PROXY, comma-separated]
-  --click-retention DUR   delete unconverted clicks older than this   [AFFILIATED_CLICK_RETENTION, default 30d]
-  --sweep-interval DUR    how often the retention sweep runs          [AFFILIATED_SWEEP_INTERVAL, default 1h]
-  --allow-private-postbacks  let outbound postbacks reach loopback/private addresses (tests, LANs)
-                                                                      [AFFILIATED_ALLOW_PRIVATE_POSTBACKS]
-  --wal-autocheckpoint N  checkpoint when the WAL holds N pages; 0 when Litestream
-                          does the checkpoints                         [AFFILIATED_WAL_AUTOCHECKPOINT, default 1000]
-  --admin-token TOKEN     turn the merchant admin on at /admin; log in with this
-                          token (16+ characters; prefer the environment variable,
-                          flags are visible in `ps`)                  [AFFILIATED_ADMIN_TOKEN, default off]
+                          [AFFILIATED_TRUSTED_PROXY, comma-separated]
+  --click-retention DUR   delete unconverted clicks older than this
+                          [AFFILIATED_CLICK_RETENTION, default 30d]
+  --sweep-interval DUR    how often the retention sweep runs
+                          [AFFILIATED_SWEEP_INTERVAL, default 1h]
+  --allow-private-postbacks
+                          let outbound postbacks reach loopback and private
+                          addresses (tests, LANs)
+                          [AFFILIATED_ALLOW_PRIVATE_POSTBACKS]
+  --wal-autocheckpoint N  checkpoint when the WAL holds N pages; 0 when
+                          Litestream does the checkpoints
+                          [AFFILIATED_WAL_AUTOCHECKPOINT, default 1000]
+
 Environment only:
-  AFFILIATED_API_KEY      an API key to accept (32+ characters, stored hashed)
-  AFFILIATED_POSTBACK_TOKEN  the inbound postback token (else one is generated)
+  AFFILIATED_API_KEY      an API key to accept (32+ characters, stored hashed);
+                          with no key at all, the first start writes one to
+                          DB.initial-api-key (mode 0600)
+  AFFILIATED_POSTBACK_TOKEN
+                          the inbound postback token (else one is generated)
   RUST_LOG                log filter, default info
 
-With no API key at all, serve creates one and writes it to DB.initial-api-key (mode 0600).
-Durations are written like 90s, 15m, 12h, 30d.
+Durations are written like 90s, 15m, 12h, 30d. On start, the log says where everything is:
+the API, the admin, the files holding the initial API key and admin token.
 ";
 
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
@@ -77,7 +98,7 @@ fn serve(mut config: Serve) -> Result<(), String> {
     }
     // Checkpoints run on their own thread (store::checkpointer), never on the writer.
     let mut conn = store::open_writer(&config.db, config.synchronous, 0)?;
-    bootstrap::prepare(&conn, &config)?;
+    bootstrap::prepare(&conn, &mut config)?;
     let checkpoints = (config.wal_autocheckpoint > 0)
         .then(|| store::checkpointer::watch(&mut conn, config.wal_autocheckpoint))
         .transpose()
@@ -124,12 +145,9 @@ fn serve(mut config: Serve) -> Result<(), String> {
     .map_err(|e| format!("while starting the retention sweeper: {e}"))?;
     drop(writer);
 
-    log::info!(
-        "affiliated {} listening on http://{local} (database {}, {} workers)",
-        env!("CARGO_PKG_VERSION"),
-        config.db.display(),
-        config.workers
-    );
+    for line in banner(&config, local) {
+        log::info!(target: "affiliated", "{line}");
+    }
     systemd::notify(&format!("READY=1\nSTATUS=listening on {local}"));
 
     let outcome = match incoming.recv() {
@@ -167,4 +185,77 @@ fn serve(mut config: Serve) -> Result<(), String> {
     }
     log::info!("stopped");
     outcome
+}
+
+/// The lines `serve` logs once it listens: where everything is, for the person who just started
+/// it. Files are named, never read: no secret reaches the log.
+fn banner(config: &Serve, local: std::net::SocketAddr) -> Vec<String> {
+    let db = config.db.display();
+    let url = &config.public_url;
+    let exists = |path: &std::path::Path| path.exists().then(|| path.display().to_string());
+    let api_key = match (&config.api_key, exists(&bootstrap::initial_key_path(&config.db))) {
+        (_, Some(file)) => format!(" (initial API key in {file})"),
+        (Some(_), None) => " (API key from AFFILIATED_API_KEY)".to_string(),
+        (None, None) => String::new(),
+    };
+    let admin = match (config.admin, &config.admin_token, exists(&bootstrap::initial_admin_token_path(&config.db))) {
+        (false, _, _) => "off (--admin off)".to_string(),
+        (true, Some(_), _) => format!("{url}/admin (token from --admin-token / AFFILIATED_ADMIN_TOKEN)"),
+        (true, None, Some(file)) => format!("{url}/admin (initial token in {file})"),
+        (true, None, None) => format!("{url}/admin"),
+    };
+    let mut postback = format!("affiliated postback-url --db {db}");
+    if !config.public_url_is_default {
+        postback.push_str(&format!(" --public-url {url}"));
+    }
+    vec![
+        format!(
+            "affiliated {} listening on http://{local} (database {db}, {} workers)",
+            env!("CARGO_PKG_VERSION"),
+            config.workers
+        ),
+        format!("  public URL    {url} (tracking links: {url}/r/CODE)"),
+        format!("  API           {url}/api/v1{api_key}"),
+        format!("  admin         {admin}"),
+        format!("  postback URL  printed by `{postback}`"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &std::path::Path, flags: &[&str]) -> Serve {
+        let db = dir.join("a.db").display().to_string();
+        let mut all = vec!["--db", db.as_str(), "--listen", "127.0.0.1:8080"];
+        all.extend_from_slice(flags);
+        let mut parser = lexopt::Parser::from_args(all);
+        Serve::from_args(&Args::parse(&mut parser, crate::config::SERVE_OPTS).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_banner_names_every_place_and_file_but_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let local: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let c = config(dir.path(), &[]);
+        std::fs::write(bootstrap::initial_key_path(&c.db), "afk_secret\n").unwrap();
+        std::fs::write(bootstrap::initial_admin_token_path(&c.db), "adm_secret\n").unwrap();
+        let text = banner(&c, local).join("\n");
+        let db = c.db.display();
+        for expected in [
+            format!("listening on http://127.0.0.1:8080 (database {db},"),
+            "public URL    http://127.0.0.1:8080".to_string(),
+            format!("API           http://127.0.0.1:8080/api/v1 (initial API key in {db}.initial-api-key)"),
+            format!("admin         http://127.0.0.1:8080/admin (initial token in {db}.initial-admin-token)"),
+            format!("printed by `affiliated postback-url --db {db}`"),
+        ] {
+            assert!(text.contains(&expected), "{expected:?} not in\n{text}");
+        }
+        assert!(!text.contains("secret"), "{text}");
+
+        let off = banner(&config(dir.path(), &["--admin", "off", "--public-url", "https://t.example"]), local);
+        let off = off.join("\n");
+        assert!(off.contains("admin         off"), "{off}");
+        assert!(off.contains("--public-url https://t.example`"), "{off}");
+    }
 }

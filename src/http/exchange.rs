@@ -263,8 +263,8 @@ pub fn invoke(ctx: &mut Ctx, req: &mut Req, route: &Route) -> Response {
             }
         }
         (Access::AdminLogin, _) => {}
-        (Access::Admin, Some(state)) => {
-            if let Err(refused) = admin::guard(state, req) {
+        (Access::Admin, Some(_)) => {
+            if let Err(refused) = admin::guard(ctx, req) {
                 return admin::harden(refused);
             }
         }
@@ -344,10 +344,10 @@ fn send(rq: tiny_http::Request, response: &Response, close: bool, body_read: boo
 fn answer_before_drain(rq: tiny_http::Request, response: &Response) {
     let mut headers = Vec::with_capacity(response.headers.len() + 1);
     let mut add = |name: &str, value: &str| {
-        if super::response::is_safe_header_value(value) {
-            if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-                headers.push(h);
-            }
+        if super::response::is_safe_header_value(value)
+            && let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
+        {
+            headers.push(h);
         }
     };
     if let Some(ct) = response.content_type {

@@ -22,6 +22,7 @@ pub mod rescue;
 pub mod response;
 pub mod router;
 pub mod server;
+pub mod session;
 pub mod views;
 
 use std::sync::Arc;
@@ -41,7 +42,7 @@ pub struct Ctx {
     pub writer: Writer,
     pub config: Arc<Serve>,
     pub metrics: Arc<Metrics>,
-    /// The merchant admin's shared state; `None` when no admin token is set (no `/admin`).
+    /// The merchant admin's shared state; `None` when the admin is off (no `/admin`).
     pub admin: Option<Arc<admin::Admin>>,
     /// This worker's cache of affiliates and offers.
     pub catalog: catalog::Catalog,

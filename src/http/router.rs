@@ -34,6 +34,7 @@ const fn route(method: Method, pattern: &'static str, access: Access, handler: H
 use Access::{Admin, AdminLogin, ApiKey, Public};
 
 pub static ROUTES: &[Route] = &[
+    route(Get, "/", Public, admin::home),
     route(Get, "/healthz", Public, health::healthz),
     route(Get, "/metrics", Public, health::metrics),
     route(Get, "/openapi.yaml", Public, health::openapi),
@@ -200,10 +201,9 @@ mod tests {
                 current = Some(format!("/{path}"));
             } else if let (Some(path), Some(method)) =
                 (&current, line.strip_prefix("    ").and_then(|l| l.strip_suffix(':')))
+                && ["get", "post", "put", "patch", "delete"].contains(&method)
             {
-                if ["get", "post", "put", "patch", "delete"].contains(&method) {
-                    found.push((method.to_ascii_uppercase(), path.clone()));
-                }
+                found.push((method.to_ascii_uppercase(), path.clone()));
             }
         }
         found

@@ -65,7 +65,7 @@ pub fn start(
     let server = Arc::new(
         tiny_http::Server::from_listener(listener, None).map_err(|e| format!("while starting the HTTP server: {e}"))?,
     );
-    let admin = config.admin_token.as_deref().map(|token| Arc::new(admin::Admin::new(token)));
+    let admin = config.admin_token_sha256.map(|sha256| Arc::new(admin::Admin::new(sha256)));
     let flood = Arc::new(crate::intake::flood::Flood::default());
     let mut threads = Vec::with_capacity(config.workers + 2);
     let mut exchanges = None;

@@ -14,10 +14,10 @@ pub fn refund(ix: &Intake<'_>, id: i64, request: RefundRequest, actor: &str) -> 
     let actor = actor.to_string();
     let now = crate::clock::now_ms();
     let outcome = ix.writer.run(move |conn| conversions::refund(conn, id, &request, &actor, now))?;
-    if let Refunded::Changed(c) = &outcome {
-        if c.status == Status::Refunded {
-            ix.metrics.conversions_refunded.fetch_add(1, Ordering::Relaxed);
-        }
+    if let Refunded::Changed(c) = &outcome
+        && c.status == Status::Refunded
+    {
+        ix.metrics.conversions_refunded.fetch_add(1, Ordering::Relaxed);
     }
     Ok(outcome)
 }

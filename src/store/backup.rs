@@ -32,6 +32,10 @@ pub fn run(source: &Path, out: &Path) -> Result<i64, String> {
 }
 
 fn copy_and_check(src: &Connection, partial: &Path) -> Result<i64, String> {
+    // Created private first: SQLite would create it with mode 0644, and its journal takes the
+    // file's mode. A backup holds everything the database does.
+    crate::secret::open_private(partial, std::fs::OpenOptions::new().write(true).create_new(true))
+        .map_err(|e| format!("while creating {}: {e}", partial.display()))?;
     let mut dst = Connection::open(partial).map_err(|e| format!("while creating {}: {e}", partial.display()))?;
     {
         let backup =

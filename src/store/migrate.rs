@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002-conversion-sources-and-refund-ids.sql"),
     include_str!("../../migrations/0003-conversion-test-and-flags.sql"),
     include_str!("../../migrations/0004-program-controls.sql"),
+    include_str!("../../migrations/0005-sessions.sql"),
 ];
 
 /// The version `schema.sql` corresponds to.

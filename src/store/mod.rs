@@ -20,6 +20,7 @@ pub mod coupons;
 pub mod customers;
 pub mod deliveries;
 pub mod events;
+pub mod file;
 pub mod keys;
 pub mod ledger;
 pub mod migrate;
@@ -28,6 +29,8 @@ pub mod postbacks;
 pub mod rates;
 pub mod reports;
 pub mod retention;
+pub mod sessions;
+pub mod settings;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod writer;
@@ -68,6 +71,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// schema up to date. With `autocheckpoint` > 0 this connection checkpoints after commits that
 /// leave that many pages in the WAL; the server passes 0 and runs `checkpointer` instead.
 pub fn open_writer(path: &Path, sync: Synchronous, autocheckpoint: u32) -> Result<Connection, String> {
+    file::prepare(path)?;
     let conn = Connection::open(path).map_err(|e| format!("while opening the database {}: {e}", path.display()))?;
     configure(&conn, sync).map_err(|e| format!("while configuring the database {}: {e}", path.display()))?;
     let mode: String = conn
@@ -92,8 +96,11 @@ pub fn open_reader(path: &Path) -> Result<Connection, String> {
     Ok(conn)
 }
 
-/// Opens the database for a command-line tool, creating and migrating it if needed.
+/// Opens an existing database for a command-line tool (and brings its schema up to date). A
+/// missing file is an error, never a fresh database: a tool run from the wrong directory must
+/// not make a database of its own that the server never sees.
 pub fn open_tool(path: &Path) -> Result<Connection, String> {
+    file::existing(path)?;
     open_writer(path, Synchronous::Full, 1000)
 }
 

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, Row, params};
 
 use crate::error::Error;
 use crate::secret;
@@ -22,17 +22,7 @@ pub fn token_file(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn setting(conn: &Connection, name: &str) -> Result<Option<String>, Error> {
-    Ok(conn.prepare_cached("SELECT value FROM settings WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()?)
-}
-
-fn set(conn: &Connection, name: &str, value: &str) -> Result<(), Error> {
-    conn.prepare_cached(
-        "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2",
-    )?
-    .execute(params![name, value])?;
-    Ok(())
-}
+use super::settings::{get as setting, set};
 
 fn hash(token: &str) -> String {
     secret::hex(&secret::sha256(token.as_bytes()))
@@ -95,16 +85,16 @@ pub fn current(conn: &Connection, db: &Path, configured: Option<&str>) -> Result
 /// Whether `presented` is the current token, or the previous one within its grace period.
 pub fn verify(conn: &Connection, presented: &str, now: i64) -> Result<bool, Error> {
     let presented = hash(presented);
-    if let Some(current) = setting(conn, "postback_token_sha256")? {
-        if secret::constant_time_eq(current.as_bytes(), presented.as_bytes()) {
-            return Ok(true);
-        }
+    if let Some(current) = setting(conn, "postback_token_sha256")?
+        && secret::constant_time_eq(current.as_bytes(), presented.as_bytes())
+    {
+        return Ok(true);
     }
     let until: i64 = setting(conn, "postback_token_previous_until")?.and_then(|v| v.parse().ok()).unwrap_or(0);
-    if now <= until {
-        if let Some(previous) = setting(conn, "postback_token_previous_sha256")? {
-            return Ok(secret::constant_time_eq(previous.as_bytes(), presented.as_bytes()));
-        }
+    if now <= until
+        && let Some(previous) = setting(conn, "postback_token_previous_sha256")?
+    {
+        return Ok(secret::constant_time_eq(previous.as_bytes(), presented.as_bytes()));
     }
     Ok(false)
 }

@@ -61,8 +61,10 @@ pub fn sweep_batch(conn: &Connection, after: &str, cutoff_ms: i64, limit: usize)
 }
 
 /// Deletes logs older than `cutoff_ms` that may hold click IDs: received postbacks and finished
-/// deliveries. Returns the number of rows removed (at most `limit` of each).
+/// deliveries; and sessions that have expired or ended by now. Returns the number of rows
+/// removed (at most `limit` of each).
 pub fn prune_logs(conn: &Connection, cutoff_ms: i64, limit: usize) -> Result<usize, Error> {
+    let sessions = super::sessions::prune(conn, crate::clock::now_ms(), limit)?;
     let received = conn
         .prepare_cached(
             "DELETE FROM postbacks_received WHERE id IN
@@ -75,7 +77,7 @@ pub fn prune_logs(conn: &Connection, cutoff_ms: i64, limit: usize) -> Result<usi
                (SELECT id FROM postback_deliveries WHERE status <> 'pending' AND created_at < ?1 ORDER BY id LIMIT ?2)",
         )?
         .execute(params![cutoff_ms, limit as i64])?;
-    Ok(received + deliveries)
+    Ok(received + deliveries + sessions)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,8 +109,7 @@ pub fn log_file(db: &Path) -> PathBuf {
 /// Appends an erasure to the log file and syncs it, before the database is changed: a crash in
 /// between leaves an entry that the next start applies.
 pub fn append_log(db: &Path, kind: Kind, id: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(log_file(db))?;
+    let mut file = secret::open_private(&log_file(db), std::fs::OpenOptions::new().create(true).append(true))?;
     // Clicks carry their non-identifying time prefix so a re-application scans only that range.
     let line = match kind {
         Kind::Customer => format!("customer {}\n", erasure_hash(kind, id)),

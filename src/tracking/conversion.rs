@@ -293,10 +293,10 @@ impl RefundRequest {
     /// A partial refund must name itself, so that a retry cannot refund twice; a full refund
     /// cannot happen twice anyway.
     pub fn check(&self) -> Result<(), Error> {
-        if let Some(id) = &self.refund_id {
-            if id.trim().is_empty() || id.chars().count() > 128 || id.chars().any(char::is_control) {
-                return Err(Error::invalid("refund_id", "must be 1 to 128 characters without control characters"));
-            }
+        if let Some(id) = &self.refund_id
+            && (id.trim().is_empty() || id.chars().count() > 128 || id.chars().any(char::is_control))
+        {
+            return Err(Error::invalid("refund_id", "must be 1 to 128 characters without control characters"));
         }
         if matches!(self.amount, RefundAmount::Part(_)) && self.refund_id.is_none() {
             return Err(Error::bad_request(

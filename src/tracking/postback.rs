@@ -118,10 +118,10 @@ pub fn is_unreplaced_macro(value: &str) -> bool {
     let mut rest = v;
     while let Some(open) = rest.find('{') {
         let after = rest[open..].trim_start_matches('{');
-        if let Some(close) = after.find('}') {
-            if word(after[..close].trim()) {
-                return true;
-            }
+        if let Some(close) = after.find('}')
+            && word(after[..close].trim())
+        {
+            return true;
         }
         rest = &rest[open + 1..];
     }
@@ -130,10 +130,10 @@ pub fn is_unreplaced_macro(value: &str) -> bool {
     if wrapped('#', '#') || wrapped('[', ']') || wrapped('%', '%') || wrapped('<', '>') {
         return true;
     }
-    if let Some(name) = v.strip_prefix('$') {
-        if word(name) {
-            return true;
-        }
+    if let Some(name) = v.strip_prefix('$')
+        && word(name)
+    {
+        return true;
     }
     let capitals = v.bytes().any(|b| b.is_ascii_uppercase())
         && v.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');

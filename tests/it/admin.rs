@@ -5,14 +5,14 @@ use serde_json::json;
 
 use crate::support::{Resp, Server, bin, request};
 
-const TOKEN: &str = "admin-token-0123456789-abcdef";
-const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+pub const TOKEN: &str = "admin-token-0123456789-abcdef";
+pub const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
 
-fn server() -> Server {
+pub fn server() -> Server {
     Server::start_with(&["--admin-token", TOKEN], &[])
 }
 
-fn form_body(pairs: &[(&str, &str)]) -> Vec<u8> {
+pub fn form_body(pairs: &[(&str, &str)]) -> Vec<u8> {
     let mut body = form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         body.append_pair(k, v);
@@ -20,21 +20,26 @@ fn form_body(pairs: &[(&str, &str)]) -> Vec<u8> {
     body.finish().into_bytes()
 }
 
-fn login_attempt(s: &Server, token: &str, extra: &[(&str, &str)]) -> Resp {
+pub fn login_attempt(s: &Server, token: &str, extra: &[(&str, &str)]) -> Resp {
     let mut headers = vec![FORM];
     headers.extend_from_slice(extra);
     request(s.addr, "POST", "/admin/login", &headers, &form_body(&[("token", token)]))
 }
 
 /// A logged-in browser: the session cookie and the CSRF token of its forms.
-struct Session {
-    cookie: String,
-    csrf: String,
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
 }
 
 impl Session {
-    fn start(s: &Server) -> Session {
-        let r = login_attempt(s, TOKEN, &[]);
+    pub fn start(s: &Server) -> Session {
+        Session::login(s, TOKEN)
+    }
+
+    /// Logs in with `token` through the form.
+    pub fn login(s: &Server, token: &str) -> Session {
+        let r = login_attempt(s, token, &[]);
         assert_eq!(r.status, 303, "{}", r.text());
         let set = r.header("Set-Cookie").expect("a session cookie");
         let cookie = set.split(';').next().unwrap().to_string();
@@ -44,46 +49,50 @@ impl Session {
         session
     }
 
-    fn get(&self, s: &Server, path: &str) -> Resp {
+    pub fn get(&self, s: &Server, path: &str) -> Resp {
         request(s.addr, "GET", path, &[("Cookie", &self.cookie)], b"")
     }
 
-    fn post(&self, s: &Server, path: &str, pairs: &[(&str, &str)]) -> Resp {
+    pub fn post(&self, s: &Server, path: &str, pairs: &[(&str, &str)]) -> Resp {
         let mut all = vec![("csrf", self.csrf.as_str())];
         all.extend_from_slice(pairs);
         self.post_raw(s, path, &all)
     }
 
     /// Posts exactly `pairs` (no CSRF token added).
-    fn post_raw(&self, s: &Server, path: &str, pairs: &[(&str, &str)]) -> Resp {
+    pub fn post_raw(&self, s: &Server, path: &str, pairs: &[(&str, &str)]) -> Resp {
         request(s.addr, "POST", path, &[FORM, ("Cookie", &self.cookie)], &form_body(pairs))
     }
 }
 
-fn csrf_of(html: &str) -> String {
+pub fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
     html[at..].split('"').next().unwrap().to_string()
 }
 
 /// Creates an order for `code` through the API and returns its conversion id.
-fn order(s: &Server, code: &str, external_id: &str, amount: &str) -> i64 {
+pub fn order(s: &Server, code: &str, external_id: &str, amount: &str) -> i64 {
     let click = s.click(code, json!({}));
     let r = s.post("/api/v1/conversions", &json!({"external_id": external_id, "amount": amount, "click_id": click}));
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()["id"].as_i64().unwrap()
 }
 
-fn status_of(s: &Server, id: i64) -> String {
+pub fn status_of(s: &Server, id: i64) -> String {
     s.get(&format!("/api/v1/conversions/{id}")).json()["status"].as_str().unwrap().to_string()
 }
 
 #[test]
-fn without_a_token_the_admin_does_not_exist() {
-    let s = Server::start();
-    for (method, path) in [("GET", "/admin"), ("GET", "/admin/login"), ("POST", "/admin/login"), ("DELETE", "/admin/x")]
-    {
-        let r = request(s.addr, method, path, &[FORM], b"token=x");
-        r.assert_error(404, "not_found");
+fn with_the_admin_off_it_does_not_exist() {
+    for s in [Server::start_with(&["--admin", "off"], &[]), Server::start_with(&[], &[("AFFILIATED_ADMIN", "off")])] {
+        for (method, path) in
+            [("GET", "/admin"), ("GET", "/admin/login"), ("POST", "/admin/login"), ("DELETE", "/admin/x"), ("GET", "/")]
+        {
+            let r = request(s.addr, method, path, &[FORM], b"token=x");
+            r.assert_error(404, "not_found");
+        }
+        let token_file = s.dir.path().join("affiliated.db.initial-admin-token");
+        assert!(!token_file.exists(), "no token is made for an admin that is off");
     }
 }
 
@@ -119,7 +128,7 @@ fn login_sets_a_hardened_session_cookie_and_a_wrong_token_does_not() {
     assert_eq!(right.status, 303);
     assert_eq!(right.header("Location"), Some("/admin"));
     let cookie = right.header("Set-Cookie").unwrap();
-    assert!(cookie.starts_with("affiliated_admin=v1."), "{cookie}");
+    assert!(cookie.starts_with("affiliated_admin=afs_"), "{cookie}");
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/admin", "Max-Age=43200"] {
         assert!(cookie.contains(flag), "{flag} missing: {cookie}");
     }

@@ -220,7 +220,6 @@ fn coupons_and_customers() {
 fn unknown_routes_and_methods() {
     let s = Server::start();
     s.get("/api/v1/nothing").assert_error(404, "not_found");
-    s.get("/").assert_error(404, "not_found");
     let r = request(s.addr, "DELETE", "/api/v1/conversions", &[("X-Api-Key", KEY)], b"");
     r.assert_error(405, "method_not_allowed");
     assert_eq!(r.header("Allow"), Some("POST, GET, HEAD"));

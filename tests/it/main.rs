@@ -3,9 +3,15 @@
 mod admin;
 mod admin_browser;
 mod admin_perf;
+mod admin_sessions;
 mod api;
 mod browser;
+mod cli;
 mod conversions;
+mod doc_format;
+mod docs;
+mod files;
+mod links;
 mod outbound;
 mod postbacks;
 mod privacy;

@@ -25,6 +25,8 @@ pub struct Server {
     pub log: Arc<Mutex<Vec<String>>>,
     pub extra_args: Vec<String>,
     pub extra_env: Vec<(String, String)>,
+    /// The file-creation mask the server starts with (inherited when `None`).
+    pub umask: Option<u32>,
 }
 
 impl Server {
@@ -40,6 +42,15 @@ impl Server {
     /// Like [`Server::start_with`], on a copy of the database file `db` (e.g. one written by an
     /// older release) when given.
     pub fn start_on(db: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_configured(db, args, env, None)
+    }
+
+    /// Like [`Server::start_with`], with the server's umask set to `umask`.
+    pub fn start_with_umask(args: &[&str], env: &[(&str, &str)], umask: Option<u32>) -> Server {
+        Server::start_configured(None, args, env, umask)
+    }
+
+    fn start_configured(db: Option<&Path>, args: &[&str], env: &[(&str, &str)], umask: Option<u32>) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         if let Some(db) = db {
             std::fs::copy(db, dir.path().join("affiliated.db")).expect("copying the database");
@@ -51,6 +62,7 @@ impl Server {
             log: Arc::new(Mutex::new(Vec::new())),
             extra_args: args.iter().map(|s| s.to_string()).collect(),
             extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            umask,
         };
         server.spawn();
         server
@@ -81,6 +93,9 @@ impl Server {
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
         }
+        if let Some(mask) = self.umask {
+            set_umask(&mut cmd, mask);
+        }
         let mut child = cmd.spawn().expect("spawning affiliated");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -89,12 +104,10 @@ impl Server {
             let mut sent = false;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if !sent {
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
-                        let addr = rest.split_whitespace().next().unwrap().to_string();
-                        let _ = tx.send(addr);
-                        sent = true;
-                    }
+                if !sent && let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap().to_string();
+                    let _ = tx.send(addr);
+                    sent = true;
                 }
                 log.lock().unwrap().push(line);
             }
@@ -210,6 +223,18 @@ impl Drop for Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Makes `cmd` start with the file-creation mask `mask` (set in the child only).
+pub fn set_umask(cmd: &mut Command, mask: u32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: umask is async-signal-safe and touches only the child's own state.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::umask(mask as libc::mode_t);
+            Ok(())
+        });
     }
 }
 

@@ -1,13 +1,22 @@
-//! `/admin/login` and `/admin/logout`.
+//! `/admin/login` and `/admin/logout`. Sessions, their cookie and the throttle are the shared
+//! mechanism of `http::session`; this file holds the admin's form and its log lines. The log
+//! target of failed logins is fixed (`affiliated::admin`) because fail2ban filters match it
+//! (docs/operations.md).
 
 use std::time::Instant;
 
 use super::form::Form;
 use super::html::{Html, fragment};
+use super::session::REALM;
 use super::{is_https, layout, session};
 use crate::error::Error;
 use crate::http::response::Response;
+use crate::http::session::{address_key, current, end, start};
 use crate::http::{Ctx, Req};
+use crate::store::sessions::Principal;
+
+/// The log target of login lines.
+pub const LOG_TARGET: &str = "affiliated::admin";
 
 fn admin(ctx: &Ctx) -> Result<&session::Admin, Error> {
     ctx.admin.as_deref().ok_or_else(|| Error::not_found("not_found", "the admin is not enabled"))
@@ -28,7 +37,8 @@ fn form_page(status: u16, next: &str, error: Option<&str>) -> Response {
     let body = fragment!(
         "<div class=\"login\"><p class=\"brand\" style=\"justify-content:center;margin-bottom:18px\"><i></i>affiliated</p>\
          <div class=\"card\"><h1 style=\"margin-top:0\">Log in to the admin</h1>\
-         <p class=\"sub\">Use the admin token set in <span class=\"mono\">AFFILIATED_ADMIN_TOKEN</span>.</p>{}\
+         <p class=\"sub\">Use the admin token: the one in <span class=\"mono\">AFFILIATED_ADMIN_TOKEN</span>, or the \
+         one the server wrote on its first start to <span class=\"mono\">&lt;database&gt;.initial-admin-token</span>.</p>{}\
          <form method=\"post\" action=\"/admin/login\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
          <label for=\"token\">Admin token</label>\
          <input id=\"token\" type=\"password\" name=\"token\" autocomplete=\"current-password\" required autofocus>\
@@ -40,13 +50,17 @@ fn form_page(status: u16, next: &str, error: Option<&str>) -> Response {
 }
 
 pub fn form(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let admin = admin(ctx)?;
+    admin(ctx)?;
     let next = next_path(req.query("next"));
-    let now = crate::clock::now_ms() / 1000;
-    if session::cookie(req.headers.cookie.as_deref(), session::COOKIE).is_some_and(|v| admin.is_valid(v, now)) {
+    if current(ctx, &REALM, req)?.is_some() {
         return Ok(Response::see_other(next));
     }
     Ok(form_page(200, &next, None))
+}
+
+/// The client's address as log lines show it (fail2ban reads it from there).
+fn client(req: &Req) -> String {
+    req.client_ip.map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string())
 }
 
 pub fn submit(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
@@ -54,26 +68,28 @@ pub fn submit(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let now = Instant::now();
     let form = Form::parse(req)?;
     let next = next_path(form.get("next"));
-    if let Err(wait) = admin.check_throttle(req.client_ip, now) {
+    let address = address_key(req.client_ip);
+    if let Err(wait) = admin.throttle.check(address, now) {
         let minutes = wait.div_ceil(60);
         let text =
             format!("Too many failed attempts. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" });
         return Ok(form_page(429, &next, Some(&text)).with_header("Retry-After", wait.to_string()));
     }
     if !admin.is_token(form.raw("token")) {
-        admin.record_failure(req.client_ip, now);
-        log::warn!("admin login failed from {:?}", req.client_ip);
+        admin.throttle.record_failure(address, now);
+        log::warn!(target: LOG_TARGET, "admin login failed from {}", client(req));
         return Ok(form_page(401, &next, Some("That token is not right.")));
     }
-    admin.clear_failures(req.client_ip);
-    let cookie = admin.issue(crate::clock::now_ms() / 1000);
-    log::info!("admin login from {:?}", req.client_ip);
-    Ok(Response::see_other(next).with_header("Set-Cookie", session::set_cookie(Some(&cookie), is_https(ctx, req))))
+    admin.throttle.clear(address);
+    let cookie = start(ctx, &REALM, Principal::Admin, is_https(ctx, req))?;
+    log::info!(target: LOG_TARGET, "admin login from {}", client(req));
+    Ok(Response::see_other(next).with_header("Set-Cookie", cookie))
 }
 
+/// Ends the session on the server, then removes the cookie.
 pub fn logout(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    Ok(Response::see_other("/admin/login".into())
-        .with_header("Set-Cookie", session::set_cookie(None, is_https(ctx, req))))
+    let cookie = end(ctx, &REALM, req, is_https(ctx, req))?;
+    Ok(Response::see_other("/admin/login".into()).with_header("Set-Cookie", cookie))
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! The merchant admin under `/admin`: small server-rendered pages, no JavaScript framework, no
-//! external assets. It exists only when an admin token is configured; otherwise every `/admin`
-//! path is a 404 (decided in `server.rs`).
+//! external assets. It is on unless `--admin off`: with a configured token, or else with one
+//! generated on the first start (`cli/bootstrap.rs`). When off, every `/admin` path is a 404
+//! (decided in `exchange.rs`).
 //!
-//! Invariants: every page is behind a signed session cookie (`session.rs`), except the login
-//! form; every POST carries the session's CSRF token, checked here before any handler runs; GET
+//! Invariants: every page is behind a server-side session (`http::session`, with the admin's
+//! realm in `session.rs`), except the login form; every POST carries the session's CSRF token,
+//! checked here before any handler runs; GET
 //! never changes anything; every value on a page is escaped (`html.rs`); every list is
 //! paginated. Handlers reuse the store functions and validation the JSON API uses: the admin
 //! adds screens, not rules. SQL stays in `store/` (reports in `store/reports.rs`).
@@ -24,7 +26,6 @@ pub mod postbacks;
 pub mod reconcile;
 pub mod session;
 
-use form::Form;
 use html::{Html, fragment};
 use layout::Notice;
 pub use session::Admin;
@@ -33,6 +34,7 @@ use super::request::Method;
 use super::response::Response;
 use super::{Ctx, Req};
 use crate::error::Error;
+use crate::http::session::Refusal;
 
 /// Rows per page in every admin list.
 pub const PAGE_SIZE: usize = 50;
@@ -42,35 +44,41 @@ pub fn is_admin_path(path: &str) -> bool {
     path == "/admin" || path.starts_with("/admin/")
 }
 
-/// Lets a request through to a logged-in page: a valid session, and for a POST a valid CSRF
+/// Lets a request through to a logged-in page: a live admin session, and for a POST its CSRF
 /// token. Otherwise the response to send instead (303 to the login form, or 403).
-pub fn guard(admin: &Admin, req: &mut Req) -> Result<(), Response> {
-    let now = crate::clock::now_ms() / 1000;
-    let session = session::cookie(req.headers.cookie.as_deref(), session::COOKIE)
-        .filter(|value| admin.is_valid(value, now))
-        .map(str::to_string);
-    let Some(session) = session else {
-        let mut next = req.path.clone();
-        if req.method == Method::Get && !req.query.is_empty() {
-            let pairs: Vec<(&str, &str)> = req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            next = format!("{next}?{}", html::query(&pairs));
+pub fn guard(ctx: &Ctx, req: &mut Req) -> Result<(), Response> {
+    match crate::http::session::guard(ctx, &session::REALM, req) {
+        Ok(_) => Ok(()),
+        Err(Refusal::NoSession) => {
+            let mut next = req.path.clone();
+            if req.method == Method::Get && !req.query.is_empty() {
+                let pairs: Vec<(&str, &str)> = req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                next = format!("{next}?{}", html::query(&pairs));
+            }
+            Err(Response::see_other(format!("/admin/login?{}", html::query(&[("next", &next)]))))
         }
-        return Err(Response::see_other(format!("/admin/login?{}", html::query(&[("next", &next)]))));
-    };
-    if req.method == Method::Post {
-        let presented = Form::parse(req).ok().and_then(|f| f.get("csrf").map(str::to_string)).unwrap_or_default();
-        if !admin.is_csrf(&session, &presented) {
+        Err(Refusal::Csrf) => {
             log::warn!("admin {} {} refused: missing or wrong CSRF token", req.method.as_str(), req.path);
             let body = fragment!(
                 "<div class=\"login\"><div class=\"card\"><h1>This form has expired</h1>\
                  <p class=\"sub\">Nothing was changed. Go back, reload the page and try again.</p>\
                  <a class=\"btn\" href=\"/admin\">Back to the admin</a></div></div>"
             );
-            return Err(Response::html(403, layout::bare_page("Form expired", &body)));
+            Err(Response::html(403, layout::bare_page("Form expired", &body)))
+        }
+        Err(Refusal::Failed(e)) => {
+            log::error!("admin {}: while reading the session: {e}", req.method.as_str());
+            Err(error_page(req, &e))
         }
     }
-    req.csrf = Some(admin.csrf(&session));
-    Ok(())
+}
+
+/// `GET /`: a person who opens the server in a browser lands on the admin when it is on.
+pub fn home(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
+    match ctx.admin {
+        Some(_) => Ok(Response::see_other("/admin".to_string())),
+        None => Err(Error::not_found("not_found", "no endpoint at /")),
+    }
 }
 
 /// Whether the browser reached us over HTTPS (directly configured, or through the proxy).

@@ -87,10 +87,11 @@ impl Totals {
 }
 
 fn period(req: &Req) -> Result<Period, Error> {
-    if req.query("from").is_none() && req.query("to").is_none() {
-        if let Some(days) = req.query("days").and_then(|d| d.parse::<i64>().ok()).filter(|d| PRESETS.contains(d)) {
-            return Ok(Period::last_days(days, crate::clock::now_ms()));
-        }
+    if req.query("from").is_none()
+        && req.query("to").is_none()
+        && let Some(days) = req.query("days").and_then(|d| d.parse::<i64>().ok()).filter(|d| PRESETS.contains(d))
+    {
+        return Ok(Period::last_days(days, crate::clock::now_ms()));
     }
     Period::from_query(req, 30)
 }

@@ -41,10 +41,10 @@ pub fn rotate_url(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
 pub fn received(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
     let outcome = req.query("outcome");
-    if let Some(o) = outcome {
-        if !["created", "duplicate", "rejected", "failed"].contains(&o) {
-            return Err(Error::invalid("outcome", "must be created, duplicate, rejected or failed"));
-        }
+    if let Some(o) = outcome
+        && !["created", "duplicate", "rejected", "failed"].contains(&o)
+    {
+        return Err(Error::invalid("outcome", "must be created, duplicate, rejected or failed"));
     }
     let rows = postbacks::list_received(&ctx.db, outcome, super::cursor(req)?, limit)?;
     let next = views::next_cursor(&rows, limit, |r| r.id.to_string());
@@ -54,10 +54,10 @@ pub fn received(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
     let status = req.query("status");
-    if let Some(s) = status {
-        if !["pending", "delivered", "failed"].contains(&s) {
-            return Err(Error::invalid("status", "must be pending, delivered or failed"));
-        }
+    if let Some(s) = status
+        && !["pending", "delivered", "failed"].contains(&s)
+    {
+        return Err(Error::invalid("status", "must be pending, delivered or failed"));
     }
     let rows = deliveries::list(&ctx.db, status, super::cursor(req)?, limit)?;
     let next = views::next_cursor(&rows, limit, |d| d.id.to_string());

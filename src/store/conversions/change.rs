@@ -80,15 +80,15 @@ pub enum Refunded {
 pub fn refund(conn: &Connection, id: i64, request: &RefundRequest, actor: &str, now: i64) -> Result<Refunded, Error> {
     let current = require(conn, id)?;
     let parse = |text: &str| current.currency.parse(text).map_err(|e| Error::invalid("amount", e));
-    if let Some(refund_id) = &request.refund_id {
-        if let Some(refunded) = events::refund_by_id(conn, id, refund_id)? {
-            if let RefundAmount::Part(text) = &request.amount {
-                if parse(text)? != refunded {
-                    return Ok(Refunded::Refused(current, RefundRefusal::RefundIdReused(refunded)));
-                }
-            }
-            return Ok(Refunded::Repeated(current));
+    if let Some(refund_id) = &request.refund_id
+        && let Some(refunded) = events::refund_by_id(conn, id, refund_id)?
+    {
+        if let RefundAmount::Part(text) = &request.amount
+            && parse(text)? != refunded
+        {
+            return Ok(Refunded::Refused(current, RefundRefusal::RefundIdReused(refunded)));
         }
+        return Ok(Refunded::Repeated(current));
     }
     let requested = match &request.amount {
         RefundAmount::All => None,

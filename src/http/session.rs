@@ -1,0 +1,238 @@
+//! Logged-in browsers, once for every area that has them: the merchant admin today, the
+//! affiliate portal next. An area is a [`Realm`]: its cookie, the path the cookie is sent to,
+//! how long a session lasts, and which principals it admits. The mechanism is the same for all:
+//!
+//! - a login stores a session server-side (`store::sessions`, through the writer; only the
+//!   SHA-256 of the cookie's 256-bit random token is kept), so logging out, or anything that
+//!   ends a principal's sessions, takes effect at the next request, also for a copied cookie;
+//! - the cookie is `HttpOnly`, `SameSite=Strict`, scoped to the realm's path, and `Secure`
+//!   whenever the browser came over HTTPS;
+//! - every POST must carry the session's CSRF token in its `csrf` form field; [`guard`] checks
+//!   it before any handler runs and leaves it in `Req::csrf` for the page's forms;
+//! - failed logins are counted per key (an address, an account) by a [`Throttle`].
+//!
+//! What an area shows (its login form, its refusal pages) stays with the area. This module never
+//! logs a token and never writes SQL itself.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::admin::form::Form;
+use super::request::Method;
+use super::{Ctx, Req};
+use crate::error::Error;
+use crate::secret;
+use crate::store::sessions::{self, Principal, Session};
+
+/// A logged-in area of the site.
+pub struct Realm {
+    /// The cookie's name.
+    pub cookie: &'static str,
+    /// The path the browser sends the cookie to (the area's root).
+    pub path: &'static str,
+    /// How long a session lasts from its login (also the cookie's `Max-Age`).
+    pub lifetime: Duration,
+    /// Whether a session of this principal may use the area.
+    pub admits: fn(Principal) -> bool,
+}
+
+impl Realm {
+    fn lifetime_ms(&self) -> i64 {
+        i64::try_from(self.lifetime.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// Prefix of session tokens, so a leaked one is recognisable.
+const TOKEN_PREFIX: &str = "afs_";
+
+/// Opens a session for `principal` and returns the `Set-Cookie` value that hands it to the
+/// browser. The session exists (committed) before the cookie is sent.
+pub fn start(ctx: &Ctx, realm: &Realm, principal: Principal, secure: bool) -> Result<String, Error> {
+    let token = secret::token(TOKEN_PREFIX);
+    let csrf = secret::token("");
+    let now = crate::clock::now_ms();
+    let expires_at = now.saturating_add(realm.lifetime_ms());
+    let stored = token.clone();
+    ctx.writer.run(move |conn| sessions::create(conn, &stored, principal, &csrf, now, expires_at))?;
+    Ok(set_cookie(realm, Some(&token), secure))
+}
+
+/// The live session the request's cookie carries for this realm, if any.
+pub fn current(ctx: &Ctx, realm: &Realm, req: &Req) -> Result<Option<Session>, Error> {
+    let Some(token) = cookie(req.headers.cookie.as_deref(), realm.cookie) else { return Ok(None) };
+    if !token.starts_with(TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let session = sessions::find(&ctx.db, token, crate::clock::now_ms())?;
+    Ok(session.filter(|s| (realm.admits)(s.principal)))
+}
+
+/// Why [`guard`] turned a request away.
+#[derive(Debug)]
+pub enum Refusal {
+    /// No live session: the area sends the browser to its login form.
+    NoSession,
+    /// A POST without this session's CSRF token: nothing may change.
+    Csrf,
+    /// The session could not be read.
+    Failed(Error),
+}
+
+/// Lets a request into a logged-in page: a live session of this realm and, for a POST, its CSRF
+/// token. On success the token is left in `req.csrf` for the page's forms.
+pub fn guard(ctx: &Ctx, realm: &Realm, req: &mut Req) -> Result<Session, Refusal> {
+    let session = current(ctx, realm, req).map_err(Refusal::Failed)?.ok_or(Refusal::NoSession)?;
+    if req.method == Method::Post {
+        let form = Form::parse(req).unwrap_or_default();
+        let presented = form.raw("csrf");
+        if !secret::constant_time_eq(presented.as_bytes(), session.csrf_token.as_bytes()) {
+            return Err(Refusal::Csrf);
+        }
+    }
+    req.csrf = Some(session.csrf_token.clone());
+    Ok(session)
+}
+
+/// Ends the request's session on the server (if it has one) and returns the `Set-Cookie` value
+/// that removes the cookie from the browser.
+pub fn end(ctx: &Ctx, realm: &Realm, req: &Req, secure: bool) -> Result<String, Error> {
+    if let Some(token) = cookie(req.headers.cookie.as_deref(), realm.cookie) {
+        let token = token.to_string();
+        let now = crate::clock::now_ms();
+        ctx.writer.run(move |conn| sessions::end(conn, &token, now))?;
+    }
+    Ok(set_cookie(realm, None, secure))
+}
+
+/// The value of cookie `name` in a `Cookie` header.
+pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
+    header?.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v.trim())
+}
+
+/// The `Set-Cookie` value for a session token (or, with `None`, one that removes the cookie).
+pub fn set_cookie(realm: &Realm, token: Option<&str>, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    let (value, max_age) = match token {
+        Some(token) => (token, realm.lifetime.as_secs()),
+        None => ("", 0),
+    };
+    format!("{}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}", realm.cookie, realm.path)
+}
+
+/// Failed logins per key, in memory: after `max` failures within `window` the key must wait
+/// until the window is over. At most [`MAX_TRACKED`] keys are remembered (the oldest go first),
+/// so a flood of addresses cannot grow it without bound.
+pub struct Throttle<K> {
+    pub max: u32,
+    pub window: Duration,
+    failures: Mutex<HashMap<K, Failures>>,
+}
+
+const MAX_TRACKED: usize = 10_000;
+
+#[derive(Clone, Copy)]
+struct Failures {
+    first: Instant,
+    count: u32,
+}
+
+impl<K: Hash + Eq + Copy> Throttle<K> {
+    pub fn new(max: u32, window: Duration) -> Throttle<K> {
+        Throttle { max, window, failures: Mutex::new(HashMap::new()) }
+    }
+
+    /// `Err(seconds to wait)` while `key` has used up its failures.
+    pub fn check(&self, key: K, now: Instant) -> Result<(), u64> {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match failures.get(&key) {
+            Some(f) if f.count >= self.max && now < f.first + self.window => {
+                Err((f.first + self.window - now).as_secs().max(1))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn record_failure(&self, key: K, now: Instant) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() >= MAX_TRACKED {
+            failures.retain(|_, f| now < f.first + self.window);
+            if failures.len() >= MAX_TRACKED
+                && let Some(oldest) = failures.iter().min_by_key(|(_, f)| f.first).map(|(k, _)| *k)
+            {
+                failures.remove(&oldest);
+            }
+        }
+        let entry = failures.entry(key).or_insert(Failures { first: now, count: 0 });
+        if now >= entry.first + self.window {
+            *entry = Failures { first: now, count: 0 };
+        }
+        entry.count += 1;
+    }
+
+    pub fn clear(&self, key: K) {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+    }
+}
+
+/// The throttling key of a client address: IPv6 by /64, which one subscriber usually holds whole.
+pub fn address_key(client: Option<IpAddr>) -> IpAddr {
+    match client {
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        Some(ip) => ip,
+        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REALM: Realm = Realm {
+        cookie: "area",
+        path: "/area",
+        lifetime: Duration::from_secs(3600),
+        admits: |p| matches!(p, Principal::Admin),
+    };
+
+    #[test]
+    fn cookies_are_found_and_set_with_their_flags() {
+        assert_eq!(cookie(Some("a=1; area=afs_x; b=4"), "area"), Some("afs_x"));
+        assert_eq!(cookie(Some("a=1"), "area"), None);
+        assert_eq!(cookie(None, "area"), None);
+        let set = set_cookie(&REALM, Some("afs_v"), true);
+        assert_eq!(set, "area=afs_v; Path=/area; Max-Age=3600; HttpOnly; SameSite=Strict; Secure");
+        assert!(!set_cookie(&REALM, Some("v"), false).contains("Secure"));
+        assert_eq!(set_cookie(&REALM, None, false), "area=; Path=/area; Max-Age=0; HttpOnly; SameSite=Strict");
+    }
+
+    #[test]
+    fn failures_lock_a_key_out_until_the_window_passes() {
+        let throttle = Throttle::new(5, Duration::from_secs(900));
+        let client = address_key(Some("2001:db8::1".parse().unwrap()));
+        let neighbour = address_key(Some("2001:db8::2".parse().unwrap()));
+        let other = address_key(Some("198.51.100.1".parse().unwrap()));
+        let start = Instant::now();
+        for _ in 0..5 {
+            assert!(throttle.check(client, start).is_ok());
+            throttle.record_failure(client, start);
+        }
+        let wait = throttle.check(client, start).unwrap_err();
+        assert!((899..=900).contains(&wait), "{wait}");
+        assert!(throttle.check(neighbour, start).is_err(), "the same /64");
+        assert!(throttle.check(other, start).is_ok());
+        assert!(throttle.check(client, start + Duration::from_secs(900)).is_ok());
+        throttle.clear(client);
+        assert!(throttle.check(client, start).is_ok());
+        // Keys of another kind (an account) are counted the same way.
+        let accounts: Throttle<i64> = Throttle::new(1, Duration::from_secs(60));
+        accounts.record_failure(7, start);
+        assert!(accounts.check(7, start).is_err());
+        assert!(accounts.check(8, start).is_ok());
+    }
+}
