@@ -123,6 +123,7 @@ pub fn conversion(c: &Conversion) -> Value {
         "status": c.status.as_str(),
         "source": c.source.as_str(),
         "attributed_by": c.attributed_by.as_str(),
+        "rate_source": c.rate_source.as_str(),
         "test": c.test,
         "flags": c.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
         "created_at": rfc3339(c.created_at),

@@ -24,11 +24,11 @@ pub struct RecordedClick {
 pub fn record_click(ix: &Intake<'_>, mut click: NewClick, visitor: Option<IpAddr>) -> Result<RecordedClick, Error> {
     let now = crate::clock::now_ms();
     let max = ix.rules.max_clicks_per_ip;
-    if let (Some(ip), true) = (visitor, max > 0) {
-        if ix.flood.count(click.affiliate_id, ip, now) > max {
-            click.flags.push(Flag::ClickFlood);
-            ix.metrics.clicks_flagged.fetch_add(1, Ordering::Relaxed);
-        }
+    if let (Some(ip), true) = (visitor, max > 0)
+        && ix.flood.count(click.affiliate_id, ip, now) > max
+    {
+        click.flags.push(Flag::ClickFlood);
+        ix.metrics.clicks_flagged.fetch_add(1, Ordering::Relaxed);
     }
     let flags = click.flags.clone();
     let id = clicks::new_id(now);

@@ -250,6 +250,8 @@ pub struct Conversion {
     pub test: bool,
     /// The fraud rules it tripped (empty when none).
     pub flags: Vec<Flag>,
+    /// Which rate priced it.
+    pub rate_source: super::pricing::RateSource,
 }
 
 impl Conversion {
@@ -418,6 +420,7 @@ mod tests {
             updated_at: 0,
             test: false,
             flags: Vec::new(),
+            rate_source: crate::tracking::pricing::RateSource::Offer,
         }
     }
 

@@ -130,16 +130,16 @@ pub fn price(terms: &Terms<'_>, new: &NewConversion) -> Result<Price, Error> {
     let amount = new.amount_in(currency, matches!(rule, Rule::Percent { .. }))?;
     let mut commission = rule.commission_on(amount);
     let mut note = terms.rate.note.clone();
-    if let Some(recurring) = terms.recurring {
-        if terms.now > recurring.ends_at() {
-            commission = 0;
-            note = Some(format!(
-                "the customer was tied on {}; offer `{}` pays recurring commission for {} months: it earns nothing",
-                crate::clock::rfc3339(recurring.tied_at),
-                terms.offer,
-                recurring.months
-            ));
-        }
+    if let Some(recurring) = terms.recurring
+        && terms.now > recurring.ends_at()
+    {
+        commission = 0;
+        note = Some(format!(
+            "the customer was tied on {}; offer `{}` pays recurring commission for {} months: it earns nothing",
+            crate::clock::rfc3339(recurring.tied_at),
+            terms.offer,
+            recurring.months
+        ));
     }
     Ok(Price { currency, amount, commission, rate_source: terms.rate.source, note })
 }

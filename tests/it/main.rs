@@ -7,6 +7,7 @@ mod admin_sessions;
 mod api;
 mod browser;
 mod cli;
+mod controls;
 mod conversions;
 mod doc_format;
 mod docs;

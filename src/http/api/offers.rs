@@ -68,10 +68,10 @@ fn read(body: &Body, existing: Option<(&Offer, Vec<(String, Rule)>)>) -> Result<
         }
     };
     let public_id = text("id", old.map(|o| o.public_id.as_str()))?;
-    if let Some(o) = old {
-        if !public_id.eq_ignore_ascii_case(&o.public_id) {
-            return Err(Error::invalid("id", "cannot change; create a new offer instead"));
-        }
+    if let Some(o) = old
+        && !public_id.eq_ignore_ascii_case(&o.public_id)
+    {
+        return Err(Error::invalid("id", "cannot change; create a new offer instead"));
     }
     validate::code(&public_id).map_err(|e| Error::invalid("id", e))?;
     let name = text("name", old.map(|o| o.name.as_str()))?;

@@ -23,11 +23,12 @@ use crate::error::Error;
 use crate::tracking::attribution::Key;
 use crate::tracking::conversion::{Conversion, Flag, Source, Status};
 use crate::tracking::money::Currency;
+use crate::tracking::pricing::RateSource;
 
 const SELECT: &str = "SELECT v.id, v.external_id, v.type, v.affiliate_id, a.referral_code, o.public_id, v.click_id,
                              cu.customer_id, v.coupon_code, v.attributed_by, v.source, v.currency, v.amount,
                              v.refunded_amount, v.base_commission, v.commission, v.status, v.created_at, v.updated_at,
-                             v.test, v.flags
+                             v.test, v.flags, v.rate_source
                       FROM conversions v
                       JOIN affiliates a ON a.id = v.affiliate_id
                       JOIN offers o ON o.id = v.offer_id
@@ -73,6 +74,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Conversion> {
                 rusqlite::Error::FromSqlConversionFailure(20, rusqlite::types::Type::Text, "unknown flag stored".into())
             })?
         },
+        rate_source: known(r, 21, RateSource::parse)?,
     })
 }
 
