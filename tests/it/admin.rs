@@ -511,3 +511,48 @@ fn outbound_postbacks_can_be_retried_and_logout_ends_the_session_in_the_browser(
     assert_eq!(r.header("Location"), Some("/admin/login"));
     assert!(r.header("Set-Cookie").unwrap().contains("Max-Age=0"));
 }
+
+#[test]
+fn the_conversion_list_marks_and_filters_test_data_and_fraud_flags() {
+    let s = Server::start_with(&["--admin-token", TOKEN, "--max-clicks-per-ip", "0"], &[]);
+    s.seed();
+    let session = Session::start(&s);
+    let click = s.click("ann", json!({}));
+    let post = |body: serde_json::Value| assert_eq!(s.post("/api/v1/conversions", &body).status, 201);
+    // Moments after its click: flagged too_fast.
+    post(json!({"external_id": "live-flagged", "amount": "10", "click_id": click}));
+    s.sql().execute("UPDATE clicks SET created_at = created_at - 60000", []).unwrap();
+    post(json!({"external_id": "live-clean", "amount": "10", "coupon": null, "click_id": click}));
+    post(json!({"external_id": "a-test-order", "amount": "10", "click_id": click, "test": true}));
+
+    let live = session.get(&s, "/admin/conversions").text();
+    assert!(live.contains("live-flagged") && live.contains("live-clean"), "{live}");
+    assert!(!live.contains("a-test-order"), "test data stays out of the default list");
+    assert!(live.contains("<span class=\"tag flag\""), "the flag shows");
+    let tests = session.get(&s, "/admin/conversions?test=true").text();
+    assert!(tests.contains("a-test-order") && !tests.contains("live-clean"));
+    assert!(tests.contains("<span class=\"tag test\">test</span>"));
+    let flagged = session.get(&s, "/admin/conversions?flagged=true").text();
+    assert!(flagged.contains("live-flagged") && !flagged.contains("live-clean"));
+    let clean = session.get(&s, "/admin/conversions?flagged=false").text();
+    assert!(clean.contains("live-clean") && !clean.contains("live-flagged"));
+    // The CSV export follows the same filter.
+    let csv = session.get(&s, "/admin/export/conversions.csv?test=true").text();
+    assert!(csv.contains("a-test-order") && !csv.contains("live-clean"), "{csv}");
+}
+
+#[test]
+fn an_affiliate_is_paused_and_resumed_from_its_page() {
+    let s = server();
+    s.seed();
+    let session = Session::start(&s);
+    let r = session.post(&s, "/admin/affiliates/ann", &[("name", "Ann"), ("status", "paused")]);
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(s.get("/api/v1/affiliates/ann").json()["status"], "paused");
+    let page = session.get(&s, "/admin/affiliates/ann").text();
+    assert!(page.contains("<option value=\"paused\" selected>"), "{page}");
+    assert!(!s.get_public("/r/ann").header("Location").unwrap().contains("click_id"));
+    let r = session.post(&s, "/admin/affiliates/ann", &[("name", "Ann"), ("status", "active")]);
+    assert_eq!(r.status, 303);
+    assert_eq!(s.get("/api/v1/affiliates/ann").json()["status"], "active");
+}

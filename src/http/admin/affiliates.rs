@@ -114,13 +114,14 @@ fn edit_page(
     let macros: Vec<String> = POSTBACK_MACROS.iter().map(|m| format!("{{{m}}}")).collect();
     let mut body = fragment!(
         "<p class=\"muted\" style=\"margin:18px 0 0\"><a href=\"/admin/affiliates\">Affiliates</a> /</p>\
-         <div class=\"spread\"><div><h1>{}</h1><p class=\"sub mono\">{}</p></div>\
+         <div class=\"spread\"><div><h1>{}{}</h1><p class=\"sub mono\">{}</p></div>\
          <a class=\"btn\" href=\"/admin/conversions?affiliate={}\">View conversions</a></div>\
          <div class=\"card\"><h2>Tracking link</h2><div class=\"copy\"><input id=\"tracking-link\" class=\"mono\" type=\"text\" readonly value=\"{}\">\
          <button class=\"btn\" type=\"button\" data-copy=\"tracking-link\">Copy</button></div>\
          <p class=\"muted\" style=\"margin:8px 0 0\">Add <span class=\"mono\">?offer=ID</span> for another offer than the default, \
          and <span class=\"mono\">sub1</span> to <span class=\"mono\">sub5</span> for the affiliate's own tracking.</p></div>",
         a.name,
+        if a.paused { Html::from_static(" <span class=\"tag\">paused</span>") } else { Html::new() },
         a.referral_code,
         a.referral_code,
         link
@@ -129,7 +130,9 @@ fn edit_page(
         body,
         "<h2>Details</h2><div class=\"card\"><form method=\"post\" action=\"/admin/affiliates/{}\">{}<div class=\"form-grid\">\
          <label>Name<input type=\"text\" name=\"name\" required value=\"{}\"></label>\
-         <label>Email<input type=\"email\" name=\"email\" value=\"{}\"></label></div>\
+         <label>Email<input type=\"email\" name=\"email\" value=\"{}\"></label>\
+         <label>Status<select name=\"status\"><option value=\"active\">active</option>\
+         <option value=\"paused\"{}>paused: links redirect without a click, conversions are rejected</option></select></label></div>\
          <label style=\"margin-top:12px\">Postback URL (called on every new, approved, rejected or refunded conversion)\
          <input type=\"url\" name=\"postback_url\" style=\"width:100%\" value=\"{}\" placeholder=\"https://tracker.example/pb?cid={{click_id}}&amp;payout={{commission}}\"></label>\
          <p class=\"muted\">Macros: <span class=\"mono\">{}</span>. Leave empty to send no postbacks.</p>\
@@ -138,6 +141,11 @@ fn edit_page(
         layout::csrf_field(req),
         value("name", Some(&a.name)),
         value("email", a.email.as_deref()),
+        Html::from_static(if value("status", Some(if a.paused { "paused" } else { "active" })) == "paused" {
+            " selected"
+        } else {
+            ""
+        }),
         value("postback_url", a.postback_url.as_deref()),
         macros.join(" ")
     );

@@ -13,7 +13,7 @@ use crate::store::conversions::{self, Filter};
 use crate::tracking::conversion::{Conversion, Status};
 
 /// The query parameters of the list that a form post returns to.
-const FILTER_KEYS: &[&str] = &["status", "affiliate", "from", "to", "q", "after"];
+const FILTER_KEYS: &[&str] = &["status", "affiliate", "from", "to", "q", "after", "test", "flagged"];
 /// Most conversions decided by one bulk action.
 const MAX_SELECTED: usize = 500;
 
@@ -41,6 +41,12 @@ pub fn selection(ctx: &Ctx, req: &Req) -> Result<Selection, Error> {
             None => problem = Some(format!("No affiliate has referral code “{code}”.")),
         }
     }
+    filter.test = req.query("test") == Some("true");
+    filter.flagged = match req.query("flagged") {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    };
     if req.query("from").is_some() || req.query("to").is_some() {
         let period = Period::from_query(req, 30)?;
         filter.since = Some(period.start_ms());
@@ -66,7 +72,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         None => super::notice(req),
     };
     let mut body = Html::new();
-    let export_query = html::query(&pairs(req, &["status", "affiliate", "from", "to"]));
+    let export_query = html::query(&pairs(req, &["status", "affiliate", "from", "to", "test", "flagged"]));
     html!(
         body,
         "<div class=\"spread\"><div><h1>Conversions</h1>\
@@ -134,6 +140,17 @@ fn filters(ctx: &Ctx, req: &Req) -> Result<Html, Error> {
         html!(out, "<option{}>{}</option>", Html::from_static(selected), status.as_str());
     }
     html!(out, "</select></label>");
+    let chosen =
+        |name: &str, value: &str| Html::from_static(if req.query(name) == Some(value) { " selected" } else { "" });
+    html!(
+        out,
+        "<label>Data<select name=\"test\"><option value=\"\">Live</option><option value=\"true\"{}>Test</option></select></label>\
+         <label>Fraud flags<select name=\"flagged\"><option value=\"\">Any</option>\
+         <option value=\"true\"{}>Flagged</option><option value=\"false\"{}>Not flagged</option></select></label>",
+        chosen("test", "true"),
+        chosen("flagged", "true"),
+        chosen("flagged", "false")
+    );
     html!(
         out,
         "<label>Affiliate<input type=\"text\" name=\"affiliate\" list=\"affiliate-codes\" value=\"{}\" \
@@ -162,7 +179,7 @@ fn row(c: &Conversion, now: i64) -> Html {
         out,
         "<tr id=\"conversion-{}\"><td><input type=\"checkbox\" name=\"id\" value=\"{}\" aria-label=\"Select {}\"></td>\
          <td class=\"mono\">{}</td><td><a href=\"/admin/conversions?affiliate={}\">{}</a></td>\
-         <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"status\">{}</td><td><span class=\"tag\">{}</span></td>\
+         <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"status\">{}{}</td><td><span class=\"tag\">{}</span></td>\
          <td title=\"{}\">{}</td><td class=\"num\">",
         c.id,
         c.id,
@@ -173,6 +190,7 @@ fn row(c: &Conversion, now: i64) -> Html {
         html::money(c.currency, c.amount - c.refunded_amount),
         html::money(c.currency, c.commission),
         html::badge(c.status.as_str()),
+        marks(c),
         c.source.as_str(),
         html::time(c.created_at),
         html::age(c.created_at, now)
@@ -191,6 +209,22 @@ fn row(c: &Conversion, now: i64) -> Html {
         );
     }
     html!(out, "</td></tr>");
+    out
+}
+
+/// The test badge and the fraud flags of a conversion, beside its status.
+fn marks(c: &Conversion) -> Html {
+    let mut out = Html::new();
+    if c.test {
+        html!(out, " <span class=\"tag test\">test</span>");
+    }
+    for flag in &c.flags {
+        html!(
+            out,
+            " <span class=\"tag flag\" title=\"fraud rule: held for review\">{}</span>",
+            flag.as_str().replace('_', " ")
+        );
+    }
     out
 }
 
