@@ -92,9 +92,12 @@ CREATE TABLE clicks (
     sub5         TEXT,
     test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),
     -- The fraud rules it tripped (`click_flood`), comma-separated; NULL when none.
-    flags TEXT
+    flags TEXT,
+    -- The ID the caller chose for the click (AFFY's `clickId`), usable wherever the click ID is.
+    alias TEXT
 ) WITHOUT ROWID;
 CREATE INDEX clicks_by_session ON clicks (session_id, created_at) WHERE session_id IS NOT NULL;
+CREATE UNIQUE INDEX clicks_by_alias ON clicks (alias) WHERE alias IS NOT NULL;
 
 -- Customers a merchant tied to an affiliate: every later order of theirs earns that affiliate a
 -- commission (recurring attribution), even after the original click is gone.
@@ -111,6 +114,7 @@ CREATE TABLE customers (
     test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1))
 );
 CREATE INDEX customers_by_click ON customers (click_id) WHERE click_id IS NOT NULL;
+CREATE INDEX customers_by_email ON customers (email COLLATE NOCASE) WHERE email IS NOT NULL;
 
 -- Conversions: one row per merchant order (or lead). external_id is the merchant's order ID and
 -- UNIQUE: that constraint, checked inside the writing transaction, is what counts an order once.
@@ -141,7 +145,12 @@ CREATE TABLE conversions (
     flags TEXT,
     -- Which rate priced it.
     rate_source TEXT NOT NULL DEFAULT 'offer'
-    CHECK (rate_source IN ('offer', 'affiliate_override', 'event_type'))
+    CHECK (rate_source IN ('offer', 'affiliate_override', 'event_type')),
+    -- What the reporting network or platform said about it: a TUNE/HasOffers goal, FlexOffers'
+    -- country and commission ID.
+    goal TEXT,
+    geo TEXT,
+    commission_id TEXT
 );
 CREATE INDEX conversions_by_click ON conversions (click_id) WHERE click_id IS NOT NULL;
 CREATE INDEX conversions_by_customer ON conversions (customer_id) WHERE customer_id IS NOT NULL;

@@ -152,6 +152,7 @@ pub const WAL_AUTOCHECKPOINT: Opt = Opt::value("wal-autocheckpoint", "AFFILIATED
 pub const PIXEL: Opt = Opt::value("pixel", "AFFILIATED_PIXEL");
 pub const MIN_CLICK_AGE: Opt = Opt::value("min-click-age", "AFFILIATED_MIN_CLICK_AGE");
 pub const MAX_CLICKS_PER_IP: Opt = Opt::value("max-clicks-per-ip", "AFFILIATED_MAX_CLICKS_PER_IP");
+pub const POSTBACK_ALLOW: Opt = Opt::many("postback-allow", "AFFILIATED_POSTBACK_ALLOW");
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -171,6 +172,7 @@ pub const SERVE_OPTS: &[Opt] = &[
     PIXEL,
     MIN_CLICK_AGE,
     MAX_CLICKS_PER_IP,
+    POSTBACK_ALLOW,
 ];
 
 /// Everything `serve` needs, validated.
@@ -215,6 +217,8 @@ pub struct Serve {
     pub pixel: bool,
     /// The fraud rules' thresholds.
     pub fraud: crate::tracking::fraud::Thresholds,
+    /// Networks whose servers may send postbacks without the token (by the real client address).
+    pub postback_allow: Vec<crate::tracking::net::Cidr>,
 }
 
 impl Serve {
@@ -345,6 +349,15 @@ impl Serve {
             wal_autocheckpoint,
             pixel,
             fraud: crate::tracking::fraud::Thresholds { min_click_age_ms, max_clicks_per_ip },
+            postback_allow: args
+                .get_all(&POSTBACK_ALLOW)
+                .iter()
+                .map(|v| {
+                    crate::tracking::net::Cidr::parse(v).ok_or_else(|| {
+                        format!("--postback-allow must be an address or block such as 203.0.113.0/24, not {v:?}")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -443,12 +456,17 @@ mod tests {
             "30s",
             "--max-clicks-per-ip",
             "0",
+            "--postback-allow",
+            "203.0.113.0/24",
+            "--postback-allow",
+            "2001:db8::/32",
         ]);
         let serve = Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap()).unwrap();
         assert_eq!(serve.wal_autocheckpoint, 0);
         assert!(serve.pixel);
         assert_eq!(serve.fraud.min_click_age_ms, 30_000);
         assert_eq!(serve.fraud.max_clicks_per_ip, 0);
+        assert_eq!(serve.postback_allow.len(), 2);
         assert_eq!(serve.click_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(serve.sweep_interval, Duration::from_secs(600));
         assert!(serve.allow_private_postbacks);

@@ -2,7 +2,7 @@
 //! handler). `{name}` segments capture one path segment. The pattern doubles as the metrics label.
 
 use super::admin;
-use super::api::{affiliates, clicks, conversions, coupons, customers, leads, offers, postbacks};
+use super::api::{affiliates, clicks, conversions, coupons, customers, leads, offers, postbacks, tracking};
 use super::request::Method::{self, Delete, Get, Patch, Post, Put};
 use super::response::Response;
 use super::{Ctx, Req, health, pixel, postback, redirect};
@@ -41,6 +41,10 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/r/{referral_code}", Public, redirect::tracking_link),
     route(Get, "/postback", Public, postback::receive),
     route(Post, "/postback", Public, postback::receive),
+    route(Get, "/aff_lsr", Public, postback::receive),
+    route(Post, "/aff_lsr", Public, postback::receive),
+    route(Get, "/aff_goal", Public, postback::receive),
+    route(Post, "/aff_goal", Public, postback::receive),
     route(Get, "/pixel.gif", Public, pixel::pixel),
     route(Post, "/api/v1/affiliates", ApiKey, affiliates::create),
     route(Get, "/api/v1/affiliates", ApiKey, affiliates::list),
@@ -76,6 +80,9 @@ pub static ROUTES: &[Route] = &[
     route(Delete, "/api/v1/test-data", ApiKey, conversions::delete_test_data),
     route(Post, "/api/v1/leads", ApiKey, leads::create),
     route(Get, "/api/v1/tracking/status/{session_id}", ApiKey, leads::tracking_status),
+    route(Post, "/api/v1/tracking/click", ApiKey, tracking::click),
+    route(Post, "/api/v1/tracking/registration", ApiKey, tracking::registration),
+    route(Post, "/api/v1/tracking/lead", ApiKey, tracking::lead),
     route(Get, "/api/v1/postback-url", ApiKey, postbacks::get_url),
     route(Post, "/api/v1/postback-url/rotate", ApiKey, postbacks::rotate_url),
     route(Get, "/api/v1/postbacks/received", ApiKey, postbacks::received),

@@ -21,6 +21,8 @@ pub fn convert(conn: &Connection, external_id: &str, code: &str, amount: &str, c
         actor: "test".into(),
         test: false,
         customer_email: None,
+        details: Default::default(),
+        type_rate_only: false,
     };
     match record(conn, new, now) {
         Stored::Created(c) => c.id,

@@ -181,6 +181,27 @@ pub struct NewConversion {
     /// The customer's e-mail when the source knows it, for the `self_referral` rule only (it is
     /// not stored with the conversion).
     pub customer_email: Option<String>,
+    /// What the reporting network or platform says about the sale besides its money.
+    pub details: Details,
+    /// It earns only a rate set for its type, never the offer's general one (a registration
+    /// lead earns the offer's `lead` rate, or nothing).
+    pub type_rate_only: bool,
+}
+
+/// What a network or platform reports about a sale besides its money and attribution.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Details {
+    /// A TUNE/HasOffers goal (`goal_id`).
+    pub goal: Option<String>,
+    /// FlexOffers' `geo`: the buyer's country.
+    pub geo: Option<String>,
+    /// FlexOffers' `commissionid`.
+    pub commission_id: Option<String>,
+}
+
+impl Details {
+    /// The longest value kept of each detail.
+    pub const MAX_LEN: usize = 64;
 }
 
 impl NewConversion {
@@ -252,6 +273,7 @@ pub struct Conversion {
     pub flags: Vec<Flag>,
     /// Which rate priced it.
     pub rate_source: super::pricing::RateSource,
+    pub details: Details,
 }
 
 impl Conversion {
@@ -421,6 +443,7 @@ mod tests {
             test: false,
             flags: Vec::new(),
             rate_source: crate::tracking::pricing::RateSource::Offer,
+            details: Details::default(),
         }
     }
 
@@ -531,6 +554,8 @@ mod tests {
             actor: "postback".into(),
             test: false,
             customer_email: None,
+            details: Default::default(),
+            type_rate_only: false,
         };
         assert_eq!(new.amount_in(usd, false).unwrap(), 0);
         assert_eq!(new.amount_in(usd, true).unwrap_err().code, "missing_amount");
@@ -554,6 +579,8 @@ mod tests {
             actor: "t".into(),
             test: false,
             customer_email: None,
+            details: Default::default(),
+            type_rate_only: false,
         };
         assert_eq!(new.check().unwrap_err().code, "missing_attribution");
         new.keys.coupon = Some("X".into());

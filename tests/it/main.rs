@@ -19,6 +19,7 @@ mod privacy;
 mod proxy;
 mod redirect;
 mod robustness;
+mod seeds;
 mod support;
 mod systemd;
 mod trust;
