@@ -16,11 +16,13 @@
 mod click;
 mod customer;
 mod decide;
+mod hooks;
 mod refund;
 
 pub use click::record_click;
 pub use customer::tie_customer;
 pub use decide::{decide, decide_many};
+pub use hooks::{Done, record_hook};
 pub use refund::refund;
 
 use std::sync::atomic::Ordering;

@@ -8,7 +8,10 @@ use rusqlite::{Connection, TransactionBehavior};
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Upgrade scripts: entry `i` takes a database from version `i + 1` to `i + 2`.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0002-conversion-sources-and-refund-ids.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0002-conversion-sources-and-refund-ids.sql"),
+    include_str!("../../migrations/0004-connectors.sql"),
+];
 
 /// The version `schema.sql` corresponds to.
 pub const CURRENT: i64 = 1 + MIGRATIONS.len() as i64;

@@ -61,7 +61,8 @@ pub fn sweep_batch(conn: &Connection, after: &str, cutoff_ms: i64, limit: usize)
 }
 
 /// Deletes logs older than `cutoff_ms` that may hold click IDs: received postbacks and finished
-/// deliveries. Returns the number of rows removed (at most `limit` of each).
+/// deliveries, and the webhook log with them. Returns the number of rows removed (at most
+/// `limit` of each).
 pub fn prune_logs(conn: &Connection, cutoff_ms: i64, limit: usize) -> Result<usize, Error> {
     let received = conn
         .prepare_cached(
@@ -75,7 +76,13 @@ pub fn prune_logs(conn: &Connection, cutoff_ms: i64, limit: usize) -> Result<usi
                (SELECT id FROM postback_deliveries WHERE status <> 'pending' AND created_at < ?1 ORDER BY id LIMIT ?2)",
         )?
         .execute(params![cutoff_ms, limit as i64])?;
-    Ok(received + deliveries)
+    let hooks = conn
+        .prepare_cached(
+            "DELETE FROM hooks_received WHERE id IN
+               (SELECT id FROM hooks_received WHERE received_at < ?1 ORDER BY id LIMIT ?2)",
+        )?
+        .execute(params![cutoff_ms, limit as i64])?;
+    Ok(received + deliveries + hooks)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +155,9 @@ pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<
         scrub_conversion_logs(conn, conversion)?;
     }
     conn.prepare_cached("DELETE FROM customers WHERE id = ?1")?.execute([row_id])?;
+    // A platform's events held for this customer's tie name them; they will never be recorded.
+    conn.prepare_cached("DELETE FROM hooks_held WHERE waits_for = 'customer' AND awaited = ?1")?
+        .execute([customer_id])?;
     conn.prepare_cached(&format!(
         "UPDATE postbacks_received SET params = '{ERASED_PARAMS}' WHERE json_extract(params, '$.customer_id') = ?1"
     ))?
