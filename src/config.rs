@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::store::Synchronous;
+use crate::tracking::connectors::Connector;
 use crate::tracking::validate::IpStorage;
 
 /// One option: `--long VALUE` (or `--long` alone for switches), with an environment fallback.
@@ -149,6 +150,21 @@ pub const ADMIN_TOKEN: Opt = Opt::value("admin-token", "AFFILIATED_ADMIN_TOKEN")
 pub const ADMIN_TOKEN_MIN_LEN: usize = 16;
 pub const WAL_AUTOCHECKPOINT: Opt = Opt::value("wal-autocheckpoint", "AFFILIATED_WAL_AUTOCHECKPOINT");
 pub const PIXEL: Opt = Opt::value("pixel", "AFFILIATED_PIXEL");
+pub const STRIPE_WEBHOOK_SECRET: Opt = Opt::value("stripe-webhook-secret", "AFFILIATED_STRIPE_WEBHOOK_SECRET");
+pub const SHOPIFY_WEBHOOK_SECRET: Opt = Opt::value("shopify-webhook-secret", "AFFILIATED_SHOPIFY_WEBHOOK_SECRET");
+pub const WOOCOMMERCE_WEBHOOK_SECRET: Opt =
+    Opt::value("woocommerce-webhook-secret", "AFFILIATED_WOOCOMMERCE_WEBHOOK_SECRET");
+pub const PADDLE_WEBHOOK_SECRET: Opt = Opt::value("paddle-webhook-secret", "AFFILIATED_PADDLE_WEBHOOK_SECRET");
+
+/// The option that sets a shop connector's webhook signing secret.
+pub fn webhook_secret_opt(connector: Connector) -> &'static Opt {
+    match connector {
+        Connector::Stripe => &STRIPE_WEBHOOK_SECRET,
+        Connector::Shopify => &SHOPIFY_WEBHOOK_SECRET,
+        Connector::WooCommerce => &WOOCOMMERCE_WEBHOOK_SECRET,
+        Connector::Paddle => &PADDLE_WEBHOOK_SECRET,
+    }
+}
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -165,6 +181,10 @@ pub const SERVE_OPTS: &[Opt] = &[
     ADMIN_TOKEN,
     WAL_AUTOCHECKPOINT,
     PIXEL,
+    STRIPE_WEBHOOK_SECRET,
+    SHOPIFY_WEBHOOK_SECRET,
+    WOOCOMMERCE_WEBHOOK_SECRET,
+    PADDLE_WEBHOOK_SECRET,
 ];
 
 /// Everything `serve` needs, validated.
@@ -201,6 +221,16 @@ pub struct Serve {
     pub wal_autocheckpoint: u32,
     /// Whether `/pixel.gif` records conversions (off: it does not exist).
     pub pixel: bool,
+    /// Shop connectors' webhook signing secrets from the environment or flags (they win over
+    /// secrets set through the API, which live in the database).
+    pub webhook_secrets: Vec<(Connector, String)>,
+}
+
+impl Serve {
+    /// The signing secret of `connector` set by the environment or a flag.
+    pub fn webhook_secret(&self, connector: Connector) -> Option<&str> {
+        self.webhook_secrets.iter().find(|(c, _)| *c == connector).map(|(_, s)| s.as_str())
+    }
 }
 
 impl Serve {
@@ -285,6 +315,16 @@ impl Serve {
                 })?,
             };
         let pixel = on_off(args, &PIXEL, false)?;
+        let mut webhook_secrets = Vec::new();
+        for connector in Connector::ALL {
+            let opt = webhook_secret_opt(connector);
+            if let Some(secret) = args.get(opt) {
+                connector
+                    .check_secret(&secret)
+                    .map_err(|e| format!("--{} / {} {e}", opt.long, opt.env.unwrap_or("")))?;
+                webhook_secrets.push((connector, secret));
+            }
+        }
         Ok(Serve {
             db: args.db(),
             listen,
@@ -303,6 +343,7 @@ impl Serve {
             admin_token,
             wal_autocheckpoint,
             pixel,
+            webhook_secrets,
         })
     }
 }
@@ -397,10 +438,14 @@ mod tests {
             "0",
             "--pixel",
             "on",
+            "--stripe-webhook-secret",
+            "whsec_flag",
         ]);
         let serve = Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap()).unwrap();
         assert_eq!(serve.wal_autocheckpoint, 0);
         assert!(serve.pixel);
+        assert_eq!(serve.webhook_secret(Connector::Stripe), Some("whsec_flag"));
+        assert_eq!(serve.webhook_secret(Connector::Paddle), None);
         assert_eq!(serve.click_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(serve.sweep_interval, Duration::from_secs(600));
         assert!(serve.allow_private_postbacks);
