@@ -136,15 +136,7 @@ fn the_admin_shows_the_connectors_and_the_log() {
     s.seed();
     let click = s.click("ann", json!({}));
     post_stripe(&s, &fixture_json("stripe/checkout.session.completed.payment.json", &click));
-    let login = request(
-        s.addr,
-        "POST",
-        "/admin/login",
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        format!("token={TOKEN}").as_bytes(),
-    );
-    assert_eq!(login.status, 303, "{}", login.text());
-    let cookie = login.header("Set-Cookie").unwrap().split(';').next().unwrap().to_string();
+    let cookie = s.admin_cookie(TOKEN);
     let page = request(s.addr, "GET", "/admin/hooks?connector=stripe", &[("Cookie", &cookie)], b"");
     assert_eq!(page.status, 200, "{}", page.text());
     let html = page.text();
