@@ -205,6 +205,37 @@ mod tests {
     }
 
     #[test]
+    fn erasing_a_customer_drops_what_waits_for_them() {
+        let conn = db();
+        hold(&conn, &Wait::Customer("stripe:cus_1".into()), &origin(), &invoice(), 10).unwrap();
+        assert!(crate::store::retention::erase_customer(&conn, "stripe:cus_1", 20).unwrap());
+        assert_eq!(take(&conn, &Wait::Customer("stripe:cus_1".into())).unwrap(), []);
+    }
+
+    #[test]
+    fn the_hook_log_is_pruned_with_the_other_logs() {
+        let conn = db();
+        let entry = |outcome| NewHook {
+            connector: Connector::Paddle,
+            event_id: None,
+            event_type: "transaction.completed",
+            test: None,
+            action: "none",
+            reference: None,
+            outcome,
+            error_code: None,
+            detail: None,
+            replayed: false,
+            conversion_id: None,
+        };
+        connectors::log(&conn, &entry("ignored"), 100).unwrap();
+        connectors::log(&conn, &entry("rejected"), 300).unwrap();
+        assert_eq!(crate::store::retention::prune_logs(&conn, 200, 10).unwrap(), 1);
+        let left = connectors::list(&conn, None, None, None, 10).unwrap();
+        assert_eq!(left.iter().map(|h| h.outcome.as_str()).collect::<Vec<_>>(), ["rejected"]);
+    }
+
+    #[test]
     fn the_sweeper_logs_what_expired_and_keeps_what_is_recent() {
         let conn = db();
         hold(&conn, &Wait::Customer("stripe:cus_1".into()), &origin(), &invoice(), 100).unwrap();

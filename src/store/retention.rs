@@ -136,7 +136,12 @@ pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<
         .query_row([customer_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     record(conn, Kind::Customer, customer_id, now)?;
-    let Some((row_id, own_click)) = row else { return Ok(false) };
+    // A platform's events held until this customer is tied name them (they are not tied yet,
+    // so there may be no customer row): they are dropped and will never be recorded.
+    let held = conn
+        .prepare_cached("DELETE FROM hooks_held WHERE waits_for = 'customer' AND awaited = ?1")?
+        .execute([customer_id])?;
+    let Some((row_id, own_click)) = row else { return Ok(held > 0) };
     let mut clicks: Vec<String> = conn
         .prepare_cached("SELECT click_id FROM conversions WHERE customer_id = ?1 AND click_id IS NOT NULL")?
         .query_map([row_id], |r| r.get(0))?
@@ -155,9 +160,6 @@ pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<
         scrub_conversion_logs(conn, conversion)?;
     }
     conn.prepare_cached("DELETE FROM customers WHERE id = ?1")?.execute([row_id])?;
-    // A platform's events held for this customer's tie name them; they will never be recorded.
-    conn.prepare_cached("DELETE FROM hooks_held WHERE waits_for = 'customer' AND awaited = ?1")?
-        .execute([customer_id])?;
     conn.prepare_cached(&format!(
         "UPDATE postbacks_received SET params = '{ERASED_PARAMS}' WHERE json_extract(params, '$.customer_id') = ?1"
     ))?
