@@ -206,3 +206,30 @@ fn a_held_invoice_whose_checkout_never_comes_expires_in_the_log() {
     assert_eq!(outcomes(&tie), ["tied"]);
     assert!(conversions(&s).is_empty());
 }
+
+#[test]
+fn an_invoice_and_its_checkout_arriving_together_count_once_whichever_wins() {
+    let s = server(&["--workers", "8"]);
+    let pairs: Vec<(Value, Value)> = (0..12)
+        .map(|i| {
+            let click = s.click("ann", json!({}));
+            let mut invoice = fixture_json("stripe/invoice.paid.json", &click);
+            let mut session = fixture_json("stripe/checkout.session.completed.subscription.json", &click);
+            let customer = format!("cus_race{i:02}");
+            invoice["data"]["object"]["id"] = format!("in_race{i:02}").into();
+            invoice["data"]["object"]["customer"] = customer.clone().into();
+            session["data"]["object"]["customer"] = customer.into();
+            (invoice, session)
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for (invoice, session) in &pairs {
+            scope.spawn(|| assert_eq!(post_stripe(&s, invoice).status, 200));
+            scope.spawn(|| assert_eq!(post_stripe(&s, session).status, 200));
+        }
+    });
+    let recorded: Vec<_> = conversions(&s).iter().map(|c| c["external_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(recorded.len(), 12, "every invoice recorded once, none left held: {recorded:?}");
+    let held: i64 = s.sql().query_row("SELECT count(*) FROM hooks_held", [], |r| r.get(0)).unwrap();
+    assert_eq!(held, 0);
+}

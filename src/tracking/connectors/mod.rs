@@ -11,6 +11,7 @@
 //! `shopify:4567`), so they can never collide with the merchant's own customer IDs or with
 //! another platform's. Amounts are minor units of the platform's currency.
 
+mod json;
 pub mod paddle;
 pub mod shopify;
 pub mod signature;
@@ -18,8 +19,9 @@ pub mod stripe;
 pub mod woocommerce;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
+pub use json::unreadable;
+use json::{currency, decimal, id_of, items, json_body, minor, required, text};
 pub use signature::SignatureError;
 
 use super::attribution::Keys;
@@ -267,73 +269,10 @@ impl Refund {
     }
 }
 
-/// The one error for a body that is not what the platform documents.
-pub fn unreadable(message: impl Into<String>) -> Error {
-    Error::bad_request("invalid_payload", message)
-}
-
-/// Parses the body as a JSON object.
-fn json_body(delivery: &Delivery<'_>) -> Result<Value, Error> {
-    match serde_json::from_slice::<Value>(delivery.body) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(unreadable("the body is not a JSON object")),
-        Err(e) => Err(unreadable(format!("the body is not JSON: {e}"))),
-    }
-}
-
-/// A field that platforms send as a string or as a number (IDs), as text; `None` when absent,
-/// null or empty. Numbers keep their exact text (no float ever holds them).
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// A required text field.
-fn required(v: &Value, field: &str) -> Result<String, Error> {
-    text(v).ok_or_else(|| unreadable(format!("`{field}` is missing")))
-}
-
-/// An object's ID where platforms send either the ID or the expanded object.
-fn id_of(v: &Value) -> Option<String> {
-    text(v).or_else(|| text(&v["id"]))
-}
-
-/// A currency code in any case.
-fn currency(v: &Value, field: &str) -> Result<Currency, Error> {
-    let code = required(v, field)?;
-    Currency::from_code(&code.to_ascii_uppercase())
-        .ok_or_else(|| unreadable(format!("`{field}` {code:?} is not an ISO 4217 currency this server knows")))
-}
-
-/// An amount in minor units, sent as an integer (Stripe) or a string of digits (Paddle).
-fn minor(v: &Value, field: &str) -> Result<i64, Error> {
-    let text = required(v, field)?;
-    let negative = text.starts_with('-');
-    let digits = text.trim_start_matches('-');
-    let value = crate::tracking::money::parse_amount(digits, 0)
-        .map_err(|e| unreadable(format!("`{field}` {e} (minor units)")))?;
-    Ok(if negative { -value } else { value })
-}
-
-/// An amount written as a decimal in `currency` (`"10.00"`, Shopify and WooCommerce), sign
-/// allowed (WooCommerce writes refunds as `"-5.00"`).
-fn decimal(v: &Value, currency: Currency, field: &str) -> Result<i64, Error> {
-    let text = required(v, field)?;
-    let negative = text.starts_with('-');
-    let value = currency.parse(text.trim_start_matches('-')).map_err(|e| unreadable(format!("`{field}` {e}")))?;
-    Ok(if negative { -value } else { value })
-}
-
-/// The entries of a JSON array (none when absent).
-fn items(v: &Value) -> &[Value] {
-    v.as_array().map(Vec::as_slice).unwrap_or(&[])
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     /// A well-formed click ID, as the fixtures carry it.
@@ -394,19 +333,6 @@ pub(crate) mod tests {
         assert!(Connector::Shopify.check_secret("").is_err());
         assert!(Connector::Shopify.check_secret("two words").is_err());
         assert!(Connector::Shopify.check_secret(&"x".repeat(513)).is_err());
-    }
-
-    #[test]
-    fn numbers_keep_their_text_and_amounts_are_exact() {
-        let v: Value =
-            serde_json::from_str(r#"{"id": 820982911946154508, "a": "10.10", "m": "-1999", "n": 150}"#).unwrap();
-        assert_eq!(text(&v["id"]).as_deref(), Some("820982911946154508"), "past 2^53: no float");
-        assert_eq!(decimal(&v["a"], usd(), "a").unwrap(), 1010);
-        assert_eq!(minor(&v["m"], "m").unwrap(), -1999);
-        assert_eq!(minor(&v["n"], "n").unwrap(), 150);
-        assert_eq!(minor(&v["a"], "a").unwrap_err().code, "invalid_payload");
-        assert_eq!(required(&v["nope"], "nope").unwrap_err().code, "invalid_payload");
-        assert_eq!(currency(&serde_json::json!("usd"), "currency").unwrap(), usd());
     }
 
     #[test]
