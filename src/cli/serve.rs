@@ -49,6 +49,20 @@ Options (each falls back to the environment variable in brackets; a flag wins):
   --postback-allow CIDR   servers in this network may send postbacks without the
                           token (a network's IP allowlist); repeatable
                           [AFFILIATED_POSTBACK_ALLOW, comma-separated]
+  --stripe-webhook-secret SECRET
+                          the signing secret (whsec_...) of the Stripe endpoint
+                          /hooks/stripe (flags show in `ps`: prefer the variable;
+                          or set it with PUT /api/v1/connectors/stripe)
+                          [AFFILIATED_STRIPE_WEBHOOK_SECRET]
+  --shopify-webhook-secret SECRET
+                          the app's API secret, for /hooks/shopify
+                          [AFFILIATED_SHOPIFY_WEBHOOK_SECRET]
+  --woocommerce-webhook-secret SECRET
+                          the webhook's secret, for /hooks/woocommerce
+                          [AFFILIATED_WOOCOMMERCE_WEBHOOK_SECRET]
+  --paddle-webhook-secret SECRET
+                          the notification destination's secret key, for
+                          /hooks/paddle [AFFILIATED_PADDLE_WEBHOOK_SECRET]
   --workers N             request worker threads
                           [AFFILIATED_WORKERS, default 32]
   --synchronous MODE      normal (crash-safe; a power cut may lose the last

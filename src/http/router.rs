@@ -2,10 +2,10 @@
 //! handler). `{name}` segments capture one path segment. The pattern doubles as the metrics label.
 
 use super::admin;
-use super::api::{affiliates, clicks, conversions, coupons, customers, leads, offers, postbacks, tracking};
+use super::api::{affiliates, clicks, connectors, conversions, coupons, customers, leads, offers, postbacks, tracking};
 use super::request::Method::{self, Delete, Get, Patch, Post, Put};
 use super::response::Response;
-use super::{Ctx, Req, health, pixel, postback, redirect};
+use super::{Ctx, Req, health, hooks, pixel, postback, redirect};
 use crate::error::Error;
 
 pub type Handler = fn(&mut Ctx, &Req) -> Result<Response, Error>;
@@ -46,6 +46,10 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/aff_goal", Public, postback::receive),
     route(Post, "/aff_goal", Public, postback::receive),
     route(Get, "/pixel.gif", Public, pixel::pixel),
+    route(Post, "/hooks/stripe", Public, hooks::receive),
+    route(Post, "/hooks/shopify", Public, hooks::receive),
+    route(Post, "/hooks/woocommerce", Public, hooks::receive),
+    route(Post, "/hooks/paddle", Public, hooks::receive),
     route(Post, "/api/v1/affiliates", ApiKey, affiliates::create),
     route(Get, "/api/v1/affiliates", ApiKey, affiliates::list),
     route(Get, "/api/v1/affiliates/{referral_code}", ApiKey, affiliates::get),
@@ -88,6 +92,11 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/api/v1/postbacks/received", ApiKey, postbacks::received),
     route(Get, "/api/v1/postbacks", ApiKey, postbacks::list),
     route(Post, "/api/v1/postbacks/{id}/retry", ApiKey, postbacks::retry),
+    route(Get, "/api/v1/connectors", ApiKey, connectors::list),
+    route(Get, "/api/v1/connectors/{name}", ApiKey, connectors::get),
+    route(Put, "/api/v1/connectors/{name}", ApiKey, connectors::put),
+    route(Delete, "/api/v1/connectors/{name}", ApiKey, connectors::delete),
+    route(Get, "/api/v1/hooks/received", ApiKey, connectors::received),
     route(Get, "/admin/login", AdminLogin, admin::login::form),
     route(Post, "/admin/login", AdminLogin, admin::login::submit),
     route(Post, "/admin/logout", Admin, admin::login::logout),
@@ -112,6 +121,7 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/admin/coupons/{code}", Admin, admin::coupons::update),
     route(Get, "/admin/postbacks", Admin, admin::postbacks::page),
     route(Post, "/admin/postbacks/{id}/retry", Admin, admin::postbacks::retry),
+    route(Get, "/admin/hooks", Admin, admin::hooks::page),
     route(Get, "/admin/reconcile", Admin, admin::reconcile::page),
     route(Post, "/admin/reconcile", Admin, admin::reconcile::check),
     route(Post, "/admin/reconcile/missing.csv", Admin, admin::reconcile::missing_csv),

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004-program-controls.sql"),
     include_str!("../../migrations/0005-sessions.sql"),
     include_str!("../../migrations/0006-seed-integrations.sql"),
+    include_str!("../../migrations/0007-connectors.sql"),
 ];
 
 /// The version `schema.sql` corresponds to.

@@ -294,7 +294,7 @@ pub fn replaces(stored: &Conversion, incoming: Source) -> bool {
 }
 
 /// How much a refund asks for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RefundAmount {
     /// Everything not refunded yet.
     All,
@@ -303,6 +303,48 @@ pub enum RefundAmount {
     /// Whatever brings the total refunded up to this much (platforms that report a running
     /// total, such as Stripe's `amount_refunded`): naturally idempotent.
     UpTo(String),
+    /// A shop platform's refund, measured in what the platform paid (see [`PlatformRefund`]).
+    Platform(PlatformRefund),
+}
+
+/// A refund as a shop platform reports it, in minor units of its currency. Platforms refund
+/// money that may also have paid tax and shipping, while a conversion's amount is the items
+/// alone: with `paid` (the money the refunded payment took), the refund takes the same share of
+/// the conversion's amount (half the payment back, half the amount refunded); without it,
+/// `refunded` is on the conversion's own basis already. `running_total` says `refunded` is
+/// everything refunded so far (Stripe's `amount_refunded`) rather than this refund alone.
+/// A platform cannot be asked to send a smaller refund, so one that asks for more than is
+/// left refunds what is left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlatformRefund {
+    pub currency: Currency,
+    pub refunded: i64,
+    pub paid: Option<i64>,
+    pub running_total: bool,
+}
+
+impl PlatformRefund {
+    /// Minor units of `c` to refund now: `None` for everything left, `Some(0)` for nothing
+    /// (a running total reached already, or a refund of nothing).
+    pub fn requested(&self, c: &Conversion) -> Result<Option<i64>, RefundRefusal> {
+        if self.currency != c.currency {
+            return Err(RefundRefusal::Currency(self.currency));
+        }
+        let refunded = self.refunded.max(0);
+        let share = match self.paid {
+            Some(paid) if paid > 0 => commission::mul_div_round_half_up(refunded.min(paid), c.amount, paid),
+            _ => refunded,
+        }
+        .min(c.amount);
+        let now = if self.running_total { share - c.refunded_amount } else { share };
+        Ok(if now <= 0 {
+            Some(0)
+        } else if now >= c.remaining() {
+            None
+        } else {
+            Some(now)
+        })
+    }
 }
 
 /// A refund as asked for, by the API or a connector.
@@ -384,6 +426,8 @@ pub enum RefundRefusal {
     MoreThanLeft(i64),
     /// The refund ID was used before for another amount (given in minor units).
     RefundIdReused(i64),
+    /// A platform refunded money in this currency, not the conversion's.
+    Currency(Currency),
 }
 
 impl RefundRefusal {
@@ -410,6 +454,10 @@ impl RefundRefusal {
                     c.currency,
                     c.id
                 ),
+            ),
+            RefundRefusal::Currency(currency) => Error::conflict(
+                "currency_mismatch",
+                format!("the refund is in {currency}, conversion {} in {}", c.id, c.currency),
             ),
         }
     }
@@ -520,6 +568,29 @@ mod tests {
         assert!(part(Some(&"x".repeat(128))).check().is_ok());
         let all = RefundRequest { amount: RefundAmount::All, refund_id: None };
         assert!(all.check().is_ok(), "a full refund is idempotent without one");
+    }
+
+    #[test]
+    fn platform_refunds_take_the_share_of_the_payment_and_never_more_than_is_left() {
+        let usd = Currency::from_code("USD").unwrap();
+        let mut c = conversion(10_000, 1_000, Status::Approved);
+        // A payment of 119.00 (tax included) for items of 100.00: half of it back is 50.00.
+        let half = PlatformRefund { currency: usd, refunded: 5_950, paid: Some(11_900), running_total: false };
+        assert_eq!(half.requested(&c), Ok(Some(5_000)));
+        // Stripe's running total: the second event with the same total refunds nothing more.
+        let total = PlatformRefund { running_total: true, ..half };
+        assert_eq!(total.requested(&c), Ok(Some(5_000)));
+        c.refunded_amount = 5_000;
+        assert_eq!(total.requested(&c), Ok(Some(0)));
+        let all = PlatformRefund { refunded: 11_900, ..total };
+        assert_eq!(all.requested(&c), Ok(None), "the whole payment refunds everything left");
+        // On the conversion's own basis, capped at what is left.
+        let plain = PlatformRefund { currency: usd, refunded: 7_000, paid: None, running_total: false };
+        assert_eq!(plain.requested(&c), Ok(None));
+        assert_eq!(PlatformRefund { refunded: 0, ..plain }.requested(&c), Ok(Some(0)));
+        let eur = PlatformRefund { currency: Currency::from_code("EUR").unwrap(), ..plain };
+        assert_eq!(eur.requested(&c), Err(RefundRefusal::Currency(eur.currency)));
+        assert_eq!(RefundRefusal::Currency(eur.currency).error(&c).code, "currency_mismatch");
     }
 
     #[test]

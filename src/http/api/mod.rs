@@ -4,6 +4,7 @@
 
 pub mod affiliates;
 pub mod clicks;
+pub mod connectors;
 pub mod conversions;
 pub mod coupons;
 pub mod customers;
