@@ -149,6 +149,7 @@ pub const ADMIN_TOKEN: Opt = Opt::value("admin-token", "AFFILIATED_ADMIN_TOKEN")
 pub const ADMIN_TOKEN_MIN_LEN: usize = 16;
 pub const WAL_AUTOCHECKPOINT: Opt = Opt::value("wal-autocheckpoint", "AFFILIATED_WAL_AUTOCHECKPOINT");
 pub const PIXEL: Opt = Opt::value("pixel", "AFFILIATED_PIXEL");
+pub const APPROVE_AFTER: Opt = Opt::value("approve-after", "AFFILIATED_APPROVE_AFTER");
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -165,6 +166,7 @@ pub const SERVE_OPTS: &[Opt] = &[
     ADMIN_TOKEN,
     WAL_AUTOCHECKPOINT,
     PIXEL,
+    APPROVE_AFTER,
 ];
 
 /// Everything `serve` needs, validated.
@@ -201,6 +203,9 @@ pub struct Serve {
     pub wal_autocheckpoint: u32,
     /// Whether `/pixel.gif` records conversions (off: it does not exist).
     pub pixel: bool,
+    /// Pending conversions older than this are approved by the sweeper (offers may set their
+    /// own `approve_after_days`); `None`: only offers that set one.
+    pub approve_after: Option<Duration>,
 }
 
 impl Serve {
@@ -285,6 +290,13 @@ impl Serve {
                 })?,
             };
         let pixel = on_off(args, &PIXEL, false)?;
+        let approve_after =
+            match args.get(&APPROVE_AFTER).as_deref() {
+                None | Some("off") => None,
+                Some(v) => Some(parse_duration(v).ok_or_else(|| {
+                    format!("--approve-after must be off or a duration such as 14d or 30d, not {v:?}")
+                })?),
+            };
         Ok(Serve {
             db: args.db(),
             listen,
@@ -303,6 +315,7 @@ impl Serve {
             admin_token,
             wal_autocheckpoint,
             pixel,
+            approve_after,
         })
     }
 }

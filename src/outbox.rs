@@ -1,7 +1,9 @@
 //! The outbound postback worker: delivers `postback_deliveries` rows to affiliates' trackers.
 //!
 //! Runs on its own thread, never on a request thread. Each delivery is one GET with a short
-//! timeout, signed with `X-Affiliated-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.<url>">`.
+//! timeout, signed with `X-Affiliated-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.<url>">`,
+//! and carrying the affiliate's ledger head as it is when sent
+//! (`X-Affiliated-Ledger-Head: <seq>:<hash>`, see docs/statements.md).
 //! A 2xx answer is delivered; anything else (3xx included: redirects are never followed) or a
 //! network error is a failed attempt, retried with exponential backoff for about a day
 //! (`store::deliveries`). Before connecting, the host is resolved and refused if any of its
@@ -18,7 +20,7 @@ use std::time::Duration;
 use crate::clock::now_ms;
 use crate::store::deliveries::{self, Delivery};
 use crate::store::writer::Writer;
-use crate::store::{self, affiliates};
+use crate::store::{self, affiliates, ledger};
 use crate::tracking::net;
 
 /// One delivery may take this long in total (connect, send, answer).
@@ -72,8 +74,11 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
-pub fn attempt(agent: &ureq::Agent, url: &str, secret: Option<&str>) -> Attempt {
+pub fn attempt(agent: &ureq::Agent, url: &str, secret: Option<&str>, ledger_head: Option<&str>) -> Attempt {
     let mut request = agent.get(url);
+    if let Some(head) = ledger_head {
+        request = request.set("X-Affiliated-Ledger-Head", head);
+    }
     if let Some(secret) = secret {
         request = request.set("X-Affiliated-Signature", &signature(secret, now_ms() / 1000, url));
     }
@@ -131,10 +136,12 @@ pub fn spawn(
 fn deliver_batch(db: &rusqlite::Connection, agent: &ureq::Agent, writer: &Writer, due: Vec<Delivery>) {
     let secrets: Vec<Option<String>> =
         due.iter().map(|d| affiliates::postback_secret(db, d.affiliate_id).ok().flatten()).collect();
+    let heads: Vec<Option<String>> =
+        due.iter().map(|d| ledger::head(db, d.affiliate_id).ok().map(|h| h.header_value())).collect();
     thread::scope(|scope| {
-        for (d, secret) in due.iter().zip(&secrets) {
+        for ((d, secret), head) in due.iter().zip(&secrets).zip(&heads) {
             scope.spawn(move || {
-                let outcome = attempt(agent, &d.url, secret.as_deref());
+                let outcome = attempt(agent, &d.url, secret.as_deref(), head.as_deref());
                 let id = d.id;
                 if outcome.delivered {
                     log::info!("postback {id} ({} for {}) delivered", d.event, d.referral_code);

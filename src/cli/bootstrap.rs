@@ -1,6 +1,6 @@
 //! What `serve` does to a database before it answers requests: make sure an API key exists (the
 //! configured one, or a generated one written to a private file), make sure a postback token
-//! exists, and re-apply erasures a restored backup may lack. Secrets go to 0600 files beside the
+//! and the statement signing key exist, and re-apply erasures a restored backup may lack. Secrets go to 0600 files beside the
 //! database, never to the log.
 
 use std::path::{Path, PathBuf};
@@ -15,6 +15,9 @@ pub fn prepare(conn: &Connection, config: &Serve) -> Result<(), String> {
     api_key(conn, config)?;
     let now = crate::clock::now_ms();
     if let Some(message) = postbacks::ensure(conn, &config.db, config.postback_token.as_deref(), now)? {
+        log::warn!("{message}");
+    }
+    if let Some(message) = crate::statements::ensure(conn, &config.db, now)? {
         log::warn!("{message}");
     }
     let reapplied = store::retention::reapply(conn, &config.db, now)?;

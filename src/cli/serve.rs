@@ -38,6 +38,9 @@ Options (each flag falls back to the environment variable named after it):
                                                                       [AFFILIATED_TRUSTED_PROXY, comma-separated]
   --click-retention DUR   delete unconverted clicks older than this   [AFFILIATED_CLICK_RETENTION, default 30d]
   --sweep-interval DUR    how often the retention sweep runs          [AFFILIATED_SWEEP_INTERVAL, default 1h]
+  --approve-after DUR     approve pending conversions this old at each sweep (not
+                          flagged, pixel, test or refunded ones; offers may set
+                          approve_after_days)                          [AFFILIATED_APPROVE_AFTER, default off]
   --allow-private-postbacks  let outbound postbacks reach loopback/private addresses (tests, LANs)
                                                                       [AFFILIATED_ALLOW_PRIVATE_POSTBACKS]
   --wal-autocheckpoint N  checkpoint when the WAL holds N pages; 0 when Litestream
@@ -119,6 +122,7 @@ fn serve(mut config: Serve) -> Result<(), String> {
         interval: config.sweep_interval,
         metrics,
         stopping: stopping.clone(),
+        approve_after: config.approve_after,
     }
     .spawn()
     .map_err(|e| format!("while starting the retention sweeper: {e}"))?;

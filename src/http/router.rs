@@ -2,7 +2,8 @@
 //! handler). `{name}` segments capture one path segment. The pattern doubles as the metrics label.
 
 use super::admin;
-use super::api::{affiliates, clicks, conversions, coupons, customers, leads, offers, postbacks};
+use super::api::{affiliates, clicks, conversions, coupons, customers, leads, offers, payouts, postbacks, statements};
+use super::books;
 use super::request::Method::{self, Delete, Get, Patch, Post};
 use super::response::Response;
 use super::{Ctx, Req, health, pixel, postback, redirect};
@@ -41,12 +42,15 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/postback", Public, postback::receive),
     route(Post, "/postback", Public, postback::receive),
     route(Get, "/pixel.gif", Public, pixel::pixel),
+    route(Get, "/.well-known/affiliated-statement-key", Public, statements::public_key),
     route(Post, "/api/v1/affiliates", ApiKey, affiliates::create),
     route(Get, "/api/v1/affiliates", ApiKey, affiliates::list),
     route(Get, "/api/v1/affiliates/{referral_code}", ApiKey, affiliates::get),
     route(Patch, "/api/v1/affiliates/{referral_code}", ApiKey, affiliates::update),
     route(Post, "/api/v1/affiliates/{referral_code}/postback-secret", ApiKey, affiliates::rotate_secret),
     route(Post, "/api/v1/affiliates/{referral_code}/postback-test", ApiKey, affiliates::test_postback),
+    route(Get, "/api/v1/affiliates/{referral_code}/balance", ApiKey, statements::balance),
+    route(Get, "/api/v1/affiliates/{referral_code}/statement", ApiKey, statements::statement),
     route(Post, "/api/v1/offers", ApiKey, offers::create),
     route(Get, "/api/v1/offers", ApiKey, offers::list),
     route(Get, "/api/v1/offers/{id}", ApiKey, offers::get),
@@ -72,6 +76,12 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/api/v1/postbacks/received", ApiKey, postbacks::received),
     route(Get, "/api/v1/postbacks", ApiKey, postbacks::list),
     route(Post, "/api/v1/postbacks/{id}/retry", ApiKey, postbacks::retry),
+    route(Post, "/api/v1/payouts", ApiKey, payouts::create),
+    route(Get, "/api/v1/payouts", ApiKey, payouts::list),
+    route(Get, "/api/v1/payouts/{id}", ApiKey, payouts::get),
+    route(Post, "/api/v1/payouts/{id}/mark-paid", ApiKey, payouts::mark_paid),
+    route(Post, "/api/v1/payouts/{id}/cancel", ApiKey, payouts::cancel),
+    route(Get, "/api/v1/payouts/{id}/export", ApiKey, payouts::export),
     route(Get, "/admin/login", AdminLogin, admin::login::form),
     route(Post, "/admin/login", AdminLogin, admin::login::submit),
     route(Post, "/admin/logout", Admin, admin::login::logout),
@@ -101,6 +111,14 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/admin/reconcile/missing.csv", Admin, admin::reconcile::missing_csv),
     route(Get, "/admin/export/commissions.csv", Admin, admin::export::commissions),
     route(Get, "/admin/export/conversions.csv", Admin, admin::export::conversions),
+    route(Get, "/admin/balances", Admin, books::balances::page),
+    route(Get, "/admin/payouts", Admin, books::payouts::page),
+    route(Post, "/admin/payouts", Admin, books::payouts::create),
+    route(Get, "/admin/payouts/{id}", Admin, books::payouts::detail),
+    route(Post, "/admin/payouts/{id}/mark-paid", Admin, books::payouts::mark_paid),
+    route(Post, "/admin/payouts/{id}/cancel", Admin, books::payouts::cancel),
+    route(Get, "/admin/payouts/{id}/export", Admin, books::payouts::export),
+    route(Get, "/admin/payout-runs/{id}/export", Admin, books::payouts::export_run),
 ];
 
 pub enum Found {

@@ -11,8 +11,11 @@ use crate::store::customers::Customer;
 use crate::store::deliveries::Delivery;
 use crate::store::events::Event;
 use crate::store::offers::Offer;
+use crate::store::payouts::{Item, Payout};
 use crate::store::postbacks::Received;
 use crate::tracking::conversion::Conversion;
+use crate::tracking::ledger::Balances;
+use crate::tracking::money::Currency;
 
 pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
     json!({
@@ -20,6 +23,8 @@ pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
         "name": a.name,
         "email": a.email,
         "postback_url": a.postback_url,
+        "payout_email": a.payout_email,
+        "payout_details": a.payout_details,
         "tracking_link": tracking_link(public_url, &a.referral_code),
         "created_at": rfc3339(a.created_at),
     })
@@ -47,6 +52,7 @@ pub fn offer(o: &Offer) -> Value {
         },
         "attribution": o.attribution.as_str(),
         "click_window_days": o.click_window_days,
+        "approve_after_days": o.approve_after_days,
         "currency": o.currency.code(),
         "default": o.is_default,
         "created_at": rfc3339(o.created_at),
@@ -171,5 +177,47 @@ pub fn received(r: &Received) -> Value {
         "outcome": r.outcome,
         "error_code": r.error_code,
         "conversion_id": r.conversion_id,
+    })
+}
+
+/// An affiliate's balances: `{"balances": [{currency, pending, available, in_payouts, paid}]}`.
+pub fn balances(rows: &[(Currency, Balances)]) -> Value {
+    let balances: Vec<Value> = rows
+        .iter()
+        .map(|(c, b)| {
+            json!({
+                "currency": c.code(),
+                "pending": c.format(b.pending),
+                "available": c.format(b.available),
+                "in_payouts": c.format(b.in_payouts),
+                "paid": c.format(b.paid),
+            })
+        })
+        .collect();
+    json!({ "balances": balances })
+}
+
+pub fn payout(p: &Payout, items: &[Item]) -> Value {
+    let c = p.currency;
+    json!({
+        "id": p.id,
+        "referral_code": p.referral_code,
+        "currency": c.code(),
+        "amount": c.format(p.amount),
+        "status": p.status.as_str(),
+        "items": items.iter().map(|i| json!({
+            "seq": i.seq,
+            "kind": i.kind,
+            "conversion_id": i.conversion_id,
+            "external_id": i.external_id,
+            "amount": c.format(i.amount),
+            "at": rfc3339(i.at),
+        })).collect::<Vec<_>>(),
+        "reference": p.reference,
+        "run": p.run,
+        "run_id": p.run_id,
+        "created_at": rfc3339(p.created_at),
+        "paid_at": p.paid_at.map(rfc3339),
+        "cancelled_at": p.cancelled_at.map(rfc3339),
     })
 }

@@ -12,6 +12,9 @@ pub struct Affiliate {
     pub email: Option<String>,
     pub postback_url: Option<String>,
     pub created_at: i64,
+    /// Where to pay them: a PayPal e-mail, or free-text bank details (personal data).
+    pub payout_email: Option<String>,
+    pub payout_details: Option<String>,
 }
 
 pub struct NewAffiliate {
@@ -27,9 +30,11 @@ pub struct Changes {
     pub name: Option<String>,
     pub email: Option<Option<String>>,
     pub postback_url: Option<Option<String>>,
+    pub payout_email: Option<Option<String>>,
+    pub payout_details: Option<Option<String>>,
 }
 
-const COLUMNS: &str = "id, referral_code, name, email, postback_url, created_at";
+const COLUMNS: &str = "id, referral_code, name, email, postback_url, created_at, payout_email, payout_details";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Affiliate> {
     Ok(Affiliate {
@@ -39,6 +44,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Affiliate> {
         email: r.get(3)?,
         postback_url: r.get(4)?,
         created_at: r.get(5)?,
+        payout_email: r.get(6)?,
+        payout_details: r.get(7)?,
     })
 }
 
@@ -77,6 +84,13 @@ pub fn update(conn: &Connection, referral_code: &str, changes: &Changes) -> Resu
     }
     if let Some(email) = &changes.email {
         conn.prepare_cached("UPDATE affiliates SET email = ?1 WHERE id = ?2")?.execute(params![email, id])?;
+    }
+    if let Some(email) = &changes.payout_email {
+        conn.prepare_cached("UPDATE affiliates SET payout_email = ?1 WHERE id = ?2")?.execute(params![email, id])?;
+    }
+    if let Some(details) = &changes.payout_details {
+        conn.prepare_cached("UPDATE affiliates SET payout_details = ?1 WHERE id = ?2")?
+            .execute(params![details, id])?;
     }
     let mut secret = None;
     if let Some(url) = &changes.postback_url {

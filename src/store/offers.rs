@@ -19,6 +19,8 @@ pub struct Offer {
     pub currency: Currency,
     pub is_default: bool,
     pub created_at: i64,
+    /// Days after which the sweeper approves pending conversions; `None`: the server's default.
+    pub approve_after_days: Option<i64>,
 }
 
 pub struct NewOffer {
@@ -30,10 +32,11 @@ pub struct NewOffer {
     pub click_window_days: i64,
     pub currency: Currency,
     pub make_default: bool,
+    pub approve_after_days: Option<i64>,
 }
 
 const COLUMNS: &str = "id, public_id, name, landing_url, commission_type, commission_value, \
-                       attribution, click_window_days, currency, is_default, created_at";
+                       attribution, click_window_days, currency, is_default, created_at, approve_after_days";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Offer> {
     let corrupt = |what: &str| {
@@ -57,6 +60,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Offer> {
         currency: Currency::from_code(&currency).ok_or_else(|| corrupt("currency"))?,
         is_default: r.get(9)?,
         created_at: r.get(10)?,
+        approve_after_days: r.get(11)?,
     })
 }
 
@@ -71,9 +75,9 @@ pub fn create(conn: &Connection, new: &NewOffer, now: i64) -> Result<Offer, Erro
     let inserted = conn
         .prepare_cached(
             "INSERT INTO offers (public_id, name, landing_url, commission_type, commission_value,
-                                 attribution, click_window_days, currency, is_default, created_at)
+                                 attribution, click_window_days, currency, is_default, created_at, approve_after_days)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
-                     ?9 OR NOT EXISTS (SELECT 1 FROM offers WHERE is_default = 1), ?10)
+                     ?9 OR NOT EXISTS (SELECT 1 FROM offers WHERE is_default = 1), ?10, ?11)
              ON CONFLICT (public_id) DO NOTHING",
         )?
         .execute(params![
@@ -86,7 +90,8 @@ pub fn create(conn: &Connection, new: &NewOffer, now: i64) -> Result<Offer, Erro
             new.click_window_days,
             new.currency.code(),
             new.make_default,
-            now
+            now,
+            new.approve_after_days
         ])?;
     if inserted == 0 {
         return Err(Error::conflict(
@@ -108,7 +113,8 @@ pub fn update(conn: &Connection, id: i64, changes: &NewOffer) -> Result<Offer, E
     let changed = conn
         .prepare_cached(
             "UPDATE offers SET name = ?1, landing_url = ?2, commission_type = ?3, commission_value = ?4,
-                               attribution = ?5, click_window_days = ?6, is_default = is_default OR ?7
+                               attribution = ?5, click_window_days = ?6, is_default = is_default OR ?7,
+                               approve_after_days = ?9
              WHERE id = ?8",
         )?
         .execute(params![
@@ -119,7 +125,8 @@ pub fn update(conn: &Connection, id: i64, changes: &NewOffer) -> Result<Offer, E
             changes.attribution.as_str(),
             changes.click_window_days,
             changes.make_default,
-            id
+            id,
+            changes.approve_after_days
         ])?;
     if changed == 0 {
         return Err(Error::not_found("unknown_offer", format!("no offer has id {id}")));

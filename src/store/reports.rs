@@ -184,6 +184,7 @@ mod tests {
             click_window_days: 30,
             currency: Currency::from_code("USD").unwrap(),
             make_default: true,
+            approve_after_days: None,
         };
         offers::create(&conn, &offer, 0).unwrap();
         conn

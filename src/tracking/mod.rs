@@ -8,6 +8,7 @@ pub mod click_id;
 pub mod commission;
 pub mod conversion;
 pub mod customer;
+pub mod hold;
 pub mod ledger;
 pub mod link;
 pub mod money;

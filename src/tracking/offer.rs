@@ -31,6 +31,15 @@ pub fn click_window_days(days: Option<i64>) -> Result<i64, Error> {
     }
 }
 
+/// Days of hold before the sweeper approves a conversion; `None` leaves it to the server's
+/// `--approve-after` (0 approves at the next sweep).
+pub fn approve_after_days(days: Option<i64>) -> Result<Option<i64>, Error> {
+    match days {
+        Some(d) if !(0..=3650).contains(&d) => Err(Error::invalid("approve_after_days", "must be from 0 to 3650")),
+        other => Ok(other),
+    }
+}
+
 /// A commission rule: `percent` of the amount (`value` like "10" or "7.5") or a `flat` amount
 /// in the offer's currency.
 pub fn rule(kind: &str, value: &str, currency: Currency) -> Result<Rule, Error> {

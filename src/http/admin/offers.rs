@@ -12,7 +12,7 @@ use crate::http::{Ctx, Req};
 use crate::store::offers::{self, NewOffer, Offer};
 use crate::tracking::commission::Rule;
 use crate::tracking::money::Currency;
-use crate::tracking::offer::{attribution, check_landing_url, click_window_days, rule};
+use crate::tracking::offer::{approve_after_days, attribution, check_landing_url, click_window_days, rule};
 use crate::tracking::validate;
 
 /// Reads an offer from the form. For an edit, `existing` fixes the id and currency.
@@ -36,10 +36,12 @@ fn from_form(form: &Form, existing: Option<&Offer>) -> Result<NewOffer, Error> {
     };
     let kind = form.get("commission_type").unwrap_or("percent");
     let value = form.get("commission_value").ok_or_else(|| Error::invalid("commission", "needs a value"))?;
-    let days = form
-        .get("click_window_days")
-        .map(|d| d.parse::<i64>().map_err(|_| Error::invalid("click_window_days", "must be a whole number of days")))
-        .transpose()?;
+    let whole_days = |field: &str| {
+        form.get(field)
+            .map(|d| d.parse::<i64>().map_err(|_| Error::invalid(field, "must be a whole number of days")))
+            .transpose()
+    };
+    let days = whole_days("click_window_days")?;
     Ok(NewOffer {
         public_id,
         name: name.to_string(),
@@ -49,6 +51,7 @@ fn from_form(form: &Form, existing: Option<&Offer>) -> Result<NewOffer, Error> {
         click_window_days: click_window_days(days)?,
         currency,
         make_default: form.get("default").is_some(),
+        approve_after_days: approve_after_days(whole_days("approve_after_days")?)?,
     })
 }
 
@@ -113,6 +116,7 @@ fn fields(draft: &Form, existing: Option<&Offer>) -> Html {
             "commission_value" => o.commission.display_value(o.currency.minor_digits()),
             "attribution" => o.attribution.as_str().to_string(),
             "click_window_days" => o.click_window_days.to_string(),
+            "approve_after_days" => o.approve_after_days.map(|d| d.to_string()).unwrap_or_default(),
             _ => String::new(),
         }
     };
@@ -140,7 +144,8 @@ fn fields(draft: &Form, existing: Option<&Offer>) -> Html {
          <label>Commission value<input type=\"text\" name=\"commission_value\" required value=\"{}\" placeholder=\"10\"></label>\
          <label>Attribution<select name=\"attribution\"><option value=\"last_click\"{}>last click</option>\
          <option value=\"first_click\"{}>first click</option></select></label>\
-         <label>Click window (days)<input type=\"number\" name=\"click_window_days\" min=\"1\" max=\"3650\" value=\"{}\"></label></div>\
+         <label>Click window (days)<input type=\"number\" name=\"click_window_days\" min=\"1\" max=\"3650\" value=\"{}\"></label>\
+         <label>Approve after (days; empty: the server's default)<input type=\"number\" name=\"approve_after_days\" min=\"0\" max=\"3650\" value=\"{}\"></label></div>\
          <label style=\"margin-top:12px\">Landing URL<input type=\"url\" name=\"landing_url\" required style=\"width:100%\" value=\"{}\" \
          placeholder=\"https://shop.example/?ref={{referral_code}}&amp;cid={{click_id}}\"></label>",
         selected("commission_type", "percent"),
@@ -149,6 +154,7 @@ fn fields(draft: &Form, existing: Option<&Offer>) -> Html {
         selected("attribution", "last_click"),
         selected("attribution", "first_click"),
         window,
+        value("approve_after_days"),
         value("landing_url")
     );
     if !existing.is_some_and(|o| o.is_default) {

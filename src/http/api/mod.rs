@@ -9,7 +9,9 @@ pub mod coupons;
 pub mod customers;
 pub mod leads;
 pub mod offers;
+pub mod payouts;
 pub mod postbacks;
+pub mod statements;
 
 use super::response::Response;
 use super::{Ctx, Req};

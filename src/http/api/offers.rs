@@ -7,7 +7,7 @@ use crate::http::{Ctx, Req, views};
 use crate::store::offers::{self, NewOffer};
 use crate::tracking::commission::Rule;
 use crate::tracking::money::Currency;
-use crate::tracking::offer::{attribution, check_landing_url, click_window_days, rule};
+use crate::tracking::offer::{approve_after_days, attribution, check_landing_url, click_window_days, rule};
 use crate::tracking::validate;
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
@@ -34,6 +34,7 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         click_window_days,
         currency,
         make_default: body.bool("default")?.unwrap_or(false),
+        approve_after_days: approve_after_days(body.int("approve_after_days")?)?,
     };
     let now = crate::clock::now_ms();
     let offer = ctx.writer.run(move |conn| offers::create(conn, &new, now))?;
