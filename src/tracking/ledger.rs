@@ -397,9 +397,10 @@ mod tests {
 
     #[test]
     fn a_known_chain_has_known_hashes() {
-        // Computed independently: python3 docs/statements.md's recipe over these values.
+        // Computed independently, with Python's hashlib and struct over the same fields.
         let c = chain(&[(Kind::Created, "9.90")]);
         assert_eq!(c[0].prev_hash, "0".repeat(64));
+        assert_eq!(c[0].hash, "b192bc95b14f71cb7d0c35f6e27738aa874c7ffec140774b2ad39133d595fe66");
         assert_eq!(verify_chain(&c).map(|h| hex(&h)), Ok(c[0].hash.clone()));
     }
 

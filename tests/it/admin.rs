@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::support::{Resp, Server, bin, request};
 
-const TOKEN: &str = "admin-token-0123456789-abcdef";
+pub const TOKEN: &str = "admin-token-0123456789-abcdef";
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
 
 fn server() -> Server {
@@ -27,13 +27,13 @@ fn login_attempt(s: &Server, token: &str, extra: &[(&str, &str)]) -> Resp {
 }
 
 /// A logged-in browser: the session cookie and the CSRF token of its forms.
-struct Session {
+pub struct Session {
     cookie: String,
     csrf: String,
 }
 
 impl Session {
-    fn start(s: &Server) -> Session {
+    pub fn start(s: &Server) -> Session {
         let r = login_attempt(s, TOKEN, &[]);
         assert_eq!(r.status, 303, "{}", r.text());
         let set = r.header("Set-Cookie").expect("a session cookie");
@@ -44,11 +44,11 @@ impl Session {
         session
     }
 
-    fn get(&self, s: &Server, path: &str) -> Resp {
+    pub fn get(&self, s: &Server, path: &str) -> Resp {
         request(s.addr, "GET", path, &[("Cookie", &self.cookie)], b"")
     }
 
-    fn post(&self, s: &Server, path: &str, pairs: &[(&str, &str)]) -> Resp {
+    pub fn post(&self, s: &Server, path: &str, pairs: &[(&str, &str)]) -> Resp {
         let mut all = vec![("csrf", self.csrf.as_str())];
         all.extend_from_slice(pairs);
         self.post_raw(s, path, &all)
