@@ -188,7 +188,7 @@ fn the_admin_shows_balances_and_runs_payouts() {
     let again = session.post(&s, &format!("/admin/payouts/{id}/cancel"), &[]);
     assert_eq!(again.status, 409);
     assert!(again.text().contains("only a pending payout"), "{}", again.text());
-    let file = session.get(&s, &format!("/admin/payout-runs/1/export?format=csv"));
+    let file = session.get(&s, "/admin/payout-runs/1/export?format=csv");
     assert_eq!((file.status, file.header("content-type")), (200, Some("text/csv; charset=utf-8")));
     assert!(file.text().contains(",ann,Ann,"), "{}", file.text());
     let detail = session.get(&s, &format!("/admin/payouts/{id}")).text();
