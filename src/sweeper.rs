@@ -62,7 +62,7 @@ impl Sweeper {
                     Ok(r) => {
                         self.metrics.sweeper_runs.fetch_add(1, Ordering::Relaxed);
                         log::info!(
-                            "sweep: deleted {} unconverted clicks, removed personal data from {} converted ones, \
+                            "retention sweep: deleted {} unconverted clicks, removed personal data from {} converted ones, \
                              pruned {} old log rows, approved {} conversions after their hold period ({:.0} ms)",
                             r.deleted,
                             r.scrubbed,

@@ -121,7 +121,8 @@ pub fn append_log(db: &Path, kind: Kind, id: &str) -> std::io::Result<()> {
 /// Erases a customer: the customer row (e-mail, name), every click tied to it, directly or
 /// through its conversions, and every copy of what was sent about them: the raw parameters of
 /// postbacks received for their conversions or naming them, and the outbound postbacks about
-/// their conversions. Conversions stay with their amounts, commissions and affiliate.
+/// their conversions, and the salt behind their orders' hashes in the affiliate ledger.
+/// Conversions and ledger entries stay with their amounts, commissions and affiliate.
 /// Returns whether anything was found.
 pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<bool, Error> {
     let row: Option<(i64, Option<String>)> = conn
@@ -146,6 +147,9 @@ pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<
         .collect::<Result<_, _>>()?;
     for conversion in conversions {
         scrub_conversion_logs(conn, conversion)?;
+        // The salt and readable order ID behind the ledger's order hash: without them the
+        // affiliate ledger's entries (which are never changed) tie to no order any more.
+        conn.prepare_cached("DELETE FROM ledger_orders WHERE conversion_id = ?1")?.execute([conversion])?;
     }
     conn.prepare_cached("DELETE FROM customers WHERE id = ?1")?.execute([row_id])?;
     conn.prepare_cached(&format!(
