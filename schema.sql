@@ -305,7 +305,7 @@ CREATE INDEX postback_deliveries_by_status ON postback_deliveries (status, id);
 -- The authoritative copy is a log file beside the database, which survives restoring an older
 -- backup; this table records which of its entries this database has applied.
 CREATE TABLE erasures (
-    hash       TEXT PRIMARY KEY,        -- hex SHA-256 of "customer:<id>" or "click:<id>"
-    kind       TEXT NOT NULL CHECK (kind IN ('customer', 'click')),
+    hash       TEXT PRIMARY KEY,        -- hex SHA-256 of "customer:<id>", "click:<id>" or "affiliate:<code>"
+    kind       TEXT NOT NULL CHECK (kind IN ('customer', 'click', 'affiliate')),
     applied_at INTEGER NOT NULL
 ) WITHOUT ROWID;

@@ -12,6 +12,17 @@ ALTER TABLE affiliates ADD COLUMN payout_details TEXT;
 -- --approve-after (off unless set).
 ALTER TABLE offers ADD COLUMN approve_after_days INTEGER CHECK (approve_after_days BETWEEN 0 AND 3650);
 
+-- Erasures may now name an affiliate (e-mail and payout details). SQLite cannot change a CHECK
+-- constraint in place, so the table is rebuilt.
+CREATE TABLE erasures_v4 (
+    hash       TEXT PRIMARY KEY,        -- hex SHA-256 of "customer:<id>", "click:<id>" or "affiliate:<code>"
+    kind       TEXT NOT NULL CHECK (kind IN ('customer', 'click', 'affiliate')),
+    applied_at INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO erasures_v4 (hash, kind, applied_at) SELECT hash, kind, applied_at FROM erasures;
+DROP TABLE erasures;
+ALTER TABLE erasures_v4 RENAME TO erasures;
+
 -- Payout runs: one row per `POST /api/v1/payouts` (or the admin's form). `run_id` is the
 -- caller's optional idempotency key: the same key again answers with the same run.
 CREATE TABLE payout_runs (

@@ -49,6 +49,7 @@ pub static ROUTES: &[Route] = &[
     route(Patch, "/api/v1/affiliates/{referral_code}", ApiKey, affiliates::update),
     route(Post, "/api/v1/affiliates/{referral_code}/postback-secret", ApiKey, affiliates::rotate_secret),
     route(Post, "/api/v1/affiliates/{referral_code}/postback-test", ApiKey, affiliates::test_postback),
+    route(Delete, "/api/v1/affiliates/{referral_code}/personal-data", ApiKey, affiliates::erase_personal_data),
     route(Get, "/api/v1/affiliates/{referral_code}/balance", ApiKey, statements::balance),
     route(Get, "/api/v1/affiliates/{referral_code}/statement", ApiKey, statements::statement),
     route(Post, "/api/v1/offers", ApiKey, offers::create),

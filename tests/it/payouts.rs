@@ -122,6 +122,24 @@ fn a_payout_run_pays_available_balances_once_and_refunds_after_it_carry_over() {
     assert!(list["next_cursor"].is_string());
     s.get("/api/v1/payouts?status=sent").assert_error(400, "invalid_status");
     assert_eq!(s.get("/api/v1/payouts?referral_code=bob").json()["data"][0]["status"], "cancelled");
+
+    // Payout details are personal data: erased on request, logged as a hash; the books stay.
+    let erased = crate::support::request(
+        s.addr,
+        "DELETE",
+        "/api/v1/affiliates/ann/personal-data",
+        &[("X-Api-Key", crate::support::KEY)],
+        b"",
+    );
+    assert_eq!(erased.status, 204, "{}", erased.text());
+    let ann = s.get("/api/v1/affiliates/ann").json();
+    assert_eq!(
+        (&ann["name"], &ann["payout_email"], &ann["payout_details"]),
+        (&json!("ann"), &Value::Null, &Value::Null)
+    );
+    let log = std::fs::read_to_string(format!("{}.erasure-log", s.db_path().display())).unwrap();
+    assert!(log.starts_with("affiliate ") && !log.contains("IBAN"), "{log}");
+    assert_eq!(s.get(&format!("/api/v1/payouts/{id}")).json()["amount"], "70.00");
 }
 
 #[test]
