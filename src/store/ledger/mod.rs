@@ -213,4 +213,6 @@ pub fn payable_kinds_sql() -> String {
 }
 
 #[cfg(test)]
+mod invariants;
+#[cfg(test)]
 mod tests;
