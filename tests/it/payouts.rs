@@ -206,6 +206,15 @@ fn the_admin_shows_balances_and_runs_payouts() {
     let again = session.post(&s, &format!("/admin/payouts/{id}/cancel"), &[]);
     assert_eq!(again.status, 409);
     assert!(again.text().contains("only a pending payout"), "{}", again.text());
+    let saved = session.post(
+        &s,
+        "/admin/affiliates/ann",
+        &[("name", "Ann"), ("payout_email", "ann@example.com"), ("payout_details", "IBAN DE00\r\nAnn")],
+    );
+    assert_eq!(saved.status, 303, "{}", saved.text());
+    assert_eq!(s.get("/api/v1/affiliates/ann").json()["payout_email"], "ann@example.com");
+    let paypal = session.get(&s, "/admin/payout-runs/1/export?format=paypal");
+    assert!(paypal.text().starts_with("ann@example.com,60.00,USD,payout-"), "{}", paypal.text());
     let file = session.get(&s, "/admin/payout-runs/1/export?format=csv");
     assert_eq!((file.status, file.header("content-type")), (200, Some("text/csv; charset=utf-8")));
     assert!(file.text().contains(",ann,Ann,"), "{}", file.text());
