@@ -169,6 +169,7 @@ pub fn webhook_secret_opt(connector: Connector) -> &'static Opt {
         Connector::Paddle => &PADDLE_WEBHOOK_SECRET,
     }
 }
+pub const APPROVE_AFTER: Opt = Opt::value("approve-after", "AFFILIATED_APPROVE_AFTER");
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -193,6 +194,7 @@ pub const SERVE_OPTS: &[Opt] = &[
     SHOPIFY_WEBHOOK_SECRET,
     WOOCOMMERCE_WEBHOOK_SECRET,
     PADDLE_WEBHOOK_SECRET,
+    APPROVE_AFTER,
 ];
 
 /// Everything `serve` needs, validated.
@@ -242,6 +244,9 @@ pub struct Serve {
     /// Shop connectors' webhook signing secrets from the environment or flags (they win over
     /// secrets set through the API, which live in the database).
     pub webhook_secrets: Vec<(Connector, String)>,
+    /// Pending conversions older than this are approved by the sweeper (offers may set their
+    /// own `approve_after_days`); `None`: only offers that set one.
+    pub approve_after: Option<Duration>,
 }
 
 impl Serve {
@@ -249,9 +254,7 @@ impl Serve {
     pub fn webhook_secret(&self, connector: Connector) -> Option<&str> {
         self.webhook_secrets.iter().find(|(c, _)| *c == connector).map(|(_, s)| s.as_str())
     }
-}
 
-impl Serve {
     pub fn from_args(args: &Args) -> Result<Serve, String> {
         let api_key = std::env::var(API_KEY_ENV).ok().filter(|k| !k.is_empty());
         if let Some(key) = &api_key {
@@ -368,6 +371,13 @@ impl Serve {
                 webhook_secrets.push((connector, secret));
             }
         }
+        let approve_after =
+            match args.get(&APPROVE_AFTER).as_deref() {
+                None | Some("off") => None,
+                Some(v) => Some(parse_duration(v).ok_or_else(|| {
+                    format!("--approve-after must be off or a duration such as 14d or 30d, not {v:?}")
+                })?),
+            };
         Ok(Serve {
             db: args.db(),
             listen,
@@ -399,6 +409,7 @@ impl Serve {
                 })
                 .collect::<Result<_, _>>()?,
             webhook_secrets,
+            approve_after,
         })
     }
 }

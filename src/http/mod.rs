@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod answer;
 pub mod api;
+pub mod books;
 pub mod catalog;
 pub mod exchange;
 pub mod health;

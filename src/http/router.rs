@@ -2,7 +2,11 @@
 //! handler). `{name}` segments capture one path segment. The pattern doubles as the metrics label.
 
 use super::admin;
-use super::api::{affiliates, clicks, connectors, conversions, coupons, customers, leads, offers, postbacks, tracking};
+use super::api::{
+    affiliates, clicks, connectors, conversions, coupons, customers, leads, offers, payouts, postbacks, statements,
+    tracking,
+};
+use super::books;
 use super::request::Method::{self, Delete, Get, Patch, Post, Put};
 use super::response::Response;
 use super::{Ctx, Req, health, hooks, pixel, postback, redirect};
@@ -50,12 +54,16 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/hooks/shopify", Public, hooks::receive),
     route(Post, "/hooks/woocommerce", Public, hooks::receive),
     route(Post, "/hooks/paddle", Public, hooks::receive),
+    route(Get, "/.well-known/affiliated-statement-key", Public, statements::public_key),
     route(Post, "/api/v1/affiliates", ApiKey, affiliates::create),
     route(Get, "/api/v1/affiliates", ApiKey, affiliates::list),
     route(Get, "/api/v1/affiliates/{referral_code}", ApiKey, affiliates::get),
     route(Patch, "/api/v1/affiliates/{referral_code}", ApiKey, affiliates::update),
     route(Post, "/api/v1/affiliates/{referral_code}/postback-secret", ApiKey, affiliates::rotate_secret),
     route(Post, "/api/v1/affiliates/{referral_code}/postback-test", ApiKey, affiliates::test_postback),
+    route(Delete, "/api/v1/affiliates/{referral_code}/personal-data", ApiKey, affiliates::erase_personal_data),
+    route(Get, "/api/v1/affiliates/{referral_code}/balance", ApiKey, statements::balance),
+    route(Get, "/api/v1/affiliates/{referral_code}/statement", ApiKey, statements::statement),
     route(Post, "/api/v1/offers", ApiKey, offers::create),
     route(Get, "/api/v1/offers", ApiKey, offers::list),
     route(Get, "/api/v1/offers/{id}", ApiKey, offers::get),
@@ -97,6 +105,12 @@ pub static ROUTES: &[Route] = &[
     route(Put, "/api/v1/connectors/{name}", ApiKey, connectors::put),
     route(Delete, "/api/v1/connectors/{name}", ApiKey, connectors::delete),
     route(Get, "/api/v1/hooks/received", ApiKey, connectors::received),
+    route(Post, "/api/v1/payouts", ApiKey, payouts::create),
+    route(Get, "/api/v1/payouts", ApiKey, payouts::list),
+    route(Get, "/api/v1/payouts/{id}", ApiKey, payouts::get),
+    route(Post, "/api/v1/payouts/{id}/mark-paid", ApiKey, payouts::mark_paid),
+    route(Post, "/api/v1/payouts/{id}/cancel", ApiKey, payouts::cancel),
+    route(Get, "/api/v1/payouts/{id}/export", ApiKey, payouts::export),
     route(Get, "/admin/login", AdminLogin, admin::login::form),
     route(Post, "/admin/login", AdminLogin, admin::login::submit),
     route(Post, "/admin/logout", Admin, admin::login::logout),
@@ -127,6 +141,14 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/admin/reconcile/missing.csv", Admin, admin::reconcile::missing_csv),
     route(Get, "/admin/export/commissions.csv", Admin, admin::export::commissions),
     route(Get, "/admin/export/conversions.csv", Admin, admin::export::conversions),
+    route(Get, "/admin/balances", Admin, books::balances::page),
+    route(Get, "/admin/payouts", Admin, books::payouts::page),
+    route(Post, "/admin/payouts", Admin, books::payouts::create),
+    route(Get, "/admin/payouts/{id}", Admin, books::payouts::detail),
+    route(Post, "/admin/payouts/{id}/mark-paid", Admin, books::payouts::mark_paid),
+    route(Post, "/admin/payouts/{id}/cancel", Admin, books::payouts::cancel),
+    route(Get, "/admin/payouts/{id}/export", Admin, books::payouts::export),
+    route(Get, "/admin/payout-runs/{id}/export", Admin, books::payouts::export_run),
 ];
 
 pub enum Found {

@@ -12,10 +12,12 @@ use crate::store::customers::Customer;
 use crate::store::deliveries::Delivery;
 use crate::store::events::Event;
 use crate::store::offers::Offer;
+use crate::store::payouts::{Item, Payout};
 use crate::store::postbacks::Received;
 use crate::store::rates::AffiliateRate;
 use crate::tracking::commission::Rule;
 use crate::tracking::conversion::Conversion;
+use crate::tracking::ledger::Balances;
 use crate::tracking::money::Currency;
 
 pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
@@ -27,6 +29,8 @@ pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
         "tracking_link": tracking_link(public_url, &a.referral_code),
         "created_at": rfc3339(a.created_at),
         "status": if a.paused { "paused" } else { "active" },
+        "payout_email": a.payout_email,
+        "payout_details": a.payout_details,
     })
 }
 
@@ -56,6 +60,7 @@ pub fn offer(o: &Offer, event_rates: &[(String, Rule)]) -> Value {
         "status": if o.paused { "paused" } else { "active" },
         "recurring_months": o.recurring_months,
         "max_conversions_per_click": o.max_conversions_per_click,
+        "approve_after_days": o.approve_after_days,
         "created_at": rfc3339(o.created_at),
     })
 }
@@ -222,5 +227,47 @@ pub fn hook(h: &ReceivedHook) -> Value {
         "detail": h.detail,
         "replayed": h.replayed,
         "conversion_id": h.conversion_id,
+    })
+}
+
+/// An affiliate's balances: `{"balances": [{currency, pending, available, in_payouts, paid}]}`.
+pub fn balances(rows: &[(Currency, Balances)]) -> Value {
+    let balances: Vec<Value> = rows
+        .iter()
+        .map(|(c, b)| {
+            json!({
+                "currency": c.code(),
+                "pending": c.format(b.pending),
+                "available": c.format(b.available),
+                "in_payouts": c.format(b.in_payouts),
+                "paid": c.format(b.paid),
+            })
+        })
+        .collect();
+    json!({ "balances": balances })
+}
+
+pub fn payout(p: &Payout, items: &[Item]) -> Value {
+    let c = p.currency;
+    json!({
+        "id": p.id,
+        "referral_code": p.referral_code,
+        "currency": c.code(),
+        "amount": c.format(p.amount),
+        "status": p.status.as_str(),
+        "items": items.iter().map(|i| json!({
+            "seq": i.seq,
+            "kind": i.kind,
+            "conversion_id": i.conversion_id,
+            "external_id": i.external_id,
+            "amount": c.format(i.amount),
+            "at": rfc3339(i.at),
+        })).collect::<Vec<_>>(),
+        "reference": p.reference,
+        "run": p.run,
+        "run_id": p.run_id,
+        "created_at": rfc3339(p.created_at),
+        "paid_at": p.paid_at.map(rfc3339),
+        "cancelled_at": p.cancelled_at.map(rfc3339),
     })
 }
