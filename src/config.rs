@@ -152,6 +152,7 @@ pub const WAL_AUTOCHECKPOINT: Opt = Opt::value("wal-autocheckpoint", "AFFILIATED
 pub const PIXEL: Opt = Opt::value("pixel", "AFFILIATED_PIXEL");
 pub const MIN_CLICK_AGE: Opt = Opt::value("min-click-age", "AFFILIATED_MIN_CLICK_AGE");
 pub const MAX_CLICKS_PER_IP: Opt = Opt::value("max-clicks-per-ip", "AFFILIATED_MAX_CLICKS_PER_IP");
+pub const ALLOWED_ORIGIN: Opt = Opt::many("allowed-origin", "AFFILIATED_ALLOWED_ORIGINS");
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -171,6 +172,7 @@ pub const SERVE_OPTS: &[Opt] = &[
     PIXEL,
     MIN_CLICK_AGE,
     MAX_CLICKS_PER_IP,
+    ALLOWED_ORIGIN,
 ];
 
 /// Everything `serve` needs, validated.
@@ -215,6 +217,9 @@ pub struct Serve {
     pub pixel: bool,
     /// The fraud rules' thresholds.
     pub fraud: crate::tracking::fraud::Thresholds,
+    /// Origins of web pages that may read the click snippet's `/c/` answers (CORS), exactly as
+    /// browsers send them in `Origin`.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Serve {
@@ -324,6 +329,14 @@ impl Serve {
                 format!("--max-clicks-per-ip must be a number of clicks per hour, or 0 (off), not {v:?}")
             })?,
         };
+        let allowed_origins = args
+            .get_all(&ALLOWED_ORIGIN)
+            .iter()
+            .map(|v| {
+                crate::http::snippet::parse_origin(v)
+                    .map_err(|e| format!("--allowed-origin / AFFILIATED_ALLOWED_ORIGINS {v:?} {e}"))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Serve {
             db: args.db(),
             listen,
@@ -345,6 +358,7 @@ impl Serve {
             wal_autocheckpoint,
             pixel,
             fraud: crate::tracking::fraud::Thresholds { min_click_age_ms, max_clicks_per_ip },
+            allowed_origins,
         })
     }
 }
@@ -443,12 +457,20 @@ mod tests {
             "30s",
             "--max-clicks-per-ip",
             "0",
+            "--allowed-origin",
+            "https://shop.example",
+            "--allowed-origin",
+            "http://127.0.0.1:8081",
         ]);
         let serve = Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap()).unwrap();
         assert_eq!(serve.wal_autocheckpoint, 0);
         assert!(serve.pixel);
         assert_eq!(serve.fraud.min_click_age_ms, 30_000);
         assert_eq!(serve.fraud.max_clicks_per_ip, 0);
+        assert_eq!(serve.allowed_origins, ["https://shop.example", "http://127.0.0.1:8081"]);
+        let mut bad = lexopt::Parser::from_args(["--allowed-origin", "https://shop.example/"]);
+        let e = Serve::from_args(&Args::parse(&mut bad, SERVE_OPTS).unwrap()).unwrap_err();
+        assert!(e.contains("--allowed-origin") && e.contains("write \"https://shop.example\""), "{e}");
         assert_eq!(serve.click_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(serve.sweep_interval, Duration::from_secs(600));
         assert!(serve.allow_private_postbacks);

@@ -62,6 +62,10 @@ pub struct Headers {
     pub forwarded_proto: Option<String>,
     pub cookie: Option<String>,
     pub host: Option<String>,
+    /// The page's origin on a cross-origin browser request (CORS, see `snippet.rs`).
+    pub origin: Option<String>,
+    /// The validators of a cached copy (`ETag`s), for 304 answers.
+    pub if_none_match: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -154,6 +158,10 @@ pub fn headers_of(list: &[tiny_http::Header]) -> Headers {
             &mut h.cookie
         } else if field.eq_ignore_ascii_case("host") {
             &mut h.host
+        } else if field.eq_ignore_ascii_case("origin") {
+            &mut h.origin
+        } else if field.eq_ignore_ascii_case("if-none-match") {
+            &mut h.if_none_match
         } else {
             continue;
         };

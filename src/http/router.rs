@@ -5,7 +5,7 @@ use super::admin;
 use super::api::{affiliates, clicks, conversions, coupons, customers, leads, offers, postbacks};
 use super::request::Method::{self, Delete, Get, Patch, Post, Put};
 use super::response::Response;
-use super::{Ctx, Req, health, pixel, postback, redirect};
+use super::{Ctx, Req, health, pixel, postback, redirect, snippet};
 use crate::error::Error;
 
 pub type Handler = fn(&mut Ctx, &Req) -> Result<Response, Error>;
@@ -42,6 +42,8 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/postback", Public, postback::receive),
     route(Post, "/postback", Public, postback::receive),
     route(Get, "/pixel.gif", Public, pixel::pixel),
+    route(Get, "/a.js", Public, snippet::script),
+    route(Get, "/c/{referral_code}", Public, snippet::click),
     route(Post, "/api/v1/affiliates", ApiKey, affiliates::create),
     route(Get, "/api/v1/affiliates", ApiKey, affiliates::list),
     route(Get, "/api/v1/affiliates/{referral_code}", ApiKey, affiliates::get),
