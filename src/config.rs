@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::store::Synchronous;
+use crate::tracking::connectors::Connector;
 use crate::tracking::validate::IpStorage;
 
 /// One option: `--long VALUE` (or `--long` alone for switches), with an environment fallback.
@@ -153,6 +154,22 @@ pub const PIXEL: Opt = Opt::value("pixel", "AFFILIATED_PIXEL");
 pub const MIN_CLICK_AGE: Opt = Opt::value("min-click-age", "AFFILIATED_MIN_CLICK_AGE");
 pub const MAX_CLICKS_PER_IP: Opt = Opt::value("max-clicks-per-ip", "AFFILIATED_MAX_CLICKS_PER_IP");
 pub const ALLOWED_ORIGIN: Opt = Opt::many("allowed-origin", "AFFILIATED_ALLOWED_ORIGINS");
+pub const POSTBACK_ALLOW: Opt = Opt::many("postback-allow", "AFFILIATED_POSTBACK_ALLOW");
+pub const STRIPE_WEBHOOK_SECRET: Opt = Opt::value("stripe-webhook-secret", "AFFILIATED_STRIPE_WEBHOOK_SECRET");
+pub const SHOPIFY_WEBHOOK_SECRET: Opt = Opt::value("shopify-webhook-secret", "AFFILIATED_SHOPIFY_WEBHOOK_SECRET");
+pub const WOOCOMMERCE_WEBHOOK_SECRET: Opt =
+    Opt::value("woocommerce-webhook-secret", "AFFILIATED_WOOCOMMERCE_WEBHOOK_SECRET");
+pub const PADDLE_WEBHOOK_SECRET: Opt = Opt::value("paddle-webhook-secret", "AFFILIATED_PADDLE_WEBHOOK_SECRET");
+
+/// The option that sets a shop connector's webhook signing secret.
+pub fn webhook_secret_opt(connector: Connector) -> &'static Opt {
+    match connector {
+        Connector::Stripe => &STRIPE_WEBHOOK_SECRET,
+        Connector::Shopify => &SHOPIFY_WEBHOOK_SECRET,
+        Connector::WooCommerce => &WOOCOMMERCE_WEBHOOK_SECRET,
+        Connector::Paddle => &PADDLE_WEBHOOK_SECRET,
+    }
+}
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -173,6 +190,11 @@ pub const SERVE_OPTS: &[Opt] = &[
     MIN_CLICK_AGE,
     MAX_CLICKS_PER_IP,
     ALLOWED_ORIGIN,
+    POSTBACK_ALLOW,
+    STRIPE_WEBHOOK_SECRET,
+    SHOPIFY_WEBHOOK_SECRET,
+    WOOCOMMERCE_WEBHOOK_SECRET,
+    PADDLE_WEBHOOK_SECRET,
 ];
 
 /// Everything `serve` needs, validated.
@@ -220,6 +242,18 @@ pub struct Serve {
     /// Origins of web pages that may read the click snippet's `/c/` answers (CORS), exactly as
     /// browsers send them in `Origin`.
     pub allowed_origins: Vec<String>,
+    /// Networks whose servers may send postbacks without the token (by the real client address).
+    pub postback_allow: Vec<crate::tracking::net::Cidr>,
+    /// Shop connectors' webhook signing secrets from the environment or flags (they win over
+    /// secrets set through the API, which live in the database).
+    pub webhook_secrets: Vec<(Connector, String)>,
+}
+
+impl Serve {
+    /// The signing secret of `connector` set by the environment or a flag.
+    pub fn webhook_secret(&self, connector: Connector) -> Option<&str> {
+        self.webhook_secrets.iter().find(|(c, _)| *c == connector).map(|(_, s)| s.as_str())
+    }
 }
 
 impl Serve {
@@ -337,6 +371,16 @@ impl Serve {
                     .map_err(|e| format!("--allowed-origin / AFFILIATED_ALLOWED_ORIGINS {v:?} {e}"))
             })
             .collect::<Result<_, _>>()?;
+        let mut webhook_secrets = Vec::new();
+        for connector in Connector::ALL {
+            let opt = webhook_secret_opt(connector);
+            if let Some(secret) = args.get(opt) {
+                connector
+                    .check_secret(&secret)
+                    .map_err(|e| format!("--{} / {} {e}", opt.long, opt.env.unwrap_or("")))?;
+                webhook_secrets.push((connector, secret));
+            }
+        }
         Ok(Serve {
             db: args.db(),
             listen,
@@ -359,6 +403,16 @@ impl Serve {
             pixel,
             fraud: crate::tracking::fraud::Thresholds { min_click_age_ms, max_clicks_per_ip },
             allowed_origins,
+            postback_allow: args
+                .get_all(&POSTBACK_ALLOW)
+                .iter()
+                .map(|v| {
+                    crate::tracking::net::Cidr::parse(v).ok_or_else(|| {
+                        format!("--postback-allow must be an address or block such as 203.0.113.0/24, not {v:?}")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            webhook_secrets,
         })
     }
 }
@@ -461,6 +515,12 @@ mod tests {
             "https://shop.example",
             "--allowed-origin",
             "http://127.0.0.1:8081",
+            "--postback-allow",
+            "203.0.113.0/24",
+            "--postback-allow",
+            "2001:db8::/32",
+            "--stripe-webhook-secret",
+            "whsec_flag",
         ]);
         let serve = Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap()).unwrap();
         assert_eq!(serve.wal_autocheckpoint, 0);
@@ -471,6 +531,9 @@ mod tests {
         let mut bad = lexopt::Parser::from_args(["--allowed-origin", "https://shop.example/"]);
         let e = Serve::from_args(&Args::parse(&mut bad, SERVE_OPTS).unwrap()).unwrap_err();
         assert!(e.contains("--allowed-origin") && e.contains("write \"https://shop.example\""), "{e}");
+        assert_eq!(serve.postback_allow.len(), 2);
+        assert_eq!(serve.webhook_secret(Connector::Stripe), Some("whsec_flag"));
+        assert_eq!(serve.webhook_secret(Connector::Paddle), None);
         assert_eq!(serve.click_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(serve.sweep_interval, Duration::from_secs(600));
         assert!(serve.allow_private_postbacks);

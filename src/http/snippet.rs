@@ -150,6 +150,7 @@ fn record(ctx: &mut Ctx, req: &Req) -> Result<Option<String>, Error> {
         subs: SUBS.map(|name| req.query(name).map(|v| validate::metadata(v, MAX_SUB))),
         test: false,
         flags: Vec::new(),
+        alias: None,
     };
     Ok(Some(intake::record_click(&ctx.intake(), click, req.client_ip)?.id))
 }
