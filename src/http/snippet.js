@@ -16,7 +16,10 @@
     if (!code || !w.fetch) return;
     var p = new URLSearchParams(), offer = q.get('offer') || at('offer'), dom = at('domain');
     if (offer) p.set('offer', offer);
-    for (i = 1; i < 6; i++) if (q.get('sub' + i)) p.set('sub' + i, q.get('sub' + i));
+    for (i = 1; i < 6; i++) {
+      var sub = q.get('sub' + i) || q.get('aff_sub' + (i > 1 ? i : ''));
+      if (sub) p.set('sub' + i, sub);
+    }
     p.set('referrer', d.referrer); // the page itself reaches /c/ as the Referer header
     var url = s.src.split(/[?#]/)[0].replace(/[^/]*$/, 'c/') + encodeURIComponent(code) + '?' + p;
     a.ready = fetch(url, { credentials: 'omit' })

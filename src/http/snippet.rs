@@ -22,7 +22,7 @@ use super::{Ctx, Req};
 use crate::error::Error;
 use crate::intake;
 use crate::store::clicks::NewClick;
-use crate::tracking::validate::{MAX_SUB, MAX_URL, MAX_USER_AGENT};
+use crate::tracking::validate::{MAX_URL, MAX_USER_AGENT};
 use crate::tracking::{fraud, validate};
 
 /// The script, byte for byte as served.
@@ -33,8 +33,6 @@ pub const CONTENT_TYPE: &str = "text/javascript; charset=utf-8";
 pub const CACHE_CONTROL: &str = "public, max-age=86400";
 /// What clicks recorded through the snippet carry as their `source`.
 pub const SOURCE: &str = "snippet";
-
-const SUBS: [&str; 5] = ["sub1", "sub2", "sub3", "sub4", "sub5"];
 
 /// `GET /a.js`: the script, cacheable, with a 304 for a copy that is still current.
 pub fn script(_: &mut Ctx, req: &Req) -> Result<Response, Error> {
@@ -147,7 +145,7 @@ fn record(ctx: &mut Ctx, req: &Req) -> Result<Option<String>, Error> {
         user_agent: user_agent.map(|u| validate::metadata(u, MAX_USER_AGENT)),
         ip: req.client_ip.and_then(|ip| ctx.config.store_ip.apply(ip)),
         source: Some(SOURCE.to_string()),
-        subs: SUBS.map(|name| req.query(name).map(|v| validate::metadata(v, MAX_SUB))),
+        subs: super::redirect::sub_ids(req),
         test: false,
         flags: Vec::new(),
         alias: None,

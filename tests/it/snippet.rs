@@ -92,6 +92,10 @@ fn a_snippet_click_is_recorded_like_a_tracking_link_visit_with_source_snippet() 
         (&plain["landing_url"], &json!("https://other.example/page"))
     );
     assert_eq!(plain["source"], "snippet", "the source cannot be chosen by the page");
+    // HasOffers' names of the sub IDs work as on tracking links.
+    let aliased = c(&s, "ann?aff_sub=a&aff_sub3=c&sub3=wins", &[]).json();
+    let aliased = click(&s, &aliased["click_id"]);
+    assert_eq!((&aliased["sub1"], &aliased["sub3"]), (&json!("a"), &json!("wins")));
 
     // The click credits a conversion like any other.
     let r = s.post(

@@ -139,14 +139,17 @@ fn a_shop_page_on_another_origin_records_the_click_and_its_cookie_credits_the_or
     pages.set("/later", page(&tag));
     let Some(browser) = Browser::start_with("snippet browser test", 1024, 768, &[USER_AGENT]) else { return };
 
-    let seen = visit(&browser, &format!("{shop}/landing?ref=ann&sub1=browser&utm_source=x"));
+    let seen = visit(&browser, &format!("{shop}/landing?ref=ann&sub1=browser&aff_sub2=alias&utm_source=x"));
     let id = cookie(&seen).unwrap_or_else(|| panic!("no affiliated_click_id cookie: {seen}"));
     assert_eq!(seen["clickId"], json!(id), "window.affiliated.clickId is the cookie's value");
     assert_eq!(seen["pageRan"], json!(true));
     assert_eq!(clicks(&s), 1, "one click for one page load, however often the tag is included");
     let click = s.get(&format!("/api/v1/clicks/{id}")).json();
     assert_eq!((&click["referral_code"], &click["offer"]), (&json!("ann"), &json!("main")), "{click}");
-    assert_eq!((&click["source"], &click["sub1"]), (&json!("snippet"), &json!("browser")), "{click}");
+    assert_eq!(
+        (&click["source"], &click["sub1"], &click["sub2"]),
+        (&json!("snippet"), &json!("browser"), &json!("alias"))
+    );
     assert!(click["user_agent"].as_str().is_some_and(|ua| ua.contains("Chrome/131.0")), "{click}");
     // Cross-origin, the browser tells only the page's origin; a typed-in visit has no referrer.
     assert_eq!((&click["landing_url"], &click["referrer"]), (&json!(format!("{shop}/")), &json!(null)));
