@@ -74,6 +74,10 @@ Options (each falls back to the environment variable in brackets; a flag wins):
                           [AFFILIATED_SOCKET_TIMEOUT, default 15s]
   --trusted-proxy IP      believe X-Forwarded-For from this peer; repeatable
                           [AFFILIATED_TRUSTED_PROXY, comma-separated]
+  --allowed-origin ORIGIN
+                          a shop's origin (https://shop.example) whose pages may
+                          call /c/ with the click snippet from this host; repeatable
+                          [AFFILIATED_ALLOWED_ORIGINS, comma-separated]
   --click-retention DUR   delete unconverted clicks older than this
                           [AFFILIATED_CLICK_RETENTION, default 30d]
   --sweep-interval DUR    how often the retention sweep runs

@@ -25,6 +25,7 @@ pub mod response;
 pub mod router;
 pub mod server;
 pub mod session;
+pub mod snippet;
 pub mod views;
 
 use std::sync::Arc;

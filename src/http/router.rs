@@ -9,7 +9,7 @@ use super::api::{
 use super::books;
 use super::request::Method::{self, Delete, Get, Patch, Post, Put};
 use super::response::Response;
-use super::{Ctx, Req, health, hooks, pixel, postback, redirect};
+use super::{Ctx, Req, health, hooks, pixel, postback, redirect, snippet};
 use crate::error::Error;
 
 pub type Handler = fn(&mut Ctx, &Req) -> Result<Response, Error>;
@@ -50,6 +50,8 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/aff_goal", Public, postback::receive),
     route(Post, "/aff_goal", Public, postback::receive),
     route(Get, "/pixel.gif", Public, pixel::pixel),
+    route(Get, "/a.js", Public, snippet::script),
+    route(Get, "/c/{referral_code}", Public, snippet::click),
     route(Post, "/hooks/stripe", Public, hooks::receive),
     route(Post, "/hooks/shopify", Public, hooks::receive),
     route(Post, "/hooks/woocommerce", Public, hooks::receive),
