@@ -40,7 +40,10 @@ CREATE TABLE affiliates (
     status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused')),
     -- Where to pay the affiliate: a PayPal e-mail, or free-text bank details (personal data).
     payout_email   TEXT,
-    payout_details TEXT
+    payout_details TEXT,
+    -- The Argon2id hash (PHC string) of the affiliate's portal password; NULL until they accept
+    -- an invite, and again after a re-invite.
+    password_hash TEXT
 );
 
 CREATE TABLE offers (
@@ -427,3 +430,19 @@ CREATE TABLE hooks_held (
     UNIQUE (connector, waits_for, awaited, reference)
 );
 CREATE INDEX hooks_held_by_time ON hooks_held (held_at);
+
+-- Invites to the affiliate portal. Only the SHA-256 of the link's 256-bit random token is stored.
+-- An invite is usable once, before `expires_at`, unless a newer invite revoked it; accepting it
+-- sets `used_at` with a conditional UPDATE in the transaction that sets the password, so of two
+-- submissions of one link exactly one wins.
+CREATE TABLE portal_invites (
+    id           INTEGER PRIMARY KEY,
+    token_hash   BLOB NOT NULL UNIQUE,
+    affiliate_id INTEGER NOT NULL REFERENCES affiliates (id) ON DELETE CASCADE,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    used_at      INTEGER,
+    revoked_at   INTEGER,
+    CHECK (used_at IS NULL OR revoked_at IS NULL)
+);
+CREATE INDEX portal_invites_by_affiliate ON portal_invites (affiliate_id);
