@@ -171,6 +171,7 @@ pub fn webhook_secret_opt(connector: Connector) -> &'static Opt {
     }
 }
 pub const APPROVE_AFTER: Opt = Opt::value("approve-after", "AFFILIATED_APPROVE_AFTER");
+pub const PORTAL: Opt = Opt::value("portal", "AFFILIATED_PORTAL");
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -197,6 +198,7 @@ pub const SERVE_OPTS: &[Opt] = &[
     WOOCOMMERCE_WEBHOOK_SECRET,
     PADDLE_WEBHOOK_SECRET,
     APPROVE_AFTER,
+    PORTAL,
 ];
 
 /// Everything `serve` needs, validated.
@@ -252,6 +254,8 @@ pub struct Serve {
     /// Pending conversions older than this are approved by the sweeper (offers may set their
     /// own `approve_after_days`); `None`: only offers that set one.
     pub approve_after: Option<Duration>,
+    /// Whether the affiliate portal exists (`--portal on|off`); when off, `/portal` is a 404.
+    pub portal: bool,
 }
 
 impl Serve {
@@ -349,6 +353,7 @@ impl Serve {
                 })?,
             };
         let pixel = on_off(args, &PIXEL, false)?;
+        let portal = on_off(args, &PORTAL, true)?;
         let defaults = crate::tracking::fraud::Thresholds::default();
         let min_click_age_ms = match args.get(&MIN_CLICK_AGE) {
             None => defaults.min_click_age_ms,
@@ -424,6 +429,7 @@ impl Serve {
                 .collect::<Result<_, _>>()?,
             webhook_secrets,
             approve_after,
+            portal,
         })
     }
 }
@@ -553,18 +559,27 @@ mod tests {
         assert!(serve.admin);
     }
 
+    fn parse(flags: &[&str]) -> Result<Serve, String> {
+        let mut parser = lexopt::Parser::from_args(flags.iter().copied());
+        Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap())
+    }
+
     #[test]
     fn the_admin_is_on_by_default_and_off_on_request() {
-        let parse = |flags: &[&str]| {
-            let mut parser = lexopt::Parser::from_args(flags.iter().copied());
-            Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap())
-        };
         assert!(parse(&[]).unwrap().admin);
         assert!(parse(&["--admin", "on"]).unwrap().admin);
         assert!(!parse(&["--admin", "off"]).unwrap().admin);
         assert!(parse(&["--admin", "maybe"]).unwrap_err().contains("on or off"));
         let both = parse(&["--admin", "off", "--admin-token", "0123456789abcdef"]).unwrap_err();
         assert!(both.contains("contradict"), "{both}");
+    }
+
+    #[test]
+    fn the_portal_is_on_by_default_and_off_on_request() {
+        assert!(parse(&[]).unwrap().portal);
+        assert!(!parse(&["--portal", "off"]).unwrap().portal);
+        let e = parse(&["--portal", "maybe"]).unwrap_err();
+        assert!(e.contains("--portal / AFFILIATED_PORTAL must be on or off"), "{e}");
     }
 
     #[test]
