@@ -1,21 +1,27 @@
 //! One request from tiny_http's queue to the bytes of its answer.
 //!
-//! `handle` turns tiny_http's request into a `Req`, reads the body (capped, with a deadline),
-//! routes, authenticates, runs the handler inside `catch_unwind`, and writes the answer. Three
-//! things here exist because of how tiny_http 0.12 behaves:
+//! `handle` turns tiny_http's request into a `Req`, refuses hostile heads (`screen.rs`), reads
+//! the body (capped, with a deadline), routes, authenticates, runs the handler inside
+//! `catch_unwind`, and writes the answer. Four things here exist because of how tiny_http 0.12
+//! behaves:
+//! - **Refused requests close their connection without reading anything more** (`hangup.rs`):
+//!   otherwise tiny_http would discard their body, or read the next request after them.
 //! - **Slow bodies never hold a worker.** tiny_http has already read bodies of up to 1 KiB;
-//!   anything larger, or chunked, may trickle in for as long as the body deadline. Such requests
-//!   continue on a short-lived thread of their own (at most [`MAX_SLOW`] at once, beyond which
-//!   they get 503), so a handful of slow clients cannot starve the workers.
+//!   anything larger, chunked, or announced with `Expect: 100-continue` may trickle in for as
+//!   long as the body deadline. Such requests continue on a short-lived thread of their own (at
+//!   most [`MAX_SLOW`] at once; beyond that they get 503 with `Retry-After` and their connection
+//!   is closed), so slow clients cannot starve the workers. A slot is held by a guard and given
+//!   back however the thread ends, panics included.
 //! - **Unread bodies are answered first and discarded afterwards**, off the worker: tiny_http
 //!   discards what is left of a body when the request is dropped, which blocks until the client
-//!   sends it or the socket times out.
+//!   sends it or the socket times out. With no thread to spare, the connection is closed instead.
 //! - **Keep-alive connections are rotated** ([`Rotation`]) when the connection watch of
 //!   `rescue.rs` cannot run: each connection is then closed (`Connection: close`) after a short
 //!   lifetime, which bounds how long tiny_http's pool can leave a queued connection unserved.
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,27 +32,42 @@ use super::request::{self, BodyError, MAX_BODY, Method, Req};
 use super::rescue::Peers;
 use super::response::Response;
 use super::router::{self, Access, Found, Route};
-use super::{Ctx, admin};
+use super::{Ctx, admin, hangup, screen};
 use crate::error::Error;
 use crate::store::{self, keys, writer};
 
 /// At most this many requests read slow bodies, or discard unread ones, on their own threads.
 pub const MAX_SLOW: usize = 256;
+/// How long a closed connection's address is remembered: longer than tiny_http needs to hand
+/// over what it had read from it, shorter than the time before its port can be reused.
+const CLOSED_MEMORY: Duration = Duration::from_secs(30);
+/// What a 503 for lack of threads tells the client to wait, in seconds: slow bodies end within
+/// the body deadline or the socket timeout.
+const BUSY_RETRY_AFTER: &str = "5";
 /// A keep-alive connection is closed after its first answer past this age.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_millis(500);
 /// User agent of the server's own health probes (logged at debug level only).
 pub const HEARTBEAT_AGENT: &str = "affiliated-heartbeat";
 
+/// Requests on threads of their own right now (one server per process; shown in the metrics).
+pub static SLOW_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
 /// What every worker shares.
 pub struct Exchanges {
     pub stopping: Arc<AtomicBool>,
-    slow: AtomicUsize,
     /// Which connections requests came from; read by the connection watch (`rescue.rs`).
     pub peers: Arc<Peers>,
     /// Read connections for requests that continue on their own thread.
     spare: Mutex<Vec<rusqlite::Connection>>,
     /// A context to clone for such requests (its connection is never used).
     template: Mutex<Option<CtxParts>>,
+    /// The listening address: with a peer's address, it names a connection's socket.
+    local: SocketAddr,
+    /// Connections closed by [`answer_and_close`], and when: requests tiny_http had already read
+    /// from them (pipelined behind the refused one) are discarded unanswered.
+    closed: Mutex<HashMap<SocketAddr, Instant>>,
+    /// Whether `closed` has entries, so the common case takes no lock.
+    any_closed: AtomicBool,
 }
 
 struct CtxParts {
@@ -57,10 +78,13 @@ struct CtxParts {
 }
 
 impl Exchanges {
-    pub fn new(stopping: Arc<AtomicBool>, ctx: &Ctx) -> Exchanges {
+    pub fn new(stopping: Arc<AtomicBool>, ctx: &Ctx, local: SocketAddr) -> Exchanges {
+        quiet_discard_panics();
         Exchanges {
+            local,
+            closed: Mutex::new(HashMap::new()),
+            any_closed: AtomicBool::new(false),
             stopping,
-            slow: AtomicUsize::new(0),
             peers: Arc::new(Peers::default()),
             spare: Mutex::new(Vec::new()),
             template: Mutex::new(Some(CtxParts {
@@ -79,7 +103,7 @@ impl Exchanges {
 
     /// Requests on their own threads right now.
     pub fn slow_in_flight(&self) -> usize {
-        self.slow.load(Ordering::SeqCst)
+        SLOW_IN_FLIGHT.load(Ordering::SeqCst)
     }
 
     fn spare_ctx(&self) -> Option<Ctx> {
@@ -107,27 +131,83 @@ impl Exchanges {
         }
     }
 
-    /// Runs `work` on a thread of its own if fewer than [`MAX_SLOW`] are running; gives it back
-    /// otherwise.
-    fn offload<W: FnOnce() + Send + 'static>(self: &Arc<Self>, work: W) -> Result<(), W> {
-        if self.slow.fetch_add(1, Ordering::SeqCst) >= MAX_SLOW {
-            self.slow.fetch_sub(1, Ordering::SeqCst);
-            return Err(work);
+    /// Remembers that `peer`'s connection was closed by us.
+    fn note_closed(&self, peer: SocketAddr) {
+        let now = Instant::now();
+        let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        if closed.len() >= 4096 {
+            closed.retain(|_, at| now.duration_since(*at) < CLOSED_MEMORY);
         }
-        let me = self.clone();
-        let work = Mutex::new(Some(work));
-        let spawned = thread::Builder::new().name("slow-request".into()).stack_size(512 * 1024).spawn(move || {
-            if let Some(work) = work.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                work();
-            }
-            me.slow.fetch_sub(1, Ordering::SeqCst);
-        });
-        if let Err(e) = spawned {
-            self.slow.fetch_sub(1, Ordering::SeqCst);
-            log::error!("could not start a thread for a slow request: {e}");
-        }
-        Ok(())
+        closed.insert(peer, now);
+        self.any_closed.store(true, Ordering::SeqCst);
     }
+
+    /// Whether `peer`'s connection is one we closed: a request from it was read before the close.
+    fn was_closed(&self, peer: SocketAddr) -> bool {
+        if !self.any_closed.load(Ordering::SeqCst) {
+            return false;
+        }
+        let closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        closed.get(&peer).is_some_and(|at| at.elapsed() < CLOSED_MEMORY)
+    }
+
+    /// Takes one of the [`MAX_SLOW`] slots, or `None` if all are taken.
+    fn reserve(&self) -> Option<Slot> {
+        if SLOW_IN_FLIGHT.fetch_add(1, Ordering::SeqCst) >= MAX_SLOW {
+            SLOW_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Slot)
+    }
+
+    /// Runs `work(value)` on a thread of its own, holding a slot until the thread ends however
+    /// it ends; gives `value` back when no slot is free or no thread can be started.
+    fn offload<T, W>(self: &Arc<Self>, value: T, work: W) -> Result<(), T>
+    where
+        T: Send + 'static,
+        W: FnOnce(T) + Send + 'static,
+    {
+        let Some(slot) = self.reserve() else { return Err(value) };
+        let value = Arc::new(Mutex::new(Some(value)));
+        let inside = value.clone();
+        let spawned = thread::Builder::new().name("slow-request".into()).stack_size(512 * 1024).spawn(move || {
+            let _slot = slot;
+            let taken = inside.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(value) = taken {
+                // tiny_http panics while discarding a body declared longer than the address
+                // space; the thread ends, its slot comes back, the server goes on.
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| work(value))) {
+                    log::error!("a slow request's thread panicked: {}", writer::panic_text(&*panic));
+                }
+            }
+        });
+        match spawned {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                log::error!("could not start a thread for a slow request: {e}");
+                match value.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    Some(value) => Err(value),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// One of the [`MAX_SLOW`] slots, given back when dropped.
+struct Slot;
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        SLOW_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Where a request is being completed: on a worker, or on a thread of its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Worker,
+    Own,
 }
 
 /// Handles one request on a worker.
@@ -136,32 +216,92 @@ pub fn handle(ctx: &mut Ctx, ex: &Arc<Exchanges>, rq: tiny_http::Request) {
     let method = Method::from_tiny(rq.method());
     let headers = request::headers_of(rq.headers());
     let peer = rq.remote_addr().copied();
+    if peer.is_some_and(|p| ex.was_closed(p)) {
+        // Pipelined behind a refused request; its connection is closed and it gets no answer.
+        log::debug!("discarding a request read from a connection closed after a refusal");
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(rq.into_writer())));
+        return;
+    }
     let client_ip =
         request::client_ip(peer.map(|p| p.ip()), headers.forwarded_for.as_deref(), &ctx.config.trusted_proxies);
     let req = Req::from_parts(method, rq.url(), headers, client_ip);
-    // tiny_http reads bodies of up to 1 KiB before handing the request over; only a larger or
-    // chunked body can keep us waiting.
-    let may_block = rq.body_length().is_none_or(|n| n > 1024) && has_body(&rq);
+    if let Some(refusal) = screen::check_request(&rq) {
+        let response = Response::error(&Error::new(refusal.status, refusal.code, refusal.message));
+        return refuse(ctx, ex, rq, &req, started, &response);
+    }
+    // tiny_http reads bodies of up to 1 KiB before handing the request over, unless the client
+    // waits for `100 Continue`; only a larger, chunked or awaited body can keep us waiting.
+    let may_block = has_body(&rq) && (rq.body_length().is_none_or(|n| n > 1024) || expects_continue(&rq));
     if !may_block {
-        return complete(ctx, ex, rq, req, peer, started);
+        return complete(ctx, ex, rq, req, peer, started, Place::Worker);
     }
-    if let Some(mut own) = ex.spare_ctx() {
-        let ex2 = ex.clone();
-        let work = move || {
-            complete(&mut own, &ex2, rq, req, peer, started);
-            ex2.return_ctx(own);
-        };
-        if let Err(work) = ex.offload(work) {
-            log::warn!("{MAX_SLOW} slow requests are in flight already; reading this body on a worker");
-            work();
-        }
-        return;
+    let Some(own) = ex.spare_ctx() else {
+        return refuse(ctx, ex, rq, &req, started, &busy());
+    };
+    let ex2 = ex.clone();
+    let offloaded = ex.offload((rq, req, own), move |(rq, req, mut own)| {
+        complete(&mut own, &ex2, rq, req, peer, started, Place::Own);
+        ex2.return_ctx(own);
+    });
+    if let Err((rq, req, own)) = offloaded {
+        ex.return_ctx(own);
+        log::warn!("{MAX_SLOW} slow requests are in flight already; answering 503");
+        refuse(ctx, ex, rq, &req, started, &busy());
     }
-    complete(ctx, ex, rq, req, peer, started);
+}
+
+fn busy() -> Response {
+    Response::error(&Error::new(
+        503,
+        "unavailable",
+        format!("{MAX_SLOW} slow uploads are in flight; nothing was saved, retry in a few seconds"),
+    ))
+    .with_header("Retry-After", BUSY_RETRY_AFTER)
 }
 
 fn has_body(rq: &tiny_http::Request) -> bool {
     rq.body_length().is_some_and(|n| n > 0) || rq.headers().iter().any(|h| h.field.equiv("Transfer-Encoding"))
+}
+
+fn expects_continue(rq: &tiny_http::Request) -> bool {
+    rq.headers().iter().any(|h| h.field.equiv("Expect") && h.value.as_str().eq_ignore_ascii_case("100-continue"))
+}
+
+/// Answers `response` without reading anything more from the connection, and closes it.
+fn refuse(ctx: &Ctx, ex: &Exchanges, rq: tiny_http::Request, req: &Req, started: Instant, response: &Response) {
+    let label = match router::find(req.method, &req.path) {
+        Found::Route(route, _) => route.pattern,
+        _ => "unmatched",
+    };
+    let elapsed = started.elapsed();
+    ctx.metrics.observe(req.method.as_str(), label, response.status, elapsed);
+    answer_and_close(ex, rq, response);
+    log_access(req, label, response.status, elapsed, None);
+}
+
+/// Answers and closes the connection without reading anything more from it. Its reads are shut
+/// down first, so tiny_http's discarding of the body ends at once and it reads no further request;
+/// its writes are shut down after our answer and before tiny_http may write anything of its own
+/// (an answer to bytes it had buffered after the refused head waits for our writer to be dropped).
+fn answer_and_close(ex: &Exchanges, rq: tiny_http::Request, response: &Response) {
+    let Some(peer) = rq.remote_addr().copied() else {
+        return answer_before_drain(rq, response);
+    };
+    ex.note_closed(peer);
+    hangup::hang_up(ex.local, peer, Shutdown::Read);
+    if rq.body_length().is_some_and(|n| n > isize::MAX as usize) {
+        // Dropping this request panics inside tiny_http before we could write: answer first.
+        answer_before_drain(rq, response);
+    } else {
+        let head = rq.method() == &tiny_http::Method::Head;
+        let bytes = response.encode(head, Some("close"));
+        if let Ok(mut out) = catch_unwind(AssertUnwindSafe(move || rq.into_writer())) {
+            let _ = out.write_all(&bytes).and_then(|()| out.flush());
+            hangup::hang_up(ex.local, peer, Shutdown::Both);
+            return;
+        }
+    }
+    hangup::hang_up(ex.local, peer, Shutdown::Both);
 }
 
 /// Reads the body, runs the handler, answers, counts and logs.
@@ -172,6 +312,7 @@ fn complete(
     mut req: Req,
     peer: Option<SocketAddr>,
     started: Instant,
+    place: Place,
 ) {
     let method = req.method;
     let found = router::find(method, &req.path);
@@ -205,12 +346,18 @@ fn complete(
     // Counted before the answer leaves, so a client that reads /metrics next sees its request.
     let elapsed = started.elapsed();
     ctx.metrics.observe(method.as_str(), label, status, elapsed);
-    send(rq, &response, close, body_read, ex);
+    send(rq, &response, close, body_read, ex, place);
+    log_access(&req, label, status, elapsed, peer);
+}
+
+/// The access log line. The server's own health probes are logged at debug level only.
+fn log_access(req: &Req, label: &str, status: u16, elapsed: Duration, peer: Option<SocketAddr>) {
     let ms = elapsed.as_secs_f64() * 1e3;
+    let method = req.method.as_str();
     if req.headers.user_agent.as_deref() == Some(HEARTBEAT_AGENT) && peer.is_some_and(|p| p.ip().is_loopback()) {
-        log::debug!(target: "affiliated::access", "{} {label} {status} {ms:.1}ms", method.as_str());
+        log::debug!(target: "affiliated::access", "{method} {label} {status} {ms:.1}ms");
     } else {
-        log::info!(target: "affiliated::access", "{} {label} {status} {ms:.1}ms", method.as_str());
+        log::info!(target: "affiliated::access", "{method} {label} {status} {ms:.1}ms");
     }
 }
 
@@ -316,7 +463,7 @@ fn connection_header(rq: &tiny_http::Request, close: bool) -> Option<&'static st
     }
 }
 
-fn send(rq: tiny_http::Request, response: &Response, close: bool, body_read: bool, ex: &Arc<Exchanges>) {
+fn send(rq: tiny_http::Request, response: &Response, close: bool, body_read: bool, ex: &Arc<Exchanges>, place: Place) {
     if body_read {
         let head = rq.method() == &tiny_http::Method::Head;
         let bytes = response.encode(head, connection_header(&rq, close));
@@ -325,43 +472,50 @@ fn send(rq: tiny_http::Request, response: &Response, close: bool, body_read: boo
         return;
     }
     // Part of the body is still unread. Answer first, then let tiny_http discard the rest, which
-    // waits for the client: off the worker when possible.
-    let response = response.clone();
-    if let Err(inline) = ex.offload(move || answer_before_drain(rq, &response)) {
-        log::warn!("{MAX_SLOW} slow requests are in flight; discarding an unread body on a worker");
-        inline();
+    // waits for the client: never on a worker.
+    if place == Place::Own {
+        return answer_before_drain(rq, response);
+    }
+    let offloaded = ex.offload((rq, response.clone()), |(rq, response)| answer_before_drain(rq, &response));
+    if let Err((rq, response)) = offloaded {
+        log::warn!("{MAX_SLOW} slow requests are in flight; closing a connection instead of discarding its body");
+        answer_and_close(ex, rq, &response);
     }
 }
 
 /// Answers through tiny_http's `respond`, which writes the answer and only then drops the request
 /// (whose drop discards the unread body). Our own writer path (`into_writer`) would discard first
-/// and answer after, keeping a client that sent too much waiting for its 413. tiny_http adds its
-/// `Date` and `Server` headers here; every header of ours has been checked already.
+/// and answer after, keeping a client that sent too much waiting for its 413. tiny_http's discard
+/// panics for a body declared longer than the address space (it allocates the whole remainder
+/// first); the answer is out by then, and the panic is caught here, so the thread goes on.
 fn answer_before_drain(rq: tiny_http::Request, response: &Response) {
-    let mut headers = Vec::with_capacity(response.headers.len() + 1);
-    let mut add = |name: &str, value: &str| {
-        if super::response::is_safe_header_value(value) {
-            if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-                headers.push(h);
+    let answer = response.to_tiny();
+    DISCARDING.set(true);
+    let outcome = catch_unwind(AssertUnwindSafe(move || rq.respond(answer)));
+    DISCARDING.set(false);
+    if let Err(panic) = outcome {
+        log::warn!("tiny_http failed discarding an unread body: {}", writer::panic_text(&*panic));
+    }
+}
+
+thread_local! {
+    /// Set while tiny_http discards a body on this thread: a panic there is expected and logged
+    /// as one line by [`answer_before_drain`], not printed with a backtrace.
+    static DISCARDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs (once) a panic hook that stays silent for the expected panic above and hands every
+/// other panic to the hook that was there before.
+fn quiet_discard_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !DISCARDING.get() {
+                previous(info);
             }
-        }
-    };
-    if let Some(ct) = response.content_type {
-        add("Content-Type", ct);
-    }
-    for (name, value) in &response.headers {
-        add(name, value);
-    }
-    let body = response.body.clone();
-    let len = body.len();
-    let answer = tiny_http::Response::new(
-        tiny_http::StatusCode(response.status),
-        headers,
-        std::io::Cursor::new(body),
-        Some(len),
-        None,
-    );
-    let _ = rq.respond(answer);
+        }));
+    });
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod api;
 pub mod catalog;
 pub mod exchange;
+pub mod hangup;
 pub mod health;
 pub mod json;
 pub mod pixel;
@@ -19,6 +20,7 @@ pub mod request;
 pub mod rescue;
 pub mod response;
 pub mod router;
+pub mod screen;
 pub mod server;
 pub mod views;
 

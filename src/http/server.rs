@@ -78,7 +78,7 @@ pub fn start(
             admin: admin.clone(),
             catalog: Default::default(),
         };
-        let ex = exchanges.get_or_insert_with(|| Arc::new(Exchanges::new(stopping.clone(), &ctx))).clone();
+        let ex = exchanges.get_or_insert_with(|| Arc::new(Exchanges::new(stopping.clone(), &ctx, local))).clone();
         let (server, events) = (server.clone(), events.clone());
         let handle = thread::Builder::new()
             .name(format!("worker-{i}"))

@@ -6,6 +6,7 @@ mod admin_perf;
 mod api;
 mod browser;
 mod conversions;
+mod hostile;
 mod outbound;
 mod postbacks;
 mod privacy;
