@@ -200,9 +200,19 @@ fn probe_address(local: SocketAddr) -> SocketAddr {
 
 /// Probes the server through its own listener once per interval, and pings the systemd
 /// watchdog only after a probe got a 200 from `/healthz`.
+///
+/// It also watches the listener itself. tiny_http accepts connections on one thread, which dies
+/// when it cannot start a thread for a connection (e.g. under a process limit) or when `accept()`
+/// fails, and nothing else would notice: the process would live on while the kernel queues
+/// connections nobody accepts. A probe that got no answer is therefore looked up in the kernel's
+/// connection table: still waiting in the accept queue after [`PROBE_TIMEOUT`] means the accept
+/// loop is dead or wedged, and so do [`CONNECT_FAILURES`] failed connects in a row (the queue is
+/// full or the socket is gone). Either is reported as fatal, and the process exits non-zero for
+/// the service manager to restart it, within about five seconds of the failure.
 fn heartbeat(addr: SocketAddr, interval: Duration, stopping: &AtomicBool, events: &Sender<Event>) {
     let watchdog = systemd::watchdog_interval();
     let mut failures = 0u32;
+    let mut failed_connects = 0u32;
     let mut next = Instant::now() + interval;
     while !stopping.load(Ordering::SeqCst) {
         let now = Instant::now();
@@ -211,7 +221,19 @@ fn heartbeat(addr: SocketAddr, interval: Duration, stopping: &AtomicBool, events
             continue;
         }
         next = now + interval;
-        match probe(addr) {
+        let outcome = probe(addr);
+        failed_connects = if matches!(outcome, Err(Failure::Connect(_))) { failed_connects + 1 } else { 0 };
+        let dead = match &outcome {
+            Err(Failure::Unanswered(from, _)) => super::rescue::accepted(addr.port(), *from) == Some(false),
+            Err(Failure::Connect(_)) => failed_connects >= CONNECT_FAILURES,
+            _ => false,
+        };
+        if dead && !stopping.load(Ordering::SeqCst) {
+            let why = outcome.err().map(|f| f.to_string()).unwrap_or_default();
+            let _ = events.send(Event::Fatal(format!("the listener stopped accepting connections ({why})")));
+            return;
+        }
+        match outcome {
             Ok(()) => {
                 if failures > 0 {
                     log::info!("health probe succeeds again after {failures} failures");
@@ -229,20 +251,44 @@ fn heartbeat(addr: SocketAddr, interval: Duration, stopping: &AtomicBool, events
             }
         }
     }
-    let _ = events;
 }
 
-fn probe(addr: SocketAddr) -> Result<(), String> {
-    let timeout = Duration::from_secs(2);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+/// How long a probe waits to connect, and then for an answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Failed connects in a row that mean the listener is gone.
+const CONNECT_FAILURES: u32 = 2;
+
+/// Why a probe failed.
+enum Failure {
+    Connect(std::io::Error),
+    /// Connected from this address, but no answer came in time.
+    Unanswered(SocketAddr, std::io::Error),
+    /// An answer came, and it was not a 200.
+    Unhealthy(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Connect(e) => write!(f, "connect: {e}"),
+            Failure::Unanswered(_, e) => write!(f, "no answer within {} s: {e}", PROBE_TIMEOUT.as_secs()),
+            Failure::Unhealthy(head) => write!(f, "answered {head:?}"),
+        }
+    }
+}
+
+fn probe(addr: SocketAddr) -> Result<(), Failure> {
+    let mut stream = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT).map_err(Failure::Connect)?;
+    let from = stream.local_addr().map_err(Failure::Connect)?;
+    let unanswered = |e| Failure::Unanswered(from, e);
+    stream.set_read_timeout(Some(PROBE_TIMEOUT)).map_err(unanswered)?;
+    stream.set_write_timeout(Some(PROBE_TIMEOUT)).map_err(unanswered)?;
     write!(
         stream,
         "GET /healthz HTTP/1.1\r\nHost: localhost\r\nUser-Agent: {HEARTBEAT_AGENT}\r\nConnection: close\r\n\r\n"
     )
-    .map_err(|e| format!("write: {e}"))?;
+    .map_err(unanswered)?;
     let mut head = [0u8; 12];
-    stream.read_exact(&mut head).map_err(|e| format!("read: {e}"))?;
-    if &head == b"HTTP/1.1 200" { Ok(()) } else { Err(format!("answered {:?}", String::from_utf8_lossy(&head))) }
+    stream.read_exact(&mut head).map_err(unanswered)?;
+    if &head == b"HTTP/1.1 200" { Ok(()) } else { Err(Failure::Unhealthy(String::from_utf8_lossy(&head).into_owned())) }
 }
