@@ -7,6 +7,7 @@ mod api;
 mod browser;
 mod conversions;
 mod hostile;
+mod logs;
 mod outbound;
 mod postbacks;
 mod privacy;
