@@ -252,85 +252,60 @@ fn threads_of(pid: u32) -> Option<u64> {
 #[test]
 fn a_dead_listener_ends_the_process_with_a_failure() {
     use crate::systemd::{find_tool, skip};
-    use std::io::{BufRead, BufReader};
     use std::os::unix::fs::PermissionsExt;
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
     // A process limit below what the connections need makes tiny_http's accept thread die when it
     // cannot start a thread for one. Root is exempt from the limit, so as root the server runs
-    // as nobody (setpriv, from util-linux like prlimit).
+    // as nobody (setpriv, from util-linux like prlimit), and so does the prlimit that lowers its
+    // limit (changing another user's limits needs CAP_SYS_RESOURCE, which containers often lack).
     let Some(prlimit) = find_tool(&["prlimit", "/usr/bin/prlimit"]) else {
         return skip("prlimit is not installed (Debian: apt-get install util-linux)");
     };
-    let root = unsafe { libc::geteuid() } == 0;
+    let as_nobody = unsafe { libc::geteuid() } == 0;
     let setpriv = find_tool(&["setpriv", "/usr/bin/setpriv"]);
-    if root && setpriv.is_none() {
-        return skip("setpriv is not installed (Debian: apt-get install util-linux)");
-    }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    // Both the server and the prlimit that lowers its limit run as the same user (changing another
-    // user's limits needs CAP_SYS_RESOURCE, which containers often lack).
-    let as_user = |program: &std::path::Path| match (&setpriv, root) {
-        (Some(setpriv), true) => {
-            let mut c = Command::new(setpriv);
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(program);
-            c
-        }
-        _ => Command::new(program),
+    let wrapper: Vec<String> = match (&setpriv, as_nobody) {
+        (Some(setpriv), true) => [setpriv.to_str().unwrap(), "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+            .map(String::from)
+            .to_vec(),
+        (None, true) => return skip("setpriv is not installed (Debian: apt-get install util-linux)"),
+        _ => Vec::new(),
     };
-    let mut cmd = as_user(std::path::Path::new(crate::support::bin()));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--workers", "2", "--socket-timeout", "30s", "--db"])
-        .arg(dir.path().join("a.db"))
-        .env_clear()
-        .env("AFFILIATED_API_KEY", KEY)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let log2 = log.clone();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-            log2.lock().unwrap().push_str(&format!("{line}\n"));
-        }
-    });
-    let addr: SocketAddr = match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(a) => a.parse().unwrap(),
-        Err(_) => {
-            let _ = child.kill();
-            panic!("server did not start:\n{}", log.lock().unwrap());
-        }
-    };
-    let pid = child.id();
+    let mut s = Server::start_wrapped(
+        |dir| {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+            wrapper.clone()
+        },
+        &["--workers", "2", "--socket-timeout", "30s"],
+        &[],
+    );
+    let pid = s.pid();
     // Not one more thread for the server's user than it runs now.
     let threads = threads_of(pid).unwrap();
-    let out = as_user(&prlimit).arg(format!("--pid={pid}")).arg(format!("--nproc={threads}")).output().unwrap();
+    let mut limit = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(&prlimit);
+            c
+        }
+        None => Command::new(&prlimit),
+    };
+    let out = limit.arg(format!("--pid={pid}")).arg(format!("--nproc={threads}")).output().unwrap();
     assert!(out.status.success(), "prlimit failed: {}", String::from_utf8_lossy(&out.stderr));
     // Connections that each need a thread of tiny_http's pool.
     let provoked = Instant::now();
     let _held: Vec<TcpStream> = (0..16)
-        .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok())
-        .map(|mut s| {
-            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
-            s
+        .filter_map(|_| TcpStream::connect_timeout(&s.addr, Duration::from_secs(2)).ok())
+        .map(|mut stream| {
+            let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+            stream
         })
         .collect();
-    let status = crate::support::wait_with_deadline(&mut child, Duration::from_secs(15));
-    let took = provoked.elapsed();
-    let log = log.lock().unwrap().clone();
-    let Some(status) = status else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the process lived on with a dead listener for 15 s:\n{log}");
+    let Some(status) = s.wait_exit(Duration::from_secs(15)) else {
+        panic!("the process lived on with a dead listener for 15 s:\n{}", s.log_text());
     };
-    assert!(!status.success(), "exit status {status}:\n{log}");
-    assert!(log.contains("the listener stopped accepting connections"), "{log}");
+    let took = provoked.elapsed();
+    assert!(!status.success(), "exit status {status}:\n{}", s.log_text());
+    assert!(s.log_text().contains("the listener stopped accepting connections"), "{}", s.log_text());
     eprintln!("a dead listener ended the process after {took:?} ({status})");
 }

@@ -25,6 +25,8 @@ pub struct Server {
     pub log: Arc<Mutex<Vec<String>>>,
     pub extra_args: Vec<String>,
     pub extra_env: Vec<(String, String)>,
+    /// A program (and its arguments) the binary is run through, e.g. `setpriv` or `unshare`.
+    pub wrapper: Vec<String>,
 }
 
 impl Server {
@@ -34,7 +36,14 @@ impl Server {
     }
 
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_wrapped(|_| Vec::new(), args, env)
+    }
+
+    /// Like [`Server::start_with`], with the binary run through the program and arguments that
+    /// `wrapper` returns for the temporary directory (which it may prepare first).
+    pub fn start_wrapped(wrapper: impl FnOnce(&Path) -> Vec<String>, args: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
+        let wrapper = wrapper(dir.path());
         let mut server = Server {
             dir,
             addr: "127.0.0.1:1".parse().unwrap(),
@@ -42,6 +51,7 @@ impl Server {
             log: Arc::new(Mutex::new(Vec::new())),
             extra_args: args.iter().map(|s| s.to_string()).collect(),
             extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            wrapper,
         };
         server.spawn();
         server
@@ -52,7 +62,14 @@ impl Server {
     }
 
     fn spawn(&mut self) {
-        let mut cmd = Command::new(bin());
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(bin());
+                cmd
+            }
+            None => Command::new(bin()),
+        };
         cmd.arg("serve")
             .arg("--db")
             .arg(self.db_path())
@@ -99,6 +116,15 @@ impl Server {
         };
         self.addr = addr.parse().unwrap();
         self.child = Some(child);
+    }
+
+    /// Waits up to `deadline` for the process to end by itself.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
+        let status = wait_with_deadline(self.child.as_mut().expect("server running"), deadline);
+        if status.is_some() {
+            self.child = None;
+        }
+        status
     }
 
     /// Stops with SIGTERM and returns the exit status.
