@@ -148,6 +148,7 @@ pub const ADMIN_TOKEN: Opt = Opt::value("admin-token", "AFFILIATED_ADMIN_TOKEN")
 /// The shortest admin token accepted.
 pub const ADMIN_TOKEN_MIN_LEN: usize = 16;
 pub const WAL_AUTOCHECKPOINT: Opt = Opt::value("wal-autocheckpoint", "AFFILIATED_WAL_AUTOCHECKPOINT");
+pub const OUTBOUND: Opt = Opt::value("outbound", "AFFILIATED_OUTBOUND");
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -163,6 +164,7 @@ pub const SERVE_OPTS: &[Opt] = &[
     SWEEP_INTERVAL,
     ADMIN_TOKEN,
     WAL_AUTOCHECKPOINT,
+    OUTBOUND,
 ];
 
 /// Everything `serve` needs, validated.
@@ -197,6 +199,9 @@ pub struct Serve {
     /// WAL pages after which a commit runs a PASSIVE checkpoint; 0 leaves checkpoints to an
     /// external tool such as Litestream.
     pub wal_autocheckpoint: u32,
+    /// Whether outbound postbacks are delivered. Off, deliveries are still queued (and listed,
+    /// and can be retried later) but nothing is resolved or sent: for tests and fuzzing.
+    pub outbound: bool,
 }
 
 impl Serve {
@@ -280,6 +285,11 @@ impl Serve {
                     format!("--wal-autocheckpoint must be a number of pages (0 to disable), not {v:?}")
                 })?,
             };
+        let outbound = match args.get(&OUTBOUND).as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => return Err(format!("--outbound / AFFILIATED_OUTBOUND must be on or off, not {other:?}")),
+        };
         Ok(Serve {
             db: args.db(),
             listen,
@@ -297,6 +307,7 @@ impl Serve {
             sweep_interval,
             admin_token,
             wal_autocheckpoint,
+            outbound,
         })
     }
 }
@@ -379,6 +390,8 @@ mod tests {
             "0123456789abcdef",
             "--wal-autocheckpoint",
             "0",
+            "--outbound",
+            "off",
         ]);
         let serve = Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap()).unwrap();
         assert_eq!(serve.wal_autocheckpoint, 0);
@@ -387,6 +400,9 @@ mod tests {
         assert!(serve.allow_private_postbacks);
         assert_eq!(serve.public_url, "https://t.example");
         assert_eq!(serve.synchronous, Synchronous::Full);
+        assert!(!serve.outbound);
+        let mut bad = lexopt::Parser::from_args(["--outbound", "maybe"]);
+        assert!(Serve::from_args(&Args::parse(&mut bad, SERVE_OPTS).unwrap()).unwrap_err().contains("on or off"));
     }
 
     #[test]

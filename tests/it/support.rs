@@ -77,6 +77,9 @@ impl Server {
             .args(&self.extra_args)
             .env_clear()
             .env("AFFILIATED_API_KEY", KEY)
+            // Tests never send postbacks off the machine; those with a local sink pass
+            // `--outbound on`.
+            .env("AFFILIATED_OUTBOUND", "off")
             .env("RUST_LOG", "info")
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .current_dir(self.dir.path())
