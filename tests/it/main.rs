@@ -5,6 +5,7 @@ mod admin_browser;
 mod admin_perf;
 mod api;
 mod browser;
+mod caddy;
 mod conversions;
 mod hostile;
 mod logs;
