@@ -186,6 +186,14 @@ pub fn attack_set(app: &mut Server, connect: &dyn Fn() -> TcpStream, proxy: &str
     }
     assert_healthy(app, &format!("{proxy}: ambiguous framing"));
 
+    // Raw non-ASCII bytes in the target: tiny_http closes such a connection without an answer,
+    // so the proxy must answer (percent-encoding the target, or with an error of its own).
+    let mut stream = connect();
+    stream.write_all(b"GET /r/caf\xc3\xa9 HTTP/1.1\r\nHost: track.example.com\r\nConnection: close\r\n\r\n").unwrap();
+    let status = outcome(&mut stream);
+    eprintln!("{proxy}: a raw non-ASCII target got {status:?}");
+    assert!(status.is_some(), "{proxy}: no answer to a raw non-ASCII target");
+
     // Declared lengths the appliance's HTTP library cannot handle.
     for length in ["1125899906842624", "18446744073709551615", "99999999999999999999999"] {
         let mut stream = send(&format!(
