@@ -63,9 +63,11 @@ pub struct Exchanges {
     template: Mutex<Option<CtxParts>>,
     /// The listening address: with a peer's address, it names a connection's socket.
     local: SocketAddr,
-    /// Connections closed by [`answer_and_close`], and when: requests tiny_http had already read
-    /// from them (pipelined behind the refused one) are discarded unanswered.
-    closed: Mutex<HashMap<SocketAddr, Instant>>,
+    /// Connections closed by [`answer_and_close`] (their socket's inode, and when): requests
+    /// tiny_http had already read from them (pipelined behind the refused one) are discarded
+    /// unanswered. A client may reuse its port for a new connection at once; that one is another
+    /// socket, and is served.
+    closed: Mutex<HashMap<SocketAddr, (Instant, u64)>>,
     /// Whether `closed` has entries, so the common case takes no lock.
     any_closed: AtomicBool,
 }
@@ -131,24 +133,36 @@ impl Exchanges {
         }
     }
 
-    /// Remembers that `peer`'s connection was closed by us.
-    fn note_closed(&self, peer: SocketAddr) {
+    /// Remembers that `peer`'s connection, the socket `inode`, was closed by us.
+    fn note_closed(&self, peer: SocketAddr, inode: u64) {
         let now = Instant::now();
         let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
         if closed.len() >= 4096 {
-            closed.retain(|_, at| now.duration_since(*at) < CLOSED_MEMORY);
+            closed.retain(|_, (at, _)| now.duration_since(*at) < CLOSED_MEMORY);
         }
-        closed.insert(peer, now);
+        closed.insert(peer, (now, inode));
         self.any_closed.store(true, Ordering::SeqCst);
     }
 
-    /// Whether `peer`'s connection is one we closed: a request from it was read before the close.
+    /// Whether a request from `peer` came on a connection we closed (it was read before the
+    /// close): the same address, and the same socket or none left.
     fn was_closed(&self, peer: SocketAddr) -> bool {
         if !self.any_closed.load(Ordering::SeqCst) {
             return false;
         }
-        let closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
-        closed.get(&peer).is_some_and(|at| at.elapsed() < CLOSED_MEMORY)
+        let inode = {
+            let closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+            match closed.get(&peer) {
+                Some((at, inode)) if at.elapsed() < CLOSED_MEMORY => *inode,
+                _ => return false,
+            }
+        };
+        let same = hangup::find(self.local, peer).is_none_or(|now| now.inode == inode);
+        if !same {
+            // A new connection from a reused port: forget the old one.
+            self.closed.lock().unwrap_or_else(|p| p.into_inner()).remove(&peer);
+        }
+        same
     }
 
     /// Takes one of the [`MAX_SLOW`] slots, or `None` if all are taken.
@@ -287,8 +301,12 @@ fn answer_and_close(ex: &Exchanges, rq: tiny_http::Request, response: &Response)
     let Some(peer) = rq.remote_addr().copied() else {
         return answer_before_drain(rq, response);
     };
-    ex.note_closed(peer);
-    hangup::hang_up(ex.local, peer, Shutdown::Read);
+    // Noted before its reads end, so a request already read from it is recognised however
+    // quickly another worker takes it.
+    if let Some(socket) = hangup::find(ex.local, peer) {
+        ex.note_closed(peer, socket.inode);
+        socket.shut_down(Shutdown::Read);
+    }
     if rq.body_length().is_some_and(|n| n > isize::MAX as usize) {
         // Dropping this request panics inside tiny_http before we could write: answer first.
         answer_before_drain(rq, response);

@@ -8,21 +8,46 @@
 //! the process's descriptors by its two addresses and shut it down: tiny_http's reads then end at
 //! once (end of stream), it stops reading requests from it and closes it.
 //!
-//! The socket is found by scanning `/proc/self/fd` (one `getsockname` per descriptor, which is
-//! microseconds even with thousands of connections). Only a socket whose local and peer addresses
+//! The socket is found by scanning `/proc/self/fd` (one `getsockname` per descriptor, a few
+//! milliseconds with thousands of connections; only refused requests pay it). Its inode names
+//! the connection: a later connection from the same address and port is another socket. Only a socket whose local and peer addresses
 //! both match is touched; while the caller still holds the tiny_http request, that socket cannot
 //! be closed and its number reused. This module never reads or writes a socket.
 
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{BorrowedFd, RawFd};
 
-/// Shuts down (`how`) every descriptor of this process whose socket is the connection between
-/// `local` and `peer`; returns how many it found (tiny_http holds two per connection).
-pub fn hang_up(local: SocketAddr, peer: SocketAddr, how: Shutdown) -> usize {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return 0;
-    };
-    let mut found = 0;
+/// A connection's socket, found among this process's descriptors.
+pub struct Socket {
+    fd: RawFd,
+    /// Names this connection, not a later one between the same two addresses.
+    pub inode: u64,
+}
+
+impl Socket {
+    /// Shuts the socket down. Only while the caller holds the tiny_http request of this
+    /// connection: that keeps the descriptor open, so its number still names this socket.
+    pub fn shut_down(&self, how: Shutdown) {
+        // SAFETY: see above; the descriptor is only borrowed for the call.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(self.fd) };
+        let _ = socket2::SockRef::from(&borrowed).shutdown(how);
+    }
+}
+
+/// Shuts down (`how`) the socket of this process that is the connection between `local` and
+/// `peer`, checking its addresses right before; `false` if there is no such socket.
+pub fn hang_up(local: SocketAddr, peer: SocketAddr, how: Shutdown) -> bool {
+    find_with(local, peer, Some(how)).is_some()
+}
+
+/// The socket of this process that is the connection between `local` and `peer`.
+pub fn find(local: SocketAddr, peer: SocketAddr) -> Option<Socket> {
+    find_with(local, peer, None)
+}
+
+fn find_with(local: SocketAddr, peer: SocketAddr, shutdown: Option<Shutdown>) -> Option<Socket> {
+    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
+    let mut found = None;
     for entry in dir.flatten() {
         let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<RawFd>().ok()) else {
             continue;
@@ -40,11 +65,23 @@ pub fn hang_up(local: SocketAddr, peer: SocketAddr, how: Shutdown) -> usize {
             continue;
         }
         if sock.peer_addr().ok().and_then(|a| a.as_socket()).is_some_and(|p| same(p, peer)) {
+            let Some(inode) = inode(fd) else { continue };
+            let Some(how) = shutdown else { return Some(Socket { fd, inode }) };
+            // tiny_http holds two descriptors of the socket; shutting one down is enough, but
+            // both are visited.
             let _ = sock.shutdown(how);
-            found += 1;
+            found = Some(Socket { fd, inode });
         }
     }
     found
+}
+
+fn inode(fd: RawFd) -> Option<u64> {
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes the struct we pass and nothing else.
+    let ok = unsafe { libc::fstat(fd, stat.as_mut_ptr()) } == 0;
+    // SAFETY: fstat succeeded, so the struct is filled in.
+    ok.then(|| unsafe { stat.assume_init() }.st_ino)
 }
 
 /// Addresses compared with IPv4-mapped IPv6 folded to IPv4 (a dual-stack listener reports its
@@ -72,12 +109,14 @@ mod tests {
         let mut cut_client = TcpStream::connect(local).unwrap();
         let (cut, peer) = listener.accept().unwrap();
         let _clone = cut.try_clone().unwrap();
-        assert_eq!(hang_up(local, peer, Shutdown::Both), 2);
+        assert!(find(local, peer).is_some_and(|s| s.inode > 0));
+        assert!(hang_up(local, peer, Shutdown::Both));
         // The client of the cut connection sees the end of the stream; the other does not.
         let mut buf = [0u8; 8];
         assert_eq!(cut_client.read(&mut buf).unwrap(), 0);
         keep_client.set_nonblocking(true).unwrap();
         assert_eq!(keep_client.read(&mut buf).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
-        assert_eq!(hang_up(local, "127.0.0.1:1".parse().unwrap(), Shutdown::Both), 0);
+        assert!(!hang_up(local, "127.0.0.1:1".parse().unwrap(), Shutdown::Both));
+        assert!(find(local, "127.0.0.1:1".parse().unwrap()).is_none());
     }
 }

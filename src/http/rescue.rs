@@ -153,8 +153,9 @@ pub fn waiting_connections(port: u16) -> std::io::Result<Vec<SocketAddr>> {
 }
 
 /// Whether the connection from `peer` to local `port` has been accepted: `Some(false)` while it
-/// waits in the listener's accept queue (the kernel shows no inode for it until a process accepts
-/// it), `None` when it is not in the tables (closed, or the tables cannot be read).
+/// waits in the listener's accept queue (established, and no inode: the kernel attaches one when
+/// a process accepts it), `None` when it is not in the tables or no longer established (a
+/// closing socket shows no inode either), or the tables cannot be read.
 pub fn accepted(port: u16, peer: SocketAddr) -> Option<bool> {
     ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
         .iter()
@@ -166,8 +167,8 @@ fn accepted_in(text: &str, port: u16, peer: SocketAddr) -> Option<bool> {
     let port_hex = format!(":{port:04X}");
     text.lines().skip(1).find_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let (local, remote, inode) = (fields.get(1)?, fields.get(2)?, fields.get(9)?);
-        if !local.ends_with(&port_hex) || hex_address(remote)? != peer {
+        let (local, remote, state, inode) = (fields.get(1)?, fields.get(2)?, fields.get(3)?, fields.get(9)?);
+        if *state != "01" || !local.ends_with(&port_hex) || hex_address(remote)? != peer {
             return None;
         }
         Some(*inode != "0")
@@ -242,6 +243,9 @@ mod tests {
         assert_eq!(accepted_in(SAMPLE, 8080, peer("127.0.0.1:50000")), Some(true));
         assert_eq!(accepted_in(&queued, 8080, peer("127.0.0.1:50000")), Some(false));
         assert_eq!(accepted_in(SAMPLE, 8080, peer("127.0.0.1:40000")), None);
+        // A connection being closed has no inode either; it is not a queued one.
+        let closing = queued.replace(" 01 00000000:0000004B", " 04 00000000:0000004B");
+        assert_eq!(accepted_in(&closing, 8080, peer("127.0.0.1:50000")), None);
     }
 
     #[test]

@@ -309,3 +309,27 @@ fn a_dead_listener_ends_the_process_with_a_failure() {
     assert!(s.log_text().contains("the listener stopped accepting connections"), "{}", s.log_text());
     eprintln!("a dead listener ended the process after {took:?} ({status})");
 }
+
+#[test]
+fn a_new_connection_from_the_port_of_a_refused_one_is_served() {
+    let s = Server::start();
+    let connect_from = |port: u16| {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_reuse_address(true).unwrap();
+        socket.bind(&SocketAddr::from(([127, 0, 0, 1], port)).into()).unwrap();
+        socket.connect(&s.addr.into()).unwrap();
+        TcpStream::from(socket)
+    };
+    let mut first = connect_from(0);
+    let port = first.local_addr().unwrap().port();
+    first.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\n\r\n").unwrap();
+    let got = read_all(&mut first, Duration::from_secs(5));
+    assert_eq!(got.status(), Some(400), "{}", got.text());
+    assert!(got.closed);
+    drop(first);
+    // The client reuses its port at once (the server keeps the old connection in TIME_WAIT).
+    let mut again = connect_from(port);
+    again.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let got = read_all(&mut again, Duration::from_secs(5));
+    assert_eq!(got.status(), Some(200), "a request on a new connection was dropped: {}", got.text());
+}
