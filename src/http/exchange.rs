@@ -230,12 +230,6 @@ pub fn handle(ctx: &mut Ctx, ex: &Arc<Exchanges>, rq: tiny_http::Request) {
     let method = Method::from_tiny(rq.method());
     let headers = request::headers_of(rq.headers());
     let peer = rq.remote_addr().copied();
-    if peer.is_some_and(|p| ex.was_closed(p)) {
-        // Pipelined behind a refused request; its connection is closed and it gets no answer.
-        log::debug!("discarding a request read from a connection closed after a refusal");
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(rq.into_writer())));
-        return;
-    }
     let client_ip =
         request::client_ip(peer.map(|p| p.ip()), headers.forwarded_for.as_deref(), &ctx.config.trusted_proxies);
     let req = Req::from_parts(method, rq.url(), headers, client_ip);
@@ -339,33 +333,43 @@ fn complete(
         _ => "unmatched",
     };
     let declared = rq.body_length();
-    let (response, body_read) = match request::read_body(rq.as_reader(), declared, MAX_BODY) {
+    let unread = match request::read_body(rq.as_reader(), declared, MAX_BODY) {
         Ok(body) => {
             req.body = body;
-            (dispatch(ctx, &mut req, found), true)
+            None
         }
-        Err(BodyError::TooLarge) => (
-            Response::error(&Error::new(
-                413,
-                "payload_too_large",
-                format!("request bodies are limited to {MAX_BODY} bytes"),
-            )),
-            false,
-        ),
-        Err(BodyError::TimedOut) => {
-            (Response::error(&Error::new(408, "request_timeout", "the request body did not arrive in time")), false)
+        Err(BodyError::TooLarge) => {
+            Some(Error::new(413, "payload_too_large", format!("request bodies are limited to {MAX_BODY} bytes")))
         }
-        Err(BodyError::Broken) => {
-            (Response::error(&Error::bad_request("invalid_body", "the request body could not be read")), false)
-        }
+        Err(BodyError::TimedOut) => Some(Error::new(408, "request_timeout", "the request body did not arrive in time")),
+        Err(BodyError::Broken) => Some(Error::bad_request("invalid_body", "the request body could not be read")),
     };
-    let status = response.status;
-    let close = ex.stopping.load(Ordering::Relaxed) || !body_read || peer.is_some_and(|p| rotation_due(ex, p));
+    if let Some(e) = unread {
+        let response = Response::error(&e);
+        let elapsed = started.elapsed();
+        ctx.metrics.observe(method.as_str(), label, response.status, elapsed);
+        send_unread(rq, &response, ex, place);
+        return log_access(&req, label, response.status, elapsed, peer);
+    }
+    let close = ex.stopping.load(Ordering::Relaxed) || peer.is_some_and(|p| rotation_due(ex, p));
+    let head = rq.method() == &tiny_http::Method::Head;
+    let connection = connection_header(&rq, close);
+    // The body was read to its end, so taking the writer discards nothing. Flushing it waits
+    // until every earlier request of this connection has been answered (tiny_http writes answers
+    // in order): only then is it known whether one of them was refused and its connection closed,
+    // in which case this request, read from behind it, is dropped unanswered.
+    let mut out = rq.into_writer();
+    let _ = out.flush();
+    if peer.is_some_and(|p| ex.was_closed(p)) {
+        log::debug!("dropping a request read from a connection closed after a refusal");
+        return;
+    }
+    let response = dispatch(ctx, &mut req, found);
     // Counted before the answer leaves, so a client that reads /metrics next sees its request.
     let elapsed = started.elapsed();
-    ctx.metrics.observe(method.as_str(), label, status, elapsed);
-    send(rq, &response, close, body_read, ex, place);
-    log_access(&req, label, status, elapsed, peer);
+    ctx.metrics.observe(method.as_str(), label, response.status, elapsed);
+    let _ = out.write_all(&response.encode(head, connection)).and_then(|()| out.flush());
+    log_access(&req, label, response.status, elapsed, peer);
 }
 
 /// The access log line. The server's own health probes are logged at debug level only.
@@ -481,14 +485,7 @@ fn connection_header(rq: &tiny_http::Request, close: bool) -> Option<&'static st
     }
 }
 
-fn send(rq: tiny_http::Request, response: &Response, close: bool, body_read: bool, ex: &Arc<Exchanges>, place: Place) {
-    if body_read {
-        let head = rq.method() == &tiny_http::Method::Head;
-        let bytes = response.encode(head, connection_header(&rq, close));
-        let mut out = rq.into_writer();
-        let _ = out.write_all(&bytes).and_then(|()| out.flush());
-        return;
-    }
+fn send_unread(rq: tiny_http::Request, response: &Response, ex: &Arc<Exchanges>, place: Place) {
     // Part of the body is still unread. Answer first, then let tiny_http discard the rest, which
     // waits for the client: never on a worker.
     if place == Place::Own {

@@ -224,7 +224,7 @@ fn heartbeat(addr: SocketAddr, interval: Duration, stopping: &AtomicBool, events
         let outcome = probe(addr);
         failed_connects = if matches!(outcome, Err(Failure::Connect(_))) { failed_connects + 1 } else { 0 };
         let dead = match &outcome {
-            Err(Failure::Unanswered(from, _)) => super::rescue::accepted(addr.port(), *from) == Some(false),
+            Err(Failure::Unanswered { accepted, .. }) => *accepted == Some(false),
             Err(Failure::Connect(_)) => failed_connects >= CONNECT_FAILURES,
             _ => false,
         };
@@ -261,8 +261,13 @@ const CONNECT_FAILURES: u32 = 2;
 /// Why a probe failed.
 enum Failure {
     Connect(std::io::Error),
-    /// Connected from this address, but no answer came in time.
-    Unanswered(SocketAddr, std::io::Error),
+    /// Connected, but no answer came in time. `accepted` says whether the connection had been
+    /// accepted at that moment (looked up while it was still open: once the probe closes it, a
+    /// connection left in the accept queue is no longer shown as established).
+    Unanswered {
+        error: std::io::Error,
+        accepted: Option<bool>,
+    },
     /// An answer came, and it was not a 200.
     Unhealthy(String),
 }
@@ -271,7 +276,10 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Connect(e) => write!(f, "connect: {e}"),
-            Failure::Unanswered(_, e) => write!(f, "no answer within {} s: {e}", PROBE_TIMEOUT.as_secs()),
+            Failure::Unanswered { error, accepted: Some(false) } => {
+                write!(f, "not accepted within {} s: {error}", PROBE_TIMEOUT.as_secs())
+            }
+            Failure::Unanswered { error, .. } => write!(f, "no answer within {} s: {error}", PROBE_TIMEOUT.as_secs()),
             Failure::Unhealthy(head) => write!(f, "answered {head:?}"),
         }
     }
@@ -280,7 +288,7 @@ impl std::fmt::Display for Failure {
 fn probe(addr: SocketAddr) -> Result<(), Failure> {
     let mut stream = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT).map_err(Failure::Connect)?;
     let from = stream.local_addr().map_err(Failure::Connect)?;
-    let unanswered = |e| Failure::Unanswered(from, e);
+    let unanswered = |error| Failure::Unanswered { error, accepted: super::rescue::accepted(addr.port(), from) };
     stream.set_read_timeout(Some(PROBE_TIMEOUT)).map_err(unanswered)?;
     stream.set_write_timeout(Some(PROBE_TIMEOUT)).map_err(unanswered)?;
     write!(
