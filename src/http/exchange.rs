@@ -8,10 +8,9 @@
 //!   otherwise tiny_http would discard their body, or read the next request after them.
 //! - **Slow bodies never hold a worker.** tiny_http has already read bodies of up to 1 KiB;
 //!   anything larger, chunked, or announced with `Expect: 100-continue` may trickle in for as
-//!   long as the body deadline. Such requests continue on a short-lived thread of their own (at
-//!   most [`MAX_SLOW`] at once; beyond that they get 503 with `Retry-After` and their connection
-//!   is closed), so slow clients cannot starve the workers. A slot is held by a guard and given
-//!   back however the thread ends, panics included.
+//!   long as the body deadline. Such requests continue on a short-lived thread of their own
+//!   (`slow.rs`: at most 256 at once; beyond that they get 503 with `Retry-After` and their
+//!   connection is closed), so slow clients cannot starve the workers.
 //! - **Unread bodies are answered first and discarded afterwards**, off the worker: tiny_http
 //!   discards what is left of a body when the request is dropped, which blocks until the client
 //!   sends it or the socket times out. With no thread to spare, the connection is closed instead.
@@ -19,38 +18,25 @@
 //!   `rescue.rs` cannot run: each connection is then closed (`Connection: close`) after a short
 //!   lifetime, which bounds how long tiny_http's pool can leave a queued connection unserved.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use super::request::{self, BodyError, MAX_BODY, Method, Req};
 use super::rescue::Peers;
 use super::response::Response;
 use super::router::{self, Access, Found, Route};
-use super::{Ctx, admin, hangup, screen};
+use super::{Ctx, admin, hangup, screen, slow};
 use crate::error::Error;
 use crate::store::{self, keys, writer};
 
-/// At most this many requests read slow bodies, or discard unread ones, on their own threads.
-pub const MAX_SLOW: usize = 256;
-/// How long a closed connection's address is remembered: longer than tiny_http needs to hand
-/// over what it had read from it, shorter than the time before its port can be reused.
-const CLOSED_MEMORY: Duration = Duration::from_secs(30);
-/// What a 503 for lack of threads tells the client to wait, in seconds: slow bodies end within
-/// the body deadline or the socket timeout.
-const BUSY_RETRY_AFTER: &str = "5";
 /// A keep-alive connection is closed after its first answer past this age.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_millis(500);
 /// User agent of the server's own health probes (logged at debug level only).
 pub const HEARTBEAT_AGENT: &str = "affiliated-heartbeat";
-
-/// Requests on threads of their own right now (one server per process; shown in the metrics).
-pub static SLOW_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 /// What every worker shares.
 pub struct Exchanges {
@@ -63,13 +49,9 @@ pub struct Exchanges {
     template: Mutex<Option<CtxParts>>,
     /// The listening address: with a peer's address, it names a connection's socket.
     local: SocketAddr,
-    /// Connections closed by [`answer_and_close`] (their socket's inode, and when): requests
-    /// tiny_http had already read from them (pipelined behind the refused one) are discarded
-    /// unanswered. A client may reuse its port for a new connection at once; that one is another
-    /// socket, and is served.
-    closed: Mutex<HashMap<SocketAddr, (Instant, u64)>>,
-    /// Whether `closed` has entries, so the common case takes no lock.
-    any_closed: AtomicBool,
+    /// Connections closed by [`answer_and_close`]: requests tiny_http had already read from them
+    /// (pipelined behind the refused one) are dropped unanswered.
+    closed: hangup::Closed,
 }
 
 struct CtxParts {
@@ -81,11 +63,10 @@ struct CtxParts {
 
 impl Exchanges {
     pub fn new(stopping: Arc<AtomicBool>, ctx: &Ctx, local: SocketAddr) -> Exchanges {
-        quiet_discard_panics();
+        slow::quiet_discard_panics();
         Exchanges {
             local,
-            closed: Mutex::new(HashMap::new()),
-            any_closed: AtomicBool::new(false),
+            closed: hangup::Closed::default(),
             stopping,
             peers: Arc::new(Peers::default()),
             spare: Mutex::new(Vec::new()),
@@ -105,7 +86,7 @@ impl Exchanges {
 
     /// Requests on their own threads right now.
     pub fn slow_in_flight(&self) -> usize {
-        SLOW_IN_FLIGHT.load(Ordering::SeqCst)
+        slow::SLOW_IN_FLIGHT.load(Ordering::SeqCst)
     }
 
     fn spare_ctx(&self) -> Option<Ctx> {
@@ -131,89 +112,6 @@ impl Exchanges {
         if spare.len() < 8 {
             spare.push(ctx.db);
         }
-    }
-
-    /// Remembers that `peer`'s connection, the socket `inode`, was closed by us.
-    fn note_closed(&self, peer: SocketAddr, inode: u64) {
-        let now = Instant::now();
-        let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
-        if closed.len() >= 4096 {
-            closed.retain(|_, (at, _)| now.duration_since(*at) < CLOSED_MEMORY);
-        }
-        closed.insert(peer, (now, inode));
-        self.any_closed.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether a request from `peer` came on a connection we closed (it was read before the
-    /// close): the same address, and the same socket or none left.
-    fn was_closed(&self, peer: SocketAddr) -> bool {
-        if !self.any_closed.load(Ordering::SeqCst) {
-            return false;
-        }
-        let inode = {
-            let closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
-            match closed.get(&peer) {
-                Some((at, inode)) if at.elapsed() < CLOSED_MEMORY => *inode,
-                _ => return false,
-            }
-        };
-        let same = hangup::find(self.local, peer).is_none_or(|now| now.inode == inode);
-        if !same {
-            // A new connection from a reused port: forget the old one.
-            self.closed.lock().unwrap_or_else(|p| p.into_inner()).remove(&peer);
-        }
-        same
-    }
-
-    /// Takes one of the [`MAX_SLOW`] slots, or `None` if all are taken.
-    fn reserve(&self) -> Option<Slot> {
-        if SLOW_IN_FLIGHT.fetch_add(1, Ordering::SeqCst) >= MAX_SLOW {
-            SLOW_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        Some(Slot)
-    }
-
-    /// Runs `work(value)` on a thread of its own, holding a slot until the thread ends however
-    /// it ends; gives `value` back when no slot is free or no thread can be started.
-    fn offload<T, W>(self: &Arc<Self>, value: T, work: W) -> Result<(), T>
-    where
-        T: Send + 'static,
-        W: FnOnce(T) + Send + 'static,
-    {
-        let Some(slot) = self.reserve() else { return Err(value) };
-        let value = Arc::new(Mutex::new(Some(value)));
-        let inside = value.clone();
-        let spawned = thread::Builder::new().name("slow-request".into()).stack_size(512 * 1024).spawn(move || {
-            let _slot = slot;
-            let taken = inside.lock().unwrap_or_else(|p| p.into_inner()).take();
-            if let Some(value) = taken {
-                // tiny_http panics while discarding a body declared longer than the address
-                // space; the thread ends, its slot comes back, the server goes on.
-                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| work(value))) {
-                    log::error!("a slow request's thread panicked: {}", writer::panic_text(&*panic));
-                }
-            }
-        });
-        match spawned {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                log::error!("could not start a thread for a slow request: {e}");
-                match value.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                    Some(value) => Err(value),
-                    None => Ok(()),
-                }
-            }
-        }
-    }
-}
-
-/// One of the [`MAX_SLOW`] slots, given back when dropped.
-struct Slot;
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        SLOW_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -244,27 +142,18 @@ pub fn handle(ctx: &mut Ctx, ex: &Arc<Exchanges>, rq: tiny_http::Request) {
         return complete(ctx, ex, rq, req, peer, started, Place::Worker);
     }
     let Some(own) = ex.spare_ctx() else {
-        return refuse(ctx, ex, rq, &req, started, &busy());
+        return refuse(ctx, ex, rq, &req, started, &slow::busy());
     };
     let ex2 = ex.clone();
-    let offloaded = ex.offload((rq, req, own), move |(rq, req, mut own)| {
+    let offloaded = slow::offload((rq, req, own), move |(rq, req, mut own)| {
         complete(&mut own, &ex2, rq, req, peer, started, Place::Own);
         ex2.return_ctx(own);
     });
     if let Err((rq, req, own)) = offloaded {
         ex.return_ctx(own);
-        log::warn!("{MAX_SLOW} slow requests are in flight already; answering 503");
-        refuse(ctx, ex, rq, &req, started, &busy());
+        log::warn!("{} slow requests are in flight already; answering 503", slow::MAX_SLOW);
+        refuse(ctx, ex, rq, &req, started, &slow::busy());
     }
-}
-
-fn busy() -> Response {
-    Response::error(&Error::new(
-        503,
-        "unavailable",
-        format!("{MAX_SLOW} slow uploads are in flight; nothing was saved, retry in a few seconds"),
-    ))
-    .with_header("Retry-After", BUSY_RETRY_AFTER)
 }
 
 fn has_body(rq: &tiny_http::Request) -> bool {
@@ -293,17 +182,17 @@ fn refuse(ctx: &Ctx, ex: &Exchanges, rq: tiny_http::Request, req: &Req, started:
 /// (an answer to bytes it had buffered after the refused head waits for our writer to be dropped).
 fn answer_and_close(ex: &Exchanges, rq: tiny_http::Request, response: &Response) {
     let Some(peer) = rq.remote_addr().copied() else {
-        return answer_before_drain(rq, response);
+        return slow::answer_before_drain(rq, response);
     };
     // Noted before its reads end, so a request already read from it is recognised however
     // quickly another worker takes it.
     if let Some(socket) = hangup::find(ex.local, peer) {
-        ex.note_closed(peer, socket.inode);
+        ex.closed.note(peer, socket.inode);
         socket.shut_down(Shutdown::Read);
     }
     if rq.body_length().is_some_and(|n| n > isize::MAX as usize) {
         // Dropping this request panics inside tiny_http before we could write: answer first.
-        answer_before_drain(rq, response);
+        slow::answer_before_drain(rq, response);
     } else {
         let head = rq.method() == &tiny_http::Method::Head;
         let bytes = response.encode(head, Some("close"));
@@ -360,7 +249,7 @@ fn complete(
     // in which case this request, read from behind it, is dropped unanswered.
     let mut out = rq.into_writer();
     let _ = out.flush();
-    if peer.is_some_and(|p| ex.was_closed(p)) {
+    if peer.is_some_and(|p| ex.closed.contains(ex.local, p)) {
         log::debug!("dropping a request read from a connection closed after a refusal");
         return;
     }
@@ -489,48 +378,16 @@ fn send_unread(rq: tiny_http::Request, response: &Response, ex: &Arc<Exchanges>,
     // Part of the body is still unread. Answer first, then let tiny_http discard the rest, which
     // waits for the client: never on a worker.
     if place == Place::Own {
-        return answer_before_drain(rq, response);
+        return slow::answer_before_drain(rq, response);
     }
-    let offloaded = ex.offload((rq, response.clone()), |(rq, response)| answer_before_drain(rq, &response));
+    let offloaded = slow::offload((rq, response.clone()), |(rq, response)| slow::answer_before_drain(rq, &response));
     if let Err((rq, response)) = offloaded {
-        log::warn!("{MAX_SLOW} slow requests are in flight; closing a connection instead of discarding its body");
+        log::warn!(
+            "{} slow requests are in flight; closing a connection instead of discarding its body",
+            slow::MAX_SLOW
+        );
         answer_and_close(ex, rq, &response);
     }
-}
-
-/// Answers through tiny_http's `respond`, which writes the answer and only then drops the request
-/// (whose drop discards the unread body). Our own writer path (`into_writer`) would discard first
-/// and answer after, keeping a client that sent too much waiting for its 413. tiny_http's discard
-/// panics for a body declared longer than the address space (it allocates the whole remainder
-/// first); the answer is out by then, and the panic is caught here, so the thread goes on.
-fn answer_before_drain(rq: tiny_http::Request, response: &Response) {
-    let answer = response.to_tiny();
-    DISCARDING.set(true);
-    let outcome = catch_unwind(AssertUnwindSafe(move || rq.respond(answer)));
-    DISCARDING.set(false);
-    if let Err(panic) = outcome {
-        log::warn!("tiny_http failed discarding an unread body: {}", writer::panic_text(&*panic));
-    }
-}
-
-thread_local! {
-    /// Set while tiny_http discards a body on this thread: a panic there is expected and logged
-    /// as one line by [`answer_before_drain`], not printed with a backtrace.
-    static DISCARDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Installs (once) a panic hook that stays silent for the expected panic above and hands every
-/// other panic to the hook that was there before.
-fn quiet_discard_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !DISCARDING.get() {
-                previous(info);
-            }
-        }));
-    });
 }
 
 #[cfg(test)]

@@ -12,10 +12,63 @@
 //! milliseconds with thousands of connections; only refused requests pay it). Its inode names
 //! the connection: a later connection from the same address and port is another socket. Only a socket whose local and peer addresses
 //! both match is touched; while the caller still holds the tiny_http request, that socket cannot
-//! be closed and its number reused. This module never reads or writes a socket.
+//! be closed and its number reused. [`Closed`] remembers the connections closed this way, so
+//! that a request tiny_http had already read from one is recognised. This module never reads or
+//! writes a socket.
 
+use std::collections::HashMap;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a closed connection is remembered: far longer than tiny_http needs to hand over what
+/// it had read from it.
+const CLOSED_MEMORY: Duration = Duration::from_secs(30);
+
+/// The connections we closed, by peer address: their socket's inode, and when. A client may
+/// reuse its port for a new connection at once; that one is another socket.
+#[derive(Default)]
+pub struct Closed {
+    map: Mutex<HashMap<SocketAddr, (Instant, u64)>>,
+    /// Whether `map` has entries, so the common case takes no lock.
+    any: AtomicBool,
+}
+
+impl Closed {
+    /// Remembers that `peer`'s connection, the socket `inode`, was closed by us.
+    pub fn note(&self, peer: SocketAddr, inode: u64) {
+        let now = Instant::now();
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= 4096 {
+            map.retain(|_, (at, _)| now.duration_since(*at) < CLOSED_MEMORY);
+        }
+        map.insert(peer, (now, inode));
+        self.any.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a request from `peer` to `local` came on a connection we closed: the same
+    /// address, and the same socket or none left.
+    pub fn contains(&self, local: SocketAddr, peer: SocketAddr) -> bool {
+        if !self.any.load(Ordering::SeqCst) {
+            return false;
+        }
+        let inode = {
+            let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+            match map.get(&peer) {
+                Some((at, inode)) if at.elapsed() < CLOSED_MEMORY => *inode,
+                _ => return false,
+            }
+        };
+        let same = find(local, peer).is_none_or(|now| now.inode == inode);
+        if !same {
+            // A new connection from a reused port: forget the old one.
+            self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(&peer);
+        }
+        same
+    }
+}
 
 /// A connection's socket, found among this process's descriptors.
 pub struct Socket {

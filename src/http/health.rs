@@ -83,7 +83,7 @@ pub fn metrics(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
                 "affiliated_slow_requests_in_flight",
                 "Requests reading or discarding a body on a thread of their own (at most 256).",
                 false,
-                super::exchange::SLOW_IN_FLIGHT.load(std::sync::atomic::Ordering::Relaxed) as u64,
+                super::slow::SLOW_IN_FLIGHT.load(std::sync::atomic::Ordering::Relaxed) as u64,
             ),
             (
                 "affiliated_postback_backlog",

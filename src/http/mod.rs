@@ -22,6 +22,7 @@ pub mod response;
 pub mod router;
 pub mod screen;
 pub mod server;
+pub mod slow;
 pub mod views;
 
 use std::sync::Arc;
