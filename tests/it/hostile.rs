@@ -354,3 +354,27 @@ fn a_body_cut_short_is_refused_not_handled() {
     assert!(got.text().contains("invalid_body"), "{}", got.text());
     assert_eq!(s.get("/api/v1/affiliates/cut").status, 404, "a cut body was handled");
 }
+
+/// What tiny_http answers itself, without handing the request over (pinned here so that a change
+/// of tiny_http shows; the reverse proxies answer these requests before they reach us).
+#[test]
+fn requests_tiny_http_answers_itself_leave_the_workers_alone() {
+    let s = Server::start_with(&["--workers", "2"], &[]);
+    // A raw non-ASCII target: the connection is closed without an answer.
+    let got = send_raw(s.addr, b"GET /r/caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", Duration::from_secs(5));
+    assert!(got.closed && got.bytes.is_empty(), "{}", got.text());
+    // A version it cannot parse: its own 400.
+    let got = send_raw(s.addr, b"GET /healthz HTTP/1.2\r\nHost: x\r\n\r\n", Duration::from_secs(5));
+    assert_eq!(got.status(), Some(400), "{}", got.text());
+    // HTTP/2.0: its 505 is written only when the connection ends; meanwhile the connection costs
+    // one of its threads, like an idle one, and no worker.
+    let held: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut stream = TcpStream::connect(s.addr).unwrap();
+            stream.write_all(b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n").unwrap();
+            stream
+        })
+        .collect();
+    assert_prompt_health(&s, "requests tiny_http answers itself");
+    drop(held);
+}
