@@ -275,3 +275,9 @@ fn caddy_holds_half_sent_headers_and_slow_bodies_until_its_timeouts() {
     assert_eq!(seen_by_app(&app, "POST", "/api/v1/conversions"), 0, "{}", app.log_text());
     assert_healthy(&mut app, "Caddy dropped them");
 }
+
+#[test]
+fn every_public_route_passes_and_only_those() {
+    let Some((app, caddy)) = start() else { return };
+    crate::proxy::every_route_passes(&app, &|| visit(caddy.addr), "caddy");
+}

@@ -413,3 +413,45 @@ fn nginx_absorbs_the_attack_set() {
     crate::caddy::attack_set(&mut app, &|| open(tunnel), "nginx");
     assert!(!proxy.error_log().contains("[emerg]"), "{}", proxy.error_log());
 }
+
+/// Routes the shipped proxy configurations keep on the machine: nobody outside needs them.
+pub const PRIVATE_ROUTES: &[&str] = &["/", "/healthz", "/metrics", "/openapi.yaml"];
+
+/// Every route the appliance serves (from its own route table, so a new route cannot be
+/// forgotten) goes through the proxy behind `connect` and reaches the appliance, except
+/// [`PRIVATE_ROUTES`], which the proxy answers itself with 404.
+pub fn every_route_passes(app: &Server, connect: &dyn Fn() -> TcpStream, proxy: &str) {
+    let sample = regex::Regex::new(r"\{[a-z_]+\}").unwrap();
+    let mut sent = Vec::new();
+    for route in affiliated::http::router::ROUTES {
+        let (method, pattern) = (route.method.as_str(), route.pattern);
+        let path = sample.replace_all(pattern, "x1").into_owned();
+        let mut stream = connect();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: track.example.com\r\nUser-Agent: {}\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n",
+            crate::support::BROWSER
+        )
+        .unwrap();
+        let answer = read_response(&mut stream);
+        if PRIVATE_ROUTES.contains(&pattern) {
+            assert_eq!(answer.status, 404, "{proxy}: {method} {path} must stay private");
+        }
+        sent.push((method, pattern));
+    }
+    for (method, pattern) in sent {
+        let seen = seen_by_app(app, method, pattern);
+        if PRIVATE_ROUTES.contains(&pattern) {
+            assert_eq!(seen, 0, "{proxy}: {method} {pattern} reached the appliance");
+        } else {
+            assert!(seen >= 1, "{proxy}: {method} {pattern} did not reach the appliance:\n{}", app.log_text());
+        }
+    }
+}
+
+#[test]
+fn every_public_route_passes_and_only_those() {
+    let Some((app, proxy)) = start() else { return };
+    every_route_passes(&app, &|| open(proxy.tunnel), "nginx");
+}
