@@ -21,4 +21,5 @@ pub mod payout;
 pub mod postback;
 pub mod pricing;
 pub mod statement;
+pub mod time;
 pub mod validate;

@@ -205,11 +205,11 @@ impl Period {
     }
 
     pub fn start_ms(self) -> i64 {
-        self.from_day * crate::tracking::attribution::MS_PER_DAY
+        self.from_day * crate::tracking::time::MS_PER_DAY
     }
 
     pub fn end_ms(self) -> i64 {
-        self.to_day * crate::tracking::attribution::MS_PER_DAY
+        self.to_day * crate::tracking::time::MS_PER_DAY
     }
 
     pub fn days(self) -> i64 {

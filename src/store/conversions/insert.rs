@@ -20,8 +20,8 @@ use crate::store::events::{self, NewEvent};
 use crate::store::ledger;
 use crate::store::{affiliates, customers, deliveries, offers, rates, reports};
 use crate::tracking::attribution::{Key, Resolved};
-use crate::tracking::conversion::{Conversion, Flag, NewConversion, Status, replaces};
-use crate::tracking::fraud::{self, Thresholds};
+use crate::tracking::conversion::{Conversion, NewConversion, Status, replaces};
+use crate::tracking::fraud::{self, Flag, Thresholds};
 use crate::tracking::ledger::Kind;
 use crate::tracking::pricing::{self, Price, Recurring, Terms};
 
