@@ -15,6 +15,7 @@ pub mod logging;
 pub mod metrics;
 pub mod outbox;
 pub mod secret;
+pub mod shapes;
 pub mod store;
 pub mod sweeper;
 pub mod systemd;

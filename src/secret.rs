@@ -10,8 +10,7 @@ const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 /// A new random token: `prefix` followed by 256 bits from the thread's CSPRNG in URL-safe
 /// base64 (43 characters).
 pub fn token(prefix: &str) -> String {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
+    let bytes = random_key();
     let mut out = String::with_capacity(prefix.len() + 43);
     out.push_str(prefix);
     let mut acc = 0u32;
@@ -39,6 +38,30 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(data);
     mac.finalize().into_bytes().into()
+}
+
+/// Standard base64 with padding (RFC 4648 section 4): CSP hashes, webhook secrets and signatures.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// 256 random bits from the thread's CSPRNG, e.g. the key of a webhook's signatures.
+pub fn random_key() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    bytes
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -92,6 +115,17 @@ mod tests {
         assert!(a.starts_with("afk_"));
         assert!(a[4..].bytes().all(|c| URL_SAFE.contains(&c)));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn base64_matches_known_values() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
+        assert_ne!(random_key(), random_key());
     }
 
     #[test]

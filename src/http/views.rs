@@ -106,29 +106,9 @@ pub fn click(c: &Click) -> Value {
     })
 }
 
+/// A conversion: the one shape, shared with webhook payloads (`crate::shapes`).
 pub fn conversion(c: &Conversion) -> Value {
-    json!({
-        "id": c.id,
-        "external_id": c.external_id,
-        "type": c.kind,
-        "referral_code": c.referral_code,
-        "offer": c.offer,
-        "click_id": c.click_id,
-        "customer_id": c.customer_id,
-        "coupon": c.coupon,
-        "amount": c.currency.format(c.amount),
-        "refunded_amount": c.currency.format(c.refunded_amount),
-        "currency": c.currency.code(),
-        "commission": c.currency.format(c.commission),
-        "status": c.status.as_str(),
-        "source": c.source.as_str(),
-        "attributed_by": c.attributed_by.as_str(),
-        "rate_source": c.rate_source.as_str(),
-        "test": c.test,
-        "flags": c.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
-        "created_at": rfc3339(c.created_at),
-        "updated_at": rfc3339(c.updated_at),
-    })
+    crate::shapes::conversion(c)
 }
 
 pub fn conversion_with_events(c: &Conversion, events: &[Event]) -> Value {
