@@ -8,6 +8,7 @@
 //! (`store::deliveries`). Before connecting, the host is resolved and refused if any of its
 //! addresses is loopback, private, link-local or otherwise not public (`tracking::net`), unless
 //! the operator allowed private targets; the connection then goes to exactly the vetted address.
+//! Merchant webhooks (`outbox/webhooks.rs`) go out from the same thread, through the same agent.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -21,6 +22,8 @@ use crate::store::deliveries::{self, Delivery};
 use crate::store::writer::Writer;
 use crate::store::{self, affiliates};
 use crate::tracking::net;
+
+mod webhooks;
 
 /// One delivery may take this long in total (connect, send, answer).
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -82,7 +85,12 @@ pub fn attempt(agent: &ureq::Agent, url: &str, secret: Option<&str>, test: bool)
         // About test data: the affiliate's tracker can tell it from a real conversion.
         request = request.set("X-Affiliated-Test", "1");
     }
-    match request.call() {
+    outcome(request.call())
+}
+
+/// What an answer (or its absence) means for a delivery: only a 2xx delivers.
+fn outcome(result: Result<ureq::Response, ureq::Error>) -> Attempt {
+    match result {
         Ok(response) if (200..300).contains(&response.status()) => {
             Attempt { delivered: true, status: Some(response.status()), error: None }
         }
@@ -124,8 +132,12 @@ pub fn spawn(
                     Vec::new()
                 }
             };
+            // Merchant webhooks go out from this thread too, batch by batch with the postbacks.
+            let webhooks_sent = webhooks::deliver_due(&db, &agent, &writer);
             if due.is_empty() {
-                thread::sleep(IDLE_POLL);
+                if !webhooks_sent {
+                    thread::sleep(IDLE_POLL);
+                }
                 continue;
             }
             deliver_batch(&db, &agent, &writer, due);

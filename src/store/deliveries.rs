@@ -143,8 +143,13 @@ pub fn next_due_at(conn: &Connection) -> Result<Option<i64>, Error> {
 }
 
 pub fn pending_count(conn: &Connection) -> Result<i64, Error> {
+    pending_in(conn, Outbox::Postbacks)
+}
+
+/// How many rows of `outbox` wait to be delivered.
+pub fn pending_in(conn: &Connection, outbox: Outbox) -> Result<i64, Error> {
     Ok(conn
-        .prepare_cached("SELECT count(*) FROM postback_deliveries WHERE status = 'pending'")?
+        .prepare_cached(&format!("SELECT count(*) FROM {} WHERE status = 'pending'", outbox.table()))?
         .query_row([], |r| r.get(0))?)
 }
 
@@ -153,6 +158,24 @@ pub fn pending_count(conn: &Connection) -> Result<i64, Error> {
 pub fn retry_delay_secs(attempts: i64) -> i64 {
     let doubling = 5i64.saturating_mul(1 << attempts.clamp(0, 20));
     doubling.min(4 * 3600)
+}
+
+/// The two outboxes: postbacks to affiliates' trackers (this module) and webhooks to the
+/// merchant's own systems (`webhook_deliveries`). Their rows share the delivery columns, and
+/// attempts and retries follow the same rules in both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outbox {
+    Postbacks,
+    Webhooks,
+}
+
+impl Outbox {
+    fn table(self) -> &'static str {
+        match self {
+            Outbox::Postbacks => "postback_deliveries",
+            Outbox::Webhooks => "webhook_deliveries",
+        }
+    }
 }
 
 /// Records the outcome of one attempt.
@@ -164,8 +187,23 @@ pub fn record_attempt(
     error: Option<&str>,
     now: i64,
 ) -> Result<(), Error> {
+    record_attempt_in(conn, Outbox::Postbacks, id, ok, status, error, now)
+}
+
+/// Records the outcome of one attempt of a row of `outbox`: delivered, retried after
+/// [`retry_delay_secs`], or given up after [`MAX_ATTEMPTS`].
+pub fn record_attempt_in(
+    conn: &Connection,
+    outbox: Outbox,
+    id: i64,
+    ok: bool,
+    status: Option<u16>,
+    error: Option<&str>,
+    now: i64,
+) -> Result<(), Error> {
+    let table = outbox.table();
     let attempts: i64 =
-        conn.prepare_cached("SELECT attempts FROM postback_deliveries WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
+        conn.prepare_cached(&format!("SELECT attempts FROM {table} WHERE id = ?1"))?.query_row([id], |r| r.get(0))?;
     let attempts = attempts + 1;
     let (new_status, next) = if ok {
         ("delivered", now)
@@ -174,22 +212,28 @@ pub fn record_attempt(
     } else {
         ("pending", now + retry_delay_secs(attempts - 1) * 1000)
     };
-    conn.prepare_cached(
-        "UPDATE postback_deliveries
+    conn.prepare_cached(&format!(
+        "UPDATE {table}
          SET status = ?1, attempts = ?2, next_attempt_at = ?3, last_attempt_at = ?4, last_status = ?5, last_error = ?6,
              delivered_at = CASE WHEN ?1 = 'delivered' THEN ?4 ELSE delivered_at END
-         WHERE id = ?7 AND status = 'pending'",
-    )?
+         WHERE id = ?7 AND status = 'pending'"
+    ))?
     .execute(params![new_status, attempts, next, now, status, error, id])?;
     Ok(())
 }
 
 /// Puts a delivery back in the queue for an immediate attempt. `false` if there is no such row.
 pub fn retry(conn: &Connection, id: i64, now: i64) -> Result<bool, Error> {
+    retry_in(conn, Outbox::Postbacks, id, now)
+}
+
+/// [`retry`] for a row of `outbox`, with a fresh budget of attempts.
+pub fn retry_in(conn: &Connection, outbox: Outbox, id: i64, now: i64) -> Result<bool, Error> {
     let changed = conn
-        .prepare_cached(
-            "UPDATE postback_deliveries SET status = 'pending', next_attempt_at = ?1, attempts = 0 WHERE id = ?2",
-        )?
+        .prepare_cached(&format!(
+            "UPDATE {} SET status = 'pending', next_attempt_at = ?1, attempts = 0 WHERE id = ?2",
+            outbox.table()
+        ))?
         .execute(params![now, id])?;
     Ok(changed == 1)
 }

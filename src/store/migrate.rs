@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003-conversion-test-and-flags.sql"),
     include_str!("../../migrations/0004-program-controls.sql"),
     include_str!("../../migrations/0005-sessions.sql"),
+    include_str!("../../migrations/0006-webhooks.sql"),
 ];
 
 /// The version `schema.sql` corresponds to.

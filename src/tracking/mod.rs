@@ -17,3 +17,4 @@ pub mod outbound;
 pub mod postback;
 pub mod pricing;
 pub mod validate;
+pub mod webhook;

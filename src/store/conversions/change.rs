@@ -9,8 +9,9 @@ use super::require;
 use crate::error::Error;
 use crate::store::events::{self, NewEvent};
 use crate::store::ledger::{self, Entry};
-use crate::store::{deliveries, reports};
+use crate::store::{deliveries, reports, webhooks};
 use crate::tracking::conversion::{Conversion, RefundAmount, RefundRefusal, RefundRequest, Status, plan_refund};
+use crate::tracking::webhook::Event;
 
 /// The result of approving or rejecting.
 #[derive(Debug)]
@@ -59,6 +60,7 @@ pub fn decide(
         ledger::append(conn, &current, Entry::Approval, current.commission, now)?;
     }
     deliveries::enqueue(conn, &current, to.as_str(), to.as_str(), now)?;
+    webhooks::announce(conn, &current, Event::of_decision(to), now)?;
     Ok(Decision::Changed(current))
 }
 
@@ -133,5 +135,6 @@ pub fn refund(conn: &Connection, id: i64, request: &RefundRequest, actor: &str, 
         ledger::append(conn, &updated, Entry::Clawback, -taken_back, now)?;
     }
     deliveries::enqueue(conn, &updated, "refunded", updated.status.as_str(), now)?;
+    webhooks::announce(conn, &updated, Event::ConversionRefunded, now)?;
     Ok(Refunded::Changed(updated))
 }
