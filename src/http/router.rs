@@ -2,7 +2,7 @@
 //! handler). `{name}` segments capture one path segment. The pattern doubles as the metrics label.
 
 use super::admin;
-use super::api::{affiliates, clicks, conversions, coupons, customers, leads, offers, postbacks};
+use super::api::{affiliates, clicks, conversions, coupons, customers, leads, offers, postbacks, webhooks};
 use super::request::Method::{self, Delete, Get, Patch, Post, Put};
 use super::response::Response;
 use super::{Ctx, Req, health, pixel, postback, redirect};
@@ -81,6 +81,13 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/api/v1/postbacks/received", ApiKey, postbacks::received),
     route(Get, "/api/v1/postbacks", ApiKey, postbacks::list),
     route(Post, "/api/v1/postbacks/{id}/retry", ApiKey, postbacks::retry),
+    route(Post, "/api/v1/webhooks", ApiKey, webhooks::create),
+    route(Get, "/api/v1/webhooks", ApiKey, webhooks::list),
+    route(Get, "/api/v1/webhooks/{id}", ApiKey, webhooks::get),
+    route(Delete, "/api/v1/webhooks/{id}", ApiKey, webhooks::delete),
+    route(Post, "/api/v1/webhooks/{id}/test", ApiKey, webhooks::test),
+    route(Get, "/api/v1/webhooks/{id}/deliveries", ApiKey, webhooks::deliveries),
+    route(Post, "/api/v1/webhooks/deliveries/{id}/retry", ApiKey, webhooks::retry),
     route(Get, "/admin/login", AdminLogin, admin::login::form),
     route(Post, "/admin/login", AdminLogin, admin::login::submit),
     route(Post, "/admin/logout", Admin, admin::login::logout),

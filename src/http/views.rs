@@ -13,6 +13,8 @@ use crate::store::events::Event;
 use crate::store::offers::Offer;
 use crate::store::postbacks::Received;
 use crate::store::rates::AffiliateRate;
+use crate::store::webhook_deliveries::WebhookDelivery;
+use crate::store::webhooks::Webhook;
 use crate::tracking::commission::Rule;
 use crate::tracking::conversion::Conversion;
 use crate::tracking::money::Currency;
@@ -180,5 +182,35 @@ pub fn received(r: &Received) -> Value {
         "outcome": r.outcome,
         "error_code": r.error_code,
         "conversion_id": r.conversion_id,
+    })
+}
+
+/// A merchant webhook, never with its secret (shown once, by `POST /api/v1/webhooks`).
+pub fn webhook(w: &Webhook) -> Value {
+    json!({
+        "id": w.id,
+        "url": w.url,
+        "events": w.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+        "created_at": rfc3339(w.created_at),
+    })
+}
+
+/// One event sent to a merchant webhook and how its delivery went, with the payload as sent.
+pub fn webhook_delivery(d: &WebhookDelivery) -> Value {
+    json!({
+        "id": d.id,
+        "webhook_id": d.webhook_id,
+        "message_id": d.message_id,
+        "event": d.event,
+        "conversion_id": d.conversion_id,
+        "status": d.status,
+        "attempts": d.attempts,
+        "next_attempt_at": (d.status == "pending").then(|| rfc3339(d.next_attempt_at)),
+        "last_attempt_at": d.last_attempt_at.map(rfc3339),
+        "last_status": d.last_status,
+        "last_error": d.last_error,
+        "created_at": rfc3339(d.created_at),
+        "delivered_at": d.delivered_at.map(rfc3339),
+        "payload": serde_json::from_str::<Value>(&d.payload).unwrap_or(Value::Null),
     })
 }
