@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::store::Synchronous;
+use crate::tracking::connectors::Connector;
 use crate::tracking::validate::IpStorage;
 
 /// One option: `--long VALUE` (or `--long` alone for switches), with an environment fallback.
@@ -152,6 +153,22 @@ pub const WAL_AUTOCHECKPOINT: Opt = Opt::value("wal-autocheckpoint", "AFFILIATED
 pub const PIXEL: Opt = Opt::value("pixel", "AFFILIATED_PIXEL");
 pub const MIN_CLICK_AGE: Opt = Opt::value("min-click-age", "AFFILIATED_MIN_CLICK_AGE");
 pub const MAX_CLICKS_PER_IP: Opt = Opt::value("max-clicks-per-ip", "AFFILIATED_MAX_CLICKS_PER_IP");
+pub const POSTBACK_ALLOW: Opt = Opt::many("postback-allow", "AFFILIATED_POSTBACK_ALLOW");
+pub const STRIPE_WEBHOOK_SECRET: Opt = Opt::value("stripe-webhook-secret", "AFFILIATED_STRIPE_WEBHOOK_SECRET");
+pub const SHOPIFY_WEBHOOK_SECRET: Opt = Opt::value("shopify-webhook-secret", "AFFILIATED_SHOPIFY_WEBHOOK_SECRET");
+pub const WOOCOMMERCE_WEBHOOK_SECRET: Opt =
+    Opt::value("woocommerce-webhook-secret", "AFFILIATED_WOOCOMMERCE_WEBHOOK_SECRET");
+pub const PADDLE_WEBHOOK_SECRET: Opt = Opt::value("paddle-webhook-secret", "AFFILIATED_PADDLE_WEBHOOK_SECRET");
+
+/// The option that sets a shop connector's webhook signing secret.
+pub fn webhook_secret_opt(connector: Connector) -> &'static Opt {
+    match connector {
+        Connector::Stripe => &STRIPE_WEBHOOK_SECRET,
+        Connector::Shopify => &SHOPIFY_WEBHOOK_SECRET,
+        Connector::WooCommerce => &WOOCOMMERCE_WEBHOOK_SECRET,
+        Connector::Paddle => &PADDLE_WEBHOOK_SECRET,
+    }
+}
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -171,6 +188,11 @@ pub const SERVE_OPTS: &[Opt] = &[
     PIXEL,
     MIN_CLICK_AGE,
     MAX_CLICKS_PER_IP,
+    POSTBACK_ALLOW,
+    STRIPE_WEBHOOK_SECRET,
+    SHOPIFY_WEBHOOK_SECRET,
+    WOOCOMMERCE_WEBHOOK_SECRET,
+    PADDLE_WEBHOOK_SECRET,
 ];
 
 /// Everything `serve` needs, validated.
@@ -215,6 +237,18 @@ pub struct Serve {
     pub pixel: bool,
     /// The fraud rules' thresholds.
     pub fraud: crate::tracking::fraud::Thresholds,
+    /// Networks whose servers may send postbacks without the token (by the real client address).
+    pub postback_allow: Vec<crate::tracking::net::Cidr>,
+    /// Shop connectors' webhook signing secrets from the environment or flags (they win over
+    /// secrets set through the API, which live in the database).
+    pub webhook_secrets: Vec<(Connector, String)>,
+}
+
+impl Serve {
+    /// The signing secret of `connector` set by the environment or a flag.
+    pub fn webhook_secret(&self, connector: Connector) -> Option<&str> {
+        self.webhook_secrets.iter().find(|(c, _)| *c == connector).map(|(_, s)| s.as_str())
+    }
 }
 
 impl Serve {
@@ -324,6 +358,16 @@ impl Serve {
                 format!("--max-clicks-per-ip must be a number of clicks per hour, or 0 (off), not {v:?}")
             })?,
         };
+        let mut webhook_secrets = Vec::new();
+        for connector in Connector::ALL {
+            let opt = webhook_secret_opt(connector);
+            if let Some(secret) = args.get(opt) {
+                connector
+                    .check_secret(&secret)
+                    .map_err(|e| format!("--{} / {} {e}", opt.long, opt.env.unwrap_or("")))?;
+                webhook_secrets.push((connector, secret));
+            }
+        }
         Ok(Serve {
             db: args.db(),
             listen,
@@ -345,6 +389,16 @@ impl Serve {
             wal_autocheckpoint,
             pixel,
             fraud: crate::tracking::fraud::Thresholds { min_click_age_ms, max_clicks_per_ip },
+            postback_allow: args
+                .get_all(&POSTBACK_ALLOW)
+                .iter()
+                .map(|v| {
+                    crate::tracking::net::Cidr::parse(v).ok_or_else(|| {
+                        format!("--postback-allow must be an address or block such as 203.0.113.0/24, not {v:?}")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            webhook_secrets,
         })
     }
 }
@@ -443,12 +497,21 @@ mod tests {
             "30s",
             "--max-clicks-per-ip",
             "0",
+            "--postback-allow",
+            "203.0.113.0/24",
+            "--postback-allow",
+            "2001:db8::/32",
+            "--stripe-webhook-secret",
+            "whsec_flag",
         ]);
         let serve = Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap()).unwrap();
         assert_eq!(serve.wal_autocheckpoint, 0);
         assert!(serve.pixel);
         assert_eq!(serve.fraud.min_click_age_ms, 30_000);
         assert_eq!(serve.fraud.max_clicks_per_ip, 0);
+        assert_eq!(serve.postback_allow.len(), 2);
+        assert_eq!(serve.webhook_secret(Connector::Stripe), Some("whsec_flag"));
+        assert_eq!(serve.webhook_secret(Connector::Paddle), None);
         assert_eq!(serve.click_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(serve.sweep_interval, Duration::from_secs(600));
         assert!(serve.allow_private_postbacks);

@@ -13,15 +13,15 @@ pub struct Error {
     pub status: u16,
     pub code: Cow<'static, str>,
     pub message: String,
-    /// An object to return next to the error, e.g. the original conversion on a duplicate.
-    pub extra: Option<Box<(&'static str, Value)>>,
+    /// Values to return next to the error, e.g. the original conversion on a duplicate.
+    pub extra: Vec<(&'static str, Value)>,
     /// What went wrong inside, for the log only.
     pub detail: Option<String>,
 }
 
 impl Error {
     pub fn new(status: u16, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Error {
-        Error { status, code: code.into(), message: message.into(), extra: None, detail: None }
+        Error { status, code: code.into(), message: message.into(), extra: Vec::new(), detail: None }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Error {
@@ -67,14 +67,13 @@ impl Error {
     }
 
     pub fn with_extra(mut self, key: &'static str, value: Value) -> Error {
-        self.extra = Some(Box::new((key, value)));
+        self.extra.push((key, value));
         self
     }
 
     pub fn body(&self) -> Value {
         let mut body = json!({"error": {"code": self.code, "message": self.message}});
-        if let Some(extra) = &self.extra {
-            let (key, value) = &**extra;
+        for (key, value) in &self.extra {
             body[*key] = value.clone();
         }
         body

@@ -40,7 +40,11 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// Standard base64 with padding (RFC 4648 section 4): CSP hashes, webhook secrets and signatures.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Standard base64 with padding (RFC 4648 §4).
 pub fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
@@ -62,10 +66,6 @@ pub fn random_key() -> [u8; 32] {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
     bytes
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Compares two byte strings without leaking where they differ.
@@ -118,12 +118,13 @@ mod tests {
     }
 
     #[test]
-    fn base64_matches_known_values() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    fn base64_is_the_standard_alphabet_with_padding() {
+        // RFC 4648 §10 test vectors.
+        for (plain, encoded) in
+            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE=")]
+        {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
         assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
         assert_ne!(random_key(), random_key());
     }

@@ -1,6 +1,7 @@
 //! The retention sweeper: a background thread that, every sweep interval, deletes clicks past
 //! the retention period that never converted and strips personal data from the ones that did
-//! (`store::retention`). Work is cut into small batches, each its own short job on the writer
+//! (`store::retention`), prunes old logs, and expires webhook events held for more than a day
+//! (`store::held`). Work is cut into small batches, each its own short job on the writer
 //! with a pause in between, so a sweep of millions of rows never holds up requests for long.
 
 use std::sync::Arc;
@@ -11,8 +12,9 @@ use std::time::{Duration, Instant};
 use crate::clock::now_ms;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::store::retention;
 use crate::store::writer::Writer;
+use crate::store::{held, retention};
+use crate::tracking::connectors::HOLD_MS;
 
 /// Clicks looked at per batch: one batch holds the writer for about a millisecond.
 pub const BATCH: usize = 250;
@@ -35,6 +37,8 @@ pub struct Report {
     pub deleted: usize,
     pub scrubbed: usize,
     pub pruned: usize,
+    /// Held webhook events logged as expired.
+    pub expired: usize,
 }
 
 impl Sweeper {
@@ -53,10 +57,11 @@ impl Sweeper {
                         self.metrics.sweeper_runs.fetch_add(1, Ordering::Relaxed);
                         log::info!(
                             "retention sweep: deleted {} unconverted clicks, removed personal data from {} converted ones, \
-                             pruned {} old log rows ({:.0} ms)",
+                             pruned {} old log rows, expired {} held webhook events ({:.0} ms)",
                             r.deleted,
                             r.scrubbed,
                             r.pruned,
+                            r.expired,
                             started.elapsed().as_secs_f64() * 1e3
                         );
                     }
@@ -93,6 +98,16 @@ impl Sweeper {
             let pruned = self.writer.run(move |conn| retention::prune_logs(conn, cutoff, BATCH))?;
             report.pruned += pruned;
             if pruned == 0 {
+                break;
+            }
+            thread::sleep(MIN_PAUSE);
+        }
+        // Webhook events held for what they need (a customer's tie, an order) that waited in vain.
+        let held_cutoff = now_ms() - HOLD_MS;
+        loop {
+            let expired = self.writer.run(move |conn| held::expire(conn, held_cutoff, now_ms(), BATCH))?;
+            report.expired += expired;
+            if expired == 0 {
                 break;
             }
             thread::sleep(MIN_PAUSE);

@@ -40,6 +40,29 @@ Options (each falls back to the environment variable in brackets; a flag wins):
   --pixel on|off          the conversion pixel at /pixel.gif (a browser can report any
                           order with it: see docs/integration.md, step 11)
                           [AFFILIATED_PIXEL, default off]
+  --min-click-age DUR     flag conversions sooner than this after their click
+                          (too_fast); 0 turns the rule off
+                          [AFFILIATED_MIN_CLICK_AGE, default 10s]
+  --max-clicks-per-ip N   flag clicks beyond N per hour from one address for one
+                          affiliate (click_flood); 0 turns the rule off
+                          [AFFILIATED_MAX_CLICKS_PER_IP, default 30]
+  --postback-allow CIDR   servers in this network may send postbacks without the
+                          token (a network's IP allowlist); repeatable
+                          [AFFILIATED_POSTBACK_ALLOW, comma-separated]
+  --stripe-webhook-secret SECRET
+                          the signing secret (whsec_...) of the Stripe endpoint
+                          /hooks/stripe (flags show in `ps`: prefer the variable;
+                          or set it with PUT /api/v1/connectors/stripe)
+                          [AFFILIATED_STRIPE_WEBHOOK_SECRET]
+  --shopify-webhook-secret SECRET
+                          the app's API secret, for /hooks/shopify
+                          [AFFILIATED_SHOPIFY_WEBHOOK_SECRET]
+  --woocommerce-webhook-secret SECRET
+                          the webhook's secret, for /hooks/woocommerce
+                          [AFFILIATED_WOOCOMMERCE_WEBHOOK_SECRET]
+  --paddle-webhook-secret SECRET
+                          the notification destination's secret key, for
+                          /hooks/paddle [AFFILIATED_PADDLE_WEBHOOK_SECRET]
   --workers N             request worker threads
                           [AFFILIATED_WORKERS, default 32]
   --synchronous MODE      normal (crash-safe; a power cut may lose the last

@@ -41,7 +41,7 @@ pub fn refunded(outcome: Refunded) -> Result<Response, Error> {
         Refunded::Refused(c, refusal) => {
             let error = refusal.error(&c);
             Err(match refusal {
-                RefundRefusal::Status(_) | RefundRefusal::RefundIdReused(_) => {
+                RefundRefusal::Status(_) | RefundRefusal::RefundIdReused(_) | RefundRefusal::Currency(_) => {
                     error.with_extra("conversion", views::conversion(&c))
                 }
                 RefundRefusal::NotPositive | RefundRefusal::MoreThanLeft(_) => error,

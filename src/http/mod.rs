@@ -12,6 +12,7 @@ pub mod api;
 pub mod catalog;
 pub mod exchange;
 pub mod health;
+pub mod hooks;
 pub mod input;
 pub mod json;
 pub mod pixel;

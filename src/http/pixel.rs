@@ -71,5 +71,7 @@ fn reported(req: &Req) -> Result<Option<NewConversion>, Error> {
         actor: "pixel".into(),
         test: false,
         customer_email: None,
+        details: Default::default(),
+        type_rate_only: false,
     }))
 }

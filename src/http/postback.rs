@@ -1,8 +1,11 @@
-//! Inbound postbacks: `GET /postback?token=…&…` and `POST /postback` (form body). Networks and
-//! shop platforms that can only "fire a URL" report conversions here, in their own dialect
-//! (`tracking::postback`), recorded through the same intake as `POST /api/v1/conversions`, with
-//! the same answers; the token can do nothing else. Every authenticated postback is logged with
-//! its outcome (minus the token), in the transaction that records it.
+//! Inbound postbacks: `GET /postback?token=…&…` and `POST /postback` (a form or a JSON body), and
+//! the same under HasOffers' paths `/aff_lsr` and `/aff_goal`. Networks and shop platforms that
+//! can only "fire a URL" report conversions here, in their own dialect (`tracking::postback`),
+//! recorded through the same intake as `POST /api/v1/conversions`, with the same answers; the
+//! token can do nothing else. Servers in the networks of `--postback-allow` need no token (by
+//! the real client address, so `--trusted-proxy` applies), as networks' IP whitelisting does.
+//! Every authenticated postback is logged with its outcome (minus the token), in the
+//! transaction that records it.
 
 use super::response::Response;
 use super::{Ctx, Req, answer};
@@ -13,6 +16,25 @@ use crate::store::postbacks;
 use crate::tracking::conversion::Source;
 use crate::tracking::postback::{self, SECRET_PARAMS};
 
+/// The parameters of a POST body: a form, or a JSON object with the same names (strings and
+/// numbers; a number keeps its exact text).
+fn body_params(req: &Req) -> Result<Vec<(String, String)>, Error> {
+    let json = req.headers.content_type.as_deref().is_some_and(|t| t.trim_start().starts_with("application/json"));
+    if !json {
+        return Ok(form_urlencoded::parse(&req.body).into_owned().collect());
+    }
+    let body = crate::http::json::Body::parse(&req.body)?;
+    body.entries()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k.to_string(), s.clone())),
+            serde_json::Value::Number(n) => Ok((k.to_string(), n.to_string())),
+            serde_json::Value::Bool(b) => Ok((k.to_string(), b.to_string())),
+            _ => Err(Error::invalid(k, "must be a string or a number in a postback")),
+        })
+        .collect()
+}
+
 pub fn receive(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     if req.method == super::request::Method::Head {
         // Link checkers and prefetchers probe URLs with HEAD; it must never record anything.
@@ -20,16 +42,19 @@ pub fn receive(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     }
     let mut params = req.query.clone();
     if req.method == super::request::Method::Post {
-        params.extend(form_urlencoded::parse(&req.body).into_owned());
-    }
-    let token = params.iter().find(|(k, _)| k == "token").map(|(_, v)| v.as_str()).unwrap_or("");
-    if token.is_empty() {
-        return Err(Error::unauthorized("add token=<your postback token> to the postback URL"));
+        params.extend(body_params(req)?);
     }
     let now = crate::clock::now_ms();
-    if !postbacks::verify(&ctx.db, token, now)? {
-        log::warn!("postback with a wrong token from {:?}", req.client_ip);
-        return Err(Error::unauthorized("the postback token is wrong or was rotated out"));
+    let allowed = req.client_ip.is_some_and(|ip| ctx.config.postback_allow.iter().any(|net| net.contains(ip)));
+    if !allowed {
+        let token = params.iter().find(|(k, _)| k == "token").map(|(_, v)| v.as_str()).unwrap_or("");
+        if token.is_empty() {
+            return Err(Error::unauthorized("add token=<your postback token> to the postback URL"));
+        }
+        if !postbacks::verify(&ctx.db, token, now)? {
+            log::warn!("postback with a wrong token from {:?}", req.client_ip);
+            return Err(Error::unauthorized("the postback token is wrong or was rotated out"));
+        }
     }
     let (dialect, report) = postback::map(&params);
     let new = postback::check_macros(&params).and_then(|()| postback::conversion(report, Source::Postback, "postback"));

@@ -14,11 +14,13 @@ use super::{Ctx, Req};
 use crate::error::Error;
 use crate::intake;
 use crate::store::clicks::NewClick;
-use crate::store::offers::Offer;
+use crate::tracking::link::Visit;
 use crate::tracking::validate::{MAX_SOURCE, MAX_SUB, MAX_URL, MAX_USER_AGENT};
 use crate::tracking::{fraud, link, validate};
 
-const SUBS: [&str; 5] = ["sub1", "sub2", "sub3", "sub4", "sub5"];
+/// The sub ID parameters of a tracking link, and their HasOffers names.
+const SUBS: [(&str, &str); 5] =
+    [("sub1", "aff_sub"), ("sub2", "aff_sub2"), ("sub3", "aff_sub3"), ("sub4", "aff_sub4"), ("sub5", "aff_sub5")];
 
 pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let code = req.param(0);
@@ -39,32 +41,35 @@ pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             }
         }
     };
+    let subs: [Option<String>; 5] =
+        SUBS.map(|(name, alias)| req.query(name).or_else(|| req.query(alias)).map(|v| validate::metadata(v, MAX_SUB)));
+    let destination = |click_id: Option<&str>, code: &str| {
+        let visit = Visit {
+            click_id,
+            referral_code: code_or_empty(code),
+            offer_id: &offer.public_id,
+            subs: subs.each_ref().map(|s| s.as_deref()),
+        };
+        Response::redirect(link::landing_url(&offer.landing_url, &visit))
+    };
     if req.method == crate::http::request::Method::Head {
         // Link checkers and prefetchers are not visitors: show where the link goes, record nothing.
-        return Ok(Response::redirect(link::landing_url(
-            &offer.landing_url,
-            None,
-            code_or_empty(code),
-            &offer.public_id,
-        )));
+        return Ok(destination(None, code));
     }
     if fraud::is_bot(req.headers.user_agent.as_deref()) {
         // Crawlers, link previewers and clients without a user agent are not visitors.
         ctx.metrics.bot_visits.fetch_add(1, Ordering::Relaxed);
-        return Ok(Response::redirect(link::landing_url(
-            &offer.landing_url,
-            None,
-            code_or_empty(code),
-            &offer.public_id,
-        )));
+        return Ok(destination(None, code));
     }
     let Some(affiliate) = ctx.catalog.affiliate(&ctx.db, code)? else {
         log::warn!("tracking link for unknown referral code {:?}; redirecting without a click", printable(code));
-        return Ok(without_click(ctx, &offer, code));
+        ctx.metrics.redirects_without_click.fetch_add(1, Ordering::Relaxed);
+        return Ok(destination(None, code));
     };
     if affiliate.paused || offer.paused {
         // Paused: the visitor still reaches the shop, but nobody gets a click to earn on.
-        return Ok(without_click(ctx, &offer, &affiliate.referral_code));
+        ctx.metrics.redirects_without_click.fetch_add(1, Ordering::Relaxed);
+        return Ok(destination(None, &affiliate.referral_code));
     }
     let click = NewClick {
         affiliate_id: affiliate.id,
@@ -75,30 +80,22 @@ pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         user_agent: req.headers.user_agent.as_deref().map(|u| validate::metadata(u, MAX_USER_AGENT)),
         ip: req.client_ip.and_then(|ip| ctx.config.store_ip.apply(ip)),
         source: Some(req.query("source").map_or_else(|| "link".to_string(), |s| validate::metadata(s, MAX_SOURCE))),
-        subs: SUBS.map(|name| req.query(name).map(|v| validate::metadata(v, MAX_SUB))),
+        subs: subs.clone(),
         test: false,
         flags: Vec::new(),
+        alias: None,
     };
     match intake::record_click(&ctx.intake(), click, req.client_ip) {
-        Ok(recorded) => Ok(Response::redirect(link::landing_url(
-            &offer.landing_url,
-            Some(&recorded.id),
-            &affiliate.referral_code,
-            &offer.public_id,
-        ))),
+        Ok(recorded) => Ok(destination(Some(&recorded.id), &affiliate.referral_code)),
         Err(e) => {
             log::error!(
                 "could not record a click for {}: {e}; redirecting without a click ID",
                 affiliate.referral_code
             );
-            Ok(without_click(ctx, &offer, &affiliate.referral_code))
+            ctx.metrics.redirects_without_click.fetch_add(1, Ordering::Relaxed);
+            Ok(destination(None, &affiliate.referral_code))
         }
     }
-}
-
-fn without_click(ctx: &Ctx, offer: &Offer, code: &str) -> Response {
-    ctx.metrics.redirects_without_click.fetch_add(1, Ordering::Relaxed);
-    Response::redirect(link::landing_url(&offer.landing_url, None, code_or_empty(code), &offer.public_id))
 }
 
 /// The code for an `{affiliate_id}` macro: only a well-formed code (it is encoded either way).

@@ -62,7 +62,13 @@ pub struct Headers {
     pub forwarded_proto: Option<String>,
     pub cookie: Option<String>,
     pub host: Option<String>,
+    /// Shop platforms' webhook headers (`Stripe-*`, `X-Shopify-*`, `X-WC-Webhook-*`, `Paddle-*`),
+    /// names in lower case, for the connectors' signature checks.
+    pub platform: Vec<(String, String)>,
 }
+
+/// Header name prefixes of shop platforms' webhooks (see [`Headers::platform`]).
+const PLATFORM_PREFIXES: [&str; 4] = ["stripe-", "x-shopify-", "x-wc-webhook-", "paddle-"];
 
 #[derive(Clone, Debug)]
 pub struct Req {
@@ -155,6 +161,11 @@ pub fn headers_of(list: &[tiny_http::Header]) -> Headers {
         } else if field.eq_ignore_ascii_case("host") {
             &mut h.host
         } else {
+            let name = field.as_bytes();
+            let ours = |p: &&str| name.len() > p.len() && name[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+            if PLATFORM_PREFIXES.iter().any(ours) && h.platform.len() < 32 {
+                h.platform.push((field.to_ascii_lowercase(), header.value.as_str().to_string()));
+            }
             continue;
         };
         if slot.is_none() {

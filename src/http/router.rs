@@ -2,10 +2,12 @@
 //! handler). `{name}` segments capture one path segment. The pattern doubles as the metrics label.
 
 use super::admin;
-use super::api::{affiliates, clicks, conversions, coupons, customers, leads, offers, postbacks, webhooks};
+use super::api::{
+    affiliates, clicks, connectors, conversions, coupons, customers, leads, offers, postbacks, tracking, webhooks,
+};
 use super::request::Method::{self, Delete, Get, Patch, Post, Put};
 use super::response::Response;
-use super::{Ctx, Req, health, pixel, postback, redirect};
+use super::{Ctx, Req, health, hooks, pixel, postback, redirect};
 use crate::error::Error;
 
 pub type Handler = fn(&mut Ctx, &Req) -> Result<Response, Error>;
@@ -41,7 +43,15 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/r/{referral_code}", Public, redirect::tracking_link),
     route(Get, "/postback", Public, postback::receive),
     route(Post, "/postback", Public, postback::receive),
+    route(Get, "/aff_lsr", Public, postback::receive),
+    route(Post, "/aff_lsr", Public, postback::receive),
+    route(Get, "/aff_goal", Public, postback::receive),
+    route(Post, "/aff_goal", Public, postback::receive),
     route(Get, "/pixel.gif", Public, pixel::pixel),
+    route(Post, "/hooks/stripe", Public, hooks::receive),
+    route(Post, "/hooks/shopify", Public, hooks::receive),
+    route(Post, "/hooks/woocommerce", Public, hooks::receive),
+    route(Post, "/hooks/paddle", Public, hooks::receive),
     route(Post, "/api/v1/affiliates", ApiKey, affiliates::create),
     route(Get, "/api/v1/affiliates", ApiKey, affiliates::list),
     route(Get, "/api/v1/affiliates/{referral_code}", ApiKey, affiliates::get),
@@ -76,6 +86,9 @@ pub static ROUTES: &[Route] = &[
     route(Delete, "/api/v1/test-data", ApiKey, conversions::delete_test_data),
     route(Post, "/api/v1/leads", ApiKey, leads::create),
     route(Get, "/api/v1/tracking/status/{session_id}", ApiKey, leads::tracking_status),
+    route(Post, "/api/v1/tracking/click", ApiKey, tracking::click),
+    route(Post, "/api/v1/tracking/registration", ApiKey, tracking::registration),
+    route(Post, "/api/v1/tracking/lead", ApiKey, tracking::lead),
     route(Get, "/api/v1/postback-url", ApiKey, postbacks::get_url),
     route(Post, "/api/v1/postback-url/rotate", ApiKey, postbacks::rotate_url),
     route(Get, "/api/v1/postbacks/received", ApiKey, postbacks::received),
@@ -88,6 +101,11 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/api/v1/webhooks/{id}/test", ApiKey, webhooks::test),
     route(Get, "/api/v1/webhooks/{id}/deliveries", ApiKey, webhooks::deliveries),
     route(Post, "/api/v1/webhooks/deliveries/{id}/retry", ApiKey, webhooks::retry),
+    route(Get, "/api/v1/connectors", ApiKey, connectors::list),
+    route(Get, "/api/v1/connectors/{name}", ApiKey, connectors::get),
+    route(Put, "/api/v1/connectors/{name}", ApiKey, connectors::put),
+    route(Delete, "/api/v1/connectors/{name}", ApiKey, connectors::delete),
+    route(Get, "/api/v1/hooks/received", ApiKey, connectors::received),
     route(Get, "/admin/login", AdminLogin, admin::login::form),
     route(Post, "/admin/login", AdminLogin, admin::login::submit),
     route(Post, "/admin/logout", Admin, admin::login::logout),
@@ -112,6 +130,7 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/admin/coupons/{code}", Admin, admin::coupons::update),
     route(Get, "/admin/postbacks", Admin, admin::postbacks::page),
     route(Post, "/admin/postbacks/{id}/retry", Admin, admin::postbacks::retry),
+    route(Get, "/admin/hooks", Admin, admin::hooks::page),
     route(Get, "/admin/reconcile", Admin, admin::reconcile::page),
     route(Post, "/admin/reconcile", Admin, admin::reconcile::check),
     route(Post, "/admin/reconcile/missing.csv", Admin, admin::reconcile::missing_csv),

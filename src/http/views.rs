@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use crate::clock::rfc3339;
 use crate::store::affiliates::Affiliate;
 use crate::store::clicks::Click;
+use crate::store::connectors::ReceivedHook;
 use crate::store::coupons::Coupon;
 use crate::store::customers::Customer;
 use crate::store::deliveries::Delivery;
@@ -182,6 +183,24 @@ pub fn received(r: &Received) -> Value {
         "outcome": r.outcome,
         "error_code": r.error_code,
         "conversion_id": r.conversion_id,
+    })
+}
+
+pub fn hook(h: &ReceivedHook) -> Value {
+    json!({
+        "id": h.id,
+        "received_at": rfc3339(h.received_at),
+        "connector": h.connector,
+        "event_id": h.event_id,
+        "event_type": h.event_type,
+        "test": h.test,
+        "action": h.action,
+        "reference": h.reference,
+        "outcome": h.outcome,
+        "error_code": h.error_code,
+        "detail": h.detail,
+        "replayed": h.replayed,
+        "conversion_id": h.conversion_id,
     })
 }
 

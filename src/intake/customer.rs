@@ -1,6 +1,8 @@
 //! Tying a customer to an affiliate, for recurring commission: from `POST /customers`,
 //! registration leads, and platforms' subscription checkouts.
 
+use rusqlite::Connection;
+
 use super::Intake;
 use crate::error::Error;
 use crate::store::Insert;
@@ -15,15 +17,19 @@ use crate::tracking::customer::NewCustomer;
 pub fn tie_customer(ix: &Intake<'_>, new: NewCustomer) -> Result<Insert<Customer>, Error> {
     new.check()?;
     let now = crate::clock::now_ms();
-    ix.writer.run(move |conn| {
-        if let Some(existing) = customers::get(conn, &new.customer_id)? {
-            return Ok(Insert::Duplicate(existing));
-        }
-        let keys = Keys { customer_id: None, ..new.keys.clone() };
-        let resolved = attribute::resolve(conn, &keys, now)??;
-        let test = new.test || resolved.click_test;
-        let (email, name) = (new.email.as_deref(), new.name.as_deref());
-        let row = customers::insert_tie(conn, &new.customer_id, &resolved, email, name, test, now)?;
-        Ok(Insert::Created(customers::get_by_row(conn, row)?))
-    })
+    ix.writer.run(move |conn| tie_on_writer(conn, &new, now))
+}
+
+/// The tie itself, inside a write transaction (a checked `new`): also how a platform's
+/// subscription checkout ties its customer, next to the events it releases.
+pub(super) fn tie_on_writer(conn: &Connection, new: &NewCustomer, now: i64) -> Result<Insert<Customer>, Error> {
+    if let Some(existing) = customers::get(conn, &new.customer_id)? {
+        return Ok(Insert::Duplicate(existing));
+    }
+    let keys = Keys { customer_id: None, ..new.keys.clone() };
+    let resolved = attribute::resolve(conn, &keys, now)??;
+    let test = new.test || resolved.click_test;
+    let (email, name) = (new.email.as_deref(), new.name.as_deref());
+    let row = customers::insert_tie(conn, &new.customer_id, &resolved, email, name, test, now)?;
+    Ok(Insert::Created(customers::get_by_row(conn, row)?))
 }

@@ -8,7 +8,10 @@
 //!   (`store::conversions::prepare`), stored on the writer (`store::conversions::insert`);
 //! - [`refund`] one (`refund.rs`), [`decide`] one or many (approve / reject, `decide.rs`);
 //! - [`tie_customer`] to an affiliate (`customer.rs`);
-//! - [`record_click`] (`click.rs`), for tracking links and the API.
+//! - [`record_click`] (`click.rs`), for tracking links and the API;
+//! - [`record_hook`]: what a shop platform's webhook asks for (conversions, refunds, customer
+//!   ties, and the events held until what they need arrives), with its log, in one transaction
+//!   (`hooks.rs`).
 //!
 //! Nothing here knows HTTP: the caller turns the outcome into its own answer (a 201 or 409, a
 //! GIF, a webhook's 200).
@@ -17,11 +20,13 @@ mod click;
 mod customer;
 mod decide;
 pub mod flood;
+mod hooks;
 mod refund;
 
 pub use click::{RecordedClick, record_click};
 pub use customer::tie_customer;
 pub use decide::{decide, decide_many};
+pub use hooks::{Done, record_hook};
 pub use refund::refund;
 
 use std::sync::atomic::Ordering;

@@ -23,6 +23,8 @@ pub struct NewClick {
     pub test: bool,
     /// The fraud rules it trips (`click_flood`).
     pub flags: Vec<Flag>,
+    /// The ID the caller chose for it (AFFY's `clickId`), usable wherever the click ID is.
+    pub alias: Option<String>,
 }
 
 /// A click as the API shows it.
@@ -55,6 +57,8 @@ pub struct AttributableClick {
     pub test: bool,
     /// The fraud rules the click tripped (`click_flood`).
     pub flags: Vec<Flag>,
+    /// The ID its caller chose for it, if any.
+    pub alias: Option<String>,
 }
 
 /// A fresh click ID for a click made at `now`, with 138 bits from the thread's CSPRNG
@@ -66,13 +70,15 @@ pub fn new_id(now: i64) -> String {
 }
 
 /// Records a click under `id` (from [`new_id`]); the daily totals follow by trigger. One
-/// statement, so the writer may run it without a savepoint (`Writer::run_single`).
+/// statement, so the writer may run it without a savepoint (`Writer::run_single`). A caller's
+/// own ID (`alias`) that another click has is refused by its UNIQUE index: 409
+/// `duplicate_click_id`.
 pub fn insert(conn: &Connection, id: &str, click: &NewClick, now: i64) -> Result<(), Error> {
     let [s1, s2, s3, s4, s5] = &click.subs;
     conn.prepare_cached(
         "INSERT INTO clicks (id, affiliate_id, offer_id, created_at, session_id, landing_url, referrer,
-                             user_agent, ip, source, sub1, sub2, sub3, sub4, sub5, test, flags)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                             user_agent, ip, source, sub1, sub2, sub3, sub4, sub5, test, flags, alias)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?
     .execute(params![
         id,
@@ -91,8 +97,16 @@ pub fn insert(conn: &Connection, id: &str, click: &NewClick, now: i64) -> Result
         s4,
         s5,
         click.test,
-        Flag::join(&click.flags)
-    ])?;
+        Flag::join(&click.flags),
+        click.alias
+    ])
+    .map_err(|e| {
+        if super::is_unique_violation(&e) {
+            Error::conflict("duplicate_click_id", "a click with this clickId exists already; choose another one")
+        } else {
+            e.into()
+        }
+    })?;
     // The trigger clicks_count_daily adds it to daily_clicks within the same statement.
     Ok(())
 }
@@ -115,24 +129,50 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Click> {
     })
 }
 
+/// A click by its ID, or by the ID its caller chose for it.
 pub fn get(conn: &Connection, id: &str) -> Result<Option<Click>, Error> {
-    if !click_id::is_well_formed(id) {
+    let select = |column: &str| -> Result<Option<Click>, Error> {
+        Ok(conn
+            .prepare_cached(&format!(
+                "SELECT c.id, a.referral_code, o.public_id, c.created_at, c.session_id, c.landing_url,
+                        c.referrer, c.user_agent, c.ip, c.source, c.sub1, c.sub2, c.sub3, c.sub4, c.sub5, c.test,
+                        c.flags
+                 FROM clicks c JOIN affiliates a ON a.id = c.affiliate_id JOIN offers o ON o.id = c.offer_id
+                 WHERE c.{column} = ?1"
+            ))?
+            .query_row([id], from_row)
+            .optional()?)
+    };
+    by_id_or_alias(id, || select("id"), || select("alias"))
+}
+
+/// Looks a click up by its own ID when `id` has that shape, else (or when there is none) by the
+/// ID a caller chose for it.
+fn by_id_or_alias<T>(
+    id: &str,
+    by_id: impl FnOnce() -> Result<Option<T>, Error>,
+    by_alias: impl FnOnce() -> Result<Option<T>, Error>,
+) -> Result<Option<T>, Error> {
+    if click_id::is_well_formed(id)
+        && let Some(found) = by_id()?
+    {
+        return Ok(Some(found));
+    }
+    if !alias_shaped(id) {
         return Ok(None);
     }
-    Ok(conn
-        .prepare_cached(
-            "SELECT c.id, a.referral_code, o.public_id, c.created_at, c.session_id, c.landing_url,
-                    c.referrer, c.user_agent, c.ip, c.source, c.sub1, c.sub2, c.sub3, c.sub4, c.sub5, c.test,
-                    c.flags
-             FROM clicks c JOIN affiliates a ON a.id = c.affiliate_id JOIN offers o ON o.id = c.offer_id
-             WHERE c.id = ?1",
-        )?
-        .query_row([id], from_row)
-        .optional()?)
+    by_alias()
+}
+
+/// Whether `text` could be a caller's own click ID: 8 to 128 URL-safe characters (`A-Z a-z 0-9
+/// - _ . ~`).
+pub fn alias_shaped(text: &str) -> bool {
+    (8..=128).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
 }
 
 const ATTRIBUTABLE: &str = "SELECT c.id, c.affiliate_id, c.offer_id, c.created_at, o.click_window_days, o.attribution,
-                                   c.test, c.flags
+                                   c.test, c.flags, c.alias
                             FROM clicks c JOIN offers o ON o.id = c.offer_id";
 
 fn attributable_from_row(r: &Row<'_>) -> rusqlite::Result<AttributableClick> {
@@ -146,17 +186,18 @@ fn attributable_from_row(r: &Row<'_>) -> rusqlite::Result<AttributableClick> {
         model: Model::parse(&model).unwrap_or(Model::LastClick),
         test: r.get(6)?,
         flags: Flag::split(r.get::<_, Option<String>>(7)?.as_deref()).unwrap_or_default(),
+        alias: r.get(8)?,
     })
 }
 
 pub fn attributable(conn: &Connection, id: &str) -> Result<Option<AttributableClick>, Error> {
-    if !click_id::is_well_formed(id) {
-        return Ok(None);
-    }
-    Ok(conn
-        .prepare_cached(&format!("{ATTRIBUTABLE} WHERE c.id = ?1"))?
-        .query_row([id], attributable_from_row)
-        .optional()?)
+    let select = |column: &str| -> Result<Option<AttributableClick>, Error> {
+        Ok(conn
+            .prepare_cached(&format!("{ATTRIBUTABLE} WHERE c.{column} = ?1"))?
+            .query_row([id], attributable_from_row)
+            .optional()?)
+    };
+    by_id_or_alias(id, || select("id"), || select("alias"))
 }
 
 /// The most recent clicks of a session (at most 1000), oldest first. Clicks made in the same

@@ -43,6 +43,16 @@ const SELECT: &str = "SELECT c.id, c.customer_id, c.affiliate_id, a.referral_cod
                              c.click_id, c.coupon_code, c.email, c.name, c.created_at, c.test
                       FROM customers c JOIN affiliates a ON a.id = c.affiliate_id JOIN offers o ON o.id = c.offer_id";
 
+/// The customer most recently tied with this e-mail address (compared without letter case).
+pub fn by_email(conn: &Connection, email: &str) -> Result<Option<Customer>, Error> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "{SELECT} WHERE c.email = ?1 COLLATE NOCASE AND c.email IS NOT NULL ORDER BY c.id DESC LIMIT 1"
+        ))?
+        .query_row([email.trim()], from_row)
+        .optional()?)
+}
+
 pub fn get(conn: &Connection, customer_id: &str) -> Result<Option<Customer>, Error> {
     select_one(conn, "c.customer_id = ?1", customer_id)
 }

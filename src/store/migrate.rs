@@ -13,7 +13,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003-conversion-test-and-flags.sql"),
     include_str!("../../migrations/0004-program-controls.sql"),
     include_str!("../../migrations/0005-sessions.sql"),
-    include_str!("../../migrations/0006-webhooks.sql"),
+    include_str!("../../migrations/0006-seed-integrations.sql"),
+    include_str!("../../migrations/0007-connectors.sql"),
+    include_str!("../../migrations/0008-webhooks.sql"),
 ];
 
 /// The version `schema.sql` corresponds to.

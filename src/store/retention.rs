@@ -61,8 +61,9 @@ pub fn sweep_batch(conn: &Connection, after: &str, cutoff_ms: i64, limit: usize)
 }
 
 /// Deletes logs older than `cutoff_ms` that may hold click IDs: received postbacks and finished
-/// deliveries (postbacks and webhooks); and sessions that have expired or ended by now. Returns the number of rows
-/// removed (at most `limit` of each).
+/// deliveries (postbacks and merchant webhooks), the log of the shops' webhooks with them, and
+/// sessions that have expired or ended by now. Returns the number of rows removed (at most
+/// `limit` of each).
 pub fn prune_logs(conn: &Connection, cutoff_ms: i64, limit: usize) -> Result<usize, Error> {
     let sessions = super::sessions::prune(conn, crate::clock::now_ms(), limit)?;
     let received = conn
@@ -80,7 +81,13 @@ pub fn prune_logs(conn: &Connection, cutoff_ms: i64, limit: usize) -> Result<usi
             ))?
             .execute(params![cutoff_ms, limit as i64])?;
     }
-    Ok(received + deliveries + sessions)
+    let hooks = conn
+        .prepare_cached(
+            "DELETE FROM hooks_received WHERE id IN
+               (SELECT id FROM hooks_received WHERE received_at < ?1 ORDER BY id LIMIT ?2)",
+        )?
+        .execute(params![cutoff_ms, limit as i64])?;
+    Ok(received + deliveries + sessions + hooks)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,7 +140,12 @@ pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<
         .query_row([customer_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     record(conn, Kind::Customer, customer_id, now)?;
-    let Some((row_id, own_click)) = row else { return Ok(false) };
+    // A platform's events held until this customer is tied name them (they are not tied yet,
+    // so there may be no customer row): they are dropped and will never be recorded.
+    let held = conn
+        .prepare_cached("DELETE FROM hooks_held WHERE waits_for = 'customer' AND awaited = ?1")?
+        .execute([customer_id])?;
+    let Some((row_id, own_click)) = row else { return Ok(held > 0) };
     let mut clicks: Vec<String> = conn
         .prepare_cached("SELECT click_id FROM conversions WHERE customer_id = ?1 AND click_id IS NOT NULL")?
         .query_map([row_id], |r| r.get(0))?

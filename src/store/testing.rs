@@ -8,6 +8,13 @@ use crate::tracking::attribution::Keys;
 use crate::tracking::conversion::{NewConversion, RefundAmount, RefundRequest, Source};
 use crate::tracking::money::Currency;
 
+/// A fresh in-memory database with the current schema.
+pub fn memory() -> Connection {
+    let conn = Connection::open_in_memory().unwrap();
+    super::migrate::run(&conn).unwrap();
+    conn
+}
+
 /// Records a conversion of `amount` in `currency` credited to affiliate `code` (by name, as a
 /// partner-id postback does); returns its id.
 pub fn convert(conn: &Connection, external_id: &str, code: &str, amount: &str, currency: &str, now: i64) -> i64 {
@@ -21,6 +28,8 @@ pub fn convert(conn: &Connection, external_id: &str, code: &str, amount: &str, c
         actor: "test".into(),
         test: false,
         customer_email: None,
+        details: Default::default(),
+        type_rate_only: false,
     };
     match record(conn, new, now) {
         Stored::Created(c) => c.id,

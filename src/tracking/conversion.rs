@@ -181,6 +181,27 @@ pub struct NewConversion {
     /// The customer's e-mail when the source knows it, for the `self_referral` rule only (it is
     /// not stored with the conversion).
     pub customer_email: Option<String>,
+    /// What the reporting network or platform says about the sale besides its money.
+    pub details: Details,
+    /// It earns only a rate set for its type, never the offer's general one (a registration
+    /// lead earns the offer's `lead` rate, or nothing).
+    pub type_rate_only: bool,
+}
+
+/// What a network or platform reports about a sale besides its money and attribution.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Details {
+    /// A TUNE/HasOffers goal (`goal_id`).
+    pub goal: Option<String>,
+    /// FlexOffers' `geo`: the buyer's country.
+    pub geo: Option<String>,
+    /// FlexOffers' `commissionid`.
+    pub commission_id: Option<String>,
+}
+
+impl Details {
+    /// The longest value kept of each detail.
+    pub const MAX_LEN: usize = 64;
 }
 
 impl NewConversion {
@@ -252,6 +273,7 @@ pub struct Conversion {
     pub flags: Vec<Flag>,
     /// Which rate priced it.
     pub rate_source: super::pricing::RateSource,
+    pub details: Details,
 }
 
 impl Conversion {
@@ -272,7 +294,7 @@ pub fn replaces(stored: &Conversion, incoming: Source) -> bool {
 }
 
 /// How much a refund asks for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RefundAmount {
     /// Everything not refunded yet.
     All,
@@ -281,6 +303,48 @@ pub enum RefundAmount {
     /// Whatever brings the total refunded up to this much (platforms that report a running
     /// total, such as Stripe's `amount_refunded`): naturally idempotent.
     UpTo(String),
+    /// A shop platform's refund, measured in what the platform paid (see [`PlatformRefund`]).
+    Platform(PlatformRefund),
+}
+
+/// A refund as a shop platform reports it, in minor units of its currency. Platforms refund
+/// money that may also have paid tax and shipping, while a conversion's amount is the items
+/// alone: with `paid` (the money the refunded payment took), the refund takes the same share of
+/// the conversion's amount (half the payment back, half the amount refunded); without it,
+/// `refunded` is on the conversion's own basis already. `running_total` says `refunded` is
+/// everything refunded so far (Stripe's `amount_refunded`) rather than this refund alone.
+/// A platform cannot be asked to send a smaller refund, so one that asks for more than is
+/// left refunds what is left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlatformRefund {
+    pub currency: Currency,
+    pub refunded: i64,
+    pub paid: Option<i64>,
+    pub running_total: bool,
+}
+
+impl PlatformRefund {
+    /// Minor units of `c` to refund now: `None` for everything left, `Some(0)` for nothing
+    /// (a running total reached already, or a refund of nothing).
+    pub fn requested(&self, c: &Conversion) -> Result<Option<i64>, RefundRefusal> {
+        if self.currency != c.currency {
+            return Err(RefundRefusal::Currency(self.currency));
+        }
+        let refunded = self.refunded.max(0);
+        let share = match self.paid {
+            Some(paid) if paid > 0 => commission::mul_div_round_half_up(refunded.min(paid), c.amount, paid),
+            _ => refunded,
+        }
+        .min(c.amount);
+        let now = if self.running_total { share - c.refunded_amount } else { share };
+        Ok(if now <= 0 {
+            Some(0)
+        } else if now >= c.remaining() {
+            None
+        } else {
+            Some(now)
+        })
+    }
 }
 
 /// A refund as asked for, by the API or a connector.
@@ -362,6 +426,8 @@ pub enum RefundRefusal {
     MoreThanLeft(i64),
     /// The refund ID was used before for another amount (given in minor units).
     RefundIdReused(i64),
+    /// A platform refunded money in this currency, not the conversion's.
+    Currency(Currency),
 }
 
 impl RefundRefusal {
@@ -388,6 +454,10 @@ impl RefundRefusal {
                     c.currency,
                     c.id
                 ),
+            ),
+            RefundRefusal::Currency(currency) => Error::conflict(
+                "currency_mismatch",
+                format!("the refund is in {currency}, conversion {} in {}", c.id, c.currency),
             ),
         }
     }
@@ -421,6 +491,7 @@ mod tests {
             test: false,
             flags: Vec::new(),
             rate_source: crate::tracking::pricing::RateSource::Offer,
+            details: Details::default(),
         }
     }
 
@@ -500,6 +571,29 @@ mod tests {
     }
 
     #[test]
+    fn platform_refunds_take_the_share_of_the_payment_and_never_more_than_is_left() {
+        let usd = Currency::from_code("USD").unwrap();
+        let mut c = conversion(10_000, 1_000, Status::Approved);
+        // A payment of 119.00 (tax included) for items of 100.00: half of it back is 50.00.
+        let half = PlatformRefund { currency: usd, refunded: 5_950, paid: Some(11_900), running_total: false };
+        assert_eq!(half.requested(&c), Ok(Some(5_000)));
+        // Stripe's running total: the second event with the same total refunds nothing more.
+        let total = PlatformRefund { running_total: true, ..half };
+        assert_eq!(total.requested(&c), Ok(Some(5_000)));
+        c.refunded_amount = 5_000;
+        assert_eq!(total.requested(&c), Ok(Some(0)));
+        let all = PlatformRefund { refunded: 11_900, ..total };
+        assert_eq!(all.requested(&c), Ok(None), "the whole payment refunds everything left");
+        // On the conversion's own basis, capped at what is left.
+        let plain = PlatformRefund { currency: usd, refunded: 7_000, paid: None, running_total: false };
+        assert_eq!(plain.requested(&c), Ok(None));
+        assert_eq!(PlatformRefund { refunded: 0, ..plain }.requested(&c), Ok(Some(0)));
+        let eur = PlatformRefund { currency: Currency::from_code("EUR").unwrap(), ..plain };
+        assert_eq!(eur.requested(&c), Err(RefundRefusal::Currency(eur.currency)));
+        assert_eq!(RefundRefusal::Currency(eur.currency).error(&c).code, "currency_mismatch");
+    }
+
+    #[test]
     fn a_zero_amount_lead_can_be_refunded_in_full() {
         let lead = conversion(0, 250, Status::Pending);
         assert_eq!(plan_refund(&lead, None), Ok(Some(Refund { amount: 0, commission: 0, status: Status::Refunded })));
@@ -531,6 +625,8 @@ mod tests {
             actor: "postback".into(),
             test: false,
             customer_email: None,
+            details: Default::default(),
+            type_rate_only: false,
         };
         assert_eq!(new.amount_in(usd, false).unwrap(), 0);
         assert_eq!(new.amount_in(usd, true).unwrap_err().code, "missing_amount");
@@ -554,6 +650,8 @@ mod tests {
             actor: "t".into(),
             test: false,
             customer_email: None,
+            details: Default::default(),
+            type_rate_only: false,
         };
         assert_eq!(new.check().unwrap_err().code, "missing_attribution");
         new.keys.coupon = Some("X".into());

@@ -148,18 +148,62 @@ pub fn fill<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v str>) -> Str
     out
 }
 
-/// Macros a landing URL may use.
-pub const LANDING_MACROS: &[&str] = &["click_id", "affiliate_id", "offer_id"];
+/// Macros a landing URL may use: the click, the affiliate, the offer and the five sub IDs (also
+/// under HasOffers' names `aff_sub` .. `aff_sub5`).
+pub const LANDING_MACROS: &[&str] = &[
+    "click_id",
+    "affiliate_id",
+    "offer_id",
+    "sub1",
+    "sub2",
+    "sub3",
+    "sub4",
+    "sub5",
+    "aff_sub",
+    "aff_sub2",
+    "aff_sub3",
+    "aff_sub4",
+    "aff_sub5",
+];
+
+/// Which of the five sub IDs a parameter or macro name means: `sub1`..`sub5`, or HasOffers'
+/// `aff_sub`, `aff_sub2`..`aff_sub5` (0-based).
+pub fn sub_index(name: &str) -> Option<usize> {
+    let n = match name {
+        "aff_sub" => "1",
+        "aff_sub1" => return None,
+        other => other.strip_prefix("aff_sub").or_else(|| other.strip_prefix("sub"))?,
+    };
+    match n {
+        "1" => Some(0),
+        "2" => Some(1),
+        "3" => Some(2),
+        "4" => Some(3),
+        "5" => Some(4),
+        _ => None,
+    }
+}
+
+/// What a tracking-link visit fills a landing URL with.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Visit<'a> {
+    /// `None` when no click was recorded.
+    pub click_id: Option<&'a str>,
+    pub referral_code: &'a str,
+    pub offer_id: &'a str,
+    pub subs: [Option<&'a str>; 5],
+}
 
 /// Builds the redirect target for a tracking link. With a click ID and no `{click_id}` macro in
 /// the template, `click_id=<id>` is added to the query (before any `#fragment`). Without a
 /// click (it could not be recorded) the macro is left empty and nothing is appended.
-pub fn landing_url(template: &str, click_id: Option<&str>, referral_code: &str, offer_id: &str) -> String {
+pub fn landing_url(template: &str, visit: &Visit<'_>) -> String {
+    let click_id = visit.click_id;
     let filled = fill(template, |name| match name {
         "click_id" => click_id,
-        "affiliate_id" => Some(referral_code),
-        "offer_id" => Some(offer_id),
-        _ => None,
+        "affiliate_id" => Some(visit.referral_code),
+        "offer_id" => Some(visit.offer_id),
+        other => sub_index(other).map(|i| visit.subs[i].unwrap_or("")),
     });
     let Some(id) = click_id else { return filled };
     if template.contains("{click_id}") {
@@ -190,6 +234,10 @@ mod tests {
     use super::*;
 
     const ID: &str = "0abcdefgHIJKLMNOPQRSTUVWXYZ_-9";
+
+    fn visit<'a>(click_id: Option<&'a str>, referral_code: &'a str, offer_id: &'a str) -> Visit<'a> {
+        Visit { click_id, referral_code, offer_id, subs: [None; 5] }
+    }
 
     fn ok(t: &str) -> Parsed<'_> {
         check_template(t, LANDING_MACROS).unwrap_or_else(|e| panic!("{t}: {e}"))
@@ -244,18 +292,37 @@ mod tests {
             ("https://s.example", "https://s.example?click_id=ID"),
         ];
         for (template, want) in cases {
-            assert_eq!(landing_url(template, Some(ID), "ann", "main"), want.replace("ID", ID));
+            assert_eq!(landing_url(template, &visit(Some(ID), "ann", "main")), want.replace("ID", ID));
         }
     }
 
     #[test]
     fn replaces_macros_instead_of_appending() {
         assert_eq!(
-            landing_url("https://s.example/?c={click_id}&a={affiliate_id}&o={offer_id}", Some(ID), "ann", "spring"),
+            landing_url(
+                "https://s.example/?c={click_id}&a={affiliate_id}&o={offer_id}",
+                &visit(Some(ID), "ann", "spring")
+            ),
             format!("https://s.example/?c={ID}&a=ann&o=spring")
         );
-        assert_eq!(landing_url("https://s.example/?c={click_id}", None, "ann", "main"), "https://s.example/?c=");
-        assert_eq!(landing_url("https://s.example/l", None, "ann", "main"), "https://s.example/l");
+        assert_eq!(
+            landing_url("https://s.example/?c={click_id}", &visit(None, "ann", "main")),
+            "https://s.example/?c="
+        );
+        assert_eq!(landing_url("https://s.example/l", &visit(None, "ann", "main")), "https://s.example/l");
+    }
+
+    #[test]
+    fn sub_ids_fill_their_macros_under_both_names() {
+        let v = Visit { subs: [Some("news letter"), None, Some("c"), None, None], ..visit(Some(ID), "ann", "main") };
+        let url = landing_url("https://s.example/?s={sub1}&h={aff_sub}&t={aff_sub3}&e={sub2}&c={click_id}", &v);
+        assert_eq!(url, format!("https://s.example/?s=news%20letter&h=news%20letter&t=c&e=&c={ID}"));
+        assert_eq!(sub_index("aff_sub"), Some(0));
+        assert_eq!(sub_index("aff_sub5"), Some(4));
+        assert_eq!(sub_index("sub3"), Some(2));
+        for other in ["sub", "sub6", "aff_sub1", "aff_sub0", "xsub1"] {
+            assert_eq!(sub_index(other), None, "{other}");
+        }
     }
 
     #[test]
@@ -267,7 +334,7 @@ mod tests {
     #[test]
     fn the_host_never_changes() {
         for code in ["x@evil.example", "//evil.example", "\r\nLocation: https://evil.example"] {
-            let url = landing_url("https://shop.example/{affiliate_id}", Some(ID), code, "o");
+            let url = landing_url("https://shop.example/{affiliate_id}", &visit(Some(ID), code, "o"));
             let parsed = check_template(&url, &[]).expect("filled URL stays valid");
             assert_eq!(parsed.host, "shop.example");
         }

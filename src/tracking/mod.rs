@@ -6,6 +6,7 @@
 pub mod attribution;
 pub mod click_id;
 pub mod commission;
+pub mod connectors;
 pub mod conversion;
 pub mod customer;
 pub mod fraud;

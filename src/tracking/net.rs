@@ -6,6 +6,56 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// A block of addresses (`203.0.113.0/24`, `2001:db8::/32`, or one address), for lists of
+/// networks whose servers may send postbacks without a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Option<Cidr> {
+        let (addr, prefix) = match text.trim().split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text.trim(), None),
+        };
+        let network: IpAddr = addr.parse().ok()?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse::<u8>().ok()?,
+            Some(_) => return None,
+        };
+        (prefix <= max).then_some(Cidr { network, prefix })
+    }
+
+    /// Whether `ip` is in the block. An IPv4-mapped IPv6 address counts as its IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
 /// True for addresses that belong to the public internet.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
@@ -54,6 +104,24 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn address_blocks_contain_what_they_should() {
+        let block = Cidr::parse("203.0.113.0/24").unwrap();
+        assert!(block.contains("203.0.113.200".parse().unwrap()));
+        assert!(!block.contains("203.0.114.1".parse().unwrap()));
+        assert!(block.contains("::ffff:203.0.113.9".parse().unwrap()), "IPv4-mapped");
+        let one = Cidr::parse("198.51.100.7").unwrap();
+        assert!(one.contains("198.51.100.7".parse().unwrap()) && !one.contains("198.51.100.8".parse().unwrap()));
+        let v6 = Cidr::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains("2001:db8:ffff::1".parse().unwrap()) && !v6.contains("2001:db9::1".parse().unwrap()));
+        assert!(!v6.contains("203.0.113.1".parse().unwrap()));
+        let all = Cidr::parse("0.0.0.0/0").unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        for bad in ["", "1.2.3.4/33", "::/129", "1.2.3/24", "1.2.3.4/", "1.2.3.4/x", "example.com"] {
+            assert_eq!(Cidr::parse(bad), None, "{bad}");
+        }
+    }
 
     fn public(s: &str) -> bool {
         is_public(s.parse().unwrap())

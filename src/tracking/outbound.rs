@@ -20,6 +20,11 @@ pub const POSTBACK_MACROS: &[&str] = &[
     "sub3",
     "sub4",
     "sub5",
+    "aff_sub",
+    "aff_sub2",
+    "aff_sub3",
+    "aff_sub4",
+    "aff_sub5",
     "event",
     "test",
 ];
@@ -94,14 +99,9 @@ impl MacroValues {
                 "status" => &self.status,
                 "conversion_id" => &self.conversion_id,
                 "offer" => &self.offer,
-                "sub1" => &self.subs[0],
-                "sub2" => &self.subs[1],
-                "sub3" => &self.subs[2],
-                "sub4" => &self.subs[3],
-                "sub5" => &self.subs[4],
                 "event" => &self.event,
                 "test" => &self.test,
-                _ => return None,
+                other => &self.subs[link::sub_index(other)?],
             })
         })
     }
@@ -129,6 +129,7 @@ mod tests {
         let url =
             v.fill("https://t.example/pb?cid={click_id}&oid={external_id}&p={commission}&s={sub1}{sub2}&e={event}");
         assert_eq!(url, "https://t.example/pb?cid=P7abc&oid=order%201%262&p=6.00&s=s1&e=approved");
+        assert_eq!(v.fill("https://t.example/?a={aff_sub}&b={aff_sub5}"), "https://t.example/?a=s1&b=s5");
     }
 
     #[test]

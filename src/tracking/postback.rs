@@ -3,7 +3,9 @@
 //!
 //! Which dialect a request speaks is read from the parameters it carries:
 //! - partner-id (Aspire / HasOffers `aff_lsr` style): `aff_id` or `affiliate_id`, no click;
-//! - TUNE / HasOffers: `transaction_id` (the click ID) and `adv_unique1` (the order ID);
+//! - TUNE / HasOffers: `transaction_id` (the click ID) and `adv_unique1` or `adv_sub` (the order
+//!   ID); without an order ID the transaction ID is the conversion's identity, one per goal
+//!   (`goal_id`);
 //! - FlexOffers: `refid`, `ordernumber`, `orderamount`;
 //! - generic: `click_id`, `order_id`/`external_id`, `amount`, …
 //!
@@ -12,7 +14,7 @@
 //! a literal stored as an order ID would make every later order of that platform a duplicate.
 
 use super::attribution::Keys;
-use super::conversion::{NewConversion, Source};
+use super::conversion::{Details, NewConversion, Source};
 use super::money;
 use crate::error::Error;
 
@@ -46,6 +48,8 @@ pub struct Report {
     pub keys: Keys,
     /// `test=1` (or `true`): a test conversion.
     pub test: bool,
+    /// `goal_id`, `geo`, `commissionid`.
+    pub details: Details,
 }
 
 /// The ready-to-paste postback URL template for an install reached at `public_url`.
@@ -78,6 +82,8 @@ pub const CONVERSION_PARAMS: &[&str] = &[
     "affiliate_id",
     "offer_id",
     "test",
+    "adv_sub",
+    "goal_id",
 ];
 
 /// Placeholder names platforms use that are no real value when they arrive verbatim in upper
@@ -183,6 +189,8 @@ pub fn conversion(report: Report, source: Source, actor: &str) -> Result<NewConv
         actor: actor.to_string(),
         test: report.test,
         customer_email: None,
+        details: report.details,
+        type_rate_only: false,
     })
 }
 
@@ -207,6 +215,11 @@ pub fn detect(params: &[(String, String)]) -> Dialect {
     }
 }
 
+/// A reported detail as kept: without control characters, at most `Details::MAX_LEN` bytes.
+fn clip(text: &str) -> String {
+    super::validate::metadata(text, Details::MAX_LEN)
+}
+
 /// Maps the parameters of any dialect onto a [`Report`].
 pub fn map(params: &[(String, String)]) -> (Dialect, Report) {
     let get = |names: &[&str]| first(params, names).map(String::from);
@@ -214,16 +227,27 @@ pub fn map(params: &[(String, String)]) -> (Dialect, Report) {
     let (external_id, amount, click_id) = match dialect {
         Dialect::Generic => (&["order_id", "external_id"][..], "amount", Some("click_id")),
         Dialect::FlexOffers => (&["ordernumber"][..], "orderamount", Some("refid")),
-        Dialect::Tune => (&["adv_unique1", "order_id"][..], "amount", Some("transaction_id")),
-        Dialect::PartnerId => (&["adv_unique1", "order_id"][..], "amount", None),
+        Dialect::Tune => (&["adv_unique1", "adv_sub", "order_id"][..], "amount", Some("transaction_id")),
+        Dialect::PartnerId => (&["adv_unique1", "adv_sub", "order_id"][..], "amount", None),
     };
     let named = dialect == Dialect::PartnerId;
+    let goal = get(&["goal_id"]).map(|g| clip(&g));
+    // HasOffers: without an order ID, the transaction ID is the conversion, once per goal.
+    let external_id = get(external_id).or_else(|| match (dialect, get(&["transaction_id"])) {
+        (Dialect::Tune, Some(transaction)) => Some(format!("{transaction}:{}", goal.as_deref().unwrap_or("0"))),
+        _ => None,
+    });
     let report = Report {
-        external_id: get(external_id),
+        external_id,
         amount: get(&[amount]),
         currency: get(&["currency"]),
         kind: get(&["type"]),
         test: matches!(get(&["test"]).as_deref(), Some("1" | "true")),
+        details: Details {
+            goal,
+            geo: get(&["geo"]).map(|g| clip(&g)),
+            commission_id: get(&["commissionid", "commission_id"]).map(|c| clip(&c)),
+        },
         keys: Keys {
             click_id: click_id.and_then(|name| get(&[name])),
             coupon: get(&["coupon"]),
@@ -274,6 +298,24 @@ mod tests {
         assert_eq!(d, Dialect::Tune);
         assert_eq!(r.keys.click_id.as_deref(), Some("C3"));
         assert_eq!(r.external_id.as_deref(), Some("T-1"));
+    }
+
+    #[test]
+    fn a_tune_transaction_alone_is_one_conversion_per_goal() {
+        let (d, r) = map(&params("transaction_id=C9"));
+        assert_eq!(d, Dialect::Tune);
+        assert_eq!(r.external_id.as_deref(), Some("C9:0"));
+        let (_, r) = map(&params("transaction_id=C9&goal_id=12"));
+        assert_eq!((r.external_id.as_deref(), r.details.goal.as_deref()), (Some("C9:12"), Some("12")));
+        let (_, r) = map(&params("transaction_id=C9&adv_sub=ORD-7&goal_id=12"));
+        assert_eq!(r.external_id.as_deref(), Some("ORD-7"), "adv_sub is the order ID when sent");
+    }
+
+    #[test]
+    fn flexoffers_details_are_kept() {
+        let (_, r) = map(&params("refid=C2&orderamount=10&ordernumber=F-1&geo=US&commissionid=77&coupon=SAVE"));
+        assert_eq!(r.details, Details { goal: None, geo: Some("US".into()), commission_id: Some("77".into()) });
+        assert_eq!(r.keys.coupon.as_deref(), Some("SAVE"));
     }
 
     #[test]

@@ -45,13 +45,15 @@ pub const EVERY_TYPE: &str = "*";
 
 /// Chooses the rate of a conversion of type `kind`: the affiliate's own rate for this type, else
 /// the affiliate's rate for every type, else the offer's rate for this type; an offer that pays
-/// per type pays nothing for a type it does not list (and says so); else the offer's rate.
+/// per type pays nothing for a type it does not list (and says so); else the offer's rate —
+/// unless `type_rate_only`, when nothing but a rate for this type applies.
 pub fn choose_rate(
     kind: &str,
     affiliate_rates: &[(String, Rule)],
     offer_rates: &[(String, Rule)],
     offer_rule: Rule,
     offer: &str,
+    type_rate_only: bool,
 ) -> Rate {
     let find = |rates: &[(String, Rule)], wanted: &str| rates.iter().find(|(t, _)| t == wanted).map(|(_, r)| *r);
     if let Some(rule) = find(affiliate_rates, kind).or_else(|| find(affiliate_rates, EVERY_TYPE)) {
@@ -60,7 +62,7 @@ pub fn choose_rate(
     if let Some(rule) = find(offer_rates, kind) {
         return Rate { rule, source: RateSource::EventType, note: None };
     }
-    if !offer_rates.is_empty() {
+    if !offer_rates.is_empty() || type_rate_only {
         return Rate {
             rule: Rule::Flat { minor: 0 },
             source: RateSource::EventType,
@@ -163,6 +165,8 @@ mod tests {
             actor: "t".into(),
             test: false,
             customer_email: None,
+            details: Default::default(),
+            type_rate_only: false,
         }
     }
 
@@ -202,20 +206,27 @@ mod tests {
         let lead = Rule::Flat { minor: 300 };
         let special = Rule::Percent { ppm: 200_000 };
         let offer_rates = vec![("lead".to_string(), lead), ("sale".to_string(), five)];
-        let chosen = choose_rate("sale", &[], &offer_rates, TEN, "main");
+        let chosen = choose_rate("sale", &[], &offer_rates, TEN, "main", false);
         assert_eq!((chosen.rule, chosen.source), (five, RateSource::EventType));
-        let none = choose_rate("install", &[], &offer_rates, TEN, "main");
+        let none = choose_rate("install", &[], &offer_rates, TEN, "main", false);
         assert_eq!((none.rule, none.source), (Rule::Flat { minor: 0 }, RateSource::EventType));
         assert!(none.note.unwrap().contains("`install`"));
         let every = vec![(EVERY_TYPE.to_string(), special)];
-        let mine = choose_rate("lead", &every, &offer_rates, TEN, "main");
+        let mine = choose_rate("lead", &every, &offer_rates, TEN, "main", false);
         assert_eq!((mine.rule, mine.source), (special, RateSource::AffiliateOverride));
         let per_type = vec![("sale".to_string(), special)];
-        assert_eq!(choose_rate("lead", &per_type, &offer_rates, TEN, "main").rule, lead, "falls back to the offer's");
         assert_eq!(
-            choose_rate("sale", &[], &[], TEN, "main"),
+            choose_rate("lead", &per_type, &offer_rates, TEN, "main", false).rule,
+            lead,
+            "falls back to the offer's"
+        );
+        assert_eq!(
+            choose_rate("sale", &[], &[], TEN, "main", false),
             Rate { rule: TEN, source: RateSource::Offer, note: None }
         );
+        let only = choose_rate("lead", &[], &[], Rule::Flat { minor: 500 }, "main", true);
+        assert_eq!(only.rule, Rule::Flat { minor: 0 }, "a registration lead earns no general rate");
+        assert_eq!(choose_rate("lead", &[], &offer_rates, TEN, "main", true).rule, lead);
     }
 
     #[test]

@@ -71,14 +71,7 @@ fn admin_perf() {
     }
     println!("built {CONVERSIONS} conversions in {:.1} s", started.elapsed().as_secs_f64());
 
-    let login = request(
-        s.addr,
-        "POST",
-        "/admin/login",
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        format!("token={TOKEN}").as_bytes(),
-    );
-    let cookie = login.header("Set-Cookie").unwrap().split(';').next().unwrap().to_string();
+    let cookie = s.admin_cookie(TOKEN);
     let time = |path: &str| {
         let runs: Vec<Duration> = (0..5)
             .map(|_| {

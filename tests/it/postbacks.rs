@@ -148,7 +148,8 @@ fn leads_and_tracking_status() {
     let unknown = s.get("/api/v1/tracking/status/nobody").json();
     assert_eq!(
         unknown,
-        json!({"session_id": "nobody", "has_affiliate": false, "referral_code": null, "click_id": null, "clicked_at": null})
+        json!({"session_id": "nobody", "has_affiliate": false, "referral_code": null, "click_id": null, "clicked_at": null,
+               "sessionId": "nobody", "hasAffiliate": false, "affiliateReference": null, "clickId": null, "clickedAt": null})
     );
     let click = s.click("ann", json!({"session_id": "sess-7"}));
     let status = s.get("/api/v1/tracking/status/sess-7").json();

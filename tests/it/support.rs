@@ -209,6 +209,14 @@ impl Server {
         r.json()["id"].as_str().unwrap().to_string()
     }
 
+    /// Logs in to the admin with `token`; returns the session cookie (`name=value`).
+    pub fn admin_cookie(&self, token: &str) -> String {
+        let form = ("Content-Type", "application/x-www-form-urlencoded");
+        let login = request(self.addr, "POST", "/admin/login", &[form], format!("token={token}").as_bytes());
+        assert_eq!(login.status, 303, "{}", login.text());
+        login.header("Set-Cookie").expect("a session cookie").split(';').next().unwrap().to_string()
+    }
+
     /// A direct connection to the database file (WAL allows it next to the server).
     pub fn sql(&self) -> rusqlite::Connection {
         let conn = rusqlite::Connection::open(self.db_path()).unwrap();

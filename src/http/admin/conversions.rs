@@ -212,11 +212,15 @@ fn row(c: &Conversion, now: i64) -> Html {
     out
 }
 
-/// The test badge and the fraud flags of a conversion, beside its status.
+/// The test badge, what the network reported besides the money (goal, country, commission ID)
+/// and the fraud flags of a conversion, beside its status.
 fn marks(c: &Conversion) -> Html {
     let mut out = Html::new();
     if c.test {
         html!(out, " <span class=\"tag test\">test</span>");
+    }
+    for detail in [&c.details.goal, &c.details.geo, &c.details.commission_id].into_iter().flatten() {
+        html!(out, " <span class=\"tag\">{}</span>", detail);
     }
     for flag in &c.flags {
         html!(

@@ -54,7 +54,7 @@ pub fn commissions(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     Ok(csv_response(out, &format!("commissions-{}", status.as_str()), period))
 }
 
-const CONVERSION_COLUMNS: [&str; 16] = [
+const CONVERSION_COLUMNS: [&str; 22] = [
     "id",
     "order_id",
     "created_at",
@@ -71,6 +71,12 @@ const CONVERSION_COLUMNS: [&str; 16] = [
     "click_id",
     "customer_id",
     "coupon",
+    "goal",
+    "geo",
+    "commission_id",
+    "rate_source",
+    "flags",
+    "test",
 ];
 
 /// The conversions the list page shows (same `status`, `affiliate` and `q` filters), newest first.
@@ -115,6 +121,12 @@ pub fn conversions(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
                 Cell::Text(c.click_id.as_deref().unwrap_or("")),
                 Cell::Text(c.customer_id.as_deref().unwrap_or("")),
                 Cell::Text(c.coupon.as_deref().unwrap_or("")),
+                Cell::Text(c.details.goal.as_deref().unwrap_or("")),
+                Cell::Text(c.details.geo.as_deref().unwrap_or("")),
+                Cell::Text(c.details.commission_id.as_deref().unwrap_or("")),
+                Cell::Text(c.rate_source.as_str()),
+                Cell::Text(&c.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(" ")),
+                Cell::Text(if c.test { "true" } else { "false" }),
             ],
         );
     }

@@ -15,6 +15,7 @@ const NAV: &[(&str, &str)] = &[
     ("/admin/offers", "Offers"),
     ("/admin/coupons", "Coupons"),
     ("/admin/postbacks", "Postbacks"),
+    ("/admin/hooks", "Shop hooks"),
     ("/admin/reconcile", "Reconcile"),
 ];
 

@@ -17,6 +17,7 @@ pub mod coupons;
 pub mod csv;
 pub mod export;
 pub mod form;
+pub mod hooks;
 pub mod html;
 pub mod layout;
 pub mod login;

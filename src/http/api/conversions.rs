@@ -30,6 +30,8 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         actor: super::actor(req),
         test: super::is_test(req, &body)?,
         customer_email: body.str("customer_email")?.map(String::from),
+        details: Default::default(),
+        type_rate_only: false,
     };
     if let Some(email) = &new.customer_email {
         validate::email(email).map_err(|e| Error::invalid("customer_email", e))?;
@@ -47,6 +49,9 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         .transpose()?;
     let mut filter = conversions::Filter { test: flag(req, "test")?.unwrap_or(false), ..Default::default() };
     filter.flagged = flag(req, "flagged")?;
+    filter.goal = req.query("goal").map(String::from);
+    filter.geo = req.query("geo").map(String::from);
+    filter.commission_id = req.query("commission_id").map(String::from);
     if let Some(s) = req.query("status") {
         filter.status = Some(
             Status::parse(s)

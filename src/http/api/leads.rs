@@ -36,6 +36,8 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
                 actor: super::actor(req),
                 test: super::is_test(req, &body)?,
                 customer_email: None,
+                details: Default::default(),
+                type_rate_only: false,
             };
             answer::recorded(intake::record(&ctx.intake(), new)?)
         }
@@ -55,12 +57,19 @@ pub fn tracking_status(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             let referral_code: String = crate::store::affiliates::get(&ctx.db, click.affiliate_id)?
                 .map(|a| a.referral_code)
                 .unwrap_or_default();
+            let clicked_at = crate::clock::rfc3339(click.created_at);
             json!({
                 "session_id": session_id,
                 "has_affiliate": true,
                 "referral_code": referral_code,
                 "click_id": click.id,
-                "clicked_at": crate::clock::rfc3339(click.created_at),
+                "clicked_at": clicked_at,
+                // AFFY's names for the same, with the click under the ID its caller chose.
+                "sessionId": session_id,
+                "hasAffiliate": true,
+                "affiliateReference": referral_code,
+                "clickId": click.alias.as_deref().unwrap_or(&click.id),
+                "clickedAt": clicked_at,
             })
         }
         None => json!({
@@ -69,6 +78,11 @@ pub fn tracking_status(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             "referral_code": null,
             "click_id": null,
             "clicked_at": null,
+            "sessionId": session_id,
+            "hasAffiliate": false,
+            "affiliateReference": null,
+            "clickId": null,
+            "clickedAt": null,
         }),
     };
     Ok(Response::json(200, &body))

@@ -4,12 +4,14 @@
 
 pub mod affiliates;
 pub mod clicks;
+pub mod connectors;
 pub mod conversions;
 pub mod coupons;
 pub mod customers;
 pub mod leads;
 pub mod offers;
 pub mod postbacks;
+pub mod tracking;
 pub mod webhooks;
 
 use super::response::Response;
@@ -71,9 +73,15 @@ pub fn actor(req: &Req) -> String {
 /// Erases a customer or a click: log first (so a crash or an older backup cannot undo it), then
 /// the database, then a checkpoint that truncates the WAL so no erased bytes linger there.
 pub fn erase(ctx: &Ctx, kind: Kind, id: String) -> Result<Response, Error> {
-    if kind == Kind::Click && !crate::tracking::click_id::is_well_formed(&id) {
-        return Err(Error::not_found("not_found", "no click has that id"));
-    }
+    // A click may be named by the ID its caller chose; the erasure log keeps the click's own.
+    let id = match kind {
+        Kind::Click if !crate::tracking::click_id::is_well_formed(&id) => {
+            crate::store::clicks::get(&ctx.db, &id)?
+                .ok_or_else(|| Error::not_found("not_found", "no click has that id"))?
+                .id
+        }
+        _ => id,
+    };
     retention::append_log(&ctx.config.db, kind, &id)
         .map_err(|e| Error::unavailable(format!("could not write the erasure log: {e}")))?;
     let now = crate::clock::now_ms();

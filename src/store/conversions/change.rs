@@ -102,6 +102,11 @@ pub fn refund(conn: &Connection, id: i64, request: &RefundRequest, actor: &str, 
             }
             Some(more)
         }
+        RefundAmount::Platform(platform) => match platform.requested(&current) {
+            Ok(Some(0)) => return Ok(Refunded::Repeated(current)),
+            Ok(requested) => requested,
+            Err(refusal) => return Ok(Refunded::Refused(current, refusal)),
+        },
     };
     let plan = match plan_refund(&current, requested) {
         Ok(Some(plan)) => plan,

@@ -90,6 +90,7 @@ fn assess(
         &offers::event_rates(conn, offer.id)?,
         offer.commission,
         &offer.public_id,
+        new.type_rate_only,
     );
     let recurring = match (resolved.key, resolved.tied_at, offer.recurring_months) {
         (Key::Customer, Some(tied_at), Some(months)) => Some(Recurring { tied_at, months }),
@@ -166,8 +167,9 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
         .prepare_cached(
             "INSERT INTO conversions (external_id, type, affiliate_id, offer_id, click_id, customer_id, coupon_code,
                                       attributed_by, source, currency, amount, base_commission, commission, status,
-                                      created_at, updated_at, test, flags, rate_source)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 'pending', ?13, ?13, ?14, ?15, ?16)
+                                      created_at, updated_at, test, flags, rate_source, goal, geo, commission_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 'pending', ?13, ?13, ?14, ?15, ?16, ?17,
+                     ?18, ?19)
              ON CONFLICT (external_id) DO NOTHING",
         )?
         .execute(params![
@@ -177,7 +179,7 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
             resolved.offer_id,
             resolved.click_id,
             customer_row,
-            resolved.coupon_code,
+            coupon_of(row),
             resolved.key.as_str(),
             new.source.as_str(),
             row.price.currency.code(),
@@ -186,7 +188,10 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
             now,
             row.test,
             Flag::join(&flags),
-            row.price.rate_source.as_str()
+            row.price.rate_source.as_str(),
+            new.details.goal,
+            new.details.geo,
+            new.details.commission_id
         ])
         .map_err(vanished_click)?;
     if inserted == 0 {
@@ -238,6 +243,14 @@ fn tie_customer(conn: &Connection, row: &NewRow, now: i64) -> Result<Option<i64>
     })
 }
 
+/// The coupon of the sale: the one that attributed it, else the one the report named (kept even
+/// when a click won the attribution, as the shop's own record of the sale).
+fn coupon_of(row: &NewRow) -> Option<String> {
+    row.resolved.coupon_code.clone().or_else(|| {
+        row.new.keys.coupon.as_deref().map(|c| crate::tracking::validate::metadata(c, 64)).filter(|c| !c.is_empty())
+    })
+}
+
 /// A click (or customer) can be swept or erased between reading and writing.
 fn vanished_click(e: rusqlite::Error) -> Error {
     if crate::store::is_foreign_key_violation(&e) {
@@ -266,7 +279,7 @@ fn replace(
              SET type = ?1, affiliate_id = ?2, offer_id = ?3, click_id = ?4, customer_id = ?5, coupon_code = ?6,
                  attributed_by = ?7, source = ?8, currency = ?9, amount = ?10, refunded_amount = 0,
                  base_commission = ?11, commission = ?11, status = 'pending', updated_at = ?12, test = ?14,
-                 flags = ?15, rate_source = ?16
+                 flags = ?15, rate_source = ?16, goal = ?17, geo = ?18, commission_id = ?19
              WHERE id = ?13 AND source = 'pixel' AND refunded_amount = 0",
         )?
         .execute(params![
@@ -275,7 +288,7 @@ fn replace(
             resolved.offer_id,
             resolved.click_id,
             customer_row,
-            resolved.coupon_code,
+            coupon_of(row),
             resolved.key.as_str(),
             new.source.as_str(),
             row.price.currency.code(),
@@ -285,7 +298,10 @@ fn replace(
             previous.id,
             row.test,
             Flag::join(flags),
-            row.price.rate_source.as_str()
+            row.price.rate_source.as_str(),
+            new.details.goal,
+            new.details.geo,
+            new.details.commission_id
         ])
         .map_err(vanished_click)?;
     if changed == 0 {
@@ -359,6 +375,8 @@ mod tests {
             actor: "test".into(),
             test: false,
             customer_email: None,
+            details: Default::default(),
+            type_rate_only: false,
         };
         let Prepared::Row(row) = prepare(&conn, new, &Default::default(), now).unwrap() else { panic!("not priced") };
         assert_eq!(row.price.commission, 100);

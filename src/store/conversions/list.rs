@@ -14,6 +14,10 @@ pub struct Filter {
     /// Only flagged (`true`) or only unflagged (`false`) conversions.
     pub flagged: Option<bool>,
     pub status: Option<Status>,
+    /// Exactly this goal, country or commission ID (as the network reported them).
+    pub goal: Option<String>,
+    pub geo: Option<String>,
+    pub commission_id: Option<String>,
     pub affiliate_id: Option<i64>,
     pub since: Option<i64>,
     pub until: Option<i64>,
@@ -48,6 +52,12 @@ impl Conditions {
             Some(true) => c.add("v.flags IS NOT NULL", vec![]),
             Some(false) => c.add("v.flags IS NULL", vec![]),
             None => {}
+        }
+        for (column, value) in [("goal", &filter.goal), ("geo", &filter.geo), ("commission_id", &filter.commission_id)]
+        {
+            if let Some(value) = value {
+                c.add(&format!("v.{column} = ?"), vec![Box::new(value.clone())]);
+            }
         }
         if let Some(status) = filter.status {
             c.add("v.status = ?", vec![Box::new(status.as_str())]);

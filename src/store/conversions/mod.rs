@@ -21,14 +21,14 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql};
 
 use crate::error::Error;
 use crate::tracking::attribution::Key;
-use crate::tracking::conversion::{Conversion, Flag, Source, Status};
+use crate::tracking::conversion::{Conversion, Details, Flag, Source, Status};
 use crate::tracking::money::Currency;
 use crate::tracking::pricing::RateSource;
 
 const SELECT: &str = "SELECT v.id, v.external_id, v.type, v.affiliate_id, a.referral_code, o.public_id, v.click_id,
                              cu.customer_id, v.coupon_code, v.attributed_by, v.source, v.currency, v.amount,
                              v.refunded_amount, v.base_commission, v.commission, v.status, v.created_at, v.updated_at,
-                             v.test, v.flags, v.rate_source
+                             v.test, v.flags, v.rate_source, v.goal, v.geo, v.commission_id
                       FROM conversions v
                       JOIN affiliates a ON a.id = v.affiliate_id
                       JOIN offers o ON o.id = v.offer_id
@@ -75,6 +75,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Conversion> {
             })?
         },
         rate_source: known(r, 21, RateSource::parse)?,
+        details: Details { goal: r.get(22)?, geo: r.get(23)?, commission_id: r.get(24)? },
     })
 }
 

@@ -1,0 +1,227 @@
+//! AFFY's Tracking API, with its own camelCase bodies and answers, so code written against it
+//! works after changing only the host and adding an API key: `POST /api/v1/tracking/click`,
+//! `/tracking/registration` and `/tracking/lead`, and the camelCase keys of
+//! `GET /api/v1/tracking/status/{session_id}` (in `leads.rs`). Each maps its body to the same
+//! domain values as the rest of the API and calls the same intake; errors keep the one error
+//! object and add `"success": false`.
+
+use serde_json::{Value, json};
+
+use crate::error::Error;
+use crate::http::json::Body;
+use crate::http::response::Response;
+use crate::http::{Ctx, Req};
+use crate::intake;
+use crate::store::clicks::{self, NewClick};
+use crate::store::conversions::Stored;
+use crate::store::{Insert, affiliates, customers, offers};
+use crate::tracking::attribution::Keys;
+use crate::tracking::conversion::{Details, NewConversion, Source};
+use crate::tracking::customer::NewCustomer;
+use crate::tracking::validate::{self, MAX_SOURCE, MAX_URL, MAX_USER_AGENT};
+use crate::tracking::{fraud, money};
+
+/// Every AFFY answer: `success` first, then the fields of the call.
+fn answer(status: u16, fields: Value) -> Response {
+    let mut body = json!({"success": true});
+    if let (Value::Object(out), Value::Object(fields)) = (&mut body, fields) {
+        out.extend(fields);
+    }
+    Response::json(status, &body)
+}
+
+/// An error, as AFFY clients check it (`success: false`) and as every other client reads it.
+fn failed(e: Error) -> Error {
+    e.with_extra("success", Value::Bool(false))
+}
+
+/// `POST /api/v1/tracking/click`: a click the shop's server records, optionally under its own
+/// `clickId`.
+pub fn click(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    record_click(ctx, req).map_err(failed)
+}
+
+fn record_click(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let body = Body::parse(&req.body)?;
+    let code = body.required_str("affiliateReference")?;
+    let alias = body.id_text("clickId")?;
+    if let Some(alias) = &alias
+        && !clicks::alias_shaped(alias)
+    {
+        return Err(Error::invalid("clickId", "must be 8 to 128 characters of A-Z a-z 0-9 - _ . ~"));
+    }
+    let session_id = body.id_text("sessionId")?;
+    if let Some(s) = &session_id {
+        validate::external_id(s).map_err(|e| Error::invalid("sessionId", e))?;
+    }
+    let affiliate = affiliates::by_code(&ctx.db, code)?.ok_or_else(|| affiliates::unknown(code))?;
+    let offer = offers::named_or_default(&ctx.db, body.str("offer")?)?;
+    if affiliate.paused || offer.paused {
+        return Err(Error::conflict("affiliate_paused", format!("affiliate `{code}` or its offer is paused")));
+    }
+    let text = |field: &str, max: usize| -> Result<Option<String>, Error> {
+        Ok(body.str(field)?.map(|v| validate::metadata(v, max)))
+    };
+    let click = NewClick {
+        affiliate_id: affiliate.id,
+        offer_id: offer.id,
+        session_id: session_id.clone(),
+        landing_url: text("clickedUrl", MAX_URL)?,
+        referrer: text("referrerUrl", MAX_URL)?,
+        user_agent: text("userAgent", MAX_USER_AGENT)?,
+        ip: None,
+        source: text("source", MAX_SOURCE)?,
+        subs: Default::default(),
+        test: super::is_test(req, &body)?,
+        flags: Vec::new(),
+        alias: alias.clone(),
+    };
+    let recorded = intake::record_click(&ctx.intake(), click, None)?;
+    Ok(answer(
+        201,
+        json!({
+            "clickId": alias.unwrap_or(recorded.id),
+            "sessionId": session_id,
+            "message": "Click tracked successfully",
+        }),
+    ))
+}
+
+/// `POST /api/v1/tracking/registration`: a referred user registered. Ties the customer to the
+/// click's affiliate and records a lead (type `lead`, earning the offer's lead rate, or nothing).
+pub fn registration(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let registered = (|| {
+        let body = Body::parse(&req.body)?;
+        let click_id = body.id_text("clickId")?.ok_or_else(|| Error::missing("clickId"))?;
+        let customer_id = body.id_text("customerId")?.ok_or_else(|| Error::missing("customerId"))?;
+        let keys = Keys { click_id: Some(click_id.clone()), ..Keys::default() };
+        let lead = register(ctx, req, &body, customer_id, keys, "email", "customerName")?;
+        Ok::<_, Error>(
+            json!({"leadId": lead, "clickId": click_id, "message": "Registration linked to affiliate referral"}),
+        )
+    })();
+    registered.map(|fields| answer(201, fields)).map_err(failed)
+}
+
+/// `POST /api/v1/tracking/lead`: a `REGISTRATION` (as above, by `sessionId` or `clickId`) or a
+/// `PAYMENT` (a sale attributed by `sessionId`, `clickId`, or the customer with that e-mail).
+pub fn lead(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let recorded = (|| {
+        let body = Body::parse(&req.body)?;
+        let kind = body.required_str("leadType")?.to_ascii_uppercase();
+        let keys =
+            Keys { click_id: body.id_text("clickId")?, session_id: body.id_text("sessionId")?, ..Keys::default() };
+        match kind.as_str() {
+            "REGISTRATION" => {
+                let email = body.str("customerEmail")?;
+                let customer_id = match (body.id_text("customerId")?, email) {
+                    (Some(id), _) => id,
+                    (None, Some(email)) => format!("email:{}", fraud::mailbox(email)),
+                    (None, None) => return Err(Error::missing("customerId")),
+                };
+                let lead = register(ctx, req, &body, customer_id, keys, "customerEmail", "customerName")?;
+                Ok(json!({"leadId": lead, "message": "Registration linked to affiliate referral"}))
+            }
+            "PAYMENT" => payment(ctx, req, &body, keys),
+            _ => Err(Error::invalid("leadType", "must be REGISTRATION or PAYMENT")),
+        }
+    })();
+    recorded.map(|fields| answer(201, fields)).map_err(failed)
+}
+
+/// Ties `customer_id` to the affiliate `keys` name and records its registration lead; the
+/// lead's conversion id. A repeated registration of the same customer is a 409.
+fn register(
+    ctx: &Ctx,
+    req: &Req,
+    body: &Body,
+    customer_id: String,
+    keys: Keys,
+    email_field: &str,
+    name_field: &str,
+) -> Result<i64, Error> {
+    let test = super::is_test(req, body)?;
+    let customer = NewCustomer {
+        customer_id: customer_id.clone(),
+        keys: keys.clone(),
+        email: body.str(email_field)?.map(String::from),
+        name: body.str(name_field)?.map(String::from),
+        test,
+    };
+    // An existing tie stays as it is (the first affiliate keeps a customer); the lead dedups.
+    let tie = intake::tie_customer(&ctx.intake(), customer)?;
+    let keys = match tie {
+        Insert::Created(_) => keys,
+        Insert::Duplicate(c) => Keys { customer_id: Some(c.customer_id), ..Keys::default() },
+    };
+    let new = NewConversion {
+        external_id: format!("registration:{customer_id}"),
+        kind: "lead".into(),
+        amount: Some("0".into()),
+        currency: None,
+        keys,
+        source: Source::TrackingApi,
+        actor: super::actor(req),
+        test,
+        customer_email: body.str(email_field)?.map(String::from),
+        details: Details::default(),
+        type_rate_only: true,
+    };
+    recorded_id(intake::record(&ctx.intake(), new)?)
+}
+
+/// A payment lead: a sale of `leadValue`, one conversion per call unless `externalId` names it.
+fn payment(ctx: &Ctx, req: &Req, body: &Body, mut keys: Keys) -> Result<Value, Error> {
+    let value = body.amount("leadValue")?.ok_or_else(|| Error::missing("leadValue"))?;
+    let email = body.str("customerEmail")?;
+    if keys.session_id.is_none() && keys.click_id.is_none() {
+        let customer = match email {
+            Some(email) => customers::by_email(&ctx.db, email)?,
+            None => None,
+        };
+        keys.customer_id = Some(customer.map(|c| c.customer_id).ok_or_else(|| {
+            Error::bad_request(
+                "missing_attribution",
+                "send sessionId or clickId, or the customerEmail of a customer registered before",
+            )
+        })?);
+    }
+    let external_id = match body.id_text("externalId")? {
+        Some(id) => id,
+        // AFFY records every payment call as a new lead; a random ID keeps that.
+        None => format!("payment:{}", crate::secret::token("")),
+    };
+    let new = NewConversion {
+        external_id,
+        kind: "sale".into(),
+        amount: Some(value.clone()),
+        currency: body.str("currency")?.map(|c| money::currency("currency", c)).transpose()?,
+        keys,
+        source: Source::TrackingApi,
+        actor: super::actor(req),
+        test: super::is_test(req, body)?,
+        customer_email: email.map(String::from),
+        details: Details::default(),
+        type_rate_only: false,
+    };
+    let lead = recorded_id(intake::record(&ctx.intake(), new)?)?;
+    Ok(json!({
+        "leadId": lead,
+        "leadValue": number(&value),
+        "conversionSource": "TRACKING_API",
+        "message": "Payment linked to affiliate referral",
+    }))
+}
+
+/// The id of a conversion just recorded; a duplicate is the usual 409 with the stored one.
+fn recorded_id(outcome: Stored) -> Result<i64, Error> {
+    match outcome {
+        Stored::Created(c) | Stored::Replaced { conversion: c, .. } => Ok(c.id),
+        duplicate => crate::http::answer::recorded(duplicate).map(|_| 0),
+    }
+}
+
+/// A decimal text as a JSON number with exactly that text (no float in between).
+fn number(text: &str) -> Value {
+    serde_json::from_str::<Value>(text).ok().filter(Value::is_number).unwrap_or_else(|| Value::String(text.into()))
+}
