@@ -153,6 +153,7 @@ pub const WAL_AUTOCHECKPOINT: Opt = Opt::value("wal-autocheckpoint", "AFFILIATED
 pub const PIXEL: Opt = Opt::value("pixel", "AFFILIATED_PIXEL");
 pub const MIN_CLICK_AGE: Opt = Opt::value("min-click-age", "AFFILIATED_MIN_CLICK_AGE");
 pub const MAX_CLICKS_PER_IP: Opt = Opt::value("max-clicks-per-ip", "AFFILIATED_MAX_CLICKS_PER_IP");
+pub const ALLOWED_ORIGIN: Opt = Opt::many("allowed-origin", "AFFILIATED_ALLOWED_ORIGINS");
 pub const POSTBACK_ALLOW: Opt = Opt::many("postback-allow", "AFFILIATED_POSTBACK_ALLOW");
 pub const STRIPE_WEBHOOK_SECRET: Opt = Opt::value("stripe-webhook-secret", "AFFILIATED_STRIPE_WEBHOOK_SECRET");
 pub const SHOPIFY_WEBHOOK_SECRET: Opt = Opt::value("shopify-webhook-secret", "AFFILIATED_SHOPIFY_WEBHOOK_SECRET");
@@ -169,6 +170,7 @@ pub fn webhook_secret_opt(connector: Connector) -> &'static Opt {
         Connector::Paddle => &PADDLE_WEBHOOK_SECRET,
     }
 }
+pub const APPROVE_AFTER: Opt = Opt::value("approve-after", "AFFILIATED_APPROVE_AFTER");
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -188,11 +190,13 @@ pub const SERVE_OPTS: &[Opt] = &[
     PIXEL,
     MIN_CLICK_AGE,
     MAX_CLICKS_PER_IP,
+    ALLOWED_ORIGIN,
     POSTBACK_ALLOW,
     STRIPE_WEBHOOK_SECRET,
     SHOPIFY_WEBHOOK_SECRET,
     WOOCOMMERCE_WEBHOOK_SECRET,
     PADDLE_WEBHOOK_SECRET,
+    APPROVE_AFTER,
 ];
 
 /// Everything `serve` needs, validated.
@@ -237,11 +241,17 @@ pub struct Serve {
     pub pixel: bool,
     /// The fraud rules' thresholds.
     pub fraud: crate::tracking::fraud::Thresholds,
+    /// Origins of web pages that may read the click snippet's `/c/` answers (CORS), exactly as
+    /// browsers send them in `Origin`.
+    pub allowed_origins: Vec<String>,
     /// Networks whose servers may send postbacks without the token (by the real client address).
     pub postback_allow: Vec<crate::tracking::net::Cidr>,
     /// Shop connectors' webhook signing secrets from the environment or flags (they win over
     /// secrets set through the API, which live in the database).
     pub webhook_secrets: Vec<(Connector, String)>,
+    /// Pending conversions older than this are approved by the sweeper (offers may set their
+    /// own `approve_after_days`); `None`: only offers that set one.
+    pub approve_after: Option<Duration>,
 }
 
 impl Serve {
@@ -249,9 +259,7 @@ impl Serve {
     pub fn webhook_secret(&self, connector: Connector) -> Option<&str> {
         self.webhook_secrets.iter().find(|(c, _)| *c == connector).map(|(_, s)| s.as_str())
     }
-}
 
-impl Serve {
     pub fn from_args(args: &Args) -> Result<Serve, String> {
         let api_key = std::env::var(API_KEY_ENV).ok().filter(|k| !k.is_empty());
         if let Some(key) = &api_key {
@@ -358,6 +366,14 @@ impl Serve {
                 format!("--max-clicks-per-ip must be a number of clicks per hour, or 0 (off), not {v:?}")
             })?,
         };
+        let allowed_origins = args
+            .get_all(&ALLOWED_ORIGIN)
+            .iter()
+            .map(|v| {
+                crate::http::snippet::parse_origin(v)
+                    .map_err(|e| format!("--allowed-origin / AFFILIATED_ALLOWED_ORIGINS {v:?} {e}"))
+            })
+            .collect::<Result<_, _>>()?;
         let mut webhook_secrets = Vec::new();
         for connector in Connector::ALL {
             let opt = webhook_secret_opt(connector);
@@ -368,6 +384,13 @@ impl Serve {
                 webhook_secrets.push((connector, secret));
             }
         }
+        let approve_after =
+            match args.get(&APPROVE_AFTER).as_deref() {
+                None | Some("off") => None,
+                Some(v) => Some(parse_duration(v).ok_or_else(|| {
+                    format!("--approve-after must be off or a duration such as 14d or 30d, not {v:?}")
+                })?),
+            };
         Ok(Serve {
             db: args.db(),
             listen,
@@ -389,6 +412,7 @@ impl Serve {
             wal_autocheckpoint,
             pixel,
             fraud: crate::tracking::fraud::Thresholds { min_click_age_ms, max_clicks_per_ip },
+            allowed_origins,
             postback_allow: args
                 .get_all(&POSTBACK_ALLOW)
                 .iter()
@@ -399,6 +423,7 @@ impl Serve {
                 })
                 .collect::<Result<_, _>>()?,
             webhook_secrets,
+            approve_after,
         })
     }
 }
@@ -497,6 +522,10 @@ mod tests {
             "30s",
             "--max-clicks-per-ip",
             "0",
+            "--allowed-origin",
+            "https://shop.example",
+            "--allowed-origin",
+            "http://127.0.0.1:8081",
             "--postback-allow",
             "203.0.113.0/24",
             "--postback-allow",
@@ -509,6 +538,10 @@ mod tests {
         assert!(serve.pixel);
         assert_eq!(serve.fraud.min_click_age_ms, 30_000);
         assert_eq!(serve.fraud.max_clicks_per_ip, 0);
+        assert_eq!(serve.allowed_origins, ["https://shop.example", "http://127.0.0.1:8081"]);
+        let mut bad = lexopt::Parser::from_args(["--allowed-origin", "https://shop.example/"]);
+        let e = Serve::from_args(&Args::parse(&mut bad, SERVE_OPTS).unwrap()).unwrap_err();
+        assert!(e.contains("--allowed-origin") && e.contains("write \"https://shop.example\""), "{e}");
         assert_eq!(serve.postback_allow.len(), 2);
         assert_eq!(serve.webhook_secret(Connector::Stripe), Some("whsec_flag"));
         assert_eq!(serve.webhook_secret(Connector::Paddle), None);

@@ -19,6 +19,9 @@ Commands:
   backup        write a consistent, verified copy of the live database
   check         exit 0 if a running server is healthy
   postback-url  print the postback URL template (with the postback token) for networks
+  verify-statement
+                check an affiliate's signed ledger statement (and that an older one
+                is its prefix)
 
 Run `affiliated <COMMAND> --help` for a command's options. Every option also reads an
 AFFILIATED_* environment variable; a flag wins over the environment.
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         "backup" => cli::backup::run(&mut parser),
         "check" => cli::check::run(&mut parser),
         "postback-url" => cli::postback_url::run(&mut parser),
+        "verify-statement" => cli::verify_statement::run(&mut parser),
         "help" => {
             print!("{HELP}");
             Ok(())

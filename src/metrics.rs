@@ -109,7 +109,7 @@ impl Metrics {
         counter(
             &mut out,
             "affiliated_bot_visits_total",
-            "Tracking-link visits by crawlers, previewers or clients without a user agent: redirected, no click.",
+            "Tracking-link and click-snippet visits by crawlers, previewers or clients without a user agent: no click.",
             load(&self.bot_visits),
         );
         counter(

@@ -1,8 +1,10 @@
 //! The outbound postback worker: delivers `postback_deliveries` rows to affiliates' trackers.
 //!
 //! Runs on its own thread, never on a request thread. Each delivery is one GET with a short
-//! timeout, signed with `X-Affiliated-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.<url>">`;
-//! a delivery about test data also carries `X-Affiliated-Test: 1`.
+//! timeout, signed with `X-Affiliated-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.<url>">`,
+//! and carrying the affiliate's ledger head as it is when sent
+//! (`X-Affiliated-Ledger-Head: <seq>:<hash>`, see docs/statements.md); a delivery about test
+//! data also carries `X-Affiliated-Test: 1`.
 //! A 2xx answer is delivered; anything else (3xx included: redirects are never followed) or a
 //! network error is a failed attempt, retried with exponential backoff for about a day
 //! (`store::deliveries`). Before connecting, the host is resolved and refused if any of its
@@ -20,7 +22,7 @@ use std::time::Duration;
 use crate::clock::now_ms;
 use crate::store::deliveries::{self, Delivery};
 use crate::store::writer::Writer;
-use crate::store::{self, affiliates};
+use crate::store::{self, affiliates, ledger};
 use crate::tracking::net;
 
 mod webhooks;
@@ -76,8 +78,11 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
-pub fn attempt(agent: &ureq::Agent, url: &str, secret: Option<&str>, test: bool) -> Attempt {
+pub fn attempt(agent: &ureq::Agent, url: &str, secret: Option<&str>, ledger_head: Option<&str>, test: bool) -> Attempt {
     let mut request = agent.get(url);
+    if let Some(head) = ledger_head {
+        request = request.set("X-Affiliated-Ledger-Head", head);
+    }
     if let Some(secret) = secret {
         request = request.set("X-Affiliated-Signature", &signature(secret, now_ms() / 1000, url));
     }
@@ -148,10 +153,12 @@ pub fn spawn(
 fn deliver_batch(db: &rusqlite::Connection, agent: &ureq::Agent, writer: &Writer, due: Vec<Delivery>) {
     let secrets: Vec<Option<String>> =
         due.iter().map(|d| affiliates::postback_secret(db, d.affiliate_id).ok().flatten()).collect();
+    let heads: Vec<Option<String>> =
+        due.iter().map(|d| ledger::head(db, d.affiliate_id).ok().map(|h| h.header_value())).collect();
     thread::scope(|scope| {
-        for (d, secret) in due.iter().zip(&secrets) {
+        for ((d, secret), head) in due.iter().zip(&secrets).zip(&heads) {
             scope.spawn(move || {
-                let outcome = attempt(agent, &d.url, secret.as_deref(), d.test);
+                let outcome = attempt(agent, &d.url, secret.as_deref(), head.as_deref(), d.test);
                 let id = d.id;
                 if outcome.delivered {
                     log::info!("postback {id} ({} for {}) delivered", d.event, d.referral_code);

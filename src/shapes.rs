@@ -1,12 +1,13 @@
 //! The JSON shapes of domain objects that leave the appliance by more than one road: a
-//! conversion looks the same in an API answer (`http::views`) and in a webhook's payload
-//! (`store::webhooks`, rendered inside the write transaction), so there is one function per
-//! shape, here, that both call. Pure: it formats what it is given and reads nothing else (no
-//! SQL, no HTTP, no clock).
+//! conversion (or a payout) looks the same in an API answer (`http::views`) and in a merchant
+//! webhook's payload (rendered by the store inside the write transaction), so there is one
+//! function per shape, here, that both call. Pure: it formats what it is given and reads
+//! nothing else (no SQL, no HTTP, no clock).
 
 use serde_json::{Value, json};
 
 use crate::clock::rfc3339;
+use crate::store::payouts::{Item, Payout};
 use crate::tracking::conversion::Conversion;
 
 /// A conversion as the API shows it: amounts in its currency's minor digits, times in RFC 3339.
@@ -35,5 +36,31 @@ pub fn conversion(c: &Conversion) -> Value {
         "flags": c.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
         "created_at": rfc3339(c.created_at),
         "updated_at": rfc3339(c.updated_at),
+    })
+}
+
+/// A payout with the ledger entries it holds, as the API shows it.
+pub fn payout(p: &Payout, items: &[Item]) -> Value {
+    let c = p.currency;
+    json!({
+        "id": p.id,
+        "referral_code": p.referral_code,
+        "currency": c.code(),
+        "amount": c.format(p.amount),
+        "status": p.status.as_str(),
+        "items": items.iter().map(|i| json!({
+            "seq": i.seq,
+            "kind": i.kind,
+            "conversion_id": i.conversion_id,
+            "external_id": i.external_id,
+            "amount": c.format(i.amount),
+            "at": rfc3339(i.at),
+        })).collect::<Vec<_>>(),
+        "reference": p.reference,
+        "run": p.run,
+        "run_id": p.run_id,
+        "created_at": rfc3339(p.created_at),
+        "paid_at": p.paid_at.map(rfc3339),
+        "cancelled_at": p.cancelled_at.map(rfc3339),
     })
 }

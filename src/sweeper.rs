@@ -1,8 +1,10 @@
-//! The retention sweeper: a background thread that, every sweep interval, deletes clicks past
-//! the retention period that never converted and strips personal data from the ones that did
-//! (`store::retention`), prunes old logs, and expires webhook events held for more than a day
-//! (`store::held`). Work is cut into small batches, each its own short job on the writer
-//! with a pause in between, so a sweep of millions of rows never holds up requests for long.
+//! The sweeper: a background thread that, every sweep interval, deletes clicks past the
+//! retention period that never converted and strips personal data from the ones that did
+//! (`store::retention`), prunes old logs, expires webhook events held for more than a day
+//! (`store::held`), and approves pending conversions whose hold period has passed
+//! (`store::conversions::hold`, rules in `tracking::hold`). Work is cut into small batches, each
+//! its own short job on the writer with a pause in between, so a sweep of millions of rows never
+//! holds up requests for long.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,12 +14,16 @@ use std::time::{Duration, Instant};
 use crate::clock::now_ms;
 use crate::error::Error;
 use crate::metrics::Metrics;
+use crate::store::conversions::hold;
 use crate::store::writer::Writer;
 use crate::store::{held, retention};
 use crate::tracking::connectors::HOLD_MS;
 
 /// Clicks looked at per batch: one batch holds the writer for about a millisecond.
 pub const BATCH: usize = 250;
+/// Conversions looked at per approval batch: each approval writes its event, ledger entry and
+/// postback, so batches are smaller than the clicks'.
+pub const APPROVE_BATCH: usize = 100;
 /// The pause after a batch is at least this, and at least twice what the batch took, so a sweep
 /// never takes more than a third of the writer's time. Measured with bench/sweep: deleting 1M
 /// stale clicks during the mixed load then costs the redirects' p99 less than double.
@@ -29,6 +35,8 @@ pub struct Sweeper {
     pub interval: Duration,
     pub metrics: Arc<Metrics>,
     pub stopping: Arc<AtomicBool>,
+    /// The server's hold period (`--approve-after`); offers may set their own.
+    pub approve_after: Option<Duration>,
 }
 
 /// Totals of one sweep.
@@ -39,6 +47,8 @@ pub struct Report {
     pub pruned: usize,
     /// Held webhook events logged as expired.
     pub expired: usize,
+    /// Conversions approved after their hold period.
+    pub approved: usize,
 }
 
 impl Sweeper {
@@ -57,11 +67,13 @@ impl Sweeper {
                         self.metrics.sweeper_runs.fetch_add(1, Ordering::Relaxed);
                         log::info!(
                             "retention sweep: deleted {} unconverted clicks, removed personal data from {} converted ones, \
-                             pruned {} old log rows, expired {} held webhook events ({:.0} ms)",
+                             pruned {} old log rows, expired {} held webhook events, approved {} conversions \
+                             after their hold period ({:.0} ms)",
                             r.deleted,
                             r.scrubbed,
                             r.pruned,
                             r.expired,
+                            r.approved,
                             started.elapsed().as_secs_f64() * 1e3
                         );
                     }
@@ -112,6 +124,28 @@ impl Sweeper {
             }
             thread::sleep(MIN_PAUSE);
         }
+        report.approved = self.approve_after_hold()?;
         Ok(report)
+    }
+
+    /// Approves, batch by batch, the pending conversions whose hold period has passed.
+    pub fn approve_after_hold(&self) -> Result<usize, Error> {
+        let default_hold = self.approve_after.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now = now_ms();
+        let mut approved = 0;
+        let mut after = (i64::MIN, i64::MIN);
+        loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return Ok(approved);
+            }
+            let started = Instant::now();
+            let (n, next) =
+                self.writer.run(move |conn| hold::approve_batch(conn, after, default_hold, now, APPROVE_BATCH))?;
+            approved += n;
+            self.metrics.conversions_approved.fetch_add(n as u64, Ordering::Relaxed);
+            let Some(next) = next else { return Ok(approved) };
+            after = next;
+            thread::sleep((started.elapsed() * 2).max(MIN_PAUSE));
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! What `serve` does to a database before it answers requests: make sure an API key exists (the
 //! configured one, or a generated one written to a private file), settle the admin token (the
-//! same way), make sure a postback token exists, and re-apply erasures a restored backup may
-//! lack. Secrets go to 0600 files beside the database, never to the log.
+//! same way), make sure a postback token and the statement signing key exist, and re-apply
+//! erasures a restored backup may lack. Secrets go to 0600 files beside the database, never to
+//! the log.
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,9 @@ pub fn prepare(conn: &Connection, config: &mut Serve) -> Result<(), String> {
     config.admin_token_sha256 = admin_token(conn, config)?;
     let now = crate::clock::now_ms();
     if let Some(message) = postbacks::ensure(conn, &config.db, config.postback_token.as_deref(), now)? {
+        log::warn!("{message}");
+    }
+    if let Some(message) = crate::statements::ensure(conn, &config.db, now)? {
         log::warn!("{message}");
     }
     let reapplied = store::retention::reapply(conn, &config.db, now)?;

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod migrate;
 pub mod postback_url;
 pub mod serve;
+pub mod verify_statement;
 
 use std::process::ExitCode;
 

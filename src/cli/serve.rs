@@ -74,10 +74,18 @@ Options (each falls back to the environment variable in brackets; a flag wins):
                           [AFFILIATED_SOCKET_TIMEOUT, default 15s]
   --trusted-proxy IP      believe X-Forwarded-For from this peer; repeatable
                           [AFFILIATED_TRUSTED_PROXY, comma-separated]
+  --allowed-origin ORIGIN
+                          a shop's origin (https://shop.example) whose pages may
+                          call /c/ with the click snippet from this host; repeatable
+                          [AFFILIATED_ALLOWED_ORIGINS, comma-separated]
   --click-retention DUR   delete unconverted clicks older than this
                           [AFFILIATED_CLICK_RETENTION, default 30d]
   --sweep-interval DUR    how often the retention sweep runs
                           [AFFILIATED_SWEEP_INTERVAL, default 1h]
+  --approve-after DUR     approve pending conversions this old at each sweep (not
+                          flagged, pixel, test or refunded ones; offers may set
+                          approve_after_days)
+                          [AFFILIATED_APPROVE_AFTER, default off]
   --allow-private-postbacks
                           let outbound postbacks reach loopback and private
                           addresses (tests, LANs)
@@ -163,6 +171,7 @@ fn serve(mut config: Serve) -> Result<(), String> {
         interval: config.sweep_interval,
         metrics,
         stopping: stopping.clone(),
+        approve_after: config.approve_after,
     }
     .spawn()
     .map_err(|e| format!("while starting the retention sweeper: {e}"))?;

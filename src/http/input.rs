@@ -25,11 +25,11 @@ pub fn new_affiliate(fields: &impl Fields) -> Result<NewAffiliate, Error> {
 }
 
 /// The fields of an affiliate a change may name.
-pub const AFFILIATE_FIELDS: &[&str] = &["name", "email", "postback_url", "status"];
+pub const AFFILIATE_FIELDS: &[&str] = &["name", "email", "postback_url", "status", "payout_email", "payout_details"];
 
 /// Reads and validates changes to an affiliate (API body or admin form): a name replaces the
-/// old one; email and postback URL change when sent, and an empty one clears them; `status`
-/// pauses (`paused`) or resumes (`active`) them.
+/// old one; email, postback URL and payout details change when sent, and an empty one clears
+/// them; `status` pauses (`paused`) or resumes (`active`) them.
 pub fn affiliate_changes(fields: &impl Fields) -> Result<Changes, Error> {
     let mut changes = Changes::default();
     if let Some(name) = fields.text("name")? {
@@ -51,6 +51,20 @@ pub fn affiliate_changes(fields: &impl Fields) -> Result<Changes, Error> {
     }
     if fields.has_field("postback_url") {
         changes.postback_url = Some(postback_url(fields)?.map(String::from));
+    }
+    if fields.has_field("payout_email") {
+        let email = fields.text("payout_email")?;
+        if let Some(e) = email {
+            validate::email(e).map_err(|m| Error::invalid("payout_email", m))?;
+        }
+        changes.payout_email = Some(email.map(String::from));
+    }
+    if fields.has_field("payout_details") {
+        let details = fields.text("payout_details")?;
+        if let Some(d) = details {
+            validate::payout_details(d).map_err(|m| Error::invalid("payout_details", m))?;
+        }
+        changes.payout_details = Some(details.map(String::from));
     }
     Ok(changes)
 }

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod answer;
 pub mod api;
+pub mod books;
 pub mod catalog;
 pub mod exchange;
 pub mod health;
@@ -24,6 +25,7 @@ pub mod response;
 pub mod router;
 pub mod server;
 pub mod session;
+pub mod snippet;
 pub mod views;
 
 use std::sync::Arc;

@@ -41,8 +41,7 @@ pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             }
         }
     };
-    let subs: [Option<String>; 5] =
-        SUBS.map(|(name, alias)| req.query(name).or_else(|| req.query(alias)).map(|v| validate::metadata(v, MAX_SUB)));
+    let subs = sub_ids(req);
     let destination = |click_id: Option<&str>, code: &str| {
         let visit = Visit {
             click_id,
@@ -101,6 +100,12 @@ pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// The code for an `{affiliate_id}` macro: only a well-formed code (it is encoded either way).
 fn code_or_empty(code: &str) -> &str {
     if validate::code(code).is_ok() { code } else { "" }
+}
+
+/// The five sub IDs a visit carries (`sub1`..`sub5`, or HasOffers' `aff_sub`..`aff_sub5`), made
+/// safe to store. The click snippet's endpoint reads them the same way.
+pub fn sub_ids(req: &Req) -> [Option<String>; 5] {
+    SUBS.map(|(name, alias)| req.query(name).or_else(|| req.query(alias)).map(|v| validate::metadata(v, MAX_SUB)))
 }
 
 fn no_destination() -> Response {

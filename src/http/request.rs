@@ -62,6 +62,10 @@ pub struct Headers {
     pub forwarded_proto: Option<String>,
     pub cookie: Option<String>,
     pub host: Option<String>,
+    /// The page's origin on a cross-origin browser request (CORS, see `snippet.rs`).
+    pub origin: Option<String>,
+    /// The validators of a cached copy (`ETag`s), for 304 answers.
+    pub if_none_match: Option<String>,
     /// Shop platforms' webhook headers (`Stripe-*`, `X-Shopify-*`, `X-WC-Webhook-*`, `Paddle-*`),
     /// names in lower case, for the connectors' signature checks.
     pub platform: Vec<(String, String)>,
@@ -160,6 +164,10 @@ pub fn headers_of(list: &[tiny_http::Header]) -> Headers {
             &mut h.cookie
         } else if field.eq_ignore_ascii_case("host") {
             &mut h.host
+        } else if field.eq_ignore_ascii_case("origin") {
+            &mut h.origin
+        } else if field.eq_ignore_ascii_case("if-none-match") {
+            &mut h.if_none_match
         } else {
             let name = field.as_bytes();
             let ours = |p: &&str| name.len() > p.len() && name[..p.len()].eq_ignore_ascii_case(p.as_bytes());

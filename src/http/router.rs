@@ -3,11 +3,13 @@
 
 use super::admin;
 use super::api::{
-    affiliates, clicks, connectors, conversions, coupons, customers, leads, offers, postbacks, tracking, webhooks,
+    affiliates, clicks, connectors, conversions, coupons, customers, leads, offers, payouts, postbacks, statements,
+    tracking, webhooks,
 };
+use super::books;
 use super::request::Method::{self, Delete, Get, Patch, Post, Put};
 use super::response::Response;
-use super::{Ctx, Req, health, hooks, pixel, postback, redirect};
+use super::{Ctx, Req, health, hooks, pixel, postback, redirect, snippet};
 use crate::error::Error;
 
 pub type Handler = fn(&mut Ctx, &Req) -> Result<Response, Error>;
@@ -48,16 +50,22 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/aff_goal", Public, postback::receive),
     route(Post, "/aff_goal", Public, postback::receive),
     route(Get, "/pixel.gif", Public, pixel::pixel),
+    route(Get, "/a.js", Public, snippet::script),
+    route(Get, "/c/{referral_code}", Public, snippet::click),
     route(Post, "/hooks/stripe", Public, hooks::receive),
     route(Post, "/hooks/shopify", Public, hooks::receive),
     route(Post, "/hooks/woocommerce", Public, hooks::receive),
     route(Post, "/hooks/paddle", Public, hooks::receive),
+    route(Get, "/.well-known/affiliated-statement-key", Public, statements::public_key),
     route(Post, "/api/v1/affiliates", ApiKey, affiliates::create),
     route(Get, "/api/v1/affiliates", ApiKey, affiliates::list),
     route(Get, "/api/v1/affiliates/{referral_code}", ApiKey, affiliates::get),
     route(Patch, "/api/v1/affiliates/{referral_code}", ApiKey, affiliates::update),
     route(Post, "/api/v1/affiliates/{referral_code}/postback-secret", ApiKey, affiliates::rotate_secret),
     route(Post, "/api/v1/affiliates/{referral_code}/postback-test", ApiKey, affiliates::test_postback),
+    route(Delete, "/api/v1/affiliates/{referral_code}/personal-data", ApiKey, affiliates::erase_personal_data),
+    route(Get, "/api/v1/affiliates/{referral_code}/balance", ApiKey, statements::balance),
+    route(Get, "/api/v1/affiliates/{referral_code}/statement", ApiKey, statements::statement),
     route(Post, "/api/v1/offers", ApiKey, offers::create),
     route(Get, "/api/v1/offers", ApiKey, offers::list),
     route(Get, "/api/v1/offers/{id}", ApiKey, offers::get),
@@ -106,6 +114,12 @@ pub static ROUTES: &[Route] = &[
     route(Put, "/api/v1/connectors/{name}", ApiKey, connectors::put),
     route(Delete, "/api/v1/connectors/{name}", ApiKey, connectors::delete),
     route(Get, "/api/v1/hooks/received", ApiKey, connectors::received),
+    route(Post, "/api/v1/payouts", ApiKey, payouts::create),
+    route(Get, "/api/v1/payouts", ApiKey, payouts::list),
+    route(Get, "/api/v1/payouts/{id}", ApiKey, payouts::get),
+    route(Post, "/api/v1/payouts/{id}/mark-paid", ApiKey, payouts::mark_paid),
+    route(Post, "/api/v1/payouts/{id}/cancel", ApiKey, payouts::cancel),
+    route(Get, "/api/v1/payouts/{id}/export", ApiKey, payouts::export),
     route(Get, "/admin/login", AdminLogin, admin::login::form),
     route(Post, "/admin/login", AdminLogin, admin::login::submit),
     route(Post, "/admin/logout", Admin, admin::login::logout),
@@ -136,6 +150,14 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/admin/reconcile/missing.csv", Admin, admin::reconcile::missing_csv),
     route(Get, "/admin/export/commissions.csv", Admin, admin::export::commissions),
     route(Get, "/admin/export/conversions.csv", Admin, admin::export::conversions),
+    route(Get, "/admin/balances", Admin, books::balances::page),
+    route(Get, "/admin/payouts", Admin, books::payouts::page),
+    route(Post, "/admin/payouts", Admin, books::payouts::create),
+    route(Get, "/admin/payouts/{id}", Admin, books::payouts::detail),
+    route(Post, "/admin/payouts/{id}/mark-paid", Admin, books::payouts::mark_paid),
+    route(Post, "/admin/payouts/{id}/cancel", Admin, books::payouts::cancel),
+    route(Get, "/admin/payouts/{id}/export", Admin, books::payouts::export),
+    route(Get, "/admin/payout-runs/{id}/export", Admin, books::payouts::export_run),
 ];
 
 pub enum Found {

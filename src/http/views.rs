@@ -12,12 +12,14 @@ use crate::store::customers::Customer;
 use crate::store::deliveries::Delivery;
 use crate::store::events::Event;
 use crate::store::offers::Offer;
+use crate::store::payouts::{Item, Payout};
 use crate::store::postbacks::Received;
 use crate::store::rates::AffiliateRate;
 use crate::store::webhook_deliveries::WebhookDelivery;
 use crate::store::webhooks::Webhook;
 use crate::tracking::commission::Rule;
 use crate::tracking::conversion::Conversion;
+use crate::tracking::ledger::Balances;
 use crate::tracking::money::Currency;
 
 pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
@@ -29,6 +31,8 @@ pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
         "tracking_link": tracking_link(public_url, &a.referral_code),
         "created_at": rfc3339(a.created_at),
         "status": if a.paused { "paused" } else { "active" },
+        "payout_email": a.payout_email,
+        "payout_details": a.payout_details,
     })
 }
 
@@ -58,6 +62,7 @@ pub fn offer(o: &Offer, event_rates: &[(String, Rule)]) -> Value {
         "status": if o.paused { "paused" } else { "active" },
         "recurring_months": o.recurring_months,
         "max_conversions_per_click": o.max_conversions_per_click,
+        "approve_after_days": o.approve_after_days,
         "created_at": rfc3339(o.created_at),
     })
 }
@@ -202,6 +207,28 @@ pub fn hook(h: &ReceivedHook) -> Value {
         "replayed": h.replayed,
         "conversion_id": h.conversion_id,
     })
+}
+
+/// An affiliate's balances: `{"balances": [{currency, pending, available, in_payouts, paid}]}`.
+pub fn balances(rows: &[(Currency, Balances)]) -> Value {
+    let balances: Vec<Value> = rows
+        .iter()
+        .map(|(c, b)| {
+            json!({
+                "currency": c.code(),
+                "pending": c.format(b.pending),
+                "available": c.format(b.available),
+                "in_payouts": c.format(b.in_payouts),
+                "paid": c.format(b.paid),
+            })
+        })
+        .collect();
+    json!({ "balances": balances })
+}
+
+/// A payout with its items: the one shape, shared with `payout.paid` webhook payloads.
+pub fn payout(p: &Payout, items: &[Item]) -> Value {
+    crate::shapes::payout(p, items)
 }
 
 /// A merchant webhook, never with its secret (shown once, by `POST /api/v1/webhooks`).

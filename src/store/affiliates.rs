@@ -14,6 +14,9 @@ pub struct Affiliate {
     pub created_at: i64,
     /// Paused: links redirect without a click, conversions are rejected.
     pub paused: bool,
+    /// Where to pay them: a PayPal e-mail, or free-text bank details (personal data).
+    pub payout_email: Option<String>,
+    pub payout_details: Option<String>,
 }
 
 pub struct NewAffiliate {
@@ -30,9 +33,11 @@ pub struct Changes {
     pub email: Option<Option<String>>,
     pub postback_url: Option<Option<String>>,
     pub paused: Option<bool>,
+    pub payout_email: Option<Option<String>>,
+    pub payout_details: Option<Option<String>>,
 }
 
-const COLUMNS: &str = "id, referral_code, name, email, postback_url, created_at, status";
+const COLUMNS: &str = "id, referral_code, name, email, postback_url, created_at, status, payout_email, payout_details";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Affiliate> {
     Ok(Affiliate {
@@ -43,6 +48,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Affiliate> {
         postback_url: r.get(4)?,
         created_at: r.get(5)?,
         paused: r.get::<_, String>(6)? == "paused",
+        payout_email: r.get(7)?,
+        payout_details: r.get(8)?,
     })
 }
 
@@ -85,6 +92,13 @@ pub fn update(conn: &Connection, referral_code: &str, changes: &Changes) -> Resu
     if let Some(paused) = changes.paused {
         let status = if paused { "paused" } else { "active" };
         conn.prepare_cached("UPDATE affiliates SET status = ?1 WHERE id = ?2")?.execute(params![status, id])?;
+    }
+    if let Some(email) = &changes.payout_email {
+        conn.prepare_cached("UPDATE affiliates SET payout_email = ?1 WHERE id = ?2")?.execute(params![email, id])?;
+    }
+    if let Some(details) = &changes.payout_details {
+        conn.prepare_cached("UPDATE affiliates SET payout_details = ?1 WHERE id = ?2")?
+            .execute(params![details, id])?;
     }
     let mut secret = None;
     if let Some(url) = &changes.postback_url {

@@ -1,21 +1,36 @@
 //! Schema versions. `schema.sql` is the whole current schema and creates fresh databases;
 //! `migrations/NNNN-*.sql` upgrade an existing database one version at a time. The version lives
 //! in `PRAGMA user_version`. Every step runs in one transaction, so a failed upgrade leaves the
-//! database at the previous version.
+//! database at the previous version. A step is a script, optionally followed by Rust code for
+//! what SQL cannot do (hashing, say), run in the same transaction.
 
 use rusqlite::{Connection, TransactionBehavior};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 
-/// Upgrade scripts: entry `i` takes a database from version `i + 1` to `i + 2`.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/0002-conversion-sources-and-refund-ids.sql"),
-    include_str!("../../migrations/0003-conversion-test-and-flags.sql"),
-    include_str!("../../migrations/0004-program-controls.sql"),
-    include_str!("../../migrations/0005-sessions.sql"),
-    include_str!("../../migrations/0006-seed-integrations.sql"),
-    include_str!("../../migrations/0007-connectors.sql"),
-    include_str!("../../migrations/0008-webhooks.sql"),
+/// Rust code a step runs after its script, on the same transaction.
+type Step = fn(&Connection) -> Result<(), String>;
+
+/// One upgrade step: a script, then (if any) Rust code on the same transaction.
+struct Migration {
+    script: &'static str,
+    then: Option<Step>,
+}
+
+const fn script(script: &'static str) -> Migration {
+    Migration { script, then: None }
+}
+
+/// Upgrade steps: entry `i` takes a database from version `i + 1` to `i + 2`.
+const MIGRATIONS: &[Migration] = &[
+    script(include_str!("../../migrations/0002-conversion-sources-and-refund-ids.sql")),
+    script(include_str!("../../migrations/0003-conversion-test-and-flags.sql")),
+    script(include_str!("../../migrations/0004-program-controls.sql")),
+    script(include_str!("../../migrations/0005-sessions.sql")),
+    script(include_str!("../../migrations/0006-seed-integrations.sql")),
+    script(include_str!("../../migrations/0007-connectors.sql")),
+    Migration { script: include_str!("../../migrations/0008-ledger.sql"), then: Some(super::ledger::backfill) },
+    script(include_str!("../../migrations/0009-webhooks.sql")),
 ];
 
 /// The version `schema.sql` corresponds to.
@@ -42,7 +57,7 @@ pub fn run(conn: &Connection) -> Result<(), String> {
                     .into(),
             );
         }
-        apply(conn, SCHEMA, CURRENT, "while creating the schema")?;
+        apply(conn, &script(SCHEMA), CURRENT, "while creating the schema")?;
         log::info!("created the database schema (version {CURRENT})");
         return Ok(());
     }
@@ -59,9 +74,9 @@ pub fn run(conn: &Connection) -> Result<(), String> {
 }
 
 fn upgrade(conn: &Connection, from: i64) -> Result<(), String> {
-    for (index, script) in MIGRATIONS.iter().enumerate().skip((from - 1) as usize) {
+    for (index, step) in MIGRATIONS.iter().enumerate().skip((from - 1) as usize) {
         let target = index as i64 + 2;
-        apply(conn, script, target, &format!("while migrating to schema version {target}"))?;
+        apply(conn, step, target, &format!("while migrating to schema version {target}"))?;
         log::info!("migrated the database to schema version {target}");
     }
     Ok(())
@@ -76,11 +91,14 @@ pub fn user_version(conn: &Connection) -> Result<i64, String> {
         .map_err(|e| format!("while reading the schema version: {e}"))
 }
 
-/// Runs one script and records the version it reaches, in a single transaction.
-fn apply(conn: &Connection, script: &str, version: i64, context: &str) -> Result<(), String> {
+/// Runs one step and records the version it reaches, in a single transaction.
+fn apply(conn: &Connection, step: &Migration, version: i64, context: &str) -> Result<(), String> {
     let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
         .map_err(|e| format!("{context}: {e}"))?;
-    tx.execute_batch(script).map_err(|e| format!("{context}: {e}"))?;
+    tx.execute_batch(step.script).map_err(|e| format!("{context}: {e}"))?;
+    if let Some(then) = step.then {
+        then(&tx).map_err(|e| format!("{context}: {e}"))?;
+    }
     let broken: i64 = tx
         .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
         .map_err(|e| format!("{context}: while checking foreign keys: {e}"))?;
@@ -114,5 +132,23 @@ mod tests {
         let other = Connection::open_in_memory().unwrap();
         other.execute_batch("CREATE TABLE t (x)").unwrap();
         assert!(run(&other).unwrap_err().contains("another application"));
+    }
+
+    #[test]
+    fn a_failing_rust_step_undoes_its_script_and_the_version() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", 7).unwrap();
+        let failing = Migration { script: "CREATE TABLE t (x)", then: Some(|_| Err("no".into())) };
+        assert_eq!(apply(&conn, &failing, 8, "step").unwrap_err(), "step: no");
+        assert_eq!(user_version(&conn).unwrap(), 7);
+        let tables: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 't'", [], |r| r.get(0)).unwrap();
+        assert_eq!(tables, 0);
+        let working = Migration {
+            script: "CREATE TABLE t (x)",
+            then: Some(|c| c.execute_batch("INSERT INTO t VALUES (1)").map_err(|e| e.to_string())),
+        };
+        apply(&conn, &working, 8, "step").unwrap();
+        assert_eq!(user_version(&conn).unwrap(), 8);
     }
 }

@@ -27,6 +27,7 @@ pub mod keys;
 pub mod ledger;
 pub mod migrate;
 pub mod offers;
+pub mod payouts;
 pub mod postbacks;
 pub mod rates;
 pub mod reports;

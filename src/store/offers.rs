@@ -25,6 +25,8 @@ pub struct Offer {
     pub recurring_months: Option<i64>,
     /// More conversions on one click than this are flagged `click_reused`.
     pub max_conversions_per_click: Option<i64>,
+    /// Days after which the sweeper approves pending conversions; `None`: the server's default.
+    pub approve_after_days: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,11 +46,12 @@ pub struct NewOffer {
     pub paused: bool,
     pub recurring_months: Option<i64>,
     pub max_conversions_per_click: Option<i64>,
+    pub approve_after_days: Option<i64>,
 }
 
 const COLUMNS: &str = "id, public_id, name, landing_url, commission_type, commission_value, \
                        attribution, click_window_days, currency, is_default, created_at, status, recurring_months, \
-                       max_conversions_per_click";
+                       max_conversions_per_click, approve_after_days";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Offer> {
     let corrupt = |what: &str| {
@@ -75,6 +78,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Offer> {
         paused: r.get::<_, String>(11)? == "paused",
         recurring_months: r.get(12)?,
         max_conversions_per_click: r.get(13)?,
+        approve_after_days: r.get(14)?,
     })
 }
 
@@ -123,9 +127,9 @@ pub fn create(conn: &Connection, new: &NewOffer, now: i64) -> Result<Offer, Erro
         .prepare_cached(
             "INSERT INTO offers (public_id, name, landing_url, commission_type, commission_value,
                                  attribution, click_window_days, currency, is_default, created_at, status,
-                                 recurring_months, max_conversions_per_click)
+                                 recurring_months, max_conversions_per_click, approve_after_days)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
-                     ?9 OR NOT EXISTS (SELECT 1 FROM offers WHERE is_default = 1), ?10, ?11, ?12, ?13)
+                     ?9 OR NOT EXISTS (SELECT 1 FROM offers WHERE is_default = 1), ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (public_id) DO NOTHING",
         )?
         .execute(params![
@@ -141,7 +145,8 @@ pub fn create(conn: &Connection, new: &NewOffer, now: i64) -> Result<Offer, Erro
             now,
             status(new.paused),
             new.recurring_months,
-            new.max_conversions_per_click
+            new.max_conversions_per_click,
+            new.approve_after_days
         ])?;
     if inserted == 0 {
         return Err(Error::conflict(
@@ -166,7 +171,8 @@ pub fn update(conn: &Connection, id: i64, changes: &NewOffer) -> Result<Offer, E
         .prepare_cached(
             "UPDATE offers SET name = ?1, landing_url = ?2, commission_type = ?3, commission_value = ?4,
                                attribution = ?5, click_window_days = ?6, is_default = is_default OR ?7,
-                               status = ?9, recurring_months = ?10, max_conversions_per_click = ?11
+                               status = ?9, recurring_months = ?10, max_conversions_per_click = ?11,
+                               approve_after_days = ?12
              WHERE id = ?8",
         )?
         .execute(params![
@@ -180,7 +186,8 @@ pub fn update(conn: &Connection, id: i64, changes: &NewOffer) -> Result<Offer, E
             id,
             status(changes.paused),
             changes.recurring_months,
-            changes.max_conversions_per_click
+            changes.max_conversions_per_click,
+            changes.approve_after_days
         ])?;
     if changed == 0 {
         return Err(Error::not_found("unknown_offer", format!("no offer has id {id}")));

@@ -111,16 +111,18 @@ fn payout_from_row(r: &Row<'_>) -> rusqlite::Result<Payout> {
     })
 }
 
-/// Commission booked in `[from_ms, to_ms)` from the ledger: approvals minus claw-backs, so a
-/// conversion approved last month and refunded this month lowers this month's payout.
-/// `conversions` counts the distinct conversions with an entry in the period.
+/// Commission earned in `[from_ms, to_ms)` from the affiliate ledger: approvals minus
+/// claw-backs (the payable entries), so a conversion approved last month and refunded this month
+/// lowers this month's figure. `conversions` counts the distinct conversions with an entry in
+/// the period. (What is actually owed now, after payouts, is the balance: `store::ledger`.)
 pub fn approved_payouts(conn: &Connection, from_ms: i64, to_ms: i64) -> Result<Vec<Payout>, Error> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT a.referral_code, a.name, a.email, l.currency, count(DISTINCT l.conversion_id), sum(l.amount)
-         FROM commission_ledger l JOIN affiliates a ON a.id = l.affiliate_id
-         WHERE l.at >= ?1 AND l.at < ?2
+         FROM ledger_entries l JOIN affiliates a ON a.id = l.affiliate_id
+         WHERE l.at >= ?1 AND l.at < ?2 AND l.kind IN {}
          GROUP BY l.affiliate_id, l.currency ORDER BY a.referral_code, l.currency",
-    )?;
+        crate::store::ledger::payable_kinds_sql()
+    ))?;
     let rows = stmt.query_map(params![from_ms, to_ms], payout_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -192,6 +194,7 @@ mod tests {
             paused: false,
             recurring_months: None,
             max_conversions_per_click: None,
+            approve_after_days: None,
         };
         offers::create(&conn, &offer, 0).unwrap();
         conn

@@ -94,6 +94,8 @@ pub fn prune_logs(conn: &Connection, cutoff_ms: i64, limit: usize) -> Result<usi
 pub enum Kind {
     Customer,
     Click,
+    /// An affiliate's personal data: e-mail, payout e-mail and details (the books stay).
+    Affiliate,
 }
 
 impl Kind {
@@ -101,12 +103,15 @@ impl Kind {
         match self {
             Kind::Customer => "customer",
             Kind::Click => "click",
+            Kind::Affiliate => "affiliate",
         }
     }
 }
 
-/// The identifier of an erased thing as the log keeps it.
+/// The identifier of an erased thing as the log keeps it (referral codes in lower case: they
+/// compare without regard to case).
 pub fn erasure_hash(kind: Kind, id: &str) -> String {
+    let id = if kind == Kind::Affiliate { id.to_lowercase() } else { id.to_string() };
     secret::hex(&secret::sha256(format!("{}:{id}", kind.as_str()).as_bytes()))
 }
 
@@ -122,7 +127,7 @@ pub fn append_log(db: &Path, kind: Kind, id: &str) -> std::io::Result<()> {
     let mut file = secret::open_private(&log_file(db), std::fs::OpenOptions::new().create(true).append(true))?;
     // Clicks carry their non-identifying time prefix so a re-application scans only that range.
     let line = match kind {
-        Kind::Customer => format!("customer {}\n", erasure_hash(kind, id)),
+        Kind::Customer | Kind::Affiliate => format!("{} {}\n", kind.as_str(), erasure_hash(kind, id)),
         Kind::Click => format!("click {} {}\n", id.get(..click_id::TIME_CHARS).unwrap_or(""), erasure_hash(kind, id)),
     };
     file.write_all(line.as_bytes())?;
@@ -131,8 +136,10 @@ pub fn append_log(db: &Path, kind: Kind, id: &str) -> std::io::Result<()> {
 
 /// Erases a customer: the customer row (e-mail, name), every click tied to it, directly or
 /// through its conversions, and every copy of what was sent about them: the raw parameters of
-/// postbacks received for their conversions or naming them, the outbound postbacks about
-/// their conversions, and the webhook payloads about them. Conversions stay with their amounts, commissions and affiliate.
+/// postbacks received for their conversions or naming them, the outbound postbacks about their
+/// conversions, the merchant webhook payloads about them, and the salt behind their orders'
+/// hashes in the affiliate ledger. Conversions and ledger entries stay with their amounts,
+/// commissions and affiliate.
 /// Returns whether anything was found.
 pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<bool, Error> {
     let row: Option<(i64, Option<String>)> = conn
@@ -162,6 +169,9 @@ pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<
         .collect::<Result<_, _>>()?;
     for conversion in conversions {
         scrub_conversion_logs(conn, conversion)?;
+        // The salt and readable order ID behind the ledger's order hash: without them the
+        // affiliate ledger's entries (which are never changed) tie to no order any more.
+        conn.prepare_cached("DELETE FROM ledger_orders WHERE conversion_id = ?1")?.execute([conversion])?;
     }
     conn.prepare_cached("DELETE FROM customers WHERE id = ?1")?.execute([row_id])?;
     conn.prepare_cached(&format!(
@@ -241,6 +251,21 @@ pub fn erase_click(conn: &Connection, id: &str, now: i64) -> Result<bool, Error>
     Ok(deleted == 1)
 }
 
+/// Erases an affiliate's personal data: e-mail, payout e-mail and payout details are removed and
+/// the name becomes the referral code. Their conversions, ledger and payouts stay (the books).
+/// Returns whether the affiliate exists.
+pub fn erase_affiliate(conn: &Connection, referral_code: &str, now: i64) -> Result<bool, Error> {
+    record(conn, Kind::Affiliate, referral_code, now)?;
+    super::catalog::changed();
+    let changed = conn
+        .prepare_cached(
+            "UPDATE affiliates SET name = referral_code, email = NULL, payout_email = NULL, payout_details = NULL
+             WHERE referral_code = ?1",
+        )?
+        .execute([referral_code])?;
+    Ok(changed == 1)
+}
+
 fn record(conn: &Connection, kind: Kind, id: &str, now: i64) -> Result<(), Error> {
     conn.prepare_cached(
         "INSERT INTO erasures (hash, kind, applied_at) VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO NOTHING",
@@ -280,6 +305,16 @@ pub fn reapply(conn: &Connection, db: &Path, now: i64) -> Result<usize, String> 
                 }
                 mark(conn, hash, Kind::Customer, now)
             }
+            ["affiliate", hash] if !known(hash)? => {
+                let codes: Vec<String> = conn
+                    .prepare("SELECT referral_code FROM affiliates")
+                    .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+                    .map_err(|e| e.to_string())?;
+                if let Some(code) = codes.into_iter().find(|c| erasure_hash(Kind::Affiliate, c) == *hash) {
+                    erase_affiliate(conn, &code, now).map_err(|e| e.to_string())?;
+                }
+                mark(conn, hash, Kind::Affiliate, now)
+            }
             ["click", prefix, hash] if !known(hash)? => {
                 let ids: Vec<String> = conn
                     // Every ID with this time prefix sorts between the prefix and the prefix + '~'.
@@ -307,4 +342,32 @@ fn mark(conn: &Connection, hash: &str, kind: Kind, now: i64) -> Result<(), Strin
     )
     .map(|_| ())
     .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_affiliates_erasure_is_logged_and_reapplied_to_a_restored_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let conn = crate::store::open_writer(&db, crate::store::Synchronous::Normal, 1000).unwrap();
+        conn.execute_batch(
+            "INSERT INTO affiliates (referral_code, name, email, payout_email, payout_details, created_at)
+             VALUES ('ann', 'Ann Example', 'ann@example.com', 'pay@example.com', 'IBAN DE00', 1)",
+        )
+        .unwrap();
+        // The erasure was logged, then the database restored from a backup older than it.
+        append_log(&db, Kind::Affiliate, "ANN").unwrap();
+        assert_eq!(reapply(&conn, &db, 5).unwrap(), 1);
+        let row: (String, Option<String>, Option<String>, Option<String>) = conn
+            .query_row("SELECT name, email, payout_email, payout_details FROM affiliates", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .unwrap();
+        assert_eq!(row, ("ann".to_string(), None, None, None));
+        assert_eq!(reapply(&conn, &db, 6).unwrap(), 0, "applied once");
+        assert!(!std::fs::read_to_string(log_file(&db)).unwrap().contains("ann"), "the log holds only a hash");
+    }
 }

@@ -15,23 +15,27 @@ pub fn memory() -> Connection {
     conn
 }
 
-/// Records a conversion of `amount` in `currency` credited to affiliate `code` (by name, as a
-/// partner-id postback does); returns its id.
-pub fn convert(conn: &Connection, external_id: &str, code: &str, amount: &str, currency: &str, now: i64) -> i64 {
-    let new = NewConversion {
+/// A sale of `amount` in `currency` credited to affiliate `code` by name (as a partner-id
+/// postback does), from `source`.
+pub fn sale(external_id: &str, code: &str, amount: &str, currency: &str, source: Source) -> NewConversion {
+    NewConversion {
         external_id: external_id.into(),
         kind: "sale".into(),
         amount: Some(amount.into()),
         currency: Currency::from_code(currency),
         keys: Keys { referral_code: Some(code.into()), ..Keys::default() },
-        source: Source::Api,
+        source,
         actor: "test".into(),
         test: false,
         customer_email: None,
         details: Default::default(),
         type_rate_only: false,
-    };
-    match record(conn, new, now) {
+    }
+}
+
+/// Records a sale through the API (see [`sale`]); returns its id.
+pub fn convert(conn: &Connection, external_id: &str, code: &str, amount: &str, currency: &str, now: i64) -> i64 {
+    match record(conn, sale(external_id, code, amount, currency, Source::Api), now) {
         Stored::Created(c) => c.id,
         other => panic!("not created: {other:?}"),
     }

@@ -53,6 +53,17 @@ pub fn email(value: &str) -> Result<(), String> {
     if well_formed { Ok(()) } else { Err("must be an e-mail address such as ann@example.com".into()) }
 }
 
+/// Free-text payout details (an IBAN and a name, say): up to 1000 characters, lines allowed.
+pub fn payout_details(value: &str) -> Result<(), String> {
+    if value.chars().count() > 1000 {
+        return Err("must be at most 1000 characters".into());
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+        return Err("must not contain control characters other than line breaks".into());
+    }
+    Ok(())
+}
+
 /// Conversion types: lower-case words such as `sale`, `lead`, `signup`.
 pub fn conversion_type(value: &str) -> Result<(), String> {
     let ok = !value.is_empty()

@@ -126,7 +126,6 @@ pub fn seed_demo(s: &Server) {
             assert_eq!(s.post(&path("approve"), &json!({})).status, 200);
         }
         conn.execute("UPDATE conversions SET created_at = ?1, updated_at = ?1 WHERE id = ?2", (at, id)).unwrap();
-        conn.execute("UPDATE commission_ledger SET at = ?1 + 3 * 86400000 WHERE conversion_id = ?2", (at, id)).unwrap();
     }
     // The daily totals follow the back-dated conversions; clicks get a realistic daily count.
     conn.execute_batch(

@@ -38,6 +38,11 @@ fn free_port() -> u16 {
 impl Browser {
     /// Starts chromedriver and a headless chromium session with a window of `width` x `height`.
     pub fn start(test: &str, width: u32, height: u32) -> Option<Browser> {
+        Browser::start_with(test, width, height, &[])
+    }
+
+    /// Like [`Browser::start`], with more chromium command-line switches (e.g. `--user-agent=…`).
+    pub fn start_with(test: &str, width: u32, height: u32, switches: &[&str]) -> Option<Browser> {
         let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !Path::new(p).exists()).collect();
         if !missing.is_empty() {
             let message =
@@ -62,15 +67,26 @@ impl Browser {
         });
         assert!(ready, "chromedriver did not become ready on port {port}");
         let profile = browser._profile.path().display().to_string();
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend([format!("--window-size={width},{height}"), format!("--user-data-dir={profile}")]);
+        args.extend(switches.iter().map(|s| s.to_string()));
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    format!("--window-size={width},{height}"), format!("--user-data-dir={profile}"),
-                ]
+                "args": args,
             }
         }}});
         let (status, body) = browser.call("POST", "/session", Some(&capabilities));
@@ -156,9 +172,20 @@ impl Browser {
         self.command("POST", "/window/rect", Some(json!({"width": width, "height": height})));
     }
 
-    fn script_number(&self, expression: &str) -> i64 {
+    /// The value of a JavaScript expression evaluated in the page.
+    pub fn eval(&self, expression: &str) -> Value {
         let script = json!({"script": format!("return {expression}"), "args": []});
-        self.command("POST", "/execute/sync", Some(script)).as_i64().unwrap_or(0)
+        self.command("POST", "/execute/sync", Some(script))
+    }
+
+    /// The cookies the current page's site has, as WebDriver describes them (with `path`,
+    /// `sameSite`, `secure`, `expiry`).
+    pub fn cookies(&self) -> Vec<Value> {
+        self.command("GET", "/cookie", None).as_array().cloned().unwrap_or_default()
+    }
+
+    fn script_number(&self, expression: &str) -> i64 {
+        self.eval(expression).as_i64().unwrap_or(0)
     }
 
     /// Makes the window `width` wide and tall enough to show the whole page (at most 4000 px).

@@ -94,8 +94,14 @@ fn test_data_never_counts_and_can_be_deleted() {
     let counted: i64 =
         sql.query_row("SELECT coalesce(sum(conversions), 0) FROM daily_conversions", [], |r| r.get(0)).unwrap();
     assert_eq!(counted, 1, "only L-1 counts");
-    let owed: i64 = sql.query_row("SELECT count(*) FROM commission_ledger", [], |r| r.get(0)).unwrap();
-    assert_eq!(owed, 0);
+    let in_ledger: Vec<String> = sql
+        .prepare("SELECT c.external_id FROM ledger_entries e JOIN conversions c ON c.id = e.conversion_id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(in_ledger, ["L-1"], "test conversions never enter an affiliate's ledger, even approved");
     let clicks: i64 = sql.query_row("SELECT coalesce(sum(clicks), 0) FROM daily_clicks", [], |r| r.get(0)).unwrap();
     assert_eq!(clicks, 2, "the two live clicks; the test click is not counted");
 
@@ -138,8 +144,15 @@ fn a_paused_affiliate_keeps_its_visitors_flowing_and_earns_nothing() {
         assert_eq!(events.last().unwrap()["reason"], "affiliate_paused", "{events:?}");
         assert_eq!(events.last().unwrap()["actor"], "rules");
     }
-    let owed: i64 = s.sql().query_row("SELECT count(*) FROM commission_ledger", [], |r| r.get(0)).unwrap();
-    assert_eq!(owed, 0);
+    let balance = s.get("/api/v1/affiliates/ann/balance");
+    assert_eq!(balance.status, 200, "{}", balance.text());
+    for b in balance.json()["balances"].as_array().unwrap() {
+        assert_eq!(
+            (&b["pending"], &b["available"]),
+            (&json!("0.00"), &json!("0.00")),
+            "a paused affiliate earns nothing: {b}"
+        );
+    }
 
     // Active again: links click, conversions earn.
     assert_eq!(patch(&s, "/api/v1/affiliates/ann", json!({"status": "active"})).status, 200);

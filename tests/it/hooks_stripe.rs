@@ -248,3 +248,20 @@ fn a_live_event_is_live_data_in_the_default_lists() {
     assert_eq!(data.len(), 1, "{}", listed.text());
     assert_eq!((&data[0]["test"], &data[0]["source"]), (&json!(false), &json!("stripe")));
 }
+
+#[test]
+fn test_mode_events_are_deleted_with_the_test_data_and_the_log_keeps_its_rows() {
+    let s = server(&[]);
+    let session = event(&s, "checkout.session.completed.payment.json");
+    assert_eq!(outcomes(&post_stripe(&s, &session)), ["created"]);
+    let c = conversion(&s, "pi_3QpRrVLkdIwHu7ix0m8Kx5aB");
+    assert_eq!(c["test"], true);
+    let r = s.delete("/api/v1/test-data");
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(conversions(&s).is_empty(), "the test conversion is gone");
+    let log = hook_log(&s, "&connector=stripe");
+    assert_eq!(log.len(), 1, "the hook log keeps what arrived");
+    assert_eq!(log[0]["conversion_id"], Value::Null, "without pointing at a deleted conversion");
+    // The same event again records it again: the platform's retry is still an order.
+    assert_eq!(outcomes(&post_stripe(&s, &session)), ["created"]);
+}

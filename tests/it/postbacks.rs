@@ -222,8 +222,8 @@ fn refunds_partial_full_and_over() {
     let again = s.post(&format!("/api/v1/conversions/{id}/refund"), &json!({}));
     assert_eq!((again.status, &again.json()["refunded_amount"]), (200, &json!("100.00")));
 
-    // Every change is in the history, and the approved money that was taken back is a negative
-    // ledger entry.
+    // Every change is in the history, and in the affiliate's ledger: the pending commission cut,
+    // then the approved money taken back, as negative entries.
     let history = s.get(&format!("/api/v1/conversions/{id}")).json();
     let actions: Vec<&str> =
         history["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
@@ -232,13 +232,14 @@ fn refunds_partial_full_and_over() {
     assert_eq!(history["events"][3]["commission_delta"], "-6.00");
     let ledger: Vec<(String, i64)> = s
         .sql()
-        .prepare("SELECT kind, amount FROM commission_ledger ORDER BY id")
+        .prepare("SELECT kind, amount FROM ledger_entries ORDER BY id")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(ledger, [("approval".to_string(), 600), ("clawback".to_string(), -600)]);
+    let expected = [("created", 1000), ("refunded", -400), ("approved", 600), ("clawed_back", -600)];
+    assert_eq!(ledger, expected.map(|(k, a)| (k.to_string(), a)));
 
     let other = s.post("/api/v1/conversions", &json!({"external_id": "R-2", "amount": "10", "click_id": click})).json()
         ["id"]

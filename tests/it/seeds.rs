@@ -2,11 +2,13 @@
 //! with its own parameter names, bodies and flow against the real binary (issue #15): code
 //! written against one of them works after changing the host and adding a credential.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::admin::{Session, TOKEN};
 use crate::postbacks::{fire, token};
-use crate::support::{KEY, Server, request};
+use crate::support::{KEY, Server, eventually, request};
 
 fn conversions(s: &Server, query: &str) -> Vec<Value> {
     s.get(&format!("/api/v1/conversions?limit=500{query}")).json()["data"].as_array().unwrap().clone()
@@ -64,6 +66,10 @@ fn the_developers_guide_flow_works_as_written() {
     // attributes the commission to the last click ... first-touch attribution" is the offer's choice.
     assert_eq!(post_json(&s, "/api/v1/affiliates", json!({"referral_code": "bea", "name": "Bea"})).status, 201);
     s.click("ann", json!({"session_id": "visitor-9"}));
+    // Clicks are stamped to the millisecond and two in the same one are in no defined order:
+    // let the clock pass the first click's before the second.
+    let first_done = std::time::SystemTime::now();
+    assert!(eventually(Duration::from_secs(1), || first_done.elapsed().is_ok_and(|d| d.as_millis() >= 2)));
     s.click("bea", json!({"session_id": "visitor-9"}));
     let last =
         post_json(&s, "/api/v1/conversions", json!({"session_id": "visitor-9", "external_id": "1006", "amount": "10"}));

@@ -170,6 +170,10 @@ impl Server {
         request(self.addr, "GET", path, &[("X-Api-Key", KEY)], b"")
     }
 
+    pub fn delete(&self, path: &str) -> Resp {
+        request(self.addr, "DELETE", path, &[("X-Api-Key", KEY)], b"")
+    }
+
     pub fn get_public(&self, path: &str) -> Resp {
         request(self.addr, "GET", path, &[], b"")
     }

@@ -344,3 +344,26 @@ fn finished_deliveries_are_pruned_like_postbacks() {
     );
     assert_eq!(s.get(&format!("/api/v1/webhooks/{id}")).status, 200, "the webhook itself stays");
 }
+
+#[test]
+fn a_payout_marked_paid_is_announced_once_as_the_api_shows_it() {
+    let s = server();
+    let receiver = Receiver::start(vec![200]);
+    let (id, secret) = create(&s, &receiver.url("/books"), &["payout.paid"]);
+    let c = convert(&s, json!({"external_id": "P-1", "amount": "120.00", "click_id": s.click("ann", json!({}))}));
+    assert_eq!(s.post(&format!("/api/v1/conversions/{}/approve", c["id"]), &json!({})).status, 200);
+    let run = s.post("/api/v1/payouts", &json!({"currency": "USD", "minimum": "1.00"}));
+    assert_eq!(run.status, 201, "{}", run.text());
+    let payout = run.json()["data"][0]["id"].as_i64().unwrap();
+    assert!(deliveries(&s, id).is_empty(), "a payout made is not a payout paid");
+    let paid = s.post(&format!("/api/v1/payouts/{payout}/mark-paid"), &json!({"reference": "PP-1"}));
+    assert_eq!(paid.status, 200, "{}", paid.text());
+    s.post(&format!("/api/v1/payouts/{payout}/mark-paid"), &json!({})).assert_error(409, "invalid_status_transition");
+    let got = receiver.wait_for(1);
+    assert!(signed_by(&secret, &got[0]));
+    let event = got[0].json();
+    assert_eq!(event["type"], "payout.paid");
+    assert_eq!(event["data"], s.get(&format!("/api/v1/payouts/{payout}")).json());
+    assert_eq!((&event["data"]["reference"], &event["data"]["amount"]), (&json!("PP-1"), &json!("12.00")));
+    assert_eq!(deliveries(&s, id).len(), 1, "the refused second mark-paid announced nothing");
+}

@@ -1,4 +1,4 @@
-//! `/admin/affiliates`: list, create, edit (name, email, postback URL), the tracking link to
+//! `/admin/affiliates`: list, create, edit (name, email, payout details, postback URL), the tracking link to
 //! copy, and the outbound postback's signing secret and test. Validation is the API's
 //! (`http::input::new_affiliate` and `affiliate_changes`).
 
@@ -132,7 +132,10 @@ fn edit_page(
          <label>Name<input type=\"text\" name=\"name\" required value=\"{}\"></label>\
          <label>Email<input type=\"email\" name=\"email\" value=\"{}\"></label>\
          <label>Status<select name=\"status\"><option value=\"active\">active</option>\
-         <option value=\"paused\"{}>paused: links redirect without a click, conversions are rejected</option></select></label></div>\
+         <option value=\"paused\"{}>paused: links redirect without a click, conversions are rejected</option></select></label>\
+         <label>Payout e-mail (PayPal)<input type=\"email\" name=\"payout_email\" value=\"{}\"></label></div>\
+         <label style=\"margin-top:12px\">Payout details (bank account, name; personal data)\
+         <textarea name=\"payout_details\" rows=\"2\" style=\"width:100%\">{}</textarea></label>\
          <label style=\"margin-top:12px\">Postback URL (called on every new, approved, rejected or refunded conversion)\
          <input type=\"url\" name=\"postback_url\" style=\"width:100%\" value=\"{}\" placeholder=\"https://tracker.example/pb?cid={{click_id}}&amp;payout={{commission}}\"></label>\
          <p class=\"muted\">Macros: <span class=\"mono\">{}</span>. Leave empty to send no postbacks.</p>\
@@ -146,6 +149,8 @@ fn edit_page(
         } else {
             ""
         }),
+        value("payout_email", a.payout_email.as_deref()),
+        value("payout_details", a.payout_details.as_deref()),
         value("postback_url", a.postback_url.as_deref()),
         macros.join(" ")
     );

@@ -12,6 +12,8 @@ const NAV: &[(&str, &str)] = &[
     ("/admin", "Overview"),
     ("/admin/conversions", "Conversions"),
     ("/admin/affiliates", "Affiliates"),
+    ("/admin/balances", "Balances"),
+    ("/admin/payouts", "Payouts"),
     ("/admin/offers", "Offers"),
     ("/admin/coupons", "Coupons"),
     ("/admin/postbacks", "Postbacks"),

@@ -76,6 +76,7 @@ fn from_form(form: &Form, existing: Option<(&Offer, Vec<(String, Rule)>)>) -> Re
         paused: form.get("paused").is_some(),
         recurring_months: limit("recurring_months", 1..=1200)?,
         max_conversions_per_click: limit("max_conversions_per_click", 1..=1_000_000)?,
+        approve_after_days: limit("approve_after_days", 0..=3650)?,
     })
 }
 
@@ -156,6 +157,7 @@ fn fields(draft: &Form, existing: Option<&Offer>) -> Html {
             "click_window_days" => o.click_window_days.to_string(),
             "recurring_months" => o.recurring_months.map(|n| n.to_string()).unwrap_or_default(),
             "max_conversions_per_click" => o.max_conversions_per_click.map(|n| n.to_string()).unwrap_or_default(),
+            "approve_after_days" => o.approve_after_days.map(|d| d.to_string()).unwrap_or_default(),
             _ => String::new(),
         }
     };
@@ -183,7 +185,8 @@ fn fields(draft: &Form, existing: Option<&Offer>) -> Html {
          <label>Commission value<input type=\"text\" name=\"commission_value\" required value=\"{}\" placeholder=\"10\"></label>\
          <label>Attribution<select name=\"attribution\"><option value=\"last_click\"{}>last click</option>\
          <option value=\"first_click\"{}>first click</option></select></label>\
-         <label>Click window (days)<input type=\"number\" name=\"click_window_days\" min=\"1\" max=\"3650\" value=\"{}\"></label></div>\
+         <label>Click window (days)<input type=\"number\" name=\"click_window_days\" min=\"1\" max=\"3650\" value=\"{}\"></label>\
+         <label>Approve after (days; empty: the server's default)<input type=\"number\" name=\"approve_after_days\" min=\"0\" max=\"3650\" value=\"{}\"></label></div>\
          <label style=\"margin-top:12px\">Landing URL<input type=\"url\" name=\"landing_url\" required style=\"width:100%\" value=\"{}\" \
          placeholder=\"https://shop.example/?ref={{referral_code}}&amp;cid={{click_id}}\"></label>",
         selected("commission_type", "percent"),
@@ -192,6 +195,7 @@ fn fields(draft: &Form, existing: Option<&Offer>) -> Html {
         selected("attribution", "last_click"),
         selected("attribution", "first_click"),
         window,
+        value("approve_after_days"),
         value("landing_url")
     );
     html!(

@@ -67,3 +67,10 @@ pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let affiliate = affiliates::by_code(&ctx.db, code)?.ok_or_else(|| affiliates::unknown(code))?;
     Ok(Response::json(200, &views::affiliate(&affiliate, &ctx.config.public_url)))
 }
+
+/// `DELETE /api/v1/affiliates/{code}/personal-data`: erases the affiliate's e-mail, payout e-mail
+/// and payout details (the name becomes the referral code); logged like every erasure, so it
+/// survives restoring an older backup. Their conversions, ledger and payouts stay.
+pub fn erase_personal_data(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    super::erase(ctx, crate::store::retention::Kind::Affiliate, req.param(0).to_string())
+}

@@ -10,7 +10,9 @@ pub mod coupons;
 pub mod customers;
 pub mod leads;
 pub mod offers;
+pub mod payouts;
 pub mod postbacks;
+pub mod statements;
 pub mod tracking;
 pub mod webhooks;
 
@@ -88,6 +90,7 @@ pub fn erase(ctx: &Ctx, kind: Kind, id: String) -> Result<Response, Error> {
     let found = ctx.writer.run(move |conn| match kind {
         Kind::Customer => retention::erase_customer(conn, &id, now),
         Kind::Click => retention::erase_click(conn, &id, now),
+        Kind::Affiliate => retention::erase_affiliate(conn, &id, now),
     })?;
     ctx.writer.run_outside_transaction(|conn| {
         crate::store::checkpoint_truncate(conn);

@@ -130,6 +130,7 @@ fn read(body: &Body, existing: Option<(&Offer, Vec<(String, Rule)>)>) -> Result<
             1..=1_000_000,
             old.and_then(|o| o.max_conversions_per_click),
         )?,
+        approve_after_days: limit("approve_after_days", 0..=3650, old.and_then(|o| o.approve_after_days))?,
     })
 }
 

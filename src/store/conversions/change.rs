@@ -1,16 +1,17 @@
 //! Changing a stored conversion: approving or rejecting it (once, from `pending`), and refunding
 //! it. Every change records its event, keeps the daily totals in step, books what it does to
-//! the money owed in the ledger and queues the affiliate's postback, in one transaction. Must
-//! run on the writer.
+//! the money owed in the affiliate's ledger and queues the affiliate's postback, in one
+//! transaction. Must run on the writer.
 
 use rusqlite::{Connection, params};
 
 use super::require;
 use crate::error::Error;
 use crate::store::events::{self, NewEvent};
-use crate::store::ledger::{self, Entry};
+use crate::store::ledger;
 use crate::store::{deliveries, reports, webhooks};
 use crate::tracking::conversion::{Conversion, RefundAmount, RefundRefusal, RefundRequest, Status, plan_refund};
+use crate::tracking::ledger::Kind;
 use crate::tracking::webhook::Event;
 
 /// The result of approving or rejecting.
@@ -56,8 +57,9 @@ pub fn decide(
         refund_id: None,
     };
     events::record(conn, &event, now)?;
-    if to == Status::Approved && current.commission > 0 {
-        ledger::append(conn, &current, Entry::Approval, current.commission, now)?;
+    match to {
+        Status::Approved => ledger::conversion(conn, &current, Kind::Approved, current.commission, now)?,
+        _ => ledger::conversion(conn, &current, Kind::Rejected, -current.commission, now)?,
     }
     deliveries::enqueue(conn, &current, to.as_str(), to.as_str(), now)?;
     webhooks::announce(conn, &current, Event::of_decision(to), now)?;
@@ -76,9 +78,10 @@ pub enum Refunded {
 }
 
 /// Refunds part or all of a pending or approved conversion (see `tracking::conversion` for the
-/// arithmetic). Refunding an approved conversion books the commission it takes back as a
-/// negative ledger entry (a claw-back). A refund ID seen before refunds nothing: the UNIQUE
-/// index on the event's (conversion, refund ID) decides, inside this transaction.
+/// arithmetic). The commission it takes back is a negative ledger entry: `refunded` while
+/// pending, `clawed_back` once approved (even if paid out: the affiliate's next balance carries
+/// it). A refund ID seen before refunds nothing: the UNIQUE index on the event's (conversion,
+/// refund ID) decides, inside this transaction.
 pub fn refund(conn: &Connection, id: i64, request: &RefundRequest, actor: &str, now: i64) -> Result<Refunded, Error> {
     let current = require(conn, id)?;
     let parse = |text: &str| current.currency.parse(text).map_err(|e| Error::invalid("amount", e));
@@ -136,9 +139,8 @@ pub fn refund(conn: &Connection, id: i64, request: &RefundRequest, actor: &str, 
     let updated = require(conn, id)?;
     reports::count_conversion(conn, &current, -1)?;
     reports::count_conversion(conn, &updated, 1)?;
-    if current.status == Status::Approved && taken_back > 0 {
-        ledger::append(conn, &updated, Entry::Clawback, -taken_back, now)?;
-    }
+    let kind = if current.status == Status::Approved { Kind::ClawedBack } else { Kind::Refunded };
+    ledger::conversion(conn, &updated, kind, -taken_back, now)?;
     deliveries::enqueue(conn, &updated, "refunded", updated.status.as_str(), now)?;
     webhooks::announce(conn, &updated, Event::ConversionRefunded, now)?;
     Ok(Refunded::Changed(updated))

@@ -17,11 +17,12 @@ use super::{by_external_id, require};
 use crate::error::Error;
 use crate::store::attribute;
 use crate::store::events::{self, NewEvent};
-use crate::store::ledger::{self, Entry};
+use crate::store::ledger;
 use crate::store::{affiliates, customers, deliveries, offers, rates, reports, webhooks};
 use crate::tracking::attribution::{Key, Resolved};
 use crate::tracking::conversion::{Conversion, Flag, NewConversion, Status, replaces};
 use crate::tracking::fraud::{self, Thresholds};
+use crate::tracking::ledger::Kind;
 use crate::tracking::pricing::{self, Price, Recurring, Terms};
 use crate::tracking::webhook::Event;
 
@@ -216,6 +217,7 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
     };
     events::record(conn, &event, now)?;
     reports::count_conversion(conn, &created, 1)?;
+    ledger::conversion(conn, &created, Kind::Created, created.commission, now)?;
     deliveries::enqueue(conn, &created, "created", Status::Pending.as_str(), now)?;
     webhooks::announce(conn, &created, Event::ConversionCreated, now)?;
     Ok(Stored::Created(reject_if_paused(conn, created, row, now)?))
@@ -333,9 +335,14 @@ fn replace(
     events::record(conn, &event, now)?;
     reports::count_conversion(conn, &previous, -1)?;
     reports::count_conversion(conn, &conversion, 1)?;
-    if previous.status == Status::Approved && previous.commission > 0 {
-        ledger::append(conn, &previous, Entry::Clawback, -previous.commission, now)?;
+    // The pixel's affiliate loses what it was credited (a rejected one had lost it already);
+    // the report's affiliate (perhaps the same) is credited the new commission.
+    match previous.status {
+        Status::Pending => ledger::conversion(conn, &previous, Kind::Replaced, -previous.commission, now)?,
+        Status::Approved => ledger::conversion(conn, &previous, Kind::ReplacedApproved, -previous.commission, now)?,
+        Status::Rejected | Status::Refunded => {}
     }
+    ledger::conversion(conn, &conversion, Kind::Created, conversion.commission, now)?;
     if previous.affiliate_id != conversion.affiliate_id {
         if deliveries::was_told(conn, previous.id, previous.affiliate_id)? {
             deliveries::enqueue(conn, &previous, "rejected", Status::Rejected.as_str(), now)?;

@@ -1,13 +1,14 @@
 //! Conversions: orders (and leads) credited to an affiliate, with their commission and status.
 //!
 //! `insert.rs` stores a priced conversion (or lets a server-side report take over the pixel's
-//! version of the same order), `change.rs` approves, rejects and refunds, `list.rs` pages
-//! through them. The merchant's order ID (`external_id`) is UNIQUE in the table and every
+//! version of the same order), `change.rs` approves, rejects and refunds, `hold.rs` approves
+//! those whose hold period passed (for the sweeper), `list.rs` pages through them. The merchant's order ID (`external_id`) is UNIQUE in the table and every
 //! insert is `ON CONFLICT DO NOTHING`, so under any number of concurrent retries exactly one row
 //! exists; lookups before a write only choose the answer. The rules themselves (transitions,
 //! refund arithmetic, who may replace whom) live in `tracking::conversion`.
 
 mod change;
+pub mod hold;
 mod insert;
 mod list;
 mod test_data;

@@ -49,8 +49,8 @@ fn delete_conversions(conn: &Connection, condition: &str, values: impl rusqlite:
         format!("DELETE FROM conversion_events WHERE conversion_id IN ({selected})"),
         format!("DELETE FROM postback_deliveries WHERE conversion_id IN ({selected})"),
         format!("DELETE FROM webhook_deliveries WHERE conversion_id IN ({selected})"),
-        format!("DELETE FROM commission_ledger WHERE conversion_id IN ({selected})"),
         format!("UPDATE postbacks_received SET conversion_id = NULL WHERE conversion_id IN ({selected})"),
+        format!("UPDATE hooks_received SET conversion_id = NULL WHERE conversion_id IN ({selected})"),
         format!("DELETE FROM conversions WHERE {condition}"),
     ] {
         conn.prepare_cached(&statement)?.execute(values)?;

@@ -1,4 +1,4 @@
--- Migration 0008: merchant webhooks (#14): the merchant's endpoints and the outbox of events
+-- Migration 0009: merchant webhooks (#14): the merchant's endpoints and the outbox of events
 -- signed for them per the Standard Webhooks specification.
 
 -- Merchant webhooks: endpoints of the merchant's own systems (CRM, chat, accounting) and the

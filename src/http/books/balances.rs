@@ -1,0 +1,68 @@
+//! `/admin/balances`: every affiliate's balances per currency (pending, available, in payouts,
+//! paid), and the form that makes a payout run.
+
+use crate::error::Error;
+use crate::http::admin::html::{Html, fragment, html};
+use crate::http::admin::{PAGE_SIZE, layout, next_link};
+use crate::http::response::Response;
+use crate::http::{Ctx, Req, views};
+use crate::store::{affiliates, ledger};
+
+pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let after = req.query("after").and_then(|a| a.parse::<i64>().ok()).unwrap_or(0);
+    let rows = affiliates::list(&ctx.db, after, PAGE_SIZE)?;
+    let next = views::next_cursor(&rows, PAGE_SIZE, |a| a.id.to_string());
+    let money = crate::http::admin::html::money;
+    let mut body = fragment!(
+        "<h1>Balances</h1><p class=\"sub\">What each affiliate is owed, from their ledger. Pending commission becomes \
+         available when approved; a payout run moves what is available into payouts.</p>\
+         <div class=\"table\"><table><thead><tr><th>Affiliate</th><th>Currency</th><th class=\"num\">Pending</th>\
+         <th class=\"num\">Available</th><th class=\"num\">In payouts</th><th class=\"num\">Paid</th><th>Payout to</th>\
+         </tr></thead><tbody>"
+    );
+    let mut shown = 0;
+    for a in &rows {
+        for (currency, b) in ledger::balances(&ctx.db, a.id)? {
+            shown += 1;
+            html!(
+                body,
+                "<tr><td><a href=\"/admin/affiliates/{}\">{}</a> <span class=\"muted mono\">{}</span></td><td>{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"clip\">{}</td></tr>",
+                a.referral_code,
+                a.name,
+                a.referral_code,
+                currency.code(),
+                money(currency, b.pending),
+                money(currency, b.available),
+                money(currency, b.in_payouts),
+                money(currency, b.paid),
+                a.payout_email.as_deref().unwrap_or("–")
+            );
+        }
+    }
+    if shown == 0 {
+        html!(body, "<tr><td colspan=\"7\" class=\"empty\">No commission recorded yet.</td></tr>");
+    }
+    html!(
+        body,
+        "</tbody></table></div><div class=\"pager\"><span></span>{}</div>{}",
+        next_link(req, "/admin/balances", "after", next),
+        run_form(req)
+    );
+    Ok(Response::html(200, layout::page(req, "Balances", "/admin/balances", &super::notice(req), &body)))
+}
+
+/// The form that makes a payout run (also on the payouts page).
+pub fn run_form(req: &Req) -> Html {
+    fragment!(
+        "<h2>Pay out</h2><div class=\"card\"><form method=\"post\" action=\"/admin/payouts\">{}<div class=\"form-grid\">\
+         <label>Currency<input type=\"text\" name=\"currency\" required maxlength=\"3\" value=\"USD\"></label>\
+         <label>Minimum available<input type=\"text\" name=\"minimum\" value=\"50.00\"></label>\
+         <div><button class=\"btn primary\" type=\"submit\" data-confirm=\"Make a payout for every affiliate whose available \
+         balance reaches the minimum?\">Make payouts</button></div></div></form>\
+         <p class=\"muted\" style=\"margin:8px 0 0\">One payout per affiliate whose available balance is at least the minimum. \
+         Download them for PayPal or your bank, send the money, then mark each one paid.</p></div>",
+        layout::csrf_field(req)
+    )
+}

@@ -1,0 +1,267 @@
+//! The first-party click snippet, for shops whose backend cannot record clicks itself:
+//! `GET /a.js`, a small dependency-free script (`snippet.js`, served as written), and
+//! `GET /c/{referral_code}?offer=&sub1..sub5=&referrer=`, the public endpoint it calls.
+//!
+//! The script reads the referral code from the page's URL, calls `/c/` beside its own address
+//! and keeps the click ID in a cookie of the shop's domain; the server never sets or reads a
+//! cookie here. `/c/` follows the rules of tracking links (`redirect.rs`): HEAD, bots, unknown
+//! codes and paused affiliates or offers record nothing, and a flood from one address is flagged
+//! by `intake::record_click`. A browser lets a page read the answer only when this server names
+//! the page's origin (CORS): those given with `--allowed-origin`. A request from any other
+//! origin records nothing either, since its page could never keep the ID. This module never
+//! answers with an error page where the script expects JSON.
+
+use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+
+use super::request::Method;
+use super::response::Response;
+use super::{Ctx, Req};
+use crate::error::Error;
+use crate::intake;
+use crate::store::clicks::NewClick;
+use crate::tracking::validate::{MAX_URL, MAX_USER_AGENT};
+use crate::tracking::{fraud, validate};
+
+/// The script, byte for byte as served.
+pub const SCRIPT: &str = include_str!("snippet.js");
+pub const CONTENT_TYPE: &str = "text/javascript; charset=utf-8";
+/// Browsers and shared caches keep the script for a day, then revalidate it with its ETag (a
+/// 304 costs a few bytes). An upgrade of the appliance reaches every page within that day.
+pub const CACHE_CONTROL: &str = "public, max-age=86400";
+/// What clicks recorded through the snippet carry as their `source`.
+pub const SOURCE: &str = "snippet";
+
+/// `GET /a.js`: the script, cacheable, with a 304 for a copy that is still current.
+pub fn script(_: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let etag = etag();
+    let current = req.headers.if_none_match.as_deref().is_some_and(|header| etag_matches(header, etag));
+    let response =
+        if current { Response::empty(304) } else { Response::bytes(200, CONTENT_TYPE, SCRIPT.as_bytes().to_vec()) };
+    Ok(response.with_header("Cache-Control", CACHE_CONTROL).with_header("ETag", etag))
+}
+
+/// The script's entity tag: the start of its SHA-256, so it changes exactly when the script does.
+pub fn etag() -> &'static str {
+    static ETAG: OnceLock<String> = OnceLock::new();
+    ETAG.get_or_init(|| format!("\"{}\"", &crate::secret::hex(&crate::secret::sha256(SCRIPT.as_bytes()))[..20]))
+}
+
+/// Whether an `If-None-Match` header names `etag` (weak comparison, as RFC 9110 asks for it).
+pub fn etag_matches(header: &str, etag: &str) -> bool {
+    header.split(',').map(str::trim).any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
+/// `GET /c/{referral_code}`: records a click for the snippet and answers
+/// `201 {"click_id": "…"}`, or `200 {"click_id": null}` when nothing was recorded.
+pub fn click(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    // Browsers send `Origin` with cross-origin requests; a page served by the same host as this
+    // endpoint (the shop's domain, when its proxy serves the snippet first-party) needs no CORS.
+    let origin = req.headers.origin.as_deref().filter(|o| Some(*o) != own_origin(req).as_deref());
+    let allowed = origin.filter(|o| ctx.config.allowed_origins.iter().any(|a| a == o));
+    let recorded = match (origin, allowed) {
+        (Some(origin), None) => {
+            log::warn!(
+                "a page of {} asked /c/ for a click; its origin is not allowed (--allowed-origin), so nothing was \
+                 recorded",
+                validate::metadata(origin, 100)
+            );
+            Ok(None)
+        }
+        _ => record(ctx, req),
+    };
+    let response = match recorded {
+        Ok(Some(id)) => Response::json(201, &json!({ "click_id": id })),
+        Ok(None) => Response::json(200, &json!({ "click_id": null })),
+        Err(e) => {
+            if e.status >= 500 {
+                log::error!("could not record a snippet click: {e}");
+            }
+            Response::error(&e)
+        }
+    };
+    Ok(with_cors(response, allowed))
+}
+
+/// The CORS headers of a `/c/` answer: the page's origin when it is allowed, nothing otherwise.
+/// The answer depends on `Origin` either way, which `Vary` tells caches. No credentials are
+/// allowed: the endpoint needs none (the cookie belongs to the shop's domain, not to this server).
+fn with_cors(response: Response, allowed: Option<&str>) -> Response {
+    let response = response.with_header("Vary", "Origin");
+    match allowed {
+        Some(origin) => response.with_header("Access-Control-Allow-Origin", origin),
+        None => response,
+    }
+}
+
+/// The origin the request was addressed to, as its `Host` and `X-Forwarded-Proto` say.
+fn own_origin(req: &Req) -> Option<String> {
+    let host = req.headers.host.as_deref()?;
+    Some(format!("{}://{host}", req.headers.forwarded_proto.as_deref().unwrap_or("http")).to_ascii_lowercase())
+}
+
+/// Records the click the request describes and returns its ID, or `None` when this visit must
+/// not earn anything.
+fn record(ctx: &mut Ctx, req: &Req) -> Result<Option<String>, Error> {
+    if req.method == Method::Head {
+        return Ok(None);
+    }
+    let user_agent = req.headers.user_agent.as_deref();
+    if fraud::is_bot(user_agent) {
+        ctx.metrics.bot_visits.fetch_add(1, Ordering::Relaxed);
+        return Ok(None);
+    }
+    let code = req.param(0);
+    let Some(affiliate) = ctx.catalog.affiliate(&ctx.db, code)? else {
+        // A shop's own links may use `ref` for something else: not worth a warning.
+        log::info!("snippet click for unknown referral code {:?}; nothing recorded", validate::metadata(code, 100));
+        return Ok(None);
+    };
+    let named = req.query("offer").map(|id| ctx.catalog.offer(&ctx.db, id)).transpose()?.flatten();
+    let Some(offer) = named.map_or_else(|| ctx.catalog.default_offer(&ctx.db), |o| Ok(Some(o)))? else {
+        log::warn!("a snippet click came in but no offer exists yet; nothing recorded");
+        return Ok(None);
+    };
+    if affiliate.paused || offer.paused {
+        return Ok(None);
+    }
+    let url = |value: &str| validate::metadata(value, MAX_URL);
+    // The script calls from the landing page, so `Referer` is that page (as much of it as the
+    // browser's referrer policy shows); where the visitor came from is the script's `referrer`.
+    let landing_url = req.headers.referer.as_deref().map(url);
+    let referrer = if req.query.iter().any(|(name, _)| name == "referrer") {
+        req.query("referrer").map(url)
+    } else {
+        landing_url.clone()
+    };
+    let click = NewClick {
+        affiliate_id: affiliate.id,
+        offer_id: offer.id,
+        session_id: None,
+        landing_url,
+        referrer,
+        user_agent: user_agent.map(|u| validate::metadata(u, MAX_USER_AGENT)),
+        ip: req.client_ip.and_then(|ip| ctx.config.store_ip.apply(ip)),
+        source: Some(SOURCE.to_string()),
+        subs: super::redirect::sub_ids(req),
+        test: false,
+        flags: Vec::new(),
+        alias: None,
+    };
+    Ok(Some(intake::record_click(&ctx.intake(), click, req.client_ip)?.id))
+}
+
+/// An `--allowed-origin` value checked: it must be exactly what browsers send in `Origin`
+/// (`scheme://host[:port]`: http or https, lower case, no default port, no path), since it is
+/// compared with that header as it is. Otherwise says what to write instead.
+pub fn parse_origin(text: &str) -> Result<String, String> {
+    const SHAPE: &str = "must be an origin such as https://shop.example (scheme://host[:port])";
+    let (scheme, rest) = text.split_once("://").ok_or(SHAPE)?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => "443",
+        "http" => "80",
+        _ => return Err("must start with https:// or http://".into()),
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains(['/', '?', '#', '@', '\\']) {
+        return Err(format!("{SHAPE}, without a path, query or user"));
+    }
+    let (host, port) = match authority.rfind(':').filter(|at| !authority[at + 1..].contains(']')) {
+        Some(at) => (&authority[..at], Some(&authority[at + 1..])),
+        None => (authority, None),
+    };
+    let host = host.to_ascii_lowercase();
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.is_empty()
+                && host
+                    .split('.')
+                    .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        }
+    };
+    if !host_ok {
+        return Err(format!("{SHAPE}; a host name is written in ASCII (punycode for other scripts)"));
+    }
+    let port = match port {
+        None => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && !p.starts_with('0') => (p != default_port).then_some(p),
+            _ => return Err(format!("{SHAPE}; the port is a number from 1 to 65535")),
+        },
+    };
+    let canonical = match port {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    };
+    if canonical != text {
+        return Err(format!("is not written as browsers send an origin: write {canonical:?}"));
+    }
+    Ok(canonical)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_script_is_small_and_has_a_stable_entity_tag() {
+        assert!(SCRIPT.len() < 2048, "a.js is {} bytes; the limit is 2 KiB", SCRIPT.len());
+        assert!(SCRIPT.is_ascii());
+        let tag = etag();
+        assert_eq!(tag.len(), 22);
+        assert!(tag.starts_with('"') && tag.ends_with('"'));
+        assert_eq!(tag, etag());
+    }
+
+    #[test]
+    fn if_none_match_is_compared_weakly_and_in_lists() {
+        let tag = "\"abc\"";
+        for header in ["\"abc\"", "W/\"abc\"", "\"x\", \"abc\"", "\"x\",W/\"abc\"", "*"] {
+            assert!(etag_matches(header, tag), "{header}");
+        }
+        for header in ["\"abcd\"", "abc", "\"ab\"", "", "W/\"x\""] {
+            assert!(!etag_matches(header, tag), "{header}");
+        }
+    }
+
+    #[test]
+    fn origins_must_be_written_as_browsers_send_them() {
+        for good in
+            ["https://shop.example", "http://127.0.0.1:8081", "https://xn--bcher-kva.example:8443", "http://[::1]:3000"]
+        {
+            assert_eq!(parse_origin(good).as_deref(), Ok(good));
+        }
+        let suggests = |text: &str, want: &str| {
+            let e = parse_origin(text).unwrap_err();
+            assert!(e.contains(&format!("{want:?}")), "{text}: {e}");
+        };
+        suggests("https://shop.example/", "https://shop.example");
+        suggests("HTTPS://Shop.Example", "https://shop.example");
+        suggests("https://shop.example:443", "https://shop.example");
+        suggests("http://shop.example:80/", "http://shop.example");
+        for (bad, says) in [
+            ("shop.example", "scheme://host"),
+            ("*", "scheme://host"),
+            ("null", "scheme://host"),
+            ("ftp://shop.example", "https:// or http://"),
+            ("https://shop.example/checkout", "without a path"),
+            ("https://shop.example?x", "without a path"),
+            ("https://user@shop.example", "without a path"),
+            ("https://", "ASCII"),
+            ("https://shop..example", "ASCII"),
+            ("https://bücher.example", "ASCII"),
+            ("https://[::g]", "ASCII"),
+            ("https://shop.example:0", "port"),
+            ("https://shop.example:65536", "port"),
+            ("https://shop.example:08080", "port"),
+            ("https://shop.example:", "port"),
+        ] {
+            let e = parse_origin(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+}

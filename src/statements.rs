@@ -1,0 +1,145 @@
+//! The server's statement signing key and the statements it signs (#16).
+//!
+//! The key is an Ed25519 seed in `<db>.statement-key` (mode 0600), made on first start. It is
+//! never logged and is not in the database, so a backup copy of the database alone cannot sign;
+//! keep the file with the backups. The database remembers the public key it last used (in
+//! `settings`), so a server restored without the file notices, makes a new key and says so.
+//! A statement ([`issue`]) is an affiliate's whole ledger chain with its head signed
+//! (`tracking::statement`); the API serves it, and so will the affiliate portal.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::Error;
+use crate::store::{affiliates, ledger};
+use crate::tracking::statement::{self, Statement};
+
+/// What the key file holds.
+pub struct Key {
+    seed: [u8; 32],
+    /// Standard base64 of the public key.
+    pub public_key: String,
+    /// RFC 3339, when the key was made.
+    pub created_at: String,
+}
+
+const HEADER: &str = "affiliated statement key v1";
+const SETTING: &str = "statement_public_key";
+
+pub fn path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".statement-key");
+    PathBuf::from(name)
+}
+
+/// Reads the key file.
+pub fn load(db: &Path) -> Result<Key, String> {
+    let file = path(db);
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("while reading {}: {e}", file.display()))?;
+    let mut seed = None;
+    let mut created_at = None;
+    let mut lines = text.lines();
+    if lines.next() != Some(HEADER) {
+        return Err(format!("{} is not an affiliated statement key file", file.display()));
+    }
+    for line in lines {
+        match line.split_once(' ') {
+            Some(("seed", value)) => {
+                seed = base64_seed(value);
+            }
+            Some(("created_at", value)) => created_at = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    let seed = seed.ok_or_else(|| format!("{} holds no valid seed", file.display()))?;
+    Ok(Key { seed, public_key: statement::public_key(&seed), created_at: created_at.unwrap_or_default() })
+}
+
+fn base64_seed(text: &str) -> Option<[u8; 32]> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()?.try_into().ok()
+}
+
+/// Makes sure the key file exists (making a key on first start) and that the database knows its
+/// public key. Returns a warning for the log when a key had to be made for a database that had
+/// been signing with another one (restored without its key file).
+pub fn ensure(conn: &Connection, db: &Path, now: i64) -> Result<Option<String>, String> {
+    let known: Option<String> = conn
+        .query_row("SELECT value FROM settings WHERE name = ?1", [SETTING], |r| r.get(0))
+        .optional()
+        .map_err(|e| format!("while reading the statement key setting: {e}"))?;
+    let file = path(db);
+    let (key, made) = if file.exists() {
+        (load(db)?, false)
+    } else {
+        let mut seed = [0u8; 32];
+        rand::fill(&mut seed);
+        use base64::Engine;
+        let text = format!(
+            "{HEADER}\nseed {}\ncreated_at {}\n",
+            base64::engine::general_purpose::STANDARD.encode(seed),
+            crate::clock::rfc3339(now)
+        );
+        crate::secret::write_private_file(&file, &text)
+            .map_err(|e| format!("while writing the statement key {}: {e}", file.display()))?;
+        (load(db)?, true)
+    };
+    conn.execute(
+        "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        [SETTING, &key.public_key],
+    )
+    .map_err(|e| format!("while recording the statement key: {e}"))?;
+    Ok(match (known, made) {
+        (Some(old), _) if old != key.public_key => Some(format!(
+            "statements are now signed with the key in {} ({}), not the key this database used before ({old}); \
+             affiliates comparing new statements with old ones will see the change. Was the server restored without \
+             its statement key file?{}",
+            file.display(),
+            key.public_key,
+            if made { " A new key was made." } else { "" }
+        )),
+        (None, true) => {
+            log::info!("made a statement signing key in {} (keep it with your backups)", file.display());
+            None
+        }
+        _ => None,
+    })
+}
+
+/// The signed statement of affiliate `referral_code` now.
+pub fn issue(conn: &Connection, db: &Path, referral_code: &str, now: i64) -> Result<Statement, Error> {
+    let affiliate = affiliates::by_code(conn, referral_code)?.ok_or_else(|| affiliates::unknown(referral_code))?;
+    let key = load(db).map_err(|e| Error::internal(format!("the statement key cannot be read: {e}")))?;
+    let entries = ledger::entries(conn, affiliate.id)?;
+    Ok(statement::sign(&key.seed, &affiliate.referral_code, entries, crate::clock::rfc3339(now)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_made_once_kept_private_and_a_lost_one_is_noticed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let conn = crate::store::open_writer(&db, crate::store::Synchronous::Normal, 1000).unwrap();
+        assert_eq!(ensure(&conn, &db, 0).unwrap(), None);
+        let first = load(&db).unwrap();
+        assert_eq!(std::fs::metadata(path(&db)).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(first.created_at, "1970-01-01T00:00:00.000Z");
+        assert_eq!(ensure(&conn, &db, 5).unwrap(), None);
+        assert_eq!(load(&db).unwrap().public_key, first.public_key, "the key is kept");
+        std::fs::remove_file(path(&db)).unwrap();
+        let warning = ensure(&conn, &db, 9).unwrap().expect("a restored server says so");
+        assert!(warning.contains("A new key was made") && warning.contains(&first.public_key), "{warning}");
+        assert!(!warning.contains(&base64_text(&first.seed)), "the secret never reaches the log");
+        assert_ne!(load(&db).unwrap().public_key, first.public_key);
+    }
+
+    fn base64_text(seed: &[u8; 32]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(seed)
+    }
+}

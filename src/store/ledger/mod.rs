@@ -1,0 +1,218 @@
+//! The affiliate ledger: every change to what an affiliate is owed, one hash chain per
+//! affiliate (`ledger_entries`). [`append`] is the only code that writes an entry: it reads the
+//! affiliate's head, assigns the next `seq` and hashes the entry (rules and bytes in
+//! `tracking::ledger`), all on the writer inside the caller's transaction, so chains are linear
+//! however many requests change money at once; UNIQUE (affiliate_id, seq) would refuse a fork.
+//! Entries are never updated or deleted (triggers refuse it). Test conversions never enter it.
+//!
+//! Callers: `conversions/insert.rs` (created, replaced), `conversions/change.rs` (approved,
+//! rejected, refunded), `payouts.rs` (payout, paid, cancelled), and [`backfill`] once, when a
+//! database from before the ledger is upgraded.
+
+mod backfill;
+
+pub use backfill::backfill;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::Error;
+use crate::tracking::conversion::Conversion;
+use crate::tracking::ledger::{self, Balances, Entry, GENESIS, Kind};
+use crate::tracking::money::Currency;
+use crate::tracking::statement::Head;
+
+/// What an entry is about.
+#[derive(Clone, Copy, Debug)]
+pub enum Subject<'a> {
+    /// A conversion and its order ID (hashed with a salt into the entry).
+    Conversion {
+        id: i64,
+        order_id: &'a str,
+    },
+    Payout(i64),
+}
+
+/// An entry to append.
+#[derive(Clone, Copy, Debug)]
+pub struct NewEntry<'a> {
+    pub affiliate_id: i64,
+    pub kind: Kind,
+    pub subject: Subject<'a>,
+    pub currency: Currency,
+    /// Signed minor units of `currency` (see `Kind::sign`).
+    pub amount: i64,
+}
+
+/// Appends an entry to its affiliate's chain and returns its row id. The one function that
+/// writes the ledger. Must run on the writer (or in a migration), inside a transaction.
+pub fn append(conn: &Connection, e: &NewEntry<'_>, at: i64) -> Result<i64, Error> {
+    let (conversion_id, payout_id) = match e.subject {
+        Subject::Conversion { id, .. } => (Some(id), None),
+        Subject::Payout(id) => (None, Some(id)),
+    };
+    if !e.kind.allows(e.amount) || e.kind.is_payout() != payout_id.is_some() {
+        return Err(Error::internal(format!(
+            "ledger entry {:?} of {} on {:?} is not possible",
+            e.kind, e.amount, e.subject
+        )));
+    }
+    let head: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT seq, hash FROM ledger_entries WHERE affiliate_id = ?1 ORDER BY seq DESC LIMIT 1")?
+        .query_row([e.affiliate_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (seq, prev) = match head {
+        Some((seq, hash)) => (seq + 1, to_hash(&hash)?),
+        None => (1, GENESIS),
+    };
+    let order_hash = match e.subject {
+        Subject::Conversion { id, order_id } => Some(order_hash(conn, id, order_id)?),
+        Subject::Payout(_) => None,
+    };
+    let mut text = Entry {
+        seq,
+        kind: e.kind.as_str().to_string(),
+        conversion_id,
+        payout_id,
+        currency: e.currency.code().to_string(),
+        amount: e.currency.format(e.amount),
+        at: crate::clock::rfc3339(at),
+        order_hash: order_hash.map(|h| ledger::hex(&h)),
+        prev_hash: ledger::hex(&prev),
+        hash: String::new(),
+    };
+    let hash = ledger::chain_hash(&prev, &text);
+    text.hash = ledger::hex(&hash);
+    conn.prepare_cached(
+        "INSERT INTO ledger_entries (affiliate_id, seq, kind, conversion_id, payout_id, currency, amount, at,
+                                     order_hash, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        e.affiliate_id,
+        seq,
+        e.kind.as_str(),
+        conversion_id,
+        payout_id,
+        e.currency.code(),
+        e.amount,
+        at,
+        order_hash.as_ref().map(|h| &h[..]),
+        &prev[..],
+        &hash[..]
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Books a change of conversion `c` (as it is after the change, or for a loss, as it was) for
+/// its affiliate. Test conversions never enter the ledger.
+pub fn conversion(conn: &Connection, c: &Conversion, kind: Kind, amount: i64, at: i64) -> Result<(), Error> {
+    if c.test {
+        return Ok(());
+    }
+    let subject = Subject::Conversion { id: c.id, order_id: &c.external_id };
+    append(conn, &NewEntry { affiliate_id: c.affiliate_id, kind, subject, currency: c.currency, amount }, at)?;
+    Ok(())
+}
+
+fn to_hash(bytes: &[u8]) -> Result<[u8; 32], Error> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| Error::internal("a stored ledger hash is not 32 bytes"))
+}
+
+/// The salted hash of a conversion's order ID: the one its earlier entries carry, else a new
+/// salt is drawn and kept (with the readable ID) in `ledger_orders`. Reusing the chain's own
+/// value means an erased salt never changes what later entries of the same order show.
+fn order_hash(conn: &Connection, conversion_id: i64, order_id: &str) -> Result<[u8; 32], Error> {
+    let known: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT order_hash FROM ledger_entries WHERE conversion_id = ?1 LIMIT 1")?
+        .query_row([conversion_id], |r| r.get(0))
+        .optional()?;
+    if let Some(hash) = known {
+        return to_hash(&hash);
+    }
+    let mut salt = [0u8; 16];
+    rand::fill(&mut salt);
+    conn.prepare_cached(
+        "INSERT INTO ledger_orders (conversion_id, salt, order_id) VALUES (?1, ?2, ?3)
+         ON CONFLICT (conversion_id) DO UPDATE SET salt = excluded.salt, order_id = excluded.order_id",
+    )?
+    .execute(params![conversion_id, &salt[..], order_id])?;
+    Ok(ledger::order_hash(&salt, order_id))
+}
+
+/// The salt and readable order ID behind a conversion's order hash, unless erased.
+pub fn order_secret(conn: &Connection, conversion_id: i64) -> Result<Option<(Vec<u8>, String)>, Error> {
+    Ok(conn
+        .prepare_cached("SELECT salt, order_id FROM ledger_orders WHERE conversion_id = ?1")?
+        .query_row([conversion_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// The last entry of an affiliate's chain.
+pub fn head(conn: &Connection, affiliate_id: i64) -> Result<Head, Error> {
+    let head: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT seq, hash FROM ledger_entries WHERE affiliate_id = ?1 ORDER BY seq DESC LIMIT 1")?
+        .query_row([affiliate_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match head {
+        Some((seq, hash)) => Head { seq, hash: ledger::hex(&hash) },
+        None => Head::of(&[]),
+    })
+}
+
+/// An affiliate's whole chain, in order, as statements show it.
+pub fn entries(conn: &Connection, affiliate_id: i64) -> Result<Vec<Entry>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, kind, conversion_id, payout_id, currency, amount, at, order_hash, prev_hash, hash
+         FROM ledger_entries WHERE affiliate_id = ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([affiliate_id], |r| {
+        let currency: String = r.get(4)?;
+        let amount: i64 = r.get(5)?;
+        let amount = Currency::from_code(&currency).map_or_else(|| amount.to_string(), |c| c.format(amount));
+        Ok(Entry {
+            seq: r.get(0)?,
+            kind: r.get(1)?,
+            conversion_id: r.get(2)?,
+            payout_id: r.get(3)?,
+            currency,
+            amount,
+            at: crate::clock::rfc3339(r.get(6)?),
+            order_hash: r.get::<_, Option<Vec<u8>>>(7)?.map(|h| ledger::hex(&h)),
+            prev_hash: ledger::hex(&r.get::<_, Vec<u8>>(8)?),
+            hash: ledger::hex(&r.get::<_, Vec<u8>>(9)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// An affiliate's balances per currency (currencies in code order), as sums of the entries'
+/// effects.
+pub fn balances(conn: &Connection, affiliate_id: i64) -> Result<Vec<(Currency, Balances)>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT currency, kind, sum(amount) FROM ledger_entries WHERE affiliate_id = ?1
+         GROUP BY currency, kind ORDER BY currency",
+    )?;
+    let rows = stmt.query_map([affiliate_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)))?;
+    let mut out: Vec<(Currency, Balances)> = Vec::new();
+    for row in rows {
+        let (code, kind, sum): (String, String, i64) = row?;
+        let currency = Currency::from_code(&code).ok_or_else(|| Error::internal("unknown currency in the ledger"))?;
+        let kind = Kind::parse(&kind).ok_or_else(|| Error::internal("unknown kind in the ledger"))?;
+        if out.last().is_none_or(|(c, _)| *c != currency) {
+            out.push((currency, Balances::default()));
+        }
+        out.last_mut().expect("pushed above").1.add(kind.effect(sum));
+    }
+    Ok(out)
+}
+
+/// The SQL list of the kinds a payout is made of, built from `Kind::payable` (fixed text).
+pub fn payable_kinds_sql() -> String {
+    let names: Vec<String> = Kind::payable().map(|k| format!("'{}'", k.as_str())).collect();
+    format!("({})", names.join(", "))
+}
+
+#[cfg(test)]
+mod invariants;
+#[cfg(test)]
+mod tests;

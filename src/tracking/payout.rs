@@ -1,0 +1,105 @@
+//! Payouts as the product's rules see them: their statuses and transitions, and who qualifies in
+//! a payout run. Pure: no SQL, no clock.
+//!
+//! A payout is created `pending`, holding every payable ledger entry of its affiliate and
+//! currency that no other live payout holds; it then becomes `paid` (the merchant sent the
+//! money) or `cancelled` (its entries return to the available balance). Neither end changes.
+
+use crate::error::Error;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    Pending,
+    Paid,
+    Cancelled,
+}
+
+impl Status {
+    pub const ALL: [Status; 3] = [Status::Pending, Status::Paid, Status::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Paid => "paid",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Whether a payout in this status may become `to`: only a pending one moves, once.
+    pub fn can_become(self, to: Status) -> bool {
+        self == Status::Pending && to != Status::Pending
+    }
+}
+
+/// Whether an affiliate whose payable entries add up to `available` gets a payout in a run
+/// with `minimum`: at least the minimum, and more than nothing (a negative balance, left by a
+/// claw-back after a payout, is carried until new commission covers it).
+pub fn qualifies(available: i64, minimum: i64) -> bool {
+    available > 0 && available >= minimum
+}
+
+/// The answer when a payout cannot make the transition asked for.
+pub fn refused(id: i64, from: Status, to: Status) -> Error {
+    Error::conflict(
+        "invalid_status_transition",
+        format!(
+            "payout {id} is {}; only a pending payout can be {}",
+            from.as_str(),
+            if to == Status::Paid { "marked paid" } else { "cancelled" }
+        ),
+    )
+}
+
+/// A payment reference (a bank transfer ID, a PayPal batch ID): optional, short, one line.
+pub fn check_reference(reference: &str) -> Result<(), Error> {
+    if reference.chars().count() > 200 || reference.chars().any(char::is_control) {
+        return Err(Error::invalid("reference", "must be at most 200 characters on one line"));
+    }
+    Ok(())
+}
+
+/// An idempotency key for a payout run.
+pub fn check_run_id(run_id: &str) -> Result<(), Error> {
+    if run_id.chars().count() > 128 || run_id.chars().any(char::is_control) {
+        return Err(Error::invalid("run_id", "must be 1 to 128 characters without control characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_pending_payouts_move_and_only_once() {
+        for from in Status::ALL {
+            for to in Status::ALL {
+                assert_eq!(from.can_become(to), from == Status::Pending && to != Status::Pending, "{from:?} {to:?}");
+            }
+            assert_eq!(Status::parse(from.as_str()), Some(from));
+        }
+        assert_eq!(refused(3, Status::Paid, Status::Cancelled).code, "invalid_status_transition");
+    }
+
+    #[test]
+    fn a_run_pays_positive_balances_at_or_above_the_minimum() {
+        assert!(qualifies(5000, 5000));
+        assert!(!qualifies(4999, 5000));
+        assert!(qualifies(1, 0));
+        assert!(!qualifies(0, 0), "nothing to pay");
+        assert!(!qualifies(-250, -1000), "a negative balance is never paid out");
+    }
+
+    #[test]
+    fn references_and_run_ids_are_short_single_lines() {
+        assert!(check_reference("PAYPAL-BATCH-123").is_ok());
+        assert_eq!(check_reference("a\nb").unwrap_err().code, "invalid_reference");
+        assert_eq!(check_reference(&"x".repeat(201)).unwrap_err().code, "invalid_reference");
+        assert!(check_run_id("2026-11").is_ok());
+        assert_eq!(check_run_id(&"x".repeat(129)).unwrap_err().code, "invalid_run_id");
+    }
+}

@@ -1,0 +1,227 @@
+//! Balances, payout runs and their files over HTTP, and the sweeper's approvals after a hold
+//! period (#13).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{Server, eventually};
+
+fn convert(s: &Server, order: &str, code: &str, amount: &str) -> i64 {
+    let click = s.click(code, json!({}));
+    let r = s.post("/api/v1/conversions", &json!({"external_id": order, "amount": amount, "click_id": click}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["id"].as_i64().unwrap()
+}
+
+fn approve(s: &Server, id: i64) {
+    let r = s.post(&format!("/api/v1/conversions/{id}/approve"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+fn balance(s: &Server, code: &str) -> Value {
+    let r = s.get(&format!("/api/v1/affiliates/{code}/balance"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["balances"].clone()
+}
+
+#[test]
+fn a_payout_run_pays_available_balances_once_and_refunds_after_it_carry_over() {
+    let s = Server::start();
+    s.seed();
+    assert_eq!(s.post("/api/v1/affiliates", &json!({"referral_code": "bob", "name": "Bob"})).status, 201);
+    assert_eq!(balance(&s, "ann"), json!([]));
+    let a = convert(&s, "o-1", "ann", "600.00");
+    let b = convert(&s, "o-2", "ann", "100.00");
+    let c = convert(&s, "o-3", "bob", "100.00");
+    convert(&s, "o-4", "ann", "30.00");
+    for id in [a, b, c] {
+        approve(&s, id);
+    }
+    assert_eq!(
+        balance(&s, "ann"),
+        json!([{"currency": "USD", "pending": "3.00", "available": "70.00", "in_payouts": "0.00", "paid": "0.00"}])
+    );
+    s.get("/api/v1/affiliates/nobody/balance").assert_error(404, "unknown_referral_code");
+
+    let run = json!({"currency": "USD", "minimum": "50.00", "run_id": "2026-11"});
+    let made = s.post("/api/v1/payouts", &run);
+    assert_eq!(made.status, 201, "{}", made.text());
+    let data = made.json()["data"].as_array().unwrap().clone();
+    assert_eq!(data.len(), 1, "bob's 10.00 is below the minimum: {data:?}");
+    let payout = &data[0];
+    assert_eq!(
+        (&payout["referral_code"], &payout["amount"], &payout["status"], payout["items"].as_array().unwrap().len()),
+        (&json!("ann"), &json!("70.00"), &json!("pending"), 2)
+    );
+    assert_eq!(payout["items"][0]["external_id"], "o-1");
+    // A retry, with or without the run_id, makes nothing new.
+    assert_eq!(s.post("/api/v1/payouts", &run).json()["data"], made.json()["data"]);
+    let again = s.post("/api/v1/payouts", &json!({"currency": "USD", "minimum": "50.00"}));
+    assert_eq!((again.status, again.json()["data"].as_array().unwrap().len()), (201, 0));
+    s.post("/api/v1/payouts", &json!({"currency": "USD", "minimum": "1.00", "run_id": "2026-11"}))
+        .assert_error(409, "run_id_conflict");
+    s.post("/api/v1/payouts", &json!({"minimum": "1.00"})).assert_error(400, "missing_currency");
+    s.post("/api/v1/payouts", &json!({"currency": "USD", "minimum": "1.001"})).assert_error(400, "invalid_minimum");
+    assert_eq!(balance(&s, "ann")[0]["in_payouts"], "70.00");
+
+    let id = payout["id"].as_i64().unwrap();
+    let export = s.get(&format!("/api/v1/payouts/{id}/export?format=paypal"));
+    export.assert_error(409, "missing_payout_email");
+    let r = crate::support::request(
+        s.addr,
+        "PATCH",
+        "/api/v1/affiliates/ann",
+        &[("X-Api-Key", crate::support::KEY)],
+        json!({"payout_email": "=ann@example.com", "payout_details": "IBAN DE00 1234\nAnn"}).to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["payout_details"], "IBAN DE00 1234\nAnn");
+    let paypal = s.get(&format!("/api/v1/payouts/{id}/export?format=paypal"));
+    assert_eq!(paypal.status, 200, "{}", paypal.text());
+    assert_eq!(
+        paypal.text(),
+        format!("'=ann@example.com,70.00,USD,payout-{id},\"Affiliate commission, payout {id}\",PAYPAL\r\n")
+    );
+    let csv = s.get(&format!("/api/v1/payouts/{id}/export?format=csv")).text();
+    assert!(csv.starts_with("payout_id,referral_code,name,payout_email,payout_details,currency,amount,"), "{csv}");
+    s.get(&format!("/api/v1/payouts/{id}/export?format=xls")).assert_error(400, "invalid_format");
+
+    let paid = s.post(&format!("/api/v1/payouts/{id}/mark-paid"), &json!({"reference": "PP-BATCH-9"}));
+    assert_eq!(
+        (paid.status, &paid.json()["status"], &paid.json()["reference"]),
+        (200, &json!("paid"), &json!("PP-BATCH-9"))
+    );
+    let conflict = s.post(&format!("/api/v1/payouts/{id}/cancel"), &json!({}));
+    conflict.assert_error(409, "invalid_status_transition");
+    assert_eq!(conflict.json()["payout"]["status"], "paid");
+    s.post(&format!("/api/v1/payouts/{id}/mark-paid"), &json!({})).assert_error(409, "invalid_status_transition");
+    s.post("/api/v1/payouts/999/cancel", &json!({})).assert_error(404, "not_found");
+
+    // A refund of a paid-out conversion never edits the payout: available goes below zero.
+    let r = s.post(&format!("/api/v1/conversions/{a}/refund"), &json!({"amount": "300.00", "refund_id": "re-1"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        balance(&s, "ann"),
+        json!([{"currency": "USD", "pending": "3.00", "available": "-30.00", "in_payouts": "0.00", "paid": "70.00"}])
+    );
+    assert_eq!(s.get(&format!("/api/v1/payouts/{id}")).json()["amount"], "70.00");
+    let none = s.post("/api/v1/payouts", &json!({"currency": "USD"})).json()["data"].clone();
+    assert!(none.as_array().unwrap().iter().all(|p| p["referral_code"] != "ann"), "{none}");
+
+    // Cancelling returns the entries to the balance.
+    let bobs = &none.as_array().unwrap()[0];
+    assert_eq!((&bobs["referral_code"], &bobs["amount"]), (&json!("bob"), &json!("10.00")));
+    let bob_id = bobs["id"].as_i64().unwrap();
+    let cancelled = s.post(&format!("/api/v1/payouts/{bob_id}/cancel"), &json!({}));
+    assert_eq!((cancelled.status, &cancelled.json()["status"]), (200, &json!("cancelled")));
+    assert_eq!(balance(&s, "bob")[0]["available"], "10.00");
+
+    let list = s.get("/api/v1/payouts?status=paid&referral_code=ann&limit=1").json();
+    assert_eq!((list["data"].as_array().unwrap().len(), &list["data"][0]["id"]), (1, &json!(id)));
+    assert!(list["next_cursor"].is_string());
+    s.get("/api/v1/payouts?status=sent").assert_error(400, "invalid_status");
+    assert_eq!(s.get("/api/v1/payouts?referral_code=bob").json()["data"][0]["status"], "cancelled");
+
+    // Payout details are personal data: erased on request, logged as a hash; the books stay.
+    let erased = crate::support::request(
+        s.addr,
+        "DELETE",
+        "/api/v1/affiliates/ann/personal-data",
+        &[("X-Api-Key", crate::support::KEY)],
+        b"",
+    );
+    assert_eq!(erased.status, 204, "{}", erased.text());
+    let ann = s.get("/api/v1/affiliates/ann").json();
+    assert_eq!(
+        (&ann["name"], &ann["payout_email"], &ann["payout_details"]),
+        (&json!("ann"), &Value::Null, &Value::Null)
+    );
+    let log = std::fs::read_to_string(format!("{}.erasure-log", s.db_path().display())).unwrap();
+    assert!(log.starts_with("affiliate ") && !log.contains("IBAN"), "{log}");
+    assert_eq!(s.get(&format!("/api/v1/payouts/{id}")).json()["amount"], "70.00");
+}
+
+#[test]
+fn the_sweeper_approves_after_the_hold_period_but_not_what_needs_a_person() {
+    let s = Server::start_with(
+        &["--approve-after", "0s", "--sweep-interval", "1s", "--pixel", "on", "--min-click-age", "0"],
+        &[],
+    );
+    s.seed();
+    let held = s.post(
+        "/api/v1/offers",
+        &json!({"id": "held", "name": "Held", "landing_url": "https://shop.example/", "approve_after_days": 30,
+                "commission": {"type": "percent", "value": "10"}}),
+    );
+    assert_eq!((held.status, &held.json()["approve_after_days"]), (201, &json!(30)), "{}", held.text());
+    assert_eq!(s.get("/api/v1/offers/main").json()["approve_after_days"], Value::Null);
+    s.post(
+        "/api/v1/offers",
+        &json!({"id": "bad", "name": "Bad", "landing_url": "https://shop.example/",
+        "approve_after_days": -1, "commission": {"type": "flat", "value": "1"}}),
+    )
+    .assert_error(400, "invalid_approve_after_days");
+    let clean = convert(&s, "o-clean", "ann", "100.00");
+    let refunded = convert(&s, "o-part", "ann", "100.00");
+    let r = s.post(&format!("/api/v1/conversions/{refunded}/refund"), &json!({"amount": "1.00", "refund_id": "r"}));
+    assert_eq!(r.status, 200);
+    let flagged = convert(&s, "o-flag", "ann", "100.00");
+    s.sql().execute("UPDATE conversions SET flags = 'too_fast' WHERE id = ?1", [flagged]).unwrap();
+    let click = s.click("ann", json!({}));
+    s.get_public(&format!("/pixel.gif?click_id={click}&order_id=o-pixel&amount=5.00"));
+    let held_click = s.click("ann", json!({"offer": "held"}));
+    let r = s.post("/api/v1/conversions", &json!({"external_id": "o-held", "amount": "5", "click_id": held_click}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let status = |order: &str| {
+        let list = s.get("/api/v1/conversions?limit=50").json();
+        list["data"].as_array().unwrap().iter().find(|c| c["external_id"] == order).unwrap()["status"].clone()
+    };
+    assert!(eventually(Duration::from_secs(20), || status("o-clean") == "approved"), "never approved");
+    let history = s.get(&format!("/api/v1/conversions/{clean}")).json();
+    let last = history["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((&last["actor"], &last["reason"]), (&json!("hold_period"), &json!("approved after hold period")));
+    assert!(eventually(Duration::from_secs(10), || s.log_text().contains("approved 1 conversions after their hold")));
+    for order in ["o-part", "o-flag", "o-pixel", "o-held"] {
+        assert_eq!(status(order), "pending", "{order}");
+    }
+    assert_eq!(balance(&s, "ann")[0]["available"], "10.00");
+}
+
+#[test]
+fn the_admin_shows_balances_and_runs_payouts() {
+    let s = Server::start_with(&["--admin-token", crate::admin::TOKEN], &[]);
+    s.seed();
+    let a = convert(&s, "o-1", "ann", "600.00");
+    approve(&s, a);
+    let session = crate::admin::Session::start(&s);
+    let page = session.get(&s, "/admin/balances");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("$60.00") && page.text().contains("Make payouts"), "{}", page.text());
+    let made = session.post(&s, "/admin/payouts", &[("currency", "USD"), ("minimum", "50.00")]);
+    assert_eq!(made.status, 303, "{}", made.text());
+    let payouts = session.get(&s, made.header("location").unwrap());
+    assert!(payouts.text().contains("Made 1 payout."), "{}", payouts.text());
+    let id = s.get("/api/v1/payouts").json()["data"][0]["id"].as_i64().unwrap();
+    let paid = session.post(&s, &format!("/admin/payouts/{id}/mark-paid"), &[("reference", "tx-7")]);
+    assert_eq!(paid.status, 303);
+    assert_eq!(s.get(&format!("/api/v1/payouts/{id}")).json()["reference"], "tx-7");
+    let again = session.post(&s, &format!("/admin/payouts/{id}/cancel"), &[]);
+    assert_eq!(again.status, 409);
+    assert!(again.text().contains("only a pending payout"), "{}", again.text());
+    let saved = session.post(
+        &s,
+        "/admin/affiliates/ann",
+        &[("name", "Ann"), ("payout_email", "ann@example.com"), ("payout_details", "IBAN DE00\r\nAnn")],
+    );
+    assert_eq!(saved.status, 303, "{}", saved.text());
+    assert_eq!(s.get("/api/v1/affiliates/ann").json()["payout_email"], "ann@example.com");
+    let paypal = session.get(&s, "/admin/payout-runs/1/export?format=paypal");
+    assert!(paypal.text().starts_with("ann@example.com,60.00,USD,payout-"), "{}", paypal.text());
+    let file = session.get(&s, "/admin/payout-runs/1/export?format=csv");
+    assert_eq!((file.status, file.header("content-type")), (200, Some("text/csv; charset=utf-8")));
+    assert!(file.text().contains(",ann,Ann,"), "{}", file.text());
+    let detail = session.get(&s, &format!("/admin/payouts/{id}")).text();
+    assert!(detail.contains("o-1") && detail.contains("tx-7"), "{detail}");
+    assert_eq!(session.post(&s, "/admin/payouts", &[("currency", "USD")]).status, 303, "an empty run is fine");
+}
