@@ -20,7 +20,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::clock::now_ms;
-use crate::store::deliveries::{self, Delivery};
+use crate::store::deliveries::{self, Delivery, Outbox};
 use crate::store::writer::Writer;
 use crate::store::{self, affiliates, ledger};
 use crate::tracking::net;
@@ -159,34 +159,28 @@ fn deliver_batch(db: &rusqlite::Connection, agent: &ureq::Agent, writer: &Writer
         for ((d, secret), head) in due.iter().zip(&secrets).zip(&heads) {
             scope.spawn(move || {
                 let outcome = attempt(agent, &d.url, secret.as_deref(), head.as_deref(), d.test);
-                let id = d.id;
-                if outcome.delivered {
-                    log::info!("postback {id} ({} for {}) delivered", d.event, d.referral_code);
-                } else {
-                    log::warn!(
-                        "postback {id} ({} for {}) attempt {} failed: {}",
-                        d.event,
-                        d.referral_code,
-                        d.attempts + 1,
-                        outcome.error.as_deref().unwrap_or("")
-                    );
-                }
-                let recorded = writer.run(move |conn| {
-                    deliveries::record_attempt(
-                        conn,
-                        id,
-                        outcome.delivered,
-                        outcome.status,
-                        outcome.error.as_deref(),
-                        now_ms(),
-                    )
-                });
-                if let Err(e) = recorded {
-                    log::error!("could not record the outcome of postback {id}: {e}");
-                }
+                let what = format!("postback {} ({} for {})", d.id, d.event, d.referral_code);
+                finish(writer, Outbox::Postbacks, d.id, &what, d.progress.attempts + 1, outcome);
             });
         }
     });
+}
+
+/// Logs the outcome of attempt number `number` at `what` (e.g. `postback 7 (created for ann)`;
+/// never a secret or a URL's path) and records it on row `id` of `outbox`.
+fn finish(writer: &Writer, outbox: Outbox, id: i64, what: &str, number: i64, outcome: Attempt) {
+    if outcome.delivered {
+        log::info!("{what} delivered");
+    } else {
+        log::warn!("{what} attempt {number} failed: {}", outcome.error.as_deref().unwrap_or(""));
+    }
+    let recorded = writer.run(move |conn| {
+        let error = outcome.error.as_deref();
+        deliveries::record_attempt_in(conn, outbox, id, outcome.delivered, outcome.status, error, now_ms())
+    });
+    if let Err(e) = recorded {
+        log::error!("could not record the outcome of {what}: {e}");
+    }
 }
 
 #[cfg(test)]

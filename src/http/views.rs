@@ -9,7 +9,7 @@ use crate::store::clicks::Click;
 use crate::store::connectors::ReceivedHook;
 use crate::store::coupons::Coupon;
 use crate::store::customers::Customer;
-use crate::store::deliveries::Delivery;
+use crate::store::deliveries::{Delivery, Progress};
 use crate::store::events::Event;
 use crate::store::offers::Offer;
 use crate::store::payouts::{Item, Payout};
@@ -160,21 +160,34 @@ pub fn page(data: Vec<Value>, next_cursor: Option<String>) -> Value {
 }
 
 pub fn delivery(d: &Delivery) -> Value {
-    json!({
-        "id": d.id,
-        "referral_code": d.referral_code,
-        "conversion_id": d.conversion_id,
-        "event": d.event,
-        "url": d.url,
-        "status": d.status,
-        "attempts": d.attempts,
-        "next_attempt_at": (d.status == "pending").then(|| rfc3339(d.next_attempt_at)),
-        "last_attempt_at": d.last_attempt_at.map(rfc3339),
-        "last_status": d.last_status,
-        "last_error": d.last_error,
-        "created_at": rfc3339(d.created_at),
-        "delivered_at": d.delivered_at.map(rfc3339),
-    })
+    with_progress(
+        json!({
+            "id": d.id,
+            "referral_code": d.referral_code,
+            "conversion_id": d.conversion_id,
+            "event": d.event,
+            "url": d.url,
+        }),
+        &d.progress,
+    )
+}
+
+/// `object` followed by how a delivery (postback or merchant webhook) is going.
+fn with_progress(mut object: Value, p: &Progress) -> Value {
+    let progress = json!({
+        "status": p.status,
+        "attempts": p.attempts,
+        "next_attempt_at": (p.status == "pending").then(|| rfc3339(p.next_attempt_at)),
+        "last_attempt_at": p.last_attempt_at.map(rfc3339),
+        "last_status": p.last_status,
+        "last_error": p.last_error,
+        "created_at": rfc3339(p.created_at),
+        "delivered_at": p.delivered_at.map(rfc3339),
+    });
+    if let (Value::Object(fields), Value::Object(more)) = (&mut object, progress) {
+        fields.extend(more);
+    }
+    object
 }
 
 pub fn received(r: &Received) -> Value {
@@ -243,20 +256,15 @@ pub fn webhook(w: &Webhook) -> Value {
 
 /// One event sent to a merchant webhook and how its delivery went, with the payload as sent.
 pub fn webhook_delivery(d: &WebhookDelivery) -> Value {
-    json!({
-        "id": d.id,
-        "webhook_id": d.webhook_id,
-        "message_id": d.message_id,
-        "event": d.event,
-        "conversion_id": d.conversion_id,
-        "status": d.status,
-        "attempts": d.attempts,
-        "next_attempt_at": (d.status == "pending").then(|| rfc3339(d.next_attempt_at)),
-        "last_attempt_at": d.last_attempt_at.map(rfc3339),
-        "last_status": d.last_status,
-        "last_error": d.last_error,
-        "created_at": rfc3339(d.created_at),
-        "delivered_at": d.delivered_at.map(rfc3339),
-        "payload": serde_json::from_str::<Value>(&d.payload).unwrap_or(Value::Null),
-    })
+    with_progress(
+        json!({
+            "id": d.id,
+            "webhook_id": d.webhook_id,
+            "message_id": d.message_id,
+            "event": d.event,
+            "conversion_id": d.conversion_id,
+            "payload": serde_json::from_str::<Value>(&d.payload).unwrap_or(Value::Null),
+        }),
+        &d.progress,
+    )
 }

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::{Attempt, outcome};
+use super::{Attempt, finish, outcome};
 use crate::clock::now_ms;
-use crate::store::deliveries::{self, Outbox};
+use crate::store::deliveries::Outbox;
 use crate::store::webhook_deliveries::{self, Due};
 use crate::store::writer::Writer;
 
@@ -81,32 +81,8 @@ pub fn deliver_due(db: &Connection, agent: &ureq::Agent, writer: &Writer) -> boo
 fn deliver(agent: &ureq::Agent, writer: &Writer, due: &Due) {
     let outcome = attempt(agent, due);
     let d = &due.delivery;
-    let id = d.id;
-    if outcome.delivered {
-        log::info!("webhook delivery {id} ({} to webhook {}) delivered", d.event, d.webhook_id);
-    } else {
-        log::warn!(
-            "webhook delivery {id} ({} to webhook {}) attempt {} failed: {}",
-            d.event,
-            d.webhook_id,
-            d.attempts + 1,
-            outcome.error.as_deref().unwrap_or("")
-        );
-    }
-    let recorded = writer.run(move |conn| {
-        deliveries::record_attempt_in(
-            conn,
-            Outbox::Webhooks,
-            id,
-            outcome.delivered,
-            outcome.status,
-            outcome.error.as_deref(),
-            now_ms(),
-        )
-    });
-    if let Err(e) = recorded {
-        log::error!("could not record the outcome of webhook delivery {id}: {e}");
-    }
+    let what = format!("webhook delivery {} ({} to webhook {})", d.id, d.event, d.webhook_id);
+    finish(writer, Outbox::Webhooks, d.id, &what, d.progress.attempts + 1, outcome);
 }
 
 #[cfg(test)]

@@ -19,6 +19,15 @@ pub struct Delivery {
     pub conversion_id: Option<i64>,
     pub event: String,
     pub url: String,
+    pub progress: Progress,
+    /// About test data.
+    pub test: bool,
+}
+
+/// How a delivery of either outbox is going: the columns both tables share.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// `pending`, `delivered` or `failed`.
     pub status: String,
     pub attempts: i64,
     pub next_attempt_at: i64,
@@ -27,13 +36,28 @@ pub struct Delivery {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub delivered_at: Option<i64>,
-    /// About test data.
-    pub test: bool,
 }
 
-const SELECT: &str = "SELECT d.id, d.affiliate_id, a.referral_code, d.conversion_id, d.event, d.url, d.status, d.attempts,
-                             d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error, d.created_at, d.delivered_at,
-                             d.test
+impl Progress {
+    /// Reads `status, attempts, next_attempt_at, last_attempt_at, last_status, last_error,
+    /// created_at, delivered_at` from `r`, starting at column `first`.
+    pub fn from_row(r: &Row<'_>, first: usize) -> rusqlite::Result<Progress> {
+        Ok(Progress {
+            status: r.get(first)?,
+            attempts: r.get(first + 1)?,
+            next_attempt_at: r.get(first + 2)?,
+            last_attempt_at: r.get(first + 3)?,
+            last_status: r.get(first + 4)?,
+            last_error: r.get(first + 5)?,
+            created_at: r.get(first + 6)?,
+            delivered_at: r.get(first + 7)?,
+        })
+    }
+}
+
+const SELECT: &str = "SELECT d.id, d.affiliate_id, a.referral_code, d.conversion_id, d.event, d.url,
+                             d.status, d.attempts, d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error,
+                             d.created_at, d.delivered_at, d.test
                       FROM postback_deliveries d JOIN affiliates a ON a.id = d.affiliate_id";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
@@ -44,14 +68,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
         conversion_id: r.get(3)?,
         event: r.get(4)?,
         url: r.get(5)?,
-        status: r.get(6)?,
-        attempts: r.get(7)?,
-        next_attempt_at: r.get(8)?,
-        last_attempt_at: r.get(9)?,
-        last_status: r.get(10)?,
-        last_error: r.get(11)?,
-        created_at: r.get(12)?,
-        delivered_at: r.get(13)?,
+        progress: Progress::from_row(r, 6)?,
         test: r.get(14)?,
     })
 }
@@ -176,18 +193,6 @@ impl Outbox {
             Outbox::Webhooks => "webhook_deliveries",
         }
     }
-}
-
-/// Records the outcome of one attempt.
-pub fn record_attempt(
-    conn: &Connection,
-    id: i64,
-    ok: bool,
-    status: Option<u16>,
-    error: Option<&str>,
-    now: i64,
-) -> Result<(), Error> {
-    record_attempt_in(conn, Outbox::Postbacks, id, ok, status, error, now)
 }
 
 /// Records the outcome of one attempt of a row of `outbox`: delivered, retried after

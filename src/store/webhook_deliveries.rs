@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::deliveries::{self, Outbox};
+use super::deliveries::{self, Outbox, Progress};
 use crate::error::Error;
 use crate::tracking::webhook::Event;
 
@@ -18,14 +18,7 @@ pub struct WebhookDelivery {
     pub event: String,
     pub conversion_id: Option<i64>,
     pub payload: String,
-    pub status: String,
-    pub attempts: i64,
-    pub next_attempt_at: i64,
-    pub last_attempt_at: Option<i64>,
-    pub last_status: Option<i64>,
-    pub last_error: Option<String>,
-    pub created_at: i64,
-    pub delivered_at: Option<i64>,
+    pub progress: Progress,
 }
 
 /// A delivery due now, with where it goes and the key to sign it with.
@@ -46,14 +39,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<WebhookDelivery> {
         event: r.get(3)?,
         conversion_id: r.get(4)?,
         payload: r.get(5)?,
-        status: r.get(6)?,
-        attempts: r.get(7)?,
-        next_attempt_at: r.get(8)?,
-        last_attempt_at: r.get(9)?,
-        last_status: r.get(10)?,
-        last_error: r.get(11)?,
-        created_at: r.get(12)?,
-        delivered_at: r.get(13)?,
+        progress: Progress::from_row(r, 6)?,
     })
 }
 
@@ -176,7 +162,7 @@ mod tests {
             d.payload,
             r#"{"type":"conversion.created","timestamp":"t","data":{"id":9,"click_id":null,"customer_id":null,"amount":"1.00"}}"#
         );
-        assert_eq!(d.status, "pending");
+        assert_eq!(d.progress.status, "pending");
         assert!(d.message_id.starts_with("msg_") && !d.message_id.contains('.'));
     }
 }
