@@ -171,6 +171,7 @@ pub fn webhook_secret_opt(connector: Connector) -> &'static Opt {
     }
 }
 pub const APPROVE_AFTER: Opt = Opt::value("approve-after", "AFFILIATED_APPROVE_AFTER");
+pub const OUTBOUND: Opt = Opt::value("outbound", "AFFILIATED_OUTBOUND");
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -197,6 +198,7 @@ pub const SERVE_OPTS: &[Opt] = &[
     WOOCOMMERCE_WEBHOOK_SECRET,
     PADDLE_WEBHOOK_SECRET,
     APPROVE_AFTER,
+    OUTBOUND,
 ];
 
 /// Everything `serve` needs, validated.
@@ -220,7 +222,8 @@ pub struct Serve {
     pub trusted_proxies: Vec<IpAddr>,
     /// The postback token from the environment, if the operator sets it.
     pub postback_token: Option<String>,
-    /// Lets outbound postbacks reach loopback and private addresses (tests, LANs).
+    /// Lets outbound postbacks and merchant webhooks reach loopback and private addresses
+    /// (tests, LANs).
     pub allow_private_postbacks: bool,
     /// Unconverted clicks older than this are deleted.
     pub click_retention: Duration,
@@ -252,6 +255,10 @@ pub struct Serve {
     /// Pending conversions older than this are approved by the sweeper (offers may set their
     /// own `approve_after_days`); `None`: only offers that set one.
     pub approve_after: Option<Duration>,
+    /// Whether outbound postbacks and merchant webhooks are delivered. Off, deliveries are still
+    /// queued (and listed, and can be retried later) but nothing is resolved or sent: for tests
+    /// and fuzzing.
+    pub outbound: bool,
 }
 
 impl Serve {
@@ -391,6 +398,7 @@ impl Serve {
                     format!("--approve-after must be off or a duration such as 14d or 30d, not {v:?}")
                 })?),
             };
+        let outbound = on_off(args, &OUTBOUND, true)?;
         Ok(Serve {
             db: args.db(),
             listen,
@@ -424,6 +432,7 @@ impl Serve {
                 .collect::<Result<_, _>>()?,
             webhook_secrets,
             approve_after,
+            outbound,
         })
     }
 }
@@ -532,6 +541,8 @@ mod tests {
             "2001:db8::/32",
             "--stripe-webhook-secret",
             "whsec_flag",
+            "--outbound",
+            "off",
         ]);
         let serve = Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap()).unwrap();
         assert_eq!(serve.wal_autocheckpoint, 0);
@@ -551,6 +562,9 @@ mod tests {
         assert_eq!(serve.public_url, "https://t.example");
         assert_eq!(serve.synchronous, Synchronous::Full);
         assert!(serve.admin);
+        assert!(!serve.outbound);
+        let mut bad = lexopt::Parser::from_args(["--outbound", "maybe"]);
+        assert!(Serve::from_args(&Args::parse(&mut bad, SERVE_OPTS).unwrap()).unwrap_err().contains("on or off"));
     }
 
     #[test]

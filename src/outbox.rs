@@ -114,13 +114,26 @@ fn outcome(result: Result<ureq::Response, ureq::Error>) -> Attempt {
     }
 }
 
+/// Starts the delivery thread. With `enabled` false (`--outbound off`) it only waits for the
+/// stop: deliveries stay queued, and no host name is resolved and nothing sent.
 pub fn spawn(
     db_path: std::path::PathBuf,
     writer: Writer,
     allow_private: bool,
+    enabled: bool,
     stopping: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {
     thread::Builder::new().name("outbox".into()).spawn(move || {
+        if !enabled {
+            log::info!(
+                "outbound postbacks are off (--outbound off): deliveries (postbacks and merchant webhooks) are \
+                 queued, never sent"
+            );
+            while !stopping.load(Ordering::SeqCst) {
+                thread::sleep(IDLE_POLL);
+            }
+            return;
+        }
         let db = match store::open_reader(&db_path) {
             Ok(db) => db,
             Err(e) => {

@@ -36,7 +36,7 @@ fn convert(s: &Server, body: Value) -> Value {
 }
 
 pub fn server() -> Server {
-    let s = Server::start_with(&["--allow-private-postbacks", "--pixel", "on"], &[]);
+    let s = Server::start_with(&["--allow-private-postbacks", "--outbound", "on", "--pixel", "on"], &[]);
     s.seed();
     s
 }
@@ -285,7 +285,7 @@ fn bad_webhooks_are_refused_with_a_clear_code() {
 
 #[test]
 fn private_addresses_are_refused_without_the_flag() {
-    let s = Server::start();
+    let s = Server::start_with(&["--outbound", "on"], &[]);
     s.seed();
     let receiver = Receiver::start(vec![200]);
     let (id, _) = create(&s, &receiver.url("/in"), &["payout.paid"]);
@@ -331,8 +331,10 @@ fn erasure_redacts_the_payloads_about_the_person() {
 
 #[test]
 fn finished_deliveries_are_pruned_like_postbacks() {
-    let s =
-        Server::start_with(&["--allow-private-postbacks", "--click-retention", "2s", "--sweep-interval", "1s"], &[]);
+    let s = Server::start_with(
+        &["--allow-private-postbacks", "--outbound", "on", "--click-retention", "2s", "--sweep-interval", "1s"],
+        &[],
+    );
     let receiver = Receiver::start(vec![200]);
     let (id, _) = create(&s, &receiver.url("/in"), &["payout.paid"]);
     assert_eq!(s.post(&format!("/api/v1/webhooks/{id}/test"), &json!({})).status, 201);
@@ -366,4 +368,33 @@ fn a_payout_marked_paid_is_announced_once_as_the_api_shows_it() {
     assert_eq!(event["data"], s.get(&format!("/api/v1/payouts/{payout}")).json());
     assert_eq!((&event["data"]["reference"], &event["data"]["amount"]), (&json!("PP-1"), &json!("12.00")));
     assert_eq!(deliveries(&s, id).len(), 1, "the refused second mark-paid announced nothing");
+}
+
+#[test]
+fn with_outbound_off_nothing_is_resolved_or_sent_until_it_is_on_again() {
+    let mut s = Server::start_with(&["--allow-private-postbacks", "--outbound", "off"], &[]);
+    s.seed();
+    let receiver = Receiver::start(vec![200]);
+    let (id, secret) = create(&s, &receiver.url("/off"), &["conversion.created"]);
+    // A host name that must never be looked up.
+    let (never, _) = create(&s, "http://never-resolved.invalid/in", &["conversion.created"]);
+    convert(&s, json!({"external_id": "O-1", "amount": "10.00", "click_id": s.click("ann", json!({}))}));
+    let queued = s.post(&format!("/api/v1/webhooks/{id}/test"), &json!({})).json();
+    let retried = s.post(&format!("/api/v1/webhooks/deliveries/{}/retry", queued["id"]), &json!({}));
+    assert_eq!(retried.status, 200, "{}", retried.text());
+    // With delivery on, the first attempt comes within a quarter second.
+    assert!(!eventually(Duration::from_secs(3), || receiver.count() > 0), "a webhook was sent with --outbound off");
+    for webhook in [id, never] {
+        for d in deliveries(&s, webhook) {
+            assert_eq!((&d["status"], &d["attempts"], &d["last_error"]), (&json!("pending"), &json!(0), &Value::Null));
+        }
+    }
+    assert_eq!(deliveries(&s, id).len(), 2);
+    // Switched on again, what was queued goes out, signed for the moment it is sent.
+    s.extra_args.retain(|a| a != "--outbound" && a != "off");
+    s.extra_args.extend(["--outbound".to_string(), "on".to_string()]);
+    s.restart();
+    let got = receiver.wait_for(2);
+    assert!(got.iter().all(|r| signed_by(&secret, r)));
+    assert!(eventually(Duration::from_secs(10), || deliveries(&s, never)[0]["attempts"] == 1));
 }
