@@ -222,7 +222,8 @@ pub struct Serve {
     pub trusted_proxies: Vec<IpAddr>,
     /// The postback token from the environment, if the operator sets it.
     pub postback_token: Option<String>,
-    /// Lets outbound postbacks reach loopback and private addresses (tests, LANs).
+    /// Lets outbound postbacks and merchant webhooks reach loopback and private addresses
+    /// (tests, LANs).
     pub allow_private_postbacks: bool,
     /// Unconverted clicks older than this are deleted.
     pub click_retention: Duration,
@@ -254,8 +255,9 @@ pub struct Serve {
     /// Pending conversions older than this are approved by the sweeper (offers may set their
     /// own `approve_after_days`); `None`: only offers that set one.
     pub approve_after: Option<Duration>,
-    /// Whether outbound postbacks are delivered. Off, deliveries are still queued (and listed,
-    /// and can be retried later) but nothing is resolved or sent: for tests and fuzzing.
+    /// Whether outbound postbacks and merchant webhooks are delivered. Off, deliveries are still
+    /// queued (and listed, and can be retried later) but nothing is resolved or sent: for tests
+    /// and fuzzing.
     pub outbound: bool,
 }
 

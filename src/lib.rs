@@ -15,6 +15,7 @@ pub mod logging;
 pub mod metrics;
 pub mod outbox;
 pub mod secret;
+pub mod shapes;
 pub mod statements;
 pub mod store;
 pub mod sweeper;

@@ -87,11 +87,12 @@ Options (each falls back to the environment variable in brackets; a flag wins):
                           approve_after_days)
                           [AFFILIATED_APPROVE_AFTER, default off]
   --allow-private-postbacks
-                          let outbound postbacks reach loopback and private
-                          addresses (tests, LANs)
+                          let outbound postbacks and merchant webhooks reach
+                          loopback and private addresses (tests, LANs)
                           [AFFILIATED_ALLOW_PRIVATE_POSTBACKS]
-  --outbound on|off       off: outbound postbacks stay queued (listed, retryable)
-                          and nothing is resolved or sent; for tests and fuzzing
+  --outbound on|off       off: outbound postbacks and merchant webhooks stay queued
+                          (listed, retryable) and nothing is resolved or sent; for
+                          tests and fuzzing
                           [AFFILIATED_OUTBOUND, default on]
   --wal-autocheckpoint N  checkpoint when the WAL holds N pages; 0 when
                           Litestream does the checkpoints

@@ -23,3 +23,4 @@ pub mod pricing;
 pub mod statement;
 pub mod time;
 pub mod validate;
+pub mod webhook;

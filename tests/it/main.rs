@@ -37,3 +37,6 @@ mod support;
 mod systemd;
 mod trust;
 mod upgrade;
+mod webhook_receiver;
+mod webhooks;
+mod webhooks_interop;
