@@ -398,3 +398,75 @@ fn with_outbound_off_nothing_is_resolved_or_sent_until_it_is_on_again() {
     assert!(got.iter().all(|r| signed_by(&secret, r)));
     assert!(eventually(Duration::from_secs(10), || deliveries(&s, never)[0]["attempts"] == 1));
 }
+
+#[test]
+fn the_admin_adds_tests_retries_and_deletes_a_webhook() {
+    use crate::admin::{Session, TOKEN};
+    let s = Server::start_with(
+        &["--allow-private-postbacks", "--outbound", "on", "--admin-token", TOKEN, "--min-click-age", "0"],
+        &[],
+    );
+    s.seed();
+    // The receiver fails the first attempt, so a delivery waits with a retry button.
+    let receiver = Receiver::start(vec![500, 200]);
+    let url = receiver.url("/crm");
+    let admin = Session::start(&s);
+    let page = admin.get(&s, "/admin/webhooks");
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("No webhooks yet."));
+
+    // Refused input comes back with what was typed and the API's reason.
+    let bad = admin.post(&s, "/admin/webhooks", &[("url", "ftp://crm.example/x"), ("events", "conversion.created")]);
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert!(bad.text().contains("ftp://crm.example/x"));
+    let none = admin.post(&s, "/admin/webhooks", &[("url", url.as_str())]);
+    assert_eq!(none.status, 400, "no events: {}", none.text());
+    assert_eq!(s.get("/api/v1/webhooks").json()["data"].as_array().unwrap().len(), 0);
+
+    // Added: the secret is on this answer only, and it signs what is sent.
+    let added = admin.post(
+        &s,
+        "/admin/webhooks",
+        &[("url", url.as_str()), ("events", "conversion.created"), ("events", "payout.paid")],
+    );
+    assert_eq!(added.status, 201, "{}", added.text());
+    let html = added.text();
+    let field = "id=\"secret\" class=\"mono\" type=\"text\" readonly value=\"";
+    let at = html.find(field).expect("the secret") + field.len();
+    let secret = html[at..].split('"').next().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let listed = s.get("/api/v1/webhooks").json()["data"].clone();
+    assert_eq!(listed[0]["events"], json!(["conversion.created", "payout.paid"]));
+    let id = listed[0]["id"].as_i64().unwrap();
+    let again = admin.get(&s, "/admin/webhooks").text();
+    assert!(!again.contains(&secret), "shown once");
+    let twice = admin.post(&s, "/admin/webhooks", &[("url", url.as_str()), ("events", "conversion.created")]);
+    assert_eq!(twice.status, 409, "{}", twice.text());
+
+    // A test event, first refused by the receiver (500), then retried from the page.
+    let queued = admin.post(&s, &format!("/admin/webhooks/{id}/test"), &[]);
+    assert_eq!(queued.status, 303);
+    let first = receiver.wait_for(1);
+    assert_eq!(first[0].json()["type"], "webhook.test");
+    assert!(signed_by(&secret, &first[0]));
+    let failed_once = || deliveries(&s, id).first().is_some_and(|d| d["attempts"] == 1);
+    assert!(eventually(Duration::from_secs(10), failed_once), "{:?}", deliveries(&s, id));
+    let delivery = deliveries(&s, id)[0]["id"].as_i64().unwrap();
+    let shown = admin.get(&s, "/admin/webhooks").text();
+    assert!(shown.contains("webhook.test") && shown.contains("answered 500"), "the delivery and its last answer");
+    let retried = admin.post(&s, &format!("/admin/webhook-deliveries/{delivery}/retry"), &[]);
+    assert_eq!(retried.status, 303);
+    let both = receiver.wait_for(2);
+    assert_eq!(both[1].header("webhook-id"), both[0].header("webhook-id"), "the same message, again");
+    assert!(eventually(Duration::from_secs(10), || deliveries(&s, id)[0]["status"] == "delivered"));
+
+    // Without the CSRF token nothing changes; with it, deleted.
+    let forged = admin.post_raw(&s, &format!("/admin/webhooks/{id}/delete"), &[]);
+    assert_eq!(forged.status, 403);
+    assert_eq!(s.get(&format!("/api/v1/webhooks/{id}")).status, 200);
+    assert_eq!(admin.post(&s, &format!("/admin/webhooks/{id}/delete"), &[]).status, 303);
+    assert_eq!(s.get(&format!("/api/v1/webhooks/{id}")).status, 404);
+    assert_eq!(admin.post(&s, "/admin/webhooks/999/delete", &[]).status, 404);
+    let overview = admin.get(&s, "/admin").text();
+    assert!(overview.contains("href=\"/admin/webhooks\""), "the navigation links to it");
+}
