@@ -14,6 +14,9 @@
 #[path = "support.rs"]
 mod support;
 
+#[path = "attack_hostile.rs"]
+mod hostile;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -28,6 +31,8 @@ attack: slow and malformed clients against the bare binary; /healthz must keep a
 
 Usage: attack [--bin PATH] [--socket-timeout SECONDS] [--only NAME] [--dir DIR]
 Attacks: idle-5000 half-header-800 short-body short-body-64 huge-length crlf-in-parameters
+         upgrade-40 expect-continue-64 slow-body-300 max-length-300 pib-length framing nproc
+         wrong-tokens-1000
 Raise the open-file limit first (`ulimit -n 65536`; bench/attack does).
 ";
 
@@ -48,31 +53,100 @@ struct Held {
 struct Attack {
     name: &'static str,
     what: &'static str,
-    start: fn(SocketAddr, Duration) -> Held,
+    start: fn(&Target) -> Held,
+    /// Run the server as an unprivileged user (root is exempt from process limits).
+    as_nobody: bool,
+}
+
+/// The server under attack.
+struct Target {
+    addr: SocketAddr,
+    /// The server's socket timeout.
+    timeout: Duration,
+    pid: u32,
+    /// The server's log file.
+    log: PathBuf,
 }
 
 const ATTACKS: &[Attack] = &[
-    Attack { name: "idle-5000", what: "5,000 connections that send nothing", start: idle },
+    Attack { name: "idle-5000", what: "5,000 connections that send nothing", start: idle, as_nobody: false },
     Attack {
         name: "half-header-800",
         what: "800 connections that each send half a request header",
         start: half_header,
+        as_nobody: false,
     },
-    Attack { name: "short-body", what: "a POST declaring 2,000 bytes that sends 10", start: short_body_one },
+    Attack {
+        name: "short-body",
+        what: "a POST declaring 2,000 bytes that sends 10",
+        start: short_body_one,
+        as_nobody: false,
+    },
     Attack {
         name: "short-body-64",
         what: "64 such POSTs at once (more than the 32 default workers)",
         start: short_body_many,
+        as_nobody: false,
     },
     Attack {
         name: "huge-length",
         what: "a POST declaring Content-Length: 1099511627776 that sends 5 bytes",
         start: huge_length,
+        as_nobody: false,
     },
     Attack {
         name: "crlf-in-parameters",
         what: "CR/LF and control bytes in every parameter that reaches a header",
         start: crlf,
+        as_nobody: false,
+    },
+    Attack {
+        name: "upgrade-40",
+        what: "40 Connection: Upgrade requests held open",
+        start: hostile::upgrade,
+        as_nobody: false,
+    },
+    Attack {
+        name: "expect-continue-64",
+        what: "64 POSTs with Expect: 100-continue whose 10-byte body never comes",
+        start: hostile::expect_continue,
+        as_nobody: false,
+    },
+    Attack {
+        name: "slow-body-300",
+        what: "300 POSTs declaring 2,000 bytes that send 8 (more than the 256 slow-body threads)",
+        start: hostile::slow_bodies_300,
+        as_nobody: false,
+    },
+    Attack {
+        name: "max-length-300",
+        what: "300 POSTs declaring Content-Length: 18446744073709551615",
+        start: hostile::max_length,
+        as_nobody: false,
+    },
+    Attack {
+        name: "pib-length",
+        what: "a POST declaring Content-Length: 1125899906842624 (2^50) that sends 5 bytes",
+        start: hostile::pib_length,
+        as_nobody: false,
+    },
+    Attack {
+        name: "framing",
+        what: "ambiguous framing, other HTTP versions, raw non-ASCII targets",
+        start: hostile::framing,
+        as_nobody: false,
+    },
+    Attack {
+        name: "nproc",
+        what: "a process limit at the server's thread count, then 16 connections",
+        start: hostile::nproc,
+        as_nobody: true,
+    },
+    Attack {
+        name: "wrong-tokens-1000",
+        what: "1,000 postbacks with wrong tokens",
+        start: hostile::wrong_tokens,
+        as_nobody: false,
     },
 ];
 
@@ -134,13 +208,15 @@ fn run_one(
     let log = dir.join(format!("{}.log", attack.name));
     let flag = timeout.map(|t| format!("{t}s"));
     let extra: Vec<&str> = flag.as_deref().map(|t| vec!["--socket-timeout", t]).unwrap_or_default();
-    let mut server = spawn_server(bin, &db, "127.0.0.1:0", &extra, &log)?;
+    let wrapped = if attack.as_nobody { hostile::as_nobody(bin, dir)? } else { bin.to_path_buf() };
+    let mut server = spawn_server(&wrapped, &db, "127.0.0.1:0", &extra, &log)?;
     server.wait_healthy(Duration::from_secs(20))?;
     setup(server.addr)?;
     let pid = server.pid();
 
     let started = Instant::now();
-    let mut held = (attack.start)(server.addr, socket_timeout);
+    let target = Target { addr: server.addr, timeout: socket_timeout, pid, log: log.clone() };
+    let mut held = (attack.start)(&target);
     let launch = started.elapsed();
     thread::sleep(Duration::from_millis(500));
     let load = figures(pid);
@@ -345,16 +421,23 @@ fn wait_for_answer(mut s: TcpStream, limit: Duration) -> JoinHandle<Option<(u16,
     let started = Instant::now();
     thread::spawn(move || {
         s.set_read_timeout(Some(Duration::from_millis(100))).ok()?;
-        let r = support::read_response(&mut s, started + limit).ok()?;
-        Some((r.status, started.elapsed()))
+        // Interim answers (100 Continue) come before the final one.
+        loop {
+            let r = support::read_response(&mut s, started + limit).ok()?;
+            if r.status >= 200 {
+                return Some((r.status, started.elapsed()));
+            }
+        }
     })
 }
 
-fn idle(addr: SocketAddr, _timeout: Duration) -> Held {
+fn idle(t: &Target) -> Held {
+    let (addr, _timeout) = (t.addr, t.timeout);
     open_many(addr, 5000, b"", None)
 }
 
-fn half_header(addr: SocketAddr, _timeout: Duration) -> Held {
+fn half_header(t: &Target) -> Held {
+    let (addr, _timeout) = (t.addr, t.timeout);
     open_many(addr, 800, b"GET /r/aff-001?sub1=slow HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0 (sl", None)
 }
 
@@ -372,15 +455,18 @@ fn answer_limit(timeout: Duration) -> Duration {
     timeout * 2 + Duration::from_secs(5)
 }
 
-fn short_body_one(addr: SocketAddr, timeout: Duration) -> Held {
+fn short_body_one(t: &Target) -> Held {
+    let (addr, timeout) = (t.addr, t.timeout);
     open_many(addr, 1, &short_body_request(), Some(answer_limit(timeout)))
 }
 
-fn short_body_many(addr: SocketAddr, timeout: Duration) -> Held {
+fn short_body_many(t: &Target) -> Held {
+    let (addr, timeout) = (t.addr, t.timeout);
     open_many(addr, 64, &short_body_request(), Some(answer_limit(timeout)))
 }
 
-fn huge_length(addr: SocketAddr, timeout: Duration) -> Held {
+fn huge_length(t: &Target) -> Held {
+    let (addr, timeout) = (t.addr, t.timeout);
     let raw = format!(
         "POST /api/v1/conversions HTTP/1.1\r\nHost: localhost\r\nX-Api-Key: {KEY}\r\n\
          Content-Type: application/json\r\nContent-Length: 1099511627776\r\n\r\nhello"
@@ -400,7 +486,8 @@ const NASTY: &[&str] = &[
     "%c0%8a",
 ];
 
-fn crlf(addr: SocketAddr, _timeout: Duration) -> Held {
+fn crlf(t: &Target) -> Held {
+    let (addr, _timeout) = (t.addr, t.timeout);
     let mut held = Held::default();
     let mut targets: Vec<(&str, String)> = Vec::new();
     for v in NASTY {

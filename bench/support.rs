@@ -199,7 +199,7 @@ pub fn spawn_server(bin: &Path, db: &Path, listen: &str, extra: &[&str], log: &P
         .args(["--listen", listen])
         .args(extra)
         .env("AFFILIATED_API_KEY", KEY)
-        .env("RUST_LOG", "warn,affiliated::http::server=info")
+        .env("RUST_LOG", "warn,affiliated::cli::serve=info,affiliated::http::server=info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -171,6 +171,7 @@ pub fn webhook_secret_opt(connector: Connector) -> &'static Opt {
     }
 }
 pub const APPROVE_AFTER: Opt = Opt::value("approve-after", "AFFILIATED_APPROVE_AFTER");
+pub const OUTBOUND: Opt = Opt::value("outbound", "AFFILIATED_OUTBOUND");
 pub const PORTAL: Opt = Opt::value("portal", "AFFILIATED_PORTAL");
 
 pub const SERVE_OPTS: &[Opt] = &[
@@ -198,6 +199,7 @@ pub const SERVE_OPTS: &[Opt] = &[
     WOOCOMMERCE_WEBHOOK_SECRET,
     PADDLE_WEBHOOK_SECRET,
     APPROVE_AFTER,
+    OUTBOUND,
     PORTAL,
 ];
 
@@ -222,7 +224,8 @@ pub struct Serve {
     pub trusted_proxies: Vec<IpAddr>,
     /// The postback token from the environment, if the operator sets it.
     pub postback_token: Option<String>,
-    /// Lets outbound postbacks reach loopback and private addresses (tests, LANs).
+    /// Lets outbound postbacks and merchant webhooks reach loopback and private addresses
+    /// (tests, LANs).
     pub allow_private_postbacks: bool,
     /// Unconverted clicks older than this are deleted.
     pub click_retention: Duration,
@@ -254,6 +257,10 @@ pub struct Serve {
     /// Pending conversions older than this are approved by the sweeper (offers may set their
     /// own `approve_after_days`); `None`: only offers that set one.
     pub approve_after: Option<Duration>,
+    /// Whether outbound postbacks and merchant webhooks are delivered. Off, deliveries are still
+    /// queued (and listed, and can be retried later) but nothing is resolved or sent: for tests
+    /// and fuzzing.
+    pub outbound: bool,
     /// Whether the affiliate portal exists (`--portal on|off`); when off, `/portal` is a 404.
     pub portal: bool,
 }
@@ -396,6 +403,7 @@ impl Serve {
                     format!("--approve-after must be off or a duration such as 14d or 30d, not {v:?}")
                 })?),
             };
+        let outbound = on_off(args, &OUTBOUND, true)?;
         Ok(Serve {
             db: args.db(),
             listen,
@@ -429,6 +437,7 @@ impl Serve {
                 .collect::<Result<_, _>>()?,
             webhook_secrets,
             approve_after,
+            outbound,
             portal,
         })
     }
@@ -538,6 +547,8 @@ mod tests {
             "2001:db8::/32",
             "--stripe-webhook-secret",
             "whsec_flag",
+            "--outbound",
+            "off",
         ]);
         let serve = Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap()).unwrap();
         assert_eq!(serve.wal_autocheckpoint, 0);
@@ -557,6 +568,9 @@ mod tests {
         assert_eq!(serve.public_url, "https://t.example");
         assert_eq!(serve.synchronous, Synchronous::Full);
         assert!(serve.admin);
+        assert!(!serve.outbound);
+        let mut bad = lexopt::Parser::from_args(["--outbound", "maybe"]);
+        assert!(Serve::from_args(&Args::parse(&mut bad, SERVE_OPTS).unwrap()).unwrap_err().contains("on or off"));
     }
 
     fn parse(flags: &[&str]) -> Result<Serve, String> {

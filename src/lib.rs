@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod password;
 pub mod secret;
+pub mod shapes;
 pub mod statements;
 pub mod store;
 pub mod sweeper;

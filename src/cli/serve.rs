@@ -90,9 +90,13 @@ Options (each falls back to the environment variable in brackets; a flag wins):
                           approve_after_days)
                           [AFFILIATED_APPROVE_AFTER, default off]
   --allow-private-postbacks
-                          let outbound postbacks reach loopback and private
-                          addresses (tests, LANs)
+                          let outbound postbacks and merchant webhooks reach
+                          loopback and private addresses (tests, LANs)
                           [AFFILIATED_ALLOW_PRIVATE_POSTBACKS]
+  --outbound on|off       off: outbound postbacks and merchant webhooks stay queued
+                          (listed, retryable) and nothing is resolved or sent; for
+                          tests and fuzzing
+                          [AFFILIATED_OUTBOUND, default on]
   --wal-autocheckpoint N  checkpoint when the WAL holds N pages; 0 when
                           Litestream does the checkpoints
                           [AFFILIATED_WAL_AUTOCHECKPOINT, default 1000]
@@ -158,9 +162,14 @@ fn serve(mut config: Serve) -> Result<(), String> {
 
     let http = server::start(listener, config.clone(), &writer, metrics.clone(), stopping.clone(), &events)?;
     drop(events);
-    let outbox =
-        crate::outbox::spawn(config.db.clone(), writer.clone(), config.allow_private_postbacks, stopping.clone())
-            .map_err(|e| format!("while starting the postback thread: {e}"))?;
+    let outbox = crate::outbox::spawn(
+        config.db.clone(),
+        writer.clone(),
+        config.allow_private_postbacks,
+        config.outbound,
+        stopping.clone(),
+    )
+    .map_err(|e| format!("while starting the postback thread: {e}"))?;
     let checkpointer = checkpoints
         .map(|wakeup| {
             store::checkpointer::spawn(config.db.clone(), config.wal_autocheckpoint, wakeup.clone())

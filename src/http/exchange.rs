@@ -1,37 +1,38 @@
 //! One request from tiny_http's queue to the bytes of its answer.
 //!
-//! `handle` turns tiny_http's request into a `Req`, reads the body (capped, with a deadline),
-//! routes, authenticates, runs the handler inside `catch_unwind`, and writes the answer. Three
-//! things here exist because of how tiny_http 0.12 behaves:
+//! `handle` turns tiny_http's request into a `Req`, refuses hostile heads (`screen.rs`), reads
+//! the body (capped, with a deadline), routes, authenticates, runs the handler inside
+//! `catch_unwind`, and writes the answer. Four things here exist because of how tiny_http 0.12
+//! behaves:
+//! - **Refused requests close their connection without reading anything more** (`hangup.rs`):
+//!   otherwise tiny_http would discard their body, or read the next request after them.
 //! - **Slow bodies never hold a worker.** tiny_http has already read bodies of up to 1 KiB;
-//!   anything larger, or chunked, may trickle in for as long as the body deadline. Such requests
-//!   continue on a short-lived thread of their own (at most [`MAX_SLOW`] at once, beyond which
-//!   they get 503), so a handful of slow clients cannot starve the workers.
+//!   anything larger, chunked, or announced with `Expect: 100-continue` may trickle in for as
+//!   long as the body deadline. Such requests continue on a short-lived thread of their own
+//!   (`slow.rs`: at most 256 at once; beyond that they get 503 with `Retry-After` and their
+//!   connection is closed), so slow clients cannot starve the workers.
 //! - **Unread bodies are answered first and discarded afterwards**, off the worker: tiny_http
 //!   discards what is left of a body when the request is dropped, which blocks until the client
-//!   sends it or the socket times out.
+//!   sends it or the socket times out. With no thread to spare, the connection is closed instead.
 //! - **Keep-alive connections are rotated** ([`Rotation`]) when the connection watch of
 //!   `rescue.rs` cannot run: each connection is then closed (`Connection: close`) after a short
 //!   lifetime, which bounds how long tiny_http's pool can leave a queued connection unserved.
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use super::request::{self, BodyError, MAX_BODY, Method, Req};
 use super::rescue::Peers;
 use super::response::Response;
 use super::router::{self, Access, Found, Route};
-use super::{Ctx, admin, portal};
+use super::{Ctx, admin, hangup, portal, screen, slow};
 use crate::error::Error;
 use crate::store::{self, keys, writer};
 
-/// At most this many requests read slow bodies, or discard unread ones, on their own threads.
-pub const MAX_SLOW: usize = 256;
 /// A keep-alive connection is closed after its first answer past this age.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_millis(500);
 /// User agent of the server's own health probes (logged at debug level only).
@@ -40,13 +41,17 @@ pub const HEARTBEAT_AGENT: &str = "affiliated-heartbeat";
 /// What every worker shares.
 pub struct Exchanges {
     pub stopping: Arc<AtomicBool>,
-    slow: AtomicUsize,
     /// Which connections requests came from; read by the connection watch (`rescue.rs`).
     pub peers: Arc<Peers>,
     /// Read connections for requests that continue on their own thread.
     spare: Mutex<Vec<rusqlite::Connection>>,
     /// A context to clone for such requests (its connection is never used).
     template: Mutex<Option<CtxParts>>,
+    /// The listening address: with a peer's address, it names a connection's socket.
+    local: SocketAddr,
+    /// Connections closed by [`answer_and_close`]: requests tiny_http had already read from them
+    /// (pipelined behind the refused one) are dropped unanswered.
+    closed: hangup::Closed,
 }
 
 struct CtxParts {
@@ -58,10 +63,12 @@ struct CtxParts {
 }
 
 impl Exchanges {
-    pub fn new(stopping: Arc<AtomicBool>, ctx: &Ctx) -> Exchanges {
+    pub fn new(stopping: Arc<AtomicBool>, ctx: &Ctx, local: SocketAddr) -> Exchanges {
+        slow::quiet_discard_panics();
         Exchanges {
+            local,
+            closed: hangup::Closed::default(),
             stopping,
-            slow: AtomicUsize::new(0),
             peers: Arc::new(Peers::default()),
             spare: Mutex::new(Vec::new()),
             template: Mutex::new(Some(CtxParts {
@@ -81,7 +88,7 @@ impl Exchanges {
 
     /// Requests on their own threads right now.
     pub fn slow_in_flight(&self) -> usize {
-        self.slow.load(Ordering::SeqCst)
+        slow::SLOW_IN_FLIGHT.load(Ordering::SeqCst)
     }
 
     fn spare_ctx(&self) -> Option<Ctx> {
@@ -109,28 +116,13 @@ impl Exchanges {
             spare.push(ctx.db);
         }
     }
+}
 
-    /// Runs `work` on a thread of its own if fewer than [`MAX_SLOW`] are running; gives it back
-    /// otherwise.
-    fn offload<W: FnOnce() + Send + 'static>(self: &Arc<Self>, work: W) -> Result<(), W> {
-        if self.slow.fetch_add(1, Ordering::SeqCst) >= MAX_SLOW {
-            self.slow.fetch_sub(1, Ordering::SeqCst);
-            return Err(work);
-        }
-        let me = self.clone();
-        let work = Mutex::new(Some(work));
-        let spawned = thread::Builder::new().name("slow-request".into()).stack_size(512 * 1024).spawn(move || {
-            if let Some(work) = work.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                work();
-            }
-            me.slow.fetch_sub(1, Ordering::SeqCst);
-        });
-        if let Err(e) = spawned {
-            self.slow.fetch_sub(1, Ordering::SeqCst);
-            log::error!("could not start a thread for a slow request: {e}");
-        }
-        Ok(())
-    }
+/// Where a request is being completed: on a worker, or on a thread of its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Worker,
+    Own,
 }
 
 /// Handles one request on a worker.
@@ -142,29 +134,78 @@ pub fn handle(ctx: &mut Ctx, ex: &Arc<Exchanges>, rq: tiny_http::Request) {
     let client_ip =
         request::client_ip(peer.map(|p| p.ip()), headers.forwarded_for.as_deref(), &ctx.config.trusted_proxies);
     let req = Req::from_parts(method, rq.url(), headers, client_ip);
-    // tiny_http reads bodies of up to 1 KiB before handing the request over; only a larger or
-    // chunked body can keep us waiting.
-    let may_block = rq.body_length().is_none_or(|n| n > 1024) && has_body(&rq);
+    if let Some(refusal) = screen::check_request(&rq) {
+        let response = Response::error(&Error::new(refusal.status, refusal.code, refusal.message));
+        return refuse(ctx, ex, rq, &req, started, &response);
+    }
+    // tiny_http reads bodies of up to 1 KiB before handing the request over, unless the client
+    // waits for `100 Continue`; only a larger, chunked or awaited body can keep us waiting.
+    let may_block = has_body(&rq) && (rq.body_length().is_none_or(|n| n > 1024) || expects_continue(&rq));
     if !may_block {
-        return complete(ctx, ex, rq, req, peer, started);
+        return complete(ctx, ex, rq, req, peer, started, Place::Worker);
     }
-    if let Some(mut own) = ex.spare_ctx() {
-        let ex2 = ex.clone();
-        let work = move || {
-            complete(&mut own, &ex2, rq, req, peer, started);
-            ex2.return_ctx(own);
-        };
-        if let Err(work) = ex.offload(work) {
-            log::warn!("{MAX_SLOW} slow requests are in flight already; reading this body on a worker");
-            work();
-        }
-        return;
+    let Some(own) = ex.spare_ctx() else {
+        return refuse(ctx, ex, rq, &req, started, &slow::busy());
+    };
+    let ex2 = ex.clone();
+    let offloaded = slow::offload((rq, req, own), move |(rq, req, mut own)| {
+        complete(&mut own, &ex2, rq, req, peer, started, Place::Own);
+        ex2.return_ctx(own);
+    });
+    if let Err((rq, req, own)) = offloaded {
+        ex.return_ctx(own);
+        log::warn!("{} slow requests are in flight already; answering 503", slow::MAX_SLOW);
+        refuse(ctx, ex, rq, &req, started, &slow::busy());
     }
-    complete(ctx, ex, rq, req, peer, started);
 }
 
 fn has_body(rq: &tiny_http::Request) -> bool {
     rq.body_length().is_some_and(|n| n > 0) || rq.headers().iter().any(|h| h.field.equiv("Transfer-Encoding"))
+}
+
+fn expects_continue(rq: &tiny_http::Request) -> bool {
+    rq.headers().iter().any(|h| h.field.equiv("Expect") && h.value.as_str().eq_ignore_ascii_case("100-continue"))
+}
+
+/// Answers `response` without reading anything more from the connection, and closes it.
+fn refuse(ctx: &Ctx, ex: &Exchanges, rq: tiny_http::Request, req: &Req, started: Instant, response: &Response) {
+    let label = match router::find(req.method, &req.path) {
+        Found::Route(route, _) => route.pattern,
+        _ => "unmatched",
+    };
+    let elapsed = started.elapsed();
+    ctx.metrics.observe(req.method.as_str(), label, response.status, elapsed);
+    answer_and_close(ex, rq, response);
+    log_access(req, label, response.status, elapsed, None);
+}
+
+/// Answers and closes the connection without reading anything more from it. Its reads are shut
+/// down first, so tiny_http's discarding of the body ends at once and it reads no further request;
+/// its writes are shut down after our answer and before tiny_http may write anything of its own
+/// (an answer to bytes it had buffered after the refused head waits for our writer to be dropped).
+fn answer_and_close(ex: &Exchanges, rq: tiny_http::Request, response: &Response) {
+    let Some(peer) = rq.remote_addr().copied() else {
+        return slow::answer_before_drain(rq, response);
+    };
+    // Noted before its reads end, so a request already read from it is recognised however
+    // quickly another worker takes it.
+    if let Some(socket) = hangup::find(ex.local, peer) {
+        ex.closed.note(peer, socket.inode);
+        socket.shut_down(Shutdown::Read);
+    }
+    if rq.body_length().is_some_and(|n| n > isize::MAX as usize) {
+        // Dropping this request panics inside tiny_http before we could write: answer first.
+        slow::answer_before_drain(rq, response);
+    } else {
+        let head = rq.method() == &tiny_http::Method::Head;
+        let bytes = response.encode(head, Some("close"));
+        if let Ok(mut out) = catch_unwind(AssertUnwindSafe(move || rq.into_writer())) {
+            let _ = out.write_all(&bytes).and_then(|()| out.flush());
+            hangup::hang_up(ex.local, peer, Shutdown::Both);
+            return;
+        }
+    }
+    hangup::hang_up(ex.local, peer, Shutdown::Both);
 }
 
 /// Reads the body, runs the handler, answers, counts and logs.
@@ -175,6 +216,7 @@ fn complete(
     mut req: Req,
     peer: Option<SocketAddr>,
     started: Instant,
+    place: Place,
 ) {
     let method = req.method;
     let found = router::find(method, &req.path);
@@ -183,37 +225,53 @@ fn complete(
         _ => "unmatched",
     };
     let declared = rq.body_length();
-    let (response, body_read) = match request::read_body(rq.as_reader(), declared, MAX_BODY) {
+    let unread = match request::read_body(rq.as_reader(), declared, MAX_BODY) {
         Ok(body) => {
             req.body = body;
-            (dispatch(ctx, &mut req, found), true)
+            None
         }
-        Err(BodyError::TooLarge) => (
-            Response::error(&Error::new(
-                413,
-                "payload_too_large",
-                format!("request bodies are limited to {MAX_BODY} bytes"),
-            )),
-            false,
-        ),
-        Err(BodyError::TimedOut) => {
-            (Response::error(&Error::new(408, "request_timeout", "the request body did not arrive in time")), false)
+        Err(BodyError::TooLarge) => {
+            Some(Error::new(413, "payload_too_large", format!("request bodies are limited to {MAX_BODY} bytes")))
         }
-        Err(BodyError::Broken) => {
-            (Response::error(&Error::bad_request("invalid_body", "the request body could not be read")), false)
-        }
+        Err(BodyError::TimedOut) => Some(Error::new(408, "request_timeout", "the request body did not arrive in time")),
+        Err(BodyError::Broken) => Some(Error::bad_request("invalid_body", "the request body could not be read")),
     };
-    let status = response.status;
-    let close = ex.stopping.load(Ordering::Relaxed) || !body_read || peer.is_some_and(|p| rotation_due(ex, p));
+    if let Some(e) = unread {
+        let response = Response::error(&e);
+        let elapsed = started.elapsed();
+        ctx.metrics.observe(method.as_str(), label, response.status, elapsed);
+        send_unread(rq, &response, ex, place);
+        return log_access(&req, label, response.status, elapsed, peer);
+    }
+    let close = ex.stopping.load(Ordering::Relaxed) || peer.is_some_and(|p| rotation_due(ex, p));
+    let head = rq.method() == &tiny_http::Method::Head;
+    let connection = connection_header(&rq, close);
+    // The body was read to its end, so taking the writer discards nothing. Flushing it waits
+    // until every earlier request of this connection has been answered (tiny_http writes answers
+    // in order): only then is it known whether one of them was refused and its connection closed,
+    // in which case this request, read from behind it, is dropped unanswered.
+    let mut out = rq.into_writer();
+    let _ = out.flush();
+    if peer.is_some_and(|p| ex.closed.contains(ex.local, p)) {
+        log::debug!("dropping a request read from a connection closed after a refusal");
+        return;
+    }
+    let response = dispatch(ctx, &mut req, found);
     // Counted before the answer leaves, so a client that reads /metrics next sees its request.
     let elapsed = started.elapsed();
-    ctx.metrics.observe(method.as_str(), label, status, elapsed);
-    send(rq, &response, close, body_read, ex);
+    ctx.metrics.observe(method.as_str(), label, response.status, elapsed);
+    let _ = out.write_all(&response.encode(head, connection)).and_then(|()| out.flush());
+    log_access(&req, label, response.status, elapsed, peer);
+}
+
+/// The access log line. The server's own health probes are logged at debug level only.
+fn log_access(req: &Req, label: &str, status: u16, elapsed: Duration, peer: Option<SocketAddr>) {
     let ms = elapsed.as_secs_f64() * 1e3;
+    let method = req.method.as_str();
     if req.headers.user_agent.as_deref() == Some(HEARTBEAT_AGENT) && peer.is_some_and(|p| p.ip().is_loopback()) {
-        log::debug!(target: "affiliated::access", "{} {label} {status} {ms:.1}ms", method.as_str());
+        log::debug!(target: "affiliated::access", "{method} {label} {status} {ms:.1}ms");
     } else {
-        log::info!(target: "affiliated::access", "{} {label} {status} {ms:.1}ms", method.as_str());
+        log::info!(target: "affiliated::access", "{method} {label} {status} {ms:.1}ms");
     }
 }
 
@@ -338,52 +396,20 @@ fn connection_header(rq: &tiny_http::Request, close: bool) -> Option<&'static st
     }
 }
 
-fn send(rq: tiny_http::Request, response: &Response, close: bool, body_read: bool, ex: &Arc<Exchanges>) {
-    if body_read {
-        let head = rq.method() == &tiny_http::Method::Head;
-        let bytes = response.encode(head, connection_header(&rq, close));
-        let mut out = rq.into_writer();
-        let _ = out.write_all(&bytes).and_then(|()| out.flush());
-        return;
-    }
+fn send_unread(rq: tiny_http::Request, response: &Response, ex: &Arc<Exchanges>, place: Place) {
     // Part of the body is still unread. Answer first, then let tiny_http discard the rest, which
-    // waits for the client: off the worker when possible.
-    let response = response.clone();
-    if let Err(inline) = ex.offload(move || answer_before_drain(rq, &response)) {
-        log::warn!("{MAX_SLOW} slow requests are in flight; discarding an unread body on a worker");
-        inline();
+    // waits for the client: never on a worker.
+    if place == Place::Own {
+        return slow::answer_before_drain(rq, response);
     }
-}
-
-/// Answers through tiny_http's `respond`, which writes the answer and only then drops the request
-/// (whose drop discards the unread body). Our own writer path (`into_writer`) would discard first
-/// and answer after, keeping a client that sent too much waiting for its 413. tiny_http adds its
-/// `Date` and `Server` headers here; every header of ours has been checked already.
-fn answer_before_drain(rq: tiny_http::Request, response: &Response) {
-    let mut headers = Vec::with_capacity(response.headers.len() + 1);
-    let mut add = |name: &str, value: &str| {
-        if super::response::is_safe_header_value(value)
-            && let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
-        {
-            headers.push(h);
-        }
-    };
-    if let Some(ct) = response.content_type {
-        add("Content-Type", ct);
+    let offloaded = slow::offload((rq, response.clone()), |(rq, response)| slow::answer_before_drain(rq, &response));
+    if let Err((rq, response)) = offloaded {
+        log::warn!(
+            "{} slow requests are in flight; closing a connection instead of discarding its body",
+            slow::MAX_SLOW
+        );
+        answer_and_close(ex, rq, &response);
     }
-    for (name, value) in &response.headers {
-        add(name, value);
-    }
-    let body = response.body.clone();
-    let len = body.len();
-    let answer = tiny_http::Response::new(
-        tiny_http::StatusCode(response.status),
-        headers,
-        std::io::Cursor::new(body),
-        Some(len),
-        None,
-    );
-    let _ = rq.respond(answer);
 }
 
 #[cfg(test)]

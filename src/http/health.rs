@@ -7,12 +7,39 @@ use super::{Ctx, Req};
 use crate::error::Error;
 use crate::metrics::Gauges;
 
+/// Health checks that found writes failing, logged once a minute (the heartbeat checks every
+/// second).
+static FAILING_WRITES: crate::logging::Summary = crate::logging::Summary::new(std::time::Duration::from_secs(60));
+
 /// 200 `{"status":"ok"}` only after a real read on the database and a round trip through the
 /// writer thread; 503 otherwise. The process being alive is not enough.
+///
+/// While write transactions keep failing to commit (a full disk, an I/O error), the answer is
+/// 503 `{"status":"writes_failing"}`: the writer's round trip alone would still succeed, as an
+/// empty transaction writes nothing. Each such check tries one real (tiny) write, so the answer
+/// turns 200 again as soon as writes work, even on an idle server.
 pub fn healthz(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
     let started = Instant::now();
     let read = crate::store::probe(&ctx.db).map_err(|e| format!("database read failed: {e}"));
     let write = read.and_then(|_| ctx.writer.run(|_| Ok(())).map_err(|e| format!("writer: {e}")));
+    if write.is_ok() && ctx.writer.failing() {
+        if let Err(e) = ctx.writer.probe_write() {
+            if let Some(n) = FAILING_WRITES.record(Instant::now()) {
+                log::error!("health check: write transactions are failing ({n} checks since the last line): {e}");
+            }
+            return Ok(Response::json(
+                503,
+                &serde_json::json!({
+                    "status": "writes_failing",
+                    "error": {
+                        "code": "writes_failing",
+                        "message": "write transactions fail to commit (is the disk full?); nothing new is being stored",
+                    },
+                }),
+            ));
+        }
+        log::info!("health check: writes commit again");
+    }
     match write {
         Ok(()) => Ok(Response::json(200, &serde_json::json!({"status": "ok"}))),
         Err(problem) => {
@@ -50,10 +77,24 @@ pub fn metrics(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
                 super::rescue::RESCUED.load(std::sync::atomic::Ordering::Relaxed),
             ),
             (
+                "affiliated_slow_requests_in_flight",
+                "Requests reading or discarding a body on a thread of their own (at most 256).",
+                false,
+                super::slow::SLOW_IN_FLIGHT.load(std::sync::atomic::Ordering::Relaxed) as u64,
+            ),
+            (
                 "affiliated_postback_backlog",
                 "Outbound postbacks waiting to be delivered.",
                 false,
                 crate::store::deliveries::pending_count(&ctx.db).unwrap_or(0).max(0) as u64,
+            ),
+            (
+                "affiliated_webhook_backlog",
+                "Merchant webhook events waiting to be delivered.",
+                false,
+                crate::store::deliveries::pending_in(&ctx.db, crate::store::deliveries::Outbox::Webhooks)
+                    .unwrap_or(0)
+                    .max(0) as u64,
             ),
         ],
     };

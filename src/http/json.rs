@@ -122,12 +122,15 @@ impl Body {
         }
     }
 
+    /// An optional integer. Any JSON number with a whole value counts (`159`, `159.0`, `1.59e2`),
+    /// as in JSON Schema, whose `integer` the API document uses.
     pub fn int(&self, field: &str) -> Result<Option<i64>, Error> {
         match self.present(field) {
             None => Ok(None),
-            Some(Value::Number(n)) => {
-                n.as_i64().map(Some).ok_or_else(|| Error::invalid(field, "must be a whole number"))
-            }
+            Some(Value::Number(n)) => whole_number_text(&n.to_string())
+                .and_then(|text| text.parse::<i64>().ok())
+                .map(Some)
+                .ok_or_else(|| Error::invalid(field, "must be a whole number")),
             Some(_) => Err(Error::invalid(field, "must be a whole number")),
         }
     }
@@ -152,6 +155,20 @@ impl Body {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// An optional array of strings (`["a", "b"]`); an empty array counts as absent.
+    pub fn strings(&self, field: &str) -> Result<Option<Vec<&str>>, Error> {
+        match self.present(field) {
+            None => Ok(None),
+            Some(Value::Array(items)) if items.is_empty() => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().ok_or_else(|| Error::invalid(field, "must be an array of strings")))
+                .collect::<Result<_, _>>()
+                .map(Some),
+            Some(_) => Err(Error::invalid(field, "must be an array of strings")),
+        }
+    }
+
     pub fn object(&self, field: &str) -> Result<Option<Body>, Error> {
         match self.present(field) {
             None => Ok(None),
@@ -161,13 +178,51 @@ impl Body {
     }
 }
 
-/// The digits of a JSON number that is a whole number (`1001`, `-7`, `125.0`), without any
-/// fraction of zeros; `None` for fractions and exponents.
+/// Whole numbers longer than this are refused (an exponent could otherwise ask for millions of
+/// digits).
+const MAX_WHOLE_DIGITS: usize = 128;
+
+/// The integer a JSON number's text stands for, as its decimal digits with a minus sign if
+/// negative (`1001`, `-7`, `125.0` -> `125`, `1e2` -> `100`, `1.5e1` -> `15`); `None` when the
+/// value has a fraction or more than [`MAX_WHOLE_DIGITS`] digits. Exact: no float is involved.
 fn whole_number_text(text: &str) -> Option<String> {
-    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
-    let digits = int.strip_prefix('-').unwrap_or(int);
-    let whole = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && frac.bytes().all(|b| b == b'0');
-    whole.then(|| int.to_string())
+    let (negative, rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match rest.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.strip_prefix('+').unwrap_or(e).parse::<i64>().ok()?),
+        None => (rest, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if exponent.unsigned_abs() > 2 * MAX_WHOLE_DIGITS as u64 {
+        return None;
+    }
+    // The value is all_digits × 10^shift.
+    let all_digits = format!("{int}{frac}");
+    let shift = exponent - frac.len() as i64;
+    let digits = if shift >= 0 {
+        format!("{all_digits}{}", "0".repeat(shift as usize))
+    } else {
+        let cut = all_digits.len().saturating_sub(shift.unsigned_abs() as usize);
+        let (kept, dropped) = all_digits.split_at(cut);
+        if dropped.bytes().any(|b| b != b'0') {
+            return None;
+        }
+        kept.to_string()
+    };
+    let digits = digits.trim_start_matches('0');
+    if digits.len() > MAX_WHOLE_DIGITS {
+        return None;
+    }
+    Some(match (digits.is_empty(), negative) {
+        (true, _) => "0".to_string(),
+        (false, true) => format!("-{digits}"),
+        (false, false) => digits.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -214,6 +269,47 @@ mod tests {
     }
 
     #[test]
+    fn string_arrays() {
+        let b = body(r#"{"e": ["a", "b"], "none": [], "mixed": ["a", 1], "s": "a"}"#);
+        assert_eq!(b.strings("e").unwrap(), Some(vec!["a", "b"]));
+        assert_eq!(b.strings("none").unwrap(), None);
+        assert_eq!(b.strings("absent").unwrap(), None);
+        assert_eq!(b.strings("mixed").unwrap_err().code, "invalid_mixed");
+        assert_eq!(b.strings("s").unwrap_err().code, "invalid_s");
+    }
+
+    #[test]
+    fn whole_valued_numbers_are_integers_whatever_their_spelling() {
+        for (text, want) in [
+            ("159", Some("159")),
+            ("159.0", Some("159")),
+            ("159.000", Some("159")),
+            ("1.59e2", Some("159")),
+            ("1590e-1", Some("159")),
+            ("1e2", Some("100")),
+            ("1E+2", Some("100")),
+            ("-7.0", Some("-7")),
+            ("-0.0", Some("0")),
+            ("0", Some("0")),
+            ("0e-5", Some("0")),
+            ("100e-2", Some("1")),
+            ("159.5", None),
+            ("1.25e1", None),
+            ("1e-1", None),
+            ("5e-300", None),
+            ("1e400", None),
+        ] {
+            assert_eq!(whole_number_text(text).as_deref(), want, "{text}");
+        }
+        let b = body(r#"{"a": 159.0, "b": 1e2, "c": 159.5, "d": 9223372036854775808, "e": "159"}"#);
+        assert_eq!(b.int("a").unwrap(), Some(159));
+        assert_eq!(b.int("b").unwrap(), Some(100));
+        assert_eq!(b.int("c").unwrap_err().code, "invalid_c");
+        assert_eq!(b.int("d").unwrap_err().code, "invalid_d");
+        assert_eq!(b.int("e").unwrap_err().code, "invalid_e");
+    }
+
+    #[test]
     fn numbers_keep_their_exact_text() {
         let b = body(r#"{"amount": 19.99, "big": 0.1, "id": 1001, "exp": 1e3, "neg": -5}"#);
         assert_eq!(b.amount("amount").unwrap().as_deref(), Some("19.99"));
@@ -222,7 +318,7 @@ mod tests {
         let whole = body(r#"{"a": 125.0, "b": -7, "c": 1e2, "d": 1.5}"#);
         assert_eq!(whole.id_text("a").unwrap().as_deref(), Some("125"));
         assert_eq!(whole.id_text("b").unwrap().as_deref(), Some("-7"));
-        assert_eq!(whole.id_text("c").unwrap_err().code, "invalid_c");
+        assert_eq!(whole.id_text("c").unwrap().as_deref(), Some("100"));
         assert_eq!(whole.id_text("d").unwrap_err().code, "invalid_d");
         assert_eq!(b.amount("exp").unwrap_err().code, "invalid_exp");
         assert_eq!(b.amount("neg").unwrap_err().code, "invalid_neg");

@@ -12,6 +12,7 @@ pub mod api;
 pub mod books;
 pub mod catalog;
 pub mod exchange;
+pub mod hangup;
 pub mod health;
 pub mod hooks;
 pub mod input;
@@ -24,8 +25,10 @@ pub mod request;
 pub mod rescue;
 pub mod response;
 pub mod router;
+pub mod screen;
 pub mod server;
 pub mod session;
+pub mod slow;
 pub mod snippet;
 pub mod views;
 

@@ -35,6 +35,9 @@ fn body_params(req: &Req) -> Result<Vec<(String, String)>, Error> {
         .collect()
 }
 
+/// Postbacks refused for a wrong token, summed up in the log.
+static WRONG_TOKENS: crate::logging::Summary = crate::logging::Summary::new(std::time::Duration::from_secs(60));
+
 pub fn receive(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     if req.method == super::request::Method::Head {
         // Link checkers and prefetchers probe URLs with HEAD; it must never record anything.
@@ -52,7 +55,14 @@ pub fn receive(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             return Err(Error::unauthorized("add token=<your postback token> to the postback URL"));
         }
         if !postbacks::verify(&ctx.db, token, now)? {
-            log::warn!("postback with a wrong token from {:?}", req.client_ip);
+            // One line a minute at most, however many guesses arrive.
+            if let Some(count) = WRONG_TOKENS.record(std::time::Instant::now()) {
+                let from = req.client_ip.map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string());
+                log::warn!(
+                    "postbacks refused for a wrong token: {count} since the last such line, at most one a minute \
+                     (latest from {from})"
+                );
+            }
             return Err(Error::unauthorized("the postback token is wrong or was rotated out"));
         }
     }

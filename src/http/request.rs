@@ -224,7 +224,9 @@ pub enum BodyError {
     Broken,
 }
 
-/// Reads a body of at most `limit` bytes, within [`BODY_DEADLINE`] in total.
+/// Reads a body of at most `limit` bytes, within [`BODY_DEADLINE`] in total. A body that ends
+/// before its declared length (the client closed its side early) is `Broken`, never handled as
+/// if it were complete: a cut form body can still parse, with another amount.
 pub fn read_body(reader: &mut dyn Read, declared: Option<usize>, limit: usize) -> Result<Vec<u8>, BodyError> {
     if declared.is_some_and(|n| n > limit) {
         return Err(BodyError::TooLarge);
@@ -234,6 +236,7 @@ pub fn read_body(reader: &mut dyn Read, declared: Option<usize>, limit: usize) -
     let mut chunk = [0u8; 16 * 1024];
     loop {
         match reader.read(&mut chunk) {
+            Ok(0) if declared.is_some_and(|n| body.len() < n) => return Err(BodyError::Broken),
             Ok(0) => return Ok(body),
             Ok(n) => {
                 if body.len() + n > limit {
@@ -304,5 +307,6 @@ mod tests {
         assert_eq!(read_body(&mut &data[..], Some(100), 100).unwrap().len(), 100);
         assert_eq!(read_body(&mut &data[..], Some(101), 100), Err(BodyError::TooLarge));
         assert_eq!(read_body(&mut &data[..], None, 99), Err(BodyError::TooLarge));
+        assert_eq!(read_body(&mut &data[..], Some(101), 200), Err(BodyError::Broken));
     }
 }

@@ -152,6 +152,29 @@ pub fn waiting_connections(port: u16) -> std::io::Result<Vec<SocketAddr>> {
     Ok(found)
 }
 
+/// Whether the connection from `peer` to local `port` has been accepted: `Some(false)` while it
+/// waits in the listener's accept queue (established, and no inode: the kernel attaches one when
+/// a process accepts it), `None` when it is not in the tables or no longer established (a
+/// closing socket shows no inode either), or the tables cannot be read.
+pub fn accepted(port: u16, peer: SocketAddr) -> Option<bool> {
+    ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .find_map(|text| accepted_in(&text, port, peer))
+}
+
+fn accepted_in(text: &str, port: u16, peer: SocketAddr) -> Option<bool> {
+    let port_hex = format!(":{port:04X}");
+    text.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (local, remote, state, inode) = (fields.get(1)?, fields.get(2)?, fields.get(3)?, fields.get(9)?);
+        if *state != "01" || !local.ends_with(&port_hex) || hex_address(remote)? != peer {
+            return None;
+        }
+        Some(*inode != "0")
+    })
+}
+
 /// Parses a `/proc/net/tcp` table: `sl local rem st tx_queue:rx_queue ...`, addresses as
 /// `HEXIP:HEXPORT`, state `01` = established.
 fn parse(text: &str, port: u16) -> impl Iterator<Item = SocketAddr> + '_ {
@@ -210,6 +233,30 @@ mod tests {
         // Not the listener (state 0A), not an idle connection, not a client socket whose remote
         // port is ours, not another port.
         assert_eq!(found, ["127.0.0.1:50000".parse::<SocketAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn tells_accepted_connections_from_queued_ones() {
+        let peer = |p: &str| p.parse::<SocketAddr>().unwrap();
+        // Line 1 again, with inode 0: still in the accept queue.
+        let queued = SAMPLE.replace(" 0        0 2 1", " 0        0 0 1");
+        assert_eq!(accepted_in(SAMPLE, 8080, peer("127.0.0.1:50000")), Some(true));
+        assert_eq!(accepted_in(&queued, 8080, peer("127.0.0.1:50000")), Some(false));
+        assert_eq!(accepted_in(SAMPLE, 8080, peer("127.0.0.1:40000")), None);
+        // A connection being closed has no inode either; it is not a queued one.
+        let closing = queued.replace(" 01 00000000:0000004B", " 04 00000000:0000004B");
+        assert_eq!(accepted_in(&closing, 8080, peer("127.0.0.1:50000")), None);
+    }
+
+    #[test]
+    fn a_connection_nobody_accepts_is_seen_as_queued() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let me = client.local_addr().unwrap();
+        assert_eq!(accepted(port, me), Some(false));
+        let _served = listener.accept().unwrap();
+        assert_eq!(accepted(port, me), Some(true));
     }
 
     #[test]

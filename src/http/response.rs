@@ -118,6 +118,31 @@ impl Response {
     }
 }
 
+impl Response {
+    /// The same answer as tiny_http's own response, for `Request::respond` (which writes before
+    /// it drops the request). tiny_http adds its `Date` and `Server` headers and cannot send
+    /// `Connection`; a header value with a control character is left out.
+    pub fn to_tiny(&self) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+        let mut headers = Vec::with_capacity(self.headers.len() + 1);
+        let mut add = |name: &str, value: &str| {
+            if is_safe_header_value(value)
+                && let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
+            {
+                headers.push(h);
+            }
+        };
+        if let Some(ct) = self.content_type {
+            add("Content-Type", ct);
+        }
+        for (name, value) in &self.headers {
+            add(name, value);
+        }
+        let len = self.body.len();
+        let status = tiny_http::StatusCode(self.status);
+        tiny_http::Response::new(status, headers, std::io::Cursor::new(self.body.clone()), Some(len), None)
+    }
+}
+
 /// Visible ASCII, spaces and tabs only: no CR, LF or other control bytes.
 pub fn is_safe_header_value(value: &str) -> bool {
     value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
@@ -158,12 +183,14 @@ fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        417 => "Expectation Failed",
         409 => "Conflict",
         413 => "Content Too Large",
         415 => "Unsupported Media Type",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
         _ => "Status",
     }
 }

@@ -4,7 +4,7 @@
 use super::admin;
 use super::api::{
     affiliates, clicks, connectors, conversions, coupons, customers, leads, offers, payouts, postbacks, statements,
-    tracking,
+    tracking, webhooks,
 };
 use super::books;
 use super::request::Method::{self, Delete, Get, Patch, Post, Put};
@@ -107,6 +107,13 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/api/v1/postbacks/received", ApiKey, postbacks::received),
     route(Get, "/api/v1/postbacks", ApiKey, postbacks::list),
     route(Post, "/api/v1/postbacks/{id}/retry", ApiKey, postbacks::retry),
+    route(Post, "/api/v1/webhooks", ApiKey, webhooks::create),
+    route(Get, "/api/v1/webhooks", ApiKey, webhooks::list),
+    route(Get, "/api/v1/webhooks/{id}", ApiKey, webhooks::get),
+    route(Delete, "/api/v1/webhooks/{id}", ApiKey, webhooks::delete),
+    route(Post, "/api/v1/webhooks/{id}/test", ApiKey, webhooks::test),
+    route(Get, "/api/v1/webhooks/{id}/deliveries", ApiKey, webhooks::deliveries),
+    route(Post, "/api/v1/webhooks/deliveries/{id}/retry", ApiKey, webhooks::retry),
     route(Get, "/api/v1/connectors", ApiKey, connectors::list),
     route(Get, "/api/v1/connectors/{name}", ApiKey, connectors::get),
     route(Put, "/api/v1/connectors/{name}", ApiKey, connectors::put),
@@ -144,6 +151,11 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/admin/postbacks", Admin, admin::postbacks::page),
     route(Post, "/admin/postbacks/{id}/retry", Admin, admin::postbacks::retry),
     route(Get, "/admin/hooks", Admin, admin::hooks::page),
+    route(Get, "/admin/webhooks", Admin, admin::webhooks::page),
+    route(Post, "/admin/webhooks", Admin, admin::webhooks::create),
+    route(Post, "/admin/webhooks/{id}/test", Admin, admin::webhooks::test),
+    route(Post, "/admin/webhooks/{id}/delete", Admin, admin::webhooks::delete),
+    route(Post, "/admin/webhook-deliveries/{id}/retry", Admin, admin::webhooks::retry),
     route(Get, "/admin/reconcile", Admin, admin::reconcile::page),
     route(Post, "/admin/reconcile", Admin, admin::reconcile::check),
     route(Post, "/admin/reconcile/missing.csv", Admin, admin::reconcile::missing_csv),

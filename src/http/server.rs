@@ -80,7 +80,7 @@ pub fn start(
             catalog: Default::default(),
             flood: flood.clone(),
         };
-        let ex = exchanges.get_or_insert_with(|| Arc::new(Exchanges::new(stopping.clone(), &ctx))).clone();
+        let ex = exchanges.get_or_insert_with(|| Arc::new(Exchanges::new(stopping.clone(), &ctx, local))).clone();
         let (server, events) = (server.clone(), events.clone());
         let handle = thread::Builder::new()
             .name(format!("worker-{i}"))
@@ -202,9 +202,19 @@ fn probe_address(local: SocketAddr) -> SocketAddr {
 
 /// Probes the server through its own listener once per interval, and pings the systemd
 /// watchdog only after a probe got a 200 from `/healthz`.
+///
+/// It also watches the listener itself. tiny_http accepts connections on one thread, which dies
+/// when it cannot start a thread for a connection (e.g. under a process limit) or when `accept()`
+/// fails, and nothing else would notice: the process would live on while the kernel queues
+/// connections nobody accepts. A probe that got no answer is therefore looked up in the kernel's
+/// connection table: still waiting in the accept queue after [`PROBE_TIMEOUT`] means the accept
+/// loop is dead or wedged, and so do [`CONNECT_FAILURES`] failed connects in a row (the queue is
+/// full or the socket is gone). Either is reported as fatal, and the process exits non-zero for
+/// the service manager to restart it, within about five seconds of the failure.
 fn heartbeat(addr: SocketAddr, interval: Duration, stopping: &AtomicBool, events: &Sender<Event>) {
     let watchdog = systemd::watchdog_interval();
     let mut failures = 0u32;
+    let mut failed_connects = 0u32;
     let mut next = Instant::now() + interval;
     while !stopping.load(Ordering::SeqCst) {
         let now = Instant::now();
@@ -213,7 +223,19 @@ fn heartbeat(addr: SocketAddr, interval: Duration, stopping: &AtomicBool, events
             continue;
         }
         next = now + interval;
-        match probe(addr) {
+        let outcome = probe(addr);
+        failed_connects = if matches!(outcome, Err(Failure::Connect(_))) { failed_connects + 1 } else { 0 };
+        let dead = match &outcome {
+            Err(Failure::Unanswered { accepted, .. }) => *accepted == Some(false),
+            Err(Failure::Connect(_)) => failed_connects >= CONNECT_FAILURES,
+            _ => false,
+        };
+        if dead && !stopping.load(Ordering::SeqCst) {
+            let why = outcome.err().map(|f| f.to_string()).unwrap_or_default();
+            let _ = events.send(Event::Fatal(format!("the listener stopped accepting connections ({why})")));
+            return;
+        }
+        match outcome {
             Ok(()) => {
                 if failures > 0 {
                     log::info!("health probe succeeds again after {failures} failures");
@@ -231,20 +253,52 @@ fn heartbeat(addr: SocketAddr, interval: Duration, stopping: &AtomicBool, events
             }
         }
     }
-    let _ = events;
 }
 
-fn probe(addr: SocketAddr) -> Result<(), String> {
-    let timeout = Duration::from_secs(2);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+/// How long a probe waits to connect, and then for an answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Failed connects in a row that mean the listener is gone.
+const CONNECT_FAILURES: u32 = 2;
+
+/// Why a probe failed.
+enum Failure {
+    Connect(std::io::Error),
+    /// Connected, but no answer came in time. `accepted` says whether the connection had been
+    /// accepted at that moment (looked up while it was still open: once the probe closes it, a
+    /// connection left in the accept queue is no longer shown as established).
+    Unanswered {
+        error: std::io::Error,
+        accepted: Option<bool>,
+    },
+    /// An answer came, and it was not a 200.
+    Unhealthy(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Connect(e) => write!(f, "connect: {e}"),
+            Failure::Unanswered { error, accepted: Some(false) } => {
+                write!(f, "not accepted within {} s: {error}", PROBE_TIMEOUT.as_secs())
+            }
+            Failure::Unanswered { error, .. } => write!(f, "no answer within {} s: {error}", PROBE_TIMEOUT.as_secs()),
+            Failure::Unhealthy(head) => write!(f, "answered {head:?}"),
+        }
+    }
+}
+
+fn probe(addr: SocketAddr) -> Result<(), Failure> {
+    let mut stream = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT).map_err(Failure::Connect)?;
+    let from = stream.local_addr().map_err(Failure::Connect)?;
+    let unanswered = |error| Failure::Unanswered { error, accepted: super::rescue::accepted(addr.port(), from) };
+    stream.set_read_timeout(Some(PROBE_TIMEOUT)).map_err(unanswered)?;
+    stream.set_write_timeout(Some(PROBE_TIMEOUT)).map_err(unanswered)?;
     write!(
         stream,
         "GET /healthz HTTP/1.1\r\nHost: localhost\r\nUser-Agent: {HEARTBEAT_AGENT}\r\nConnection: close\r\n\r\n"
     )
-    .map_err(|e| format!("write: {e}"))?;
+    .map_err(unanswered)?;
     let mut head = [0u8; 12];
-    stream.read_exact(&mut head).map_err(|e| format!("read: {e}"))?;
-    if &head == b"HTTP/1.1 200" { Ok(()) } else { Err(format!("answered {:?}", String::from_utf8_lossy(&head))) }
+    stream.read_exact(&mut head).map_err(unanswered)?;
+    if &head == b"HTTP/1.1 200" { Ok(()) } else { Err(Failure::Unhealthy(String::from_utf8_lossy(&head).into_owned())) }
 }

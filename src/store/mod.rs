@@ -37,6 +37,8 @@ pub mod sessions;
 pub mod settings;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod webhook_deliveries;
+pub mod webhooks;
 pub mod writer;
 
 use std::path::Path;

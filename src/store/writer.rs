@@ -11,7 +11,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -25,12 +25,15 @@ pub const MAX_BATCH: usize = 512;
 /// Jobs that may wait for the writer before callers are told to retry.
 const QUEUE_CAPACITY: usize = 8192;
 
-/// Counters the metrics endpoint reports.
+/// Counters the metrics endpoint reports, and the state `/healthz` reports.
 #[derive(Default)]
 pub struct WriterStats {
     pub batches: AtomicU64,
     pub jobs: AtomicU64,
     pub failed_commits: AtomicU64,
+    /// Set when a transaction fails to commit (a full disk, an I/O error); cleared when one that
+    /// changed something commits. Empty transactions (health round trips) leave it as it is.
+    pub failing: AtomicBool,
 }
 
 /// How a job is run.
@@ -143,6 +146,24 @@ impl Writer {
         self.submit(Mode::Single, work)
     }
 
+    /// Whether writes are failing: the last transaction that tried to change something did not
+    /// commit.
+    pub fn failing(&self) -> bool {
+        self.stats.failing.load(Ordering::SeqCst)
+    }
+
+    /// Commits a transaction that really writes (the database header's user version, rewritten
+    /// with its own value), to learn whether writes work again; clears [`Writer::failing`] if so.
+    pub fn probe_write(&self) -> Result<(), Error> {
+        self.run(|conn| {
+            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            conn.pragma_update(None, "user_version", version)?;
+            Ok(())
+        })?;
+        self.stats.failing.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+
     /// Runs `work` on the writer connection outside any transaction, after the batch it arrives
     /// with has committed (for checkpoints and other maintenance).
     pub fn run_outside_transaction<T, F>(&self, work: F) -> Result<T, Error>
@@ -203,8 +224,13 @@ fn run_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, stats: &Write
     if !transactional.is_empty() {
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.jobs.fetch_add(transactional.len() as u64, Ordering::Relaxed);
+        let changes_before = conn.total_changes();
         let commit = run_in_transaction(conn, &mut transactional);
+        if commit.is_ok() && conn.total_changes() != changes_before {
+            stats.failing.store(false, Ordering::SeqCst);
+        }
         if let Err(e) = &commit {
+            stats.failing.store(true, Ordering::SeqCst);
             stats.failed_commits.fetch_add(1, Ordering::Relaxed);
             log::error!("a write transaction of {} jobs failed and was rolled back: {e}", transactional.len());
             let _ = conn.execute_batch("ROLLBACK");
@@ -315,6 +341,33 @@ mod tests {
         assert_eq!(e.status, 500);
         assert!(e.detail.unwrap().contains("boom"));
         insert(&w, "after").unwrap();
+    }
+
+    #[test]
+    fn a_failed_commit_marks_writes_failing_until_a_write_commits() {
+        let w = writer();
+        assert!(!w.failing());
+        // A deferred foreign key violation fails at COMMIT, as a full disk does.
+        let _ = w.run_outside_transaction(|c| {
+            Ok(c.execute_batch(
+                "CREATE TABLE p (id INTEGER PRIMARY KEY); \
+                 CREATE TABLE ch (p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED); \
+                 PRAGMA foreign_keys = ON;",
+            )?)
+        });
+        let failed: Result<usize, Error> = w.run(|c| Ok(c.execute("INSERT INTO ch (p) VALUES (42)", [])?));
+        assert!(failed.is_err());
+        assert!(w.failing());
+        // An empty round trip does not clear it; a real write does.
+        w.run(|_| Ok(())).unwrap();
+        assert!(w.failing());
+        insert(&w, "works").unwrap();
+        assert!(!w.failing());
+        // So does the probe write.
+        let _: Result<usize, Error> = w.run(|c| Ok(c.execute("INSERT INTO ch (p) VALUES (43)", [])?));
+        assert!(w.failing());
+        w.probe_write().unwrap();
+        assert!(!w.failing());
     }
 
     #[test]

@@ -22,4 +22,6 @@ pub mod portal;
 pub mod postback;
 pub mod pricing;
 pub mod statement;
+pub mod time;
 pub mod validate;
+pub mod webhook;

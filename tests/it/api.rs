@@ -232,3 +232,29 @@ fn openapi_is_served() {
     assert_eq!(r.status, 200);
     assert!(r.text().starts_with("openapi: 3"));
 }
+
+#[test]
+fn whole_valued_numbers_count_as_integers() {
+    let s = Server::start();
+    let offer = |id: &str, days: &str| {
+        let body = format!(
+            r#"{{"id":"{id}","name":"O","landing_url":"https://shop.example/","commission":{{"type":"percent","value":"10"}},"click_window_days":{days}}}"#
+        );
+        s.post_raw("/api/v1/offers", &[("X-Api-Key", crate::support::KEY)], body.as_bytes())
+    };
+    for (id, days) in [("o1", "159.0"), ("o2", "1.59e2"), ("o3", "1590E-1"), ("o4", "159")] {
+        let r = offer(id, days);
+        assert_eq!(r.status, 201, "{days}: {}", r.text());
+        assert_eq!(r.json()["click_window_days"], 159, "{days}");
+    }
+    for days in ["159.5", "1.595e2", "9223372036854775808", "1e400", "\"159\""] {
+        offer("bad", days).assert_error(400, "invalid_click_window_days");
+    }
+    // Identifiers sent as numbers follow the same rule.
+    s.seed();
+    let click = s.click("ann", json!({}));
+    let body = format!(r#"{{"external_id":1.001e3,"amount":"1","click_id":"{click}"}}"#);
+    let r = s.post_raw("/api/v1/conversions", &[("X-Api-Key", crate::support::KEY)], body.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["external_id"], "1001");
+}

@@ -317,7 +317,7 @@ fn fraud_rules_flag_and_never_drop() {
 
 #[test]
 fn outbound_postbacks_say_when_they_are_about_test_data() {
-    let s = Server::start_with(&["--allow-private-postbacks", "--min-click-age", "0"], &[]);
+    let s = Server::start_with(&["--allow-private-postbacks", "--outbound", "on", "--min-click-age", "0"], &[]);
     s.seed();
     let tracker = crate::outbound::Tracker::start(vec![200]);
     let url = format!("http://127.0.0.1:{}/pb?o={{external_id}}&t={{test}}", tracker.port);

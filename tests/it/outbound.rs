@@ -67,7 +67,7 @@ fn delivery_status(s: &Server) -> Vec<serde_json::Value> {
 
 #[test]
 fn conversions_are_posted_back_signed_and_retried() {
-    let s = Server::start_with(&["--allow-private-postbacks"], &[]);
+    let s = Server::start_with(&["--allow-private-postbacks", "--outbound", "on"], &[]);
     s.seed();
     let tracker = Tracker::start(vec![500, 200]);
     let template = format!(
@@ -120,7 +120,7 @@ fn conversions_are_posted_back_signed_and_retried() {
 
 #[test]
 fn a_redirect_is_a_failure_and_retry_requeues() {
-    let s = Server::start_with(&["--allow-private-postbacks"], &[]);
+    let s = Server::start_with(&["--allow-private-postbacks", "--outbound", "on"], &[]);
     s.seed();
     let tracker = Tracker::start(vec![302, 204]);
     let url = format!("http://127.0.0.1:{}/x?e={{event}}", tracker.port);
@@ -144,7 +144,7 @@ fn a_redirect_is_a_failure_and_retry_requeues() {
 
 #[test]
 fn private_addresses_are_refused_without_the_flag() {
-    let s = Server::start();
+    let s = Server::start_with(&["--outbound", "on"], &[]);
     s.seed();
     let tracker = Tracker::start(vec![200]);
     let hosts = [
@@ -170,4 +170,38 @@ fn private_addresses_are_refused_without_the_flag() {
         assert!(d["last_error"].as_str().unwrap().contains("not a public address"), "{d}");
     }
     assert_eq!(tracker.count(), 0, "nothing may reach a private address");
+}
+
+#[test]
+fn with_outbound_off_deliveries_stay_queued_until_it_is_on_again() {
+    let mut s = Server::start_with(&["--allow-private-postbacks", "--outbound", "off"], &[]);
+    s.seed();
+    let tracker = Tracker::start(vec![200]);
+    let url = format!("http://127.0.0.1:{}/off?e={{event}}", tracker.port);
+    let aff = s.post("/api/v1/affiliates", &json!({"referral_code": "off", "name": "O", "postback_url": url}));
+    assert_eq!(aff.status, 201, "{}", aff.text());
+    // A host name that must never be looked up.
+    let unresolvable = "http://never-resolved.invalid/pb?e={event}";
+    let aff = s.post("/api/v1/affiliates", &json!({"referral_code": "inv", "name": "I", "postback_url": unresolvable}));
+    assert_eq!(aff.status, 201, "{}", aff.text());
+    for code in ["off", "inv"] {
+        assert_eq!(s.post(&format!("/api/v1/affiliates/{code}/postback-test"), &json!({})).status, 201);
+    }
+    let id = delivery_status(&s)[0]["id"].as_i64().unwrap();
+    assert_eq!(s.post(&format!("/api/v1/postbacks/{id}/retry"), &json!({})).status, 200);
+    assert!(s.log_text().contains("outbound postbacks are off"), "{}", s.log_text());
+    // Nothing goes out: with delivery on, the first attempt comes within a quarter second.
+    assert!(!eventually(Duration::from_secs(3), || tracker.count() > 0), "a postback was sent with --outbound off");
+    let queued = delivery_status(&s);
+    assert_eq!(queued.len(), 2, "{queued:?}");
+    for d in &queued {
+        assert_eq!(d["status"], "pending", "{d}");
+        assert_eq!(d["attempts"], 0, "{d}");
+    }
+    // Switched on again, the queued delivery goes out.
+    s.extra_args.retain(|a| a != "--outbound" && a != "off");
+    s.extra_args.extend(["--outbound".to_string(), "on".to_string()]);
+    s.restart();
+    assert!(eventually(Duration::from_secs(15), || tracker.count() == 1), "{:?}", delivery_status(&s));
+    assert_eq!(tracker.seen.lock().unwrap()[0].0, "/off?e=test");
 }

@@ -20,7 +20,7 @@ use crate::systemd::{find_tool, skip};
 
 const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
 /// The address the tunnel connects from: the client address the proxy under test sees.
-const VISITOR: &str = "127.0.0.77";
+pub const VISITOR: &str = "127.0.0.77";
 /// The test shortens the proxy's body timeout from 10 s to this, to stay fast.
 const TEST_TIMEOUT: &str = "2s";
 /// The header timeout stays long enough for 300 TLS connections to be set up on a busy machine
@@ -213,7 +213,7 @@ fn start() -> Option<(Server, Proxy)> {
 }
 
 /// The appliance answers /healthz with 200 within a second and is still running.
-fn assert_healthy(app: &mut Server, after: &str) {
+pub fn assert_healthy(app: &mut Server, after: &str) {
     let started = Instant::now();
     let r = app.get_public("/healthz");
     let took = started.elapsed();
@@ -225,7 +225,7 @@ fn assert_healthy(app: &mut Server, after: &str) {
 /// How many requests for `route` (a router pattern, as the access log names them) the
 /// appliance has logged. It logs a request after answering it, so first a request of our own
 /// goes through and its line is awaited: the lines of everything answered before are in by then.
-fn seen_by_app(app: &Server, method: &str, route: &str) -> usize {
+pub fn seen_by_app(app: &Server, method: &str, route: &str) -> usize {
     let count =
         |method: &str, route: &str| app.log_text().matches(&format!("affiliated::access: {method} {route} ")).count();
     let marker = || count("GET", "/api/v1/offers/{id}");
@@ -235,7 +235,7 @@ fn seen_by_app(app: &Server, method: &str, route: &str) -> usize {
     count(method, route)
 }
 
-fn open(addr: SocketAddr) -> TcpStream {
+pub fn open(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
     stream
@@ -244,7 +244,7 @@ fn open(addr: SocketAddr) -> TcpStream {
 /// Waits for the proxy to give up on a connection: returns the status it answered with, or
 /// None if it closed the connection without an answer. Stops at the status line, because nginx
 /// may linger for a while before closing after an error answer.
-fn outcome(stream: &mut TcpStream) -> Option<u16> {
+pub fn outcome(stream: &mut TcpStream) -> Option<u16> {
     let mut got = Vec::new();
     let mut buf = [0u8; 1024];
     while !got.windows(2).any(|w| w == b"\r\n") {
@@ -418,4 +418,54 @@ fn slow_bodies_are_held_by_the_proxy_and_capped_per_address() {
     assert_eq!((refused, timed_out), (6, 50), "{statuses:?}\n{}", proxy.error_log());
     assert_eq!(seen_by_app(&app, "POST", "/api/v1/conversions"), 0, "{}", app.log_text());
     assert_healthy(&mut app, "the proxy dropped 56 slow bodies");
+}
+
+#[test]
+fn nginx_absorbs_the_attack_set() {
+    let Some((mut app, proxy)) = start() else { return };
+    let tunnel = proxy.tunnel;
+    crate::caddy::attack_set(&mut app, &|| open(tunnel), "nginx");
+    assert!(!proxy.error_log().contains("[emerg]"), "{}", proxy.error_log());
+}
+
+/// Routes the shipped proxy configurations keep on the machine: nobody outside needs them.
+pub const PRIVATE_ROUTES: &[&str] = &["/", "/healthz", "/metrics", "/openapi.yaml"];
+
+/// Every route the appliance serves (from its own route table, so a new route cannot be
+/// forgotten) goes through the proxy behind `connect` and reaches the appliance, except
+/// [`PRIVATE_ROUTES`], which the proxy answers itself with 404.
+pub fn every_route_passes(app: &Server, connect: &dyn Fn() -> TcpStream, proxy: &str) {
+    let sample = regex::Regex::new(r"\{[a-z_]+\}").unwrap();
+    let mut sent = Vec::new();
+    for route in affiliated::http::router::ROUTES {
+        let (method, pattern) = (route.method.as_str(), route.pattern);
+        let path = sample.replace_all(pattern, "x1").into_owned();
+        let mut stream = connect();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: track.example.com\r\nUser-Agent: {}\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n",
+            crate::support::BROWSER
+        )
+        .unwrap();
+        let answer = read_response(&mut stream);
+        if PRIVATE_ROUTES.contains(&pattern) {
+            assert_eq!(answer.status, 404, "{proxy}: {method} {path} must stay private");
+        }
+        sent.push((method, pattern));
+    }
+    for (method, pattern) in sent {
+        let seen = seen_by_app(app, method, pattern);
+        if PRIVATE_ROUTES.contains(&pattern) {
+            assert_eq!(seen, 0, "{proxy}: {method} {pattern} reached the appliance");
+        } else {
+            assert!(seen >= 1, "{proxy}: {method} {pattern} did not reach the appliance:\n{}", app.log_text());
+        }
+    }
+}
+
+#[test]
+fn every_public_route_passes_and_only_those() {
+    let Some((app, proxy)) = start() else { return };
+    every_route_passes(&app, &|| open(proxy.tunnel), "nginx");
 }

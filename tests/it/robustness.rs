@@ -208,3 +208,64 @@ fn slow_bodies_do_not_tie_up_the_workers() {
         read_response(stream).assert_error(408, "request_timeout");
     }
 }
+
+#[test]
+fn health_reports_failing_writes_while_the_disk_is_full_and_recovers() {
+    use crate::systemd::{find_tool, skip};
+    // The database lives on a 4 MiB tmpfs mounted in a mount namespace of the server's own
+    // (unshare, from util-linux; without root, in a user namespace too). The test fills and
+    // empties that file system through /proc/PID/root, which shows the server's mounts.
+    let Some(unshare) = find_tool(&["unshare", "/usr/bin/unshare"]) else {
+        return skip("unshare is not installed (Debian: apt-get install util-linux)");
+    };
+    let probe = std::process::Command::new(&unshare).args(["--mount", "true"]).status();
+    let user_namespace = !probe.is_ok_and(|s| s.success());
+    let mut s = Server::start_wrapped(
+        |dir| {
+            let mut w = vec![unshare.to_string_lossy().into_owned()];
+            if user_namespace {
+                w.extend(["--user", "--map-root-user"].map(String::from));
+            }
+            let script = "mount -t tmpfs -o size=4m affiliated-test \"$0\" && exec \"$@\"";
+            w.extend(["--mount", "--propagation", "private", "sh", "-c", script].map(String::from));
+            w.push(dir.to_string_lossy().into_owned());
+            w
+        },
+        &[],
+        &[],
+    );
+    s.seed();
+    assert!(healthy(&s));
+    let root = std::path::PathBuf::from(format!("/proc/{}/root", s.pid()));
+    let filler = root.join(s.dir.path().strip_prefix("/").unwrap()).join("filler");
+    // Fill every free byte.
+    let mut file = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    let mut written = 0usize;
+    loop {
+        match file.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => written += n,
+            Err(_) => break,
+        }
+    }
+    let _ = file.sync_all();
+    drop(file);
+    assert!(written > 0);
+    // Writes fail as soon as the WAL must grow (a few may still fit in frames it already has).
+    let refused = (0..500).find_map(|i| {
+        let r = s.post("/api/v1/affiliates", &json!({"referral_code": format!("full-{i}"), "name": "x".repeat(150)}));
+        if r.status == 201 { None } else { Some(r) }
+    });
+    let refused = refused.expect("every write was acknowledged on a full disk");
+    refused.assert_error(503, "unavailable");
+    let r = s.get_public("/healthz");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["status"], "writes_failing", "{}", r.text());
+    // Space comes back: the next check writes for real, and says so.
+    std::fs::remove_file(&filler).unwrap();
+    assert!(eventually(Duration::from_secs(5), || healthy(&s)), "{}", s.get_public("/healthz").text());
+    let r = s.post("/api/v1/affiliates", &json!({"referral_code": "after", "name": "After"}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(s.alive(), "{}", s.log_text());
+}

@@ -85,7 +85,7 @@ fn the_developers_guide_flow_works_as_written() {
 /// 001: TUNE/HasOffers server-to-server basics: the transaction ID is the conversion.
 #[test]
 fn tune_hasoffers_postbacks_work_unchanged() {
-    let s = Server::start_with(&["--allow-private-postbacks"], &[]);
+    let s = Server::start_with(&["--allow-private-postbacks", "--outbound", "on"], &[]);
     s.seed();
     let cpa = post_json(
         &s,

@@ -172,7 +172,7 @@ fn concurrent_changes_keep_each_chain_linear() {
 
 #[test]
 fn outbound_postbacks_carry_the_ledger_head() {
-    let s = Server::start_with(&["--allow-private-postbacks"], &[]);
+    let s = Server::start_with(&["--allow-private-postbacks", "--outbound", "on"], &[]);
     s.seed();
     let tracker = Tracker::start(vec![200]);
     let url = format!("http://127.0.0.1:{}/pb?cid={{click_id}}", tracker.port);

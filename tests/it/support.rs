@@ -27,6 +27,8 @@ pub struct Server {
     pub extra_env: Vec<(String, String)>,
     /// The file-creation mask the server starts with (inherited when `None`).
     pub umask: Option<u32>,
+    /// A program (and its arguments) the binary is run through, e.g. `setpriv` or `unshare`.
+    pub wrapper: Vec<String>,
 }
 
 impl Server {
@@ -42,19 +44,32 @@ impl Server {
     /// Like [`Server::start_with`], on a copy of the database file `db` (e.g. one written by an
     /// older release) when given.
     pub fn start_on(db: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Server {
-        Server::start_configured(db, args, env, None)
+        Server::start_configured(db, args, env, None, |_| Vec::new())
     }
 
     /// Like [`Server::start_with`], with the server's umask set to `umask`.
     pub fn start_with_umask(args: &[&str], env: &[(&str, &str)], umask: Option<u32>) -> Server {
-        Server::start_configured(None, args, env, umask)
+        Server::start_configured(None, args, env, umask, |_| Vec::new())
     }
 
-    fn start_configured(db: Option<&Path>, args: &[&str], env: &[(&str, &str)], umask: Option<u32>) -> Server {
+    /// Like [`Server::start_with`], with the binary run through the program and arguments that
+    /// `wrapper` returns for the temporary directory (which it may prepare first).
+    pub fn start_wrapped(wrapper: impl FnOnce(&Path) -> Vec<String>, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_configured(None, args, env, None, wrapper)
+    }
+
+    fn start_configured(
+        db: Option<&Path>,
+        args: &[&str],
+        env: &[(&str, &str)],
+        umask: Option<u32>,
+        wrapper: impl FnOnce(&Path) -> Vec<String>,
+    ) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         if let Some(db) = db {
             std::fs::copy(db, dir.path().join("affiliated.db")).expect("copying the database");
         }
+        let wrapper = wrapper(dir.path());
         let mut server = Server {
             dir,
             addr: "127.0.0.1:1".parse().unwrap(),
@@ -63,6 +78,7 @@ impl Server {
             extra_args: args.iter().map(|s| s.to_string()).collect(),
             extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             umask,
+            wrapper,
         };
         server.spawn();
         server
@@ -73,7 +89,14 @@ impl Server {
     }
 
     fn spawn(&mut self) {
-        let mut cmd = Command::new(bin());
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(bin());
+                cmd
+            }
+            None => Command::new(bin()),
+        };
         cmd.arg("serve")
             .arg("--db")
             .arg(self.db_path())
@@ -81,6 +104,9 @@ impl Server {
             .args(&self.extra_args)
             .env_clear()
             .env("AFFILIATED_API_KEY", KEY)
+            // Tests never send postbacks off the machine; those with a local sink pass
+            // `--outbound on`.
+            .env("AFFILIATED_OUTBOUND", "off")
             .env("RUST_LOG", "info")
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .current_dir(self.dir.path())
@@ -121,6 +147,15 @@ impl Server {
         };
         self.addr = addr.parse().unwrap();
         self.child = Some(child);
+    }
+
+    /// Waits up to `deadline` for the process to end by itself.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
+        let status = wait_with_deadline(self.child.as_mut().expect("server running"), deadline);
+        if status.is_some() {
+            self.child = None;
+        }
+        status
     }
 
     /// Stops with SIGTERM and returns the exit status.

@@ -45,7 +45,7 @@ fn the_pixel_is_off_unless_turned_on() {
 /// shop's backend reports it for bob.
 #[test]
 fn a_server_side_report_takes_an_order_back_from_the_pixel() {
-    let s = Server::start_with(&["--pixel", "on", "--allow-private-postbacks"], &[]);
+    let s = Server::start_with(&["--pixel", "on", "--allow-private-postbacks", "--outbound", "on"], &[]);
     s.seed();
     let tracker = Tracker::start(vec![200]);
     let ann_tracker = format!("http://127.0.0.1:{}/ann?cid={{click_id}}&st={{status}}&ev={{event}}", tracker.port);
@@ -277,7 +277,7 @@ fn a_postback_without_an_amount_is_refused_when_the_commission_is_a_percentage()
 
 #[test]
 fn erasure_reaches_postback_parameters_and_outbound_postbacks() {
-    let s = Server::start_with(&["--allow-private-postbacks"], &[]);
+    let s = Server::start_with(&["--allow-private-postbacks", "--outbound", "on"], &[]);
     s.seed();
     let tracker = Tracker::start(vec![200]);
     let url = format!("http://127.0.0.1:{}/pb?cid={{click_id}}&s1={{sub1}}&o={{external_id}}", tracker.port);

@@ -85,8 +85,15 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     }
 }
 
+/// Where an affiliate's postback signing secret goes.
+const TRACKER: &str = "copy it into the affiliate's tracker to verify the X-Affiliated-Signature header.";
+
 fn secret_notice(secret: String) -> Notice {
-    Notice::Secret { what: "A signing secret for this affiliate's postbacks was created.".into(), value: secret }
+    Notice::Secret {
+        what: "A signing secret for this affiliate's postbacks was created.".into(),
+        use_it: TRACKER,
+        value: secret,
+    }
 }
 
 fn find(ctx: &Ctx, req: &Req) -> Result<Affiliate, Error> {
@@ -240,8 +247,11 @@ pub fn rotate_secret(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let affiliate = find(ctx, req)?;
     let id = affiliate.id;
     let secret = ctx.writer.run(move |conn| affiliates::rotate_postback_secret(conn, id))?;
-    let notice =
-        Notice::Secret { what: "A new signing secret was made; the old one no longer works.".into(), value: secret };
+    let notice = Notice::Secret {
+        what: "A new signing secret was made; the old one no longer works.".into(),
+        use_it: TRACKER,
+        value: secret,
+    };
     edit_page(ctx, req, &affiliate, notice, None, 200)
 }
 

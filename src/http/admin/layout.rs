@@ -18,6 +18,7 @@ const NAV: &[(&str, &str)] = &[
     ("/admin/coupons", "Coupons"),
     ("/admin/postbacks", "Postbacks"),
     ("/admin/hooks", "Shop hooks"),
+    ("/admin/webhooks", "Webhooks"),
     ("/admin/reconcile", "Reconcile"),
 ];
 
@@ -131,9 +132,10 @@ pub enum Notice {
     None,
     Ok(String),
     Error(String),
-    /// A secret shown once, with a copy button.
+    /// A secret shown once, with a copy button: `what` it is, and `use_it`, where it goes.
     Secret {
         what: String,
+        use_it: &'static str,
         value: String,
     },
     /// A value shown once (a link, a secret), with what it is and a copy button.
@@ -149,12 +151,12 @@ impl Notice {
             Notice::None => Html::new(),
             Notice::Ok(text) => fragment!("<div class=\"notice ok\" role=\"status\">{}</div>", text),
             Notice::Error(text) => fragment!("<div class=\"notice error\" role=\"alert\">{}</div>", text),
-            Notice::Secret { what, value } => fragment!(
-                "<div class=\"notice secret\" role=\"status\"><strong>{}</strong> It is shown only now: copy it into the \
-                 affiliate's tracker to verify the X-Affiliated-Signature header.\
+            Notice::Secret { what, use_it, value } => fragment!(
+                "<div class=\"notice secret\" role=\"status\"><strong>{}</strong> It is shown only now: {}\
                  <div class=\"copy\" style=\"margin-top:8px\"><input id=\"secret\" class=\"mono\" type=\"text\" readonly value=\"{}\">\
                  <button class=\"btn\" type=\"button\" data-copy=\"secret\">Copy</button></div></div>",
                 what,
+                *use_it,
                 value
             ),
             Notice::Once { text, value } => fragment!(

@@ -26,6 +26,7 @@ pub mod overview;
 pub mod postbacks;
 pub mod reconcile;
 pub mod session;
+pub mod webhooks;
 
 use html::{Html, fragment};
 use layout::Notice;
@@ -147,6 +148,9 @@ pub fn notice(req: &Req) -> Notice {
         Some("saved") => "Saved.".to_string(),
         Some("retried") => "The postback is queued and will be sent within a few seconds.".to_string(),
         Some("test-queued") => "A test postback is queued; see it under Postbacks.".to_string(),
+        Some("webhook-deleted") => "The webhook was deleted; nothing more is sent to it.".to_string(),
+        Some("webhook-test-queued") => "A webhook.test event is queued; its delivery shows below.".to_string(),
+        Some("webhook-retried") => "The webhook delivery is queued and will be sent within a few seconds.".to_string(),
         _ => return Notice::None,
     };
     if skipped > 0 {
@@ -211,11 +215,11 @@ impl Period {
     }
 
     pub fn start_ms(self) -> i64 {
-        self.from_day * crate::tracking::attribution::MS_PER_DAY
+        self.from_day * crate::tracking::time::MS_PER_DAY
     }
 
     pub fn end_ms(self) -> i64 {
-        self.to_day * crate::tracking::attribution::MS_PER_DAY
+        self.to_day * crate::tracking::time::MS_PER_DAY
     }
 
     pub fn days(self) -> i64 {

@@ -233,7 +233,7 @@ pub fn kpi(label: &str, value: &Html, note: &str) -> Html {
 
 /// `Nov 3`.
 pub fn short_day(day: i64) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(day * crate::tracking::attribution::MS_PER_DAY)
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(day * crate::tracking::time::MS_PER_DAY)
         .map(|t| t.format("%b %-d").to_string())
         .unwrap_or_default()
 }

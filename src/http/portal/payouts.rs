@@ -10,7 +10,8 @@ use crate::http::admin::html::{self, fragment, html};
 use crate::http::admin::layout::Notice;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
-use crate::store::payouts::{self, Filter, Payout};
+use crate::store::payouts::{self, Filter};
+use crate::tracking::payout::Payout;
 use crate::tracking::portal::last_chars;
 
 pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {

@@ -1,4 +1,4 @@
--- Schema version 9 (issue #13, the affiliate portal): affiliates log in with a password they set
+-- Schema version 10 (issue #13, the affiliate portal): affiliates log in with a password they set
 -- through a single-use invite link. (Provisional number: renumbered in landing order.)
 
 -- The Argon2id hash of the affiliate's portal password, as a PHC string
