@@ -40,7 +40,10 @@ CREATE TABLE affiliates (
     status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused')),
     -- Where to pay the affiliate: a PayPal e-mail, or free-text bank details (personal data).
     payout_email   TEXT,
-    payout_details TEXT
+    payout_details TEXT,
+    -- The Argon2id hash (PHC string) of the affiliate's portal password; NULL until they accept
+    -- an invite, and again after a re-invite.
+    password_hash TEXT
 );
 
 CREATE TABLE offers (
@@ -466,3 +469,19 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, id);
 CREATE INDEX webhook_deliveries_by_conversion ON webhook_deliveries (conversion_id) WHERE conversion_id IS NOT NULL;
+
+-- Invites to the affiliate portal. Only the SHA-256 of the link's 256-bit random token is stored.
+-- An invite is usable once, before `expires_at`, unless a newer invite revoked it; accepting it
+-- sets `used_at` with a conditional UPDATE in the transaction that sets the password, so of two
+-- submissions of one link exactly one wins.
+CREATE TABLE portal_invites (
+    id           INTEGER PRIMARY KEY,
+    token_hash   BLOB NOT NULL UNIQUE,
+    affiliate_id INTEGER NOT NULL REFERENCES affiliates (id) ON DELETE CASCADE,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    used_at      INTEGER,
+    revoked_at   INTEGER,
+    CHECK (used_at IS NULL OR revoked_at IS NULL)
+);
+CREATE INDEX portal_invites_by_affiliate ON portal_invites (affiliate_id);

@@ -14,6 +14,7 @@ pub mod intake;
 pub mod logging;
 pub mod metrics;
 pub mod outbox;
+pub mod password;
 pub mod secret;
 pub mod shapes;
 pub mod statements;

@@ -9,7 +9,7 @@ use super::api::{
 use super::books;
 use super::request::Method::{self, Delete, Get, Patch, Post, Put};
 use super::response::Response;
-use super::{Ctx, Req, health, hooks, pixel, postback, redirect, snippet};
+use super::{Ctx, Req, health, hooks, pixel, portal, postback, redirect, snippet};
 use crate::error::Error;
 
 pub type Handler = fn(&mut Ctx, &Req) -> Result<Response, Error>;
@@ -22,6 +22,10 @@ pub enum Access {
     AdminLogin,
     /// An admin page: a session cookie, and for POST a CSRF token (see `admin::guard`).
     Admin,
+    /// The portal's login and invite pages: exist only with the portal on, need no session.
+    PortalLogin,
+    /// A portal page: an affiliate's session cookie, and for POST a CSRF token (`portal::guard`).
+    Portal,
 }
 
 pub struct Route {
@@ -35,7 +39,7 @@ const fn route(method: Method, pattern: &'static str, access: Access, handler: H
     Route { method, pattern, access, handler }
 }
 
-use Access::{Admin, AdminLogin, ApiKey, Public};
+use Access::{Admin, AdminLogin, ApiKey, Portal, PortalLogin, Public};
 
 pub static ROUTES: &[Route] = &[
     route(Get, "/", Public, admin::home),
@@ -66,6 +70,7 @@ pub static ROUTES: &[Route] = &[
     route(Delete, "/api/v1/affiliates/{referral_code}/personal-data", ApiKey, affiliates::erase_personal_data),
     route(Get, "/api/v1/affiliates/{referral_code}/balance", ApiKey, statements::balance),
     route(Get, "/api/v1/affiliates/{referral_code}/statement", ApiKey, statements::statement),
+    route(Post, "/api/v1/affiliates/{referral_code}/invite", ApiKey, affiliates::invite),
     route(Post, "/api/v1/offers", ApiKey, offers::create),
     route(Get, "/api/v1/offers", ApiKey, offers::list),
     route(Get, "/api/v1/offers/{id}", ApiKey, offers::get),
@@ -134,6 +139,7 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/admin/affiliates/{referral_code}", Admin, admin::affiliates::update),
     route(Post, "/admin/affiliates/{referral_code}/postback-secret", Admin, admin::affiliates::rotate_secret),
     route(Post, "/admin/affiliates/{referral_code}/postback-test", Admin, admin::affiliates::test_postback),
+    route(Post, "/admin/affiliates/{referral_code}/invite", Admin, admin::affiliates::invite),
     route(Get, "/admin/offers", Admin, admin::offers::page),
     route(Post, "/admin/offers", Admin, admin::offers::create),
     route(Get, "/admin/offers/{id}", Admin, admin::offers::edit),
@@ -163,6 +169,23 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/admin/payouts/{id}/cancel", Admin, books::payouts::cancel),
     route(Get, "/admin/payouts/{id}/export", Admin, books::payouts::export),
     route(Get, "/admin/payout-runs/{id}/export", Admin, books::payouts::export_run),
+    route(Get, "/portal/login", PortalLogin, portal::login::form),
+    route(Post, "/portal/login", PortalLogin, portal::login::submit),
+    route(Get, "/portal/invite/{token}", PortalLogin, portal::invite::form),
+    route(Post, "/portal/invite/{token}", PortalLogin, portal::invite::accept),
+    route(Post, "/portal/logout", Portal, portal::login::logout),
+    route(Get, "/portal", Portal, portal::overview::page),
+    route(Get, "/portal/links", Portal, portal::links::page),
+    route(Get, "/portal/conversions", Portal, portal::conversions::page),
+    route(Get, "/portal/conversions.csv", Portal, portal::conversions::csv),
+    route(Get, "/portal/conversions/{id}", Portal, portal::conversions::detail),
+    route(Get, "/portal/payouts", Portal, portal::payouts::page),
+    route(Get, "/portal/payouts/{id}", Portal, portal::payouts::detail),
+    route(Get, "/portal/statement.json", Portal, portal::payouts::statement),
+    route(Get, "/portal/settings", Portal, portal::settings::page),
+    route(Post, "/portal/settings", Portal, portal::settings::update),
+    route(Post, "/portal/settings/postback-test", Portal, portal::settings::test_postback),
+    route(Post, "/portal/settings/postback-secret", Portal, portal::settings::rotate_secret),
 ];
 
 pub enum Found {

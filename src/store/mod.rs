@@ -28,6 +28,7 @@ pub mod ledger;
 pub mod migrate;
 pub mod offers;
 pub mod payouts;
+pub mod portal;
 pub mod postbacks;
 pub mod rates;
 pub mod reports;

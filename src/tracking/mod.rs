@@ -18,6 +18,7 @@ pub mod net;
 pub mod offer;
 pub mod outbound;
 pub mod payout;
+pub mod portal;
 pub mod postback;
 pub mod pricing;
 pub mod statement;

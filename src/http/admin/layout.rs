@@ -138,6 +138,11 @@ pub enum Notice {
         use_it: &'static str,
         value: String,
     },
+    /// A value shown once (a link, a secret), with what it is and a copy button.
+    Once {
+        text: String,
+        value: String,
+    },
 }
 
 impl Notice {
@@ -152,6 +157,13 @@ impl Notice {
                  <button class=\"btn\" type=\"button\" data-copy=\"secret\">Copy</button></div></div>",
                 what,
                 *use_it,
+                value
+            ),
+            Notice::Once { text, value } => fragment!(
+                "<div class=\"notice secret\" role=\"status\">{}\
+                 <div class=\"copy\" style=\"margin-top:8px\"><input id=\"secret\" class=\"mono\" type=\"text\" readonly value=\"{}\">\
+                 <button class=\"btn\" type=\"button\" data-copy=\"secret\">Copy</button></div></div>",
+                text,
                 value
             ),
         }
@@ -173,30 +185,49 @@ fn head(title: &str) -> Html {
     )
 }
 
-/// A full page: navigation (with `active` highlighted), the notice and `body`.
-pub fn page(req: &Req, title: &str, active: &str, notice: &Notice, body: &Html) -> String {
+/// A logged-in area's frame: where its brand links, its navigation `(path, label)`, where its
+/// log-out form posts, and the text of its footer. The admin's pages are [`page`]; the portal's are
+/// `portal::layout::page`.
+pub struct Area<'a> {
+    pub home: &'a str,
+    pub nav: &'a [(&'a str, &'a str)],
+    pub logout: &'a str,
+    pub footer: &'a str,
+}
+
+/// A full page of `area`: navigation (with `active` highlighted), the notice and `body`.
+pub fn area_page(area: &Area<'_>, req: &Req, title: &str, active: &str, notice: &Notice, body: &Html) -> String {
     let mut out = head(title);
     html!(
         out,
-        "<body><header class=\"top\"><div class=\"wrap\"><a class=\"brand\" href=\"/admin\"><i></i>affiliated</a><nav>"
+        "<body><header class=\"top\"><div class=\"wrap\"><a class=\"brand\" href=\"{}\"><i></i>affiliated</a><nav>",
+        area.home
     );
-    for (path, label) in NAV {
+    for (path, label) in area.nav {
         let class = if *path == active { "on" } else { "" };
         html!(out, "<a class=\"{}\" href=\"{}\">{}</a>", class, *path, *label);
     }
     html!(
         out,
-        "</nav><form class=\"inline\" method=\"post\" action=\"/admin/logout\">{}\
+        "</nav><form class=\"inline\" method=\"post\" action=\"{}\">{}\
          <button class=\"btn link\" type=\"submit\">Log out</button></form></div></header>\
-         <main class=\"wrap\">{}{}</main><footer class=\"wrap\">affiliated {} · times and days are UTC</footer>\
+         <main class=\"wrap\">{}{}</main><footer class=\"wrap\">{}</footer>\
          <script>{}</script></body></html>",
+        area.logout,
         csrf_field(req),
         notice.html(),
         body,
-        env!("CARGO_PKG_VERSION"),
+        area.footer,
         Html::from_static(SCRIPT)
     );
     out.into_string()
+}
+
+/// A full admin page: navigation (with `active` highlighted), the notice and `body`.
+pub fn page(req: &Req, title: &str, active: &str, notice: &Notice, body: &Html) -> String {
+    let footer = format!("affiliated {} · times and days are UTC", env!("CARGO_PKG_VERSION"));
+    let admin = Area { home: "/admin", nav: NAV, logout: "/admin/logout", footer: &footer };
+    area_page(&admin, req, title, active, notice, body)
 }
 
 /// A page without navigation (the login form, errors before login).

@@ -103,21 +103,27 @@ pub fn harden(mut response: Response) -> Response {
 
 /// An error from a handler, as a page.
 pub fn error_page(req: &Req, e: &Error) -> Response {
+    let full = |title: &str, body: &Html| layout::page(req, title, "", &Notice::None, body);
+    error_page_of(req, e, ("/admin", "Back to the overview"), &full)
+}
+
+/// An error as a page of a logged-in area (the admin, the portal): its title, its message and a
+/// link `back` (href, label), inside the area's frame (`full`) once the session is known, on a
+/// bare page otherwise.
+pub fn error_page_of(req: &Req, e: &Error, back: (&str, &str), full: &dyn Fn(&str, &Html) -> String) -> Response {
     let title = match e.status {
         404 => "Not found",
         400..500 => "That did not work",
         _ => "Something went wrong",
     };
     let body = fragment!(
-        "<h1>{}</h1><p class=\"sub\">{}</p><p><a class=\"btn\" href=\"/admin\">Back to the overview</a></p>",
+        "<h1>{}</h1><p class=\"sub\">{}</p><p><a class=\"btn\" href=\"{}\">{}</a></p>",
         title,
-        e.message
+        e.message,
+        back.0,
+        back.1
     );
-    let page = if req.csrf.is_some() {
-        layout::page(req, title, "", &Notice::None, &body)
-    } else {
-        layout::bare_page(title, &body)
-    };
+    let page = if req.csrf.is_some() { full(title, &body) } else { layout::bare_page(title, &body) };
     Response::html(e.status, page)
 }
 
