@@ -173,6 +173,17 @@ pub fn standing(conn: &Connection, affiliate_id: i64, now: i64) -> Result<Standi
     Ok(Standing { has_password, invite_expires_at })
 }
 
+/// Deletes at most `limit` invites that ended (used, revoked or expired) before `cutoff`: they
+/// open nothing any more, and the sweep keeps no record longer than the other logs.
+pub fn prune_invites(conn: &Connection, cutoff: i64, limit: usize) -> Result<usize, Error> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM portal_invites WHERE id IN
+               (SELECT id FROM portal_invites WHERE coalesce(used_at, revoked_at, expires_at) < ?1 ORDER BY id LIMIT ?2)",
+        )?
+        .execute(params![cutoff, limit as i64])?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +263,26 @@ mod tests {
         assert!(may_use_portal(&conn, id).unwrap());
         assert!(!may_use_portal(&conn, 999).unwrap());
         assert_eq!(accept(&conn, "tok", "$hash", 3).unwrap(), Acceptance::Accepted(id));
+    }
+
+    #[test]
+    fn invites_that_ended_before_the_cutoff_are_pruned() {
+        let conn = db();
+        let id = ann(&conn);
+        invite(&conn, id, "used", 0).unwrap();
+        accept(&conn, "used", "$h", 10).unwrap();
+        invite(&conn, id, "revoked", 20).unwrap();
+        invite(&conn, id, "open", 30).unwrap();
+        let left = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM portal_invites", [], |r| r.get(0)).unwrap()
+        };
+        // Used at 10, revoked at 30 (by the third invite): a cutoff of 25 takes only the first.
+        assert_eq!(prune_invites(&conn, 25, 100).unwrap(), 1);
+        assert_eq!(left(&conn), 2);
+        // The open one ends when it expires; before that it stays, whatever the cutoff.
+        assert_eq!(prune_invites(&conn, 31, 100).unwrap(), 1);
+        assert!(open_invite(&conn, "open", 40).unwrap().is_some());
+        assert_eq!(prune_invites(&conn, 30 + INVITE_LIFETIME_MS + 1, 100).unwrap(), 1);
+        assert_eq!(left(&conn), 0);
     }
 }

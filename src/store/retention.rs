@@ -61,9 +61,9 @@ pub fn sweep_batch(conn: &Connection, after: &str, cutoff_ms: i64, limit: usize)
 }
 
 /// Deletes logs older than `cutoff_ms` that may hold click IDs: received postbacks and finished
-/// deliveries (postbacks and merchant webhooks), the log of the shops' webhooks with them, and
-/// sessions that have expired or ended by now. Returns the number of rows removed (at most
-/// `limit` of each).
+/// deliveries (postbacks and merchant webhooks), the log of the shops' webhooks with them, portal
+/// invites that ended before it, and sessions that have expired or ended by now. Returns the
+/// number of rows removed (at most `limit` of each).
 pub fn prune_logs(conn: &Connection, cutoff_ms: i64, limit: usize) -> Result<usize, Error> {
     let sessions = super::sessions::prune(conn, crate::clock::now_ms(), limit)?;
     let received = conn
@@ -87,7 +87,8 @@ pub fn prune_logs(conn: &Connection, cutoff_ms: i64, limit: usize) -> Result<usi
                (SELECT id FROM hooks_received WHERE received_at < ?1 ORDER BY id LIMIT ?2)",
         )?
         .execute(params![cutoff_ms, limit as i64])?;
-    Ok(received + deliveries + sessions + hooks)
+    let invites = super::portal::prune_invites(conn, cutoff_ms, limit)?;
+    Ok(received + deliveries + sessions + hooks + invites)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -124,7 +124,7 @@ pub fn error_page_of(req: &Req, e: &Error, back: (&str, &str), full: &dyn Fn(&st
         back.1
     );
     let page = if req.csrf.is_some() { full(title, &body) } else { layout::bare_page(title, &body) };
-    Response::html(e.status, page)
+    Response::html(e.status, page).busy_hint()
 }
 
 /// After a form post: 303 to `path` with `params` (e.g. a notice code), so reloading the page
