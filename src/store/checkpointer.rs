@@ -123,9 +123,18 @@ pub fn spawn(db: PathBuf, pages: u32, wakeup: Arc<Wakeup>) -> std::io::Result<Jo
     })
 }
 
-/// Runs a checkpoint of the given mode; returns the frames the WAL held.
+/// Runs a checkpoint of the given mode; returns the frames the WAL held. Each one is logged at
+/// debug level with what it copied and how long it took, to line pauses up with slow requests.
 fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
-    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
+    let started = std::time::Instant::now();
+    let (busy, frames, copied): (i64, i64, i64) =
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    log::debug!(
+        "checkpoint {mode}: {copied} of {frames} frames copied{} in {:.2} ms",
+        if busy != 0 { " (busy)" } else { "" },
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(frames)
 }
 
 #[cfg(test)]

@@ -264,9 +264,11 @@ fn run_in_transaction(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(
     let ran = started.elapsed();
     conn.prepare_cached("COMMIT")?.execute([])?;
     let total = started.elapsed();
-    if total > SLOW_TRANSACTION {
-        log::warn!(
-            "a write transaction of {} jobs took {:.0} ms (begin {:.1}, jobs {:.1}, commit {:.1})",
+    if total > NOTED_TRANSACTION {
+        let level = if total > SLOW_TRANSACTION { log::Level::Warn } else { log::Level::Debug };
+        log::log!(
+            level,
+            "a write transaction of {} jobs took {:.2} ms (begin {:.2}, jobs {:.2}, commit {:.2})",
             batch.len(),
             total.as_secs_f64() * 1e3,
             began.as_secs_f64() * 1e3,
@@ -279,6 +281,8 @@ fn run_in_transaction(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(
 
 /// Transactions slower than this are logged: every request in them waited that long.
 const SLOW_TRANSACTION: Duration = Duration::from_millis(100);
+/// Transactions slower than this are logged at debug level, to find what holds commits up.
+const NOTED_TRANSACTION: Duration = Duration::from_millis(1);
 
 #[cfg(test)]
 mod tests {
