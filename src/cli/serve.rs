@@ -134,14 +134,15 @@ fn serve(mut config: Serve) -> Result<(), String> {
         // With --listen on port 0 the real port is only known now.
         config.public_url = format!("http://{local}");
     }
-    // Checkpoints run on their own thread (store::checkpointer), never on the writer.
+    // SQLite's automatic checkpoint is off: store::checkpointer copies the WAL back beside the
+    // writer, and the writer starts it over only between batches that nobody waits for.
     let mut conn = store::open_writer(&config.db, config.synchronous, 0)?;
     bootstrap::prepare(&conn, &mut config)?;
     let checkpoints = (config.wal_autocheckpoint > 0)
         .then(|| store::checkpointer::watch(&mut conn, config.wal_autocheckpoint))
         .transpose()
         .map_err(|e| format!("while configuring checkpoints: {e}"))?;
-    let (writer, writer_thread) = Writer::start(conn, WRITE_WAIT);
+    let (writer, writer_thread) = Writer::start_with(conn, WRITE_WAIT, checkpoints.clone());
 
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::default());
@@ -171,10 +172,7 @@ fn serve(mut config: Serve) -> Result<(), String> {
     )
     .map_err(|e| format!("while starting the postback thread: {e}"))?;
     let checkpointer = checkpoints
-        .map(|wakeup| {
-            store::checkpointer::spawn(config.db.clone(), config.wal_autocheckpoint, wakeup.clone())
-                .map(|thread| (wakeup, thread))
-        })
+        .map(|wal| store::checkpointer::spawn(config.db.clone(), wal.clone()).map(|thread| (wal, thread)))
         .transpose()
         .map_err(|e| format!("while starting the checkpointer: {e}"))?;
     let sweeper = crate::sweeper::Sweeper {
@@ -210,8 +208,8 @@ fn serve(mut config: Serve) -> Result<(), String> {
     let stopped = http.stop();
     let _ = outbox.join();
     let _ = sweeper.join();
-    if let Some((wakeup, thread)) = checkpointer {
-        wakeup.stop();
+    if let Some((wal, thread)) = checkpointer {
+        wal.stop();
         let _ = thread.join();
     }
     signal_handle.close();

@@ -63,13 +63,44 @@ pub fn metrics(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
     };
     let stats = &ctx.writer.stats;
     let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let mut extra = Vec::new();
+    if let Some(wal) = &ctx.writer.wal {
+        let s = &wal.stats;
+        extra.extend([
+            ("affiliated_wal_checkpoints_total", "PASSIVE checkpoints run beside the writer.", true, load(&s.passive)),
+            (
+                "affiliated_wal_restarts_total",
+                "Times the writer started the WAL over between batches (or emptied it when idle).",
+                true,
+                load(&s.restarts),
+            ),
+            (
+                "affiliated_wal_restarts_busy_total",
+                "Times the writer left the WAL as it was because a reader was still using it.",
+                true,
+                load(&s.busy),
+            ),
+            (
+                "affiliated_wal_writer_checkpoint_microseconds_total",
+                "Time the writer thread spent in its checkpoints, between batches.",
+                true,
+                load(&s.writer_micros),
+            ),
+            (
+                "affiliated_wal_writer_checkpoint_longest_microseconds",
+                "The longest of the writer's checkpoints since the start.",
+                false,
+                load(&s.writer_longest_micros),
+            ),
+        ]);
+    }
     let gauges = Gauges {
         database_bytes: size(""),
         wal_bytes: size("-wal"),
         writer_batches: load(&stats.batches),
         writer_jobs: load(&stats.jobs),
         writer_failed_commits: load(&stats.failed_commits),
-        extra: vec![
+        extra: [
             (
                 "affiliated_connections_rescued_total",
                 "Connections tiny_http accepted but left unserved, handed a thread by the watch.",
@@ -96,7 +127,10 @@ pub fn metrics(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
                     .unwrap_or(0)
                     .max(0) as u64,
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(extra)
+        .collect(),
     };
     let text = ctx.metrics.render(&gauges);
     Ok(Response::bytes(200, "text/plain; version=0.0.4; charset=utf-8", text.into_bytes()))

@@ -1,41 +1,86 @@
-//! The checkpointer: a thread that folds the WAL back into the database file, so the writer
-//! never does. A checkpoint copies pages and syncs the database file; on the writer thread (SQLite's
-//! automatic checkpoint) that pause lands on every request waiting for a commit, and the
-//! benchmarks showed it as p99 latencies of hundreds of milliseconds. From its own connection a
-//! PASSIVE checkpoint runs beside the writer: it copies what readers no longer need and never
-//! blocks writers or readers, and SQLite starts the WAL over once it has been copied entirely.
+//! Checkpoints: folding the WAL back into the database file and starting it over, so that it
+//! stays small, without ever holding up a commit that someone waits for.
 //!
-//! When to run is decided the way SQLite's own automatic checkpoint decides it: a WAL hook on the
-//! writer's connection sees, after each commit, how many frames the WAL holds, and wakes this
-//! thread once they reach the threshold. An idle server never wakes it.
+//! A checkpoint copies pages and syncs the database file. On the writer thread (SQLite's
+//! automatic checkpoint) that landed on every request waiting for a commit: p99 latencies of
+//! hundreds of milliseconds. The work is therefore split in two:
 //!
-//! PASSIVE alone is not enough under sustained load. SQLite starts the WAL over only when a write
-//! begins with every frame copied back and no reader still using the WAL; with 32 workers reading
-//! and the writer committing back to back that moment never came, and the WAL grew by ~80 MB/s
-//! for as long as the load lasted (650 MB after 8 s of the conversion workload; `bench/wal`).
-//! So once the WAL holds [`RESET_FACTOR`] times the threshold (64 MiB by default), the
-//! checkpointer runs a RESTART checkpoint: it holds off the writer while it copies the frames
-//! PASSIVE left and waits for the readers still on the WAL (their transactions are short; new
-//! ones read the database file meanwhile), and the next write starts the file over. That pause,
-//! measured at 3–40 ms, is the price of a bounded file; it lands on the writes of that moment.
+//! - **The copying runs beside the writer.** A WAL hook on the writer's connection sees, after
+//!   each commit, how many frames the WAL holds, and wakes the checkpointer thread once they reach
+//!   the threshold (`--wal-autocheckpoint`). On its own connection it runs a PASSIVE checkpoint,
+//!   which never blocks the writer or readers: it copies what readers no longer need and syncs.
+//!   An idle server never wakes it.
+//! - **The writer starts the WAL over when nobody waits for it.** PASSIVE alone never empties the
+//!   WAL under load: the writer appends while it copies, and SQLite starts the file over only
+//!   when a write begins with every frame copied back (the WAL grew by ~80 MB/s without bound in
+//!   `bench/wal`). So once the WAL holds [`FINISH_FACTOR`] times the threshold, the checkpointer
+//!   copies twice (the second round only what came in during the first) and asks the writer to
+//!   finish the job at its next idle moment, between two batches with no job queued: a RESTART
+//!   checkpoint on the writer's connection that copies the few frames committed since and syncs
+//!   them, never waiting for a reader (one still on the WAL makes it give up until the next
+//!   round). The next write then starts the WAL from its beginning, so the file stays near
+//!   [`FINISH_FACTOR`] times the threshold. When the writer has had nothing to do for [`IDLE`],
+//!   a TRUNCATE checkpoint empties the file.
+//!
+//! The RESTART checkpoint that used to run beside the writer at 16 times the threshold held
+//! every commit for 3–8 ms (up to 40) while it copied and waited for readers, and the writer's
+//! BEGIN slept in SQLite's busy handler meanwhile. It remains only as the last resort, for a
+//! writer that is never idle: at [`RESET_FACTOR`] times the threshold the writer runs it between
+//! batches, waiting for the readers, so the WAL stays bounded whatever the load.
+//!
+//! What it never does: hold the writer up while there is a job queued (but for that last
+//! resort), or wait for a reader from the writer thread (but for that last resort, at most once a
+//! [`FORCED_GAP`]).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-/// The least time between two checkpoints, so that a WAL that cannot be reset (a reader holding
-/// an old snapshot) does not turn every commit into a checkpoint.
+/// The least time between two PASSIVE checkpoints, so that a WAL that cannot be copied (a
+/// reader holding an old snapshot) does not turn every commit into a checkpoint.
 const MIN_GAP: Duration = Duration::from_millis(50);
 
-/// A WAL this many times the threshold is started over with a RESTART checkpoint (see above).
-const RESET_FACTOR: i64 = 16;
+/// A WAL this many times the threshold is started over by the writer at its next idle moment.
+/// Each time costs the writer two syncs (~1–3 ms here, whatever the size), so this trades the
+/// file's size against how often the writer pauses: at 1 (a 4 MiB file) the writer spent 5% of
+/// its time there under 3,000 conversions a second, at 4 (16 MiB) 1.5% (`bench/latency`).
+pub const FINISH_FACTOR: i64 = 4;
 
-/// How often, and how many times, a checkpoint looks again for the lock it waits for (~0.5 s).
+/// PASSIVE rounds before the writer is asked to finish (see [`passive`]).
+const PASSIVE_ROUNDS: u32 = 2;
+
+/// A WAL this many times the threshold is started over even if the writer is never idle.
+pub const RESET_FACTOR: i64 = 16;
+
+/// A writer without a job for this long truncates the WAL file.
+pub const IDLE: Duration = Duration::from_millis(500);
+
+/// How often, and how many times, the last-resort RESTART looks again for the readers it waits
+/// for (~0.1 s): SQLite's default busy handler sleeps 1, 2, 5, 10… ms between looks, which held
+/// every commit up for tens of milliseconds.
 const BUSY_LOOK: Duration = Duration::from_micros(200);
-const BUSY_LOOKS: i32 = 2500;
+const BUSY_LOOKS: i32 = 500;
+/// After a last-resort RESTART that a reader held up to the end (a backup's long snapshot), the
+/// writer does not wait for one again for this long.
+const FORCED_GAP: Duration = Duration::from_secs(1);
+
+/// What the checkpointer and the writer did, for the metrics.
+#[derive(Default)]
+pub struct Stats {
+    /// PASSIVE checkpoints beside the writer.
+    pub passive: AtomicU64,
+    /// Times the writer started the WAL over (RESTART or TRUNCATE that succeeded).
+    pub restarts: AtomicU64,
+    /// Times the writer's checkpoint gave up because a reader was still on the WAL.
+    pub busy: AtomicU64,
+    /// Microseconds the writer spent in checkpoints, in all and the longest one.
+    pub writer_micros: AtomicU64,
+    pub writer_longest_micros: AtomicU64,
+}
 
 #[derive(Default)]
 struct State {
@@ -43,17 +88,45 @@ struct State {
     stopped: bool,
 }
 
-/// The writer's hook raises it; the checkpointer waits on it.
-#[derive(Default)]
-pub struct Wakeup {
+/// Shared by the writer's WAL hook, the writer thread and the checkpointer thread.
+pub struct Wal {
+    /// Frames that wake the checkpointer (`--wal-autocheckpoint`).
+    threshold: i64,
+    /// Frames in the WAL after the last commit that wrote any.
+    frames: AtomicI64,
+    /// Set after a PASSIVE checkpoint: the writer should start the WAL over when it is idle.
+    finish: AtomicBool,
+    /// When the writer last waited for readers in vain (only the writer thread touches it).
+    forced_in_vain: Mutex<Option<Instant>>,
     state: Mutex<State>,
     ready: Condvar,
+    pub stats: Stats,
 }
 
-impl Wakeup {
-    fn raise(&self) {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).due = true;
-        self.ready.notify_one();
+impl Wal {
+    fn new(pages: u32) -> Wal {
+        Wal {
+            threshold: i64::from(pages.max(1)),
+            frames: AtomicI64::new(0),
+            finish: AtomicBool::new(false),
+            forced_in_vain: Mutex::new(None),
+            state: Mutex::default(),
+            ready: Condvar::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    fn committed(&self, frames: i64) {
+        self.frames.store(frames, Ordering::Relaxed);
+        if frames >= self.threshold {
+            self.state.lock().unwrap_or_else(|p| p.into_inner()).due = true;
+            self.ready.notify_one();
+        }
+    }
+
+    /// Whether the WAL holds frames (as far as the last commit told).
+    pub fn has_frames(&self) -> bool {
+        self.frames.load(Ordering::Relaxed) > 0
     }
 
     /// Ends the checkpointer thread (after the checkpoint it may be running).
@@ -72,61 +145,134 @@ impl Wakeup {
     }
 }
 
-/// Installs the WAL hook on the writer's connection: after each commit that leaves `pages` or
-/// more frames in the WAL, the checkpointer is woken. Replaces SQLite's automatic checkpoint on
-/// this connection (both use the same hook).
-pub fn watch(conn: &mut Connection, pages: u32) -> rusqlite::Result<Arc<Wakeup>> {
-    let wakeup = Arc::new(Wakeup::default());
-    let hook = wakeup.clone();
-    let threshold = i64::from(pages);
+/// Installs the WAL hook on the writer's connection: after each commit it notes how many frames
+/// the WAL holds and wakes the checkpointer once they reach `pages`. Replaces SQLite's automatic
+/// checkpoint on this connection (both use the same hook).
+pub fn watch(conn: &mut Connection, pages: u32) -> rusqlite::Result<Arc<Wal>> {
+    let wal = Arc::new(Wal::new(pages));
+    let hook = wal.clone();
     conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, frames: std::ffi::c_int| {
-        if i64::from(frames) >= threshold {
-            hook.raise();
-        }
+        hook.committed(i64::from(frames));
         Ok(())
     }))?;
-    Ok(wakeup)
+    Ok(wal)
 }
 
-/// Starts the thread that checkpoints each time `wakeup` is raised: PASSIVE, then TRUNCATE if
-/// the WAL still holds [`RESET_FACTOR`] × `pages` frames.
-pub fn spawn(db: PathBuf, pages: u32, wakeup: Arc<Wakeup>) -> std::io::Result<JoinHandle<()>> {
+/// Starts the thread that runs a PASSIVE checkpoint each time the WAL reaches the threshold, and
+/// then asks the writer to start the WAL over.
+pub fn spawn(db: PathBuf, wal: Arc<Wal>) -> std::io::Result<JoinHandle<()>> {
     thread::Builder::new().name("checkpointer".into()).spawn(move || {
-        let mut conn = match super::open_reader(&db) {
+        let conn = match super::open_reader(&db) {
             Ok(conn) => conn,
             Err(e) => {
                 log::error!("checkpoints are not running: {e}");
                 return;
             }
         };
-        // While a RESTART checkpoint waits for the last readers on the WAL it already holds the
-        // writer off, so it must notice them leave at once: SQLite's default busy handler sleeps
-        // 1, 2, 5, 10… ms between looks, which held every commit up for tens of milliseconds.
-        if let Err(e) = conn.busy_handler(Some(|tries: i32| {
-            thread::sleep(BUSY_LOOK);
-            tries < BUSY_LOOKS
-        })) {
-            log::warn!("checkpoints keep SQLite's default busy handler: {e}");
-        }
-        while wakeup.wait() {
-            match checkpoint(&conn, "PASSIVE") {
-                Ok(frames) if frames >= RESET_FACTOR * i64::from(pages) => {
-                    if let Err(e) = checkpoint(&conn, "RESTART") {
-                        log::warn!("could not empty the WAL ({frames} frames): {e}");
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => log::warn!("checkpoint failed: {e}"),
-            }
+        while wal.wait() {
+            passive(&wal, &conn);
             thread::sleep(MIN_GAP);
         }
     })
 }
 
-/// Runs a checkpoint of the given mode; returns the frames the WAL held. Each one is logged at
-/// debug level with what it copied and how long it took, to line pauses up with slow requests.
-fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
-    let started = std::time::Instant::now();
+/// One round of the checkpointer: a PASSIVE checkpoint on its own connection, then the writer is
+/// asked to start the WAL over.
+fn passive(wal: &Wal, conn: &Connection) {
+    for round in 1..=PASSIVE_ROUNDS {
+        match checkpoint(conn, "PASSIVE") {
+            Ok(done) => {
+                wal.stats.passive.fetch_add(1, Ordering::Relaxed);
+                if done.frames < FINISH_FACTOR * wal.threshold {
+                    return;
+                }
+                // The writer will copy what was committed during the last round; a second round
+                // copies what came in during the first, so that the writer's part stays small.
+                if round == PASSIVE_ROUNDS {
+                    wal.finish.store(true, Ordering::Relaxed);
+                }
+            }
+            Err(e) => {
+                log::warn!("checkpoint failed: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// The writer's part, between two batches. With `queue_empty` (nobody waits for the writer),
+/// finishes what the checkpointer asked for: a RESTART that copies the frames committed since its
+/// PASSIVE and lets the next write start the WAL over, never waiting for a reader. Whatever the
+/// queue, a WAL of [`RESET_FACTOR`] times the threshold is started over waiting for the readers.
+pub fn between_batches(wal: &Wal, conn: &mut Connection, queue_empty: bool) {
+    let frames = wal.frames.load(Ordering::Relaxed);
+    if frames >= RESET_FACTOR * wal.threshold {
+        let mut in_vain = wal.forced_in_vain.lock().unwrap_or_else(|p| p.into_inner());
+        if in_vain.is_none_or(|at| at.elapsed() >= FORCED_GAP) {
+            let started = writer_checkpoint(wal, conn, "RESTART", true);
+            *in_vain = (!started).then(Instant::now);
+        }
+    } else if queue_empty && wal.finish.swap(false, Ordering::Relaxed) && frames > 0 {
+        writer_checkpoint(wal, conn, "RESTART", false);
+    }
+}
+
+/// The writer's part when it had no job for [`IDLE`]: empties the WAL file if no reader is on it.
+pub fn idle(wal: &Wal, conn: &mut Connection) {
+    if wal.has_frames() {
+        writer_checkpoint(wal, conn, "TRUNCATE", false);
+    }
+}
+
+/// A checkpoint on the writer's connection (outside any transaction); counts the time the writer
+/// spent in it. Without `patient`, a reader still on the WAL makes it give up at once. Returns
+/// whether the WAL will start over.
+fn writer_checkpoint(wal: &Wal, conn: &mut Connection, mode: &str, patient: bool) -> bool {
+    let started = Instant::now();
+    let set = if patient {
+        conn.busy_handler(Some(|tries: i32| {
+            thread::sleep(BUSY_LOOK);
+            tries < BUSY_LOOKS
+        }))
+    } else {
+        conn.busy_timeout(Duration::ZERO)
+    };
+    let outcome = set.and_then(|()| checkpoint(conn, mode));
+    if let Err(e) = conn.busy_timeout(super::BUSY_TIMEOUT) {
+        log::warn!("the writer's busy timeout could not be restored: {e}");
+    }
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    wal.stats.writer_micros.fetch_add(micros, Ordering::Relaxed);
+    wal.stats.writer_longest_micros.fetch_max(micros, Ordering::Relaxed);
+    match outcome {
+        Ok(Done { busy: false, .. }) => {
+            wal.stats.restarts.fetch_add(1, Ordering::Relaxed);
+            wal.frames.store(0, Ordering::Relaxed);
+            true
+        }
+        Ok(Done { busy: true, .. }) => {
+            wal.stats.busy.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+        Err(e) => {
+            log::warn!("checkpoint {mode} on the writer failed: {e}");
+            false
+        }
+    }
+}
+
+/// What a checkpoint reported.
+struct Done {
+    /// It could not do all it was asked: a reader (or another checkpoint) was in the way.
+    busy: bool,
+    /// Frames in the WAL.
+    frames: i64,
+}
+
+/// Runs a checkpoint of the given mode. Each one is logged at debug level with what it copied and
+/// how long it took, to line pauses up with slow requests.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Done> {
+    let started = Instant::now();
     let (busy, frames, copied): (i64, i64, i64) =
         conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     log::debug!(
@@ -134,40 +280,8 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
         if busy != 0 { " (busy)" } else { "" },
         started.elapsed().as_secs_f64() * 1e3
     );
-    Ok(frames)
+    Ok(Done { busy: busy != 0, frames })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{Synchronous, open_writer};
-
-    #[test]
-    fn commits_past_the_threshold_wake_the_checkpointer_and_it_folds_the_wal_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.db");
-        let mut conn = open_writer(&path, Synchronous::Normal, 0).unwrap();
-        conn.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
-        // Start from an empty WAL (creating the schema filled it).
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
-        let wakeup = watch(&mut conn, 8).unwrap();
-        conn.execute("INSERT INTO t VALUES (zeroblob(100))", []).unwrap();
-        assert!(!wakeup.state.lock().unwrap().due, "a small WAL does not wake it");
-        for _ in 0..3 {
-            conn.execute("INSERT INTO t VALUES (zeroblob(10000))", []).unwrap();
-        }
-        assert!(wakeup.state.lock().unwrap().due, "a WAL past the threshold does");
-
-        // Until a checkpoint copies them, the new pages live only in the WAL: the database file
-        // grows only when the checkpointer has done its work.
-        let before = std::fs::metadata(&path).unwrap().len();
-        let thread = spawn(path.clone(), 8, wakeup.clone()).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::fs::metadata(&path).unwrap().len() < before + 30_000 {
-            assert!(std::time::Instant::now() < deadline, "the WAL was not checkpointed");
-            thread::sleep(Duration::from_millis(10));
-        }
-        wakeup.stop();
-        thread.join().unwrap();
-    }
-}
+mod tests;

@@ -8,6 +8,9 @@
 //! caller learn its result; if COMMIT fails, every job of the batch gets the error and nothing
 //! of it was acknowledged. The thread never waits to fill a batch: waiting was measured to cost
 //! more than it saves.
+//!
+//! Between batches, when no job is queued, the writer does its part of the checkpoints
+//! (`checkpointer.rs`): starting the WAL over at a moment when pausing delays nobody.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::checkpointer::{self, Wal};
 use crate::error::Error;
 
 /// Most jobs in one transaction.
@@ -109,19 +113,28 @@ pub struct Writer {
     queue: SyncSender<Box<dyn Job>>,
     wait: Duration,
     pub stats: Arc<WriterStats>,
+    /// The WAL's checkpoints, when this process runs them (`--wal-autocheckpoint` > 0).
+    pub wal: Option<Arc<Wal>>,
 }
 
 impl Writer {
     /// Starts the writer thread on `conn`. `wait` bounds how long a caller waits for its commit.
     pub fn start(conn: Connection, wait: Duration) -> (Writer, JoinHandle<()>) {
+        Writer::start_with(conn, wait, None)
+    }
+
+    /// [`Writer::start`] for a connection whose WAL `checkpointer::watch` watches: the writer then
+    /// starts the WAL over between batches (see `checkpointer.rs`).
+    pub fn start_with(conn: Connection, wait: Duration, wal: Option<Arc<Wal>>) -> (Writer, JoinHandle<()>) {
         let (queue, jobs) = mpsc::sync_channel(QUEUE_CAPACITY);
         let stats = Arc::new(WriterStats::default());
         let thread_stats = stats.clone();
+        let thread_wal = wal.clone();
         let handle = std::thread::Builder::new()
             .name("writer".into())
-            .spawn(move || writer_loop(conn, jobs, &thread_stats))
+            .spawn(move || writer_loop(conn, jobs, &thread_stats, thread_wal.as_deref()))
             .expect("spawning the writer thread");
-        (Writer { queue, wait, stats }, handle)
+        (Writer { queue, wait, stats, wal }, handle)
     }
 
     /// Runs `work` in the next write transaction and returns its result once committed.
@@ -198,9 +211,13 @@ impl Writer {
     }
 }
 
-fn writer_loop(mut conn: Connection, jobs: Receiver<Box<dyn Job>>, stats: &WriterStats) {
+fn writer_loop(mut conn: Connection, jobs: Receiver<Box<dyn Job>>, stats: &WriterStats, wal: Option<&Wal>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    while let Ok(first) = jobs.recv() {
+    let mut next = None;
+    loop {
+        let Some(first) = next.take().or_else(|| next_job(&jobs, &mut conn, wal)) else {
+            break;
+        };
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
@@ -209,6 +226,11 @@ fn writer_loop(mut conn: Connection, jobs: Receiver<Box<dyn Job>>, stats: &Write
             }
         }
         run_batch(&mut conn, &mut batch, stats);
+        if let Some(wal) = wal {
+            // Nobody waits for the writer unless a job is queued: the moment for checkpoints.
+            next = jobs.try_recv().ok();
+            checkpointer::between_batches(wal, &mut conn, next.is_none());
+        }
     }
     // Every handle is gone: the server is shutting down. Fold the WAL into the main file so the
     // database is a single self-contained file while the server is stopped.
@@ -216,6 +238,21 @@ fn writer_loop(mut conn: Connection, jobs: Receiver<Box<dyn Job>>, stats: &Write
         log::warn!("final checkpoint failed: {e}");
     }
     log::debug!("writer stopped");
+}
+
+/// Waits for the next job; `None` once every handle is gone. While the WAL holds frames, a wait
+/// longer than `checkpointer::IDLE` lets the writer empty it.
+fn next_job(jobs: &Receiver<Box<dyn Job>>, conn: &mut Connection, wal: Option<&Wal>) -> Option<Box<dyn Job>> {
+    loop {
+        let Some(wal) = wal.filter(|w| w.has_frames()) else {
+            return jobs.recv().ok();
+        };
+        match jobs.recv_timeout(checkpointer::IDLE) {
+            Ok(job) => return Some(job),
+            Err(RecvTimeoutError::Timeout) => checkpointer::idle(wal, conn),
+            Err(RecvTimeoutError::Disconnected) => return None,
+        }
+    }
 }
 
 fn run_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, stats: &WriterStats) {
