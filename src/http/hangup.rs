@@ -99,34 +99,51 @@ pub fn find(local: SocketAddr, peer: SocketAddr) -> Option<Socket> {
 }
 
 fn find_with(local: SocketAddr, peer: SocketAddr, shutdown: Option<Shutdown>) -> Option<Socket> {
-    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
     let mut found = None;
+    for (fd, from) in connections(local)? {
+        if !same(from, peer) {
+            continue;
+        }
+        let Some(inode) = inode(fd) else { continue };
+        let Some(how) = shutdown else { return Some(Socket { fd, inode }) };
+        // tiny_http holds two descriptors of the socket; shutting one down is enough, but both
+        // are visited.
+        // SAFETY: as in `connections`; the caller holds this connection open.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let _ = socket2::SockRef::from(&borrowed).shutdown(how);
+        found = Some(Socket { fd, inode });
+    }
+    found
+}
+
+/// The descriptors of this process that are connections accepted on `local`, with their peer's
+/// address (tiny_http holds two descriptors per connection: both are listed). `None` if the
+/// descriptor table cannot be read. Costs one `readdir` and a few short system calls per
+/// descriptor, each of which the kernel may interrupt: no walk of the machine's connection
+/// tables.
+pub fn connections(local: SocketAddr) -> Option<Vec<(RawFd, SocketAddr)>> {
+    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
+    let mut found = Vec::new();
     for entry in dir.flatten() {
         let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<RawFd>().ok()) else {
             continue;
         };
         // SAFETY: the descriptor is only borrowed for these calls. If it was closed since the
         // directory was read, the calls fail (EBADF) or see another descriptor's addresses,
-        // which then do not match: a connection's 4-tuple is unique while it is open, and ours
-        // is held open by the caller.
+        // which then do not match: a connection's 4-tuple is unique while it is open.
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
         let sock = socket2::SockRef::from(&borrowed);
         let Ok(Some(addr)) = sock.local_addr().map(|a| a.as_socket()) else {
             continue;
         };
-        if !same(addr, local) {
+        if !accepted_on(addr, local) {
             continue;
         }
-        if sock.peer_addr().ok().and_then(|a| a.as_socket()).is_some_and(|p| same(p, peer)) {
-            let Some(inode) = inode(fd) else { continue };
-            let Some(how) = shutdown else { return Some(Socket { fd, inode }) };
-            // tiny_http holds two descriptors of the socket; shutting one down is enough, but
-            // both are visited.
-            let _ = sock.shutdown(how);
-            found = Some(Socket { fd, inode });
+        if let Some(peer) = sock.peer_addr().ok().and_then(|a| a.as_socket()) {
+            found.push((fd, peer));
         }
     }
-    found
+    Some(found)
 }
 
 fn inode(fd: RawFd) -> Option<u64> {
@@ -135,6 +152,12 @@ fn inode(fd: RawFd) -> Option<u64> {
     let ok = unsafe { libc::fstat(fd, stat.as_mut_ptr()) } == 0;
     // SAFETY: fstat succeeded, so the struct is filled in.
     ok.then(|| unsafe { stat.assume_init() }.st_ino)
+}
+
+/// Whether a socket bound to `addr` was accepted by a listener on `local`: the same port, and the
+/// same address unless the listener takes every address (`0.0.0.0`, `[::]`).
+fn accepted_on(addr: SocketAddr, local: SocketAddr) -> bool {
+    addr.port() == local.port() && (local.ip().is_unspecified() || same(addr, local))
 }
 
 /// Addresses compared with IPv4-mapped IPv6 folded to IPv4 (a dual-stack listener reports its
@@ -171,5 +194,16 @@ mod tests {
         assert_eq!(keep_client.read(&mut buf).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
         assert!(!hang_up(local, "127.0.0.1:1".parse().unwrap(), Shutdown::Both));
         assert!(find(local, "127.0.0.1:1".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn connections_to_a_wildcard_listener_are_found() {
+        // Accepted sockets carry the address the client reached, never 0.0.0.0.
+        let listener = TcpListener::bind("0.0.0.0:0").unwrap();
+        let local = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(("127.0.0.1", local.port())).unwrap();
+        let (_served, peer) = listener.accept().unwrap();
+        assert!(find(local, peer).is_some());
+        assert!(connections(local).unwrap().iter().any(|&(_, p)| p == peer));
     }
 }

@@ -7,14 +7,22 @@
 //! 28 of 64 connections unserved for a whole 10 s benchmark; a health probe stuck for 9.7 s
 //! behind twenty slow uploads).
 //!
-//! A queued connection is visible from outside: it is established on our port, the kernel holds
-//! bytes for it that nobody reads, and no request has come from its address ([`Peers`] keeps the
-//! addresses requests came from). This thread looks for such connections in
-//! `/proc/self/net/tcp{,6}` (every [`QUIET_INTERVAL`]; every [`INTERVAL`] while it finds any or
-//! new connections arrive); for each one found in two consecutive looks, it opens and
-//! immediately closes a connection to the listener. With every pool thread busy, that connection
-//! makes the pool add a thread, which finishes the empty connection at once and then takes the
-//! oldest queued one. A false alarm costs one short-lived idle thread.
+//! A queued connection is visible from outside: it is one of our sockets accepted on the
+//! listener, the kernel holds bytes for it that nobody reads, and no request has come from its
+//! address ([`Peers`] keeps the addresses requests came from). This thread looks for such
+//! connections among the process's own descriptors (`hangup::connections`, then the unread byte
+//! count of each; every [`QUIET_INTERVAL`], every [`INTERVAL`] while it finds any or new
+//! connections arrive); for each one found in two consecutive looks, it opens and immediately
+//! closes a connection to the listener. With every pool thread busy, that connection makes the
+//! pool add a thread, which finishes the empty connection at once and then takes the oldest
+//! queued one. A false alarm costs one short-lived idle thread.
+//!
+//! It used to read the kernel's connection tables (`/proc/self/net/tcp{,6}`) instead: each read
+//! walks every bucket of the machine's established-connection hash (262,144 here), 1.5–4 ms of
+//! kernel time per look, during which one of the two cores served no request (`perf sched`
+//! showed it under load). Looking at our own descriptors costs a few short system calls per
+//! connection we hold. The tables are still read for `accepted`, which the heartbeat calls only
+//! when a probe went unanswered.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -24,8 +32,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 pub const INTERVAL: Duration = Duration::from_millis(20);
-/// The pause between looks while nothing was found: reading the kernel's connection tables walks
-/// every bucket of its hash, which costs a few percent of a core at ten looks a second.
+/// The pause between looks while nothing was found.
 pub const QUIET_INTERVAL: Duration = Duration::from_millis(500);
 /// At most this many rescues per look.
 const MAX_PER_LOOK: usize = 64;
@@ -106,7 +113,7 @@ pub fn spawn(
             peers.wait(pause);
             // At most one look per INTERVAL, however fast connections arrive.
             thread::sleep(INTERVAL);
-            let waiting = match waiting_connections(listener.port()) {
+            let waiting = match waiting_connections(listener) {
                 Ok(waiting) => waiting,
                 Err(e) => {
                     if readable {
@@ -138,18 +145,25 @@ pub fn spawn(
     })
 }
 
-/// Established connections on local `port` with unread bytes in their receive queue, by remote
-/// address.
-pub fn waiting_connections(port: u16) -> std::io::Result<Vec<SocketAddr>> {
-    let mut found = Vec::new();
-    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
-        match std::fs::read_to_string(table) {
-            Ok(text) => found.extend(parse(&text, port)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
+/// The peers of our connections accepted on `listener` that have unread bytes in their receive
+/// queue (a request nobody has taken yet), each once.
+pub fn waiting_connections(listener: SocketAddr) -> std::io::Result<Vec<SocketAddr>> {
+    let sockets = super::hangup::connections(listener)
+        .ok_or_else(|| std::io::Error::other("the descriptor table /proc/self/fd cannot be read"))?;
+    let mut found: Vec<SocketAddr> =
+        sockets.into_iter().filter(|&(fd, _)| unread(fd) > 0).map(|(_, peer)| peer).collect();
+    found.sort_unstable();
+    found.dedup();
     Ok(found)
+}
+
+/// Bytes waiting in a socket's receive queue (0 if it cannot be asked, e.g. closed meanwhile).
+fn unread(fd: std::os::fd::RawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int; on a descriptor closed meanwhile it fails with EBADF, and on
+    // a reused number it answers for that descriptor, which is harmless here (a false alarm).
+    let ok = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } == 0;
+    if ok { usize::try_from(n).unwrap_or(0) } else { 0 }
 }
 
 /// Whether the connection from `peer` to local `port` has been accepted: `Some(false)` while it
@@ -172,25 +186,6 @@ fn accepted_in(text: &str, port: u16, peer: SocketAddr) -> Option<bool> {
             return None;
         }
         Some(*inode != "0")
-    })
-}
-
-/// Parses a `/proc/net/tcp` table: `sl local rem st tx_queue:rx_queue ...`, addresses as
-/// `HEXIP:HEXPORT`, state `01` = established.
-fn parse(text: &str, port: u16) -> impl Iterator<Item = SocketAddr> + '_ {
-    let port_hex = format!(":{port:04X}");
-    text.lines().skip(1).filter_map(move |line| {
-        let mut fields = line.split_whitespace();
-        let (_, local, remote, state, queues) =
-            (fields.next()?, fields.next()?, fields.next()?, fields.next()?, fields.next()?);
-        if state != "01" || !local.ends_with(&port_hex) {
-            return None;
-        }
-        let rx = u64::from_str_radix(queues.split_once(':')?.1, 16).ok()?;
-        if rx == 0 {
-            return None;
-        }
-        hex_address(remote)
     })
 }
 
@@ -228,11 +223,34 @@ mod tests {
 ";
 
     #[test]
-    fn finds_established_connections_with_unread_bytes_on_our_port() {
-        let found: Vec<SocketAddr> = parse(SAMPLE, 8080).collect();
-        // Not the listener (state 0A), not an idle connection, not a client socket whose remote
-        // port is ours, not another port.
-        assert_eq!(found, ["127.0.0.1:50000".parse::<SocketAddr>().unwrap()]);
+    fn finds_our_connections_with_a_request_nobody_read() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let local = listener.local_addr().unwrap();
+        let mut waiting = TcpStream::connect(local).unwrap();
+        let (mut served, _) = listener.accept().unwrap();
+        let idle = TcpStream::connect(local).unwrap();
+        let (_idle_served, _) = listener.accept().unwrap();
+        // Another listener's connection with unread bytes is not ours to rescue.
+        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut elsewhere = TcpStream::connect(other.local_addr().unwrap()).unwrap();
+        let (_elsewhere_served, _) = other.accept().unwrap();
+        elsewhere.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        waiting.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let me = waiting.local_addr().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while waiting_connections(local).unwrap() != [me] {
+            assert!(Instant::now() < deadline, "the request was not seen: {:?}", waiting_connections(local));
+            thread::sleep(Duration::from_millis(5));
+        }
+        // Once read, the connection no longer waits; an idle one never did.
+        let mut buf = [0u8; 64];
+        let _ = served.read(&mut buf).unwrap();
+        while !waiting_connections(local).unwrap().is_empty() {
+            assert!(Instant::now() < deadline, "the read connection still counts as waiting");
+            thread::sleep(Duration::from_millis(5));
+        }
+        drop(idle);
     }
 
     #[test]
@@ -287,7 +305,7 @@ mod tests {
 
     #[test]
     fn reads_the_live_tables() {
-        // This process has no listener on port 1; the tables must still be readable.
-        assert!(waiting_connections(1).unwrap().is_empty());
+        // The heartbeat's lookup: a port nobody listens on is in no table.
+        assert_eq!(accepted(1, "127.0.0.1:2".parse().unwrap()), None);
     }
 }
