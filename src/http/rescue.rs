@@ -109,11 +109,17 @@ pub fn spawn(
         let mut previous: HashSet<SocketAddr> = HashSet::new();
         let mut readable = true;
         let mut pause = INTERVAL;
+        let mut spacing = INTERVAL;
         while !stopping.load(Ordering::SeqCst) {
             peers.wait(pause);
             // At most one look per INTERVAL, however fast connections arrive.
-            thread::sleep(INTERVAL);
-            let waiting = match waiting_connections(listener) {
+            thread::sleep(spacing);
+            let started = Instant::now();
+            let looked = waiting_connections(listener);
+            // A look costs a few system calls per connection held: with thousands of them, the
+            // looks are spaced out so that the watch never takes more than a tenth of a core.
+            spacing = INTERVAL.max(started.elapsed() * 9);
+            let waiting = match looked {
                 Ok(waiting) => waiting,
                 Err(e) => {
                     if readable {
