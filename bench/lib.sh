@@ -311,3 +311,57 @@ COMMIT;
 PRAGMA wal_checkpoint(TRUNCATE);
 EOF
 }
+
+# --- Open-loop load with oha (bench/latency, bench/profile --rate) -------------------------
+
+# The inbound postback token (20+ characters) the servers of these scripts are started with.
+export AFFILIATED_POSTBACK_TOKEN="bench-postback-token-0123456789"
+BROWSER="Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+CONNS="${CONNS:-64}"
+
+# Sets OHA to the oha binary, installing it with cargo when it is missing.
+find_oha() {
+    OHA="$(command -v oha || true)"
+    [ -n "$OHA" ] || [ ! -x "$HOME/.cargo/bin/oha" ] || OHA="$HOME/.cargo/bin/oha"
+    if [ -z "$OHA" ]; then
+        log "oha is missing; installing it with cargo install oha --locked"
+        cargo install oha --locked >&2 || die "could not install oha"
+        OHA="$HOME/.cargo/bin/oha"
+    fi
+}
+
+# click_ids_re SETUP_LUA: 20 of the setup's click IDs as a regex alternation (awk, not head:
+# with pipefail, head closing the pipe early would fail the whole pipeline).
+click_ids_re() {
+    sed -n 's/^  clicks = {//p' "$1" | tr ',' '\n' | tr -d '"' |
+        awk 'length($0) >= 20 && n < 20 { printf "%s%s", (n++ ? "|" : ""), $0 }'
+}
+
+# url_pattern KIND PORT: the URLs of a case as an oha --rand-regex-url pattern (`\?` a literal
+# question mark, `[.]` a literal dot); nginx answers every path with its 302. Conversions need
+# CLICKS_RE (click_ids_re).
+url_pattern() {
+    local kind="$1" port="$2"
+    case "$kind" in
+    redirect | bare | notfound)
+        local prefix=""
+        [ "$kind" = notfound ] && prefix="/nothing"
+        echo "http://127.0.0.1:$port$prefix/r/aff-0(0[1-9]|[1-4][0-9]|50)(|\\?sub1=(spring_sale|newsletter|yt_review|ig_story|brand)&sub2=[1-9][0-9]{0,2}|\\?offer=(main|trial|annual)&sub1=(blog_sidebar|retarget_7d))"
+        ;;
+    conversion)
+        echo "http://127.0.0.1:$port/postback\\?token=$AFFILIATED_POSTBACK_TOKEN&order_id=lat-[a-z0-9]{20}&amount=[1-9][0-9]{0,2}[.][0-9]{2}&(coupon=SAVE-0(0[1-9]|[1-4][0-9]|50)|click_id=($CLICKS_RE))"
+        ;;
+    *) die "unknown case kind $kind (redirect, conversion, notfound or bare)" ;;
+    esac
+}
+
+# oha_run RATE SECONDS PATTERN OUT [oha options...]: requests at a fixed rate over CONNS
+# connections, latency measured from when each request was due; oha's JSON goes to OUT.
+oha_run() {
+    local rate="$1" seconds="$2" pattern="$3" out="$4"
+    shift 4
+    # -w: requests still in flight at the deadline are waited for and counted, not aborted.
+    "$OHA" --no-tui --rand-regex-url -q "$rate" --latency-correction -c "$CONNS" -z "${seconds}s" -w \
+        -H "User-Agent: $BROWSER" -H "Referer: https://www.google.com/" -H "Accept-Language: en-US,en;q=0.9" \
+        --output-format json "$@" "$pattern" >"$out" 2>"$out.err"
+}
