@@ -13,6 +13,7 @@ mod conversions;
 mod doc_format;
 mod docs;
 mod files;
+mod found_by_schemathesis;
 mod hooks;
 mod hooks_api;
 mod hooks_interop;
