@@ -91,3 +91,18 @@ fn a_long_customer_id_registers_once() {
     assert_eq!(s.get(&format!("/api/v1/customers/{customer}")).json()["referral_code"], "ann");
     s.post("/api/v1/tracking/registration", &body).assert_error(409, "duplicate_external_id");
 }
+
+/// A payment lead answers its `leadValue` as a JSON number, as AFFY does; a value sent with
+/// leading zeros (`"007.50"`, which the API accepts) came back as a string.
+#[test]
+fn a_payment_answers_its_value_as_a_number() {
+    let s = Server::start_with(&["--min-click-age", "0"], &[]);
+    s.seed();
+    s.click("ann", json!({"session_id": "sess-9"}));
+    for (sent, answered) in [("007.50", "7.50"), ("0.50", "0.50"), ("000", "0"), ("12", "12")] {
+        let body = json!({"leadType": "PAYMENT", "sessionId": "sess-9", "leadValue": sent});
+        let r = s.post("/api/v1/tracking/lead", &body);
+        assert_eq!(r.status, 201, "{}", r.text());
+        assert!(r.text().contains(&format!(r#""leadValue":{answered},"#)), "{sent}: {}", r.text());
+    }
+}

@@ -242,7 +242,10 @@ fn recorded_id(outcome: Stored) -> Result<i64, Error> {
     }
 }
 
-/// A decimal text as a JSON number with exactly that text (no float in between).
+/// A decimal text as a JSON number with its digits (no float in between). Leading zeros, which a
+/// JSON number cannot have, are dropped: `007.50` answers `7.50`.
 fn number(text: &str) -> Value {
-    serde_json::from_str::<Value>(text).ok().filter(Value::is_number).unwrap_or_else(|| Value::String(text.into()))
+    let digits = text.trim_start_matches('0');
+    let json = if digits.is_empty() || digits.starts_with('.') { format!("0{digits}") } else { digits.to_string() };
+    serde_json::from_str::<Value>(&json).ok().filter(Value::is_number).unwrap_or_else(|| Value::String(text.into()))
 }
