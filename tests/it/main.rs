@@ -22,6 +22,7 @@ mod hooks_stripe;
 mod hostile;
 mod links;
 mod logs;
+mod openapi;
 mod outbound;
 mod payouts;
 mod postbacks;
