@@ -172,6 +172,7 @@ pub fn webhook_secret_opt(connector: Connector) -> &'static Opt {
 }
 pub const APPROVE_AFTER: Opt = Opt::value("approve-after", "AFFILIATED_APPROVE_AFTER");
 pub const OUTBOUND: Opt = Opt::value("outbound", "AFFILIATED_OUTBOUND");
+pub const PORTAL: Opt = Opt::value("portal", "AFFILIATED_PORTAL");
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -199,6 +200,7 @@ pub const SERVE_OPTS: &[Opt] = &[
     PADDLE_WEBHOOK_SECRET,
     APPROVE_AFTER,
     OUTBOUND,
+    PORTAL,
 ];
 
 /// Everything `serve` needs, validated.
@@ -222,7 +224,8 @@ pub struct Serve {
     pub trusted_proxies: Vec<IpAddr>,
     /// The postback token from the environment, if the operator sets it.
     pub postback_token: Option<String>,
-    /// Lets outbound postbacks reach loopback and private addresses (tests, LANs).
+    /// Lets outbound postbacks and merchant webhooks reach loopback and private addresses
+    /// (tests, LANs).
     pub allow_private_postbacks: bool,
     /// Unconverted clicks older than this are deleted.
     pub click_retention: Duration,
@@ -254,9 +257,12 @@ pub struct Serve {
     /// Pending conversions older than this are approved by the sweeper (offers may set their
     /// own `approve_after_days`); `None`: only offers that set one.
     pub approve_after: Option<Duration>,
-    /// Whether outbound postbacks are delivered. Off, deliveries are still queued (and listed,
-    /// and can be retried later) but nothing is resolved or sent: for tests and fuzzing.
+    /// Whether outbound postbacks and merchant webhooks are delivered. Off, deliveries are still
+    /// queued (and listed, and can be retried later) but nothing is resolved or sent: for tests
+    /// and fuzzing.
     pub outbound: bool,
+    /// Whether the affiliate portal exists (`--portal on|off`); when off, `/portal` is a 404.
+    pub portal: bool,
 }
 
 impl Serve {
@@ -354,6 +360,7 @@ impl Serve {
                 })?,
             };
         let pixel = on_off(args, &PIXEL, false)?;
+        let portal = on_off(args, &PORTAL, true)?;
         let defaults = crate::tracking::fraud::Thresholds::default();
         let min_click_age_ms = match args.get(&MIN_CLICK_AGE) {
             None => defaults.min_click_age_ms,
@@ -431,6 +438,7 @@ impl Serve {
             webhook_secrets,
             approve_after,
             outbound,
+            portal,
         })
     }
 }
@@ -565,18 +573,27 @@ mod tests {
         assert!(Serve::from_args(&Args::parse(&mut bad, SERVE_OPTS).unwrap()).unwrap_err().contains("on or off"));
     }
 
+    fn parse(flags: &[&str]) -> Result<Serve, String> {
+        let mut parser = lexopt::Parser::from_args(flags.iter().copied());
+        Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap())
+    }
+
     #[test]
     fn the_admin_is_on_by_default_and_off_on_request() {
-        let parse = |flags: &[&str]| {
-            let mut parser = lexopt::Parser::from_args(flags.iter().copied());
-            Serve::from_args(&Args::parse(&mut parser, SERVE_OPTS).unwrap())
-        };
         assert!(parse(&[]).unwrap().admin);
         assert!(parse(&["--admin", "on"]).unwrap().admin);
         assert!(!parse(&["--admin", "off"]).unwrap().admin);
         assert!(parse(&["--admin", "maybe"]).unwrap_err().contains("on or off"));
         let both = parse(&["--admin", "off", "--admin-token", "0123456789abcdef"]).unwrap_err();
         assert!(both.contains("contradict"), "{both}");
+    }
+
+    #[test]
+    fn the_portal_is_on_by_default_and_off_on_request() {
+        assert!(parse(&[]).unwrap().portal);
+        assert!(!parse(&["--portal", "off"]).unwrap().portal);
+        let e = parse(&["--portal", "maybe"]).unwrap_err();
+        assert!(e.contains("--portal / AFFILIATED_PORTAL must be on or off"), "{e}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! (`store::deliveries`). Before connecting, the host is resolved and refused if any of its
 //! addresses is loopback, private, link-local or otherwise not public (`tracking::net`), unless
 //! the operator allowed private targets; the connection then goes to exactly the vetted address.
+//! Merchant webhooks (`outbox/webhooks.rs`) go out from the same thread, through the same agent.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -19,10 +20,12 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::clock::now_ms;
-use crate::store::deliveries::{self, Delivery};
+use crate::store::deliveries::{self, Delivery, Outbox};
 use crate::store::writer::Writer;
 use crate::store::{self, affiliates, ledger};
 use crate::tracking::net;
+
+mod webhooks;
 
 /// One delivery may take this long in total (connect, send, answer).
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -87,7 +90,12 @@ pub fn attempt(agent: &ureq::Agent, url: &str, secret: Option<&str>, ledger_head
         // About test data: the affiliate's tracker can tell it from a real conversion.
         request = request.set("X-Affiliated-Test", "1");
     }
-    match request.call() {
+    outcome(request.call())
+}
+
+/// What an answer (or its absence) means for a delivery: only a 2xx delivers.
+fn outcome(result: Result<ureq::Response, ureq::Error>) -> Attempt {
+    match result {
         Ok(response) if (200..300).contains(&response.status()) => {
             Attempt { delivered: true, status: Some(response.status()), error: None }
         }
@@ -117,7 +125,10 @@ pub fn spawn(
 ) -> io::Result<JoinHandle<()>> {
     thread::Builder::new().name("outbox".into()).spawn(move || {
         if !enabled {
-            log::info!("outbound postbacks are off (--outbound off): deliveries are queued, never sent");
+            log::info!(
+                "outbound postbacks are off (--outbound off): deliveries (postbacks and merchant webhooks) are \
+                 queued, never sent"
+            );
             while !stopping.load(Ordering::SeqCst) {
                 thread::sleep(IDLE_POLL);
             }
@@ -139,8 +150,12 @@ pub fn spawn(
                     Vec::new()
                 }
             };
+            // Merchant webhooks go out from this thread too, batch by batch with the postbacks.
+            let webhooks_sent = webhooks::deliver_due(&db, &agent, &writer);
             if due.is_empty() {
-                thread::sleep(IDLE_POLL);
+                if !webhooks_sent {
+                    thread::sleep(IDLE_POLL);
+                }
                 continue;
             }
             deliver_batch(&db, &agent, &writer, due);
@@ -157,34 +172,28 @@ fn deliver_batch(db: &rusqlite::Connection, agent: &ureq::Agent, writer: &Writer
         for ((d, secret), head) in due.iter().zip(&secrets).zip(&heads) {
             scope.spawn(move || {
                 let outcome = attempt(agent, &d.url, secret.as_deref(), head.as_deref(), d.test);
-                let id = d.id;
-                if outcome.delivered {
-                    log::info!("postback {id} ({} for {}) delivered", d.event, d.referral_code);
-                } else {
-                    log::warn!(
-                        "postback {id} ({} for {}) attempt {} failed: {}",
-                        d.event,
-                        d.referral_code,
-                        d.attempts + 1,
-                        outcome.error.as_deref().unwrap_or("")
-                    );
-                }
-                let recorded = writer.run(move |conn| {
-                    deliveries::record_attempt(
-                        conn,
-                        id,
-                        outcome.delivered,
-                        outcome.status,
-                        outcome.error.as_deref(),
-                        now_ms(),
-                    )
-                });
-                if let Err(e) = recorded {
-                    log::error!("could not record the outcome of postback {id}: {e}");
-                }
+                let what = format!("postback {} ({} for {})", d.id, d.event, d.referral_code);
+                finish(writer, Outbox::Postbacks, d.id, &what, d.progress.attempts + 1, outcome);
             });
         }
     });
+}
+
+/// Logs the outcome of attempt number `number` at `what` (e.g. `postback 7 (created for ann)`;
+/// never a secret or a URL's path) and records it on row `id` of `outbox`.
+fn finish(writer: &Writer, outbox: Outbox, id: i64, what: &str, number: i64, outcome: Attempt) {
+    if outcome.delivered {
+        log::info!("{what} delivered");
+    } else {
+        log::warn!("{what} attempt {number} failed: {}", outcome.error.as_deref().unwrap_or(""));
+    }
+    let recorded = writer.run(move |conn| {
+        let error = outcome.error.as_deref();
+        deliveries::record_attempt_in(conn, outbox, id, outcome.delivered, outcome.status, error, now_ms())
+    });
+    if let Err(e) = recorded {
+        log::error!("could not record the outcome of {what}: {e}");
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,7 @@ const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 /// A new random token: `prefix` followed by 256 bits from the thread's CSPRNG in URL-safe
 /// base64 (43 characters).
 pub fn token(prefix: &str) -> String {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
+    let bytes = random_key();
     let mut out = String::with_capacity(prefix.len() + 43);
     out.push_str(prefix);
     let mut acc = 0u32;
@@ -60,6 +59,13 @@ pub fn base64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// 256 random bits from the thread's CSPRNG, e.g. the key of a webhook's signatures.
+pub fn random_key() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    bytes
 }
 
 /// Compares two byte strings without leaking where they differ.
@@ -120,6 +126,7 @@ mod tests {
             assert_eq!(base64(plain.as_bytes()), encoded);
         }
         assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
+        assert_ne!(random_key(), random_key());
     }
 
     #[test]

@@ -37,6 +37,9 @@ Options (each falls back to the environment variable in brackets; a flag wins):
                           `ps`: prefer the variable); without one, the first start
                           writes a token to DB.initial-admin-token (mode 0600)
                           [AFFILIATED_ADMIN_TOKEN]
+  --portal on|off         the affiliate portal at /portal (affiliates log in with
+                          an invite link: docs/portal.md)
+                          [AFFILIATED_PORTAL, default on]
   --pixel on|off          the conversion pixel at /pixel.gif (a browser can report any
                           order with it: see docs/integration.md, step 11)
                           [AFFILIATED_PIXEL, default off]
@@ -87,11 +90,12 @@ Options (each falls back to the environment variable in brackets; a flag wins):
                           approve_after_days)
                           [AFFILIATED_APPROVE_AFTER, default off]
   --allow-private-postbacks
-                          let outbound postbacks reach loopback and private
-                          addresses (tests, LANs)
+                          let outbound postbacks and merchant webhooks reach
+                          loopback and private addresses (tests, LANs)
                           [AFFILIATED_ALLOW_PRIVATE_POSTBACKS]
-  --outbound on|off       off: outbound postbacks stay queued (listed, retryable)
-                          and nothing is resolved or sent; for tests and fuzzing
+  --outbound on|off       off: outbound postbacks and merchant webhooks stay queued
+                          (listed, retryable) and nothing is resolved or sent; for
+                          tests and fuzzing
                           [AFFILIATED_OUTBOUND, default on]
   --wal-autocheckpoint N  checkpoint when the WAL holds N pages; 0 when
                           Litestream does the checkpoints
@@ -244,6 +248,11 @@ fn banner(config: &Serve, local: std::net::SocketAddr) -> Vec<String> {
         (true, None, Some(file)) => format!("{url}/admin (initial token in {file})"),
         (true, None, None) => format!("{url}/admin"),
     };
+    let portal = if config.portal {
+        format!("{url}/portal (affiliates log in with an invite)")
+    } else {
+        "off (--portal off)".into()
+    };
     let mut postback = format!("affiliated postback-url --db {db}");
     if !config.public_url_is_default {
         postback.push_str(&format!(" --public-url {url}"));
@@ -257,6 +266,7 @@ fn banner(config: &Serve, local: std::net::SocketAddr) -> Vec<String> {
         format!("  public URL    {url} (tracking links: {url}/r/CODE)"),
         format!("  API           {url}/api/v1{api_key}"),
         format!("  admin         {admin}"),
+        format!("  portal        {portal}"),
         format!("  postback URL  printed by `{postback}`"),
     ]
 }
@@ -287,15 +297,20 @@ mod tests {
             "public URL    http://127.0.0.1:8080".to_string(),
             format!("API           http://127.0.0.1:8080/api/v1 (initial API key in {db}.initial-api-key)"),
             format!("admin         http://127.0.0.1:8080/admin (initial token in {db}.initial-admin-token)"),
+            "portal        http://127.0.0.1:8080/portal (affiliates log in with an invite)".to_string(),
             format!("printed by `affiliated postback-url --db {db}`"),
         ] {
             assert!(text.contains(&expected), "{expected:?} not in\n{text}");
         }
         assert!(!text.contains("secret"), "{text}");
 
-        let off = banner(&config(dir.path(), &["--admin", "off", "--public-url", "https://t.example"]), local);
+        let off = banner(
+            &config(dir.path(), &["--admin", "off", "--portal", "off", "--public-url", "https://t.example"]),
+            local,
+        );
         let off = off.join("\n");
         assert!(off.contains("admin         off"), "{off}");
+        assert!(off.contains("portal        off (--portal off)"), "{off}");
         assert!(off.contains("--public-url https://t.example`"), "{off}");
     }
 }

@@ -29,7 +29,7 @@ use super::request::{self, BodyError, MAX_BODY, Method, Req};
 use super::rescue::Peers;
 use super::response::Response;
 use super::router::{self, Access, Found, Route};
-use super::{Ctx, admin, hangup, screen, slow};
+use super::{Ctx, admin, hangup, portal, screen, slow};
 use crate::error::Error;
 use crate::store::{self, keys, writer};
 
@@ -292,6 +292,10 @@ fn dispatch(ctx: &mut Ctx, req: &mut Req, found: Found) -> Response {
         // Without an admin token the admin does not exist, whatever the method.
         return not_found(req);
     }
+    if !ctx.config.portal && portal::is_portal_path(&req.path) {
+        // With --portal off the portal does not exist, whatever the method.
+        return not_found(req);
+    }
     let route = match found {
         Found::Route(route, params) => {
             req.params = params;
@@ -327,20 +331,34 @@ pub fn invoke(ctx: &mut Ctx, req: &mut Req, route: &Route) -> Response {
             }
         }
         (Access::Admin, None) => return not_found(req),
+        (Access::PortalLogin, _) => {}
+        (Access::Portal, _) => {
+            if let Err(refused) = portal::guard(ctx, req) {
+                return admin::harden(refused);
+            }
+        }
     }
     let outcome = catch_unwind(AssertUnwindSafe(|| (route.handler)(ctx, req)))
         .unwrap_or_else(|panic| Err(Error::internal(format!("handler panicked: {}", writer::panic_text(&*panic)))));
     let is_admin = matches!(route.access, Access::Admin | Access::AdminLogin);
+    let is_portal = matches!(route.access, Access::Portal | Access::PortalLogin);
     let response = match outcome {
         Ok(response) => response,
         Err(e) => {
             if e.status >= 500 {
                 log::error!("{} {}: {e}", req.method.as_str(), route.pattern);
             }
-            if is_admin { admin::error_page(req, &e) } else { Response::error(&e) }
+            if is_admin {
+                admin::error_page(req, &e)
+            } else if is_portal {
+                portal::error_page(req, &e)
+            } else {
+                Response::error(&e)
+            }
         }
     };
-    if is_admin { admin::harden(response) } else { response }
+    // The portal's pages carry the admin's headers: no caching, the same CSP, no framing.
+    if is_admin || is_portal { admin::harden(response) } else { response }
 }
 
 fn not_found(req: &Req) -> Response {

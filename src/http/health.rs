@@ -88,6 +88,14 @@ pub fn metrics(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
                 false,
                 crate::store::deliveries::pending_count(&ctx.db).unwrap_or(0).max(0) as u64,
             ),
+            (
+                "affiliated_webhook_backlog",
+                "Merchant webhook events waiting to be delivered.",
+                false,
+                crate::store::deliveries::pending_in(&ctx.db, crate::store::deliveries::Outbox::Webhooks)
+                    .unwrap_or(0)
+                    .max(0) as u64,
+            ),
         ],
     };
     let text = ctx.metrics.render(&gauges);

@@ -155,6 +155,20 @@ impl Body {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// An optional array of strings (`["a", "b"]`); an empty array counts as absent.
+    pub fn strings(&self, field: &str) -> Result<Option<Vec<&str>>, Error> {
+        match self.present(field) {
+            None => Ok(None),
+            Some(Value::Array(items)) if items.is_empty() => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().ok_or_else(|| Error::invalid(field, "must be an array of strings")))
+                .collect::<Result<_, _>>()
+                .map(Some),
+            Some(_) => Err(Error::invalid(field, "must be an array of strings")),
+        }
+    }
+
     pub fn object(&self, field: &str) -> Result<Option<Body>, Error> {
         match self.present(field) {
             None => Ok(None),
@@ -252,6 +266,16 @@ mod tests {
         assert_eq!(b.id_text("n").unwrap_err().code, "invalid_n");
         assert_eq!(b.bool("a").unwrap_err().code, "invalid_a");
         assert_eq!(b.decimal_text("o").unwrap_err().code, "invalid_o");
+    }
+
+    #[test]
+    fn string_arrays() {
+        let b = body(r#"{"e": ["a", "b"], "none": [], "mixed": ["a", 1], "s": "a"}"#);
+        assert_eq!(b.strings("e").unwrap(), Some(vec!["a", "b"]));
+        assert_eq!(b.strings("none").unwrap(), None);
+        assert_eq!(b.strings("absent").unwrap(), None);
+        assert_eq!(b.strings("mixed").unwrap_err().code, "invalid_mixed");
+        assert_eq!(b.strings("s").unwrap_err().code, "invalid_s");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! `server.rs` owns the listener, the worker threads and shutdown; `router.rs` is the table of
 //! endpoints; `request.rs`/`response.rs` turn tiny_http's types into plain values and back;
-//! one file per area holds the handlers (`api/`, `admin/`, `redirect.rs`, `health.rs`).
+//! one file per area holds the handlers (`api/`, `admin/`, `portal/`, `redirect.rs`, `health.rs`).
 //! Handlers get a [`Ctx`] (their thread's read connection and a handle to the writer) and a
 //! [`Req`], and return a `Response` or an `Error`. They never write to the socket.
 
@@ -18,6 +18,7 @@ pub mod hooks;
 pub mod input;
 pub mod json;
 pub mod pixel;
+pub mod portal;
 pub mod postback;
 pub mod redirect;
 pub mod request;

@@ -93,6 +93,8 @@ pub struct Req {
     pub test_key: bool,
     /// For admin pages: the logged-in session's CSRF token, once the session is checked.
     pub csrf: Option<String>,
+    /// For portal pages: the logged-in affiliate's id, once the session is checked.
+    pub affiliate_id: Option<i64>,
 }
 
 impl Req {
@@ -112,6 +114,7 @@ impl Req {
             key_id: None,
             test_key: false,
             csrf: None,
+            affiliate_id: None,
         }
     }
 

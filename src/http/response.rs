@@ -40,7 +40,17 @@ impl Response {
         if e.status == 401 {
             r.headers.push(("WWW-Authenticate", "Bearer realm=\"affiliated\"".into()));
         }
-        r
+        r.busy_hint()
+    }
+
+    /// A 503 says when to come back: each cause of one here (a full write queue, too many login
+    /// checks at once) clears within seconds.
+    pub fn busy_hint(self) -> Response {
+        if self.status == 503 && !self.headers.iter().any(|(n, _)| *n == "Retry-After") {
+            self.with_header("Retry-After", "5")
+        } else {
+            self
+        }
     }
 
     /// A 302 to `location`, never cached: a cached redirect would skip the next click.
@@ -198,6 +208,16 @@ fn reason(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_503_says_when_to_come_back_once() {
+        let busy = Response::error(&Error::new(503, "busy", "try again"));
+        assert_eq!(busy.headers.iter().filter(|(n, v)| *n == "Retry-After" && v == "5").count(), 1);
+        let already = Response::json(503, &serde_json::json!({})).with_header("Retry-After", "30").busy_hint();
+        assert_eq!(already.headers.iter().filter(|(n, _)| *n == "Retry-After").count(), 1);
+        let other = Response::error(&Error::new(409, "conflict", "no"));
+        assert!(!other.headers.iter().any(|(n, _)| *n == "Retry-After"));
+    }
 
     fn text(r: &Response, head: bool, conn: Option<&str>) -> String {
         String::from_utf8(r.encode(head, conn)).unwrap()

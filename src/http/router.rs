@@ -4,12 +4,12 @@
 use super::admin;
 use super::api::{
     affiliates, clicks, connectors, conversions, coupons, customers, leads, offers, payouts, postbacks, statements,
-    tracking,
+    tracking, webhooks,
 };
 use super::books;
 use super::request::Method::{self, Delete, Get, Patch, Post, Put};
 use super::response::Response;
-use super::{Ctx, Req, health, hooks, pixel, postback, redirect, snippet};
+use super::{Ctx, Req, health, hooks, pixel, portal, postback, redirect, snippet};
 use crate::error::Error;
 
 pub type Handler = fn(&mut Ctx, &Req) -> Result<Response, Error>;
@@ -22,6 +22,10 @@ pub enum Access {
     AdminLogin,
     /// An admin page: a session cookie, and for POST a CSRF token (see `admin::guard`).
     Admin,
+    /// The portal's login and invite pages: exist only with the portal on, need no session.
+    PortalLogin,
+    /// A portal page: an affiliate's session cookie, and for POST a CSRF token (`portal::guard`).
+    Portal,
 }
 
 pub struct Route {
@@ -35,7 +39,7 @@ const fn route(method: Method, pattern: &'static str, access: Access, handler: H
     Route { method, pattern, access, handler }
 }
 
-use Access::{Admin, AdminLogin, ApiKey, Public};
+use Access::{Admin, AdminLogin, ApiKey, Portal, PortalLogin, Public};
 
 pub static ROUTES: &[Route] = &[
     route(Get, "/", Public, admin::home),
@@ -66,6 +70,7 @@ pub static ROUTES: &[Route] = &[
     route(Delete, "/api/v1/affiliates/{referral_code}/personal-data", ApiKey, affiliates::erase_personal_data),
     route(Get, "/api/v1/affiliates/{referral_code}/balance", ApiKey, statements::balance),
     route(Get, "/api/v1/affiliates/{referral_code}/statement", ApiKey, statements::statement),
+    route(Post, "/api/v1/affiliates/{referral_code}/invite", ApiKey, affiliates::invite),
     route(Post, "/api/v1/offers", ApiKey, offers::create),
     route(Get, "/api/v1/offers", ApiKey, offers::list),
     route(Get, "/api/v1/offers/{id}", ApiKey, offers::get),
@@ -102,6 +107,13 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/api/v1/postbacks/received", ApiKey, postbacks::received),
     route(Get, "/api/v1/postbacks", ApiKey, postbacks::list),
     route(Post, "/api/v1/postbacks/{id}/retry", ApiKey, postbacks::retry),
+    route(Post, "/api/v1/webhooks", ApiKey, webhooks::create),
+    route(Get, "/api/v1/webhooks", ApiKey, webhooks::list),
+    route(Get, "/api/v1/webhooks/{id}", ApiKey, webhooks::get),
+    route(Delete, "/api/v1/webhooks/{id}", ApiKey, webhooks::delete),
+    route(Post, "/api/v1/webhooks/{id}/test", ApiKey, webhooks::test),
+    route(Get, "/api/v1/webhooks/{id}/deliveries", ApiKey, webhooks::deliveries),
+    route(Post, "/api/v1/webhooks/deliveries/{id}/retry", ApiKey, webhooks::retry),
     route(Get, "/api/v1/connectors", ApiKey, connectors::list),
     route(Get, "/api/v1/connectors/{name}", ApiKey, connectors::get),
     route(Put, "/api/v1/connectors/{name}", ApiKey, connectors::put),
@@ -127,6 +139,7 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/admin/affiliates/{referral_code}", Admin, admin::affiliates::update),
     route(Post, "/admin/affiliates/{referral_code}/postback-secret", Admin, admin::affiliates::rotate_secret),
     route(Post, "/admin/affiliates/{referral_code}/postback-test", Admin, admin::affiliates::test_postback),
+    route(Post, "/admin/affiliates/{referral_code}/invite", Admin, admin::affiliates::invite),
     route(Get, "/admin/offers", Admin, admin::offers::page),
     route(Post, "/admin/offers", Admin, admin::offers::create),
     route(Get, "/admin/offers/{id}", Admin, admin::offers::edit),
@@ -138,6 +151,11 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/admin/postbacks", Admin, admin::postbacks::page),
     route(Post, "/admin/postbacks/{id}/retry", Admin, admin::postbacks::retry),
     route(Get, "/admin/hooks", Admin, admin::hooks::page),
+    route(Get, "/admin/webhooks", Admin, admin::webhooks::page),
+    route(Post, "/admin/webhooks", Admin, admin::webhooks::create),
+    route(Post, "/admin/webhooks/{id}/test", Admin, admin::webhooks::test),
+    route(Post, "/admin/webhooks/{id}/delete", Admin, admin::webhooks::delete),
+    route(Post, "/admin/webhook-deliveries/{id}/retry", Admin, admin::webhooks::retry),
     route(Get, "/admin/reconcile", Admin, admin::reconcile::page),
     route(Post, "/admin/reconcile", Admin, admin::reconcile::check),
     route(Post, "/admin/reconcile/missing.csv", Admin, admin::reconcile::missing_csv),
@@ -151,6 +169,23 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/admin/payouts/{id}/cancel", Admin, books::payouts::cancel),
     route(Get, "/admin/payouts/{id}/export", Admin, books::payouts::export),
     route(Get, "/admin/payout-runs/{id}/export", Admin, books::payouts::export_run),
+    route(Get, "/portal/login", PortalLogin, portal::login::form),
+    route(Post, "/portal/login", PortalLogin, portal::login::submit),
+    route(Get, "/portal/invite/{token}", PortalLogin, portal::invite::form),
+    route(Post, "/portal/invite/{token}", PortalLogin, portal::invite::accept),
+    route(Post, "/portal/logout", Portal, portal::login::logout),
+    route(Get, "/portal", Portal, portal::overview::page),
+    route(Get, "/portal/links", Portal, portal::links::page),
+    route(Get, "/portal/conversions", Portal, portal::conversions::page),
+    route(Get, "/portal/conversions.csv", Portal, portal::conversions::csv),
+    route(Get, "/portal/conversions/{id}", Portal, portal::conversions::detail),
+    route(Get, "/portal/payouts", Portal, portal::payouts::page),
+    route(Get, "/portal/payouts/{id}", Portal, portal::payouts::detail),
+    route(Get, "/portal/statement.json", Portal, portal::payouts::statement),
+    route(Get, "/portal/settings", Portal, portal::settings::page),
+    route(Post, "/portal/settings", Portal, portal::settings::update),
+    route(Post, "/portal/settings/postback-test", Portal, portal::settings::test_postback),
+    route(Post, "/portal/settings/postback-secret", Portal, portal::settings::rotate_secret),
 ];
 
 pub enum Found {

@@ -1,5 +1,5 @@
-//! Logged-in browsers, once for every area that has them: the merchant admin today, the
-//! affiliate portal next. An area is a [`Realm`]: its cookie, the path the cookie is sent to,
+//! Logged-in browsers, once for every area that has them: the merchant admin and the affiliate
+//! portal. An area is a [`Realm`]: its cookie, the path the cookie is sent to,
 //! how long a session lasts, and which principals it admits. The mechanism is the same for all:
 //!
 //! - a login stores a session server-side (`store::sessions`, through the writer; only the
@@ -9,6 +9,8 @@
 //!   whenever the browser came over HTTPS;
 //! - every POST must carry the session's CSRF token in its `csrf` form field; [`guard`] checks
 //!   it before any handler runs and leaves it in `Req::csrf` for the page's forms;
+//! - forms shown before a login (the portal's login and invite forms) carry a token bound to
+//!   the browser by a cookie of its own ([`form_token`]) and must come from a page of this site;
 //! - failed logins are counted per key (an address, an account) by a [`Throttle`].
 //!
 //! What an area shows (its login form, its refusal pages) stays with the area. This module never
@@ -51,13 +53,42 @@ const TOKEN_PREFIX: &str = "afs_";
 /// Opens a session for `principal` and returns the `Set-Cookie` value that hands it to the
 /// browser. The session exists (committed) before the cookie is sent.
 pub fn start(ctx: &Ctx, realm: &Realm, principal: Principal, secure: bool) -> Result<String, Error> {
-    let token = secret::token(TOKEN_PREFIX);
-    let csrf = secret::token("");
-    let now = crate::clock::now_ms();
-    let expires_at = now.saturating_add(realm.lifetime_ms());
-    let stored = token.clone();
-    ctx.writer.run(move |conn| sessions::create(conn, &stored, principal, &csrf, now, expires_at))?;
-    Ok(set_cookie(realm, Some(&token), secure))
+    let session = NewSession::new(realm);
+    let cookie = session.cookie(realm, secure);
+    ctx.writer.run(move |conn| session.store(conn, principal))?;
+    Ok(cookie)
+}
+
+/// A session made but not stored yet, for a login that must store it in the same transaction
+/// as something else (the portal's invite sets a password and logs in at once). Store it on the
+/// writer with [`NewSession::store`]; hand out [`NewSession::cookie`] only after that committed.
+pub struct NewSession {
+    token: String,
+    csrf: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl NewSession {
+    pub fn new(realm: &Realm) -> NewSession {
+        let created_at = crate::clock::now_ms();
+        NewSession {
+            token: secret::token(TOKEN_PREFIX),
+            csrf: secret::token(""),
+            created_at,
+            expires_at: created_at.saturating_add(realm.lifetime_ms()),
+        }
+    }
+
+    /// Stores the session for `principal` (on the writer).
+    pub fn store(&self, conn: &rusqlite::Connection, principal: Principal) -> Result<i64, Error> {
+        sessions::create(conn, &self.token, principal, &self.csrf, self.created_at, self.expires_at)
+    }
+
+    /// The `Set-Cookie` value that hands the session to the browser.
+    pub fn cookie(&self, realm: &Realm, secure: bool) -> String {
+        set_cookie(realm, Some(&self.token), secure)
+    }
 }
 
 /// The live session the request's cookie carries for this realm, if any.
@@ -105,6 +136,66 @@ pub fn end(ctx: &Ctx, realm: &Realm, req: &Req, secure: bool) -> Result<String, 
         ctx.writer.run(move |conn| sessions::end(conn, &token, now))?;
     }
     Ok(set_cookie(realm, None, secure))
+}
+
+/// The token a form shown before login carries in its `csrf` field, and the `Set-Cookie` value
+/// that ties it to the browser when it does not have one yet. Such forms have no session to hold
+/// a token, so the token lives in a cookie of its own (`<realm cookie>_form`: `HttpOnly`,
+/// `SameSite=Strict`, the realm's path) and the form posts it back ("double submit"): a page on
+/// another site can neither read the cookie nor make the browser send it along, so it cannot
+/// post the form, and so cannot log a browser in to an account of its choosing.
+pub fn form_token(realm: &Realm, req: &Req, secure: bool) -> (String, Option<String>) {
+    let name = form_cookie(realm);
+    match cookie(req.headers.cookie.as_deref(), &name).filter(|t| is_form_token(t)) {
+        Some(token) => (token.to_string(), None),
+        None => {
+            let token = secret::token("");
+            let secure = if secure { "; Secure" } else { "" };
+            let set = format!(
+                "{name}={token}; Path={}; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+                realm.path,
+                realm.lifetime.as_secs()
+            );
+            (token, Some(set))
+        }
+    }
+}
+
+/// Whether a form posted before login carries the token of [`form_token`] in its `csrf` field,
+/// and comes from a page of this site (see [`same_origin`]).
+pub fn form_token_matches(realm: &Realm, req: &Req, form: &Form) -> bool {
+    let presented = form.raw("csrf");
+    let expected = cookie(req.headers.cookie.as_deref(), &form_cookie(realm)).unwrap_or("");
+    is_form_token(expected) && secret::constant_time_eq(presented.as_bytes(), expected.as_bytes()) && same_origin(req)
+}
+
+fn form_cookie(realm: &Realm) -> String {
+    format!("{}_form", realm.cookie)
+}
+
+/// A token [`form_token`] could have made: 43 URL-safe base64 characters.
+fn is_form_token(token: &str) -> bool {
+    token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether a browser's request comes from a page of this site: its `Origin` (sent by browsers
+/// with every form post) names the host the request is for. Requests without `Origin` (other
+/// clients, old browsers) pass; the CSRF token is the check that always applies.
+pub fn same_origin(req: &Req) -> bool {
+    let Some(origin) = req.headers.origin.as_deref() else { return true };
+    let Some((_, authority)) = origin.split_once("://") else { return false };
+    let host = req.headers.host.as_deref().unwrap_or("");
+    !host.is_empty() && host_name(authority).eq_ignore_ascii_case(host_name(host))
+}
+
+/// The host name of `host[:port]` or `[v6]:port`. Ports are left out of the comparison: a proxy
+/// may pass `Host` without the port the browser used.
+fn host_name(authority: &str) -> &str {
+    let authority = authority.trim();
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    authority.split(':').next().unwrap_or("")
 }
 
 /// The value of cookie `name` in a `Cookie` header.
@@ -209,6 +300,53 @@ mod tests {
         assert_eq!(set, "area=afs_v; Path=/area; Max-Age=3600; HttpOnly; SameSite=Strict; Secure");
         assert!(!set_cookie(&REALM, Some("v"), false).contains("Secure"));
         assert_eq!(set_cookie(&REALM, None, false), "area=; Path=/area; Max-Age=0; HttpOnly; SameSite=Strict");
+    }
+
+    fn request(cookie: Option<&str>, origin: Option<&str>, host: Option<&str>) -> Req {
+        let mut req = Req::from_parts(Method::Post, "/area/login", Default::default(), None);
+        req.headers.cookie = cookie.map(String::from);
+        req.headers.origin = origin.map(String::from);
+        req.headers.host = host.map(String::from);
+        req
+    }
+
+    fn form(csrf: &str) -> Form {
+        Form::from_pairs(vec![("csrf".into(), csrf.into())])
+    }
+
+    #[test]
+    fn forms_before_login_post_back_the_token_of_their_cookie() {
+        let (token, set) = form_token(&REALM, &request(None, None, None), true);
+        let set = set.expect("a new browser gets the cookie");
+        assert_eq!(set, format!("area_form={token}; Path=/area; Max-Age=3600; HttpOnly; SameSite=Strict; Secure"));
+        let cookie = format!("x=1; area_form={token}");
+        let (again, none) = form_token(&REALM, &request(Some(&cookie), None, None), false);
+        assert_eq!((again.as_str(), none), (token.as_str(), None), "the browser keeps its token");
+
+        assert!(form_token_matches(&REALM, &request(Some(&cookie), None, None), &form(&token)));
+        assert!(!form_token_matches(&REALM, &request(Some(&cookie), None, None), &form("")));
+        assert!(!form_token_matches(&REALM, &request(Some(&cookie), None, None), &form(&token[1..])));
+        assert!(!form_token_matches(&REALM, &request(None, None, None), &form(&token)), "no cookie");
+        let short = "area_form=abc";
+        assert!(!form_token_matches(&REALM, &request(Some(short), None, None), &form("abc")), "not one we made");
+        // A post from another site's page is refused even with the right token.
+        let same = request(Some(&cookie), Some("https://track.example"), Some("track.example"));
+        assert!(form_token_matches(&REALM, &same, &form(&token)));
+        let other = request(Some(&cookie), Some("https://evil.example"), Some("track.example"));
+        assert!(!form_token_matches(&REALM, &other, &form(&token)));
+    }
+
+    #[test]
+    fn the_origin_must_name_the_requested_host() {
+        let check = |origin: Option<&str>, host: Option<&str>| same_origin(&request(None, origin, host));
+        assert!(check(None, Some("track.example")), "no Origin: not a browser form post");
+        assert!(check(Some("https://track.example"), Some("track.example")));
+        assert!(check(Some("https://TRACK.example:8443"), Some("track.example")), "ports and case aside");
+        assert!(check(Some("http://[::1]:8080"), Some("[::1]:8080")));
+        assert!(!check(Some("https://evil.example"), Some("track.example")));
+        assert!(!check(Some("https://track.example.evil.example"), Some("track.example")));
+        assert!(!check(Some("null"), Some("track.example")));
+        assert!(!check(Some("https://track.example"), None));
     }
 
     #[test]

@@ -9,16 +9,18 @@ use crate::store::clicks::Click;
 use crate::store::connectors::ReceivedHook;
 use crate::store::coupons::Coupon;
 use crate::store::customers::Customer;
-use crate::store::deliveries::Delivery;
+use crate::store::deliveries::{Delivery, Progress};
 use crate::store::events::Event;
 use crate::store::offers::Offer;
-use crate::store::payouts::{Item, Payout};
 use crate::store::postbacks::Received;
 use crate::store::rates::AffiliateRate;
+use crate::store::webhook_deliveries::WebhookDelivery;
+use crate::store::webhooks::Webhook;
 use crate::tracking::commission::Rule;
 use crate::tracking::conversion::Conversion;
 use crate::tracking::ledger::Balances;
 use crate::tracking::money::Currency;
+use crate::tracking::payout::{Item, Payout};
 
 pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
     json!({
@@ -112,32 +114,9 @@ pub fn click(c: &Click) -> Value {
     })
 }
 
+/// A conversion: the one shape, shared with webhook payloads (`crate::shapes`).
 pub fn conversion(c: &Conversion) -> Value {
-    json!({
-        "id": c.id,
-        "external_id": c.external_id,
-        "type": c.kind,
-        "referral_code": c.referral_code,
-        "offer": c.offer,
-        "click_id": c.click_id,
-        "customer_id": c.customer_id,
-        "coupon": c.coupon,
-        "amount": c.currency.format(c.amount),
-        "refunded_amount": c.currency.format(c.refunded_amount),
-        "currency": c.currency.code(),
-        "commission": c.currency.format(c.commission),
-        "status": c.status.as_str(),
-        "source": c.source.as_str(),
-        "attributed_by": c.attributed_by.as_str(),
-        "rate_source": c.rate_source.as_str(),
-        "goal": c.details.goal,
-        "geo": c.details.geo,
-        "commission_id": c.details.commission_id,
-        "test": c.test,
-        "flags": c.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
-        "created_at": rfc3339(c.created_at),
-        "updated_at": rfc3339(c.updated_at),
-    })
+    crate::shapes::conversion(c)
 }
 
 pub fn conversion_with_events(c: &Conversion, events: &[Event]) -> Value {
@@ -181,21 +160,34 @@ pub fn page(data: Vec<Value>, next_cursor: Option<String>) -> Value {
 }
 
 pub fn delivery(d: &Delivery) -> Value {
-    json!({
-        "id": d.id,
-        "referral_code": d.referral_code,
-        "conversion_id": d.conversion_id,
-        "event": d.event,
-        "url": d.url,
-        "status": d.status,
-        "attempts": d.attempts,
-        "next_attempt_at": (d.status == "pending").then(|| rfc3339(d.next_attempt_at)),
-        "last_attempt_at": d.last_attempt_at.map(rfc3339),
-        "last_status": d.last_status,
-        "last_error": d.last_error,
-        "created_at": rfc3339(d.created_at),
-        "delivered_at": d.delivered_at.map(rfc3339),
-    })
+    with_progress(
+        json!({
+            "id": d.id,
+            "referral_code": d.referral_code,
+            "conversion_id": d.conversion_id,
+            "event": d.event,
+            "url": d.url,
+        }),
+        &d.progress,
+    )
+}
+
+/// `object` followed by how a delivery (postback or merchant webhook) is going.
+fn with_progress(mut object: Value, p: &Progress) -> Value {
+    let progress = json!({
+        "status": p.status,
+        "attempts": p.attempts,
+        "next_attempt_at": (p.status == "pending").then(|| rfc3339(p.next_attempt_at)),
+        "last_attempt_at": p.last_attempt_at.map(rfc3339),
+        "last_status": p.last_status,
+        "last_error": p.last_error,
+        "created_at": rfc3339(p.created_at),
+        "delivered_at": p.delivered_at.map(rfc3339),
+    });
+    if let (Value::Object(fields), Value::Object(more)) = (&mut object, progress) {
+        fields.extend(more);
+    }
+    object
 }
 
 pub fn received(r: &Received) -> Value {
@@ -247,27 +239,32 @@ pub fn balances(rows: &[(Currency, Balances)]) -> Value {
     json!({ "balances": balances })
 }
 
+/// A payout with its items: the one shape, shared with `payout.paid` webhook payloads.
 pub fn payout(p: &Payout, items: &[Item]) -> Value {
-    let c = p.currency;
+    crate::shapes::payout(p, items)
+}
+
+/// A merchant webhook, never with its secret (shown once, by `POST /api/v1/webhooks`).
+pub fn webhook(w: &Webhook) -> Value {
     json!({
-        "id": p.id,
-        "referral_code": p.referral_code,
-        "currency": c.code(),
-        "amount": c.format(p.amount),
-        "status": p.status.as_str(),
-        "items": items.iter().map(|i| json!({
-            "seq": i.seq,
-            "kind": i.kind,
-            "conversion_id": i.conversion_id,
-            "external_id": i.external_id,
-            "amount": c.format(i.amount),
-            "at": rfc3339(i.at),
-        })).collect::<Vec<_>>(),
-        "reference": p.reference,
-        "run": p.run,
-        "run_id": p.run_id,
-        "created_at": rfc3339(p.created_at),
-        "paid_at": p.paid_at.map(rfc3339),
-        "cancelled_at": p.cancelled_at.map(rfc3339),
+        "id": w.id,
+        "url": w.url,
+        "events": w.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+        "created_at": rfc3339(w.created_at),
     })
+}
+
+/// One event sent to a merchant webhook and how its delivery went, with the payload as sent.
+pub fn webhook_delivery(d: &WebhookDelivery) -> Value {
+    with_progress(
+        json!({
+            "id": d.id,
+            "webhook_id": d.webhook_id,
+            "message_id": d.message_id,
+            "event": d.event,
+            "conversion_id": d.conversion_id,
+            "payload": serde_json::from_str::<Value>(&d.payload).unwrap_or(Value::Null),
+        }),
+        &d.progress,
+    )
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use super::Intake;
 use crate::error::Error;
 use crate::store::clicks::{self, NewClick};
-use crate::tracking::conversion::Flag;
+use crate::tracking::fraud::Flag;
 
 /// A click once committed.
 #[derive(Clone, Debug, PartialEq, Eq)]

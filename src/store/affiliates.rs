@@ -27,7 +27,7 @@ pub struct NewAffiliate {
 }
 
 /// Changes to an affiliate; `None` leaves a field as it is, `Some(None)` clears it.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Changes {
     pub name: Option<String>,
     pub email: Option<Option<String>>,
@@ -92,6 +92,10 @@ pub fn update(conn: &Connection, referral_code: &str, changes: &Changes) -> Resu
     if let Some(paused) = changes.paused {
         let status = if paused { "paused" } else { "active" };
         conn.prepare_cached("UPDATE affiliates SET status = ?1 WHERE id = ?2")?.execute(params![status, id])?;
+        if paused {
+            // A paused affiliate is out of the portal at once, in the transaction that pauses.
+            super::sessions::end_all(conn, super::sessions::Principal::Affiliate(id), crate::clock::now_ms())?;
+        }
     }
     if let Some(email) = &changes.payout_email {
         conn.prepare_cached("UPDATE affiliates SET payout_email = ?1 WHERE id = ?2")?.execute(params![email, id])?;

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::error::Error;
 use crate::tracking::attribution::Model;
 use crate::tracking::click_id;
-use crate::tracking::conversion::Flag;
+use crate::tracking::fraud::Flag;
 
 /// A click as recorded; the affiliate and offer are already resolved.
 #[derive(Clone, Debug, Default)]

@@ -90,6 +90,13 @@ pub fn list(conn: &Connection, after: &str, limit: usize) -> Result<Vec<Coupon>,
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The coupons of one affiliate (at most `limit`), by code.
+pub fn of_affiliate(conn: &Connection, affiliate_id: i64, limit: usize) -> Result<Vec<Coupon>, Error> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE c.affiliate_id = ?1 ORDER BY c.code LIMIT ?2"))?;
+    let rows = stmt.query_map(params![affiliate_id, limit as i64], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Stores a coupon for the affiliate with `referral_code`, paying under `offer` (or the default
 /// offer at conversion time). Runs on the writer.
 pub fn create_for(

@@ -19,6 +19,15 @@ pub struct Delivery {
     pub conversion_id: Option<i64>,
     pub event: String,
     pub url: String,
+    pub progress: Progress,
+    /// About test data.
+    pub test: bool,
+}
+
+/// How a delivery of either outbox is going: the columns both tables share.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// `pending`, `delivered` or `failed`.
     pub status: String,
     pub attempts: i64,
     pub next_attempt_at: i64,
@@ -27,13 +36,28 @@ pub struct Delivery {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub delivered_at: Option<i64>,
-    /// About test data.
-    pub test: bool,
 }
 
-const SELECT: &str = "SELECT d.id, d.affiliate_id, a.referral_code, d.conversion_id, d.event, d.url, d.status, d.attempts,
-                             d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error, d.created_at, d.delivered_at,
-                             d.test
+impl Progress {
+    /// Reads `status, attempts, next_attempt_at, last_attempt_at, last_status, last_error,
+    /// created_at, delivered_at` from `r`, starting at column `first`.
+    pub fn from_row(r: &Row<'_>, first: usize) -> rusqlite::Result<Progress> {
+        Ok(Progress {
+            status: r.get(first)?,
+            attempts: r.get(first + 1)?,
+            next_attempt_at: r.get(first + 2)?,
+            last_attempt_at: r.get(first + 3)?,
+            last_status: r.get(first + 4)?,
+            last_error: r.get(first + 5)?,
+            created_at: r.get(first + 6)?,
+            delivered_at: r.get(first + 7)?,
+        })
+    }
+}
+
+const SELECT: &str = "SELECT d.id, d.affiliate_id, a.referral_code, d.conversion_id, d.event, d.url,
+                             d.status, d.attempts, d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error,
+                             d.created_at, d.delivered_at, d.test
                       FROM postback_deliveries d JOIN affiliates a ON a.id = d.affiliate_id";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
@@ -44,14 +68,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
         conversion_id: r.get(3)?,
         event: r.get(4)?,
         url: r.get(5)?,
-        status: r.get(6)?,
-        attempts: r.get(7)?,
-        next_attempt_at: r.get(8)?,
-        last_attempt_at: r.get(9)?,
-        last_status: r.get(10)?,
-        last_error: r.get(11)?,
-        created_at: r.get(12)?,
-        delivered_at: r.get(13)?,
+        progress: Progress::from_row(r, 6)?,
         test: r.get(14)?,
     })
 }
@@ -143,8 +160,13 @@ pub fn next_due_at(conn: &Connection) -> Result<Option<i64>, Error> {
 }
 
 pub fn pending_count(conn: &Connection) -> Result<i64, Error> {
+    pending_in(conn, Outbox::Postbacks)
+}
+
+/// How many rows of `outbox` wait to be delivered.
+pub fn pending_in(conn: &Connection, outbox: Outbox) -> Result<i64, Error> {
     Ok(conn
-        .prepare_cached("SELECT count(*) FROM postback_deliveries WHERE status = 'pending'")?
+        .prepare_cached(&format!("SELECT count(*) FROM {} WHERE status = 'pending'", outbox.table()))?
         .query_row([], |r| r.get(0))?)
 }
 
@@ -155,17 +177,38 @@ pub fn retry_delay_secs(attempts: i64) -> i64 {
     doubling.min(4 * 3600)
 }
 
-/// Records the outcome of one attempt.
-pub fn record_attempt(
+/// The two outboxes: postbacks to affiliates' trackers (this module) and webhooks to the
+/// merchant's own systems (`webhook_deliveries`). Their rows share the delivery columns, and
+/// attempts and retries follow the same rules in both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outbox {
+    Postbacks,
+    Webhooks,
+}
+
+impl Outbox {
+    fn table(self) -> &'static str {
+        match self {
+            Outbox::Postbacks => "postback_deliveries",
+            Outbox::Webhooks => "webhook_deliveries",
+        }
+    }
+}
+
+/// Records the outcome of one attempt of a row of `outbox`: delivered, retried after
+/// [`retry_delay_secs`], or given up after [`MAX_ATTEMPTS`].
+pub fn record_attempt_in(
     conn: &Connection,
+    outbox: Outbox,
     id: i64,
     ok: bool,
     status: Option<u16>,
     error: Option<&str>,
     now: i64,
 ) -> Result<(), Error> {
+    let table = outbox.table();
     let attempts: i64 =
-        conn.prepare_cached("SELECT attempts FROM postback_deliveries WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
+        conn.prepare_cached(&format!("SELECT attempts FROM {table} WHERE id = ?1"))?.query_row([id], |r| r.get(0))?;
     let attempts = attempts + 1;
     let (new_status, next) = if ok {
         ("delivered", now)
@@ -174,22 +217,28 @@ pub fn record_attempt(
     } else {
         ("pending", now + retry_delay_secs(attempts - 1) * 1000)
     };
-    conn.prepare_cached(
-        "UPDATE postback_deliveries
+    conn.prepare_cached(&format!(
+        "UPDATE {table}
          SET status = ?1, attempts = ?2, next_attempt_at = ?3, last_attempt_at = ?4, last_status = ?5, last_error = ?6,
              delivered_at = CASE WHEN ?1 = 'delivered' THEN ?4 ELSE delivered_at END
-         WHERE id = ?7 AND status = 'pending'",
-    )?
+         WHERE id = ?7 AND status = 'pending'"
+    ))?
     .execute(params![new_status, attempts, next, now, status, error, id])?;
     Ok(())
 }
 
 /// Puts a delivery back in the queue for an immediate attempt. `false` if there is no such row.
 pub fn retry(conn: &Connection, id: i64, now: i64) -> Result<bool, Error> {
+    retry_in(conn, Outbox::Postbacks, id, now)
+}
+
+/// [`retry`] for a row of `outbox`, with a fresh budget of attempts.
+pub fn retry_in(conn: &Connection, outbox: Outbox, id: i64, now: i64) -> Result<bool, Error> {
     let changed = conn
-        .prepare_cached(
-            "UPDATE postback_deliveries SET status = 'pending', next_attempt_at = ?1, attempts = 0 WHERE id = ?2",
-        )?
+        .prepare_cached(&format!(
+            "UPDATE {} SET status = 'pending', next_attempt_at = ?1, attempts = 0 WHERE id = ?2",
+            outbox.table()
+        ))?
         .execute(params![now, id])?;
     Ok(changed == 1)
 }

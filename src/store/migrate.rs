@@ -30,6 +30,8 @@ const MIGRATIONS: &[Migration] = &[
     script(include_str!("../../migrations/0006-seed-integrations.sql")),
     script(include_str!("../../migrations/0007-connectors.sql")),
     Migration { script: include_str!("../../migrations/0008-ledger.sql"), then: Some(super::ledger::backfill) },
+    script(include_str!("../../migrations/0009-webhooks.sql")),
+    script(include_str!("../../migrations/0010-portal.sql")),
 ];
 
 /// The version `schema.sql` corresponds to.

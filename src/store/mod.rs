@@ -28,6 +28,7 @@ pub mod ledger;
 pub mod migrate;
 pub mod offers;
 pub mod payouts;
+pub mod portal;
 pub mod postbacks;
 pub mod rates;
 pub mod reports;
@@ -36,6 +37,8 @@ pub mod sessions;
 pub mod settings;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod webhook_deliveries;
+pub mod webhooks;
 pub mod writer;
 
 use std::path::Path;

@@ -13,39 +13,7 @@ use super::ledger::{self, NewEntry, Subject};
 use crate::error::Error;
 use crate::tracking::ledger::Kind;
 use crate::tracking::money::Currency;
-use crate::tracking::payout::{self, Status};
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Payout {
-    pub id: i64,
-    /// The run that made it (`payout_runs.id`) and that run's idempotency key.
-    pub run: i64,
-    pub run_id: Option<String>,
-    pub affiliate_id: i64,
-    pub referral_code: String,
-    pub name: String,
-    pub payout_email: Option<String>,
-    pub payout_details: Option<String>,
-    pub currency: Currency,
-    pub amount: i64,
-    pub status: Status,
-    pub reference: Option<String>,
-    pub created_at: i64,
-    pub paid_at: Option<i64>,
-    pub cancelled_at: Option<i64>,
-}
-
-/// A ledger entry a payout holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Item {
-    pub seq: i64,
-    pub kind: String,
-    pub conversion_id: Option<i64>,
-    /// The merchant's order ID (never shown to affiliates in full).
-    pub external_id: Option<String>,
-    pub amount: i64,
-    pub at: i64,
-}
+use crate::tracking::payout::{self, Item, Payout, Status};
 
 const SELECT: &str = "SELECT p.id, p.run, r.run_id, p.affiliate_id, a.referral_code, a.name, a.payout_email,
                              a.payout_details, p.currency, p.amount, p.status, p.reference, p.created_at, p.paid_at,
@@ -265,15 +233,20 @@ pub enum Transition {
 }
 
 /// Marks a pending payout paid, with the merchant's payment reference. This is the one place a
-/// payout becomes paid: whatever must follow it (the `payout.paid` webhook, say) belongs here,
-/// in the same transaction. Must run on the writer.
+/// payout becomes paid: whatever must follow it belongs here, in the same transaction, as the
+/// `payout.paid` merchant webhook does. Must run on the writer.
 pub fn mark_paid(conn: &Connection, id: i64, reference: Option<&str>, now: i64) -> Result<Transition, Error> {
     let changed = conn
         .prepare_cached(
             "UPDATE payouts SET status = 'paid', reference = ?1, paid_at = ?2 WHERE id = ?3 AND status = 'pending'",
         )?
         .execute(params![reference, now, id])?;
-    finish(conn, id, changed, Kind::Paid, now)
+    let transition = finish(conn, id, changed, Kind::Paid, now)?;
+    if let Transition::Changed(paid) = &transition {
+        let data = crate::shapes::payout(paid, &items(conn, paid.id)?);
+        super::webhooks::enqueue(conn, crate::tracking::webhook::Event::PayoutPaid, &data, now)?;
+    }
+    Ok(transition)
 }
 
 /// Cancels a pending payout: its entries are free for the next run, and the ledger moves its

@@ -59,23 +59,26 @@ pub struct DayTotals {
     pub commission: i64,
 }
 
+/// A row of `day, affiliate_id, status, currency, conversions, revenue, commission`.
+fn day_totals(r: &Row<'_>) -> rusqlite::Result<DayTotals> {
+    Ok(DayTotals {
+        day: r.get(0)?,
+        affiliate_id: r.get(1)?,
+        status: r.get(2)?,
+        currency: currency_at(r, 3)?,
+        conversions: r.get(4)?,
+        revenue: r.get(5)?,
+        commission: r.get(6)?,
+    })
+}
+
 /// Daily conversion totals for the days `[from_day, to_day)`.
 pub fn conversion_totals(conn: &Connection, from_day: i64, to_day: i64) -> Result<Vec<DayTotals>, Error> {
     let mut stmt = conn.prepare_cached(
         "SELECT day, affiliate_id, status, currency, conversions, revenue, commission FROM daily_conversions
          WHERE day >= ?1 AND day < ?2 AND conversions != 0",
     )?;
-    let rows = stmt.query_map(params![from_day, to_day], |r| {
-        Ok(DayTotals {
-            day: r.get(0)?,
-            affiliate_id: r.get(1)?,
-            status: r.get(2)?,
-            currency: currency_at(r, 3)?,
-            conversions: r.get(4)?,
-            revenue: r.get(5)?,
-            commission: r.get(6)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![from_day, to_day], day_totals)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -86,6 +89,43 @@ pub fn click_totals(conn: &Connection, from_day: i64, to_day: i64) -> Result<Vec
          GROUP BY day, affiliate_id",
     )?;
     let rows = stmt.query_map(params![from_day, to_day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The days `[?1, ?2)` as rows, for looking each day up in a rollup by its primary key: the
+/// rollups lead with `day`, so a plain range over days would read every affiliate's rows.
+const DAYS: &str =
+    "WITH RECURSIVE days(day) AS (SELECT ?1 WHERE ?1 < ?2 UNION ALL SELECT day + 1 FROM days WHERE day + 1 < ?2)";
+
+/// One affiliate's daily conversion totals for the days `[from_day, to_day)` (the portal's
+/// chart). Costs one primary-key lookup per day, whatever the number of affiliates.
+pub fn affiliate_conversion_totals(
+    conn: &Connection,
+    affiliate_id: i64,
+    from_day: i64,
+    to_day: i64,
+) -> Result<Vec<DayTotals>, Error> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{DAYS} SELECT d.day, d.affiliate_id, d.status, d.currency, d.conversions, d.revenue, d.commission
+         FROM days CROSS JOIN daily_conversions d ON d.day = days.day AND d.affiliate_id = ?3
+         WHERE d.conversions != 0"
+    ))?;
+    let rows = stmt.query_map(params![from_day, to_day, affiliate_id], day_totals)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One affiliate's clicks per day for the days `[from_day, to_day)`: `(day, clicks)`.
+pub fn affiliate_click_totals(
+    conn: &Connection,
+    affiliate_id: i64,
+    from_day: i64,
+    to_day: i64,
+) -> Result<Vec<(i64, i64)>, Error> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{DAYS} SELECT d.day, sum(d.clicks) FROM days CROSS JOIN daily_clicks d ON d.day = days.day AND d.affiliate_id = ?3
+         GROUP BY d.day"
+    ))?;
+    let rows = stmt.query_map(params![from_day, to_day, affiliate_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -267,6 +307,42 @@ mod tests {
         let pending = status_payouts(&conn, "pending", 0, 30).unwrap();
         assert_eq!(pending.len(), 1);
         assert_eq!((pending[0].referral_code.as_str(), pending[0].conversions, pending[0].commission), ("ann", 1, 400));
+    }
+
+    #[test]
+    fn one_affiliates_days_are_read_by_primary_key_and_hold_only_theirs() {
+        let conn = db();
+        let day = 86_400_000;
+        convert(&conn, "o1", "ann", "100.00", "USD", 5 * day);
+        convert(&conn, "o2", "ann", "50.00", "USD", 7 * day);
+        convert(&conn, "o3", "bob", "80.00", "USD", 5 * day);
+        convert(&conn, "o4", "ann", "10.00", "USD", 9 * day);
+        let ann: i64 =
+            conn.query_row("SELECT id FROM affiliates WHERE referral_code = 'ann'", [], |r| r.get(0)).unwrap();
+        let offer: i64 = conn.query_row("SELECT id FROM offers", [], |r| r.get(0)).unwrap();
+        conn.execute(
+            "INSERT INTO daily_clicks (day, affiliate_id, offer_id, clicks) VALUES (5, ?1, ?2, 3), (5, ?1 + 1, ?2, 9)",
+            [ann, offer],
+        )
+        .unwrap();
+        let days: Vec<(i64, i64, i64)> = affiliate_conversion_totals(&conn, ann, 5, 9)
+            .unwrap()
+            .iter()
+            .map(|t| (t.day, t.conversions, t.commission))
+            .collect();
+        assert_eq!(days, [(5, 1, 1000), (7, 1, 500)], "bob's day 5 and ann's day 9 are outside");
+        assert_eq!(affiliate_click_totals(&conn, ann, 0, 30).unwrap(), [(5, 3)]);
+        assert!(affiliate_conversion_totals(&conn, ann, 9, 9).unwrap().is_empty(), "an empty period");
+        for table in ["daily_conversions", "daily_clicks"] {
+            let sql = format!(
+                "EXPLAIN QUERY PLAN {DAYS} SELECT * FROM days CROSS JOIN {table} d ON d.day = days.day AND d.affiliate_id = ?3"
+            );
+            let mut stmt = conn.prepare(&sql).unwrap();
+            let plan: Vec<String> =
+                stmt.query_map(params![0, 30, ann], |r| r.get(3)).unwrap().collect::<Result<_, _>>().unwrap();
+            let plan = plan.join(" | ");
+            assert!(plan.contains("SEARCH d USING PRIMARY KEY (day=? AND affiliate_id=?)"), "{table}: {plan}");
+        }
     }
 
     #[test]

@@ -61,8 +61,9 @@ pub fn sweep_batch(conn: &Connection, after: &str, cutoff_ms: i64, limit: usize)
 }
 
 /// Deletes logs older than `cutoff_ms` that may hold click IDs: received postbacks and finished
-/// deliveries, the webhook log with them, and sessions that have expired or ended by now. Returns
-/// the number of rows removed (at most `limit` of each).
+/// deliveries (postbacks and merchant webhooks), the log of the shops' webhooks with them, portal
+/// invites that ended before it, and sessions that have expired or ended by now. Returns the
+/// number of rows removed (at most `limit` of each).
 pub fn prune_logs(conn: &Connection, cutoff_ms: i64, limit: usize) -> Result<usize, Error> {
     let sessions = super::sessions::prune(conn, crate::clock::now_ms(), limit)?;
     let received = conn
@@ -71,19 +72,23 @@ pub fn prune_logs(conn: &Connection, cutoff_ms: i64, limit: usize) -> Result<usi
                (SELECT id FROM postbacks_received WHERE received_at < ?1 ORDER BY id LIMIT ?2)",
         )?
         .execute(params![cutoff_ms, limit as i64])?;
-    let deliveries = conn
-        .prepare_cached(
-            "DELETE FROM postback_deliveries WHERE id IN
-               (SELECT id FROM postback_deliveries WHERE status <> 'pending' AND created_at < ?1 ORDER BY id LIMIT ?2)",
-        )?
-        .execute(params![cutoff_ms, limit as i64])?;
+    let mut deliveries = 0;
+    for table in ["postback_deliveries", "webhook_deliveries"] {
+        deliveries += conn
+            .prepare_cached(&format!(
+                "DELETE FROM {table} WHERE id IN
+                   (SELECT id FROM {table} WHERE status <> 'pending' AND created_at < ?1 ORDER BY id LIMIT ?2)"
+            ))?
+            .execute(params![cutoff_ms, limit as i64])?;
+    }
     let hooks = conn
         .prepare_cached(
             "DELETE FROM hooks_received WHERE id IN
                (SELECT id FROM hooks_received WHERE received_at < ?1 ORDER BY id LIMIT ?2)",
         )?
         .execute(params![cutoff_ms, limit as i64])?;
-    Ok(received + deliveries + sessions + hooks)
+    let invites = super::portal::prune_invites(conn, cutoff_ms, limit)?;
+    Ok(received + deliveries + sessions + hooks + invites)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,9 +137,10 @@ pub fn append_log(db: &Path, kind: Kind, id: &str) -> std::io::Result<()> {
 
 /// Erases a customer: the customer row (e-mail, name), every click tied to it, directly or
 /// through its conversions, and every copy of what was sent about them: the raw parameters of
-/// postbacks received for their conversions or naming them, and the outbound postbacks about
-/// their conversions, and the salt behind their orders' hashes in the affiliate ledger.
-/// Conversions and ledger entries stay with their amounts, commissions and affiliate.
+/// postbacks received for their conversions or naming them, the outbound postbacks about their
+/// conversions, the merchant webhook payloads about them, and the salt behind their orders'
+/// hashes in the affiliate ledger. Conversions and ledger entries stay with their amounts,
+/// commissions and affiliate.
 /// Returns whether anything was found.
 pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<bool, Error> {
     let row: Option<(i64, Option<String>)> = conn
@@ -180,9 +186,11 @@ pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<
 const ERASED_PARAMS: &str = r#"{"erased":"personal data removed on request"}"#;
 
 /// Removes what the logs hold about one conversion: every parameter of the postbacks received
-/// for it (they may carry e-mails, names, addresses, anything the sender passed along), and the
-/// query and path of the outbound postbacks about it; one not sent yet never will be.
+/// for it (they may carry e-mails, names, addresses, anything the sender passed along), the
+/// query and path of the outbound postbacks about it (one not sent yet never will be), and the
+/// customer and click IDs in the webhook payloads about it.
 fn scrub_conversion_logs(conn: &Connection, conversion_id: i64) -> Result<(), Error> {
+    super::webhook_deliveries::redact_conversion(conn, conversion_id)?;
     conn.prepare_cached(&format!("UPDATE postbacks_received SET params = '{ERASED_PARAMS}' WHERE conversion_id = ?1"))?
         .execute([conversion_id])?;
     let deliveries: Vec<(i64, String)> = conn

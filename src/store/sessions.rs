@@ -1,8 +1,9 @@
 //! Sessions of logged-in browsers, for every kind of principal: the merchant admin, and
 //! affiliates (the portal). The cookie carries a random token; the database keeps only its
 //! SHA-256, so a copy of the database or of a backup opens no session. A session is live until
-//! it expires or is ended (logout; a new admin token ends every admin session; a re-invited or
-//! paused affiliate will end theirs). Expired and ended sessions are deleted by the sweep.
+//! it expires or is ended (logout; a new admin token ends every admin session; a re-invite or
+//! pausing ends an affiliate's: `store::portal`, `store::affiliates`). Expired and ended sessions
+//! are deleted by the sweep.
 //!
 //! Also here: the admin token's hash and where it came from, in `settings`, so that a changed
 //! token ends the sessions opened with the old one. This module never sees a token it stores.

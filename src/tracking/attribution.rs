@@ -8,6 +8,8 @@
 //! error of the first key given is reported, so an integration bug surfaces instead of a sale
 //! silently going to nobody. Pure logic: callers do the lookups.
 
+use super::time::MS_PER_DAY;
+
 /// The offer's attribution model for sessions with several clicks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Model {
@@ -100,12 +102,10 @@ pub struct Resolved {
     /// That click is test data.
     pub click_test: bool,
     /// The fraud rules that click tripped.
-    pub click_flags: Vec<super::conversion::Flag>,
+    pub click_flags: Vec<super::fraud::Flag>,
     /// When the customer that attributed it was tied to the affiliate.
     pub tied_at: Option<i64>,
 }
-
-pub const MS_PER_DAY: i64 = 86_400_000;
 
 /// Whether a click made at `clicked_at` may still be credited at `now` under a window of
 /// `window_days`. The window is inclusive: a click exactly `window_days` old still counts.

@@ -5,6 +5,7 @@
 
 use super::attribution::{Key, Keys};
 use super::commission;
+use super::fraud::Flag;
 use super::money::Currency;
 use super::validate;
 use crate::error::Error;
@@ -113,50 +114,27 @@ impl Source {
     }
 }
 
-/// A fraud rule a conversion tripped. A flagged conversion is recorded and stays `pending`
-/// (rules flag, they never drop a sale); it is never approved automatically.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Flag {
-    /// The customer's e-mail is the affiliate's own.
-    SelfReferral,
-    /// It came sooner after its click than a person can buy.
-    TooFast,
-    /// Its click came from an address that sent the affiliate a flood of clicks.
-    ClickFlood,
-    /// Its click already led to as many conversions as the offer allows.
-    ClickReused,
+/// Which rate priced a conversion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateSource {
+    Offer,
+    AffiliateOverride,
+    EventType,
 }
 
-impl Flag {
-    pub const ALL: [Flag; 4] = [Flag::SelfReferral, Flag::TooFast, Flag::ClickFlood, Flag::ClickReused];
-
+impl RateSource {
     pub fn as_str(self) -> &'static str {
         match self {
-            Flag::SelfReferral => "self_referral",
-            Flag::TooFast => "too_fast",
-            Flag::ClickFlood => "click_flood",
-            Flag::ClickReused => "click_reused",
+            RateSource::Offer => "offer",
+            RateSource::AffiliateOverride => "affiliate_override",
+            RateSource::EventType => "event_type",
         }
     }
 
-    pub fn parse(text: &str) -> Option<Flag> {
-        Flag::ALL.into_iter().find(|f| f.as_str() == text)
-    }
-
-    /// The stored form of a set of flags: comma-separated, in a fixed order; `None` when empty.
-    pub fn join(flags: &[Flag]) -> Option<String> {
-        let mut sorted = flags.to_vec();
-        sorted.sort();
-        sorted.dedup();
-        (!sorted.is_empty()).then(|| sorted.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(","))
-    }
-
-    /// Reads [`Flag::join`]'s form back; unknown names are an error.
-    pub fn split(text: Option<&str>) -> Option<Vec<Flag>> {
-        match text {
-            None | Some("") => Some(Vec::new()),
-            Some(text) => text.split(',').map(Flag::parse).collect(),
-        }
+    pub fn parse(text: &str) -> Option<RateSource> {
+        [RateSource::Offer, RateSource::AffiliateOverride, RateSource::EventType]
+            .into_iter()
+            .find(|r| r.as_str() == text)
     }
 }
 
@@ -273,7 +251,7 @@ pub struct Conversion {
     /// The fraud rules it tripped (empty when none).
     pub flags: Vec<Flag>,
     /// Which rate priced it.
-    pub rate_source: super::pricing::RateSource,
+    pub rate_source: RateSource,
     pub details: Details,
 }
 
@@ -491,7 +469,7 @@ mod tests {
             updated_at: 0,
             test: false,
             flags: Vec::new(),
-            rate_source: crate::tracking::pricing::RateSource::Offer,
+            rate_source: RateSource::Offer,
             details: Details::default(),
         }
     }
@@ -539,21 +517,6 @@ mod tests {
         let rejected = conversion(10_000, 1_000, Status::Rejected);
         assert_eq!(plan_refund(&rejected, None), Err(RefundRefusal::Status(Status::Rejected)));
         assert_eq!(RefundRefusal::Status(Status::Rejected).error(&rejected).code, "invalid_status_transition");
-    }
-
-    #[test]
-    fn flags_are_stored_in_one_order_and_read_back() {
-        assert_eq!(Flag::join(&[]), None);
-        assert_eq!(
-            Flag::join(&[Flag::ClickReused, Flag::TooFast, Flag::TooFast]).as_deref(),
-            Some("too_fast,click_reused")
-        );
-        assert_eq!(Flag::split(Some("too_fast,click_reused")), Some(vec![Flag::TooFast, Flag::ClickReused]));
-        assert_eq!(Flag::split(None), Some(vec![]));
-        assert_eq!(Flag::split(Some("too_fast,nope")), None);
-        for f in Flag::ALL {
-            assert_eq!(Flag::parse(f.as_str()), Some(f));
-        }
     }
 
     #[test]

@@ -104,9 +104,71 @@ pub fn is_bot(user_agent: Option<&str>) -> bool {
     }
 }
 
+/// A fraud rule a conversion tripped. A flagged conversion is recorded and stays `pending`
+/// (rules flag, they never drop a sale); it is never approved automatically.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Flag {
+    /// The customer's e-mail is the affiliate's own.
+    SelfReferral,
+    /// It came sooner after its click than a person can buy.
+    TooFast,
+    /// Its click came from an address that sent the affiliate a flood of clicks.
+    ClickFlood,
+    /// Its click already led to as many conversions as the offer allows.
+    ClickReused,
+}
+
+impl Flag {
+    pub const ALL: [Flag; 4] = [Flag::SelfReferral, Flag::TooFast, Flag::ClickFlood, Flag::ClickReused];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flag::SelfReferral => "self_referral",
+            Flag::TooFast => "too_fast",
+            Flag::ClickFlood => "click_flood",
+            Flag::ClickReused => "click_reused",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Flag> {
+        Flag::ALL.into_iter().find(|f| f.as_str() == text)
+    }
+
+    /// The stored form of a set of flags: comma-separated, in a fixed order; `None` when empty.
+    pub fn join(flags: &[Flag]) -> Option<String> {
+        let mut sorted = flags.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        (!sorted.is_empty()).then(|| sorted.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(","))
+    }
+
+    /// Reads [`Flag::join`]'s form back; unknown names are an error.
+    pub fn split(text: Option<&str>) -> Option<Vec<Flag>> {
+        match text {
+            None | Some("") => Some(Vec::new()),
+            Some(text) => text.split(',').map(Flag::parse).collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flags_are_stored_in_one_order_and_read_back() {
+        assert_eq!(Flag::join(&[]), None);
+        assert_eq!(
+            Flag::join(&[Flag::ClickReused, Flag::TooFast, Flag::TooFast]).as_deref(),
+            Some("too_fast,click_reused")
+        );
+        assert_eq!(Flag::split(Some("too_fast,click_reused")), Some(vec![Flag::TooFast, Flag::ClickReused]));
+        assert_eq!(Flag::split(None), Some(vec![]));
+        assert_eq!(Flag::split(Some("too_fast,nope")), None);
+        for f in Flag::ALL {
+            assert_eq!(Flag::parse(f.as_str()), Some(f));
+        }
+    }
 
     #[test]
     fn a_conversion_is_too_fast_only_within_the_minimum_age() {

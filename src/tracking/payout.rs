@@ -1,11 +1,45 @@
-//! Payouts as the product's rules see them: their statuses and transitions, and who qualifies in
-//! a payout run. Pure: no SQL, no clock.
+//! Payouts as the product's rules see them: a payout and the ledger entries it holds, their
+//! statuses and transitions, and who qualifies in a payout run. Pure: no SQL, no clock.
 //!
 //! A payout is created `pending`, holding every payable ledger entry of its affiliate and
 //! currency that no other live payout holds; it then becomes `paid` (the merchant sent the
 //! money) or `cancelled` (its entries return to the available balance). Neither end changes.
 
 use crate::error::Error;
+use crate::tracking::money::Currency;
+
+/// A payout as stored: who is paid, how much, where, and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payout {
+    pub id: i64,
+    /// The run that made it (`payout_runs.id`) and that run's idempotency key.
+    pub run: i64,
+    pub run_id: Option<String>,
+    pub affiliate_id: i64,
+    pub referral_code: String,
+    pub name: String,
+    pub payout_email: Option<String>,
+    pub payout_details: Option<String>,
+    pub currency: Currency,
+    pub amount: i64,
+    pub status: Status,
+    pub reference: Option<String>,
+    pub created_at: i64,
+    pub paid_at: Option<i64>,
+    pub cancelled_at: Option<i64>,
+}
+
+/// A ledger entry a payout holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    pub seq: i64,
+    pub kind: String,
+    pub conversion_id: Option<i64>,
+    /// The merchant's order ID (never shown to affiliates in full).
+    pub external_id: Option<String>,
+    pub amount: i64,
+    pub at: i64,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Status {

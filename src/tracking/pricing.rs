@@ -4,33 +4,9 @@
 //! and calls this once per conversion, on the reader that attributes it.
 
 use super::commission::Rule;
-use super::conversion::NewConversion;
+use super::conversion::{NewConversion, RateSource};
 use super::money::Currency;
 use crate::error::Error;
-
-/// Which rate priced a conversion.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RateSource {
-    Offer,
-    AffiliateOverride,
-    EventType,
-}
-
-impl RateSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RateSource::Offer => "offer",
-            RateSource::AffiliateOverride => "affiliate_override",
-            RateSource::EventType => "event_type",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<RateSource> {
-        [RateSource::Offer, RateSource::AffiliateOverride, RateSource::EventType]
-            .into_iter()
-            .find(|r| r.as_str() == text)
-    }
-}
 
 /// The rate chosen for one conversion, and why it pays nothing when it does not.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,7 +114,7 @@ pub fn price(terms: &Terms<'_>, new: &NewConversion) -> Result<Price, Error> {
         commission = 0;
         note = Some(format!(
             "the customer was tied on {}; offer `{}` pays recurring commission for {} months: it earns nothing",
-            crate::clock::rfc3339(recurring.tied_at),
+            super::time::rfc3339(recurring.tied_at),
             terms.offer,
             recurring.months
         ));

@@ -139,14 +139,14 @@ fn a_configured_token_replaces_the_generated_one() {
 }
 
 /// The filter docs/operations.md gives for fail2ban, read from the document itself.
-fn fail2ban_failregex() -> String {
+pub fn fail2ban_failregex() -> String {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md")).unwrap();
     let line = doc.lines().find(|l| l.starts_with("failregex")).expect("a failregex line in docs/operations.md");
     line.split_once('=').unwrap().1.trim().to_string()
 }
 
 /// fail2ban's `<HOST>` tag, as a regex the `regex` crate reads (an IPv4 or IPv6 address).
-fn expand_host(failregex: &str) -> regex::Regex {
+pub fn expand_host(failregex: &str) -> regex::Regex {
     let host = r"(?:::f{4,6}:)?(?P<host>[0-9A-Fa-f:.]+)";
     regex::Regex::new(&failregex.replace("<HOST>", host)).expect("the failregex compiles")
 }

@@ -159,6 +159,11 @@ impl Browser {
         if status == 200 { answer["value"].as_str().unwrap_or_default().to_string() } else { String::new() }
     }
 
+    /// A DOM property of the element, as text (`value` of an input).
+    pub fn property(&self, e: &Element, name: &str) -> String {
+        self.command("GET", &format!("/element/{}/property/{name}", e.0), None).as_str().unwrap_or_default().to_string()
+    }
+
     pub fn click(&self, e: &Element) {
         self.command("POST", &format!("/element/{}/click", e.0), None);
     }

@@ -310,6 +310,20 @@ fn public_paths_pass_with_the_visitor_address_and_the_rest_stays_private() {
 }
 
 #[test]
+fn the_affiliate_portal_passes_and_its_cookies_are_secure() {
+    let Some((app, proxy)) = start() else { return };
+    app.seed();
+    let r = request(proxy.tunnel, "GET", "/portal/login", &[], b"");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), proxy.error_log());
+    let cookie = r.header("Set-Cookie").expect("the login form's token cookie");
+    assert!(cookie.contains("Path=/portal") && cookie.ends_with("; Secure"), "HTTPS as nginx tells it: {cookie}");
+    let r = request(proxy.tunnel, "GET", "/portal", &[], b"");
+    assert_eq!((r.status, r.header("Location")), (303, Some("/portal/login")));
+    assert_eq!(request(proxy.tunnel, "GET", "/portals", &[], b"").status, 404);
+    assert_eq!(seen_by_app(&app, "GET", "unmatched"), 0, "/portals is nginx's 404: {}", app.log_text());
+}
+
+#[test]
 fn a_huge_declared_body_is_refused_by_the_proxy() {
     let Some((mut app, proxy)) = start() else { return };
     let mut stream = open(proxy.tunnel);

@@ -11,7 +11,7 @@ use crate::http::input::{affiliate_changes, new_affiliate};
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
 use crate::store::affiliates::{self, Affiliate};
-use crate::store::deliveries;
+use crate::store::{deliveries, portal};
 use crate::tracking::outbound::POSTBACK_MACROS;
 
 pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
@@ -85,8 +85,15 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     }
 }
 
+/// Where an affiliate's postback signing secret goes.
+const TRACKER: &str = "copy it into the affiliate's tracker to verify the X-Affiliated-Signature header.";
+
 fn secret_notice(secret: String) -> Notice {
-    Notice::Secret { what: "A signing secret for this affiliate's postbacks was created.".into(), value: secret }
+    Notice::Secret {
+        what: "A signing secret for this affiliate's postbacks was created.".into(),
+        use_it: TRACKER,
+        value: secret,
+    }
 }
 
 fn find(ctx: &Ctx, req: &Req) -> Result<Affiliate, Error> {
@@ -154,6 +161,9 @@ fn edit_page(
         value("postback_url", a.postback_url.as_deref()),
         macros.join(" ")
     );
+    if ctx.config.portal {
+        body.buffer().push_str(portal_card(ctx, req, a)?.as_str());
+    }
     if a.postback_url.is_some() {
         html!(
             body,
@@ -170,6 +180,52 @@ fn edit_page(
         );
     }
     Ok(Response::html(status, layout::page(req, &a.name, "/admin/affiliates", &notice, &body)))
+}
+
+/// The affiliate's standing in the portal and the invite button.
+fn portal_card(ctx: &Ctx, req: &Req, a: &Affiliate) -> Result<Html, Error> {
+    let standing = portal::standing(&ctx.db, a.id, crate::clock::now_ms())?;
+    let state = match (standing.has_password, standing.invite_expires_at) {
+        (true, _) => "They have a portal password.".to_string(),
+        (false, Some(expires)) => format!("Invited; the link works until {}.", html::time(expires)),
+        (false, None) => "Not invited yet (or the invite expired).".to_string(),
+    };
+    let confirm = if standing.has_password || standing.invite_expires_at.is_some() {
+        " data-confirm=\"A new invite link ends their portal sessions, resets their password and stops the previous link. Go on?\""
+    } else {
+        ""
+    };
+    Ok(fragment!(
+        "<h2>Affiliate portal</h2><div class=\"card row\"><span class=\"muted\" style=\"flex:1\">{} Affiliates log in \
+         at <span class=\"mono\">/portal</span> with their referral code and the password they choose with an invite \
+         link (single use, 7 days). A new link is also how they reset a forgotten password.</span>\
+         <form class=\"inline\" method=\"post\" action=\"/admin/affiliates/{}/invite\">{}\
+         <button class=\"btn\" type=\"submit\"{}>Invite to the portal</button></form></div>",
+        state,
+        a.referral_code,
+        layout::csrf_field(req),
+        Html::from_static(confirm)
+    ))
+}
+
+/// Makes an invite link and shows it once.
+pub fn invite(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let affiliate = find(ctx, req)?;
+    let (url, expires_at) = match crate::http::portal::invite::create(ctx, &affiliate.referral_code) {
+        Ok(made) => made,
+        Err(e) if e.status < 500 => return edit_page(ctx, req, &affiliate, Notice::Error(e.message), None, e.status),
+        Err(e) => return Err(e),
+    };
+    let notice = Notice::Once {
+        text: format!(
+            "The invite link for {}. It is shown only now: send it to them. It works once, until {}; \
+             earlier links no longer work.",
+            affiliate.name,
+            html::time(expires_at)
+        ),
+        value: url,
+    };
+    edit_page(ctx, req, &affiliate, notice, None, 201)
 }
 
 pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
@@ -191,8 +247,11 @@ pub fn rotate_secret(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let affiliate = find(ctx, req)?;
     let id = affiliate.id;
     let secret = ctx.writer.run(move |conn| affiliates::rotate_postback_secret(conn, id))?;
-    let notice =
-        Notice::Secret { what: "A new signing secret was made; the old one no longer works.".into(), value: secret };
+    let notice = Notice::Secret {
+        what: "A new signing secret was made; the old one no longer works.".into(),
+        use_it: TRACKER,
+        value: secret,
+    };
     edit_page(ctx, req, &affiliate, notice, None, 200)
 }
 

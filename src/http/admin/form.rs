@@ -51,6 +51,11 @@ impl Form {
     pub fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(k, _)| k == name)
     }
+
+    /// The fields named in `names` only: what a form may change, whatever else was posted.
+    pub fn only(&self, names: &[&str]) -> Form {
+        Form(self.0.iter().filter(|(k, _)| names.contains(&k.as_str())).cloned().collect())
+    }
 }
 
 impl Fields for Form {
@@ -154,5 +159,7 @@ order_id\r\n1001\r\n--not-the-boundary\r\n\r\n--XyZ\r\nContent-Disposition: form
         assert_eq!(form.get("b"), None);
         assert!(form.has("b"));
         assert_eq!(form.all("id").collect::<Vec<_>>(), ["1", "2"]);
+        let only = form.only(&["a", "b"]);
+        assert!(only.has("a") && only.has("b") && !only.has("id"));
     }
 }

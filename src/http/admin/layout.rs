@@ -18,6 +18,7 @@ const NAV: &[(&str, &str)] = &[
     ("/admin/coupons", "Coupons"),
     ("/admin/postbacks", "Postbacks"),
     ("/admin/hooks", "Shop hooks"),
+    ("/admin/webhooks", "Webhooks"),
     ("/admin/reconcile", "Reconcile"),
 ];
 
@@ -131,9 +132,15 @@ pub enum Notice {
     None,
     Ok(String),
     Error(String),
-    /// A secret shown once, with a copy button.
+    /// A secret shown once, with a copy button: `what` it is, and `use_it`, where it goes.
     Secret {
         what: String,
+        use_it: &'static str,
+        value: String,
+    },
+    /// A value shown once (a link, a secret), with what it is and a copy button.
+    Once {
+        text: String,
         value: String,
     },
 }
@@ -144,12 +151,19 @@ impl Notice {
             Notice::None => Html::new(),
             Notice::Ok(text) => fragment!("<div class=\"notice ok\" role=\"status\">{}</div>", text),
             Notice::Error(text) => fragment!("<div class=\"notice error\" role=\"alert\">{}</div>", text),
-            Notice::Secret { what, value } => fragment!(
-                "<div class=\"notice secret\" role=\"status\"><strong>{}</strong> It is shown only now: copy it into the \
-                 affiliate's tracker to verify the X-Affiliated-Signature header.\
+            Notice::Secret { what, use_it, value } => fragment!(
+                "<div class=\"notice secret\" role=\"status\"><strong>{}</strong> It is shown only now: {}\
                  <div class=\"copy\" style=\"margin-top:8px\"><input id=\"secret\" class=\"mono\" type=\"text\" readonly value=\"{}\">\
                  <button class=\"btn\" type=\"button\" data-copy=\"secret\">Copy</button></div></div>",
                 what,
+                *use_it,
+                value
+            ),
+            Notice::Once { text, value } => fragment!(
+                "<div class=\"notice secret\" role=\"status\">{}\
+                 <div class=\"copy\" style=\"margin-top:8px\"><input id=\"secret\" class=\"mono\" type=\"text\" readonly value=\"{}\">\
+                 <button class=\"btn\" type=\"button\" data-copy=\"secret\">Copy</button></div></div>",
+                text,
                 value
             ),
         }
@@ -171,30 +185,49 @@ fn head(title: &str) -> Html {
     )
 }
 
-/// A full page: navigation (with `active` highlighted), the notice and `body`.
-pub fn page(req: &Req, title: &str, active: &str, notice: &Notice, body: &Html) -> String {
+/// A logged-in area's frame: where its brand links, its navigation `(path, label)`, where its
+/// log-out form posts, and the text of its footer. The admin's pages are [`page`]; the portal's are
+/// `portal::layout::page`.
+pub struct Area<'a> {
+    pub home: &'a str,
+    pub nav: &'a [(&'a str, &'a str)],
+    pub logout: &'a str,
+    pub footer: &'a str,
+}
+
+/// A full page of `area`: navigation (with `active` highlighted), the notice and `body`.
+pub fn area_page(area: &Area<'_>, req: &Req, title: &str, active: &str, notice: &Notice, body: &Html) -> String {
     let mut out = head(title);
     html!(
         out,
-        "<body><header class=\"top\"><div class=\"wrap\"><a class=\"brand\" href=\"/admin\"><i></i>affiliated</a><nav>"
+        "<body><header class=\"top\"><div class=\"wrap\"><a class=\"brand\" href=\"{}\"><i></i>affiliated</a><nav>",
+        area.home
     );
-    for (path, label) in NAV {
+    for (path, label) in area.nav {
         let class = if *path == active { "on" } else { "" };
         html!(out, "<a class=\"{}\" href=\"{}\">{}</a>", class, *path, *label);
     }
     html!(
         out,
-        "</nav><form class=\"inline\" method=\"post\" action=\"/admin/logout\">{}\
+        "</nav><form class=\"inline\" method=\"post\" action=\"{}\">{}\
          <button class=\"btn link\" type=\"submit\">Log out</button></form></div></header>\
-         <main class=\"wrap\">{}{}</main><footer class=\"wrap\">affiliated {} · times and days are UTC</footer>\
+         <main class=\"wrap\">{}{}</main><footer class=\"wrap\">{}</footer>\
          <script>{}</script></body></html>",
+        area.logout,
         csrf_field(req),
         notice.html(),
         body,
-        env!("CARGO_PKG_VERSION"),
+        area.footer,
         Html::from_static(SCRIPT)
     );
     out.into_string()
+}
+
+/// A full admin page: navigation (with `active` highlighted), the notice and `body`.
+pub fn page(req: &Req, title: &str, active: &str, notice: &Notice, body: &Html) -> String {
+    let footer = format!("affiliated {} · times and days are UTC", env!("CARGO_PKG_VERSION"));
+    let admin = Area { home: "/admin", nav: NAV, logout: "/admin/logout", footer: &footer };
+    area_page(&admin, req, title, active, notice, body)
 }
 
 /// A page without navigation (the login form, errors before login).

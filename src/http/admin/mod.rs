@@ -26,6 +26,7 @@ pub mod overview;
 pub mod postbacks;
 pub mod reconcile;
 pub mod session;
+pub mod webhooks;
 
 use html::{Html, fragment};
 use layout::Notice;
@@ -102,22 +103,28 @@ pub fn harden(mut response: Response) -> Response {
 
 /// An error from a handler, as a page.
 pub fn error_page(req: &Req, e: &Error) -> Response {
+    let full = |title: &str, body: &Html| layout::page(req, title, "", &Notice::None, body);
+    error_page_of(req, e, ("/admin", "Back to the overview"), &full)
+}
+
+/// An error as a page of a logged-in area (the admin, the portal): its title, its message and a
+/// link `back` (href, label), inside the area's frame (`full`) once the session is known, on a
+/// bare page otherwise.
+pub fn error_page_of(req: &Req, e: &Error, back: (&str, &str), full: &dyn Fn(&str, &Html) -> String) -> Response {
     let title = match e.status {
         404 => "Not found",
         400..500 => "That did not work",
         _ => "Something went wrong",
     };
     let body = fragment!(
-        "<h1>{}</h1><p class=\"sub\">{}</p><p><a class=\"btn\" href=\"/admin\">Back to the overview</a></p>",
+        "<h1>{}</h1><p class=\"sub\">{}</p><p><a class=\"btn\" href=\"{}\">{}</a></p>",
         title,
-        e.message
+        e.message,
+        back.0,
+        back.1
     );
-    let page = if req.csrf.is_some() {
-        layout::page(req, title, "", &Notice::None, &body)
-    } else {
-        layout::bare_page(title, &body)
-    };
-    Response::html(e.status, page)
+    let page = if req.csrf.is_some() { full(title, &body) } else { layout::bare_page(title, &body) };
+    Response::html(e.status, page).busy_hint()
 }
 
 /// After a form post: 303 to `path` with `params` (e.g. a notice code), so reloading the page
@@ -141,6 +148,9 @@ pub fn notice(req: &Req) -> Notice {
         Some("saved") => "Saved.".to_string(),
         Some("retried") => "The postback is queued and will be sent within a few seconds.".to_string(),
         Some("test-queued") => "A test postback is queued; see it under Postbacks.".to_string(),
+        Some("webhook-deleted") => "The webhook was deleted; nothing more is sent to it.".to_string(),
+        Some("webhook-test-queued") => "A webhook.test event is queued; its delivery shows below.".to_string(),
+        Some("webhook-retried") => "The webhook delivery is queued and will be sent within a few seconds.".to_string(),
         _ => return Notice::None,
     };
     if skipped > 0 {
@@ -205,11 +215,11 @@ impl Period {
     }
 
     pub fn start_ms(self) -> i64 {
-        self.from_day * crate::tracking::attribution::MS_PER_DAY
+        self.from_day * crate::tracking::time::MS_PER_DAY
     }
 
     pub fn end_ms(self) -> i64 {
-        self.to_day * crate::tracking::attribution::MS_PER_DAY
+        self.to_day * crate::tracking::time::MS_PER_DAY
     }
 
     pub fn days(self) -> i64 {

@@ -18,26 +18,26 @@ use crate::tracking::money::Currency;
 const MAX_AFFILIATES: usize = 50;
 const PRESETS: &[i64] = &[7, 30, 90, 365];
 /// Stacking order of the conversions chart, and the CSS class of each status.
-const STATUSES: [&str; 4] = ["approved", "pending", "refunded", "rejected"];
+pub const STATUSES: [&str; 4] = ["approved", "pending", "refunded", "rejected"];
 
 /// Sums per currency, in the order currencies first appear.
 #[derive(Clone, Debug, Default)]
-struct Amounts(Vec<(Currency, i64)>);
+pub struct Amounts(pub Vec<(Currency, i64)>);
 
 impl Amounts {
-    fn add(&mut self, currency: Currency, minor: i64) {
+    pub fn add(&mut self, currency: Currency, minor: i64) {
         match self.0.iter_mut().find(|(c, _)| *c == currency) {
             Some((_, sum)) => *sum += minor,
             None => self.0.push((currency, minor)),
         }
     }
 
-    fn of(&self, currency: Currency) -> i64 {
+    pub fn of(&self, currency: Currency) -> i64 {
         self.0.iter().find(|(c, _)| *c == currency).map(|(_, v)| *v).unwrap_or(0)
     }
 
     /// One line per currency (largest first); `–` when empty.
-    fn html(&self) -> Html {
+    pub fn html(&self) -> Html {
         let mut sorted = self.0.clone();
         sorted.sort_by_key(|(c, v)| (-*v, c.code()));
         let lines: Vec<String> = sorted.iter().map(|(c, v)| html::money(*c, *v)).collect();
@@ -208,7 +208,8 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     Ok(Response::html(200, layout::page(req, "Overview", "/admin", &super::notice(req), &body)))
 }
 
-fn legend_swatches() -> Html {
+/// The colour key of the conversions-by-status chart (the portal's overview shows it too).
+pub fn legend_swatches() -> Html {
     let mut out = Html::new();
     for (status, color) in
         [("approved", "#22a35a"), ("pending", "#f0a53a"), ("refunded", "#98a2b3"), ("rejected", "#e5604d")]
@@ -218,7 +219,8 @@ fn legend_swatches() -> Html {
     out
 }
 
-fn kpi(label: &str, value: &Html, note: &str) -> Html {
+/// One figure in a card: label, value, a note below.
+pub fn kpi(label: &str, value: &Html, note: &str) -> Html {
     let size = if value.as_str().contains("<br>") { " small" } else { "" };
     fragment!(
         "<div class=\"card kpi\"><div class=\"label\">{}</div><div class=\"value{}\">{}</div><div class=\"note\">{}</div></div>",
@@ -230,8 +232,8 @@ fn kpi(label: &str, value: &Html, note: &str) -> Html {
 }
 
 /// `Nov 3`.
-fn short_day(day: i64) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(day * crate::tracking::attribution::MS_PER_DAY)
+pub fn short_day(day: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(day * crate::tracking::time::MS_PER_DAY)
         .map(|t| t.format("%b %-d").to_string())
         .unwrap_or_default()
 }

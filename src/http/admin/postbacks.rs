@@ -110,12 +110,12 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         filter_links(req, "status", DELIVERY_STATUSES, "outcome")
     );
     for d in &sent {
-        let last = match (d.last_status, &d.last_error) {
+        let last = match (d.progress.last_status, &d.progress.last_error) {
             (_, Some(error)) => error.clone(),
             (Some(code), None) => format!("HTTP {code}"),
             (None, None) => String::new(),
         };
-        let retry = if d.status == "delivered" {
+        let retry = if d.progress.status == "delivered" {
             Html::new()
         } else {
             fragment!(
@@ -131,15 +131,15 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             "<tr><td title=\"{}\">{} ago</td><td><a href=\"/admin/affiliates/{}\">{}</a></td><td>{}</td>\
              <td class=\"mono clip\" title=\"{}\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"clip\" title=\"{}\">{}</td>\
              <td class=\"num\">{}</td></tr>",
-            html::time(d.created_at),
-            html::age(d.created_at, now),
+            html::time(d.progress.created_at),
+            html::age(d.progress.created_at, now),
             d.referral_code,
             d.referral_code,
             d.event,
             d.url,
             d.url,
-            html::badge(&d.status),
-            d.attempts,
+            html::badge(&d.progress.status),
+            d.progress.attempts,
             last,
             last,
             retry

@@ -53,6 +53,14 @@ pub fn test_postback(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     Ok(Response::json(201, &views::delivery(&delivery)))
 }
 
+/// `POST /api/v1/affiliates/{code}/invite`: a single-use link to the affiliate portal, valid for
+/// 7 days: `201 {"invite_url", "expires_at"}`. Revokes the affiliate's earlier invites, resets
+/// their password and ends their portal sessions (how a forgotten password is reset).
+pub fn invite(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let (url, expires_at) = crate::http::portal::invite::create(ctx, req.param(0))?;
+    Ok(Response::json(201, &json!({"invite_url": url, "expires_at": crate::clock::rfc3339(expires_at)})))
+}
+
 pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
     let after = super::cursor(req)?.unwrap_or(0);

@@ -14,6 +14,7 @@ pub mod payouts;
 pub mod postbacks;
 pub mod statements;
 pub mod tracking;
+pub mod webhooks;
 
 use super::response::Response;
 use super::{Ctx, Req};
@@ -45,6 +46,16 @@ pub fn cursor(req: &Req) -> Result<Option<i64>, Error> {
                 .ok_or_else(|| Error::invalid("cursor", "is not a cursor this API returned"))
         })
         .transpose()
+}
+
+/// `status` from the query string of a list of deliveries (postbacks or webhooks).
+pub fn delivery_status(req: &Req) -> Result<Option<&str>, Error> {
+    match req.query("status") {
+        Some(s) if !["pending", "delivered", "failed"].contains(&s) => {
+            Err(Error::invalid("status", "must be pending, delivered or failed"))
+        }
+        status => Ok(status),
+    }
 }
 
 /// Whether a write is test data: sent with a test key, or marked `"test": true` by a live one

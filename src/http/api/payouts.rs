@@ -8,8 +8,9 @@ use crate::http::json::Body;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
 use crate::store::affiliates;
-use crate::store::payouts::{self, Filter, Payout, Run, RunOutcome, Transition};
+use crate::store::payouts::{self, Filter, Run, RunOutcome, Transition};
 use crate::tracking::money;
+use crate::tracking::payout::Payout;
 use crate::tracking::payout::{self as rules, Status};
 
 /// A payout with the entries it holds, as the API shows it.

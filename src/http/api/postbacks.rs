@@ -53,12 +53,7 @@ pub fn received(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
-    let status = req.query("status");
-    if let Some(s) = status
-        && !["pending", "delivered", "failed"].contains(&s)
-    {
-        return Err(Error::invalid("status", "must be pending, delivered or failed"));
-    }
+    let status = super::delivery_status(req)?;
     let rows = deliveries::list(&ctx.db, status, super::cursor(req)?, limit)?;
     let next = views::next_cursor(&rows, limit, |d| d.id.to_string());
     Ok(Response::json(200, &views::page(rows.iter().map(views::delivery).collect(), next)))

@@ -9,7 +9,7 @@
 use crate::error::Error;
 use crate::http::admin::csv::{Cell, write_row};
 use crate::http::response::Response;
-use crate::store::payouts::Payout;
+use crate::tracking::payout::Payout;
 
 /// PayPal's limit on lines per upload.
 pub const PAYPAL_MAX_ROWS: usize = 5000;

@@ -11,8 +11,8 @@ use crate::http::admin::{PAGE_SIZE, next_link, see_other};
 use crate::http::api::payouts::{make_run, run_request};
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
-use crate::store::payouts::{self, Filter, Payout, RunOutcome, Transition};
-use crate::tracking::payout::{self as rules, Status};
+use crate::store::payouts::{self, Filter, RunOutcome, Transition};
+use crate::tracking::payout::{self as rules, Payout, Status};
 
 pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let mut filter = Filter::default();

@@ -9,9 +9,10 @@ use super::require;
 use crate::error::Error;
 use crate::store::events::{self, NewEvent};
 use crate::store::ledger;
-use crate::store::{deliveries, reports};
+use crate::store::{deliveries, reports, webhooks};
 use crate::tracking::conversion::{Conversion, RefundAmount, RefundRefusal, RefundRequest, Status, plan_refund};
 use crate::tracking::ledger::Kind;
+use crate::tracking::webhook::Event;
 
 /// The result of approving or rejecting.
 #[derive(Debug)]
@@ -61,6 +62,7 @@ pub fn decide(
         _ => ledger::conversion(conn, &current, Kind::Rejected, -current.commission, now)?,
     }
     deliveries::enqueue(conn, &current, to.as_str(), to.as_str(), now)?;
+    webhooks::announce(conn, &current, Event::of_decision(to), now)?;
     Ok(Decision::Changed(current))
 }
 
@@ -140,5 +142,6 @@ pub fn refund(conn: &Connection, id: i64, request: &RefundRequest, actor: &str, 
     let kind = if current.status == Status::Approved { Kind::ClawedBack } else { Kind::Refunded };
     ledger::conversion(conn, &updated, kind, -taken_back, now)?;
     deliveries::enqueue(conn, &updated, "refunded", updated.status.as_str(), now)?;
+    webhooks::announce(conn, &updated, Event::ConversionRefunded, now)?;
     Ok(Refunded::Changed(updated))
 }

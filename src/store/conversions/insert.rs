@@ -18,12 +18,13 @@ use crate::error::Error;
 use crate::store::attribute;
 use crate::store::events::{self, NewEvent};
 use crate::store::ledger;
-use crate::store::{affiliates, customers, deliveries, offers, rates, reports};
+use crate::store::{affiliates, customers, deliveries, offers, rates, reports, webhooks};
 use crate::tracking::attribution::{Key, Resolved};
-use crate::tracking::conversion::{Conversion, Flag, NewConversion, Status, replaces};
-use crate::tracking::fraud::{self, Thresholds};
+use crate::tracking::conversion::{Conversion, NewConversion, Status, replaces};
+use crate::tracking::fraud::{self, Flag, Thresholds};
 use crate::tracking::ledger::Kind;
 use crate::tracking::pricing::{self, Price, Recurring, Terms};
+use crate::tracking::webhook::Event;
 
 /// A conversion attributed and priced, ready to be stored.
 #[derive(Clone, Debug)]
@@ -218,6 +219,7 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
     reports::count_conversion(conn, &created, 1)?;
     ledger::conversion(conn, &created, Kind::Created, created.commission, now)?;
     deliveries::enqueue(conn, &created, "created", Status::Pending.as_str(), now)?;
+    webhooks::announce(conn, &created, Event::ConversionCreated, now)?;
     Ok(Stored::Created(reject_if_paused(conn, created, row, now)?))
 }
 
@@ -349,6 +351,7 @@ fn replace(
     } else {
         deliveries::enqueue(conn, &conversion, "replaced", Status::Pending.as_str(), now)?;
     }
+    webhooks::announce(conn, &conversion, Event::ConversionReplaced, now)?;
     let conversion = reject_if_paused(conn, conversion, row, now)?;
     Ok(Stored::Replaced { conversion, previous: Box::new(previous) })
 }

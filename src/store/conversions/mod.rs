@@ -22,9 +22,10 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql};
 
 use crate::error::Error;
 use crate::tracking::attribution::Key;
-use crate::tracking::conversion::{Conversion, Details, Flag, Source, Status};
+use crate::tracking::conversion::RateSource;
+use crate::tracking::conversion::{Conversion, Details, Source, Status};
+use crate::tracking::fraud::Flag;
 use crate::tracking::money::Currency;
-use crate::tracking::pricing::RateSource;
 
 const SELECT: &str = "SELECT v.id, v.external_id, v.type, v.affiliate_id, a.referral_code, o.public_id, v.click_id,
                              cu.customer_id, v.coupon_code, v.attributed_by, v.source, v.currency, v.amount,

@@ -16,7 +16,8 @@ pub enum Deleted {
     NotFound,
 }
 
-/// Deletes conversion `id` with its history and outbound postbacks, if it is test data. Must
+/// Deletes conversion `id` with its history, outbound postbacks and webhook deliveries, if it
+/// is test data. Must
 /// run on the writer.
 pub fn delete_test_conversion(conn: &Connection, id: i64) -> Result<Deleted, Error> {
     let test: Option<bool> = {
@@ -47,6 +48,7 @@ fn delete_conversions(conn: &Connection, condition: &str, values: impl rusqlite:
     for statement in [
         format!("DELETE FROM conversion_events WHERE conversion_id IN ({selected})"),
         format!("DELETE FROM postback_deliveries WHERE conversion_id IN ({selected})"),
+        format!("DELETE FROM webhook_deliveries WHERE conversion_id IN ({selected})"),
         format!("UPDATE postbacks_received SET conversion_id = NULL WHERE conversion_id IN ({selected})"),
         format!("UPDATE hooks_received SET conversion_id = NULL WHERE conversion_id IN ({selected})"),
         format!("DELETE FROM conversions WHERE {condition}"),

@@ -51,7 +51,7 @@ pub(super) fn new_conversion(
     crate::store::testing::sale(external_id, code, amount, currency, source)
 }
 
-pub(super) fn run(conn: &Connection, currency: &str, minimum: i64, now: i64) -> Vec<payouts::Payout> {
+pub(super) fn run(conn: &Connection, currency: &str, minimum: i64, now: i64) -> Vec<crate::tracking::payout::Payout> {
     let currency = Currency::from_code(currency).unwrap();
     let candidates = payouts::candidates(conn, currency, minimum).unwrap();
     match payouts::create_run(conn, &Run { currency, minimum, run_id: None }, &candidates, now).unwrap() {

@@ -1,0 +1,155 @@
+//! Invites: the merchant makes one (`POST /api/v1/affiliates/{code}/invite`, or the admin's
+//! button: both call [`create`]) and hands the link to the affiliate, who opens it
+//! (`GET /portal/invite/{token}`), chooses a password and is logged in
+//! (`POST /portal/invite/{token}`, fields `password` and `csrf`).
+//!
+//! The password is hashed here, on the worker, before anything is written; the writer then
+//! consumes the invite, stores the hash and the new session in one transaction
+//! (`store::portal::accept`), so two submissions of one link have exactly one winner and the
+//! loser gets the 410 page. An invite link that is used, revoked, expired or unknown is a 410
+//! page whatever the reason, so a link tells nothing about other links.
+
+use super::{REALM, form_expired, is_https, layout};
+use crate::error::Error;
+use crate::http::admin::form::Form;
+use crate::http::admin::html::{Html, fragment};
+use crate::http::response::Response;
+use crate::http::session::{self, NewSession};
+use crate::http::{Ctx, Req};
+use crate::password;
+use crate::store::affiliates;
+use crate::store::portal::{self, Acceptance};
+use crate::store::sessions::Principal;
+use crate::tracking::portal::{MIN_PASSWORD_CHARS, check_password};
+
+/// Prefix of invite tokens, so a leaked link is recognisable.
+const TOKEN_PREFIX: &str = "afi_";
+
+/// A new invite for the affiliate `referral_code`: `({public url}/portal/invite/{token},
+/// expires_at)`. Revokes earlier invites, resets the password and ends the affiliate's portal
+/// sessions. 404 for an unknown code; 409 `portal_off` with `--portal off`.
+pub fn create(ctx: &Ctx, referral_code: &str) -> Result<(String, i64), Error> {
+    if !ctx.config.portal {
+        return Err(Error::conflict(
+            "portal_off",
+            "the affiliate portal is off (--portal off / AFFILIATED_PORTAL=off); turn it on to invite affiliates",
+        ));
+    }
+    let token = crate::secret::token(TOKEN_PREFIX);
+    let url = format!("{}/portal/invite/{token}", ctx.config.public_url);
+    let code = referral_code.to_string();
+    let now = crate::clock::now_ms();
+    let expires_at = ctx.writer.run(move |conn| {
+        let id = affiliates::require_id(conn, &code)?;
+        portal::invite(conn, id, &token, now)
+    })?;
+    Ok((url, expires_at))
+}
+
+fn gone() -> Response {
+    let body = fragment!(
+        "<div class=\"login\"><div class=\"card\"><h1 style=\"margin-top:0\">This invite link no longer works</h1>\
+         <p class=\"sub\">An invite link works once, for 7 days, and only the newest one sent to you. If you already \
+         chose a password, <a href=\"/portal/login\">log in</a>. Otherwise ask the merchant for a new link.</p>\
+         </div></div>"
+    );
+    Response::html(410, layout::bare_page("Invite used or expired", &body))
+}
+
+fn paused() -> Response {
+    let body = fragment!(
+        "<div class=\"login\"><div class=\"card\"><h1 style=\"margin-top:0\">Your account is paused</h1>\
+         <p class=\"sub\">The portal is closed to paused accounts. Ask the merchant about it; this link keeps \
+         working until it expires.</p></div></div>"
+    );
+    Response::html(403, layout::bare_page("Account paused", &body))
+}
+
+fn form_page(status: u16, token: &str, csrf: &str, invite: &portal::OpenInvite, error: Option<&str>) -> Response {
+    let error = match error {
+        Some(text) => fragment!("<div class=\"notice error\" role=\"alert\">{}</div>", text),
+        None => Html::new(),
+    };
+    let body = fragment!(
+        "<div class=\"login\"><p class=\"brand\" style=\"justify-content:center;margin-bottom:18px\"><i></i>affiliated</p>\
+         <div class=\"card\"><h1 style=\"margin-top:0\">Welcome, {}</h1>\
+         <p class=\"sub\">Choose a password for the affiliate portal. You will log in with your referral code \
+         <strong class=\"mono\">{}</strong> and this password. Use at least {} characters; a few unrelated words \
+         work well.</p>{}\
+         <form method=\"post\" action=\"/portal/invite/{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <input type=\"text\" name=\"username\" value=\"{}\" autocomplete=\"username\" hidden>\
+         <label for=\"password\">New password</label>\
+         <input id=\"password\" type=\"password\" name=\"password\" autocomplete=\"new-password\" minlength=\"{}\" \
+         required autofocus>\
+         <label for=\"password_again\">The same password again</label>\
+         <input id=\"password_again\" type=\"password\" name=\"password_again\" autocomplete=\"new-password\" required>\
+         <button class=\"btn primary\" type=\"submit\" style=\"width:100%\">Set password and log in</button></form>\
+         </div></div>",
+        invite.name,
+        invite.referral_code,
+        MIN_PASSWORD_CHARS,
+        error,
+        token,
+        csrf,
+        invite.referral_code,
+        MIN_PASSWORD_CHARS
+    );
+    Response::html(status, layout::bare_page("Choose your password", &body))
+}
+
+/// `form_page` with the form token (and its cookie for a new browser).
+fn with_form(ctx: &Ctx, req: &Req, status: u16, invite: &portal::OpenInvite, error: Option<&str>) -> Response {
+    let (csrf, set_cookie) = session::form_token(&REALM, req, is_https(ctx, req));
+    let page = form_page(status, req.param(0), &csrf, invite, error);
+    match set_cookie {
+        Some(cookie) => page.with_header("Set-Cookie", cookie),
+        None => page,
+    }
+}
+
+pub fn form(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    match portal::open_invite(&ctx.db, req.param(0), crate::clock::now_ms())? {
+        None => Ok(gone()),
+        Some(invite) if invite.paused => Ok(paused()),
+        Some(invite) => Ok(with_form(ctx, req, 200, &invite, None)),
+    }
+}
+
+pub fn accept(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let form = Form::parse(req)?;
+    if !session::form_token_matches(&REALM, req, &form) {
+        return Ok(form_expired());
+    }
+    let token = req.param(0).to_string();
+    let invite = match portal::open_invite(&ctx.db, &token, crate::clock::now_ms())? {
+        None => return Ok(gone()),
+        Some(invite) if invite.paused => return Ok(paused()),
+        Some(invite) => invite,
+    };
+    let password = form.raw("password");
+    if let Err(problem) = check_password(password) {
+        return Ok(with_form(ctx, req, 400, &invite, Some(&problem)));
+    }
+    if form.has("password_again") && form.raw("password_again") != password {
+        return Ok(with_form(ctx, req, 400, &invite, Some("The two passwords differ. Type the same one twice.")));
+    }
+    let hash = password::GATE.run(|| password::hash(password))??;
+    let new = NewSession::new(&REALM);
+    let cookie = new.cookie(&REALM, is_https(ctx, req));
+    let now = crate::clock::now_ms();
+    let outcome = ctx.writer.run(move |conn| {
+        let outcome = portal::accept(conn, &token, &hash, now)?;
+        if let Acceptance::Accepted(id) = outcome {
+            new.store(conn, Principal::Affiliate(id))?;
+        }
+        Ok(outcome)
+    })?;
+    match outcome {
+        Acceptance::Accepted(id) => {
+            log::info!(target: super::login::LOG_TARGET, "affiliate {id} accepted a portal invite and set a password");
+            Ok(Response::see_other("/portal".into()).with_header("Set-Cookie", cookie))
+        }
+        Acceptance::Gone => Ok(gone()),
+        Acceptance::Paused => Ok(paused()),
+    }
+}
