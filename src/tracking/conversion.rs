@@ -104,10 +104,11 @@ impl Source {
     }
 
     /// The name of the amount field in what this source sends, for error codes
-    /// (`invalid_amount`, or `invalid_value` for leads).
+    /// (`invalid_amount`, `invalid_value` for leads, `invalid_leadValue` for AFFY's payment leads).
     pub fn amount_field(self) -> &'static str {
         match self {
             Source::Lead => "value",
+            Source::TrackingApi => "leadValue",
             _ => "amount",
         }
     }

@@ -2,6 +2,8 @@
 //! leads, a subscription checkout) maps its input to, and its checks. Once tied, a customer's
 //! later orders earn that affiliate a commission (recurring attribution).
 
+use sha2::Digest;
+
 use super::attribution::Keys;
 use super::validate;
 use crate::error::Error;
@@ -17,6 +19,19 @@ pub struct NewCustomer {
     pub name: Option<String>,
     /// Test data (a test key, or marked as test).
     pub test: bool,
+}
+
+/// The order ID of the lead a registration records: `registration:<customer ID>`, or, when that
+/// would be longer than an order ID may be (a customer ID over 242 bytes),
+/// `registration:sha256:<hex of the customer ID>`, so that every customer ID the API accepts can
+/// register, and registers once.
+pub fn registration_external_id(customer_id: &str) -> String {
+    let plain = format!("registration:{customer_id}");
+    if validate::external_id(&plain).is_ok() {
+        return plain;
+    }
+    let digest: [u8; 32] = sha2::Sha256::digest(customer_id.as_bytes()).into();
+    format!("registration:sha256:{}", super::ledger::hex(&digest))
 }
 
 impl NewCustomer {
@@ -45,6 +60,17 @@ impl NewCustomer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_customer_id_gives_a_registration_id_that_fits() {
+        assert_eq!(registration_external_id("cus_1"), "registration:cus_1");
+        let fits = "x".repeat(242);
+        assert_eq!(registration_external_id(&fits), format!("registration:{fits}"));
+        let long = registration_external_id(&"x".repeat(243));
+        assert!(long.starts_with("registration:sha256:") && long.len() == 84, "{long}");
+        assert_ne!(long, registration_external_id(&"x".repeat(244)));
+        assert_eq!(long, registration_external_id(&"x".repeat(243)));
+    }
 
     #[test]
     fn a_customer_needs_an_id_and_something_naming_the_affiliate() {

@@ -27,6 +27,7 @@ const FIELDS: &[&str] = &[
     "status",
     "recurring_months",
     "max_conversions_per_click",
+    "approve_after_days",
 ];
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {

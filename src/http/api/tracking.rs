@@ -3,7 +3,8 @@
 //! `/tracking/registration` and `/tracking/lead`, and the camelCase keys of
 //! `GET /api/v1/tracking/status/{session_id}` (in `leads.rs`). Each maps its body to the same
 //! domain values as the rest of the API and calls the same intake; errors keep the one error
-//! object and add `"success": false`.
+//! object and add `"success": false`. An error about a field's value names the field as the
+//! caller sent it (`invalid_customerName`); attribution keeps the API's codes.
 
 use serde_json::{Value, json};
 
@@ -17,7 +18,7 @@ use crate::store::conversions::Stored;
 use crate::store::{Insert, affiliates, customers, offers};
 use crate::tracking::attribution::Keys;
 use crate::tracking::conversion::{Details, NewConversion, Source};
-use crate::tracking::customer::NewCustomer;
+use crate::tracking::customer::{NewCustomer, registration_external_id};
 use crate::tracking::validate::{self, MAX_SOURCE, MAX_URL, MAX_USER_AGENT};
 use crate::tracking::{fraud, money};
 
@@ -35,6 +36,25 @@ fn failed(e: Error) -> Error {
     e.with_extra("success", Value::Bool(false))
 }
 
+/// An optional text field checked by `rule`, under its own name.
+fn checked(body: &Body, field: &str, rule: fn(&str) -> Result<(), String>) -> Result<Option<String>, Error> {
+    let value = body.str(field)?;
+    if let Some(v) = value {
+        rule(v).map_err(|e| Error::invalid(field, e))?;
+    }
+    Ok(value.map(String::from))
+}
+
+/// An optional merchant identifier (`customerId`, `sessionId`, `externalId`): a string or a
+/// whole number, checked under its own name.
+fn merchant_id(body: &Body, field: &str) -> Result<Option<String>, Error> {
+    let id = body.id_text(field)?;
+    if let Some(id) = &id {
+        validate::external_id(id).map_err(|e| Error::invalid(field, e))?;
+    }
+    Ok(id)
+}
+
 /// `POST /api/v1/tracking/click`: a click the shop's server records, optionally under its own
 /// `clickId`.
 pub fn click(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
@@ -50,10 +70,7 @@ fn record_click(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     {
         return Err(Error::invalid("clickId", "must be 8 to 128 characters of A-Z a-z 0-9 - _ . ~"));
     }
-    let session_id = body.id_text("sessionId")?;
-    if let Some(s) = &session_id {
-        validate::external_id(s).map_err(|e| Error::invalid("sessionId", e))?;
-    }
+    let session_id = merchant_id(&body, "sessionId")?;
     let affiliate = affiliates::by_code(&ctx.db, code)?.ok_or_else(|| affiliates::unknown(code))?;
     let offer = offers::named_or_default(&ctx.db, body.str("offer")?)?;
     if affiliate.paused || offer.paused {
@@ -93,7 +110,7 @@ pub fn registration(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let registered = (|| {
         let body = Body::parse(&req.body)?;
         let click_id = body.id_text("clickId")?.ok_or_else(|| Error::missing("clickId"))?;
-        let customer_id = body.id_text("customerId")?.ok_or_else(|| Error::missing("customerId"))?;
+        let customer_id = merchant_id(&body, "customerId")?.ok_or_else(|| Error::missing("customerId"))?;
         let keys = Keys { click_id: Some(click_id.clone()), ..Keys::default() };
         let lead = register(ctx, req, &body, customer_id, keys, "email", "customerName")?;
         Ok::<_, Error>(
@@ -109,14 +126,17 @@ pub fn lead(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let recorded = (|| {
         let body = Body::parse(&req.body)?;
         let kind = body.required_str("leadType")?.to_ascii_uppercase();
-        let keys =
-            Keys { click_id: body.id_text("clickId")?, session_id: body.id_text("sessionId")?, ..Keys::default() };
+        let keys = Keys {
+            click_id: body.id_text("clickId")?,
+            session_id: merchant_id(&body, "sessionId")?,
+            ..Keys::default()
+        };
         match kind.as_str() {
             "REGISTRATION" => {
-                let email = body.str("customerEmail")?;
-                let customer_id = match (body.id_text("customerId")?, email) {
+                let email = checked(&body, "customerEmail", validate::email)?;
+                let customer_id = match (merchant_id(&body, "customerId")?, email) {
                     (Some(id), _) => id,
-                    (None, Some(email)) => format!("email:{}", fraud::mailbox(email)),
+                    (None, Some(email)) => format!("email:{}", fraud::mailbox(&email)),
                     (None, None) => return Err(Error::missing("customerId")),
                 };
                 let lead = register(ctx, req, &body, customer_id, keys, "customerEmail", "customerName")?;
@@ -141,11 +161,12 @@ fn register(
     name_field: &str,
 ) -> Result<i64, Error> {
     let test = super::is_test(req, body)?;
+    let email = checked(body, email_field, validate::email)?;
     let customer = NewCustomer {
         customer_id: customer_id.clone(),
         keys: keys.clone(),
-        email: body.str(email_field)?.map(String::from),
-        name: body.str(name_field)?.map(String::from),
+        email: email.clone(),
+        name: checked(body, name_field, validate::name)?,
         test,
     };
     // An existing tie stays as it is (the first affiliate keeps a customer); the lead dedups.
@@ -155,7 +176,7 @@ fn register(
         Insert::Duplicate(c) => Keys { customer_id: Some(c.customer_id), ..Keys::default() },
     };
     let new = NewConversion {
-        external_id: format!("registration:{customer_id}"),
+        external_id: registration_external_id(&customer_id),
         kind: "lead".into(),
         amount: Some("0".into()),
         currency: None,
@@ -163,7 +184,7 @@ fn register(
         source: Source::TrackingApi,
         actor: super::actor(req),
         test,
-        customer_email: body.str(email_field)?.map(String::from),
+        customer_email: email,
         details: Details::default(),
         type_rate_only: true,
     };
@@ -186,7 +207,7 @@ fn payment(ctx: &Ctx, req: &Req, body: &Body, mut keys: Keys) -> Result<Value, E
             )
         })?);
     }
-    let external_id = match body.id_text("externalId")? {
+    let external_id = match merchant_id(body, "externalId")? {
         Some(id) => id,
         // AFFY records every payment call as a new lead; a random ID keeps that.
         None => format!("payment:{}", crate::secret::token("")),
@@ -221,7 +242,10 @@ fn recorded_id(outcome: Stored) -> Result<i64, Error> {
     }
 }
 
-/// A decimal text as a JSON number with exactly that text (no float in between).
+/// A decimal text as a JSON number with its digits (no float in between). Leading zeros, which a
+/// JSON number cannot have, are dropped: `007.50` answers `7.50`.
 fn number(text: &str) -> Value {
-    serde_json::from_str::<Value>(text).ok().filter(Value::is_number).unwrap_or_else(|| Value::String(text.into()))
+    let digits = text.trim_start_matches('0');
+    let json = if digits.is_empty() || digits.starts_with('.') { format!("0{digits}") } else { digits.to_string() };
+    serde_json::from_str::<Value>(&json).ok().filter(Value::is_number).unwrap_or_else(|| Value::String(text.into()))
 }

@@ -96,7 +96,7 @@ impl Connector {
     /// Checks a signing secret before it is used: present, printable, and not one of the
     /// platform's API keys (which would then sit in a config file or the database for nothing).
     pub fn check_secret(self, secret: &str) -> Result<(), String> {
-        if secret.is_empty() || secret.len() > 512 {
+        if secret.is_empty() || secret.chars().count() > 512 {
             return Err("must be 1 to 512 characters".into());
         }
         if secret.chars().any(|c| c.is_control() || c.is_whitespace()) {
