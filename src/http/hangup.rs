@@ -117,33 +117,25 @@ fn find_with(local: SocketAddr, peer: SocketAddr, shutdown: Option<Shutdown>) ->
 }
 
 /// The descriptors of this process that are connections accepted on `local`, with their peer's
-/// address (tiny_http holds two descriptors per connection: both are listed). `None` if the
-/// descriptor table cannot be read. Costs one `readdir` and a few short system calls per
-/// descriptor, each of which the kernel may interrupt: no walk of the machine's connection
-/// tables.
-pub fn connections(local: SocketAddr) -> Option<Vec<(RawFd, SocketAddr)>> {
+/// address (tiny_http holds two descriptors per connection: both are listed), found as the
+/// iterator advances. `None` if the descriptor table cannot be read. Costs one `readdir` and a
+/// few short system calls per descriptor, each of which the kernel may interrupt: no walk of the
+/// machine's connection tables.
+pub fn connections(local: SocketAddr) -> Option<impl Iterator<Item = (RawFd, SocketAddr)>> {
     let dir = std::fs::read_dir("/proc/self/fd").ok()?;
-    let mut found = Vec::new();
-    for entry in dir.flatten() {
-        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<RawFd>().ok()) else {
-            continue;
-        };
+    Some(dir.flatten().filter_map(move |entry| {
+        let fd = entry.file_name().to_str().and_then(|n| n.parse::<RawFd>().ok())?;
         // SAFETY: the descriptor is only borrowed for these calls. If it was closed since the
         // directory was read, the calls fail (EBADF) or see another descriptor's addresses,
         // which then do not match: a connection's 4-tuple is unique while it is open.
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
         let sock = socket2::SockRef::from(&borrowed);
-        let Ok(Some(addr)) = sock.local_addr().map(|a| a.as_socket()) else {
-            continue;
-        };
+        let addr = sock.local_addr().ok()?.as_socket()?;
         if !accepted_on(addr, local) {
-            continue;
+            return None;
         }
-        if let Some(peer) = sock.peer_addr().ok().and_then(|a| a.as_socket()) {
-            found.push((fd, peer));
-        }
-    }
-    Some(found)
+        Some((fd, sock.peer_addr().ok()?.as_socket()?))
+    }))
 }
 
 fn inode(fd: RawFd) -> Option<u64> {
@@ -204,6 +196,6 @@ mod tests {
         let _client = TcpStream::connect(("127.0.0.1", local.port())).unwrap();
         let (_served, peer) = listener.accept().unwrap();
         assert!(find(local, peer).is_some());
-        assert!(connections(local).unwrap().iter().any(|&(_, p)| p == peer));
+        assert!(connections(local).unwrap().any(|(_, p)| p == peer));
     }
 }

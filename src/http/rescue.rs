@@ -156,8 +156,7 @@ pub fn spawn(
 pub fn waiting_connections(listener: SocketAddr) -> std::io::Result<Vec<SocketAddr>> {
     let sockets = super::hangup::connections(listener)
         .ok_or_else(|| std::io::Error::other("the descriptor table /proc/self/fd cannot be read"))?;
-    let mut found: Vec<SocketAddr> =
-        sockets.into_iter().filter(|&(fd, _)| unread(fd) > 0).map(|(_, peer)| peer).collect();
+    let mut found: Vec<SocketAddr> = sockets.filter(|&(fd, _)| unread(fd) > 0).map(|(_, peer)| peer).collect();
     found.sort_unstable();
     found.dedup();
     Ok(found)
