@@ -183,6 +183,9 @@ fn refuse(ctx: &Ctx, ex: &Exchanges, rq: tiny_http::Request, req: &Req, started:
 /// down first, so tiny_http's discarding of the body ends at once and it reads no further request;
 /// its writes are shut down after our answer and before tiny_http may write anything of its own
 /// (an answer to bytes it had buffered after the refused head waits for our writer to be dropped).
+/// There is no lingering close: bytes the client sent beyond what was read make the kernel reset
+/// the connection when it is closed, and a client that had not read the answer yet loses it.
+/// Only requests refused as malformed or hostile come here.
 fn answer_and_close(ex: &Exchanges, rq: tiny_http::Request, response: &Response) {
     let Some(peer) = rq.remote_addr().copied() else {
         return slow::answer_before_drain(rq, response);

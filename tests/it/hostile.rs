@@ -168,8 +168,11 @@ fn absurd_lengths_are_refused_up_front_and_leak_nothing() {
     let mut s = Server::start_with(&["--workers", "4"], &[]);
     for length in ["18446744073709551615", "9223372036854775808", "1073741824", "1099511627776"] {
         for _ in 0..(if length.starts_with("18446") { 300 } else { 5 }) {
+            // The head alone: the connection is closed without reading on, and body bytes left
+            // unread at close make the kernel reset it, which may discard the answer before a
+            // slow client reads it (seen under the full suite's load).
             let raw = format!(
-                "POST /api/v1/conversions HTTP/1.1\r\nHost: x\r\nX-Api-Key: {KEY}\r\nContent-Length: {length}\r\n\r\nhello"
+                "POST /api/v1/conversions HTTP/1.1\r\nHost: x\r\nX-Api-Key: {KEY}\r\nContent-Length: {length}\r\n\r\n"
             );
             let got = send_raw(s.addr, raw.as_bytes(), Duration::from_secs(5));
             assert_eq!(got.status(), Some(413), "{length}: {}", got.text());
