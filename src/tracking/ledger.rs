@@ -18,6 +18,9 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Hashes are written as lowercase hex in statements and entries.
+pub use crate::secret::hex;
+
 /// What an entry records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -233,10 +236,6 @@ pub fn order_hash(salt: &[u8], order_id: &str) -> [u8; 32] {
     h.update(salt);
     h.update(order_id.as_bytes());
     h.finalize().into()
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads 64 lowercase hex digits.
