@@ -199,7 +199,9 @@ pub fn spawn_server(bin: &Path, db: &Path, listen: &str, extra: &[&str], log: &P
         .args(["--listen", listen])
         .args(extra)
         .env("AFFILIATED_API_KEY", KEY)
-        .env("RUST_LOG", "warn,affiliated::cli::serve=info,affiliated::http::server=info")
+        // The start-up banner (its first line names the address) is logged under the target
+        // `affiliated`; the access log stays off.
+        .env("RUST_LOG", "warn,affiliated=info,affiliated::access=warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
