@@ -64,6 +64,8 @@ pub const IDLE: Duration = Duration::from_millis(500);
 /// every commit up for tens of milliseconds.
 const BUSY_LOOK: Duration = Duration::from_micros(200);
 const BUSY_LOOKS: i32 = 500;
+/// At least how long the last-resort RESTART takes when it waited for readers to the end.
+const PATIENCE: Duration = BUSY_LOOK.saturating_mul(BUSY_LOOKS as u32);
 /// After a last-resort RESTART that a reader held up to the end (a backup's long snapshot), the
 /// writer does not wait for one again for this long.
 const FORCED_GAP: Duration = Duration::from_secs(1);
@@ -180,6 +182,11 @@ pub fn spawn(db: PathBuf, wal: Arc<Wal>) -> std::io::Result<JoinHandle<()>> {
 /// asked to start the WAL over.
 fn passive(wal: &Wal, conn: &Connection) {
     for round in 1..=PASSIVE_ROUNDS {
+        // A WAL this large is the writer's to start over, at its next batch; a PASSIVE under
+        // way would hold the checkpoint lock and make the writer's RESTART fail.
+        if wal.frames.load(Ordering::Relaxed) >= RESET_FACTOR * wal.threshold {
+            return;
+        }
         match checkpoint(conn, "PASSIVE") {
             Ok(done) => {
                 wal.stats.passive.fetch_add(1, Ordering::Relaxed);
@@ -209,8 +216,14 @@ pub fn between_batches(wal: &Wal, conn: &mut Connection, queue_empty: bool) {
     if frames >= RESET_FACTOR * wal.threshold {
         let mut in_vain = wal.forced_in_vain.lock().unwrap_or_else(|p| p.into_inner());
         if in_vain.is_none_or(|at| at.elapsed() >= FORCED_GAP) {
-            let started = writer_checkpoint(wal, conn, "RESTART", true);
-            *in_vain = (!started).then(Instant::now);
+            let began = Instant::now();
+            let restarted = writer_checkpoint(wal, conn, "RESTART", true);
+            // Only a wait for readers that ran out counts as in vain. A checkpoint that found the
+            // checkpointer thread's PASSIVE under way returns at once (SQLite never calls the busy
+            // handler for that lock), and the next batch tries again: waiting a second instead
+            // let the WAL grow by ~130 MB a second under saturated conversions (`bench/wal`
+            // peaked at 432 MiB).
+            *in_vain = (!restarted && began.elapsed() >= PATIENCE).then(Instant::now);
         }
     } else if queue_empty && wal.finish.swap(false, Ordering::Relaxed) && frames > 0 {
         writer_checkpoint(wal, conn, "RESTART", false);

@@ -155,3 +155,16 @@ fn a_reader_that_holds_a_huge_wal_is_waited_for_at_most_once_a_second() {
     assert_eq!(wal.stats.restarts.load(Ordering::Relaxed), 0);
     reader.execute_batch("COMMIT").unwrap();
 }
+
+#[test]
+fn the_checkpointer_leaves_a_huge_wal_to_the_writer() {
+    let (_dir, path, mut conn, wal) = watched(2);
+    let checkpointer = open_reader(&path).unwrap();
+    fill(&conn, &wal, RESET_FACTOR * 2);
+    // Its PASSIVE would hold the checkpoint lock, which makes the writer's RESTART fail at once.
+    passive(&wal, &checkpointer);
+    assert_eq!(wal.stats.passive.load(Ordering::Relaxed), 0);
+    between_batches(&wal, &mut conn, false);
+    assert_eq!(wal.stats.restarts.load(Ordering::Relaxed), 1);
+    assert_eq!(*wal.forced_in_vain.lock().unwrap(), None);
+}
