@@ -1,6 +1,6 @@
 //! Upgrading in place: the current binary opens a database written by the previous release
-//! (tests/fixtures/release-1.db, made by tests/fixtures/make-release-1.sh with that release's
-//! binary), migrates it, and every row, status and amount is still there and served by the API.
+//! (tests/fixtures/release-1.sql, the `.dump` of a database made by
+//! tests/fixtures/make-release-1.sh with that release's binary), migrates it, and every row, status and amount is still there and served by the API.
 //! A migrated database has exactly the schema a fresh one gets from schema.sql.
 
 use std::collections::BTreeMap;
@@ -12,8 +12,20 @@ use serde_json::json;
 
 use crate::support::Server;
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release-1.db")
+/// The release-1 database, loaded from its dump into a temporary file (no database file is
+/// kept in the repository: the dump is text a reviewer can read).
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dump = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release-1.sql");
+    let sql = std::fs::read_to_string(&dump).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("release-1.db");
+    Connection::open(&path).unwrap().execute_batch(&sql).unwrap();
+    Fixture { _dir: dir, path }
 }
 
 fn read_only(path: &Path) -> Connection {
@@ -74,13 +86,14 @@ fn schema(conn: &Connection) -> BTreeMap<String, String> {
 
 #[test]
 fn a_release_1_database_keeps_every_row_status_and_amount() {
-    let before = read_only(&fixture());
+    let release_1 = fixture();
+    let before = read_only(&release_1.path);
     let version: i64 = before.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert_eq!(version, 1, "the fixture is a release-1 database");
     let old_tables = tables(&before);
     assert!(old_tables.contains(&"conversions".to_string()) && old_tables.len() >= 12, "{old_tables:?}");
 
-    let mut s = Server::start_on(Some(&fixture()), &[], &[]);
+    let mut s = Server::start_on(Some(&release_1.path), &[], &[]);
     let conversions = s.get("/api/v1/conversions?limit=500");
     assert_eq!(conversions.status, 200, "{}", conversions.text());
     let listed = conversions.json()["data"].as_array().unwrap().clone();
@@ -178,7 +191,7 @@ fn a_release_1_database_keeps_every_row_status_and_amount() {
 
 #[test]
 fn a_migrated_database_has_the_schema_of_a_fresh_one() {
-    let mut migrated = Server::start_on(Some(&fixture()), &[], &[]);
+    let mut migrated = Server::start_on(Some(&fixture().path), &[], &[]);
     let mut fresh = Server::start();
     assert_eq!(migrated.stop().code(), Some(0));
     assert_eq!(fresh.stop().code(), Some(0));
