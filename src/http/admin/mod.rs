@@ -159,6 +159,16 @@ pub fn notice(req: &Req) -> Notice {
     Notice::Ok(text)
 }
 
+/// The last answer of an outbound delivery (a postback or a merchant webhook) as the admin
+/// shows it: the error, else the HTTP status, else nothing yet.
+pub fn last_answer(p: &crate::store::deliveries::Progress) -> String {
+    match (p.last_status, &p.last_error) {
+        (_, Some(error)) => error.clone(),
+        (Some(code), None) => format!("HTTP {code}"),
+        (None, None) => String::new(),
+    }
+}
+
 /// A link to the next page of a list, keeping the current filters.
 pub fn next_link(req: &Req, path: &str, cursor_name: &str, cursor: Option<String>) -> Html {
     let Some(cursor) = cursor else { return Html::new() };

@@ -110,11 +110,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         filter_links(req, "status", DELIVERY_STATUSES, "outcome")
     );
     for d in &sent {
-        let last = match (d.progress.last_status, &d.progress.last_error) {
-            (_, Some(error)) => error.clone(),
-            (Some(code), None) => format!("HTTP {code}"),
-            (None, None) => String::new(),
-        };
+        let last = super::last_answer(&d.progress);
         let retry = if d.progress.status == "delivered" {
             Html::new()
         } else {

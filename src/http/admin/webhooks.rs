@@ -156,11 +156,7 @@ fn card(req: &Req, hook: &Webhook, recent: &[WebhookDelivery], now: i64) -> Html
         html::time(hook.created_at)
     );
     for d in recent {
-        let last = match (d.progress.last_status, &d.progress.last_error) {
-            (_, Some(error)) => error.clone(),
-            (Some(code), None) => format!("HTTP {code}"),
-            (None, None) => String::new(),
-        };
+        let last = super::last_answer(&d.progress);
         let retry = if d.progress.status == "delivered" {
             Html::new()
         } else {
