@@ -82,15 +82,21 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
-/// The 32 bytes written as 64 hex digits by [`hex`], if `text` is exactly that.
+/// The 32 bytes written as 64 hex digits by [`hex`], if `text` is exactly that: lowercase
+/// digits only, so that one value has one spelling (a statement's hashes are compared as text).
 pub fn from_hex32(text: &str) -> Option<[u8; 32]> {
     let bytes = text.as_bytes();
     if bytes.len() != 64 {
         return None;
     }
+    let digit = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    };
     let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks(2).enumerate() {
-        out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    for (byte, pair) in out.iter_mut().zip(bytes.chunks(2)) {
+        *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
     }
     Some(out)
 }
@@ -156,6 +162,8 @@ mod tests {
         assert_eq!(from_hex32(&hex(&digest)), Some(digest));
         assert_eq!(from_hex32("00"), None);
         assert_eq!(from_hex32(&"zz".repeat(32)), None);
+        assert_eq!(from_hex32(&hex(&digest).to_uppercase()), None);
+        assert_eq!(from_hex32(&"+f".repeat(32)), None, "from_str_radix would take the sign");
     }
 
     #[test]

@@ -18,8 +18,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Hashes are written as lowercase hex in statements and entries.
-pub use crate::secret::hex;
+/// Hashes are written as lowercase hex in statements and entries, and read back strictly.
+pub use crate::secret::{from_hex32 as parse_hash, hex};
 
 /// What an entry records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -236,18 +236,6 @@ pub fn order_hash(salt: &[u8], order_id: &str) -> [u8; 32] {
     h.update(salt);
     h.update(order_id.as_bytes());
     h.finalize().into()
-}
-
-/// Reads 64 lowercase hex digits.
-pub fn parse_hash(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
 }
 
 /// Where a chain of entries breaks.
