@@ -1,6 +1,8 @@
 //! Secrets: generating tokens, hashing them for storage, comparing them in constant time.
 //! Nothing here logs; callers must never log a token either.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -55,19 +57,12 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Standard base64 with padding (RFC 4648 §4).
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    STANDARD.encode(bytes)
+}
+
+/// Exactly `N` bytes from standard base64 with padding, if `text` is that.
+pub fn from_base64<const N: usize>(text: &str) -> Option<[u8; N]> {
+    STANDARD.decode(text).ok()?.try_into().ok()
 }
 
 /// 256 random bits from the thread's CSPRNG, e.g. the key of a webhook's signatures.
@@ -141,6 +136,9 @@ mod tests {
             assert_eq!(base64(plain.as_bytes()), encoded);
         }
         assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
+        assert_eq!(from_base64::<2>("+/8="), Some([0xfb, 0xff]));
+        assert_eq!(from_base64::<3>("+/8="), None, "another length");
+        assert_eq!(from_base64::<2>("+/8"), None, "padding is required");
         assert_ne!(random_key(), random_key());
     }
 

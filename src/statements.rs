@@ -46,7 +46,7 @@ pub fn load(db: &Path) -> Result<Key, String> {
     for line in lines {
         match line.split_once(' ') {
             Some(("seed", value)) => {
-                seed = base64_seed(value);
+                seed = crate::secret::from_base64(value);
             }
             Some(("created_at", value)) => created_at = Some(value.to_string()),
             _ => {}
@@ -54,11 +54,6 @@ pub fn load(db: &Path) -> Result<Key, String> {
     }
     let seed = seed.ok_or_else(|| format!("{} holds no valid seed", file.display()))?;
     Ok(Key { seed, public_key: statement::public_key(&seed), created_at: created_at.unwrap_or_default() })
-}
-
-fn base64_seed(text: &str) -> Option<[u8; 32]> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(text).ok()?.try_into().ok()
 }
 
 /// Makes sure the key file exists (making a key on first start) and that the database knows its
@@ -75,12 +70,8 @@ pub fn ensure(conn: &Connection, db: &Path, now: i64) -> Result<Option<String>, 
     } else {
         let mut seed = [0u8; 32];
         rand::fill(&mut seed);
-        use base64::Engine;
-        let text = format!(
-            "{HEADER}\nseed {}\ncreated_at {}\n",
-            base64::engine::general_purpose::STANDARD.encode(seed),
-            crate::clock::rfc3339(now)
-        );
+        let text =
+            format!("{HEADER}\nseed {}\ncreated_at {}\n", crate::secret::base64(&seed), crate::clock::rfc3339(now));
         crate::secret::write_private_file(&file, &text)
             .map_err(|e| format!("while writing the statement key {}: {e}", file.display()))?;
         (load(db)?, true)
@@ -134,12 +125,7 @@ mod tests {
         std::fs::remove_file(path(&db)).unwrap();
         let warning = ensure(&conn, &db, 9).unwrap().expect("a restored server says so");
         assert!(warning.contains("A new key was made") && warning.contains(&first.public_key), "{warning}");
-        assert!(!warning.contains(&base64_text(&first.seed)), "the secret never reaches the log");
+        assert!(!warning.contains(&crate::secret::base64(&first.seed)), "the secret never reaches the log");
         assert_ne!(load(&db).unwrap().public_key, first.public_key);
-    }
-
-    fn base64_text(seed: &[u8; 32]) -> String {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(seed)
     }
 }

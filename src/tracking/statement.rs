@@ -6,12 +6,11 @@
 //! issue time. The head's hash commits to every entry through the chain, so a statement whose
 //! signature verifies and whose chain verifies shows exactly the entries the server had signed.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use super::ledger::{self, Break, Entry};
+use crate::secret::base64;
 
 /// Tags the signed bytes, so a signature over them can never be read as one over anything else.
 pub const STATEMENT_TAG: &str = "affiliated-statement-v1";
@@ -59,10 +58,6 @@ pub fn signed_bytes(referral_code: &str, head: &Head, issued_at: &str) -> Vec<u8
         ledger::push_field(&mut out, field);
     }
     out
-}
-
-pub fn base64(bytes: &[u8]) -> String {
-    STANDARD.encode(bytes)
 }
 
 /// The public key of a signing key's 32-byte seed, in base64.
@@ -136,7 +131,7 @@ impl std::fmt::Display for Problem {
 }
 
 fn decode<const N: usize>(text: &str, what: &'static str) -> Result<[u8; N], Problem> {
-    STANDARD.decode(text).ok().and_then(|v| <[u8; N]>::try_from(v).ok()).ok_or(Problem::Malformed(what))
+    crate::secret::from_base64(text).ok_or(Problem::Malformed(what))
 }
 
 /// Checks one statement on its own: the signature verifies with its public key, the entries
