@@ -12,13 +12,58 @@ use crate::support::{Server, bin, eventually};
 /// The highest `systemd-analyze security` exposure we accept for our units.
 const MAX_EXPOSURE: f64 = 1.5;
 
-/// Reports a missing tool: prints `SKIPPED: <reason>` so the test can return early, or fails
-/// when `AFFILIATED_REQUIRE_TOOLS=1` (as in CI), where a skipped test would hide a regression.
+/// Reports a missing tool: prints `SKIPPED <test>: <reason>` so the test can return early, or
+/// fails when `AFFILIATED_REQUIRE_TOOLS=1` (as in CI), where a skipped test would hide a
+/// regression.
+///
+/// The line must show in a plain `cargo test`, where libtest captures a passing test's output:
+/// its capture only takes what the `print!`/`eprint!` macros write (`std::io::set_output_capture`),
+/// so the line is written to the process's standard error through `std::io::stderr()` directly,
+/// which nothing captures. libtest names each test's thread after the test.
 pub fn skip(reason: &str) {
     if std::env::var("AFFILIATED_REQUIRE_TOOLS").as_deref() == Ok("1") {
         panic!("{reason}, and AFFILIATED_REQUIRE_TOOLS=1 forbids skipping");
     }
-    eprintln!("SKIPPED: {reason}");
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    // One write of the whole line, so lines of tests running in parallel do not interleave.
+    let _ = std::io::stderr().write_all(format!("SKIPPED {test}: {reason}\n").as_bytes());
+}
+
+/// Only skips, when `skip_lines_show_in_a_plain_cargo_test` runs it in a child process (and
+/// does nothing otherwise).
+#[test]
+fn skip_probe() {
+    if std::env::var_os("AFFILIATED_SKIP_PROBE").is_some() {
+        skip("the probe's tool is missing");
+    }
+}
+
+/// A skip is one visible line in a plain `cargo test` (output captured, as by default), and a
+/// failure under `AFFILIATED_REQUIRE_TOOLS=1`: this test binary runs `skip_probe` both ways.
+#[test]
+fn skip_lines_show_in_a_plain_cargo_test() {
+    let probe = |require_tools: bool| {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "systemd::skip_probe"])
+            .env("AFFILIATED_SKIP_PROBE", "1")
+            .env_remove("RUST_TEST_NOCAPTURE");
+        if require_tools {
+            cmd.env("AFFILIATED_REQUIRE_TOOLS", "1");
+        } else {
+            cmd.env_remove("AFFILIATED_REQUIRE_TOOLS");
+        }
+        cmd.output().unwrap()
+    };
+    let plain = probe(false);
+    let text = output_text(&plain);
+    assert!(plain.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "the probe ran: {text}");
+    assert!(text.contains("SKIPPED systemd::skip_probe: the probe's tool is missing\n"), "{text}");
+    let required = probe(true);
+    let text = output_text(&required);
+    assert!(!required.status.success(), "{text}");
+    assert!(text.contains("the probe's tool is missing, and AFFILIATED_REQUIRE_TOOLS=1 forbids skipping"), "{text}");
 }
 
 /// The first of `candidates` that is an executable file, or a name found on `PATH`.
