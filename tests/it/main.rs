@@ -2,6 +2,7 @@
 
 mod admin;
 mod admin_browser;
+mod admin_lists;
 mod admin_perf;
 mod admin_sessions;
 mod api;

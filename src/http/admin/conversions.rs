@@ -99,7 +99,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         "<div class=\"table\"><table><thead><tr>\
          <th style=\"width:28px\"><input type=\"checkbox\" data-select-all aria-label=\"Select all\"></th>\
          <th>Order ID</th><th>Affiliate</th><th class=\"num\">Amount</th><th class=\"num\">Commission</th>\
-         <th>Status</th><th>Source</th><th>Age</th><th></th></tr></thead><tbody>"
+         <th>Status</th><th>Source</th><th>Received</th><th></th></tr></thead><tbody>"
     );
     let now = crate::clock::now_ms();
     for c in &rows {
@@ -193,7 +193,7 @@ fn row(c: &Conversion, now: i64) -> Html {
         marks(c),
         c.source.as_str(),
         html::time(c.created_at),
-        html::age(c.created_at, now)
+        html::ago(c.created_at, now)
     );
     if c.status == Status::Pending {
         html!(

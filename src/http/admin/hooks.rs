@@ -70,10 +70,10 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         };
         html!(
             body,
-            "<tr><td title=\"{}\">{} ago</td><td>{}{}</td><td class=\"mono clip\" title=\"{}\">{}</td>\
+            "<tr><td title=\"{}\">{}</td><td>{}{}</td><td class=\"mono clip\" title=\"{}\">{}</td>\
              <td>{} <span class=\"muted mono\">{}</span></td><td>{} <span class=\"muted mono\">{}</span>{}</td><td>{}</td></tr>",
             html::time(h.received_at),
-            html::age(h.received_at, now),
+            html::ago(h.received_at, now),
             h.connector,
             mode,
             h.event_id.as_deref().unwrap_or(""),

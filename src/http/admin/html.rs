@@ -177,15 +177,20 @@ pub fn percent(part: i64, whole: i64) -> String {
     format!("{}.{:02}%", basis_points / 100, basis_points % 100)
 }
 
-/// How long ago `then_ms` was, in a few characters: `just now`, `5 min`, `3 h`, `12 d`.
-pub fn age(then_ms: i64, now_ms: i64) -> String {
-    let seconds = (now_ms - then_ms).max(0) / 1000;
-    match seconds {
-        0..60 => "just now".into(),
-        60..3600 => format!("{} min", seconds / 60),
-        3600..86_400 => format!("{} h", seconds / 3600),
-        _ => format!("{} d", seconds / 86_400),
-    }
+/// When `then_ms` is, seen at `now_ms`, as a phrase that stands on its own: `just now` (within
+/// a minute either way), `1 minute ago`, `5 minutes ago`, `3 hours ago`, `12 days ago`; a time
+/// further ahead (another machine's clock, a retry planned) reads `in 5 minutes`. Whole units,
+/// rounded down: 119 seconds is `1 minute ago`. The one relative time of every page.
+pub fn ago(then_ms: i64, now_ms: i64) -> String {
+    let seconds = now_ms.saturating_sub(then_ms) / 1000;
+    let (amount, unit) = match seconds.unsigned_abs() {
+        0..60 => return "just now".into(),
+        s @ 60..3600 => (s / 60, "minute"),
+        s @ 3600..86_400 => (s / 3600, "hour"),
+        s => (s / 86_400, "day"),
+    };
+    let plural = if amount == 1 { "" } else { "s" };
+    if seconds > 0 { format!("{amount} {unit}{plural} ago") } else { format!("in {amount} {unit}{plural}") }
 }
 
 /// `2026-11-21 23:20 UTC`.
@@ -249,11 +254,39 @@ mod tests {
     }
 
     #[test]
-    fn ages() {
-        assert_eq!(age(0, 59_000), "just now");
-        assert_eq!(age(0, 61_000), "1 min");
-        assert_eq!(age(0, 3 * 3_600_000), "3 h");
-        assert_eq!(age(0, 49 * 3_600_000), "2 d");
+    fn relative_times_read_as_phrases_at_every_boundary() {
+        let (minute, hour, day) = (60_000, 3_600_000, 86_400_000);
+        let now = 1_800_000_000_000;
+        let cases = [
+            (0, "just now"),
+            (999, "just now"),
+            (59_999, "just now"),
+            (minute, "1 minute ago"),
+            (2 * minute - 1, "1 minute ago"),
+            (2 * minute, "2 minutes ago"),
+            (hour - 1, "59 minutes ago"),
+            (hour, "1 hour ago"),
+            (2 * hour, "2 hours ago"),
+            (day - 1, "23 hours ago"),
+            (day, "1 day ago"),
+            (49 * hour, "2 days ago"),
+            (400 * day, "400 days ago"),
+            (-59_999, "just now"),
+            (-minute, "in 1 minute"),
+            (-5 * minute, "in 5 minutes"),
+            (-hour, "in 1 hour"),
+            (-3 * day, "in 3 days"),
+        ];
+        for (elapsed, text) in cases {
+            assert_eq!(ago(now - elapsed, now), text, "{elapsed} ms");
+        }
+        assert!(!ago(now, now).contains("ago ago") && !ago(now - day, now).contains("just now ago"));
+        assert_eq!(ago(i64::MIN, i64::MAX), format!("{} days ago", i64::MAX / 1000 / 86_400));
+        assert_eq!(ago(i64::MAX, i64::MIN), format!("in {} days", i64::MAX / 1000 / 86_400));
+    }
+
+    #[test]
+    fn query_strings() {
         assert_eq!(query(&[("status", "pending"), ("q", ""), ("x", "a b&c")]), "status=pending&x=a+b%26c");
     }
 }

@@ -78,10 +78,10 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         };
         html!(
             body,
-            "<tr><td title=\"{}\">{} ago</td><td><span class=\"tag\">{}</span> {}</td><td class=\"mono clip\" title=\"{}\">{}</td>\
+            "<tr><td title=\"{}\">{}</td><td><span class=\"tag\">{}</span> {}</td><td class=\"mono clip\" title=\"{}\">{}</td>\
              <td class=\"num\">{}</td><td>{} <span class=\"muted mono\">{}</span></td><td>{}</td></tr>",
             html::time(r.received_at),
-            html::age(r.received_at, now),
+            html::ago(r.received_at, now),
             r.dialect,
             r.method,
             params,
@@ -124,11 +124,11 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         };
         html!(
             body,
-            "<tr><td title=\"{}\">{} ago</td><td><a href=\"/admin/affiliates/{}\">{}</a></td><td>{}</td>\
+            "<tr><td title=\"{}\">{}</td><td><a href=\"/admin/affiliates/{}\">{}</a></td><td>{}</td>\
              <td class=\"mono clip\" title=\"{}\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"clip\" title=\"{}\">{}</td>\
              <td class=\"num\">{}</td></tr>",
             html::time(d.progress.created_at),
-            html::age(d.progress.created_at, now),
+            html::ago(d.progress.created_at, now),
             d.referral_code,
             d.referral_code,
             d.event,

@@ -169,10 +169,10 @@ fn card(req: &Req, hook: &Webhook, recent: &[WebhookDelivery], now: i64) -> Html
         };
         html!(
             out,
-            "<tr><td title=\"{}\">{} ago</td><td class=\"mono\">{}</td><td class=\"mono clip\">{}</td><td>{}</td>\
+            "<tr><td title=\"{}\">{}</td><td class=\"mono\">{}</td><td class=\"mono clip\">{}</td><td>{}</td>\
              <td class=\"num\">{}</td><td class=\"clip\" title=\"{}\">{}</td><td class=\"num\">{}</td></tr>",
             html::time(d.progress.created_at),
-            html::age(d.progress.created_at, now),
+            html::ago(d.progress.created_at, now),
             d.event,
             d.message_id,
             html::badge(&d.progress.status),
