@@ -215,6 +215,10 @@ CREATE TABLE daily_clicks (
     affiliate_id INTEGER NOT NULL REFERENCES affiliates (id),
     offer_id     INTEGER NOT NULL REFERENCES offers (id),
     clicks       INTEGER NOT NULL,
+    -- How many of those clicks led to a conversion that counts (through the click, not rejected,
+    -- not test: tracking::rate), kept by store::reports::count_change in the transaction of every
+    -- conversion change. The conversion rate is converted / clicks, so never above 100%.
+    converted    INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (day, affiliate_id, offer_id)
 ) WITHOUT ROWID;
 CREATE TRIGGER clicks_count_daily AFTER INSERT ON clicks WHEN NEW.test = 0 BEGIN
@@ -225,7 +229,7 @@ END;
 
 -- Conversions per day (of created_at), affiliate, current status and currency, with their net
 -- revenue (amount minus refunds) and current commission. Kept in the same transaction as every
--- change of a conversion (store::reports::count_conversion), so the admin's overview reads a few
+-- change of a conversion (store::reports::count_change), so the admin's overview reads a few
 -- thousand rows instead of scanning every conversion of the period.
 CREATE TABLE daily_conversions (
     day          INTEGER NOT NULL,   -- days since 1970-01-01 (UTC)

@@ -1,21 +1,69 @@
 //! Reports for the merchant admin: daily totals, payouts and reconciliation against the shop's
-//! order list. All reads, plus the one write that keeps `daily_conversions` in step with
-//! `conversions` (called by `conversions.rs` inside the transaction of every change).
+//! order list. All reads, plus the one write that keeps `daily_conversions` and the converted
+//! clicks of `daily_clicks` in step with `conversions` ([`count_change`], called by
+//! `conversions/` inside the transaction of every change).
 //!
 //! Why a rollup: the overview sums a period's conversions by day, affiliate and status. Scanning
 //! a million conversions for that took over a second even through a covering index; the rollup
 //! holds at most days x affiliates x statuses x currencies rows and answers in milliseconds.
+//! The conversion rate (`tracking::rate`) reads the same way: clicks and converted clicks per day
+//! of the click, from `daily_clicks`.
+
+use std::sync::LazyLock;
 
 use rusqlite::{Connection, Row, params};
 
 use crate::error::Error;
-use crate::tracking::conversion::Conversion;
+use crate::tracking::conversion::{Conversion, Status};
 use crate::tracking::money::Currency;
+use crate::tracking::rate;
+
+/// Keeps the daily totals in step with one change of a conversion: `before` as it was (`None`
+/// for a new one), `after` as it is now, which the database already holds. The conversion
+/// totals lose the old state and gain the new one; a click counts as converted while at least
+/// one conversion converts it (`tracking::rate::converted_click`). Test data is never counted.
+/// Must run on the writer, in the transaction of the change.
+pub fn count_change(conn: &Connection, before: Option<&Conversion>, after: &Conversion) -> Result<(), Error> {
+    if let Some(before) = before {
+        count_conversion(conn, before, -1)?;
+    }
+    count_conversion(conn, after, 1)?;
+    let (was, is) = (before.and_then(rate::converted_click), rate::converted_click(after));
+    if was == is {
+        return Ok(());
+    }
+    for (click, delta) in [(was, -1), (is, 1)] {
+        if let Some(click) = click
+            && !converted_by_another(conn, click, after.id)?
+        {
+            conn.prepare_cached(
+                "UPDATE daily_clicks SET converted = converted + ?2
+                 WHERE (day, affiliate_id, offer_id) =
+                       (SELECT created_at / 86400000, affiliate_id, offer_id FROM clicks WHERE id = ?1 AND test = 0)",
+            )?
+            .execute(params![click, delta])?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a conversion other than `conversion_id` converts `click` ([`rate::converted_click`]
+/// in SQL, on the `conversions_by_click` index).
+fn converted_by_another(conn: &Connection, click: &str, conversion_id: i64) -> Result<bool, Error> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let keys: Vec<String> = rate::THROUGH_A_CLICK.iter().map(|k| format!("'{}'", k.as_str())).collect();
+        format!(
+            "SELECT EXISTS (SELECT 1 FROM conversions WHERE click_id = ?1 AND id != ?2 AND test = 0
+                            AND status != '{}' AND attributed_by IN ({}))",
+            Status::Rejected.as_str(),
+            keys.join(", ")
+        )
+    });
+    Ok(conn.prepare_cached(&SQL)?.query_row(params![click, conversion_id], |r| r.get(0))?)
+}
 
 /// Adds (`sign` = 1) or removes (`sign` = -1) a conversion, as it is now, from the daily totals.
-/// A change is counted as removing the old state and adding the new one. Test data is never
-/// counted. Must run on the writer.
-pub fn count_conversion(conn: &Connection, c: &Conversion, sign: i64) -> Result<(), Error> {
+fn count_conversion(conn: &Connection, c: &Conversion, sign: i64) -> Result<(), Error> {
     if c.test {
         return Ok(());
     }
@@ -82,13 +130,27 @@ pub fn conversion_totals(conn: &Connection, from_day: i64, to_day: i64) -> Resul
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The clicks of one day and affiliate, and how many of them converted (`tracking::rate`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClickTotals {
+    pub day: i64,
+    pub affiliate_id: i64,
+    pub clicks: i64,
+    pub converted: i64,
+}
+
+/// A row of `day, affiliate_id, clicks, converted`.
+fn click_totals_row(r: &Row<'_>) -> rusqlite::Result<ClickTotals> {
+    Ok(ClickTotals { day: r.get(0)?, affiliate_id: r.get(1)?, clicks: r.get(2)?, converted: r.get(3)? })
+}
+
 /// Clicks per day and affiliate for the days `[from_day, to_day)`, from the `daily_clicks` rollup.
-pub fn click_totals(conn: &Connection, from_day: i64, to_day: i64) -> Result<Vec<(i64, i64, i64)>, Error> {
+pub fn click_totals(conn: &Connection, from_day: i64, to_day: i64) -> Result<Vec<ClickTotals>, Error> {
     let mut stmt = conn.prepare_cached(
-        "SELECT day, affiliate_id, sum(clicks) FROM daily_clicks WHERE day >= ?1 AND day < ?2
+        "SELECT day, affiliate_id, sum(clicks), sum(converted) FROM daily_clicks WHERE day >= ?1 AND day < ?2
          GROUP BY day, affiliate_id",
     )?;
-    let rows = stmt.query_map(params![from_day, to_day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let rows = stmt.query_map(params![from_day, to_day], click_totals_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -114,18 +176,19 @@ pub fn affiliate_conversion_totals(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// One affiliate's clicks per day for the days `[from_day, to_day)`: `(day, clicks)`.
+/// One affiliate's clicks per day for the days `[from_day, to_day)`.
 pub fn affiliate_click_totals(
     conn: &Connection,
     affiliate_id: i64,
     from_day: i64,
     to_day: i64,
-) -> Result<Vec<(i64, i64)>, Error> {
+) -> Result<Vec<ClickTotals>, Error> {
     let mut stmt = conn.prepare_cached(&format!(
-        "{DAYS} SELECT d.day, sum(d.clicks) FROM days CROSS JOIN daily_clicks d ON d.day = days.day AND d.affiliate_id = ?3
+        "{DAYS} SELECT d.day, d.affiliate_id, sum(d.clicks), sum(d.converted)
+         FROM days CROSS JOIN daily_clicks d ON d.day = days.day AND d.affiliate_id = ?3
          GROUP BY d.day"
     ))?;
-    let rows = stmt.query_map(params![from_day, to_day, affiliate_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map(params![from_day, to_day, affiliate_id], click_totals_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -208,10 +271,13 @@ mod tests {
     use crate::store::affiliates::{self, NewAffiliate};
     use crate::store::conversions;
     use crate::store::offers::{self, NewOffer};
-    use crate::store::testing::{convert, refund};
-    use crate::tracking::attribution::Model;
+    use std::collections::BTreeMap;
+
+    use crate::store::conversions::Stored;
+    use crate::store::testing::{convert, record, refund, sale};
+    use crate::tracking::attribution::{Keys, Model};
     use crate::tracking::commission::Rule;
-    use crate::tracking::conversion::Status;
+    use crate::tracking::conversion::{NewConversion, Source, Status};
 
     fn db() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
@@ -287,6 +353,141 @@ mod tests {
         assert_eq!(conversion_totals(&conn, 6, 7).unwrap().len(), 2, "EUR partly refunded, USD fully refunded");
     }
 
+    /// A click of `code`'s at `at`, on the default offer.
+    fn click(conn: &Connection, code: &str, session: Option<&str>, test: bool, at: i64) -> String {
+        let affiliate = affiliates::by_code(conn, code).unwrap().unwrap().id;
+        let offer: i64 = conn.query_row("SELECT id FROM offers", [], |r| r.get(0)).unwrap();
+        let id = crate::store::clicks::new_id(at);
+        let new = crate::store::clicks::NewClick {
+            affiliate_id: affiliate,
+            offer_id: offer,
+            session_id: session.map(String::from),
+            test,
+            ..Default::default()
+        };
+        crate::store::clicks::insert(conn, &id, &new, at).unwrap();
+        id
+    }
+
+    /// Records order `external_id` with `keys`, from `source`; returns its id.
+    fn order(conn: &Connection, external_id: &str, keys: Keys, source: Source, test: bool, at: i64) -> i64 {
+        let new = NewConversion { keys, test, ..sale(external_id, "ann", "10.00", "USD", source) };
+        match record(conn, new, at) {
+            Stored::Created(c) | Stored::Replaced { conversion: c, .. } => c.id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn through(click: &str) -> Keys {
+        Keys { click_id: Some(click.into()), ..Keys::default() }
+    }
+
+    /// `(day, affiliate, offer, converted)` of every day with converted clicks, from the rollup.
+    fn converted_rollup(conn: &Connection) -> Vec<(i64, i64, i64, i64)> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT day, affiliate_id, offer_id, converted FROM daily_clicks WHERE converted != 0
+                 ORDER BY 1, 2, 3",
+            )
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// The same from scratch: every stored conversion through `tracking::rate::converted_click`.
+    fn converted_from_scratch(conn: &Connection) -> Vec<(i64, i64, i64, i64)> {
+        let ids: Vec<i64> = conn
+            .prepare("SELECT id FROM conversions")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut clicks = std::collections::BTreeSet::new();
+        for id in ids {
+            let c = conversions::get(conn, id).unwrap().unwrap();
+            clicks.extend(rate::converted_click(&c).map(String::from));
+        }
+        let mut days: BTreeMap<(i64, i64, i64), i64> = BTreeMap::new();
+        for id in clicks {
+            let (day, affiliate, offer, test): (i64, i64, i64, bool) = conn
+                .query_row(
+                    "SELECT created_at / 86400000, affiliate_id, offer_id, test FROM clicks WHERE id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .unwrap();
+            if !test {
+                *days.entry((day, affiliate, offer)).or_default() += 1;
+            }
+        }
+        days.into_iter().map(|((d, a, o), n)| (d, a, o, n)).collect()
+    }
+
+    #[test]
+    fn converted_clicks_follow_every_kind_of_change_and_never_exceed_the_clicks() {
+        let conn = db();
+        let day = 86_400_000;
+        let start = 20_000 * day;
+        crate::store::coupons::create_for(&conn, "ANN10", "ann", None, start).unwrap();
+        let [k1, k2, k3, k4, k5] = [0, 1, 2, 3, 4].map(|n| click(&conn, "ann", None, false, start + n * day));
+        click(&conn, "ann", Some("sess-1"), false, start);
+        let test_click = click(&conn, "ann", None, true, start);
+        let coupon_keys = || Keys { coupon: Some("ANN10".into()), ..Keys::default() };
+        let after = start + 5 * day;
+
+        // Coupon-only orders convert no click.
+        for n in 0..3 {
+            order(&conn, &format!("coupon-{n}"), coupon_keys(), Source::Api, false, after);
+        }
+        assert_eq!(converted_rollup(&conn), [], "coupons bring conversions without clicks");
+        // A click converts once, however many orders it brings.
+        let first = order(&conn, "k1-a", through(&k1), Source::Api, false, after);
+        order(&conn, "k1-b", through(&k1), Source::Api, false, after + 1);
+        order(&conn, "k1-c", through(&k1), Source::Api, false, after + 1);
+        let session = Keys { session_id: Some("sess-1".into()), ..Keys::default() };
+        order(&conn, "session", session, Source::Api, false, after);
+        // Rejecting one of two orders of a click keeps it converted; rejecting the only one does not.
+        conversions::decide(&conn, first, Status::Rejected, "t", None, after + 2).unwrap();
+        let only = order(&conn, "k2", through(&k2), Source::Api, false, after);
+        conversions::decide(&conn, only, Status::Rejected, "t", None, after + 2).unwrap();
+        // Approved and refunded orders still count; test data never does.
+        let approved = order(&conn, "k3", through(&k3), Source::Api, false, after);
+        conversions::decide(&conn, approved, Status::Approved, "t", None, after + 2).unwrap();
+        refund(&conn, approved, None, after + 3);
+        order(&conn, "test", through(&test_click), Source::Api, true, after);
+        // A server-side report takes a pixel's order over with another click: the pixel's click
+        // stops counting, the report's click starts.
+        order(&conn, "pixel", through(&k4), Source::Pixel, false, after);
+        assert!(converted_rollup(&conn).iter().any(|&(d, ..)| d == 20_003), "the pixel's click counts meanwhile");
+        order(&conn, "pixel", through(&k5), Source::Api, false, after + 4);
+
+        let rollup = converted_rollup(&conn);
+        assert_eq!(rollup, converted_from_scratch(&conn));
+        let ann: i64 =
+            conn.query_row("SELECT id FROM affiliates WHERE referral_code = 'ann'", [], |r| r.get(0)).unwrap();
+        let offer: i64 = conn.query_row("SELECT id FROM offers", [], |r| r.get(0)).unwrap();
+        assert_eq!(
+            rollup,
+            [(20_000, ann, offer, 2), (20_002, ann, offer, 1), (20_004, ann, offer, 1)],
+            "k1 and the session's click on day 0; k3; k5 (k2 rejected, k4 taken over)"
+        );
+        let totals: Vec<(i64, i64)> =
+            click_totals(&conn, 20_000, 20_005).unwrap().iter().map(|t| (t.clicks, t.converted)).collect();
+        assert_eq!(totals, [(2, 2), (1, 0), (1, 1), (1, 0), (1, 1)], "test clicks are not counted");
+        assert!(totals.iter().all(|(clicks, converted)| converted <= clicks));
+
+        // The migration that added the column fills it with what the writer keeps.
+        let (_, backfill) = include_str!("../../migrations/0014-converted-clicks.sql")
+            .split_once("DEFAULT 0;")
+            .expect("the migration adds the column, then fills it");
+        conn.execute("UPDATE daily_clicks SET converted = 0", []).unwrap();
+        conn.execute_batch(backfill).unwrap();
+        assert_eq!(converted_rollup(&conn), rollup);
+    }
+
     #[test]
     fn payouts_use_the_ledger_for_approved_and_the_rollup_otherwise() {
         let conn = db();
@@ -331,7 +532,10 @@ mod tests {
             .map(|t| (t.day, t.conversions, t.commission))
             .collect();
         assert_eq!(days, [(5, 1, 1000), (7, 1, 500)], "bob's day 5 and ann's day 9 are outside");
-        assert_eq!(affiliate_click_totals(&conn, ann, 0, 30).unwrap(), [(5, 3)]);
+        assert_eq!(
+            affiliate_click_totals(&conn, ann, 0, 30).unwrap(),
+            [ClickTotals { day: 5, affiliate_id: ann, clicks: 3, converted: 0 }]
+        );
         assert!(affiliate_conversion_totals(&conn, ann, 9, 9).unwrap().is_empty(), "an empty period");
         for table in ["daily_conversions", "daily_clicks"] {
             let sql = format!(

@@ -443,10 +443,11 @@ impl RefundRefusal {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn conversion(amount: i64, commission: i64, status: Status) -> Conversion {
+    /// A conversion attributed by coupon, for tests here and in other rules' modules.
+    pub(crate) fn conversion(amount: i64, commission: i64, status: Status) -> Conversion {
         Conversion {
             id: 7,
             external_id: "o-7".into(),

@@ -21,6 +21,7 @@ pub mod payout;
 pub mod portal;
 pub mod postback;
 pub mod pricing;
+pub mod rate;
 pub mod statement;
 pub mod time;
 pub mod validate;

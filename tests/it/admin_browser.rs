@@ -138,17 +138,21 @@ pub fn seed_demo(s: &Server) {
     .unwrap();
     let offer_id: i64 =
         conn.query_row("SELECT id FROM offers WHERE public_id = 'storewide'", [], |r| r.get(0)).unwrap();
-    let per_day: Vec<(i64, i64, i64)> = {
+    // Each conversion came through a click of its own day; a rejected one converted nothing.
+    let per_day: Vec<(i64, i64, i64, i64)> = {
         let mut stmt = conn
-            .prepare("SELECT created_at / 86400000, affiliate_id, count(*) FROM conversions GROUP BY 1, 2")
+            .prepare(
+                "SELECT created_at / 86400000, affiliate_id, count(*), sum(status != 'rejected') FROM conversions
+                 GROUP BY 1, 2",
+            )
             .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect()
     };
-    for (day, affiliate_id, conversions) in per_day {
+    for (day, affiliate_id, conversions, converted) in per_day {
         let clicks = conversions * (28 + rng.next(18) as i64) + rng.next(40) as i64;
         conn.execute(
-            "INSERT INTO daily_clicks (day, affiliate_id, offer_id, clicks) VALUES (?1, ?2, ?3, ?4)",
-            (day, affiliate_id, offer_id, clicks),
+            "INSERT INTO daily_clicks (day, affiliate_id, offer_id, clicks, converted) VALUES (?1, ?2, ?3, ?4, ?5)",
+            (day, affiliate_id, offer_id, clicks, converted),
         )
         .unwrap();
     }

@@ -33,6 +33,7 @@ mod portal_pages;
 mod postbacks;
 mod privacy;
 mod proxy;
+mod rates;
 mod redirect;
 mod robustness;
 mod seeds;

@@ -205,3 +205,27 @@ fn a_migrated_database_has_the_schema_of_a_fresh_one() {
         assert_eq!(&m[name], sql, "{name} differs between a migrated and a fresh database");
     }
 }
+
+/// The conversion rate's column is filled from the conversions on record: a click counts as
+/// converted when a conversion that is not rejected came through it (by click or session),
+/// once however many did (order-1 and pixel-1 share ann's click).
+#[test]
+fn a_release_1_database_gets_its_converted_clicks() {
+    let release_1 = fixture();
+    let mut s = Server::start_on(Some(&release_1.path), &[], &[]);
+    assert_eq!(s.stop().code(), Some(0));
+    let after = read_only(&s.db_path());
+    let mut stmt = after
+        .prepare("SELECT day, affiliate_id, offer_id, clicks, converted FROM daily_clicks ORDER BY 1, 2, 3")
+        .unwrap();
+    let rows: Vec<(i64, i64, i64, i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        rows,
+        [(20784, 1, 1, 2, 1), (20784, 2, 1, 1, 0), (20784, 2, 2, 1, 1), (20784, 3, 3, 1, 1)],
+        "ann: 1 of 2 clicks; bob's second click never converted; bob's lead and cho's sale each converted theirs"
+    );
+}

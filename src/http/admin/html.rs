@@ -173,8 +173,18 @@ pub fn percent(part: i64, whole: i64) -> String {
     if whole <= 0 {
         return "–".into();
     }
-    let basis_points = (i128::from(part) * 10_000 + i128::from(whole) / 2) / i128::from(whole);
-    format!("{}.{:02}%", basis_points / 100, basis_points % 100)
+    basis_points((i128::from(part) * 10_000 + i128::from(whole) / 2) / i128::from(whole))
+}
+
+/// The conversion rate of `converted` clicks out of `clicks` (`tracking::rate`, never above
+/// 100%): `2.50%`, or `–` without clicks.
+pub fn conversion_rate(converted: i64, clicks: i64) -> String {
+    crate::tracking::rate::basis_points(converted, clicks).map_or_else(|| "–".into(), |bp| basis_points(bp.into()))
+}
+
+/// `1234` basis points as `12.34%`.
+fn basis_points(bp: i128) -> String {
+    format!("{}.{:02}%", bp / 100, bp % 100)
 }
 
 /// When `then_ms` is, seen at `now_ms`, as a phrase that stands on its own: `just now` (within
@@ -251,6 +261,9 @@ mod tests {
         assert_eq!(percent(847, 1203), "70.41%");
         assert_eq!(percent(1, 3), "33.33%");
         assert_eq!(percent(5, 0), "–");
+        assert_eq!(conversion_rate(12, 480), "2.50%");
+        assert_eq!(conversion_rate(480, 480), "100.00%");
+        assert_eq!(conversion_rate(3, 0), "–");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! Everything comes from the daily rollups (`daily_clicks`, `daily_conversions`), so the page
 //! costs the same with a million conversions as with ten. Conversions are counted on the day
 //! they were created, in their current status; rejected ones count for nothing but are shown.
+//! The conversion rate is the share of the period's clicks that led to a conversion
+//! (`tracking::rate`): conversions without a click (coupons, customers) are not in it.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -55,6 +57,8 @@ impl Amounts {
 #[derive(Default)]
 struct Totals {
     clicks: i64,
+    /// Of those clicks, the ones that led to a conversion (`tracking::rate`).
+    converted: i64,
     /// Conversions by status, in the order of [`STATUSES`].
     by_status: [i64; 4],
     revenue: Amounts,
@@ -84,6 +88,21 @@ impl Totals {
     fn rejected(&self) -> i64 {
         self.by_status[3]
     }
+
+    fn add_clicks(&mut self, row: &reports::ClickTotals) {
+        self.clicks += row.clicks;
+        self.converted += row.converted;
+    }
+}
+
+/// The conversion rate's card: the rate, and what it counts.
+pub fn rate_kpi(converted: i64, clicks: i64) -> Html {
+    let note = if clicks > 0 {
+        format!("{} of {} clicks led to a conversion", html::count(converted.min(clicks)), html::count(clicks))
+    } else {
+        "no clicks: coupon and customer conversions have none".into()
+    };
+    kpi("Conversion rate", &fragment!("{}", html::conversion_rate(converted, clicks)), &note)
 }
 
 fn period(req: &Req) -> Result<Period, Error> {
@@ -106,10 +125,10 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         days[(row.day - period.from_day) as usize].add(&row);
         by_affiliate.entry(row.affiliate_id).or_default().add(&row);
     }
-    for (day, affiliate_id, clicks) in reports::click_totals(&ctx.db, period.from_day, period.to_day)? {
-        total.clicks += clicks;
-        days[(day - period.from_day) as usize].clicks += clicks;
-        by_affiliate.entry(affiliate_id).or_default().clicks += clicks;
+    for row in reports::click_totals(&ctx.db, period.from_day, period.to_day)? {
+        total.add_clicks(&row);
+        days[(row.day - period.from_day) as usize].add_clicks(&row);
+        by_affiliate.entry(row.affiliate_id).or_default().add_clicks(&row);
     }
     // The chart shows the currency with the most revenue.
     let main_currency = total
@@ -138,11 +157,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             &fragment!("{}", html::count(total.conversions())),
             &if total.rejected() > 0 { format!("{} rejected", html::count(total.rejected())) } else { String::new() }
         ),
-        kpi(
-            "Conversion rate",
-            &fragment!("{}", html::percent(total.conversions(), total.clicks)),
-            "conversions ÷ clicks"
-        ),
+        rate_kpi(total.converted, total.clicks),
         kpi("Revenue", &total.revenue.html(), "net of refunds"),
         kpi("Commission pending", &total.pending.html(), "to review"),
         kpi("Commission approved", &total.approved.html(), "of this period's conversions"),
@@ -265,7 +280,8 @@ fn affiliate_table(ctx: &Ctx, by_affiliate: &HashMap<i64, Totals>, main: Currenc
     rows.sort_by_key(|(id, t)| (-t.revenue.of(main), -t.conversions(), -t.clicks, **id));
     let mut out = fragment!(
         "<h2>By affiliate</h2><div class=\"table\"><table><thead><tr><th>Affiliate</th><th class=\"num\">Clicks</th>\
-         <th class=\"num\">Conversions</th><th class=\"num\">Conv. rate</th><th class=\"num\">Revenue</th>\
+         <th class=\"num\">Conversions</th>\
+         <th class=\"num\" title=\"Share of the clicks that led to a conversion\">Conv. rate</th><th class=\"num\">Revenue</th>\
          <th class=\"num\">Commission pending</th><th class=\"num\">Commission approved</th></tr></thead><tbody>"
     );
     let names: BTreeMap<i64, affiliates::Affiliate> = rows
@@ -287,7 +303,7 @@ fn affiliate_table(ctx: &Ctx, by_affiliate: &HashMap<i64, Totals>, main: Currenc
             html::count(t.clicks),
             a.referral_code,
             html::count(t.conversions()),
-            html::percent(t.conversions(), t.clicks),
+            html::conversion_rate(t.converted, t.clicks),
             t.revenue.html(),
             t.pending.html(),
             t.approved.html()

@@ -10,7 +10,7 @@ use crate::http::admin::Period;
 use crate::http::admin::chart::{self, Bar};
 use crate::http::admin::html::{self, Html, fragment, html};
 use crate::http::admin::layout::Notice;
-use crate::http::admin::overview::{Amounts, STATUSES, kpi, legend_swatches, short_day};
+use crate::http::admin::overview::{Amounts, STATUSES, kpi, legend_swatches, rate_kpi, short_day};
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
 use crate::store::{ledger, reports};
@@ -23,6 +23,8 @@ pub const DAYS: i64 = 30;
 #[derive(Default)]
 struct Day {
     clicks: i64,
+    /// Of those clicks, the ones that led to a conversion (`tracking::rate`).
+    converted: i64,
     /// Conversions by status, in the order of [`STATUSES`].
     by_status: [i64; 4],
     /// Commission of approved (first) and pending (second) conversions, per currency.
@@ -56,9 +58,11 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         days[(row.day - period.from_day) as usize].add(&row);
         total.add(&row);
     }
-    for (day, clicks) in reports::affiliate_click_totals(&ctx.db, me.id, period.from_day, period.to_day)? {
-        days[(day - period.from_day) as usize].clicks += clicks;
-        total.clicks += clicks;
+    for row in reports::affiliate_click_totals(&ctx.db, me.id, period.from_day, period.to_day)? {
+        for d in [&mut days[(row.day - period.from_day) as usize], &mut total] {
+            d.clicks += row.clicks;
+            d.converted += row.converted;
+        }
     }
     let mut earned = total.approved.clone();
     for (currency, minor) in &total.pending.0 {
@@ -85,11 +89,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         "<div class=\"cards\">{}{}{}{}</div>",
         kpi("Clicks", &fragment!("{}", html::count(total.clicks)), ""),
         kpi("Conversions", &fragment!("{}", html::count(total.conversions())), "not counting rejected ones"),
-        kpi(
-            "Conversion rate",
-            &fragment!("{}", html::percent(total.conversions(), total.clicks)),
-            "conversions ÷ clicks"
-        ),
+        rate_kpi(total.converted, total.clicks),
         kpi("Commission", &earned.html(), "approved and pending"),
     );
     body.buffer().push_str(charts(&days, period, main).as_str());

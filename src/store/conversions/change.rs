@@ -42,8 +42,7 @@ pub fn decide(
     if changed == 0 {
         return Ok(Decision::Refused(current));
     }
-    reports::count_conversion(conn, &Conversion { status: Status::Pending, ..current.clone() }, -1)?;
-    reports::count_conversion(conn, &current, 1)?;
+    reports::count_change(conn, Some(&Conversion { status: Status::Pending, ..current.clone() }), &current)?;
     let commission_delta = if to == Status::Rejected { -current.commission } else { 0 };
     let event = NewEvent {
         conversion_id: id,
@@ -137,8 +136,7 @@ pub fn refund(conn: &Connection, id: i64, request: &RefundRequest, actor: &str, 
     )?
     .execute(params![plan.amount, plan.commission, plan.status.as_str(), now, id])?;
     let updated = require(conn, id)?;
-    reports::count_conversion(conn, &current, -1)?;
-    reports::count_conversion(conn, &updated, 1)?;
+    reports::count_change(conn, Some(&current), &updated)?;
     let kind = if current.status == Status::Approved { Kind::ClawedBack } else { Kind::Refunded };
     ledger::conversion(conn, &updated, kind, -taken_back, now)?;
     deliveries::enqueue(conn, &updated, "refunded", updated.status.as_str(), now)?;

@@ -216,7 +216,7 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
         refund_id: None,
     };
     events::record(conn, &event, now)?;
-    reports::count_conversion(conn, &created, 1)?;
+    reports::count_change(conn, None, &created)?;
     ledger::conversion(conn, &created, Kind::Created, created.commission, now)?;
     deliveries::enqueue(conn, &created, "created", Status::Pending.as_str(), now)?;
     webhooks::announce(conn, &created, Event::ConversionCreated, now)?;
@@ -333,8 +333,7 @@ fn replace(
         refund_id: None,
     };
     events::record(conn, &event, now)?;
-    reports::count_conversion(conn, &previous, -1)?;
-    reports::count_conversion(conn, &conversion, 1)?;
+    reports::count_change(conn, Some(&previous), &conversion)?;
     // The pixel's affiliate loses what it was credited (a rejected one had lost it already);
     // the report's affiliate (perhaps the same) is credited the new commission.
     match previous.status {
