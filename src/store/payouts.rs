@@ -7,6 +7,8 @@
 //! impossible, whatever the code around it does. Cancelling frees the entries for the next run.
 //! A refund after a payout never edits it: it is a new negative entry, carried into the next one.
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::ledger::{self, NewEntry, Subject};
@@ -70,6 +72,38 @@ pub fn items(conn: &Connection, payout_id: i64) -> Result<Vec<Item>, Error> {
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Of `conversion_ids`, those whose approved commission a live payout of `affiliate_id` holds
+/// (the payout's `approved` entry, not a later claw-back), with that payout's id and status:
+/// conversion id → (payout id, status). One indexed lookup per conversion.
+pub fn holding(
+    conn: &Connection,
+    affiliate_id: i64,
+    conversion_ids: &[i64],
+) -> Result<HashMap<i64, (i64, Status)>, Error> {
+    let list = serde_json::to_string(conversion_ids).map_err(|e| Error::internal(format!("id list: {e}")))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT l.conversion_id, p.id, p.status
+         FROM json_each(?1) j
+         JOIN ledger_entries l ON l.conversion_id = j.value AND l.affiliate_id = ?2 AND l.kind = '{}'
+         JOIN payout_items i ON i.entry_id = l.id AND i.live = 1
+         JOIN payouts p ON p.id = i.payout_id
+         ORDER BY l.seq",
+        Kind::Approved.as_str()
+    ))?;
+    let rows = stmt.query_map(params![list, affiliate_id], |r| {
+        let status: String = r.get(2)?;
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, status))
+    })?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (conversion, payout, status) = row?;
+        let status = Status::parse(&status).ok_or_else(|| Error::internal("unknown payout status"))?;
+        // A conversion approved again after a replacement: its latest approval wins.
+        out.insert(conversion, (payout, status));
+    }
+    Ok(out)
 }
 
 /// Which payouts a list shows.

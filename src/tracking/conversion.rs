@@ -260,6 +260,12 @@ impl Conversion {
     pub fn remaining(&self) -> i64 {
         self.amount - self.refunded_amount
     }
+
+    /// The commission it credits the affiliate now: `commission` (already cut by refunds), or
+    /// nothing once rejected, which keeps `commission` only as what it would have earned.
+    pub fn credited_commission(&self) -> i64 {
+        if self.status == Status::Rejected { 0 } else { self.commission }
+    }
 }
 
 /// Whether a report from `incoming` takes over the stored conversion of the same order: a
@@ -472,6 +478,14 @@ pub(crate) mod tests {
             flags: Vec::new(),
             rate_source: RateSource::Offer,
             details: Details::default(),
+        }
+    }
+
+    #[test]
+    fn a_rejected_conversion_credits_no_commission() {
+        for status in Status::ALL {
+            let c = conversion(10_000, 1_000, status);
+            assert_eq!(c.credited_commission(), if status == Status::Rejected { 0 } else { 1_000 }, "{status:?}");
         }
     }
 

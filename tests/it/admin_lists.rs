@@ -34,3 +34,53 @@ fn the_log_pages_say_when_in_words() {
         assert!(!text.contains(" ago ago") && !text.contains("now ago"), "{page}: {text}");
     }
 }
+
+/// The conversion `id`'s row in the admin's list.
+fn row_of(page: &str, id: i64) -> &str {
+    let start = page.find(&format!("<tr id=\"conversion-{id}\">")).unwrap_or_else(|| panic!("no row {id}: {page}"));
+    &page[start..start + page[start..].find("</tr>").unwrap()]
+}
+
+#[test]
+fn the_conversion_list_marks_refunds_and_strikes_a_rejected_commission() {
+    let s = server();
+    let partly = crate::admin::order(&s, "ann", "partly-refunded", "99.00");
+    let r = s.post(&format!("/api/v1/conversions/{partly}/refund"), &json!({"amount": "9.00", "refund_id": "re-1"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rejected = crate::admin::order(&s, "ann", "rejected", "20.00");
+    assert_eq!(s.post(&format!("/api/v1/conversions/{rejected}/reject"), &json!({})).status, 200);
+    let whole = crate::admin::order(&s, "ann", "fully-refunded", "30.00");
+    assert_eq!(s.post(&format!("/api/v1/conversions/{whole}/refund"), &json!({})).status, 200);
+    let kept = crate::admin::order(&s, "ann", "kept", "40.00");
+
+    let admin = Session::start(&s);
+    let page = admin.get(&s, "/admin/conversions").text();
+    let row = row_of(&page, partly);
+    assert!(row.contains("<td class=\"num\">$90.00</td>"), "what is left: {row}");
+    assert!(row.contains(">refunded $9.00</span>") && row.contains("$9.00 of the $99.00 order refunded"), "{row}");
+    assert!(row.contains("<td class=\"num\">$9.00</td>"), "the commission after the refund: {row}");
+    let row = row_of(&page, rejected);
+    assert!(row.contains("<s title=\"Rejected: this commission is not owed\">$2.00</s>"), "{row}");
+    let row = row_of(&page, whole);
+    assert!(row.contains(">refunded</span>") && !row.contains(">refunded $"), "the status says it all: {row}");
+    let row = row_of(&page, kept);
+    assert!(
+        row.contains("<td class=\"num\">$4.00</td>") && !row.contains("<s ") && !row.contains("tag refund"),
+        "{row}"
+    );
+
+    let csv = admin.get(&s, "/admin/export/conversions.csv").text();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("{name}: {header:?}"));
+    let (amount, refunded, commission, credited) =
+        (column("amount"), column("refunded_amount"), column("commission"), column("commission_credited"));
+    let cells = |order: &str| -> Vec<String> {
+        let line = csv.lines().find(|l| l.contains(&format!(",{order},"))).unwrap_or_else(|| panic!("{order}: {csv}"));
+        let cells: Vec<&str> = line.split(',').collect();
+        [amount, refunded, commission, credited].iter().map(|&i| cells[i].to_string()).collect()
+    };
+    assert_eq!(cells("partly-refunded"), ["99.00", "9.00", "9.00", "9.00"]);
+    assert_eq!(cells("rejected"), ["20.00", "0.00", "2.00", "0.00"], "what it would have earned, and what it does");
+    assert_eq!(cells("fully-refunded"), ["30.00", "30.00", "0.00", "0.00"]);
+    assert_eq!(cells("kept"), ["40.00", "0.00", "4.00", "4.00"]);
+}

@@ -25,6 +25,7 @@ mod links;
 mod logs;
 mod openapi;
 mod outbound;
+mod payout_pages;
 mod payouts;
 mod portal;
 mod portal_access;

@@ -187,8 +187,8 @@ fn row(c: &Conversion, now: i64) -> Html {
         c.external_id,
         c.referral_code,
         c.referral_code,
-        html::money(c.currency, c.amount - c.refunded_amount),
-        html::money(c.currency, c.commission),
+        html::money(c.currency, c.remaining()),
+        commission(c),
         html::badge(c.status.as_str()),
         marks(c),
         c.source.as_str(),
@@ -212,12 +212,30 @@ fn row(c: &Conversion, now: i64) -> Html {
     out
 }
 
-/// The test badge, what the network reported besides the money (goal, country, commission ID)
-/// and the fraud flags of a conversion, beside its status.
+/// The commission cell: struck through once rejected, when nobody is owed it.
+fn commission(c: &Conversion) -> Html {
+    let money = html::money(c.currency, c.commission);
+    if c.credited_commission() == c.commission {
+        return fragment!("{}", money);
+    }
+    fragment!("<s title=\"Rejected: this commission is not owed\">{}</s>", money)
+}
+
+/// The test badge, a partial refund, what the network reported besides the money (goal,
+/// country, commission ID) and the fraud flags of a conversion, beside its status.
 fn marks(c: &Conversion) -> Html {
     let mut out = Html::new();
     if c.test {
         html!(out, " <span class=\"tag test\">test</span>");
+    }
+    if c.refunded_amount > 0 && c.status != Status::Refunded {
+        html!(
+            out,
+            " <span class=\"tag refund\" title=\"{} of the {} order refunded; the amount shown is what is left\">refunded {}</span>",
+            html::money(c.currency, c.refunded_amount),
+            html::money(c.currency, c.amount),
+            html::money(c.currency, c.refunded_amount)
+        );
     }
     for detail in [&c.details.goal, &c.details.geo, &c.details.commission_id].into_iter().flatten() {
         html!(out, " <span class=\"tag\">{}</span>", detail);

@@ -54,7 +54,7 @@ pub fn commissions(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     Ok(csv_response(out, &format!("commissions-{}", status.as_str()), period))
 }
 
-const CONVERSION_COLUMNS: [&str; 22] = [
+const CONVERSION_COLUMNS: [&str; 23] = [
     "id",
     "order_id",
     "created_at",
@@ -77,6 +77,7 @@ const CONVERSION_COLUMNS: [&str; 22] = [
     "rate_source",
     "flags",
     "test",
+    "commission_credited",
 ];
 
 /// The conversions the list page shows (same `status`, `affiliate` and `q` filters), newest first.
@@ -127,6 +128,7 @@ pub fn conversions(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
                 Cell::Text(c.rate_source.as_str()),
                 Cell::Text(&c.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(" ")),
                 Cell::Text(if c.test { "true" } else { "false" }),
+                Cell::Number(c.currency.format(c.credited_commission())),
             ],
         );
     }

@@ -90,7 +90,7 @@ tbody tr:hover td{background:#fafbff}
 .badge.good{background:var(--good-bg);color:var(--good)}.badge.wait{background:var(--wait-bg);color:var(--wait)}
 .badge.bad{background:var(--bad-bg);color:var(--bad)}.badge.neutral{background:var(--neutral-bg);color:var(--neutral)}
 .tag{display:inline-block;padding:0 6px;border-radius:4px;background:var(--soft);color:var(--neutral);font-size:12px}
-.tag.test{background:#e8f0fe;color:#1a56b8}.tag.flag{background:#fdecea;color:#a52a1f}
+.tag.test{background:#e8f0fe;color:#1a56b8}.tag.flag{background:#fdecea;color:#a52a1f}.tag.refund{background:#eceff3;color:#344054}
 form.inline{display:inline}
 .filters{display:flex;gap:10px;align-items:flex-end;flex-wrap:wrap;margin:0 0 14px}
 label{display:block;font-size:12px;color:var(--muted);font-weight:500}

@@ -3,7 +3,9 @@
 //! file, with the admin's CSV formula guard).
 //!
 //! What an affiliate sees of a conversion: date, offer, type, amount, refunds, commission and
-//! status, and the order reference as its last 4 characters. Never the customer (ID, e-mail,
+//! status (`paid`, with a link to the payout, once the payout holding its approved commission
+//! is paid; derived from the ledger, `store::payouts::holding`), and the order reference as its
+//! last 4 characters. Never the customer (ID, e-mail,
 //! name), the click's IP or user agent, coupon, fraud flags, who decided or why; never test
 //! conversions. Every query is filtered by the logged-in affiliate's id; a conversion id that is
 //! not theirs is the same 404 as one that does not exist.
@@ -17,8 +19,9 @@ use crate::http::admin::html::{self, Html, fragment, html};
 use crate::http::admin::layout::Notice;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
-use crate::store::{conversions, events};
+use crate::store::{conversions, events, payouts};
 use crate::tracking::conversion::{Conversion, Status};
+use crate::tracking::payout::Status as PayoutStatus;
 use crate::tracking::portal::last_chars;
 
 /// The list's filters from the query (`status`, `from`, `to`), always for `affiliate_id` and
@@ -52,6 +55,8 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let after = req.query("after").and_then(conversions::parse_cursor);
     let rows = conversions::newest(&ctx.db, &filter, after, PAGE_SIZE)?;
     let next = views::next_cursor(&rows, PAGE_SIZE, conversions::cursor_after);
+    let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+    let payouts = payouts::holding(&ctx.db, me.id, &ids)?;
     let mut body = fragment!(
         "<div class=\"spread\"><div><h1>Your conversions</h1><p class=\"sub\">Sales and leads credited to you, newest \
          first. Order references show only their last 4 characters.</p></div>\
@@ -94,7 +99,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             html::money(c.currency, c.amount),
             refunded(c),
             html::money(c.currency, c.commission),
-            html::badge(c.status.as_str())
+            status(c, payouts.get(&c.id))
         );
     }
     if rows.is_empty() {
@@ -117,6 +122,27 @@ fn next_link(req: &Req, cursor: Option<String>) -> Html {
     fragment!("<a class=\"btn\" href=\"/portal/conversions?{}\">Next page →</a>", html::query(&pairs))
 }
 
+/// The status badge, and the payout that holds the conversion's approved commission: `paid`
+/// with a link once that payout is paid (for a conversion refunded afterwards, its status and
+/// "paid in payout #N"), "in payout #N" while it is not.
+fn status(c: &Conversion, payout: Option<&(i64, PayoutStatus)>) -> Html {
+    let Some(&(id, payout_status)) = payout else { return html::badge(c.status.as_str()) };
+    match payout_status {
+        PayoutStatus::Paid if c.status == Status::Approved => {
+            fragment!("{} <a href=\"/portal/payouts/{}\">payout #{}</a>", html::badge("paid"), id, id)
+        }
+        PayoutStatus::Paid => {
+            fragment!(
+                "{} <a href=\"/portal/payouts/{}\">paid in payout #{}</a>",
+                html::badge(c.status.as_str()),
+                id,
+                id
+            )
+        }
+        _ => fragment!("{} <a href=\"/portal/payouts/{}\">in payout #{}</a>", html::badge(c.status.as_str()), id, id),
+    }
+}
+
 fn refunded(c: &Conversion) -> String {
     if c.refunded_amount == 0 { "–".into() } else { html::money(c.currency, c.refunded_amount) }
 }
@@ -130,6 +156,7 @@ fn theirs(ctx: &Ctx, req: &Req, affiliate_id: i64) -> Result<Conversion, Error> 
 pub fn detail(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let me = me(ctx, req)?;
     let c = theirs(ctx, req, me.id)?;
+    let payout = payouts::holding(&ctx.db, me.id, &[c.id])?.remove(&c.id);
     let mut body = fragment!(
         "<p class=\"muted\" style=\"margin:18px 0 0\"><a href=\"/portal/conversions\">Conversions</a> /</p>\
          <h1>Order <span class=\"mono\">{}</span></h1><p class=\"sub\">{} · {}</p>\
@@ -139,7 +166,7 @@ pub fn detail(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
          <th class=\"num\">Amount change</th><th class=\"num\">Commission change</th></tr></thead><tbody>",
         last_chars(&c.external_id),
         html::time(c.created_at),
-        html::badge(c.status.as_str()),
+        status(&c, payout.as_ref()),
         c.offer,
         c.kind,
         html::money(c.currency, c.amount),
