@@ -177,6 +177,39 @@ pub fn candidates(conn: &Connection, currency: Currency, minimum: i64) -> Result
     Ok(out)
 }
 
+/// An affiliate with no payout e-mail and an available balance: PayPal cannot pay them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoPayoutEmail {
+    pub referral_code: String,
+    pub name: String,
+    pub currency: Currency,
+    /// What a run would pay them now: their payable entries not in a live payout.
+    pub available: i64,
+}
+
+/// The affiliates without a payout e-mail whose available balance in some currency is above
+/// zero (one row per currency), by referral code: who a payout run would pay but a PayPal file
+/// could not. Reads only those affiliates' ledgers.
+pub fn without_payout_email(conn: &Connection) -> Result<Vec<NoPayoutEmail>, Error> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT a.referral_code, a.name, l.currency, sum(l.amount)
+         FROM affiliates a JOIN ledger_entries l ON l.affiliate_id = a.id
+         WHERE a.payout_email IS NULL AND l.kind IN {}
+           AND NOT EXISTS (SELECT 1 FROM payout_items i WHERE i.entry_id = l.id AND i.live = 1)
+         GROUP BY a.id, l.currency HAVING sum(l.amount) > 0
+         ORDER BY a.referral_code, l.currency",
+        ledger::payable_kinds_sql()
+    ))?;
+    let rows = stmt.query_map([], |r| {
+        let code: String = r.get(2)?;
+        let currency = Currency::from_code(&code).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, "unknown currency".into())
+        })?;
+        Ok(NoPayoutEmail { referral_code: r.get(0)?, name: r.get(1)?, currency, available: r.get(3)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Makes a run: one payout for each of `candidates` whose available balance in the run's
 /// currency is, now, at least the minimum and more than zero. Must run on the writer. With a
 /// `run_id` seen before (same currency and minimum), nothing new is made and that run's

@@ -140,7 +140,7 @@ fn edit_page(
          <label>Email<input type=\"email\" name=\"email\" value=\"{}\"></label>\
          <label>Status<select name=\"status\"><option value=\"active\">active</option>\
          <option value=\"paused\"{}>paused: links redirect without a click, conversions are rejected</option></select></label>\
-         <label>Payout e-mail (PayPal)<input type=\"email\" name=\"payout_email\" value=\"{}\"></label></div>\
+         <label>Payout e-mail (PayPal)<input type=\"email\" id=\"payout_email\" name=\"payout_email\" value=\"{}\"></label></div>\
          <label style=\"margin-top:12px\">Payout details (bank account, name; personal data)\
          <textarea name=\"payout_details\" rows=\"2\" style=\"width:100%\">{}</textarea></label>\
          <label style=\"margin-top:12px\">Postback URL (called on every new, approved, rejected or refunded conversion)\

@@ -114,6 +114,7 @@ background:#fff;color:var(--text);cursor:pointer;white-space:nowrap;line-height:
 .notice.ok{background:var(--good-bg);border-color:#a6dcb9;color:#064e27}
 .notice.error{background:var(--bad-bg);border-color:#f3b4ab;color:#7a1a10}
 .notice.secret{background:#fffbeb;border-color:#f5d78a;color:#5c3d00}
+.notice.warn{background:var(--wait-bg);border-color:#f5d78a;color:#5c3d00}.notice ul{margin:6px 0;padding-left:20px}
 .pager{display:flex;justify-content:space-between;align-items:center;padding:10px 2px;color:var(--muted)}
 .form-grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(210px,1fr));gap:12px;align-items:end}
 .form-grid input,.form-grid select{width:100%}

@@ -48,21 +48,23 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         body,
         "</tbody></table></div><div class=\"pager\"><span></span>{}</div>{}",
         next_link(req, "/admin/balances", "after", next),
-        run_form(req)
+        run_form(ctx, req)?
     );
     Ok(Response::html(200, layout::page(req, "Balances", "/admin/balances", &super::notice(req), &body)))
 }
 
-/// The form that makes a payout run (also on the payouts page).
-pub fn run_form(req: &Req) -> Html {
-    fragment!(
-        "<h2>Pay out</h2><div class=\"card\"><form method=\"post\" action=\"/admin/payouts\">{}<div class=\"form-grid\">\
+/// The form that makes a payout run (also on the payouts page), after the warning about
+/// affiliates PayPal cannot pay.
+pub fn run_form(ctx: &Ctx, req: &Req) -> Result<Html, Error> {
+    Ok(fragment!(
+        "<h2>Pay out</h2>{}<div class=\"card\"><form method=\"post\" action=\"/admin/payouts\">{}<div class=\"form-grid\">\
          <label>Currency<input type=\"text\" name=\"currency\" required maxlength=\"3\" value=\"USD\"></label>\
          <label>Minimum available<input type=\"text\" name=\"minimum\" value=\"50.00\"></label>\
          <div><button class=\"btn primary\" type=\"submit\" data-confirm=\"Make a payout for every affiliate whose available \
          balance reaches the minimum?\">Make payouts</button></div></div></form>\
          <p class=\"muted\" style=\"margin:8px 0 0\">One payout per affiliate whose available balance is at least the minimum. \
          Download them for PayPal or your bank, send the money, then mark each one paid.</p></div>",
+        super::warnings::before_run(ctx)?,
         layout::csrf_field(req)
-    )
+    ))
 }

@@ -31,10 +31,19 @@ impl Format {
     }
 }
 
+/// The payouts a file holds: every one but the cancelled.
+fn live<'a>(payouts: &[&'a Payout]) -> Vec<&'a Payout> {
+    payouts.iter().copied().filter(|p| p.status != crate::tracking::payout::Status::Cancelled).collect()
+}
+
+/// The payouts of a file that PayPal cannot pay: their affiliate has no payout e-mail.
+pub fn missing_payout_email<'a>(payouts: &[&'a Payout]) -> Vec<&'a Payout> {
+    live(payouts).into_iter().filter(|p| p.payout_email.is_none()).collect()
+}
+
 /// The file for `payouts` (cancelled ones are left out), as a download named `name`.
 pub fn render(format: Format, payouts: &[&Payout], name: &str) -> Result<Response, Error> {
-    let live: Vec<&Payout> =
-        payouts.iter().copied().filter(|p| p.status != crate::tracking::payout::Status::Cancelled).collect();
+    let live = live(payouts);
     let body = match format {
         Format::PayPal => paypal(&live)?,
         Format::Csv => generic(&live),
@@ -56,8 +65,7 @@ fn paypal(payouts: &[&Payout]) -> Result<String, Error> {
             format!("PayPal accepts at most {PAYPAL_MAX_ROWS} payouts per file; export them in parts"),
         ));
     }
-    let missing: Vec<&str> =
-        payouts.iter().filter(|p| p.payout_email.is_none()).map(|p| p.referral_code.as_str()).collect();
+    let missing: Vec<&str> = missing_payout_email(payouts).iter().map(|p| p.referral_code.as_str()).collect();
     if !missing.is_empty() {
         return Err(Error::conflict(
             "missing_payout_email",

@@ -4,11 +4,13 @@
 //! the API's (`api::payouts`, `store::payouts`). It is a module of its own, beside `admin/`,
 //! only so that it could be built while `admin/mod.rs` was being rewritten.
 //!
-//! `files.rs` renders payout files (PayPal bulk CSV, generic CSV) for the admin and the API.
+//! `files.rs` renders payout files (PayPal bulk CSV, generic CSV) for the admin and the API;
+//! `warnings.rs` names the affiliates a PayPal file cannot pay, before and after a run.
 
 pub mod balances;
 pub mod files;
 pub mod payouts;
+pub mod warnings;
 
 use super::admin::layout::Notice;
 use super::request::Req;

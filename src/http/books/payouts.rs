@@ -61,6 +61,11 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         Some(run) => format!("Payouts of run #{run}"),
         None => "All payouts".to_string(),
     };
+    // Every pending payout of the run (or of all runs), not only this page's.
+    let pending = Filter { status: Some(Status::Pending), ..filter.clone() };
+    body.buffer().push_str(
+        super::warnings::after_run(&payouts::list(&ctx.db, &pending, None, files::PAYPAL_MAX_ROWS)?).as_str(),
+    );
     html!(body, "<div class=\"spread\"><h2>{}</h2><span class=\"row\" style=\"gap:4px\">", title);
     for status in ["", "pending", "paid", "cancelled"] {
         let run = filter.run.map(|r| r.to_string()).unwrap_or_default();
@@ -100,7 +105,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         body,
         "</tbody></table></div><div class=\"pager\"><span></span>{}</div>{}",
         next_link(req, "/admin/payouts", "before", next),
-        super::balances::run_form(req)
+        super::balances::run_form(ctx, req)?
     );
     Ok(Response::html(200, layout::page(req, "Payouts", "/admin/payouts", &super::notice(req), &body)))
 }
@@ -133,6 +138,17 @@ fn actions(req: &Req, p: &Payout) -> Html {
     out
 }
 
+/// Where a payout goes: the payout e-mail, or a link to set it.
+fn payee(p: &Payout) -> Html {
+    match &p.payout_email {
+        Some(email) => fragment!("{}", email),
+        None => fragment!(
+            "– no payout e-mail, so no PayPal file: <a href=\"/admin/affiliates/{}#payout_email\">set it</a>",
+            p.referral_code
+        ),
+    }
+}
+
 fn find(ctx: &Ctx, req: &Req) -> Result<Payout, Error> {
     let id: i64 = req.param(0).parse().map_err(|_| payouts::not_found(req.param(0)))?;
     payouts::get(&ctx.db, id)?.ok_or_else(|| payouts::not_found(id))
@@ -160,7 +176,7 @@ fn detail_page(ctx: &Ctx, req: &Req, notice: Notice, status: u16) -> Result<Resp
         p.run,
         html::time(p.created_at),
         actions(req, &p),
-        p.payout_email.as_deref().unwrap_or("– (no payout e-mail)"),
+        payee(&p),
         p.payout_details.as_deref().unwrap_or("–"),
         p.reference.as_deref().unwrap_or("–")
     );
@@ -231,6 +247,11 @@ fn after(ctx: &mut Ctx, req: &Req, id: i64, to: Status, outcome: Transition) -> 
 pub fn export(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let format = Format::parse(req.query("format"))?;
     let p = find(ctx, req)?;
+    let missing = files::missing_payout_email(&[&p]);
+    if format == Format::PayPal && !missing.is_empty() {
+        let back = format!("/admin/payouts/{}", p.id);
+        return Ok(super::warnings::paypal_refused(req, &missing, (&back, &format!("Back to payout #{}", p.id))));
+    }
     files::render(format, &[&p], &format!("payout-{}", p.id))
 }
 
@@ -245,5 +266,10 @@ pub fn export_run(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         return Err(Error::not_found("not_found", format!("payout run {run} has no payouts")));
     }
     let refs: Vec<&Payout> = rows.iter().collect();
+    let missing = files::missing_payout_email(&refs);
+    if format == Format::PayPal && !missing.is_empty() {
+        let back = format!("/admin/payouts?run={run}");
+        return Ok(super::warnings::paypal_refused(req, &missing, (&back, &format!("Back to run #{run}"))));
+    }
     files::render(format, &refs, &format!("payout-run-{run}"))
 }
