@@ -108,3 +108,43 @@ fn the_documented_replays_are_accepted_as_written() {
         assert_eq!(c["amount"], "50.00", "{platform}: every sample is worth 50.00 of items");
     }
 }
+
+/// What docs/connectors.md says the replays leave behind: Stripe's and Shopify's samples are
+/// test-mode events, so their conversions are test data (in no default list or balance, listed
+/// with `test=true`, removed by `DELETE /api/v1/test-data`); WooCommerce's and Paddle's samples
+/// cannot say so and make live conversions that count.
+#[test]
+fn the_replays_leave_behind_what_the_docs_say() {
+    let Some(bash) = find_tool(&["bash"]) else { return skip("bash is missing") };
+    if ["openssl", "curl", "base64"].iter().any(|t| find_tool(&[t]).is_none()) {
+        return skip("openssl, curl or base64 is missing");
+    }
+    let doc = std::fs::read_to_string(root().join("docs/connectors.md")).unwrap();
+    assert!(doc.contains("so the conversion it makes is **test data**"), "the Stripe replay says so");
+    assert!(doc.contains("the WooCommerce and Paddle samples cannot say so and record\n**live** pending conversions"));
+    let s = server(&[]);
+    let cases = [
+        ("stripe", STRIPE_SECRET, "pi_replay_1", true),
+        ("shopify", SHOPIFY_SECRET, "820982911946154508", true),
+        ("woocommerce", WOO_SECRET, "9001", false),
+        ("paddle", PADDLE_SECRET, "txn_replay_1", false),
+    ];
+    for (platform, secret, _, _) in cases {
+        let script = with_settings(&documented_replay(platform), &s.url(""), secret, &s.click("ann", json!({})));
+        let out = Command::new(&bash).args(["-euo", "pipefail", "-c", &script]).output().unwrap();
+        assert!(out.status.success(), "{platform}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let listed: Vec<serde_json::Value> = s.get("/api/v1/conversions").json()["data"].as_array().unwrap().clone();
+    for (platform, _, external_id, test) in cases {
+        assert_eq!(conversion(&s, external_id)["test"], test, "{platform}");
+        assert_eq!(listed.iter().any(|c| c["external_id"] == external_id), !test, "{platform}: the default list");
+    }
+    // Only Paddle's USD 50.00 counts in ann's USD balance (Stripe's and Shopify's are test data).
+    let balance = s.get("/api/v1/affiliates/ann/balance").json()["balances"].clone();
+    let usd = balance.as_array().unwrap().iter().find(|b| b["currency"] == "USD").unwrap().clone();
+    assert_eq!(usd["pending"], "5.00", "{balance}");
+    let r = crate::support::request(s.addr, "DELETE", "/api/v1/test-data", &[("X-Api-Key", crate::support::KEY)], b"");
+    assert_eq!(r.status, 204, "{}", r.text());
+    let left: Vec<String> = conversions(&s).iter().map(|c| c["external_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(left, ["9001", "txn_replay_1"], "the test data is gone, the live conversions stay");
+}
