@@ -13,6 +13,7 @@ mod controls;
 mod conversions;
 mod doc_format;
 mod docs;
+mod env_example;
 mod files;
 mod found_by_schemathesis;
 mod hooks;
