@@ -389,9 +389,9 @@ impl Serve {
         let mut webhook_secrets = Vec::new();
         for connector in Connector::ALL {
             let opt = webhook_secret_opt(connector);
-            if let Some(secret) = args.get(opt) {
-                connector
-                    .check_secret(&secret)
+            if let Some(given) = args.get(opt) {
+                let secret = connector
+                    .signing_secret(&given)
                     .map_err(|e| format!("--{} / {} {e}", opt.long, opt.env.unwrap_or("")))?;
                 webhook_secrets.push((connector, secret));
             }
