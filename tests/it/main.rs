@@ -12,6 +12,7 @@ mod controls;
 mod conversions;
 mod doc_format;
 mod docs;
+mod fields;
 mod files;
 mod found_by_schemathesis;
 mod hooks;

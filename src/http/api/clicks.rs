@@ -11,8 +11,26 @@ use crate::store::clicks::{self, Click, NewClick};
 use crate::store::{affiliates, offers};
 use crate::tracking::validate::{self, MAX_SOURCE, MAX_SUB, MAX_URL, MAX_USER_AGENT};
 
+/// The fields of `POST /api/v1/clicks`.
+const FIELDS: &[&str] = &[
+    "referral_code",
+    "offer",
+    "session_id",
+    "ip",
+    "landing_url",
+    "referrer",
+    "user_agent",
+    "source",
+    "sub1",
+    "sub2",
+    "sub3",
+    "sub4",
+    "sub5",
+    "test",
+];
+
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
+    let body = Body::parse(&req.body, FIELDS)?;
     let referral_code = body.required_str("referral_code")?;
     let session_id = body.id_text("session_id")?;
     if let Some(s) = &session_id {

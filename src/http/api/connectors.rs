@@ -59,7 +59,7 @@ fn set_by_environment(connector: Connector) -> Error {
 /// set before). The secret is never returned.
 pub fn put(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let connector = connector(req)?;
-    let body = Body::parse(&req.body)?;
+    let body = Body::parse(&req.body, &["signing_secret"])?;
     if ctx.config.webhook_secret(connector).is_some() {
         return Err(set_by_environment(connector));
     }

@@ -12,8 +12,22 @@ use crate::tracking::attribution::Keys;
 use crate::tracking::conversion::{NewConversion, RefundAmount, RefundRequest, Source, Status};
 use crate::tracking::{money, validate};
 
+/// The fields of `POST /api/v1/conversions`.
+const FIELDS: &[&str] = &[
+    "external_id",
+    "type",
+    "amount",
+    "currency",
+    "click_id",
+    "coupon",
+    "customer_id",
+    "session_id",
+    "test",
+    "customer_email",
+];
+
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
+    let body = Body::parse(&req.body, FIELDS)?;
     let new = NewConversion {
         external_id: body.id_text("external_id")?.ok_or_else(|| Error::missing("external_id"))?,
         kind: body.str("type")?.unwrap_or("sale").to_string(),
@@ -127,7 +141,7 @@ pub fn reject(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// `refund_id`) or a full one.
 pub fn refund(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let id = id_param(req)?;
-    let body = Body::parse(&req.body)?;
+    let body = Body::parse(&req.body, &["amount", "refund_id"])?;
     let request = RefundRequest {
         amount: match body.amount("amount")? {
             Some(text) => RefundAmount::Part(text),
@@ -140,7 +154,7 @@ pub fn refund(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 fn decide(ctx: &Ctx, req: &Req, to: Status) -> Result<Response, Error> {
     let id = id_param(req)?;
-    let body = Body::parse(&req.body)?;
+    let body = Body::parse(&req.body, &["reason"])?;
     let reason = body.str("reason")?.map(|r| validate::metadata(r, 1000));
     answer::decided(id, to, intake::decide(&ctx.intake(), id, to, &super::actor(req), reason.as_deref())?)
 }

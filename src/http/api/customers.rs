@@ -11,7 +11,7 @@ use crate::tracking::attribution::Keys;
 use crate::tracking::customer::NewCustomer;
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
+    let body = Body::parse(&req.body, &["customer_id", "click_id", "coupon", "session_id", "email", "name", "test"])?;
     answer(intake::tie_customer(&ctx.intake(), new_customer(req, &body, true)?)?)
 }
 

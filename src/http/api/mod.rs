@@ -58,6 +58,13 @@ pub fn delivery_status(req: &Req) -> Result<Option<&str>, Error> {
     }
 }
 
+/// Refuses a body with any field (400 `unknown_field`): for POST endpoints that take none, so
+/// that a field sent to them by mistake is an error rather than ignored. An empty body or `{}`
+/// is fine.
+pub fn no_fields(req: &Req) -> Result<(), Error> {
+    crate::http::json::Body::parse(&req.body, &[]).map(drop)
+}
+
 /// Whether a write is test data: sent with a test key, or marked `"test": true` by a live one
 /// (a test key cannot write live data).
 pub fn is_test(req: &Req, body: &crate::http::json::Body) -> Result<bool, Error> {
