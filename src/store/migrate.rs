@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { script: include_str!("../../migrations/0008-ledger.sql"), then: Some(super::ledger::backfill) },
     script(include_str!("../../migrations/0009-webhooks.sql")),
     script(include_str!("../../migrations/0010-portal.sql")),
+    script(include_str!("../../migrations/0011-namespaces-and-ids.sql")),
 ];
 
 /// The version `schema.sql` corresponds to.

@@ -99,7 +99,8 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let id = req.param(0);
-    let click = clicks::get(&ctx.db, id)?.ok_or_else(|| {
+    // A test key sees test clicks only; a live key both, the live one first.
+    let click = clicks::get(&ctx.db, id, req.test_key.then_some(true))?.ok_or_else(|| {
         Error::not_found("not_found", format!("no click has id `{id}` (unknown, erased or expired by retention)"))
     })?;
     Ok(Response::json(200, &views::click(&click)))

@@ -60,7 +60,9 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 pub fn tracking_status(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let session_id = req.param(0);
     let now = crate::clock::now_ms();
-    let chosen = match attribute::session_click(&ctx.db, session_id, now)? {
+    // The session's clicks of the key's own namespace, as a conversion reported with it would
+    // be attributed.
+    let chosen = match attribute::session_click(&ctx.db, session_id, req.test_key, now)? {
         SessionOutcome::Chosen(click) => Some(click),
         SessionOutcome::NoClicks | SessionOutcome::AllExpired => None,
     };

@@ -228,7 +228,7 @@ fn payment(ctx: &Ctx, req: &Req, body: &Body, mut keys: Keys) -> Result<Value, E
     let email = body.str("customerEmail")?;
     if keys.session_id.is_none() && keys.click_id.is_none() {
         let customer = match email {
-            Some(email) => customers::by_email(&ctx.db, email)?,
+            Some(email) => customers::by_email(&ctx.db, email, super::is_test(req, body)?)?,
             None => None,
         };
         keys.customer_id = Some(customer.map(|c| c.customer_id).ok_or_else(|| {
