@@ -63,19 +63,28 @@ pub fn invite(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     Ok(Response::json(201, &json!({"invite_url": url, "expires_at": crate::clock::rfc3339(expires_at)})))
 }
 
+/// An affiliate as `req`'s key may read it (a test key: the catalog without personal data).
+fn catalog_view(ctx: &Ctx, req: &Req, a: &affiliates::Affiliate) -> serde_json::Value {
+    if req.test_key {
+        views::affiliate_for_test_key(a, &ctx.config.public_url)
+    } else {
+        views::affiliate(a, &ctx.config.public_url)
+    }
+}
+
 pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
     let after = super::cursor(req)?.unwrap_or(0);
     let rows = affiliates::list(&ctx.db, after, limit)?;
     let next = views::next_cursor(&rows, limit, |a| a.id.to_string());
-    let data = rows.iter().map(|a| views::affiliate(a, &ctx.config.public_url)).collect();
+    let data = rows.iter().map(|a| catalog_view(ctx, req, a)).collect();
     Ok(Response::json(200, &views::page(data, next)))
 }
 
 pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let code = req.param(0);
     let affiliate = affiliates::by_code(&ctx.db, code)?.ok_or_else(|| affiliates::unknown(code))?;
-    Ok(Response::json(200, &views::affiliate(&affiliate, &ctx.config.public_url)))
+    Ok(Response::json(200, &catalog_view(ctx, req, &affiliate)))
 }
 
 /// `DELETE /api/v1/affiliates/{code}/personal-data`: erases the affiliate's e-mail, payout e-mail
