@@ -417,3 +417,18 @@ fn a_leaked_test_key_cannot_do_what_the_issue_found() {
     assert_eq!(live["status"], "pending");
     assert_eq!(s.get("/api/v1/customers/cus-live").json()["email"], "buyer@people.example");
 }
+
+/// Clicks a test key reports "from" an address do not count towards `click_flood`: otherwise a
+/// test key could get a live affiliate's real visitors from that network flagged.
+#[test]
+fn test_clicks_never_flag_live_visitors() {
+    let s = Server::start_with(&["--max-clicks-per-ip", "3"], &[]);
+    s.seed();
+    let key = test_key(&s);
+    for _ in 0..10 {
+        let r = call(&s, &key, "POST", "/api/v1/clicks", &json!({"referral_code": "ann", "ip": "198.51.100.20"}));
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let live = s.post("/api/v1/clicks", &json!({"referral_code": "ann", "ip": "198.51.100.21"}));
+    assert_eq!((live.status, &live.json()["flags"]), (201, &json!([])), "{}", live.text());
+}
