@@ -126,6 +126,34 @@ mod tests {
         assert_eq!(tables, 1);
     }
 
+    /// Every table whose rows leave the server by their integer id (in answers, postbacks,
+    /// webhooks, logs, change history) is AUTOINCREMENT, so deleting its newest rows never lets
+    /// an id be handed out again; the tables that are not either keep no such ids or never lose
+    /// a row (affiliates and offers are never deleted, ledger entries cannot be).
+    #[test]
+    fn tables_whose_ids_leave_the_server_never_reuse_them() {
+        let conn = Connection::open_in_memory().unwrap();
+        run(&conn).unwrap();
+        let autoincrement = |table: &str| -> bool {
+            let sql: String =
+                conn.query_row("SELECT sql FROM sqlite_master WHERE name = ?1", [table], |r| r.get(0)).unwrap();
+            sql.contains("PRIMARY KEY AUTOINCREMENT")
+        };
+        for table in [
+            "api_keys",
+            "conversions",
+            "payout_runs",
+            "payouts",
+            "postbacks_received",
+            "postback_deliveries",
+            "hooks_received",
+            "webhooks",
+            "webhook_deliveries",
+        ] {
+            assert!(autoincrement(table), "{table}");
+        }
+    }
+
     #[test]
     fn refuses_newer_and_foreign_databases() {
         let conn = Connection::open_in_memory().unwrap();
