@@ -5,9 +5,9 @@
 
 use serde_json::{Value, json};
 
+use crate::controls::test_key;
 use crate::hooks::{post_stripe, server as hooks_server};
 use crate::support::{KEY, Resp, Server, request};
-use crate::test_keys::test_key;
 
 fn with(s: &Server, key: &str, method: &str, path: &str, body: Value) -> Resp {
     request(s.addr, method, path, &[("X-Api-Key", key)], body.to_string().as_bytes())

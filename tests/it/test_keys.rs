@@ -12,20 +12,8 @@ use serde_json::{Value, json};
 
 use affiliated::http::router::{Access, KeyScope, ROUTES};
 
+use crate::controls::test_key;
 use crate::support::{KEY, Resp, Server, request};
-
-/// A new test key (`keys create --test`) for `s`'s database.
-pub fn test_key(s: &Server) -> String {
-    let out = std::process::Command::new(crate::support::bin())
-        .args(["keys", "create", "--label", "trying", "--test", "--db"])
-        .arg(s.db_path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(key.starts_with("afk_test_"), "{key}");
-    key
-}
 
 /// The table of docs/controls.md: (method, path) -> scope as written (`live only`, ...).
 fn documented_scopes() -> BTreeMap<(String, String), String> {
