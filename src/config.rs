@@ -389,9 +389,9 @@ impl Serve {
         let mut webhook_secrets = Vec::new();
         for connector in Connector::ALL {
             let opt = webhook_secret_opt(connector);
-            if let Some(secret) = args.get(opt) {
-                connector
-                    .check_secret(&secret)
+            if let Some(given) = args.get(opt) {
+                let secret = connector
+                    .signing_secret(&given)
                     .map_err(|e| format!("--{} / {} {e}", opt.long, opt.env.unwrap_or("")))?;
                 webhook_secrets.push((connector, secret));
             }
@@ -546,7 +546,7 @@ mod tests {
             "--postback-allow",
             "2001:db8::/32",
             "--stripe-webhook-secret",
-            "whsec_flag",
+            "whsec_flag_0123456789",
             "--outbound",
             "off",
         ]);
@@ -560,7 +560,7 @@ mod tests {
         let e = Serve::from_args(&Args::parse(&mut bad, SERVE_OPTS).unwrap()).unwrap_err();
         assert!(e.contains("--allowed-origin") && e.contains("write \"https://shop.example\""), "{e}");
         assert_eq!(serve.postback_allow.len(), 2);
-        assert_eq!(serve.webhook_secret(Connector::Stripe), Some("whsec_flag"));
+        assert_eq!(serve.webhook_secret(Connector::Stripe), Some("whsec_flag_0123456789"));
         assert_eq!(serve.webhook_secret(Connector::Paddle), None);
         assert_eq!(serve.click_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(serve.sweep_interval, Duration::from_secs(600));

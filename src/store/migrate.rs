@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { script: include_str!("../../migrations/0008-ledger.sql"), then: Some(super::ledger::backfill) },
     script(include_str!("../../migrations/0009-webhooks.sql")),
     script(include_str!("../../migrations/0010-portal.sql")),
+    script(include_str!("../../migrations/0011-namespaces-and-ids.sql")),
     script(include_str!("../../migrations/0014-converted-clicks.sql")),
 ];
 
@@ -124,6 +125,34 @@ mod tests {
         let tables: i64 =
             conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'conversions'", [], |r| r.get(0)).unwrap();
         assert_eq!(tables, 1);
+    }
+
+    /// Every table whose rows leave the server by their integer id (in answers, postbacks,
+    /// webhooks, logs, change history) is AUTOINCREMENT, so deleting its newest rows never lets
+    /// an id be handed out again; the tables that are not either keep no such ids or never lose
+    /// a row (affiliates and offers are never deleted, ledger entries cannot be).
+    #[test]
+    fn tables_whose_ids_leave_the_server_never_reuse_them() {
+        let conn = Connection::open_in_memory().unwrap();
+        run(&conn).unwrap();
+        let autoincrement = |table: &str| -> bool {
+            let sql: String =
+                conn.query_row("SELECT sql FROM sqlite_master WHERE name = ?1", [table], |r| r.get(0)).unwrap();
+            sql.contains("PRIMARY KEY AUTOINCREMENT")
+        };
+        for table in [
+            "api_keys",
+            "conversions",
+            "payout_runs",
+            "payouts",
+            "postbacks_received",
+            "postback_deliveries",
+            "hooks_received",
+            "webhooks",
+            "webhook_deliveries",
+        ] {
+            assert!(autoincrement(table), "{table}");
+        }
     }
 
     #[test]

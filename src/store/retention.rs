@@ -143,17 +143,32 @@ pub fn append_log(db: &Path, kind: Kind, id: &str) -> std::io::Result<()> {
 /// commissions and affiliate.
 /// Returns whether anything was found.
 pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<bool, Error> {
-    let row: Option<(i64, Option<String>)> = conn
+    // Its live tie and its test tie alike (the same ID may be both).
+    let rows: Vec<(i64, Option<String>)> = conn
         .prepare_cached("SELECT id, click_id FROM customers WHERE customer_id = ?1")?
-        .query_row([customer_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+        .query_map([customer_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     record(conn, Kind::Customer, customer_id, now)?;
     // A platform's events held until this customer is tied name them (they are not tied yet,
     // so there may be no customer row): they are dropped and will never be recorded.
     let held = conn
         .prepare_cached("DELETE FROM hooks_held WHERE waits_for = 'customer' AND awaited = ?1")?
         .execute([customer_id])?;
-    let Some((row_id, own_click)) = row else { return Ok(held > 0) };
+    if rows.is_empty() {
+        return Ok(held > 0);
+    }
+    for (row_id, own_click) in rows {
+        erase_customer_row(conn, row_id, own_click, now)?;
+    }
+    conn.prepare_cached(&format!(
+        "UPDATE postbacks_received SET params = '{ERASED_PARAMS}' WHERE json_extract(params, '$.customer_id') = ?1"
+    ))?
+    .execute([customer_id])?;
+    Ok(true)
+}
+
+/// Erases one customer row (of one namespace) and what hangs on it.
+fn erase_customer_row(conn: &Connection, row_id: i64, own_click: Option<String>, now: i64) -> Result<(), Error> {
     let mut clicks: Vec<String> = conn
         .prepare_cached("SELECT click_id FROM conversions WHERE customer_id = ?1 AND click_id IS NOT NULL")?
         .query_map([row_id], |r| r.get(0))?
@@ -175,11 +190,7 @@ pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<
         conn.prepare_cached("DELETE FROM ledger_orders WHERE conversion_id = ?1")?.execute([conversion])?;
     }
     conn.prepare_cached("DELETE FROM customers WHERE id = ?1")?.execute([row_id])?;
-    conn.prepare_cached(&format!(
-        "UPDATE postbacks_received SET params = '{ERASED_PARAMS}' WHERE json_extract(params, '$.customer_id') = ?1"
-    ))?
-    .execute([customer_id])?;
-    Ok(true)
+    Ok(())
 }
 
 /// What is left of the parameters of a received postback about an erased person.

@@ -229,3 +229,42 @@ fn a_release_1_database_gets_its_converted_clicks() {
         "ann: 1 of 2 clicks; bob's second click never converted; bob's lead and cho's sale each converted theirs"
     );
 }
+
+/// Migration 0011 on a release-1 database: the same order ID can now be recorded as test data
+/// beside the live order, and every AUTOINCREMENT table's sequence starts at its largest id, so
+/// new ids are larger than every id release 1 handed out (that is still there).
+#[test]
+fn a_release_1_database_gets_namespaces_and_ids_that_only_grow() {
+    let release_1 = fixture();
+    let before = read_only(&release_1.path);
+    let max = |c: &Connection, table: &str| -> i64 {
+        c.query_row(&format!("SELECT coalesce(max(id), 0) FROM {table}"), [], |r| r.get(0)).unwrap()
+    };
+    let tables = ["conversions", "postback_deliveries", "postbacks_received", "api_keys"];
+    let old: Vec<i64> = tables.iter().map(|t| max(&before, t)).collect();
+    assert!(old[0] > 0, "the fixture has conversions");
+
+    let s = Server::start_on(Some(&release_1.path), &[], &[]);
+    let after = s.sql();
+    for (table, old_max) in tables.iter().zip(&old) {
+        let seq: i64 = after
+            .query_row("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = ?1", [table], |r| r.get(0))
+            .unwrap();
+        assert!(seq >= *old_max, "{table}: the sequence {seq} starts at its largest id {old_max}");
+    }
+    let click = s.click("ann", json!({}));
+    let test = s.post(
+        "/api/v1/conversions",
+        &json!({"external_id": "order-1", "amount": "5", "click_id": click, "test": true}),
+    );
+    assert_eq!(
+        (test.status, &test.json()["test"]),
+        (201, &json!(true)),
+        "order-1 is a live order of release 1: {}",
+        test.text()
+    );
+    assert!(test.json()["id"].as_i64().unwrap() > old[0]);
+    let live = s.post("/api/v1/conversions", &json!({"external_id": "order-1", "amount": "5", "click_id": click}));
+    live.assert_error(409, "duplicate_external_id");
+    assert_eq!(live.json()["conversion"]["test"], false, "the live order of release 1 answers for its namespace");
+}
