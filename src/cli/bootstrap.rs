@@ -11,6 +11,7 @@ use rusqlite::Connection;
 use crate::config::Serve;
 use crate::secret;
 use crate::store::sessions::{self, TokenSource};
+use crate::store::writer::direct;
 use crate::store::{self, keys, postbacks};
 
 /// Runs every start-up step on the writer connection, before the writer thread takes it, and
@@ -19,7 +20,9 @@ pub fn prepare(conn: &Connection, config: &mut Serve) -> Result<(), String> {
     api_key(conn, config)?;
     config.admin_token_sha256 = admin_token(conn, config)?;
     let now = crate::clock::now_ms();
-    if let Some(message) = postbacks::ensure(conn, &config.db, config.postback_token.as_deref(), now)? {
+    let configured = config.postback_token.as_deref();
+    let ensured = direct(conn, |tx| postbacks::ensure(tx, &config.db, configured, now)).map_err(|e| e.to_string())?;
+    if let Some(message) = ensured? {
         log::warn!("{message}");
     }
     if let Some(message) = crate::statements::ensure(conn, &config.db, now)? {
@@ -75,7 +78,8 @@ fn admin_token(conn: &Connection, config: &Serve) -> Result<Option<[u8; 32]>, St
     }
     let now = crate::clock::now_ms();
     let record = |token: &str, source| {
-        let ended = sessions::set_admin_token(conn, token, source, now)
+        let ended = direct(conn, |tx| sessions::set_admin_token(tx, token, source, now))
+            .and_then(|ended| ended)
             .map_err(|e| format!("while storing the admin token's hash: {e}"))?;
         if ended > 0 {
             log::info!("the admin token changed, so {ended} admin session(s) opened with the old one ended");

@@ -81,7 +81,7 @@ impl NewSession {
     }
 
     /// Stores the session for `principal` (on the writer).
-    pub fn store(&self, conn: &rusqlite::Connection, principal: Principal) -> Result<i64, Error> {
+    pub fn store(&self, conn: &crate::store::writer::Tx, principal: Principal) -> Result<i64, Error> {
         sessions::create(conn, &self.token, principal, &self.csrf, self.created_at, self.expires_at)
     }
 

@@ -1,13 +1,12 @@
 //! Tying a customer to an affiliate, for recurring commission: from `POST /customers`,
 //! registration leads, and platforms' subscription checkouts.
 
-use rusqlite::Connection;
-
 use super::Intake;
 use crate::error::Error;
 use crate::store::Insert;
 use crate::store::attribute;
 use crate::store::customers::{self, Customer};
+use crate::store::writer::Tx;
 use crate::tracking::attribution::Keys;
 use crate::tracking::customer::NewCustomer;
 
@@ -24,7 +23,7 @@ pub fn tie_customer(ix: &Intake<'_>, new: NewCustomer) -> Result<Insert<Customer
 
 /// The tie itself, inside a write transaction (a checked `new`): also how a platform's
 /// subscription checkout ties its customer, next to the events it releases.
-pub(super) fn tie_on_writer(conn: &Connection, new: &NewCustomer, now: i64) -> Result<Insert<Customer>, Error> {
+pub(super) fn tie_on_writer(conn: &Tx, new: &NewCustomer, now: i64) -> Result<Insert<Customer>, Error> {
     // A retry is answered with its tie even if its click is gone since.
     if let Some(existing) = customers::get(conn, &new.customer_id, new.test)? {
         return Ok(Insert::Duplicate(existing));

@@ -13,14 +13,13 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
-use rusqlite::Connection;
-
 use super::Intake;
 use super::customer::tie_on_writer;
 use crate::error::Error;
 use crate::store::connectors::{self, NewHook};
 use crate::store::conversions::{self, Prepared, Refunded, Stored};
 use crate::store::held::{self, Origin, Wait};
+use crate::store::writer::Tx;
 use crate::store::{Insert, coupons};
 use crate::tracking::connectors::{Action, Connector, Mapped, Order, Refund, Tie, What};
 use crate::tracking::conversion::Status;
@@ -116,7 +115,7 @@ fn done(step: &Step, outcome: &'static str) -> Done {
 }
 
 /// Applies the hook's actions, then every held one they release, in order.
-fn apply_all(conn: &Connection, steps: Vec<Step>, now: i64, tally: &mut Tally) -> Result<Vec<Done>, Error> {
+fn apply_all(conn: &Tx, steps: Vec<Step>, now: i64, tally: &mut Tally) -> Result<Vec<Done>, Error> {
     let mut queue = VecDeque::from(steps);
     let mut out = Vec::new();
     while let Some(step) = queue.pop_front() {
@@ -149,7 +148,7 @@ fn refused(step: &Step, e: Error) -> Result<(Done, Vec<Step>), Error> {
 }
 
 /// Takes the events of namespace `test` held for `wait`, as steps to replay.
-fn release(conn: &Connection, wait: Wait, test: bool) -> Result<Vec<Step>, Error> {
+fn release(conn: &Tx, wait: Wait, test: bool) -> Result<Vec<Step>, Error> {
     Ok(held::take(conn, &wait, test)?
         .into_iter()
         .map(|h| Step { origin: h.origin, action: h.action, replayed: true })
@@ -158,7 +157,7 @@ fn release(conn: &Connection, wait: Wait, test: bool) -> Result<Vec<Step>, Error
 
 /// The code of `codes` that is an affiliate's coupon, else the first (whose refusal then says
 /// why nothing matched).
-fn pick_coupon(conn: &Connection, codes: &[String]) -> Result<Option<String>, Error> {
+fn pick_coupon(conn: &Tx, codes: &[String]) -> Result<Option<String>, Error> {
     for code in codes {
         if coupons::get(conn, code)?.is_some() {
             return Ok(Some(code.clone()));
@@ -167,7 +166,7 @@ fn pick_coupon(conn: &Connection, codes: &[String]) -> Result<Option<String>, Er
     Ok(codes.first().cloned())
 }
 
-fn order(conn: &Connection, step: &Step, o: &Order, now: i64, tally: &mut Tally) -> Result<(Done, Vec<Step>), Error> {
+fn order(conn: &Tx, step: &Step, o: &Order, now: i64, tally: &mut Tally) -> Result<(Done, Vec<Step>), Error> {
     let test = step.origin.test.unwrap_or(false);
     let new = o.conversion(pick_coupon(conn, &o.coupons)?, step.origin.connector.source(), test);
     let stored = match new.check() {
@@ -206,7 +205,7 @@ fn order(conn: &Connection, step: &Step, o: &Order, now: i64, tally: &mut Tally)
     Ok((Done { conversion_id: Some(c.id), ..done(step, label) }, released))
 }
 
-fn tie(conn: &Connection, step: &Step, t: &Tie, now: i64) -> Result<(Done, Vec<Step>), Error> {
+fn tie(conn: &Tx, step: &Step, t: &Tie, now: i64) -> Result<(Done, Vec<Step>), Error> {
     let new = t.new_customer(step.origin.test.unwrap_or(false));
     let (outcome, tie) = match new.check().and_then(|()| tie_on_writer(conn, &new, now)) {
         Ok(Insert::Created(c)) => ("tied", c),
@@ -218,7 +217,7 @@ fn tie(conn: &Connection, step: &Step, t: &Tie, now: i64) -> Result<(Done, Vec<S
 
 /// A refund from the platform's live mode refunds a live conversion, one from its test mode a
 /// test conversion: never one of the other namespace, even with the same order ID.
-fn refund(conn: &Connection, step: &Step, r: &Refund, now: i64, tally: &mut Tally) -> Result<(Done, Vec<Step>), Error> {
+fn refund(conn: &Tx, step: &Step, r: &Refund, now: i64, tally: &mut Tally) -> Result<(Done, Vec<Step>), Error> {
     let test = step.origin.test.unwrap_or(false);
     let mut found = None;
     for external_id in &r.orders {
@@ -256,7 +255,7 @@ fn refund(conn: &Connection, step: &Step, r: &Refund, now: i64, tally: &mut Tall
     Ok((Done { conversion_id: Some(c.id), ..done(step, label) }, Vec::new()))
 }
 
-fn log(conn: &Connection, d: &Done, now: i64) -> Result<(), Error> {
+fn log(conn: &Tx, d: &Done, now: i64) -> Result<(), Error> {
     let entry = NewHook {
         connector: d.origin.connector,
         event_id: d.origin.event_id.as_deref(),

@@ -31,19 +31,17 @@ pub use refund::refund;
 
 use std::sync::atomic::Ordering;
 
-use rusqlite::Connection;
-
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::store::conversions::{self, Prepared, Stored};
-use crate::store::writer::Writer;
+use crate::store::writer::{Tx, Writer};
 use crate::tracking::conversion::NewConversion;
 use crate::tracking::fraud::Thresholds;
 
 /// What an entry point works with: the caller's own read connection, the writer, the metrics,
 /// the fraud rules' thresholds and the click counts they need.
 pub struct Intake<'a> {
-    pub db: &'a Connection,
+    pub db: &'a rusqlite::Connection,
     pub writer: &'a Writer,
     pub metrics: &'a Metrics,
     pub rules: &'a Thresholds,
@@ -71,7 +69,7 @@ pub fn record(ix: &Intake<'_>, new: NewConversion) -> Result<Stored, Error> {
 /// undone on its own; the log entry stays.
 pub fn record_logged<L>(ix: &Intake<'_>, new: Result<NewConversion, Error>, log: L) -> Result<Stored, Error>
 where
-    L: FnOnce(&Connection, &Result<Stored, Error>) -> Result<(), Error> + Send + 'static,
+    L: FnOnce(&Tx, &Result<Stored, Error>) -> Result<(), Error> + Send + 'static,
 {
     let now = crate::clock::now_ms();
     let prepared = new.and_then(|new| {

@@ -6,6 +6,7 @@
 use rusqlite::{Connection, params};
 
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::conversion::Status;
 
 /// One change of a conversion, to record.
@@ -24,7 +25,7 @@ pub struct NewEvent<'a> {
 
 /// Records a change. `Ok(false)` when the event carries a refund ID this conversion has seen
 /// already: nothing was recorded, and the caller must change nothing either.
-pub fn record(conn: &Connection, e: &NewEvent<'_>, at: i64) -> Result<bool, Error> {
+pub fn record(conn: &Tx, e: &NewEvent<'_>, at: i64) -> Result<bool, Error> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO conversion_events (conversion_id, at, actor, action, from_status, to_status,

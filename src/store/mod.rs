@@ -193,8 +193,8 @@ pub enum Insert<T> {
 /// Runs `work` inside a nested SAVEPOINT: its changes are kept if it succeeds and undone if it
 /// fails, while the surrounding transaction goes on (used to log an attempt whatever its outcome).
 pub fn nested<T>(
-    conn: &Connection,
-    work: impl FnOnce(&Connection) -> Result<T, crate::error::Error>,
+    conn: &writer::Tx<'_>,
+    work: impl FnOnce(&writer::Tx<'_>) -> Result<T, crate::error::Error>,
 ) -> Result<T, crate::error::Error> {
     conn.prepare_cached("SAVEPOINT nested")?.execute([])?;
     let result = work(conn);

@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::ledger::{self, NewEntry, Subject};
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::ledger::Kind;
 use crate::tracking::money::Currency;
 use crate::tracking::payout::{self, Item, Payout, Status};
@@ -214,7 +215,7 @@ pub fn without_payout_email(conn: &Connection) -> Result<Vec<NoPayoutEmail>, Err
 /// currency is, now, at least the minimum and more than zero. Must run on the writer. With a
 /// `run_id` seen before (same currency and minimum), nothing new is made and that run's
 /// payouts are returned; with other parameters it is a 409 `run_id_conflict`.
-pub fn create_run(conn: &Connection, run: &Run, candidates: &[i64], now: i64) -> Result<RunOutcome, Error> {
+pub fn create_run(conn: &Tx, run: &Run, candidates: &[i64], now: i64) -> Result<RunOutcome, Error> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO payout_runs (run_id, currency, minimum, created_at) VALUES (?1, ?2, ?3, ?4)
@@ -248,7 +249,7 @@ pub fn create_run(conn: &Connection, run: &Run, candidates: &[i64], now: i64) ->
 }
 
 /// One affiliate's payout in a run, if their open payable entries qualify.
-fn pay_out(conn: &Connection, run_row: i64, affiliate_id: i64, run: &Run, now: i64) -> Result<Option<i64>, Error> {
+fn pay_out(conn: &Tx, run_row: i64, affiliate_id: i64, run: &Run, now: i64) -> Result<Option<i64>, Error> {
     let open: Vec<(i64, i64)> = conn
         .prepare_cached(&format!(
             "SELECT l.id, l.amount FROM ledger_entries l
@@ -278,7 +279,7 @@ fn pay_out(conn: &Connection, run_row: i64, affiliate_id: i64, run: &Run, now: i
 }
 
 fn book(
-    conn: &Connection,
+    conn: &Tx,
     affiliate_id: i64,
     kind: Kind,
     payout_id: i64,
@@ -302,7 +303,7 @@ pub enum Transition {
 /// Marks a pending payout paid, with the merchant's payment reference. This is the one place a
 /// payout becomes paid: whatever must follow it belongs here, in the same transaction, as the
 /// `payout.paid` merchant webhook does. Must run on the writer.
-pub fn mark_paid(conn: &Connection, id: i64, reference: Option<&str>, now: i64) -> Result<Transition, Error> {
+pub fn mark_paid(conn: &Tx, id: i64, reference: Option<&str>, now: i64) -> Result<Transition, Error> {
     let changed = conn
         .prepare_cached(
             "UPDATE payouts SET status = 'paid', reference = ?1, paid_at = ?2 WHERE id = ?3 AND status = 'pending'",
@@ -318,7 +319,7 @@ pub fn mark_paid(conn: &Connection, id: i64, reference: Option<&str>, now: i64) 
 
 /// Cancels a pending payout: its entries are free for the next run, and the ledger moves its
 /// amount back to available. Must run on the writer.
-pub fn cancel(conn: &Connection, id: i64, now: i64) -> Result<Transition, Error> {
+pub fn cancel(conn: &Tx, id: i64, now: i64) -> Result<Transition, Error> {
     let changed = conn
         .prepare_cached(
             "UPDATE payouts SET status = 'cancelled', cancelled_at = ?1 WHERE id = ?2 AND status = 'pending'",
@@ -330,7 +331,7 @@ pub fn cancel(conn: &Connection, id: i64, now: i64) -> Result<Transition, Error>
     finish(conn, id, changed, Kind::PayoutCancelled, now)
 }
 
-fn finish(conn: &Connection, id: i64, changed: usize, kind: Kind, now: i64) -> Result<Transition, Error> {
+fn finish(conn: &Tx, id: i64, changed: usize, kind: Kind, now: i64) -> Result<Transition, Error> {
     let Some(payout) = get(conn, id)? else { return Ok(Transition::NotFound) };
     if changed == 0 {
         return Ok(Transition::Refused(payout));

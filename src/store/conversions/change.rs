@@ -3,12 +3,13 @@
 //! the money owed in the affiliate's ledger and queues the affiliate's postback, in one
 //! transaction. Must run on the writer.
 
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
 use super::require;
 use crate::error::Error;
 use crate::store::events::{self, NewEvent};
 use crate::store::ledger;
+use crate::store::writer::Tx;
 use crate::store::{deliveries, reports, webhooks};
 use crate::tracking::conversion::{Conversion, RefundAmount, RefundRefusal, RefundRequest, Status, plan_refund};
 use crate::tracking::ledger::Kind;
@@ -26,14 +27,7 @@ pub enum Decision {
 
 /// Moves a pending conversion to approved or rejected. Exactly one caller can win: the update
 /// only matches while the status is still `pending`.
-pub fn decide(
-    conn: &Connection,
-    id: i64,
-    to: Status,
-    actor: &str,
-    reason: Option<&str>,
-    now: i64,
-) -> Result<Decision, Error> {
+pub fn decide(conn: &Tx, id: i64, to: Status, actor: &str, reason: Option<&str>, now: i64) -> Result<Decision, Error> {
     debug_assert!(matches!(to, Status::Approved | Status::Rejected));
     let changed = conn
         .prepare_cached("UPDATE conversions SET status = ?1, updated_at = ?2 WHERE id = ?3 AND status = 'pending'")?
@@ -81,7 +75,7 @@ pub enum Refunded {
 /// pending, `clawed_back` once approved (even if paid out: the affiliate's next balance carries
 /// it). A refund ID seen before refunds nothing: the UNIQUE index on the event's (conversion,
 /// refund ID) decides, inside this transaction.
-pub fn refund(conn: &Connection, id: i64, request: &RefundRequest, actor: &str, now: i64) -> Result<Refunded, Error> {
+pub fn refund(conn: &Tx, id: i64, request: &RefundRequest, actor: &str, now: i64) -> Result<Refunded, Error> {
     let current = require(conn, id)?;
     let parse = |text: &str| current.currency.parse(text).map_err(|e| Error::invalid("amount", e));
     if let Some(refund_id) = &request.refund_id

@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::store::attribute;
 use crate::store::events::{self, NewEvent};
 use crate::store::ledger;
+use crate::store::writer::Tx;
 use crate::store::{affiliates, customers, deliveries, offers, rates, reports, webhooks};
 use crate::tracking::attribution::{Key, Resolved};
 use crate::tracking::conversion::{Conversion, NewConversion, Status, replaces};
@@ -163,7 +164,7 @@ fn flags_of(conn: &Connection, row: &NewRow) -> Result<Vec<Flag>, Error> {
 }
 
 /// Stores a prepared conversion. Must run on the writer.
-pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error> {
+pub fn insert(conn: &Tx, row: &NewRow, now: i64) -> Result<Stored, Error> {
     let (new, resolved) = (&row.new, &row.resolved);
     let customer_row = tie_customer(conn, row, now)?;
     let flags = flags_of(conn, row)?;
@@ -228,7 +229,7 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
 
 /// A conversion of a paused affiliate or offer is recorded (the shop's order is known) and
 /// rejected at once, with the reason in its history: nobody earns on it.
-fn reject_if_paused(conn: &Connection, c: Conversion, row: &NewRow, now: i64) -> Result<Conversion, Error> {
+fn reject_if_paused(conn: &Tx, c: Conversion, row: &NewRow, now: i64) -> Result<Conversion, Error> {
     let Some(reason) = row.rejection else { return Ok(c) };
     match super::decide(conn, c.id, Status::Rejected, "rules", Some(reason), now)? {
         super::Decision::Changed(rejected) => Ok(rejected),
@@ -238,7 +239,7 @@ fn reject_if_paused(conn: &Connection, c: Conversion, row: &NewRow, now: i64) ->
 
 /// A customer named on an order attributed another way is tied to that affiliate, so their
 /// later orders earn recurring commission. An existing tie is left as it is.
-fn tie_customer(conn: &Connection, row: &NewRow, now: i64) -> Result<Option<i64>, Error> {
+fn tie_customer(conn: &Tx, row: &NewRow, now: i64) -> Result<Option<i64>, Error> {
     Ok(match (row.resolved.customer_row, row.new.keys.customer_id.as_deref()) {
         (Some(existing), _) => Some(existing),
         (None, Some(customer_id)) => {
@@ -270,7 +271,7 @@ fn vanished_click(e: rusqlite::Error) -> Error {
 /// commission is taken back from its affiliate; an affiliate who was told of the pixel's
 /// conversion and lost it is told it was rejected.
 fn replace(
-    conn: &Connection,
+    conn: &Tx,
     previous: Conversion,
     row: &NewRow,
     customer_row: Option<i64>,
@@ -373,7 +374,7 @@ mod tests {
         let now = 1_000_000;
         let id = crate::store::clicks::new_id(now);
         let click = crate::store::clicks::NewClick { affiliate_id: 1, offer_id: 1, ..Default::default() };
-        crate::store::clicks::insert(&conn, &id, &click, now).unwrap();
+        crate::store::clicks::insert(&Tx::within(&conn), &id, &click, now).unwrap();
         let new = NewConversion {
             external_id: "o-1".into(),
             kind: "sale".into(),
@@ -390,7 +391,7 @@ mod tests {
         let Prepared::Row(row) = prepare(&conn, new, &Default::default(), now).unwrap() else { panic!("not priced") };
         assert_eq!(row.price.commission, 100);
         conn.execute("DELETE FROM clicks WHERE id = ?1", [&id]).unwrap();
-        let err = insert(&conn, &row, now).unwrap_err();
+        let err = insert(&Tx::within(&conn), &row, now).unwrap_err();
         assert_eq!(err.code, "invalid_click_id");
         let stored: i64 = conn.query_row("SELECT count(*) FROM conversions", [], |r| r.get(0)).unwrap();
         assert_eq!(stored, 0);
