@@ -66,6 +66,7 @@ impl Ctx {
             metrics: &self.metrics,
             rules: &self.config.fraud,
             flood: &self.flood,
+            config: &self.config,
         }
     }
 }

@@ -16,6 +16,7 @@
 //! Nothing here knows HTTP: the caller turns the outcome into its own answer (a 201 or 409, a
 //! GIF, a webhook's 200).
 
+pub mod affiliates;
 mod click;
 mod customer;
 mod decide;
@@ -39,13 +40,15 @@ use crate::tracking::conversion::NewConversion;
 use crate::tracking::fraud::Thresholds;
 
 /// What an entry point works with: the caller's own read connection, the writer, the metrics,
-/// the fraud rules' thresholds and the click counts they need.
+/// the fraud rules' thresholds and the click counts they need, and the server's configuration
+/// (where its files are, what is on).
 pub struct Intake<'a> {
     pub db: &'a rusqlite::Connection,
     pub writer: &'a Writer,
     pub metrics: &'a Metrics,
     pub rules: &'a Thresholds,
     pub flood: &'a flood::Flood,
+    pub config: &'a crate::config::Serve,
 }
 
 /// Records a conversion: `Created`, `Replaced` (a server-side report took over the pixel's
