@@ -22,6 +22,8 @@ mod customer;
 mod decide;
 pub mod flood;
 mod hooks;
+pub mod offers;
+pub mod rates;
 mod refund;
 
 pub use click::{RecordedClick, record_click};
