@@ -26,6 +26,7 @@ mod hooks;
 pub mod offers;
 pub mod rates;
 mod refund;
+pub mod webhooks;
 
 pub use click::{RecordedClick, record_click};
 pub use customer::tie_customer;
