@@ -18,6 +18,7 @@
 
 pub mod affiliates;
 mod click;
+pub mod connectors;
 pub mod coupons;
 mod customer;
 mod decide;
