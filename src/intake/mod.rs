@@ -25,6 +25,7 @@ mod decide;
 pub mod flood;
 mod hooks;
 pub mod offers;
+pub mod payouts;
 pub mod rates;
 mod refund;
 pub mod webhooks;

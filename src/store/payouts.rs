@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::store::writer::Tx;
 use crate::tracking::ledger::Kind;
 use crate::tracking::money::Currency;
+pub use crate::tracking::payout::Run;
 use crate::tracking::payout::{self, Item, Payout, Status};
 
 const SELECT: &str = "SELECT p.id, p.run, r.run_id, p.affiliate_id, a.referral_code, a.name, a.payout_email,
@@ -135,16 +136,6 @@ pub fn list(conn: &Connection, f: &Filter, before: Option<i64>, limit: usize) ->
         from_row,
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// What a payout run was asked to do.
-#[derive(Clone, Debug)]
-pub struct Run {
-    pub currency: Currency,
-    /// Minor units of `currency`.
-    pub minimum: i64,
-    /// The caller's idempotency key.
-    pub run_id: Option<String>,
 }
 
 /// The outcome of a run.
