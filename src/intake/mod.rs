@@ -22,6 +22,7 @@ pub mod connectors;
 pub mod coupons;
 mod customer;
 mod decide;
+pub mod erasure;
 pub mod flood;
 mod hooks;
 pub mod offers;
