@@ -29,6 +29,7 @@ pub mod offers;
 pub mod payouts;
 pub mod rates;
 mod refund;
+pub mod test_data;
 pub mod webhooks;
 
 pub use click::{RecordedClick, record_click};
