@@ -27,6 +27,7 @@ pub mod flood;
 mod hooks;
 pub mod offers;
 pub mod payouts;
+pub mod postbacks;
 pub mod rates;
 mod refund;
 pub mod test_data;

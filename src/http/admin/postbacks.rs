@@ -7,6 +7,7 @@ use super::{PAGE_SIZE, see_other};
 use crate::error::Error;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
+use crate::intake;
 use crate::store::{deliveries, postbacks};
 
 const OUTCOMES: &[&str] = &["created", "duplicate", "rejected", "failed"];
@@ -158,10 +159,6 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 /// `POST /admin/postbacks/{id}/retry`: queue a delivery for an immediate new attempt.
 pub fn retry(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let id: i64 = req.param(0).parse().map_err(|_| crate::store::deliveries::not_found(req.param(0)))?;
-    let now = crate::clock::now_ms();
-    ctx.writer.run(move |conn| {
-        if deliveries::retry(conn, id, now)? { Ok(()) } else { Err(crate::store::deliveries::not_found(id)) }
-    })?;
+    intake::postbacks::retry(&ctx.intake(), req.id(0, deliveries::not_found)?)?;
     Ok(see_other("/admin/postbacks", &[("done", "retried")]))
 }
