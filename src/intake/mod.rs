@@ -16,6 +16,7 @@
 //! Nothing here knows HTTP: the caller turns the outcome into its own answer (a 201 or 409, a
 //! GIF, a webhook's 200).
 
+pub mod accounts;
 pub mod affiliates;
 mod click;
 pub mod connectors;

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::http::input::{affiliate_changes, new_affiliate};
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
-use crate::intake::{self, affiliates::Saved};
+use crate::intake::{self, accounts::Invite, affiliates::Saved};
 use crate::store::affiliates::{self, Affiliate};
 use crate::store::{deliveries, portal};
 use crate::tracking::outbound::POSTBACK_MACROS;
@@ -215,7 +215,7 @@ fn portal_card(ctx: &Ctx, req: &Req, a: &Affiliate) -> Result<Html, Error> {
 /// Makes an invite link and shows it once.
 pub fn invite(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let affiliate = find(ctx, req)?;
-    let (url, expires_at) = match crate::http::portal::invite::create(ctx, &affiliate.referral_code) {
+    let Invite { url, expires_at } = match intake::accounts::invite(&ctx.intake(), &affiliate.referral_code) {
         Ok(made) => made,
         Err(e) if e.status < 500 => return edit_page(ctx, req, &affiliate, Notice::Error(e.message), None, e.status),
         Err(e) => return Err(e),

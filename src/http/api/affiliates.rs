@@ -56,8 +56,8 @@ pub fn test_postback(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// their password and ends their portal sessions (how a forgotten password is reset).
 pub fn invite(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     super::no_fields(req)?;
-    let (url, expires_at) = crate::http::portal::invite::create(ctx, req.param(0))?;
-    Ok(Response::json(201, &json!({"invite_url": url, "expires_at": crate::clock::rfc3339(expires_at)})))
+    let invite = intake::accounts::invite(&ctx.intake(), req.param(0))?;
+    Ok(Response::json(201, &json!({"invite_url": invite.url, "expires_at": crate::clock::rfc3339(invite.expires_at)})))
 }
 
 /// An affiliate as `req`'s key may read it (a test key: the catalog without personal data).

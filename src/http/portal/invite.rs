@@ -1,5 +1,5 @@
 //! Invites: the merchant makes one (`POST /api/v1/affiliates/{code}/invite`, or the admin's
-//! button: both call [`create`]) and hands the link to the affiliate, who opens it
+//! button: both call `intake::accounts::invite`) and hands the link to the affiliate, who opens it
 //! (`GET /portal/invite/{token}`), chooses a password and is logged in
 //! (`POST /portal/invite/{token}`, fields `password` and `csrf`).
 //!
@@ -17,34 +17,9 @@ use crate::http::response::Response;
 use crate::http::session::{self, NewSession};
 use crate::http::{Ctx, Req};
 use crate::password;
-use crate::store::affiliates;
 use crate::store::portal::{self, Acceptance};
 use crate::store::sessions::Principal;
 use crate::tracking::portal::{MIN_PASSWORD_CHARS, check_password};
-
-/// Prefix of invite tokens, so a leaked link is recognisable.
-const TOKEN_PREFIX: &str = "afi_";
-
-/// A new invite for the affiliate `referral_code`: `({public url}/portal/invite/{token},
-/// expires_at)`. Revokes earlier invites, resets the password and ends the affiliate's portal
-/// sessions. 404 for an unknown code; 409 `portal_off` with `--portal off`.
-pub fn create(ctx: &Ctx, referral_code: &str) -> Result<(String, i64), Error> {
-    if !ctx.config.portal {
-        return Err(Error::conflict(
-            "portal_off",
-            "the affiliate portal is off (--portal off / AFFILIATED_PORTAL=off); turn it on to invite affiliates",
-        ));
-    }
-    let token = crate::secret::token(TOKEN_PREFIX);
-    let url = format!("{}/portal/invite/{token}", ctx.config.public_url);
-    let code = referral_code.to_string();
-    let now = crate::clock::now_ms();
-    let expires_at = ctx.writer.run(move |conn| {
-        let id = affiliates::require_id(conn, &code)?;
-        portal::invite(conn, id, &token, now)
-    })?;
-    Ok((url, expires_at))
-}
 
 fn gone() -> Response {
     let body = fragment!(
