@@ -28,9 +28,7 @@ const HEADER: &str = "affiliated statement key v1";
 const SETTING: &str = "statement_public_key";
 
 pub fn path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".statement-key");
-    PathBuf::from(name)
+    crate::store::file::companion(db, crate::store::file::Companion::StatementKey)
 }
 
 /// Reads the key file.

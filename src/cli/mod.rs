@@ -6,6 +6,7 @@ pub mod check;
 pub mod keys;
 pub mod migrate;
 pub mod postback_url;
+pub mod restore;
 pub mod serve;
 pub mod verify_statement;
 
