@@ -24,6 +24,7 @@ Commands:
                 is its prefix)
 
 On the server machine:
+  install       set up systemd units, the env file and the proxy site for a domain
   restore       put a backup back as the database, with its key, token and erasures
 
 Run `affiliated <COMMAND> --help` for a command's options. Every option also reads an
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
         "postback-url" => cli::postback_url::run(&mut parser),
         "verify-statement" => cli::verify_statement::run(&mut parser),
         "restore" => cli::restore::run(&mut parser),
+        "install" => cli::install::run(&mut parser),
         "help" => {
             print!("{HELP}");
             Ok(())

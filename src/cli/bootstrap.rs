@@ -112,7 +112,7 @@ fn admin_token(conn: &Connection, config: &Serve) -> Result<Option<[u8; 32]>, St
 }
 
 /// How generated admin tokens start, so a leaked one is recognisable.
-const ADMIN_TOKEN_PREFIX: &str = "adm_";
+pub const ADMIN_TOKEN_PREFIX: &str = "adm_";
 
 pub fn initial_key_path(db: &Path) -> PathBuf {
     store::file::companion(db, store::file::Companion::InitialApiKey)

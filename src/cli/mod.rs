@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod bootstrap;
 pub mod check;
+pub mod install;
 pub mod keys;
 pub mod migrate;
 pub mod postback_url;

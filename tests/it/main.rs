@@ -20,6 +20,7 @@ mod hooks_interop;
 mod hooks_shops;
 mod hooks_stripe;
 mod hostile;
+mod install;
 mod links;
 mod logs;
 mod openapi;
