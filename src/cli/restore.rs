@@ -137,7 +137,7 @@ impl Plan<'_> {
         let mut report = staged.1;
         let aside = set_aside(self.db, &dir)?;
         if let Some((aside_dir, names)) = &aside {
-            report.push(format!("set aside in {}: {}", aside_dir.display(), names.join(", ")));
+            report.insert(0, format!("set aside in {}: {}", aside_dir.display(), names.join(", ")));
         }
         let mut staged = staged.0;
         if self.backup.manifest.is_none()
