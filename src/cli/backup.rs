@@ -79,7 +79,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
     if into_dir {
         crate::store::backup::ensure_dir(out)?;
     }
-    let target = if into_dir { out.join(snapshot_name(chrono::Utc::now())) } else { out.to_path_buf() };
+    let target = if into_dir { crate::store::backup::fresh_path(out, snapshot_name) } else { out.to_path_buf() };
     let started = std::time::Instant::now();
     let pages = crate::store::backup::run(&db, &target, &crate::config::settings_environment())?;
     println!("wrote {}: {pages} pages, integrity ok, {:.1}s", target.display(), started.elapsed().as_secs_f64());

@@ -198,11 +198,13 @@ impl Plan<'_> {
         backup::strip(&conn)?;
         let erasures = if self.backup.schema == migrate::CURRENT {
             let applied = retention::reapply(&conn, staging, crate::clock::now_ms())?;
-            format!("re-applied {applied} erasures recorded after the backup")
+            format!("re-applied {} recorded after the backup", count(applied, "erasure", "erasures"))
         } else {
-            "the erasures recorded after the backup are re-applied when the server starts (after it migrates the \
-             schema)"
-                .to_string()
+            format!(
+                "the server re-applies the erasures recorded after the backup when it starts (this program changes no \
+                 database of schema {})",
+                self.backup.schema
+            )
         };
         let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| e.to_string())?;
         if verdict != "ok" {
@@ -228,9 +230,11 @@ impl Plan<'_> {
                 _ => which.describe().to_string(),
             });
         }
-        if !put_back.is_empty() {
-            report.push(format!("put back {}", put_back.join(", ")));
-        }
+        report.push(if put_back.is_empty() {
+            "put back no key or token file (the backup holds none)".to_string()
+        } else {
+            format!("put back {}", put_back.join(", "))
+        });
         report.push(format!("erasure log: {log_sources}; {erasures}"));
         let settings = self.backup.environment();
         if !settings.is_empty() {
@@ -247,13 +251,13 @@ impl Plan<'_> {
 
     /// Says where the merged log's lines came from.
     fn log_sources(&self, backup_log: &str, current_log: &str) -> String {
-        let count = |t: &str| t.lines().filter(|l| !l.trim().is_empty()).count();
+        let lines = |t: &str| t.lines().filter(|l| !l.trim().is_empty()).count();
         let new_in = |earlier: &[&str], text: &str| {
             let before = backup::merge_lines(earlier);
             let known: std::collections::HashSet<&str> = before.lines().collect();
             text.lines().filter(|l| !l.trim().is_empty() && !known.contains(l)).count()
         };
-        let mut parts = vec![format!("{} entries from the backup", count(backup_log))];
+        let mut parts = vec![format!("{} from the backup", count(lines(backup_log), "entry", "entries"))];
         parts.push(format!("{} more from the current log", new_in(&[backup_log], current_log)));
         let mut earlier: Vec<&str> = vec![backup_log, current_log];
         for (path, text) in self.extra_logs {
@@ -262,6 +266,11 @@ impl Plan<'_> {
         }
         parts.join(", ")
     }
+}
+
+/// `1 entry`, `2 entries`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The public half of a statement key file's seed, for the report (never the seed).

@@ -318,6 +318,20 @@ pub fn pre_upgrade_name(at: chrono::DateTime<chrono::Utc>, from: i64) -> String 
     format!("affiliated-{}-schema-{from}.db", at.format(STAMP_FORMAT))
 }
 
+/// A path in `dir` named by `name` for the current time that does not exist yet: names are
+/// stamped to the second, so a second backup within the same second waits for the next one
+/// (never more than a second) rather than fail or take a name that sorts before the first.
+pub fn fresh_path(dir: &Path, name: impl Fn(chrono::DateTime<chrono::Utc>) -> String) -> std::path::PathBuf {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let path = dir.join(name(chrono::Utc::now()));
+        if !path.exists() || std::time::Instant::now() > deadline {
+            return path;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Makes sure `dir` exists, creating it (and missing parents) with mode 0700.
 pub fn ensure_dir(dir: &Path) -> Result<(), String> {
     use std::os::unix::fs::DirBuilderExt;

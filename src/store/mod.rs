@@ -128,7 +128,7 @@ pub fn open_writer_with(
                 ));
             }
             Upgrade::BackUpFirst { dir, environment } => {
-                let out = dir.join(backup::pre_upgrade_name(chrono::Utc::now(), from));
+                let out = backup::fresh_path(dir, |at| backup::pre_upgrade_name(at, from));
                 backup::ensure_dir(dir)
                     .and_then(|()| backup::run(path, &out, environment))
                     .map_err(|e| format!("the database was not migrated, because the backup before it failed: {e}"))?;

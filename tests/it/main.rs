@@ -24,6 +24,7 @@ mod install;
 mod links;
 mod logs;
 mod openapi;
+mod ops_docs;
 mod outbound;
 mod payouts;
 mod portal;

@@ -50,7 +50,7 @@ fn serve_backs_up_a_release_1_database_before_migrating_it_and_the_backup_rolls_
     let out = tool(&["restore", "--db", s.db_path().to_str().unwrap(), backup.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("schema 1): integrity ok"), "{}", text(&out));
-    assert!(text(&out).contains("re-applied when the server starts"), "{}", text(&out));
+    assert!(text(&out).contains("the server re-applies the erasures recorded after the backup"), "{}", text(&out));
     assert_eq!(version(&s.db_path()), 1);
     assert_same_rows(&release_1.path, &s.db_path());
     // Started again by this release, it is migrated again, after another backup.
