@@ -231,6 +231,10 @@ fn check(conn: &Connection) -> Result<(), String> {
     Ok(())
 }
 
+/// What a file path must escape to be a URI path: everything but unreserved characters and `/`.
+const URI_PATH: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 /// Reads and checks a backup without changing it: its integrity, every checksum, its manifest.
 pub fn read(path: &Path) -> Result<Backup, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the backup {}: {e}", path.display()))?;
@@ -238,8 +242,26 @@ pub fn read(path: &Path) -> Result<Backup, String> {
         return Err(format!("{} is not a backup file", path.display()));
     }
     let not_a_backup = |why: String| format!("{} is not an affiliated backup: {why}", path.display());
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| not_a_backup(e.to_string()))?;
+    // A live database in WAL mode copied with its -wal file: its newest commits are in the
+    // -wal, which a restore (copying the one file) would lose. `affiliated backup` never
+    // writes one: its files are rollback-journal databases.
+    let mut header = [0u8; 20];
+    let wal_mode = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header)).is_ok()
+        && header[18] == 2;
+    if wal_mode && std::fs::metadata(file::beside(path, "-wal")).is_ok_and(|m| m.len() > 0) {
+        return Err(format!(
+            "{} is a database in WAL mode with a -wal file beside it (a copy of a live database?); take a backup \
+             of it with `affiliated backup --db {} NEW-FILE` and restore that",
+            path.display(),
+            path.display()
+        ));
+    }
+    // Immutable: SQLite takes no lock and creates no -wal or -shm beside the backup.
+    let absolute = std::path::absolute(path).map_err(|e| not_a_backup(e.to_string()))?;
+    let uri =
+        format!("file:{}?immutable=1", percent_encoding::utf8_percent_encode(&absolute.to_string_lossy(), URI_PATH));
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(uri, flags).map_err(|e| not_a_backup(e.to_string()))?;
     check(&conn).map_err(|e| not_a_backup(e.replace("the copy", "it")))?;
     let schema: i64 =
         conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| not_a_backup(e.to_string()))?;
@@ -464,6 +486,28 @@ mod tests {
         drop(conn);
         let bytes = std::fs::read(&moved).unwrap();
         assert!(!bytes.windows(8).any(|w| w == b"manifest"), "nothing of the table is left in the file");
+    }
+
+    #[test]
+    fn reading_a_backup_leaves_nothing_beside_it_and_refuses_a_live_wal_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = live(dir.path());
+        let out = dir.path().join("odd name #1?%.db");
+        run(&db, &out, &[]).unwrap();
+        read(&out).unwrap();
+        let beside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("odd name"))
+            .collect();
+        assert_eq!(beside, ["odd name #1?%.db"]);
+        // A live WAL database with its -wal: refused, since one file would lose the -wal.
+        let conn = crate::store::open_writer(&db, crate::store::Synchronous::Normal, 0).unwrap();
+        conn.execute_batch("INSERT INTO affiliates (referral_code, name, created_at) VALUES ('bo', 'Bo', 2)").unwrap();
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&db, &copy).unwrap();
+        std::fs::copy(file::beside(&db, "-wal"), file::beside(&copy, "-wal")).unwrap();
+        assert!(read(&copy).err().unwrap().contains("in WAL mode with a -wal file beside it"));
     }
 
     #[test]
