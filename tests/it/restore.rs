@@ -32,6 +32,8 @@ pub fn names_in(dir: &Path) -> Vec<String> {
 struct Shop {
     statement: Statement,
     postback_url: String,
+    /// The admin token the first start generated (no token is configured in these tests).
+    admin_token: String,
 }
 
 fn fetch(s: &Server, code: &str) -> Statement {
@@ -61,7 +63,12 @@ fn shop(s: &Server) -> Shop {
     s.seed();
     customer(s, "cust-early", "early-4f1c@example.com", "order-1");
     customer(s, "cust-late", "late-9d2e@example.com", "order-2");
-    Shop { statement: fetch(s, "ann"), postback_url: postback_url(&s.db_path()) }
+    let admin_token = std::fs::read_to_string(format!("{}.initial-admin-token", s.db_path().display())).unwrap();
+    Shop {
+        statement: fetch(s, "ann"),
+        postback_url: postback_url(&s.db_path()),
+        admin_token: admin_token.trim().into(),
+    }
 }
 
 fn erase(s: &Server, id: &str) {
@@ -80,6 +87,7 @@ fn assert_the_same_install(s: &Server, before: &Shop, log_from: usize) {
     assert_eq!(now.public_key, before.statement.public_key, "the same signing key");
     assert_eq!(statement::verify_against(&now, &before.statement), Ok(()));
     assert_eq!(postback_url(&s.db_path()), before.postback_url, "the same postback URL");
+    s.admin_cookie(&before.admin_token); // the same admin token opens the admin (303, a session)
     s.get("/api/v1/customers/cust-late").assert_error(404, "not_found");
     assert_eq!(s.get("/api/v1/customers/cust-early").status, 200, "what was not erased is there");
     for file in [s.db_path(), PathBuf::from(format!("{}-wal", s.db_path().display()))] {
