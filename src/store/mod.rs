@@ -110,8 +110,14 @@ pub fn open_writer_with(
     }
     conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint)
         .map_err(|e| format!("while configuring checkpoints: {e}"))?;
-    for line in backup::unpack_in_place(&conn, path)? {
+    let unpacked = backup::unpack_in_place(&conn, path)?;
+    for line in &unpacked {
         log::warn!("{line}");
+    }
+    if !unpacked.is_empty() {
+        // The backup's table is gone from the pages; fold them into the file now, so the old
+        // pages with the key and token do not wait in the main file for the next checkpoint.
+        checkpoint_truncate(&conn);
     }
     let mut written = None;
     if let Some(from) = migrate::pending(&conn)? {

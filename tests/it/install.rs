@@ -262,6 +262,19 @@ fn install_refuses_bad_input_and_a_dry_run_writes_nothing() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(std::fs::read_dir(r).unwrap().next().is_none(), "nothing written");
 
+    // On this machine (no --root), only root may write /etc.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(bin())
+            .args(["install", "--domain", "shop.example"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains("run it as root (sudo), or see the plan with --dry-run"), "{}", text(&out));
+    }
+
     let out = install(r, &["--domain", "shop.example", "--proxy", "nginx", "--dry-run"]);
     assert!(out.status.success(), "{}", text(&out));
     let said = text(&out);

@@ -358,3 +358,32 @@ fn backup_creates_a_missing_directory_private() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(names_in(Path::new(&slash)).len(), 1);
 }
+
+/// The old way, a backup copied into place by hand on an empty directory, still brings
+/// everything back: the server takes the key and token out of it, and strips them from the
+/// live database before it serves.
+#[test]
+fn a_backup_copied_into_place_by_hand_is_unpacked_on_start() {
+    let mut s = Server::start();
+    let before = shop(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("b.db");
+    backup_to(&s, &backup);
+    let seed_text = std::fs::read_to_string(format!("{}.statement-key", s.db_path().display())).unwrap();
+    let seed = seed_text.lines().find_map(|l| l.strip_prefix("seed ")).unwrap().to_string();
+    assert_eq!(s.stop().code(), Some(0));
+    for name in names_in(s.dir.path()) {
+        std::fs::remove_file(s.dir.path().join(name)).unwrap();
+    }
+    std::fs::copy(&backup, s.db_path()).unwrap();
+    let log_from = s.log.lock().unwrap().len();
+    s.restart_after_crash();
+    let log = s.log.lock().unwrap()[log_from..].join("\n");
+    assert!(log.contains("is a backup copied into place; taking its files out of it"), "{log}");
+    assert!(log.contains("put back") && log.contains("the statement signing key"), "{log}");
+    assert_eq!(fetch(&s, "ann").public_key, before.statement.public_key);
+    assert_eq!(postback_url(&s.db_path()), before.postback_url);
+    for file in [s.db_path(), PathBuf::from(format!("{}-wal", s.db_path().display()))] {
+        assert!(!file_contains(&file, seed.as_bytes()), "the signing seed is in {}", file.display());
+    }
+}
