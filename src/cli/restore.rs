@@ -157,6 +157,8 @@ impl Plan<'_> {
                 }
             }
         }
+        // The database last: it never sits in place without the key and log that belong to it.
+        staged.sort_by_key(|s| s.to == self.db);
         for s in &staged {
             std::fs::rename(&s.from, &s.to).map_err(|e| {
                 format!("while moving {} into place: {e}; the files set aside are in before-restore-*/", s.to.display())
