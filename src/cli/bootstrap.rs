@@ -112,19 +112,12 @@ fn admin_token(conn: &Connection, config: &Serve) -> Result<Option<[u8; 32]>, St
 }
 
 /// How generated admin tokens start, so a leaked one is recognisable.
-const ADMIN_TOKEN_PREFIX: &str = "adm_";
-
-/// `<db>.<suffix>`: the files `serve` keeps beside the database.
-fn beside(db: &Path, suffix: &str) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
+pub const ADMIN_TOKEN_PREFIX: &str = "adm_";
 
 pub fn initial_key_path(db: &Path) -> PathBuf {
-    beside(db, ".initial-api-key")
+    store::file::companion(db, store::file::Companion::InitialApiKey)
 }
 
 pub fn initial_admin_token_path(db: &Path) -> PathBuf {
-    beside(db, ".initial-admin-token")
+    store::file::companion(db, store::file::Companion::InitialAdminToken)
 }
