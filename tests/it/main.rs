@@ -21,6 +21,7 @@ mod hooks_shops;
 mod hooks_stripe;
 mod hostile;
 mod links;
+mod logins;
 mod logs;
 mod openapi;
 mod outbound;

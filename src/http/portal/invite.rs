@@ -3,7 +3,8 @@
 //! (`GET /portal/invite/{token}`), chooses a password and is logged in
 //! (`POST /portal/invite/{token}`, fields `password` and `csrf`).
 //!
-//! The password is hashed here, on the worker, before anything is written; the writer then
+//! The password is hashed here (on the password gate's threads, `crate::password`), before
+//! anything is written; the writer then
 //! consumes the invite, stores the hash and the new session in one transaction
 //! (`store::portal::accept`), so two submissions of one link have exactly one winner and the
 //! loser gets the 410 page. An invite link that is used, revoked, expired or unknown is a 410
@@ -133,7 +134,7 @@ pub fn accept(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     if form.has("password_again") && form.raw("password_again") != password {
         return Ok(with_form(ctx, req, 400, &invite, Some("The two passwords differ. Type the same one twice.")));
     }
-    let hash = password::GATE.run(|| password::hash(password))??;
+    let hash = password::hash(password)?;
     let new = NewSession::new(&REALM);
     let cookie = new.cookie(&REALM, is_https(ctx, req));
     let now = crate::clock::now_ms();

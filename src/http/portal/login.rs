@@ -1,6 +1,6 @@
 //! `/portal/login` and `/portal/logout`. A login is the referral code and the password the
-//! affiliate chose on their invite. The password is checked on the worker (Argon2id, through
-//! the password gate); the session is stored on the writer only if the account still has the
+//! affiliate chose on their invite. The password is checked on the password gate's threads
+//! (Argon2id, `crate::password`); the session is stored on the writer only if the account still has the
 //! password that was checked and is not paused, so a re-invite or a pause that lands in between
 //! wins. Failed logins are counted per address and per affiliate; the log target of their lines
 //! is fixed (`affiliated::portal`) so fail2ban can match it, like the admin's.
@@ -99,7 +99,7 @@ pub fn submit(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     }
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
     let password = form.raw("password").to_string();
-    let matches = password::GATE.run(|| password::verify(&password, hash.as_deref()))?;
+    let matches = password::verify(&password, hash.as_deref())?;
     let Some(&Account { affiliate_id, paused, .. }) = account.as_ref().filter(|_| matches) else {
         THROTTLES.address.record_failure(address, now);
         if let Some(a) = &account {

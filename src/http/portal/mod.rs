@@ -17,7 +17,8 @@
 //!   (`store::portal::invite`) and by pausing the affiliate (`store::affiliates::update`); a
 //!   paused affiliate's session is also refused here on every request. Every POST carries a
 //!   CSRF token: the session's, or before login the form token of `session::form_token`.
-//! - Password hashing (Argon2id, `crate::password`) runs on the worker, never on the writer.
+//! - Password hashing (Argon2id, `crate::password`) runs on the password gate's own threads,
+//!   never on the writer.
 //!
 //! Failed logins are counted per client address and per affiliate ([`THROTTLES`]); like the
 //! password gate, they are process-wide state, so they live in statics rather than in `Ctx`.
