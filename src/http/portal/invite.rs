@@ -136,6 +136,7 @@ pub fn accept(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     }
     let hash = password::hash(password)?;
     let new = NewSession::new(&REALM);
+    let stored = hash.clone();
     let cookie = new.cookie(&REALM, is_https(ctx, req));
     let now = crate::clock::now_ms();
     let outcome = ctx.writer.run(move |conn| {
@@ -148,7 +149,11 @@ pub fn accept(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     match outcome {
         Acceptance::Accepted(id) => {
             log::info!(target: super::login::LOG_TARGET, "affiliate {id} accepted a portal invite and set a password");
-            Ok(Response::see_other("/portal".into()).with_header("Set-Cookie", cookie))
+            let response = Response::see_other("/portal".into()).with_header("Set-Cookie", cookie);
+            Ok(match super::device_cookie(ctx, req, id, &stored) {
+                Some(trust) => response.with_header("Set-Cookie", trust),
+                None => response,
+            })
         }
         Acceptance::Gone => Ok(gone()),
         Acceptance::Paused => Ok(paused()),
