@@ -25,6 +25,7 @@ mod logins;
 mod logs;
 mod openapi;
 mod outbound;
+mod outbound_fairness;
 mod payouts;
 mod portal;
 mod portal_access;
