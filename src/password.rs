@@ -310,21 +310,25 @@ mod tests {
         assert_eq!(matches(&mut enough, "pv", &stored), Some(false));
     }
 
+    /// Occupies one of the gate's threads until the returned sender is used.
+    fn hold(gate: &Arc<Gate>) -> (std::thread::JoinHandle<Result<(), Error>>, mpsc::Sender<()>) {
+        let (entered, inside) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let gate = gate.clone();
+        let holder = std::thread::spawn(move || {
+            gate.run(move |_| {
+                entered.send(()).unwrap();
+                released.recv().unwrap();
+            })
+        });
+        inside.recv().unwrap();
+        (holder, release)
+    }
+
     #[test]
     fn the_gate_bounds_running_and_waiting_work() {
         let gate = Arc::new(Gate::new(1, 1, Duration::from_secs(30), 8));
-        let (entered, inside) = mpsc::channel();
-        let (release, released) = mpsc::channel::<()>();
-        let holder = {
-            let gate = gate.clone();
-            std::thread::spawn(move || {
-                gate.run(move |_| {
-                    entered.send(()).unwrap();
-                    released.recv().unwrap();
-                })
-            })
-        };
-        inside.recv().unwrap();
+        let (holder, release) = hold(&gate);
         // One may wait; it runs once the thread is free.
         let ran = Arc::new(AtomicUsize::new(0));
         let waiter = {
@@ -350,18 +354,7 @@ mod tests {
     fn a_caller_whose_turn_comes_too_late_is_refused_and_its_work_never_runs() {
         let wait = Duration::from_secs(1);
         let gate = Arc::new(Gate::new(1, 1, wait, 8));
-        let (entered, inside) = mpsc::channel();
-        let (release, released) = mpsc::channel::<()>();
-        let holder = {
-            let gate = gate.clone();
-            std::thread::spawn(move || {
-                gate.run(move |_| {
-                    entered.send(()).unwrap();
-                    released.recv().unwrap();
-                })
-            })
-        };
-        inside.recv().unwrap();
+        let (holder, release) = hold(&gate);
         let ran = Arc::new(AtomicUsize::new(0));
         let queued_at = Instant::now();
         let late = {

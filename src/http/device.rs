@@ -92,14 +92,8 @@ pub fn client(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sessions::Principal;
+    use crate::http::session::tests::REALM;
 
-    const REALM: Realm = Realm {
-        cookie: "area",
-        path: "/area",
-        lifetime: Duration::from_secs(3600),
-        admits: |p| matches!(p, Principal::Admin),
-    };
     const OTHER: Realm = Realm { cookie: "other", ..REALM };
 
     fn value(set_cookie: &str) -> String {

@@ -212,10 +212,10 @@ pub fn set_cookie(realm: &Realm, token: Option<&str>, secure: bool) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const REALM: Realm = Realm {
+    pub(crate) const REALM: Realm = Realm {
         cookie: "area",
         path: "/area",
         lifetime: Duration::from_secs(3600),

@@ -107,17 +107,10 @@ fn a_test_postback_is_sent_once_and_five_times_an_hour_at_most() {
     let s = server();
     let tracker = Tracker::start(vec![500]);
     let url = format!("http://127.0.0.1:{}/pb?e={{event}}", tracker.port);
-    let r = crate::support::request(
-        s.addr,
-        "PATCH",
-        "/api/v1/affiliates/ann",
-        &[("X-Api-Key", crate::support::KEY)],
-        json!({"postback_url": url}).to_string().as_bytes(),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
+    affiliate(&s, "pat", Some(&url));
 
     // Sent once: the tracker's 500 is not retried.
-    let first = s.post("/api/v1/affiliates/ann/postback-test", &json!({}));
+    let first = s.post("/api/v1/affiliates/pat/postback-test", &json!({}));
     assert_eq!(first.status, 201, "{}", first.text());
     let id = first.json()["id"].clone();
     let mine = |s: &Server| deliveries(s).into_iter().find(|d| d["id"] == id).unwrap();
@@ -127,17 +120,17 @@ fn a_test_postback_is_sent_once_and_five_times_an_hour_at_most() {
     assert_eq!(tracker.count(), 1);
 
     // Four more, from the portal: five within the hour, from every source together.
-    let mut ann = join(&s, "ann");
+    let mut pat = join(&s, "pat");
     for _ in 0..4 {
-        let r = ann.post(&s, "/portal/settings/postback-test", &[]);
+        let r = pat.post(&s, "/portal/settings/postback-test", &[]);
         assert_eq!(r.header("Location"), Some("/portal/settings?done=test-queued"), "{}", r.text());
     }
-    let r = ann.post(&s, "/portal/settings/postback-test", &[]);
+    let r = pat.post(&s, "/portal/settings/postback-test", &[]);
     assert_eq!(r.status, 429, "{}", r.text());
     assert!(r.text().contains("test postbacks were sent to this affiliate within the last hour"), "{}", r.text());
     let wait: u64 = r.header("Retry-After").expect("Retry-After").parse().unwrap();
     assert!((3000..=3600).contains(&wait), "{wait}");
-    let r = s.post("/api/v1/affiliates/ann/postback-test", &json!({}));
+    let r = s.post("/api/v1/affiliates/pat/postback-test", &json!({}));
     r.assert_error(429, "too_many_test_postbacks");
     assert!(r.header("Retry-After").is_some_and(|w| w.parse::<u64>().is_ok_and(|w| w > 3000)), "{r:?}");
     // Another affiliate has its own five.

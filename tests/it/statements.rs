@@ -192,16 +192,21 @@ fn outbound_postbacks_carry_the_ledger_head() {
     assert_eq!(head, Some(format!("1:{}", st.entries[0].hash)), "{seen:?}");
 }
 
-/// docs/statements.md's Python, run as written on real statements.
-#[test]
-fn the_python_in_the_docs_checks_statements_too() {
+/// A Python that has the `cryptography` package, or `None` (the test is then skipped, saying so).
+fn python_with_cryptography() -> Option<&'static str> {
     let python = ["python3", "python"]
         .into_iter()
         .find(|p| Command::new(p).args(["-c", "import cryptography"]).output().is_ok_and(|o| o.status.success()));
-    let Some(python) = python else {
+    if python.is_none() {
         skip("python3 with the `cryptography` package is not installed");
-        return;
-    };
+    }
+    python
+}
+
+/// docs/statements.md's Python, run as written on real statements.
+#[test]
+fn the_python_in_the_docs_checks_statements_too() {
+    let Some(python) = python_with_cryptography() else { return };
     let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/statements.md")).unwrap();
     let code = docs.split("```python\n").nth(1).unwrap().split("```").next().unwrap();
     assert!(code.lines().count() <= 30, "the docs promise about twenty lines");
@@ -287,13 +292,7 @@ fn a_statement_is_checked_against_a_key_from_elsewhere() {
     assert_eq!(verify(&[&real_file], &["--key-url", "ftp://track.example"]).0, 2);
 
     // docs/statements.md's Python, the same way.
-    let python = ["python3", "python"]
-        .into_iter()
-        .find(|p| Command::new(p).args(["-c", "import cryptography"]).output().is_ok_and(|o| o.status.success()));
-    let Some(python) = python else {
-        skip("python3 with the `cryptography` package is not installed");
-        return;
-    };
+    let Some(python) = python_with_cryptography() else { return };
     let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/statements.md")).unwrap();
     let script = s.dir.path().join("verify.py");
     std::fs::write(&script, docs.split("```python\n").nth(1).unwrap().split("```").next().unwrap()).unwrap();
