@@ -11,7 +11,10 @@
 //! - **per device cookie**: a browser with a valid device cookie for the account skips the
 //!   account's lockout, and has `per_device` wrong guesses of its own.
 //!
-//! A success never resets a count: logging in to one's own account buys no guesses on another.
+//! A guess is counted when its evaluation starts ([`LoginLimits::begin`]), so guesses sent at
+//! the same moment cannot slip past a count together; the count is taken back only for the
+//! guess that turned out right (or was never evaluated). A success never resets the other
+//! counts: logging in to one's own account buys no guesses on another.
 //! Windows slide: at most N failures fall in any span of the window's length. Each count
 //! remembers at most [`MAX_TRACKED`] keys (when full, keys whose failures have all expired go
 //! first, then those idle longest, down to half), so a flood from many addresses cannot grow it
@@ -53,26 +56,41 @@ impl<A: Hash + Eq + Copy> LoginLimits<A> {
         }
     }
 
-    /// `Err(seconds to wait)` when a guess from `address` by `client` at `account` (if it
-    /// exists) may not be evaluated now.
-    pub fn check(&self, address: IpAddr, account: Option<A>, client: Client, now: Instant) -> Result<(), u64> {
-        self.address.check(address, now)?;
-        match (account, client) {
-            (Some(_), Client::Trusted(device)) => self.device.check(device, now),
-            (Some(account), Client::Untrusted) => self.account.check(account, now),
+    /// Counts a guess from `address` by `client` at `account` (if it exists) as wrong until
+    /// [`LoginLimits::take_back`] says otherwise, or `Err(seconds to wait)` when it may not be
+    /// evaluated now (and nothing is counted).
+    pub fn begin(&self, address: IpAddr, account: Option<A>, client: Client, now: Instant) -> Result<Guess<A>, u64> {
+        self.address.take(address, now)?;
+        let counted = match (account, client) {
+            (Some(_), Client::Trusted(device)) => self.device.take(device, now),
+            (Some(account), Client::Untrusted) => self.account.take(account, now),
             (None, _) => Ok(()),
+        };
+        if let Err(wait) = counted {
+            self.address.give_back(address, now);
+            return Err(wait);
         }
+        Ok(Guess { address, account, client, at: now })
     }
 
-    /// Counts a wrong guess where [`LoginLimits::check`] looks.
-    pub fn failed(&self, address: IpAddr, account: Option<A>, client: Client, now: Instant) {
-        self.address.record_failure(address, now);
-        match (account, client) {
-            (Some(_), Client::Trusted(device)) => self.device.record_failure(device, now),
-            (Some(account), Client::Untrusted) => self.account.record_failure(account, now),
+    /// Takes back the count of a guess that was right, or that could not be evaluated.
+    pub fn take_back(&self, guess: Guess<A>) {
+        self.address.give_back(guess.address, guess.at);
+        match (guess.account, guess.client) {
+            (Some(_), Client::Trusted(device)) => self.device.give_back(device, guess.at),
+            (Some(account), Client::Untrusted) => self.account.give_back(account, guess.at),
             (None, _) => {}
         }
     }
+}
+
+/// A guess being evaluated, counted as wrong (see [`LoginLimits::begin`]).
+#[must_use = "a right guess must be taken back"]
+pub struct Guess<A> {
+    address: IpAddr,
+    account: Option<A>,
+    client: Client,
+    at: Instant,
 }
 
 /// Failed attempts per key, in memory: a key with `max` failures within the last `window` must
@@ -94,18 +112,46 @@ impl<K: Hash + Eq + Copy> Throttle<K> {
     /// `Err(seconds to wait)` while `key` has used up its failures.
     pub fn check(&self, key: K, now: Instant) -> Result<(), u64> {
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(times) = failures.get(&key) else { return Ok(()) };
-        let recent = times.iter().filter(|t| now < **t + self.window).count();
-        if recent < self.max as usize {
-            return Ok(());
+        self.wait(&failures, key, now).map_or(Ok(()), Err)
+    }
+
+    /// [`Throttle::check`] and [`Throttle::record_failure`] at once, so that two callers cannot
+    /// both pass before either is counted.
+    pub fn take(&self, key: K, now: Instant) -> Result<(), u64> {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        self.wait(&failures, key, now).map_or(Ok(()), Err)?;
+        self.push(&mut failures, key, now);
+        Ok(())
+    }
+
+    /// Forgets the failure counted for `key` at `at` (by [`Throttle::take`]).
+    pub fn give_back(&self, key: K, at: Instant) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(times) = failures.get_mut(&key)
+            && let Some(i) = times.iter().rposition(|t| *t == at)
+        {
+            times.remove(i);
         }
-        // The oldest of the last `max` failures frees a guess when it leaves the window.
-        let freed = times[times.len() - self.max as usize] + self.window;
-        Err(freed.saturating_duration_since(now).as_secs().max(1))
     }
 
     pub fn record_failure(&self, key: K, now: Instant) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        self.push(&mut failures, key, now);
+    }
+
+    /// Seconds `key` must wait, if it used up its failures.
+    fn wait(&self, failures: &HashMap<K, VecDeque<Instant>>, key: K, now: Instant) -> Option<u64> {
+        let times = failures.get(&key)?;
+        let recent = times.iter().filter(|t| now < **t + self.window).count();
+        if recent < self.max as usize {
+            return None;
+        }
+        // The oldest of the last `max` failures frees a guess when it leaves the window.
+        let freed = times[times.len() - self.max as usize] + self.window;
+        Some(freed.saturating_duration_since(now).as_secs().max(1))
+    }
+
+    fn push(&self, failures: &mut HashMap<K, VecDeque<Instant>>, key: K, now: Instant) {
         if failures.len() >= MAX_TRACKED && !failures.contains_key(&key) {
             let window = self.window;
             failures.retain(|_, times| times.back().is_some_and(|t| now < *t + window));
@@ -218,24 +264,51 @@ mod tests {
         let now = Instant::now();
         let ip = |n: u8| IpAddr::V4(Ipv4Addr::new(203, 0, 113, n));
         let device = Client::Trusted([7; 16]);
+        let wrong = |address, account, client| {
+            let _counted = limits.begin(address, account, client, now).expect("may guess");
+        };
+        let refused = |address, account, client| limits.begin(address, account, client, now).is_err();
         // A spray from three addresses locks the account for untrusted clients only.
         for n in 1..=3 {
-            assert!(limits.check(ip(n), Some(1), Client::Untrusted, now).is_ok());
-            limits.failed(ip(n), Some(1), Client::Untrusted, now);
+            wrong(ip(n), Some(1), Client::Untrusted);
         }
-        assert!(limits.check(ip(9), Some(1), Client::Untrusted, now).is_err());
-        assert!(limits.check(ip(9), Some(1), device, now).is_ok());
-        assert!(limits.check(ip(9), Some(2), Client::Untrusted, now).is_ok(), "another account");
-        // The device has its own count.
-        limits.failed(ip(9), Some(1), device, now);
-        limits.failed(ip(8), Some(1), device, now);
-        assert!(limits.check(ip(7), Some(1), device, now).is_err());
-        assert!(limits.check(ip(7), Some(1), Client::Trusted([8; 16]), now).is_ok(), "another device");
+        assert!(refused(ip(9), Some(1), Client::Untrusted));
+        assert!(!refused(ip(9), Some(2), Client::Untrusted), "another account");
+        // The device has its own count (the try above counted for ip(9) and account 2).
+        wrong(ip(9), Some(1), device);
+        wrong(ip(8), Some(1), device);
+        assert!(refused(ip(7), Some(1), device));
+        assert!(!refused(ip(7), Some(1), Client::Trusted([8; 16])), "another device");
         // Unknown accounts count per address only; the address count holds for everyone.
         for _ in 0..10 {
-            limits.failed(ip(50), None, Client::Untrusted, now);
+            wrong(ip(50), None, Client::Untrusted);
         }
-        assert!(limits.check(ip(50), Some(2), Client::Trusted([9; 16]), now).is_err());
-        assert!(limits.check(ip(50), None, Client::Untrusted, now).is_err());
+        assert!(refused(ip(50), Some(2), Client::Trusted([9; 16])));
+        assert!(refused(ip(50), None, Client::Untrusted));
+    }
+
+    #[test]
+    fn a_guess_is_counted_when_it_starts_and_taken_back_only_when_right() {
+        let limits: LoginLimits<i64> = LoginLimits::new(3, 20, 20, Duration::from_secs(900));
+        let now = Instant::now();
+        let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1));
+        // Three guesses in flight at once use up the address: a fourth is refused before any
+        // of them is decided.
+        let guesses: Vec<Guess<i64>> =
+            (0..3).map(|_| limits.begin(ip, Some(1), Client::Untrusted, now).unwrap()).collect();
+        assert!(limits.begin(ip, Some(1), Client::Untrusted, now).is_err());
+        // One was right: its count comes back, the wrong ones' stay.
+        let mut guesses = guesses.into_iter();
+        limits.take_back(guesses.next().unwrap());
+        let fourth = limits.begin(ip, Some(1), Client::Untrusted, now).expect("one guess came back");
+        assert!(limits.begin(ip, Some(1), Client::Untrusted, now).is_err());
+        limits.take_back(fourth);
+        // A refusal by the account's count takes nothing from the address.
+        let spray: LoginLimits<i64> = LoginLimits::new(3, 1, 20, Duration::from_secs(900));
+        let _wrong = spray.begin(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), Some(1), Client::Untrusted, now).unwrap();
+        for _ in 0..5 {
+            assert!(spray.begin(ip, Some(1), Client::Untrusted, now).is_err());
+        }
+        assert!(spray.begin(ip, Some(2), Client::Untrusted, now).is_ok(), "the address still has its guesses");
     }
 }

@@ -83,6 +83,29 @@ fn logout(s: &Server, visitor: &mut Visitor) {
     assert_eq!(visitor.post(s, "/portal/logout", &[]).status, 303);
 }
 
+/// Guesses sent from one address at the same moment are counted as they start, not as they end:
+/// 8 browsers at once, 3 guesses each, and exactly 10 are checked.
+#[test]
+fn guesses_sent_at_once_cannot_slip_past_the_count_together() {
+    let s = Server::start_with(&["--trusted-proxy", "127.0.0.1"], &[]);
+    let statuses = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let (s, statuses) = (&s, &statuses);
+            scope.spawn(move || {
+                for i in 0..3 {
+                    let r = login(s, &mut from("198.51.100.9"), &format!("nobody{t}x{i}"), "not the password");
+                    statuses.lock().unwrap().push(r.status);
+                }
+            });
+        }
+    });
+    let mut statuses = statuses.into_inner().unwrap();
+    statuses.sort_unstable();
+    let count = |status| statuses.iter().filter(|s| **s == status).count();
+    assert_eq!((count(401), count(429)), (10, 14), "{statuses:?}");
+}
+
 /// The device cookie a browser got with its last login (`affiliated_portal_device`).
 fn device_cookie(visitor: &Visitor) -> Option<String> {
     visitor.cookies.iter().find(|(k, _)| k == "affiliated_portal_device").map(|(_, v)| v.clone())

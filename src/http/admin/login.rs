@@ -79,17 +79,23 @@ pub fn submit(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let now_ms = crate::clock::now_ms();
     let key = ctx.config.device_key.as_ref();
     let client = device::client(key, &REALM, req.headers.cookie.as_deref(), ACCOUNT, admin.device_binding(), now_ms);
-    if let Err(wait) = admin.limits.check(address, Some(()), client, now) {
-        let minutes = wait.div_ceil(60);
-        let text =
-            format!("Too many failed attempts. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" });
-        return Ok(form_page(429, &next, Some(&text)).with_header("Retry-After", wait.to_string()));
-    }
+    let guess = match admin.limits.begin(address, Some(()), client, now) {
+        Ok(guess) => guess,
+        Err(wait) => {
+            let minutes = wait.div_ceil(60);
+            let text = format!(
+                "Too many failed attempts. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            );
+            return Ok(form_page(429, &next, Some(&text)).with_header("Retry-After", wait.to_string()));
+        }
+    };
     if !admin.is_token(form.raw("token")) {
-        admin.limits.failed(address, Some(()), client, now);
+        // The guess stays counted.
         log::warn!(target: LOG_TARGET, "admin login failed from {}", client_address(req));
         return Ok(form_page(401, &next, Some("That token is not right.")));
     }
+    admin.limits.take_back(guess);
     let secure = is_https(ctx, req);
     let cookie = start(ctx, &REALM, Principal::Admin, secure)?;
     log::info!(target: LOG_TARGET, "admin login from {}", client_address(req));

@@ -92,9 +92,6 @@ pub fn submit(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let code = form.get("referral_code").unwrap_or("");
     let now = Instant::now();
     let address = address_key(req.client_ip);
-    if let Err(wait) = LIMITS.check(address, None, Client::Untrusted, now) {
-        return Ok(too_many(ctx, req, code, wait));
-    }
     let account = if code.is_empty() { None } else { portal::account(&ctx.db, code)? };
     let affiliate = account.as_ref().map(|a| a.affiliate_id);
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
@@ -109,17 +106,25 @@ pub fn submit(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         ),
         _ => Client::Untrusted,
     };
-    if let Err(wait) = LIMITS.check(address, affiliate, client, now) {
-        return Ok(too_many(ctx, req, code, wait));
-    }
+    let guess = match LIMITS.begin(address, affiliate, client, now) {
+        Ok(guess) => guess,
+        Err(wait) => return Ok(too_many(ctx, req, code, wait)),
+    };
     let password = form.raw("password").to_string();
-    let matches = password::verify(&password, hash.as_deref())?;
+    let matches = match password::verify(&password, hash.as_deref()) {
+        Ok(matches) => matches,
+        Err(e) => {
+            LIMITS.take_back(guess);
+            return Err(e);
+        }
+    };
     let Some(&Account { affiliate_id, paused, .. }) = account.as_ref().filter(|_| matches) else {
-        LIMITS.failed(address, affiliate, client, now);
+        // The guess stays counted.
         log::warn!(target: LOG_TARGET, "portal login failed from {}", client_address(req));
         let text = "That referral code and password do not match.";
         return Ok(with_form_token(ctx, req, |csrf| form_page(401, csrf, code, Some(text))));
     };
+    LIMITS.take_back(guess);
     if paused {
         let text = "Your account is paused, so the portal is closed to it. Ask the merchant about it.";
         return Ok(with_form_token(ctx, req, |csrf| form_page(403, csrf, code, Some(text))));
