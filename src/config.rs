@@ -262,6 +262,9 @@ pub struct Serve {
     /// The SHA-256 of the admin token in use, settled by `serve` at start (`cli/bootstrap.rs`);
     /// `None` while not yet settled, and whenever the admin is off.
     pub admin_token_sha256: Option<[u8; 32]>,
+    /// The key that signs device cookies (`http::device`), read from or made in
+    /// `<db>.device-key` by `serve` at start (`cli/bootstrap.rs`); `None` until then.
+    pub device_key: Option<crate::secret::Key>,
     /// WAL pages after which a commit runs a PASSIVE checkpoint; 0 leaves checkpoints to an
     /// external tool such as Litestream.
     pub wal_autocheckpoint: u32,
@@ -447,6 +450,7 @@ impl Serve {
             admin,
             admin_token,
             admin_token_sha256: None,
+            device_key: None,
             wal_autocheckpoint,
             pixel,
             fraud: crate::tracking::fraud::Thresholds { min_click_age_ms, max_clicks_per_ip },

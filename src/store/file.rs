@@ -119,15 +119,19 @@ pub enum Companion {
     InitialApiKey,
     /// The admin token the first start generated, until the operator deletes it.
     InitialAdminToken,
+    /// The key that signs browsers' device cookies (`http::device`), so a restored server still
+    /// knows the browsers that logged in before.
+    DeviceKey,
 }
 
 impl Companion {
-    pub const ALL: [Companion; 5] = [
+    pub const ALL: [Companion; 6] = [
         Companion::StatementKey,
         Companion::PostbackToken,
         Companion::ErasureLog,
         Companion::InitialApiKey,
         Companion::InitialAdminToken,
+        Companion::DeviceKey,
     ];
 
     /// The name a backup stores it under: the suffix without its dot.
@@ -142,6 +146,7 @@ impl Companion {
             Companion::ErasureLog => ".erasure-log",
             Companion::InitialApiKey => ".initial-api-key",
             Companion::InitialAdminToken => ".initial-admin-token",
+            Companion::DeviceKey => ".device-key",
         }
     }
 
@@ -157,6 +162,7 @@ impl Companion {
             Companion::ErasureLog => "the erasure log",
             Companion::InitialApiKey => "the initial API key",
             Companion::InitialAdminToken => "the initial admin token",
+            Companion::DeviceKey => "the device cookie key",
         }
     }
 }
