@@ -173,6 +173,28 @@ pub fn webhook_secret_opt(connector: Connector) -> &'static Opt {
 pub const APPROVE_AFTER: Opt = Opt::value("approve-after", "AFFILIATED_APPROVE_AFTER");
 pub const OUTBOUND: Opt = Opt::value("outbound", "AFFILIATED_OUTBOUND");
 pub const PORTAL: Opt = Opt::value("portal", "AFFILIATED_PORTAL");
+pub const BACKUP_DIR: Opt = Opt::value("backup-dir", "AFFILIATED_BACKUP_DIR");
+
+/// Where the backup taken before a migration goes: `--backup-dir`, else `backups/` in the
+/// database's directory (where the nightly backup timer writes too).
+pub fn backup_dir(args: &Args, db: &std::path::Path) -> PathBuf {
+    args.get(&BACKUP_DIR).map(PathBuf::from).unwrap_or_else(|| {
+        let dir = db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        dir.join("backups")
+    })
+}
+
+/// The `AFFILIATED_*` settings of this process's environment, but the database's path (a
+/// restore chooses it anew): what a backup keeps, so a new machine can run with the same
+/// secrets and settings (the backup unit loads the same env file as the server).
+pub fn settings_environment() -> Vec<(String, String)> {
+    let db = DB.env.unwrap_or_default();
+    let prefix = db.trim_end_matches("DB");
+    let mut found: Vec<(String, String)> =
+        std::env::vars().filter(|(k, v)| k.starts_with(prefix) && k != db && !v.is_empty()).collect();
+    found.sort();
+    found
+}
 
 pub const SERVE_OPTS: &[Opt] = &[
     DB,
@@ -201,6 +223,7 @@ pub const SERVE_OPTS: &[Opt] = &[
     APPROVE_AFTER,
     OUTBOUND,
     PORTAL,
+    BACKUP_DIR,
 ];
 
 /// Everything `serve` needs, validated.
@@ -239,6 +262,9 @@ pub struct Serve {
     /// The SHA-256 of the admin token in use, settled by `serve` at start (`cli/bootstrap.rs`);
     /// `None` while not yet settled, and whenever the admin is off.
     pub admin_token_sha256: Option<[u8; 32]>,
+    /// The key that signs device cookies (`http::device`), read from or made in
+    /// `<db>.device-key` by `serve` at start (`cli/bootstrap.rs`); `None` until then.
+    pub device_key: Option<crate::secret::Key>,
     /// WAL pages after which a commit runs a PASSIVE checkpoint; 0 leaves checkpoints to an
     /// external tool such as Litestream.
     pub wal_autocheckpoint: u32,
@@ -263,6 +289,8 @@ pub struct Serve {
     pub outbound: bool,
     /// Whether the affiliate portal exists (`--portal on|off`); when off, `/portal` is a 404.
     pub portal: bool,
+    /// Where the backup taken before a migration goes.
+    pub backup_dir: PathBuf,
 }
 
 impl Serve {
@@ -422,6 +450,7 @@ impl Serve {
             admin,
             admin_token,
             admin_token_sha256: None,
+            device_key: None,
             wal_autocheckpoint,
             pixel,
             fraud: crate::tracking::fraud::Thresholds { min_click_age_ms, max_clicks_per_ip },
@@ -439,6 +468,7 @@ impl Serve {
             approve_after,
             outbound,
             portal,
+            backup_dir: backup_dir(args, &args.db()),
         })
     }
 }

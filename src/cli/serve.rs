@@ -100,6 +100,9 @@ Options (each falls back to the environment variable in brackets; a flag wins):
   --wal-autocheckpoint N  checkpoint when the WAL holds N pages; 0 when
                           Litestream does the checkpoints
                           [AFFILIATED_WAL_AUTOCHECKPOINT, default 1000]
+  --backup-dir DIR        where a database is backed up before its schema is
+                          migrated [AFFILIATED_BACKUP_DIR, default backups/ in
+                          the database's directory]
 
 Environment only:
   AFFILIATED_API_KEY      an API key to accept (32+ characters, stored hashed);
@@ -136,7 +139,9 @@ fn serve(mut config: Serve) -> Result<(), String> {
     }
     // SQLite's automatic checkpoint is off: store::checkpointer copies the WAL back beside the
     // writer, and the writer starts it over only between batches that nobody waits for.
-    let mut conn = store::open_writer(&config.db, config.synchronous, 0)?;
+    let environment = crate::config::settings_environment();
+    let upgrade = store::Upgrade::BackUpFirst { dir: &config.backup_dir, environment: &environment };
+    let (mut conn, _) = store::open_writer_with(&config.db, config.synchronous, 0, upgrade)?;
     bootstrap::prepare(&conn, &mut config)?;
     let checkpoints = (config.wal_autocheckpoint > 0)
         .then(|| store::checkpointer::watch(&mut conn, config.wal_autocheckpoint))

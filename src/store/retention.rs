@@ -118,9 +118,7 @@ pub fn erasure_hash(kind: Kind, id: &str) -> String {
 }
 
 pub fn log_file(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".erasure-log");
-    PathBuf::from(name)
+    super::file::companion(db, super::file::Companion::ErasureLog)
 }
 
 /// Appends an erasure to the log file and syncs it, before the database is changed: a crash in
@@ -134,6 +132,17 @@ pub fn append_log(db: &Path, kind: Kind, id: &str) -> std::io::Result<()> {
     };
     file.write_all(line.as_bytes())?;
     file.sync_all()
+}
+
+/// Whether `line` is one the erasure log holds (`customer HASH`, `affiliate HASH`, `click
+/// PREFIX HASH`), so a file handed to a restore can be told from anything else.
+pub fn is_log_line(line: &str) -> bool {
+    let hash = |h: &str| secret::from_hex32(h).is_some();
+    match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["customer" | "affiliate", h] => hash(h),
+        ["click", prefix, h] => prefix.len() == click_id::TIME_CHARS && hash(h),
+        _ => false,
+    }
 }
 
 /// Erases a customer: the customer row (e-mail, name), every click tied to it, directly or
@@ -383,5 +392,14 @@ mod tests {
         assert_eq!(row, ("ann".to_string(), None, None, None));
         assert_eq!(reapply(&conn, &db, 6).unwrap(), 0, "applied once");
         assert!(!std::fs::read_to_string(log_file(&db)).unwrap().contains("ann"), "the log holds only a hash");
+        let log = std::fs::read_to_string(log_file(&db)).unwrap();
+        assert!(log.lines().all(is_log_line), "{log}");
+        append_log(&db, Kind::Click, "P7RcW10ffQP4A_Yw4l3yAX3z-13QJ5").unwrap();
+        append_log(&db, Kind::Customer, "c-1").unwrap();
+        let log = std::fs::read_to_string(log_file(&db)).unwrap();
+        assert_eq!(log.lines().filter(|l| is_log_line(l)).count(), 3, "{log}");
+        for other in ["customer", "customer abc", "click abc", "order 0000", "# notes", "affiliate ANN"] {
+            assert!(!is_log_line(other), "{other}");
+        }
     }
 }

@@ -14,12 +14,12 @@ use crate::support::Server;
 
 /// The release-1 database, loaded from its dump into a temporary file (no database file is
 /// kept in the repository: the dump is text a reviewer can read).
-struct Fixture {
+pub struct Fixture {
     _dir: tempfile::TempDir,
-    path: PathBuf,
+    pub path: PathBuf,
 }
 
-fn fixture() -> Fixture {
+pub fn fixture() -> Fixture {
     let dump = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release-1.sql");
     let sql = std::fs::read_to_string(&dump).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -28,24 +28,24 @@ fn fixture() -> Fixture {
     Fixture { _dir: dir, path }
 }
 
-fn read_only(path: &Path) -> Connection {
+pub fn read_only(path: &Path) -> Connection {
     Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
 }
 
-fn tables(conn: &Connection) -> Vec<String> {
+pub fn tables(conn: &Connection) -> Vec<String> {
     let mut stmt = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         .unwrap();
     stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
 }
 
-fn columns(conn: &Connection, table: &str) -> Vec<String> {
+pub fn columns(conn: &Connection, table: &str) -> Vec<String> {
     let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid")).unwrap();
     stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
 }
 
 /// Every row of `table` (only the `cols` columns), keyed by its primary key (or rowid).
-fn rows(conn: &Connection, table: &str, cols: &[String]) -> BTreeMap<String, Vec<Sql>> {
+pub fn rows(conn: &Connection, table: &str, cols: &[String]) -> BTreeMap<String, Vec<Sql>> {
     let pk: Vec<String> = {
         let mut stmt =
             conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}') WHERE pk > 0 ORDER BY pk")).unwrap();

@@ -8,7 +8,7 @@ use crate::http::response::Response;
 use crate::http::{Ctx, Req, input, views};
 use crate::intake::{self, affiliates::Saved};
 use crate::store::affiliates;
-use crate::store::deliveries;
+use crate::store::deliveries::TestPostback;
 
 /// An affiliate as a change left it, with the postback signing secret it made (shown once).
 fn saved(ctx: &Ctx, saved: Saved) -> serde_json::Value {
@@ -45,10 +45,11 @@ pub fn rotate_secret(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// affiliate's URL, so both sides can check the wiring and the signature.
 pub fn test_postback(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     super::no_fields(req)?;
-    let code = req.param(0).to_string();
-    let now = crate::clock::now_ms();
-    let delivery = ctx.writer.run(move |conn| deliveries::queue_test(conn, &code, now))?;
-    Ok(Response::json(201, &views::delivery(&delivery)))
+    Ok(match crate::intake::test_postback(&ctx.intake(), req.param(0))? {
+        TestPostback::Queued(delivery) => Response::json(201, &views::delivery(&delivery)),
+        TestPostback::TooMany { retry_after } => Response::error(&crate::intake::postback_test::too_many(retry_after))
+            .with_header("Retry-After", retry_after.to_string()),
+    })
 }
 
 /// `POST /api/v1/affiliates/{code}/invite`: a single-use link to the affiliate portal, valid for
