@@ -4,10 +4,9 @@
 //! (`POST /portal/invite/{token}`, fields `password` and `csrf`).
 //!
 //! The password is hashed here (on the password gate's threads, `crate::password`), before
-//! anything is written; the writer then
-//! consumes the invite, stores the hash and the new session in one transaction
-//! (`store::portal::accept`), so two submissions of one link have exactly one winner and the
-//! loser gets the 410 page. An invite link that is used, revoked, expired or unknown is a 410
+//! anything is written; `intake::accounts::accept_invite` then consumes the invite, stores the
+//! hash and the new session in one transaction (`store::portal::accept`), so two submissions
+//! of one link have exactly one winner and the loser gets the 410 page. An invite link that is used, revoked, expired or unknown is a 410
 //! page whatever the reason, so a link tells nothing about other links.
 
 use super::{REALM, form_expired, is_https, layout};
@@ -15,11 +14,11 @@ use crate::error::Error;
 use crate::http::admin::form::Form;
 use crate::http::admin::html::{Html, fragment};
 use crate::http::response::Response;
-use crate::http::session::{self, NewSession};
+use crate::http::session;
 use crate::http::{Ctx, Req};
+use crate::intake::accounts;
 use crate::password;
 use crate::store::portal::{self, Acceptance};
-use crate::store::sessions::Principal;
 use crate::tracking::portal::{MIN_PASSWORD_CHARS, check_password};
 
 fn gone() -> Response {
@@ -110,18 +109,10 @@ pub fn accept(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         return Ok(with_form(ctx, req, 400, &invite, Some("The two passwords differ. Type the same one twice.")));
     }
     let hash = password::hash(password)?;
-    let new = NewSession::new(&REALM);
+    let new = REALM.new_session();
     let stored = hash.clone();
-    let cookie = new.cookie(&REALM, is_https(ctx, req));
-    let now = crate::clock::now_ms();
-    let outcome = ctx.writer.run(move |conn| {
-        let outcome = portal::accept(conn, &token, &hash, now)?;
-        if let Acceptance::Accepted(id) = outcome {
-            new.store(conn, Principal::Affiliate(id))?;
-        }
-        Ok(outcome)
-    })?;
-    match outcome {
+    let cookie = session::cookie_of(&REALM, &new, is_https(ctx, req));
+    match accounts::accept_invite(&ctx.intake(), &token, hash, new)? {
         Acceptance::Accepted(id) => {
             log::info!(target: super::login::LOG_TARGET, "affiliate {id} accepted a portal invite and set a password");
             let response = Response::see_other("/portal".into()).with_header("Set-Cookie", cookie);
