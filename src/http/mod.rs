@@ -41,14 +41,15 @@ use rusqlite::Connection;
 pub use request::Req;
 
 use crate::config::Serve;
+use crate::intake::Door;
 use crate::metrics::Metrics;
-use crate::store::writer::Writer;
 
 /// What a handler works with. Each worker thread owns one.
 pub struct Ctx {
     /// This worker's read-only connection.
     pub db: Connection,
-    pub writer: Writer,
+    /// The writer, as far as a handler may use it: through `intake` (see [`Ctx::intake`]).
+    pub door: Door,
     pub config: Arc<Serve>,
     pub metrics: Arc<Metrics>,
     /// The merchant admin's shared state; `None` when the admin is off (no `/admin`).
@@ -62,13 +63,6 @@ pub struct Ctx {
 impl Ctx {
     /// What the domain's entry points (`intake`) need from this worker.
     pub fn intake(&self) -> crate::intake::Intake<'_> {
-        crate::intake::Intake {
-            db: &self.db,
-            writer: &self.writer,
-            metrics: &self.metrics,
-            rules: &self.config.fraud,
-            flood: &self.flood,
-            config: &self.config,
-        }
+        self.door.intake(&self.db, &self.metrics, &self.flood, &self.config)
     }
 }

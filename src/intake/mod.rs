@@ -49,16 +49,58 @@ use std::sync::atomic::Ordering;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::store::conversions::{self, Prepared, Stored};
-use crate::store::writer::{Tx, Writer};
+pub use crate::store::writer::Health;
+use crate::store::writer::{Tx, Writer, WriterStats};
 use crate::tracking::conversion::NewConversion;
 use crate::tracking::fraud::Thresholds;
 
-/// What an entry point works with: the caller's own read connection, the writer, the metrics,
-/// the fraud rules' thresholds and the click counts they need, and the server's configuration
-/// (where its files are, what is on).
+/// The writer as the web areas hold it: they hand it to intake ([`Door::intake`]) and ask how
+/// it is (`/healthz`, `/metrics`), but cannot give it a job. This is what makes intake the only
+/// door for writes in the server: nothing outside intake, the store and the background threads
+/// holds a [`Writer`].
+#[derive(Clone)]
+pub struct Door {
+    writer: Writer,
+}
+
+impl Door {
+    pub fn new(writer: Writer) -> Door {
+        Door { writer }
+    }
+
+    /// What the entry points need, for a caller with its own read connection `db`.
+    pub fn intake<'a>(
+        &'a self,
+        db: &'a rusqlite::Connection,
+        metrics: &'a Metrics,
+        flood: &'a flood::Flood,
+        config: &'a crate::config::Serve,
+    ) -> Intake<'a> {
+        Intake { db, writer: &self.writer, metrics, rules: &config.fraud, flood, config }
+    }
+
+    /// The writer's round trip and, while commits fail, its probe write (`Writer::health`).
+    pub fn health(&self) -> Health {
+        self.writer.health()
+    }
+
+    /// The writer's counters, for `/metrics`.
+    pub fn stats(&self) -> &WriterStats {
+        &self.writer.stats
+    }
+
+    /// The WAL's checkpoint counters, when this process runs them.
+    pub fn wal(&self) -> Option<&crate::store::checkpointer::Wal> {
+        self.writer.wal.as_deref()
+    }
+}
+
+/// What an entry point works with: the caller's own read connection, the writer (private: only
+/// intake gives it jobs), the metrics, the fraud rules' thresholds and the click counts they
+/// need, and the server's configuration (where its files are, what is on).
 pub struct Intake<'a> {
     pub db: &'a rusqlite::Connection,
-    pub writer: &'a Writer,
+    writer: &'a Writer,
     pub metrics: &'a Metrics,
     pub rules: &'a Thresholds,
     pub flood: &'a flood::Flood,

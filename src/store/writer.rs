@@ -33,7 +33,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::checkpointer::{self, Wal};
-use crate::error::Error;
+use crate::error::{Error, panic_text};
 
 /// The writer's connection inside an open write transaction: what every store function that
 /// changes the database takes. It reads like a `Connection` (it derefs to one), so read
@@ -88,6 +88,19 @@ pub struct WriterStats {
     /// Set when a transaction fails to commit (a full disk, an I/O error); cleared when one that
     /// changed something commits. Empty transactions (health round trips) leave it as it is.
     pub failing: AtomicBool,
+}
+
+/// What [`Writer::health`] found.
+#[derive(Debug)]
+pub enum Health {
+    /// A job went through the queue, and commits work.
+    Ok,
+    /// Commits had been failing; the probe write just committed.
+    Recovered,
+    /// Commits fail: the probe write did not commit either.
+    WritesFailing(Error),
+    /// The writer did not answer an empty job.
+    Unreachable(Error),
 }
 
 /// How a job is run.
@@ -148,14 +161,6 @@ where
     }
 }
 
-pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
-
 /// A handle to the writer thread. Cheap to clone; the thread ends when the last handle is gone
 /// and the queue is drained.
 #[derive(Clone)]
@@ -207,6 +212,23 @@ impl Writer {
         T: Send + 'static,
     {
         self.submit(Mode::Single, work)
+    }
+
+    /// How the writer is, for `/healthz`: a round trip through its queue (an empty job) and,
+    /// while commits are failing, one real write to learn whether they work again. The probe
+    /// belongs here, not to the domain: it changes nothing of it, it is the writer checking that
+    /// it can commit.
+    pub fn health(&self) -> Health {
+        if let Err(e) = self.run(|_| Ok(())) {
+            return Health::Unreachable(e);
+        }
+        if !self.failing() {
+            return Health::Ok;
+        }
+        match self.probe_write() {
+            Ok(()) => Health::Recovered,
+            Err(e) => Health::WritesFailing(e),
+        }
     }
 
     /// Whether writes are failing: the last transaction that tried to change something did not
