@@ -8,6 +8,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::conversion::Conversion;
 use crate::tracking::outbound::{self, MacroValues};
 
@@ -79,7 +80,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
 /// Queues a postback for `event` on `c` if its affiliate has a postback URL. `status` is what
 /// the `{status}` macro says: the conversion's own, except when an affiliate is told that an
 /// order it was credited with went to someone else (`rejected`).
-pub fn enqueue(conn: &Connection, c: &Conversion, event: &str, status: &str, now: i64) -> Result<(), Error> {
+pub fn enqueue(conn: &Tx, c: &Conversion, event: &str, status: &str, now: i64) -> Result<(), Error> {
     let template: Option<String> = conn
         .prepare_cached("SELECT postback_url FROM affiliates WHERE id = ?1")?
         .query_row([c.affiliate_id], |r| r.get(0))?;
@@ -110,7 +111,7 @@ pub fn was_told(conn: &Connection, conversion_id: i64, affiliate_id: i64) -> Res
 }
 
 pub fn insert(
-    conn: &Connection,
+    conn: &Tx,
     affiliate_id: i64,
     conversion_id: Option<i64>,
     event: &str,
@@ -146,7 +147,7 @@ pub enum TestPostback {
 /// sides can check the wiring and the signature, unless the affiliate had
 /// `tracking::outbound::TEST_POSTBACKS_PER_HOUR` within the hour. Must run on the writer: the
 /// count and the insert are one transaction.
-pub fn queue_test(conn: &Connection, code: &str, now: i64) -> Result<TestPostback, Error> {
+pub fn queue_test(conn: &Tx, code: &str, now: i64) -> Result<TestPostback, Error> {
     let affiliate = super::affiliates::by_code(conn, code)?.ok_or_else(|| super::affiliates::unknown(code))?;
     let template = affiliate.postback_url.ok_or_else(|| {
         Error::conflict("no_postback_url", format!("affiliate `{code}` has no postback_url; set one with PATCH first"))
@@ -228,7 +229,7 @@ impl Outbox {
 /// [`retry_delay_secs`], or given up after [`MAX_ATTEMPTS`] (a test postback after its one
 /// attempt: it is never retried on its own).
 pub fn record_attempt_in(
-    conn: &Connection,
+    conn: &Tx,
     outbox: Outbox,
     id: i64,
     ok: bool,
@@ -260,12 +261,12 @@ pub fn record_attempt_in(
 }
 
 /// Puts a delivery back in the queue for an immediate attempt. `false` if there is no such row.
-pub fn retry(conn: &Connection, id: i64, now: i64) -> Result<bool, Error> {
+pub fn retry(conn: &Tx, id: i64, now: i64) -> Result<bool, Error> {
     retry_in(conn, Outbox::Postbacks, id, now)
 }
 
 /// [`retry`] for a row of `outbox`, with a fresh budget of attempts.
-pub fn retry_in(conn: &Connection, outbox: Outbox, id: i64, now: i64) -> Result<bool, Error> {
+pub fn retry_in(conn: &Tx, outbox: Outbox, id: i64, now: i64) -> Result<bool, Error> {
     let changed = conn
         .prepare_cached(&format!(
             "UPDATE {} SET status = 'pending', next_attempt_at = ?1, attempts = 0 WHERE id = ?2",

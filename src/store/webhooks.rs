@@ -136,7 +136,7 @@ pub fn payload(event: Event, data: Value, now: i64) -> String {
 }
 
 fn queue(
-    conn: &Connection,
+    conn: &Tx,
     event: Event,
     conversion_id: Option<i64>,
     data: impl FnOnce() -> Value,
