@@ -32,7 +32,11 @@ pub fn resolve(conn: &Connection, keys: &Keys, test: bool, now: i64) -> Result<A
             Key::Click => keys.click_id.as_deref().map(|id| by_click(conn, id, test, now)),
             Key::Affiliate => keys.referral_code.as_deref().map(|code| by_affiliate(conn, code, keys.offer.as_deref())),
             Key::Coupon => keys.coupon.as_deref().map(|code| by_coupon(conn, code)),
-            Key::Customer => keys.customer_id.as_deref().map(|id| by_customer(conn, id, test)),
+            Key::Customer => match (keys.customer_id.as_deref(), keys.customer_email()) {
+                (Some(id), _) => Some(by_customer(conn, id, test)),
+                (None, Some(email)) => Some(by_customer_email(conn, email, test)),
+                (None, None) => None,
+            },
             Key::Session => keys.session_id.as_deref().map(|id| by_session(conn, id, test, now)),
         };
         match attempt.transpose()? {
@@ -118,11 +122,26 @@ fn by_customer(conn: &Connection, customer_id: &str, test: bool) -> Result<Attri
             format!("no customer has id `{customer_id}`; create it with POST /api/v1/customers"),
         )));
     };
-    Ok(Ok(Resolved {
+    Ok(Ok(by_a_customer(customer)))
+}
+
+/// The customer who registered last with `email` (ignoring case) in namespace `test`.
+fn by_customer_email(conn: &Connection, email: &str, test: bool) -> Result<Attribution, Error> {
+    let Some(customer) = customers::by_email(conn, email, test)? else {
+        return Ok(Err(Error::bad_request(
+            "missing_attribution",
+            "no customer registered with this e-mail; send a click or session ID, or register the customer first",
+        )));
+    };
+    Ok(Ok(by_a_customer(customer)))
+}
+
+fn by_a_customer(customer: customers::Customer) -> Resolved {
+    Resolved {
         customer_row: Some(customer.id),
         tied_at: Some(customer.created_at),
         ..resolved(Key::Customer, customer.affiliate_id, customer.offer_id)
-    }))
+    }
 }
 
 fn by_session(conn: &Connection, session_id: &str, test: bool, now: i64) -> Result<Attribution, Error> {

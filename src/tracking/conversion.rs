@@ -112,6 +112,15 @@ impl Source {
             _ => "amount",
         }
     }
+
+    /// The name of the customer's e-mail field in what this source sends, for error codes
+    /// (`invalid_customer_email`, `invalid_customerEmail` for AFFY's calls).
+    pub fn email_field(self) -> &'static str {
+        match self {
+            Source::TrackingApi => "customerEmail",
+            _ => "customer_email",
+        }
+    }
 }
 
 /// Which rate priced a conversion.
@@ -186,6 +195,9 @@ impl Details {
 impl NewConversion {
     /// The checks every report passes before anything is looked up, whatever its source.
     pub fn check(&self) -> Result<(), Error> {
+        for email in [&self.customer_email, &self.keys.email].into_iter().flatten() {
+            validate::email(email).map_err(|e| Error::invalid(self.source.email_field(), e))?;
+        }
         validate::external_id(&self.external_id).map_err(|e| Error::invalid("external_id", e))?;
         validate::conversion_type(&self.kind).map_err(|e| Error::invalid("type", e))?;
         for (field, value) in [("customer_id", &self.keys.customer_id), ("session_id", &self.keys.session_id)] {
@@ -194,7 +206,13 @@ impl NewConversion {
             }
         }
         if self.keys.is_empty() {
-            return Err(missing_attribution());
+            return Err(match self.source {
+                Source::TrackingApi => Error::bad_request(
+                    "missing_attribution",
+                    "send sessionId or clickId, or the customerEmail of a customer registered before",
+                ),
+                _ => missing_attribution(),
+            });
         }
         Ok(())
     }
@@ -640,5 +658,33 @@ pub(crate) mod tests {
         new.kind = "sale".into();
         new.external_id = " ".into();
         assert_eq!(new.check().unwrap_err().code, "invalid_external_id");
+    }
+
+    #[test]
+    fn a_customers_email_is_checked_whatever_the_source_under_the_name_it_sent() {
+        let mut new = NewConversion {
+            external_id: "o".into(),
+            kind: "sale".into(),
+            amount: Some("1".into()),
+            currency: None,
+            keys: Keys { click_id: Some("c".into()), ..Keys::default() },
+            source: Source::Api,
+            actor: "t".into(),
+            test: false,
+            customer_email: Some("no-at-sign".into()),
+            details: Default::default(),
+            type_rate_only: false,
+        };
+        assert_eq!(new.check().unwrap_err().code, "invalid_customer_email");
+        new.source = Source::TrackingApi;
+        assert_eq!(new.check().unwrap_err().code, "invalid_customerEmail");
+        new.customer_email = Some("jo@shop.example".into());
+        assert!(new.check().is_ok());
+        new.keys = Keys { email: Some("jo@".into()), ..Keys::default() };
+        assert_eq!(new.check().unwrap_err().code, "invalid_customerEmail", "the e-mail that attributes, too");
+        new.keys.email = None;
+        let refusal = new.check().unwrap_err();
+        assert_eq!(refusal.code, "missing_attribution");
+        assert!(refusal.message.contains("sessionId"), "AFFY's callers are told in AFFY's names: {refusal:?}");
     }
 }

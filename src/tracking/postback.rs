@@ -255,6 +255,7 @@ pub fn map(params: &[(String, String)]) -> (Dialect, Report) {
             session_id: get(&["session_id"]),
             referral_code: if named { get(&["aff_id", "affiliate_id"]) } else { None },
             offer: if named { get(&["offer_id"]) } else { None },
+            email: None,
         },
     };
     (dialect, report)
