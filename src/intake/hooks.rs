@@ -20,9 +20,9 @@ use crate::store::connectors::{self, NewHook};
 use crate::store::conversions::{self, Prepared, Refunded, Stored};
 use crate::store::held::{self, Origin, Wait};
 use crate::store::writer::Tx;
-use crate::store::{Insert, coupons};
+use crate::store::{Insert, WriteError, coupons};
 use crate::tracking::connectors::{Action, Connector, Mapped, Order, Refund, Tie, What};
-use crate::tracking::conversion::Status;
+use crate::tracking::conversion::{Reason, Refusal, Status};
 
 /// One thing a hook did (or did not do), as its log row and its answer say.
 #[derive(Clone, Debug)]
@@ -130,21 +130,23 @@ fn apply_all(conn: &Tx, steps: Vec<Step>, now: i64, tally: &mut Tally) -> Result
     Ok(out)
 }
 
-/// Attribution refusals: nothing the report names leads to an affiliate. A shop's sale without
-/// one is normal, so it is logged as `unattributed`, not as an error.
-fn is_unattributed(e: &Error) -> bool {
-    ["missing_attribution", "invalid_click_id", "expired_click_id", "invalid_coupon", "invalid_customer"]
-        .contains(&e.code.as_ref())
+/// A refusal, as the hook log keeps it. A shop's sale that nothing leads to an affiliate is
+/// normal, so it is `unattributed`, not an error; a wrong one is `rejected`.
+fn refused(step: &Step, refusal: Refusal) -> (Done, Vec<Step>) {
+    let outcome = match refusal.reason {
+        Reason::Unattributed => "unattributed",
+        Reason::Rejected => "rejected",
+    };
+    (Done { error: Some(refusal.error), ..done(step, outcome) }, Vec::new())
 }
 
-/// The outcome of a refusal: a failure of the store ends the whole hook (nothing is stored and
-/// the platform retries); anything else is logged.
-fn refused(step: &Step, e: Error) -> Result<(Done, Vec<Step>), Error> {
-    if e.status >= 500 {
-        return Err(e);
+/// A step's write: its refusal, or a failure of the store, which ends the whole hook (nothing
+/// is stored and the platform retries).
+fn refusal_of(e: WriteError) -> Result<Refusal, Error> {
+    match e {
+        WriteError::Refused(refusal) => Ok(refusal),
+        WriteError::Failed(e) => Err(e),
     }
-    let outcome = if is_unattributed(&e) { "unattributed" } else { "rejected" };
-    Ok((Done { error: Some(e), ..done(step, outcome) }, Vec::new()))
 }
 
 /// Takes the events of namespace `test` held for `wait`, as steps to replay.
@@ -172,7 +174,10 @@ fn order(conn: &Tx, step: &Step, o: &Order, now: i64, tally: &mut Tally) -> Resu
     let stored = match new.check() {
         Err(refusal) => Err(refusal),
         Ok(()) => match conversions::prepare(conn, new, &tally.rules, now)? {
-            Prepared::Row(row) => crate::store::nested(conn, |c| conversions::insert(c, &row, now)),
+            Prepared::Row(row) => match crate::store::nested(conn, |c| conversions::insert(c, &row, now)) {
+                Ok(stored) => Ok(stored),
+                Err(e) => Err(refusal_of(e)?),
+            },
             Prepared::Known(stored) => Ok(Stored::Duplicate(*stored)),
             Prepared::Refused(refusal) => Err(refusal),
         },
@@ -190,13 +195,18 @@ fn order(conn: &Tx, step: &Step, o: &Order, now: i64, tally: &mut Tally) -> Resu
             tally.duplicate += 1;
             (c, "duplicate")
         }
-        Err(e) if is_unattributed(&e) && o.waits_for_customer && !step.replayed && o.customer_id.is_some() => {
+        Err(refusal)
+            if refusal.reason == Reason::Unattributed
+                && o.waits_for_customer
+                && !step.replayed
+                && o.customer_id.is_some() =>
+        {
             let customer = o.customer_id.clone().unwrap_or_default();
             held::hold(conn, &Wait::Customer(customer), &step.origin, &step.action, now)?;
             let detail = "waiting up to 24 hours for the checkout that ties its customer to an affiliate";
             return Ok((Done { detail: Some(detail), ..done(step, "held") }, Vec::new()));
         }
-        Err(e) => return refused(step, e),
+        Err(refusal) => return Ok(refused(step, refusal)),
     };
     let mut released = release(conn, Wait::Order(c.external_id.clone()), c.test)?;
     if let Some(customer) = &c.customer_id {
@@ -207,10 +217,13 @@ fn order(conn: &Tx, step: &Step, o: &Order, now: i64, tally: &mut Tally) -> Resu
 
 fn tie(conn: &Tx, step: &Step, t: &Tie, now: i64) -> Result<(Done, Vec<Step>), Error> {
     let new = t.new_customer(step.origin.test.unwrap_or(false));
-    let (outcome, tie) = match new.check().and_then(|()| tie_on_writer(conn, &new, now)) {
+    if let Err(refusal) = new.check() {
+        return Ok(refused(step, refusal));
+    }
+    let (outcome, tie) = match tie_on_writer(conn, &new, now) {
         Ok(Insert::Created(c)) => ("tied", c),
         Ok(Insert::Duplicate(c)) => ("duplicate", c),
-        Err(e) => return refused(step, e),
+        Err(e) => return Ok(refused(step, refusal_of(e)?)),
     };
     Ok((done(step, outcome), release(conn, Wait::Customer(t.customer_id.clone()), tie.test)?))
 }
@@ -234,10 +247,11 @@ fn refund(conn: &Tx, step: &Step, r: &Refund, now: i64, tally: &mut Tally) -> Re
         return Ok((Done { detail: Some(detail), ..done(step, "held") }, Vec::new()));
     };
     let request = r.request();
+    if let Err(e) = request.check() {
+        return Ok(refused(step, Refusal::rejected(e)));
+    }
     let actor = step.origin.connector.name();
-    let outcome = request
-        .check()
-        .and_then(|()| crate::store::nested(conn, |c| conversions::refund(c, conversion.id, &request, actor, now)));
+    let outcome = crate::store::nested(conn, |c| conversions::refund(c, conversion.id, &request, actor, now));
     let (label, c) = match outcome {
         Ok(Refunded::Changed(c)) => {
             if c.status == Status::Refunded {
@@ -250,7 +264,7 @@ fn refund(conn: &Tx, step: &Step, r: &Refund, now: i64, tally: &mut Tally) -> Re
             let d = Done { error: Some(refusal.error(&c)), conversion_id: Some(c.id), ..done(step, "rejected") };
             return Ok((d, Vec::new()));
         }
-        Err(e) => return refused(step, e),
+        Err(e) => return Ok(refused(step, refusal_of(e)?)),
     };
     Ok((Done { conversion_id: Some(c.id), ..done(step, label) }, Vec::new()))
 }

@@ -114,9 +114,9 @@ pub fn record(ix: &Intake<'_>, new: NewConversion) -> Result<Stored, Error> {
     let now = crate::clock::now_ms();
     new.check()?;
     let outcome = match conversions::prepare(ix.db, new, ix.rules, now)? {
-        Prepared::Row(row) => ix.writer.run(move |conn| conversions::insert(conn, &row, now)),
+        Prepared::Row(row) => ix.writer.run(move |tx| Ok(conversions::insert(tx, &row, now)?)),
         Prepared::Known(stored) => Ok(Stored::Duplicate(*stored)),
-        Prepared::Refused(refusal) => Err(refusal),
+        Prepared::Refused(refusal) => Err(refusal.into()),
     };
     count(ix.metrics, &outcome);
     outcome
@@ -137,13 +137,16 @@ where
     });
     let outcome = ix
         .writer
-        .run(move |conn| {
+        .run(move |tx| {
             let result = match prepared {
-                Ok(Prepared::Row(row)) => crate::store::nested(conn, |c| conversions::insert(c, &row, now)),
+                Ok(Prepared::Row(row)) => {
+                    crate::store::nested(tx, |c| conversions::insert(c, &row, now)).map_err(Error::from)
+                }
                 Ok(Prepared::Known(stored)) => Ok(Stored::Duplicate(*stored)),
-                Ok(Prepared::Refused(refusal)) | Err(refusal) => Err(refusal),
+                Ok(Prepared::Refused(refusal)) => Err(refusal.into()),
+                Err(refusal) => Err(refusal),
             };
-            log(conn, &result)?;
+            log(tx, &result)?;
             Ok(result)
         })
         .and_then(|result| result);

@@ -13,7 +13,7 @@ pub fn refund(ix: &Intake<'_>, id: i64, request: RefundRequest, actor: &str) -> 
     request.check()?;
     let actor = actor.to_string();
     let now = crate::clock::now_ms();
-    let outcome = ix.writer.run(move |conn| conversions::refund(conn, id, &request, &actor, now))?;
+    let outcome = ix.writer.run(move |tx| Ok(conversions::refund(tx, id, &request, &actor, now)?))?;
     if let Refunded::Changed(c) = &outcome
         && c.status == Status::Refunded
     {

@@ -194,25 +194,26 @@ impl Details {
 
 impl NewConversion {
     /// The checks every report passes before anything is looked up, whatever its source.
-    pub fn check(&self) -> Result<(), Error> {
+    pub fn check(&self) -> Result<(), Refusal> {
+        let invalid = |field: &str, e: String| Refusal::rejected(Error::invalid(field, e));
         for email in [&self.customer_email, &self.keys.email].into_iter().flatten() {
-            validate::email(email).map_err(|e| Error::invalid(self.source.email_field(), e))?;
+            validate::email(email).map_err(|e| invalid(self.source.email_field(), e))?;
         }
-        validate::external_id(&self.external_id).map_err(|e| Error::invalid("external_id", e))?;
-        validate::conversion_type(&self.kind).map_err(|e| Error::invalid("type", e))?;
+        validate::external_id(&self.external_id).map_err(|e| invalid("external_id", e))?;
+        validate::conversion_type(&self.kind).map_err(|e| invalid("type", e))?;
         for (field, value) in [("customer_id", &self.keys.customer_id), ("session_id", &self.keys.session_id)] {
             if let Some(v) = value {
-                validate::external_id(v).map_err(|e| Error::invalid(field, e))?;
+                validate::external_id(v).map_err(|e| invalid(field, e))?;
             }
         }
         if self.keys.is_empty() {
-            return Err(match self.source {
+            return Err(Refusal::unattributed(match self.source {
                 Source::TrackingApi => Error::bad_request(
                     "missing_attribution",
                     "send sessionId or clickId, or the customerEmail of a customer registered before",
                 ),
                 _ => missing_attribution(),
-            });
+            }));
         }
         Ok(())
     }
@@ -231,6 +232,54 @@ impl NewConversion {
             )),
             None => Ok(0),
         }
+    }
+}
+
+/// Why a report (a conversion, a customer tie) is not recorded: the error to answer with, and
+/// which of the two kinds of refusal it is. A shop's hook logs a sale nobody referred as
+/// `unattributed` and a wrong report as `rejected`; every other caller only answers the error.
+/// A refusal is never a failure of the store: those are plain `Error`s beside it.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    pub reason: Reason,
+    pub error: Error,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Nothing the report names leads to an affiliate: no key, or none that resolves.
+    Unattributed,
+    /// The report is wrong, or cannot be recorded as it stands.
+    Rejected,
+}
+
+impl Refusal {
+    pub fn unattributed(error: Error) -> Refusal {
+        Refusal { reason: Reason::Unattributed, error }
+    }
+
+    pub fn rejected(error: Error) -> Refusal {
+        Refusal { reason: Reason::Rejected, error }
+    }
+}
+
+impl std::ops::Deref for Refusal {
+    type Target = Error;
+
+    fn deref(&self) -> &Error {
+        &self.error
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl From<Refusal> for Error {
+    fn from(refusal: Refusal) -> Error {
+        refusal.error
     }
 }
 

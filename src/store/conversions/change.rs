@@ -7,11 +7,14 @@ use rusqlite::params;
 
 use super::require;
 use crate::error::Error;
+use crate::store::WriteError;
 use crate::store::events::{self, NewEvent};
 use crate::store::ledger;
 use crate::store::writer::Tx;
 use crate::store::{deliveries, reports, webhooks};
-use crate::tracking::conversion::{Conversion, RefundAmount, RefundRefusal, RefundRequest, Status, plan_refund};
+use crate::tracking::conversion::{
+    Conversion, RefundAmount, RefundRefusal, RefundRequest, Refusal, Status, plan_refund,
+};
 use crate::tracking::ledger::Kind;
 use crate::tracking::webhook::Event;
 
@@ -75,9 +78,9 @@ pub enum Refunded {
 /// pending, `clawed_back` once approved (even if paid out: the affiliate's next balance carries
 /// it). A refund ID seen before refunds nothing: the UNIQUE index on the event's (conversion,
 /// refund ID) decides, inside this transaction.
-pub fn refund(conn: &Tx, id: i64, request: &RefundRequest, actor: &str, now: i64) -> Result<Refunded, Error> {
-    let current = require(conn, id)?;
-    let parse = |text: &str| current.currency.parse(text).map_err(|e| Error::invalid("amount", e));
+pub fn refund(conn: &Tx, id: i64, request: &RefundRequest, actor: &str, now: i64) -> Result<Refunded, WriteError> {
+    let Some(current) = super::get(conn, id)? else { return Err(Refusal::rejected(super::not_found(id)).into()) };
+    let parse = |text: &str| current.currency.parse(text).map_err(|e| Refusal::rejected(Error::invalid("amount", e)));
     if let Some(refund_id) = &request.refund_id
         && let Some(refunded) = events::refund_by_id(conn, id, refund_id)?
     {
