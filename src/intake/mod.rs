@@ -27,6 +27,8 @@ mod customer;
 mod decide;
 pub mod erasure;
 pub mod flood;
+#[cfg(test)]
+mod guard;
 mod hooks;
 pub mod offers;
 pub mod payouts;
