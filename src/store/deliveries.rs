@@ -9,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::Error;
 use crate::store::writer::Tx;
-use crate::tracking::conversion::Conversion;
-use crate::tracking::outbound::{self, MacroValues};
+use crate::tracking::conversion::{Change, Conversion, Status};
+use crate::tracking::outbound::{self, DeliveryStatus, MacroValues, PostbackEvent};
 
 /// Gives up on a delivery after this many attempts: about a day with [`retry_delay_secs`].
 pub const MAX_ATTEMPTS: i64 = 18;
@@ -21,7 +21,7 @@ pub struct Delivery {
     pub affiliate_id: i64,
     pub referral_code: String,
     pub conversion_id: Option<i64>,
-    pub event: String,
+    pub event: PostbackEvent,
     pub url: String,
     pub progress: Progress,
     /// About test data.
@@ -31,8 +31,7 @@ pub struct Delivery {
 /// How a delivery of either outbox is going: the columns both tables share.
 #[derive(Clone, Debug)]
 pub struct Progress {
-    /// `pending`, `delivered` or `failed`.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_attempt_at: Option<i64>,
@@ -80,7 +79,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
 /// Queues a postback for `event` on `c` if its affiliate has a postback URL. `status` is what
 /// the `{status}` macro says: the conversion's own, except when an affiliate is told that an
 /// order it was credited with went to someone else (`rejected`).
-pub fn enqueue(conn: &Tx, c: &Conversion, event: &str, status: &str, now: i64) -> Result<(), Error> {
+pub fn enqueue(conn: &Tx, c: &Conversion, event: Change, status: Status, now: i64) -> Result<(), Error> {
     let template: Option<String> = conn
         .prepare_cached("SELECT postback_url FROM affiliates WHERE id = ?1")?
         .query_row([c.affiliate_id], |r| r.get(0))?;
@@ -96,8 +95,8 @@ pub fn enqueue(conn: &Tx, c: &Conversion, event: &str, status: &str, now: i64) -
             .unwrap_or_default(),
         None => Default::default(),
     };
-    let url = MacroValues::of(c, event, status, subs).fill(&template);
-    insert(conn, c.affiliate_id, Some(c.id), event, &url, c.test, now)?;
+    let url = MacroValues::of(c, event, status.as_str(), subs).fill(&template);
+    insert(conn, c.affiliate_id, Some(c.id), PostbackEvent::Change(event), &url, c.test, now)?;
     Ok(())
 }
 
@@ -114,7 +113,7 @@ pub fn insert(
     conn: &Tx,
     affiliate_id: i64,
     conversion_id: Option<i64>,
-    event: &str,
+    event: PostbackEvent,
     url: &str,
     test: bool,
     now: i64,
@@ -161,7 +160,7 @@ pub fn queue_test(conn: &Tx, code: &str, now: i64) -> Result<TestPostback, Error
     if let Some(retry_after) = outbound::test_postback_wait(&recent, now) {
         return Ok(TestPostback::TooMany { retry_after });
     }
-    let id = insert(conn, affiliate.id, None, "test", &MacroValues::sample().fill(&template), true, now)?;
+    let id = insert(conn, affiliate.id, None, PostbackEvent::Test, &MacroValues::sample().fill(&template), true, now)?;
     let delivery = get(conn, id)?.ok_or_else(|| Error::internal("delivery vanished"))?;
     Ok(TestPostback::Queued(Box::new(delivery)))
 }
@@ -242,13 +241,13 @@ pub fn record_attempt_in(
         .prepare_cached(&format!("SELECT attempts, event FROM {table} WHERE id = ?1"))?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let attempts = attempts + 1;
-    let once = outbox == Outbox::Postbacks && event == "test";
+    let once = outbox == Outbox::Postbacks && event == PostbackEvent::Test.as_str();
     let (new_status, next) = if ok {
-        ("delivered", now)
+        (DeliveryStatus::Delivered, now)
     } else if attempts >= MAX_ATTEMPTS || once {
-        ("failed", now)
+        (DeliveryStatus::Failed, now)
     } else {
-        ("pending", now + retry_delay_secs(attempts - 1) * 1000)
+        (DeliveryStatus::Pending, now + retry_delay_secs(attempts - 1) * 1000)
     };
     conn.prepare_cached(&format!(
         "UPDATE {table}
@@ -278,7 +277,7 @@ pub fn retry_in(conn: &Tx, outbox: Outbox, id: i64, now: i64) -> Result<bool, Er
 
 pub fn list(
     conn: &Connection,
-    status: Option<&str>,
+    status: Option<DeliveryStatus>,
     before_id: Option<i64>,
     limit: usize,
 ) -> Result<Vec<Delivery>, Error> {

@@ -37,6 +37,7 @@ pub mod sessions;
 pub mod settings;
 #[cfg(test)]
 pub(crate) mod testing;
+mod values;
 pub mod webhook_deliveries;
 pub mod webhooks;
 pub mod writer;

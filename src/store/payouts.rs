@@ -39,7 +39,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Payout> {
         payout_details: r.get(7)?,
         currency: Currency::from_code(&r.get::<_, String>(8)?).ok_or_else(|| bad(8, "currency"))?,
         amount: r.get(9)?,
-        status: Status::parse(&r.get::<_, String>(10)?).ok_or_else(|| bad(10, "payout status"))?,
+        status: r.get(10)?,
         reference: r.get(11)?,
         created_at: r.get(12)?,
         paid_at: r.get(13)?,
@@ -94,14 +94,11 @@ pub fn holding(
          ORDER BY l.seq",
         Kind::Approved.as_str()
     ))?;
-    let rows = stmt.query_map(params![list, affiliate_id], |r| {
-        let status: String = r.get(2)?;
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, status))
-    })?;
+    let rows =
+        stmt.query_map(params![list, affiliate_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get(2)?)))?;
     let mut out = HashMap::new();
     for row in rows {
-        let (conversion, payout, status) = row?;
-        let status = Status::parse(&status).ok_or_else(|| Error::internal("unknown payout status"))?;
+        let (conversion, payout, status): (i64, i64, Status) = row?;
         // A conversion approved again after a replacement: its latest approval wins.
         out.insert(conversion, (payout, status));
     }

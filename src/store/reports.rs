@@ -100,7 +100,7 @@ fn currency_at(r: &Row<'_>, index: usize) -> rusqlite::Result<Currency> {
 pub struct DayTotals {
     pub day: i64,
     pub affiliate_id: i64,
-    pub status: String,
+    pub status: Status,
     pub currency: Currency,
     pub conversions: i64,
     /// Amounts minus refunds, in minor units.
@@ -232,7 +232,7 @@ pub fn approved_payouts(conn: &Connection, from_ms: i64, to_ms: i64) -> Result<V
 }
 
 /// The current commission of conversions with `status` created on the days `[from_day, to_day)`.
-pub fn status_payouts(conn: &Connection, status: &str, from_day: i64, to_day: i64) -> Result<Vec<Payout>, Error> {
+pub fn status_payouts(conn: &Connection, status: Status, from_day: i64, to_day: i64) -> Result<Vec<Payout>, Error> {
     let mut stmt = conn.prepare_cached(
         "SELECT a.referral_code, a.name, a.email, d.currency, sum(d.conversions), sum(d.commission)
          FROM daily_conversions d JOIN affiliates a ON a.id = d.affiliate_id
@@ -248,7 +248,7 @@ pub fn status_payouts(conn: &Connection, status: &str, from_day: i64, to_day: i6
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recorded {
     pub external_id: String,
-    pub status: String,
+    pub status: Status,
     pub referral_code: String,
 }
 
@@ -326,7 +326,8 @@ mod tests {
             .unwrap()
             .into_iter()
             .map(|t| {
-                (t.day, t.affiliate_id, t.status, t.currency.code().to_string(), t.conversions, t.revenue, t.commission)
+                let status = t.status.as_str().to_string();
+                (t.day, t.affiliate_id, status, t.currency.code().to_string(), t.conversions, t.revenue, t.commission)
             })
             .collect();
         rows.sort();
@@ -506,7 +507,7 @@ mod tests {
         let month_of_refund = approved_payouts(&conn, 4 * day, 11 * day).unwrap();
         assert_eq!(month_of_refund.len(), 1);
         assert_eq!((month_of_refund[0].conversions, month_of_refund[0].commission), (1, -500));
-        let pending = status_payouts(&conn, "pending", 0, 30).unwrap();
+        let pending = status_payouts(&conn, Status::Pending, 0, 30).unwrap();
         assert_eq!(pending.len(), 1);
         assert_eq!((pending[0].referral_code.as_str(), pending[0].conversions, pending[0].commission), ("ann", 1, 400));
     }

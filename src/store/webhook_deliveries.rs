@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::deliveries::{self, Outbox, Progress};
 use crate::error::Error;
 use crate::store::writer::Tx;
+use crate::tracking::outbound::DeliveryStatus;
 use crate::tracking::webhook::Event;
 
 #[derive(Clone, Debug)]
@@ -16,7 +17,7 @@ pub struct WebhookDelivery {
     pub webhook_id: i64,
     /// The `webhook-id` header: the same on every attempt, so receivers can drop repeats.
     pub message_id: String,
-    pub event: String,
+    pub event: Event,
     pub conversion_id: Option<i64>,
     pub payload: String,
     pub progress: Progress,
@@ -82,7 +83,7 @@ pub fn not_found(id: impl std::fmt::Display) -> Error {
 pub fn list(
     conn: &Connection,
     webhook_id: i64,
-    status: Option<&str>,
+    status: Option<DeliveryStatus>,
     before_id: Option<i64>,
     limit: usize,
 ) -> Result<Vec<WebhookDelivery>, Error> {

@@ -45,6 +45,71 @@ impl Status {
     pub fn is_refundable(self) -> bool {
         matches!(self, Status::Pending | Status::Approved)
     }
+
+    /// Whether a conversion in this status counts in the figures, as a conversion and with its
+    /// amount as revenue: every status but `rejected` (a refunded one counts with what is left).
+    pub fn counts(self) -> bool {
+        self != Status::Rejected
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A change of a conversion, as its history records it and its affiliate's postback names it
+/// (`{event}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Change {
+    Created,
+    Approved,
+    Rejected,
+    Refunded,
+    /// A server-side report took over the pixel's version of the order.
+    Replaced,
+}
+
+impl Change {
+    pub const ALL: [Change; 5] =
+        [Change::Created, Change::Approved, Change::Rejected, Change::Refunded, Change::Replaced];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Created => "created",
+            Change::Approved => "approved",
+            Change::Rejected => "rejected",
+            Change::Refunded => "refunded",
+            Change::Replaced => "replaced",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Change> {
+        Change::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    /// The change a decision makes (`to` is `Approved` or `Rejected`).
+    pub fn of_decision(to: Status) -> Change {
+        if to == Status::Approved { Change::Approved } else { Change::Rejected }
+    }
+}
+
+/// Conversions counted per status (the overview's and the portal's days and totals).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ByStatus([i64; 4]);
+
+impl ByStatus {
+    pub fn add(&mut self, status: Status, conversions: i64) {
+        self.0[status.index()] += conversions;
+    }
+
+    pub fn of(&self, status: Status) -> i64 {
+        self.0[status.index()]
+    }
+
+    /// The conversions that count ([`Status::counts`]).
+    pub fn counted(&self) -> i64 {
+        Status::ALL.into_iter().filter(|s| s.counts()).map(|s| self.of(s)).sum()
+    }
 }
 
 /// Where a conversion was reported from. Everything but the pixel is a server-to-server report,
@@ -682,6 +747,22 @@ pub(crate) mod tests {
         assert_eq!(new.amount_in(usd, true).unwrap_err().code, "invalid_amount");
         new.source = Source::Lead;
         assert_eq!(new.amount_in(usd, true).unwrap_err().code, "invalid_value");
+    }
+
+    #[test]
+    fn every_status_but_rejected_counts() {
+        let counted: Vec<Status> = Status::ALL.into_iter().filter(|s| s.counts()).collect();
+        assert_eq!(counted, [Status::Pending, Status::Approved, Status::Refunded]);
+        let mut by = ByStatus::default();
+        for (status, n) in [(Status::Approved, 3), (Status::Rejected, 2), (Status::Refunded, 1), (Status::Approved, 1)]
+        {
+            by.add(status, n);
+        }
+        assert_eq!((by.of(Status::Approved), by.of(Status::Pending), by.of(Status::Rejected)), (4, 0, 2));
+        assert_eq!(by.counted(), 5);
+        for (i, s) in Status::ALL.into_iter().enumerate() {
+            assert_eq!(s.index(), i, "ByStatus is indexed by the order of Status::ALL");
+        }
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub struct Payout {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
     pub seq: i64,
-    pub kind: String,
+    pub kind: super::ledger::Kind,
     pub conversion_id: Option<i64>,
     /// The merchant's order ID (never shown to affiliates in full).
     pub external_id: Option<String>,

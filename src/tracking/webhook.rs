@@ -55,6 +55,11 @@ impl Event {
         Event::SUBSCRIBABLE.into_iter().find(|e| e.as_str() == text)
     }
 
+    /// Any event by name, `webhook.test` included: what a stored delivery may carry.
+    pub fn stored(text: &str) -> Option<Event> {
+        Event::parse(text).or((text == Event::WebhookTest.as_str()).then_some(Event::WebhookTest))
+    }
+
     /// The event of a decision on a pending conversion.
     pub fn of_decision(to: Status) -> Event {
         if to == Status::Approved { Event::ConversionApproved } else { Event::ConversionRejected }

@@ -9,9 +9,9 @@ use crate::http::response::Response;
 use crate::http::{Ctx, Req};
 use crate::intake;
 use crate::store::{deliveries, postbacks};
+use crate::tracking::outbound::DeliveryStatus;
 
 const OUTCOMES: &[&str] = &["created", "duplicate", "rejected", "failed"];
-const DELIVERY_STATUSES: &[&str] = &["pending", "delivered", "failed"];
 
 /// Links that filter one table by a value, keeping the other table's filter.
 fn filter_links(req: &Req, name: &str, values: &[&str], keep: &str) -> Html {
@@ -37,7 +37,7 @@ fn cursor(req: &Req, name: &str) -> Option<i64> {
 
 pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let outcome = req.query("outcome").filter(|o| OUTCOMES.contains(o));
-    let status = req.query("status").filter(|s| DELIVERY_STATUSES.contains(s));
+    let status = req.query("status").and_then(DeliveryStatus::parse);
     let received = postbacks::list_received(&ctx.db, outcome, cursor(req, "received_before"), PAGE_SIZE)?;
     let sent = deliveries::list(&ctx.db, status, cursor(req, "sent_before"), PAGE_SIZE)?;
     let token = postbacks::current(&ctx.db, &ctx.config.db, ctx.config.postback_token.as_deref())?;
@@ -108,11 +108,11 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         "<div class=\"spread\"><h2>Sent to affiliates</h2>{}</div><div class=\"table\"><table><thead><tr><th>Created</th>\
          <th>Affiliate</th><th>Event</th><th>URL</th><th>Status</th><th class=\"num\">Attempts</th><th>Last answer</th><th></th>\
          </tr></thead><tbody>",
-        filter_links(req, "status", DELIVERY_STATUSES, "outcome")
+        filter_links(req, "status", &DeliveryStatus::ALL.map(DeliveryStatus::as_str), "outcome")
     );
     for d in &sent {
         let last = super::last_answer(&d.progress);
-        let retry = if d.progress.status == "delivered" {
+        let retry = if d.progress.status == DeliveryStatus::Delivered {
             Html::new()
         } else {
             fragment!(
@@ -132,10 +132,10 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             html::ago(d.progress.created_at, now),
             d.referral_code,
             d.referral_code,
-            d.event,
+            d.event.as_str(),
             d.url,
             d.url,
-            html::badge(&d.progress.status),
+            html::badge(d.progress.status.as_str()),
             d.progress.attempts,
             last,
             last,

@@ -13,6 +13,7 @@ use crate::http::{Ctx, Req};
 use crate::intake;
 use crate::store::webhook_deliveries::{self, WebhookDelivery};
 use crate::store::webhooks::{self, Created, Webhook};
+use crate::tracking::outbound::DeliveryStatus;
 use crate::tracking::webhook::{self, Event, NewWebhook};
 
 /// Deliveries shown under each webhook (the API pages through all of them).
@@ -138,7 +139,7 @@ fn card(req: &Req, hook: &Webhook, recent: &[WebhookDelivery], now: i64) -> Html
     );
     for d in recent {
         let last = super::last_answer(&d.progress);
-        let retry = if d.progress.status == "delivered" {
+        let retry = if d.progress.status == DeliveryStatus::Delivered {
             Html::new()
         } else {
             fragment!(
@@ -154,9 +155,9 @@ fn card(req: &Req, hook: &Webhook, recent: &[WebhookDelivery], now: i64) -> Html
              <td class=\"num\">{}</td><td class=\"clip\" title=\"{}\">{}</td><td class=\"num\">{}</td></tr>",
             html::time(d.progress.created_at),
             html::ago(d.progress.created_at, now),
-            d.event,
+            d.event.as_str(),
             d.message_id,
-            html::badge(&d.progress.status),
+            html::badge(d.progress.status.as_str()),
             d.progress.attempts,
             last,
             last,

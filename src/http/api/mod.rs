@@ -21,6 +21,7 @@ use super::{Ctx, Req};
 use crate::error::Error;
 use crate::intake::{self, erasure::Erasure};
 use crate::store::retention::Kind;
+use crate::tracking::outbound::DeliveryStatus;
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
@@ -50,13 +51,12 @@ pub fn cursor(req: &Req) -> Result<Option<i64>, Error> {
 }
 
 /// `status` from the query string of a list of deliveries (postbacks or webhooks).
-pub fn delivery_status(req: &Req) -> Result<Option<&str>, Error> {
-    match req.query("status") {
-        Some(s) if !["pending", "delivered", "failed"].contains(&s) => {
-            Err(Error::invalid("status", "must be pending, delivered or failed"))
-        }
-        status => Ok(status),
-    }
+pub fn delivery_status(req: &Req) -> Result<Option<DeliveryStatus>, Error> {
+    req.query("status")
+        .map(|s| {
+            DeliveryStatus::parse(s).ok_or_else(|| Error::invalid("status", "must be pending, delivered or failed"))
+        })
+        .transpose()
 }
 
 /// Refuses a body with any field (400 `unknown_field`): for POST endpoints that take none, so

@@ -67,7 +67,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         super::warnings::after_run(&payouts::list(&ctx.db, &pending, None, files::PAYPAL_MAX_ROWS)?).as_str(),
     );
     html!(body, "<div class=\"spread\"><h2>{}</h2><span class=\"row\" style=\"gap:4px\">", title);
-    for status in ["", "pending", "paid", "cancelled"] {
+    for status in std::iter::once("").chain(Status::ALL.map(Status::as_str)) {
         let run = filter.run.map(|r| r.to_string()).unwrap_or_default();
         html!(
             body,
@@ -190,7 +190,7 @@ fn detail_page(ctx: &Ctx, req: &Req, notice: Notice, status: u16) -> Result<Resp
             body,
             "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
             i.seq,
-            i.kind.replace('_', " "),
+            i.kind.as_str().replace('_', " "),
             i.external_id.as_deref().unwrap_or(""),
             html::time(i.at),
             html::money(p.currency, i.amount)

@@ -13,7 +13,7 @@ use crate::store::ledger;
 use crate::store::writer::Tx;
 use crate::store::{deliveries, reports, webhooks};
 use crate::tracking::conversion::{
-    Conversion, RefundAmount, RefundRefusal, RefundRequest, Refusal, Status, plan_refund,
+    Change, Conversion, RefundAmount, RefundRefusal, RefundRequest, Refusal, Status, plan_refund,
 };
 use crate::tracking::ledger::Kind;
 use crate::tracking::webhook::Event;
@@ -44,7 +44,7 @@ pub fn decide(conn: &Tx, id: i64, to: Status, actor: &str, reason: Option<&str>,
     let event = NewEvent {
         conversion_id: id,
         actor,
-        action: to.as_str(),
+        action: Change::of_decision(to),
         from: Some(Status::Pending),
         to,
         amount_delta: 0,
@@ -57,7 +57,7 @@ pub fn decide(conn: &Tx, id: i64, to: Status, actor: &str, reason: Option<&str>,
         Status::Approved => ledger::conversion(conn, &current, Kind::Approved, current.commission, now)?,
         _ => ledger::conversion(conn, &current, Kind::Rejected, -current.commission, now)?,
     }
-    deliveries::enqueue(conn, &current, to.as_str(), to.as_str(), now)?;
+    deliveries::enqueue(conn, &current, Change::of_decision(to), to, now)?;
     webhooks::announce(conn, &current, Event::of_decision(to), now)?;
     Ok(Decision::Changed(current))
 }
@@ -116,7 +116,7 @@ pub fn refund(conn: &Tx, id: i64, request: &RefundRequest, actor: &str, now: i64
     let event = NewEvent {
         conversion_id: id,
         actor,
-        action: "refunded",
+        action: Change::Refunded,
         from: Some(current.status),
         to: plan.status,
         amount_delta: -plan.amount,
@@ -136,7 +136,7 @@ pub fn refund(conn: &Tx, id: i64, request: &RefundRequest, actor: &str, now: i64
     reports::count_change(conn, Some(&current), &updated)?;
     let kind = if current.status == Status::Approved { Kind::ClawedBack } else { Kind::Refunded };
     ledger::conversion(conn, &updated, kind, -taken_back, now)?;
-    deliveries::enqueue(conn, &updated, "refunded", updated.status.as_str(), now)?;
+    deliveries::enqueue(conn, &updated, Change::Refunded, updated.status, now)?;
     webhooks::announce(conn, &updated, Event::ConversionRefunded, now)?;
     Ok(Refunded::Changed(updated))
 }

@@ -22,7 +22,7 @@ use crate::store::ledger;
 use crate::store::writer::Tx;
 use crate::store::{affiliates, customers, deliveries, offers, rates, reports, webhooks};
 use crate::tracking::attribution::{Key, Resolved};
-use crate::tracking::conversion::{Conversion, NewConversion, Refusal, Status, replaces};
+use crate::tracking::conversion::{Change, Conversion, NewConversion, Refusal, Status, replaces};
 use crate::tracking::fraud::{self, Flag, Thresholds};
 use crate::tracking::ledger::Kind;
 use crate::tracking::pricing::{self, Price, Recurring, Terms};
@@ -213,7 +213,7 @@ pub fn insert(conn: &Tx, row: &NewRow, now: i64) -> Result<Stored, WriteError> {
     let event = NewEvent {
         conversion_id: created.id,
         actor: &new.actor,
-        action: "created",
+        action: Change::Created,
         from: None,
         to: Status::Pending,
         amount_delta: created.amount,
@@ -224,7 +224,7 @@ pub fn insert(conn: &Tx, row: &NewRow, now: i64) -> Result<Stored, WriteError> {
     events::record(conn, &event, now)?;
     reports::count_change(conn, None, &created)?;
     ledger::conversion(conn, &created, Kind::Created, created.commission, now)?;
-    deliveries::enqueue(conn, &created, "created", Status::Pending.as_str(), now)?;
+    deliveries::enqueue(conn, &created, Change::Created, Status::Pending, now)?;
     webhooks::announce(conn, &created, Event::ConversionCreated, now)?;
     Ok(Stored::Created(reject_if_paused(conn, created, row, now)?))
 }
@@ -333,7 +333,7 @@ fn replace(
     let event = NewEvent {
         conversion_id: conversion.id,
         actor: &new.actor,
-        action: "replaced",
+        action: Change::Replaced,
         from: Some(previous.status),
         to: Status::Pending,
         amount_delta: conversion.amount - if same_currency { previous.amount } else { 0 },
@@ -353,11 +353,11 @@ fn replace(
     ledger::conversion(conn, &conversion, Kind::Created, conversion.commission, now)?;
     if previous.affiliate_id != conversion.affiliate_id {
         if deliveries::was_told(conn, previous.id, previous.affiliate_id)? {
-            deliveries::enqueue(conn, &previous, "rejected", Status::Rejected.as_str(), now)?;
+            deliveries::enqueue(conn, &previous, Change::Rejected, Status::Rejected, now)?;
         }
-        deliveries::enqueue(conn, &conversion, "created", Status::Pending.as_str(), now)?;
+        deliveries::enqueue(conn, &conversion, Change::Created, Status::Pending, now)?;
     } else {
-        deliveries::enqueue(conn, &conversion, "replaced", Status::Pending.as_str(), now)?;
+        deliveries::enqueue(conn, &conversion, Change::Replaced, Status::Pending, now)?;
     }
     webhooks::announce(conn, &conversion, Event::ConversionReplaced, now)?;
     let conversion = reject_if_paused(conn, conversion, row, now)?;
