@@ -3,8 +3,11 @@
 //! `server.rs` owns the listener, the worker threads and shutdown; `router.rs` is the table of
 //! endpoints; `request.rs`/`response.rs` turn tiny_http's types into plain values and back;
 //! one file per area holds the handlers (`api/`, `admin/`, `portal/`, `redirect.rs`, `health.rs`).
-//! Handlers get a [`Ctx`] (their thread's read connection and a handle to the writer) and a
-//! [`Req`], and return a `Response` or an `Error`. They never write to the socket.
+//! Handlers get a [`Ctx`] (their thread's read connection, and the writer as `intake::Door`) and
+//! a [`Req`], and return a `Response` or an `Error`. They never write to the socket.
+//!
+//! Architecture Invariant: no SQL and no writer here. A handler reads through the store's read
+//! functions on its own connection and writes through one `intake` function (`Ctx::intake`).
 
 pub mod admin;
 pub mod answer;

@@ -1,5 +1,8 @@
 //! Tying a customer to an affiliate, for recurring commission: from `POST /customers`,
 //! registration leads, and platforms' subscription checkouts.
+//!
+//! Architecture Invariant: a tie is decided on the writer, by the store's UNIQUE
+//! `(customer_id, test)`; attribution refusals come back typed (`store::WriteError`).
 
 use super::Intake;
 use crate::error::Error;

@@ -296,6 +296,9 @@ fn only_intake_the_store_and_the_background_threads_give_the_writer_jobs() {
                 offences.push(format!("{file} names `Writer`: web areas hold `intake::Door`"));
             }
         }
+        if file.starts_with("src/intake/") && (names(code, "http") || names(code, "tiny_http")) {
+            offences.push(format!("{file} reaches into HTTP: intake takes plain values"));
+        }
         if !under(&file, DIRECT) && opens_direct(code) {
             offences.push(format!("{file} opens a write transaction with `writer::direct`"));
         }

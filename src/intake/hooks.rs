@@ -9,6 +9,9 @@
 //! writer's order decides which came first. Whichever it is, the books end the same: an event
 //! that comes too early is held ([`store::held`]) and replayed in the transaction that brings
 //! what it waited for.
+//!
+//! Architecture Invariant: a step's outcome is decided by types (`Refusal::reason`,
+//! `store::WriteError::Failed` ends the hook), never by an error's status or code.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;

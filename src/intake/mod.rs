@@ -15,8 +15,19 @@
 //! - [`test_postback`]: a sample postback to an affiliate's tracker, within its hourly limit
 //!   (`postback_test.rs`).
 //!
+//! Every other write of the server is here too, one function per action, shared by the API,
+//! the admin and the portal: `affiliates`, `offers`, `rates`, `coupons`, `webhooks`,
+//! `connectors`, `payouts`, `erasure`, `accounts` (invites, accepting one, sessions),
+//! `postbacks` (the token, retries), `postback_test`, `test_data`. Each takes plain domain
+//! values and returns a domain outcome (a typed enum or struct, or `crate::error::Error`).
+//!
 //! Nothing here knows HTTP: the caller turns the outcome into its own answer (a 201 or 409, a
-//! GIF, a webhook's 200).
+//! GIF, a webhook's 200, an admin page).
+//!
+//! Architecture Invariant: intake is the only door for writes. Only intake, the store and the
+//! background threads give the writer jobs; the web areas hold it as [`Door`], which gives
+//! none (`guard.rs` checks the source tree for it). Intake imports `tracking` and `store`,
+//! never `http`.
 
 pub mod accounts;
 pub mod affiliates;

@@ -1,5 +1,8 @@
 //! Refunds, from the API and from shop connectors: partial ones name themselves (`refund_id`),
 //! so a retried refund never refunds twice.
+//!
+//! Architecture Invariant: the refund's arithmetic is `tracking::conversion`'s; this only
+//! checks the request and hands it to the writer.
 
 use std::sync::atomic::Ordering;
 
