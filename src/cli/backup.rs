@@ -6,27 +6,31 @@
 use std::path::{Path, PathBuf};
 
 use super::{Failure, Outcome};
-use crate::config::{Args, DB, Opt};
+use crate::config::{Args, Opt, SERVER_DB};
 
-pub const HELP: &str = "\
+const ABOUT: &str = "\
 Write a consistent copy of the database while the server keeps running, then verify it with
 PRAGMA integrity_check. Exits non-zero on any failure (including a failed pruning).
 
 Usage:
   affiliated backup [--db PATH] FILE            write the copy to FILE (must not exist)
   affiliated backup [--db PATH] [--keep N] DIR  write DIR/affiliated-YYYYMMDDTHHMMSSZ.db
+";
 
-Options:
-  --db PATH   the server's SQLite database file
-              [AFFILIATED_DB, default ./affiliated.db]
-  --keep N    with a directory: after a successful backup, delete the oldest
-              affiliated-*.db snapshots in it so that the newest N remain
-
+const NOTES: &str = "\
 The copy is mode 0600, like the database. Restore: stop the server, put the copy in place of
 the database file, delete the old database's -wal and -shm files, start the server.
 ";
 
-const KEEP: Opt = Opt::flag_only("keep");
+const KEEP: Opt = Opt::flag_only("keep").takes("N").help(
+    "with a directory: after a successful backup, delete the oldest affiliated-*.db snapshots in it so that \
+     the newest N remain",
+);
+const OPTIONS: &[Opt] = &[SERVER_DB, KEEP];
+
+pub fn help() -> String {
+    crate::config::help::render(ABOUT, OPTIONS, NOTES)
+}
 
 /// `affiliated-` + `YYYYMMDDTHHMMSSZ` + `.db`.
 const PREFIX: &str = "affiliated-";
@@ -34,9 +38,9 @@ const SUFFIX: &str = ".db";
 const STAMP_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
-    let args = Args::parse(parser, &[DB, KEEP]).map_err(Failure::usage)?;
+    let args = Args::parse(parser, OPTIONS).map_err(Failure::usage)?;
     if args.help {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(());
     }
     let out = match args.positionals.as_slice() {

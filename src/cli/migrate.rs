@@ -1,22 +1,24 @@
 //! `affiliated migrate`.
 
 use super::{Failure, Outcome};
-use crate::config::{Args, DB};
+use crate::config::{Args, DB, Opt};
 
-pub const HELP: &str = "\
+const ABOUT: &str = "\
 Create the database or bring its schema up to date, then exit. `serve` does the same on start.
 
 Usage: affiliated migrate [--db PATH]
-
-Options:
-  --db PATH  SQLite database file, created (mode 0600) if missing
-             [AFFILIATED_DB, default ./affiliated.db]
 ";
 
+const OPTIONS: &[Opt] = &[DB.opt.group("Options")];
+
+pub fn help() -> String {
+    crate::config::help::render(ABOUT, OPTIONS, "")
+}
+
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
-    let args = Args::parse(parser, &[DB]).map_err(Failure::usage)?;
+    let args = Args::parse(parser, OPTIONS).map_err(Failure::usage)?;
     if args.help {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(());
     }
     if let Some(extra) = args.positionals.first() {

@@ -6,29 +6,34 @@ use super::{Failure, Outcome};
 use crate::config::{Args, Opt};
 use crate::tracking::statement::{self, Statement};
 
-pub const HELP: &str = "\
+const ABOUT: &str = "\
 Check a statement of an affiliate's ledger: its signature, and that every entry links to the one
 before it. With --previous, also that every entry of an older statement is still there, unchanged.
 
 Usage: affiliated verify-statement NEW.json [--previous OLD.json] [--public-key BASE64]
+";
 
-Options:
-  --previous FILE     a statement downloaded earlier: it must be a prefix of NEW,
-                      signed with the same key
-  --public-key KEY    the key the statement must be signed with (from
-                      GET /.well-known/affiliated-statement-key)
-
+const NOTES: &str = "\
 Exits 0 when the statement holds, 1 when it does not (saying which entry breaks: a changed
 amount, a removed entry, a forked chain, another key), 2 on wrong usage.
 ";
 
-const PREVIOUS: Opt = Opt::flag_only("previous");
-const PUBLIC_KEY: Opt = Opt::flag_only("public-key");
+const PREVIOUS: Opt = Opt::flag_only("previous")
+    .takes("FILE")
+    .help("a statement downloaded earlier: it must be a prefix of NEW, signed with the same key");
+const PUBLIC_KEY: Opt = Opt::flag_only("public-key")
+    .takes("KEY")
+    .help("the key the statement must be signed with (from GET /.well-known/affiliated-statement-key)");
+const OPTIONS: &[Opt] = &[PREVIOUS, PUBLIC_KEY];
+
+pub fn help() -> String {
+    crate::config::help::render(ABOUT, OPTIONS, NOTES)
+}
 
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
-    let args = Args::parse(parser, &[PREVIOUS, PUBLIC_KEY]).map_err(Failure::usage)?;
+    let args = Args::parse(parser, OPTIONS).map_err(Failure::usage)?;
     if args.help {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(());
     }
     let [new] = args.positionals.as_slice() else {
