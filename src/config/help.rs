@@ -95,10 +95,16 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// The README's table of `opts`: flag, variable, default, what it does.
+/// The README's table of `opts`: flag, variable, default, what it does, with a row naming each
+/// group before its options.
 pub fn markdown_table(opts: &[Opt]) -> String {
     let mut out = String::from("| Flag | Environment | Default | What it does |\n|---|---|---|---|\n");
+    let mut group = "";
     for opt in opts {
+        if opt.group != group {
+            group = opt.group;
+            out.push_str(&format!("| **{group}** | | | |\n"));
+        }
         let flag = match opt.kind {
             Kind::EnvOnly => "—".to_string(),
             _ => format!("`{}`", opt.usage().replace('|', "\\|")),
@@ -153,12 +159,14 @@ mod tests {
     fn the_markdown_table_escapes_pipes_and_marks_what_has_no_flag() {
         let opts = [
             Opt::value("admin", "AFFILIATED_ADMIN").takes("on|off").defaults_to("on").doc("The admin."),
-            Opt::env_only("AFFILIATED_API_KEY").unset_means("generated").doc("A key."),
+            Opt::env_only("AFFILIATED_API_KEY").unset_means("generated").doc("A key.").group("Keys"),
         ];
         assert_eq!(
             markdown_table(&opts),
             "| Flag | Environment | Default | What it does |\n|---|---|---|---|\n\
+             | **Options** | | | |\n\
              | `--admin on\\|off` | `AFFILIATED_ADMIN` | `on` | The admin. |\n\
+             | **Keys** | | | |\n\
              | — | `AFFILIATED_API_KEY` | generated | A key. |\n"
         );
     }

@@ -25,6 +25,7 @@ mod hostile;
 mod links;
 mod logs;
 mod openapi;
+mod options;
 mod outbound;
 mod payout_pages;
 mod payouts;
