@@ -14,7 +14,7 @@ database file is not where --db says).
 Usage: affiliated check [--db PATH] [--listen ADDR]
 ";
 
-const OPTIONS: &[Opt] = &[SERVER_DB, LISTEN.opt.group("Options").help("where the server listens")];
+const OPTIONS: &[Opt] = &[SERVER_DB, LISTEN.opt.help("where the server listens")];
 
 pub fn help() -> String {
     crate::config::help::render(ABOUT, OPTIONS, "")

@@ -9,7 +9,7 @@ Create the database or bring its schema up to date, then exit. `serve` does the 
 Usage: affiliated migrate [--db PATH]
 ";
 
-const OPTIONS: &[Opt] = &[DB.opt.group("Options")];
+const OPTIONS: &[Opt] = &[DB.opt];
 
 pub fn help() -> String {
     crate::config::help::render(ABOUT, OPTIONS, "")

@@ -16,10 +16,10 @@ const ROTATE: Opt =
     Opt::switch_only("rotate").help("replace the token (not possible when AFFILIATED_POSTBACK_TOKEN sets it)");
 const OPTIONS: &[Opt] = &[
     SERVER_DB,
-    PUBLIC_URL.opt.group("Options").help("how the network reaches this server"),
-    LISTEN.opt.group("Options").help("where the server listens, for the default public URL"),
+    PUBLIC_URL.opt.help("how the network reaches this server"),
+    LISTEN.opt.help("where the server listens, for the default public URL"),
     ROTATE,
-    POSTBACK_TOKEN.opt.group("Options").help("the token the server's environment sets, if it sets one"),
+    POSTBACK_TOKEN.opt.help("the token the server's environment sets, if it sets one"),
 ];
 
 pub fn help() -> String {

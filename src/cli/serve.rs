@@ -33,7 +33,7 @@ the API, the admin, the files holding the initial API key and admin token.
 
 /// `serve --help`, rendered from the options' declarations (`config/options.rs`).
 pub fn help() -> String {
-    crate::config::help::render(ABOUT, SERVE_OPTS, NOTES)
+    crate::config::help::render_grouped(ABOUT, SERVE_OPTS, NOTES)
 }
 
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {

@@ -11,9 +11,16 @@ const COLUMN: usize = 26;
 /// Lines of `--help` are wrapped to this width.
 const WIDTH: usize = 84;
 
-/// A command's whole `--help`: `about` (what it does and its usage), its options under their
-/// groups' headings, then `notes`.
+/// A command's whole `--help`: `about` (what it does and its usage), its options under the
+/// heading `Options:`, then `notes`.
 pub fn render(about: &str, opts: &[Opt], notes: &str) -> String {
+    let all: Vec<Opt> = opts.iter().map(|o| o.group("Options")).collect();
+    render_grouped(about, &all, notes)
+}
+
+/// Like [`render`], with the options under their groups' headings, in the order the groups
+/// first appear.
+pub fn render_grouped(about: &str, opts: &[Opt], notes: &str) -> String {
     let mut out = about.trim_end().to_string();
     out.push('\n');
     let mut groups: Vec<&str> = Vec::new();
@@ -131,7 +138,9 @@ mod tests {
             Opt::switch_only("test").help("test data"),
             Opt::env_only("X_KEY").unset_means("generated").help("a key").group("Keys"),
         ];
-        let text = render("About.\n\nUsage: x\n", &opts, "Notes.\n");
+        let text = render_grouped("About.\n\nUsage: x\n", &opts, "Notes.\n");
+        let flat = render("About.", &opts, "");
+        assert!(flat.contains("Options:\n  --db PATH") && !flat.contains("Keys:"), "{flat}");
         assert_eq!(
             text,
             "About.\n\nUsage: x\n\nOptions:\n\

@@ -28,7 +28,7 @@ use crate::tracking::connectors::Connector;
 use crate::tracking::validate::IpStorage;
 
 /// `--db` as the tools that work on a server's database (`keys`, `backup`, `check`, …) show it.
-pub const SERVER_DB: Opt = DB.opt.group("Options").help("the server's SQLite database file");
+pub const SERVER_DB: Opt = DB.opt.help("the server's SQLite database file");
 
 /// The option that sets a shop connector's webhook signing secret.
 pub fn webhook_secret_opt(connector: Connector) -> &'static Opt {

@@ -101,11 +101,18 @@ pub fn check_admin_token(token: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn workers(_: &Opt, v: &str) -> Result<usize, String> {
-    v.parse::<usize>()
-        .ok()
-        .filter(|n| (1..=1024).contains(n))
-        .ok_or_else(|| format!("--workers must be a number from 1 to 1024, not {v:?}"))
+/// A whole number in `range`; `what` says what the option takes.
+fn number<T: std::str::FromStr + PartialOrd>(
+    opt: &Opt,
+    v: &str,
+    range: std::ops::RangeInclusive<T>,
+    what: &str,
+) -> Result<T, String> {
+    v.parse::<T>().ok().filter(|n| range.contains(n)).ok_or_else(|| format!("--{} must be {what}, not {v:?}", opt.long))
+}
+
+pub fn workers(opt: &Opt, v: &str) -> Result<usize, String> {
+    number(opt, v, 1..=1024, "a number from 1 to 1024")
 }
 
 pub fn synchronous(_: &Opt, v: &str) -> Result<Synchronous, String> {
@@ -133,11 +140,8 @@ pub fn duration(opt: &Opt, v: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("--{} must be a duration such as 90s, 15m, 12h or 30d, not {v:?}", opt.long))
 }
 
-pub fn wal_pages(_: &Opt, v: &str) -> Result<u32, String> {
-    v.parse::<u32>()
-        .ok()
-        .filter(|n| *n <= 1_000_000)
-        .ok_or_else(|| format!("--wal-autocheckpoint must be a number of pages (0 to disable), not {v:?}"))
+pub fn wal_pages(opt: &Opt, v: &str) -> Result<u32, String> {
+    number(opt, v, 0..=1_000_000, "a number of pages (0 to disable)")
 }
 
 /// Milliseconds, up to a day; `0` turns the rule off.
@@ -151,11 +155,8 @@ pub fn min_click_age(_: &Opt, v: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("--min-click-age must be a duration up to 1d such as 10s, or 0 (off), not {v:?}"))
 }
 
-pub fn clicks_per_hour(_: &Opt, v: &str) -> Result<u32, String> {
-    v.parse::<u32>()
-        .ok()
-        .filter(|n| *n <= 1_000_000)
-        .ok_or_else(|| format!("--max-clicks-per-ip must be a number of clicks per hour, or 0 (off), not {v:?}"))
+pub fn clicks_per_hour(opt: &Opt, v: &str) -> Result<u32, String> {
+    number(opt, v, 0..=1_000_000, "a number of clicks per hour, or 0 (off)")
 }
 
 pub fn origin(_: &Opt, v: &str) -> Result<String, String> {
@@ -230,6 +231,20 @@ mod tests {
         for bad in ["", "30", "d", "1.5h", "-1s", "10 s", "1w", "9999999999s"] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn numbers_say_what_they_take() {
+        let threads = Opt::value("workers", "AFFILIATED_WORKERS");
+        assert_eq!(workers(&threads, "1024"), Ok(1024));
+        assert_eq!(workers(&threads, "0").unwrap_err(), "--workers must be a number from 1 to 1024, not \"0\"");
+        let wal = Opt::value("wal-autocheckpoint", "AFFILIATED_WAL_AUTOCHECKPOINT");
+        assert_eq!(wal_pages(&wal, "0"), Ok(0));
+        let e = wal_pages(&wal, "-1").unwrap_err();
+        assert_eq!(e, "--wal-autocheckpoint must be a number of pages (0 to disable), not \"-1\"");
+        let clicks = Opt::value("max-clicks-per-ip", "AFFILIATED_MAX_CLICKS_PER_IP");
+        let e = clicks_per_hour(&clicks, "1000001").unwrap_err();
+        assert_eq!(e, "--max-clicks-per-ip must be a number of clicks per hour, or 0 (off), not \"1000001\"");
     }
 
     #[test]
