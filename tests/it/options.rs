@@ -305,8 +305,18 @@ fn the_documents_name_no_undeclared_variable() {
 #[test]
 fn every_flag_in_a_tools_help_is_accepted() {
     let dir = tempfile::tempdir().unwrap();
-    for command in ["keys", "backup", "check", "migrate", "postback-url", "verify-statement"] {
+    // Every command `affiliated --help` lists but serve (tested above): a new one is covered too.
+    let main = String::from_utf8(run(&["--help"], &[], dir.path()).stdout).unwrap();
+    let commands: Vec<&str> = main
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| c.starts_with(|c: char| c.is_ascii_lowercase()) && *c != "serve")
+        .collect();
+    assert!(commands.len() >= 6 && commands.contains(&"keys"), "{commands:?}");
+    for command in commands {
         let out = run(&[command, "--help"], &[], dir.path());
+        assert_eq!(out.status.code(), Some(0), "{command} --help");
         let help = String::from_utf8(out.stdout).unwrap();
         let shown = entries(&help);
         assert!(!shown.is_empty(), "{command} --help shows no options:\n{help}");
