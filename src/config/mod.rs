@@ -7,7 +7,7 @@
 //!
 //! Architecture Invariant: an option's flag, variable, default and help are written in its
 //! declaration only, and its validation messages in its parser; other code reads them from the
-//! declaration (`webhook_secret_opt`). Nothing here knows HTTP or the database.
+//! declaration (`webhook_secret_opt`).
 
 mod args;
 pub mod help;
