@@ -5,7 +5,11 @@
 --
 -- Conventions: times are INTEGER milliseconds since the Unix epoch (UTC); money is INTEGER minor
 -- units of the row's currency (cents for USD, yen for JPY); identifiers a merchant chooses
--- (referral codes, offer ids, coupon codes) compare case-insensitively.
+-- (referral codes, offer ids, coupon codes) compare case-insensitively. Every table whose rows
+-- leave the server by their integer id (keys, conversions, payouts and runs, the postback and
+-- webhook logs and outboxes, webhooks) is AUTOINCREMENT, so an id is never handed out twice,
+-- even after the newest rows are deleted (test data, retention). Affiliates and offers are never
+-- deleted and ledger entries cannot be, so their ids only grow as they are.
 
 -- Install-wide values, e.g. the hash of the postback token.
 CREATE TABLE settings (
@@ -15,7 +19,7 @@ CREATE TABLE settings (
 
 -- API keys. Only a SHA-256 hash of each key is stored; `prefix` lets an operator tell keys apart.
 CREATE TABLE api_keys (
-    id         INTEGER PRIMARY KEY,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
     label      TEXT NOT NULL,
     prefix     TEXT NOT NULL,
     key_hash   BLOB NOT NULL UNIQUE,
@@ -105,13 +109,16 @@ CREATE TABLE clicks (
     alias TEXT
 ) WITHOUT ROWID;
 CREATE INDEX clicks_by_session ON clicks (session_id, created_at) WHERE session_id IS NOT NULL;
-CREATE UNIQUE INDEX clicks_by_alias ON clicks (alias) WHERE alias IS NOT NULL;
+-- A caller's own click ID is unique per namespace: a test click cannot claim a live one's.
+CREATE UNIQUE INDEX clicks_by_alias ON clicks (alias, test) WHERE alias IS NOT NULL;
 
 -- Customers a merchant tied to an affiliate: every later order of theirs earns that affiliate a
--- commission (recurring attribution), even after the original click is gone.
+-- commission (recurring attribution), even after the original click is gone. Test and live ties
+-- are separate namespaces: the same customer_id may be tied once as test data and once live, and
+-- a report only ever finds the tie of its own kind (a test key cannot tie a live customer).
 CREATE TABLE customers (
     id           INTEGER PRIMARY KEY,
-    customer_id  TEXT NOT NULL UNIQUE,
+    customer_id  TEXT NOT NULL,
     affiliate_id INTEGER NOT NULL REFERENCES affiliates (id),
     offer_id     INTEGER NOT NULL REFERENCES offers (id),
     click_id     TEXT REFERENCES clicks (id) ON DELETE SET NULL,
@@ -119,16 +126,19 @@ CREATE TABLE customers (
     email        TEXT,
     name         TEXT,
     created_at   INTEGER NOT NULL,
-    test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1))
+    test INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),
+    UNIQUE (customer_id, test)
 );
 CREATE INDEX customers_by_click ON customers (click_id) WHERE click_id IS NOT NULL;
 CREATE INDEX customers_by_email ON customers (email COLLATE NOCASE) WHERE email IS NOT NULL;
 
 -- Conversions: one row per merchant order (or lead). external_id is the merchant's order ID and
--- UNIQUE: that constraint, checked inside the writing transaction, is what counts an order once.
+-- UNIQUE per namespace, (external_id, test): that constraint, checked inside the writing
+-- transaction, is what counts an order once. A test order never keeps the real order with the
+-- same ID from being recorded.
 CREATE TABLE conversions (
-    id              INTEGER PRIMARY KEY,
-    external_id     TEXT NOT NULL UNIQUE,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    external_id     TEXT NOT NULL,
     type            TEXT NOT NULL,
     affiliate_id    INTEGER NOT NULL REFERENCES affiliates (id),
     offer_id        INTEGER NOT NULL REFERENCES offers (id),
@@ -158,7 +168,8 @@ CREATE TABLE conversions (
     -- country and commission ID.
     goal TEXT,
     geo TEXT,
-    commission_id TEXT
+    commission_id TEXT,
+    UNIQUE (external_id, test)
 );
 CREATE INDEX conversions_by_click ON conversions (click_id) WHERE click_id IS NOT NULL;
 CREATE INDEX conversions_by_customer ON conversions (customer_id) WHERE customer_id IS NOT NULL;
@@ -245,7 +256,7 @@ CREATE TABLE daily_conversions (
 -- Payout runs: one row per `POST /api/v1/payouts` (or the admin's form). `run_id` is the
 -- caller's optional idempotency key: the same key again answers with the same run.
 CREATE TABLE payout_runs (
-    id         INTEGER PRIMARY KEY,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id     TEXT UNIQUE,
     currency   TEXT NOT NULL,
     minimum    INTEGER NOT NULL CHECK (minimum >= 0),   -- minor units of `currency`
@@ -255,7 +266,7 @@ CREATE TABLE payout_runs (
 -- Payouts: what an affiliate is paid in one transfer, holding exactly the ledger entries it covers
 -- (payout_items). Only `status`, `reference` and the times ever change.
 CREATE TABLE payouts (
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
     run          INTEGER NOT NULL REFERENCES payout_runs (id),
     affiliate_id INTEGER NOT NULL REFERENCES affiliates (id),
     currency     TEXT NOT NULL,
@@ -324,7 +335,7 @@ CREATE TABLE ledger_orders (
 
 -- Inbound postbacks as received (the token is never stored), for the merchant to inspect.
 CREATE TABLE postbacks_received (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     received_at   INTEGER NOT NULL,
     dialect       TEXT NOT NULL,
     method        TEXT NOT NULL,
@@ -339,7 +350,7 @@ CREATE INDEX postbacks_received_by_time ON postbacks_received (received_at);
 -- Outbound postbacks to affiliates' trackers (an outbox). Rows are written in the transaction
 -- that changes the conversion; a background thread delivers them with retries.
 CREATE TABLE postback_deliveries (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     affiliate_id    INTEGER NOT NULL REFERENCES affiliates (id),
     conversion_id   INTEGER REFERENCES conversions (id),
     event           TEXT NOT NULL,
@@ -398,7 +409,7 @@ CREATE TABLE connector_secrets (
 -- conversion, a refund, a customer tie, or nothing), written in the transaction that did it.
 -- Identifiers and outcomes only, never the body: it holds customers' names, e-mails, addresses.
 CREATE TABLE hooks_received (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     received_at   INTEGER NOT NULL,
     connector     TEXT NOT NULL,
     event_id      TEXT,                 -- the platform's event or delivery ID
@@ -440,7 +451,7 @@ CREATE INDEX hooks_held_by_time ON hooks_held (held_at);
 -- clear: 32 random bytes, shown to the merchant once as `whsec_` + base64. A deleted webhook
 -- keeps its row, for its deliveries to point at, but not its key.
 CREATE TABLE webhooks (
-    id         INTEGER PRIMARY KEY,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
     url        TEXT NOT NULL,
     events     TEXT NOT NULL,       -- the event types it subscribes to, comma-separated
     secret     BLOB,                -- NULL once deleted
@@ -454,7 +465,7 @@ CREATE UNIQUE INDEX webhooks_by_url ON webhooks (url) WHERE deleted_at IS NULL;
 -- Webhook events to deliver (an outbox, like postback_deliveries). The payload is rendered in
 -- the transaction of the change it reports and sent byte for byte, signed at each attempt.
 CREATE TABLE webhook_deliveries (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     webhook_id      INTEGER NOT NULL REFERENCES webhooks (id),
     message_id      TEXT NOT NULL,      -- `webhook-id`: random, the same on every attempt
     event           TEXT NOT NULL,

@@ -17,6 +17,9 @@ mod support;
 #[path = "attack_hostile.rs"]
 mod hostile;
 
+#[path = "attack_login.rs"]
+mod login;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -32,7 +35,7 @@ attack: slow and malformed clients against the bare binary; /healthz must keep a
 Usage: attack [--bin PATH] [--socket-timeout SECONDS] [--only NAME] [--dir DIR]
 Attacks: idle-5000 half-header-800 short-body short-body-64 huge-length crlf-in-parameters
          upgrade-40 expect-continue-64 slow-body-300 max-length-300 pib-length framing nproc
-         wrong-tokens-1000
+         wrong-tokens-1000 login-flood-100 login-flood-320
 Raise the open-file limit first (`ulimit -n 65536`; bench/attack does).
 ";
 
@@ -146,6 +149,18 @@ const ATTACKS: &[Attack] = &[
         name: "wrong-tokens-1000",
         what: "1,000 postbacks with wrong tokens",
         start: hostile::wrong_tokens,
+        as_nobody: false,
+    },
+    Attack {
+        name: "login-flood-100",
+        what: "100 failed portal logins from 100 addresses, 10 at a time (RSS must grow < 100 MiB)",
+        start: login::flood_100,
+        as_nobody: false,
+    },
+    Attack {
+        name: "login-flood-320",
+        what: "320 failed portal logins from 320 addresses, 10 at a time (RSS must grow < 100 MiB)",
+        start: login::flood_320,
         as_nobody: false,
     },
 ];

@@ -5,8 +5,11 @@
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/tmp/target-bench}"
-BIN="$CARGO_TARGET_DIR/release/affiliated"
-EXAMPLES="$CARGO_TARGET_DIR/release/examples"
+# The Cargo profile the binary is built with: `release` (what ships), or `profiling` (release
+# with line tables, for perf), which bench/profile sets before sourcing this file.
+BENCH_PROFILE="${BENCH_PROFILE:-release}"
+BIN="$CARGO_TARGET_DIR/$BENCH_PROFILE/affiliated"
+EXAMPLES="$CARGO_TARGET_DIR/$BENCH_PROFILE/examples"
 # The same key as bench/support.rs uses.
 KEY="bench-key-0123456789abcdefghijklmnopqrstuvwxyz"
 CLK_TCK="$(getconf CLK_TCK)"
@@ -33,9 +36,10 @@ cleanup_started() {
 }
 
 build_release() {
-    log "building the release binary and the bench examples (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+    log "building the $BENCH_PROFILE binary and the bench examples (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
     local build_log="${TMPDIR:-/tmp}/affiliated-bench-build.$$.log"
-    if ! (cd "$ROOT" && cargo build --release && cargo build --release --examples) >"$build_log" 2>&1; then
+    if ! (cd "$ROOT" && cargo build --profile "$BENCH_PROFILE" && cargo build --profile "$BENCH_PROFILE" --examples) \
+        >"$build_log" 2>&1; then
         tail -40 "$build_log" >&2
         die "cargo build failed (full log: $build_log)"
     fi

@@ -23,6 +23,10 @@ Commands:
                 check an affiliate's signed ledger statement (and that an older one
                 is its prefix)
 
+On the server machine:
+  install       set up systemd units, the env file and the proxy site for a domain
+  restore       put a backup back as the database, with its key, token and erasures
+
 Run `affiliated <COMMAND> --help` for a command's options. Every option also reads an
 AFFILIATED_* environment variable; a flag wins over the environment.
 ";
@@ -58,6 +62,8 @@ fn main() -> ExitCode {
         "check" => cli::check::run(&mut parser),
         "postback-url" => cli::postback_url::run(&mut parser),
         "verify-statement" => cli::verify_statement::run(&mut parser),
+        "restore" => cli::restore::run(&mut parser),
+        "install" => cli::install::run(&mut parser),
         "help" => {
             print!("{HELP}");
             Ok(())

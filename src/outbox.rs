@@ -1,16 +1,20 @@
 //! The outbound postback worker: delivers `postback_deliveries` rows to affiliates' trackers.
 //!
-//! Runs on its own thread, never on a request thread. Each delivery is one GET with a short
+//! Runs on threads of its own, never on a request thread: a lane for postbacks and one for
+//! merchant webhooks (`outbox/webhooks.rs`), each with its scheduler and senders (`lane.rs`:
+//! one delivery in flight per affiliate and per destination host, affiliates taking turns, at
+//! most [`SENDERS`] at once), so one tracker's backlog or hang never holds up another's, and
+//! postbacks and webhooks never wait on each other. Each delivery is one GET with a short
 //! timeout, signed with `X-Affiliated-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.<url>">`,
 //! and carrying the affiliate's ledger head as it is when sent
 //! (`X-Affiliated-Ledger-Head: <seq>:<hash>`, see docs/statements.md); a delivery about test
 //! data also carries `X-Affiliated-Test: 1`.
 //! A 2xx answer is delivered; anything else (3xx included: redirects are never followed) or a
 //! network error is a failed attempt, retried with exponential backoff for about a day
-//! (`store::deliveries`). Before connecting, the host is resolved and refused if any of its
+//! (`store::deliveries`; a test postback gets one attempt only). Before connecting, the host is resolved and refused if any of its
 //! addresses is loopback, private, link-local or otherwise not public (`tracking::net`), unless
 //! the operator allowed private targets; the connection then goes to exactly the vetted address.
-//! Merchant webhooks (`outbox/webhooks.rs`) go out from the same thread, through the same agent.
+//! Merchant webhooks go through the same kind of agent.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -20,18 +24,21 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::clock::now_ms;
+use crate::error::Error;
 use crate::store::deliveries::{self, Delivery, Outbox};
 use crate::store::writer::Writer;
 use crate::store::{self, affiliates, ledger};
-use crate::tracking::net;
+use crate::tracking::{net, outbound};
 
+pub mod lane;
 mod webhooks;
+
+use lane::Due;
 
 /// One delivery may take this long in total (connect, send, answer).
 const TIMEOUT: Duration = Duration::from_secs(3);
-/// Deliveries attempted at once.
-const BATCH: usize = 16;
-const IDLE_POLL: Duration = Duration::from_millis(250);
+/// Postbacks in flight at once, at most (each to another affiliate and another host).
+pub const SENDERS: usize = 8;
 
 /// The signature header value for a request to `url` at `unix_seconds`.
 pub fn signature(secret: &str, unix_seconds: i64, url: &str) -> String {
@@ -114,8 +121,10 @@ fn outcome(result: Result<ureq::Response, ureq::Error>) -> Attempt {
     }
 }
 
-/// Starts the delivery thread. With `enabled` false (`--outbound off`) it only waits for the
-/// stop: deliveries stay queued, and no host name is resolved and nothing sent.
+/// Starts the outbound lanes (postbacks and merchant webhooks, each on threads of its own)
+/// under one thread whose end means both have stopped. With `enabled` false (`--outbound off`)
+/// it only waits for the stop: deliveries stay queued, and no host name is resolved and nothing
+/// sent.
 pub fn spawn(
     db_path: std::path::PathBuf,
     writer: Writer,
@@ -130,53 +139,76 @@ pub fn spawn(
                  queued, never sent"
             );
             while !stopping.load(Ordering::SeqCst) {
-                thread::sleep(IDLE_POLL);
+                thread::sleep(lane::IDLE_POLL);
             }
             return;
         }
-        let db = match store::open_reader(&db_path) {
-            Ok(db) => db,
+        let open = |what: &str| match store::open_reader(&db_path) {
+            Ok(db) => Some(db),
             Err(e) => {
-                log::error!("outbound postbacks are disabled: {e}");
-                return;
+                log::error!("outbound {what} are disabled: {e}");
+                None
             }
         };
-        let agent = agent(allow_private);
-        while !stopping.load(Ordering::SeqCst) {
-            let due = match deliveries::due(&db, now_ms(), BATCH) {
-                Ok(due) => due,
-                Err(e) => {
-                    log::error!("reading due postbacks: {e}");
-                    Vec::new()
-                }
-            };
-            // Merchant webhooks go out from this thread too, batch by batch with the postbacks.
-            let webhooks_sent = webhooks::deliver_due(&db, &agent, &writer);
-            if due.is_empty() {
-                if !webhooks_sent {
-                    thread::sleep(IDLE_POLL);
-                }
-                continue;
+        let (Some(postback_db), Some(webhook_db)) = (open("postbacks"), open("webhooks")) else { return };
+        let postbacks = Arc::new(Postbacks { agent: agent(allow_private), writer: writer.clone() });
+        let hooks = Arc::new(webhooks::Webhooks { agent: agent(allow_private), writer });
+        let webhook_lane = {
+            let stopping = stopping.clone();
+            thread::Builder::new()
+                .name("outbox-webhooks".into())
+                .spawn(move || lane::run(hooks, webhook_db, webhooks::SENDERS, &stopping))
+        };
+        match webhook_lane {
+            Ok(webhook_lane) => {
+                lane::run(postbacks, postback_db, SENDERS, &stopping);
+                let _ = webhook_lane.join();
             }
-            deliver_batch(&db, &agent, &writer, due);
+            Err(e) => log::error!("outbound deliveries are disabled: could not start the webhooks' thread: {e}"),
         }
     })
 }
 
-fn deliver_batch(db: &rusqlite::Connection, agent: &ureq::Agent, writer: &Writer, due: Vec<Delivery>) {
-    let secrets: Vec<Option<String>> =
-        due.iter().map(|d| affiliates::postback_secret(db, d.affiliate_id).ok().flatten()).collect();
-    let heads: Vec<Option<String>> =
-        due.iter().map(|d| ledger::head(db, d.affiliate_id).ok().map(|h| h.header_value())).collect();
-    thread::scope(|scope| {
-        for ((d, secret), head) in due.iter().zip(&secrets).zip(&heads) {
-            scope.spawn(move || {
-                let outcome = attempt(agent, &d.url, secret.as_deref(), head.as_deref(), d.test);
-                let what = format!("postback {} ({} for {})", d.id, d.event, d.referral_code);
-                finish(writer, Outbox::Postbacks, d.id, &what, d.progress.attempts + 1, outcome);
-            });
+/// The postbacks' lane: affiliates are the parties.
+struct Postbacks {
+    agent: ureq::Agent,
+    writer: Writer,
+}
+
+/// A postback due now, with its signing secret and the affiliate's ledger head as they are now.
+struct Outgoing {
+    delivery: Delivery,
+    secret: Option<String>,
+    head: Option<String>,
+}
+
+impl lane::Source for Postbacks {
+    type Item = Delivery;
+    type Ready = Outgoing;
+    const NAME: &'static str = "postbacks";
+
+    fn due(&self, db: &rusqlite::Connection, now: i64) -> Result<Vec<Due<Delivery>>, Error> {
+        let due = deliveries::due_per_affiliate(db, now, lane::PARTIES)?;
+        Ok(due
+            .into_iter()
+            .map(|d| Due { id: d.id, party: d.affiliate_id, destination: outbound::destination(&d.url), item: d })
+            .collect())
+    }
+
+    fn ready(&self, db: &rusqlite::Connection, d: Delivery) -> Outgoing {
+        Outgoing {
+            secret: affiliates::postback_secret(db, d.affiliate_id).ok().flatten(),
+            head: ledger::head(db, d.affiliate_id).ok().map(|h| h.header_value()),
+            delivery: d,
         }
-    });
+    }
+
+    fn send(&self, o: Outgoing) {
+        let d = &o.delivery;
+        let outcome = attempt(&self.agent, &d.url, o.secret.as_deref(), o.head.as_deref(), d.test);
+        let what = format!("postback {} ({} for {})", d.id, d.event, d.referral_code);
+        finish(&self.writer, Outbox::Postbacks, d.id, &what, d.progress.attempts + 1, outcome);
+    }
 }
 
 /// Logs the outcome of attempt number `number` at `what` (e.g. `postback 7 (created for ann)`;

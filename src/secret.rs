@@ -1,5 +1,6 @@
-//! Secrets: generating tokens, hashing them for storage, comparing them in constant time.
-//! Nothing here logs; callers must never log a token either.
+//! Secrets: generating tokens, hashing them for storage, comparing them in constant time, and
+//! the private files that keep the server's own keys. Nothing here logs; callers must never log
+//! a token either.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -52,6 +53,53 @@ pub fn random_key() -> [u8; 32] {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
     bytes
+}
+
+/// URL-safe base64 without padding (RFC 4648 §5), for values that go into cookies and URLs.
+pub fn base64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Exactly `N` bytes from [`base64url`], if `text` is that.
+pub fn from_base64url<const N: usize>(text: &str) -> Option<[u8; N]> {
+    URL_SAFE_NO_PAD.decode(text).ok()?.try_into().ok()
+}
+
+/// A 256-bit key of the server's own, kept in a private file beside the database. Its `Debug`
+/// shows nothing of it, so a configuration printed whole never leaks it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key(pub [u8; 32]);
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key(…)")
+    }
+}
+
+/// The key in the file at `path` (a `header` line, then `key <standard base64>`): `Ok(None)` if
+/// there is no such file, `Err` if it cannot be read or holds no valid key.
+pub fn read_key_file(path: &std::path::Path, header: &str) -> Result<Option<Key>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("while reading {}: {e}", path.display())),
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some(header) {
+        return Err(format!("{} does not start with `{header}`", path.display()));
+    }
+    lines
+        .find_map(|l| l.strip_prefix("key ").and_then(from_base64::<32>))
+        .map(|k| Some(Key(k)))
+        .ok_or_else(|| format!("{} holds no valid key", path.display()))
+}
+
+/// Makes a new random key and writes it to `path` (mode 0600) in [`read_key_file`]'s format.
+pub fn make_key_file(path: &std::path::Path, header: &str) -> Result<Key, String> {
+    let key = Key(random_key());
+    write_private_file(path, &format!("{header}\nkey {}\n", base64(&key.0)))
+        .map_err(|e| format!("while writing {}: {e}", path.display()))?;
+    Ok(key)
 }
 
 /// Compares two byte strings without leaking where they differ.
@@ -144,6 +192,23 @@ mod tests {
         assert_eq!(from_hex32(&"zz".repeat(32)), None);
         assert_eq!(from_hex32(&hex(&digest).to_uppercase()), None);
         assert_eq!(from_hex32(&"+f".repeat(32)), None, "from_str_radix would take the sign");
+    }
+
+    #[test]
+    fn key_files_are_private_and_read_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db.device-key");
+        assert_eq!(read_key_file(&path, "k v1"), Ok(None));
+        let key = make_key_file(&path, "k v1").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(read_key_file(&path, "k v1"), Ok(Some(key.clone())));
+        assert!(read_key_file(&path, "other v1").is_err());
+        std::fs::write(&path, "k v1\nkey short\n").unwrap();
+        assert!(read_key_file(&path, "k v1").is_err());
+        assert_eq!(format!("{key:?}"), "Key(…)");
+        assert_eq!(from_base64url::<3>(&base64url(b"\xfb\xff\xfe")), Some(*b"\xfb\xff\xfe"));
+        assert_eq!(base64url(b"\xfb\xff\xfe"), "-__-");
     }
 
     #[test]

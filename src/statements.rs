@@ -1,9 +1,10 @@
 //! The server's statement signing key and the statements it signs (#16).
 //!
 //! The key is an Ed25519 seed in `<db>.statement-key` (mode 0600), made on first start. It is
-//! never logged and is not in the database, so a backup copy of the database alone cannot sign;
-//! keep the file with the backups. The database remembers the public key it last used (in
-//! `settings`), so a server restored without the file notices, makes a new key and says so.
+//! never logged and is not in the database, so a stolen database cannot sign; `affiliated
+//! backup` files carry it and `affiliated restore` puts it back. The database remembers the
+//! public key it last used (in `settings`), so a server started without the file notices, makes
+//! a new key and says so.
 //! A statement ([`issue`]) is an affiliate's whole ledger chain with its head signed
 //! (`tracking::statement`); the API serves it, and so will the affiliate portal.
 
@@ -28,9 +29,7 @@ const HEADER: &str = "affiliated statement key v1";
 const SETTING: &str = "statement_public_key";
 
 pub fn path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".statement-key");
-    PathBuf::from(name)
+    crate::store::file::companion(db, crate::store::file::Companion::StatementKey)
 }
 
 /// Reads the key file.
@@ -91,7 +90,7 @@ pub fn ensure(conn: &Connection, db: &Path, now: i64) -> Result<Option<String>, 
             if made { " A new key was made." } else { "" }
         )),
         (None, true) => {
-            log::info!("made a statement signing key in {} (keep it with your backups)", file.display());
+            log::info!("made a statement signing key in {} (`affiliated backup` keeps it)", file.display());
             None
         }
         _ => None,

@@ -1,7 +1,8 @@
-//! `affiliated backup`: one verified snapshot to a file, or a dated snapshot into a directory
-//! with the oldest ones pruned (what the nightly timer runs). The copying itself lives in
-//! `store::backup`; this file only chooses names and deletes old snapshots. It never deletes a
-//! file whose name is not exactly a snapshot name it would have written itself.
+//! `affiliated backup`: one verified backup to a file, or a dated one into a directory with the
+//! oldest ones pruned (what the nightly timer runs). The copying and the format live in
+//! `store::backup`; this file only chooses names, creates the directory and deletes old
+//! snapshots. It never deletes a file whose name is not exactly a snapshot name it would have
+//! written itself.
 
 use std::path::{Path, PathBuf};
 
@@ -9,22 +10,27 @@ use super::{Failure, Outcome};
 use crate::config::{Args, Opt, SERVER_DB};
 
 const ABOUT: &str = "\
-Write a consistent copy of the database while the server keeps running, then verify it with
-PRAGMA integrity_check. Exits non-zero on any failure (including a failed pruning).
+Write a backup while the server keeps running: one file that holds a consistent copy of the
+database and everything beside it that a new machine needs (the statement signing key, the
+postback token, the erasure log, the initial API key and admin token while they exist), plus
+the AFFILIATED_* settings this command runs with (the backup unit loads
+/etc/affiliated/affiliated.env). It is verified (PRAGMA integrity_check, a checksum per file)
+before it gets its name. Exits non-zero on any failure (including a failed pruning).
 
 Usage:
-  affiliated backup [--db PATH] FILE            write the copy to FILE (must not exist)
+  affiliated backup [--db PATH] FILE            write the backup to FILE (must not exist)
   affiliated backup [--db PATH] [--keep N] DIR  write DIR/affiliated-YYYYMMDDTHHMMSSZ.db
 ";
 
 const NOTES: &str = "\
-The copy is mode 0600, like the database. Restore: stop the server, put the copy in place of
-the database file, delete the old database's -wal and -shm files, start the server.
+A directory that does not exist yet is created (mode 0700) when --keep is given or the path
+ends with /. The backup is mode 0600: it holds the secrets a stolen database does not (see
+docs/operations.md). Put it back with `affiliated restore BACKUP`.
 ";
 
 const KEEP: Opt = Opt::flag_only("keep").takes("N").help(
-    "with a directory: after a successful backup, delete the oldest affiliated-*.db snapshots in it so that \
-     the newest N remain",
+    "with a directory: after a successful backup, delete the oldest affiliated-YYYYMMDDTHHMMSSZ.db snapshots \
+     in it so that the newest N remain (older plain copies included)",
 );
 const OPTIONS: &[Opt] = &[SERVER_DB, KEEP];
 
@@ -35,7 +41,7 @@ pub fn help() -> String {
 /// `affiliated-` + `YYYYMMDDTHHMMSSZ` + `.db`.
 const PREFIX: &str = "affiliated-";
 const SUFFIX: &str = ".db";
-const STAMP_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+use crate::store::backup::STAMP_FORMAT;
 
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
     let args = Args::parse(parser, OPTIONS).map_err(Failure::usage)?;
@@ -54,8 +60,11 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
             return Err(Failure::usage(format!("backup takes one FILE or DIR (got also {extra:?}); see --help")));
         }
     };
+    let wants_dir = out.ends_with('/') || args.get(&KEEP).is_some();
     let out = Path::new(out);
-    let into_dir = out.is_dir();
+    // A missing path becomes a directory when --keep or a trailing / asks for one, unless its
+    // name says it is a database file (`--keep 14 copy.db` is a slip, not a directory name).
+    let into_dir = out.is_dir() || (wants_dir && !out.exists() && out.extension().is_none_or(|e| e != "db"));
     let keep = match args.get(&KEEP) {
         None => None,
         Some(_) if !into_dir => {
@@ -70,9 +79,12 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
     };
     let db = args.db();
     crate::store::file::existing(&db)?;
-    let target = if into_dir { out.join(snapshot_name(chrono::Utc::now())) } else { out.to_path_buf() };
+    if into_dir {
+        crate::store::backup::ensure_dir(out)?;
+    }
+    let target = if into_dir { crate::store::backup::fresh_path(out, snapshot_name) } else { out.to_path_buf() };
     let started = std::time::Instant::now();
-    let pages = crate::store::backup::run(&db, &target)?;
+    let pages = crate::store::backup::run(&db, &target, &crate::config::settings_environment())?;
     println!("wrote {}: {pages} pages, integrity ok, {:.1}s", target.display(), started.elapsed().as_secs_f64());
     if let Some(keep) = keep {
         prune(out, keep)?;

@@ -1,8 +1,8 @@
 //! What `serve` does to a database before it answers requests: make sure an API key exists (the
 //! configured one, or a generated one written to a private file), settle the admin token (the
-//! same way), make sure a postback token and the statement signing key exist, and re-apply
-//! erasures a restored backup may lack. Secrets go to 0600 files beside the database, never to
-//! the log.
+//! same way), make sure a postback token, the statement signing key and the device cookie key
+//! exist, and re-apply erasures a restored backup may lack. Secrets go to 0600 files beside the
+//! database, never to the log.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +18,7 @@ use crate::store::{self, keys, postbacks};
 pub fn prepare(conn: &Connection, config: &mut Serve) -> Result<(), String> {
     api_key(conn, config)?;
     config.admin_token_sha256 = admin_token(conn, config)?;
+    config.device_key = Some(device_key(&config.db)?);
     let now = crate::clock::now_ms();
     if let Some(message) = postbacks::ensure(conn, &config.db, config.postback_token.as_deref(), now)? {
         log::warn!("{message}");
@@ -111,20 +112,31 @@ fn admin_token(conn: &Connection, config: &Serve) -> Result<Option<[u8; 32]>, St
     Ok(sha256)
 }
 
-/// How generated admin tokens start, so a leaked one is recognisable.
-const ADMIN_TOKEN_PREFIX: &str = "adm_";
-
-/// `<db>.<suffix>`: the files `serve` keeps beside the database.
-fn beside(db: &Path, suffix: &str) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
+/// The key that signs device cookies (`http::device`): the one in `<db>.device-key`, or a new
+/// one written there. A damaged file is replaced: the only cost of a new key is that browsers
+/// count as new ones until their next login.
+fn device_key(db: &Path) -> Result<secret::Key, String> {
+    let path = device_key_path(db);
+    let header = crate::http::device::KEY_FILE_HEADER;
+    match secret::read_key_file(&path, header) {
+        Ok(Some(key)) => return Ok(key),
+        Ok(None) => log::info!("made the device cookie key in {}", path.display()),
+        Err(e) => log::warn!("{e}; making a new device cookie key (browsers log in as new ones once)"),
+    }
+    secret::make_key_file(&path, header)
 }
 
+pub fn device_key_path(db: &Path) -> PathBuf {
+    store::file::companion(db, store::file::Companion::DeviceKey)
+}
+
+/// How generated admin tokens start, so a leaked one is recognisable.
+pub const ADMIN_TOKEN_PREFIX: &str = "adm_";
+
 pub fn initial_key_path(db: &Path) -> PathBuf {
-    beside(db, ".initial-api-key")
+    store::file::companion(db, store::file::Companion::InitialApiKey)
 }
 
 pub fn initial_admin_token_path(db: &Path) -> PathBuf {
-    beside(db, ".initial-admin-token")
+    store::file::companion(db, store::file::Companion::InitialAdminToken)
 }

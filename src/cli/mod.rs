@@ -3,9 +3,11 @@
 pub mod backup;
 pub mod bootstrap;
 pub mod check;
+pub mod install;
 pub mod keys;
 pub mod migrate;
 pub mod postback_url;
+pub mod restore;
 pub mod serve;
 pub mod verify_statement;
 

@@ -59,7 +59,9 @@ fn serve(mut config: Serve) -> Result<(), String> {
     }
     // SQLite's automatic checkpoint is off: store::checkpointer copies the WAL back beside the
     // writer, and the writer starts it over only between batches that nobody waits for.
-    let mut conn = store::open_writer(&config.db, config.synchronous, 0)?;
+    let environment = crate::config::settings_environment();
+    let upgrade = store::Upgrade::BackUpFirst { dir: &config.backup_dir, environment: &environment };
+    let (mut conn, _) = store::open_writer_with(&config.db, config.synchronous, 0, upgrade)?;
     bootstrap::prepare(&conn, &mut config)?;
     let checkpoints = (config.wal_autocheckpoint > 0)
         .then(|| store::checkpointer::watch(&mut conn, config.wal_autocheckpoint))

@@ -31,6 +31,27 @@ use crate::tracking::validate::IpStorage;
 /// `--db` as the tools that work on a server's database (`keys`, `backup`, `check`, …) show it.
 pub const SERVER_DB: Opt = DB.opt.help("the server's SQLite database file");
 
+/// Where the backup taken before a migration goes: `--backup-dir`, else `backups/` in the
+/// database's directory (where the nightly backup timer writes too).
+pub fn backup_dir(args: &Args, db: &std::path::Path) -> PathBuf {
+    args.get(&BACKUP_DIR).map(PathBuf::from).unwrap_or_else(|| {
+        let dir = db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        dir.join("backups")
+    })
+}
+
+/// The `AFFILIATED_*` settings of this process's environment, but the database's path (a
+/// restore chooses it anew): what a backup keeps, so a new machine can run with the same
+/// secrets and settings (the backup unit loads the same env file as the server).
+pub fn settings_environment() -> Vec<(String, String)> {
+    let db = DB.opt.env.unwrap_or_default();
+    let prefix = db.trim_end_matches("DB");
+    let mut found: Vec<(String, String)> =
+        std::env::vars().filter(|(k, v)| k.starts_with(prefix) && k != db && !v.is_empty()).collect();
+    found.sort();
+    found
+}
+
 /// The option that sets a shop connector's webhook signing secret.
 pub fn webhook_secret_opt(connector: Connector) -> &'static Opt {
     &webhook_secret_setting(connector).opt
@@ -81,6 +102,9 @@ pub struct Serve {
     /// The SHA-256 of the admin token in use, settled by `serve` at start (`cli/bootstrap.rs`);
     /// `None` while not yet settled, and whenever the admin is off.
     pub admin_token_sha256: Option<[u8; 32]>,
+    /// The key that signs device cookies (`http::device`), read from or made in
+    /// `<db>.device-key` by `serve` at start (`cli/bootstrap.rs`); `None` until then.
+    pub device_key: Option<crate::secret::Key>,
     /// WAL pages after which a commit runs a PASSIVE checkpoint; 0 leaves checkpoints to an
     /// external tool such as Litestream.
     pub wal_autocheckpoint: u32,
@@ -105,6 +129,8 @@ pub struct Serve {
     pub outbound: bool,
     /// Whether the affiliate portal exists (`--portal on|off`); when off, `/portal` is a 404.
     pub portal: bool,
+    /// Where the backup taken before a migration goes.
+    pub backup_dir: PathBuf,
 }
 
 impl Serve {
@@ -133,8 +159,10 @@ impl Serve {
                 webhook_secrets.push((connector, secret));
             }
         }
+        let db = args.value(&DB)?;
         Ok(Serve {
-            db: args.value(&DB)?,
+            backup_dir: backup_dir(args, &db),
+            db,
             listen,
             public_url_is_default: public_url.is_none(),
             public_url: public_url.unwrap_or_else(|| format!("http://{listen}")),
@@ -151,6 +179,7 @@ impl Serve {
             admin,
             admin_token,
             admin_token_sha256: None,
+            device_key: None,
             wal_autocheckpoint: args.value(&WAL_AUTOCHECKPOINT)?,
             pixel: args.value(&PIXEL)?,
             fraud: crate::tracking::fraud::Thresholds {
@@ -210,7 +239,7 @@ mod tests {
             "--postback-allow",
             "2001:db8::/32",
             "--stripe-webhook-secret",
-            "whsec_flag",
+            "whsec_flag_0123456789",
             "--outbound",
             "off",
         ]);
@@ -224,7 +253,7 @@ mod tests {
         let e = Serve::from_args(&Args::parse(&mut bad, SERVE_OPTS).unwrap()).unwrap_err();
         assert!(e.contains("--allowed-origin") && e.contains("write \"https://shop.example\""), "{e}");
         assert_eq!(serve.postback_allow.len(), 2);
-        assert_eq!(serve.webhook_secret(Connector::Stripe), Some("whsec_flag"));
+        assert_eq!(serve.webhook_secret(Connector::Stripe), Some("whsec_flag_0123456789"));
         assert_eq!(serve.webhook_secret(Connector::Paddle), None);
         assert_eq!(serve.click_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(serve.sweep_interval, Duration::from_secs(600));

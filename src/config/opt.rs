@@ -92,6 +92,11 @@ impl Opt {
         Opt::new(long, None, Kind::Value)
     }
 
+    /// `--long VALUE`, repeatable, with no environment fallback.
+    pub const fn many_only(long: &'static str) -> Opt {
+        Opt::new(long, None, Kind::Many)
+    }
+
     /// The variable `env` alone.
     pub const fn env_only(env: &'static str) -> Opt {
         Opt::new("", Some(env), Kind::EnvOnly)

@@ -195,7 +195,8 @@ SERVE_OPTS;
         Opt::value("woocommerce-webhook-secret", "AFFILIATED_WOOCOMMERCE_WEBHOOK_SECRET")
         .takes("SECRET")
         .help("the webhook's secret, for /hooks/woocommerce")
-        .doc("Signing secret of the WooCommerce connector.")
+        .doc("Signing secret of the WooCommerce connector, kept exactly as given (spaces included). \
+              Every connector secret has 16 to 512 printable characters.")
         .example("woocommerce-example-secret")
         .parse(parse::woocommerce_secret);
     PADDLE_WEBHOOK_SECRET: String = Opt::value("paddle-webhook-secret", "AFFILIATED_PADDLE_WEBHOOK_SECRET")
@@ -245,6 +246,15 @@ SERVE_OPTS;
               when Litestream does the checkpoints.")
         .example("0")
         .parse(parse::wal_pages);
+    BACKUP_DIR: PathBuf = Opt::value("backup-dir", "AFFILIATED_BACKUP_DIR")
+        .takes("DIR")
+        .unset_means("backups/ beside the database")
+        .help("where a database is backed up before its schema is migrated (created 0700)")
+        .doc("Where `serve` and `migrate` write the verified backup they take before migrating the \
+              schema to a new release (`affiliated-…-schema-N.db`, never pruned); see \
+              [docs/operations.md](docs/operations.md#upgrade).")
+        .example("/var/lib/affiliated/backups")
+        .parse(parse::path);
 }
 "Running" {
     WORKERS: usize = Opt::value("workers", "AFFILIATED_WORKERS")

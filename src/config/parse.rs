@@ -179,9 +179,8 @@ pub fn approve_after(_: &Opt, v: &str) -> Result<Option<Duration>, String> {
     }
 }
 
-fn secret(connector: Connector, opt: &Opt, secret: &str) -> Result<String, String> {
-    connector.check_secret(secret).map_err(|e| format!("{} {e}", opt.names()))?;
-    Ok(secret.to_string())
+fn secret(connector: Connector, opt: &Opt, given: &str) -> Result<String, String> {
+    connector.signing_secret(given).map_err(|e| format!("{} {e}", opt.names()))
 }
 
 pub fn stripe_secret(opt: &Opt, v: &str) -> Result<String, String> {

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use super::request::{self, BodyError, MAX_BODY, Method, Req};
 use super::rescue::Peers;
 use super::response::Response;
-use super::router::{self, Access, Found, Route};
+use super::router::{self, Access, Found, KeyScope, Route};
 use super::{Ctx, admin, hangup, portal, screen, slow};
 use crate::error::Error;
 use crate::store::{self, keys, writer};
@@ -322,9 +322,12 @@ fn dispatch(ctx: &mut Ctx, req: &mut Req, found: Found) -> Response {
 pub fn invoke(ctx: &mut Ctx, req: &mut Req, route: &Route) -> Response {
     match (route.access, &ctx.admin) {
         (Access::Public, _) => {}
-        (Access::ApiKey, _) => {
+        (Access::ApiKey(scope), _) => {
             if let Err(e) = authenticate(ctx, req) {
                 return Response::error(&e);
+            }
+            if req.test_key && scope == KeyScope::Live {
+                return Response::error(&live_key_required());
             }
         }
         (Access::AdminLogin, _) => {}
@@ -362,6 +365,16 @@ pub fn invoke(ctx: &mut Ctx, req: &mut Req, route: &Route) -> Response {
     };
     // The portal's pages carry the admin's headers: no caching, the same CSP, no framing.
     if is_admin || is_portal { admin::harden(response) } else { response }
+}
+
+/// A test key on an endpoint for live keys only (`KeyScope::Live`).
+fn live_key_required() -> Error {
+    Error::new(
+        403,
+        "live_key_required",
+        "this endpoint needs a live API key: a test key (afk_test_…) reads the catalog and writes and reads test \
+         data only (see docs/controls.md)",
+    )
 }
 
 fn not_found(req: &Req) -> Response {
@@ -463,7 +476,8 @@ mod tests {
     #[test]
     fn api_routes_refuse_requests_without_a_key_before_the_handler_runs() {
         let mut ctx = ctx();
-        let route = Route { method: Method::Get, pattern: "/boom", access: Access::ApiKey, handler: panics };
+        let route =
+            Route { method: Method::Get, pattern: "/boom", access: Access::ApiKey(KeyScope::Live), handler: panics };
         let mut req = Req::from_parts(Method::Get, "/boom", request::Headers::default(), None);
         assert_eq!(invoke(&mut ctx, &mut req, &route).status, 401);
     }

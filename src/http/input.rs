@@ -6,6 +6,9 @@ use crate::http::json::Fields;
 use crate::store::affiliates::{Changes, NewAffiliate};
 use crate::tracking::{outbound, validate};
 
+/// The fields of a new affiliate in the API.
+pub const NEW_AFFILIATE_FIELDS: &[&str] = &["referral_code", "name", "email", "postback_url"];
+
 /// Reads and validates a new affiliate (API body or admin form).
 pub fn new_affiliate(fields: &impl Fields) -> Result<NewAffiliate, Error> {
     let referral_code = fields.required_text("referral_code")?;

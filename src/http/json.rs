@@ -34,9 +34,20 @@ impl Fields for Body {
 }
 
 impl Body {
-    /// Parses a body that must be a JSON object. An empty body is an empty object, so endpoints
-    /// whose fields are all optional can be called without one.
-    pub fn parse(bytes: &[u8]) -> Result<Body, Error> {
+    /// Parses a body that must be a JSON object with no field but `allowed` (400 `unknown_field`
+    /// naming the first other one: a misspelt field must not be ignored silently). Every JSON
+    /// endpoint reads its body through here with the list of its fields, so none can forget the
+    /// check. An empty body is an empty object, so endpoints whose fields are all optional can
+    /// be called without one.
+    pub fn parse(bytes: &[u8], allowed: &[&str]) -> Result<Body, Error> {
+        let body = Body::parse_open(bytes)?;
+        body.allow_only(allowed)?;
+        Ok(body)
+    }
+
+    /// Parses a JSON object whose field names are the sender's own, not ours: the parameters
+    /// of an inbound postback, named by each network's dialect. Everything else uses [`Body::parse`].
+    pub fn parse_open(bytes: &[u8]) -> Result<Body, Error> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body(Map::new()));
         }
@@ -142,10 +153,11 @@ impl Body {
             None => Ok(()),
             Some(field) => {
                 let shown: String = field.chars().filter(|c| !c.is_control()).take(64).collect();
-                Err(Error::bad_request(
-                    "unknown_field",
-                    format!("`{shown}` is not a field of this object; the fields are {}", allowed.join(", ")),
-                ))
+                let fields = match allowed {
+                    [] => "this request takes none".to_string(),
+                    _ => format!("the fields are {}", allowed.join(", ")),
+                };
+                Err(Error::bad_request("unknown_field", format!("`{shown}` is not a field of this object; {fields}")))
             }
         }
     }
@@ -230,7 +242,16 @@ mod tests {
     use super::*;
 
     fn body(text: &str) -> Body {
-        Body::parse(text.as_bytes()).unwrap()
+        Body::parse_open(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn parsing_refuses_fields_not_listed() {
+        assert!(Body::parse(br#"{"name": "x"}"#, &["name", "email"]).is_ok());
+        let e = Body::parse(br#"{"name": "x", "emial": "a@b.c"}"#, &["name", "email"]).err().unwrap();
+        assert_eq!(e.code, "unknown_field");
+        assert!(e.message.contains("`emial`"), "{}", e.message);
+        assert!(Body::parse_open(br#"{"anything": 1}"#).is_ok());
     }
 
     #[test]
@@ -245,9 +266,9 @@ mod tests {
     #[test]
     fn malformed_bodies_are_invalid_json() {
         for bad in ["{", "[1]", "\"x\"", "{\"a\":}", "nul"] {
-            assert_eq!(Body::parse(bad.as_bytes()).err().unwrap().code, "invalid_json", "{bad}");
+            assert_eq!(Body::parse(bad.as_bytes(), &[]).err().unwrap().code, "invalid_json", "{bad}");
         }
-        assert!(Body::parse(b"  ").is_ok());
+        assert!(Body::parse(b"  ", &[]).is_ok());
     }
 
     #[test]

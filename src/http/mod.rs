@@ -11,6 +11,7 @@ pub mod answer;
 pub mod api;
 pub mod books;
 pub mod catalog;
+pub mod device;
 pub mod exchange;
 pub mod hangup;
 pub mod health;
@@ -30,6 +31,7 @@ pub mod server;
 pub mod session;
 pub mod slow;
 pub mod snippet;
+pub mod throttle;
 pub mod views;
 
 use std::sync::Arc;

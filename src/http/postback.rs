@@ -23,7 +23,7 @@ fn body_params(req: &Req) -> Result<Vec<(String, String)>, Error> {
     if !json {
         return Ok(form_urlencoded::parse(&req.body).into_owned().collect());
     }
-    let body = crate::http::json::Body::parse(&req.body)?;
+    let body = crate::http::json::Body::parse_open(&req.body)?;
     body.entries()
         .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| match v {

@@ -64,6 +64,9 @@ pub struct Headers {
     pub host: Option<String>,
     /// The page's origin on a cross-origin browser request (CORS, see `snippet.rs`).
     pub origin: Option<String>,
+    /// Where a browser says the request comes from: `same-origin`, `same-site`, `cross-site` or
+    /// `none` (Fetch Metadata; set by browsers only, see `snippet.rs`).
+    pub sec_fetch_site: Option<String>,
     /// The validators of a cached copy (`ETag`s), for 304 answers.
     pub if_none_match: Option<String>,
     /// Shop platforms' webhook headers (`Stripe-*`, `X-Shopify-*`, `X-WC-Webhook-*`, `Paddle-*`),
@@ -169,6 +172,8 @@ pub fn headers_of(list: &[tiny_http::Header]) -> Headers {
             &mut h.host
         } else if field.eq_ignore_ascii_case("origin") {
             &mut h.origin
+        } else if field.eq_ignore_ascii_case("sec-fetch-site") {
+            &mut h.sec_fetch_site
         } else if field.eq_ignore_ascii_case("if-none-match") {
             &mut h.if_none_match
         } else {

@@ -17,7 +17,8 @@ pub type Handler = fn(&mut Ctx, &Req) -> Result<Response, Error>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
     Public,
-    ApiKey,
+    /// An API key, and which keys may call it (checked in `exchange::invoke` before the handler).
+    ApiKey(KeyScope),
     /// The admin's login form: exists only when an admin token is set, needs no session.
     AdminLogin,
     /// An admin page: a session cookie, and for POST a CSRF token (see `admin::guard`).
@@ -26,6 +27,32 @@ pub enum Access {
     PortalLogin,
     /// A portal page: an affiliate's session cookie, and for POST a CSRF token (`portal::guard`).
     Portal,
+}
+
+/// What a test key (`keys create --test`) may do on an API endpoint; live keys may do all. Every
+/// API route names one, and docs/controls.md lists them all (a test walks the table with a test
+/// key and checks each answer against that list).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyScope {
+    /// Live keys only: a test key is answered 403 `live_key_required` before the handler runs
+    /// (live money, payouts, catalog changes, secrets, webhooks, connectors, erasure).
+    Live,
+    /// Live and test keys; with a test key (`Req::test_key`) the handler writes test data and
+    /// reads and changes test data only: a live object is as unknown to it as a missing one.
+    TestData,
+    /// Live and test keys alike: reading the catalog (affiliates, offers, coupons, rates). A test
+    /// key reads affiliates without their personal data or postback URL.
+    Catalog,
+}
+
+impl KeyScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyScope::Live => "live",
+            KeyScope::TestData => "test data",
+            KeyScope::Catalog => "catalog",
+        }
+    }
 }
 
 pub struct Route {
@@ -40,6 +67,7 @@ const fn route(method: Method, pattern: &'static str, access: Access, handler: H
 }
 
 use Access::{Admin, AdminLogin, ApiKey, Portal, PortalLogin, Public};
+use KeyScope::{Catalog, Live, TestData};
 
 pub static ROUTES: &[Route] = &[
     route(Get, "/", Public, admin::home),
@@ -61,70 +89,70 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/hooks/woocommerce", Public, hooks::receive),
     route(Post, "/hooks/paddle", Public, hooks::receive),
     route(Get, "/.well-known/affiliated-statement-key", Public, statements::public_key),
-    route(Post, "/api/v1/affiliates", ApiKey, affiliates::create),
-    route(Get, "/api/v1/affiliates", ApiKey, affiliates::list),
-    route(Get, "/api/v1/affiliates/{referral_code}", ApiKey, affiliates::get),
-    route(Patch, "/api/v1/affiliates/{referral_code}", ApiKey, affiliates::update),
-    route(Post, "/api/v1/affiliates/{referral_code}/postback-secret", ApiKey, affiliates::rotate_secret),
-    route(Post, "/api/v1/affiliates/{referral_code}/postback-test", ApiKey, affiliates::test_postback),
-    route(Delete, "/api/v1/affiliates/{referral_code}/personal-data", ApiKey, affiliates::erase_personal_data),
-    route(Get, "/api/v1/affiliates/{referral_code}/balance", ApiKey, statements::balance),
-    route(Get, "/api/v1/affiliates/{referral_code}/statement", ApiKey, statements::statement),
-    route(Post, "/api/v1/affiliates/{referral_code}/invite", ApiKey, affiliates::invite),
-    route(Post, "/api/v1/offers", ApiKey, offers::create),
-    route(Get, "/api/v1/offers", ApiKey, offers::list),
-    route(Get, "/api/v1/offers/{id}", ApiKey, offers::get),
-    route(Patch, "/api/v1/offers/{id}", ApiKey, offers::update),
-    route(Get, "/api/v1/offers/{id}/rates", ApiKey, offers::list_rates),
-    route(Put, "/api/v1/offers/{id}/rates/{referral_code}", ApiKey, offers::put_rate),
-    route(Delete, "/api/v1/offers/{id}/rates/{referral_code}", ApiKey, offers::delete_rate),
-    route(Post, "/api/v1/coupons", ApiKey, coupons::create),
-    route(Get, "/api/v1/coupons", ApiKey, coupons::list),
-    route(Get, "/api/v1/coupons/{code}", ApiKey, coupons::get),
-    route(Patch, "/api/v1/coupons/{code}", ApiKey, coupons::update),
-    route(Delete, "/api/v1/coupons/{code}", ApiKey, coupons::delete),
-    route(Post, "/api/v1/clicks", ApiKey, clicks::create),
-    route(Get, "/api/v1/clicks/{id}", ApiKey, clicks::get),
-    route(Delete, "/api/v1/clicks/{id}", ApiKey, clicks::erase),
-    route(Post, "/api/v1/conversions", ApiKey, conversions::create),
-    route(Get, "/api/v1/conversions", ApiKey, conversions::list),
-    route(Get, "/api/v1/conversions/{id}", ApiKey, conversions::get),
-    route(Delete, "/api/v1/conversions/{id}", ApiKey, conversions::delete),
-    route(Post, "/api/v1/conversions/{id}/approve", ApiKey, conversions::approve),
-    route(Post, "/api/v1/conversions/{id}/reject", ApiKey, conversions::reject),
-    route(Post, "/api/v1/conversions/{id}/refund", ApiKey, conversions::refund),
-    route(Post, "/api/v1/customers", ApiKey, customers::create),
-    route(Get, "/api/v1/customers/{customer_id}", ApiKey, customers::get),
-    route(Delete, "/api/v1/customers/{customer_id}", ApiKey, customers::erase),
-    route(Delete, "/api/v1/test-data", ApiKey, conversions::delete_test_data),
-    route(Post, "/api/v1/leads", ApiKey, leads::create),
-    route(Get, "/api/v1/tracking/status/{session_id}", ApiKey, leads::tracking_status),
-    route(Post, "/api/v1/tracking/click", ApiKey, tracking::click),
-    route(Post, "/api/v1/tracking/registration", ApiKey, tracking::registration),
-    route(Post, "/api/v1/tracking/lead", ApiKey, tracking::lead),
-    route(Get, "/api/v1/postback-url", ApiKey, postbacks::get_url),
-    route(Post, "/api/v1/postback-url/rotate", ApiKey, postbacks::rotate_url),
-    route(Get, "/api/v1/postbacks/received", ApiKey, postbacks::received),
-    route(Get, "/api/v1/postbacks", ApiKey, postbacks::list),
-    route(Post, "/api/v1/postbacks/{id}/retry", ApiKey, postbacks::retry),
-    route(Post, "/api/v1/webhooks", ApiKey, webhooks::create),
-    route(Get, "/api/v1/webhooks", ApiKey, webhooks::list),
-    route(Get, "/api/v1/webhooks/{id}", ApiKey, webhooks::get),
-    route(Delete, "/api/v1/webhooks/{id}", ApiKey, webhooks::delete),
-    route(Post, "/api/v1/webhooks/{id}/test", ApiKey, webhooks::test),
-    route(Get, "/api/v1/webhooks/{id}/deliveries", ApiKey, webhooks::deliveries),
-    route(Post, "/api/v1/webhooks/deliveries/{id}/retry", ApiKey, webhooks::retry),
-    route(Get, "/api/v1/connectors", ApiKey, connectors::list),
-    route(Get, "/api/v1/connectors/{name}", ApiKey, connectors::get),
-    route(Put, "/api/v1/connectors/{name}", ApiKey, connectors::put),
-    route(Delete, "/api/v1/connectors/{name}", ApiKey, connectors::delete),
-    route(Get, "/api/v1/hooks/received", ApiKey, connectors::received),
-    route(Post, "/api/v1/payouts", ApiKey, payouts::create),
-    route(Get, "/api/v1/payouts", ApiKey, payouts::list),
-    route(Get, "/api/v1/payouts/{id}", ApiKey, payouts::get),
-    route(Post, "/api/v1/payouts/{id}/mark-paid", ApiKey, payouts::mark_paid),
-    route(Post, "/api/v1/payouts/{id}/cancel", ApiKey, payouts::cancel),
-    route(Get, "/api/v1/payouts/{id}/export", ApiKey, payouts::export),
+    route(Post, "/api/v1/affiliates", ApiKey(Live), affiliates::create),
+    route(Get, "/api/v1/affiliates", ApiKey(Catalog), affiliates::list),
+    route(Get, "/api/v1/affiliates/{referral_code}", ApiKey(Catalog), affiliates::get),
+    route(Patch, "/api/v1/affiliates/{referral_code}", ApiKey(Live), affiliates::update),
+    route(Post, "/api/v1/affiliates/{referral_code}/postback-secret", ApiKey(Live), affiliates::rotate_secret),
+    route(Post, "/api/v1/affiliates/{referral_code}/postback-test", ApiKey(Live), affiliates::test_postback),
+    route(Delete, "/api/v1/affiliates/{referral_code}/personal-data", ApiKey(Live), affiliates::erase_personal_data),
+    route(Get, "/api/v1/affiliates/{referral_code}/balance", ApiKey(Live), statements::balance),
+    route(Get, "/api/v1/affiliates/{referral_code}/statement", ApiKey(Live), statements::statement),
+    route(Post, "/api/v1/affiliates/{referral_code}/invite", ApiKey(Live), affiliates::invite),
+    route(Post, "/api/v1/offers", ApiKey(Live), offers::create),
+    route(Get, "/api/v1/offers", ApiKey(Catalog), offers::list),
+    route(Get, "/api/v1/offers/{id}", ApiKey(Catalog), offers::get),
+    route(Patch, "/api/v1/offers/{id}", ApiKey(Live), offers::update),
+    route(Get, "/api/v1/offers/{id}/rates", ApiKey(Catalog), offers::list_rates),
+    route(Put, "/api/v1/offers/{id}/rates/{referral_code}", ApiKey(Live), offers::put_rate),
+    route(Delete, "/api/v1/offers/{id}/rates/{referral_code}", ApiKey(Live), offers::delete_rate),
+    route(Post, "/api/v1/coupons", ApiKey(Live), coupons::create),
+    route(Get, "/api/v1/coupons", ApiKey(Catalog), coupons::list),
+    route(Get, "/api/v1/coupons/{code}", ApiKey(Catalog), coupons::get),
+    route(Patch, "/api/v1/coupons/{code}", ApiKey(Live), coupons::update),
+    route(Delete, "/api/v1/coupons/{code}", ApiKey(Live), coupons::delete),
+    route(Post, "/api/v1/clicks", ApiKey(TestData), clicks::create),
+    route(Get, "/api/v1/clicks/{id}", ApiKey(TestData), clicks::get),
+    route(Delete, "/api/v1/clicks/{id}", ApiKey(Live), clicks::erase),
+    route(Post, "/api/v1/conversions", ApiKey(TestData), conversions::create),
+    route(Get, "/api/v1/conversions", ApiKey(TestData), conversions::list),
+    route(Get, "/api/v1/conversions/{id}", ApiKey(TestData), conversions::get),
+    route(Delete, "/api/v1/conversions/{id}", ApiKey(TestData), conversions::delete),
+    route(Post, "/api/v1/conversions/{id}/approve", ApiKey(TestData), conversions::approve),
+    route(Post, "/api/v1/conversions/{id}/reject", ApiKey(TestData), conversions::reject),
+    route(Post, "/api/v1/conversions/{id}/refund", ApiKey(TestData), conversions::refund),
+    route(Post, "/api/v1/customers", ApiKey(TestData), customers::create),
+    route(Get, "/api/v1/customers/{customer_id}", ApiKey(TestData), customers::get),
+    route(Delete, "/api/v1/customers/{customer_id}", ApiKey(Live), customers::erase),
+    route(Delete, "/api/v1/test-data", ApiKey(TestData), conversions::delete_test_data),
+    route(Post, "/api/v1/leads", ApiKey(TestData), leads::create),
+    route(Get, "/api/v1/tracking/status/{session_id}", ApiKey(TestData), leads::tracking_status),
+    route(Post, "/api/v1/tracking/click", ApiKey(TestData), tracking::click),
+    route(Post, "/api/v1/tracking/registration", ApiKey(TestData), tracking::registration),
+    route(Post, "/api/v1/tracking/lead", ApiKey(TestData), tracking::lead),
+    route(Get, "/api/v1/postback-url", ApiKey(Live), postbacks::get_url),
+    route(Post, "/api/v1/postback-url/rotate", ApiKey(Live), postbacks::rotate_url),
+    route(Get, "/api/v1/postbacks/received", ApiKey(Live), postbacks::received),
+    route(Get, "/api/v1/postbacks", ApiKey(Live), postbacks::list),
+    route(Post, "/api/v1/postbacks/{id}/retry", ApiKey(Live), postbacks::retry),
+    route(Post, "/api/v1/webhooks", ApiKey(Live), webhooks::create),
+    route(Get, "/api/v1/webhooks", ApiKey(Live), webhooks::list),
+    route(Get, "/api/v1/webhooks/{id}", ApiKey(Live), webhooks::get),
+    route(Delete, "/api/v1/webhooks/{id}", ApiKey(Live), webhooks::delete),
+    route(Post, "/api/v1/webhooks/{id}/test", ApiKey(Live), webhooks::test),
+    route(Get, "/api/v1/webhooks/{id}/deliveries", ApiKey(Live), webhooks::deliveries),
+    route(Post, "/api/v1/webhooks/deliveries/{id}/retry", ApiKey(Live), webhooks::retry),
+    route(Get, "/api/v1/connectors", ApiKey(Live), connectors::list),
+    route(Get, "/api/v1/connectors/{name}", ApiKey(Live), connectors::get),
+    route(Put, "/api/v1/connectors/{name}", ApiKey(Live), connectors::put),
+    route(Delete, "/api/v1/connectors/{name}", ApiKey(Live), connectors::delete),
+    route(Get, "/api/v1/hooks/received", ApiKey(Live), connectors::received),
+    route(Post, "/api/v1/payouts", ApiKey(Live), payouts::create),
+    route(Get, "/api/v1/payouts", ApiKey(Live), payouts::list),
+    route(Get, "/api/v1/payouts/{id}", ApiKey(Live), payouts::get),
+    route(Post, "/api/v1/payouts/{id}/mark-paid", ApiKey(Live), payouts::mark_paid),
+    route(Post, "/api/v1/payouts/{id}/cancel", ApiKey(Live), payouts::cancel),
+    route(Get, "/api/v1/payouts/{id}/export", ApiKey(Live), payouts::export),
     route(Get, "/admin/login", AdminLogin, admin::login::form),
     route(Post, "/admin/login", AdminLogin, admin::login::submit),
     route(Post, "/admin/logout", Admin, admin::login::logout),
@@ -290,7 +318,7 @@ mod tests {
         let documented = documented();
         let routed: Vec<(String, String)> = ROUTES
             .iter()
-            .filter(|r| matches!(r.access, Access::Public | Access::ApiKey))
+            .filter(|r| matches!(r.access, Access::Public | Access::ApiKey(_)))
             .map(|r| (r.method.as_str().to_string(), r.pattern.to_string()))
             .collect();
         for route in &routed {

@@ -11,16 +11,14 @@
 //!   it before any handler runs and leaves it in `Req::csrf` for the page's forms;
 //! - forms shown before a login (the portal's login and invite forms) carry a token bound to
 //!   the browser by a cookie of its own ([`form_token`]) and must come from a page of this site;
-//! - failed logins are counted per key (an address, an account) by a [`Throttle`].
+//! - failed logins are counted per address, per account and per device cookie by
+//!   `http::throttle`, and a successful login hands the browser a device cookie
+//!   (`http::device`).
 //!
 //! What an area shows (its login form, its refusal pages) stays with the area. This module never
 //! logs a token and never writes SQL itself.
 
-use std::collections::HashMap;
-use std::hash::Hash;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::admin::form::Form;
 use super::request::Method;
@@ -213,78 +211,11 @@ pub fn set_cookie(realm: &Realm, token: Option<&str>, secure: bool) -> String {
     format!("{}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}", realm.cookie, realm.path)
 }
 
-/// Failed logins per key, in memory: after `max` failures within `window` the key must wait
-/// until the window is over. At most [`MAX_TRACKED`] keys are remembered (the oldest go first),
-/// so a flood of addresses cannot grow it without bound.
-pub struct Throttle<K> {
-    pub max: u32,
-    pub window: Duration,
-    failures: Mutex<HashMap<K, Failures>>,
-}
-
-const MAX_TRACKED: usize = 10_000;
-
-#[derive(Clone, Copy)]
-struct Failures {
-    first: Instant,
-    count: u32,
-}
-
-impl<K: Hash + Eq + Copy> Throttle<K> {
-    pub fn new(max: u32, window: Duration) -> Throttle<K> {
-        Throttle { max, window, failures: Mutex::new(HashMap::new()) }
-    }
-
-    /// `Err(seconds to wait)` while `key` has used up its failures.
-    pub fn check(&self, key: K, now: Instant) -> Result<(), u64> {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        match failures.get(&key) {
-            Some(f) if f.count >= self.max && now < f.first + self.window => {
-                Err((f.first + self.window - now).as_secs().max(1))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub fn record_failure(&self, key: K, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if failures.len() >= MAX_TRACKED {
-            failures.retain(|_, f| now < f.first + self.window);
-            if failures.len() >= MAX_TRACKED
-                && let Some(oldest) = failures.iter().min_by_key(|(_, f)| f.first).map(|(k, _)| *k)
-            {
-                failures.remove(&oldest);
-            }
-        }
-        let entry = failures.entry(key).or_insert(Failures { first: now, count: 0 });
-        if now >= entry.first + self.window {
-            *entry = Failures { first: now, count: 0 };
-        }
-        entry.count += 1;
-    }
-
-    pub fn clear(&self, key: K) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
-    }
-}
-
-/// The throttling key of a client address: IPv6 by /64, which one subscriber usually holds whole.
-pub fn address_key(client: Option<IpAddr>) -> IpAddr {
-    match client {
-        Some(IpAddr::V6(v6)) => {
-            let s = v6.segments();
-            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
-        Some(ip) => ip,
-        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const REALM: Realm = Realm {
+    pub(crate) const REALM: Realm = Realm {
         cookie: "area",
         path: "/area",
         lifetime: Duration::from_secs(3600),
@@ -347,30 +278,5 @@ mod tests {
         assert!(!check(Some("https://track.example.evil.example"), Some("track.example")));
         assert!(!check(Some("null"), Some("track.example")));
         assert!(!check(Some("https://track.example"), None));
-    }
-
-    #[test]
-    fn failures_lock_a_key_out_until_the_window_passes() {
-        let throttle = Throttle::new(5, Duration::from_secs(900));
-        let client = address_key(Some("2001:db8::1".parse().unwrap()));
-        let neighbour = address_key(Some("2001:db8::2".parse().unwrap()));
-        let other = address_key(Some("198.51.100.1".parse().unwrap()));
-        let start = Instant::now();
-        for _ in 0..5 {
-            assert!(throttle.check(client, start).is_ok());
-            throttle.record_failure(client, start);
-        }
-        let wait = throttle.check(client, start).unwrap_err();
-        assert!((899..=900).contains(&wait), "{wait}");
-        assert!(throttle.check(neighbour, start).is_err(), "the same /64");
-        assert!(throttle.check(other, start).is_ok());
-        assert!(throttle.check(client, start + Duration::from_secs(900)).is_ok());
-        throttle.clear(client);
-        assert!(throttle.check(client, start).is_ok());
-        // Keys of another kind (an account) are counted the same way.
-        let accounts: Throttle<i64> = Throttle::new(1, Duration::from_secs(60));
-        accounts.record_failure(7, start);
-        assert!(accounts.check(7, start).is_err());
-        assert!(accounts.check(8, start).is_ok());
     }
 }

@@ -7,9 +7,16 @@
 //! cookie here. `/c/` follows the rules of tracking links (`redirect.rs`): HEAD, bots, unknown
 //! codes and paused affiliates or offers record nothing, and a flood from one address is flagged
 //! by `intake::record_click`. A browser lets a page read the answer only when this server names
-//! the page's origin (CORS): those given with `--allowed-origin`. A request from any other
-//! origin records nothing either, since its page could never keep the ID. This module never
-//! answers with an error page where the script expects JSON.
+//! the page's origin (CORS): those given with `--allowed-origin`.
+//!
+//! A click is recorded only when the request proves it comes from an allowed page, in one of
+//! the two ways a page cannot fake in a browser: an `Origin` given with `--allowed-origin` (the
+//! script's cross-origin `fetch`), or `Sec-Fetch-Site: same-origin` (the script served
+//! first-party, through the shop's proxy, calling `/c/` on the shop's own domain). Anything else
+//! records nothing, whatever the element: browsers send no `Origin` for an `<img>`, a
+//! `<script src>` or a `fetch(…, {mode: "no-cors"})` on another site's page, and say
+//! `cross-site` there; a program sends neither. This module never answers with an error page
+//! where the script expects JSON.
 
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
@@ -58,10 +65,14 @@ pub fn etag_matches(header: &str, etag: &str) -> bool {
 /// `201 {"click_id": "…"}`, or `200 {"click_id": null}` when nothing was recorded.
 pub fn click(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     // Browsers send `Origin` with cross-origin requests; a page served by the same host as this
-    // endpoint (the shop's domain, when its proxy serves the snippet first-party) needs no CORS.
+    // endpoint (the shop's domain, when its proxy serves the snippet first-party) needs no CORS,
+    // and proves where it is with `Sec-Fetch-Site: same-origin`.
     let origin = req.headers.origin.as_deref().filter(|o| Some(*o) != own_origin(req).as_deref());
     let allowed = origin.filter(|o| ctx.config.allowed_origins.iter().any(|a| a == o));
+    let same_origin =
+        req.headers.sec_fetch_site.as_deref().is_some_and(|s| s.trim().eq_ignore_ascii_case("same-origin"));
     let recorded = match (origin, allowed) {
+        (_, Some(_)) => record(ctx, req),
         (Some(origin), None) => {
             log::warn!(
                 "a page of {} asked /c/ for a click; its origin is not allowed (--allowed-origin), so nothing was \
@@ -70,7 +81,11 @@ pub fn click(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             );
             Ok(None)
         }
-        _ => record(ctx, req),
+        (None, _) if same_origin => record(ctx, req),
+        (None, _) => {
+            unproven(req);
+            Ok(None)
+        }
     };
     let response = match recorded {
         Ok(Some(id)) => Response::json(201, &json!({ "click_id": id })),
@@ -83,6 +98,24 @@ pub fn click(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         }
     };
     Ok(with_cors(response, allowed))
+}
+
+/// Requests to `/c/` that did not show they come from an allowed page, summed up in a line a
+/// minute (an `<img>` on a busy page of another site would otherwise write one line a visit).
+static UNPROVEN: crate::logging::Summary = crate::logging::Summary::new(std::time::Duration::from_secs(60));
+
+fn unproven(req: &Req) {
+    if req.method == Method::Head {
+        return;
+    }
+    if let Some(count) = UNPROVEN.record(std::time::Instant::now()) {
+        log::info!(
+            "{count} request(s) to /c/ recorded nothing: they did not show they come from an allowed page (no \
+             --allowed-origin Origin, no Sec-Fetch-Site: same-origin; e.g. an <img> or <script src> on another \
+             site, or a program); the latest said Sec-Fetch-Site {:?}",
+            req.headers.sec_fetch_site.as_deref().map(|s| validate::metadata(s, 40)).unwrap_or_default()
+        );
+    }
 }
 
 /// The CORS headers of a `/c/` answer: the page's origin when it is allowed, nothing otherwise.

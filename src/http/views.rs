@@ -36,6 +36,17 @@ pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
     })
 }
 
+/// An affiliate as the catalog shows it to a test key: without the personal data (e-mail, payout
+/// e-mail and details) and the postback URL (affiliates' trackers often take a secret in it),
+/// which are `null`.
+pub fn affiliate_for_test_key(a: &Affiliate, public_url: &str) -> Value {
+    let mut view = affiliate(a, public_url);
+    for field in ["email", "postback_url", "payout_email", "payout_details"] {
+        view[field] = Value::Null;
+    }
+    view
+}
+
 /// The cursor of the page after `rows` (every list, API and admin): the last row's key when the
 /// page is full, else none. A full page always carries one, so the last page may come back empty.
 pub fn next_cursor<T>(rows: &[T], page_size: usize, key: impl Fn(&T) -> String) -> Option<String> {

@@ -20,11 +20,13 @@ pub struct RecordedClick {
 }
 
 /// Stores a click from `visitor` (the real address: counted, never stored unless the click
-/// itself keeps it) and returns its new ID, time and flags, once committed.
+/// itself keeps it) and returns its new ID, time and flags, once committed. A test click is not
+/// counted: test data must not get live visitors' clicks flagged (a test key could otherwise
+/// report clicks "from" any address it likes).
 pub fn record_click(ix: &Intake<'_>, mut click: NewClick, visitor: Option<IpAddr>) -> Result<RecordedClick, Error> {
     let now = crate::clock::now_ms();
     let max = ix.rules.max_clicks_per_ip;
-    if let (Some(ip), true) = (visitor, max > 0)
+    if let (Some(ip), true, false) = (visitor, max > 0, click.test)
         && ix.flood.count(click.affiliate_id, ip, now) > max
     {
         click.flags.push(Flag::ClickFlood);

@@ -148,9 +148,9 @@ fn refused(step: &Step, e: Error) -> Result<(Done, Vec<Step>), Error> {
     Ok((Done { error: Some(e), ..done(step, outcome) }, Vec::new()))
 }
 
-/// Takes the events held for `wait`, as steps to replay.
-fn release(conn: &Connection, wait: Wait) -> Result<Vec<Step>, Error> {
-    Ok(held::take(conn, &wait)?
+/// Takes the events of namespace `test` held for `wait`, as steps to replay.
+fn release(conn: &Connection, wait: Wait, test: bool) -> Result<Vec<Step>, Error> {
+    Ok(held::take(conn, &wait, test)?
         .into_iter()
         .map(|h| Step { origin: h.origin, action: h.action, replayed: true })
         .collect())
@@ -199,27 +199,30 @@ fn order(conn: &Connection, step: &Step, o: &Order, now: i64, tally: &mut Tally)
         }
         Err(e) => return refused(step, e),
     };
-    let mut released = release(conn, Wait::Order(c.external_id.clone()))?;
+    let mut released = release(conn, Wait::Order(c.external_id.clone()), c.test)?;
     if let Some(customer) = &c.customer_id {
-        released.extend(release(conn, Wait::Customer(customer.clone()))?);
+        released.extend(release(conn, Wait::Customer(customer.clone()), c.test)?);
     }
     Ok((Done { conversion_id: Some(c.id), ..done(step, label) }, released))
 }
 
 fn tie(conn: &Connection, step: &Step, t: &Tie, now: i64) -> Result<(Done, Vec<Step>), Error> {
     let new = t.new_customer(step.origin.test.unwrap_or(false));
-    let outcome = match new.check().and_then(|()| tie_on_writer(conn, &new, now)) {
-        Ok(Insert::Created(_)) => "tied",
-        Ok(Insert::Duplicate(_)) => "duplicate",
+    let (outcome, tie) = match new.check().and_then(|()| tie_on_writer(conn, &new, now)) {
+        Ok(Insert::Created(c)) => ("tied", c),
+        Ok(Insert::Duplicate(c)) => ("duplicate", c),
         Err(e) => return refused(step, e),
     };
-    Ok((done(step, outcome), release(conn, Wait::Customer(t.customer_id.clone()))?))
+    Ok((done(step, outcome), release(conn, Wait::Customer(t.customer_id.clone()), tie.test)?))
 }
 
+/// A refund from the platform's live mode refunds a live conversion, one from its test mode a
+/// test conversion: never one of the other namespace, even with the same order ID.
 fn refund(conn: &Connection, step: &Step, r: &Refund, now: i64, tally: &mut Tally) -> Result<(Done, Vec<Step>), Error> {
+    let test = step.origin.test.unwrap_or(false);
     let mut found = None;
     for external_id in &r.orders {
-        if let Some(c) = conversions::by_external_id(conn, external_id)? {
+        if let Some(c) = conversions::by_external_id(conn, external_id, test)? {
             found = Some(c);
             break;
         }

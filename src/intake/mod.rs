@@ -11,7 +11,9 @@
 //! - [`record_click`] (`click.rs`), for tracking links and the API;
 //! - [`record_hook`]: what a shop platform's webhook asks for (conversions, refunds, customer
 //!   ties, and the events held until what they need arrives), with its log, in one transaction
-//!   (`hooks.rs`).
+//!   (`hooks.rs`);
+//! - [`test_postback`]: a sample postback to an affiliate's tracker, within its hourly limit
+//!   (`postback_test.rs`).
 //!
 //! Nothing here knows HTTP: the caller turns the outcome into its own answer (a 201 or 409, a
 //! GIF, a webhook's 200).
@@ -21,12 +23,14 @@ mod customer;
 mod decide;
 pub mod flood;
 mod hooks;
+pub mod postback_test;
 mod refund;
 
 pub use click::{RecordedClick, record_click};
 pub use customer::tie_customer;
 pub use decide::{decide, decide_many};
 pub use hooks::{Done, record_hook};
+pub use postback_test::test_postback;
 pub use refund::refund;
 
 use std::sync::atomic::Ordering;

@@ -1,26 +1,31 @@
-//! Sends merchant webhooks (`webhook_deliveries` rows) from the outbox thread: one POST per
-//! delivery, its body the payload stored when the event was queued, signed per the Standard
-//! Webhooks specification with the `webhook-id`, `webhook-timestamp` and `webhook-signature`
-//! headers. The connection goes through the postbacks' agent: the same SSRF-guarded resolver,
-//! redirects never followed; a 2xx answer delivers, anything else is retried with the postbacks'
-//! backoff (`store::deliveries`). Never logs a key, a payload or a URL's path.
+//! Sends merchant webhooks (`webhook_deliveries` rows) on a lane of their own (`lane.rs`: the
+//! webhooks are the parties, one delivery in flight per webhook and per host, at most
+//! [`SENDERS`] at once), so a slow merchant endpoint never holds up a postback, nor a postback
+//! a webhook: one POST per delivery, its body the payload stored when the event was queued,
+//! signed per the Standard Webhooks specification with the `webhook-id`, `webhook-timestamp`
+//! and `webhook-signature` headers. The connection goes through an agent like the postbacks':
+//! the same SSRF-guarded resolver, redirects never followed; a 2xx answer delivers, anything
+//! else is retried with the postbacks' backoff (`store::deliveries`). Never logs a key, a
+//! payload or a URL's path.
 
-use std::thread;
 use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::lane::{self, Due as Turn};
 use super::{Attempt, finish, outcome};
 use crate::clock::now_ms;
+use crate::error::Error;
 use crate::store::deliveries::Outbox;
 use crate::store::webhook_deliveries::{self, Due};
 use crate::store::writer::Writer;
+use crate::tracking::outbound;
 
 /// One delivery may take this long in total. Receivers should answer at once and do slow work
 /// afterwards; a slower answer counts as a failed attempt and is retried.
 const TIMEOUT: Duration = Duration::from_secs(5);
-/// Deliveries attempted at once.
-const BATCH: usize = 16;
+/// Webhook deliveries in flight at once, at most (each to another webhook and another host).
+pub const SENDERS: usize = 4;
 const USER_AGENT: &str = concat!("affiliated/", env!("CARGO_PKG_VERSION"), " (webhook)");
 
 /// The `webhook-signature` value: `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body`,
@@ -60,29 +65,40 @@ fn without_path(error: &str) -> String {
     }
 }
 
-/// Delivers the webhooks due now, at most [`BATCH`] at once, and records each outcome.
-/// Returns whether any were due.
-pub fn deliver_due(db: &Connection, agent: &ureq::Agent, writer: &Writer) -> bool {
-    let due = match webhook_deliveries::due(db, now_ms(), BATCH) {
-        Ok(due) => due,
-        Err(e) => {
-            log::error!("reading due webhooks: {e}");
-            return false;
-        }
-    };
-    thread::scope(|scope| {
-        for d in &due {
-            scope.spawn(move || deliver(agent, writer, d));
-        }
-    });
-    !due.is_empty()
+/// The webhooks' lane: each webhook (one URL of the merchant's) is a party.
+pub struct Webhooks {
+    pub agent: ureq::Agent,
+    pub writer: Writer,
 }
 
-fn deliver(agent: &ureq::Agent, writer: &Writer, due: &Due) {
-    let outcome = attempt(agent, due);
-    let d = &due.delivery;
-    let what = format!("webhook delivery {} ({} to webhook {})", d.id, d.event, d.webhook_id);
-    finish(writer, Outbox::Webhooks, d.id, &what, d.progress.attempts + 1, outcome);
+impl lane::Source for Webhooks {
+    type Item = Due;
+    type Ready = Due;
+    const NAME: &'static str = "webhooks";
+
+    fn due(&self, db: &Connection, now: i64) -> Result<Vec<Turn<Due>>, Error> {
+        let due = webhook_deliveries::due_per_webhook(db, now, lane::PARTIES)?;
+        Ok(due
+            .into_iter()
+            .map(|d| Turn {
+                id: d.delivery.id,
+                party: d.delivery.webhook_id,
+                destination: outbound::destination(&d.url),
+                item: d,
+            })
+            .collect())
+    }
+
+    fn ready(&self, _: &Connection, due: Due) -> Due {
+        due
+    }
+
+    fn send(&self, due: Due) {
+        let outcome = attempt(&self.agent, &due);
+        let d = &due.delivery;
+        let what = format!("webhook delivery {} ({} to webhook {})", d.id, d.event, d.webhook_id);
+        finish(&self.writer, Outbox::Webhooks, d.id, &what, d.progress.attempts + 1, outcome);
+    }
 }
 
 #[cfg(test)]

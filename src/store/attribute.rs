@@ -18,15 +18,22 @@ pub type Attribution = Result<Resolved, Error>;
 
 /// Tries the keys in precedence order; the first that resolves wins. When none does, the
 /// refusal of the first key given is returned (or `missing_attribution` when none was given).
-pub fn resolve(conn: &Connection, keys: &Keys, now: i64) -> Result<Attribution, Error> {
+///
+/// `test` is the namespace of the report (test data or live). Identifiers the merchant
+/// chooses, and so can be guessed (customer IDs, session IDs, a caller's own click ID), are
+/// looked up in that namespace only: a test key can neither read a live customer's or session's
+/// affiliate nor make a live order test data. The server's own click IDs are unguessable and
+/// work across (a live report through a test click is test data). Coupons and affiliates are
+/// the catalog, shared by both.
+pub fn resolve(conn: &Connection, keys: &Keys, test: bool, now: i64) -> Result<Attribution, Error> {
     let mut first_refusal = None;
     for key in Key::PRECEDENCE {
         let attempt = match key {
-            Key::Click => keys.click_id.as_deref().map(|id| by_click(conn, id, now)),
+            Key::Click => keys.click_id.as_deref().map(|id| by_click(conn, id, test, now)),
             Key::Affiliate => keys.referral_code.as_deref().map(|code| by_affiliate(conn, code, keys.offer.as_deref())),
             Key::Coupon => keys.coupon.as_deref().map(|code| by_coupon(conn, code)),
-            Key::Customer => keys.customer_id.as_deref().map(|id| by_customer(conn, id)),
-            Key::Session => keys.session_id.as_deref().map(|id| by_session(conn, id, now)),
+            Key::Customer => keys.customer_id.as_deref().map(|id| by_customer(conn, id, test)),
+            Key::Session => keys.session_id.as_deref().map(|id| by_session(conn, id, test, now)),
         };
         match attempt.transpose()? {
             None => continue,
@@ -65,8 +72,8 @@ fn by_a_click(key: Key, click: AttributableClick) -> Resolved {
     }
 }
 
-fn by_click(conn: &Connection, id: &str, now: i64) -> Result<Attribution, Error> {
-    let Some(click) = clicks::attributable(conn, id)? else {
+fn by_click(conn: &Connection, id: &str, test: bool, now: i64) -> Result<Attribution, Error> {
+    let Some(click) = clicks::attributable(conn, id, test)? else {
         return Ok(Err(Error::bad_request(
             "invalid_click_id",
             format!("no click has id `{id}` (unknown, erased or expired by retention)"),
@@ -104,8 +111,8 @@ fn by_coupon(conn: &Connection, code: &str) -> Result<Attribution, Error> {
     Ok(Ok(Resolved { coupon_code: Some(coupon.code), ..resolved(Key::Coupon, coupon.affiliate_id, offer_id) }))
 }
 
-fn by_customer(conn: &Connection, customer_id: &str) -> Result<Attribution, Error> {
-    let Some(customer) = customers::get(conn, customer_id)? else {
+fn by_customer(conn: &Connection, customer_id: &str, test: bool) -> Result<Attribution, Error> {
+    let Some(customer) = customers::get(conn, customer_id, test)? else {
         return Ok(Err(Error::bad_request(
             "invalid_customer",
             format!("no customer has id `{customer_id}`; create it with POST /api/v1/customers"),
@@ -118,8 +125,8 @@ fn by_customer(conn: &Connection, customer_id: &str) -> Result<Attribution, Erro
     }))
 }
 
-fn by_session(conn: &Connection, session_id: &str, now: i64) -> Result<Attribution, Error> {
-    let click = match session_click(conn, session_id, now)? {
+fn by_session(conn: &Connection, session_id: &str, test: bool, now: i64) -> Result<Attribution, Error> {
+    let click = match session_click(conn, session_id, test, now)? {
         SessionOutcome::Chosen(click) => click,
         SessionOutcome::NoClicks => {
             return Ok(Err(Error::bad_request(
@@ -143,10 +150,11 @@ pub enum SessionOutcome {
     AllExpired,
 }
 
-/// The click of a session that gets the credit at `now`: the offer of the session's most recent
-/// click decides between first and last click; clicks outside their window do not count.
-pub fn session_click(conn: &Connection, session_id: &str, now: i64) -> Result<SessionOutcome, Error> {
-    let mut clicks = clicks::of_session(conn, session_id)?;
+/// The click of a session that gets the credit at `now`, among the clicks of namespace `test`:
+/// the offer of the session's most recent click decides between first and last click; clicks
+/// outside their window do not count.
+pub fn session_click(conn: &Connection, session_id: &str, test: bool, now: i64) -> Result<SessionOutcome, Error> {
+    let mut clicks = clicks::of_session(conn, session_id, test)?;
     let Some(latest) = clicks.last() else { return Ok(SessionOutcome::NoClicks) };
     let model = latest.model;
     let candidates: Vec<SessionClick> =

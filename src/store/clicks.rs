@@ -71,8 +71,8 @@ pub fn new_id(now: i64) -> String {
 
 /// Records a click under `id` (from [`new_id`]); the daily totals follow by trigger. One
 /// statement, so the writer may run it without a savepoint (`Writer::run_single`). A caller's
-/// own ID (`alias`) that another click has is refused by its UNIQUE index: 409
-/// `duplicate_click_id`.
+/// own ID (`alias`) that another click of the same namespace (test data or live) has is refused
+/// by its UNIQUE index: 409 `duplicate_click_id`.
 pub fn insert(conn: &Connection, id: &str, click: &NewClick, now: i64) -> Result<(), Error> {
     let [s1, s2, s3, s4, s5] = &click.subs;
     conn.prepare_cached(
@@ -129,8 +129,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Click> {
     })
 }
 
-/// A click by its ID, or by the ID its caller chose for it.
-pub fn get(conn: &Connection, id: &str) -> Result<Option<Click>, Error> {
+/// A click by its ID, or by the ID its caller chose for it, in namespace `test` (test data or
+/// live) or, with `None`, in either (a caller's ID that is both: the live click).
+pub fn get(conn: &Connection, id: &str, test: Option<bool>) -> Result<Option<Click>, Error> {
     let select = |column: &str| -> Result<Option<Click>, Error> {
         Ok(conn
             .prepare_cached(&format!(
@@ -138,9 +139,9 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Click>, Error> {
                         c.referrer, c.user_agent, c.ip, c.source, c.sub1, c.sub2, c.sub3, c.sub4, c.sub5, c.test,
                         c.flags
                  FROM clicks c JOIN affiliates a ON a.id = c.affiliate_id JOIN offers o ON o.id = c.offer_id
-                 WHERE c.{column} = ?1"
+                 WHERE c.{column} = ?1 AND (?2 IS NULL OR c.test = ?2) ORDER BY c.test LIMIT 1"
             ))?
-            .query_row([id], from_row)
+            .query_row(params![id, test], from_row)
             .optional()?)
     };
     by_id_or_alias(id, || select("id"), || select("alias"))
@@ -190,23 +191,36 @@ fn attributable_from_row(r: &Row<'_>) -> rusqlite::Result<AttributableClick> {
     })
 }
 
-pub fn attributable(conn: &Connection, id: &str) -> Result<Option<AttributableClick>, Error> {
-    let select = |column: &str| -> Result<Option<AttributableClick>, Error> {
+/// The click a report in namespace `test` names: by its own ID in either namespace (an
+/// unguessable ID is proof its holder was given it; a live report through a test click is test
+/// data), by the ID its caller chose only among the report's own namespace's clicks (those IDs
+/// can be guessed: a test key must not be able to claim the one a live click will use).
+pub fn attributable(conn: &Connection, id: &str, test: bool) -> Result<Option<AttributableClick>, Error> {
+    let by_id = || -> Result<Option<AttributableClick>, Error> {
         Ok(conn
-            .prepare_cached(&format!("{ATTRIBUTABLE} WHERE c.{column} = ?1"))?
+            .prepare_cached(&format!("{ATTRIBUTABLE} WHERE c.id = ?1"))?
             .query_row([id], attributable_from_row)
             .optional()?)
     };
-    by_id_or_alias(id, || select("id"), || select("alias"))
+    let by_alias = || -> Result<Option<AttributableClick>, Error> {
+        Ok(conn
+            .prepare_cached(&format!("{ATTRIBUTABLE} WHERE c.alias = ?1 AND c.test = ?2"))?
+            .query_row(params![id, test], attributable_from_row)
+            .optional()?)
+    };
+    by_id_or_alias(id, by_id, by_alias)
 }
 
-/// The most recent clicks of a session (at most 1000), oldest first. Clicks made in the same
-/// millisecond are ordered by ID: arbitrary, but the same answer every time.
-pub fn of_session(conn: &Connection, session_id: &str) -> Result<Vec<AttributableClick>, Error> {
+/// The most recent clicks of a session in namespace `test` (at most 1000), oldest first. Session
+/// IDs are the merchant's and can be guessed, so test and live clicks of one session never mix:
+/// a test click cannot take a live session's sale. Clicks made in the same millisecond are
+/// ordered by ID: arbitrary, but the same answer every time.
+pub fn of_session(conn: &Connection, session_id: &str, test: bool) -> Result<Vec<AttributableClick>, Error> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT * FROM ({ATTRIBUTABLE} WHERE c.session_id = ?1 ORDER BY c.created_at DESC, c.id DESC LIMIT 1000)
+        "SELECT * FROM ({ATTRIBUTABLE} WHERE c.session_id = ?1 AND c.test = ?2
+                        ORDER BY c.created_at DESC, c.id DESC LIMIT 1000)
          ORDER BY created_at, id"
     ))?;
-    let rows = stmt.query_map([session_id], attributable_from_row)?;
+    let rows = stmt.query_map(params![session_id, test], attributable_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

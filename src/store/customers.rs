@@ -1,5 +1,7 @@
 //! Customers: a merchant's customer tied to the affiliate who brought them, for recurring
 //! commissions. The tie stores the affiliate and offer themselves, so it outlives the click.
+//! Customer IDs are the merchant's, so test and live ties are separate namespaces (`UNIQUE
+//! (customer_id, test)`): every lookup names the one it reads.
 
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
@@ -43,25 +45,41 @@ const SELECT: &str = "SELECT c.id, c.customer_id, c.affiliate_id, a.referral_cod
                              c.click_id, c.coupon_code, c.email, c.name, c.created_at, c.test
                       FROM customers c JOIN affiliates a ON a.id = c.affiliate_id JOIN offers o ON o.id = c.offer_id";
 
-/// The customer most recently tied with this e-mail address (compared without letter case).
-pub fn by_email(conn: &Connection, email: &str) -> Result<Option<Customer>, Error> {
+/// The customer of namespace `test` most recently tied with this e-mail address (compared
+/// without letter case).
+pub fn by_email(conn: &Connection, email: &str, test: bool) -> Result<Option<Customer>, Error> {
     Ok(conn
         .prepare_cached(&format!(
-            "{SELECT} WHERE c.email = ?1 COLLATE NOCASE AND c.email IS NOT NULL ORDER BY c.id DESC LIMIT 1"
+            "{SELECT} WHERE c.email = ?1 COLLATE NOCASE AND c.email IS NOT NULL AND c.test = ?2
+             ORDER BY c.id DESC LIMIT 1"
         ))?
-        .query_row([email.trim()], from_row)
+        .query_row(params![email.trim(), test], from_row)
         .optional()?)
 }
 
-pub fn get(conn: &Connection, customer_id: &str) -> Result<Option<Customer>, Error> {
-    select_one(conn, "c.customer_id = ?1", customer_id)
+/// The tie of `customer_id` in namespace `test` (test data or live).
+pub fn get(conn: &Connection, customer_id: &str, test: bool) -> Result<Option<Customer>, Error> {
+    Ok(conn
+        .prepare_cached(&format!("{SELECT} WHERE c.customer_id = ?1 AND c.test = ?2"))?
+        .query_row(params![customer_id, test], from_row)
+        .optional()?)
+}
+
+/// The tie of `customer_id` in either namespace, the live one first (for a live key, which sees
+/// test data too).
+pub fn any(conn: &Connection, customer_id: &str) -> Result<Option<Customer>, Error> {
+    Ok(conn
+        .prepare_cached(&format!("{SELECT} WHERE c.customer_id = ?1 ORDER BY c.test LIMIT 1"))?
+        .query_row([customer_id], from_row)
+        .optional()?)
 }
 
 fn select_one(conn: &Connection, condition: &str, value: impl ToSql) -> Result<Option<Customer>, Error> {
     Ok(conn.prepare_cached(&format!("{SELECT} WHERE {condition}"))?.query_row([value], from_row).optional()?)
 }
 
-/// Inserts the customer row unless the id exists; returns the row id either way.
+/// Inserts the customer row unless the id exists in namespace `test`; returns the row id either
+/// way.
 #[allow(clippy::too_many_arguments)]
 pub fn insert_tie(
     conn: &Connection,
@@ -74,7 +92,7 @@ pub fn insert_tie(
 ) -> Result<i64, Error> {
     conn.prepare_cached(
         "INSERT INTO customers (customer_id, affiliate_id, offer_id, click_id, coupon_code, email, name, created_at, test)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (customer_id) DO NOTHING",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (customer_id, test) DO NOTHING",
     )?
     .execute(params![
         customer_id,
@@ -88,8 +106,8 @@ pub fn insert_tie(
         test
     ])?;
     Ok(conn
-        .prepare_cached("SELECT id FROM customers WHERE customer_id = ?1")?
-        .query_row([customer_id], |r| r.get(0))?)
+        .prepare_cached("SELECT id FROM customers WHERE customer_id = ?1 AND test = ?2")?
+        .query_row(params![customer_id, test], |r| r.get(0))?)
 }
 
 pub fn get_by_row(conn: &Connection, id: i64) -> Result<Customer, Error> {

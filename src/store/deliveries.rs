@@ -1,12 +1,15 @@
 //! The outbox of postbacks to affiliates' own trackers. A row is written in the same transaction
 //! as the conversion change it reports, so a committed change is never left unreported and an
-//! uncommitted one is never reported. `outbox.rs` delivers the rows.
+//! uncommitted one is never reported. `outbox.rs` delivers the rows, each affiliate's oldest due
+//! one at a time ([`due_per_affiliate`]). A test postback (event `test`) is queued at most
+//! `tracking::outbound::TEST_POSTBACKS_PER_HOUR` times an hour per affiliate ([`queue_test`])
+//! and gets one attempt, never retried on its own.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::Error;
 use crate::tracking::conversion::Conversion;
-use crate::tracking::outbound::MacroValues;
+use crate::tracking::outbound::{self, MacroValues};
 
 /// Gives up on a delivery after this many attempts: about a day with [`retry_delay_secs`].
 pub const MAX_ATTEMPTS: i64 = 18;
@@ -128,25 +131,51 @@ pub fn not_found(id: impl std::fmt::Display) -> Error {
     Error::not_found("not_found", format!("no postback delivery has id {id}"))
 }
 
+/// What [`queue_test`] did.
+#[derive(Debug)]
+pub enum TestPostback {
+    Queued(Box<Delivery>),
+    /// The affiliate had its test postbacks of the hour; another may be queued in this many
+    /// seconds.
+    TooMany {
+        retry_after: u64,
+    },
+}
+
 /// Queues a sample postback (event `test`) to the postback URL of affiliate `code`, so both
-/// sides can check the wiring and the signature. Must run on the writer.
-pub fn queue_test(conn: &Connection, code: &str, now: i64) -> Result<Delivery, Error> {
+/// sides can check the wiring and the signature, unless the affiliate had
+/// `tracking::outbound::TEST_POSTBACKS_PER_HOUR` within the hour. Must run on the writer: the
+/// count and the insert are one transaction.
+pub fn queue_test(conn: &Connection, code: &str, now: i64) -> Result<TestPostback, Error> {
     let affiliate = super::affiliates::by_code(conn, code)?.ok_or_else(|| super::affiliates::unknown(code))?;
     let template = affiliate.postback_url.ok_or_else(|| {
         Error::conflict("no_postback_url", format!("affiliate `{code}` has no postback_url; set one with PATCH first"))
     })?;
+    let recent: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT created_at FROM postback_deliveries WHERE affiliate_id = ?1 AND event = 'test' AND created_at > ?2",
+        )?
+        .query_map(params![affiliate.id, now - outbound::TEST_WINDOW_MS], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if let Some(retry_after) = outbound::test_postback_wait(&recent, now) {
+        return Ok(TestPostback::TooMany { retry_after });
+    }
     let id = insert(conn, affiliate.id, None, "test", &MacroValues::sample().fill(&template), true, now)?;
-    get(conn, id)?.ok_or_else(|| Error::internal("delivery vanished"))
+    let delivery = get(conn, id)?.ok_or_else(|| Error::internal("delivery vanished"))?;
+    Ok(TestPostback::Queued(Box::new(delivery)))
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Delivery>, Error> {
     Ok(conn.prepare_cached(&format!("{SELECT} WHERE d.id = ?1"))?.query_row([id], from_row).optional()?)
 }
 
-/// Deliveries due at `now`, oldest first.
-pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Delivery>, Error> {
+/// The oldest delivery due at `now` of each affiliate that has one (at most `limit`
+/// affiliates): what the outbox chooses its next deliveries from.
+pub fn due_per_affiliate(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Delivery>, Error> {
     let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT} WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 ORDER BY d.next_attempt_at LIMIT ?2"
+        "{SELECT} WHERE d.id IN (SELECT min(id) FROM postback_deliveries
+                                 WHERE status = 'pending' AND next_attempt_at <= ?1 GROUP BY affiliate_id)
+         ORDER BY d.id LIMIT ?2"
     ))?;
     let rows = stmt.query_map(params![now, limit as i64], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -196,7 +225,8 @@ impl Outbox {
 }
 
 /// Records the outcome of one attempt of a row of `outbox`: delivered, retried after
-/// [`retry_delay_secs`], or given up after [`MAX_ATTEMPTS`].
+/// [`retry_delay_secs`], or given up after [`MAX_ATTEMPTS`] (a test postback after its one
+/// attempt: it is never retried on its own).
 pub fn record_attempt_in(
     conn: &Connection,
     outbox: Outbox,
@@ -207,12 +237,14 @@ pub fn record_attempt_in(
     now: i64,
 ) -> Result<(), Error> {
     let table = outbox.table();
-    let attempts: i64 =
-        conn.prepare_cached(&format!("SELECT attempts FROM {table} WHERE id = ?1"))?.query_row([id], |r| r.get(0))?;
+    let (attempts, event): (i64, String) = conn
+        .prepare_cached(&format!("SELECT attempts, event FROM {table} WHERE id = ?1"))?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let attempts = attempts + 1;
+    let once = outbox == Outbox::Postbacks && event == "test";
     let (new_status, next) = if ok {
         ("delivered", now)
-    } else if attempts >= MAX_ATTEMPTS {
+    } else if attempts >= MAX_ATTEMPTS || once {
         ("failed", now)
     } else {
         ("pending", now + retry_delay_secs(attempts - 1) * 1000)

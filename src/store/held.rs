@@ -70,11 +70,17 @@ pub fn hold(conn: &Connection, wait: &Wait, origin: &Origin, action: &Action, no
     Ok(inserted == 1)
 }
 
-/// Takes every action waiting for `wait`, oldest first, out of the table (with the other rows
-/// of the same action: a refund may wait for one of several orders).
-pub fn take(conn: &Connection, wait: &Wait) -> Result<Vec<Held>, Error> {
+/// Takes every action of namespace `test` (from the platform's test mode, or live) waiting for
+/// `wait`, oldest first, out of the table (with the other rows of the same action: a refund may
+/// wait for one of several orders). A test order or tie never releases a live event, nor the
+/// other way round: the event would not find it when replayed.
+pub fn take(conn: &Connection, wait: &Wait, test: bool) -> Result<Vec<Held>, Error> {
     let (waits_for, awaited) = wait.parts();
-    let rows = select(conn, "waits_for = ?1 AND awaited = ?2", params![waits_for, awaited])?;
+    let rows = select(
+        conn,
+        "waits_for = ?1 AND awaited = ?2 AND coalesce(test, 0) = ?3 ORDER BY id",
+        params![waits_for, awaited, test],
+    )?;
     remove(conn, &rows)
 }
 
@@ -188,10 +194,10 @@ mod tests {
         let wait = Wait::Customer("stripe:cus_1".into());
         assert!(hold(&conn, &wait, &origin(), &invoice(), 10).unwrap());
         assert!(!hold(&conn, &wait, &origin(), &invoice(), 11).unwrap(), "a retry is held once");
-        assert_eq!(take(&conn, &Wait::Customer("stripe:cus_2".into())).unwrap(), []);
-        let taken = take(&conn, &wait).unwrap();
+        assert_eq!(take(&conn, &Wait::Customer("stripe:cus_2".into()), false).unwrap(), []);
+        let taken = take(&conn, &wait, false).unwrap();
         assert_eq!(taken, [Held { origin: origin(), action: invoice(), held_at: 10 }]);
-        assert_eq!(take(&conn, &wait).unwrap(), [], "taken means gone");
+        assert_eq!(take(&conn, &wait, false).unwrap(), [], "taken means gone");
     }
 
     #[test]
@@ -200,8 +206,22 @@ mod tests {
         for order in ["pi_1", "in_1"] {
             hold(&conn, &Wait::Order(order.into()), &origin(), &refund(), 5).unwrap();
         }
-        assert_eq!(take(&conn, &Wait::Order("in_1".into())).unwrap().len(), 1);
-        assert_eq!(take(&conn, &Wait::Order("pi_1".into())).unwrap(), [], "its other row went with it");
+        assert_eq!(take(&conn, &Wait::Order("in_1".into()), false).unwrap().len(), 1);
+        assert_eq!(take(&conn, &Wait::Order("pi_1".into()), false).unwrap(), [], "its other row went with it");
+    }
+
+    #[test]
+    fn a_test_mode_event_is_released_only_by_test_data_and_a_live_one_by_live_data() {
+        let conn = db();
+        let test_mode = Origin { test: Some(true), ..origin() };
+        let no_flag = Origin { test: None, ..origin() };
+        hold(&conn, &Wait::Order("pi_1".into()), &test_mode, &refund(), 5).unwrap();
+        assert_eq!(take(&conn, &Wait::Order("pi_1".into()), false).unwrap(), [], "a live order of that id");
+        assert_eq!(take(&conn, &Wait::Order("pi_1".into()), true).unwrap().len(), 1);
+        let tie = Wait::Customer("woocommerce:7".into());
+        hold(&conn, &tie, &no_flag, &invoice(), 5).unwrap();
+        assert_eq!(take(&conn, &tie, true).unwrap(), [], "a platform without a test mode is live");
+        assert_eq!(take(&conn, &tie, false).unwrap().len(), 1);
     }
 
     #[test]
@@ -209,7 +229,7 @@ mod tests {
         let conn = db();
         hold(&conn, &Wait::Customer("stripe:cus_1".into()), &origin(), &invoice(), 10).unwrap();
         assert!(crate::store::retention::erase_customer(&conn, "stripe:cus_1", 20).unwrap());
-        assert_eq!(take(&conn, &Wait::Customer("stripe:cus_1".into())).unwrap(), []);
+        assert_eq!(take(&conn, &Wait::Customer("stripe:cus_1".into()), false).unwrap(), []);
     }
 
     #[test]
@@ -262,6 +282,10 @@ mod tests {
             [("expired".to_string(), "refund".to_string()), ("expired".to_string(), "conversion".to_string())]
         );
         assert_eq!(expire(&conn, 200, 1_000, 10).unwrap(), 0);
-        assert_eq!(take(&conn, &Wait::Customer("stripe:cus_9".into())).unwrap().len(), 1, "the recent one stayed");
+        assert_eq!(
+            take(&conn, &Wait::Customer("stripe:cus_9".into()), false).unwrap().len(),
+            1,
+            "the recent one stayed"
+        );
     }
 }

@@ -32,22 +32,63 @@ const MIGRATIONS: &[Migration] = &[
     Migration { script: include_str!("../../migrations/0008-ledger.sql"), then: Some(super::ledger::backfill) },
     script(include_str!("../../migrations/0009-webhooks.sql")),
     script(include_str!("../../migrations/0010-portal.sql")),
+    script(include_str!("../../migrations/0011-namespaces-and-ids.sql")),
     script(include_str!("../../migrations/0014-converted-clicks.sql")),
 ];
 
 /// The version `schema.sql` corresponds to.
 pub const CURRENT: i64 = 1 + MIGRATIONS.len() as i64;
 
-/// Brings the database to [`CURRENT`]. Returns an operator-facing message on failure.
+/// This program, as databases and backups name it: `affiliated X.Y.Z`.
+pub fn program() -> String {
+    format!("affiliated {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The setting that names the program that last wrote the database's schema.
+const WRITTEN_BY: &str = "written_by";
+
+/// The program that last opened the database for writing, if it says (older releases did not).
+pub fn written_by(conn: &Connection) -> Option<String> {
+    conn.query_row("SELECT value FROM settings WHERE name = ?1", [WRITTEN_BY], |r| r.get(0)).ok()
+}
+
+/// The schema version of a database that must be migrated (one that exists, older than
+/// [`CURRENT`]); `None` for a new, a current or a newer one (which [`run`] refuses).
+pub fn pending(conn: &Connection) -> Result<Option<i64>, String> {
+    let version = user_version(conn)?;
+    Ok((1..CURRENT).contains(&version).then_some(version))
+}
+
+/// Brings the database to [`CURRENT`] and records this program as its writer. Returns an
+/// operator-facing message on failure; a database newer than this program is refused, naming
+/// both versions.
 pub fn run(conn: &Connection) -> Result<(), String> {
     let version = user_version(conn)?;
+    if version > CURRENT {
+        let this = program();
+        let (by, run) = match written_by(conn) {
+            Some(by) => (by.clone(), format!("{by} or newer")),
+            None => ("a newer affiliated".to_string(), "a newer affiliated".to_string()),
+        };
+        return Err(format!(
+            "this database was written by {by} (schema {version}); this is {this} (schema {CURRENT}), which cannot \
+             use it. Run {run}, or restore the backup taken before the upgrade (docs/operations.md, Upgrade)"
+        ));
+    }
+    migrate(conn, version)?;
+    if written_by(conn).as_deref() != Some(program().as_str()) {
+        conn.execute(
+            "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            [WRITTEN_BY, &program()],
+        )
+        .map_err(|e| format!("while recording the program version: {e}"))?;
+    }
+    Ok(())
+}
+
+fn migrate(conn: &Connection, version: i64) -> Result<(), String> {
     if version == CURRENT {
         return Ok(());
-    }
-    if version > CURRENT {
-        return Err(format!(
-            "the database has schema version {version}, newer than this binary knows ({CURRENT}); run a newer affiliated"
-        ));
     }
     if version == 0 {
         let tables: i64 = conn
@@ -124,6 +165,54 @@ mod tests {
         let tables: i64 =
             conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'conversions'", [], |r| r.get(0)).unwrap();
         assert_eq!(tables, 1);
+    }
+
+    /// Every table whose rows leave the server by their integer id (in answers, postbacks,
+    /// webhooks, logs, change history) is AUTOINCREMENT, so deleting its newest rows never lets
+    /// an id be handed out again; the tables that are not either keep no such ids or never lose
+    /// a row (affiliates and offers are never deleted, ledger entries cannot be).
+    #[test]
+    fn tables_whose_ids_leave_the_server_never_reuse_them() {
+        let conn = Connection::open_in_memory().unwrap();
+        run(&conn).unwrap();
+        let autoincrement = |table: &str| -> bool {
+            let sql: String =
+                conn.query_row("SELECT sql FROM sqlite_master WHERE name = ?1", [table], |r| r.get(0)).unwrap();
+            sql.contains("PRIMARY KEY AUTOINCREMENT")
+        };
+        for table in [
+            "api_keys",
+            "conversions",
+            "payout_runs",
+            "payouts",
+            "postbacks_received",
+            "postback_deliveries",
+            "hooks_received",
+            "webhooks",
+            "webhook_deliveries",
+        ] {
+            assert!(autoincrement(table), "{table}");
+        }
+    }
+
+    #[test]
+    fn a_newer_database_is_refused_naming_both_versions() {
+        let conn = Connection::open_in_memory().unwrap();
+        run(&conn).unwrap();
+        assert_eq!(written_by(&conn), Some(program()));
+        conn.pragma_update(None, "user_version", CURRENT + 4).unwrap();
+        conn.execute("UPDATE settings SET value = 'affiliated 9.1.0' WHERE name = 'written_by'", []).unwrap();
+        let e = run(&conn).unwrap_err();
+        let expected = format!(
+            "this database was written by affiliated 9.1.0 (schema {}); this is {} (schema {CURRENT}), which \
+             cannot use it. Run affiliated 9.1.0 or newer, or restore the backup taken before the upgrade",
+            CURRENT + 4,
+            program()
+        );
+        assert!(e.starts_with(&expected), "{e}");
+        assert_eq!(pending(&conn).unwrap(), None);
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        assert_eq!(pending(&conn).unwrap(), Some(3));
     }
 
     #[test]

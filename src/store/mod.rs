@@ -73,10 +73,32 @@ impl Synchronous {
 
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What opening a database for writing does when its schema is older than this program's.
+pub enum Upgrade<'a> {
+    /// Migrate straight away (unit tests and benchmarks).
+    Migrate,
+    /// Write a verified backup (`backup::run`, with these settings) into `dir` first, then
+    /// migrate: what `serve` and `migrate` do.
+    BackUpFirst { dir: &'a Path, environment: &'a [(String, String)] },
+    /// Refuse, saying how to upgrade: the other tools never change the schema.
+    Refuse,
+}
+
 /// Opens (creating if needed) the database for writing, switches it to WAL and brings the
 /// schema up to date. With `autocheckpoint` > 0 this connection checkpoints after commits that
 /// leave that many pages in the WAL; the server passes 0 and runs `checkpointer` instead.
 pub fn open_writer(path: &Path, sync: Synchronous, autocheckpoint: u32) -> Result<Connection, String> {
+    open_writer_with(path, sync, autocheckpoint, Upgrade::Migrate).map(|(conn, _)| conn)
+}
+
+/// [`open_writer`], deciding what an older schema gets. Returns the connection and the backup
+/// written before migrating, if one was.
+pub fn open_writer_with(
+    path: &Path,
+    sync: Synchronous,
+    autocheckpoint: u32,
+    upgrade: Upgrade,
+) -> Result<(Connection, Option<std::path::PathBuf>), String> {
     file::prepare(path)?;
     let conn = Connection::open(path).map_err(|e| format!("while opening the database {}: {e}", path.display()))?;
     configure(&conn, sync).map_err(|e| format!("while configuring the database {}: {e}", path.display()))?;
@@ -88,8 +110,46 @@ pub fn open_writer(path: &Path, sync: Synchronous, autocheckpoint: u32) -> Resul
     }
     conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint)
         .map_err(|e| format!("while configuring checkpoints: {e}"))?;
+    let unpacked = backup::unpack_in_place(&conn, path)?;
+    for line in &unpacked {
+        log::warn!("{line}");
+    }
+    if !unpacked.is_empty() {
+        // The backup's table is gone from the pages; fold them into the file now, so the old
+        // pages with the key and token do not wait in the main file for the next checkpoint.
+        checkpoint_truncate(&conn);
+    }
+    let mut written = None;
+    if let Some(from) = migrate::pending(&conn)? {
+        match upgrade {
+            Upgrade::Migrate => {}
+            Upgrade::Refuse => {
+                return Err(format!(
+                    "the database {} has schema version {from}, older than {} (schema {}); upgrade it with \
+                     `affiliated migrate --db {}` (which backs it up first), or start the server",
+                    path.display(),
+                    migrate::program(),
+                    migrate::CURRENT,
+                    path.display()
+                ));
+            }
+            Upgrade::BackUpFirst { dir, environment } => {
+                let out = backup::fresh_path(dir, |at| backup::pre_upgrade_name(at, from));
+                backup::ensure_dir(dir)
+                    .and_then(|()| backup::run(path, &out, environment))
+                    .map_err(|e| format!("the database was not migrated, because the backup before it failed: {e}"))?;
+                log::warn!(
+                    "backed up the database (schema {from}) to {} before migrating it to schema {}; restore it with \
+                     `affiliated restore` to go back",
+                    out.display(),
+                    migrate::CURRENT
+                );
+                written = Some(out);
+            }
+        }
+    }
     migrate::run(&conn)?;
-    Ok(conn)
+    Ok((conn, written))
 }
 
 /// Opens an existing database for reading only (HTTP workers).
@@ -107,7 +167,15 @@ pub fn open_reader(path: &Path) -> Result<Connection, String> {
 /// not make a database of its own that the server never sees.
 pub fn open_tool(path: &Path) -> Result<Connection, String> {
     file::existing(path)?;
-    open_writer(path, Synchronous::Full, 1000)
+    open_writer_with(path, Synchronous::Full, 1000, Upgrade::Refuse).map(|(conn, _)| conn)
+}
+
+/// Opens a database file as it is, without changing its journal mode or schema (a restore's
+/// copy, before it becomes the live database), with the pragmas every connection has.
+pub fn open_as_is(path: &Path) -> Result<Connection, String> {
+    let conn = Connection::open(path).map_err(|e| format!("while opening {}: {e}", path.display()))?;
+    configure(&conn, Synchronous::Full).map_err(|e| format!("while configuring {}: {e}", path.display()))?;
+    Ok(conn)
 }
 
 fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {

@@ -17,9 +17,7 @@ pub const GRACE_MS: i64 = 24 * 3600 * 1000;
 pub const TOKEN_PREFIX: &str = "pbt_";
 
 pub fn token_file(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".postback-token");
-    PathBuf::from(name)
+    super::file::companion(db, super::file::Companion::PostbackToken)
 }
 
 use super::settings::{get as setting, set};

@@ -117,9 +117,7 @@ pub fn erasure_hash(kind: Kind, id: &str) -> String {
 }
 
 pub fn log_file(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".erasure-log");
-    PathBuf::from(name)
+    super::file::companion(db, super::file::Companion::ErasureLog)
 }
 
 /// Appends an erasure to the log file and syncs it, before the database is changed: a crash in
@@ -135,6 +133,17 @@ pub fn append_log(db: &Path, kind: Kind, id: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Whether `line` is one the erasure log holds (`customer HASH`, `affiliate HASH`, `click
+/// PREFIX HASH`), so a file handed to a restore can be told from anything else.
+pub fn is_log_line(line: &str) -> bool {
+    let hash = |h: &str| secret::from_hex32(h).is_some();
+    match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["customer" | "affiliate", h] => hash(h),
+        ["click", prefix, h] => prefix.len() == click_id::TIME_CHARS && hash(h),
+        _ => false,
+    }
+}
+
 /// Erases a customer: the customer row (e-mail, name), every click tied to it, directly or
 /// through its conversions, and every copy of what was sent about them: the raw parameters of
 /// postbacks received for their conversions or naming them, the outbound postbacks about their
@@ -143,17 +152,32 @@ pub fn append_log(db: &Path, kind: Kind, id: &str) -> std::io::Result<()> {
 /// commissions and affiliate.
 /// Returns whether anything was found.
 pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<bool, Error> {
-    let row: Option<(i64, Option<String>)> = conn
+    // Its live tie and its test tie alike (the same ID may be both).
+    let rows: Vec<(i64, Option<String>)> = conn
         .prepare_cached("SELECT id, click_id FROM customers WHERE customer_id = ?1")?
-        .query_row([customer_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+        .query_map([customer_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     record(conn, Kind::Customer, customer_id, now)?;
     // A platform's events held until this customer is tied name them (they are not tied yet,
     // so there may be no customer row): they are dropped and will never be recorded.
     let held = conn
         .prepare_cached("DELETE FROM hooks_held WHERE waits_for = 'customer' AND awaited = ?1")?
         .execute([customer_id])?;
-    let Some((row_id, own_click)) = row else { return Ok(held > 0) };
+    if rows.is_empty() {
+        return Ok(held > 0);
+    }
+    for (row_id, own_click) in rows {
+        erase_customer_row(conn, row_id, own_click, now)?;
+    }
+    conn.prepare_cached(&format!(
+        "UPDATE postbacks_received SET params = '{ERASED_PARAMS}' WHERE json_extract(params, '$.customer_id') = ?1"
+    ))?
+    .execute([customer_id])?;
+    Ok(true)
+}
+
+/// Erases one customer row (of one namespace) and what hangs on it.
+fn erase_customer_row(conn: &Connection, row_id: i64, own_click: Option<String>, now: i64) -> Result<(), Error> {
     let mut clicks: Vec<String> = conn
         .prepare_cached("SELECT click_id FROM conversions WHERE customer_id = ?1 AND click_id IS NOT NULL")?
         .query_map([row_id], |r| r.get(0))?
@@ -175,11 +199,7 @@ pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<
         conn.prepare_cached("DELETE FROM ledger_orders WHERE conversion_id = ?1")?.execute([conversion])?;
     }
     conn.prepare_cached("DELETE FROM customers WHERE id = ?1")?.execute([row_id])?;
-    conn.prepare_cached(&format!(
-        "UPDATE postbacks_received SET params = '{ERASED_PARAMS}' WHERE json_extract(params, '$.customer_id') = ?1"
-    ))?
-    .execute([customer_id])?;
-    Ok(true)
+    Ok(())
 }
 
 /// What is left of the parameters of a received postback about an erased person.
@@ -370,5 +390,14 @@ mod tests {
         assert_eq!(row, ("ann".to_string(), None, None, None));
         assert_eq!(reapply(&conn, &db, 6).unwrap(), 0, "applied once");
         assert!(!std::fs::read_to_string(log_file(&db)).unwrap().contains("ann"), "the log holds only a hash");
+        let log = std::fs::read_to_string(log_file(&db)).unwrap();
+        assert!(log.lines().all(is_log_line), "{log}");
+        append_log(&db, Kind::Click, "P7RcW10ffQP4A_Yw4l3yAX3z-13QJ5").unwrap();
+        append_log(&db, Kind::Customer, "c-1").unwrap();
+        let log = std::fs::read_to_string(log_file(&db)).unwrap();
+        assert_eq!(log.lines().filter(|l| is_log_line(l)).count(), 3, "{log}");
+        for other in ["customer", "customer abc", "click abc", "order 0000", "# notes", "affiliate ANN"] {
+            assert!(!is_log_line(other), "{other}");
+        }
     }
 }

@@ -94,12 +94,15 @@ pub fn list(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Deliveries due at `now` to live webhooks, oldest first.
-pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Due>, Error> {
+/// The oldest delivery due at `now` of each live webhook that has one (at most `limit`
+/// webhooks): what the outbox chooses its next webhook deliveries from.
+pub fn due_per_webhook(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Due>, Error> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS}, w.url, w.secret FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-         WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND w.deleted_at IS NULL
-         ORDER BY d.next_attempt_at, d.id LIMIT ?2"
+         WHERE d.id IN (SELECT min(id) FROM webhook_deliveries
+                        WHERE status = 'pending' AND next_attempt_at <= ?1 GROUP BY webhook_id)
+           AND w.deleted_at IS NULL
+         ORDER BY d.id LIMIT ?2"
     ))?;
     let rows = stmt.query_map(params![now, limit as i64], |r| {
         Ok(Due { delivery: from_row(r)?, url: r.get(14)?, key: r.get(15)? })

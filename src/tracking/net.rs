@@ -3,6 +3,18 @@
 //! link-local, unique-local, shared (CGNAT), multicast, reserved and IPv4-mapped/translated
 //! addresses that embed such an address are refused unless the operator allows private
 //! targets. Pure logic.
+//!
+//! The blocks follow IANA's IPv4 and IPv6 Special-Purpose Address Registries (checked
+//! 2026-12): every block they list as not globally reachable is refused, and so are a few that
+//! are reachable but where no tracker lives (IETF protocol assignments, the deprecated 6to4
+//! relay anycast). For IPv6 only global unicast (`2000::/3`) is public at all, which also
+//! refuses the discard prefix `100::/64`, SRv6 SIDs `5f00::/16`, the IPv4-translated
+//! `::ffff:0:0:0/96` and the local-use NAT64 prefix `64:ff9b:1::/48` (RFC 8215), whose embedded
+//! IPv4 address means whatever the local network makes it mean. Inside `2000::/3`, 6to4
+//! (`2002::/16`, RFC 3056, deprecated by RFC 7526) is refused whole: it reaches the IPv4 host it
+//! embeds through whichever relay answers, so it is a way to an IPv4 address we would not check.
+//! The one prefix with an embedded IPv4 address that is allowed is the well-known NAT64 prefix
+//! `64:ff9b::/96` (RFC 6052), and only when the embedded address is public itself.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -76,6 +88,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast (deprecated, RFC 7526)
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
         || a >= 240) // reserved
 }
@@ -87,18 +100,21 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return false;
     }
     let s = ip.segments();
-    // NAT64 (64:ff9b::/96) and IPv4-compatible (::a.b.c.d) addresses embed an IPv4 address.
+    // The well-known NAT64 prefix (64:ff9b::/96) and IPv4-compatible addresses (::a.b.c.d)
+    // embed an IPv4 address: they are as public as it is.
     if (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0]) || s[..6] == [0, 0, 0, 0, 0, 0] {
         let embedded = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
         return !ip.is_unspecified() && !ip.is_loopback() && is_public_v4(embedded);
     }
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (s[0] & 0xfe00) == 0xfc00 // unique local
-        || (s[0] & 0xffc0) == 0xfe80 // link local
-        || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated)
-        || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
+    // Only global unicast is public; the rest of the address space is loopback, unspecified,
+    // unique-local, link-local, site-local, multicast, or special-purpose and not routed
+    // (100::/64 discard, 5f00::/16 SRv6, 64:ff9b:1::/48 local-use NAT64, ...).
+    let global_unicast = (s[0] & 0xe000) == 0x2000;
+    // Inside it: 2001::/23 (IETF protocol assignments: Teredo, benchmarking, ORCHID, ...),
+    // 2001:db8::/32 (documentation), 6to4, and 3fff::/20 (documentation, RFC 9637).
+    let special =
+        (s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8)) || s[0] == 0x2002 || (s[0] == 0x3fff && s[1] < 0x1000);
+    global_unicast && !special
 }
 
 #[cfg(test)]
@@ -156,6 +172,54 @@ mod tests {
             "::127.0.0.1",
         ] {
             assert!(!public(ip), "{ip} was allowed");
+        }
+    }
+
+    /// One address in (and, where the edge matters, one just inside each edge of) every block of
+    /// IANA's special-purpose registries that is not globally reachable, plus the embedded-IPv4
+    /// prefixes: each must be refused.
+    #[test]
+    fn every_special_purpose_block_is_refused() {
+        let mut allowed = Vec::new();
+        for (block, ips) in [
+            ("6to4 relay anycast 192.88.99.0/24", &["192.88.99.0", "192.88.99.1", "192.88.99.255"][..]),
+            ("IETF protocol assignments 192.0.0.0/24", &["192.0.0.8", "192.0.0.170"]),
+            ("local-use NAT64 64:ff9b:1::/48 (RFC 8215)", &["64:ff9b:1::1", "64:ff9b:1::808:808", "64:ff9b:1:ffff::1"]),
+            (
+                "6to4 2002::/16, whatever it embeds",
+                &["2002::1", "2002:0a00:0001::1", "2002:0808:0808::1", "2002:ffff::1"],
+            ),
+            (
+                "NAT64 64:ff9b::/96 with a private IPv4 inside",
+                &["64:ff9b::c0a8:101", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe"],
+            ),
+            ("discard-only 100::/64", &["100::", "100::1", "100::ffff:ffff:ffff:ffff"]),
+            ("dummy prefix 100:0:0:1::/64 (RFC 9780)", &["100:0:0:1::1"]),
+            (
+                "IETF protocol assignments 2001::/23",
+                &["2001::1", "2001:1::1", "2001:2::1", "2001:10::1", "2001:1ff::1"],
+            ),
+            ("Teredo 2001::/32", &["2001:0:4136:e378:8000:63bf:3fff:fdd2"]),
+            ("documentation 3fff::/20 (RFC 9637)", &["3fff::1", "3fff:fff:ffff::1"]),
+            ("SRv6 SIDs 5f00::/16 (RFC 9602)", &["5f00::1"]),
+            ("IPv4-translated ::ffff:0:0:0/96", &["::ffff:0:808:808"]),
+            ("reserved by the IETF, outside 2000::/3", &["400::1", "4000::1", "8000::1", "e000::1"]),
+        ] {
+            for ip in ips {
+                if public(ip) {
+                    allowed.push(format!("{ip} ({block})"));
+                }
+            }
+        }
+        assert!(allowed.is_empty(), "allowed: {allowed:#?}");
+    }
+
+    #[test]
+    fn the_edges_of_the_refused_blocks_stay_public() {
+        for ip in
+            ["192.88.98.255", "192.88.100.1", "2001:200::1", "2003::1", "3ffe:ffff::1", "3fff:1000::1", "2001:db9::1"]
+        {
+            assert!(public(ip), "{ip} was refused");
         }
     }
 

@@ -1,6 +1,7 @@
 //! Outbound postbacks to affiliates' own trackers: which macros a postback URL template may use
-//! and how they are filled from a conversion. Pure: the store reads the values, `outbox.rs`
-//! sends the request.
+//! and how they are filled from a conversion, how many test postbacks an affiliate may have
+//! sent, and which destination (host) a delivery goes to. Pure: the store reads the values,
+//! `outbox.rs` sends the request.
 
 use super::conversion::Conversion;
 use super::link;
@@ -107,9 +108,75 @@ impl MacroValues {
     }
 }
 
+/// Test postbacks (event `test`) an affiliate may have sent within [`TEST_WINDOW_MS`], from
+/// every source together (the portal, the admin and the API): each one is a request this
+/// server sends to a URL the affiliate chose, so they must not make it a request reflector.
+pub const TEST_POSTBACKS_PER_HOUR: usize = 5;
+pub const TEST_WINDOW_MS: i64 = 3_600_000;
+
+/// Seconds until another test postback may be queued, given when the affiliate's recent ones
+/// were queued (any order), or `None` if one may be queued now.
+pub fn test_postback_wait(queued_at: &[i64], now: i64) -> Option<u64> {
+    let mut recent: Vec<i64> = queued_at.iter().copied().filter(|t| now - t < TEST_WINDOW_MS).collect();
+    if recent.len() < TEST_POSTBACKS_PER_HOUR {
+        return None;
+    }
+    recent.sort_unstable();
+    // The oldest of the last five frees a slot when it leaves the window.
+    let freed = recent[recent.len() - TEST_POSTBACKS_PER_HOUR] + TEST_WINDOW_MS;
+    Some(u64::try_from(freed - now).unwrap_or(0).div_ceil(1000).max(1))
+}
+
+/// The destination a delivery to `url` goes to, as outbound fairness counts them: its host and
+/// port, lower case (`t.example:443`), without user information. A URL without a host is its
+/// own destination.
+pub fn destination(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_ascii_lowercase() };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h).to_ascii_lowercase();
+    let has_port = match host_port.rfind(':') {
+        Some(at) => !host_port[at..].contains(']'),
+        None => false,
+    };
+    if has_port {
+        return host_port;
+    }
+    let port = if scheme.eq_ignore_ascii_case("https") { 443 } else { 80 };
+    format!("{host_port}:{port}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn five_test_postbacks_an_hour_then_a_wait_until_the_oldest_is_an_hour_old() {
+        let now = 10 * TEST_WINDOW_MS;
+        assert_eq!(test_postback_wait(&[], now), None);
+        let four: Vec<i64> = (1..=4).map(|m| now - m * 60_000).collect();
+        assert_eq!(test_postback_wait(&four, now), None);
+        let mut five = four.clone();
+        five.push(now - 30 * 60_000);
+        // The oldest of the five was queued 30 minutes ago: 30 minutes to wait.
+        assert_eq!(test_postback_wait(&five, now), Some(1800));
+        let mut with_old = five.clone();
+        with_old[4] = now - TEST_WINDOW_MS;
+        assert_eq!(test_postback_wait(&with_old, now), None, "an hour old no longer counts");
+        let six: Vec<i64> = (0..6).map(|m| now - m * 1000).collect();
+        assert_eq!(test_postback_wait(&six, now), Some(3596), "the oldest of the last five");
+        assert_eq!(test_postback_wait(&[now; 5], now), Some(3600));
+    }
+
+    #[test]
+    fn a_destination_is_a_host_and_port() {
+        assert_eq!(destination("https://T.example/pb?x=1"), "t.example:443");
+        assert_eq!(destination("http://t.example/pb"), "t.example:80");
+        assert_eq!(destination("http://t.example:8080"), "t.example:8080");
+        assert_eq!(destination("https://user:pw@t.example:8443/p#f"), "t.example:8443");
+        assert_eq!(destination("http://[2001:db8::1]/p"), "[2001:db8::1]:80");
+        assert_eq!(destination("http://[2001:db8::1]:81?x"), "[2001:db8::1]:81");
+        assert_eq!(destination("no scheme"), "no scheme");
+    }
 
     #[test]
     fn macros_are_filled_and_encoded() {

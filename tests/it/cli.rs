@@ -77,7 +77,7 @@ fn every_missing_argument_is_named() {
 /// entry's description starts in the same column, and every continuation line (including an
 /// `[ENVIRONMENT]` line) starts in that column too. An entry too long for its column has its
 /// description on the next line.
-fn check_columns(command: &str, help: &str) {
+pub fn check_columns(command: &str, help: &str) {
     let mut column: Option<usize> = None;
     let mut previous_bare = false;
     for (n, line) in help.lines().enumerate() {

@@ -34,7 +34,8 @@ fn events(s: &Server, id: &Value) -> Vec<Value> {
     s.get(&format!("/api/v1/conversions/{id}")).json()["events"].as_array().unwrap().clone()
 }
 
-fn test_key(s: &Server) -> String {
+/// A new test key (`keys create --test`) for `s`'s database.
+pub fn test_key(s: &Server) -> String {
     let out = std::process::Command::new(crate::support::bin())
         .args(["keys", "create", "--label", "try-out", "--test", "--db"])
         .arg(s.db_path())

@@ -37,16 +37,16 @@ const DOC_ADDR: &str = "127.0.0.1:8080";
 const DONE: &str = "@@doc-test: block done@@";
 
 /// Where the documents run: the directory a reader works in, and the tools on their PATH.
-struct Workplace {
+pub struct Workplace {
     /// The reader's working directory: where the server runs and its files appear.
-    dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     /// Scripts and stand-ins, kept out of the reader's directory.
-    scratch: tempfile::TempDir,
-    path: String,
+    pub scratch: tempfile::TempDir,
+    pub path: String,
 }
 
 impl Workplace {
-    fn new() -> Workplace {
+    pub fn new() -> Workplace {
         let dir = tempfile::tempdir().unwrap();
         let scratch = tempfile::tempdir().unwrap();
         let shims = scratch.path().join("bin");
@@ -70,7 +70,7 @@ impl Workplace {
         Workplace { dir, scratch, path }
     }
 
-    fn command(&self, program: &str) -> Command {
+    pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
         cmd.current_dir(self.dir.path())
             .env_clear()
@@ -80,7 +80,7 @@ impl Workplace {
         cmd
     }
 
-    fn script(&self, name: &str, code: &str) -> PathBuf {
+    pub fn script(&self, name: &str, code: &str) -> PathBuf {
         let file = self.scratch.path().join(name);
         std::fs::write(&file, code).unwrap();
         file
@@ -154,14 +154,14 @@ fn serve(place: &Workplace, block: &Block, doc: &str) -> Result<DocServer, Strin
 }
 
 /// One shell session, fed block after block.
-struct Session {
+pub struct Session {
     child: Child,
     stdin: ChildStdin,
     output: Receiver<String>,
 }
 
 impl Session {
-    fn start(place: &Workplace, shell: &str) -> Session {
+    pub fn start(place: &Workplace, shell: &str) -> Session {
         let mut child = place
             .command(shell)
             .stdin(Stdio::piped())
@@ -186,7 +186,7 @@ impl Session {
 
     /// Runs one block (sourced, so its variables and functions stay for the next) and returns
     /// what it printed, or why it failed.
-    fn run(&mut self, place: &Workplace, name: &str, code: &str) -> Result<Vec<String>, String> {
+    pub fn run(&mut self, place: &Workplace, name: &str, code: &str) -> Result<Vec<String>, String> {
         let script = place.script(name, code);
         writeln!(self.stdin, ". '{}'\necho '{DONE}'", script.display()).map_err(|e| e.to_string())?;
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -72,6 +72,7 @@ fn every_file_written_is_0600_whatever_the_umask() {
             "affiliated.db.initial-admin-token",
             "affiliated.db.postback-token",
             "affiliated.db.erasure-log",
+            "affiliated.db.device-key",
             "copy.db",
         ] {
             assert!(names.iter().any(|n| n == expected), "{expected} was not written: {names:?}");

@@ -13,7 +13,7 @@ use crate::support::{Resp, Server};
 
 pub const STRIPE_SECRET: &str = "whsec_it_0123456789abcdef";
 pub const SHOPIFY_SECRET: &str = "it-shopify-webhook-secret";
-pub const WOO_SECRET: &str = "it-woo-secret";
+pub const WOO_SECRET: &str = "it-woo-secret-0123";
 pub const PADDLE_SECRET: &str = "pdl_ntfset_01it0000000000000000000000_itsecret";
 /// The click ID every fixture carries (replaced by a real one).
 pub const FIXTURE_CLICK: &str = "0Q0CkLM2x5c1Yy3dWmYv5Vb0kCq7jT";

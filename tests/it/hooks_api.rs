@@ -62,7 +62,7 @@ fn a_secret_from_the_environment_wins_and_the_api_cannot_change_it() {
     let text = s.get("/api/v1/connectors").text();
     assert!(!text.contains(STRIPE_SECRET) && !s.log_text().contains(STRIPE_SECRET));
 
-    let flagged = Server::start_with(&["--paddle-webhook-secret", "pdl_ntfset_flag"], &[]);
+    let flagged = Server::start_with(&["--paddle-webhook-secret", "pdl_ntfset_flag_0123"], &[]);
     assert_eq!(flagged.get("/api/v1/connectors/paddle").json()["source"], "environment");
     let bad = std::process::Command::new(crate::support::bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--stripe-webhook-secret", "sk_live_oops"])
@@ -71,6 +71,66 @@ fn a_secret_from_the_environment_wins_and_the_api_cannot_change_it() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2), "an API key given as a signing secret is a usage error");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("API key"));
+}
+
+/// A secret WooCommerce generated (`wp_generate_password(50, true, true)`: spaces anywhere, at
+/// the ends too), set through the API, then a webhook signed as Woo signs it (base64 HMAC-SHA256
+/// of the raw body keyed with the exact secret): accepted. The same secret in the environment
+/// starts the server.
+const WOO_GENERATED: &str = " q]L8 b{T|:x?Ww6 ,yZ;H^(c`3<m.N}p  ~Kf=e/R7j+u!s- ";
+
+fn signed_woo_order(s: &Server, secret: &str) -> crate::support::Resp {
+    let order = fixture("woocommerce/order-processing.json", &s.click("ann", json!({})));
+    let sig = affiliated::secret::base64(&hmac(secret, &[&order]));
+    let headers = [("X-WC-Webhook-Topic", "order.updated"), ("X-WC-Webhook-Signature", sig.as_str())];
+    s.post_raw("/hooks/woocommerce", &headers, &order)
+}
+
+#[test]
+fn a_woocommerce_generated_secret_with_spaces_works_end_to_end() {
+    assert_eq!(WOO_GENERATED.chars().count(), 50);
+    let s = Server::start();
+    s.seed();
+    let r = put(&s, "woocommerce", &json!({"signing_secret": WOO_GENERATED}));
+    assert_eq!((r.status, &r.json()["configured"]), (200, &json!(true)), "{}", r.text());
+    assert_eq!(outcomes(&signed_woo_order(&s, WOO_GENERATED)), ["created"]);
+    signed_woo_order(&s, WOO_GENERATED.trim()).assert_error(401, "invalid_signature");
+
+    let env = Server::start_with(&[], &[("AFFILIATED_WOOCOMMERCE_WEBHOOK_SECRET", WOO_GENERATED)]);
+    env.seed();
+    assert_eq!(outcomes(&signed_woo_order(&env, WOO_GENERATED)), ["created"]);
+}
+
+#[test]
+fn a_short_secret_is_refused_with_the_rule() {
+    let s = Server::start();
+    s.seed();
+    let short = put(&s, "stripe", &json!({"signing_secret": "a"}));
+    short.assert_error(400, "invalid_signing_secret");
+    assert!(short.json()["error"]["message"].as_str().unwrap().contains("16 to 512 printable characters"));
+    put(&s, "woocommerce", &json!({"signing_secret": "fifteen-chars-x"})).assert_error(400, "invalid_signing_secret");
+    // Pasted with a newline: trimmed for Stripe, whose secrets never end in whitespace.
+    let r = put(&s, "stripe", &json!({"signing_secret": "  whsec_it_0123456789abcdef\n"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let event = fixture_json("stripe/checkout.session.completed.payment.json", &s.click("ann", json!({})));
+    let body = serde_json::to_vec(&event).unwrap();
+    let t = crate::hooks::now();
+    let sig = format!(
+        "t={t},v1={}",
+        crate::hooks::hex(&hmac("whsec_it_0123456789abcdef", &[t.to_string().as_bytes(), b".", &body]))
+    );
+    assert_eq!(s.post_raw("/hooks/stripe", &[("Stripe-Signature", &sig)], &body).status, 200);
+
+    let started = std::process::Command::new(crate::support::bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(s.dir.path().join("other.db"))
+        .env_clear()
+        .env("AFFILIATED_SHOPIFY_WEBHOOK_SECRET", "short")
+        .output()
+        .unwrap();
+    assert_eq!(started.status.code(), Some(2), "a short secret in the environment is a usage error");
+    let stderr = String::from_utf8_lossy(&started.stderr);
+    assert!(stderr.contains("AFFILIATED_SHOPIFY_WEBHOOK_SECRET") && stderr.contains("16 to 512"), "{stderr}");
 }
 
 #[test]

@@ -9,7 +9,8 @@ use std::process::Command;
 use serde_json::json;
 
 use crate::hooks::{
-    PADDLE_SECRET, SHOPIFY_SECRET, STRIPE_SECRET, WOO_SECRET, conversion, conversions, fixture, now, outcomes, server,
+    PADDLE_SECRET, SHOPIFY_SECRET, STRIPE_SECRET, WOO_SECRET, conversion, conversions, fixture, fixture_json, now,
+    outcomes, server,
 };
 use crate::systemd::{find_tool, skip};
 
@@ -53,6 +54,33 @@ fn events_signed_by_stripes_own_library_are_accepted() {
     let other = stripe_library_header(&node, &payload, "whsec_someone_else", None);
     s.post_raw("/hooks/stripe", &[("Stripe-Signature", &other)], &body).assert_error(401, "invalid_signature");
     assert_eq!(conversions(&s).len(), 1);
+}
+
+/// Stripe writes ISK with two decimals (an amount of 100 is 1 króna, Stripe's "special cases"),
+/// while ISO 4217 gives it none: a checkout of 5,000 kr. (`amount_subtotal` 500000), signed by
+/// Stripe's own library, is recorded as 5000 ISK with a 10% commission of 500, not 100 times that.
+#[test]
+fn a_stripe_checkout_in_isk_is_recorded_in_kronur() {
+    let Some(node) = find_tool(&["node", "nodejs"]) else { return skip("node is not installed") };
+    if !root().join("tests/interop/node_modules/stripe/package.json").exists() {
+        return skip("the npm package stripe is not installed (run `npm ci` in tests/interop)");
+    }
+    let s = server(&[]);
+    let mut event = fixture_json("stripe/checkout.session.completed.payment.json", &s.click("ann", json!({})));
+    let session = &mut event["data"]["object"];
+    session["currency"] = "isk".into();
+    session["amount_subtotal"] = 500_000.into();
+    session["amount_total"] = 500_000.into();
+    session["total_details"] = json!({"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0});
+    session["payment_intent"] = "pi_3QpRrVLkdIwHu7ixIskKr001".into();
+    let body = serde_json::to_vec(&event).unwrap();
+    let payload = s.dir.path().join("isk.json");
+    std::fs::write(&payload, &body).unwrap();
+    let header = stripe_library_header(&node, &payload, STRIPE_SECRET, None);
+    let r = s.post_raw("/hooks/stripe", &[("Stripe-Signature", &header)], &body);
+    assert_eq!(outcomes(&r), ["created"]);
+    let c = conversion(&s, "pi_3QpRrVLkdIwHu7ixIskKr001");
+    assert_eq!((&c["currency"], &c["amount"], &c["commission"]), (&json!("ISK"), &json!("5000"), &json!("500")), "{c}");
 }
 
 /// The bash block of docs/connectors.md after `<!-- replay: {platform} -->`.

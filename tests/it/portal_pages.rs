@@ -123,7 +123,12 @@ fn payouts_list_their_entries_and_the_statement_is_the_signed_one() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("statement.json");
     std::fs::write(&file, r.text()).unwrap();
-    let out = std::process::Command::new(crate::support::bin()).arg("verify-statement").arg(&file).output().unwrap();
+    let out = std::process::Command::new(crate::support::bin())
+        .arg("verify-statement")
+        .arg(&file)
+        .args(["--key-url", &s.url("")])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 

@@ -8,9 +8,16 @@ use crate::support::{BROWSER, KEY, Resp, Server, bin, request};
 
 const SHOP: &str = "https://shop.example";
 
-/// `GET /c/{path}` as the snippet sends it, with these extra headers.
+/// `GET /c/{path}` as the snippet sends it, with these extra headers. Like a browser, it says
+/// `Sec-Fetch-Site: same-origin` (the snippet served first-party) unless it names an `Origin`
+/// (a page of another origin: `cross-site`) or a `Sec-Fetch-Site` of its own.
 fn c(s: &Server, path: &str, headers: &[(&str, &str)]) -> Resp {
-    request(s.addr, "GET", &format!("/c/{path}"), headers, b"")
+    let named = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    let mut all = headers.to_vec();
+    if !named("Sec-Fetch-Site") {
+        all.push(("Sec-Fetch-Site", if named("Origin") { "cross-site" } else { "same-origin" }));
+    }
+    request(s.addr, "GET", &format!("/c/{path}"), &all, b"")
 }
 
 fn clicks(s: &Server) -> i64 {
@@ -166,7 +173,7 @@ fn cors_names_only_allowed_origins_and_other_origins_record_nothing() {
     }
     // A same-origin call (the snippet served through the shop's proxy, whose Host it keeps).
     let own = format!("http://{}", s.addr);
-    let r = c(&s, "ann", &[("Origin", &own)]);
+    let r = c(&s, "ann", &[("Origin", &own), ("Sec-Fetch-Site", "same-origin")]);
     assert_eq!(r.status, 201, "{}", r.text());
     assert!(r.header("Access-Control-Allow-Origin").is_none());
     assert_eq!(clicks(&s), 3);
@@ -182,6 +189,40 @@ fn cors_names_only_allowed_origins_and_other_origins_record_nothing() {
     env.seed();
     let r = c(&env, "ann", &[("Origin", "https://b.example:8443")]);
     assert_eq!(r.header("Access-Control-Allow-Origin"), Some("https://b.example:8443"), "{}", r.text());
+}
+
+/// Issue #21: a click is recorded only when the request proves it comes from an allowed page,
+/// with an allowed `Origin` or `Sec-Fetch-Site: same-origin`. What an `<img>`, a `<script src>`
+/// or a `no-cors` fetch on another site's page sends (no `Origin`, `cross-site`), what a
+/// program sends (nothing), and every other combination record nothing.
+#[test]
+fn a_click_is_recorded_only_for_a_request_that_proves_its_page() {
+    let s = Server::start_with(&["--allowed-origin", SHOP], &[]);
+    s.seed();
+    let own = format!("http://{}", s.addr);
+    for (headers, why) in [
+        (&[][..], "no Origin, no Sec-Fetch-Site: a program, or a browser too old to say"),
+        (&[("Sec-Fetch-Site", "cross-site")][..], "an <img>, <script src> or no-cors fetch on another site"),
+        (&[("Sec-Fetch-Site", "same-site")][..], "a page of a sibling subdomain, without CORS"),
+        (&[("Sec-Fetch-Site", "none")][..], "typed into the address bar"),
+        (&[("Origin", own.as_str())][..], "its own origin without Sec-Fetch-Site"),
+        (&[("Origin", "https://evil.example"), ("Sec-Fetch-Site", "same-origin")][..], "another origin"),
+    ] {
+        let r = request(s.addr, "GET", "/c/ann", headers, b"");
+        assert_nothing(&r, why);
+        assert!(r.header("Access-Control-Allow-Origin").is_none(), "{why}");
+    }
+    assert_eq!(clicks(&s), 0);
+    let first_party = request(s.addr, "GET", "/c/ann", &[("Sec-Fetch-Site", "same-origin")], b"");
+    assert_eq!(first_party.status, 201, "{}", first_party.text());
+    let cors = request(s.addr, "GET", "/c/ann", &[("Origin", SHOP), ("Sec-Fetch-Site", "cross-site")], b"");
+    assert_eq!((cors.status, cors.header("Access-Control-Allow-Origin")), (201, Some(SHOP)), "{}", cors.text());
+    assert_eq!(clicks(&s), 2);
+    assert!(
+        s.log_text().contains("request(s) to /c/ recorded nothing: they did not show they come from an allowed page"),
+        "{}",
+        s.log_text()
+    );
 }
 
 #[test]

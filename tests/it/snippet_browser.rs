@@ -204,3 +204,49 @@ fn the_snippet_never_breaks_a_page_whatever_the_server_answers() {
     }
     assert_eq!(clicks(&s), 1);
 }
+
+/// How many `GET /c/…` requests the server answered 200 (nothing recorded), from /metrics.
+fn answered_without_a_click(s: &Server) -> u64 {
+    let metrics = s.get_public("/metrics").text();
+    let line = r#"affiliated_http_requests_total{method="GET",route="/c/{referral_code}",status="200"} "#;
+    metrics.lines().find_map(|l| l.strip_prefix(line)).map_or(0, |n| n.parse().unwrap())
+}
+
+/// Issue #21: a page that is not allowed cannot record a click by embedding `/c/` in an
+/// element whose request carries no `Origin` (an `<img>`, a `<script src>`, a `no-cors` fetch),
+/// and neither can an allowed page that way; the snippet's own fetch from an allowed page does.
+#[test]
+fn an_embedded_c_request_records_nothing_whatever_the_element() {
+    let pages = Pages::start();
+    let shop = format!("http://{}", pages.addr);
+    let s = Server::start_with(&["--allowed-origin", &shop, "--min-click-age", "0"], &[]);
+    s.seed();
+    let c = format!("http://{}/c/ann", s.addr);
+    let embeds = format!(
+        r#"<script>window.finished = 0; function done() {{ window.finished++; }}</script>
+        <img src="{c}?sub1=img" onload="done()" onerror="done()">
+        <script src="{c}?sub1=script" onload="done()" onerror="done()"></script>
+        <script>fetch("{c}?sub1=no-cors", {{mode: "no-cors", credentials: "omit"}}).then(done, done);</script>"#
+    );
+    pages.set("/embeds", page(&embeds));
+    pages.set("/landing", page(&format!(r#"<script async src="http://{}/a.js"></script>"#, s.addr)));
+    let Some(browser) = Browser::start_with("embedded click test", 1024, 768, &[USER_AGENT]) else { return };
+
+    // The same page on a disallowed origin (localhost is another origin than 127.0.0.1), then
+    // on the allowed one: all three requests reach the server each time, none records a click.
+    let mut answered = 0;
+    for origin in [format!("http://localhost:{}", pages.addr.port()), shop.clone()] {
+        browser.goto(&format!("{origin}/embeds?ref=ann"));
+        let finished = eventually(WAIT, || browser.eval("window.finished") == json!(3));
+        assert!(finished, "the embeds of {origin} did not all load: {}", browser.eval("window.finished"));
+        answered += 3;
+        assert!(eventually(WAIT, || answered_without_a_click(&s) == answered), "{}", s.get_public("/metrics").text());
+        assert_eq!(clicks(&s), 0, "{origin}");
+    }
+
+    // The snippet's own fetch from the allowed page records.
+    let seen = visit(&browser, &format!("{shop}/landing?ref=ann"));
+    let id = cookie(&seen).unwrap_or_else(|| panic!("no cookie: {seen}"));
+    assert_eq!(clicks(&s), 1);
+    assert_credited(&s, "embedded-order-1", &id);
+}

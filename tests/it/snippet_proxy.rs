@@ -104,8 +104,8 @@ fn assert_only_the_snippet_passes(app: &Server, proxy: &Proxy) {
     let script = from_visitor(proxy, "GET", "/_a/a.js", &[("Cookie", "shop_session=secret")]);
     assert_eq!(script.status, 200, "{}", script.text());
     assert!(script.text().contains("affiliated_click_id") && script.header("ETag").is_some(), "{script:?}");
-    let r =
-        from_visitor(proxy, "GET", "/_a/c/ann?sub1=first-party", &[("Referer", "https://shop.example.com/?ref=ann")]);
+    let headers = [("Referer", "https://shop.example.com/?ref=ann"), ("Sec-Fetch-Site", "same-origin")];
+    let r = from_visitor(proxy, "GET", "/_a/c/ann?sub1=first-party", &headers);
     assert_eq!(r.status, 201, "{}", r.text());
     let click = app.get(&format!("/api/v1/clicks/{}", r.json()["click_id"].as_str().unwrap())).json();
     assert_eq!(

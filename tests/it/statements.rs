@@ -94,15 +94,15 @@ fn statements_verify_grow_as_prefixes_and_every_tampering_is_named() {
     db.execute_batch("DROP TRIGGER ledger_entries_are_never_updated; DROP TRIGGER ledger_entries_are_never_deleted;")
         .unwrap();
     db.execute("UPDATE ledger_entries SET amount = amount - 500 WHERE affiliate_id = 1 AND seq = 2", []).unwrap();
-    let (code, text) = verify(&[&save(&s, "edited.json", &fetch(&s, "ann"))], &[]);
+    let (code, text) = verify(&[&save(&s, "edited.json", &fetch(&s, "ann"))], &pinned);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("entry 2 was changed"), "{text}");
     db.execute("UPDATE ledger_entries SET amount = amount + 500 WHERE affiliate_id = 1 AND seq = 2", []).unwrap();
-    assert_eq!(verify(&[&save(&s, "restored.json", &fetch(&s, "ann"))], &[]).0, 0);
+    assert_eq!(verify(&[&save(&s, "restored.json", &fetch(&s, "ann"))], &pinned).0, 0);
 
     // An entry deleted.
     db.execute("DELETE FROM ledger_entries WHERE affiliate_id = 1 AND seq = 3", []).unwrap();
-    let (code, text) = verify(&[&save(&s, "deleted.json", &fetch(&s, "ann"))], &[]);
+    let (code, text) = verify(&[&save(&s, "deleted.json", &fetch(&s, "ann"))], &pinned);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("entry 3 is missing"), "{text}");
 
@@ -112,7 +112,7 @@ fn statements_verify_grow_as_prefixes_and_every_tampering_is_named() {
     rehash(&mut rewritten);
     let forged = statement::sign(&seed(&s), "ann", rewritten, new.issued_at.clone());
     let forged_file = save(&s, "forged.json", &forged);
-    assert_eq!(verify(&[&forged_file], &[]).0, 0);
+    assert_eq!(verify(&[&forged_file], &pinned).0, 0);
     let (code, text) = verify(&[&forged_file, &old_file], &[]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("forked at entry 2: its amount differs"), "{text}");
@@ -131,7 +131,7 @@ fn statements_verify_grow_as_prefixes_and_every_tampering_is_named() {
     assert!(verify(&[&other_file], &pinned).1.contains("signed with another key"));
 
     // Usage and unreadable files.
-    assert_eq!(verify(&[Path::new("/nonexistent.json")], &[]).0, 1);
+    assert_eq!(verify(&[Path::new("/nonexistent.json")], &pinned).0, 1);
     let out = Command::new(bin()).arg("verify-statement").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 
@@ -167,7 +167,7 @@ fn concurrent_changes_keep_each_chain_linear() {
     assert_eq!(st.entries.len(), 96, "created and approved, 48 times");
     assert_eq!(statement::verify(&st, None), Ok(()));
     let file = save(&s, "all.json", &st);
-    assert_eq!(verify(&[&file], &[]).0, 0);
+    assert_eq!(verify(&[&file], &["--key-url", &s.url("")]).0, 0);
 }
 
 #[test]
@@ -192,16 +192,21 @@ fn outbound_postbacks_carry_the_ledger_head() {
     assert_eq!(head, Some(format!("1:{}", st.entries[0].hash)), "{seen:?}");
 }
 
-/// docs/statements.md's Python, run as written on real statements.
-#[test]
-fn the_python_in_the_docs_checks_statements_too() {
+/// A Python that has the `cryptography` package, or `None` (the test is then skipped, saying so).
+fn python_with_cryptography() -> Option<&'static str> {
     let python = ["python3", "python"]
         .into_iter()
         .find(|p| Command::new(p).args(["-c", "import cryptography"]).output().is_ok_and(|o| o.status.success()));
-    let Some(python) = python else {
+    if python.is_none() {
         skip("python3 with the `cryptography` package is not installed");
-        return;
-    };
+    }
+    python
+}
+
+/// docs/statements.md's Python, run as written on real statements.
+#[test]
+fn the_python_in_the_docs_checks_statements_too() {
+    let Some(python) = python_with_cryptography() else { return };
     let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/statements.md")).unwrap();
     let code = docs.split("```python\n").nth(1).unwrap().split("```").next().unwrap();
     assert!(code.lines().count() <= 30, "the docs promise about twenty lines");
@@ -215,7 +220,11 @@ fn the_python_in_the_docs_checks_statements_too() {
     let script = s.dir.path().join("verify.py");
     std::fs::write(&script, code).unwrap();
     let run = |files: &[&Path]| {
-        let out = Command::new(python).arg(&script).args(files).output().unwrap();
+        let anchor: Vec<&std::ffi::OsStr> = match files.get(1) {
+            Some(old) => vec!["--previous".as_ref(), old.as_os_str()],
+            None => vec!["--public-key".as_ref(), new.public_key.as_ref()],
+        };
+        let out = Command::new(python).arg(&script).arg(files[0]).args(anchor).output().unwrap();
         (
             out.status.success(),
             format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
@@ -239,4 +248,69 @@ fn the_python_in_the_docs_checks_statements_too() {
     let other = save(&s, "other.json", &statement::sign(&[3; 32], "ann", new.entries.clone(), new.issued_at.clone()));
     let (ok, text) = run(&[&other, &old_file]);
     assert!(!ok && text.contains("signed with another key"), "{text}");
+}
+
+/// Issue #21: a statement names its own key, so a forger who signs a made-up history with a key
+/// of their own must not pass. Without a key to trust the check refuses to run (2); with the
+/// server's key, pinned or fetched, or an older statement, the forgery fails (1); the docs'
+/// Python does the same.
+#[test]
+fn a_statement_is_checked_against_a_key_from_elsewhere() {
+    let s = Server::start();
+    s.seed();
+    order(&s, "ann", "o-1", "100.00");
+    let real = fetch(&s, "ann");
+    let real_file = save(&s, "real.json", &real);
+    let mut invented = real.entries.clone();
+    invented[0].amount = "1.00".into();
+    rehash(&mut invented);
+    let forged = statement::sign(&[7; 32], "ann", invented, real.issued_at.clone());
+    let forged_file = save(&s, "forged.json", &forged);
+    assert_eq!(statement::verify(&forged, None), Ok(()), "the forgery is consistent in itself");
+
+    let (code, text) = verify(&[&forged_file], &[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--public-key") && text.contains("--previous") && text.contains("--key-url"), "{text}");
+    let url = s.url("");
+    let document = s.url("/.well-known/affiliated-statement-key");
+    for anchor in [&["--public-key", real.public_key.as_str()][..], &["--key-url", &url], &["--key-url", &document]] {
+        let (code, text) = verify(&[&forged_file], anchor);
+        assert_eq!(code, 1, "{anchor:?}: {text}");
+        assert!(text.contains("signed with another key"), "{anchor:?}: {text}");
+        let (code, text) = verify(&[&real_file], anchor);
+        assert_eq!(code, 0, "{anchor:?}: {text}");
+    }
+    let (code, text) = verify(&[&forged_file, &real_file], &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("signed with another key"), "{text}");
+    // Anchors that disagree, and a key URL that answers no key.
+    let (code, text) = verify(&[&real_file], &["--public-key", forged.public_key.as_str(), "--key-url", &url]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("not the key the server publishes"), "{text}");
+    let (code, text) = verify(&[&real_file], &["--key-url", &s.url("/healthz")]);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(verify(&[&real_file], &["--key-url", "ftp://track.example"]).0, 2);
+
+    // docs/statements.md's Python, the same way.
+    let Some(python) = python_with_cryptography() else { return };
+    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/statements.md")).unwrap();
+    let script = s.dir.path().join("verify.py");
+    std::fs::write(&script, docs.split("```python\n").nth(1).unwrap().split("```").next().unwrap()).unwrap();
+    let run = |file: &Path, anchor: &[&str]| {
+        let out = Command::new(python).arg(&script).arg(file).args(anchor).output().unwrap();
+        (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    let (code, text) = run(&forged_file, &[]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("--public-key") && text.contains("--key-url"), "{text}");
+    for anchor in [
+        &["--public-key", real.public_key.as_str()][..],
+        &["--key-url", &url],
+        &["--previous", real_file.to_str().unwrap()],
+    ] {
+        let (code, text) = run(&forged_file, anchor);
+        assert!(code != Some(0) && text.contains("signed with another key"), "{anchor:?}: {code:?} {text}");
+        let (code, text) = run(&real_file, anchor);
+        assert!(code == Some(0) && text.contains("valid"), "{anchor:?}: {text}");
+    }
 }

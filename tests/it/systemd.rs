@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::support::{Server, bin, eventually};
 
 /// The highest `systemd-analyze security` exposure we accept for our units.
-const MAX_EXPOSURE: f64 = 1.5;
+pub const MAX_EXPOSURE: f64 = 1.5;
 
 /// Reports a missing tool: prints `SKIPPED <test>: <reason>` so the test can return early, or
 /// fails when `AFFILIATED_REQUIRE_TOOLS=1` (as in CI), where a skipped test would hide a
@@ -89,7 +89,7 @@ fn unit(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd").join(name)
 }
 
-fn systemd_analyze() -> Option<PathBuf> {
+pub fn systemd_analyze() -> Option<PathBuf> {
     let found = find_tool(&["systemd-analyze", "/usr/bin/systemd-analyze", "/bin/systemd-analyze"]);
     if found.is_none() {
         skip("systemd-analyze is not installed (Debian: apt-get install systemd)");
@@ -97,12 +97,12 @@ fn systemd_analyze() -> Option<PathBuf> {
     found
 }
 
-fn output_text(out: &Output) -> String {
+pub fn output_text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 /// Parses `→ Overall exposure level for x.service: 1.1 OK 🙂`.
-fn overall_exposure(report: &str) -> Option<f64> {
+pub fn overall_exposure(report: &str) -> Option<f64> {
     let line = report.lines().find(|l| l.contains("Overall exposure level"))?;
     line.rsplit_once(": ")?.1.split_whitespace().next()?.parse().ok()
 }

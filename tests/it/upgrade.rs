@@ -14,12 +14,12 @@ use crate::support::Server;
 
 /// The release-1 database, loaded from its dump into a temporary file (no database file is
 /// kept in the repository: the dump is text a reviewer can read).
-struct Fixture {
+pub struct Fixture {
     _dir: tempfile::TempDir,
-    path: PathBuf,
+    pub path: PathBuf,
 }
 
-fn fixture() -> Fixture {
+pub fn fixture() -> Fixture {
     let dump = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release-1.sql");
     let sql = std::fs::read_to_string(&dump).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -28,24 +28,24 @@ fn fixture() -> Fixture {
     Fixture { _dir: dir, path }
 }
 
-fn read_only(path: &Path) -> Connection {
+pub fn read_only(path: &Path) -> Connection {
     Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
 }
 
-fn tables(conn: &Connection) -> Vec<String> {
+pub fn tables(conn: &Connection) -> Vec<String> {
     let mut stmt = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         .unwrap();
     stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
 }
 
-fn columns(conn: &Connection, table: &str) -> Vec<String> {
+pub fn columns(conn: &Connection, table: &str) -> Vec<String> {
     let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid")).unwrap();
     stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
 }
 
 /// Every row of `table` (only the `cols` columns), keyed by its primary key (or rowid).
-fn rows(conn: &Connection, table: &str, cols: &[String]) -> BTreeMap<String, Vec<Sql>> {
+pub fn rows(conn: &Connection, table: &str, cols: &[String]) -> BTreeMap<String, Vec<Sql>> {
     let pk: Vec<String> = {
         let mut stmt =
             conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}') WHERE pk > 0 ORDER BY pk")).unwrap();
@@ -228,4 +228,43 @@ fn a_release_1_database_gets_its_converted_clicks() {
         [(20784, 1, 1, 2, 1), (20784, 2, 1, 1, 0), (20784, 2, 2, 1, 1), (20784, 3, 3, 1, 1)],
         "ann: 1 of 2 clicks; bob's second click never converted; bob's lead and cho's sale each converted theirs"
     );
+}
+
+/// Migration 0011 on a release-1 database: the same order ID can now be recorded as test data
+/// beside the live order, and every AUTOINCREMENT table's sequence starts at its largest id, so
+/// new ids are larger than every id release 1 handed out (that is still there).
+#[test]
+fn a_release_1_database_gets_namespaces_and_ids_that_only_grow() {
+    let release_1 = fixture();
+    let before = read_only(&release_1.path);
+    let max = |c: &Connection, table: &str| -> i64 {
+        c.query_row(&format!("SELECT coalesce(max(id), 0) FROM {table}"), [], |r| r.get(0)).unwrap()
+    };
+    let tables = ["conversions", "postback_deliveries", "postbacks_received", "api_keys"];
+    let old: Vec<i64> = tables.iter().map(|t| max(&before, t)).collect();
+    assert!(old[0] > 0, "the fixture has conversions");
+
+    let s = Server::start_on(Some(&release_1.path), &[], &[]);
+    let after = s.sql();
+    for (table, old_max) in tables.iter().zip(&old) {
+        let seq: i64 = after
+            .query_row("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = ?1", [table], |r| r.get(0))
+            .unwrap();
+        assert!(seq >= *old_max, "{table}: the sequence {seq} starts at its largest id {old_max}");
+    }
+    let click = s.click("ann", json!({}));
+    let test = s.post(
+        "/api/v1/conversions",
+        &json!({"external_id": "order-1", "amount": "5", "click_id": click, "test": true}),
+    );
+    assert_eq!(
+        (test.status, &test.json()["test"]),
+        (201, &json!(true)),
+        "order-1 is a live order of release 1: {}",
+        test.text()
+    );
+    assert!(test.json()["id"].as_i64().unwrap() > old[0]);
+    let live = s.post("/api/v1/conversions", &json!({"external_id": "order-1", "amount": "5", "click_id": click}));
+    live.assert_error(409, "duplicate_external_id");
+    assert_eq!(live.json()["conversion"]["test"], false, "the live order of release 1 answers for its namespace");
 }

@@ -11,7 +11,8 @@ use crate::http::input::{affiliate_changes, new_affiliate};
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
 use crate::store::affiliates::{self, Affiliate};
-use crate::store::{deliveries, portal};
+use crate::store::deliveries::TestPostback;
+use crate::store::portal;
 use crate::tracking::outbound::POSTBACK_MACROS;
 
 pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
@@ -257,10 +258,15 @@ pub fn rotate_secret(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 pub fn test_postback(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let affiliate = find(ctx, req)?;
-    let code = affiliate.referral_code.clone();
-    let now = crate::clock::now_ms();
-    match ctx.writer.run(move |conn| deliveries::queue_test(conn, &code, now)) {
-        Ok(_) => Ok(see_other(&format!("/admin/affiliates/{}", affiliate.referral_code), &[("done", "test-queued")])),
+    match crate::intake::test_postback(&ctx.intake(), &affiliate.referral_code) {
+        Ok(TestPostback::Queued(_)) => {
+            Ok(see_other(&format!("/admin/affiliates/{}", affiliate.referral_code), &[("done", "test-queued")]))
+        }
+        Ok(TestPostback::TooMany { retry_after }) => {
+            let e = crate::intake::postback_test::too_many(retry_after);
+            Ok(edit_page(ctx, req, &affiliate, Notice::Error(e.message), None, e.status)?
+                .with_header("Retry-After", retry_after.to_string()))
+        }
         Err(e) if e.status < 500 => edit_page(ctx, req, &affiliate, Notice::Error(e.message), None, e.status),
         Err(e) => Err(e),
     }

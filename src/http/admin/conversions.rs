@@ -63,7 +63,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let selection = selection(ctx, req)?;
     let rows = match (&selection.problem, &selection.order_id) {
         (Some(_), _) => Vec::new(),
-        (None, Some(order_id)) => conversions::by_external_id(&ctx.db, order_id)?.into_iter().collect(),
+        (None, Some(order_id)) => conversions::with_external_id(&ctx.db, order_id)?,
         (None, None) => conversions::newest(&ctx.db, &selection.filter, cursor(req), PAGE_SIZE)?,
     };
     let next = crate::http::views::next_cursor(&rows, PAGE_SIZE, conversions::cursor_after);

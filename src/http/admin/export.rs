@@ -90,7 +90,7 @@ pub fn conversions(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     selection.filter.since = Some(period.start_ms());
     selection.filter.until = Some(period.end_ms());
     let rows = match &selection.order_id {
-        Some(id) => conversions::by_external_id(&ctx.db, id)?.into_iter().collect(),
+        Some(id) => conversions::with_external_id(&ctx.db, id)?,
         None => conversions::newest(&ctx.db, &selection.filter, None, MAX_EXPORT_ROWS + 1)?,
     };
     if rows.len() > MAX_EXPORT_ROWS {

@@ -1,6 +1,8 @@
-//! `/admin/login` and `/admin/logout`. Sessions, their cookie and the throttle are the shared
-//! mechanism of `http::session`; this file holds the admin's form and its log lines. The log
-//! target of failed logins is fixed (`affiliated::admin`) because fail2ban filters match it
+//! `/admin/login` and `/admin/logout`. Sessions and their cookie are the shared mechanism of
+//! `http::session`, failed logins are counted by `http::throttle` (per address, for browsers
+//! new to the admin, per device cookie) and a login hands the browser a device cookie
+//! (`http::device`); this file holds the admin's form and its log lines. The log target of
+//! failed logins is fixed (`affiliated::admin`) because fail2ban filters match it
 //! (docs/operations.md).
 
 use std::time::Instant;
@@ -10,8 +12,10 @@ use super::html::{Html, fragment};
 use super::session::REALM;
 use super::{is_https, layout, session};
 use crate::error::Error;
+use crate::http::device;
 use crate::http::response::Response;
-use crate::http::session::{address_key, current, end, start};
+use crate::http::session::{current, end, start};
+use crate::http::throttle::address_key;
 use crate::http::{Ctx, Req};
 use crate::store::sessions::Principal;
 
@@ -58,8 +62,11 @@ pub fn form(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     Ok(form_page(200, &next, None))
 }
 
+/// The admin's name in its device cookies.
+const ACCOUNT: &str = "admin";
+
 /// The client's address as log lines show it (fail2ban reads it from there).
-fn client(req: &Req) -> String {
+fn client_address(req: &Req) -> String {
     req.client_ip.map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string())
 }
 
@@ -69,21 +76,35 @@ pub fn submit(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let form = Form::parse(req)?;
     let next = next_path(form.get("next"));
     let address = address_key(req.client_ip);
-    if let Err(wait) = admin.throttle.check(address, now) {
-        let minutes = wait.div_ceil(60);
-        let text =
-            format!("Too many failed attempts. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" });
-        return Ok(form_page(429, &next, Some(&text)).with_header("Retry-After", wait.to_string()));
-    }
+    let now_ms = crate::clock::now_ms();
+    let key = ctx.config.device_key.as_ref();
+    let client = device::client(key, &REALM, req.headers.cookie.as_deref(), ACCOUNT, admin.device_binding(), now_ms);
+    let guess = match admin.limits.begin(address, Some(()), client, now) {
+        Ok(guess) => guess,
+        Err(wait) => {
+            let minutes = wait.div_ceil(60);
+            let text = format!(
+                "Too many failed attempts. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            );
+            return Ok(form_page(429, &next, Some(&text)).with_header("Retry-After", wait.to_string()));
+        }
+    };
     if !admin.is_token(form.raw("token")) {
-        admin.throttle.record_failure(address, now);
-        log::warn!(target: LOG_TARGET, "admin login failed from {}", client(req));
+        // The guess stays counted.
+        log::warn!(target: LOG_TARGET, "admin login failed from {}", client_address(req));
         return Ok(form_page(401, &next, Some("That token is not right.")));
     }
-    admin.throttle.clear(address);
-    let cookie = start(ctx, &REALM, Principal::Admin, is_https(ctx, req))?;
-    log::info!(target: LOG_TARGET, "admin login from {}", client(req));
-    Ok(Response::see_other(next).with_header("Set-Cookie", cookie))
+    admin.limits.take_back(guess);
+    let secure = is_https(ctx, req);
+    let cookie = start(ctx, &REALM, Principal::Admin, secure)?;
+    log::info!(target: LOG_TARGET, "admin login from {}", client_address(req));
+    let mut response = Response::see_other(next).with_header("Set-Cookie", cookie);
+    if let Some(key) = key {
+        let trust = device::issue(key, &REALM, ACCOUNT, admin.device_binding(), secure, now_ms);
+        response = response.with_header("Set-Cookie", trust);
+    }
+    Ok(response)
 }
 
 /// Ends the session on the server, then removes the cookie.

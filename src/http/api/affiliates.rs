@@ -7,7 +7,7 @@ use crate::http::json::Body;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, input, views};
 use crate::store::affiliates;
-use crate::store::deliveries;
+use crate::store::deliveries::TestPostback;
 
 fn with_secret(mut view: serde_json::Value, secret: Option<String>) -> serde_json::Value {
     if let Some(secret) = secret {
@@ -17,7 +17,7 @@ fn with_secret(mut view: serde_json::Value, secret: Option<String>) -> serde_jso
 }
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let new = input::new_affiliate(&Body::parse(&req.body)?)?;
+    let new = input::new_affiliate(&Body::parse(&req.body, input::NEW_AFFILIATE_FIELDS)?)?;
     let now = crate::clock::now_ms();
     let (affiliate, secret) = ctx.writer.run(move |conn| affiliates::create(conn, &new, now))?;
     Ok(Response::json(201, &with_secret(views::affiliate(&affiliate, &ctx.config.public_url), secret)))
@@ -26,8 +26,7 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// `PATCH /api/v1/affiliates/{code}`: change name, email or postback URL (`null` clears the
 /// last two).
 pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
-    body.allow_only(input::AFFILIATE_FIELDS)?;
+    let body = Body::parse(&req.body, input::AFFILIATE_FIELDS)?;
     let changes = input::affiliate_changes(&body)?;
     let code = req.param(0).to_string();
     let (affiliate, secret) = ctx.writer.run(move |conn| affiliates::update(conn, &code, &changes))?;
@@ -36,6 +35,7 @@ pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 /// `POST /api/v1/affiliates/{code}/postback-secret`: a new signing secret, shown once.
 pub fn rotate_secret(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    super::no_fields(req)?;
     let code = req.param(0).to_string();
     let secret = ctx.writer.run(move |conn| {
         let id = affiliates::require_id(conn, &code)?;
@@ -47,18 +47,30 @@ pub fn rotate_secret(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// `POST /api/v1/affiliates/{code}/postback-test`: queues a sample postback (event `test`) to the
 /// affiliate's URL, so both sides can check the wiring and the signature.
 pub fn test_postback(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let code = req.param(0).to_string();
-    let now = crate::clock::now_ms();
-    let delivery = ctx.writer.run(move |conn| deliveries::queue_test(conn, &code, now))?;
-    Ok(Response::json(201, &views::delivery(&delivery)))
+    super::no_fields(req)?;
+    Ok(match crate::intake::test_postback(&ctx.intake(), req.param(0))? {
+        TestPostback::Queued(delivery) => Response::json(201, &views::delivery(&delivery)),
+        TestPostback::TooMany { retry_after } => Response::error(&crate::intake::postback_test::too_many(retry_after))
+            .with_header("Retry-After", retry_after.to_string()),
+    })
 }
 
 /// `POST /api/v1/affiliates/{code}/invite`: a single-use link to the affiliate portal, valid for
 /// 7 days: `201 {"invite_url", "expires_at"}`. Revokes the affiliate's earlier invites, resets
 /// their password and ends their portal sessions (how a forgotten password is reset).
 pub fn invite(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    super::no_fields(req)?;
     let (url, expires_at) = crate::http::portal::invite::create(ctx, req.param(0))?;
     Ok(Response::json(201, &json!({"invite_url": url, "expires_at": crate::clock::rfc3339(expires_at)})))
+}
+
+/// An affiliate as `req`'s key may read it (a test key: the catalog without personal data).
+fn catalog_view(ctx: &Ctx, req: &Req, a: &affiliates::Affiliate) -> serde_json::Value {
+    if req.test_key {
+        views::affiliate_for_test_key(a, &ctx.config.public_url)
+    } else {
+        views::affiliate(a, &ctx.config.public_url)
+    }
 }
 
 pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
@@ -66,14 +78,14 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let after = super::cursor(req)?.unwrap_or(0);
     let rows = affiliates::list(&ctx.db, after, limit)?;
     let next = views::next_cursor(&rows, limit, |a| a.id.to_string());
-    let data = rows.iter().map(|a| views::affiliate(a, &ctx.config.public_url)).collect();
+    let data = rows.iter().map(|a| catalog_view(ctx, req, a)).collect();
     Ok(Response::json(200, &views::page(data, next)))
 }
 
 pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let code = req.param(0);
     let affiliate = affiliates::by_code(&ctx.db, code)?.ok_or_else(|| affiliates::unknown(code))?;
-    Ok(Response::json(200, &views::affiliate(&affiliate, &ctx.config.public_url)))
+    Ok(Response::json(200, &catalog_view(ctx, req, &affiliate)))
 }
 
 /// `DELETE /api/v1/affiliates/{code}/personal-data`: erases the affiliate's e-mail, payout e-mail

@@ -11,8 +11,26 @@ use crate::store::clicks::{self, Click, NewClick};
 use crate::store::{affiliates, offers};
 use crate::tracking::validate::{self, MAX_SOURCE, MAX_SUB, MAX_URL, MAX_USER_AGENT};
 
+/// The fields of `POST /api/v1/clicks`.
+const FIELDS: &[&str] = &[
+    "referral_code",
+    "offer",
+    "session_id",
+    "ip",
+    "landing_url",
+    "referrer",
+    "user_agent",
+    "source",
+    "sub1",
+    "sub2",
+    "sub3",
+    "sub4",
+    "sub5",
+    "test",
+];
+
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
+    let body = Body::parse(&req.body, FIELDS)?;
     let referral_code = body.required_str("referral_code")?;
     let session_id = body.id_text("session_id")?;
     if let Some(s) = &session_id {
@@ -81,7 +99,8 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let id = req.param(0);
-    let click = clicks::get(&ctx.db, id)?.ok_or_else(|| {
+    // A test key sees test clicks only; a live key both, the live one first.
+    let click = clicks::get(&ctx.db, id, req.test_key.then_some(true))?.ok_or_else(|| {
         Error::not_found("not_found", format!("no click has id `{id}` (unknown, erased or expired by retention)"))
     })?;
     Ok(Response::json(200, &views::click(&click)))

@@ -59,12 +59,13 @@ fn set_by_environment(connector: Connector) -> Error {
 /// set before). The secret is never returned.
 pub fn put(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let connector = connector(req)?;
-    let body = Body::parse(&req.body)?;
-    let secret = body.required_str("signing_secret")?.to_string();
-    connector.check_secret(&secret).map_err(|e| Error::invalid("signing_secret", e))?;
+    let body = Body::parse(&req.body, &["signing_secret"])?;
     if ctx.config.webhook_secret(connector).is_some() {
         return Err(set_by_environment(connector));
     }
+    let secret = connector
+        .signing_secret(body.required_str("signing_secret")?)
+        .map_err(|e| Error::invalid("signing_secret", e))?;
     let now = crate::clock::now_ms();
     ctx.writer.run(move |conn| stored::set_secret(conn, connector, &secret, now))?;
     Ok(Response::json(200, &view(ctx, connector, Some(now))))

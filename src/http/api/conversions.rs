@@ -12,8 +12,22 @@ use crate::tracking::attribution::Keys;
 use crate::tracking::conversion::{NewConversion, RefundAmount, RefundRequest, Source, Status};
 use crate::tracking::{money, validate};
 
+/// The fields of `POST /api/v1/conversions`.
+const FIELDS: &[&str] = &[
+    "external_id",
+    "type",
+    "amount",
+    "currency",
+    "click_id",
+    "coupon",
+    "customer_id",
+    "session_id",
+    "test",
+    "customer_email",
+];
+
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
+    let body = Body::parse(&req.body, FIELDS)?;
     let new = NewConversion {
         external_id: body.id_text("external_id")?.ok_or_else(|| Error::missing("external_id"))?,
         kind: body.str("type")?.unwrap_or("sale").to_string(),
@@ -47,7 +61,9 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             conversions::parse_cursor(c).ok_or_else(|| Error::invalid("cursor", "is not a cursor this API returned"))
         })
         .transpose()?;
-    let mut filter = conversions::Filter { test: flag(req, "test")?.unwrap_or(false), ..Default::default() };
+    // A test key lists test data only, whatever `test` asks.
+    let test = req.test_key || flag(req, "test")?.unwrap_or(false);
+    let mut filter = conversions::Filter { test, ..Default::default() };
     filter.flagged = flag(req, "flagged")?;
     filter.goal = req.query("goal").map(String::from);
     filter.geo = req.query("geo").map(String::from);
@@ -87,7 +103,7 @@ fn flag(req: &Req, name: &str) -> Result<Option<bool>, Error> {
 /// `DELETE /api/v1/conversions/{id}`: removes a test conversion (204); live data stays (409
 /// `not_test_data`).
 pub fn delete(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let id = id_param(req)?;
+    let id = id_in_scope(ctx, req)?;
     match ctx.writer.run(move |conn| conversions::delete_test_conversion(conn, id))? {
         conversions::Deleted::Deleted => Ok(Response::empty(204)),
         conversions::Deleted::Live => Err(Error::conflict(
@@ -108,8 +124,19 @@ fn id_param(req: &Req) -> Result<i64, Error> {
     req.param(0).parse::<i64>().map_err(|_| conversions::not_found(req.param(0)))
 }
 
-pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+/// The id of the conversion the path names, if `req`'s key may act on it: a test key only ever
+/// finds test data, and a live conversion is as unknown to it as a missing one (404). A stored
+/// conversion's `test` never changes, so the check holds on the writer too.
+fn id_in_scope(ctx: &Ctx, req: &Req) -> Result<i64, Error> {
     let id = id_param(req)?;
+    if req.test_key && !conversions::get(&ctx.db, id)?.is_some_and(|c| c.test) {
+        return Err(conversions::not_found(id));
+    }
+    Ok(id)
+}
+
+pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let id = id_in_scope(ctx, req)?;
     let conversion = conversions::get(&ctx.db, id)?.ok_or_else(|| conversions::not_found(id))?;
     let events = events::of_conversion(&ctx.db, id)?;
     Ok(Response::json(200, &views::conversion_with_events(&conversion, &events)))
@@ -126,8 +153,8 @@ pub fn reject(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// `POST /api/v1/conversions/{id}/refund` `{amount?, refund_id?}`: a partial refund (with its
 /// `refund_id`) or a full one.
 pub fn refund(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let id = id_param(req)?;
-    let body = Body::parse(&req.body)?;
+    let id = id_in_scope(ctx, req)?;
+    let body = Body::parse(&req.body, &["amount", "refund_id"])?;
     let request = RefundRequest {
         amount: match body.amount("amount")? {
             Some(text) => RefundAmount::Part(text),
@@ -139,8 +166,8 @@ pub fn refund(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 }
 
 fn decide(ctx: &Ctx, req: &Req, to: Status) -> Result<Response, Error> {
-    let id = id_param(req)?;
-    let body = Body::parse(&req.body)?;
+    let id = id_in_scope(ctx, req)?;
+    let body = Body::parse(&req.body, &["reason"])?;
     let reason = body.str("reason")?.map(|r| validate::metadata(r, 1000));
     answer::decided(id, to, intake::decide(&ctx.intake(), id, to, &super::actor(req), reason.as_deref())?)
 }

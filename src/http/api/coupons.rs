@@ -8,7 +8,7 @@ use crate::store::coupons;
 use crate::tracking::validate;
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
+    let body = Body::parse(&req.body, &["code", "referral_code", "offer"])?;
     let code = body.required_str("code")?.to_string();
     validate::code(&code).map_err(|e| Error::invalid("code", e))?;
     let referral_code = body.required_str("referral_code")?.to_string();
@@ -21,8 +21,7 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// `PATCH /api/v1/coupons/{code}` `{active?, referral_code?, offer?}`: switch a coupon off (it
 /// then attributes nothing) or on, or move it to another affiliate or offer.
 pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
-    body.allow_only(&["active", "referral_code", "offer"])?;
+    let body = Body::parse(&req.body, &["active", "referral_code", "offer"])?;
     let coupon = coupons::get(&ctx.db, req.param(0))?.ok_or_else(|| coupons::not_found(req.param(0)))?;
     let active = body.bool("active")?.unwrap_or(coupon.active);
     let referral_code = body.str("referral_code")?.unwrap_or(&coupon.referral_code).to_string();

@@ -14,13 +14,25 @@ use crate::tracking::attribution::Keys;
 use crate::tracking::conversion::{NewConversion, Source};
 use crate::tracking::money;
 
+/// The fields of `POST /api/v1/leads`, per type: a registration reads the customer's, a payment
+/// the order's; a field of the other type is as unknown as a misspelt one.
+const REGISTRATION_FIELDS: &[&str] = &["type", "customer_id", "click_id", "session_id", "email", "name", "test"];
+const PAYMENT_FIELDS: &[&str] =
+    &["type", "external_id", "value", "currency", "click_id", "customer_id", "session_id", "test"];
+
+/// Every field of either type.
+const FIELDS: &[&str] =
+    &["type", "customer_id", "click_id", "session_id", "email", "name", "external_id", "value", "currency", "test"];
+
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
+    let body = Body::parse(&req.body, FIELDS)?;
     match body.required_str("type")? {
         "registration" => {
+            body.allow_only(REGISTRATION_FIELDS)?;
             super::customers::answer(intake::tie_customer(&ctx.intake(), new_customer(req, &body, false)?)?)
         }
         "payment" => {
+            body.allow_only(PAYMENT_FIELDS)?;
             let new = NewConversion {
                 external_id: body.id_text("external_id")?.ok_or_else(|| Error::missing("external_id"))?,
                 kind: "sale".into(),
@@ -48,7 +60,9 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 pub fn tracking_status(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let session_id = req.param(0);
     let now = crate::clock::now_ms();
-    let chosen = match attribute::session_click(&ctx.db, session_id, now)? {
+    // The session's clicks of the key's own namespace, as a conversion reported with it would
+    // be attributed.
+    let chosen = match attribute::session_click(&ctx.db, session_id, req.test_key, now)? {
         SessionOutcome::Chosen(click) => Some(click),
         SessionOutcome::NoClicks | SessionOutcome::AllExpired => None,
     };

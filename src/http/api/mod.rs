@@ -58,6 +58,13 @@ pub fn delivery_status(req: &Req) -> Result<Option<&str>, Error> {
     }
 }
 
+/// Refuses a body with any field (400 `unknown_field`): for POST endpoints that take none, so
+/// that a field sent to them by mistake is an error rather than ignored. An empty body or `{}`
+/// is fine.
+pub fn no_fields(req: &Req) -> Result<(), Error> {
+    crate::http::json::Body::parse(&req.body, &[]).map(drop)
+}
+
 /// Whether a write is test data: sent with a test key, or marked `"test": true` by a live one
 /// (a test key cannot write live data).
 pub fn is_test(req: &Req, body: &crate::http::json::Body) -> Result<bool, Error> {
@@ -75,22 +82,36 @@ pub fn actor(req: &Req) -> String {
 /// Erases a customer or a click: log first (so a crash or an older backup cannot undo it), then
 /// the database, then a checkpoint that truncates the WAL so no erased bytes linger there.
 pub fn erase(ctx: &Ctx, kind: Kind, id: String) -> Result<Response, Error> {
-    // A click may be named by the ID its caller chose; the erasure log keeps the click's own.
-    let id = match kind {
+    // A click may be named by the ID its caller chose (a live and a test click may share it);
+    // the erasure log keeps the clicks' own.
+    let ids = match kind {
         Kind::Click if !crate::tracking::click_id::is_well_formed(&id) => {
-            crate::store::clicks::get(&ctx.db, &id)?
-                .ok_or_else(|| Error::not_found("not_found", "no click has that id"))?
-                .id
+            let mut ids = Vec::new();
+            for test in [false, true] {
+                ids.extend(crate::store::clicks::get(&ctx.db, &id, Some(test))?.map(|c| c.id));
+            }
+            if ids.is_empty() {
+                return Err(Error::not_found("not_found", "no click has that id"));
+            }
+            ids
         }
-        _ => id,
+        _ => vec![id],
     };
-    retention::append_log(&ctx.config.db, kind, &id)
-        .map_err(|e| Error::unavailable(format!("could not write the erasure log: {e}")))?;
+    for id in &ids {
+        retention::append_log(&ctx.config.db, kind, id)
+            .map_err(|e| Error::unavailable(format!("could not write the erasure log: {e}")))?;
+    }
     let now = crate::clock::now_ms();
-    let found = ctx.writer.run(move |conn| match kind {
-        Kind::Customer => retention::erase_customer(conn, &id, now),
-        Kind::Click => retention::erase_click(conn, &id, now),
-        Kind::Affiliate => retention::erase_affiliate(conn, &id, now),
+    let found = ctx.writer.run(move |conn| {
+        let mut found = false;
+        for id in &ids {
+            found |= match kind {
+                Kind::Customer => retention::erase_customer(conn, id, now)?,
+                Kind::Click => retention::erase_click(conn, id, now)?,
+                Kind::Affiliate => retention::erase_affiliate(conn, id, now)?,
+            };
+        }
+        Ok(found)
     })?;
     ctx.writer.run_outside_transaction(|conn| {
         crate::store::checkpoint_truncate(conn);

@@ -31,7 +31,7 @@ const FIELDS: &[&str] = &[
 ];
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
+    let body = Body::parse(&req.body, FIELDS)?;
     let new = read(&body, None)?;
     let now = crate::clock::now_ms();
     let offer = ctx.writer.run(move |conn| offers::create(conn, &new, now))?;
@@ -42,8 +42,7 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// cannot change (stored amounts depend on them); conversions already recorded keep their
 /// commission.
 pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
-    body.allow_only(FIELDS)?;
+    let body = Body::parse(&req.body, FIELDS)?;
     let existing = offers::named_or_default(&ctx.db, Some(req.param(0)))?;
     let event_rates = offers::event_rates(&ctx.db, existing.id)?;
     let changes = read(&body, Some((&existing, event_rates)))?;
@@ -197,8 +196,7 @@ pub fn list_rates(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// `PUT /api/v1/offers/{id}/rates/{code}` `{"commission": ...}`: the affiliate's own rate on
 /// this offer (one rule, or rules per conversion type), replacing any earlier one.
 pub fn put_rate(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
-    body.allow_only(&["commission"])?;
+    let body = Body::parse(&req.body, &["commission"])?;
     let offer = offers::named_or_default(&ctx.db, Some(req.param(0)))?;
     let affiliate = affiliates::by_code(&ctx.db, req.param(1))?.ok_or_else(|| affiliates::unknown(req.param(1)))?;
     let c = body.object("commission")?.ok_or_else(|| Error::missing("commission"))?;

@@ -46,7 +46,7 @@ pub fn make_run(ctx: &Ctx, run: Run) -> Result<RunOutcome, Error> {
 /// `POST /api/v1/payouts` `{currency, minimum?, run_id?}`: 201 with the payouts the run made.
 /// The same `run_id` again answers with that run's payouts and makes nothing.
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
+    let body = Body::parse(&req.body, &["currency", "minimum", "run_id"])?;
     let minimum = body.amount("minimum")?;
     let run = run_request(body.str("currency")?, minimum.as_deref(), body.id_text("run_id")?.as_deref())?;
     let made = match make_run(ctx, run)? {
@@ -89,7 +89,7 @@ pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 /// `POST /api/v1/payouts/{id}/mark-paid` `{reference?}`.
 pub fn mark_paid(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
+    let body = Body::parse(&req.body, &["reference"])?;
     let reference = body.str("reference")?.map(String::from);
     if let Some(r) = &reference {
         rules::check_reference(r)?;
@@ -102,6 +102,7 @@ pub fn mark_paid(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 /// `POST /api/v1/payouts/{id}/cancel`.
 pub fn cancel(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    super::no_fields(req)?;
     let id = find(ctx, req)?.id;
     let now = crate::clock::now_ms();
     let outcome = ctx.writer.run(move |conn| payouts::cancel(conn, id, now))?;

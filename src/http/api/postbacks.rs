@@ -25,7 +25,8 @@ pub fn get_url(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
 }
 
 /// A new token; the previous one keeps working for a day.
-pub fn rotate_url(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
+pub fn rotate_url(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    super::no_fields(req)?;
     if ctx.config.postback_token.is_some() {
         return Err(Error::conflict(
             "postback_token_configured",
@@ -60,6 +61,7 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 }
 
 pub fn retry(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    super::no_fields(req)?;
     let id: i64 = req.param(0).parse().map_err(|_| deliveries::not_found(req.param(0)))?;
     let now = crate::clock::now_ms();
     let delivery = ctx.writer.run(move |conn| {

@@ -22,6 +22,37 @@ use crate::tracking::customer::{NewCustomer, registration_external_id};
 use crate::tracking::validate::{self, MAX_SOURCE, MAX_URL, MAX_USER_AGENT};
 use crate::tracking::{fraud, money};
 
+/// The fields each call accepts: those of AFFY's documented bodies (including its `clientId`,
+/// AFFY's account number, which means nothing here and is ignored), plus `offer` on clicks and
+/// `test`, `currency` and `externalId` where the API has them. Anything else is 400
+/// `unknown_field`, as everywhere in the API.
+const CLICK_FIELDS: &[&str] = &[
+    "clientId",
+    "affiliateReference",
+    "clickId",
+    "sessionId",
+    "clickedUrl",
+    "referrerUrl",
+    "userAgent",
+    "source",
+    "offer",
+    "test",
+];
+const REGISTRATION_FIELDS: &[&str] = &["clientId", "clickId", "email", "customerId", "customerName", "test"];
+const LEAD_FIELDS: &[&str] = &[
+    "clientId",
+    "leadType",
+    "customerEmail",
+    "customerName",
+    "customerId",
+    "sessionId",
+    "clickId",
+    "leadValue",
+    "externalId",
+    "currency",
+    "test",
+];
+
 /// Every AFFY answer: `success` first, then the fields of the call.
 fn answer(status: u16, fields: Value) -> Response {
     let mut body = json!({"success": true});
@@ -62,7 +93,7 @@ pub fn click(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 }
 
 fn record_click(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
+    let body = Body::parse(&req.body, CLICK_FIELDS)?;
     let code = body.required_str("affiliateReference")?;
     let alias = body.id_text("clickId")?;
     if let Some(alias) = &alias
@@ -108,7 +139,7 @@ fn record_click(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// click's affiliate and records a lead (type `lead`, earning the offer's lead rate, or nothing).
 pub fn registration(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let registered = (|| {
-        let body = Body::parse(&req.body)?;
+        let body = Body::parse(&req.body, REGISTRATION_FIELDS)?;
         let click_id = body.id_text("clickId")?.ok_or_else(|| Error::missing("clickId"))?;
         let customer_id = merchant_id(&body, "customerId")?.ok_or_else(|| Error::missing("customerId"))?;
         let keys = Keys { click_id: Some(click_id.clone()), ..Keys::default() };
@@ -124,7 +155,7 @@ pub fn registration(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// `PAYMENT` (a sale attributed by `sessionId`, `clickId`, or the customer with that e-mail).
 pub fn lead(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let recorded = (|| {
-        let body = Body::parse(&req.body)?;
+        let body = Body::parse(&req.body, LEAD_FIELDS)?;
         let kind = body.required_str("leadType")?.to_ascii_uppercase();
         let keys = Keys {
             click_id: body.id_text("clickId")?,
@@ -197,7 +228,7 @@ fn payment(ctx: &Ctx, req: &Req, body: &Body, mut keys: Keys) -> Result<Value, E
     let email = body.str("customerEmail")?;
     if keys.session_id.is_none() && keys.click_id.is_none() {
         let customer = match email {
-            Some(email) => customers::by_email(&ctx.db, email)?,
+            Some(email) => customers::by_email(&ctx.db, email, super::is_test(req, body)?)?,
             None => None,
         };
         keys.customer_id = Some(customer.map(|c| c.customer_id).ok_or_else(|| {

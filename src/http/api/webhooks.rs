@@ -12,8 +12,7 @@ use crate::tracking::webhook;
 /// `POST /api/v1/webhooks` `{"url", "events"}`: 201 with the signing `secret`, shown only here.
 /// A live webhook with the same URL answers 409 `duplicate_url` with it (without its secret).
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let body = Body::parse(&req.body)?;
-    body.allow_only(&["url", "events"])?;
+    let body = Body::parse(&req.body, &["url", "events"])?;
     let url = body.required_str("url")?.to_string();
     webhook::check_url(&url).map_err(|e| Error::invalid("url", e))?;
     let names = body.strings("events")?.ok_or_else(|| Error::missing("events"))?;
@@ -66,6 +65,7 @@ pub fn delete(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 /// `POST /api/v1/webhooks/{id}/test`: queues a `webhook.test` event to it (201, the delivery).
 pub fn test(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    super::no_fields(req)?;
     let id = path_id(req, webhooks::not_found)?;
     let now = crate::clock::now_ms();
     let delivery = ctx.writer.run(move |conn| webhooks::queue_test(conn, id, now))?;
@@ -86,6 +86,7 @@ pub fn deliveries(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// `POST /api/v1/webhooks/deliveries/{id}/retry`: sends a delivery again now, with the same
 /// `webhook-id`, a fresh budget of attempts and a new signature.
 pub fn retry(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    super::no_fields(req)?;
     let id = path_id(req, webhook_deliveries::not_found)?;
     let now = crate::clock::now_ms();
     let delivery = ctx.writer.run(move |conn| webhook_deliveries::retry(conn, id, now))?;

@@ -3,7 +3,8 @@
 //! (`GET /portal/invite/{token}`), chooses a password and is logged in
 //! (`POST /portal/invite/{token}`, fields `password` and `csrf`).
 //!
-//! The password is hashed here, on the worker, before anything is written; the writer then
+//! The password is hashed here (on the password gate's threads, `crate::password`), before
+//! anything is written; the writer then
 //! consumes the invite, stores the hash and the new session in one transaction
 //! (`store::portal::accept`), so two submissions of one link have exactly one winner and the
 //! loser gets the 410 page. An invite link that is used, revoked, expired or unknown is a 410
@@ -133,8 +134,9 @@ pub fn accept(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     if form.has("password_again") && form.raw("password_again") != password {
         return Ok(with_form(ctx, req, 400, &invite, Some("The two passwords differ. Type the same one twice.")));
     }
-    let hash = password::GATE.run(|| password::hash(password))??;
+    let hash = password::hash(password)?;
     let new = NewSession::new(&REALM);
+    let stored = hash.clone();
     let cookie = new.cookie(&REALM, is_https(ctx, req));
     let now = crate::clock::now_ms();
     let outcome = ctx.writer.run(move |conn| {
@@ -147,7 +149,11 @@ pub fn accept(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     match outcome {
         Acceptance::Accepted(id) => {
             log::info!(target: super::login::LOG_TARGET, "affiliate {id} accepted a portal invite and set a password");
-            Ok(Response::see_other("/portal".into()).with_header("Set-Cookie", cookie))
+            let response = Response::see_other("/portal".into()).with_header("Set-Cookie", cookie);
+            Ok(match super::device_cookie(ctx, req, id, &stored) {
+                Some(trust) => response.with_header("Set-Cookie", trust),
+                None => response,
+            })
         }
         Acceptance::Gone => Ok(gone()),
         Acceptance::Paused => Ok(paused()),

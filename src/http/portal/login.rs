@@ -1,18 +1,22 @@
 //! `/portal/login` and `/portal/logout`. A login is the referral code and the password the
-//! affiliate chose on their invite. The password is checked on the worker (Argon2id, through
-//! the password gate); the session is stored on the writer only if the account still has the
+//! affiliate chose on their invite. The password is checked on the password gate's threads
+//! (Argon2id, `crate::password`); the session is stored on the writer only if the account still has the
 //! password that was checked and is not paused, so a re-invite or a pause that lands in between
-//! wins. Failed logins are counted per address and per affiliate; the log target of their lines
-//! is fixed (`affiliated::portal`) so fail2ban can match it, like the admin's.
+//! wins. Failed logins are counted per address, per affiliate for browsers new to the account
+//! and per device cookie (`http::throttle`); a success never resets a count, and hands the
+//! browser a device cookie for the account (`http::device`). The log target of their lines is
+//! fixed (`affiliated::portal`) so fail2ban can match it, like the admin's.
 
 use std::time::Instant;
 
-use super::{REALM, THROTTLES, form_expired, is_https, layout};
+use super::{LIMITS, REALM, device_cookie, form_expired, is_https, layout};
 use crate::error::Error;
 use crate::http::admin::form::Form;
 use crate::http::admin::html::{Html, fragment};
+use crate::http::device;
 use crate::http::response::Response;
-use crate::http::session::{self, NewSession, address_key};
+use crate::http::session::{self, NewSession};
+use crate::http::throttle::{Client, address_key};
 use crate::http::{Ctx, Req};
 use crate::password;
 use crate::store::portal::{self, Account};
@@ -67,7 +71,7 @@ pub fn form(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 }
 
 /// The client's address as log lines show it.
-fn client(req: &Req) -> String {
+fn client_address(req: &Req) -> String {
     req.client_ip.map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string())
 }
 
@@ -82,40 +86,51 @@ fn too_many(ctx: &Ctx, req: &Req, code: &str, wait: u64) -> Response {
 pub fn submit(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let form = Form::parse(req)?;
     if !session::form_token_matches(&REALM, req, &form) {
-        log::warn!(target: LOG_TARGET, "portal login from {} refused: missing or wrong form token", client(req));
+        log::warn!(target: LOG_TARGET, "portal login from {} refused: missing or wrong form token", client_address(req));
         return Ok(form_expired());
     }
     let code = form.get("referral_code").unwrap_or("");
     let now = Instant::now();
     let address = address_key(req.client_ip);
-    if let Err(wait) = THROTTLES.address.check(address, now) {
-        return Ok(too_many(ctx, req, code, wait));
-    }
     let account = if code.is_empty() { None } else { portal::account(&ctx.db, code)? };
-    if let Some(a) = &account
-        && let Err(wait) = THROTTLES.affiliate.check(a.affiliate_id, now)
-    {
-        return Ok(too_many(ctx, req, code, wait));
-    }
+    let affiliate = account.as_ref().map(|a| a.affiliate_id);
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
+    let client = match (affiliate, &hash) {
+        (Some(id), Some(hash)) => device::client(
+            ctx.config.device_key.as_ref(),
+            &REALM,
+            req.headers.cookie.as_deref(),
+            &id.to_string(),
+            hash.as_bytes(),
+            crate::clock::now_ms(),
+        ),
+        _ => Client::Untrusted,
+    };
+    let guess = match LIMITS.begin(address, affiliate, client, now) {
+        Ok(guess) => guess,
+        Err(wait) => return Ok(too_many(ctx, req, code, wait)),
+    };
     let password = form.raw("password").to_string();
-    let matches = password::GATE.run(|| password::verify(&password, hash.as_deref()))?;
-    let Some(&Account { affiliate_id, paused, .. }) = account.as_ref().filter(|_| matches) else {
-        THROTTLES.address.record_failure(address, now);
-        if let Some(a) = &account {
-            THROTTLES.affiliate.record_failure(a.affiliate_id, now);
+    let matches = match password::verify(&password, hash.as_deref()) {
+        Ok(matches) => matches,
+        Err(e) => {
+            LIMITS.take_back(guess);
+            return Err(e);
         }
-        log::warn!(target: LOG_TARGET, "portal login failed from {}", client(req));
+    };
+    let Some(&Account { affiliate_id, paused, .. }) = account.as_ref().filter(|_| matches) else {
+        // The guess stays counted.
+        log::warn!(target: LOG_TARGET, "portal login failed from {}", client_address(req));
         let text = "That referral code and password do not match.";
         return Ok(with_form_token(ctx, req, |csrf| form_page(401, csrf, code, Some(text))));
     };
-    THROTTLES.address.clear(address);
-    THROTTLES.affiliate.clear(affiliate_id);
+    LIMITS.take_back(guess);
     if paused {
         let text = "Your account is paused, so the portal is closed to it. Ask the merchant about it.";
         return Ok(with_form_token(ctx, req, |csrf| form_page(403, csrf, code, Some(text))));
     }
     let checked = hash.unwrap_or_default();
+    let trust = device_cookie(ctx, req, affiliate_id, &checked);
     let new = NewSession::new(&REALM);
     let cookie = new.cookie(&REALM, is_https(ctx, req));
     let opened = ctx.writer.run(move |conn| {
@@ -129,8 +144,12 @@ pub fn submit(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         let text = "Your account changed while you were logging in (a new invite, or it was paused). Try again.";
         return Ok(with_form_token(ctx, req, |csrf| form_page(409, csrf, code, Some(text))));
     }
-    log::info!(target: LOG_TARGET, "portal login of affiliate {affiliate_id} from {}", client(req));
-    Ok(Response::see_other("/portal".into()).with_header("Set-Cookie", cookie))
+    log::info!(target: LOG_TARGET, "portal login of affiliate {affiliate_id} from {}", client_address(req));
+    let response = Response::see_other("/portal".into()).with_header("Set-Cookie", cookie);
+    Ok(match trust {
+        Some(trust) => response.with_header("Set-Cookie", trust),
+        None => response,
+    })
 }
 
 /// Ends the session on the server, then removes the cookie.

@@ -17,10 +17,12 @@
 //!   (`store::portal::invite`) and by pausing the affiliate (`store::affiliates::update`); a
 //!   paused affiliate's session is also refused here on every request. Every POST carries a
 //!   CSRF token: the session's, or before login the form token of `session::form_token`.
-//! - Password hashing (Argon2id, `crate::password`) runs on the worker, never on the writer.
+//! - Password hashing (Argon2id, `crate::password`) runs on the password gate's own threads,
+//!   never on the writer.
 //!
-//! Failed logins are counted per client address and per affiliate ([`THROTTLES`]); like the
-//! password gate, they are process-wide state, so they live in statics rather than in `Ctx`.
+//! Failed logins are counted per client address, per affiliate for browsers new to the account,
+//! and per device cookie ([`LIMITS`], `http::throttle`); like the password gate, they are
+//! process-wide state, so they live in a static rather than in `Ctx`.
 
 pub mod conversions;
 pub mod invite;
@@ -31,14 +33,14 @@ pub mod overview;
 pub mod payouts;
 pub mod settings;
 
-use std::net::IpAddr;
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use super::admin::html::{Html, fragment};
 use super::admin::layout::Notice;
 use super::response::Response;
-use super::session::{Realm, Refusal, Throttle};
+use super::session::{Realm, Refusal};
+use super::throttle::LoginLimits;
 use super::{Ctx, Req};
 use crate::error::Error;
 use crate::store::affiliates::{self, Affiliate};
@@ -54,23 +56,34 @@ pub const REALM: Realm =
 /// Rows per page in every portal list.
 pub const PAGE_SIZE: usize = 50;
 
-/// Failed logins allowed within [`FAILURE_WINDOW`]: from one address, and for one affiliate
-/// (from anywhere, so spreading guesses over many addresses does not help). The second is
-/// larger, so one address's guesses lock out that address, not the affiliate.
+/// Failed logins allowed within [`FAILURE_WINDOW`]: from one address; for one affiliate from
+/// browsers that never logged in to the account (from anywhere, so spreading guesses over many
+/// addresses does not help; larger, so one address's guesses lock out that address, not the
+/// affiliate); and from one browser that did (its device cookie, `http::device`).
 pub const MAX_FAILURES_PER_ADDRESS: u32 = 10;
 pub const MAX_FAILURES_PER_AFFILIATE: u32 = 20;
+pub const MAX_FAILURES_PER_DEVICE: u32 = 10;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// Failed portal logins, per address and per affiliate.
-pub struct Throttles {
-    pub address: Throttle<IpAddr>,
-    pub affiliate: Throttle<i64>,
-}
-
-pub static THROTTLES: LazyLock<Throttles> = LazyLock::new(|| Throttles {
-    address: Throttle::new(MAX_FAILURES_PER_ADDRESS, FAILURE_WINDOW),
-    affiliate: Throttle::new(MAX_FAILURES_PER_AFFILIATE, FAILURE_WINDOW),
+/// Failed portal logins, by affiliate id.
+pub static LIMITS: LazyLock<LoginLimits<i64>> = LazyLock::new(|| {
+    LoginLimits::new(MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_AFFILIATE, MAX_FAILURES_PER_DEVICE, FAILURE_WINDOW)
 });
+
+/// A device cookie for affiliate `affiliate_id` whose password hash is `password_hash`, if the
+/// server has its device key (see `http::device`).
+pub fn device_cookie(ctx: &Ctx, req: &Req, affiliate_id: i64, password_hash: &str) -> Option<String> {
+    let key = ctx.config.device_key.as_ref()?;
+    let now = crate::clock::now_ms();
+    Some(super::device::issue(
+        key,
+        &REALM,
+        &affiliate_id.to_string(),
+        password_hash.as_bytes(),
+        is_https(ctx, req),
+        now,
+    ))
+}
 
 /// Whether `path` belongs to the portal.
 pub fn is_portal_path(path: &str) -> bool {

@@ -15,7 +15,7 @@ use crate::http::input::affiliate_changes;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
 use crate::store::affiliates::{self, Affiliate, Changes};
-use crate::store::deliveries;
+use crate::store::deliveries::TestPostback;
 use crate::tracking::outbound::POSTBACK_MACROS;
 use crate::tracking::portal::{MERCHANT_ONLY_MACROS, check_own_postback_url};
 
@@ -123,10 +123,13 @@ pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 pub fn test_postback(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let me = me(ctx, req)?;
-    let code = me.referral_code.clone();
-    let now = crate::clock::now_ms();
-    match ctx.writer.run(move |conn| deliveries::queue_test(conn, &code, now)) {
-        Ok(_) => Ok(Response::see_other("/portal/settings?done=test-queued".into())),
+    match crate::intake::test_postback(&ctx.intake(), &me.referral_code) {
+        Ok(TestPostback::Queued(_)) => Ok(Response::see_other("/portal/settings?done=test-queued".into())),
+        Ok(TestPostback::TooMany { retry_after }) => {
+            let e = crate::intake::postback_test::too_many(retry_after);
+            Ok(settings_page(req, &me, Notice::Error(e.message), None, e.status)
+                .with_header("Retry-After", retry_after.to_string()))
+        }
         Err(e) if e.status < 500 => Ok(settings_page(req, &me, Notice::Error(e.message), None, e.status)),
         Err(e) => Err(e),
     }

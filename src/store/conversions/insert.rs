@@ -1,7 +1,7 @@
 //! Recording a conversion: [`prepare`] attributes and prices it (reads only, on a worker's own
 //! connection), [`insert`] stores it on the writer. Between the two, the database may have
-//! changed: the insert's UNIQUE `external_id` decides duplicates, and foreign keys catch a click
-//! swept or erased in between.
+//! changed: the insert's UNIQUE `(external_id, test)` decides duplicates (test and live orders
+//! are separate namespaces), and foreign keys catch a click swept or erased in between.
 //!
 //! A server-side report of an order that only the pixel has reported takes the pixel's version
 //! over ([`replace`]): the pixel runs in visitors' browsers, where anyone can fire it, so it must
@@ -58,13 +58,15 @@ pub enum Prepared {
 /// report that cannot be attributed or priced is answered with its stored order when there is
 /// one it would not replace.
 pub fn prepare(conn: &Connection, new: NewConversion, rules: &Thresholds, now: i64) -> Result<Prepared, Error> {
-    let row = match attribute::resolve(conn, &new.keys, now)? {
+    let row = match attribute::resolve(conn, &new.keys, new.test, now)? {
         Ok(resolved) => assess(conn, new, resolved, rules, now)?,
         Err(refusal) => Err((new, refusal)),
     };
     match row {
         Ok(row) => Ok(Prepared::Row(Box::new(row))),
-        Err((new, refusal)) => Ok(match by_external_id(conn, &new.external_id)? {
+        // A refused report can only be a retry of an order of its own namespace (the click that
+        // made a stored order test data may be gone, but then the report was test data too).
+        Err((new, refusal)) => Ok(match by_external_id(conn, &new.external_id, new.test)? {
             Some(stored) if !replaces(&stored, new.source) => Prepared::Known(Box::new(stored)),
             _ => Prepared::Refused(refusal),
         }),
@@ -112,7 +114,7 @@ fn assess(
     if let Some(affiliate_email) = &affiliate.email {
         let customer_email = match (&new.customer_email, &new.keys.customer_id) {
             (Some(email), _) => Some(email.clone()),
-            (None, Some(customer_id)) => customers::get(conn, customer_id)?.and_then(|c| c.email),
+            (None, Some(customer_id)) => customers::get(conn, customer_id, new.test)?.and_then(|c| c.email),
             (None, None) => None,
         };
         if customer_email.is_some_and(|email| fraud::same_person(&email, affiliate_email)) {
@@ -144,14 +146,15 @@ pub enum Stored {
 }
 
 /// The flags of a row as stored: those found while reading, and `click_reused` when its click
-/// already led to as many conversions as its offer allows (counted here, on the writer, so
-/// concurrent conversions on one click cannot all slip under the limit).
+/// already led to as many conversions of its namespace as its offer allows (counted here, on
+/// the writer, so concurrent conversions on one click cannot all slip under the limit; test
+/// orders never flag a live one).
 fn flags_of(conn: &Connection, row: &NewRow) -> Result<Vec<Flag>, Error> {
     let mut flags = row.flags.clone();
     if let (Some(limit), Some(click)) = (row.max_per_click, &row.resolved.click_id) {
         let earlier: i64 = conn
-            .prepare_cached("SELECT count(*) FROM conversions WHERE click_id = ?1 AND external_id <> ?2")?
-            .query_row(params![click, row.new.external_id], |r| r.get(0))?;
+            .prepare_cached("SELECT count(*) FROM conversions WHERE click_id = ?1 AND test = ?3 AND external_id <> ?2")?
+            .query_row(params![click, row.new.external_id, row.test], |r| r.get(0))?;
         if earlier >= limit {
             flags.push(Flag::ClickReused);
         }
@@ -171,7 +174,7 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
                                       created_at, updated_at, test, flags, rate_source, goal, geo, commission_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 'pending', ?13, ?13, ?14, ?15, ?16, ?17,
                      ?18, ?19)
-             ON CONFLICT (external_id) DO NOTHING",
+             ON CONFLICT (external_id, test) DO NOTHING",
         )?
         .execute(params![
             new.external_id,
@@ -196,7 +199,7 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
         ])
         .map_err(vanished_click)?;
     if inserted == 0 {
-        let stored = by_external_id(conn, &new.external_id)?
+        let stored = by_external_id(conn, &new.external_id, row.test)?
             .ok_or_else(|| Error::internal("conflicting conversion is missing"))?;
         if replaces(&stored, new.source) {
             return replace(conn, stored, row, customer_row, &flags, now);

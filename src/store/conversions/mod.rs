@@ -2,9 +2,10 @@
 //!
 //! `insert.rs` stores a priced conversion (or lets a server-side report take over the pixel's
 //! version of the same order), `change.rs` approves, rejects and refunds, `hold.rs` approves
-//! those whose hold period passed (for the sweeper), `list.rs` pages through them. The merchant's order ID (`external_id`) is UNIQUE in the table and every
-//! insert is `ON CONFLICT DO NOTHING`, so under any number of concurrent retries exactly one row
-//! exists; lookups before a write only choose the answer. The rules themselves (transitions,
+//! those whose hold period passed (for the sweeper), `list.rs` pages through them. The merchant's
+//! order ID (`external_id`) is UNIQUE per namespace (test data or live, `UNIQUE (external_id,
+//! test)`) and every insert is `ON CONFLICT DO NOTHING`, so under any number of concurrent
+//! retries exactly one row exists in each; lookups before a write only choose the answer. The rules themselves (transitions,
 //! refund arithmetic, who may replace whom) live in `tracking::conversion`.
 
 mod change;
@@ -89,8 +90,21 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Conversion>, Error> {
     select_one(conn, "v.id = ?1", id)
 }
 
-pub fn by_external_id(conn: &Connection, external_id: &str) -> Result<Option<Conversion>, Error> {
-    select_one(conn, "v.external_id = ?1", external_id)
+/// The conversion of order `external_id` in one namespace: test data (`test`) or live. Test and
+/// live orders are separate: the same ID may be stored once as each.
+pub fn by_external_id(conn: &Connection, external_id: &str, test: bool) -> Result<Option<Conversion>, Error> {
+    Ok(conn
+        .prepare_cached(&format!("{SELECT} WHERE v.external_id = ?1 AND v.test = ?2"))?
+        .query_row(rusqlite::params![external_id, test], from_row)
+        .optional()?)
+}
+
+/// Every conversion of order `external_id`: the live one and the test one, live first (for
+/// the merchant's searches, which see both).
+pub fn with_external_id(conn: &Connection, external_id: &str) -> Result<Vec<Conversion>, Error> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE v.external_id = ?1 ORDER BY v.test"))?;
+    let rows = stmt.query_map([external_id], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn not_found(id: impl std::fmt::Display) -> Error {

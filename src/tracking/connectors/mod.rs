@@ -30,6 +30,12 @@ use super::customer::NewCustomer;
 use super::money::Currency;
 use crate::error::Error;
 
+/// The shortest signing secret accepted: every platform generates longer ones, and a short one
+/// typed by hand can be guessed.
+pub const MIN_SECRET: usize = 16;
+/// The longest signing secret accepted.
+pub const MAX_SECRET: usize = 512;
+
 /// How long a held event waits for what it needs (its customer's tie, its order).
 pub const HOLD_MS: i64 = 24 * 3600 * 1000;
 
@@ -93,15 +99,21 @@ impl Connector {
         }
     }
 
-    /// Checks a signing secret before it is used: present, printable, and not one of the
-    /// platform's API keys (which would then sit in a config file or the database for nothing).
-    pub fn check_secret(self, secret: &str) -> Result<(), String> {
-        if secret.is_empty() || secret.chars().count() > 512 {
-            return Err("must be 1 to 512 characters".into());
-        }
-        if secret.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err("must not contain spaces or control characters".into());
-        }
+    /// The signing secret to verify with, from what the merchant gave (the API or the
+    /// environment), or why it cannot be one. The rule, the same for every platform: 16 to 512
+    /// characters, any printable ones, spaces included, and not one of the platform's API keys
+    /// (which would then sit in a config file or the database for nothing).
+    ///
+    /// Surrounding whitespace is trimmed only where the platform's own secrets never have any,
+    /// so it can only be a copy-and-paste artefact: Stripe (`whsec_` and base64), Shopify (hex)
+    /// and Paddle (`pdl_ntfset_…`). WooCommerce signs with its secret exactly as stored, and the
+    /// secret it generates when the field is left empty (`wp_generate_password(50, true, true)`)
+    /// draws from an alphabet with a space in it, at either end too: it is kept byte for byte.
+    pub fn signing_secret(self, given: &str) -> Result<String, String> {
+        let secret = match self {
+            Connector::WooCommerce => given,
+            Connector::Stripe | Connector::Shopify | Connector::Paddle => given.trim(),
+        };
         let api_key = match self {
             Connector::Stripe => ["sk_", "rk_", "pk_"].iter().any(|p| secret.starts_with(p)),
             Connector::Paddle => secret.contains("_apikey_"),
@@ -114,7 +126,14 @@ impl Connector {
                 self.title()
             ));
         }
-        Ok(())
+        let length = secret.chars().count();
+        if !(MIN_SECRET..=MAX_SECRET).contains(&length) || secret.chars().any(char::is_control) {
+            return Err(format!(
+                "must be {MIN_SECRET} to {MAX_SECRET} printable characters (spaces are allowed; it has {length}): \
+                 copy the platform's webhook signing secret whole"
+            ));
+        }
+        Ok(secret.to_string())
     }
 
     /// A platform's customer ID as affiliated stores it: `stripe:cus_123`.
@@ -330,16 +349,55 @@ pub(crate) mod tests {
         assert!(crate::tracking::click_id::is_well_formed(CLICK));
     }
 
+    impl Connector {
+        fn check_secret(self, secret: &str) -> Result<String, String> {
+            self.signing_secret(secret)
+        }
+    }
+
     #[test]
     fn secrets_must_be_signing_secrets() {
         assert!(Connector::Stripe.check_secret("whsec_0123456789abcdef").is_ok());
-        assert!(Connector::WooCommerce.check_secret("a").is_ok());
+        assert!(Connector::WooCommerce.check_secret("a woo secret 0123").is_ok());
         assert!(Connector::Stripe.check_secret("sk_live_0123").unwrap_err().contains("API key"));
         assert!(Connector::Paddle.check_secret("pdl_live_apikey_01gt").unwrap_err().contains("API key"));
         assert!(Connector::Shopify.check_secret("shpat_abc").is_err());
         assert!(Connector::Shopify.check_secret("").is_err());
         assert!(Connector::Shopify.check_secret("two words").is_err());
         assert!(Connector::Shopify.check_secret(&"x".repeat(513)).is_err());
+    }
+
+    /// WooCommerce's generated secrets (`wp_generate_password(50, true, true)`) may hold spaces
+    /// anywhere, at the ends too, and Woo signs with them exactly.
+    const WOO_GENERATED: &str = " q]L8 b{T|:x?Ww6 ,yZ;H^(c`3<m.N}p  ~Kf=e/R7j+u!s- ";
+
+    #[test]
+    fn a_secret_has_at_least_16_printable_characters_and_the_error_says_so() {
+        for c in Connector::ALL {
+            let short = c.check_secret("fifteen-chars-x").unwrap_err();
+            assert!(short.contains("16 to 512 printable characters") && short.contains("it has 15"), "{c:?}: {short}");
+            assert!(c.check_secret("sixteen-chars-xx").is_ok(), "{c:?}");
+            assert!(c.check_secret("with a tab\tin it 0123").is_err(), "{c:?}: a control character");
+            assert!(c.check_secret("with a newline\n0123").is_err(), "{c:?}");
+        }
+        assert_eq!(WOO_GENERATED.chars().count(), 50);
+        assert_eq!(Connector::WooCommerce.check_secret(WOO_GENERATED).as_deref(), Ok(WOO_GENERATED), "kept exactly");
+        assert!(Connector::Shopify.check_secret("a secret with spaces").is_ok(), "spaces are printable");
+        assert!(Connector::WooCommerce.check_secret("ünïcödé-sëcrét-xx").is_ok());
+    }
+
+    #[test]
+    fn only_platforms_whose_secrets_never_have_spaces_trim_them() {
+        let pasted = "  whsec_0123456789abcdef\n";
+        assert_eq!(Connector::Stripe.check_secret(pasted).as_deref(), Ok("whsec_0123456789abcdef"));
+        assert_eq!(Connector::Paddle.check_secret(" pdl_ntfset_01h2x ").as_deref(), Ok("pdl_ntfset_01h2x"));
+        assert_eq!(
+            Connector::Shopify.check_secret("\t0a1b2c3d4e5f60718293a4b5c6d7e8f9 ").as_deref(),
+            Ok("0a1b2c3d4e5f60718293a4b5c6d7e8f9")
+        );
+        assert!(Connector::WooCommerce.check_secret("  whsec_0123456789abcdef\n").is_err(), "not trimmed: a newline");
+        assert_eq!(Connector::WooCommerce.check_secret(" padded woo secret ").as_deref(), Ok(" padded woo secret "));
+        assert!(Connector::Stripe.check_secret("   short     ").is_err(), "trimmed first, then measured");
     }
 
     #[test]

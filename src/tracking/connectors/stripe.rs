@@ -18,6 +18,9 @@
 //! - `charge.refunded`: a refund of the conversion of its `payment_intent` (or `invoice`), up to
 //!   the share `amount_refunded / amount` of the charge (the charge also paid tax and shipping).
 //! - `livemode: false` marks test events.
+//!
+//! Amounts are in Stripe's minor units, which are not always ISO 4217's ([`stripe_digits`]):
+//! each is read in Stripe's unit and then written in the currency's own minor units.
 
 use serde_json::Value;
 
@@ -26,6 +29,56 @@ use super::{Action, Connector, Delivery, Mapped, Order, Refund, Tie, What};
 use crate::error::Error;
 use crate::tracking::click_id;
 use crate::tracking::conversion::{PlatformRefund, RefundAmount};
+use crate::tracking::money::Currency;
+
+/// How many decimals Stripe's API writes `currency` with, where that differs from ISO 4217.
+///
+/// From Stripe's "Supported currencies" page (https://docs.stripe.com/currencies, sections
+/// "Zero-decimal currencies" and "Special cases", read 2026-12):
+/// - ISK and UGX "transitioned to a zero-decimal currency, but backwards compatibility requires
+///   you to represent it as a two-decimal value, where the decimal amount is always 00": an
+///   amount of `500` is 5 króna (or 5 shillings), while ISO 4217 gives both no decimals. (UGX is
+///   also in that page's zero-decimal list; the special case is the more precise statement, and
+///   Stripe's support note on ISK says "an ISK amount of `100` will continue to represent 1
+///   króna".)
+/// - MGA is in Stripe's zero-decimal list ("to charge 500 JPY, provide an amount value of 500"),
+///   while ISO 4217 gives it two decimals.
+/// - HUF and TWD are special cases for payouts only ("Stripe treats HUF as a zero-decimal
+///   currency for payouts, even though you can charge two-decimal amounts"): in charges,
+///   sessions and invoices they have two decimals, as in ISO 4217.
+/// - The three-decimal currencies (BHD, JOD, KWD, OMR, TND) have three, as in ISO 4217 (Stripe
+///   only asks that the last digit be 0).
+///
+/// Every other currency is written as ISO 4217 says ("Unless otherwise specified, currencies are
+/// two-decimal" matches ISO for every other currency Stripe supports).
+pub fn stripe_digits(currency: Currency) -> u8 {
+    match currency.code() {
+        "ISK" | "UGX" => 2,
+        "MGA" => 0,
+        _ => currency.minor_digits(),
+    }
+}
+
+/// An amount in Stripe's minor units of `currency`, in the currency's own minor units. Where
+/// Stripe writes more decimals than the currency has (ISK, UGX: always `00` since 2023), a
+/// fraction is rounded half up (an older charge's fraction of a króna).
+pub fn from_stripe_units(amount: i64, currency: Currency) -> Result<i64, Error> {
+    let (stripe, own) = (u32::from(stripe_digits(currency)), u32::from(currency.minor_digits()));
+    if stripe >= own {
+        let scale = 10i64.pow(stripe - own);
+        let half = scale / 2;
+        Ok(if amount >= 0 { (amount + half) / scale } else { -((half - amount) / scale) })
+    } else {
+        amount
+            .checked_mul(10i64.pow(own - stripe))
+            .ok_or_else(|| super::unreadable(format!("an amount of {amount} {currency} is out of range")))
+    }
+}
+
+/// A field holding an amount in Stripe's minor units of `currency`, in the currency's own.
+fn amount(v: &Value, currency: Currency, field: &str) -> Result<i64, Error> {
+    from_stripe_units(super::minor(v, field)?, currency)
+}
 
 pub const SIGNATURE_HEADER: &str = "stripe-signature";
 
@@ -93,14 +146,16 @@ fn session(o: &Value) -> Result<What, Error> {
     }
     let external_id = super::id_of(&o["payment_intent"])
         .ok_or_else(|| super::unreadable("a paid Checkout Session names its `payment_intent`"))?;
+    let currency = super::currency(&o["currency"], "currency")?;
     let discount = match &o["total_details"]["amount_discount"] {
         Value::Null => 0,
         v => super::minor(v, "total_details.amount_discount")?,
     };
+    let items = super::minor(&o["amount_subtotal"], "amount_subtotal")? - discount;
     Ok(What::Actions(vec![Action::Order(Order {
         external_id,
-        amount: (super::minor(&o["amount_subtotal"], "amount_subtotal")? - discount).max(0),
-        currency: super::currency(&o["currency"], "currency")?,
+        amount: from_stripe_units(items, currency)?.max(0),
+        currency,
         click_id: click(o),
         coupons: Vec::new(),
         customer_id: customer(o),
@@ -120,6 +175,7 @@ fn invoice(o: &Value) -> Result<What, Error> {
             "not a subscription's invoice: one-off payments count through their Checkout Session",
         ));
     }
+    let currency = super::currency(&o["currency"], "currency")?;
     let amount = if !o["total_excluding_tax"].is_null() {
         super::minor(&o["total_excluding_tax"], "total_excluding_tax")?
     } else if !o["total"].is_null() && !o["tax"].is_null() {
@@ -130,8 +186,8 @@ fn invoice(o: &Value) -> Result<What, Error> {
     let customer_id = customer(o).ok_or_else(|| super::unreadable("an invoice names its `customer`"))?;
     Ok(What::Actions(vec![Action::Order(Order {
         external_id: super::required(&o["id"], "id")?,
-        amount: amount.max(0),
-        currency: super::currency(&o["currency"], "currency")?,
+        amount: from_stripe_units(amount, currency)?.max(0),
+        currency,
         click_id: None,
         coupons: Vec::new(),
         customer_id: Some(customer_id),
@@ -144,14 +200,15 @@ fn charge(o: &Value) -> Result<What, Error> {
     if orders.is_empty() {
         return Ok(What::Ignored("the charge belongs to no PaymentIntent or invoice"));
     }
-    let refunded = super::minor(&o["amount_refunded"], "amount_refunded")?;
+    let currency = super::currency(&o["currency"], "currency")?;
+    let refunded = amount(&o["amount_refunded"], currency, "amount_refunded")?;
     if refunded <= 0 {
         return Ok(What::Ignored("nothing of the charge is refunded"));
     }
     let amount = RefundAmount::Platform(PlatformRefund {
-        currency: super::currency(&o["currency"], "currency")?,
+        currency,
         refunded,
-        paid: Some(super::minor(&o["amount"], "amount")?),
+        paid: Some(amount(&o["amount"], currency, "amount")?),
         running_total: true,
     });
     let reference = super::required(&o["id"], "id")?;
@@ -303,6 +360,79 @@ mod tests {
         assert!(
             matches!(&actions(of_invoice)[0], Action::Refund(r) if r.orders == ["pi_3QpRrVLkdIwHu7ix0m8Kx5aB", "in_9"])
         );
+    }
+
+    fn currency(code: &str) -> Currency {
+        Currency::from_code(code).unwrap()
+    }
+
+    /// The amount a paid checkout of `amount_subtotal` Stripe units in `code` is recorded with.
+    fn checkout_amount(code: &str, amount_subtotal: i64) -> (i64, String) {
+        let m = mapped("checkout.session.completed.payment.json", |e| {
+            let o = &mut e["data"]["object"];
+            o["currency"] = code.to_ascii_lowercase().into();
+            o["amount_subtotal"] = amount_subtotal.into();
+            o["total_details"]["amount_discount"] = 0.into();
+        });
+        match &actions(m)[0] {
+            Action::Order(o) => (o.amount, o.currency.format(o.amount)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Stripe's special case: ISK is written with two decimals (`100` is 1 króna), ISO 4217 has none.
+    #[test]
+    fn isk_is_two_decimal_in_stripe() {
+        assert_eq!(stripe_digits(currency("ISK")), 2);
+        assert_eq!(checkout_amount("ISK", 500_000), (5_000, "5000".to_string()), "5,000 kr., not 500,000");
+        assert_eq!(from_stripe_units(4_010, currency("ISK")).unwrap(), 40, "an older fraction rounds half up");
+        assert_eq!(from_stripe_units(4_050, currency("ISK")).unwrap(), 41);
+    }
+
+    /// Stripe's special case: UGX, like ISK, is written with two decimals that are always `00`.
+    #[test]
+    fn ugx_is_two_decimal_in_stripe() {
+        assert_eq!(stripe_digits(currency("UGX")), 2);
+        assert_eq!(checkout_amount("UGX", 3_700_000), (37_000, "37000".to_string()));
+    }
+
+    /// Stripe's zero-decimal list has MGA, which ISO 4217 gives two decimals.
+    #[test]
+    fn mga_is_zero_decimal_in_stripe() {
+        assert_eq!(stripe_digits(currency("MGA")), 0);
+        assert_eq!(checkout_amount("MGA", 45_000), (4_500_000, "45000.00".to_string()));
+    }
+
+    /// Stripe's special cases for HUF and TWD are about payouts: charges have two decimals.
+    #[test]
+    fn huf_and_twd_charges_are_two_decimal_as_in_iso() {
+        assert_eq!(checkout_amount("HUF", 1_045), (1_045, "10.45".to_string()));
+        assert_eq!(checkout_amount("TWD", 80_045), (80_045, "800.45".to_string()));
+    }
+
+    /// The zero-decimal and three-decimal currencies are written as ISO 4217 says.
+    #[test]
+    fn other_currencies_follow_iso() {
+        assert_eq!(checkout_amount("JPY", 500), (500, "500".to_string()));
+        assert_eq!(checkout_amount("KWD", 5_120), (5_120, "5.120".to_string()));
+        assert_eq!(checkout_amount("USD", 4_500), (4_500, "45.00".to_string()));
+        for code in ["BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "PYG", "RWF", "VND", "VUV", "XAF", "XOF", "XPF"] {
+            assert_eq!(stripe_digits(currency(code)), 0, "{code}");
+        }
+    }
+
+    #[test]
+    fn refunds_and_invoices_are_read_in_stripes_units_too() {
+        let refund = mapped("charge.refunded.json", |e| {
+            let o = &mut e["data"]["object"];
+            o["currency"] = "isk".into();
+            o["amount"] = 490_000.into();
+            o["amount_refunded"] = 245_000.into();
+        });
+        assert!(matches!(&actions(refund)[0], Action::Refund(Refund { amount: RefundAmount::Platform(p), .. })
+            if (p.refunded, p.paid) == (2_450, Some(4_900))));
+        let invoice = mapped("invoice.paid.json", |e| e["data"]["object"]["currency"] = "isk".into());
+        assert!(matches!(&actions(invoice)[0], Action::Order(o) if o.amount == 20));
     }
 
     #[test]
