@@ -17,7 +17,7 @@ use apply::{Existing, Item, Root};
 use super::{Failure, Outcome};
 use crate::config::{Args, Opt};
 
-pub const HELP: &str = "\
+const ABOUT: &str = "\
 Set up this machine to run affiliated behind a TLS reverse proxy, as root, without a Rust
 toolchain: copy this binary to /usr/local/bin/affiliated, write the systemd units, write
 /etc/affiliated/affiliated.env (mode 0600) with a generated API key and admin token and
@@ -27,29 +27,34 @@ file (and its secrets) and proxy files edited by hand, and says what it kept.
 
 Usage: affiliated install --domain DOMAIN [--proxy caddy|nginx] [--root DIR] [--dry-run]
                           [--from-backup BACKUP]
+";
 
-Options:
-  --domain DOMAIN       the public host name tracking links use (its DNS must
-                        point here for the certificate)
-  --proxy caddy|nginx   which reverse proxy's site to write [default caddy]
-  --root DIR            write everything under DIR instead of / and run nothing
-                        (no systemctl): to check the result, or to build an image
-  --dry-run             print every file it would write (secrets masked) and
-                        write nothing
-  --from-backup BACKUP  on a new machine: write the env file from the settings
-                        that BACKUP (written by `affiliated backup` under the
-                        backup timer) ran with, instead of generating secrets;
-                        then restore the database with `affiliated restore`
-
+const NOTES: &str = "\
 There is no system user to create: the units run as a dynamic user that systemd makes while
 they run. See docs/operations.md, Install.
 ";
 
-const DOMAIN: Opt = Opt::flag_only("domain");
-const PROXY: Opt = Opt::flag_only("proxy");
-const ROOT: Opt = Opt::flag_only("root");
-const DRY_RUN: Opt = Opt::switch_only("dry-run");
-const FROM_BACKUP: Opt = Opt::flag_only("from-backup");
+const DOMAIN: Opt = Opt::flag_only("domain")
+    .takes("DOMAIN")
+    .help("the public host name tracking links use (its DNS must point here for the certificate)");
+const PROXY: Opt =
+    Opt::flag_only("proxy").takes("caddy|nginx").defaults_to("caddy").help("which reverse proxy's site to write");
+const ROOT: Opt = Opt::flag_only("root").takes("DIR").help(
+    "write everything under DIR instead of / and run nothing (no systemctl): to check the result, or to build \
+     an image",
+);
+const DRY_RUN: Opt =
+    Opt::switch_only("dry-run").help("print every file it would write (secrets masked) and write nothing");
+const FROM_BACKUP: Opt = Opt::flag_only("from-backup").takes("BACKUP").help(
+    "on a new machine: write the env file from the settings that BACKUP (written by `affiliated backup` under \
+     the backup timer) ran with, instead of generating secrets; then restore the database with `affiliated \
+     restore`",
+);
+const OPTIONS: &[Opt] = &[DOMAIN, PROXY, ROOT, DRY_RUN, FROM_BACKUP];
+
+pub fn help() -> String {
+    crate::config::help::render(ABOUT, OPTIONS, NOTES)
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Proxy {
@@ -63,9 +68,9 @@ const UNITS: &str = "/etc/systemd/system";
 const NGINX_SITE: &str = "/etc/nginx/sites-available/affiliated";
 
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
-    let args = Args::parse(parser, &[DOMAIN, PROXY, ROOT, DRY_RUN, FROM_BACKUP]).map_err(Failure::usage)?;
+    let args = Args::parse(parser, OPTIONS).map_err(Failure::usage)?;
     if args.help {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(());
     }
     if let Some(extra) = args.positionals.first() {

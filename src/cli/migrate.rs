@@ -2,9 +2,9 @@
 //! backup of a database that is about to change (`store::Upgrade::BackUpFirst`).
 
 use super::{Failure, Outcome};
-use crate::config::{Args, BACKUP_DIR, DB};
+use crate::config::{Args, BACKUP_DIR, DB, Opt};
 
-pub const HELP: &str = "\
+const ABOUT: &str = "\
 Create the database or bring its schema up to date, then exit. `serve` does the same on start.
 Before it changes an existing database, it writes a verified backup of it (the database and the
 files beside it, as `affiliated backup` does) to
@@ -12,19 +12,18 @@ DIR/affiliated-YYYYMMDDTHHMMSSZ-schema-N.db; if that backup fails, nothing is mi
 `affiliated restore` puts such a backup back (docs/operations.md, Upgrade).
 
 Usage: affiliated migrate [--db PATH] [--backup-dir DIR]
-
-Options:
-  --db PATH         SQLite database file, created (mode 0600) if missing
-                    [AFFILIATED_DB, default ./affiliated.db]
-  --backup-dir DIR  where the backup before a migration goes (created 0700)
-                    [AFFILIATED_BACKUP_DIR, default backups/ in the database's
-                    directory]
 ";
 
+const OPTIONS: &[Opt] = &[DB.opt, BACKUP_DIR.opt];
+
+pub fn help() -> String {
+    crate::config::help::render(ABOUT, OPTIONS, "")
+}
+
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
-    let args = Args::parse(parser, &[DB, BACKUP_DIR]).map_err(Failure::usage)?;
+    let args = Args::parse(parser, OPTIONS).map_err(Failure::usage)?;
     if args.help {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(());
     }
     if let Some(extra) = args.positionals.first() {

@@ -18,108 +18,28 @@ use crate::systemd;
 /// How long a request waits for its write to commit before answering 503.
 const WRITE_WAIT: Duration = Duration::from_secs(10);
 
-pub const HELP: &str = "\
+const ABOUT: &str = "\
 Run the tracking server.
 
 Usage: affiliated serve [OPTIONS]
 
-Options (each falls back to the environment variable in brackets; a flag wins):
-  --db PATH               SQLite database file, created (mode 0600) if missing
-                          [AFFILIATED_DB, default ./affiliated.db]
-  --listen ADDR           address to listen on; keep it on loopback and put a
-                          reverse proxy in front for public traffic
-                          [AFFILIATED_LISTEN, default 127.0.0.1:8080]
-  --public-url URL        how the world reaches this server, used in tracking links
-                          [AFFILIATED_PUBLIC_URL, default http://LISTEN]
-  --admin on|off          the merchant admin at /admin
-                          [AFFILIATED_ADMIN, default on]
-  --admin-token TOKEN     the admin's login token, 16+ characters (flags show in
-                          `ps`: prefer the variable); without one, the first start
-                          writes a token to DB.initial-admin-token (mode 0600)
-                          [AFFILIATED_ADMIN_TOKEN]
-  --portal on|off         the affiliate portal at /portal (affiliates log in with
-                          an invite link: docs/portal.md)
-                          [AFFILIATED_PORTAL, default on]
-  --pixel on|off          the conversion pixel at /pixel.gif (a browser can report any
-                          order with it: see docs/integration.md, step 11)
-                          [AFFILIATED_PIXEL, default off]
-  --min-click-age DUR     flag conversions sooner than this after their click
-                          (too_fast); 0 turns the rule off
-                          [AFFILIATED_MIN_CLICK_AGE, default 10s]
-  --max-clicks-per-ip N   flag clicks beyond N per hour from one address for one
-                          affiliate (click_flood); 0 turns the rule off
-                          [AFFILIATED_MAX_CLICKS_PER_IP, default 30]
-  --postback-allow CIDR   servers in this network may send postbacks without the
-                          token (a network's IP allowlist); repeatable
-                          [AFFILIATED_POSTBACK_ALLOW, comma-separated]
-  --stripe-webhook-secret SECRET
-                          the signing secret (whsec_...) of the Stripe endpoint
-                          /hooks/stripe (flags show in `ps`: prefer the variable;
-                          or set it with PUT /api/v1/connectors/stripe)
-                          [AFFILIATED_STRIPE_WEBHOOK_SECRET]
-  --shopify-webhook-secret SECRET
-                          the app's API secret, for /hooks/shopify
-                          [AFFILIATED_SHOPIFY_WEBHOOK_SECRET]
-  --woocommerce-webhook-secret SECRET
-                          the webhook's secret, for /hooks/woocommerce
-                          [AFFILIATED_WOOCOMMERCE_WEBHOOK_SECRET]
-  --paddle-webhook-secret SECRET
-                          the notification destination's secret key, for
-                          /hooks/paddle [AFFILIATED_PADDLE_WEBHOOK_SECRET]
-  --workers N             request worker threads
-                          [AFFILIATED_WORKERS, default 32]
-  --synchronous MODE      normal (crash-safe; a power cut may lose the last
-                          commits) or full (fsync every commit)
-                          [AFFILIATED_SYNCHRONOUS, default normal]
-  --store-ip MODE         full, truncated (/24, /48) or none
-                          [AFFILIATED_STORE_IP, default truncated]
-  --socket-timeout DUR    read/write timeout per connection
-                          [AFFILIATED_SOCKET_TIMEOUT, default 15s]
-  --trusted-proxy IP      believe X-Forwarded-For from this peer; repeatable
-                          [AFFILIATED_TRUSTED_PROXY, comma-separated]
-  --allowed-origin ORIGIN
-                          a shop's origin (https://shop.example) whose pages may
-                          call /c/ with the click snippet from this host; repeatable
-                          [AFFILIATED_ALLOWED_ORIGINS, comma-separated]
-  --click-retention DUR   delete unconverted clicks older than this
-                          [AFFILIATED_CLICK_RETENTION, default 30d]
-  --sweep-interval DUR    how often the retention sweep runs
-                          [AFFILIATED_SWEEP_INTERVAL, default 1h]
-  --approve-after DUR     approve pending conversions this old at each sweep (not
-                          flagged, pixel, test or refunded ones; offers may set
-                          approve_after_days)
-                          [AFFILIATED_APPROVE_AFTER, default off]
-  --allow-private-postbacks
-                          let outbound postbacks and merchant webhooks reach
-                          loopback and private addresses (tests, LANs)
-                          [AFFILIATED_ALLOW_PRIVATE_POSTBACKS]
-  --outbound on|off       off: outbound postbacks and merchant webhooks stay queued
-                          (listed, retryable) and nothing is resolved or sent; for
-                          tests and fuzzing
-                          [AFFILIATED_OUTBOUND, default on]
-  --wal-autocheckpoint N  checkpoint when the WAL holds N pages; 0 when
-                          Litestream does the checkpoints
-                          [AFFILIATED_WAL_AUTOCHECKPOINT, default 1000]
-  --backup-dir DIR        where a database is backed up before its schema is
-                          migrated [AFFILIATED_BACKUP_DIR, default backups/ in
-                          the database's directory]
+Each option falls back to the environment variable in brackets; a flag wins.
+";
 
-Environment only:
-  AFFILIATED_API_KEY      an API key to accept (32+ characters, stored hashed);
-                          with no key at all, the first start writes one to
-                          DB.initial-api-key (mode 0600)
-  AFFILIATED_POSTBACK_TOKEN
-                          the inbound postback token (else one is generated)
-  RUST_LOG                log filter, default info
-
+const NOTES: &str = "\
 Durations are written like 90s, 15m, 12h, 30d. On start, the log says where everything is:
 the API, the admin, the files holding the initial API key and admin token.
 ";
 
+/// `serve --help`, rendered from the options' declarations (`config/options.rs`).
+pub fn help() -> String {
+    crate::config::help::render_grouped(ABOUT, SERVE_OPTS, NOTES)
+}
+
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
     let args = Args::parse(parser, SERVE_OPTS).map_err(Failure::usage)?;
     if args.help {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(());
     }
     if let Some(extra) = args.positionals.first() {

@@ -31,6 +31,7 @@ mod logs;
 mod namespaces;
 mod openapi;
 mod ops_docs;
+mod options;
 mod outbound;
 mod outbound_fairness;
 mod payout_pages;
