@@ -792,19 +792,13 @@ pub(crate) mod tests {
 
     #[test]
     fn a_customers_email_is_checked_whatever_the_source_under_the_name_it_sent() {
-        let mut new = NewConversion {
-            external_id: "o".into(),
-            kind: "sale".into(),
-            amount: Some("1".into()),
-            currency: None,
+        let report = crate::tracking::postback::Report {
+            external_id: Some("o".into()),
             keys: Keys { click_id: Some("c".into()), ..Keys::default() },
-            source: Source::Api,
-            actor: "t".into(),
-            test: false,
-            customer_email: Some("no-at-sign".into()),
-            details: Default::default(),
-            type_rate_only: false,
+            ..Default::default()
         };
+        let mut new = crate::tracking::postback::conversion(report, Source::Api, "t").unwrap();
+        new.customer_email = Some("no-at-sign".into());
         assert_eq!(new.check().unwrap_err().code, "invalid_customer_email");
         new.source = Source::TrackingApi;
         assert_eq!(new.check().unwrap_err().code, "invalid_customerEmail");

@@ -409,23 +409,12 @@ mod tests {
     fn every_refusal_says_its_kind_and_a_store_failure_is_not_one() {
         use crate::store::WriteError;
         use crate::tracking::conversion::Reason;
-        let conn = Connection::open_in_memory().unwrap();
-        crate::store::migrate::run(&conn).unwrap();
-        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        let conn = crate::store::testing::memory();
         conn.execute_batch(crate::store::TEST_CATALOG).unwrap();
         let now = 1_000_000;
         let report = |keys: Keys| NewConversion {
-            external_id: "o-1".into(),
-            kind: "sale".into(),
-            amount: Some("10".into()),
-            currency: None,
             keys,
-            source: Source::Stripe,
-            actor: "test".into(),
-            test: false,
-            customer_email: None,
-            details: Default::default(),
-            type_rate_only: false,
+            ..crate::store::testing::sale("o-1", "ann", "10", "USD", Source::Stripe)
         };
         let refused = |new: NewConversion| match prepare(&conn, new, &Default::default(), now).unwrap() {
             Prepared::Refused(refusal) => (refusal.reason, refusal.code.to_string()),
