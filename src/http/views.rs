@@ -210,7 +210,7 @@ pub fn received(r: &Received) -> Value {
         "method": r.method,
         "params": serde_json::from_str::<Value>(&r.params).unwrap_or(Value::Null),
         "status": r.status,
-        "outcome": r.outcome,
+        "outcome": r.outcome.as_str(),
         "error_code": r.error_code,
         "conversion_id": r.conversion_id,
     })

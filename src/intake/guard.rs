@@ -14,7 +14,9 @@
 //!   web area would be the first step back);
 //! - that every store function whose SQL changes something takes a `Tx` (the definition of a
 //!   "store write function" the compiler then enforces);
-//! - that intake decides by types, never by an error's HTTP status or code.
+//! - that intake decides by types, never by an error's HTTP status or code, takes plain values
+//!   (no HTTP), and never hands its caller the transaction (a public function taking a closure
+//!   over a `Tx` would let a web area write through it, as the inbound postback log once did).
 //!
 //! Architecture Invariant: reads files only; what it allows is listed here, with the reason.
 
@@ -299,8 +301,92 @@ fn only_intake_the_store_and_the_background_threads_give_the_writer_jobs() {
         if file.starts_with("src/intake/") && (names(code, "http") || names(code, "tiny_http")) {
             offences.push(format!("{file} reaches into HTTP: intake takes plain values"));
         }
+        if file.starts_with("src/intake/") {
+            // A public entry point that handed its caller the transaction (a closure taking a
+            // `Tx`) would let a web area write through it.
+            for (name, signature, _) in functions(&lexed) {
+                let public = code.contains(&format!("pub fn {name}"));
+                if public && names(&signature, "Tx") {
+                    offences.push(format!("{file}: `{name}` hands its caller the write transaction"));
+                }
+            }
+        }
         if !under(&file, DIRECT) && opens_direct(code) {
             offences.push(format!("{file} opens a write transaction with `writer::direct`"));
+        }
+    }
+    assert!(offences.is_empty(), "{}", offences.join("\n"));
+}
+
+/// The store's write functions, as (module, name): every public function under `src/store/` whose
+/// signature takes a `Tx`, known by its file's module and, in a folder, by the folder's (its
+/// `mod.rs` re-exports them).
+fn store_writes() -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (file, text) in sources() {
+        let Some(path) = file.strip_prefix("src/store/").and_then(|p| p.strip_suffix(".rs")) else { continue };
+        let parts: Vec<&str> = path.split('/').collect();
+        let modules: Vec<&str> = parts.iter().copied().filter(|m| *m != "mod").collect();
+        let lexed = lex(&text);
+        for (name, signature, _) in functions(&lexed) {
+            if lexed.code.contains(&format!("pub fn {name}")) && names(&signature, "Tx") {
+                for module in &modules {
+                    out.insert((module.to_string(), name.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether `code` calls the store write function `module::name`: by its path, through an alias
+/// (`use crate::store::connectors as stored`), or imported by name.
+fn calls_store_write(code: &str, module: &str, name: &str) -> bool {
+    let call = |prefix: &str| {
+        code.match_indices(&format!("{prefix}{name}")).any(|(at, found)| {
+            let after = code[at + found.len()..].trim_start();
+            let before = &code[..at];
+            // `intake::affiliates::create` is another path: only the store's own counts.
+            let other_path = before.ends_with("::") && !before.ends_with("store::");
+            (after.starts_with('(') || after.starts_with("::<"))
+                && !ident_before(code.as_bytes(), at)
+                && !other_path
+                && !before.ends_with("fn ")
+                && !before.ends_with('.')
+        })
+    };
+    let mut prefixes = vec![format!("{module}::")];
+    for (at, found) in code.match_indices(&format!("store::{module} as ")) {
+        let alias: String = code[at + found.len()..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        prefixes.push(format!("{alias}::"));
+    }
+    let imported = code.match_indices(&format!("store::{module}::")).any(|(at, found)| {
+        let rest = &code[at + found.len()..];
+        let list = if rest.starts_with('{') {
+            &rest[..rest.find('}').unwrap_or(0)]
+        } else {
+            rest.split(';').next().unwrap_or("")
+        };
+        names(list, name)
+    });
+    prefixes.iter().any(|p| call(p)) || (imported && call(""))
+}
+
+#[test]
+fn no_store_write_function_is_called_outside_intake_the_store_and_the_threads() {
+    let writes = store_writes();
+    assert!(writes.len() > 40, "only {} store write functions found", writes.len());
+    assert!(writes.contains(&("postbacks".into(), "record".into())), "{writes:?}");
+    let mut offences = Vec::new();
+    for (file, text) in sources() {
+        if under(&file, JOBS) || under(&file, DIRECT) || file == "src/intake/guard.rs" {
+            continue;
+        }
+        let code = lex(&text).code;
+        for (module, name) in &writes {
+            if calls_store_write(&code, module, name) {
+                offences.push(format!("{file} calls the store write `{module}::{name}`: give it to intake"));
+            }
         }
     }
     assert!(offences.is_empty(), "{}", offences.join("\n"));
@@ -408,6 +494,14 @@ fn the_reader_of_the_source_sees_code_strings_and_comments_apart() {
     assert!(!decides_by_code("error_code: d.error.as_ref().map(|e| e.code.as_ref()),"));
     assert!(decides_by_status("if e.status >= 500 {") && decides_by_status("e.status<400"));
     assert!(!decides_by_status("Response::json(e.status, body)"));
+    let aliased = "use crate::store::connectors as stored;\n stored::set_secret(tx, c, s, 1)";
+    assert!(calls_store_write(aliased, "connectors", "set_secret"));
+    assert!(calls_store_write("use crate::store::portal::{self, invite};\n invite(tx, 1)", "portal", "invite"));
+    assert!(calls_store_write("postbacks::record(conn, &entry, now)", "postbacks", "record"));
+    assert!(!calls_store_write("intake::postbacks::record_click(x)", "postbacks", "record"));
+    assert!(!calls_store_write("x.record(y)", "postbacks", "record"));
+    assert!(!calls_store_write("intake::affiliates::create(&ix, new)", "affiliates", "create"));
+    assert!(calls_store_write("crate::store::affiliates::create(tx, &new, 1)", "affiliates", "create"));
     let f = functions(&lex("pub fn a(tx: &Tx) { if x { y } }\nfn b() {}\n"));
     assert_eq!(f.iter().map(|(n, ..)| n.as_str()).collect::<Vec<_>>(), ["a", "b"]);
 }

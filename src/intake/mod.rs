@@ -63,7 +63,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::store::conversions::{self, Prepared, Stored};
 pub use crate::store::writer::Health;
-use crate::store::writer::{Tx, Writer, WriterStats};
+use crate::store::writer::{Writer, WriterStats};
 use crate::tracking::conversion::NewConversion;
 use crate::tracking::fraud::Thresholds;
 
@@ -131,38 +131,6 @@ pub fn record(ix: &Intake<'_>, new: NewConversion) -> Result<Stored, Error> {
         Prepared::Known(stored) => Ok(Stored::Duplicate(*stored)),
         Prepared::Refused(refusal) => Err(refusal.into()),
     };
-    count(ix.metrics, &outcome);
-    outcome
-}
-
-/// [`record`] for sources that keep a log of what they received (inbound postbacks, webhooks):
-/// `log` runs in the same transaction as the conversion, whatever the outcome, including a
-/// report that failed validation before (`new` is then that error). A failed conversion is
-/// undone on its own; the log entry stays.
-pub fn record_logged<L>(ix: &Intake<'_>, new: Result<NewConversion, Error>, log: L) -> Result<Stored, Error>
-where
-    L: FnOnce(&Tx, &Result<Stored, Error>) -> Result<(), Error> + Send + 'static,
-{
-    let now = crate::clock::now_ms();
-    let prepared = new.and_then(|new| {
-        new.check()?;
-        conversions::prepare(ix.db, new, ix.rules, now)
-    });
-    let outcome = ix
-        .writer
-        .run(move |tx| {
-            let result = match prepared {
-                Ok(Prepared::Row(row)) => {
-                    crate::store::nested(tx, |c| conversions::insert(c, &row, now)).map_err(Error::from)
-                }
-                Ok(Prepared::Known(stored)) => Ok(Stored::Duplicate(*stored)),
-                Ok(Prepared::Refused(refusal)) => Err(refusal.into()),
-                Err(refusal) => Err(refusal),
-            };
-            log(tx, &result)?;
-            Ok(result)
-        })
-        .and_then(|result| result);
     count(ix.metrics, &outcome);
     outcome
 }

@@ -13,6 +13,7 @@ use rusqlite::{Connection, Row, params};
 use crate::error::Error;
 use crate::secret;
 use crate::store::writer::Tx;
+use crate::tracking::postback::Outcome;
 
 pub const GRACE_MS: i64 = 24 * 3600 * 1000;
 pub const TOKEN_PREFIX: &str = "pbt_";
@@ -106,7 +107,7 @@ pub struct Received {
     pub method: String,
     pub params: String,
     pub status: i64,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub error_code: Option<String>,
     pub conversion_id: Option<i64>,
 }
@@ -116,7 +117,7 @@ pub struct NewReceived<'a> {
     pub method: &'a str,
     pub params: &'a str,
     pub status: u16,
-    pub outcome: &'a str,
+    pub outcome: Outcome,
     pub error_code: Option<&'a str>,
     pub conversion_id: Option<i64>,
 }
@@ -146,7 +147,7 @@ fn received_from_row(r: &Row<'_>) -> rusqlite::Result<Received> {
 
 pub fn list_received(
     conn: &Connection,
-    outcome: Option<&str>,
+    outcome: Option<Outcome>,
     before_id: Option<i64>,
     limit: usize,
 ) -> Result<Vec<Received>, Error> {

@@ -12,6 +12,7 @@ use crate::tracking::conversion::{Change, Status};
 use crate::tracking::ledger::Kind;
 use crate::tracking::outbound::{DeliveryStatus, PostbackEvent};
 use crate::tracking::payout::Status as PayoutStatus;
+use crate::tracking::postback::Outcome as PostbackOutcome;
 use crate::tracking::webhook::Event;
 
 /// Stores `$t` as its name (`as_str`) and reads it back with `$parse`.
@@ -39,6 +40,7 @@ stored_by_name!(Kind, "ledger entry kind", Kind::parse);
 stored_by_name!(DeliveryStatus, "delivery status", DeliveryStatus::parse);
 stored_by_name!(PostbackEvent, "postback event", PostbackEvent::parse);
 stored_by_name!(Event, "webhook event", Event::stored);
+stored_by_name!(PostbackOutcome, "postback outcome", PostbackOutcome::parse);
 
 #[cfg(test)]
 mod tests {

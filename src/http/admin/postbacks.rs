@@ -10,8 +10,7 @@ use crate::http::{Ctx, Req};
 use crate::intake;
 use crate::store::{deliveries, postbacks};
 use crate::tracking::outbound::DeliveryStatus;
-
-const OUTCOMES: &[&str] = &["created", "duplicate", "rejected", "failed"];
+use crate::tracking::postback::Outcome;
 
 /// Links that filter one table by a value, keeping the other table's filter.
 fn filter_links(req: &Req, name: &str, values: &[&str], keep: &str) -> Html {
@@ -36,7 +35,7 @@ fn cursor(req: &Req, name: &str) -> Option<i64> {
 }
 
 pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let outcome = req.query("outcome").filter(|o| OUTCOMES.contains(o));
+    let outcome = req.query("outcome").and_then(Outcome::parse);
     let status = req.query("status").and_then(DeliveryStatus::parse);
     let received = postbacks::list_received(&ctx.db, outcome, cursor(req, "received_before"), PAGE_SIZE)?;
     let sent = deliveries::list(&ctx.db, status, cursor(req, "sent_before"), PAGE_SIZE)?;
@@ -66,7 +65,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         body,
         "<div class=\"spread\"><h2>Received</h2>{}</div><div class=\"table\"><table><thead><tr><th>Received</th><th>Dialect</th>\
          <th>Parameters</th><th class=\"num\">Answer</th><th>Outcome</th><th>Conversion</th></tr></thead><tbody>",
-        filter_links(req, "outcome", OUTCOMES, "status")
+        filter_links(req, "outcome", &Outcome::ALL.map(Outcome::as_str), "status")
     );
     for r in &received {
         let params = match serde_json::from_str::<serde_json::Value>(&r.params) {
@@ -88,7 +87,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             params,
             params,
             r.status,
-            html::badge(&r.outcome),
+            html::badge(r.outcome.as_str()),
             r.error_code.as_deref().unwrap_or(""),
             r.conversion_id.map(|id| format!("#{id}")).unwrap_or_default()
         );

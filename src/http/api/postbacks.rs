@@ -8,7 +8,7 @@ use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
 use crate::intake;
 use crate::store::{deliveries, postbacks};
-use crate::tracking::postback;
+use crate::tracking::postback::{self, Outcome};
 
 fn url_answer(ctx: &Ctx, token: Option<String>) -> Result<Response, Error> {
     let token = token.ok_or_else(|| {
@@ -34,12 +34,12 @@ pub fn rotate_url(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 pub fn received(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
-    let outcome = req.query("outcome");
-    if let Some(o) = outcome
-        && !["created", "duplicate", "rejected", "failed"].contains(&o)
-    {
-        return Err(Error::invalid("outcome", "must be created, duplicate, rejected or failed"));
-    }
+    let outcome = req
+        .query("outcome")
+        .map(|o| {
+            Outcome::parse(o).ok_or_else(|| Error::invalid("outcome", "must be created, duplicate, rejected or failed"))
+        })
+        .transpose()?;
     let rows = postbacks::list_received(&ctx.db, outcome, super::cursor(req)?, limit)?;
     let next = views::next_cursor(&rows, limit, |r| r.id.to_string());
     Ok(Response::json(200, &views::page(rows.iter().map(views::received).collect(), next)))
