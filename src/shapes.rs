@@ -50,7 +50,7 @@ pub fn payout(p: &Payout, items: &[Item]) -> Value {
         "status": p.status.as_str(),
         "items": items.iter().map(|i| json!({
             "seq": i.seq,
-            "kind": i.kind,
+            "kind": i.kind.as_str(),
             "conversion_id": i.conversion_id,
             "external_id": i.external_id,
             "amount": c.format(i.amount),

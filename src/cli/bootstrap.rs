@@ -11,16 +11,20 @@ use rusqlite::Connection;
 use crate::config::Serve;
 use crate::secret;
 use crate::store::sessions::{self, TokenSource};
+use crate::store::writer::direct;
 use crate::store::{self, keys, postbacks};
 
 /// Runs every start-up step on the writer connection, before the writer thread takes it, and
-/// records the admin token in use in `config`.
+/// records the admin token in use in `config`. Each write is a transaction of its own
+/// (`store::writer::direct`): there is no writer thread yet.
 pub fn prepare(conn: &Connection, config: &mut Serve) -> Result<(), String> {
     api_key(conn, config)?;
     config.admin_token_sha256 = admin_token(conn, config)?;
     config.device_key = Some(device_key(&config.db)?);
     let now = crate::clock::now_ms();
-    if let Some(message) = postbacks::ensure(conn, &config.db, config.postback_token.as_deref(), now)? {
+    let configured = config.postback_token.as_deref();
+    let ensured = direct(conn, |tx| postbacks::ensure(tx, &config.db, configured, now)).map_err(|e| e.to_string())?;
+    if let Some(message) = ensured? {
         log::warn!("{message}");
     }
     if let Some(message) = crate::statements::ensure(conn, &config.db, now)? {
@@ -40,7 +44,8 @@ pub fn prepare(conn: &Connection, config: &mut Serve) -> Result<(), String> {
 /// that the operator reads from a file next to the database (never from the log).
 fn api_key(conn: &Connection, config: &Serve) -> Result<(), String> {
     let now = crate::clock::now_ms();
-    let env_key = keys::sync_env_key(conn, config.api_key.as_deref(), now)
+    let env_key = direct(conn, |tx| keys::sync_env_key(tx, config.api_key.as_deref(), now))
+        .and_then(|synced| synced)
         .map_err(|e| format!("while storing the API key: {e}"))?;
     if env_key == keys::EnvKey::Revoked {
         log::warn!("AFFILIATED_API_KEY names a key revoked with `affiliated keys revoke`; it is not accepted");
@@ -52,10 +57,11 @@ fn api_key(conn: &Connection, config: &Serve) -> Result<(), String> {
         }
         return Ok(());
     }
-    let (id, key) =
-        keys::create(conn, "initial", "initial", false, now).map_err(|e| format!("while creating an API key: {e}"))?;
+    let (id, key) = direct(conn, |tx| keys::create(tx, "initial", "initial", false, now))
+        .and_then(|created| created)
+        .map_err(|e| format!("while creating an API key: {e}"))?;
     if let Err(e) = crate::secret::write_private_file(&path, &format!("{key}\n")) {
-        let _ = keys::revoke(conn, id, now);
+        let _ = direct(conn, |tx| keys::revoke(tx, id, now));
         return Err(format!("while writing the initial API key to {}: {e}", path.display()));
     }
     log::warn!(
@@ -76,7 +82,8 @@ fn admin_token(conn: &Connection, config: &Serve) -> Result<Option<[u8; 32]>, St
     }
     let now = crate::clock::now_ms();
     let record = |token: &str, source| {
-        let ended = sessions::set_admin_token(conn, token, source, now)
+        let ended = direct(conn, |tx| sessions::set_admin_token(tx, token, source, now))
+            .and_then(|ended| ended)
             .map_err(|e| format!("while storing the admin token's hash: {e}"))?;
         if ended > 0 {
             log::info!("the admin token changed, so {ended} admin session(s) opened with the old one ended");

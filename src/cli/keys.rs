@@ -3,6 +3,7 @@
 use super::{Failure, Outcome};
 use crate::clock::{now_ms, rfc3339};
 use crate::config::{Args, Opt, SERVER_DB};
+use crate::store::writer::direct;
 use crate::store::{self, keys};
 
 const ABOUT: &str = "\
@@ -40,7 +41,9 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
     match command {
         Command::Create(label) => {
             let test = args.switch(&TEST).map_err(Failure::usage)?;
-            let (id, key) = keys::create(&conn, &label, "cli", test, now).map_err(|e| e.to_string())?;
+            let (id, key) = direct(&conn, |tx| keys::create(tx, &label, "cli", test, now))
+                .and_then(|c| c)
+                .map_err(|e| e.to_string())?;
             let kind = if test { "test API key" } else { "API key" };
             eprintln!("Created {kind} {id} ({label}). It is shown only now; store it in your secrets:");
             println!("{key}");
@@ -68,7 +71,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
             Ok(())
         }
         Command::Revoke(id) => {
-            if keys::revoke(&conn, id, now).map_err(|e| e.to_string())? {
+            if direct(&conn, |tx| keys::revoke(tx, id, now)).and_then(|r| r).map_err(|e| e.to_string())? {
                 println!("revoked key {id}");
                 Ok(())
             } else {

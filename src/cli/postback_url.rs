@@ -2,6 +2,7 @@
 
 use super::{Failure, Outcome};
 use crate::config::{Args, LISTEN, Opt, POSTBACK_TOKEN, PUBLIC_URL, SERVER_DB};
+use crate::store::writer::direct;
 use crate::store::{self, postbacks};
 
 const ABOUT: &str = "\
@@ -46,11 +47,11 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
                 POSTBACK_TOKEN.opt.names()
             )));
         }
-        let token = postbacks::rotate(&conn, &db, now).map_err(|e| e.to_string())?;
+        let token = direct(&conn, |tx| postbacks::rotate(tx, &db, now)).and_then(|t| t).map_err(|e| e.to_string())?;
         eprintln!("Rotated the postback token; the previous one works for another 24 hours.");
         token
     } else {
-        postbacks::ensure(&conn, &db, configured.as_deref(), now)?;
+        direct(&conn, |tx| postbacks::ensure(tx, &db, configured.as_deref(), now)).map_err(|e| e.to_string())??;
         postbacks::current(&conn, &db, configured.as_deref()).map_err(|e| e.to_string())?.ok_or_else(|| {
             Failure::runtime(
                 "the postback token file is missing; run `affiliated postback-url --rotate` for a new token",

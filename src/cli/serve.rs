@@ -86,7 +86,10 @@ fn serve(mut config: Serve) -> Result<(), String> {
         })
         .map_err(|e| format!("while starting the signal thread: {e}"))?;
 
-    let http = server::start(listener, config.clone(), &writer, metrics.clone(), stopping.clone(), &events)?;
+    // The HTTP side gets the writer only as intake's door: its handlers cannot run a job.
+    let door = crate::intake::Door::new(writer.clone());
+    let http = server::start(listener, config.clone(), &door, metrics.clone(), stopping.clone(), &events)?;
+    drop(door);
     drop(events);
     let outbox = crate::outbox::spawn(
         config.db.clone(),

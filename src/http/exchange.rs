@@ -31,7 +31,7 @@ use super::response::Response;
 use super::router::{self, Access, Found, KeyScope, Route};
 use super::{Ctx, admin, hangup, portal, screen, slow};
 use crate::error::Error;
-use crate::store::{self, keys, writer};
+use crate::store::{self, keys};
 
 /// A keep-alive connection is closed after its first answer past this age.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_millis(500);
@@ -55,7 +55,7 @@ pub struct Exchanges {
 }
 
 struct CtxParts {
-    writer: store::writer::Writer,
+    door: crate::intake::Door,
     config: Arc<crate::config::Serve>,
     metrics: Arc<crate::metrics::Metrics>,
     admin: Option<Arc<admin::Admin>>,
@@ -72,7 +72,7 @@ impl Exchanges {
             peers: Arc::new(Peers::default()),
             spare: Mutex::new(Vec::new()),
             template: Mutex::new(Some(CtxParts {
-                writer: ctx.writer.clone(),
+                door: ctx.door.clone(),
                 config: ctx.config.clone(),
                 metrics: ctx.metrics.clone(),
                 admin: ctx.admin.clone(),
@@ -101,7 +101,7 @@ impl Exchanges {
         };
         Some(Ctx {
             db,
-            writer: parts.writer.clone(),
+            door: parts.door.clone(),
             config: parts.config.clone(),
             metrics: parts.metrics.clone(),
             admin: parts.admin.clone(),
@@ -344,8 +344,9 @@ pub fn invoke(ctx: &mut Ctx, req: &mut Req, route: &Route) -> Response {
             }
         }
     }
-    let outcome = catch_unwind(AssertUnwindSafe(|| (route.handler)(ctx, req)))
-        .unwrap_or_else(|panic| Err(Error::internal(format!("handler panicked: {}", writer::panic_text(&*panic)))));
+    let outcome = catch_unwind(AssertUnwindSafe(|| (route.handler)(ctx, req))).unwrap_or_else(|panic| {
+        Err(Error::internal(format!("handler panicked: {}", crate::error::panic_text(&*panic))))
+    });
     let is_admin = matches!(route.access, Access::Admin | Access::AdminLogin);
     let is_portal = matches!(route.access, Access::Portal | Access::PortalLogin);
     let response = match outcome {
@@ -442,7 +443,7 @@ mod tests {
         let config = Serve::from_args(&crate::config::Args::default()).unwrap();
         Ctx {
             db,
-            writer,
+            door: crate::intake::Door::new(writer),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             admin: None,

@@ -5,6 +5,7 @@ use std::time::Instant;
 use super::response::Response;
 use super::{Ctx, Req};
 use crate::error::Error;
+use crate::intake::Health;
 use crate::metrics::Gauges;
 
 /// Health checks that found writes failing, logged once a minute (the heartbeat checks every
@@ -20,29 +21,35 @@ static FAILING_WRITES: crate::logging::Summary = crate::logging::Summary::new(st
 /// turns 200 again as soon as writes work, even on an idle server.
 pub fn healthz(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
     let started = Instant::now();
-    let read = crate::store::probe(&ctx.db).map_err(|e| format!("database read failed: {e}"));
-    let write = read.and_then(|_| ctx.writer.run(|_| Ok(())).map_err(|e| format!("writer: {e}")));
-    if write.is_ok() && ctx.writer.failing() {
-        if let Err(e) = ctx.writer.probe_write() {
-            if let Some(n) = FAILING_WRITES.record(Instant::now()) {
-                log::error!("health check: write transactions are failing ({n} checks since the last line): {e}");
+    let problem = match crate::store::probe(&ctx.db) {
+        Err(e) => Some(format!("database read failed: {e}")),
+        Ok(()) => match ctx.door.health() {
+            Health::Ok => None,
+            Health::Recovered => {
+                log::info!("health check: writes commit again");
+                None
             }
-            return Ok(Response::json(
-                503,
-                &serde_json::json!({
-                    "status": "writes_failing",
-                    "error": {
-                        "code": "writes_failing",
-                        "message": "write transactions fail to commit (is the disk full?); nothing new is being stored",
-                    },
-                }),
-            ));
-        }
-        log::info!("health check: writes commit again");
-    }
-    match write {
-        Ok(()) => Ok(Response::json(200, &serde_json::json!({"status": "ok"}))),
-        Err(problem) => {
+            Health::Unreachable(e) => Some(format!("writer: {e}")),
+            Health::WritesFailing(e) => {
+                if let Some(n) = FAILING_WRITES.record(Instant::now()) {
+                    log::error!("health check: write transactions are failing ({n} checks since the last line): {e}");
+                }
+                return Ok(Response::json(
+                    503,
+                    &serde_json::json!({
+                        "status": "writes_failing",
+                        "error": {
+                            "code": "writes_failing",
+                            "message": "write transactions fail to commit (is the disk full?); nothing new is being stored",
+                        },
+                    }),
+                ));
+            }
+        },
+    };
+    match problem {
+        None => Ok(Response::json(200, &serde_json::json!({"status": "ok"}))),
+        Some(problem) => {
             log::error!("health check failed after {:?}: {problem}", started.elapsed());
             Ok(Response::json(
                 503,
@@ -61,10 +68,10 @@ pub fn metrics(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
         path.push(suffix);
         std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
     };
-    let stats = &ctx.writer.stats;
+    let stats = ctx.door.stats();
     let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
     let mut extra = Vec::new();
-    if let Some(wal) = &ctx.writer.wal {
+    if let Some(wal) = ctx.door.wal() {
         let s = &wal.stats;
         extra.extend([
             ("affiliated_wal_checkpoints_total", "PASSIVE checkpoints run beside the writer.", true, load(&s.passive)),

@@ -3,8 +3,11 @@
 //! `server.rs` owns the listener, the worker threads and shutdown; `router.rs` is the table of
 //! endpoints; `request.rs`/`response.rs` turn tiny_http's types into plain values and back;
 //! one file per area holds the handlers (`api/`, `admin/`, `portal/`, `redirect.rs`, `health.rs`).
-//! Handlers get a [`Ctx`] (their thread's read connection and a handle to the writer) and a
-//! [`Req`], and return a `Response` or an `Error`. They never write to the socket.
+//! Handlers get a [`Ctx`] (their thread's read connection, and the writer as `intake::Door`) and
+//! a [`Req`], and return a `Response` or an `Error`. They never write to the socket.
+//!
+//! Architecture Invariant: no SQL and no writer here. A handler reads through the store's read
+//! functions on its own connection and writes through one `intake` function (`Ctx::intake`).
 
 pub mod admin;
 pub mod answer;
@@ -41,14 +44,15 @@ use rusqlite::Connection;
 pub use request::Req;
 
 use crate::config::Serve;
+use crate::intake::Door;
 use crate::metrics::Metrics;
-use crate::store::writer::Writer;
 
 /// What a handler works with. Each worker thread owns one.
 pub struct Ctx {
     /// This worker's read-only connection.
     pub db: Connection,
-    pub writer: Writer,
+    /// The writer, as far as a handler may use it: through `intake` (see [`Ctx::intake`]).
+    pub door: Door,
     pub config: Arc<Serve>,
     pub metrics: Arc<Metrics>,
     /// The merchant admin's shared state; `None` when the admin is off (no `/admin`).
@@ -62,12 +66,6 @@ pub struct Ctx {
 impl Ctx {
     /// What the domain's entry points (`intake`) need from this worker.
     pub fn intake(&self) -> crate::intake::Intake<'_> {
-        crate::intake::Intake {
-            db: &self.db,
-            writer: &self.writer,
-            metrics: &self.metrics,
-            rules: &self.config.fraud,
-            flood: &self.flood,
-        }
+        self.door.intake(&self.db, &self.metrics, &self.flood, &self.config)
     }
 }

@@ -11,7 +11,6 @@ use super::response::Response;
 use super::{Ctx, Req, answer};
 use crate::error::Error;
 use crate::intake;
-use crate::store::conversions::Stored;
 use crate::store::postbacks;
 use crate::tracking::conversion::Source;
 use crate::tracking::postback::{self, SECRET_PARAMS};
@@ -72,25 +71,10 @@ pub fn receive(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     for (k, v) in params.into_iter().filter(|(k, _)| !SECRET_PARAMS.contains(&k.as_str())) {
         logged.entry(k).or_insert(serde_json::Value::String(v));
     }
-    let params_json = serde_json::Value::Object(logged).to_string();
-    let method = req.method.as_str();
-    let outcome = intake::record_logged(&ctx.intake(), new, move |conn, result| {
-        let (status, label, code, conversion_id) = match result {
-            Ok(Stored::Created(c) | Stored::Replaced { conversion: c, .. }) => (201, "created", None, Some(c.id)),
-            Ok(Stored::Duplicate(c)) => (409, "duplicate", Some("duplicate_external_id"), Some(c.id)),
-            Err(e) if e.status >= 500 => (e.status, "failed", Some(e.code.as_ref()), None),
-            Err(e) => (e.status, "rejected", Some(e.code.as_ref()), None),
-        };
-        let entry = postbacks::NewReceived {
-            dialect: dialect.as_str(),
-            method,
-            params: &params_json,
-            status,
-            outcome: label,
-            error_code: code,
-            conversion_id,
-        };
-        postbacks::record(conn, &entry, now)
-    })?;
-    answer::recorded(outcome)
+    let received = intake::postbacks::Received {
+        dialect: dialect.as_str(),
+        method: req.method.as_str(),
+        params: serde_json::Value::Object(logged).to_string(),
+    };
+    answer::recorded(intake::postbacks::record(&ctx.intake(), new, received)?)
 }

@@ -130,6 +130,14 @@ impl Req {
         self.params.get(index).map(String::as_str).unwrap_or("")
     }
 
+    /// Path parameter `index` as a row id. One that is not a positive integer names nothing
+    /// that can exist, so it is the same `not_found` as an unknown id (the store's answer for
+    /// what the path names).
+    pub fn id(&self, index: usize, not_found: fn(String) -> crate::error::Error) -> Result<i64, crate::error::Error> {
+        let text = self.param(index);
+        text.parse().ok().filter(|id| *id > 0).ok_or_else(|| not_found(text.to_string()))
+    }
+
     /// The API key from `X-Api-Key` or `Authorization: Bearer`.
     pub fn presented_key(&self) -> Option<&str> {
         if let Some(k) = self.headers.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
@@ -283,6 +291,17 @@ mod tests {
         assert_eq!(client_ip(Some(proxy), Some("not-an-ip"), &trusted), Some(proxy));
         assert_eq!(client_ip(Some(proxy), None, &trusted), Some(proxy));
         assert_eq!(client_ip(Some(ip("::ffff:198.51.100.7")), None, &[]), Some(ip("198.51.100.7")));
+    }
+
+    #[test]
+    fn a_path_id_is_a_positive_integer_or_the_not_found_of_what_it_names() {
+        let not_found = |id: String| crate::error::Error::not_found("not_found", format!("no thing has id {id}"));
+        let mut req = Req::from_parts(Method::Get, "/things/x", Headers::default(), None);
+        for (param, id) in [("7", Ok(7)), ("0", Err("0")), ("-3", Err("-3")), ("1e3", Err("1e3")), ("", Err(""))] {
+            req.params = vec![param.to_string()];
+            let found = req.id(0, not_found).map_err(|e| e.message);
+            assert_eq!(found, id.map_err(|id| format!("no thing has id {id}")), "{param:?}");
+        }
     }
 
     #[test]

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 use super::exchange::{self, Exchanges, HEARTBEAT_AGENT};
 use super::{Ctx, admin};
 use crate::config::Serve;
+use crate::intake::Door;
 use crate::metrics::Metrics;
 use crate::store;
-use crate::store::writer::Writer;
 use crate::systemd;
 
 /// After SIGTERM, how long in-flight and queued requests may take.
@@ -55,7 +55,7 @@ pub struct Http {
 pub fn start(
     listener: TcpListener,
     config: Arc<Serve>,
-    writer: &Writer,
+    door: &Door,
     metrics: Arc<Metrics>,
     stopping: Arc<AtomicBool>,
     events: &Sender<Event>,
@@ -73,7 +73,7 @@ pub fn start(
         let db = store::open_reader(&config.db)?;
         let ctx = Ctx {
             db,
-            writer: writer.clone(),
+            door: door.clone(),
             config: config.clone(),
             metrics: metrics.clone(),
             admin: admin.clone(),

@@ -2,9 +2,9 @@
 //! portal. An area is a [`Realm`]: its cookie, the path the cookie is sent to,
 //! how long a session lasts, and which principals it admits. The mechanism is the same for all:
 //!
-//! - a login stores a session server-side (`store::sessions`, through the writer; only the
-//!   SHA-256 of the cookie's 256-bit random token is kept), so logging out, or anything that
-//!   ends a principal's sessions, takes effect at the next request, also for a copied cookie;
+//! - a login stores a session server-side (`intake::accounts`, on the writer; only the SHA-256
+//!   of the cookie's 256-bit random token is kept), so logging out, or anything that ends a
+//!   principal's sessions, takes effect at the next request, also for a copied cookie;
 //! - the cookie is `HttpOnly`, `SameSite=Strict`, scoped to the realm's path, and `Secure`
 //!   whenever the browser came over HTTPS;
 //! - every POST must carry the session's CSRF token in its `csrf` form field; [`guard`] checks
@@ -16,7 +16,7 @@
 //!   (`http::device`).
 //!
 //! What an area shows (its login form, its refusal pages) stays with the area. This module never
-//! logs a token and never writes SQL itself.
+//! logs a token and never writes SQL itself; its writes are `intake::accounts`'.
 
 use std::time::Duration;
 
@@ -24,6 +24,8 @@ use super::admin::form::Form;
 use super::request::Method;
 use super::{Ctx, Req};
 use crate::error::Error;
+pub use crate::intake::accounts::NewSession;
+use crate::intake::accounts::{self, SESSION_TOKEN_PREFIX};
 use crate::secret;
 use crate::store::sessions::{self, Principal, Session};
 
@@ -40,59 +42,31 @@ pub struct Realm {
 }
 
 impl Realm {
-    fn lifetime_ms(&self) -> i64 {
-        i64::try_from(self.lifetime.as_millis()).unwrap_or(i64::MAX)
+    /// A new session of this realm, not stored yet: an area's login stores it through
+    /// `intake::accounts` and hands out [`cookie`] only once that committed.
+    pub fn new_session(&self) -> NewSession {
+        NewSession::new(self.lifetime)
     }
 }
-
-/// Prefix of session tokens, so a leaked one is recognisable.
-const TOKEN_PREFIX: &str = "afs_";
 
 /// Opens a session for `principal` and returns the `Set-Cookie` value that hands it to the
 /// browser. The session exists (committed) before the cookie is sent.
 pub fn start(ctx: &Ctx, realm: &Realm, principal: Principal, secure: bool) -> Result<String, Error> {
-    let session = NewSession::new(realm);
-    let cookie = session.cookie(realm, secure);
-    ctx.writer.run(move |conn| session.store(conn, principal))?;
+    let session = realm.new_session();
+    let cookie = cookie_of(realm, &session, secure);
+    accounts::open_session(&ctx.intake(), session, principal)?;
     Ok(cookie)
 }
 
-/// A session made but not stored yet, for a login that must store it in the same transaction
-/// as something else (the portal's invite sets a password and logs in at once). Store it on the
-/// writer with [`NewSession::store`]; hand out [`NewSession::cookie`] only after that committed.
-pub struct NewSession {
-    token: String,
-    csrf: String,
-    created_at: i64,
-    expires_at: i64,
-}
-
-impl NewSession {
-    pub fn new(realm: &Realm) -> NewSession {
-        let created_at = crate::clock::now_ms();
-        NewSession {
-            token: secret::token(TOKEN_PREFIX),
-            csrf: secret::token(""),
-            created_at,
-            expires_at: created_at.saturating_add(realm.lifetime_ms()),
-        }
-    }
-
-    /// Stores the session for `principal` (on the writer).
-    pub fn store(&self, conn: &rusqlite::Connection, principal: Principal) -> Result<i64, Error> {
-        sessions::create(conn, &self.token, principal, &self.csrf, self.created_at, self.expires_at)
-    }
-
-    /// The `Set-Cookie` value that hands the session to the browser.
-    pub fn cookie(&self, realm: &Realm, secure: bool) -> String {
-        set_cookie(realm, Some(&self.token), secure)
-    }
+/// The `Set-Cookie` value that hands `session` to the browser.
+pub fn cookie_of(realm: &Realm, session: &NewSession, secure: bool) -> String {
+    set_cookie(realm, Some(session.token()), secure)
 }
 
 /// The live session the request's cookie carries for this realm, if any.
 pub fn current(ctx: &Ctx, realm: &Realm, req: &Req) -> Result<Option<Session>, Error> {
     let Some(token) = cookie(req.headers.cookie.as_deref(), realm.cookie) else { return Ok(None) };
-    if !token.starts_with(TOKEN_PREFIX) {
+    if !token.starts_with(SESSION_TOKEN_PREFIX) {
         return Ok(None);
     }
     let session = sessions::find(&ctx.db, token, crate::clock::now_ms())?;
@@ -129,9 +103,7 @@ pub fn guard(ctx: &Ctx, realm: &Realm, req: &mut Req) -> Result<Session, Refusal
 /// that removes the cookie from the browser.
 pub fn end(ctx: &Ctx, realm: &Realm, req: &Req, secure: bool) -> Result<String, Error> {
     if let Some(token) = cookie(req.headers.cookie.as_deref(), realm.cookie) {
-        let token = token.to_string();
-        let now = crate::clock::now_ms();
-        ctx.writer.run(move |conn| sessions::end(conn, &token, now))?;
+        accounts::end_session(&ctx.intake(), token)?;
     }
     Ok(set_cookie(realm, None, secure))
 }

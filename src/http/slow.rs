@@ -19,7 +19,6 @@ use std::thread;
 
 use super::response::Response;
 use crate::error::Error;
-use crate::store::writer;
 
 /// At most this many requests read slow bodies, or discard unread ones, on their own threads.
 pub const MAX_SLOW: usize = 256;
@@ -64,7 +63,7 @@ where
         if let Some(value) = taken
             && let Err(panic) = catch_unwind(AssertUnwindSafe(|| work(value)))
         {
-            log::error!("a slow request's thread panicked: {}", writer::panic_text(&*panic));
+            log::error!("a slow request's thread panicked: {}", crate::error::panic_text(&*panic));
         }
     });
     match spawned {
@@ -100,7 +99,7 @@ pub fn answer_before_drain(rq: tiny_http::Request, response: &Response) {
     let outcome = catch_unwind(AssertUnwindSafe(move || rq.respond(answer)));
     DISCARDING.set(false);
     if let Err(panic) = outcome {
-        log::warn!("tiny_http failed discarding an unread body: {}", writer::panic_text(&*panic));
+        log::warn!("tiny_http failed discarding an unread body: {}", crate::error::panic_text(&*panic));
     }
 }
 

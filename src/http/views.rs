@@ -20,6 +20,7 @@ use crate::tracking::commission::Rule;
 use crate::tracking::conversion::Conversion;
 use crate::tracking::ledger::Balances;
 use crate::tracking::money::Currency;
+use crate::tracking::outbound::DeliveryStatus;
 use crate::tracking::payout::{Item, Payout};
 
 pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
@@ -138,9 +139,9 @@ pub fn conversion_with_events(c: &Conversion, events: &[Event]) -> Value {
             json!({
                 "at": rfc3339(e.at),
                 "actor": e.actor,
-                "action": e.action,
-                "from_status": e.from_status,
-                "to_status": e.to_status,
+                "action": e.action.as_str(),
+                "from_status": e.from_status.map(|s| s.as_str()),
+                "to_status": e.to_status.as_str(),
                 "amount_delta": c.currency.format(e.amount_delta),
                 "commission_delta": c.currency.format(e.commission_delta),
                 "reason": e.reason,
@@ -176,7 +177,7 @@ pub fn delivery(d: &Delivery) -> Value {
             "id": d.id,
             "referral_code": d.referral_code,
             "conversion_id": d.conversion_id,
-            "event": d.event,
+            "event": d.event.as_str(),
             "url": d.url,
         }),
         &d.progress,
@@ -186,9 +187,9 @@ pub fn delivery(d: &Delivery) -> Value {
 /// `object` followed by how a delivery (postback or merchant webhook) is going.
 fn with_progress(mut object: Value, p: &Progress) -> Value {
     let progress = json!({
-        "status": p.status,
+        "status": p.status.as_str(),
         "attempts": p.attempts,
-        "next_attempt_at": (p.status == "pending").then(|| rfc3339(p.next_attempt_at)),
+        "next_attempt_at": (p.status == DeliveryStatus::Pending).then(|| rfc3339(p.next_attempt_at)),
         "last_attempt_at": p.last_attempt_at.map(rfc3339),
         "last_status": p.last_status,
         "last_error": p.last_error,
@@ -209,7 +210,7 @@ pub fn received(r: &Received) -> Value {
         "method": r.method,
         "params": serde_json::from_str::<Value>(&r.params).unwrap_or(Value::Null),
         "status": r.status,
-        "outcome": r.outcome,
+        "outcome": r.outcome.as_str(),
         "error_code": r.error_code,
         "conversion_id": r.conversion_id,
     })
@@ -272,7 +273,7 @@ pub fn webhook_delivery(d: &WebhookDelivery) -> Value {
             "id": d.id,
             "webhook_id": d.webhook_id,
             "message_id": d.message_id,
-            "event": d.event,
+            "event": d.event.as_str(),
             "conversion_id": d.conversion_id,
             "payload": serde_json::from_str::<Value>(&d.payload).unwrap_or(Value::Null),
         }),

@@ -7,6 +7,7 @@ use super::attribution::{Key, Keys};
 use super::commission;
 use super::fraud::Flag;
 use super::money::Currency;
+pub use super::refusal::{Reason, Refusal};
 use super::validate;
 use crate::error::Error;
 
@@ -44,6 +45,71 @@ impl Status {
     /// Whether money can still be refunded on it.
     pub fn is_refundable(self) -> bool {
         matches!(self, Status::Pending | Status::Approved)
+    }
+
+    /// Whether a conversion in this status counts in the figures, as a conversion and with its
+    /// amount as revenue: every status but `rejected` (a refunded one counts with what is left).
+    pub fn counts(self) -> bool {
+        self != Status::Rejected
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A change of a conversion, as its history records it and its affiliate's postback names it
+/// (`{event}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Change {
+    Created,
+    Approved,
+    Rejected,
+    Refunded,
+    /// A server-side report took over the pixel's version of the order.
+    Replaced,
+}
+
+impl Change {
+    pub const ALL: [Change; 5] =
+        [Change::Created, Change::Approved, Change::Rejected, Change::Refunded, Change::Replaced];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Created => "created",
+            Change::Approved => "approved",
+            Change::Rejected => "rejected",
+            Change::Refunded => "refunded",
+            Change::Replaced => "replaced",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Change> {
+        Change::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    /// The change a decision makes (`to` is `Approved` or `Rejected`).
+    pub fn of_decision(to: Status) -> Change {
+        if to == Status::Approved { Change::Approved } else { Change::Rejected }
+    }
+}
+
+/// Conversions counted per status (the overview's and the portal's days and totals).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ByStatus([i64; 4]);
+
+impl ByStatus {
+    pub fn add(&mut self, status: Status, conversions: i64) {
+        self.0[status.index()] += conversions;
+    }
+
+    pub fn of(&self, status: Status) -> i64 {
+        self.0[status.index()]
+    }
+
+    /// The conversions that count ([`Status::counts`]).
+    pub fn counted(&self) -> i64 {
+        Status::ALL.into_iter().filter(|s| s.counts()).map(|s| self.of(s)).sum()
     }
 }
 
@@ -110,6 +176,15 @@ impl Source {
             Source::Lead => "value",
             Source::TrackingApi => "leadValue",
             _ => "amount",
+        }
+    }
+
+    /// The name of the customer's e-mail field in what this source sends, for error codes
+    /// (`invalid_customer_email`, `invalid_customerEmail` for AFFY's calls).
+    pub fn email_field(self) -> &'static str {
+        match self {
+            Source::TrackingApi => "customerEmail",
+            _ => "customer_email",
         }
     }
 }
@@ -185,16 +260,26 @@ impl Details {
 
 impl NewConversion {
     /// The checks every report passes before anything is looked up, whatever its source.
-    pub fn check(&self) -> Result<(), Error> {
-        validate::external_id(&self.external_id).map_err(|e| Error::invalid("external_id", e))?;
-        validate::conversion_type(&self.kind).map_err(|e| Error::invalid("type", e))?;
+    pub fn check(&self) -> Result<(), Refusal> {
+        let invalid = |field: &str, e: String| Refusal::rejected(Error::invalid(field, e));
+        for email in [&self.customer_email, &self.keys.email].into_iter().flatten() {
+            validate::email(email).map_err(|e| invalid(self.source.email_field(), e))?;
+        }
+        validate::external_id(&self.external_id).map_err(|e| invalid("external_id", e))?;
+        validate::conversion_type(&self.kind).map_err(|e| invalid("type", e))?;
         for (field, value) in [("customer_id", &self.keys.customer_id), ("session_id", &self.keys.session_id)] {
             if let Some(v) = value {
-                validate::external_id(v).map_err(|e| Error::invalid(field, e))?;
+                validate::external_id(v).map_err(|e| invalid(field, e))?;
             }
         }
         if self.keys.is_empty() {
-            return Err(missing_attribution());
+            return Err(Refusal::unattributed(match self.source {
+                Source::TrackingApi => Error::bad_request(
+                    "missing_attribution",
+                    "send sessionId or clickId, or the customerEmail of a customer registered before",
+                ),
+                _ => missing_attribution(),
+            }));
         }
         Ok(())
     }
@@ -618,6 +703,22 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn every_status_but_rejected_counts() {
+        let counted: Vec<Status> = Status::ALL.into_iter().filter(|s| s.counts()).collect();
+        assert_eq!(counted, [Status::Pending, Status::Approved, Status::Refunded]);
+        let mut by = ByStatus::default();
+        for (status, n) in [(Status::Approved, 3), (Status::Rejected, 2), (Status::Refunded, 1), (Status::Approved, 1)]
+        {
+            by.add(status, n);
+        }
+        assert_eq!((by.of(Status::Approved), by.of(Status::Pending), by.of(Status::Rejected)), (4, 0, 2));
+        assert_eq!(by.counted(), 5);
+        for (i, s) in Status::ALL.into_iter().enumerate() {
+            assert_eq!(s.index(), i, "ByStatus is indexed by the order of Status::ALL");
+        }
+    }
+
+    #[test]
     fn reports_are_checked_before_any_lookup() {
         let mut new = NewConversion {
             external_id: "o".into(),
@@ -640,5 +741,27 @@ pub(crate) mod tests {
         new.kind = "sale".into();
         new.external_id = " ".into();
         assert_eq!(new.check().unwrap_err().code, "invalid_external_id");
+    }
+
+    #[test]
+    fn a_customers_email_is_checked_whatever_the_source_under_the_name_it_sent() {
+        let report = crate::tracking::postback::Report {
+            external_id: Some("o".into()),
+            keys: Keys { click_id: Some("c".into()), ..Keys::default() },
+            ..Default::default()
+        };
+        let mut new = crate::tracking::postback::conversion(report, Source::Api, "t").unwrap();
+        new.customer_email = Some("no-at-sign".into());
+        assert_eq!(new.check().unwrap_err().code, "invalid_customer_email");
+        new.source = Source::TrackingApi;
+        assert_eq!(new.check().unwrap_err().code, "invalid_customerEmail");
+        new.customer_email = Some("jo@shop.example".into());
+        assert!(new.check().is_ok());
+        new.keys = Keys { email: Some("jo@".into()), ..Keys::default() };
+        assert_eq!(new.check().unwrap_err().code, "invalid_customerEmail", "the e-mail that attributes, too");
+        new.keys.email = None;
+        let refusal = new.check().unwrap_err();
+        assert_eq!(refusal.code, "missing_attribution");
+        assert!(refusal.message.contains("sessionId"), "AFFY's callers are told in AFFY's names: {refusal:?}");
     }
 }

@@ -22,6 +22,7 @@ pub mod portal;
 pub mod postback;
 pub mod pricing;
 pub mod rate;
+pub mod refusal;
 pub mod statement;
 pub mod time;
 pub mod validate;

@@ -24,6 +24,7 @@ mod hooks_shops;
 mod hooks_stripe;
 mod hostile;
 mod install;
+mod intake;
 mod links;
 mod logins;
 mod logs;

@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::http::input::{affiliate_changes, new_affiliate};
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
+use crate::intake::{self, accounts::Invite, affiliates::Saved};
 use crate::store::affiliates::{self, Affiliate};
 use crate::store::deliveries::TestPostback;
 use crate::store::portal;
@@ -77,10 +78,13 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         Ok(new) => new,
         Err(e) => return list_page(ctx, req, Notice::Error(e.message), &form, e.status),
     };
-    let now = crate::clock::now_ms();
-    match ctx.writer.run(move |conn| affiliates::create(conn, &new, now)) {
-        Ok((a, Some(secret))) => edit_page(ctx, req, &a, secret_notice(secret), None, 201),
-        Ok((a, None)) => Ok(see_other(&format!("/admin/affiliates/{}", a.referral_code), &[("done", "created")])),
+    match intake::affiliates::create(&ctx.intake(), new) {
+        Ok(Saved { affiliate: a, postback_secret: Some(secret) }) => {
+            edit_page(ctx, req, &a, secret_notice(secret), None, 201)
+        }
+        Ok(Saved { affiliate: a, postback_secret: None }) => {
+            Ok(see_other(&format!("/admin/affiliates/{}", a.referral_code), &[("done", "created")]))
+        }
         Err(e) if e.status < 500 => list_page(ctx, req, Notice::Error(e.message), &form, e.status),
         Err(e) => Err(e),
     }
@@ -212,7 +216,7 @@ fn portal_card(ctx: &Ctx, req: &Req, a: &Affiliate) -> Result<Html, Error> {
 /// Makes an invite link and shows it once.
 pub fn invite(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let affiliate = find(ctx, req)?;
-    let (url, expires_at) = match crate::http::portal::invite::create(ctx, &affiliate.referral_code) {
+    let Invite { url, expires_at } = match intake::accounts::invite(&ctx.intake(), &affiliate.referral_code) {
         Ok(made) => made,
         Err(e) if e.status < 500 => return edit_page(ctx, req, &affiliate, Notice::Error(e.message), None, e.status),
         Err(e) => return Err(e),
@@ -236,18 +240,16 @@ pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         Ok(changes) => changes,
         Err(e) => return edit_page(ctx, req, &affiliate, Notice::Error(e.message), Some(&form), e.status),
     };
-    let code = affiliate.referral_code.clone();
-    let (updated, secret) = ctx.writer.run(move |conn| affiliates::update(conn, &code, &changes))?;
-    match secret {
-        Some(secret) => edit_page(ctx, req, &updated, secret_notice(secret), None, 200),
-        None => Ok(see_other(&format!("/admin/affiliates/{}", updated.referral_code), &[("done", "saved")])),
+    let updated = intake::affiliates::update(&ctx.intake(), &affiliate.referral_code, changes)?;
+    match updated.postback_secret {
+        Some(secret) => edit_page(ctx, req, &updated.affiliate, secret_notice(secret), None, 200),
+        None => Ok(see_other(&format!("/admin/affiliates/{}", updated.affiliate.referral_code), &[("done", "saved")])),
     }
 }
 
 pub fn rotate_secret(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let affiliate = find(ctx, req)?;
-    let id = affiliate.id;
-    let secret = ctx.writer.run(move |conn| affiliates::rotate_postback_secret(conn, id))?;
+    let secret = intake::affiliates::rotate_postback_secret(&ctx.intake(), &affiliate.referral_code)?;
     let notice = Notice::Secret {
         what: "A new signing secret was made; the old one no longer works.".into(),
         use_it: TRACKER,

@@ -9,8 +9,8 @@ use crate::error::Error;
 use crate::http::json::Fields;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
+use crate::intake::{self, coupons::Owner};
 use crate::store::coupons::{self, Coupon};
-use crate::tracking::validate;
 
 pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     list_page(ctx, req, super::notice(req), &Form::default(), 200)
@@ -65,17 +65,14 @@ fn owner_fields(referral_code: &str, offer: &str, button: &str) -> Html {
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let form = Form::parse(req)?;
-    let checked = form.required_text("code").and_then(|code| {
-        validate::code(code).map_err(|e| Error::invalid("code", e))?;
-        Ok((code.to_string(), form.required_text("referral_code")?.to_string()))
-    });
+    let checked =
+        form.required_text("code").and_then(|code| Ok((code, form.required_text("referral_code")?.to_string())));
     let (code, referral_code) = match checked {
         Ok(values) => values,
         Err(e) => return list_page(ctx, req, Notice::Error(e.message), &form, e.status),
     };
-    let offer = form.get("offer").map(String::from);
-    let now = crate::clock::now_ms();
-    match ctx.writer.run(move |conn| coupons::create_for(conn, &code, &referral_code, offer.as_deref(), now)) {
+    let owner = Owner { referral_code, offer: form.get("offer").map(String::from) };
+    match intake::coupons::create(&ctx.intake(), code, owner) {
         Ok(c) => Ok(see_other(&format!("/admin/coupons/{}", c.code), &[("done", "created")])),
         Err(e) if e.status < 500 => list_page(ctx, req, Notice::Error(e.message), &form, e.status),
         Err(e) => Err(e),
@@ -130,14 +127,8 @@ pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         Ok(code) => code.to_string(),
         Err(e) => return edit_page(req, &coupon, Notice::Error(e.message), Some(&form), e.status),
     };
-    let offer = form.get("offer").map(String::from);
-    let active = form.get("active").is_some();
-    let code = coupon.code.clone();
-    let result = ctx.writer.run(move |conn| {
-        let (affiliate_id, offer_id) = coupons::owners(conn, &referral_code, offer.as_deref())?;
-        coupons::update(conn, &code, affiliate_id, offer_id, active)
-    });
-    match result {
+    let owner = Owner { referral_code, offer: form.get("offer").map(String::from) };
+    match intake::coupons::update(&ctx.intake(), &coupon.code, owner, form.get("active").is_some()) {
         Ok(c) => Ok(see_other(&format!("/admin/coupons/{}", c.code), &[("done", "saved")])),
         Err(e) if e.status < 500 => edit_page(req, &coupon, Notice::Error(e.message), Some(&form), e.status),
         Err(e) => Err(e),

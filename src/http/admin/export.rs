@@ -34,7 +34,7 @@ pub fn commissions(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let payouts = if status == Status::Approved {
         reports::approved_payouts(&ctx.db, period.start_ms(), period.end_ms())?
     } else {
-        reports::status_payouts(&ctx.db, status.as_str(), period.from_day, period.to_day)?
+        reports::status_payouts(&ctx.db, status, period.from_day, period.to_day)?
     };
     let mut out = String::with_capacity(128 + payouts.len() * 96);
     write_row(&mut out, &["referral_code", "name", "email", "currency", "conversions", "commission"].map(Cell::Text));

@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::http::json::Fields;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
+use crate::intake;
 use crate::store::offers::{self, NewOffer, Offer};
 use crate::tracking::commission::Rule;
 use crate::tracking::money::Currency;
@@ -234,8 +235,7 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         Ok(new) => new,
         Err(e) => return list_page(ctx, req, Notice::Error(e.message), &form, e.status),
     };
-    let now = crate::clock::now_ms();
-    match ctx.writer.run(move |conn| offers::create(conn, &new, now)) {
+    match intake::offers::create(&ctx.intake(), new) {
         Ok(o) => Ok(see_other(&format!("/admin/offers/{}", o.public_id), &[("done", "created")])),
         Err(e) if e.status < 500 => list_page(ctx, req, Notice::Error(e.message), &form, e.status),
         Err(e) => Err(e),
@@ -294,7 +294,6 @@ pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         Ok(changes) => changes,
         Err(e) => return edit_page(req, &offer, &rates, Notice::Error(e.message), &form, e.status),
     };
-    let id = offer.id;
-    let updated = ctx.writer.run(move |conn| offers::update(conn, id, &changes))?;
+    let updated = intake::offers::update(&ctx.intake(), offer.id, changes)?;
     Ok(see_other(&format!("/admin/offers/{}", updated.public_id), &[("done", "saved")]))
 }

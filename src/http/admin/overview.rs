@@ -14,13 +14,33 @@ use crate::error::Error;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
 use crate::store::{affiliates, reports};
+use crate::tracking::conversion::{ByStatus, Status};
 use crate::tracking::money::Currency;
 
 /// Affiliates listed at most (by revenue).
 const MAX_AFFILIATES: usize = 50;
 const PRESETS: &[i64] = &[7, 30, 90, 365];
-/// Stacking order of the conversions chart, and the CSS class of each status.
-pub const STATUSES: [&str; 4] = ["approved", "pending", "refunded", "rejected"];
+/// The conversions chart's statuses in stacking order, with the colour of each (its bars have
+/// the CSS class `s-<status>`).
+pub const CHART: [(Status, &str); 4] = [
+    (Status::Approved, "#22a35a"),
+    (Status::Pending, "#f0a53a"),
+    (Status::Refunded, "#98a2b3"),
+    (Status::Rejected, "#e5604d"),
+];
+
+/// The CSS classes of the conversions chart's bars, in [`CHART`] order.
+pub fn chart_classes() -> Vec<String> {
+    CHART.iter().map(|(s, _)| format!("s-{}", s.as_str())).collect()
+}
+
+/// One day's (or a period's) conversions by status as the chart stacks them, and their title.
+pub fn chart_values(by_status: &ByStatus) -> (Vec<i64>, String) {
+    let values: Vec<i64> = CHART.iter().map(|(s, _)| by_status.of(*s)).collect();
+    let parts: Vec<String> =
+        CHART.iter().zip(&values).filter(|(_, n)| **n > 0).map(|((s, _), n)| format!("{n} {}", s.as_str())).collect();
+    (values, if parts.is_empty() { "no conversions".into() } else { parts.join(", ") })
+}
 
 /// Sums per currency, in the order currencies first appear.
 #[derive(Clone, Debug, Default)]
@@ -59,8 +79,7 @@ struct Totals {
     clicks: i64,
     /// Of those clicks, the ones that led to a conversion (`tracking::rate`).
     converted: i64,
-    /// Conversions by status, in the order of [`STATUSES`].
-    by_status: [i64; 4],
+    by_status: ByStatus,
     revenue: Amounts,
     pending: Amounts,
     approved: Amounts,
@@ -68,25 +87,24 @@ struct Totals {
 
 impl Totals {
     fn add(&mut self, row: &reports::DayTotals) {
-        let Some(i) = STATUSES.iter().position(|s| *s == row.status) else { return };
-        self.by_status[i] += row.conversions;
-        if row.status != "rejected" {
+        self.by_status.add(row.status, row.conversions);
+        if row.status.counts() {
             self.revenue.add(row.currency, row.revenue);
         }
-        match row.status.as_str() {
-            "pending" => self.pending.add(row.currency, row.commission),
-            "approved" => self.approved.add(row.currency, row.commission),
+        match row.status {
+            Status::Pending => self.pending.add(row.currency, row.commission),
+            Status::Approved => self.approved.add(row.currency, row.commission),
             _ => {}
         }
     }
 
-    /// Conversions that count: everything but rejected.
+    /// Conversions that count ([`Status::counts`]).
     fn conversions(&self) -> i64 {
-        self.by_status[..3].iter().sum()
+        self.by_status.counted()
     }
 
     fn rejected(&self) -> i64 {
-        self.by_status[3]
+        self.by_status.of(Status::Rejected)
     }
 
     fn add_clicks(&mut self, row: &reports::ClickTotals) {
@@ -193,17 +211,8 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         .enumerate()
         .map(|(i, d)| {
             let day = period.from_day + i as i64;
-            let parts: Vec<String> =
-                STATUSES.iter().zip(d.by_status).filter(|(_, n)| *n > 0).map(|(s, n)| format!("{n} {s}")).collect();
-            Bar {
-                label: short_day(day),
-                title: format!(
-                    "{}: {}",
-                    crate::clock::day_text(day),
-                    if parts.is_empty() { "no conversions".into() } else { parts.join(", ") }
-                ),
-                values: d.by_status.to_vec(),
-            }
+            let (values, title) = chart_values(&d.by_status);
+            Bar { label: short_day(day), title: format!("{}: {title}", crate::clock::day_text(day)), values }
         })
         .collect();
     html!(
@@ -213,7 +222,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         legend_swatches(),
         chart::stacked_bars(
             "Conversions per day by status",
-            &["s-approved", "s-pending", "s-refunded", "s-rejected"],
+            &chart_classes().iter().map(String::as_str).collect::<Vec<_>>(),
             &conversion_bars,
             &|v| html::count(v)
         )
@@ -226,10 +235,8 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// The colour key of the conversions-by-status chart (the portal's overview shows it too).
 pub fn legend_swatches() -> Html {
     let mut out = Html::new();
-    for (status, color) in
-        [("approved", "#22a35a"), ("pending", "#f0a53a"), ("refunded", "#98a2b3"), ("rejected", "#e5604d")]
-    {
-        html!(out, "<span><i style=\"background:{}\"></i>{}</span>", color, status);
+    for (status, color) in CHART {
+        html!(out, "<span><i style=\"background:{}\"></i>{}</span>", color, status.as_str());
     }
     out
 }

@@ -7,10 +7,10 @@ use super::{PAGE_SIZE, see_other};
 use crate::error::Error;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
+use crate::intake;
 use crate::store::{deliveries, postbacks};
-
-const OUTCOMES: &[&str] = &["created", "duplicate", "rejected", "failed"];
-const DELIVERY_STATUSES: &[&str] = &["pending", "delivered", "failed"];
+use crate::tracking::outbound::DeliveryStatus;
+use crate::tracking::postback::Outcome;
 
 /// Links that filter one table by a value, keeping the other table's filter.
 fn filter_links(req: &Req, name: &str, values: &[&str], keep: &str) -> Html {
@@ -35,8 +35,8 @@ fn cursor(req: &Req, name: &str) -> Option<i64> {
 }
 
 pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let outcome = req.query("outcome").filter(|o| OUTCOMES.contains(o));
-    let status = req.query("status").filter(|s| DELIVERY_STATUSES.contains(s));
+    let outcome = req.query("outcome").and_then(Outcome::parse);
+    let status = req.query("status").and_then(DeliveryStatus::parse);
     let received = postbacks::list_received(&ctx.db, outcome, cursor(req, "received_before"), PAGE_SIZE)?;
     let sent = deliveries::list(&ctx.db, status, cursor(req, "sent_before"), PAGE_SIZE)?;
     let token = postbacks::current(&ctx.db, &ctx.config.db, ctx.config.postback_token.as_deref())?;
@@ -65,7 +65,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         body,
         "<div class=\"spread\"><h2>Received</h2>{}</div><div class=\"table\"><table><thead><tr><th>Received</th><th>Dialect</th>\
          <th>Parameters</th><th class=\"num\">Answer</th><th>Outcome</th><th>Conversion</th></tr></thead><tbody>",
-        filter_links(req, "outcome", OUTCOMES, "status")
+        filter_links(req, "outcome", &Outcome::ALL.map(Outcome::as_str), "status")
     );
     for r in &received {
         let params = match serde_json::from_str::<serde_json::Value>(&r.params) {
@@ -87,7 +87,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             params,
             params,
             r.status,
-            html::badge(&r.outcome),
+            html::badge(r.outcome.as_str()),
             r.error_code.as_deref().unwrap_or(""),
             r.conversion_id.map(|id| format!("#{id}")).unwrap_or_default()
         );
@@ -107,11 +107,11 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         "<div class=\"spread\"><h2>Sent to affiliates</h2>{}</div><div class=\"table\"><table><thead><tr><th>Created</th>\
          <th>Affiliate</th><th>Event</th><th>URL</th><th>Status</th><th class=\"num\">Attempts</th><th>Last answer</th><th></th>\
          </tr></thead><tbody>",
-        filter_links(req, "status", DELIVERY_STATUSES, "outcome")
+        filter_links(req, "status", &DeliveryStatus::ALL.map(DeliveryStatus::as_str), "outcome")
     );
     for d in &sent {
         let last = super::last_answer(&d.progress);
-        let retry = if d.progress.status == "delivered" {
+        let retry = if d.progress.status == DeliveryStatus::Delivered {
             Html::new()
         } else {
             fragment!(
@@ -131,10 +131,10 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             html::ago(d.progress.created_at, now),
             d.referral_code,
             d.referral_code,
-            d.event,
+            d.event.as_str(),
             d.url,
             d.url,
-            html::badge(&d.progress.status),
+            html::badge(d.progress.status.as_str()),
             d.progress.attempts,
             last,
             last,
@@ -158,10 +158,6 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 /// `POST /admin/postbacks/{id}/retry`: queue a delivery for an immediate new attempt.
 pub fn retry(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let id: i64 = req.param(0).parse().map_err(|_| crate::store::deliveries::not_found(req.param(0)))?;
-    let now = crate::clock::now_ms();
-    ctx.writer.run(move |conn| {
-        if deliveries::retry(conn, id, now)? { Ok(()) } else { Err(crate::store::deliveries::not_found(id)) }
-    })?;
+    intake::postbacks::retry(&ctx.intake(), req.id(0, deliveries::not_found)?)?;
     Ok(see_other("/admin/postbacks", &[("done", "retried")]))
 }

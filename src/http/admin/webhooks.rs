@@ -10,9 +10,11 @@ use super::see_other;
 use crate::error::Error;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
+use crate::intake;
 use crate::store::webhook_deliveries::{self, WebhookDelivery};
 use crate::store::webhooks::{self, Created, Webhook};
-use crate::tracking::webhook::{self, Event};
+use crate::tracking::outbound::DeliveryStatus;
+use crate::tracking::webhook::{self, Event, NewWebhook};
 
 /// Deliveries shown under each webhook (the API pages through all of them).
 const RECENT: usize = 10;
@@ -28,16 +30,11 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// once; a refusal shows the form again with what was typed.
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let form = Form::parse(req)?;
-    let url = form.get("url").unwrap_or("").to_string();
-    let checked = webhook::check_url(&url)
-        .map_err(|e| Error::invalid("url", e))
-        .and_then(|()| webhook::parse_events(form.all("events")).map_err(|e| Error::invalid("events", e)));
-    let events = match checked {
-        Ok(events) => events,
+    let new = match NewWebhook::read(form.get("url").unwrap_or(""), Some(form.all("events"))) {
+        Ok(new) => new,
         Err(e) => return render(ctx, req, Notice::Error(e.message.to_string()), Some(&form), 400),
     };
-    let now = crate::clock::now_ms();
-    match ctx.writer.run(move |conn| webhooks::create(conn, &url, &events, now)) {
+    match intake::webhooks::create(&ctx.intake(), new) {
         Ok(Created::New(hook, secret)) => {
             let what = format!("The webhook to {} was added. This is its signing secret.", hook.url);
             render(ctx, req, Notice::Secret { what, use_it: RECEIVER, value: secret }, None, 201)
@@ -53,35 +50,20 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 /// `POST /admin/webhooks/{id}/delete`: gives up its pending deliveries too.
 pub fn delete(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let id = path_id(req, webhooks::not_found)?;
-    let now = crate::clock::now_ms();
-    if !ctx.writer.run(move |conn| webhooks::delete(conn, id, now))? {
-        return Err(webhooks::not_found(id));
-    }
+    intake::webhooks::delete(&ctx.intake(), req.id(0, webhooks::not_found)?)?;
     Ok(see_other("/admin/webhooks", &[("done", "webhook-deleted")]))
 }
 
 /// `POST /admin/webhooks/{id}/test`: queues a `webhook.test` event to it.
 pub fn test(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let id = path_id(req, webhooks::not_found)?;
-    let now = crate::clock::now_ms();
-    ctx.writer.run(move |conn| webhooks::queue_test(conn, id, now))?.ok_or_else(|| webhooks::not_found(id))?;
+    intake::webhooks::test(&ctx.intake(), req.id(0, webhooks::not_found)?)?;
     Ok(see_other("/admin/webhooks", &[("done", "webhook-test-queued")]))
 }
 
 /// `POST /admin/webhook-deliveries/{id}/retry`: sends a delivery again now.
 pub fn retry(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let id = path_id(req, webhook_deliveries::not_found)?;
-    let now = crate::clock::now_ms();
-    ctx.writer
-        .run(move |conn| webhook_deliveries::retry(conn, id, now))?
-        .ok_or_else(|| webhook_deliveries::not_found(id))?;
+    intake::webhooks::retry_delivery(&ctx.intake(), req.id(0, webhook_deliveries::not_found)?)?;
     Ok(see_other("/admin/webhooks", &[("done", "webhook-retried")]))
-}
-
-/// The id in the path; one that is not a positive integer is unknown.
-fn path_id(req: &Req, not_found: fn(String) -> Error) -> Result<i64, Error> {
-    req.param(0).parse().ok().filter(|id| *id > 0).ok_or_else(|| not_found(req.param(0).to_string()))
 }
 
 fn render(ctx: &Ctx, req: &Req, notice: Notice, draft: Option<&Form>, status: u16) -> Result<Response, Error> {
@@ -157,7 +139,7 @@ fn card(req: &Req, hook: &Webhook, recent: &[WebhookDelivery], now: i64) -> Html
     );
     for d in recent {
         let last = super::last_answer(&d.progress);
-        let retry = if d.progress.status == "delivered" {
+        let retry = if d.progress.status == DeliveryStatus::Delivered {
             Html::new()
         } else {
             fragment!(
@@ -173,9 +155,9 @@ fn card(req: &Req, hook: &Webhook, recent: &[WebhookDelivery], now: i64) -> Html
              <td class=\"num\">{}</td><td class=\"clip\" title=\"{}\">{}</td><td class=\"num\">{}</td></tr>",
             html::time(d.progress.created_at),
             html::ago(d.progress.created_at, now),
-            d.event,
+            d.event.as_str(),
             d.message_id,
-            html::badge(&d.progress.status),
+            html::badge(d.progress.status.as_str()),
             d.progress.attempts,
             last,
             last,

@@ -6,11 +6,14 @@ use crate::error::Error;
 use crate::http::json::Body;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, input, views};
+use crate::intake::{self, affiliates::Saved};
 use crate::store::affiliates;
 use crate::store::deliveries::TestPostback;
 
-fn with_secret(mut view: serde_json::Value, secret: Option<String>) -> serde_json::Value {
-    if let Some(secret) = secret {
+/// An affiliate as a change left it, with the postback signing secret it made (shown once).
+fn saved(ctx: &Ctx, saved: Saved) -> serde_json::Value {
+    let mut view = views::affiliate(&saved.affiliate, &ctx.config.public_url);
+    if let Some(secret) = saved.postback_secret {
         view["postback_secret"] = secret.into();
     }
     view
@@ -18,9 +21,8 @@ fn with_secret(mut view: serde_json::Value, secret: Option<String>) -> serde_jso
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let new = input::new_affiliate(&Body::parse(&req.body, input::NEW_AFFILIATE_FIELDS)?)?;
-    let now = crate::clock::now_ms();
-    let (affiliate, secret) = ctx.writer.run(move |conn| affiliates::create(conn, &new, now))?;
-    Ok(Response::json(201, &with_secret(views::affiliate(&affiliate, &ctx.config.public_url), secret)))
+    let created = intake::affiliates::create(&ctx.intake(), new)?;
+    Ok(Response::json(201, &saved(ctx, created)))
 }
 
 /// `PATCH /api/v1/affiliates/{code}`: change name, email or postback URL (`null` clears the
@@ -28,19 +30,14 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body, input::AFFILIATE_FIELDS)?;
     let changes = input::affiliate_changes(&body)?;
-    let code = req.param(0).to_string();
-    let (affiliate, secret) = ctx.writer.run(move |conn| affiliates::update(conn, &code, &changes))?;
-    Ok(Response::json(200, &with_secret(views::affiliate(&affiliate, &ctx.config.public_url), secret)))
+    let updated = intake::affiliates::update(&ctx.intake(), req.param(0), changes)?;
+    Ok(Response::json(200, &saved(ctx, updated)))
 }
 
 /// `POST /api/v1/affiliates/{code}/postback-secret`: a new signing secret, shown once.
 pub fn rotate_secret(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     super::no_fields(req)?;
-    let code = req.param(0).to_string();
-    let secret = ctx.writer.run(move |conn| {
-        let id = affiliates::require_id(conn, &code)?;
-        affiliates::rotate_postback_secret(conn, id)
-    })?;
+    let secret = intake::affiliates::rotate_postback_secret(&ctx.intake(), req.param(0))?;
     Ok(Response::json(200, &json!({"postback_secret": secret})))
 }
 
@@ -60,8 +57,8 @@ pub fn test_postback(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// their password and ends their portal sessions (how a forgotten password is reset).
 pub fn invite(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     super::no_fields(req)?;
-    let (url, expires_at) = crate::http::portal::invite::create(ctx, req.param(0))?;
-    Ok(Response::json(201, &json!({"invite_url": url, "expires_at": crate::clock::rfc3339(expires_at)})))
+    let invite = intake::accounts::invite(&ctx.intake(), req.param(0))?;
+    Ok(Response::json(201, &json!({"invite_url": invite.url, "expires_at": crate::clock::rfc3339(invite.expires_at)})))
 }
 
 /// An affiliate as `req`'s key may read it (a test key: the catalog without personal data).

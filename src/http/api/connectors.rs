@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::http::json::Body;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
+use crate::intake;
 use crate::store::connectors as stored;
 use crate::tracking::connectors::Connector;
 
@@ -42,47 +43,20 @@ pub fn list(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
     Ok(Response::json(200, &json!({ "data": data })))
 }
 
-fn set_by_environment(connector: Connector) -> Error {
-    let opt = crate::config::webhook_secret_opt(connector);
-    Error::conflict(
-        "connector_configured_by_environment",
-        format!(
-            "the {} signing secret is set by {} (or --{}); change it there and restart",
-            connector.title(),
-            opt.env.unwrap_or(""),
-            opt.long
-        ),
-    )
-}
-
 /// `PUT /api/v1/connectors/{name}` `{"signing_secret": "…"}`: stores the secret (replacing one
 /// set before). The secret is never returned.
 pub fn put(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let connector = connector(req)?;
     let body = Body::parse(&req.body, &["signing_secret"])?;
-    if ctx.config.webhook_secret(connector).is_some() {
-        return Err(set_by_environment(connector));
-    }
-    let secret = connector
-        .signing_secret(body.required_str("signing_secret")?)
-        .map_err(|e| Error::invalid("signing_secret", e))?;
-    let now = crate::clock::now_ms();
-    ctx.writer.run(move |conn| stored::set_secret(conn, connector, &secret, now))?;
-    Ok(Response::json(200, &view(ctx, connector, Some(now))))
+    let stored_at = intake::connectors::set_secret(&ctx.intake(), connector, body.str("signing_secret")?)?;
+    Ok(Response::json(200, &view(ctx, connector, Some(stored_at))))
 }
 
 /// `DELETE /api/v1/connectors/{name}`: forgets the stored secret; the connector's webhooks are
 /// answered 404 `connector_not_configured` from then on.
 pub fn delete(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let connector = connector(req)?;
-    if ctx.config.webhook_secret(connector).is_some() {
-        return Err(set_by_environment(connector));
-    }
-    if ctx.writer.run(move |conn| stored::delete_secret(conn, connector))? {
-        Ok(Response::empty(204))
-    } else {
-        Err(Error::not_found("connector_not_configured", format!("no {} signing secret is stored", connector.title())))
-    }
+    intake::connectors::delete_secret(&ctx.intake(), connector(req)?)?;
+    Ok(Response::empty(204))
 }
 
 /// `GET /api/v1/connectors/{name}`: one connector.

@@ -47,9 +47,6 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         details: Default::default(),
         type_rate_only: false,
     };
-    if let Some(email) = &new.customer_email {
-        validate::email(email).map_err(|e| Error::invalid("customer_email", e))?;
-    }
     answer::recorded(intake::record(&ctx.intake(), new)?)
 }
 
@@ -103,32 +100,21 @@ fn flag(req: &Req, name: &str) -> Result<Option<bool>, Error> {
 /// `DELETE /api/v1/conversions/{id}`: removes a test conversion (204); live data stays (409
 /// `not_test_data`).
 pub fn delete(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let id = id_in_scope(ctx, req)?;
-    match ctx.writer.run(move |conn| conversions::delete_test_conversion(conn, id))? {
-        conversions::Deleted::Deleted => Ok(Response::empty(204)),
-        conversions::Deleted::Live => Err(Error::conflict(
-            "not_test_data",
-            format!("conversion {id} is live data; only test data can be deleted (reject or refund it instead)"),
-        )),
-        conversions::Deleted::NotFound => Err(conversions::not_found(id)),
-    }
+    intake::test_data::delete_conversion(&ctx.intake(), id_in_scope(ctx, req)?)?;
+    Ok(Response::empty(204))
 }
 
 /// `DELETE /api/v1/test-data`: removes every test conversion, customer and click (204).
 pub fn delete_test_data(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
-    ctx.writer.run(conversions::delete_all_test_data)?;
+    intake::test_data::delete_all(&ctx.intake())?;
     Ok(Response::empty(204))
-}
-
-fn id_param(req: &Req) -> Result<i64, Error> {
-    req.param(0).parse::<i64>().map_err(|_| conversions::not_found(req.param(0)))
 }
 
 /// The id of the conversion the path names, if `req`'s key may act on it: a test key only ever
 /// finds test data, and a live conversion is as unknown to it as a missing one (404). A stored
 /// conversion's `test` never changes, so the check holds on the writer too.
 fn id_in_scope(ctx: &Ctx, req: &Req) -> Result<i64, Error> {
-    let id = id_param(req)?;
+    let id = req.id(0, conversions::not_found)?;
     if req.test_key && !conversions::get(&ctx.db, id)?.is_some_and(|c| c.test) {
         return Err(conversions::not_found(id));
     }

@@ -4,17 +4,17 @@ use crate::error::Error;
 use crate::http::json::Body;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
+use crate::intake::{self, coupons::Owner};
 use crate::store::coupons;
-use crate::tracking::validate;
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body, &["code", "referral_code", "offer"])?;
-    let code = body.required_str("code")?.to_string();
-    validate::code(&code).map_err(|e| Error::invalid("code", e))?;
-    let referral_code = body.required_str("referral_code")?.to_string();
-    let offer = body.str("offer")?.map(String::from);
-    let now = crate::clock::now_ms();
-    let coupon = ctx.writer.run(move |conn| coupons::create_for(conn, &code, &referral_code, offer.as_deref(), now))?;
+    let code = body.required_str("code")?;
+    let owner = Owner {
+        referral_code: body.required_str("referral_code")?.to_string(),
+        offer: body.str("offer")?.map(String::from),
+    };
+    let coupon = intake::coupons::create(&ctx.intake(), code, owner)?;
     Ok(Response::json(201, &views::coupon(&coupon)))
 }
 
@@ -24,26 +24,19 @@ pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body, &["active", "referral_code", "offer"])?;
     let coupon = coupons::get(&ctx.db, req.param(0))?.ok_or_else(|| coupons::not_found(req.param(0)))?;
     let active = body.bool("active")?.unwrap_or(coupon.active);
-    let referral_code = body.str("referral_code")?.unwrap_or(&coupon.referral_code).to_string();
-    let offer = if body.has("offer") { body.str("offer")?.map(String::from) } else { coupon.offer_public_id.clone() };
-    let code = coupon.code.clone();
-    let updated = ctx.writer.run(move |conn| {
-        let (affiliate_id, offer_id) = coupons::owners(conn, &referral_code, offer.as_deref())?;
-        coupons::update(conn, &code, affiliate_id, offer_id, active)
-    })?;
+    let owner = Owner {
+        referral_code: body.str("referral_code")?.unwrap_or(&coupon.referral_code).to_string(),
+        offer: if body.has("offer") { body.str("offer")?.map(String::from) } else { coupon.offer_public_id.clone() },
+    };
+    let updated = intake::coupons::update(&ctx.intake(), &coupon.code, owner, active)?;
     Ok(Response::json(200, &views::coupon(&updated)))
 }
 
 /// `DELETE /api/v1/coupons/{code}`: the code attributes nothing from now on (204); conversions
 /// it credited keep it.
 pub fn delete(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let code = req.param(0).to_string();
-    let shown = code.clone();
-    if ctx.writer.run(move |conn| coupons::delete(conn, &code))? {
-        Ok(Response::empty(204))
-    } else {
-        Err(coupons::not_found(&shown))
-    }
+    intake::coupons::delete(&ctx.intake(), req.param(0))?;
+    Ok(Response::empty(204))
 }
 
 pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {

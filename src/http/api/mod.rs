@@ -1,6 +1,6 @@
-//! The JSON API under `/api/v1`, one file per resource. Handlers validate their input, hand
-//! writes to the writer thread (`Ctx::write`) and shape answers with `views`. They never see
-//! tiny_http and never build SQL.
+//! The JSON API under `/api/v1`, one file per resource. Handlers read their input into domain
+//! values, hand every write to its `intake` function and shape answers with `views`. They
+//! never see tiny_http and never build SQL.
 
 pub mod affiliates;
 pub mod clicks;
@@ -19,7 +19,9 @@ pub mod webhooks;
 use super::response::Response;
 use super::{Ctx, Req};
 use crate::error::Error;
-use crate::store::retention::{self, Kind};
+use crate::intake::{self, erasure::Erasure};
+use crate::store::retention::Kind;
+use crate::tracking::outbound::DeliveryStatus;
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
@@ -49,13 +51,12 @@ pub fn cursor(req: &Req) -> Result<Option<i64>, Error> {
 }
 
 /// `status` from the query string of a list of deliveries (postbacks or webhooks).
-pub fn delivery_status(req: &Req) -> Result<Option<&str>, Error> {
-    match req.query("status") {
-        Some(s) if !["pending", "delivered", "failed"].contains(&s) => {
-            Err(Error::invalid("status", "must be pending, delivered or failed"))
-        }
-        status => Ok(status),
-    }
+pub fn delivery_status(req: &Req) -> Result<Option<DeliveryStatus>, Error> {
+    req.query("status")
+        .map(|s| {
+            DeliveryStatus::parse(s).ok_or_else(|| Error::invalid("status", "must be pending, delivered or failed"))
+        })
+        .transpose()
 }
 
 /// Refuses a body with any field (400 `unknown_field`): for POST endpoints that take none, so
@@ -79,47 +80,13 @@ pub fn actor(req: &Req) -> String {
     }
 }
 
-/// Erases a customer or a click: log first (so a crash or an older backup cannot undo it), then
-/// the database, then a checkpoint that truncates the WAL so no erased bytes linger there.
+/// Erases what `id` names (`intake::erasure`): 204, or 404 when nothing had that id (the
+/// erasure is logged anyway).
 pub fn erase(ctx: &Ctx, kind: Kind, id: String) -> Result<Response, Error> {
-    // A click may be named by the ID its caller chose (a live and a test click may share it);
-    // the erasure log keeps the clicks' own.
-    let ids = match kind {
-        Kind::Click if !crate::tracking::click_id::is_well_formed(&id) => {
-            let mut ids = Vec::new();
-            for test in [false, true] {
-                ids.extend(crate::store::clicks::get(&ctx.db, &id, Some(test))?.map(|c| c.id));
-            }
-            if ids.is_empty() {
-                return Err(Error::not_found("not_found", "no click has that id"));
-            }
-            ids
+    match intake::erasure::erase(&ctx.intake(), kind, id)? {
+        Erasure::Erased => Ok(Response::empty(204)),
+        Erasure::NothingFound => {
+            Err(Error::not_found("not_found", "nothing with that id exists (the erasure was logged anyway)"))
         }
-        _ => vec![id],
-    };
-    for id in &ids {
-        retention::append_log(&ctx.config.db, kind, id)
-            .map_err(|e| Error::unavailable(format!("could not write the erasure log: {e}")))?;
-    }
-    let now = crate::clock::now_ms();
-    let found = ctx.writer.run(move |conn| {
-        let mut found = false;
-        for id in &ids {
-            found |= match kind {
-                Kind::Customer => retention::erase_customer(conn, id, now)?,
-                Kind::Click => retention::erase_click(conn, id, now)?,
-                Kind::Affiliate => retention::erase_affiliate(conn, id, now)?,
-            };
-        }
-        Ok(found)
-    })?;
-    ctx.writer.run_outside_transaction(|conn| {
-        crate::store::checkpoint_truncate(conn);
-        Ok(())
-    })?;
-    if found {
-        Ok(Response::empty(204))
-    } else {
-        Err(Error::not_found("not_found", "nothing with that id exists (the erasure was logged anyway)"))
     }
 }

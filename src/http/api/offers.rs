@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::http::json::Body;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
+use crate::intake;
 use crate::store::offers::{self, NewOffer, Offer};
 use crate::store::{affiliates, rates};
 use crate::tracking::commission::Rule;
@@ -33,8 +34,7 @@ const FIELDS: &[&str] = &[
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body, FIELDS)?;
     let new = read(&body, None)?;
-    let now = crate::clock::now_ms();
-    let offer = ctx.writer.run(move |conn| offers::create(conn, &new, now))?;
+    let offer = intake::offers::create(&ctx.intake(), new)?;
     answer(ctx, 201, &offer)
 }
 
@@ -46,8 +46,7 @@ pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let existing = offers::named_or_default(&ctx.db, Some(req.param(0)))?;
     let event_rates = offers::event_rates(&ctx.db, existing.id)?;
     let changes = read(&body, Some((&existing, event_rates)))?;
-    let id = existing.id;
-    let offer = ctx.writer.run(move |conn| offers::update(conn, id, &changes))?;
+    let offer = intake::offers::update(&ctx.intake(), existing.id, changes)?;
     answer(ctx, 200, &offer)
 }
 
@@ -201,9 +200,7 @@ pub fn put_rate(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let affiliate = affiliates::by_code(&ctx.db, req.param(1))?.ok_or_else(|| affiliates::unknown(req.param(1)))?;
     let c = body.object("commission")?.ok_or_else(|| Error::missing("commission"))?;
     let (rule, per_type) = commission(&c, offer.currency)?;
-    let rules = if per_type.is_empty() { vec![(rates::EVERY_TYPE.to_string(), rule)] } else { per_type };
-    let (offer_id, affiliate_id) = (offer.id, affiliate.id);
-    let rate = ctx.writer.run(move |conn| rates::put(conn, offer_id, affiliate_id, &rules))?;
+    let rate = intake::rates::put(&ctx.intake(), offer.id, affiliate.id, rule, per_type)?;
     Ok(Response::json(200, &views::affiliate_rate(&rate, &offer)))
 }
 
@@ -211,8 +208,7 @@ pub fn put_rate(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 pub fn delete_rate(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let offer = offers::named_or_default(&ctx.db, Some(req.param(0)))?;
     let affiliate = affiliates::by_code(&ctx.db, req.param(1))?.ok_or_else(|| affiliates::unknown(req.param(1)))?;
-    let (offer_id, affiliate_id) = (offer.id, affiliate.id);
-    if ctx.writer.run(move |conn| rates::delete(conn, offer_id, affiliate_id))? {
+    if intake::rates::delete(&ctx.intake(), offer.id, affiliate.id)? {
         Ok(Response::empty(204))
     } else {
         Err(Error::not_found("not_found", format!("affiliate `{}` has no special rate on this offer", req.param(1))))

@@ -7,11 +7,11 @@ use crate::http::books::files::{self, Format};
 use crate::http::json::Body;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
+use crate::intake;
 use crate::store::affiliates;
-use crate::store::payouts::{self, Filter, Run, RunOutcome, Transition};
+use crate::store::payouts::{self, Filter, RunOutcome, Transition};
 use crate::tracking::money;
-use crate::tracking::payout::Payout;
-use crate::tracking::payout::{self as rules, Status};
+use crate::tracking::payout::{self as rules, Payout, Run, Status};
 
 /// A payout with the entries it holds, as the API shows it.
 pub fn view(conn: &rusqlite::Connection, p: &Payout) -> Result<serde_json::Value, Error> {
@@ -22,34 +22,13 @@ fn page(conn: &rusqlite::Connection, rows: &[Payout]) -> Result<Vec<serde_json::
     rows.iter().map(|p| view(conn, p)).collect()
 }
 
-/// Reads a run request (API body or admin form values).
-pub fn run_request(currency: Option<&str>, minimum: Option<&str>, run_id: Option<&str>) -> Result<Run, Error> {
-    let currency = money::currency("currency", currency.ok_or_else(|| Error::missing("currency"))?)?;
-    let minimum = match minimum {
-        Some(text) => currency.parse(text).map_err(|e| Error::invalid("minimum", e))?,
-        None => 0,
-    };
-    if let Some(id) = run_id {
-        rules::check_run_id(id)?;
-    }
-    Ok(Run { currency, minimum, run_id: run_id.map(String::from) })
-}
-
-/// Makes a run: candidates are read on this worker's connection, then decided again one by one
-/// on the writer (reading before writing never decides).
-pub fn make_run(ctx: &Ctx, run: Run) -> Result<RunOutcome, Error> {
-    let candidates = payouts::candidates(&ctx.db, run.currency, run.minimum)?;
-    let now = crate::clock::now_ms();
-    ctx.writer.run(move |conn| payouts::create_run(conn, &run, &candidates, now))
-}
-
 /// `POST /api/v1/payouts` `{currency, minimum?, run_id?}`: 201 with the payouts the run made.
 /// The same `run_id` again answers with that run's payouts and makes nothing.
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body, &["currency", "minimum", "run_id"])?;
     let minimum = body.amount("minimum")?;
-    let run = run_request(body.str("currency")?, minimum.as_deref(), body.id_text("run_id")?.as_deref())?;
-    let made = match make_run(ctx, run)? {
+    let run = Run::read(body.str("currency")?, minimum.as_deref(), body.id_text("run_id")?.as_deref())?;
+    let made = match intake::payouts::make_run(&ctx.intake(), run)? {
         RunOutcome::Created(made) | RunOutcome::Repeated(made) => made,
     };
     Ok(Response::json(201, &views::page(page(&ctx.db, &made)?, None)))
@@ -78,7 +57,7 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 }
 
 fn find(ctx: &Ctx, req: &Req) -> Result<Payout, Error> {
-    let id: i64 = req.param(0).parse().map_err(|_| payouts::not_found(req.param(0)))?;
+    let id = req.id(0, payouts::not_found)?;
     payouts::get(&ctx.db, id)?.ok_or_else(|| payouts::not_found(id))
 }
 
@@ -90,22 +69,16 @@ pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// `POST /api/v1/payouts/{id}/mark-paid` `{reference?}`.
 pub fn mark_paid(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body, &["reference"])?;
-    let reference = body.str("reference")?.map(String::from);
-    if let Some(r) = &reference {
-        rules::check_reference(r)?;
-    }
-    let id = find(ctx, req)?.id;
-    let now = crate::clock::now_ms();
-    let outcome = ctx.writer.run(move |conn| payouts::mark_paid(conn, id, reference.as_deref(), now))?;
+    let id = req.id(0, payouts::not_found)?;
+    let outcome = intake::payouts::mark_paid(&ctx.intake(), id, body.str("reference")?)?;
     answer(ctx, id, Status::Paid, outcome)
 }
 
 /// `POST /api/v1/payouts/{id}/cancel`.
 pub fn cancel(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     super::no_fields(req)?;
-    let id = find(ctx, req)?.id;
-    let now = crate::clock::now_ms();
-    let outcome = ctx.writer.run(move |conn| payouts::cancel(conn, id, now))?;
+    let id = req.id(0, payouts::not_found)?;
+    let outcome = intake::payouts::cancel(&ctx.intake(), id)?;
     answer(ctx, id, Status::Cancelled, outcome)
 }
 

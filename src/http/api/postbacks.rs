@@ -6,8 +6,9 @@ use serde_json::json;
 use crate::error::Error;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
+use crate::intake;
 use crate::store::{deliveries, postbacks};
-use crate::tracking::postback;
+use crate::tracking::postback::{self, Outcome};
 
 fn url_answer(ctx: &Ctx, token: Option<String>) -> Result<Response, Error> {
     let token = token.ok_or_else(|| {
@@ -27,26 +28,18 @@ pub fn get_url(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
 /// A new token; the previous one keeps working for a day.
 pub fn rotate_url(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     super::no_fields(req)?;
-    if ctx.config.postback_token.is_some() {
-        return Err(Error::conflict(
-            "postback_token_configured",
-            "the postback token is set by AFFILIATED_POSTBACK_TOKEN; change it there and restart",
-        ));
-    }
-    let db = ctx.config.db.clone();
-    let now = crate::clock::now_ms();
-    let token = ctx.writer.run(move |conn| postbacks::rotate(conn, &db, now))?;
+    let token = intake::postbacks::rotate_token(&ctx.intake())?;
     url_answer(ctx, Some(token))
 }
 
 pub fn received(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let limit = super::limit(req)?;
-    let outcome = req.query("outcome");
-    if let Some(o) = outcome
-        && !["created", "duplicate", "rejected", "failed"].contains(&o)
-    {
-        return Err(Error::invalid("outcome", "must be created, duplicate, rejected or failed"));
-    }
+    let outcome = req
+        .query("outcome")
+        .map(|o| {
+            Outcome::parse(o).ok_or_else(|| Error::invalid("outcome", "must be created, duplicate, rejected or failed"))
+        })
+        .transpose()?;
     let rows = postbacks::list_received(&ctx.db, outcome, super::cursor(req)?, limit)?;
     let next = views::next_cursor(&rows, limit, |r| r.id.to_string());
     Ok(Response::json(200, &views::page(rows.iter().map(views::received).collect(), next)))
@@ -62,13 +55,6 @@ pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 pub fn retry(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     super::no_fields(req)?;
-    let id: i64 = req.param(0).parse().map_err(|_| deliveries::not_found(req.param(0)))?;
-    let now = crate::clock::now_ms();
-    let delivery = ctx.writer.run(move |conn| {
-        if !deliveries::retry(conn, id, now)? {
-            return Err(deliveries::not_found(id));
-        }
-        deliveries::get(conn, id)?.ok_or_else(|| deliveries::not_found(id))
-    })?;
+    let delivery = intake::postbacks::retry(&ctx.intake(), req.id(0, deliveries::not_found)?)?;
     Ok(Response::json(200, &views::delivery(&delivery)))
 }

@@ -15,7 +15,7 @@ use crate::http::{Ctx, Req};
 use crate::intake;
 use crate::store::clicks::{self, NewClick};
 use crate::store::conversions::Stored;
-use crate::store::{Insert, affiliates, customers, offers};
+use crate::store::{Insert, affiliates, offers};
 use crate::tracking::attribution::Keys;
 use crate::tracking::conversion::{Details, NewConversion, Source};
 use crate::tracking::customer::{NewCustomer, registration_external_id};
@@ -222,22 +222,13 @@ fn register(
     recorded_id(intake::record(&ctx.intake(), new)?)
 }
 
-/// A payment lead: a sale of `leadValue`, one conversion per call unless `externalId` names it.
-fn payment(ctx: &Ctx, req: &Req, body: &Body, mut keys: Keys) -> Result<Value, Error> {
+/// A payment lead: a sale of `leadValue`, one conversion per call unless `externalId` names it,
+/// attributed by `sessionId`, `clickId`, or else the customer registered with `customerEmail`
+/// (`tracking::attribution::Keys::customer_email`).
+fn payment(ctx: &Ctx, req: &Req, body: &Body, keys: Keys) -> Result<Value, Error> {
     let value = body.amount("leadValue")?.ok_or_else(|| Error::missing("leadValue"))?;
     let email = body.str("customerEmail")?;
-    if keys.session_id.is_none() && keys.click_id.is_none() {
-        let customer = match email {
-            Some(email) => customers::by_email(&ctx.db, email, super::is_test(req, body)?)?,
-            None => None,
-        };
-        keys.customer_id = Some(customer.map(|c| c.customer_id).ok_or_else(|| {
-            Error::bad_request(
-                "missing_attribution",
-                "send sessionId or clickId, or the customerEmail of a customer registered before",
-            )
-        })?);
-    }
+    let keys = Keys { email: email.map(String::from), ..keys };
     let external_id = match merchant_id(body, "externalId")? {
         Some(id) => id,
         // AFFY records every payment call as a new lead; a random ID keeps that.

@@ -5,20 +5,18 @@ use crate::error::Error;
 use crate::http::json::Body;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
+use crate::intake;
 use crate::store::webhooks::{self, Created};
 use crate::store::{webhook_deliveries, webhooks::Webhook};
-use crate::tracking::webhook;
+use crate::tracking::webhook::NewWebhook;
 
 /// `POST /api/v1/webhooks` `{"url", "events"}`: 201 with the signing `secret`, shown only here.
 /// A live webhook with the same URL answers 409 `duplicate_url` with it (without its secret).
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body, &["url", "events"])?;
-    let url = body.required_str("url")?.to_string();
-    webhook::check_url(&url).map_err(|e| Error::invalid("url", e))?;
-    let names = body.strings("events")?.ok_or_else(|| Error::missing("events"))?;
-    let events = webhook::parse_events(names).map_err(|e| Error::invalid("events", e))?;
-    let now = crate::clock::now_ms();
-    match ctx.writer.run(move |conn| webhooks::create(conn, &url, &events, now))? {
+    let url = body.required_str("url")?;
+    let new = NewWebhook::read(url, body.strings("events")?)?;
+    match intake::webhooks::create(&ctx.intake(), new)? {
         Created::New(hook, secret) => {
             let mut view = views::webhook(&hook);
             view["secret"] = secret.into();
@@ -39,13 +37,8 @@ pub fn list(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
 
 /// The webhook named by the path's first parameter, if it is live.
 fn find(ctx: &Ctx, req: &Req) -> Result<Webhook, Error> {
-    let id = path_id(req, webhooks::not_found)?;
+    let id = req.id(0, webhooks::not_found)?;
     webhooks::get(&ctx.db, id)?.ok_or_else(|| webhooks::not_found(id))
-}
-
-/// The id in the path; one that is not a positive integer is unknown (`not_found`).
-fn path_id(req: &Req, not_found: fn(String) -> Error) -> Result<i64, Error> {
-    req.param(0).parse().ok().filter(|id| *id > 0).ok_or_else(|| not_found(req.param(0).to_string()))
 }
 
 pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
@@ -54,22 +47,14 @@ pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 /// `DELETE /api/v1/webhooks/{id}`: 204; its pending deliveries are given up.
 pub fn delete(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let id = path_id(req, webhooks::not_found)?;
-    let now = crate::clock::now_ms();
-    if ctx.writer.run(move |conn| webhooks::delete(conn, id, now))? {
-        Ok(Response::empty(204))
-    } else {
-        Err(webhooks::not_found(id))
-    }
+    intake::webhooks::delete(&ctx.intake(), req.id(0, webhooks::not_found)?)?;
+    Ok(Response::empty(204))
 }
 
 /// `POST /api/v1/webhooks/{id}/test`: queues a `webhook.test` event to it (201, the delivery).
 pub fn test(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     super::no_fields(req)?;
-    let id = path_id(req, webhooks::not_found)?;
-    let now = crate::clock::now_ms();
-    let delivery = ctx.writer.run(move |conn| webhooks::queue_test(conn, id, now))?;
-    let delivery = delivery.ok_or_else(|| webhooks::not_found(id))?;
+    let delivery = intake::webhooks::test(&ctx.intake(), req.id(0, webhooks::not_found)?)?;
     Ok(Response::json(201, &views::webhook_delivery(&delivery)))
 }
 
@@ -87,9 +72,6 @@ pub fn deliveries(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 /// `webhook-id`, a fresh budget of attempts and a new signature.
 pub fn retry(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     super::no_fields(req)?;
-    let id = path_id(req, webhook_deliveries::not_found)?;
-    let now = crate::clock::now_ms();
-    let delivery = ctx.writer.run(move |conn| webhook_deliveries::retry(conn, id, now))?;
-    let delivery = delivery.ok_or_else(|| webhook_deliveries::not_found(id))?;
+    let delivery = intake::webhooks::retry_delivery(&ctx.intake(), req.id(0, webhook_deliveries::not_found)?)?;
     Ok(Response::json(200, &views::webhook_delivery(&delivery)))
 }

@@ -8,11 +8,11 @@ use crate::http::admin::form::Form;
 use crate::http::admin::html::{self, Html, fragment, html};
 use crate::http::admin::layout::{self, Notice};
 use crate::http::admin::{PAGE_SIZE, next_link, see_other};
-use crate::http::api::payouts::{make_run, run_request};
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
+use crate::intake;
 use crate::store::payouts::{self, Filter, RunOutcome, Transition};
-use crate::tracking::payout::{self as rules, Payout, Status};
+use crate::tracking::payout::{self as rules, Payout, Run, Status};
 
 pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let mut filter = Filter::default();
@@ -67,7 +67,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         super::warnings::after_run(&payouts::list(&ctx.db, &pending, None, files::PAYPAL_MAX_ROWS)?).as_str(),
     );
     html!(body, "<div class=\"spread\"><h2>{}</h2><span class=\"row\" style=\"gap:4px\">", title);
-    for status in ["", "pending", "paid", "cancelled"] {
+    for status in std::iter::once("").chain(Status::ALL.map(Status::as_str)) {
         let run = filter.run.map(|r| r.to_string()).unwrap_or_default();
         html!(
             body,
@@ -150,7 +150,7 @@ fn payee(p: &Payout) -> Html {
 }
 
 fn find(ctx: &Ctx, req: &Req) -> Result<Payout, Error> {
-    let id: i64 = req.param(0).parse().map_err(|_| payouts::not_found(req.param(0)))?;
+    let id = req.id(0, payouts::not_found)?;
     payouts::get(&ctx.db, id)?.ok_or_else(|| payouts::not_found(id))
 }
 
@@ -190,7 +190,7 @@ fn detail_page(ctx: &Ctx, req: &Req, notice: Notice, status: u16) -> Result<Resp
             body,
             "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
             i.seq,
-            i.kind.replace('_', " "),
+            i.kind.as_str().replace('_', " "),
             i.external_id.as_deref().unwrap_or(""),
             html::time(i.at),
             html::money(p.currency, i.amount)
@@ -204,8 +204,8 @@ fn detail_page(ctx: &Ctx, req: &Req, notice: Notice, status: u16) -> Result<Resp
 /// `POST /admin/payouts` (currency, minimum): a run, then its payouts.
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let form = Form::parse(req)?;
-    let run = run_request(form.get("currency"), form.get("minimum"), None)?;
-    match make_run(ctx, run)? {
+    let run = Run::read(form.get("currency"), form.get("minimum"), None)?;
+    match intake::payouts::make_run(&ctx.intake(), run)? {
         RunOutcome::Created(made) | RunOutcome::Repeated(made) => {
             let run = made.first().map(|p| p.run.to_string()).unwrap_or_default();
             Ok(see_other("/admin/payouts", &[("run", &run), ("done", "run"), ("n", &made.len().to_string())]))
@@ -215,20 +215,14 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 pub fn mark_paid(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let form = Form::parse(req)?;
-    let reference = form.get("reference").map(String::from);
-    if let Some(r) = &reference {
-        rules::check_reference(r)?;
-    }
-    let id = find(ctx, req)?.id;
-    let now = crate::clock::now_ms();
-    let outcome = ctx.writer.run(move |conn| payouts::mark_paid(conn, id, reference.as_deref(), now))?;
+    let id = req.id(0, payouts::not_found)?;
+    let outcome = intake::payouts::mark_paid(&ctx.intake(), id, form.get("reference"))?;
     after(ctx, req, id, Status::Paid, outcome)
 }
 
 pub fn cancel(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let id = find(ctx, req)?.id;
-    let now = crate::clock::now_ms();
-    let outcome = ctx.writer.run(move |conn| payouts::cancel(conn, id, now))?;
+    let id = req.id(0, payouts::not_found)?;
+    let outcome = intake::payouts::cancel(&ctx.intake(), id)?;
     after(ctx, req, id, Status::Cancelled, outcome)
 }
 

@@ -179,8 +179,8 @@ pub fn detail(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             body,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             html::time(e.at),
-            e.action.replace('_', " "),
-            html::badge(&e.to_status),
+            e.action.as_str(),
+            html::badge(e.to_status.as_str()),
             delta(e.amount_delta),
             delta(e.commission_delta)
         );

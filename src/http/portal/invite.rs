@@ -1,13 +1,12 @@
 //! Invites: the merchant makes one (`POST /api/v1/affiliates/{code}/invite`, or the admin's
-//! button: both call [`create`]) and hands the link to the affiliate, who opens it
+//! button: both call `intake::accounts::invite`) and hands the link to the affiliate, who opens it
 //! (`GET /portal/invite/{token}`), chooses a password and is logged in
 //! (`POST /portal/invite/{token}`, fields `password` and `csrf`).
 //!
 //! The password is hashed here (on the password gate's threads, `crate::password`), before
-//! anything is written; the writer then
-//! consumes the invite, stores the hash and the new session in one transaction
-//! (`store::portal::accept`), so two submissions of one link have exactly one winner and the
-//! loser gets the 410 page. An invite link that is used, revoked, expired or unknown is a 410
+//! anything is written; `intake::accounts::accept_invite` then consumes the invite, stores the
+//! hash and the new session in one transaction (`store::portal::accept`), so two submissions
+//! of one link have exactly one winner and the loser gets the 410 page. An invite link that is used, revoked, expired or unknown is a 410
 //! page whatever the reason, so a link tells nothing about other links.
 
 use super::{REALM, form_expired, is_https, layout};
@@ -15,37 +14,12 @@ use crate::error::Error;
 use crate::http::admin::form::Form;
 use crate::http::admin::html::{Html, fragment};
 use crate::http::response::Response;
-use crate::http::session::{self, NewSession};
+use crate::http::session;
 use crate::http::{Ctx, Req};
+use crate::intake::accounts;
 use crate::password;
-use crate::store::affiliates;
 use crate::store::portal::{self, Acceptance};
-use crate::store::sessions::Principal;
 use crate::tracking::portal::{MIN_PASSWORD_CHARS, check_password};
-
-/// Prefix of invite tokens, so a leaked link is recognisable.
-const TOKEN_PREFIX: &str = "afi_";
-
-/// A new invite for the affiliate `referral_code`: `({public url}/portal/invite/{token},
-/// expires_at)`. Revokes earlier invites, resets the password and ends the affiliate's portal
-/// sessions. 404 for an unknown code; 409 `portal_off` with `--portal off`.
-pub fn create(ctx: &Ctx, referral_code: &str) -> Result<(String, i64), Error> {
-    if !ctx.config.portal {
-        return Err(Error::conflict(
-            "portal_off",
-            "the affiliate portal is off (--portal off / AFFILIATED_PORTAL=off); turn it on to invite affiliates",
-        ));
-    }
-    let token = crate::secret::token(TOKEN_PREFIX);
-    let url = format!("{}/portal/invite/{token}", ctx.config.public_url);
-    let code = referral_code.to_string();
-    let now = crate::clock::now_ms();
-    let expires_at = ctx.writer.run(move |conn| {
-        let id = affiliates::require_id(conn, &code)?;
-        portal::invite(conn, id, &token, now)
-    })?;
-    Ok((url, expires_at))
-}
 
 fn gone() -> Response {
     let body = fragment!(
@@ -135,18 +109,10 @@ pub fn accept(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         return Ok(with_form(ctx, req, 400, &invite, Some("The two passwords differ. Type the same one twice.")));
     }
     let hash = password::hash(password)?;
-    let new = NewSession::new(&REALM);
+    let new = REALM.new_session();
     let stored = hash.clone();
-    let cookie = new.cookie(&REALM, is_https(ctx, req));
-    let now = crate::clock::now_ms();
-    let outcome = ctx.writer.run(move |conn| {
-        let outcome = portal::accept(conn, &token, &hash, now)?;
-        if let Acceptance::Accepted(id) = outcome {
-            new.store(conn, Principal::Affiliate(id))?;
-        }
-        Ok(outcome)
-    })?;
-    match outcome {
+    let cookie = session::cookie_of(&REALM, &new, is_https(ctx, req));
+    match accounts::accept_invite(&ctx.intake(), &token, hash, new)? {
         Acceptance::Accepted(id) => {
             log::info!(target: super::login::LOG_TARGET, "affiliate {id} accepted a portal invite and set a password");
             let response = Response::see_other("/portal".into()).with_header("Set-Cookie", cookie);

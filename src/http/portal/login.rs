@@ -15,9 +15,10 @@ use crate::http::admin::form::Form;
 use crate::http::admin::html::{Html, fragment};
 use crate::http::device;
 use crate::http::response::Response;
-use crate::http::session::{self, NewSession};
+use crate::http::session;
 use crate::http::throttle::{Client, address_key};
 use crate::http::{Ctx, Req};
+use crate::intake::accounts::{self, LogIn};
 use crate::password;
 use crate::store::portal::{self, Account};
 use crate::store::sessions::Principal;
@@ -131,16 +132,9 @@ pub fn submit(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     }
     let checked = hash.unwrap_or_default();
     let trust = device_cookie(ctx, req, affiliate_id, &checked);
-    let new = NewSession::new(&REALM);
-    let cookie = new.cookie(&REALM, is_https(ctx, req));
-    let opened = ctx.writer.run(move |conn| {
-        if !portal::still_valid(conn, affiliate_id, &checked)? {
-            return Ok(false);
-        }
-        new.store(conn, Principal::Affiliate(affiliate_id))?;
-        Ok(true)
-    })?;
-    if !opened {
+    let new = REALM.new_session();
+    let cookie = session::cookie_of(&REALM, &new, is_https(ctx, req));
+    if accounts::log_in_affiliate(&ctx.intake(), affiliate_id, checked, new)? == LogIn::AccountChanged {
         let text = "Your account changed while you were logging in (a new invite, or it was paused). Try again.";
         return Ok(with_form_token(ctx, req, |csrf| form_page(409, csrf, code, Some(text))));
     }

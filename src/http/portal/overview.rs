@@ -10,10 +10,11 @@ use crate::http::admin::Period;
 use crate::http::admin::chart::{self, Bar};
 use crate::http::admin::html::{self, Html, fragment, html};
 use crate::http::admin::layout::Notice;
-use crate::http::admin::overview::{Amounts, STATUSES, kpi, legend_swatches, rate_kpi, short_day};
+use crate::http::admin::overview::{Amounts, chart_classes, chart_values, kpi, legend_swatches, rate_kpi, short_day};
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
 use crate::store::{ledger, reports};
+use crate::tracking::conversion::{ByStatus, Status};
 use crate::tracking::money::Currency;
 
 /// Days the overview shows.
@@ -25,8 +26,7 @@ struct Day {
     clicks: i64,
     /// Of those clicks, the ones that led to a conversion (`tracking::rate`).
     converted: i64,
-    /// Conversions by status, in the order of [`STATUSES`].
-    by_status: [i64; 4],
+    by_status: ByStatus,
     /// Commission of approved (first) and pending (second) conversions, per currency.
     approved: Amounts,
     pending: Amounts,
@@ -34,18 +34,17 @@ struct Day {
 
 impl Day {
     fn add(&mut self, row: &reports::DayTotals) {
-        let Some(i) = STATUSES.iter().position(|s| *s == row.status) else { return };
-        self.by_status[i] += row.conversions;
-        match row.status.as_str() {
-            "approved" => self.approved.add(row.currency, row.commission),
-            "pending" => self.pending.add(row.currency, row.commission),
+        self.by_status.add(row.status, row.conversions);
+        match row.status {
+            Status::Approved => self.approved.add(row.currency, row.commission),
+            Status::Pending => self.pending.add(row.currency, row.commission),
             _ => {}
         }
     }
 
-    /// Conversions that count: everything but rejected.
+    /// Conversions that count ([`Status::counts`]).
     fn conversions(&self) -> i64 {
-        self.by_status[..3].iter().sum()
+        self.by_status.counted()
     }
 }
 
@@ -135,8 +134,8 @@ fn charts(days: &[Day], period: Period, main: Currency) -> Html {
         legend_swatches(),
         chart::stacked_bars(
             "Conversions per day by status",
-            &["s-approved", "s-pending", "s-refunded", "s-rejected"],
-            &bars(&|d| d.by_status.to_vec()),
+            &chart_classes().iter().map(String::as_str).collect::<Vec<_>>(),
+            &bars(&|d| chart_values(&d.by_status).0),
             &count_axis
         ),
         chart::stacked_bars("Clicks per day", &["bar-revenue"], &bars(&|d| vec![d.clicks]), &count_axis)

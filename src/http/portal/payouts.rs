@@ -81,7 +81,7 @@ pub fn detail(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             "<tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"num\">{}</td></tr>",
             item.seq,
             html::time(item.at),
-            item.kind.replace('_', " "),
+            item.kind.as_str().replace('_', " "),
             item.external_id.as_deref().map(last_chars).unwrap_or_else(|| "–".into()),
             html::money(p.currency, item.amount)
         );

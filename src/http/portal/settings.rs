@@ -14,7 +14,8 @@ use crate::http::admin::layout::{Notice, csrf_field};
 use crate::http::input::affiliate_changes;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
-use crate::store::affiliates::{self, Affiliate, Changes};
+use crate::intake;
+use crate::store::affiliates::{Affiliate, Changes};
 use crate::store::deliveries::TestPostback;
 use crate::tracking::outbound::POSTBACK_MACROS;
 use crate::tracking::portal::{MERCHANT_ONLY_MACROS, check_own_postback_url};
@@ -113,10 +114,9 @@ pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         Ok(changes) => changes,
         Err(e) => return Ok(settings_page(req, &me, Notice::Error(e.message), Some(&form), e.status)),
     };
-    let code = me.referral_code.clone();
-    let (updated, secret) = ctx.writer.run(move |conn| affiliates::update(conn, &code, &changes))?;
-    Ok(match secret {
-        Some(secret) => settings_page(req, &updated, secret_notice(secret), None, 200),
+    let updated = intake::affiliates::update(&ctx.intake(), &me.referral_code, changes)?;
+    Ok(match updated.postback_secret {
+        Some(secret) => settings_page(req, &updated.affiliate, secret_notice(secret), None, 200),
         None => Response::see_other("/portal/settings?done=saved".into()),
     })
 }
@@ -137,8 +137,7 @@ pub fn test_postback(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 pub fn rotate_secret(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let me = me(ctx, req)?;
-    let id = me.id;
-    let secret = ctx.writer.run(move |conn| affiliates::rotate_postback_secret(conn, id))?;
+    let secret = intake::affiliates::rotate_postback_secret(&ctx.intake(), &me.referral_code)?;
     Ok(settings_page(req, &me, secret_notice(secret), None, 200))
 }
 

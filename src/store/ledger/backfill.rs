@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use rusqlite::Connection;
 
 use super::{NewEntry, Subject, append};
+use crate::store::writer::Tx;
 use crate::tracking::ledger::Kind;
 use crate::tracking::money::Currency;
 
@@ -49,6 +50,8 @@ fn sql(context: &str) -> impl Fn(rusqlite::Error) -> String + '_ {
 }
 
 pub fn backfill(conn: &Connection) -> Result<(), String> {
+    // The migration's own transaction, which `migrate::apply` opened.
+    let tx = Tx::within(conn);
     let conversions = read_conversions(conn)?;
     let codes: HashMap<String, i64> = conn
         .prepare("SELECT lower(referral_code), id FROM affiliates")
@@ -93,7 +96,7 @@ pub fn backfill(conn: &Connection) -> Result<(), String> {
         let book = |state: &State, kind: Kind, amount: i64| {
             let currency = Currency::from_code(&state.currency).ok_or("a conversion has an unknown currency")?;
             let subject = Subject::Conversion { id: e.conversion_id, order_id: &c.external_id };
-            append(conn, &NewEntry { affiliate_id: state.affiliate_id, kind, subject, currency, amount }, e.at)
+            append(&tx, &NewEntry { affiliate_id: state.affiliate_id, kind, subject, currency, amount }, e.at)
                 .map(|_| ())
                 .map_err(|err| format!("writing the ledger entry of conversion {}: {err}", e.conversion_id))
         };

@@ -16,6 +16,7 @@ pub use backfill::backfill;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::conversion::Conversion;
 use crate::tracking::ledger::{self, Balances, Entry, GENESIS, Kind};
 use crate::tracking::money::Currency;
@@ -45,7 +46,7 @@ pub struct NewEntry<'a> {
 
 /// Appends an entry to its affiliate's chain and returns its row id. The one function that
 /// writes the ledger. Must run on the writer (or in a migration), inside a transaction.
-pub fn append(conn: &Connection, e: &NewEntry<'_>, at: i64) -> Result<i64, Error> {
+pub fn append(conn: &Tx, e: &NewEntry<'_>, at: i64) -> Result<i64, Error> {
     let (conversion_id, payout_id) = match e.subject {
         Subject::Conversion { id, .. } => (Some(id), None),
         Subject::Payout(id) => (None, Some(id)),
@@ -105,7 +106,7 @@ pub fn append(conn: &Connection, e: &NewEntry<'_>, at: i64) -> Result<i64, Error
 
 /// Books a change of conversion `c` (as it is after the change, or for a loss, as it was) for
 /// its affiliate. Test conversions never enter the ledger.
-pub fn conversion(conn: &Connection, c: &Conversion, kind: Kind, amount: i64, at: i64) -> Result<(), Error> {
+pub fn conversion(conn: &Tx, c: &Conversion, kind: Kind, amount: i64, at: i64) -> Result<(), Error> {
     if c.test {
         return Ok(());
     }
@@ -121,7 +122,7 @@ fn to_hash(bytes: &[u8]) -> Result<[u8; 32], Error> {
 /// The salted hash of a conversion's order ID: the one its earlier entries carry, else a new
 /// salt is drawn and kept (with the readable ID) in `ledger_orders`. Reusing the chain's own
 /// value means an erased salt never changes what later entries of the same order show.
-fn order_hash(conn: &Connection, conversion_id: i64, order_id: &str) -> Result<[u8; 32], Error> {
+fn order_hash(conn: &Tx, conversion_id: i64, order_id: &str) -> Result<[u8; 32], Error> {
     let known: Option<Vec<u8>> = conn
         .prepare_cached("SELECT order_hash FROM ledger_entries WHERE conversion_id = ?1 LIMIT 1")?
         .query_row([conversion_id], |r| r.get(0))
