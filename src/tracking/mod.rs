@@ -16,6 +16,7 @@ pub mod link;
 pub mod money;
 pub mod net;
 pub mod offer;
+pub mod origin;
 pub mod outbound;
 pub mod payout;
 pub mod portal;
