@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req};
 use crate::intake;
+use crate::secret::Redacted;
 use crate::store::{deliveries, postbacks};
 use crate::tracking::outbound::DeliveryStatus;
 use crate::tracking::postback::Outcome;
@@ -39,7 +40,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let status = req.query("status").and_then(DeliveryStatus::parse);
     let received = postbacks::list_received(&ctx.db, outcome, cursor(req, "received_before"), PAGE_SIZE)?;
     let sent = deliveries::list(&ctx.db, status, cursor(req, "sent_before"), PAGE_SIZE)?;
-    let token = postbacks::current(&ctx.db, &ctx.config.db, ctx.config.postback_token.as_deref())?;
+    let token = postbacks::current(&ctx.db, &ctx.config.db, ctx.config.postback_token.as_ref().map(Redacted::expose))?;
     let now = crate::clock::now_ms();
 
     let mut body = fragment!(

@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::http::response::Response;
 use crate::http::{Ctx, Req, views};
 use crate::intake;
+use crate::secret::Redacted;
 use crate::store::{deliveries, postbacks};
 use crate::tracking::postback::{self, Outcome};
 
@@ -21,7 +22,7 @@ fn url_answer(ctx: &Ctx, token: Option<String>) -> Result<Response, Error> {
 }
 
 pub fn get_url(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
-    let token = postbacks::current(&ctx.db, &ctx.config.db, ctx.config.postback_token.as_deref())?;
+    let token = postbacks::current(&ctx.db, &ctx.config.db, ctx.config.postback_token.as_ref().map(Redacted::expose))?;
     url_answer(ctx, token)
 }
 
