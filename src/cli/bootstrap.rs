@@ -125,7 +125,7 @@ fn admin_token(conn: &Connection, config: &Serve) -> Result<Option<[u8; 32]>, St
 /// count as new ones until their next login.
 fn device_key(db: &Path) -> Result<secret::Key, String> {
     let path = device_key_path(db);
-    let header = crate::http::device::KEY_FILE_HEADER;
+    let header = crate::web::device::KEY_FILE_HEADER;
     match secret::read_key_file(&path, header) {
         Ok(Some(key)) => return Ok(key),
         Ok(None) => log::info!("made the device cookie key in {}", path.display()),

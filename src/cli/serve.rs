@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use super::{Failure, Outcome, bootstrap};
 use crate::config::{Args, SERVE_OPTS, Serve};
-use crate::http::server::{self, Event};
 use crate::metrics::Metrics;
 use crate::store::{self, writer::Writer};
 use crate::systemd;
+use crate::transport::server::{self, Event};
 
 /// How long a request waits for its write to commit before answering 503.
 const WRITE_WAIT: Duration = Duration::from_secs(10);

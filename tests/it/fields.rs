@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use affiliated::http::router::{Access, ROUTES};
+use affiliated::transport::router::{Access, ROUTES};
 
 use crate::support::{KEY, Server, request};
 
