@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod password;
 pub mod portal;
+pub mod routes;
 pub mod secret;
 pub mod shapes;
 pub mod statements;

@@ -11,5 +11,5 @@ fuzz_target!(|data: &[u8]| {
         let _ = req.query(name);
     }
     let _ = form_urlencoded::parse(data).count();
-    let _ = affiliated::transport::router::find(Method::Get, &req.path);
+    let _ = affiliated::routes::find(Method::Get, &req.path);
 });

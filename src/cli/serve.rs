@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::{Failure, Outcome, bootstrap};
 use crate::config::{Args, SERVE_OPTS, Serve};
 use crate::metrics::Metrics;
+use crate::routes::Web;
 use crate::store::{self, writer::Writer};
 use crate::systemd;
 use crate::transport::server::{self, Event};
@@ -88,8 +89,13 @@ fn serve(mut config: Serve) -> Result<(), String> {
 
     // The HTTP side gets the writer only as intake's door: its handlers cannot run a job.
     let door = crate::intake::Door::new(writer.clone());
-    let http = server::start(listener, config.clone(), &door, metrics.clone(), stopping.clone(), &events)?;
-    drop(door);
+    let site = Arc::new(Web::new(config.clone(), door, metrics.clone()));
+    let settings = server::Settings {
+        workers: config.workers,
+        socket_timeout: config.socket_timeout,
+        trusted_proxies: config.trusted_proxies.clone(),
+    };
+    let http = server::start(listener, settings, site, stopping.clone(), &events)?;
     drop(events);
     let outbox = crate::outbox::spawn(
         config.db.clone(),

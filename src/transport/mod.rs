@@ -17,3 +17,40 @@ pub mod slow;
 
 pub use request::{Method, Req};
 pub use response::Response;
+
+use crate::metrics::Metrics;
+use router::Route;
+
+/// What the transport serves, handed to [`server::start`] by the layer above (`routes::Web`):
+/// the route table, each thread's context, and the rules of access, which are the site's
+/// business, never the transport's.
+pub trait Site: Send + Sync + 'static {
+    /// What a handler works with; each thread that serves requests owns one (`web::Ctx`).
+    type Ctx: Send + 'static;
+
+    /// Every endpoint, matched in order.
+    fn routes(&self) -> &'static [Route<Self::Ctx>];
+
+    /// A context for a new worker thread.
+    fn context(&self) -> Result<Self::Ctx, String>;
+
+    /// A context for a request that continues on a thread of its own (a slow body); `None` when
+    /// none can be had (the server is stopping, or no database connection opens).
+    fn spare(&self) -> Option<Self::Ctx>;
+
+    /// Takes back a context [`Site::spare`] gave out, once its request is answered.
+    fn recycle(&self, ctx: Self::Ctx);
+
+    /// Lets go of what contexts still to be made would hold (the writer), so it can stop.
+    fn shut(&self);
+
+    /// Whether `path` does not exist in this configuration, whatever the method (an area that
+    /// is turned off): answered 404 before routing.
+    fn hides(&self, path: &str) -> bool;
+
+    /// Answers a routed request: access, the handler (through [`router::run`]), error pages.
+    fn serve(&self, ctx: &mut Self::Ctx, req: &mut Req, route: &'static Route<Self::Ctx>) -> Response;
+
+    /// Where every answered request is counted.
+    fn metrics(&self) -> &Metrics;
+}

@@ -22,14 +22,9 @@ use std::sync::mpsc::Sender;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::Site;
 use super::exchange::{self, Exchanges, HEARTBEAT_AGENT};
-use crate::admin;
-use crate::config::Serve;
-use crate::intake::Door;
-use crate::metrics::Metrics;
-use crate::store;
 use crate::systemd;
-use crate::web::Ctx;
 
 /// After SIGTERM, how long in-flight and queued requests may take.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(4);
@@ -40,48 +35,49 @@ pub enum Event {
     Fatal(String),
 }
 
+/// What the server is told at start.
+pub struct Settings {
+    /// Worker threads, each with its own context.
+    pub workers: usize,
+    /// Read and write timeout of every accepted connection (set on the listener by [`bind`]).
+    pub socket_timeout: Duration,
+    /// Peers whose `X-Forwarded-For` is believed (the reverse proxy).
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
 /// The running HTTP side: workers, heartbeat, connection watch.
-pub struct Http {
+pub struct Http<S: Site> {
     /// The address actually bound (the real port when asked for port 0).
     pub local: SocketAddr,
     control: TcpListener,
     server: Arc<tiny_http::Server>,
-    exchanges: Arc<Exchanges>,
+    exchanges: Arc<Exchanges<S>>,
     threads: Vec<JoinHandle<()>>,
 }
 
-/// Starts serving on `listener` (from [`bind`]): one worker per `config.workers`, each with its
-/// own read connection, plus the heartbeat and the connection watch. Fatal listener failures are
-/// reported on `events`; `stopping` tells every thread to wind down.
-pub fn start(
+/// Starts serving `site` on `listener` (from [`bind`]): one worker per `settings.workers`, each
+/// with its own context from the site, plus the heartbeat and the connection watch. Fatal
+/// listener failures are reported on `events`; `stopping` tells every thread to wind down.
+pub fn start<S: Site>(
     listener: TcpListener,
-    config: Arc<Serve>,
-    door: &Door,
-    metrics: Arc<Metrics>,
+    settings: Settings,
+    site: Arc<S>,
     stopping: Arc<AtomicBool>,
     events: &Sender<Event>,
-) -> Result<Http, String> {
+) -> Result<Http<S>, String> {
     let local = listener.local_addr().map_err(|e| format!("while reading the listening address: {e}"))?;
     let control = listener.try_clone().map_err(|e| format!("while cloning the listener: {e}"))?;
     let server = Arc::new(
         tiny_http::Server::from_listener(listener, None).map_err(|e| format!("while starting the HTTP server: {e}"))?,
     );
-    let admin = config.admin_token_sha256.map(|sha256| Arc::new(admin::Admin::new(sha256)));
-    let flood = Arc::new(crate::intake::flood::Flood::default());
-    let mut threads = Vec::with_capacity(config.workers + 2);
-    let mut exchanges = None;
-    for i in 0..config.workers {
-        let db = store::open_reader(&config.db)?;
-        let ctx = Ctx {
-            db,
-            door: door.clone(),
-            config: config.clone(),
-            metrics: metrics.clone(),
-            admin: admin.clone(),
-            catalog: Default::default(),
-            flood: flood.clone(),
-        };
-        let ex = exchanges.get_or_insert_with(|| Arc::new(Exchanges::new(stopping.clone(), &ctx, local))).clone();
+    let mut threads = Vec::with_capacity(settings.workers + 2);
+    if settings.workers == 0 {
+        return Err("--workers must be at least 1".into());
+    }
+    let exchanges = Arc::new(Exchanges::new(site, stopping.clone(), settings.trusted_proxies, local));
+    for i in 0..settings.workers {
+        let ctx = exchanges.site.context()?;
+        let ex = exchanges.clone();
         let (server, events) = (server.clone(), events.clone());
         let handle = thread::Builder::new()
             .name(format!("worker-{i}"))
@@ -89,8 +85,7 @@ pub fn start(
             .map_err(|e| format!("while starting worker threads: {e}"))?;
         threads.push(handle);
     }
-    let exchanges = exchanges.ok_or("--workers must be at least 1")?;
-    let heartbeat_interval = (config.socket_timeout / 4).min(Duration::from_secs(1));
+    let heartbeat_interval = (settings.socket_timeout / 4).min(Duration::from_secs(1));
     let heartbeat = {
         let (stopping, events) = (stopping.clone(), events.clone());
         thread::Builder::new()
@@ -105,10 +100,10 @@ pub fn start(
     Ok(Http { local, control, server, exchanges, threads })
 }
 
-impl Http {
+impl<S: Site> Http<S> {
     /// Stops accepting and lets the workers finish what they hold (up to [`DRAIN_DEADLINE`]);
     /// the caller has set the `stopping` flag first.
-    pub fn stop(self) -> Stopped {
+    pub fn stop(self) -> Stopped<S> {
         // Shutting the listening socket down makes tiny_http's accept() fail, which ends its
         // accept loop and closes the port. Connections already accepted keep being served.
         let _ = socket2::SockRef::from(&self.control).shutdown(std::net::Shutdown::Both);
@@ -121,11 +116,11 @@ impl Http {
 }
 
 /// The HTTP side after [`Http::stop`]: only requests still reading slow bodies may be left.
-pub struct Stopped {
-    exchanges: Arc<Exchanges>,
+pub struct Stopped<S: Site> {
+    exchanges: Arc<Exchanges<S>>,
 }
 
-impl Stopped {
+impl<S: Site> Stopped<S> {
     /// Lets go of the writer handles kept for slow requests, giving those in flight a moment.
     pub fn release(self) {
         self.exchanges.shut();
@@ -168,7 +163,7 @@ fn raise_fd_limit() {
     }
 }
 
-fn worker(mut ctx: Ctx, server: &tiny_http::Server, ex: &Arc<Exchanges>, events: &Sender<Event>) {
+fn worker<S: Site>(mut ctx: S::Ctx, server: &tiny_http::Server, ex: &Arc<Exchanges<S>>, events: &Sender<Event>) {
     let mut stop_by: Option<Instant> = None;
     loop {
         if ex.stopping.load(Ordering::SeqCst) {
