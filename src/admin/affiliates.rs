@@ -1,6 +1,6 @@
 //! `/admin/affiliates`: list, create, edit (name, email, payout details, postback URL), the tracking link to
 //! copy, and the outbound postback's signing secret and test. Validation is the API's
-//! (`http::input::new_affiliate` and `affiliate_changes`).
+//! (`web::input::new_affiliate` and `affiliate_changes`).
 
 use super::{PAGE_SIZE, see_other};
 use crate::error::Error;

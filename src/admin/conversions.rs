@@ -1,6 +1,6 @@
 //! `/admin/conversions`: the list with filters, and approving or rejecting one or many.
 
-use super::{PAGE_SIZE, Period};
+use super::PAGE_SIZE;
 use crate::error::Error;
 use crate::intake;
 use crate::store::affiliates;
@@ -12,6 +12,7 @@ use crate::ui::html::{self, Html, fragment, html};
 use crate::ui::layout::{self, Notice};
 use crate::web::Ctx;
 use crate::web::form::Form;
+use crate::web::period::Period;
 
 /// The query parameters of the list that a form post returns to.
 const FILTER_KEYS: &[&str] = &["status", "affiliate", "from", "to", "q", "after", "test", "flagged"];

@@ -2,24 +2,20 @@
 //! `/admin/export/conversions.csv` (one row per conversion). Both take `from` and `to`
 //! (`YYYY-MM-DD`, UTC, `to` not included), defaulting to the last 30 days.
 
-use super::Period;
 use crate::clock::day_text;
 use crate::error::Error;
-use crate::shapes::csv::{Cell, write_row};
+use crate::shapes::csv::{Cell, MAX_EXPORT_ROWS, write_row};
 use crate::store::conversions;
 use crate::store::reports;
 use crate::tracking::conversion::Status;
 use crate::transport::Req;
 use crate::transport::response::Response;
 use crate::web::Ctx;
-
-/// Most rows in one conversions export (about 15 MB); a longer period must be split.
-pub const MAX_EXPORT_ROWS: usize = 100_000;
+use crate::web::period::Period;
 
 fn csv_response(body: String, name: &str, period: Period) -> Response {
     let file = format!("{name}-{}-to-{}.csv", day_text(period.from_day), day_text(period.to_day - 1));
-    Response::bytes(200, "text/csv; charset=utf-8", body.into_bytes())
-        .with_header("Content-Disposition", format!("attachment; filename=\"{file}\""))
+    Response::csv(&file, body)
 }
 
 /// One row per (affiliate, currency). `status=approved` (the default) sums the commission

@@ -1,14 +1,13 @@
 //! `/admin/login` and `/admin/logout`. Sessions and their cookie are the shared mechanism of
-//! `http::session`, failed logins are counted by `http::throttle` (per address, for browsers
+//! `web::session`, failed logins are counted by `web::throttle` (per address, for browsers
 //! new to the admin, per device cookie) and a login hands the browser a device cookie
-//! (`http::device`); this file holds the admin's form and its log lines. The log target of
+//! (`web::device`); this file holds the admin's form and its log lines. The log target of
 //! failed logins is fixed (`affiliated::admin`) because fail2ban filters match it
 //! (docs/operations.md).
 
 use std::time::Instant;
 
 use super::session::REALM;
-use crate::admin::{is_https, session};
 use crate::error::Error;
 use crate::store::sessions::Principal;
 use crate::transport::Req;
@@ -16,15 +15,17 @@ use crate::transport::response::Response;
 use crate::ui::html::{Html, fragment};
 use crate::ui::layout;
 use crate::web::Ctx;
+use crate::web::admin_account::Admin;
 use crate::web::device;
 use crate::web::form::Form;
+use crate::web::session::is_https;
 use crate::web::session::{current, end, start};
 use crate::web::throttle::address_key;
 
 /// The log target of login lines.
 pub const LOG_TARGET: &str = "affiliated::admin";
 
-fn admin(ctx: &Ctx) -> Result<&session::Admin, Error> {
+fn admin(ctx: &Ctx) -> Result<&Admin, Error> {
     ctx.admin.as_deref().ok_or_else(|| Error::not_found("not_found", "the admin is not enabled"))
 }
 

@@ -1,14 +1,18 @@
 //! The merchant admin under `/admin`: small server-rendered pages, no JavaScript framework, no
 //! external assets. It is on unless `--admin off`: with a configured token, or else with one
 //! generated on the first start (`cli/bootstrap.rs`). When off, every `/admin` path is a 404
-//! (decided in `exchange.rs`).
+//! (decided by the site, `routes/site.rs`). The books (balances and payout runs) are
+//! `books/`.
 //!
-//! Invariants: every page is behind a server-side session (`http::session`, with the admin's
+//! Invariants: every page is behind a server-side session (`web::session`, with the admin's
 //! realm in `session.rs`), except the login form; every POST carries the session's CSRF token,
-//! checked here before any handler runs; GET
-//! never changes anything; every value on a page is escaped (`html.rs`); every list is
-//! paginated. Handlers reuse the store functions and validation the JSON API uses: the admin
-//! adds screens, not rules. SQL stays in `store/` (reports in `store/reports.rs`).
+//! checked by [`guard`] before any handler runs; GET never changes anything; every value on a
+//! page is escaped (`ui::html`); every list is paginated. Handlers reuse the intake functions
+//! and validation the JSON API uses: the admin adds screens, not rules. SQL stays in `store/`
+//! (reports in `store/reports.rs`).
+//!
+//! Architecture Invariant: an area of its own; it imports no other area (`api`, `portal`,
+//! `endpoints`), only `web/`, `ui/` and the layers below.
 
 pub mod affiliates;
 pub mod books;
@@ -26,7 +30,6 @@ pub mod webhooks;
 
 use crate::ui::html::{self, Html, fragment};
 use crate::ui::layout::{self, Notice};
-pub use session::Admin;
 
 use crate::error::Error;
 use crate::transport::Req;
@@ -80,48 +83,10 @@ pub fn home(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
     }
 }
 
-/// Whether the browser reached us over HTTPS (directly configured, or through the proxy).
-pub fn is_https(ctx: &Ctx, req: &Req) -> bool {
-    ctx.config.public_url.starts_with("https://")
-        || req.headers.forwarded_proto.as_deref().is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
-}
-
-/// Adds the headers every admin response carries.
-pub fn harden(mut response: Response) -> Response {
-    response.headers.retain(|(name, _)| *name != "Cache-Control");
-    response.headers.extend([
-        ("Cache-Control", "no-store".to_string()),
-        ("Content-Security-Policy", layout::CSP.clone()),
-        ("X-Frame-Options", "DENY".to_string()),
-        ("Referrer-Policy", "same-origin".to_string()),
-    ]);
-    response
-}
-
 /// An error from a handler, as a page.
 pub fn error_page(req: &Req, e: &Error) -> Response {
     let full = |title: &str, body: &Html| layout::page(req, title, "", &Notice::None, body);
-    error_page_of(req, e, ("/admin", "Back to the overview"), &full)
-}
-
-/// An error as a page of a logged-in area (the admin, the portal): its title, its message and a
-/// link `back` (href, label), inside the area's frame (`full`) once the session is known, on a
-/// bare page otherwise.
-pub fn error_page_of(req: &Req, e: &Error, back: (&str, &str), full: &dyn Fn(&str, &Html) -> String) -> Response {
-    let title = match e.status {
-        404 => "Not found",
-        400..500 => "That did not work",
-        _ => "Something went wrong",
-    };
-    let body = fragment!(
-        "<h1>{}</h1><p class=\"sub\">{}</p><p><a class=\"btn\" href=\"{}\">{}</a></p>",
-        title,
-        e.message,
-        back.0,
-        back.1
-    );
-    let page = if req.csrf.is_some() { full(title, &body) } else { layout::bare_page(title, &body) };
-    Response::html(e.status, page).busy_hint()
+    layout::error_page_of(req, e, ("/admin", "Back to the overview"), &full)
 }
 
 /// After a form post: 303 to `path` with `params` (e.g. a notice code), so reloading the page
@@ -177,64 +142,4 @@ pub fn next_link(req: &Req, path: &str, cursor_name: &str, cursor: Option<String
         .collect();
     pairs.push((cursor_name, &cursor));
     fragment!("<a class=\"btn\" href=\"{}?{}\">Next page →</a>", path, html::query(&pairs))
-}
-
-/// A period of whole UTC days, `[from_day, to_day)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Period {
-    pub from_day: i64,
-    pub to_day: i64,
-}
-
-impl Period {
-    /// The `days` days ending with today.
-    pub fn last_days(days: i64, now_ms: i64) -> Period {
-        let today = crate::clock::day_of(now_ms);
-        Period { from_day: today - days + 1, to_day: today + 1 }
-    }
-
-    /// `from` and `to` (`YYYY-MM-DD`, `to` excluded) from the query; a missing end defaults to
-    /// the last `default_days` days.
-    pub fn from_query(req: &Req, default_days: i64) -> Result<Period, Error> {
-        let day = |field: &str| {
-            req.query(field)
-                .map(|text| {
-                    crate::clock::parse_day(text)
-                        .ok_or_else(|| Error::invalid(field, "must be a date such as 2026-11-01 (YYYY-MM-DD, UTC)"))
-                })
-                .transpose()
-        };
-        let default = Period::last_days(default_days, crate::clock::now_ms());
-        let (from, to) = (day("from")?, day("to")?);
-        let period = match (from, to) {
-            (None, None) => default,
-            (Some(from_day), None) => Period { from_day, to_day: default.to_day.max(from_day + 1) },
-            (None, Some(to_day)) => Period { from_day: to_day - default_days, to_day },
-            (Some(from_day), Some(to_day)) => Period { from_day, to_day },
-        };
-        if period.to_day <= period.from_day {
-            return Err(Error::invalid("to", "must be after `from` (the period is [from, to): `to` is not included)"));
-        }
-        if period.to_day - period.from_day > 3660 {
-            return Err(Error::invalid("from", "the period may span at most ten years"));
-        }
-        Ok(period)
-    }
-
-    pub fn start_ms(self) -> i64 {
-        self.from_day * crate::tracking::time::MS_PER_DAY
-    }
-
-    pub fn end_ms(self) -> i64 {
-        self.to_day * crate::tracking::time::MS_PER_DAY
-    }
-
-    pub fn days(self) -> i64 {
-        self.to_day - self.from_day
-    }
-
-    /// `from` and `to` as query parameters.
-    pub fn params(self) -> [(&'static str, String); 2] {
-        [("from", crate::clock::day_text(self.from_day)), ("to", crate::clock::day_text(self.to_day))]
-    }
 }

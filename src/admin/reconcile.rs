@@ -182,8 +182,7 @@ pub fn missing_csv(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     for id in &missing {
         write_row(&mut out, &[Cell::Text(id)]);
     }
-    Ok(Response::bytes(200, "text/csv; charset=utf-8", out.into_bytes())
-        .with_header("Content-Disposition", "attachment; filename=\"orders-not-recorded.csv\""))
+    Ok(Response::csv("orders-not-recorded.csv", out))
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! The JSON API under `/api/v1`, one file per resource. Handlers read their input into domain
-//! values, hand every write to its `intake` function and shape answers with `views`. They
+//! values, hand every write to its `intake` function and shape answers with `web::views`. They
 //! never see tiny_http and never build SQL.
+//!
+//! Architecture Invariant: an area of its own; it imports no other area (`admin`, `portal`,
+//! `endpoints`), only `web/`, `shapes/` and the layers below.
 
 pub mod affiliates;
 pub mod clicks;

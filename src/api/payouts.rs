@@ -96,5 +96,6 @@ pub fn answer(ctx: &Ctx, id: i64, to: Status, outcome: Transition) -> Result<Res
 pub fn export(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let format = Format::parse(req.query("format"))?;
     let payout = find(ctx, req)?;
-    payout_files::render(format, &[&payout], &format!("payout-{}", payout.id))
+    let file = payout_files::render(format, &[&payout], &format!("payout-{}", payout.id))?;
+    Ok(Response::csv(&file.name, file.csv))
 }

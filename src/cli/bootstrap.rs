@@ -120,7 +120,7 @@ fn admin_token(conn: &Connection, config: &Serve) -> Result<Option<[u8; 32]>, St
     Ok(sha256)
 }
 
-/// The key that signs device cookies (`http::device`): the one in `<db>.device-key`, or a new
+/// The key that signs device cookies (`web::device`): the one in `<db>.device-key`, or a new
 /// one written there. A damaged file is replaced: the only cost of a new key is that browsers
 /// count as new ones until their next login.
 fn device_key(db: &Path) -> Result<secret::Key, String> {

@@ -103,7 +103,7 @@ pub struct Serve {
     /// The SHA-256 of the admin token in use, settled by `serve` at start (`cli/bootstrap.rs`);
     /// `None` while not yet settled, and whenever the admin is off.
     pub admin_token_sha256: Option<[u8; 32]>,
-    /// The key that signs device cookies (`http::device`), read from or made in
+    /// The key that signs device cookies (`web::device`), read from or made in
     /// `<db>.device-key` by `serve` at start (`cli/bootstrap.rs`); `None` until then.
     pub device_key: Option<crate::secret::Key>,
     /// WAL pages after which a commit runs a PASSIVE checkpoint; 0 leaves checkpoints to an

@@ -11,10 +11,8 @@
 //! not theirs is the same 404 as one that does not exist.
 
 use super::{PAGE_SIZE, layout, me, not_theirs};
-use crate::admin::Period;
-use crate::admin::export::MAX_EXPORT_ROWS;
 use crate::error::Error;
-use crate::shapes::csv::{Cell, write_row};
+use crate::shapes::csv::{Cell, MAX_EXPORT_ROWS, write_row};
 use crate::store::{conversions, events, payouts};
 use crate::tracking::conversion::{Conversion, Status};
 use crate::tracking::payout::Status as PayoutStatus;
@@ -23,6 +21,7 @@ use crate::transport::Req;
 use crate::transport::response::Response;
 use crate::ui::html::{self, Html, fragment, html};
 use crate::ui::layout::Notice;
+use crate::web::period::Period;
 use crate::web::{Ctx, views};
 
 /// The list's filters from the query (`status`, `from`, `to`), always for `affiliate_id` and
@@ -239,6 +238,5 @@ pub fn csv(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         me.referral_code,
         crate::clock::day_text(crate::clock::day_of(crate::clock::now_ms()))
     );
-    Ok(Response::bytes(200, "text/csv; charset=utf-8", out.into_bytes())
-        .with_header("Content-Disposition", format!("attachment; filename=\"{file}\"")))
+    Ok(Response::csv(&file, out))
 }

@@ -9,7 +9,7 @@
 //! of one link have exactly one winner and the loser gets the 410 page. An invite link that is used, revoked, expired or unknown is a 410
 //! page whatever the reason, so a link tells nothing about other links.
 
-use super::{REALM, form_expired, is_https, layout};
+use super::{REALM, form_expired, layout};
 use crate::error::Error;
 use crate::intake::accounts;
 use crate::password;
@@ -21,6 +21,7 @@ use crate::ui::html::{Html, fragment};
 use crate::web::Ctx;
 use crate::web::form::Form;
 use crate::web::session;
+use crate::web::session::is_https;
 
 fn gone() -> Response {
     let body = fragment!(

@@ -1,5 +1,5 @@
-//! The portal's page shell: the admin's frame (`admin::layout::area_page`: style sheet, the one
-//! script, and with `admin::harden` the same Content-Security-Policy) with the portal's own
+//! The portal's page shell: the shared frame (`ui::layout::area_page`: style sheet, the one
+//! script, and with `ui::layout::harden` the same Content-Security-Policy) with the portal's own
 //! navigation. Nothing here links to the admin.
 
 use crate::transport::Req;

@@ -3,13 +3,13 @@
 //! (Argon2id, `crate::password`); the session is stored on the writer only if the account still has the
 //! password that was checked and is not paused, so a re-invite or a pause that lands in between
 //! wins. Failed logins are counted per address, per affiliate for browsers new to the account
-//! and per device cookie (`http::throttle`); a success never resets a count, and hands the
-//! browser a device cookie for the account (`http::device`). The log target of their lines is
+//! and per device cookie (`web::throttle`); a success never resets a count, and hands the
+//! browser a device cookie for the account (`web::device`). The log target of their lines is
 //! fixed (`affiliated::portal`) so fail2ban can match it, like the admin's.
 
 use std::time::Instant;
 
-use super::{LIMITS, REALM, device_cookie, form_expired, is_https, layout};
+use super::{LIMITS, REALM, device_cookie, form_expired, layout};
 use crate::error::Error;
 use crate::intake::accounts::{self, LogIn};
 use crate::password;
@@ -22,6 +22,7 @@ use crate::web::Ctx;
 use crate::web::device;
 use crate::web::form::Form;
 use crate::web::session;
+use crate::web::session::is_https;
 use crate::web::throttle::{Client, address_key};
 
 /// The log target of login lines.

@@ -1,8 +1,9 @@
 //! The affiliate portal under `/portal` (#13): where an affiliate logs in and sees their own
 //! numbers, links, conversions and payouts, and keeps their postback URL and payout details.
-//! Server-rendered like the admin, with the admin's page parts (`admin::html` for escaping,
-//! `admin::layout`'s style sheet, script and Content-Security-Policy), but never a link to, or a
-//! word about, `/admin`. `--portal off` removes every `/portal` path (decided in `exchange.rs`).
+//! Server-rendered like the admin, with the same UI kit (`ui::html` for escaping, `ui::layout`'s
+//! style sheet, script and Content-Security-Policy), but never a link to, or a word about,
+//! `/admin`. `--portal off` removes every `/portal` path (decided by the site, `routes/site.rs`).
+//! It imports no other area.
 //!
 //! Invariants:
 //! - **Only their own.** Every page reads through the logged-in affiliate's id, which only
@@ -12,7 +13,7 @@
 //! - **No personal data of customers, ever**: no customer e-mail, name, IP, user agent or
 //!   customer ID; order and payout references only as their last 4 characters
 //!   (`tracking::portal::last_chars`); test conversions are not shown.
-//! - **Sessions are the shared mechanism** (`http::session`, realm [`REALM`]): server-side,
+//! - **Sessions are the shared mechanism** (`web::session`, realm [`REALM`]): server-side,
 //!   `HttpOnly`, `SameSite=Strict`, `Secure` under HTTPS, ended by logout, by a re-invite
 //!   (`store::portal::invite`) and by pausing the affiliate (`store::affiliates::update`); a
 //!   paused affiliate's session is also refused here on every request. Every POST carries a
@@ -21,7 +22,7 @@
 //!   never on the writer.
 //!
 //! Failed logins are counted per client address, per affiliate for browsers new to the account,
-//! and per device cookie ([`LIMITS`], `http::throttle`); like the password gate, they are
+//! and per device cookie ([`LIMITS`], `web::throttle`); like the password gate, they are
 //! process-wide state, so they live in a static rather than in `Ctx`.
 
 pub mod conversions;
@@ -60,7 +61,7 @@ pub const PAGE_SIZE: usize = 50;
 /// Failed logins allowed within [`FAILURE_WINDOW`]: from one address; for one affiliate from
 /// browsers that never logged in to the account (from anywhere, so spreading guesses over many
 /// addresses does not help; larger, so one address's guesses lock out that address, not the
-/// affiliate); and from one browser that did (its device cookie, `http::device`).
+/// affiliate); and from one browser that did (its device cookie, `web::device`).
 pub const MAX_FAILURES_PER_ADDRESS: u32 = 10;
 pub const MAX_FAILURES_PER_AFFILIATE: u32 = 20;
 pub const MAX_FAILURES_PER_DEVICE: u32 = 10;
@@ -72,7 +73,7 @@ pub static LIMITS: LazyLock<LoginLimits<i64>> = LazyLock::new(|| {
 });
 
 /// A device cookie for affiliate `affiliate_id` whose password hash is `password_hash`, if the
-/// server has its device key (see `http::device`).
+/// server has its device key (see `web::device`).
 pub fn device_cookie(ctx: &Ctx, req: &Req, affiliate_id: i64, password_hash: &str) -> Option<String> {
     let key = ctx.config.device_key.as_ref()?;
     let now = crate::clock::now_ms();
@@ -81,7 +82,7 @@ pub fn device_cookie(ctx: &Ctx, req: &Req, affiliate_id: i64, password_hash: &st
         &REALM,
         &affiliate_id.to_string(),
         password_hash.as_bytes(),
-        is_https(ctx, req),
+        crate::web::session::is_https(ctx, req),
         now,
     ))
 }
@@ -148,12 +149,7 @@ pub fn not_theirs() -> Error {
 /// An error from a handler, as a page.
 pub fn error_page(req: &Req, e: &Error) -> Response {
     let full = |title: &str, body: &Html| layout::page(req, title, "", &Notice::None, body);
-    super::admin::error_page_of(req, e, ("/portal", "Back to your overview"), &full)
-}
-
-/// Whether the browser reached us over HTTPS (so cookies get `Secure`).
-pub fn is_https(ctx: &Ctx, req: &Req) -> bool {
-    super::admin::is_https(ctx, req)
+    crate::ui::layout::error_page_of(req, e, ("/portal", "Back to your overview"), &full)
 }
 
 #[cfg(test)]

@@ -5,8 +5,6 @@
 //! many affiliates and conversions there are. Test data is never in the rollups.
 
 use super::{layout, me};
-use crate::admin::Period;
-use crate::admin::overview::{Amounts, chart_classes, chart_values, kpi, legend_swatches, rate_kpi, short_day};
 use crate::error::Error;
 use crate::store::{ledger, reports};
 use crate::tracking::conversion::{ByStatus, Status};
@@ -14,9 +12,11 @@ use crate::tracking::money::Currency;
 use crate::transport::Req;
 use crate::transport::response::Response;
 use crate::ui::chart::{self, Bar};
+use crate::ui::dashboard::{Amounts, chart_classes, chart_values, kpi, legend_swatches, rate_kpi, short_day};
 use crate::ui::html::{self, Html, fragment, html};
 use crate::ui::layout::Notice;
 use crate::web::Ctx;
+use crate::web::period::Period;
 
 /// Days the overview shows.
 pub const DAYS: i64 = 30;

@@ -3,7 +3,7 @@
 //! its [`KeyScope`] admits one (403 `live_key_required` otherwise); an admin page an admin
 //! session (`admin::guard`), and only while the admin is on; a portal page an affiliate's session
 //! (`portal::guard`). Errors of the admin and the portal are pages, the others JSON, and every
-//! page of either carries the pages' headers (`admin::harden`).
+//! page of either carries the pages' headers (`ui::layout::harden`).
 //!
 //! Architecture Invariant: the transport never checks access; it hands every routed request to
 //! [`invoke`] through the site (`site.rs`).
@@ -14,6 +14,7 @@ use crate::store::keys;
 use crate::transport::Req;
 use crate::transport::response::Response;
 use crate::transport::router::{self, not_found};
+use crate::ui::layout::harden;
 use crate::web::Ctx;
 use crate::{admin, portal};
 
@@ -33,14 +34,14 @@ pub fn invoke(ctx: &mut Ctx, req: &mut Req, route: &Route) -> Response {
         (Access::AdminLogin, _) => {}
         (Access::Admin, Some(_)) => {
             if let Err(refused) = admin::guard(ctx, req) {
-                return admin::harden(refused);
+                return harden(refused);
             }
         }
         (Access::Admin, None) => return not_found(req),
         (Access::PortalLogin, _) => {}
         (Access::Portal, _) => {
             if let Err(refused) = portal::guard(ctx, req) {
-                return admin::harden(refused);
+                return harden(refused);
             }
         }
     }
@@ -63,7 +64,7 @@ pub fn invoke(ctx: &mut Ctx, req: &mut Req, route: &Route) -> Response {
         }
     };
     // The portal's pages carry the admin's headers: no caching, the same CSP, no framing.
-    if is_admin || is_portal { admin::harden(response) } else { response }
+    if is_admin || is_portal { harden(response) } else { response }
 }
 
 /// A test key on an endpoint for live keys only (`KeyScope::Live`).

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 use super::{ROUTES, Route};
-use crate::admin::{self, Admin};
+use crate::admin;
 use crate::config::Serve;
 use crate::intake::Door;
 use crate::intake::flood::Flood;
@@ -21,6 +21,7 @@ use crate::portal;
 use crate::store;
 use crate::transport::{Req, Response, Site};
 use crate::web::Ctx;
+use crate::web::admin_account::Admin;
 
 /// Read connections kept for requests that continue on a thread of their own.
 const SPARE_CONNECTIONS: usize = 8;

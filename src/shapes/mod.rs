@@ -1,5 +1,5 @@
 //! The JSON shapes of domain objects that leave the appliance by more than one road: a
-//! conversion (or a payout) looks the same in an API answer (`http::views`) and in a merchant
+//! conversion (or a payout) looks the same in an API answer (`web::views`) and in a merchant
 //! webhook's payload (rendered by the store inside the write transaction), so there is one
 //! function per shape, here, that both call. Pure: it formats what it is given and reads
 //! nothing else (no SQL, no HTTP, no clock).

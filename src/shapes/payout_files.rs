@@ -9,7 +9,6 @@
 use crate::error::Error;
 use crate::shapes::csv::{Cell, write_row};
 use crate::tracking::payout::Payout;
-use crate::transport::response::Response;
 
 /// PayPal's limit on lines per upload.
 pub const PAYPAL_MAX_ROWS: usize = 5000;
@@ -41,16 +40,21 @@ pub fn missing_payout_email<'a>(payouts: &[&'a Payout]) -> Vec<&'a Payout> {
     live(payouts).into_iter().filter(|p| p.payout_email.is_none()).collect()
 }
 
-/// The file for `payouts` (cancelled ones are left out), as a download named `name`.
-pub fn render(format: Format, payouts: &[&Payout], name: &str) -> Result<Response, Error> {
+/// A payout file: its name for the download, and its bytes.
+pub struct PayoutFile {
+    pub name: String,
+    pub csv: String,
+}
+
+/// The file for `payouts` (cancelled ones are left out), named after `name`.
+pub fn render(format: Format, payouts: &[&Payout], name: &str) -> Result<PayoutFile, Error> {
     let live = live(payouts);
-    let body = match format {
+    let csv = match format {
         Format::PayPal => paypal(&live)?,
         Format::Csv => generic(&live),
     };
     let suffix = if format == Format::PayPal { "-paypal" } else { "" };
-    Ok(Response::bytes(200, "text/csv; charset=utf-8", body.into_bytes())
-        .with_header("Content-Disposition", format!("attachment; filename=\"{name}{suffix}.csv\"")))
+    Ok(PayoutFile { name: format!("{name}{suffix}.csv"), csv })
 }
 
 fn paypal(payouts: &[&Payout]) -> Result<String, Error> {

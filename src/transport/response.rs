@@ -87,6 +87,12 @@ impl Response {
         Response { status, content_type: Some(content_type), headers: Vec::new(), body }
     }
 
+    /// A CSV file to download, saved as `file_name`.
+    pub fn csv(file_name: &str, body: String) -> Response {
+        Response::bytes(200, "text/csv; charset=utf-8", body.into_bytes())
+            .with_header("Content-Disposition", format!("attachment; filename=\"{file_name}\""))
+    }
+
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
         self.headers.push((name, value.into()));
         self

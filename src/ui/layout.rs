@@ -1,11 +1,14 @@
-//! The page shell every admin page shares: head, style sheet, top navigation, notices, and the one
-//! small script (select-all checkboxes, copy buttons, confirmations), allowed by its hash in the
-//! Content-Security-Policy rather than by `'unsafe-inline'`.
+//! The page shell the admin's and the portal's pages share: head, style sheet, top navigation,
+//! notices, error pages, the headers every page carries ([`harden`]), and the one small script
+//! (select-all checkboxes, copy buttons, confirmations), allowed by its hash in the
+//! Content-Security-Policy rather than by `'unsafe-inline'`. The admin's navigation is the
+//! default frame ([`page`]); another area brings its own ([`Area`]).
 
 use std::sync::LazyLock;
 
 use super::html::{Html, fragment, html};
-use crate::transport::Req;
+use crate::error::Error;
+use crate::transport::{Req, Response};
 
 /// The navigation: (path, label).
 const NAV: &[(&str, &str)] = &[
@@ -236,6 +239,39 @@ pub fn bare_page(title: &str, body: &Html) -> String {
     let mut out = head(title);
     html!(out, "<body><main class=\"wrap\">{}</main></body></html>", body);
     out.into_string()
+}
+
+/// Adds the headers every page of the admin and the portal carries: no caching, the pages'
+/// Content-Security-Policy, no framing.
+pub fn harden(mut response: Response) -> Response {
+    response.headers.retain(|(name, _)| *name != "Cache-Control");
+    response.headers.extend([
+        ("Cache-Control", "no-store".to_string()),
+        ("Content-Security-Policy", CSP.clone()),
+        ("X-Frame-Options", "DENY".to_string()),
+        ("Referrer-Policy", "same-origin".to_string()),
+    ]);
+    response
+}
+
+/// An error as a page of a logged-in area (the admin, the portal): its title, its message and a
+/// link `back` (href, label), inside the area's frame (`full`) once the session is known, on a
+/// bare page otherwise.
+pub fn error_page_of(req: &Req, e: &Error, back: (&str, &str), full: &dyn Fn(&str, &Html) -> String) -> Response {
+    let title = match e.status {
+        404 => "Not found",
+        400..500 => "That did not work",
+        _ => "Something went wrong",
+    };
+    let body = fragment!(
+        "<h1>{}</h1><p class=\"sub\">{}</p><p><a class=\"btn\" href=\"{}\">{}</a></p>",
+        title,
+        e.message,
+        back.0,
+        back.1
+    );
+    let page = if req.csrf.is_some() { full(title, &body) } else { bare_page(title, &body) };
+    Response::html(e.status, page).busy_hint()
 }
 
 #[cfg(test)]

@@ -3,5 +3,6 @@
 //! SVG charts (`chart.rs`).
 
 pub mod chart;
+pub mod dashboard;
 pub mod html;
 pub mod layout;

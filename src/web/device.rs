@@ -1,7 +1,7 @@
 //! Device cookies (OWASP, "Slow Down Online Guessing Attacks with Device Cookies"): after a
 //! successful login, the browser gets a cookie that names the account it logged in to, signed
 //! by the server. Presented with a later login to that same account, it makes the browser a
-//! trusted client (`http::throttle::Client`): past the account's lockout for untrusted clients,
+//! trusted client (`web::throttle::Client`): past the account's lockout for untrusted clients,
 //! subject to its own count and to its address's. So guesses sprayed at an account from many
 //! addresses lock out new browsers, and never its owner's.
 //!
@@ -18,7 +18,7 @@
 //! without it) a new key is made: browsers are new to the server until their next login.
 //!
 //! Architecture invariant: reads cookies and makes `Set-Cookie` values; keeps nothing in memory
-//! (the counts are `http::throttle`'s) and never touches the database.
+//! (the counts are `web::throttle`'s) and never touches the database.
 
 use std::time::Duration;
 

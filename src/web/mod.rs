@@ -9,12 +9,14 @@
 //! functions on its own connection and writes through one `intake` function (`Ctx::intake`).
 //! Nothing here imports a web area (`api`, `admin`, `portal`, `endpoints`).
 
+pub mod admin_account;
 pub mod answer;
 pub mod catalog;
 pub mod device;
 pub mod form;
 pub mod input;
 pub mod json;
+pub mod period;
 pub mod session;
 pub mod throttle;
 pub mod views;
@@ -36,7 +38,7 @@ pub struct Ctx {
     pub config: Arc<Serve>,
     pub metrics: Arc<Metrics>,
     /// The merchant admin's shared state; `None` when the admin is off (no `/admin`).
-    pub admin: Option<Arc<crate::admin::Admin>>,
+    pub admin: Option<Arc<admin_account::Admin>>,
     /// This worker's cache of affiliates and offers.
     pub catalog: catalog::Catalog,
     /// Click counts for the `click_flood` rule, shared by all workers.

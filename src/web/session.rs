@@ -12,8 +12,8 @@
 //! - forms shown before a login (the portal's login and invite forms) carry a token bound to
 //!   the browser by a cookie of its own ([`form_token`]) and must come from a page of this site;
 //! - failed logins are counted per address, per account and per device cookie by
-//!   `http::throttle`, and a successful login hands the browser a device cookie
-//!   (`http::device`).
+//!   `web::throttle`, and a successful login hands the browser a device cookie
+//!   (`web::device`).
 //!
 //! What an area shows (its login form, its refusal pages) stays with the area. This module never
 //! logs a token and never writes SQL itself; its writes are `intake::accounts`'.
@@ -48,6 +48,12 @@ impl Realm {
     pub fn new_session(&self) -> NewSession {
         NewSession::new(self.lifetime)
     }
+}
+
+/// Whether the browser reached us over HTTPS (directly configured, or through the proxy).
+pub fn is_https(ctx: &Ctx, req: &Req) -> bool {
+    ctx.config.public_url.starts_with("https://")
+        || req.headers.forwarded_proto.as_deref().is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
 }
 
 /// Opens a session for `principal` and returns the `Set-Cookie` value that hands it to the

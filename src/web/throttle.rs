@@ -5,7 +5,7 @@
 //! - **per client address** ([`address_key`]: IPv6 by /64): at most `per_address` wrong guesses
 //!   in any window, whatever the account and whatever cookies the browser holds;
 //! - **per account, for untrusted clients**: wrong guesses from browsers without a valid device
-//!   cookie for that account (`http::device`), from anywhere; once they reach `per_account`,
+//!   cookie for that account (`web::device`), from anywhere; once they reach `per_account`,
 //!   only browsers that logged in to the account before may try it, so a spray from many
 //!   addresses locks out new browsers, not the account's owner;
 //! - **per device cookie**: a browser with a valid device cookie for the account skips the
@@ -29,7 +29,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A device cookie's identity: its random nonce (`http::device`).
+/// A device cookie's identity: its random nonce (`web::device`).
 pub type DeviceId = [u8; 16];
 
 /// Who is trying an account: a browser holding a valid device cookie for it, or anyone else.

@@ -1,11 +1,9 @@
 //! The merchant's books in the admin: balances per affiliate and payout runs (create, mark
-//! paid, cancel, download). Server-rendered with the admin's layout, escaping and guard (every
-//! route here is `Access::Admin`: a session, and CSRF on every POST); the rules and writes are
-//! the API's (`api::payouts`, `store::payouts`). It is a module of its own, beside `admin/`,
-//! only so that it could be built while `admin/mod.rs` was being rewritten.
-//!
-//! `files.rs` renders payout files (PayPal bulk CSV, generic CSV) for the admin and the API;
-//! `warnings.rs` names the affiliates a PayPal file cannot pay, before and after a run.
+//! paid, cancel, download). Pages of the admin like the others (every route here is
+//! `Access::Admin`: a session, and CSRF on every POST); the rules and writes are the API's too
+//! (`intake::payouts`, `store::payouts`), and so are the payout files (`shapes::payout_files`:
+//! PayPal bulk CSV, generic CSV). `warnings.rs` names the affiliates a PayPal file cannot pay,
+//! before and after a run.
 
 pub mod balances;
 pub mod payouts;

@@ -247,7 +247,8 @@ pub fn export(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         let back = format!("/admin/payouts/{}", p.id);
         return Ok(super::warnings::paypal_refused(req, &missing, (&back, &format!("Back to payout #{}", p.id))));
     }
-    payout_files::render(format, &[&p], &format!("payout-{}", p.id))
+    let file = payout_files::render(format, &[&p], &format!("payout-{}", p.id))?;
+    Ok(Response::csv(&file.name, file.csv))
 }
 
 /// `GET /admin/payout-runs/{id}/export?format=paypal|csv`: every payout of a run that is not
@@ -270,5 +271,6 @@ pub fn export_run(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         let back = format!("/admin/payouts?run={run}");
         return Ok(super::warnings::paypal_refused(req, &missing, (&back, &format!("Back to run #{run}"))));
     }
-    payout_files::render(format, &refs, &format!("payout-run-{run}"))
+    let file = payout_files::render(format, &refs, &format!("payout-run-{run}"))?;
+    Ok(Response::csv(&file.name, file.csv))
 }
