@@ -23,6 +23,7 @@ pub mod portal;
 pub mod postback;
 pub mod pricing;
 pub mod rate;
+pub mod refund;
 pub mod refusal;
 pub mod statement;
 pub mod time;
