@@ -146,24 +146,27 @@ fn list_page(ctx: &Ctx, req: &Req, notice: Notice, draft: &Form, status: u16) ->
     Ok(Response::html(status, layout::page(req, "Offers", "/admin/offers", &notice, &body)))
 }
 
+/// The stored offer's value of the form field `field`, as the form shows it (empty for a new
+/// offer).
+fn stored(existing: Option<&Offer>, field: &str) -> String {
+    let Some(o) = existing else { return String::new() };
+    match field {
+        "name" => o.name.clone(),
+        "landing_url" => o.landing_url.clone(),
+        "commission_type" => o.commission.kind().to_string(),
+        "commission_value" => o.commission.display_value(o.currency.minor_digits()),
+        "attribution" => o.attribution.as_str().to_string(),
+        "click_window_days" => o.click_window_days.to_string(),
+        "recurring_months" => o.recurring_months.map(|n| n.to_string()).unwrap_or_default(),
+        "max_conversions_per_click" => o.max_conversions_per_click.map(|n| n.to_string()).unwrap_or_default(),
+        "approve_after_days" => o.approve_after_days.map(|d| d.to_string()).unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
 /// The offer's inputs, filled from `draft` (after a failed post) or the stored offer.
 fn fields(draft: &Form, existing: Option<&Offer>) -> Html {
-    let stored = |field: &str| -> String {
-        let Some(o) = existing else { return String::new() };
-        match field {
-            "name" => o.name.clone(),
-            "landing_url" => o.landing_url.clone(),
-            "commission_type" => o.commission.kind().to_string(),
-            "commission_value" => o.commission.display_value(o.currency.minor_digits()),
-            "attribution" => o.attribution.as_str().to_string(),
-            "click_window_days" => o.click_window_days.to_string(),
-            "recurring_months" => o.recurring_months.map(|n| n.to_string()).unwrap_or_default(),
-            "max_conversions_per_click" => o.max_conversions_per_click.map(|n| n.to_string()).unwrap_or_default(),
-            "approve_after_days" => o.approve_after_days.map(|d| d.to_string()).unwrap_or_default(),
-            _ => String::new(),
-        }
-    };
-    let value = |field: &str| if draft.has(field) { draft.raw(field).to_string() } else { stored(field) };
+    let value = |field: &str| if draft.has(field) { draft.raw(field).to_string() } else { stored(existing, field) };
     let selected = |field: &str, option: &str| {
         let current = value(field);
         Html::from_static(if current == option { " selected" } else { "" })

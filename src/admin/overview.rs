@@ -105,6 +105,15 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         period.days(),
         period_picker(req, period)
     );
+    html!(body, "{}{}", cards(&total), charts(&days, period, main_currency));
+    body.buffer().push_str(affiliate_table(ctx, &by_affiliate, main_currency)?.as_str());
+    body.buffer().push_str(payouts_card(period).as_str());
+    Ok(Response::html(200, layout::page(req, "Overview", "/admin", &super::notice(req), &body)))
+}
+
+/// The period's figures, one card each.
+fn cards(total: &Totals) -> Html {
+    let mut body = Html::new();
     html!(
         body,
         "<div class=\"cards\">{}{}{}{}{}{}</div>",
@@ -119,6 +128,12 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         kpi("Commission pending", &total.pending.html(), "to review"),
         kpi("Commission approved", &total.approved.html(), "of this period's conversions"),
     );
+    body
+}
+
+/// The revenue chart (in the main currency) and the conversions-by-status chart, a bar a day.
+fn charts(days: &[Totals], period: Period, main_currency: Currency) -> Html {
+    let mut body = Html::new();
     let revenue_bars: Vec<Bar> = days
         .iter()
         .enumerate()
@@ -166,9 +181,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             &|v| html::count(v)
         )
     );
-    body.buffer().push_str(affiliate_table(ctx, &by_affiliate, main_currency)?.as_str());
-    body.buffer().push_str(payouts_card(period).as_str());
-    Ok(Response::html(200, layout::page(req, "Overview", "/admin", &super::notice(req), &body)))
+    body
 }
 
 fn period_picker(req: &Req, period: Period) -> Html {

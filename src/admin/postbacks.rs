@@ -47,6 +47,19 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let mut body = fragment!(
         "<h1>Postbacks</h1><p class=\"sub\">Conversions reported to you by URL, and the ones you report to affiliates.</p>"
     );
+    html!(
+        body,
+        "{}{}{}",
+        url_card(&ctx.config.public_url, token),
+        received_table(req, &received, now),
+        sent_table(req, &sent, now)
+    );
+    Ok(Response::html(200, layout::page(req, "Postbacks", "/admin/postbacks", &super::notice(req), &body)))
+}
+
+/// The card with the inbound postback URL, or a notice that its token is lost.
+fn url_card(public_url: &str, token: Option<String>) -> Html {
+    let mut body = Html::new();
     match token {
         Some(token) => html!(
             body,
@@ -54,7 +67,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
              readonly value=\"{}\"><button class=\"btn\" type=\"button\" data-copy=\"postback-url\">Copy</button></div>\
              <p class=\"muted\" style=\"margin:8px 0 0\">Give it to a shop platform or network that can only fire a URL. \
              The token in it can only report conversions; keep it private anyway.</p></div>",
-            crate::tracking::postback::url_template(&ctx.config.public_url, &token)
+            crate::tracking::postback::url_template(public_url, &token)
         ),
         None => html!(
             body,
@@ -62,14 +75,19 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
              <span class=\"mono\">affiliated postback-url --rotate</span>.</div>"
         ),
     }
+    body
+}
 
+/// The postbacks received, with their outcome filter and pager.
+fn received_table(req: &Req, received: &[postbacks::Received], now: i64) -> Html {
+    let mut body = Html::new();
     html!(
         body,
         "<div class=\"spread\"><h2>Received</h2>{}</div><div class=\"table\"><table><thead><tr><th>Received</th><th>Dialect</th>\
          <th>Parameters</th><th class=\"num\">Answer</th><th>Outcome</th><th>Conversion</th></tr></thead><tbody>",
         filter_links(req, "outcome", &Outcome::ALL.map(Outcome::as_str), "status")
     );
-    for r in &received {
+    for r in received {
         let params = match serde_json::from_str::<serde_json::Value>(&r.params) {
             Ok(serde_json::Value::Object(map)) => map
                 .iter()
@@ -97,13 +115,18 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     if received.is_empty() {
         html!(body, "<tr><td colspan=\"6\" class=\"empty\">No postbacks received.</td></tr>");
     }
-    let next = crate::web::views::next_cursor(&received, PAGE_SIZE, |r| r.id.to_string());
+    let next = crate::web::views::next_cursor(received, PAGE_SIZE, |r| r.id.to_string());
     html!(
         body,
         "</tbody></table></div><div class=\"pager\"><span></span>{}</div>",
         super::next_link(req, "/admin/postbacks", "received_before", next)
     );
+    body
+}
 
+/// The deliveries to affiliates' trackers, with their status filter, retry buttons and pager.
+fn sent_table(req: &Req, sent: &[deliveries::Delivery], now: i64) -> Html {
+    let mut body = Html::new();
     html!(
         body,
         "<div class=\"spread\"><h2>Sent to affiliates</h2>{}</div><div class=\"table\"><table><thead><tr><th>Created</th>\
@@ -111,7 +134,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
          </tr></thead><tbody>",
         filter_links(req, "status", &DeliveryStatus::ALL.map(DeliveryStatus::as_str), "outcome")
     );
-    for d in &sent {
+    for d in sent {
         let last = super::last_answer(&d.progress);
         let retry = if d.progress.status == DeliveryStatus::Delivered {
             Html::new()
@@ -149,13 +172,13 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             "<tr><td colspan=\"8\" class=\"empty\">Nothing sent yet. Affiliates with a postback URL get one per change.</td></tr>"
         );
     }
-    let next = crate::web::views::next_cursor(&sent, PAGE_SIZE, |d| d.id.to_string());
+    let next = crate::web::views::next_cursor(sent, PAGE_SIZE, |d| d.id.to_string());
     html!(
         body,
         "</tbody></table></div><div class=\"pager\"><span></span>{}</div>",
         super::next_link(req, "/admin/postbacks", "sent_before", next)
     );
-    Ok(Response::html(200, layout::page(req, "Postbacks", "/admin/postbacks", &super::notice(req), &body)))
+    body
 }
 
 /// `POST /admin/postbacks/{id}/retry`: queue a delivery for an immediate new attempt.

@@ -91,12 +91,6 @@ pub fn check(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         return Ok(Response::html(400, layout::page(req, "Reconcile", "/admin/reconcile", &notice, &body)));
     }
     let (recorded, missing) = split(ctx, &ids)?;
-    let mut by_status: BTreeMap<&str, i64> = BTreeMap::new();
-    let mut by_affiliate: BTreeMap<&str, i64> = BTreeMap::new();
-    for r in &recorded {
-        *by_status.entry(r.status.as_str()).or_default() += 1;
-        *by_affiliate.entry(r.referral_code.as_str()).or_default() += 1;
-    }
     let total = ids.len() as i64;
     let mut body = fragment!(
         "<div class=\"spread\"><div><h1>Reconcile</h1><p class=\"sub\">{} order IDs checked.</p></div>\
@@ -112,65 +106,86 @@ pub fn check(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         html::count(missing.len() as i64),
         html::percent(recorded.len() as i64, total)
     );
-    if !recorded.is_empty() {
-        let mut statuses = Html::new();
-        for (status, n) in &by_status {
-            html!(statuses, "{} {} &nbsp; ", html::badge(status), html::count(*n));
-        }
-        let mut top: Vec<(&&str, &i64)> = by_affiliate.iter().collect();
-        top.sort_by_key(|(code, n)| (-**n, **code));
-        let mut affiliates = Html::new();
-        for (code, n) in top.iter().take(10) {
-            html!(
-                affiliates,
-                "<a href=\"/admin/conversions?affiliate={}\">{}</a> {} &nbsp; ",
-                **code,
-                **code,
-                html::count(**n)
-            );
-        }
-        html!(
-            body,
-            "<div class=\"card\"><dl class=\"facts\"><dt>Recorded, by status</dt><dd>{}</dd>\
-             <dt>Recorded, by affiliate</dt><dd>{}</dd></dl></div>",
-            statuses,
-            affiliates
-        );
-    }
-    if !missing.is_empty() {
-        // The download posts the missing IDs back, as CSV that reads back to exactly these IDs
-        // (every one quoted: an ID may hold a comma, a quote or a line break).
-        let mut all = String::with_capacity(16 + missing.iter().map(|m| m.len() + 3).sum::<usize>());
-        all.push_str("order_id\n");
-        for id in &missing {
-            all.push('"');
-            all.push_str(&id.replace('"', "\"\""));
-            all.push_str("\"\n");
-        }
-        html!(
-            body,
-            "<div class=\"spread\"><h2>Not recorded ({})</h2><form method=\"post\" action=\"/admin/reconcile/missing.csv\">{}\
-             <textarea name=\"orders\" hidden>{}</textarea><button class=\"btn\" type=\"submit\">Download all as CSV</button></form></div>\
-             <div class=\"table\"><table><thead><tr><th>Order ID</th></tr></thead><tbody>",
-            html::count(missing.len() as i64),
-            layout::csrf_field(req),
-            all
-        );
-        for id in missing.iter().take(SHOWN_MISSING) {
-            html!(body, "<tr><td class=\"mono\">{}</td></tr>", id);
-        }
-        html!(body, "</tbody></table></div>");
-        if missing.len() > SHOWN_MISSING {
-            html!(body, "<p class=\"muted\">The first {} are shown; the download has all of them.</p>", SHOWN_MISSING);
-        }
-        html!(
-            body,
-            "<p class=\"muted\">Common causes: the order was placed without a click ID, coupon or known customer; the click \
-             was older than the offer's window; or the backend did not report the order. Orders your list has twice are \
-             counted once.</p>"
-        );
-    }
+    html!(body, "{}{}", recorded_card(&recorded), missing_table(req, &missing));
     Ok(Response::html(200, layout::page(req, "Reconcile", "/admin/reconcile", &Notice::None, &body)))
+}
+
+/// What the recorded orders are: by status, and the affiliates with the most.
+fn recorded_card(recorded: &[reports::Recorded]) -> Html {
+    let mut body = Html::new();
+    if recorded.is_empty() {
+        return body;
+    }
+    let mut by_status: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut by_affiliate: BTreeMap<&str, i64> = BTreeMap::new();
+    for r in recorded {
+        *by_status.entry(r.status.as_str()).or_default() += 1;
+        *by_affiliate.entry(r.referral_code.as_str()).or_default() += 1;
+    }
+    let mut statuses = Html::new();
+    for (status, n) in &by_status {
+        html!(statuses, "{} {} &nbsp; ", html::badge(status), html::count(*n));
+    }
+    let mut top: Vec<(&&str, &i64)> = by_affiliate.iter().collect();
+    top.sort_by_key(|(code, n)| (-**n, **code));
+    let mut affiliates = Html::new();
+    for (code, n) in top.iter().take(10) {
+        html!(
+            affiliates,
+            "<a href=\"/admin/conversions?affiliate={}\">{}</a> {} &nbsp; ",
+            **code,
+            **code,
+            html::count(**n)
+        );
+    }
+    html!(
+        body,
+        "<div class=\"card\"><dl class=\"facts\"><dt>Recorded, by status</dt><dd>{}</dd>\
+         <dt>Recorded, by affiliate</dt><dd>{}</dd></dl></div>",
+        statuses,
+        affiliates
+    );
+    body
+}
+
+/// The orders not recorded: the first [`SHOWN_MISSING`], and a download of them all.
+fn missing_table(req: &Req, missing: &[String]) -> Html {
+    let mut body = Html::new();
+    if missing.is_empty() {
+        return body;
+    }
+    // The download posts the missing IDs back, as CSV that reads back to exactly these IDs
+    // (every one quoted: an ID may hold a comma, a quote or a line break).
+    let mut all = String::with_capacity(16 + missing.iter().map(|m| m.len() + 3).sum::<usize>());
+    all.push_str("order_id\n");
+    for id in missing {
+        all.push('"');
+        all.push_str(&id.replace('"', "\"\""));
+        all.push_str("\"\n");
+    }
+    html!(
+        body,
+        "<div class=\"spread\"><h2>Not recorded ({})</h2><form method=\"post\" action=\"/admin/reconcile/missing.csv\">{}\
+         <textarea name=\"orders\" hidden>{}</textarea><button class=\"btn\" type=\"submit\">Download all as CSV</button></form></div>\
+         <div class=\"table\"><table><thead><tr><th>Order ID</th></tr></thead><tbody>",
+        html::count(missing.len() as i64),
+        layout::csrf_field(req),
+        all
+    );
+    for id in missing.iter().take(SHOWN_MISSING) {
+        html!(body, "<tr><td class=\"mono\">{}</td></tr>", id);
+    }
+    html!(body, "</tbody></table></div>");
+    if missing.len() > SHOWN_MISSING {
+        html!(body, "<p class=\"muted\">The first {} are shown; the download has all of them.</p>", SHOWN_MISSING);
+    }
+    html!(
+        body,
+        "<p class=\"muted\">Common causes: the order was placed without a click ID, coupon or known customer; the click \
+         was older than the offer's window; or the backend did not report the order. Orders your list has twice are \
+         counted once.</p>"
+    );
+    body
 }
 
 /// `POST /admin/reconcile/missing.csv`: the submitted IDs that are not recorded, as CSV.

@@ -44,21 +44,7 @@ pub fn stacked_bars(aria_label: &str, classes: &[&str], bars: &[Bar], axis: &dyn
         HEIGHT,
         aria_label
     );
-    for tick in 0..=TICKS {
-        let y = TOP + plot_h - plot_h * tick / TICKS;
-        html!(
-            out,
-            "<line class=\"grid\" x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\"/>\
-             <text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-            LEFT,
-            WIDTH - RIGHT,
-            y,
-            y,
-            LEFT - 8,
-            y + 4,
-            axis(step * tick)
-        );
-    }
+    grid(&mut out, step, axis);
     let n = bars.len().max(1) as i64;
     let slot = plot_w * 100 / n; // in hundredths of a unit, so 90 bars still line up
     let bar_w = (slot * 68 / 100).max(100);
@@ -114,6 +100,26 @@ pub fn stacked_bars(aria_label: &str, classes: &[&str], bars: &[Bar], axis: &dyn
     }
     html!(out, "</svg>");
     out
+}
+
+/// The horizontal gridlines, each with its value on the y axis (`axis` formats it).
+fn grid(out: &mut Html, step: i64, axis: &dyn Fn(i64) -> String) {
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    for tick in 0..=TICKS {
+        let y = TOP + plot_h - plot_h * tick / TICKS;
+        html!(
+            out,
+            "<line class=\"grid\" x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\"/>\
+             <text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            LEFT,
+            WIDTH - RIGHT,
+            y,
+            y,
+            LEFT - 8,
+            y + 4,
+            axis(step * tick)
+        );
+    }
 }
 
 /// `1234` hundredths as `12.34`.

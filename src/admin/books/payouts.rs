@@ -29,35 +29,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         "<h1>Payouts</h1><p class=\"sub\">Each run pays every affiliate whose available balance reached its minimum. \
          Send the money, then mark the payout paid; a cancelled payout's commission is available again.</p>"
     );
-    html!(
-        body,
-        "<h2>Recent runs</h2><div class=\"table\"><table><thead><tr><th>Run</th><th>Made</th><th>Currency</th>\
-         <th class=\"num\">Minimum</th><th class=\"num\">Payouts</th><th class=\"num\">Amount</th><th>Download</th>\
-         </tr></thead><tbody>"
-    );
-    for r in &runs {
-        html!(
-            body,
-            "<tr><td><a href=\"/admin/payouts?run={}\">#{}</a> <span class=\"muted mono\">{}</span></td><td>{}</td><td>{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td><a href=\"/admin/payout-runs/{}/export?format=paypal\">PayPal</a> · \
-             <a href=\"/admin/payout-runs/{}/export?format=csv\">CSV</a></td></tr>",
-            r.id,
-            r.id,
-            r.run_id.as_deref().unwrap_or(""),
-            html::time(r.created_at),
-            r.currency.code(),
-            html::money(r.currency, r.minimum),
-            r.payouts,
-            html::money(r.currency, r.amount),
-            r.id,
-            r.id
-        );
-    }
-    if runs.is_empty() {
-        html!(body, "<tr><td colspan=\"7\" class=\"empty\">No payout run yet.</td></tr>");
-    }
-    html!(body, "</tbody></table></div>");
+    html!(body, "{}", runs_table(&runs));
     let title = match filter.run {
         Some(run) => format!("Payouts of run #{run}"),
         None => "All payouts".to_string(),
@@ -68,16 +40,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         super::warnings::after_run(&payouts::list(&ctx.db, &pending, None, payout_files::PAYPAL_MAX_ROWS)?).as_str(),
     );
     html!(body, "<div class=\"spread\"><h2>{}</h2><span class=\"row\" style=\"gap:4px\">", title);
-    for status in std::iter::once("").chain(Status::ALL.map(Status::as_str)) {
-        let run = filter.run.map(|r| r.to_string()).unwrap_or_default();
-        html!(
-            body,
-            "<a class=\"btn small{}\" href=\"/admin/payouts?{}\">{}</a>",
-            if req.query("status").unwrap_or("") == status { " primary" } else { "" },
-            html::query(&[("status", status), ("run", &run)]),
-            if status.is_empty() { "all" } else { status }
-        );
-    }
+    html!(body, "{}", status_links(req, filter.run));
     html!(
         body,
         "</span></div><div class=\"table\"><table><thead><tr><th>Payout</th><th>Affiliate</th><th class=\"num\">Amount</th>\
@@ -109,6 +72,57 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         super::balances::run_form(ctx, req)?
     );
     Ok(Response::html(200, layout::page(req, "Payouts", "/admin/payouts", &super::notice(req), &body)))
+}
+
+/// The last runs, with their downloads.
+fn runs_table(runs: &[payouts::RunRow]) -> Html {
+    let mut body = Html::new();
+    html!(
+        body,
+        "<h2>Recent runs</h2><div class=\"table\"><table><thead><tr><th>Run</th><th>Made</th><th>Currency</th>\
+         <th class=\"num\">Minimum</th><th class=\"num\">Payouts</th><th class=\"num\">Amount</th><th>Download</th>\
+         </tr></thead><tbody>"
+    );
+    for r in runs {
+        html!(
+            body,
+            "<tr><td><a href=\"/admin/payouts?run={}\">#{}</a> <span class=\"muted mono\">{}</span></td><td>{}</td><td>{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td><a href=\"/admin/payout-runs/{}/export?format=paypal\">PayPal</a> · \
+             <a href=\"/admin/payout-runs/{}/export?format=csv\">CSV</a></td></tr>",
+            r.id,
+            r.id,
+            r.run_id.as_deref().unwrap_or(""),
+            html::time(r.created_at),
+            r.currency.code(),
+            html::money(r.currency, r.minimum),
+            r.payouts,
+            html::money(r.currency, r.amount),
+            r.id,
+            r.id
+        );
+    }
+    if runs.is_empty() {
+        html!(body, "<tr><td colspan=\"7\" class=\"empty\">No payout run yet.</td></tr>");
+    }
+    html!(body, "</tbody></table></div>");
+    body
+}
+
+/// Links that filter the payouts by status, keeping the run.
+fn status_links(req: &Req, run: Option<i64>) -> Html {
+    let mut body = Html::new();
+    for status in std::iter::once("").chain(Status::ALL.map(Status::as_str)) {
+        let run = run.map(|r| r.to_string()).unwrap_or_default();
+        html!(
+            body,
+            "<a class=\"btn small{}\" href=\"/admin/payouts?{}\">{}</a>",
+            if req.query("status").unwrap_or("") == status { " primary" } else { "" },
+            html::query(&[("status", status), ("run", &run)]),
+            if status.is_empty() { "all" } else { status }
+        );
+    }
+    body
 }
 
 /// Mark paid (with a reference) and cancel, for a pending payout; downloads for any.
