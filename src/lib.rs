@@ -7,6 +7,8 @@
 pub mod admin;
 pub mod alloc;
 pub mod api;
+#[cfg(test)]
+mod architecture;
 pub mod cli;
 pub mod clock;
 pub mod config;
