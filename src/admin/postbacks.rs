@@ -116,11 +116,7 @@ fn received_table(req: &Req, received: &[postbacks::Received], now: i64) -> Html
         html!(body, "<tr><td colspan=\"6\" class=\"empty\">No postbacks received.</td></tr>");
     }
     let next = crate::web::views::next_cursor(received, PAGE_SIZE, |r| r.id.to_string());
-    html!(
-        body,
-        "</tbody></table></div><div class=\"pager\"><span></span>{}</div>",
-        super::next_link(req, "/admin/postbacks", "received_before", next)
-    );
+    html!(body, "{}", table_end(req, "received_before", next));
     body
 }
 
@@ -173,12 +169,16 @@ fn sent_table(req: &Req, sent: &[deliveries::Delivery], now: i64) -> Html {
         );
     }
     let next = crate::web::views::next_cursor(sent, PAGE_SIZE, |d| d.id.to_string());
-    html!(
-        body,
-        "</tbody></table></div><div class=\"pager\"><span></span>{}</div>",
-        super::next_link(req, "/admin/postbacks", "sent_before", next)
-    );
+    html!(body, "{}", table_end(req, "sent_before", next));
     body
+}
+
+/// The end of one of the page's tables, with the link to its next page (`cursor_name`).
+fn table_end(req: &Req, cursor_name: &str, next: Option<String>) -> Html {
+    fragment!(
+        "</tbody></table></div><div class=\"pager\"><span></span>{}</div>",
+        super::next_link(req, "/admin/postbacks", cursor_name, next)
+    )
 }
 
 /// `POST /admin/postbacks/{id}/retry`: queue a delivery for an immediate new attempt.

@@ -3,7 +3,13 @@
 //! `exchange.rs` takes one request from tiny_http's queue to the bytes of its answer;
 //! `screen.rs`, `hangup.rs`, `slow.rs` and `rescue.rs` guard it against hostile heads, slow
 //! bodies and a starved connection pool; `request.rs`/`response.rs` are the plain values in and
-//! out; `router.rs` matches a request to a route of the table.
+//! out; `router.rs` matches a request to a route of the table. What it serves is a [`Site`], which
+//! the layer above hands it at start (`routes::Web`): the table, each thread's context, and the
+//! rules of access.
+//!
+//! Architecture Invariant: nothing outside this folder names tiny_http, and nothing here imports a
+//! web area, the store or the configuration (`src/architecture/layers.rs` checks both). Handlers,
+//! access rules and pages are the site's; the transport reads requests and writes answers.
 
 pub mod exchange;
 pub mod hangup;
