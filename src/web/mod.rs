@@ -1,7 +1,8 @@
 //! What the web areas share, and none of them owns: the handler's context ([`Ctx`]: its thread's
 //! read connection, and the writer as `intake::Door`), body reading (`json.rs`, `form.rs`), the
 //! objects read from fields (`input.rs`), the JSON shapes of answers (`views.rs`, `answer.rs`),
-//! sessions and their login limits (`session.rs`, `throttle.rs`, `device.rs`) and each worker's
+//! sessions and their login limits (`session.rs`, `throttle.rs`, `device.rs`), the admin's account
+//! (`admin_account.rs`), a period of days read from a query (`period.rs`) and each worker's
 //! catalog cache (`catalog.rs`). Handlers get a [`Ctx`] and a `transport::Req`, and return a
 //! `transport::Response` or an `Error`. They never write to the socket.
 //!
