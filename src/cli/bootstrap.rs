@@ -10,6 +10,7 @@ use rusqlite::Connection;
 
 use crate::config::Serve;
 use crate::secret;
+use crate::secret::Redacted;
 use crate::store::sessions::{self, TokenSource};
 use crate::store::writer::direct;
 use crate::store::{self, keys, postbacks};
@@ -22,7 +23,7 @@ pub fn prepare(conn: &Connection, config: &mut Serve) -> Result<(), String> {
     config.admin_token_sha256 = admin_token(conn, config)?;
     config.device_key = Some(device_key(&config.db)?);
     let now = crate::clock::now_ms();
-    let configured = config.postback_token.as_deref();
+    let configured = config.postback_token.as_ref().map(Redacted::expose);
     let ensured = direct(conn, |tx| postbacks::ensure(tx, &config.db, configured, now)).map_err(|e| e.to_string())?;
     if let Some(message) = ensured? {
         log::warn!("{message}");
@@ -44,7 +45,7 @@ pub fn prepare(conn: &Connection, config: &mut Serve) -> Result<(), String> {
 /// that the operator reads from a file next to the database (never from the log).
 fn api_key(conn: &Connection, config: &Serve) -> Result<(), String> {
     let now = crate::clock::now_ms();
-    let env_key = direct(conn, |tx| keys::sync_env_key(tx, config.api_key.as_deref(), now))
+    let env_key = direct(conn, |tx| keys::sync_env_key(tx, config.api_key.as_ref().map(Redacted::expose), now))
         .and_then(|synced| synced)
         .map_err(|e| format!("while storing the API key: {e}"))?;
     if env_key == keys::EnvKey::Revoked {
@@ -91,7 +92,7 @@ fn admin_token(conn: &Connection, config: &Serve) -> Result<Option<[u8; 32]>, St
         Ok::<_, String>(Some(secret::sha256(token.as_bytes())))
     };
     if let Some(token) = &config.admin_token {
-        return record(token, TokenSource::Configured);
+        return record(token.expose(), TokenSource::Configured);
     }
     let stored = sessions::admin_token(conn).map_err(|e| format!("while reading the admin token's hash: {e}"))?;
     let path = initial_admin_token_path(&config.db);
@@ -119,12 +120,12 @@ fn admin_token(conn: &Connection, config: &Serve) -> Result<Option<[u8; 32]>, St
     Ok(sha256)
 }
 
-/// The key that signs device cookies (`http::device`): the one in `<db>.device-key`, or a new
+/// The key that signs device cookies (`web::device`): the one in `<db>.device-key`, or a new
 /// one written there. A damaged file is replaced: the only cost of a new key is that browsers
 /// count as new ones until their next login.
 fn device_key(db: &Path) -> Result<secret::Key, String> {
     let path = device_key_path(db);
-    let header = crate::http::device::KEY_FILE_HEADER;
+    let header = crate::web::device::KEY_FILE_HEADER;
     match secret::read_key_file(&path, header) {
         Ok(Some(key)) => return Ok(key),
         Ok(None) => log::info!("made the device cookie key in {}", path.display()),

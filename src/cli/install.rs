@@ -142,6 +142,11 @@ enum EnvSource {
     Backup { file: String, settings: Vec<(String, String)> },
 }
 
+/// A file of the plan that holds no secret.
+fn file_item(path: &str, content: &str, mode: u32, existing: Existing) -> Item {
+    Item::File { path: path.into(), content: content.as_bytes().to_vec(), mode, existing, secrets: Vec::new() }
+}
+
 struct Plan<'a> {
     domain: &'a str,
     proxy: Proxy,
@@ -152,31 +157,10 @@ struct Plan<'a> {
 
 impl Plan<'_> {
     fn items(&self) -> Result<Vec<Item>, String> {
-        let file = |path: &str, content: &str, mode, existing| Item::File {
-            path: path.into(),
-            content: content.as_bytes().to_vec(),
-            mode,
-            existing,
-            secrets: Vec::new(),
-        };
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
         let binary = std::fs::read(&exe).map_err(|e| format!("cannot read this binary {}: {e}", exe.display()))?;
         let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-        let (env, secrets) = match self.env {
-            EnvSource::Generate => {
-                let api_key = crate::secret::token(crate::store::keys::PREFIX);
-                let admin_token = crate::secret::token(super::bootstrap::ADMIN_TOKEN_PREFIX);
-                (texts::env_file(self.domain, &api_key, &admin_token, &today), vec![api_key, admin_token])
-            }
-            EnvSource::Backup { file, settings } => {
-                let (text, changed) = texts::env_from_backup(self.domain, settings, file, &today);
-                if let Some(changed) = changed {
-                    println!("note: {changed}");
-                }
-                let secrets = settings.iter().map(|(_, v)| v.clone()).filter(|v| v.len() >= 16).collect();
-                (text, secrets)
-            }
-        };
+        let (env, secrets) = self.env_file(&today);
         let mut items = vec![
             Item::Dir { path: "/usr/local/bin", mode: 0o755 },
             Item::File {
@@ -189,9 +173,9 @@ impl Plan<'_> {
                 secrets: Vec::new(),
             },
             Item::Dir { path: UNITS, mode: 0o755 },
-            file(&format!("{UNITS}/affiliated.service"), texts::SERVICE, 0o644, Existing::Replace),
-            file(&format!("{UNITS}/affiliated-backup.service"), texts::BACKUP_SERVICE, 0o644, Existing::Replace),
-            file(&format!("{UNITS}/affiliated-backup.timer"), texts::BACKUP_TIMER, 0o644, Existing::Replace),
+            file_item(&format!("{UNITS}/affiliated.service"), texts::SERVICE, 0o644, Existing::Replace),
+            file_item(&format!("{UNITS}/affiliated-backup.service"), texts::BACKUP_SERVICE, 0o644, Existing::Replace),
+            file_item(&format!("{UNITS}/affiliated-backup.timer"), texts::BACKUP_TIMER, 0o644, Existing::Replace),
             Item::Dir { path: "/etc/affiliated", mode: 0o700 },
             Item::File {
                 path: ENV_FILE.into(),
@@ -201,12 +185,46 @@ impl Plan<'_> {
                 secrets,
             },
         ];
+        self.proxy_items(&mut items);
+        // What `systemctl enable` makes for the units' [Install] sections.
+        for (wants, unit) in [
+            ("/etc/systemd/system/multi-user.target.wants", "affiliated.service"),
+            ("/etc/systemd/system/timers.target.wants", "affiliated-backup.timer"),
+        ] {
+            items.push(Item::Dir { path: wants, mode: 0o755 });
+            items.push(Item::Link { path: format!("{wants}/{unit}"), target: format!("{UNITS}/{unit}") });
+        }
+        Ok(items)
+    }
+
+    /// The env file's text, with the secrets in it (masked in a dry run): new ones, or the
+    /// backup's settings.
+    fn env_file(&self, today: &str) -> (String, Vec<String>) {
+        match self.env {
+            EnvSource::Generate => {
+                let api_key = crate::secret::token(crate::store::keys::PREFIX);
+                let admin_token = crate::secret::token(super::bootstrap::ADMIN_TOKEN_PREFIX);
+                (texts::env_file(self.domain, &api_key, &admin_token, today), vec![api_key, admin_token])
+            }
+            EnvSource::Backup { file, settings } => {
+                let (text, changed) = texts::env_from_backup(self.domain, settings, file, today);
+                if let Some(changed) = changed {
+                    println!("note: {changed}");
+                }
+                let secrets = settings.iter().map(|(_, v)| v.clone()).filter(|v| v.len() >= 16).collect();
+                (text, secrets)
+            }
+        }
+    }
+
+    /// The proxy's site: its directories, its file, and for nginx the link that enables it.
+    fn proxy_items(&self, items: &mut Vec<Item>) {
         match self.proxy {
             Proxy::Caddy => {
                 let text = texts::caddyfile(self.domain);
                 items.push(Item::Dir { path: "/etc/caddy", mode: 0o755 });
                 let ours = vec![text.clone()];
-                items.push(file(
+                items.push(file_item(
                     "/etc/caddy/Caddyfile",
                     &text,
                     0o644,
@@ -220,20 +238,11 @@ impl Plan<'_> {
                 items.push(Item::Dir { path: "/etc/nginx/sites-enabled", mode: 0o755 });
                 items.push(Item::Dir { path: "/var/www/html", mode: 0o755 });
                 let ours = texts::nginx_sites(self.domain);
-                items.push(file(NGINX_SITE, &text, 0o644, Existing::ReplaceIfOneOf(ours)));
+                items.push(file_item(NGINX_SITE, &text, 0o644, Existing::ReplaceIfOneOf(ours)));
                 items
                     .push(Item::Link { path: "/etc/nginx/sites-enabled/affiliated".into(), target: NGINX_SITE.into() });
             }
         }
-        // What `systemctl enable` makes for the units' [Install] sections.
-        for (wants, unit) in [
-            ("/etc/systemd/system/multi-user.target.wants", "affiliated.service"),
-            ("/etc/systemd/system/timers.target.wants", "affiliated-backup.timer"),
-        ] {
-            items.push(Item::Dir { path: wants, mode: 0o755 });
-            items.push(Item::Link { path: format!("{wants}/{unit}"), target: format!("{UNITS}/{unit}") });
-        }
-        Ok(items)
     }
 
     fn next_steps(&self, on_this_machine: bool) -> Vec<String> {

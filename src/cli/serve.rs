@@ -5,15 +5,19 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::thread;
+
+use rusqlite::Connection;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::{Failure, Outcome, bootstrap};
 use crate::config::{Args, SERVE_OPTS, Serve};
-use crate::http::server::{self, Event};
 use crate::metrics::Metrics;
+use crate::routes::Web;
+use crate::store::checkpointer::Wal;
 use crate::store::{self, writer::Writer};
 use crate::systemd;
+use crate::transport::server::{self, Event};
 
 /// How long a request waits for its write to commit before answering 503.
 const WRITE_WAIT: Duration = Duration::from_secs(10);
@@ -57,62 +61,26 @@ fn serve(mut config: Serve) -> Result<(), String> {
         // With --listen on port 0 the real port is only known now.
         config.public_url = format!("http://{local}");
     }
-    // SQLite's automatic checkpoint is off: store::checkpointer copies the WAL back beside the
-    // writer, and the writer starts it over only between batches that nobody waits for.
-    let environment = crate::config::settings_environment();
-    let upgrade = store::Upgrade::BackUpFirst { dir: &config.backup_dir, environment: &environment };
-    let (mut conn, _) = store::open_writer_with(&config.db, config.synchronous, 0, upgrade)?;
-    bootstrap::prepare(&conn, &mut config)?;
-    let checkpoints = (config.wal_autocheckpoint > 0)
-        .then(|| store::checkpointer::watch(&mut conn, config.wal_autocheckpoint))
-        .transpose()
-        .map_err(|e| format!("while configuring checkpoints: {e}"))?;
+    let (conn, checkpoints) = open_database(&mut config)?;
     let (writer, writer_thread) = Writer::start_with(conn, WRITE_WAIT, checkpoints.clone());
 
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::default());
     let stopping = Arc::new(AtomicBool::new(false));
     let (events, incoming) = mpsc::channel();
-    let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT])
-        .map_err(|e| format!("while installing signal handlers: {e}"))?;
-    let signal_handle = signals.handle();
-    let signal_events = events.clone();
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for signal in signals.forever() {
-                let _ = signal_events.send(Event::Signal(signal));
-            }
-        })
-        .map_err(|e| format!("while starting the signal thread: {e}"))?;
+    let signal_handle = listen_for_signals(events.clone())?;
 
     // The HTTP side gets the writer only as intake's door: its handlers cannot run a job.
     let door = crate::intake::Door::new(writer.clone());
-    let http = server::start(listener, config.clone(), &door, metrics.clone(), stopping.clone(), &events)?;
-    drop(door);
+    let site = Arc::new(Web::new(config.clone(), door, metrics.clone()));
+    let settings = server::Settings {
+        workers: config.workers,
+        socket_timeout: config.socket_timeout,
+        trusted_proxies: config.trusted_proxies.clone(),
+    };
+    let http = server::start(listener, settings, site, stopping.clone(), &events)?;
     drop(events);
-    let outbox = crate::outbox::spawn(
-        config.db.clone(),
-        writer.clone(),
-        config.allow_private_postbacks,
-        config.outbound,
-        stopping.clone(),
-    )
-    .map_err(|e| format!("while starting the postback thread: {e}"))?;
-    let checkpointer = checkpoints
-        .map(|wal| store::checkpointer::spawn(config.db.clone(), wal.clone()).map(|thread| (wal, thread)))
-        .transpose()
-        .map_err(|e| format!("while starting the checkpointer: {e}"))?;
-    let sweeper = crate::sweeper::Sweeper {
-        writer: writer.clone(),
-        retention: config.click_retention,
-        interval: config.sweep_interval,
-        metrics,
-        stopping: stopping.clone(),
-        approve_after: config.approve_after,
-    }
-    .spawn()
-    .map_err(|e| format!("while starting the retention sweeper: {e}"))?;
+    let background = Background::start(&config, &writer, checkpoints, metrics, &stopping)?;
     drop(writer);
 
     for line in banner(&config, local) {
@@ -134,12 +102,7 @@ fn serve(mut config: Serve) -> Result<(), String> {
     systemd::notify("STOPPING=1");
     stopping.store(true, Ordering::SeqCst);
     let stopped = http.stop();
-    let _ = outbox.join();
-    let _ = sweeper.join();
-    if let Some((wal, thread)) = checkpointer {
-        wal.stop();
-        let _ = thread.join();
-    }
+    background.stop();
     signal_handle.close();
     // Requests still reading slow bodies hold writer handles too; give them a moment, then stop
     // without them (nothing they do has been acknowledged yet).
@@ -155,6 +118,90 @@ fn serve(mut config: Serve) -> Result<(), String> {
     }
     log::info!("stopped");
     outcome
+}
+
+/// Opens the database for writing (migrating it after a backup), prepares it (`bootstrap.rs`)
+/// and, unless `--wal-autocheckpoint 0`, has its WAL watched for the checkpointer.
+fn open_database(config: &mut Serve) -> Result<(Connection, Option<Arc<Wal>>), String> {
+    // SQLite's automatic checkpoint is off: store::checkpointer copies the WAL back beside the
+    // writer, and the writer starts it over only between batches that nobody waits for.
+    let environment = crate::config::settings_environment();
+    let upgrade = store::Upgrade::BackUpFirst { dir: &config.backup_dir, environment: &environment };
+    let (mut conn, _) = store::open_writer_with(&config.db, config.synchronous, 0, upgrade)?;
+    bootstrap::prepare(&conn, config)?;
+    let checkpoints = (config.wal_autocheckpoint > 0)
+        .then(|| store::checkpointer::watch(&mut conn, config.wal_autocheckpoint))
+        .transpose()
+        .map_err(|e| format!("while configuring checkpoints: {e}"))?;
+    Ok((conn, checkpoints))
+}
+
+/// Sends SIGTERM and SIGINT to `events` from a thread of their own; the handle closes it.
+fn listen_for_signals(events: mpsc::Sender<Event>) -> Result<signal_hook::iterator::Handle, String> {
+    let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT])
+        .map_err(|e| format!("while installing signal handlers: {e}"))?;
+    let handle = signals.handle();
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let _ = events.send(Event::Signal(signal));
+            }
+        })
+        .map_err(|e| format!("while starting the signal thread: {e}"))?;
+    Ok(handle)
+}
+
+/// The background threads that write through the writer: the outboxes, the sweeper, and the
+/// checkpointer beside them.
+struct Background {
+    outbox: JoinHandle<()>,
+    sweeper: JoinHandle<()>,
+    checkpointer: Option<(Arc<Wal>, JoinHandle<()>)>,
+}
+
+impl Background {
+    fn start(
+        config: &Serve,
+        writer: &Writer,
+        checkpoints: Option<Arc<Wal>>,
+        metrics: Arc<Metrics>,
+        stopping: &Arc<AtomicBool>,
+    ) -> Result<Background, String> {
+        let outbox = crate::outbox::spawn(
+            config.db.clone(),
+            writer.clone(),
+            config.allow_private_postbacks,
+            config.outbound,
+            stopping.clone(),
+        )
+        .map_err(|e| format!("while starting the postback thread: {e}"))?;
+        let checkpointer = checkpoints
+            .map(|wal| store::checkpointer::spawn(config.db.clone(), wal.clone()).map(|thread| (wal, thread)))
+            .transpose()
+            .map_err(|e| format!("while starting the checkpointer: {e}"))?;
+        let sweeper = crate::sweeper::Sweeper {
+            writer: writer.clone(),
+            retention: config.click_retention,
+            interval: config.sweep_interval,
+            metrics,
+            stopping: stopping.clone(),
+            approve_after: config.approve_after,
+        }
+        .spawn()
+        .map_err(|e| format!("while starting the retention sweeper: {e}"))?;
+        Ok(Background { outbox, sweeper, checkpointer })
+    }
+
+    /// Waits for each to finish (the caller has set the `stopping` flag).
+    fn stop(self) {
+        let _ = self.outbox.join();
+        let _ = self.sweeper.join();
+        if let Some((wal, thread)) = self.checkpointer {
+            wal.stop();
+            let _ = thread.join();
+        }
+    }
 }
 
 /// The lines `serve` logs once it listens: where everything is, for the person who just started

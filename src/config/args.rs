@@ -12,8 +12,9 @@ use std::path::PathBuf;
 
 use super::opt::{Fallback, Kind, Opt, Setting};
 
-/// The raw result of parsing one command's arguments.
-#[derive(Default, Debug)]
+/// The raw result of parsing one command's arguments. Its `Debug` names what was given but
+/// shows no value: some are secrets (the admin token, webhook signing secrets).
+#[derive(Default)]
 pub struct Args {
     /// Flags as given, by long name.
     values: Vec<(&'static str, String)>,
@@ -24,6 +25,18 @@ pub struct Args {
     declared: Vec<&'static str>,
     pub positionals: Vec<String>,
     pub help: bool,
+}
+
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |given: &[(&'static str, String)]| given.iter().map(|(name, _)| *name).collect::<Vec<_>>();
+        f.debug_struct("Args")
+            .field("flags", &names(&self.values))
+            .field("env", &names(&self.env))
+            .field("positionals", &self.positionals.len())
+            .field("help", &self.help)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Args {

@@ -24,6 +24,7 @@ pub use opt::{Fallback, Kind, Opt, Setting};
 pub use options::*;
 pub use parse::{ADMIN_TOKEN_MIN_LEN, parse_duration};
 
+use crate::secret::Redacted;
 use crate::store::Synchronous;
 use crate::tracking::connectors::Connector;
 use crate::tracking::validate::IpStorage;
@@ -76,7 +77,7 @@ pub struct Serve {
     pub public_url: String,
     /// Whether `public_url` was derived from `listen` (and should follow the real port).
     pub public_url_is_default: bool,
-    pub api_key: Option<String>,
+    pub api_key: Option<Redacted>,
     pub workers: usize,
     pub synchronous: Synchronous,
     pub store_ip: IpStorage,
@@ -86,7 +87,7 @@ pub struct Serve {
     /// Peers whose `X-Forwarded-For` is believed (the reverse proxy).
     pub trusted_proxies: Vec<IpAddr>,
     /// The postback token from the environment, if the operator sets it.
-    pub postback_token: Option<String>,
+    pub postback_token: Option<Redacted>,
     /// Lets outbound postbacks and merchant webhooks reach loopback and private addresses
     /// (tests, LANs).
     pub allow_private_postbacks: bool,
@@ -98,11 +99,11 @@ pub struct Serve {
     pub admin: bool,
     /// The admin's login token when the operator configures one; otherwise `serve` generates one
     /// on the first start.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Redacted>,
     /// The SHA-256 of the admin token in use, settled by `serve` at start (`cli/bootstrap.rs`);
     /// `None` while not yet settled, and whenever the admin is off.
     pub admin_token_sha256: Option<[u8; 32]>,
-    /// The key that signs device cookies (`http::device`), read from or made in
+    /// The key that signs device cookies (`web::device`), read from or made in
     /// `<db>.device-key` by `serve` at start (`cli/bootstrap.rs`); `None` until then.
     pub device_key: Option<crate::secret::Key>,
     /// WAL pages after which a commit runs a PASSIVE checkpoint; 0 leaves checkpoints to an
@@ -119,7 +120,7 @@ pub struct Serve {
     pub postback_allow: Vec<crate::tracking::net::Cidr>,
     /// Shop connectors' webhook signing secrets from the environment or flags (they win over
     /// secrets set through the API, which live in the database).
-    pub webhook_secrets: Vec<(Connector, String)>,
+    pub webhook_secrets: Vec<(Connector, Redacted)>,
     /// Pending conversions older than this are approved by the sweeper (offers may set their
     /// own `approve_after_days`); `None`: only offers that set one.
     pub approve_after: Option<Duration>,
@@ -136,7 +137,7 @@ pub struct Serve {
 impl Serve {
     /// The signing secret of `connector` set by the environment or a flag.
     pub fn webhook_secret(&self, connector: Connector) -> Option<&str> {
-        self.webhook_secrets.iter().find(|(c, _)| *c == connector).map(|(_, s)| s.as_str())
+        self.webhook_secrets.iter().find(|(c, _)| *c == connector).map(|(_, s)| s.expose())
     }
 
     /// Every option's typed value, each read through its declaration, and the rules that tie
@@ -145,7 +146,7 @@ impl Serve {
         let listen = args.value(&LISTEN)?;
         let public_url = args.optional(&PUBLIC_URL)?;
         let admin = args.value(&ADMIN)?;
-        let admin_token = args.optional(&ADMIN_TOKEN)?;
+        let admin_token = args.optional(&ADMIN_TOKEN)?.map(Redacted::new);
         if !admin && admin_token.is_some() {
             return Err(
                 "--admin off and an admin token (--admin-token / AFFILIATED_ADMIN_TOKEN) contradict each other; \
@@ -156,7 +157,7 @@ impl Serve {
         let mut webhook_secrets = Vec::new();
         for connector in Connector::ALL {
             if let Some(secret) = args.optional(webhook_secret_setting(connector))? {
-                webhook_secrets.push((connector, secret));
+                webhook_secrets.push((connector, Redacted::new(secret)));
             }
         }
         let db = args.value(&DB)?;
@@ -166,13 +167,13 @@ impl Serve {
             listen,
             public_url_is_default: public_url.is_none(),
             public_url: public_url.unwrap_or_else(|| format!("http://{listen}")),
-            api_key: args.optional(&API_KEY)?,
+            api_key: args.optional(&API_KEY)?.map(Redacted::new),
             workers: args.value(&WORKERS)?,
             synchronous: args.value(&SYNCHRONOUS)?,
             store_ip: args.value(&STORE_IP)?,
             socket_timeout: args.value(&SOCKET_TIMEOUT)?,
             trusted_proxies: args.all(&TRUSTED_PROXY)?,
-            postback_token: args.optional(&POSTBACK_TOKEN)?,
+            postback_token: args.optional(&POSTBACK_TOKEN)?.map(Redacted::new),
             allow_private_postbacks: args.value(&ALLOW_PRIVATE_POSTBACKS)?,
             click_retention: args.value(&CLICK_RETENTION)?,
             sweep_interval: args.value(&SWEEP_INTERVAL)?,
@@ -363,6 +364,24 @@ mod tests {
         assert_eq!((serve.click_retention, serve.approve_after), (Duration::from_secs(30 * 86_400), None));
         assert!(serve.admin && serve.portal && serve.outbound && !serve.pixel && !serve.allow_private_postbacks);
         assert!(serve.api_key.is_none() && serve.admin_token.is_none() && serve.webhook_secrets.is_empty());
+    }
+
+    #[test]
+    fn a_configuration_printed_whole_shows_none_of_its_secrets() {
+        let mut secrets: Vec<(&str, &str)> =
+            [&API_KEY, &ADMIN_TOKEN, &POSTBACK_TOKEN].iter().map(|s| (s.opt.env.unwrap(), s.opt.example)).collect();
+        secrets.extend(Connector::ALL.map(|c| (webhook_secret_opt(c).env.unwrap(), webhook_secret_opt(c).example)));
+        let serve = serve_with(&[], &secrets).unwrap();
+        assert_eq!(serve.webhook_secrets.len(), Connector::ALL.len());
+        let flags =
+            ["--admin-token", ADMIN_TOKEN.opt.example, "--stripe-webhook-secret", STRIPE_WEBHOOK_SECRET.opt.example];
+        let mut parser = lexopt::Parser::from_args(flags);
+        let args = Args::parse_with_env(&mut parser, SERVE_OPTS, |_| None).unwrap();
+        let printed = format!("{serve:?}\n{serve:#?}\n{args:?}\n{args:#?}");
+        for (name, value) in secrets {
+            assert!(!printed.contains(value), "{name}'s value shows when the configuration is printed:\n{printed}");
+        }
+        assert!(printed.contains("admin-token"), "{printed}");
     }
 
     #[test]

@@ -160,7 +160,7 @@ pub fn clicks_per_hour(opt: &Opt, v: &str) -> Result<u32, String> {
 }
 
 pub fn origin(_: &Opt, v: &str) -> Result<String, String> {
-    crate::http::snippet::parse_origin(v)
+    crate::tracking::origin::parse_origin(v)
         .map_err(|e| format!("--allowed-origin / AFFILIATED_ALLOWED_ORIGINS {v:?} {e}"))
 }
 

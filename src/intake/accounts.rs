@@ -4,7 +4,7 @@
 //! the portal's), opened at a login and ended at a logout.
 //!
 //! Who may log in is checked before these run (the admin token, the password, the throttles:
-//! `http::session` and the areas' login pages); what is decided here is what must hold on the
+//! `web::session` and the areas' login pages); what is decided here is what must hold on the
 //! writer, in the transaction that stores the session: an invite used once, a portal login
 //! only for the password that was checked on an account that is still active.
 //!

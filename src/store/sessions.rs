@@ -43,7 +43,7 @@ impl Principal {
 pub struct Session {
     pub id: i64,
     pub principal: Principal,
-    /// The token this session's forms post back (see `http::session`).
+    /// The token this session's forms post back (see `web::session`).
     pub csrf_token: String,
     pub expires_at: i64,
 }

@@ -283,38 +283,8 @@ fn replace(
     flags: &[Flag],
     now: i64,
 ) -> Result<Stored, WriteError> {
-    let (new, resolved) = (&row.new, &row.resolved);
-    let changed = conn
-        .prepare_cached(
-            "UPDATE conversions
-             SET type = ?1, affiliate_id = ?2, offer_id = ?3, click_id = ?4, customer_id = ?5, coupon_code = ?6,
-                 attributed_by = ?7, source = ?8, currency = ?9, amount = ?10, refunded_amount = 0,
-                 base_commission = ?11, commission = ?11, status = 'pending', updated_at = ?12, test = ?14,
-                 flags = ?15, rate_source = ?16, goal = ?17, geo = ?18, commission_id = ?19
-             WHERE id = ?13 AND source = 'pixel' AND refunded_amount = 0",
-        )?
-        .execute(params![
-            new.kind,
-            resolved.affiliate_id,
-            resolved.offer_id,
-            resolved.click_id,
-            customer_row,
-            coupon_of(row),
-            resolved.key.as_str(),
-            new.source.as_str(),
-            row.price.currency.code(),
-            row.price.amount,
-            row.price.commission,
-            now,
-            previous.id,
-            row.test,
-            Flag::join(flags),
-            row.price.rate_source.as_str(),
-            new.details.goal,
-            new.details.geo,
-            new.details.commission_id
-        ])
-        .map_err(vanished_click)?;
+    let new = &row.new;
+    let changed = overwrite_pixel_row(conn, previous.id, row, customer_row, flags, now)?;
     if changed == 0 {
         return Err(Error::internal("the pixel conversion to replace changed under the writer").into());
     }
@@ -362,6 +332,49 @@ fn replace(
     webhooks::announce(conn, &conversion, Event::ConversionReplaced, now)?;
     let conversion = reject_if_paused(conn, conversion, row, now)?;
     Ok(Stored::Replaced { conversion, previous: Box::new(previous) })
+}
+
+/// Overwrites the pixel's row `previous_id` with the server-side report, if it is still the
+/// pixel's and nothing of it was refunded; the number of rows changed (0 or 1).
+fn overwrite_pixel_row(
+    conn: &Tx,
+    previous_id: i64,
+    row: &NewRow,
+    customer_row: Option<i64>,
+    flags: &[Flag],
+    now: i64,
+) -> Result<usize, WriteError> {
+    let (new, resolved) = (&row.new, &row.resolved);
+    conn.prepare_cached(
+        "UPDATE conversions
+             SET type = ?1, affiliate_id = ?2, offer_id = ?3, click_id = ?4, customer_id = ?5, coupon_code = ?6,
+                 attributed_by = ?7, source = ?8, currency = ?9, amount = ?10, refunded_amount = 0,
+                 base_commission = ?11, commission = ?11, status = 'pending', updated_at = ?12, test = ?14,
+                 flags = ?15, rate_source = ?16, goal = ?17, geo = ?18, commission_id = ?19
+             WHERE id = ?13 AND source = 'pixel' AND refunded_amount = 0",
+    )?
+    .execute(params![
+        new.kind,
+        resolved.affiliate_id,
+        resolved.offer_id,
+        resolved.click_id,
+        customer_row,
+        coupon_of(row),
+        resolved.key.as_str(),
+        new.source.as_str(),
+        row.price.currency.code(),
+        row.price.amount,
+        row.price.commission,
+        now,
+        previous_id,
+        row.test,
+        Flag::join(flags),
+        row.price.rate_source.as_str(),
+        new.details.goal,
+        new.details.geo,
+        new.details.commission_id
+    ])
+    .map_err(vanished_click)
 }
 
 #[cfg(test)]
