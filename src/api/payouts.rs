@@ -6,7 +6,8 @@ use crate::error::Error;
 use crate::intake;
 use crate::shapes::payout_files::{self, Format};
 use crate::store::affiliates;
-use crate::store::payouts::{self, Filter, RunOutcome, Transition};
+use crate::store::payout_runs::Outcome;
+use crate::store::payouts::{self, Filter, Transition};
 use crate::tracking::money;
 use crate::tracking::payout::{self as rules, Payout, Run, Status};
 use crate::transport::Req;
@@ -29,9 +30,9 @@ pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body, &["currency", "minimum", "run_id"])?;
     let minimum = body.amount("minimum")?;
     let run = Run::read(body.str("currency")?, minimum.as_deref(), body.id_text("run_id")?.as_deref())?;
-    let made = match intake::payouts::make_run(&ctx.intake(), run)? {
-        RunOutcome::Created(made) | RunOutcome::Repeated(made) => made,
-    };
+    let (Outcome::Created(id) | Outcome::Repeated(id)) = intake::payouts::make_run(&ctx.intake(), run)?;
+    let mut made = payouts::list(&ctx.db, &Filter { run: Some(id), ..Filter::default() }, None, usize::MAX)?;
+    made.reverse();
     Ok(Response::json(201, &views::page(page(&ctx.db, &made)?, None)))
 }
 

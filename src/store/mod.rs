@@ -27,6 +27,7 @@ pub mod keys;
 pub mod ledger;
 pub mod migrate;
 pub mod offers;
+pub mod payout_runs;
 pub mod payouts;
 pub mod portal;
 pub mod postbacks;

@@ -225,3 +225,100 @@ fn the_admin_shows_balances_and_runs_payouts() {
     assert!(detail.contains("o-1") && detail.contains("tx-7"), "{detail}");
     assert_eq!(session.post(&s, "/admin/payouts", &[("currency", "USD")]).status, 303, "an empty run is fine");
 }
+
+/// A payout run is many small writer jobs, so a crash can land in the middle of one (#25): kill
+/// the server (SIGKILL) after the run has paid some affiliates and before it paid the rest,
+/// start it again and send the same run_id: the run completes, every approved commission is in
+/// exactly one live payout, one payout per affiliate, each for the sum of what it holds.
+#[test]
+fn a_payout_run_killed_midway_is_finished_by_its_run_id_and_pays_every_entry_once() {
+    const AFFILIATES: usize = 80;
+    let mut s = Server::start();
+    s.seed();
+    for i in 0..AFFILIATES {
+        let code = format!("a{i}");
+        assert_eq!(s.post("/api/v1/affiliates", &json!({"referral_code": code, "name": code})).status, 201);
+        approve(&s, convert(&s, &format!("o-{i}"), &code, "100.00"));
+    }
+    let run = json!({"currency": "USD", "run_id": "crash-1"});
+    let addr = s.addr;
+    let body = run.to_string();
+    let poster = std::thread::spawn(move || {
+        // The answer never comes: the server is killed under it.
+        std::panic::catch_unwind(|| {
+            crate::support::request(
+                addr,
+                "POST",
+                "/api/v1/payouts",
+                &[("X-Api-Key", crate::support::KEY)],
+                body.as_bytes(),
+            )
+        })
+        .ok()
+        .map(|r| r.status)
+    });
+    // Between two of the run's writer jobs, take the write lock once some affiliate is paid:
+    // the run cannot go on, and what the database holds is what a crash at that moment leaves.
+    let db = s.sql();
+    let built = "SELECT count(*) FROM payouts p JOIN payout_runs r ON r.id = p.run
+                 WHERE r.run_id = 'crash-1' AND p.building = 0";
+    let midway = crate::support::eventually(Duration::from_secs(60), || {
+        db.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let n: i64 = db.query_row(built, [], |r| r.get(0)).unwrap();
+        if n == 0 {
+            db.execute_batch("ROLLBACK").unwrap();
+        }
+        n > 0
+    });
+    assert!(midway, "the run paid nobody");
+    let (status, paid): (String, i64) = db
+        .query_row(&format!("SELECT r.status, ({built}) FROM payout_runs r WHERE r.run_id = 'crash-1'"), [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(status, "building");
+    assert!(paid < AFFILIATES as i64, "{paid} of {AFFILIATES} paid: the run is not midway");
+    s.crash();
+    db.execute_batch("ROLLBACK").unwrap();
+    assert_ne!(poster.join().unwrap(), Some(201), "the run was not answered before the crash");
+
+    s.restart_after_crash();
+    let finished = s.post("/api/v1/payouts", &run);
+    assert_eq!(finished.status, 201, "{}", finished.text());
+    let db = s.sql();
+    let (status, payouts, affiliates, total): (String, i64, i64, i64) = db
+        .query_row(
+            "SELECT r.status, count(p.id), count(DISTINCT p.affiliate_id), sum(p.amount)
+             FROM payout_runs r JOIN payouts p ON p.run = r.id WHERE r.run_id = 'crash-1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!((status.as_str(), payouts, affiliates, total), ("complete", 80, 80, 80 * 1000));
+    let not_once: i64 = db
+        .query_row(
+            "SELECT count(*) FROM ledger_entries l WHERE l.kind = 'approved'
+               AND (SELECT count(*) FROM payout_items i WHERE i.entry_id = l.id AND i.live = 1) != 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(not_once, 0, "every approved commission is in exactly one live payout");
+    let wrong_sum: i64 = db
+        .query_row(
+            "SELECT count(*) FROM payouts p WHERE p.building = 1 OR p.amount !=
+               (SELECT sum(l.amount) FROM payout_items i JOIN ledger_entries l ON l.id = i.entry_id WHERE i.payout_id = p.id)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(wrong_sum, 0);
+    for i in [0, AFFILIATES - 1] {
+        assert_eq!(balance(&s, &format!("a{i}"))[0]["in_payouts"], "10.00");
+    }
+    // Once complete, the run_id answers with the run and makes nothing.
+    let again = s.post("/api/v1/payouts", &run);
+    assert_eq!((again.status, again.json()["data"].as_array().unwrap().len()), (201, 80));
+    let count: i64 = db.query_row("SELECT count(*) FROM payouts", [], |r| r.get(0)).unwrap();
+    assert_eq!(count, 80);
+}

@@ -6,7 +6,8 @@ use crate::admin::{PAGE_SIZE, next_link, see_other};
 use crate::error::Error;
 use crate::intake;
 use crate::shapes::payout_files::{self, Format};
-use crate::store::payouts::{self, Filter, RunOutcome, Transition};
+use crate::store::payout_runs::Outcome;
+use crate::store::payouts::{self, Filter, Transition};
 use crate::tracking::payout::{self as rules, Payout, Run, Status};
 use crate::transport::Req;
 use crate::transport::response::Response;
@@ -86,13 +87,14 @@ fn runs_table(runs: &[payouts::RunRow]) -> Html {
     for r in runs {
         html!(
             body,
-            "<tr><td><a href=\"/admin/payouts?run={}\">#{}</a> <span class=\"muted mono\">{}</span></td><td>{}</td><td>{}</td>\
+            "<tr><td><a href=\"/admin/payouts?run={}\">#{}</a> <span class=\"muted mono\">{}</span>{}</td><td>{}</td><td>{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td><a href=\"/admin/payout-runs/{}/export?format=paypal\">PayPal</a> · \
              <a href=\"/admin/payout-runs/{}/export?format=csv\">CSV</a></td></tr>",
             r.id,
             r.id,
             r.run_id.as_deref().unwrap_or(""),
+            if r.complete { Html::new() } else { fragment!(" {}", html::badge("building")) },
             html::time(r.created_at),
             r.currency.code(),
             html::money(r.currency, r.minimum),
@@ -220,12 +222,10 @@ fn detail_page(ctx: &Ctx, req: &Req, notice: Notice, status: u16) -> Result<Resp
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let form = Form::parse(req)?;
     let run = Run::read(form.get("currency"), form.get("minimum"), None)?;
-    match intake::payouts::make_run(&ctx.intake(), run)? {
-        RunOutcome::Created(made) | RunOutcome::Repeated(made) => {
-            let run = made.first().map(|p| p.run.to_string()).unwrap_or_default();
-            Ok(see_other("/admin/payouts", &[("run", &run), ("done", "run"), ("n", &made.len().to_string())]))
-        }
-    }
+    let (Outcome::Created(id) | Outcome::Repeated(id)) = intake::payouts::make_run(&ctx.intake(), run)?;
+    let made = payouts::run(&ctx.db, id)?.map_or(0, |r| r.payouts);
+    let run = if made > 0 { id.to_string() } else { String::new() };
+    Ok(see_other("/admin/payouts", &[("run", &run), ("done", "run"), ("n", &made.to_string())]))
 }
 
 pub fn mark_paid(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {

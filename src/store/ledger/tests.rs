@@ -6,6 +6,7 @@ use rusqlite::Connection;
 
 use super::*;
 use crate::store::conversions::{self, Stored};
+use crate::store::payout_runs;
 use crate::store::payouts::{self, Run, RunOutcome, Transition};
 use crate::store::testing::{convert, record, refund};
 use crate::tracking::conversion::{NewConversion, Source, Status};
@@ -53,8 +54,7 @@ pub(super) fn new_conversion(
 
 pub(super) fn run(conn: &Connection, currency: &str, minimum: i64, now: i64) -> Vec<crate::tracking::payout::Payout> {
     let currency = Currency::from_code(currency).unwrap();
-    let candidates = payouts::candidates(conn, currency, minimum).unwrap();
-    match payouts::create_run(&Tx::within(conn), &Run { currency, minimum, run_id: None }, &candidates, now).unwrap() {
+    match payout_runs::at_once(&Tx::within(conn), &Run { currency, minimum, run_id: None }, now).unwrap() {
         RunOutcome::Created(made) => made,
         RunOutcome::Repeated(_) => panic!("no run_id was given"),
     }
@@ -192,17 +192,11 @@ fn a_run_id_makes_a_run_once() {
     let a = convert(&conn, "o1", "ann", "600.00", "USD", 10);
     conversions::decide(&Tx::within(&conn), a, Status::Approved, "t", None, 20).unwrap();
     let request = Run { currency: usd(), minimum: 100, run_id: Some("2026-11".into()) };
-    let candidates = payouts::candidates(&conn, usd(), 100).unwrap();
-    let RunOutcome::Created(first) = payouts::create_run(&Tx::within(&conn), &request, &candidates, 30).unwrap() else {
-        panic!()
-    };
-    let RunOutcome::Repeated(again) = payouts::create_run(&Tx::within(&conn), &request, &candidates, 31).unwrap()
-    else {
-        panic!()
-    };
+    let RunOutcome::Created(first) = payout_runs::at_once(&Tx::within(&conn), &request, 30).unwrap() else { panic!() };
+    let RunOutcome::Repeated(again) = payout_runs::at_once(&Tx::within(&conn), &request, 31).unwrap() else { panic!() };
     assert_eq!(first, again);
     let other = Run { minimum: 200, ..request };
-    assert_eq!(payouts::create_run(&Tx::within(&conn), &other, &candidates, 32).unwrap_err().code, "run_id_conflict");
+    assert_eq!(payout_runs::at_once(&Tx::within(&conn), &other, 32).unwrap_err().code, "run_id_conflict");
 }
 
 /// The backfill of an upgraded database writes exactly what the live code writes: run a history
