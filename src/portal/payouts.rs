@@ -67,16 +67,20 @@ pub fn detail(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
          <h1>Payout #{} {}</h1><p class=\"sub\">Made {}</p>\
          <div class=\"card\"><dl class=\"facts\"><dt>Amount</dt><dd>{}</dd><dt>Paid</dt><dd>{}</dd>\
          <dt>Reference</dt><dd class=\"mono\">{}</dd></dl></div>\
-         <h2>What it pays</h2><div class=\"table\"><table><thead><tr><th>Entry</th><th>When</th><th>What</th>\
-         <th>Order</th><th class=\"num\">Amount</th></tr></thead><tbody>",
+         <h2>What it pays <span class=\"muted\">· {} ledger entries</span></h2><div class=\"table\"><table><thead><tr>\
+         <th>Entry</th><th>When</th><th>What</th><th>Order</th><th class=\"num\">Amount</th></tr></thead><tbody>",
         p.id,
         html::badge(p.status.as_str()),
         html::time(p.created_at),
         html::money(p.currency, p.amount),
         p.paid_at.map(html::time).unwrap_or_else(|| "not yet".into()),
-        p.reference.as_deref().unwrap_or("–")
+        p.reference.as_deref().unwrap_or("–"),
+        payouts::items_count(&ctx.db, p.id)?
     );
-    for item in payouts::items(&ctx.db, p.id)? {
+    let after = req.query("after").and_then(|a| a.parse().ok());
+    let items = payouts::items_page(&ctx.db, p.id, after, PAGE_SIZE)?;
+    let next = (items.len() == PAGE_SIZE).then(|| items.last().map(|(cursor, _)| *cursor)).flatten();
+    for (_, item) in items {
         html!(
             body,
             "<tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"num\">{}</td></tr>",
@@ -87,7 +91,11 @@ pub fn detail(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             html::money(p.currency, item.amount)
         );
     }
-    html!(body, "</tbody></table></div>");
+    html!(body, "</tbody></table></div><div class=\"pager\"><span></span>");
+    if let Some(after) = next {
+        html!(body, "<a class=\"btn\" href=\"/portal/payouts/{}?after={}\">Next page →</a>", p.id, after);
+    }
+    html!(body, "</div>");
     let title = format!("Payout #{}", p.id);
     Ok(Response::html(200, layout::page(req, &title, "/portal/payouts", &Notice::None, &body)))
 }

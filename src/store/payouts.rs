@@ -19,7 +19,7 @@ use crate::store::writer::Tx;
 use crate::tracking::ledger::Kind;
 use crate::tracking::money::Currency;
 pub use crate::tracking::payout::Run;
-use crate::tracking::payout::{self, Item, Payout, Status};
+use crate::tracking::payout::{self, ITEMS_SHOWN, Item, ItemsShown, Payout, Status};
 
 const SELECT: &str = "SELECT p.id, p.run, r.run_id, p.affiliate_id, a.referral_code, a.name, a.payout_email,
                              a.payout_details, p.currency, p.amount, p.status, p.reference, p.created_at, p.paid_at,
@@ -58,25 +58,55 @@ pub fn not_found(id: impl std::fmt::Display) -> Error {
     Error::not_found("not_found", format!("no payout has id {id}"))
 }
 
-/// The entries a payout holds, in ledger order.
-pub fn items(conn: &Connection, payout_id: i64) -> Result<Vec<Item>, Error> {
+/// A page of the entries payout `payout_id` holds, in ledger order, after the entry `after` (a
+/// cursor: the entry's row id, which grows with `seq` in an affiliate's chain), at most `limit`;
+/// each with its cursor. Reads only the page (the primary key of `payout_items` is ordered).
+pub fn items_page(
+    conn: &Connection,
+    payout_id: i64,
+    after: Option<i64>,
+    limit: usize,
+) -> Result<Vec<(i64, Item)>, Error> {
     let mut stmt = conn.prepare_cached(
-        "SELECT l.seq, l.kind, l.conversion_id, v.external_id, l.amount, l.at
+        "SELECT i.entry_id, l.seq, l.kind, l.conversion_id, v.external_id, l.amount, l.at
          FROM payout_items i JOIN ledger_entries l ON l.id = i.entry_id
          LEFT JOIN conversions v ON v.id = l.conversion_id
-         WHERE i.payout_id = ?1 ORDER BY l.seq",
+         WHERE i.payout_id = ?1 AND i.entry_id > coalesce(?2, 0) ORDER BY i.entry_id LIMIT ?3",
     )?;
-    let rows = stmt.query_map([payout_id], |r| {
-        Ok(Item {
-            seq: r.get(0)?,
-            kind: r.get(1)?,
-            conversion_id: r.get(2)?,
-            external_id: r.get(3)?,
-            amount: r.get(4)?,
-            at: r.get(5)?,
-        })
+    let rows = stmt.query_map(params![payout_id, after, limit as i64], |r| {
+        let item = Item {
+            seq: r.get(1)?,
+            kind: r.get(2)?,
+            conversion_id: r.get(3)?,
+            external_id: r.get(4)?,
+            amount: r.get(5)?,
+            at: r.get(6)?,
+        };
+        Ok((r.get(0)?, item))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The first [`ITEMS_SHOWN`] entries payout `payout_id` holds, their number and the cursor of
+/// the rest: what an answer about one payout carries.
+pub fn items_shown(conn: &Connection, payout_id: i64) -> Result<ItemsShown, Error> {
+    let page = items_page(conn, payout_id, None, ITEMS_SHOWN)?;
+    let count = items_count(conn, payout_id)?;
+    let next_cursor = if (page.len() as i64) < count { page.last().map(|(c, _)| *c) } else { None };
+    Ok(ItemsShown { first: page.into_iter().map(|(_, i)| i).collect(), count, next_cursor })
+}
+
+/// How many entries payout `payout_id` holds.
+pub fn items_count(conn: &Connection, payout_id: i64) -> Result<i64, Error> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM payout_items WHERE payout_id = ?1")?
+        .query_row([payout_id], |r| r.get(0))?)
+}
+
+/// Every entry a payout holds, in ledger order: for tests (answers page them).
+#[cfg(test)]
+pub fn items(conn: &Connection, payout_id: i64) -> Result<Vec<Item>, Error> {
+    Ok(items_page(conn, payout_id, None, usize::MAX)?.into_iter().map(|(_, i)| i).collect())
 }
 
 /// Of `conversion_ids`, those whose approved commission a live payout of `affiliate_id` holds
@@ -235,7 +265,7 @@ pub fn mark_paid(conn: &Tx, id: i64, reference: Option<&str>, now: i64) -> Resul
         .execute(params![reference, now, id])?;
     let transition = finish(conn, id, changed, Kind::Paid, now)?;
     if let Transition::Changed(paid) = &transition {
-        let data = crate::shapes::payout(paid, &items(conn, paid.id)?);
+        let data = crate::shapes::payout(paid, &items_shown(conn, paid.id)?);
         super::webhooks::enqueue(conn, crate::tracking::webhook::Event::PayoutPaid, &data, now)?;
     }
     Ok(transition)

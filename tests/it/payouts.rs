@@ -316,9 +316,62 @@ fn a_payout_run_killed_midway_is_finished_by_its_run_id_and_pays_every_entry_onc
     for i in [0, AFFILIATES - 1] {
         assert_eq!(balance(&s, &format!("a{i}"))[0]["in_payouts"], "10.00");
     }
-    // Once complete, the run_id answers with the run and makes nothing.
-    let again = s.post("/api/v1/payouts", &run);
-    assert_eq!((again.status, again.json()["data"].as_array().unwrap().len()), (201, 80));
+    // Once complete, the run_id answers with the run and makes nothing: the run's summary and a
+    // first page of its payouts, continued by the list.
+    let again = s.post("/api/v1/payouts", &run).json();
+    assert_eq!(
+        (&again["run"]["status"], &again["run"]["payouts"], &again["run"]["amount"]),
+        (&json!("complete"), &json!(80), &json!("800.00"))
+    );
+    let mut seen = again["data"].as_array().unwrap().len();
+    assert_eq!(seen, 50, "one page");
+    let run_no = again["run"]["id"].as_i64().unwrap();
+    let rest = s.get(&format!("/api/v1/payouts?run={run_no}&cursor={}", again["next_cursor"].as_str().unwrap())).json();
+    seen += rest["data"].as_array().unwrap().len();
+    assert_eq!((seen, &rest["next_cursor"]), (80, &Value::Null));
     let count: i64 = db.query_row("SELECT count(*) FROM payouts", [], |r| r.get(0)).unwrap();
     assert_eq!(count, 80);
+}
+
+/// A payout's answer stays small however many orders it pays (#25): its first 20 items, their
+/// number and a cursor; `GET /api/v1/payouts/{id}/items` pages the rest in ledger order, and
+/// the admin's payout page shows 50 at a time.
+#[test]
+fn a_payout_of_many_orders_pages_its_items() {
+    let s = Server::start_with(&["--admin-token", crate::admin::TOKEN], &[]);
+    s.seed();
+    for i in 0..55 {
+        approve(&s, convert(&s, &format!("o-{i:02}"), "ann", "10.00"));
+    }
+    let made = s.post("/api/v1/payouts", &json!({"currency": "USD"})).json();
+    assert_eq!((&made["run"]["status"], &made["run"]["payouts"]), (&json!("complete"), &json!(1)));
+    let payout = &made["data"][0];
+    assert_eq!((&payout["amount"], &payout["items_count"]), (&json!("55.00"), &json!(55)));
+    assert_eq!(payout["items"].as_array().unwrap().len(), 20);
+    let id = payout["id"].as_i64().unwrap();
+    assert_eq!(s.get(&format!("/api/v1/payouts/{id}")).json()["items"], payout["items"]);
+
+    let mut orders: Vec<String> =
+        payout["items"].as_array().unwrap().iter().map(|i| i["external_id"].as_str().unwrap().to_string()).collect();
+    let mut cursor = payout["items_next_cursor"].as_str().map(String::from);
+    while let Some(c) = cursor {
+        let page = s.get(&format!("/api/v1/payouts/{id}/items?limit=15&cursor={c}"));
+        assert_eq!(page.status, 200, "{}", page.text());
+        let page = page.json();
+        orders.extend(page["data"].as_array().unwrap().iter().map(|i| i["external_id"].as_str().unwrap().to_string()));
+        cursor = page["next_cursor"].as_str().map(String::from);
+    }
+    assert_eq!(orders, (0..55).map(|i| format!("o-{i:02}")).collect::<Vec<_>>(), "every item once, in ledger order");
+    let all = s.get(&format!("/api/v1/payouts/{id}/items?limit=500")).json();
+    assert_eq!((all["data"].as_array().unwrap().len(), &all["next_cursor"]), (55, &Value::Null));
+    s.get("/api/v1/payouts/999/items").assert_error(404, "not_found");
+    s.get(&format!("/api/v1/payouts/{id}/items?cursor=x")).assert_error(400, "invalid_cursor");
+
+    let session = crate::admin::Session::start(&s);
+    let first = session.get(&s, &format!("/admin/payouts/{id}")).text();
+    assert!(first.contains("55 ledger entries") && first.contains("o-49") && !first.contains("o-50"), "{first}");
+    let next = first.split(&format!("href=\"/admin/payouts/{id}?after=")).nth(1).expect("a next page link");
+    let after = next.split('"').next().unwrap();
+    let second = session.get(&s, &format!("/admin/payouts/{id}?after={after}")).text();
+    assert!(second.contains("o-50") && second.contains("o-54") && !second.contains("o-49"), "{second}");
 }

@@ -178,7 +178,9 @@ pub fn detail(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 fn detail_page(ctx: &Ctx, req: &Req, notice: Notice, status: u16) -> Result<Response, Error> {
     let p = find(ctx, req)?;
-    let items = payouts::items(&ctx.db, p.id)?;
+    let after = req.query("after").and_then(|a| a.parse().ok());
+    let items = payouts::items_page(&ctx.db, p.id, after, PAGE_SIZE)?;
+    let next = views::next_cursor(&items, PAGE_SIZE, |(cursor, _)| cursor.to_string());
     let mut body = fragment!(
         "<p class=\"muted\" style=\"margin:18px 0 0\"><a href=\"/admin/payouts\">Payouts</a> /</p>\
          <div class=\"spread\"><div><h1>Payout #{} {}</h1><p class=\"sub\">{} to <a href=\"/admin/affiliates/{}\">{}</a> · \
@@ -199,10 +201,12 @@ fn detail_page(ctx: &Ctx, req: &Req, notice: Notice, status: u16) -> Result<Resp
     );
     html!(
         body,
-        "<h2>What it pays</h2><div class=\"table\"><table><thead><tr><th class=\"num\">Ledger entry</th><th>Kind</th>\
-         <th>Order</th><th>When</th><th class=\"num\">Amount</th></tr></thead><tbody>"
+        "<h2>What it pays <span class=\"muted\">· {} ledger entries</span></h2><div class=\"table\"><table><thead><tr>\
+         <th class=\"num\">Ledger entry</th><th>Kind</th><th>Order</th><th>When</th><th class=\"num\">Amount</th></tr>\
+         </thead><tbody>",
+        payouts::items_count(&ctx.db, p.id)?
     );
-    for i in &items {
+    for (_, i) in &items {
         html!(
             body,
             "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
@@ -213,7 +217,11 @@ fn detail_page(ctx: &Ctx, req: &Req, notice: Notice, status: u16) -> Result<Resp
             html::money(p.currency, i.amount)
         );
     }
-    html!(body, "</tbody></table></div>");
+    html!(
+        body,
+        "</tbody></table></div><div class=\"pager\"><span></span>{}</div>",
+        next_link(req, &format!("/admin/payouts/{}", p.id), "after", next)
+    );
     let title = format!("Payout #{}", p.id);
     Ok(Response::html(status, layout::page(req, &title, "/admin/payouts", &notice, &body)))
 }
