@@ -268,3 +268,25 @@ fn a_release_1_database_gets_namespaces_and_ids_that_only_grow() {
     live.assert_error(409, "duplicate_external_id");
     assert_eq!(live.json()["conversion"]["test"], false, "the live order of release 1 answers for its namespace");
 }
+
+/// The balances of a release-1 database are built from its (backfilled) ledger by the migration
+/// that brought the rollup, and `affiliated check` finds them adding up to every entry.
+#[test]
+fn a_release_1_database_gets_balances_that_add_up_to_its_ledger() {
+    let release_1 = fixture();
+    let s = Server::start_on(Some(&release_1.path), &[], &[]);
+    let entries: i64 = s.sql().query_row("SELECT count(*) FROM ledger_entries", [], |r| r.get(0)).unwrap();
+    let affiliates: i64 =
+        s.sql().query_row("SELECT count(DISTINCT affiliate_id) FROM ledger_entries", [], |r| r.get(0)).unwrap();
+    assert!(entries > 10, "the fixture has a ledger: {entries} entries");
+    let out = std::process::Command::new(crate::support::bin())
+        .args(["check", "--db", s.db_path().to_str().unwrap(), "--listen", &s.addr.to_string()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        said.contains(&format!("ok: the balances add up to the ledger ({affiliates} affiliates, {entries} entries)")),
+        "{said}"
+    );
+}
