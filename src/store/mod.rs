@@ -35,6 +35,7 @@ pub mod reports;
 pub mod retention;
 pub mod sessions;
 pub mod settings;
+pub mod space;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod webhook_deliveries;
@@ -102,6 +103,15 @@ pub fn open_writer_with(
     file::prepare(path)?;
     let conn = Connection::open(path).map_err(|e| format!("while opening the database {}: {e}", path.display()))?;
     configure(&conn, sync).map_err(|e| format!("while configuring the database {}: {e}", path.display()))?;
+    // A new file gives freed pages back (`space.rs`); the mode can only be chosen before the
+    // file's first page is written, which switching to WAL does.
+    let pages: i64 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .map_err(|e| format!("while reading the database {}: {e}", path.display()))?;
+    if pages == 0 {
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(|e| format!("while configuring the database {}: {e}", path.display()))?;
+    }
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(|e| format!("while switching {} to WAL: {e}", path.display()))?;
