@@ -131,6 +131,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
 
 /// Runs the server until SIGTERM/SIGINT (Ok) or a fatal error (Err).
 fn serve(mut config: Serve) -> Result<(), String> {
+    crate::alloc::tune();
     let listener = server::bind(config.listen, config.socket_timeout)?;
     let local = listener.local_addr().map_err(|e| format!("while reading the listening address: {e}"))?;
     if config.public_url_is_default {
@@ -190,6 +191,8 @@ fn serve(mut config: Serve) -> Result<(), String> {
     }
     .spawn()
     .map_err(|e| format!("while starting the retention sweeper: {e}"))?;
+    let releaser = crate::alloc::spawn_releaser(stopping.clone())
+        .map_err(|e| format!("while starting the memory release thread: {e}"))?;
     drop(writer);
 
     for line in banner(&config, local) {
@@ -213,6 +216,7 @@ fn serve(mut config: Serve) -> Result<(), String> {
     let stopped = http.stop();
     let _ = outbox.join();
     let _ = sweeper.join();
+    let _ = releaser.join();
     if let Some((wal, thread)) = checkpointer {
         wal.stop();
         let _ = thread.join();

@@ -27,6 +27,7 @@ mod install;
 mod links;
 mod logins;
 mod logs;
+mod memory;
 mod namespaces;
 mod openapi;
 mod ops_docs;
