@@ -132,6 +132,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
 /// Runs the server until SIGTERM/SIGINT (Ok) or a fatal error (Err).
 fn serve(mut config: Serve) -> Result<(), String> {
     crate::alloc::tune();
+    store::limit_memory();
     let listener = server::bind(config.listen, config.socket_timeout)?;
     let local = listener.local_addr().map_err(|e| format!("while reading the listening address: {e}"))?;
     if config.public_url_is_default {
