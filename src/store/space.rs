@@ -59,7 +59,8 @@ pub struct Given {
 /// batch of deletes, while the free list holds only what that batch freed.
 pub fn give_back(conn: &Connection, pages: u32) -> Result<Given, Error> {
     let free = free_pages(conn)?;
-    if free == 0 || mode(conn)? != Mode::Incremental {
+    // (SQLite reads a count of 0 as "every free page": never what a bounded step means.)
+    if pages == 0 || free == 0 || mode(conn)? != Mode::Incremental {
         return Ok(Given { pages: 0, left: free });
     }
     // The pragma frees one page per step (a result row each).
