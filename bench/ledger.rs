@@ -9,6 +9,7 @@ use affiliated::store::{
     self,
     conversions::{self, Prepared},
     ledger, payouts,
+    writer::direct,
 };
 use affiliated::tracking::{
     attribution::Keys,
@@ -42,31 +43,35 @@ fn main() {
     // 1. conversions + approvals, 500 per transaction (like the writer's group commit)
     let t = Instant::now();
     for chunk in 0..(n / 500) {
-        conn.execute_batch("BEGIN").unwrap();
-        for j in 0..500 {
-            let i = chunk * 500 + j;
-            let new = NewConversion {
-                external_id: format!("o{i}"),
-                kind: "sale".into(),
-                amount: Some("100.00".into()),
-                currency: None,
-                keys: Keys { referral_code: Some(format!("a{}", i % affiliates)), ..Keys::default() },
-                source: Source::Api,
-                actor: "b".into(),
-                test: false,
-                customer_email: None,
-                details: Default::default(),
-                type_rate_only: false,
-            };
-            let Prepared::Row(row) = conversions::prepare(&conn, new, &Default::default(), 1000 + i as i64).unwrap()
-            else {
-                panic!()
-            };
-            let stored = conversions::insert(&conn, &row, 1000 + i as i64).unwrap();
-            let conversions::Stored::Created(c) = stored else { panic!() };
-            conversions::decide(&conn, c.id, Status::Approved, "b", None, 2000 + i as i64).unwrap();
-        }
-        conn.execute_batch("COMMIT").unwrap();
+        direct(&conn, |tx| {
+            for j in 0..500 {
+                let i = chunk * 500 + j;
+                let new = NewConversion {
+                    external_id: format!("o{i}"),
+                    kind: "sale".into(),
+                    amount: Some("100.00".into()),
+                    currency: None,
+                    keys: Keys { referral_code: Some(format!("a{}", i % affiliates)), ..Keys::default() },
+                    source: Source::Api,
+                    actor: "b".into(),
+                    test: false,
+                    customer_email: None,
+                    details: Default::default(),
+                    type_rate_only: false,
+                };
+                let Prepared::Row(row) =
+                    conversions::prepare(&conn, new, &Default::default(), 1000 + i as i64).unwrap()
+                else {
+                    panic!()
+                };
+                let stored = conversions::insert(tx, &row, 1000 + i as i64).unwrap();
+                let conversions::Stored::Created(c) = stored else { panic!() };
+                conversions::decide(tx, c.id, Status::Approved, "b", None, 2000 + i as i64).unwrap();
+            }
+            Ok::<_, ()>(())
+        })
+        .unwrap()
+        .unwrap();
     }
     let total = t.elapsed();
     println!(
@@ -76,22 +81,24 @@ fn main() {
     );
     // 2. ledger append alone, 20k entries
     let t = Instant::now();
-    conn.execute_batch("BEGIN").unwrap();
-    for i in 0..20_000i64 {
-        ledger::append(
-            &conn,
-            &ledger::NewEntry {
-                affiliate_id: 1 + i % 1000,
-                kind: Kind::Created,
-                subject: ledger::Subject::Conversion { id: 1 + i % n as i64, order_id: "x" },
-                currency: usd,
-                amount: 1,
-            },
-            5,
-        )
-        .unwrap();
-    }
-    conn.execute_batch("ROLLBACK").unwrap();
+    // Rolled back afterwards (the closure fails on purpose): the entries are only timed.
+    let _ = direct(&conn, |tx| {
+        for i in 0..20_000i64 {
+            ledger::append(
+                tx,
+                &ledger::NewEntry {
+                    affiliate_id: 1 + i % 1000,
+                    kind: Kind::Created,
+                    subject: ledger::Subject::Conversion { id: 1 + i % n as i64, order_id: "x" },
+                    currency: usd,
+                    amount: 1,
+                },
+                5,
+            )
+            .unwrap();
+        }
+        Err::<(), ()>(())
+    });
     println!("ledger::append alone: {:.1} µs per entry", t.elapsed().as_secs_f64() * 1e6 / 20_000.0);
     let entries: i64 = conn.query_row("SELECT count(*) FROM ledger_entries", [], |r| r.get(0)).unwrap();
     // 3. payout run
@@ -99,9 +106,8 @@ fn main() {
     let cands = payouts::candidates(&conn, usd, 0).unwrap();
     let read = t.elapsed();
     let t = Instant::now();
-    conn.execute_batch("BEGIN").unwrap();
-    let out = payouts::create_run(&conn, &payouts::Run { currency: usd, minimum: 0, run_id: None }, &cands, 9).unwrap();
-    conn.execute_batch("COMMIT").unwrap();
+    let run = payouts::Run { currency: usd, minimum: 0, run_id: None };
+    let out = direct(&conn, |tx| payouts::create_run(tx, &run, &cands, 9)).unwrap().unwrap();
     let made = match out {
         payouts::RunOutcome::Created(m) => m.len(),
         _ => 0,

@@ -34,6 +34,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use affiliated::store::writer::direct;
 use affiliated::store::{self, clicks};
 use support::{KEY, Resp, Rng, arg, arg_or, default_bin, format_request, read_response, spawn_server};
 
@@ -355,37 +356,40 @@ fn write_clicks(db: &Path, plan: &Plan) -> Result<Vec<String>, String> {
     let mut convertible = Vec::new();
     let mut i = 0;
     while i < plan.clicks {
-        conn.execute_batch("BEGIN").map_err(|e| e.to_string())?;
-        for _ in 0..2000.min(plan.clicks - i) {
-            let at = start + (i as i64 * span) / plan.clicks as i64;
-            let who = weights.pick(&mut rng);
-            let r = rng.next() as usize;
-            let click = clicks::NewClick {
-                affiliate_id: by_index[who],
-                offer_id: offers[if r % 10 < 8 { 0 } else { 1 + r % (offers.len() - 1) }],
-                session_id: (i % 3 == 0).then(|| format!("sess-{i}")),
-                landing_url: None,
-                referrer: referrers[r % referrers.len()].map(str::to_string),
-                user_agent: Some(agents[(r >> 8) % agents.len()].to_string()),
-                ip: Some(format!("{}.{}.{}.0", (r >> 16) % 223 + 1, (r >> 24) % 256, (r >> 32) % 256)),
-                source: Some("link".into()),
-                subs: [
-                    subs[(r >> 40) % subs.len()].map(str::to_string),
-                    (i % 2 == 0).then(|| (i % 400).to_string()),
-                    None,
-                    None,
-                    None,
-                ],
-                ..clicks::NewClick::default()
-            };
-            let id = clicks::new_id(at);
-            clicks::insert(&conn, &id, &click, at).map_err(|e| format!("inserting a click: {e:?}"))?;
-            if at >= convertible_from && i % 8 == 0 {
-                convertible.push(id);
+        let batch = 2000.min(plan.clicks - i);
+        direct(&conn, |tx| -> Result<(), String> {
+            for _ in 0..batch {
+                let at = start + (i as i64 * span) / plan.clicks as i64;
+                let who = weights.pick(&mut rng);
+                let r = rng.next() as usize;
+                let click = clicks::NewClick {
+                    affiliate_id: by_index[who],
+                    offer_id: offers[if r % 10 < 8 { 0 } else { 1 + r % (offers.len() - 1) }],
+                    session_id: (i % 3 == 0).then(|| format!("sess-{i}")),
+                    landing_url: None,
+                    referrer: referrers[r % referrers.len()].map(str::to_string),
+                    user_agent: Some(agents[(r >> 8) % agents.len()].to_string()),
+                    ip: Some(format!("{}.{}.{}.0", (r >> 16) % 223 + 1, (r >> 24) % 256, (r >> 32) % 256)),
+                    source: Some("link".into()),
+                    subs: [
+                        subs[(r >> 40) % subs.len()].map(str::to_string),
+                        (i % 2 == 0).then(|| (i % 400).to_string()),
+                        None,
+                        None,
+                        None,
+                    ],
+                    ..clicks::NewClick::default()
+                };
+                let id = clicks::new_id(at);
+                clicks::insert(tx, &id, &click, at).map_err(|e| format!("inserting a click: {e:?}"))?;
+                if at >= convertible_from && i % 8 == 0 {
+                    convertible.push(id);
+                }
+                i += 1;
             }
-            i += 1;
-        }
-        conn.execute_batch("COMMIT").map_err(|e| e.to_string())?;
+            Ok(())
+        })
+        .map_err(|e| format!("{e:?}"))??;
     }
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(|e| e.to_string())?;
     for k in (1..convertible.len()).rev() {

@@ -130,10 +130,9 @@ pub fn spawn_releaser(stopping: Arc<AtomicBool>) -> std::io::Result<JoinHandle<(
             let started = std::time::Instant::now();
             if let Some(freed) = releaser.release() {
                 log::debug!(
-                    "gave the {} MiB freed since the last time back to the kernel in {:.1} ms (SQLite holds {} MiB)",
+                    "gave the {} MiB freed since the last time back to the kernel in {:.1} ms",
                     freed >> 20,
-                    started.elapsed().as_secs_f64() * 1e3,
-                    crate::store::memory_used() >> 20
+                    started.elapsed().as_secs_f64() * 1e3
                 );
             }
         }

@@ -17,7 +17,9 @@ pub fn init() {
     // tiny_http logs its accept loop's end at error level, which is our own shutdown; the
     // failure cases it reports are handled (and logged) by the server itself.
     let mut builder = env_logger::Builder::new();
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    // The variable and its default are declared with the server's options (`config::RUST_LOG`).
+    let declared = &crate::config::RUST_LOG.opt;
+    let filter = std::env::var(declared.env.unwrap_or_default()).unwrap_or_else(|_| declared.default_text().into());
     builder.parse_filters(&filter);
     if !filter.contains("tiny_http") {
         builder.filter_module("tiny_http", log::LevelFilter::Off);

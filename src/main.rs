@@ -27,8 +27,11 @@ On the server machine:
   install       set up systemd units, the env file and the proxy site for a domain
   restore       put a backup back as the database, with its key, token and erasures
 
-Run `affiliated <COMMAND> --help` for a command's options. Every option also reads an
-AFFILIATED_* environment variable; a flag wins over the environment.
+Run `affiliated <COMMAND> --help` for a command's options. An option that also reads an
+environment variable names it there in brackets ([AFFILIATED_DB, default affiliated.db]); a
+flag wins over the environment. These are flags only: keys --label and --test, backup --keep,
+postback-url --rotate, verify-statement --public-key, --previous and --key-url, restore
+--erasure-log, install --domain, --proxy, --root, --dry-run and --from-backup.
 ";
 
 fn main() -> ExitCode {

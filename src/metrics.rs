@@ -66,8 +66,16 @@ impl Metrics {
 
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::with_capacity(4096);
+        self.render_requests(&mut out);
+        self.render_counters(&mut out);
+        render_gauges(&mut out, gauges);
+        out
+    }
+
+    /// Requests by route and status, and their durations.
+    fn render_requests(&self, out: &mut String) {
         let r = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        header(&mut out, "affiliated_http_requests_total", "counter", "HTTP requests by route pattern and status.");
+        header(out, "affiliated_http_requests_total", "counter", "HTTP requests by route pattern and status.");
         for ((method, route, status), n) in &r.totals {
             let _ = writeln!(
                 out,
@@ -75,7 +83,7 @@ impl Metrics {
             );
         }
         header(
-            &mut out,
+            out,
             "affiliated_http_request_duration_seconds",
             "histogram",
             "Time from reading a request to writing its response.",
@@ -97,29 +105,32 @@ impl Metrics {
             let _ = writeln!(out, "affiliated_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
             let _ = writeln!(out, "affiliated_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
         }
-        drop(r);
+    }
+
+    /// What the server counted: clicks, redirects, conversions, sweeps.
+    fn render_counters(&self, out: &mut String) {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        counter(&mut out, "affiliated_clicks_total", "Clicks recorded (committed).", load(&self.clicks));
+        counter(out, "affiliated_clicks_total", "Clicks recorded (committed).", load(&self.clicks));
         counter(
-            &mut out,
+            out,
             "affiliated_redirects_without_click_total",
             "Tracking-link visits redirected without a recorded click (unknown code, paused affiliate or offer, or a storage failure).",
             load(&self.redirects_without_click),
         );
         counter(
-            &mut out,
+            out,
             "affiliated_bot_visits_total",
             "Tracking-link and click-snippet visits by crawlers, previewers or clients without a user agent: no click.",
             load(&self.bot_visits),
         );
         counter(
-            &mut out,
+            out,
             "affiliated_clicks_flagged_total",
             "Clicks recorded with the click_flood flag.",
             load(&self.clicks_flagged),
         );
         header(
-            &mut out,
+            out,
             "affiliated_conversions_total",
             "counter",
             "Conversions created, and status changes, by resulting status.",
@@ -133,43 +144,41 @@ impl Metrics {
             let _ = writeln!(out, "affiliated_conversions_total{{status=\"{status}\"}} {}", load(value));
         }
         counter(
-            &mut out,
+            out,
             "affiliated_conversions_duplicate_total",
             "Conversion reports refused as duplicates of a stored order (409).",
             load(&self.conversions_duplicate),
         );
         counter(
-            &mut out,
+            out,
             "affiliated_conversions_replaced_total",
             "Pixel conversions taken over by a server-side report of the same order.",
             load(&self.conversions_replaced),
         );
         counter(
-            &mut out,
+            out,
             "affiliated_sweeper_deleted_total",
             "Unconverted clicks deleted by the retention sweeper.",
             load(&self.sweeper_deleted),
         );
-        counter(&mut out, "affiliated_sweeper_runs_total", "Completed retention sweeps.", load(&self.sweeper_runs));
-        gauge(&mut out, "affiliated_database_bytes", "Size of the main database file.", gauges.database_bytes);
-        gauge(&mut out, "affiliated_database_wal_bytes", "Size of the write-ahead log.", gauges.wal_bytes);
-        counter(
-            &mut out,
-            "affiliated_writer_transactions_total",
-            "Write transactions (group commits).",
-            gauges.writer_batches,
-        );
-        counter(&mut out, "affiliated_writer_jobs_total", "Writes carried by those transactions.", gauges.writer_jobs);
-        counter(
-            &mut out,
-            "affiliated_writer_failed_commits_total",
-            "Write transactions that failed and were rolled back.",
-            gauges.writer_failed_commits,
-        );
-        for &(name, help, is_counter, value) in &gauges.extra {
-            if is_counter { counter(&mut out, name, help, value) } else { gauge(&mut out, name, help, value) }
-        }
-        out
+        counter(out, "affiliated_sweeper_runs_total", "Completed retention sweeps.", load(&self.sweeper_runs));
+    }
+}
+
+/// What the caller measured at the moment of the scrape: files, the writer, the rest.
+fn render_gauges(out: &mut String, gauges: &Gauges) {
+    gauge(out, "affiliated_database_bytes", "Size of the main database file.", gauges.database_bytes);
+    gauge(out, "affiliated_database_wal_bytes", "Size of the write-ahead log.", gauges.wal_bytes);
+    counter(out, "affiliated_writer_transactions_total", "Write transactions (group commits).", gauges.writer_batches);
+    counter(out, "affiliated_writer_jobs_total", "Writes carried by those transactions.", gauges.writer_jobs);
+    counter(
+        out,
+        "affiliated_writer_failed_commits_total",
+        "Write transactions that failed and were rolled back.",
+        gauges.writer_failed_commits,
+    );
+    for &(name, help, is_counter, value) in &gauges.extra {
+        if is_counter { counter(out, name, help, value) } else { gauge(out, name, help, value) }
     }
 }
 

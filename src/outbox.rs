@@ -206,7 +206,7 @@ impl lane::Source for Postbacks {
     fn send(&self, o: Outgoing) {
         let d = &o.delivery;
         let outcome = attempt(&self.agent, &d.url, o.secret.as_deref(), o.head.as_deref(), d.test);
-        let what = format!("postback {} ({} for {})", d.id, d.event, d.referral_code);
+        let what = format!("postback {} ({} for {})", d.id, d.event.as_str(), d.referral_code);
         finish(&self.writer, Outbox::Postbacks, d.id, &what, d.progress.attempts + 1, outcome);
     }
 }

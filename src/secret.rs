@@ -76,6 +76,28 @@ impl std::fmt::Debug for Key {
     }
 }
 
+/// A secret given to the process (an API key, a token, a signing secret). Its `Debug` shows
+/// nothing of it, so a configuration printed whole (`{:?}`) never leaks one; [`Redacted::expose`]
+/// is the one way to its text, which keeps every use of it visible in the code.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted(String);
+
+impl Redacted {
+    pub fn new(text: String) -> Redacted {
+        Redacted(text)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Redacted(…)")
+    }
+}
+
 /// The key in the file at `path` (a `header` line, then `key <standard base64>`): `Ok(None)` if
 /// there is no such file, `Err` if it cannot be read or holds no valid key.
 pub fn read_key_file(path: &std::path::Path, header: &str) -> Result<Option<Key>, String> {

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use crate::error::Error;
 use crate::store::{affiliates, ledger};
@@ -57,11 +57,11 @@ pub fn load(db: &Path) -> Result<Key, String> {
 
 /// Makes sure the key file exists (making a key on first start) and that the database knows its
 /// public key. Returns a warning for the log when a key had to be made for a database that had
-/// been signing with another one (restored without its key file).
+/// been signing with another one (restored without its key file). A step of `serve`'s start-up,
+/// before the writer thread exists: it records the key in a transaction of its own
+/// (`store::writer::direct`).
 pub fn ensure(conn: &Connection, db: &Path, now: i64) -> Result<Option<String>, String> {
-    let known: Option<String> = conn
-        .query_row("SELECT value FROM settings WHERE name = ?1", [SETTING], |r| r.get(0))
-        .optional()
+    let known = crate::store::settings::get(conn, SETTING)
         .map_err(|e| format!("while reading the statement key setting: {e}"))?;
     let file = path(db);
     let (key, made) = if file.exists() {
@@ -75,11 +75,9 @@ pub fn ensure(conn: &Connection, db: &Path, now: i64) -> Result<Option<String>, 
             .map_err(|e| format!("while writing the statement key {}: {e}", file.display()))?;
         (load(db)?, true)
     };
-    conn.execute(
-        "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        [SETTING, &key.public_key],
-    )
-    .map_err(|e| format!("while recording the statement key: {e}"))?;
+    crate::store::writer::direct(conn, |tx| crate::store::settings::set(tx, SETTING, &key.public_key))
+        .and_then(|recorded| recorded)
+        .map_err(|e| format!("while recording the statement key: {e}"))?;
     Ok(match (known, made) {
         (Some(old), _) if old != key.public_key => Some(format!(
             "statements are now signed with the key in {} ({}), not the key this database used before ({old}); \

@@ -1,7 +1,7 @@
 //! Request-line and form parsing: any URL and any form body become a request without panicking.
 #![no_main]
 
-use affiliated::http::request::{Headers, Method, Req};
+use affiliated::transport::request::{Headers, Method, Req};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -11,5 +11,5 @@ fuzz_target!(|data: &[u8]| {
         let _ = req.query(name);
     }
     let _ = form_urlencoded::parse(data).count();
-    let _ = affiliated::http::router::find(Method::Get, &req.path);
+    let _ = affiliated::routes::find(Method::Get, &req.path);
 });

@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use super::{Failure, Outcome};
-use crate::config::{Args, DB, Opt};
+use crate::config::{Args, Opt, SERVER_DB};
 
-pub const HELP: &str = "\
+const ABOUT: &str = "\
 Write a backup while the server keeps running: one file that holds a consistent copy of the
 database and everything beside it that a new machine needs (the statement signing key, the
 postback token, the erasure log, the initial API key and admin token while they exist), plus
@@ -20,20 +20,23 @@ before it gets its name. Exits non-zero on any failure (including a failed pruni
 Usage:
   affiliated backup [--db PATH] FILE            write the backup to FILE (must not exist)
   affiliated backup [--db PATH] [--keep N] DIR  write DIR/affiliated-YYYYMMDDTHHMMSSZ.db
+";
 
-Options:
-  --db PATH   the server's SQLite database file
-              [AFFILIATED_DB, default ./affiliated.db]
-  --keep N    with a directory: after a successful backup, delete the oldest
-              affiliated-YYYYMMDDTHHMMSSZ.db snapshots in it so that the
-              newest N remain (older plain copies included)
-
+const NOTES: &str = "\
 A directory that does not exist yet is created (mode 0700) when --keep is given or the path
 ends with /. The backup is mode 0600: it holds the secrets a stolen database does not (see
 docs/operations.md). Put it back with `affiliated restore BACKUP`.
 ";
 
-const KEEP: Opt = Opt::flag_only("keep");
+const KEEP: Opt = Opt::flag_only("keep").takes("N").help(
+    "with a directory: after a successful backup, delete the oldest affiliated-YYYYMMDDTHHMMSSZ.db snapshots \
+     in it so that the newest N remain (older plain copies included)",
+);
+const OPTIONS: &[Opt] = &[SERVER_DB, KEEP];
+
+pub fn help() -> String {
+    crate::config::help::render(ABOUT, OPTIONS, NOTES)
+}
 
 /// `affiliated-` + `YYYYMMDDTHHMMSSZ` + `.db`.
 const PREFIX: &str = "affiliated-";
@@ -41,9 +44,9 @@ const SUFFIX: &str = ".db";
 use crate::store::backup::STAMP_FORMAT;
 
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
-    let args = Args::parse(parser, &[DB, KEEP]).map_err(Failure::usage)?;
+    let args = Args::parse(parser, OPTIONS).map_err(Failure::usage)?;
     if args.help {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(());
     }
     let out = match args.positionals.as_slice() {

@@ -10,17 +10,22 @@ use rusqlite::Connection;
 
 use crate::config::Serve;
 use crate::secret;
+use crate::secret::Redacted;
 use crate::store::sessions::{self, TokenSource};
+use crate::store::writer::direct;
 use crate::store::{self, keys, postbacks};
 
 /// Runs every start-up step on the writer connection, before the writer thread takes it, and
-/// records the admin token in use in `config`.
+/// records the admin token in use in `config`. Each write is a transaction of its own
+/// (`store::writer::direct`): there is no writer thread yet.
 pub fn prepare(conn: &Connection, config: &mut Serve) -> Result<(), String> {
     api_key(conn, config)?;
     config.admin_token_sha256 = admin_token(conn, config)?;
     config.device_key = Some(device_key(&config.db)?);
     let now = crate::clock::now_ms();
-    if let Some(message) = postbacks::ensure(conn, &config.db, config.postback_token.as_deref(), now)? {
+    let configured = config.postback_token.as_ref().map(Redacted::expose);
+    let ensured = direct(conn, |tx| postbacks::ensure(tx, &config.db, configured, now)).map_err(|e| e.to_string())?;
+    if let Some(message) = ensured? {
         log::warn!("{message}");
     }
     if let Some(message) = crate::statements::ensure(conn, &config.db, now)? {
@@ -50,7 +55,8 @@ pub fn prepare(conn: &Connection, config: &mut Serve) -> Result<(), String> {
 /// that the operator reads from a file next to the database (never from the log).
 fn api_key(conn: &Connection, config: &Serve) -> Result<(), String> {
     let now = crate::clock::now_ms();
-    let env_key = keys::sync_env_key(conn, config.api_key.as_deref(), now)
+    let env_key = direct(conn, |tx| keys::sync_env_key(tx, config.api_key.as_ref().map(Redacted::expose), now))
+        .and_then(|synced| synced)
         .map_err(|e| format!("while storing the API key: {e}"))?;
     if env_key == keys::EnvKey::Revoked {
         log::warn!("AFFILIATED_API_KEY names a key revoked with `affiliated keys revoke`; it is not accepted");
@@ -62,10 +68,11 @@ fn api_key(conn: &Connection, config: &Serve) -> Result<(), String> {
         }
         return Ok(());
     }
-    let (id, key) =
-        keys::create(conn, "initial", "initial", false, now).map_err(|e| format!("while creating an API key: {e}"))?;
+    let (id, key) = direct(conn, |tx| keys::create(tx, "initial", "initial", false, now))
+        .and_then(|created| created)
+        .map_err(|e| format!("while creating an API key: {e}"))?;
     if let Err(e) = crate::secret::write_private_file(&path, &format!("{key}\n")) {
-        let _ = keys::revoke(conn, id, now);
+        let _ = direct(conn, |tx| keys::revoke(tx, id, now));
         return Err(format!("while writing the initial API key to {}: {e}", path.display()));
     }
     log::warn!(
@@ -86,7 +93,8 @@ fn admin_token(conn: &Connection, config: &Serve) -> Result<Option<[u8; 32]>, St
     }
     let now = crate::clock::now_ms();
     let record = |token: &str, source| {
-        let ended = sessions::set_admin_token(conn, token, source, now)
+        let ended = direct(conn, |tx| sessions::set_admin_token(tx, token, source, now))
+            .and_then(|ended| ended)
             .map_err(|e| format!("while storing the admin token's hash: {e}"))?;
         if ended > 0 {
             log::info!("the admin token changed, so {ended} admin session(s) opened with the old one ended");
@@ -94,7 +102,7 @@ fn admin_token(conn: &Connection, config: &Serve) -> Result<Option<[u8; 32]>, St
         Ok::<_, String>(Some(secret::sha256(token.as_bytes())))
     };
     if let Some(token) = &config.admin_token {
-        return record(token, TokenSource::Configured);
+        return record(token.expose(), TokenSource::Configured);
     }
     let stored = sessions::admin_token(conn).map_err(|e| format!("while reading the admin token's hash: {e}"))?;
     let path = initial_admin_token_path(&config.db);
@@ -122,12 +130,12 @@ fn admin_token(conn: &Connection, config: &Serve) -> Result<Option<[u8; 32]>, St
     Ok(sha256)
 }
 
-/// The key that signs device cookies (`http::device`): the one in `<db>.device-key`, or a new
+/// The key that signs device cookies (`web::device`): the one in `<db>.device-key`, or a new
 /// one written there. A damaged file is replaced: the only cost of a new key is that browsers
 /// count as new ones until their next login.
 fn device_key(db: &Path) -> Result<secret::Key, String> {
     let path = device_key_path(db);
-    let header = crate::http::device::KEY_FILE_HEADER;
+    let header = crate::web::device::KEY_FILE_HEADER;
     match secret::read_key_file(&path, header) {
         Ok(Some(key)) => return Ok(key),
         Ok(None) => log::info!("made the device cookie key in {}", path.display()),

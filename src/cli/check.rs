@@ -7,26 +7,26 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use super::{Failure, Outcome};
-use crate::config::{Args, DB, LISTEN};
+use crate::config::{Args, LISTEN, Opt, SERVER_DB};
 
-pub const HELP: &str = "\
+const ABOUT: &str = "\
 Exit 0 if a running server answers GET /healthz with 200 and the balances kept in
 its database add up to its ledger's entries; 1 otherwise (also when its database
 file is not where --db says). Reads the whole ledger once.
 
 Usage: affiliated check [--db PATH] [--listen ADDR]
-
-Options:
-  --db PATH      the server's SQLite database file
-                 [AFFILIATED_DB, default ./affiliated.db]
-  --listen ADDR  where the server listens
-                 [AFFILIATED_LISTEN, default 127.0.0.1:8080]
 ";
 
+const OPTIONS: &[Opt] = &[SERVER_DB, LISTEN.opt.help("where the server listens")];
+
+pub fn help() -> String {
+    crate::config::help::render(ABOUT, OPTIONS, "")
+}
+
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
-    let args = Args::parse(parser, &[DB, LISTEN]).map_err(Failure::usage)?;
+    let args = Args::parse(parser, OPTIONS).map_err(Failure::usage)?;
     if args.help {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(());
     }
     if let Some(extra) = args.positionals.first() {

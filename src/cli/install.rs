@@ -17,7 +17,7 @@ use apply::{Existing, Item, Root};
 use super::{Failure, Outcome};
 use crate::config::{Args, Opt};
 
-pub const HELP: &str = "\
+const ABOUT: &str = "\
 Set up this machine to run affiliated behind a TLS reverse proxy, as root, without a Rust
 toolchain: copy this binary to /usr/local/bin/affiliated, write the systemd units, write
 /etc/affiliated/affiliated.env (mode 0600) with a generated API key and admin token and
@@ -27,29 +27,34 @@ file (and its secrets) and proxy files edited by hand, and says what it kept.
 
 Usage: affiliated install --domain DOMAIN [--proxy caddy|nginx] [--root DIR] [--dry-run]
                           [--from-backup BACKUP]
+";
 
-Options:
-  --domain DOMAIN       the public host name tracking links use (its DNS must
-                        point here for the certificate)
-  --proxy caddy|nginx   which reverse proxy's site to write [default caddy]
-  --root DIR            write everything under DIR instead of / and run nothing
-                        (no systemctl): to check the result, or to build an image
-  --dry-run             print every file it would write (secrets masked) and
-                        write nothing
-  --from-backup BACKUP  on a new machine: write the env file from the settings
-                        that BACKUP (written by `affiliated backup` under the
-                        backup timer) ran with, instead of generating secrets;
-                        then restore the database with `affiliated restore`
-
+const NOTES: &str = "\
 There is no system user to create: the units run as a dynamic user that systemd makes while
 they run. See docs/operations.md, Install.
 ";
 
-const DOMAIN: Opt = Opt::flag_only("domain");
-const PROXY: Opt = Opt::flag_only("proxy");
-const ROOT: Opt = Opt::flag_only("root");
-const DRY_RUN: Opt = Opt::switch_only("dry-run");
-const FROM_BACKUP: Opt = Opt::flag_only("from-backup");
+const DOMAIN: Opt = Opt::flag_only("domain")
+    .takes("DOMAIN")
+    .help("the public host name tracking links use (its DNS must point here for the certificate)");
+const PROXY: Opt =
+    Opt::flag_only("proxy").takes("caddy|nginx").defaults_to("caddy").help("which reverse proxy's site to write");
+const ROOT: Opt = Opt::flag_only("root").takes("DIR").help(
+    "write everything under DIR instead of / and run nothing (no systemctl): to check the result, or to build \
+     an image",
+);
+const DRY_RUN: Opt =
+    Opt::switch_only("dry-run").help("print every file it would write (secrets masked) and write nothing");
+const FROM_BACKUP: Opt = Opt::flag_only("from-backup").takes("BACKUP").help(
+    "on a new machine: write the env file from the settings that BACKUP (written by `affiliated backup` under \
+     the backup timer) ran with, instead of generating secrets; then restore the database with `affiliated \
+     restore`",
+);
+const OPTIONS: &[Opt] = &[DOMAIN, PROXY, ROOT, DRY_RUN, FROM_BACKUP];
+
+pub fn help() -> String {
+    crate::config::help::render(ABOUT, OPTIONS, NOTES)
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Proxy {
@@ -63,9 +68,9 @@ const UNITS: &str = "/etc/systemd/system";
 const NGINX_SITE: &str = "/etc/nginx/sites-available/affiliated";
 
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
-    let args = Args::parse(parser, &[DOMAIN, PROXY, ROOT, DRY_RUN, FROM_BACKUP]).map_err(Failure::usage)?;
+    let args = Args::parse(parser, OPTIONS).map_err(Failure::usage)?;
     if args.help {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(());
     }
     if let Some(extra) = args.positionals.first() {
@@ -137,6 +142,11 @@ enum EnvSource {
     Backup { file: String, settings: Vec<(String, String)> },
 }
 
+/// A file of the plan that holds no secret.
+fn file_item(path: &str, content: &str, mode: u32, existing: Existing) -> Item {
+    Item::File { path: path.into(), content: content.as_bytes().to_vec(), mode, existing, secrets: Vec::new() }
+}
+
 struct Plan<'a> {
     domain: &'a str,
     proxy: Proxy,
@@ -147,31 +157,10 @@ struct Plan<'a> {
 
 impl Plan<'_> {
     fn items(&self) -> Result<Vec<Item>, String> {
-        let file = |path: &str, content: &str, mode, existing| Item::File {
-            path: path.into(),
-            content: content.as_bytes().to_vec(),
-            mode,
-            existing,
-            secrets: Vec::new(),
-        };
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
         let binary = std::fs::read(&exe).map_err(|e| format!("cannot read this binary {}: {e}", exe.display()))?;
         let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-        let (env, secrets) = match self.env {
-            EnvSource::Generate => {
-                let api_key = crate::secret::token(crate::store::keys::PREFIX);
-                let admin_token = crate::secret::token(super::bootstrap::ADMIN_TOKEN_PREFIX);
-                (texts::env_file(self.domain, &api_key, &admin_token, &today), vec![api_key, admin_token])
-            }
-            EnvSource::Backup { file, settings } => {
-                let (text, changed) = texts::env_from_backup(self.domain, settings, file, &today);
-                if let Some(changed) = changed {
-                    println!("note: {changed}");
-                }
-                let secrets = settings.iter().map(|(_, v)| v.clone()).filter(|v| v.len() >= 16).collect();
-                (text, secrets)
-            }
-        };
+        let (env, secrets) = self.env_file(&today);
         let mut items = vec![
             Item::Dir { path: "/usr/local/bin", mode: 0o755 },
             Item::File {
@@ -184,9 +173,9 @@ impl Plan<'_> {
                 secrets: Vec::new(),
             },
             Item::Dir { path: UNITS, mode: 0o755 },
-            file(&format!("{UNITS}/affiliated.service"), texts::SERVICE, 0o644, Existing::Replace),
-            file(&format!("{UNITS}/affiliated-backup.service"), texts::BACKUP_SERVICE, 0o644, Existing::Replace),
-            file(&format!("{UNITS}/affiliated-backup.timer"), texts::BACKUP_TIMER, 0o644, Existing::Replace),
+            file_item(&format!("{UNITS}/affiliated.service"), texts::SERVICE, 0o644, Existing::Replace),
+            file_item(&format!("{UNITS}/affiliated-backup.service"), texts::BACKUP_SERVICE, 0o644, Existing::Replace),
+            file_item(&format!("{UNITS}/affiliated-backup.timer"), texts::BACKUP_TIMER, 0o644, Existing::Replace),
             Item::Dir { path: "/etc/affiliated", mode: 0o700 },
             Item::File {
                 path: ENV_FILE.into(),
@@ -196,12 +185,46 @@ impl Plan<'_> {
                 secrets,
             },
         ];
+        self.proxy_items(&mut items);
+        // What `systemctl enable` makes for the units' [Install] sections.
+        for (wants, unit) in [
+            ("/etc/systemd/system/multi-user.target.wants", "affiliated.service"),
+            ("/etc/systemd/system/timers.target.wants", "affiliated-backup.timer"),
+        ] {
+            items.push(Item::Dir { path: wants, mode: 0o755 });
+            items.push(Item::Link { path: format!("{wants}/{unit}"), target: format!("{UNITS}/{unit}") });
+        }
+        Ok(items)
+    }
+
+    /// The env file's text, with the secrets in it (masked in a dry run): new ones, or the
+    /// backup's settings.
+    fn env_file(&self, today: &str) -> (String, Vec<String>) {
+        match self.env {
+            EnvSource::Generate => {
+                let api_key = crate::secret::token(crate::store::keys::PREFIX);
+                let admin_token = crate::secret::token(super::bootstrap::ADMIN_TOKEN_PREFIX);
+                (texts::env_file(self.domain, &api_key, &admin_token, today), vec![api_key, admin_token])
+            }
+            EnvSource::Backup { file, settings } => {
+                let (text, changed) = texts::env_from_backup(self.domain, settings, file, today);
+                if let Some(changed) = changed {
+                    println!("note: {changed}");
+                }
+                let secrets = settings.iter().map(|(_, v)| v.clone()).filter(|v| v.len() >= 16).collect();
+                (text, secrets)
+            }
+        }
+    }
+
+    /// The proxy's site: its directories, its file, and for nginx the link that enables it.
+    fn proxy_items(&self, items: &mut Vec<Item>) {
         match self.proxy {
             Proxy::Caddy => {
                 let text = texts::caddyfile(self.domain);
                 items.push(Item::Dir { path: "/etc/caddy", mode: 0o755 });
                 let ours = vec![text.clone()];
-                items.push(file(
+                items.push(file_item(
                     "/etc/caddy/Caddyfile",
                     &text,
                     0o644,
@@ -215,20 +238,11 @@ impl Plan<'_> {
                 items.push(Item::Dir { path: "/etc/nginx/sites-enabled", mode: 0o755 });
                 items.push(Item::Dir { path: "/var/www/html", mode: 0o755 });
                 let ours = texts::nginx_sites(self.domain);
-                items.push(file(NGINX_SITE, &text, 0o644, Existing::ReplaceIfOneOf(ours)));
+                items.push(file_item(NGINX_SITE, &text, 0o644, Existing::ReplaceIfOneOf(ours)));
                 items
                     .push(Item::Link { path: "/etc/nginx/sites-enabled/affiliated".into(), target: NGINX_SITE.into() });
             }
         }
-        // What `systemctl enable` makes for the units' [Install] sections.
-        for (wants, unit) in [
-            ("/etc/systemd/system/multi-user.target.wants", "affiliated.service"),
-            ("/etc/systemd/system/timers.target.wants", "affiliated-backup.timer"),
-        ] {
-            items.push(Item::Dir { path: wants, mode: 0o755 });
-            items.push(Item::Link { path: format!("{wants}/{unit}"), target: format!("{UNITS}/{unit}") });
-        }
-        Ok(items)
     }
 
     fn next_steps(&self, on_this_machine: bool) -> Vec<String> {

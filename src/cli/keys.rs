@@ -2,10 +2,11 @@
 
 use super::{Failure, Outcome};
 use crate::clock::{now_ms, rfc3339};
-use crate::config::{Args, DB, Opt};
+use crate::config::{Args, Opt, SERVER_DB};
+use crate::store::writer::direct;
 use crate::store::{self, keys};
 
-pub const HELP: &str = "\
+const ABOUT: &str = "\
 Manage API keys. Keys are shown once, at creation; only their SHA-256 hash is stored.
 
 Usage:
@@ -13,24 +14,25 @@ Usage:
                                                  print a new key
   affiliated keys list [--db PATH]               list keys (prefix, label, source, state)
   affiliated keys revoke ID [--db PATH]          revoke a key by the ID `keys list` shows
-
-Options:
-  --db PATH     the server's SQLite database file
-                [AFFILIATED_DB, default ./affiliated.db]
-  --label NAME  what the key is for, e.g. \"shop webhook\"
-  --test        a test key: the clicks, conversions and customers written with it are test
-                data, which never count in reports, reconciliation, balances or payouts
-
-Works while the server runs; changes apply to the next request.
 ";
 
-const LABEL: Opt = Opt::flag_only("label");
-const TEST: Opt = Opt::switch_only("test");
+const NOTES: &str = "Works while the server runs; changes apply to the next request.\n";
+
+const LABEL: Opt = Opt::flag_only("label").takes("NAME").help("what the key is for, e.g. \"shop webhook\"");
+const TEST: Opt = Opt::switch_only("test").help(
+    "a test key: the clicks, conversions and customers written with it are test data, which never count in \
+     reports, reconciliation, balances or payouts",
+);
+const OPTIONS: &[Opt] = &[SERVER_DB, LABEL, TEST];
+
+pub fn help() -> String {
+    crate::config::help::render(ABOUT, OPTIONS, NOTES)
+}
 
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
-    let args = Args::parse(parser, &[DB, LABEL, TEST]).map_err(Failure::usage)?;
+    let args = Args::parse(parser, OPTIONS).map_err(Failure::usage)?;
     if args.help {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(());
     }
     let command = Command::from_args(&args)?;
@@ -39,7 +41,9 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
     match command {
         Command::Create(label) => {
             let test = args.switch(&TEST).map_err(Failure::usage)?;
-            let (id, key) = keys::create(&conn, &label, "cli", test, now).map_err(|e| e.to_string())?;
+            let (id, key) = direct(&conn, |tx| keys::create(tx, &label, "cli", test, now))
+                .and_then(|c| c)
+                .map_err(|e| e.to_string())?;
             let kind = if test { "test API key" } else { "API key" };
             eprintln!("Created {kind} {id} ({label}). It is shown only now; store it in your secrets:");
             println!("{key}");
@@ -67,7 +71,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
             Ok(())
         }
         Command::Revoke(id) => {
-            if keys::revoke(&conn, id, now).map_err(|e| e.to_string())? {
+            if direct(&conn, |tx| keys::revoke(tx, id, now)).and_then(|r| r).map_err(|e| e.to_string())? {
                 println!("revoked key {id}");
                 Ok(())
             } else {

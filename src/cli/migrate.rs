@@ -4,9 +4,9 @@
 //! open.
 
 use super::{Failure, Outcome};
-use crate::config::{Args, BACKUP_DIR, DB};
+use crate::config::{Args, BACKUP_DIR, DB, Opt};
 
-pub const HELP: &str = "\
+const ABOUT: &str = "\
 Create the database or bring its schema up to date, then exit. `serve` does the same on start.
 Before it changes an existing database, it writes a verified backup of it (the database and the
 files beside it, as `affiliated backup` does) to
@@ -17,19 +17,18 @@ a server has it open, migrate rewrites it once (a VACUUM; it needs free disk
 space of twice its size) so that sweeps give them back from then on.
 
 Usage: affiliated migrate [--db PATH] [--backup-dir DIR]
-
-Options:
-  --db PATH         SQLite database file, created (mode 0600) if missing
-                    [AFFILIATED_DB, default ./affiliated.db]
-  --backup-dir DIR  where the backup before a migration goes (created 0700)
-                    [AFFILIATED_BACKUP_DIR, default backups/ in the database's
-                    directory]
 ";
 
+const OPTIONS: &[Opt] = &[DB.opt, BACKUP_DIR.opt];
+
+pub fn help() -> String {
+    crate::config::help::render(ABOUT, OPTIONS, "")
+}
+
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
-    let args = Args::parse(parser, &[DB, BACKUP_DIR]).map_err(Failure::usage)?;
+    let args = Args::parse(parser, OPTIONS).map_err(Failure::usage)?;
     if args.help {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(());
     }
     if let Some(extra) = args.positionals.first() {

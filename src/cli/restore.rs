@@ -18,7 +18,7 @@ use crate::store::backup::{self, Backup};
 use crate::store::file::{self, Companion};
 use crate::store::{migrate, retention};
 
-pub const HELP: &str = "\
+const ABOUT: &str = "\
 Put a backup written by `affiliated backup` back as the database, with the statement signing
 key, the postback token and the erasure log it holds, and re-apply every erasure recorded after
 it. Stop the server first: while any process has the database open, restore exits 1 and
@@ -26,25 +26,27 @@ changes nothing. The files it replaces are moved to before-restore-YYYYMMDDTHHMM
 database, never deleted.
 
 Usage: affiliated restore [--db PATH] [--erasure-log FILE]... BACKUP
+";
 
-Options:
-  --db PATH           the database to restore (its directory is created if
-                      missing) [AFFILIATED_DB, default ./affiliated.db]
-  --erasure-log FILE  an off-machine copy of the erasure log
-                      (affiliated.db.erasure-log): its erasures are re-applied
-                      too; repeatable. Needed when the disk holding the current
-                      log was lost
-
+const NOTES: &str = "\
 The restored database keeps the backup's schema version: `serve` (or `migrate`) brings it up
 to date, after backing it up. See docs/operations.md, Restore.
 ";
 
-const ERASURE_LOG: Opt = Opt { long: "erasure-log", env: None, switch: false, repeat: true };
+const ERASURE_LOG: Opt = Opt::many_only("erasure-log").takes("FILE").help(
+    "an off-machine copy of the erasure log (affiliated.db.erasure-log): its erasures are re-applied too; \
+     repeatable. Needed when the disk holding the current log was lost",
+);
+const OPTIONS: &[Opt] = &[DB.opt.help("the database to restore (its directory is created if missing)"), ERASURE_LOG];
+
+pub fn help() -> String {
+    crate::config::help::render(ABOUT, OPTIONS, NOTES)
+}
 
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
-    let args = Args::parse(parser, &[DB, ERASURE_LOG]).map_err(Failure::usage)?;
+    let args = Args::parse(parser, OPTIONS).map_err(Failure::usage)?;
     if args.help {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(());
     }
     let source = match args.positionals.as_slice() {

@@ -5,121 +5,45 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::thread;
+
+use rusqlite::Connection;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::{Failure, Outcome, bootstrap};
 use crate::config::{Args, SERVE_OPTS, Serve};
-use crate::http::server::{self, Event};
 use crate::metrics::Metrics;
+use crate::routes::Web;
+use crate::store::checkpointer::Wal;
 use crate::store::{self, writer::Writer};
 use crate::systemd;
+use crate::transport::server::{self, Event};
 
 /// How long a request waits for its write to commit before answering 503.
 const WRITE_WAIT: Duration = Duration::from_secs(10);
 
-pub const HELP: &str = "\
+const ABOUT: &str = "\
 Run the tracking server.
 
 Usage: affiliated serve [OPTIONS]
 
-Options (each falls back to the environment variable in brackets; a flag wins):
-  --db PATH               SQLite database file, created (mode 0600) if missing
-                          [AFFILIATED_DB, default ./affiliated.db]
-  --listen ADDR           address to listen on; keep it on loopback and put a
-                          reverse proxy in front for public traffic
-                          [AFFILIATED_LISTEN, default 127.0.0.1:8080]
-  --public-url URL        how the world reaches this server, used in tracking links
-                          [AFFILIATED_PUBLIC_URL, default http://LISTEN]
-  --admin on|off          the merchant admin at /admin
-                          [AFFILIATED_ADMIN, default on]
-  --admin-token TOKEN     the admin's login token, 16+ characters (flags show in
-                          `ps`: prefer the variable); without one, the first start
-                          writes a token to DB.initial-admin-token (mode 0600)
-                          [AFFILIATED_ADMIN_TOKEN]
-  --portal on|off         the affiliate portal at /portal (affiliates log in with
-                          an invite link: docs/portal.md)
-                          [AFFILIATED_PORTAL, default on]
-  --pixel on|off          the conversion pixel at /pixel.gif (a browser can report any
-                          order with it: see docs/integration.md, step 11)
-                          [AFFILIATED_PIXEL, default off]
-  --min-click-age DUR     flag conversions sooner than this after their click
-                          (too_fast); 0 turns the rule off
-                          [AFFILIATED_MIN_CLICK_AGE, default 10s]
-  --max-clicks-per-ip N   flag clicks beyond N per hour from one address for one
-                          affiliate (click_flood); 0 turns the rule off
-                          [AFFILIATED_MAX_CLICKS_PER_IP, default 30]
-  --postback-allow CIDR   servers in this network may send postbacks without the
-                          token (a network's IP allowlist); repeatable
-                          [AFFILIATED_POSTBACK_ALLOW, comma-separated]
-  --stripe-webhook-secret SECRET
-                          the signing secret (whsec_...) of the Stripe endpoint
-                          /hooks/stripe (flags show in `ps`: prefer the variable;
-                          or set it with PUT /api/v1/connectors/stripe)
-                          [AFFILIATED_STRIPE_WEBHOOK_SECRET]
-  --shopify-webhook-secret SECRET
-                          the app's API secret, for /hooks/shopify
-                          [AFFILIATED_SHOPIFY_WEBHOOK_SECRET]
-  --woocommerce-webhook-secret SECRET
-                          the webhook's secret, for /hooks/woocommerce
-                          [AFFILIATED_WOOCOMMERCE_WEBHOOK_SECRET]
-  --paddle-webhook-secret SECRET
-                          the notification destination's secret key, for
-                          /hooks/paddle [AFFILIATED_PADDLE_WEBHOOK_SECRET]
-  --workers N             request worker threads
-                          [AFFILIATED_WORKERS, default 32]
-  --synchronous MODE      normal (crash-safe; a power cut may lose the last
-                          commits) or full (fsync every commit)
-                          [AFFILIATED_SYNCHRONOUS, default normal]
-  --store-ip MODE         full, truncated (/24, /48) or none
-                          [AFFILIATED_STORE_IP, default truncated]
-  --socket-timeout DUR    read/write timeout per connection
-                          [AFFILIATED_SOCKET_TIMEOUT, default 15s]
-  --trusted-proxy IP      believe X-Forwarded-For from this peer; repeatable
-                          [AFFILIATED_TRUSTED_PROXY, comma-separated]
-  --allowed-origin ORIGIN
-                          a shop's origin (https://shop.example) whose pages may
-                          call /c/ with the click snippet from this host; repeatable
-                          [AFFILIATED_ALLOWED_ORIGINS, comma-separated]
-  --click-retention DUR   delete unconverted clicks older than this
-                          [AFFILIATED_CLICK_RETENTION, default 30d]
-  --sweep-interval DUR    how often the retention sweep runs
-                          [AFFILIATED_SWEEP_INTERVAL, default 1h]
-  --approve-after DUR     approve pending conversions this old at each sweep (not
-                          flagged, pixel, test or refunded ones; offers may set
-                          approve_after_days)
-                          [AFFILIATED_APPROVE_AFTER, default off]
-  --allow-private-postbacks
-                          let outbound postbacks and merchant webhooks reach
-                          loopback and private addresses (tests, LANs)
-                          [AFFILIATED_ALLOW_PRIVATE_POSTBACKS]
-  --outbound on|off       off: outbound postbacks and merchant webhooks stay queued
-                          (listed, retryable) and nothing is resolved or sent; for
-                          tests and fuzzing
-                          [AFFILIATED_OUTBOUND, default on]
-  --wal-autocheckpoint N  checkpoint when the WAL holds N pages; 0 when
-                          Litestream does the checkpoints
-                          [AFFILIATED_WAL_AUTOCHECKPOINT, default 1000]
-  --backup-dir DIR        where a database is backed up before its schema is
-                          migrated [AFFILIATED_BACKUP_DIR, default backups/ in
-                          the database's directory]
+Each option falls back to the environment variable in brackets; a flag wins.
+";
 
-Environment only:
-  AFFILIATED_API_KEY      an API key to accept (32+ characters, stored hashed);
-                          with no key at all, the first start writes one to
-                          DB.initial-api-key (mode 0600)
-  AFFILIATED_POSTBACK_TOKEN
-                          the inbound postback token (else one is generated)
-  RUST_LOG                log filter, default info
-
+const NOTES: &str = "\
 Durations are written like 90s, 15m, 12h, 30d. On start, the log says where everything is:
 the API, the admin, the files holding the initial API key and admin token.
 ";
 
+/// `serve --help`, rendered from the options' declarations (`config/options.rs`).
+pub fn help() -> String {
+    crate::config::help::render_grouped(ABOUT, SERVE_OPTS, NOTES)
+}
+
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
     let args = Args::parse(parser, SERVE_OPTS).map_err(Failure::usage)?;
     if args.help {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(());
     }
     if let Some(extra) = args.positionals.first() {
@@ -139,61 +63,26 @@ fn serve(mut config: Serve) -> Result<(), String> {
         // With --listen on port 0 the real port is only known now.
         config.public_url = format!("http://{local}");
     }
-    // SQLite's automatic checkpoint is off: store::checkpointer copies the WAL back beside the
-    // writer, and the writer starts it over only between batches that nobody waits for.
-    let environment = crate::config::settings_environment();
-    let upgrade = store::Upgrade::BackUpFirst { dir: &config.backup_dir, environment: &environment };
-    let (mut conn, _) = store::open_writer_with(&config.db, config.synchronous, 0, upgrade)?;
-    bootstrap::prepare(&conn, &mut config)?;
-    let checkpoints = (config.wal_autocheckpoint > 0)
-        .then(|| store::checkpointer::watch(&mut conn, config.wal_autocheckpoint))
-        .transpose()
-        .map_err(|e| format!("while configuring checkpoints: {e}"))?;
+    let (conn, checkpoints) = open_database(&mut config)?;
     let (writer, writer_thread) = Writer::start_with(conn, WRITE_WAIT, checkpoints.clone());
 
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::default());
     let stopping = Arc::new(AtomicBool::new(false));
     let (events, incoming) = mpsc::channel();
-    let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT])
-        .map_err(|e| format!("while installing signal handlers: {e}"))?;
-    let signal_handle = signals.handle();
-    let signal_events = events.clone();
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for signal in signals.forever() {
-                let _ = signal_events.send(Event::Signal(signal));
-            }
-        })
-        .map_err(|e| format!("while starting the signal thread: {e}"))?;
+    let signal_handle = listen_for_signals(events.clone())?;
 
-    let http = server::start(listener, config.clone(), &writer, metrics.clone(), stopping.clone(), &events)?;
+    // The HTTP side gets the writer only as intake's door: its handlers cannot run a job.
+    let door = crate::intake::Door::new(writer.clone());
+    let site = Arc::new(Web::new(config.clone(), door, metrics.clone()));
+    let settings = server::Settings {
+        workers: config.workers,
+        socket_timeout: config.socket_timeout,
+        trusted_proxies: config.trusted_proxies.clone(),
+    };
+    let http = server::start(listener, settings, site, stopping.clone(), &events)?;
     drop(events);
-    let outbox = crate::outbox::spawn(
-        config.db.clone(),
-        writer.clone(),
-        config.allow_private_postbacks,
-        config.outbound,
-        stopping.clone(),
-    )
-    .map_err(|e| format!("while starting the postback thread: {e}"))?;
-    let checkpointer = checkpoints
-        .map(|wal| store::checkpointer::spawn(config.db.clone(), wal.clone()).map(|thread| (wal, thread)))
-        .transpose()
-        .map_err(|e| format!("while starting the checkpointer: {e}"))?;
-    let sweeper = crate::sweeper::Sweeper {
-        writer: writer.clone(),
-        retention: config.click_retention,
-        interval: config.sweep_interval,
-        metrics,
-        stopping: stopping.clone(),
-        approve_after: config.approve_after,
-    }
-    .spawn()
-    .map_err(|e| format!("while starting the retention sweeper: {e}"))?;
-    let releaser = crate::alloc::spawn_releaser(stopping.clone())
-        .map_err(|e| format!("while starting the memory release thread: {e}"))?;
+    let background = Background::start(&config, &writer, checkpoints, metrics, &stopping)?;
     drop(writer);
 
     for line in banner(&config, local) {
@@ -215,13 +104,7 @@ fn serve(mut config: Serve) -> Result<(), String> {
     systemd::notify("STOPPING=1");
     stopping.store(true, Ordering::SeqCst);
     let stopped = http.stop();
-    let _ = outbox.join();
-    let _ = sweeper.join();
-    let _ = releaser.join();
-    if let Some((wal, thread)) = checkpointer {
-        wal.stop();
-        let _ = thread.join();
-    }
+    background.stop();
     signal_handle.close();
     // Requests still reading slow bodies hold writer handles too; give them a moment, then stop
     // without them (nothing they do has been acknowledged yet).
@@ -237,6 +120,94 @@ fn serve(mut config: Serve) -> Result<(), String> {
     }
     log::info!("stopped");
     outcome
+}
+
+/// Opens the database for writing (migrating it after a backup), prepares it (`bootstrap.rs`)
+/// and, unless `--wal-autocheckpoint 0`, has its WAL watched for the checkpointer.
+fn open_database(config: &mut Serve) -> Result<(Connection, Option<Arc<Wal>>), String> {
+    // SQLite's automatic checkpoint is off: store::checkpointer copies the WAL back beside the
+    // writer, and the writer starts it over only between batches that nobody waits for.
+    let environment = crate::config::settings_environment();
+    let upgrade = store::Upgrade::BackUpFirst { dir: &config.backup_dir, environment: &environment };
+    let (mut conn, _) = store::open_writer_with(&config.db, config.synchronous, 0, upgrade)?;
+    bootstrap::prepare(&conn, config)?;
+    let checkpoints = (config.wal_autocheckpoint > 0)
+        .then(|| store::checkpointer::watch(&mut conn, config.wal_autocheckpoint))
+        .transpose()
+        .map_err(|e| format!("while configuring checkpoints: {e}"))?;
+    Ok((conn, checkpoints))
+}
+
+/// Sends SIGTERM and SIGINT to `events` from a thread of their own; the handle closes it.
+fn listen_for_signals(events: mpsc::Sender<Event>) -> Result<signal_hook::iterator::Handle, String> {
+    let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT])
+        .map_err(|e| format!("while installing signal handlers: {e}"))?;
+    let handle = signals.handle();
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let _ = events.send(Event::Signal(signal));
+            }
+        })
+        .map_err(|e| format!("while starting the signal thread: {e}"))?;
+    Ok(handle)
+}
+
+/// The background threads that write through the writer: the outboxes, the sweeper, and the
+/// checkpointer beside them.
+struct Background {
+    outbox: JoinHandle<()>,
+    sweeper: JoinHandle<()>,
+    releaser: JoinHandle<()>,
+    checkpointer: Option<(Arc<Wal>, JoinHandle<()>)>,
+}
+
+impl Background {
+    fn start(
+        config: &Serve,
+        writer: &Writer,
+        checkpoints: Option<Arc<Wal>>,
+        metrics: Arc<Metrics>,
+        stopping: &Arc<AtomicBool>,
+    ) -> Result<Background, String> {
+        let outbox = crate::outbox::spawn(
+            config.db.clone(),
+            writer.clone(),
+            config.allow_private_postbacks,
+            config.outbound,
+            stopping.clone(),
+        )
+        .map_err(|e| format!("while starting the postback thread: {e}"))?;
+        let checkpointer = checkpoints
+            .map(|wal| store::checkpointer::spawn(config.db.clone(), wal.clone()).map(|thread| (wal, thread)))
+            .transpose()
+            .map_err(|e| format!("while starting the checkpointer: {e}"))?;
+        let sweeper = crate::sweeper::Sweeper {
+            writer: writer.clone(),
+            retention: config.click_retention,
+            interval: config.sweep_interval,
+            metrics,
+            stopping: stopping.clone(),
+            approve_after: config.approve_after,
+        }
+        .spawn()
+        .map_err(|e| format!("while starting the retention sweeper: {e}"))?;
+        let releaser = crate::alloc::spawn_releaser(stopping.clone())
+            .map_err(|e| format!("while starting the memory release thread: {e}"))?;
+        Ok(Background { outbox, sweeper, releaser, checkpointer })
+    }
+
+    /// Waits for each to finish (the caller has set the `stopping` flag).
+    fn stop(self) {
+        let _ = self.outbox.join();
+        let _ = self.sweeper.join();
+        let _ = self.releaser.join();
+        if let Some((wal, thread)) = self.checkpointer {
+            wal.stop();
+            let _ = thread.join();
+        }
+    }
 }
 
 /// The lines `serve` logs once it listens: where everything is, for the person who just started

@@ -14,38 +14,46 @@ use super::{Failure, Outcome};
 use crate::config::{Args, Opt};
 use crate::tracking::statement::{self, Statement};
 
-pub const HELP: &str = "\
+const ABOUT: &str = "\
 Check a statement of an affiliate's ledger: its signature, and that every entry links to the one
 before it. With --previous, also that every entry of an older statement is still there, unchanged.
 
 Usage: affiliated verify-statement NEW.json (--public-key BASE64 | --previous OLD.json | --key-url URL)
 
 A statement names the key it is signed with, so it must be checked against a key you trust
-from elsewhere; give at least one of these (if you give several, they must agree):
-  --public-key KEY    the key the statement must be signed with (from
-                      GET /.well-known/affiliated-statement-key, kept when you trusted it)
-  --previous FILE     a statement downloaded earlier: it must be a prefix of NEW,
-                      signed with the same key
-  --key-url URL       fetch the key from the merchant's server: its address
-                      (https://track.example) or the key document's whole URL
-                      (https://track.example/.well-known/affiliated-statement-key)
+from elsewhere; give at least one of the options (if you give several, they must agree).
+";
 
+const NOTES: &str = "\
 Exits 0 when the statement holds, 1 when it does not (saying which entry breaks: a changed
 amount, a removed entry, a forked chain, another key) or the key cannot be fetched, 2 on wrong
 usage, including no key to trust.
 ";
 
-const PREVIOUS: Opt = Opt::flag_only("previous");
-const PUBLIC_KEY: Opt = Opt::flag_only("public-key");
-const KEY_URL: Opt = Opt::flag_only("key-url");
+const PUBLIC_KEY: Opt = Opt::flag_only("public-key").takes("KEY").help(
+    "the key the statement must be signed with (from GET /.well-known/affiliated-statement-key, kept when you \
+     trusted it)",
+);
+const PREVIOUS: Opt = Opt::flag_only("previous")
+    .takes("FILE")
+    .help("a statement downloaded earlier: it must be a prefix of NEW, signed with the same key");
+const KEY_URL: Opt = Opt::flag_only("key-url").takes("URL").help(
+    "fetch the key from the merchant's server: its address (https://track.example) or the key document's \
+     whole URL (https://track.example/.well-known/affiliated-statement-key)",
+);
+const OPTIONS: &[Opt] = &[PUBLIC_KEY, PREVIOUS, KEY_URL];
 
 /// Where a server publishes its statement key.
 pub const WELL_KNOWN: &str = "/.well-known/affiliated-statement-key";
 
+pub fn help() -> String {
+    crate::config::help::render(ABOUT, OPTIONS, NOTES)
+}
+
 pub fn run(parser: &mut lexopt::Parser) -> Outcome {
-    let args = Args::parse(parser, &[PREVIOUS, PUBLIC_KEY, KEY_URL]).map_err(Failure::usage)?;
+    let args = Args::parse(parser, OPTIONS).map_err(Failure::usage)?;
     if args.help {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(());
     }
     let [new] = args.positionals.as_slice() else {

@@ -2,6 +2,9 @@
 //! statement on the writer (the daily totals follow by trigger), so it skips the per-job
 //! savepoint. A click from an address that sent this affiliate more clicks in the last hour than
 //! the `click_flood` threshold is recorded with that flag (and so are conversions on it).
+//!
+//! Architecture Invariant: the hot path's write: one statement, no savepoint, no allocation
+//! beyond the click's own; nothing else is written here.
 
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;

@@ -1,13 +1,15 @@
 //! Tying a customer to an affiliate, for recurring commission: from `POST /customers`,
 //! registration leads, and platforms' subscription checkouts.
-
-use rusqlite::Connection;
+//!
+//! Architecture Invariant: a tie is decided on the writer, by the store's UNIQUE
+//! `(customer_id, test)`; attribution refusals come back typed (`store::WriteError`).
 
 use super::Intake;
 use crate::error::Error;
-use crate::store::Insert;
 use crate::store::attribute;
 use crate::store::customers::{self, Customer};
+use crate::store::writer::Tx;
+use crate::store::{Insert, WriteError};
 use crate::tracking::attribution::Keys;
 use crate::tracking::customer::NewCustomer;
 
@@ -19,12 +21,13 @@ use crate::tracking::customer::NewCustomer;
 pub fn tie_customer(ix: &Intake<'_>, new: NewCustomer) -> Result<Insert<Customer>, Error> {
     new.check()?;
     let now = crate::clock::now_ms();
-    ix.writer.run(move |conn| tie_on_writer(conn, &new, now))
+    ix.writer.run(move |tx| Ok(tie_on_writer(tx, &new, now)?))
 }
 
 /// The tie itself, inside a write transaction (a checked `new`): also how a platform's
-/// subscription checkout ties its customer, next to the events it releases.
-pub(super) fn tie_on_writer(conn: &Connection, new: &NewCustomer, now: i64) -> Result<Insert<Customer>, Error> {
+/// subscription checkout ties its customer, next to the events it releases. Refused when
+/// nothing its keys name leads to an affiliate.
+pub(super) fn tie_on_writer(conn: &Tx, new: &NewCustomer, now: i64) -> Result<Insert<Customer>, WriteError> {
     // A retry is answered with its tie even if its click is gone since.
     if let Some(existing) = customers::get(conn, &new.customer_id, new.test)? {
         return Ok(Insert::Duplicate(existing));

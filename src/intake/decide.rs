@@ -1,5 +1,8 @@
 //! Approving and rejecting conversions, one (API, admin) or many in one transaction (the admin's
 //! bulk action). Only a pending conversion can be decided, and only once.
+//!
+//! Architecture Invariant: a decision is a conditional UPDATE on the writer
+//! (`store::conversions::decide`); nothing here reads a status to decide.
 
 use std::sync::atomic::Ordering;
 

@@ -3,6 +3,9 @@
 //! truncated address) pair keeps the clicks of the current and the previous window of an hour;
 //! the estimate of the last hour weighs the previous window by how much of it is still inside
 //! the hour (a sliding window in two numbers). Counts start over when the process restarts.
+//!
+//! Architecture Invariant: memory only, bounded (shards of at most `MAX_PER_SHARD` pairs); it
+//! never touches the database.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

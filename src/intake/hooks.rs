@@ -9,11 +9,12 @@
 //! writer's order decides which came first. Whichever it is, the books end the same: an event
 //! that comes too early is held ([`store::held`]) and replayed in the transaction that brings
 //! what it waited for.
+//!
+//! Architecture Invariant: a step's outcome is decided by types (`Refusal::reason`,
+//! `store::WriteError::Failed` ends the hook), never by an error's status or code.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-
-use rusqlite::Connection;
 
 use super::Intake;
 use super::customer::tie_on_writer;
@@ -21,9 +22,10 @@ use crate::error::Error;
 use crate::store::connectors::{self, NewHook};
 use crate::store::conversions::{self, Prepared, Refunded, Stored};
 use crate::store::held::{self, Origin, Wait};
-use crate::store::{Insert, coupons};
+use crate::store::writer::Tx;
+use crate::store::{Insert, WriteError, coupons};
 use crate::tracking::connectors::{Action, Connector, Mapped, Order, Refund, Tie, What};
-use crate::tracking::conversion::Status;
+use crate::tracking::conversion::{Reason, Refusal, Status};
 
 /// One thing a hook did (or did not do), as its log row and its answer say.
 #[derive(Clone, Debug)]
@@ -116,7 +118,7 @@ fn done(step: &Step, outcome: &'static str) -> Done {
 }
 
 /// Applies the hook's actions, then every held one they release, in order.
-fn apply_all(conn: &Connection, steps: Vec<Step>, now: i64, tally: &mut Tally) -> Result<Vec<Done>, Error> {
+fn apply_all(conn: &Tx, steps: Vec<Step>, now: i64, tally: &mut Tally) -> Result<Vec<Done>, Error> {
     let mut queue = VecDeque::from(steps);
     let mut out = Vec::new();
     while let Some(step) = queue.pop_front() {
@@ -131,25 +133,27 @@ fn apply_all(conn: &Connection, steps: Vec<Step>, now: i64, tally: &mut Tally) -
     Ok(out)
 }
 
-/// Attribution refusals: nothing the report names leads to an affiliate. A shop's sale without
-/// one is normal, so it is logged as `unattributed`, not as an error.
-fn is_unattributed(e: &Error) -> bool {
-    ["missing_attribution", "invalid_click_id", "expired_click_id", "invalid_coupon", "invalid_customer"]
-        .contains(&e.code.as_ref())
+/// A refusal, as the hook log keeps it. A shop's sale that nothing leads to an affiliate is
+/// normal, so it is `unattributed`, not an error; a wrong one is `rejected`.
+fn refused(step: &Step, refusal: Refusal) -> (Done, Vec<Step>) {
+    let outcome = match refusal.reason {
+        Reason::Unattributed => "unattributed",
+        Reason::Rejected => "rejected",
+    };
+    (Done { error: Some(refusal.error), ..done(step, outcome) }, Vec::new())
 }
 
-/// The outcome of a refusal: a failure of the store ends the whole hook (nothing is stored and
-/// the platform retries); anything else is logged.
-fn refused(step: &Step, e: Error) -> Result<(Done, Vec<Step>), Error> {
-    if e.status >= 500 {
-        return Err(e);
+/// A step's write: its refusal, or a failure of the store, which ends the whole hook (nothing
+/// is stored and the platform retries).
+fn refusal_of(e: WriteError) -> Result<Refusal, Error> {
+    match e {
+        WriteError::Refused(refusal) => Ok(refusal),
+        WriteError::Failed(e) => Err(e),
     }
-    let outcome = if is_unattributed(&e) { "unattributed" } else { "rejected" };
-    Ok((Done { error: Some(e), ..done(step, outcome) }, Vec::new()))
 }
 
 /// Takes the events of namespace `test` held for `wait`, as steps to replay.
-fn release(conn: &Connection, wait: Wait, test: bool) -> Result<Vec<Step>, Error> {
+fn release(conn: &Tx, wait: Wait, test: bool) -> Result<Vec<Step>, Error> {
     Ok(held::take(conn, &wait, test)?
         .into_iter()
         .map(|h| Step { origin: h.origin, action: h.action, replayed: true })
@@ -158,7 +162,7 @@ fn release(conn: &Connection, wait: Wait, test: bool) -> Result<Vec<Step>, Error
 
 /// The code of `codes` that is an affiliate's coupon, else the first (whose refusal then says
 /// why nothing matched).
-fn pick_coupon(conn: &Connection, codes: &[String]) -> Result<Option<String>, Error> {
+fn pick_coupon(conn: &Tx, codes: &[String]) -> Result<Option<String>, Error> {
     for code in codes {
         if coupons::get(conn, code)?.is_some() {
             return Ok(Some(code.clone()));
@@ -167,13 +171,16 @@ fn pick_coupon(conn: &Connection, codes: &[String]) -> Result<Option<String>, Er
     Ok(codes.first().cloned())
 }
 
-fn order(conn: &Connection, step: &Step, o: &Order, now: i64, tally: &mut Tally) -> Result<(Done, Vec<Step>), Error> {
+fn order(conn: &Tx, step: &Step, o: &Order, now: i64, tally: &mut Tally) -> Result<(Done, Vec<Step>), Error> {
     let test = step.origin.test.unwrap_or(false);
     let new = o.conversion(pick_coupon(conn, &o.coupons)?, step.origin.connector.source(), test);
     let stored = match new.check() {
         Err(refusal) => Err(refusal),
         Ok(()) => match conversions::prepare(conn, new, &tally.rules, now)? {
-            Prepared::Row(row) => crate::store::nested(conn, |c| conversions::insert(c, &row, now)),
+            Prepared::Row(row) => match crate::store::nested(conn, |c| conversions::insert(c, &row, now)) {
+                Ok(stored) => Ok(stored),
+                Err(e) => Err(refusal_of(e)?),
+            },
             Prepared::Known(stored) => Ok(Stored::Duplicate(*stored)),
             Prepared::Refused(refusal) => Err(refusal),
         },
@@ -191,13 +198,18 @@ fn order(conn: &Connection, step: &Step, o: &Order, now: i64, tally: &mut Tally)
             tally.duplicate += 1;
             (c, "duplicate")
         }
-        Err(e) if is_unattributed(&e) && o.waits_for_customer && !step.replayed && o.customer_id.is_some() => {
+        Err(refusal)
+            if refusal.reason == Reason::Unattributed
+                && o.waits_for_customer
+                && !step.replayed
+                && o.customer_id.is_some() =>
+        {
             let customer = o.customer_id.clone().unwrap_or_default();
             held::hold(conn, &Wait::Customer(customer), &step.origin, &step.action, now)?;
             let detail = "waiting up to 24 hours for the checkout that ties its customer to an affiliate";
             return Ok((Done { detail: Some(detail), ..done(step, "held") }, Vec::new()));
         }
-        Err(e) => return refused(step, e),
+        Err(refusal) => return Ok(refused(step, refusal)),
     };
     let mut released = release(conn, Wait::Order(c.external_id.clone()), c.test)?;
     if let Some(customer) = &c.customer_id {
@@ -206,19 +218,22 @@ fn order(conn: &Connection, step: &Step, o: &Order, now: i64, tally: &mut Tally)
     Ok((Done { conversion_id: Some(c.id), ..done(step, label) }, released))
 }
 
-fn tie(conn: &Connection, step: &Step, t: &Tie, now: i64) -> Result<(Done, Vec<Step>), Error> {
+fn tie(conn: &Tx, step: &Step, t: &Tie, now: i64) -> Result<(Done, Vec<Step>), Error> {
     let new = t.new_customer(step.origin.test.unwrap_or(false));
-    let (outcome, tie) = match new.check().and_then(|()| tie_on_writer(conn, &new, now)) {
+    if let Err(refusal) = new.check() {
+        return Ok(refused(step, refusal));
+    }
+    let (outcome, tie) = match tie_on_writer(conn, &new, now) {
         Ok(Insert::Created(c)) => ("tied", c),
         Ok(Insert::Duplicate(c)) => ("duplicate", c),
-        Err(e) => return refused(step, e),
+        Err(e) => return Ok(refused(step, refusal_of(e)?)),
     };
     Ok((done(step, outcome), release(conn, Wait::Customer(t.customer_id.clone()), tie.test)?))
 }
 
 /// A refund from the platform's live mode refunds a live conversion, one from its test mode a
 /// test conversion: never one of the other namespace, even with the same order ID.
-fn refund(conn: &Connection, step: &Step, r: &Refund, now: i64, tally: &mut Tally) -> Result<(Done, Vec<Step>), Error> {
+fn refund(conn: &Tx, step: &Step, r: &Refund, now: i64, tally: &mut Tally) -> Result<(Done, Vec<Step>), Error> {
     let test = step.origin.test.unwrap_or(false);
     let mut found = None;
     for external_id in &r.orders {
@@ -235,10 +250,11 @@ fn refund(conn: &Connection, step: &Step, r: &Refund, now: i64, tally: &mut Tall
         return Ok((Done { detail: Some(detail), ..done(step, "held") }, Vec::new()));
     };
     let request = r.request();
+    if let Err(e) = request.check() {
+        return Ok(refused(step, Refusal::rejected(e)));
+    }
     let actor = step.origin.connector.name();
-    let outcome = request
-        .check()
-        .and_then(|()| crate::store::nested(conn, |c| conversions::refund(c, conversion.id, &request, actor, now)));
+    let outcome = crate::store::nested(conn, |c| conversions::refund(c, conversion.id, &request, actor, now));
     let (label, c) = match outcome {
         Ok(Refunded::Changed(c)) => {
             if c.status == Status::Refunded {
@@ -251,12 +267,12 @@ fn refund(conn: &Connection, step: &Step, r: &Refund, now: i64, tally: &mut Tall
             let d = Done { error: Some(refusal.error(&c)), conversion_id: Some(c.id), ..done(step, "rejected") };
             return Ok((d, Vec::new()));
         }
-        Err(e) => return refused(step, e),
+        Err(e) => return Ok(refused(step, refusal_of(e)?)),
     };
     Ok((Done { conversion_id: Some(c.id), ..done(step, label) }, Vec::new()))
 }
 
-fn log(conn: &Connection, d: &Done, now: i64) -> Result<(), Error> {
+fn log(conn: &Tx, d: &Done, now: i64) -> Result<(), Error> {
     let entry = NewHook {
         connector: d.origin.connector,
         event_id: d.origin.event_id.as_deref(),

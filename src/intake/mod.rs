@@ -15,16 +15,40 @@
 //! - [`test_postback`]: a sample postback to an affiliate's tracker, within its hourly limit
 //!   (`postback_test.rs`).
 //!
+//! Every other write of the server is here too, one function per action, shared by the API,
+//! the admin and the portal: `affiliates`, `offers`, `rates`, `coupons`, `webhooks`,
+//! `connectors`, `payouts`, `erasure`, `accounts` (invites, accepting one, sessions),
+//! `postbacks` (the token, retries), `postback_test`, `test_data`. Each takes plain domain
+//! values and returns a domain outcome (a typed enum or struct, or `crate::error::Error`).
+//!
 //! Nothing here knows HTTP: the caller turns the outcome into its own answer (a 201 or 409, a
-//! GIF, a webhook's 200).
+//! GIF, a webhook's 200, an admin page).
+//!
+//! Architecture Invariant: intake is the only door for writes. Only intake, the store and the
+//! background threads give the writer jobs; the web areas hold it as [`Door`], which gives
+//! none (`guard.rs` checks the source tree for it). Intake imports `tracking` and `store`,
+//! never `http`.
 
+pub mod accounts;
+pub mod affiliates;
 mod click;
+pub mod connectors;
+pub mod coupons;
 mod customer;
 mod decide;
+pub mod erasure;
 pub mod flood;
+#[cfg(test)]
+mod guard;
 mod hooks;
+pub mod offers;
+pub mod payouts;
 pub mod postback_test;
+pub mod postbacks;
+pub mod rates;
 mod refund;
+pub mod test_data;
+pub mod webhooks;
 
 pub use click::{RecordedClick, record_click};
 pub use customer::tie_customer;
@@ -35,23 +59,65 @@ pub use refund::refund;
 
 use std::sync::atomic::Ordering;
 
-use rusqlite::Connection;
-
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::store::conversions::{self, Prepared, Stored};
-use crate::store::writer::Writer;
+pub use crate::store::writer::Health;
+use crate::store::writer::{Writer, WriterStats};
 use crate::tracking::conversion::NewConversion;
 use crate::tracking::fraud::Thresholds;
 
-/// What an entry point works with: the caller's own read connection, the writer, the metrics,
-/// the fraud rules' thresholds and the click counts they need.
+/// The writer as the web areas hold it: they hand it to intake ([`Door::intake`]) and ask how
+/// it is (`/healthz`, `/metrics`), but cannot give it a job. This is what makes intake the only
+/// door for writes in the server: nothing outside intake, the store and the background threads
+/// holds a [`Writer`].
+#[derive(Clone)]
+pub struct Door {
+    writer: Writer,
+}
+
+impl Door {
+    pub fn new(writer: Writer) -> Door {
+        Door { writer }
+    }
+
+    /// What the entry points need, for a caller with its own read connection `db`.
+    pub fn intake<'a>(
+        &'a self,
+        db: &'a rusqlite::Connection,
+        metrics: &'a Metrics,
+        flood: &'a flood::Flood,
+        config: &'a crate::config::Serve,
+    ) -> Intake<'a> {
+        Intake { db, writer: &self.writer, metrics, rules: &config.fraud, flood, config }
+    }
+
+    /// The writer's round trip and, while commits fail, its probe write (`Writer::health`).
+    pub fn health(&self) -> Health {
+        self.writer.health()
+    }
+
+    /// The writer's counters, for `/metrics`.
+    pub fn stats(&self) -> &WriterStats {
+        &self.writer.stats
+    }
+
+    /// The WAL's checkpoint counters, when this process runs them.
+    pub fn wal(&self) -> Option<&crate::store::checkpointer::Wal> {
+        self.writer.wal.as_deref()
+    }
+}
+
+/// What an entry point works with: the caller's own read connection, the writer (private: only
+/// intake gives it jobs), the metrics, the fraud rules' thresholds and the click counts they
+/// need, and the server's configuration (where its files are, what is on).
 pub struct Intake<'a> {
-    pub db: &'a Connection,
-    pub writer: &'a Writer,
+    pub db: &'a rusqlite::Connection,
+    writer: &'a Writer,
     pub metrics: &'a Metrics,
     pub rules: &'a Thresholds,
     pub flood: &'a flood::Flood,
+    pub config: &'a crate::config::Serve,
 }
 
 /// Records a conversion: `Created`, `Replaced` (a server-side report took over the pixel's
@@ -61,39 +127,10 @@ pub fn record(ix: &Intake<'_>, new: NewConversion) -> Result<Stored, Error> {
     let now = crate::clock::now_ms();
     new.check()?;
     let outcome = match conversions::prepare(ix.db, new, ix.rules, now)? {
-        Prepared::Row(row) => ix.writer.run(move |conn| conversions::insert(conn, &row, now)),
+        Prepared::Row(row) => ix.writer.run(move |tx| Ok(conversions::insert(tx, &row, now)?)),
         Prepared::Known(stored) => Ok(Stored::Duplicate(*stored)),
-        Prepared::Refused(refusal) => Err(refusal),
+        Prepared::Refused(refusal) => Err(refusal.into()),
     };
-    count(ix.metrics, &outcome);
-    outcome
-}
-
-/// [`record`] for sources that keep a log of what they received (inbound postbacks, webhooks):
-/// `log` runs in the same transaction as the conversion, whatever the outcome, including a
-/// report that failed validation before (`new` is then that error). A failed conversion is
-/// undone on its own; the log entry stays.
-pub fn record_logged<L>(ix: &Intake<'_>, new: Result<NewConversion, Error>, log: L) -> Result<Stored, Error>
-where
-    L: FnOnce(&Connection, &Result<Stored, Error>) -> Result<(), Error> + Send + 'static,
-{
-    let now = crate::clock::now_ms();
-    let prepared = new.and_then(|new| {
-        new.check()?;
-        conversions::prepare(ix.db, new, ix.rules, now)
-    });
-    let outcome = ix
-        .writer
-        .run(move |conn| {
-            let result = match prepared {
-                Ok(Prepared::Row(row)) => crate::store::nested(conn, |c| conversions::insert(c, &row, now)),
-                Ok(Prepared::Known(stored)) => Ok(Stored::Duplicate(*stored)),
-                Ok(Prepared::Refused(refusal)) | Err(refusal) => Err(refusal),
-            };
-            log(conn, &result)?;
-            Ok(result)
-        })
-        .and_then(|result| result);
     count(ix.metrics, &outcome);
     outcome
 }

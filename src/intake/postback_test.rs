@@ -1,6 +1,8 @@
 //! Test postbacks: the one entry point behind the API's, the admin's and the portal's "send a
 //! test postback". The limit (`tracking::outbound::TEST_POSTBACKS_PER_HOUR` per affiliate, from
 //! every source together) is checked in the transaction that queues it (`store::deliveries`).
+//!
+//! Architecture Invariant: the limit is counted in the transaction that queues, never before.
 
 use super::Intake;
 use crate::error::Error;

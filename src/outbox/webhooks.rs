@@ -96,7 +96,7 @@ impl lane::Source for Webhooks {
     fn send(&self, due: Due) {
         let outcome = attempt(&self.agent, &due);
         let d = &due.delivery;
-        let what = format!("webhook delivery {} ({} to webhook {})", d.id, d.event, d.webhook_id);
+        let what = format!("webhook delivery {} ({} to webhook {})", d.id, d.event.as_str(), d.webhook_id);
         finish(&self.writer, Outbox::Webhooks, d.id, &what, d.progress.attempts + 1, outcome);
     }
 }

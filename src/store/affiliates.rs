@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::Error;
+use crate::store::writer::Tx;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Affiliate {
@@ -55,7 +56,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Affiliate> {
 
 /// Inserts an affiliate; a referral code that exists (in any letter case) is a 409. With a
 /// postback URL, a signing secret is generated and returned (the only time it is shown).
-pub fn create(conn: &Connection, new: &NewAffiliate, now: i64) -> Result<(Affiliate, Option<String>), Error> {
+pub fn create(conn: &Tx, new: &NewAffiliate, now: i64) -> Result<(Affiliate, Option<String>), Error> {
     super::catalog::changed();
     let secret = new.postback_url.as_ref().map(|_| new_postback_secret());
     let inserted = conn
@@ -80,7 +81,7 @@ fn new_postback_secret() -> String {
 
 /// Applies changes. Setting a postback URL on an affiliate without a signing secret creates one,
 /// returned here (the only time it is shown).
-pub fn update(conn: &Connection, referral_code: &str, changes: &Changes) -> Result<(Affiliate, Option<String>), Error> {
+pub fn update(conn: &Tx, referral_code: &str, changes: &Changes) -> Result<(Affiliate, Option<String>), Error> {
     super::catalog::changed();
     let id = require_id(conn, referral_code)?;
     if let Some(name) = &changes.name {
@@ -123,7 +124,7 @@ pub fn postback_secret(conn: &Connection, id: i64) -> Result<Option<String>, Err
 }
 
 /// Replaces the signing secret of an affiliate's postbacks and returns the new one.
-pub fn rotate_postback_secret(conn: &Connection, id: i64) -> Result<String, Error> {
+pub fn rotate_postback_secret(conn: &Tx, id: i64) -> Result<String, Error> {
     let secret = new_postback_secret();
     conn.prepare_cached("UPDATE affiliates SET postback_secret = ?1 WHERE id = ?2")?.execute(params![secret, id])?;
     Ok(secret)

@@ -11,10 +11,12 @@ use super::clicks::AttributableClick;
 use super::{affiliates, clicks, coupons, customers, offers};
 use crate::error::Error;
 use crate::tracking::attribution::{self, Key, Keys, Resolved, SessionClick};
-use crate::tracking::conversion::missing_attribution;
+use crate::tracking::conversion::{Refusal, missing_attribution};
 
-/// Either resolved, or refused with the error the caller answers with.
-pub type Attribution = Result<Resolved, Error>;
+/// Either resolved, or refused with the error the caller answers with: `unattributed` when
+/// nothing the keys name leads to an affiliate, `rejected` when what they lead to cannot be
+/// used (no offer to credit it under).
+pub type Attribution = Result<Resolved, Refusal>;
 
 /// Tries the keys in precedence order; the first that resolves wins. When none does, the
 /// refusal of the first key given is returned (or `missing_attribution` when none was given).
@@ -32,7 +34,11 @@ pub fn resolve(conn: &Connection, keys: &Keys, test: bool, now: i64) -> Result<A
             Key::Click => keys.click_id.as_deref().map(|id| by_click(conn, id, test, now)),
             Key::Affiliate => keys.referral_code.as_deref().map(|code| by_affiliate(conn, code, keys.offer.as_deref())),
             Key::Coupon => keys.coupon.as_deref().map(|code| by_coupon(conn, code)),
-            Key::Customer => keys.customer_id.as_deref().map(|id| by_customer(conn, id, test)),
+            Key::Customer => match (keys.customer_id.as_deref(), keys.customer_email()) {
+                (Some(id), _) => Some(by_customer(conn, id, test)),
+                (None, Some(email)) => Some(by_customer_email(conn, email, test)),
+                (None, None) => None,
+            },
             Key::Session => keys.session_id.as_deref().map(|id| by_session(conn, id, test, now)),
         };
         match attempt.transpose()? {
@@ -43,7 +49,7 @@ pub fn resolve(conn: &Connection, keys: &Keys, test: bool, now: i64) -> Result<A
             }
         }
     }
-    Ok(Err(first_refusal.unwrap_or_else(missing_attribution)))
+    Ok(Err(first_refusal.unwrap_or_else(|| Refusal::unattributed(missing_attribution()))))
 }
 
 fn resolved(key: Key, affiliate_id: i64, offer_id: i64) -> Resolved {
@@ -74,16 +80,16 @@ fn by_a_click(key: Key, click: AttributableClick) -> Resolved {
 
 fn by_click(conn: &Connection, id: &str, test: bool, now: i64) -> Result<Attribution, Error> {
     let Some(click) = clicks::attributable(conn, id, test)? else {
-        return Ok(Err(Error::bad_request(
+        return Ok(Err(Refusal::unattributed(Error::bad_request(
             "invalid_click_id",
             format!("no click has id `{id}` (unknown, erased or expired by retention)"),
-        )));
+        ))));
     };
     if !attribution::within_window(click.created_at, now, click.window_days) {
-        return Ok(Err(Error::bad_request(
+        return Ok(Err(Refusal::unattributed(Error::bad_request(
             "expired_click_id",
             format!("click `{id}` is older than its offer's {}-day window", click.window_days),
-        )));
+        ))));
     }
     Ok(Ok(by_a_click(Key::Click, click)))
 }
@@ -92,20 +98,25 @@ fn by_click(conn: &Connection, id: &str, test: bool, now: i64) -> Result<Attribu
 /// default one.
 fn by_affiliate(conn: &Connection, referral_code: &str, offer: Option<&str>) -> Result<Attribution, Error> {
     let Some(affiliate) = affiliates::by_code(conn, referral_code)? else {
-        return Ok(Err(affiliates::unknown(referral_code)));
+        return Ok(Err(Refusal::unattributed(affiliates::unknown(referral_code))));
     };
-    Ok(offers::find(conn, offer)?.map(|offer| resolved(Key::Affiliate, affiliate.id, offer.id)))
+    Ok(offers::find(conn, offer)?
+        .map(|offer| resolved(Key::Affiliate, affiliate.id, offer.id))
+        .map_err(Refusal::rejected))
 }
 
 fn by_coupon(conn: &Connection, code: &str) -> Result<Attribution, Error> {
     let Some(coupon) = coupons::get(conn, code)?.filter(|c| c.active) else {
-        return Ok(Err(Error::bad_request("invalid_coupon", format!("no active coupon has code `{code}`"))));
+        return Ok(Err(Refusal::unattributed(Error::bad_request(
+            "invalid_coupon",
+            format!("no active coupon has code `{code}`"),
+        ))));
     };
     let offer_id = match coupon.offer_id {
         Some(id) => id,
         None => match offers::find(conn, None)? {
             Ok(offer) => offer.id,
-            Err(refusal) => return Ok(Err(refusal)),
+            Err(refusal) => return Ok(Err(Refusal::rejected(refusal))),
         },
     };
     Ok(Ok(Resolved { coupon_code: Some(coupon.code), ..resolved(Key::Coupon, coupon.affiliate_id, offer_id) }))
@@ -113,32 +124,47 @@ fn by_coupon(conn: &Connection, code: &str) -> Result<Attribution, Error> {
 
 fn by_customer(conn: &Connection, customer_id: &str, test: bool) -> Result<Attribution, Error> {
     let Some(customer) = customers::get(conn, customer_id, test)? else {
-        return Ok(Err(Error::bad_request(
+        return Ok(Err(Refusal::unattributed(Error::bad_request(
             "invalid_customer",
             format!("no customer has id `{customer_id}`; create it with POST /api/v1/customers"),
-        )));
+        ))));
     };
-    Ok(Ok(Resolved {
+    Ok(Ok(by_a_customer(customer)))
+}
+
+/// The customer who registered last with `email` (ignoring case) in namespace `test`.
+fn by_customer_email(conn: &Connection, email: &str, test: bool) -> Result<Attribution, Error> {
+    let Some(customer) = customers::by_email(conn, email, test)? else {
+        return Ok(Err(Refusal::unattributed(Error::bad_request(
+            "missing_attribution",
+            "no customer registered with this e-mail; send a click or session ID, or register the customer first",
+        ))));
+    };
+    Ok(Ok(by_a_customer(customer)))
+}
+
+fn by_a_customer(customer: customers::Customer) -> Resolved {
+    Resolved {
         customer_row: Some(customer.id),
         tied_at: Some(customer.created_at),
         ..resolved(Key::Customer, customer.affiliate_id, customer.offer_id)
-    }))
+    }
 }
 
 fn by_session(conn: &Connection, session_id: &str, test: bool, now: i64) -> Result<Attribution, Error> {
     let click = match session_click(conn, session_id, test, now)? {
         SessionOutcome::Chosen(click) => click,
         SessionOutcome::NoClicks => {
-            return Ok(Err(Error::bad_request(
+            return Ok(Err(Refusal::unattributed(Error::bad_request(
                 "invalid_session_id",
                 format!("no click was recorded for session `{session_id}`"),
-            )));
+            ))));
         }
         SessionOutcome::AllExpired => {
-            return Ok(Err(Error::bad_request(
+            return Ok(Err(Refusal::unattributed(Error::bad_request(
                 "expired_click_id",
                 format!("every click of session `{session_id}` is older than its offer's window"),
-            )));
+            ))));
         }
     };
     Ok(Ok(by_a_click(Key::Session, click)))

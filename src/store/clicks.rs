@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::attribution::Model;
 use crate::tracking::click_id;
 use crate::tracking::fraud::Flag;
@@ -73,7 +74,7 @@ pub fn new_id(now: i64) -> String {
 /// statement, so the writer may run it without a savepoint (`Writer::run_single`). A caller's
 /// own ID (`alias`) that another click of the same namespace (test data or live) has is refused
 /// by its UNIQUE index: 409 `duplicate_click_id`.
-pub fn insert(conn: &Connection, id: &str, click: &NewClick, now: i64) -> Result<(), Error> {
+pub fn insert(conn: &Tx, id: &str, click: &NewClick, now: i64) -> Result<(), Error> {
     let [s1, s2, s3, s4, s5] = &click.subs;
     conn.prepare_cached(
         "INSERT INTO clicks (id, affiliate_id, offer_id, created_at, session_id, landing_url, referrer,

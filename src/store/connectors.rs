@@ -7,6 +7,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::connectors::Connector;
 
 /// Every outcome a logged hook can have (the table's CHECK constraint lists the same).
@@ -21,7 +22,7 @@ pub fn secret(conn: &Connection, connector: Connector) -> Result<Option<String>,
         .optional()?)
 }
 
-pub fn set_secret(conn: &Connection, connector: Connector, secret: &str, now: i64) -> Result<(), Error> {
+pub fn set_secret(conn: &Tx, connector: Connector, secret: &str, now: i64) -> Result<(), Error> {
     conn.prepare_cached(
         "INSERT INTO connector_secrets (connector, secret, updated_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (connector) DO UPDATE SET secret = ?2, updated_at = ?3",
@@ -31,7 +32,7 @@ pub fn set_secret(conn: &Connection, connector: Connector, secret: &str, now: i6
 }
 
 /// Forgets the stored secret; whether there was one.
-pub fn delete_secret(conn: &Connection, connector: Connector) -> Result<bool, Error> {
+pub fn delete_secret(conn: &Tx, connector: Connector) -> Result<bool, Error> {
     Ok(conn.prepare_cached("DELETE FROM connector_secrets WHERE connector = ?1")?.execute([connector.name()])? == 1)
 }
 
@@ -64,7 +65,7 @@ pub struct NewHook<'a> {
     pub conversion_id: Option<i64>,
 }
 
-pub fn log(conn: &Connection, h: &NewHook<'_>, now: i64) -> Result<(), Error> {
+pub fn log(conn: &Tx, h: &NewHook<'_>, now: i64) -> Result<(), Error> {
     conn.prepare_cached(
         "INSERT INTO hooks_received (received_at, connector, event_id, event_type, test, action, reference, outcome,
                                      error_code, detail, replayed, conversion_id)
@@ -152,13 +153,13 @@ mod tests {
     fn secrets_are_set_replaced_listed_and_deleted() {
         let conn = db();
         assert_eq!(secret(&conn, Connector::Stripe).unwrap(), None);
-        set_secret(&conn, Connector::Stripe, "whsec_a", 1).unwrap();
-        set_secret(&conn, Connector::Stripe, "whsec_b", 2).unwrap();
-        set_secret(&conn, Connector::Paddle, "pdl_ntfset_x", 3).unwrap();
+        set_secret(&Tx::within(&conn), Connector::Stripe, "whsec_a", 1).unwrap();
+        set_secret(&Tx::within(&conn), Connector::Stripe, "whsec_b", 2).unwrap();
+        set_secret(&Tx::within(&conn), Connector::Paddle, "pdl_ntfset_x", 3).unwrap();
         assert_eq!(secret(&conn, Connector::Stripe).unwrap().as_deref(), Some("whsec_b"));
         assert_eq!(stored(&conn).unwrap(), [(Connector::Paddle, 3), (Connector::Stripe, 2)]);
-        assert!(delete_secret(&conn, Connector::Stripe).unwrap());
-        assert!(!delete_secret(&conn, Connector::Stripe).unwrap());
+        assert!(delete_secret(&Tx::within(&conn), Connector::Stripe).unwrap());
+        assert!(!delete_secret(&Tx::within(&conn), Connector::Stripe).unwrap());
         assert_eq!(secret(&conn, Connector::Stripe).unwrap(), None);
     }
 
@@ -178,9 +179,9 @@ mod tests {
             replayed: false,
             conversion_id: None,
         };
-        log(&conn, &entry(Connector::Stripe, "held"), 1).unwrap();
-        log(&conn, &entry(Connector::Stripe, "created"), 2).unwrap();
-        log(&conn, &entry(Connector::Shopify, "created"), 3).unwrap();
+        log(&Tx::within(&conn), &entry(Connector::Stripe, "held"), 1).unwrap();
+        log(&Tx::within(&conn), &entry(Connector::Stripe, "created"), 2).unwrap();
+        log(&Tx::within(&conn), &entry(Connector::Shopify, "created"), 3).unwrap();
         let all = list(&conn, None, None, None, 10).unwrap();
         assert_eq!(all.iter().map(|h| h.id).collect::<Vec<_>>(), [3, 2, 1]);
         assert_eq!(all[2].test, Some(true));
@@ -188,6 +189,6 @@ mod tests {
         assert_eq!(list(&conn, Some(Connector::Stripe), Some("created"), None, 10).unwrap()[0].id, 2);
         assert_eq!(list(&conn, None, None, Some(2), 10).unwrap()[0].id, 1);
         let bad = NewHook { outcome: "nonsense", ..entry(Connector::Stripe, "held") };
-        assert!(log(&conn, &bad, 4).is_err(), "the CHECK constraint refuses unknown outcomes");
+        assert!(log(&Tx::within(&conn), &bad, 4).is_err(), "the CHECK constraint refuses unknown outcomes");
     }
 }

@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::Error;
+use crate::store::writer::Tx;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Coupon {
@@ -33,13 +34,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Coupon> {
     })
 }
 
-pub fn create(
-    conn: &Connection,
-    code: &str,
-    affiliate_id: i64,
-    offer_id: Option<i64>,
-    now: i64,
-) -> Result<Coupon, Error> {
+pub fn create(conn: &Tx, code: &str, affiliate_id: i64, offer_id: Option<i64>, now: i64) -> Result<Coupon, Error> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO coupons (code, affiliate_id, offer_id, created_at) VALUES (?1, ?2, ?3, ?4)
@@ -54,13 +49,7 @@ pub fn create(
 
 /// Moves a coupon to another affiliate or offer (`None`: the default offer), and switches it on
 /// or off. 404 if unknown.
-pub fn update(
-    conn: &Connection,
-    code: &str,
-    affiliate_id: i64,
-    offer_id: Option<i64>,
-    active: bool,
-) -> Result<Coupon, Error> {
+pub fn update(conn: &Tx, code: &str, affiliate_id: i64, offer_id: Option<i64>, active: bool) -> Result<Coupon, Error> {
     let changed = conn
         .prepare_cached("UPDATE coupons SET affiliate_id = ?1, offer_id = ?2, active = ?3 WHERE code = ?4")?
         .execute(params![affiliate_id, offer_id, active, code])?;
@@ -71,7 +60,7 @@ pub fn update(
 }
 
 /// Removes a coupon for good (conversions it credited keep its code). `false` if unknown.
-pub fn delete(conn: &Connection, code: &str) -> Result<bool, Error> {
+pub fn delete(conn: &Tx, code: &str) -> Result<bool, Error> {
     Ok(conn.prepare_cached("DELETE FROM coupons WHERE code = ?1")?.execute([code])? == 1)
 }
 
@@ -99,13 +88,7 @@ pub fn of_affiliate(conn: &Connection, affiliate_id: i64, limit: usize) -> Resul
 
 /// Stores a coupon for the affiliate with `referral_code`, paying under `offer` (or the default
 /// offer at conversion time). Runs on the writer.
-pub fn create_for(
-    conn: &Connection,
-    code: &str,
-    referral_code: &str,
-    offer: Option<&str>,
-    now: i64,
-) -> Result<Coupon, Error> {
+pub fn create_for(conn: &Tx, code: &str, referral_code: &str, offer: Option<&str>, now: i64) -> Result<Coupon, Error> {
     let (affiliate_id, offer_id) = owners(conn, referral_code, offer)?;
     create(conn, code, affiliate_id, offer_id, now)
 }

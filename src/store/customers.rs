@@ -6,6 +6,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::attribution::Resolved;
 
 #[derive(Clone, Debug)]
@@ -82,7 +83,7 @@ fn select_one(conn: &Connection, condition: &str, value: impl ToSql) -> Result<O
 /// way.
 #[allow(clippy::too_many_arguments)]
 pub fn insert_tie(
-    conn: &Connection,
+    conn: &Tx,
     customer_id: &str,
     resolved: &Resolved,
     email: Option<&str>,

@@ -8,8 +8,9 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::Error;
-use crate::tracking::conversion::Conversion;
-use crate::tracking::outbound::{self, MacroValues};
+use crate::store::writer::Tx;
+use crate::tracking::conversion::{Change, Conversion, Status};
+use crate::tracking::outbound::{self, DeliveryStatus, MacroValues, PostbackEvent};
 
 /// Gives up on a delivery after this many attempts: about a day with [`retry_delay_secs`].
 pub const MAX_ATTEMPTS: i64 = 18;
@@ -20,7 +21,7 @@ pub struct Delivery {
     pub affiliate_id: i64,
     pub referral_code: String,
     pub conversion_id: Option<i64>,
-    pub event: String,
+    pub event: PostbackEvent,
     pub url: String,
     pub progress: Progress,
     /// About test data.
@@ -30,8 +31,7 @@ pub struct Delivery {
 /// How a delivery of either outbox is going: the columns both tables share.
 #[derive(Clone, Debug)]
 pub struct Progress {
-    /// `pending`, `delivered` or `failed`.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_attempt_at: Option<i64>,
@@ -79,7 +79,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
 /// Queues a postback for `event` on `c` if its affiliate has a postback URL. `status` is what
 /// the `{status}` macro says: the conversion's own, except when an affiliate is told that an
 /// order it was credited with went to someone else (`rejected`).
-pub fn enqueue(conn: &Connection, c: &Conversion, event: &str, status: &str, now: i64) -> Result<(), Error> {
+pub fn enqueue(conn: &Tx, c: &Conversion, event: Change, status: Status, now: i64) -> Result<(), Error> {
     let template: Option<String> = conn
         .prepare_cached("SELECT postback_url FROM affiliates WHERE id = ?1")?
         .query_row([c.affiliate_id], |r| r.get(0))?;
@@ -95,8 +95,8 @@ pub fn enqueue(conn: &Connection, c: &Conversion, event: &str, status: &str, now
             .unwrap_or_default(),
         None => Default::default(),
     };
-    let url = MacroValues::of(c, event, status, subs).fill(&template);
-    insert(conn, c.affiliate_id, Some(c.id), event, &url, c.test, now)?;
+    let url = MacroValues::of(c, event, status.as_str(), subs).fill(&template);
+    insert(conn, c.affiliate_id, Some(c.id), PostbackEvent::Change(event), &url, c.test, now)?;
     Ok(())
 }
 
@@ -110,10 +110,10 @@ pub fn was_told(conn: &Connection, conversion_id: i64, affiliate_id: i64) -> Res
 }
 
 pub fn insert(
-    conn: &Connection,
+    conn: &Tx,
     affiliate_id: i64,
     conversion_id: Option<i64>,
-    event: &str,
+    event: PostbackEvent,
     url: &str,
     test: bool,
     now: i64,
@@ -146,7 +146,7 @@ pub enum TestPostback {
 /// sides can check the wiring and the signature, unless the affiliate had
 /// `tracking::outbound::TEST_POSTBACKS_PER_HOUR` within the hour. Must run on the writer: the
 /// count and the insert are one transaction.
-pub fn queue_test(conn: &Connection, code: &str, now: i64) -> Result<TestPostback, Error> {
+pub fn queue_test(conn: &Tx, code: &str, now: i64) -> Result<TestPostback, Error> {
     let affiliate = super::affiliates::by_code(conn, code)?.ok_or_else(|| super::affiliates::unknown(code))?;
     let template = affiliate.postback_url.ok_or_else(|| {
         Error::conflict("no_postback_url", format!("affiliate `{code}` has no postback_url; set one with PATCH first"))
@@ -160,7 +160,7 @@ pub fn queue_test(conn: &Connection, code: &str, now: i64) -> Result<TestPostbac
     if let Some(retry_after) = outbound::test_postback_wait(&recent, now) {
         return Ok(TestPostback::TooMany { retry_after });
     }
-    let id = insert(conn, affiliate.id, None, "test", &MacroValues::sample().fill(&template), true, now)?;
+    let id = insert(conn, affiliate.id, None, PostbackEvent::Test, &MacroValues::sample().fill(&template), true, now)?;
     let delivery = get(conn, id)?.ok_or_else(|| Error::internal("delivery vanished"))?;
     Ok(TestPostback::Queued(Box::new(delivery)))
 }
@@ -228,7 +228,7 @@ impl Outbox {
 /// [`retry_delay_secs`], or given up after [`MAX_ATTEMPTS`] (a test postback after its one
 /// attempt: it is never retried on its own).
 pub fn record_attempt_in(
-    conn: &Connection,
+    conn: &Tx,
     outbox: Outbox,
     id: i64,
     ok: bool,
@@ -241,13 +241,13 @@ pub fn record_attempt_in(
         .prepare_cached(&format!("SELECT attempts, event FROM {table} WHERE id = ?1"))?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let attempts = attempts + 1;
-    let once = outbox == Outbox::Postbacks && event == "test";
+    let once = outbox == Outbox::Postbacks && event == PostbackEvent::Test.as_str();
     let (new_status, next) = if ok {
-        ("delivered", now)
+        (DeliveryStatus::Delivered, now)
     } else if attempts >= MAX_ATTEMPTS || once {
-        ("failed", now)
+        (DeliveryStatus::Failed, now)
     } else {
-        ("pending", now + retry_delay_secs(attempts - 1) * 1000)
+        (DeliveryStatus::Pending, now + retry_delay_secs(attempts - 1) * 1000)
     };
     conn.prepare_cached(&format!(
         "UPDATE {table}
@@ -260,12 +260,12 @@ pub fn record_attempt_in(
 }
 
 /// Puts a delivery back in the queue for an immediate attempt. `false` if there is no such row.
-pub fn retry(conn: &Connection, id: i64, now: i64) -> Result<bool, Error> {
+pub fn retry(conn: &Tx, id: i64, now: i64) -> Result<bool, Error> {
     retry_in(conn, Outbox::Postbacks, id, now)
 }
 
 /// [`retry`] for a row of `outbox`, with a fresh budget of attempts.
-pub fn retry_in(conn: &Connection, outbox: Outbox, id: i64, now: i64) -> Result<bool, Error> {
+pub fn retry_in(conn: &Tx, outbox: Outbox, id: i64, now: i64) -> Result<bool, Error> {
     let changed = conn
         .prepare_cached(&format!(
             "UPDATE {} SET status = 'pending', next_attempt_at = ?1, attempts = 0 WHERE id = ?2",
@@ -277,7 +277,7 @@ pub fn retry_in(conn: &Connection, outbox: Outbox, id: i64, now: i64) -> Result<
 
 pub fn list(
     conn: &Connection,
-    status: Option<&str>,
+    status: Option<DeliveryStatus>,
     before_id: Option<i64>,
     limit: usize,
 ) -> Result<Vec<Delivery>, Error> {

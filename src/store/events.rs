@@ -6,14 +6,15 @@
 use rusqlite::{Connection, params};
 
 use crate::error::Error;
-use crate::tracking::conversion::Status;
+use crate::store::writer::Tx;
+use crate::tracking::conversion::{Change, Status};
 
 /// One change of a conversion, to record.
 #[derive(Clone, Debug)]
 pub struct NewEvent<'a> {
     pub conversion_id: i64,
     pub actor: &'a str,
-    pub action: &'a str,
+    pub action: Change,
     pub from: Option<Status>,
     pub to: Status,
     pub amount_delta: i64,
@@ -24,7 +25,7 @@ pub struct NewEvent<'a> {
 
 /// Records a change. `Ok(false)` when the event carries a refund ID this conversion has seen
 /// already: nothing was recorded, and the caller must change nothing either.
-pub fn record(conn: &Connection, e: &NewEvent<'_>, at: i64) -> Result<bool, Error> {
+pub fn record(conn: &Tx, e: &NewEvent<'_>, at: i64) -> Result<bool, Error> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO conversion_events (conversion_id, at, actor, action, from_status, to_status,
@@ -37,8 +38,8 @@ pub fn record(conn: &Connection, e: &NewEvent<'_>, at: i64) -> Result<bool, Erro
             at,
             e.actor,
             e.action,
-            e.from.map(Status::as_str),
-            e.to.as_str(),
+            e.from,
+            e.to,
             e.amount_delta,
             e.commission_delta,
             e.reason,
@@ -51,9 +52,9 @@ pub fn record(conn: &Connection, e: &NewEvent<'_>, at: i64) -> Result<bool, Erro
 pub struct Event {
     pub at: i64,
     pub actor: String,
-    pub action: String,
-    pub from_status: Option<String>,
-    pub to_status: String,
+    pub action: Change,
+    pub from_status: Option<Status>,
+    pub to_status: Status,
     pub amount_delta: i64,
     pub commission_delta: i64,
     pub reason: Option<String>,

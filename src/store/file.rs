@@ -119,7 +119,7 @@ pub enum Companion {
     InitialApiKey,
     /// The admin token the first start generated, until the operator deletes it.
     InitialAdminToken,
-    /// The key that signs browsers' device cookies (`http::device`), so a restored server still
+    /// The key that signs browsers' device cookies (`web::device`), so a restored server still
     /// knows the browsers that logged in before.
     DeviceKey,
 }

@@ -8,6 +8,7 @@ use rusqlite::{Connection, params};
 
 use super::connectors::{self, NewHook};
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::connectors::{Action, Connector};
 
 /// What a held event waits for.
@@ -46,7 +47,7 @@ pub struct Held {
 }
 
 /// Holds `action` until `wait` is met. `Ok(false)` when it was held already.
-pub fn hold(conn: &Connection, wait: &Wait, origin: &Origin, action: &Action, now: i64) -> Result<bool, Error> {
+pub fn hold(conn: &Tx, wait: &Wait, origin: &Origin, action: &Action, now: i64) -> Result<bool, Error> {
     let (waits_for, awaited) = wait.parts();
     let text = serde_json::to_string(action).map_err(|e| Error::internal(format!("holding an action: {e}")))?;
     let inserted = conn
@@ -74,7 +75,7 @@ pub fn hold(conn: &Connection, wait: &Wait, origin: &Origin, action: &Action, no
 /// `wait`, oldest first, out of the table (with the other rows of the same action: a refund may
 /// wait for one of several orders). A test order or tie never releases a live event, nor the
 /// other way round: the event would not find it when replayed.
-pub fn take(conn: &Connection, wait: &Wait, test: bool) -> Result<Vec<Held>, Error> {
+pub fn take(conn: &Tx, wait: &Wait, test: bool) -> Result<Vec<Held>, Error> {
     let (waits_for, awaited) = wait.parts();
     let rows = select(
         conn,
@@ -85,7 +86,7 @@ pub fn take(conn: &Connection, wait: &Wait, test: bool) -> Result<Vec<Held>, Err
 }
 
 /// Logs and deletes up to `limit` actions held since before `cutoff`; how many.
-pub fn expire(conn: &Connection, cutoff: i64, now: i64, limit: usize) -> Result<usize, Error> {
+pub fn expire(conn: &Tx, cutoff: i64, now: i64, limit: usize) -> Result<usize, Error> {
     let rows = select(conn, "held_at < ?1 ORDER BY held_at LIMIT ?2", params![cutoff, limit as i64])?;
     let expired = remove(conn, &rows)?;
     for held in &expired {
@@ -127,7 +128,7 @@ fn select(conn: &Connection, condition: &str, values: impl rusqlite::Params) -> 
 }
 
 /// Deletes `rows` and every other row of the same action; returns each action once, in order.
-fn remove(conn: &Connection, rows: &[Row]) -> Result<Vec<Held>, Error> {
+fn remove(conn: &Tx, rows: &[Row]) -> Result<Vec<Held>, Error> {
     let mut out: Vec<Held> = Vec::new();
     for (id, connector, reference, event_id, event_type, test, action, held_at) in rows {
         conn.prepare_cached("DELETE FROM hooks_held WHERE id = ?1")?.execute([id])?;
@@ -192,22 +193,26 @@ mod tests {
     fn an_event_is_held_once_and_taken_once() {
         let conn = db();
         let wait = Wait::Customer("stripe:cus_1".into());
-        assert!(hold(&conn, &wait, &origin(), &invoice(), 10).unwrap());
-        assert!(!hold(&conn, &wait, &origin(), &invoice(), 11).unwrap(), "a retry is held once");
-        assert_eq!(take(&conn, &Wait::Customer("stripe:cus_2".into()), false).unwrap(), []);
-        let taken = take(&conn, &wait, false).unwrap();
+        assert!(hold(&Tx::within(&conn), &wait, &origin(), &invoice(), 10).unwrap());
+        assert!(!hold(&Tx::within(&conn), &wait, &origin(), &invoice(), 11).unwrap(), "a retry is held once");
+        assert_eq!(take(&Tx::within(&conn), &Wait::Customer("stripe:cus_2".into()), false).unwrap(), []);
+        let taken = take(&Tx::within(&conn), &wait, false).unwrap();
         assert_eq!(taken, [Held { origin: origin(), action: invoice(), held_at: 10 }]);
-        assert_eq!(take(&conn, &wait, false).unwrap(), [], "taken means gone");
+        assert_eq!(take(&Tx::within(&conn), &wait, false).unwrap(), [], "taken means gone");
     }
 
     #[test]
     fn a_refund_waiting_for_either_order_is_taken_by_the_first_and_only_once() {
         let conn = db();
         for order in ["pi_1", "in_1"] {
-            hold(&conn, &Wait::Order(order.into()), &origin(), &refund(), 5).unwrap();
+            hold(&Tx::within(&conn), &Wait::Order(order.into()), &origin(), &refund(), 5).unwrap();
         }
-        assert_eq!(take(&conn, &Wait::Order("in_1".into()), false).unwrap().len(), 1);
-        assert_eq!(take(&conn, &Wait::Order("pi_1".into()), false).unwrap(), [], "its other row went with it");
+        assert_eq!(take(&Tx::within(&conn), &Wait::Order("in_1".into()), false).unwrap().len(), 1);
+        assert_eq!(
+            take(&Tx::within(&conn), &Wait::Order("pi_1".into()), false).unwrap(),
+            [],
+            "its other row went with it"
+        );
     }
 
     #[test]
@@ -215,21 +220,25 @@ mod tests {
         let conn = db();
         let test_mode = Origin { test: Some(true), ..origin() };
         let no_flag = Origin { test: None, ..origin() };
-        hold(&conn, &Wait::Order("pi_1".into()), &test_mode, &refund(), 5).unwrap();
-        assert_eq!(take(&conn, &Wait::Order("pi_1".into()), false).unwrap(), [], "a live order of that id");
-        assert_eq!(take(&conn, &Wait::Order("pi_1".into()), true).unwrap().len(), 1);
+        hold(&Tx::within(&conn), &Wait::Order("pi_1".into()), &test_mode, &refund(), 5).unwrap();
+        assert_eq!(
+            take(&Tx::within(&conn), &Wait::Order("pi_1".into()), false).unwrap(),
+            [],
+            "a live order of that id"
+        );
+        assert_eq!(take(&Tx::within(&conn), &Wait::Order("pi_1".into()), true).unwrap().len(), 1);
         let tie = Wait::Customer("woocommerce:7".into());
-        hold(&conn, &tie, &no_flag, &invoice(), 5).unwrap();
-        assert_eq!(take(&conn, &tie, true).unwrap(), [], "a platform without a test mode is live");
-        assert_eq!(take(&conn, &tie, false).unwrap().len(), 1);
+        hold(&Tx::within(&conn), &tie, &no_flag, &invoice(), 5).unwrap();
+        assert_eq!(take(&Tx::within(&conn), &tie, true).unwrap(), [], "a platform without a test mode is live");
+        assert_eq!(take(&Tx::within(&conn), &tie, false).unwrap().len(), 1);
     }
 
     #[test]
     fn erasing_a_customer_drops_what_waits_for_them() {
         let conn = db();
-        hold(&conn, &Wait::Customer("stripe:cus_1".into()), &origin(), &invoice(), 10).unwrap();
-        assert!(crate::store::retention::erase_customer(&conn, "stripe:cus_1", 20).unwrap());
-        assert_eq!(take(&conn, &Wait::Customer("stripe:cus_1".into()), false).unwrap(), []);
+        hold(&Tx::within(&conn), &Wait::Customer("stripe:cus_1".into()), &origin(), &invoice(), 10).unwrap();
+        assert!(crate::store::retention::erase_customer(&Tx::within(&conn), "stripe:cus_1", 20).unwrap());
+        assert_eq!(take(&Tx::within(&conn), &Wait::Customer("stripe:cus_1".into()), false).unwrap(), []);
     }
 
     #[test]
@@ -248,9 +257,9 @@ mod tests {
             replayed: false,
             conversion_id: None,
         };
-        connectors::log(&conn, &entry("ignored"), 100).unwrap();
-        connectors::log(&conn, &entry("rejected"), 300).unwrap();
-        assert_eq!(crate::store::retention::prune_logs(&conn, 200, 10).unwrap(), 1);
+        connectors::log(&Tx::within(&conn), &entry("ignored"), 100).unwrap();
+        connectors::log(&Tx::within(&conn), &entry("rejected"), 300).unwrap();
+        assert_eq!(crate::store::retention::prune_logs(&Tx::within(&conn), 200, 10).unwrap(), 1);
         let left = connectors::list(&conn, None, None, None, 10).unwrap();
         assert_eq!(left.iter().map(|h| h.outcome.as_str()).collect::<Vec<_>>(), ["rejected"]);
     }
@@ -258,12 +267,12 @@ mod tests {
     #[test]
     fn the_sweeper_logs_what_expired_and_keeps_what_is_recent() {
         let conn = db();
-        hold(&conn, &Wait::Customer("stripe:cus_1".into()), &origin(), &invoice(), 100).unwrap();
+        hold(&Tx::within(&conn), &Wait::Customer("stripe:cus_1".into()), &origin(), &invoice(), 100).unwrap();
         for order in ["pi_1", "in_1"] {
-            hold(&conn, &Wait::Order(order.into()), &origin(), &refund(), 100).unwrap();
+            hold(&Tx::within(&conn), &Wait::Order(order.into()), &origin(), &refund(), 100).unwrap();
         }
         hold(
-            &conn,
+            &Tx::within(&conn),
             &Wait::Customer("stripe:cus_9".into()),
             &origin(),
             &Action::Order(Order {
@@ -276,14 +285,14 @@ mod tests {
             500,
         )
         .unwrap();
-        assert_eq!(expire(&conn, 200, 1_000, 10).unwrap(), 2);
+        assert_eq!(expire(&Tx::within(&conn), 200, 1_000, 10).unwrap(), 2);
         assert_eq!(
             log_outcomes(&conn),
             [("expired".to_string(), "refund".to_string()), ("expired".to_string(), "conversion".to_string())]
         );
-        assert_eq!(expire(&conn, 200, 1_000, 10).unwrap(), 0);
+        assert_eq!(expire(&Tx::within(&conn), 200, 1_000, 10).unwrap(), 0);
         assert_eq!(
-            take(&conn, &Wait::Customer("stripe:cus_9".into()), false).unwrap().len(),
+            take(&Tx::within(&conn), &Wait::Customer("stripe:cus_9".into()), false).unwrap().len(),
             1,
             "the recent one stayed"
         );

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Error;
 use crate::secret;
+use crate::store::writer::Tx;
 
 pub const PREFIX: &str = "afk_";
 /// Shortest key accepted from `AFFILIATED_API_KEY`.
@@ -35,7 +36,7 @@ fn shown_prefix(key: &str) -> String {
 
 /// Creates a key (a test key: everything written with it is test data) and returns its id and
 /// the key itself (the only time it exists in clear).
-pub fn create(conn: &Connection, label: &str, source: &str, test: bool, now: i64) -> Result<(i64, String), Error> {
+pub fn create(conn: &Tx, label: &str, source: &str, test: bool, now: i64) -> Result<(i64, String), Error> {
     let key = secret::token(if test { TEST_PREFIX } else { PREFIX });
     insert(conn, label, &key, source, test, now)?;
     Ok((conn.last_insert_rowid(), key))
@@ -44,7 +45,7 @@ pub fn create(conn: &Connection, label: &str, source: &str, test: bool, now: i64
 /// The prefix of test keys, so nobody mistakes one for a live key.
 pub const TEST_PREFIX: &str = "afk_test_";
 
-fn insert(conn: &Connection, label: &str, key: &str, source: &str, test: bool, now: i64) -> Result<(), Error> {
+fn insert(conn: &Tx, label: &str, key: &str, source: &str, test: bool, now: i64) -> Result<(), Error> {
     conn.prepare_cached(
         "INSERT INTO api_keys (label, prefix, key_hash, source, created_at, test) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (key_hash) DO NOTHING",
@@ -56,7 +57,7 @@ fn insert(conn: &Connection, label: &str, key: &str, source: &str, test: bool, n
 /// Makes the key from the environment the one `env` key: it is stored (hashed) if new, and an
 /// earlier, different environment key is deleted (`None` deletes it). A key revoked with
 /// `keys revoke` stays revoked even if the environment still names it; the return value says so.
-pub fn sync_env_key(conn: &Connection, key: Option<&str>, now: i64) -> Result<EnvKey, Error> {
+pub fn sync_env_key(conn: &Tx, key: Option<&str>, now: i64) -> Result<EnvKey, Error> {
     let hash = key.map(|k| secret::sha256(k.as_bytes()));
     conn.prepare_cached("DELETE FROM api_keys WHERE source = 'env' AND (?1 IS NULL OR key_hash <> ?1)")?
         .execute(params![hash])?;
@@ -107,7 +108,7 @@ pub fn list(conn: &Connection) -> Result<Vec<KeyInfo>, Error> {
 }
 
 /// Revokes a key by id; `false` when no active key has that id.
-pub fn revoke(conn: &Connection, id: i64, now: i64) -> Result<bool, Error> {
+pub fn revoke(conn: &Tx, id: i64, now: i64) -> Result<bool, Error> {
     let changed = conn
         .prepare_cached("UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL")?
         .execute(params![now, id])?;
@@ -127,21 +128,21 @@ mod tests {
     #[test]
     fn created_keys_verify_until_revoked() {
         let conn = db();
-        let (id, key) = create(&conn, "shop", "cli", false, 1).unwrap();
+        let (id, key) = create(&Tx::within(&conn), "shop", "cli", false, 1).unwrap();
         assert_eq!(verify(&conn, &key).unwrap(), Some(Verified { id, test: false }));
-        let (test_id, test_key) = create(&conn, "try-out", "cli", true, 1).unwrap();
+        let (test_id, test_key) = create(&Tx::within(&conn), "try-out", "cli", true, 1).unwrap();
         assert!(test_key.starts_with(TEST_PREFIX));
         assert_eq!(verify(&conn, &test_key).unwrap(), Some(Verified { id: test_id, test: true }));
         assert_eq!(verify(&conn, &format!("{key}x")).unwrap(), None);
-        assert!(revoke(&conn, id, 2).unwrap());
-        assert!(!revoke(&conn, id, 3).unwrap());
+        assert!(revoke(&Tx::within(&conn), id, 2).unwrap());
+        assert!(!revoke(&Tx::within(&conn), id, 3).unwrap());
         assert_eq!(verify(&conn, &key).unwrap(), None);
     }
 
     #[test]
     fn keys_are_stored_hashed() {
         let conn = db();
-        let (_, key) = create(&conn, "shop", "cli", false, 1).unwrap();
+        let (_, key) = create(&Tx::within(&conn), "shop", "cli", false, 1).unwrap();
         let dump: Vec<u8> = conn.query_row("SELECT key_hash FROM api_keys", [], |r| r.get(0)).unwrap();
         assert_eq!(dump.len(), 32);
         let prefix: String = conn.query_row("SELECT prefix FROM api_keys", [], |r| r.get(0)).unwrap();
@@ -153,21 +154,21 @@ mod tests {
         let conn = db();
         let first = "a".repeat(40);
         let second = "b".repeat(40);
-        assert_eq!(sync_env_key(&conn, Some(&first), 1).unwrap(), EnvKey::Active);
+        assert_eq!(sync_env_key(&Tx::within(&conn), Some(&first), 1).unwrap(), EnvKey::Active);
         assert!(verify(&conn, &first).unwrap().is_some());
-        sync_env_key(&conn, Some(&first), 2).unwrap();
+        sync_env_key(&Tx::within(&conn), Some(&first), 2).unwrap();
         assert_eq!(active_count(&conn).unwrap(), 1);
-        sync_env_key(&conn, Some(&second), 3).unwrap();
+        sync_env_key(&Tx::within(&conn), Some(&second), 3).unwrap();
         assert!(verify(&conn, &first).unwrap().is_none());
         assert!(verify(&conn, &second).unwrap().is_some());
-        sync_env_key(&conn, None, 4).unwrap();
+        sync_env_key(&Tx::within(&conn), None, 4).unwrap();
         assert_eq!(active_count(&conn).unwrap(), 0);
         // Setting a former environment key again brings it back ...
-        sync_env_key(&conn, Some(&first), 5).unwrap();
+        sync_env_key(&Tx::within(&conn), Some(&first), 5).unwrap();
         let id = verify(&conn, &first).unwrap().expect("active again");
         // ... but an explicit revocation survives restarts with the same environment.
-        assert!(revoke(&conn, id.id, 6).unwrap());
-        assert_eq!(sync_env_key(&conn, Some(&first), 7).unwrap(), EnvKey::Revoked);
+        assert!(revoke(&Tx::within(&conn), id.id, 6).unwrap());
+        assert_eq!(sync_env_key(&Tx::within(&conn), Some(&first), 7).unwrap(), EnvKey::Revoked);
         assert!(verify(&conn, &first).unwrap().is_none());
     }
 }

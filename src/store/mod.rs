@@ -38,6 +38,7 @@ pub mod settings;
 pub mod space;
 #[cfg(test)]
 pub(crate) mod testing;
+mod values;
 pub mod webhook_deliveries;
 pub mod webhooks;
 pub mod writer;
@@ -250,12 +251,6 @@ pub fn limit_memory() {
     unsafe { rusqlite::ffi::sqlite3_soft_heap_limit64(MEMORY_LIMIT) };
 }
 
-/// Bytes SQLite has allocated now, in every connection of the process (page caches, statements).
-pub fn memory_used() -> i64 {
-    // SAFETY: sqlite3_memory_used only reads SQLite's own counter.
-    unsafe { rusqlite::ffi::sqlite3_memory_used() }
-}
-
 /// A real read through `conn`, for health checks: fails when the database cannot be read.
 pub fn probe(conn: &Connection) -> Result<(), crate::error::Error> {
     conn.prepare_cached("SELECT count(*) FROM offers")?.query_row([], |r| r.get::<_, i64>(0))?;
@@ -285,12 +280,61 @@ pub enum Insert<T> {
     Duplicate(T),
 }
 
+/// A write that can be refused on the writer, where what a reader saw may have changed (a
+/// conversion whose click was swept in between, a refund of an amount its conversion does not
+/// have): the refusal to answer with, apart from a failure of the store, so that a caller that
+/// logs refusals and gives up on failures (a shop's hook) never has to guess which it got.
+#[derive(Debug)]
+pub enum WriteError {
+    Refused(crate::tracking::conversion::Refusal),
+    Failed(crate::error::Error),
+}
+
+impl From<crate::error::Error> for WriteError {
+    fn from(e: crate::error::Error) -> WriteError {
+        WriteError::Failed(e)
+    }
+}
+
+impl From<rusqlite::Error> for WriteError {
+    fn from(e: rusqlite::Error) -> WriteError {
+        WriteError::Failed(e.into())
+    }
+}
+
+impl From<crate::tracking::conversion::Refusal> for WriteError {
+    fn from(refusal: crate::tracking::conversion::Refusal) -> WriteError {
+        WriteError::Refused(refusal)
+    }
+}
+
+impl std::ops::Deref for WriteError {
+    type Target = crate::error::Error;
+
+    /// The error either kind carries.
+    fn deref(&self) -> &crate::error::Error {
+        match self {
+            WriteError::Refused(refusal) => refusal,
+            WriteError::Failed(e) => e,
+        }
+    }
+}
+
+impl From<WriteError> for crate::error::Error {
+    fn from(e: WriteError) -> crate::error::Error {
+        match e {
+            WriteError::Refused(refusal) => refusal.into(),
+            WriteError::Failed(e) => e,
+        }
+    }
+}
+
 /// Runs `work` inside a nested SAVEPOINT: its changes are kept if it succeeds and undone if it
 /// fails, while the surrounding transaction goes on (used to log an attempt whatever its outcome).
-pub fn nested<T>(
-    conn: &Connection,
-    work: impl FnOnce(&Connection) -> Result<T, crate::error::Error>,
-) -> Result<T, crate::error::Error> {
+pub fn nested<T, E: From<rusqlite::Error>>(
+    conn: &writer::Tx<'_>,
+    work: impl FnOnce(&writer::Tx<'_>) -> Result<T, E>,
+) -> Result<T, E> {
     conn.prepare_cached("SAVEPOINT nested")?.execute([])?;
     let result = work(conn);
     if result.is_err() {

@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::attribution::Model;
 use crate::tracking::commission::Rule;
 use crate::tracking::money::Currency;
@@ -87,7 +88,7 @@ fn status(paused: bool) -> &'static str {
 }
 
 /// Replaces an offer's rates per conversion type.
-fn set_event_rates(conn: &Connection, offer_id: i64, rates: &[(String, Rule)]) -> Result<(), Error> {
+fn set_event_rates(conn: &Tx, offer_id: i64, rates: &[(String, Rule)]) -> Result<(), Error> {
     conn.prepare_cached("DELETE FROM offer_event_rates WHERE offer_id = ?1")?.execute([offer_id])?;
     for (event_type, rule) in rates {
         conn.prepare_cached(
@@ -118,7 +119,7 @@ pub fn event_rates(conn: &Connection, offer_id: i64) -> Result<Vec<(String, Rule
 /// Inserts an offer. The first offer becomes the default; `make_default` moves the default to
 /// the new offer. Runs on the writer, so the two statements cannot interleave with another
 /// offer's creation.
-pub fn create(conn: &Connection, new: &NewOffer, now: i64) -> Result<Offer, Error> {
+pub fn create(conn: &Tx, new: &NewOffer, now: i64) -> Result<Offer, Error> {
     super::catalog::changed();
     if new.make_default {
         conn.prepare_cached("UPDATE offers SET is_default = 0 WHERE is_default = 1")?.execute([])?;
@@ -162,7 +163,7 @@ pub fn create(conn: &Connection, new: &NewOffer, now: i64) -> Result<Offer, Erro
 /// Changes an offer's name, landing URL, commission and rates per type, attribution, click
 /// window, status and limits, and makes it the default if asked. Its id and currency never change (stored amounts depend on them).
 /// Conversions already recorded keep the commission they were given.
-pub fn update(conn: &Connection, id: i64, changes: &NewOffer) -> Result<Offer, Error> {
+pub fn update(conn: &Tx, id: i64, changes: &NewOffer) -> Result<Offer, Error> {
     super::catalog::changed();
     if changes.make_default {
         conn.prepare_cached("UPDATE offers SET is_default = 0 WHERE is_default = 1 AND id != ?1")?.execute([id])?;

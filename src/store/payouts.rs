@@ -13,8 +13,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::ledger::{self, NewEntry, Subject};
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::ledger::Kind;
 use crate::tracking::money::Currency;
+pub use crate::tracking::payout::Run;
 use crate::tracking::payout::{self, Item, Payout, Status};
 
 const SELECT: &str = "SELECT p.id, p.run, r.run_id, p.affiliate_id, a.referral_code, a.name, a.payout_email,
@@ -37,7 +39,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Payout> {
         payout_details: r.get(7)?,
         currency: Currency::from_code(&r.get::<_, String>(8)?).ok_or_else(|| bad(8, "currency"))?,
         amount: r.get(9)?,
-        status: Status::parse(&r.get::<_, String>(10)?).ok_or_else(|| bad(10, "payout status"))?,
+        status: r.get(10)?,
         reference: r.get(11)?,
         created_at: r.get(12)?,
         paid_at: r.get(13)?,
@@ -92,14 +94,11 @@ pub fn holding(
          ORDER BY l.seq",
         Kind::Approved.as_str()
     ))?;
-    let rows = stmt.query_map(params![list, affiliate_id], |r| {
-        let status: String = r.get(2)?;
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, status))
-    })?;
+    let rows =
+        stmt.query_map(params![list, affiliate_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get(2)?)))?;
     let mut out = HashMap::new();
     for row in rows {
-        let (conversion, payout, status) = row?;
-        let status = Status::parse(&status).ok_or_else(|| Error::internal("unknown payout status"))?;
+        let (conversion, payout, status): (i64, i64, Status) = row?;
         // A conversion approved again after a replacement: its latest approval wins.
         out.insert(conversion, (payout, status));
     }
@@ -134,16 +133,6 @@ pub fn list(conn: &Connection, f: &Filter, before: Option<i64>, limit: usize) ->
         from_row,
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// What a payout run was asked to do.
-#[derive(Clone, Debug)]
-pub struct Run {
-    pub currency: Currency,
-    /// Minor units of `currency`.
-    pub minimum: i64,
-    /// The caller's idempotency key.
-    pub run_id: Option<String>,
 }
 
 /// The outcome of a run.
@@ -208,7 +197,7 @@ pub fn without_payout_email(conn: &Connection) -> Result<Vec<NoPayoutEmail>, Err
 /// currency is, now, at least the minimum and more than zero. Must run on the writer. With a
 /// `run_id` seen before (same currency and minimum), nothing new is made and that run's
 /// payouts are returned; with other parameters it is a 409 `run_id_conflict`.
-pub fn create_run(conn: &Connection, run: &Run, candidates: &[i64], now: i64) -> Result<RunOutcome, Error> {
+pub fn create_run(conn: &Tx, run: &Run, candidates: &[i64], now: i64) -> Result<RunOutcome, Error> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO payout_runs (run_id, currency, minimum, created_at) VALUES (?1, ?2, ?3, ?4)
@@ -242,7 +231,7 @@ pub fn create_run(conn: &Connection, run: &Run, candidates: &[i64], now: i64) ->
 }
 
 /// One affiliate's payout in a run, if their open payable entries qualify.
-fn pay_out(conn: &Connection, run_row: i64, affiliate_id: i64, run: &Run, now: i64) -> Result<Option<i64>, Error> {
+fn pay_out(conn: &Tx, run_row: i64, affiliate_id: i64, run: &Run, now: i64) -> Result<Option<i64>, Error> {
     let open: Vec<(i64, i64)> = conn
         .prepare_cached(&format!(
             "SELECT l.id, l.amount FROM ledger_entries l
@@ -272,7 +261,7 @@ fn pay_out(conn: &Connection, run_row: i64, affiliate_id: i64, run: &Run, now: i
 }
 
 fn book(
-    conn: &Connection,
+    conn: &Tx,
     affiliate_id: i64,
     kind: Kind,
     payout_id: i64,
@@ -296,7 +285,7 @@ pub enum Transition {
 /// Marks a pending payout paid, with the merchant's payment reference. This is the one place a
 /// payout becomes paid: whatever must follow it belongs here, in the same transaction, as the
 /// `payout.paid` merchant webhook does. Must run on the writer.
-pub fn mark_paid(conn: &Connection, id: i64, reference: Option<&str>, now: i64) -> Result<Transition, Error> {
+pub fn mark_paid(conn: &Tx, id: i64, reference: Option<&str>, now: i64) -> Result<Transition, Error> {
     let changed = conn
         .prepare_cached(
             "UPDATE payouts SET status = 'paid', reference = ?1, paid_at = ?2 WHERE id = ?3 AND status = 'pending'",
@@ -312,7 +301,7 @@ pub fn mark_paid(conn: &Connection, id: i64, reference: Option<&str>, now: i64) 
 
 /// Cancels a pending payout: its entries are free for the next run, and the ledger moves its
 /// amount back to available. Must run on the writer.
-pub fn cancel(conn: &Connection, id: i64, now: i64) -> Result<Transition, Error> {
+pub fn cancel(conn: &Tx, id: i64, now: i64) -> Result<Transition, Error> {
     let changed = conn
         .prepare_cached(
             "UPDATE payouts SET status = 'cancelled', cancelled_at = ?1 WHERE id = ?2 AND status = 'pending'",
@@ -324,7 +313,7 @@ pub fn cancel(conn: &Connection, id: i64, now: i64) -> Result<Transition, Error>
     finish(conn, id, changed, Kind::PayoutCancelled, now)
 }
 
-fn finish(conn: &Connection, id: i64, changed: usize, kind: Kind, now: i64) -> Result<Transition, Error> {
+fn finish(conn: &Tx, id: i64, changed: usize, kind: Kind, now: i64) -> Result<Transition, Error> {
     let Some(payout) = get(conn, id)? else { return Ok(Transition::NotFound) };
     if changed == 0 {
         return Ok(Transition::Refused(payout));

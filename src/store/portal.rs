@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::sessions::{self, Principal};
 use crate::error::Error;
 use crate::secret;
+use crate::store::writer::Tx;
 use crate::tracking::portal::invite_expires_at;
 
 fn hash(token: &str) -> [u8; 32] {
@@ -22,7 +23,7 @@ fn hash(token: &str) -> [u8; 32] {
 /// Makes a new invite with `token` for the affiliate `affiliate_id`, revoking the ones not used
 /// yet, clearing the password and ending the affiliate's portal sessions. Returns when it
 /// expires. Runs on the writer.
-pub fn invite(conn: &Connection, affiliate_id: i64, token: &str, now: i64) -> Result<i64, Error> {
+pub fn invite(conn: &Tx, affiliate_id: i64, token: &str, now: i64) -> Result<i64, Error> {
     conn.prepare_cached(
         "UPDATE portal_invites SET revoked_at = ?2
          WHERE affiliate_id = ?1 AND used_at IS NULL AND revoked_at IS NULL",
@@ -81,7 +82,7 @@ pub enum Acceptance {
 /// `crate::password::hash`), ending any portal session from before. The UPDATE that marks it
 /// used is conditional on it being open, so of any number of concurrent submissions exactly one
 /// is [`Acceptance::Accepted`]. Runs on the writer.
-pub fn accept(conn: &Connection, token: &str, password_hash: &str, now: i64) -> Result<Acceptance, Error> {
+pub fn accept(conn: &Tx, token: &str, password_hash: &str, now: i64) -> Result<Acceptance, Error> {
     let accepted: Option<i64> = conn
         .prepare_cached(
             "UPDATE portal_invites SET used_at = ?2
@@ -99,7 +100,7 @@ pub fn accept(conn: &Connection, token: &str, password_hash: &str, now: i64) -> 
     Ok(Acceptance::Accepted(affiliate_id))
 }
 
-fn set_password_hash(conn: &Connection, affiliate_id: i64, password_hash: &str) -> Result<(), Error> {
+fn set_password_hash(conn: &Tx, affiliate_id: i64, password_hash: &str) -> Result<(), Error> {
     conn.prepare_cached("UPDATE affiliates SET password_hash = ?2 WHERE id = ?1")?
         .execute(params![affiliate_id, password_hash])?;
     Ok(())
@@ -175,7 +176,7 @@ pub fn standing(conn: &Connection, affiliate_id: i64, now: i64) -> Result<Standi
 
 /// Deletes at most `limit` invites that ended (used, revoked or expired) before `cutoff`: they
 /// open nothing any more, and the sweep keeps no record longer than the other logs.
-pub fn prune_invites(conn: &Connection, cutoff: i64, limit: usize) -> Result<usize, Error> {
+pub fn prune_invites(conn: &Tx, cutoff: i64, limit: usize) -> Result<usize, Error> {
     Ok(conn
         .prepare_cached(
             "DELETE FROM portal_invites WHERE id IN
@@ -207,25 +208,25 @@ mod tests {
     fn an_invite_is_used_once_before_it_expires_and_only_its_hash_is_stored() {
         let conn = db();
         let id = ann(&conn);
-        let expires_at = invite(&conn, id, "tok-1", 1_000).unwrap();
+        let expires_at = invite(&Tx::within(&conn), id, "tok-1", 1_000).unwrap();
         assert_eq!(expires_at, 1_000 + INVITE_LIFETIME_MS);
         let stored: Vec<u8> = conn.query_row("SELECT token_hash FROM portal_invites", [], |r| r.get(0)).unwrap();
         assert_eq!(stored, secret::sha256(b"tok-1"));
         assert_eq!(open_invite(&conn, "tok-1", 2_000).unwrap().unwrap().referral_code, "ann");
         assert_eq!(open_invite(&conn, "tok-1", expires_at).unwrap(), None, "expired");
-        assert_eq!(accept(&conn, "tok-1", "$hash-1", expires_at).unwrap(), Acceptance::Gone, "expired");
+        assert_eq!(accept(&Tx::within(&conn), "tok-1", "$hash-1", expires_at).unwrap(), Acceptance::Gone, "expired");
         assert_eq!(stored_hash(&conn, id), None);
 
         assert_eq!(
             standing(&conn, id, 2_000).unwrap(),
             Standing { has_password: false, invite_expires_at: Some(expires_at) }
         );
-        assert_eq!(accept(&conn, "tok-1", "$hash-1", 2_000).unwrap(), Acceptance::Accepted(id));
+        assert_eq!(accept(&Tx::within(&conn), "tok-1", "$hash-1", 2_000).unwrap(), Acceptance::Accepted(id));
         assert_eq!(standing(&conn, id, 2_000).unwrap(), Standing { has_password: true, invite_expires_at: None });
         assert_eq!(stored_hash(&conn, id).as_deref(), Some("$hash-1"));
-        assert_eq!(accept(&conn, "tok-1", "$hash-2", 2_001).unwrap(), Acceptance::Gone, "used");
+        assert_eq!(accept(&Tx::within(&conn), "tok-1", "$hash-2", 2_001).unwrap(), Acceptance::Gone, "used");
         assert_eq!(stored_hash(&conn, id).as_deref(), Some("$hash-1"));
-        assert_eq!(accept(&conn, "nope", "$hash-2", 2_001).unwrap(), Acceptance::Gone);
+        assert_eq!(accept(&Tx::within(&conn), "nope", "$hash-2", 2_001).unwrap(), Acceptance::Gone);
         assert_eq!(open_invite(&conn, "tok-1", 2_001).unwrap(), None);
     }
 
@@ -233,18 +234,18 @@ mod tests {
     fn a_new_invite_revokes_the_old_one_clears_the_password_and_ends_sessions() {
         let conn = db();
         let id = ann(&conn);
-        invite(&conn, id, "first", 0).unwrap();
-        assert_eq!(accept(&conn, "first", "$hash", 10).unwrap(), Acceptance::Accepted(id));
-        sessions::create(&conn, "browser", Principal::Affiliate(id), "c", 20, 100_000).unwrap();
+        invite(&Tx::within(&conn), id, "first", 0).unwrap();
+        assert_eq!(accept(&Tx::within(&conn), "first", "$hash", 10).unwrap(), Acceptance::Accepted(id));
+        sessions::create(&Tx::within(&conn), "browser", Principal::Affiliate(id), "c", 20, 100_000).unwrap();
         assert!(still_valid(&conn, id, "$hash").unwrap());
 
-        invite(&conn, id, "second", 30).unwrap();
-        invite(&conn, id, "third", 40).unwrap();
+        invite(&Tx::within(&conn), id, "second", 30).unwrap();
+        invite(&Tx::within(&conn), id, "third", 40).unwrap();
         assert_eq!(stored_hash(&conn, id), None, "the password is reset");
         assert!(!still_valid(&conn, id, "$hash").unwrap(), "a login checked before the re-invite cannot finish");
         assert_eq!(sessions::find(&conn, "browser", 50).unwrap(), None, "the session ended");
-        assert_eq!(accept(&conn, "second", "$x", 50).unwrap(), Acceptance::Gone, "revoked by the third");
-        assert_eq!(accept(&conn, "third", "$new", 50).unwrap(), Acceptance::Accepted(id));
+        assert_eq!(accept(&Tx::within(&conn), "second", "$x", 50).unwrap(), Acceptance::Gone, "revoked by the third");
+        assert_eq!(accept(&Tx::within(&conn), "third", "$new", 50).unwrap(), Acceptance::Accepted(id));
         assert_eq!(account(&conn, "ANN").unwrap().unwrap().password_hash.as_deref(), Some("$new"));
         assert_eq!(account(&conn, "nobody").unwrap(), None);
     }
@@ -253,36 +254,36 @@ mod tests {
     fn a_paused_affiliate_cannot_accept_or_keep_using_the_portal() {
         let conn = db();
         let id = ann(&conn);
-        invite(&conn, id, "tok", 0).unwrap();
+        invite(&Tx::within(&conn), id, "tok", 0).unwrap();
         conn.execute("UPDATE affiliates SET status = 'paused' WHERE id = ?1", [id]).unwrap();
         assert!(open_invite(&conn, "tok", 1).unwrap().unwrap().paused);
-        assert_eq!(accept(&conn, "tok", "$hash", 1).unwrap(), Acceptance::Paused);
+        assert_eq!(accept(&Tx::within(&conn), "tok", "$hash", 1).unwrap(), Acceptance::Paused);
         assert!(open_invite(&conn, "tok", 2).unwrap().is_some(), "the invite stays usable");
         assert!(!may_use_portal(&conn, id).unwrap());
         conn.execute("UPDATE affiliates SET status = 'active' WHERE id = ?1", [id]).unwrap();
         assert!(may_use_portal(&conn, id).unwrap());
         assert!(!may_use_portal(&conn, 999).unwrap());
-        assert_eq!(accept(&conn, "tok", "$hash", 3).unwrap(), Acceptance::Accepted(id));
+        assert_eq!(accept(&Tx::within(&conn), "tok", "$hash", 3).unwrap(), Acceptance::Accepted(id));
     }
 
     #[test]
     fn invites_that_ended_before_the_cutoff_are_pruned() {
         let conn = db();
         let id = ann(&conn);
-        invite(&conn, id, "used", 0).unwrap();
-        accept(&conn, "used", "$h", 10).unwrap();
-        invite(&conn, id, "revoked", 20).unwrap();
-        invite(&conn, id, "open", 30).unwrap();
+        invite(&Tx::within(&conn), id, "used", 0).unwrap();
+        accept(&Tx::within(&conn), "used", "$h", 10).unwrap();
+        invite(&Tx::within(&conn), id, "revoked", 20).unwrap();
+        invite(&Tx::within(&conn), id, "open", 30).unwrap();
         let left = |conn: &Connection| -> i64 {
             conn.query_row("SELECT count(*) FROM portal_invites", [], |r| r.get(0)).unwrap()
         };
         // Used at 10, revoked at 30 (by the third invite): a cutoff of 25 takes only the first.
-        assert_eq!(prune_invites(&conn, 25, 100).unwrap(), 1);
+        assert_eq!(prune_invites(&Tx::within(&conn), 25, 100).unwrap(), 1);
         assert_eq!(left(&conn), 2);
         // The open one ends when it expires; before that it stays, whatever the cutoff.
-        assert_eq!(prune_invites(&conn, 31, 100).unwrap(), 1);
+        assert_eq!(prune_invites(&Tx::within(&conn), 31, 100).unwrap(), 1);
         assert!(open_invite(&conn, "open", 40).unwrap().is_some());
-        assert_eq!(prune_invites(&conn, 30 + INVITE_LIFETIME_MS + 1, 100).unwrap(), 1);
+        assert_eq!(prune_invites(&Tx::within(&conn), 30 + INVITE_LIFETIME_MS + 1, 100).unwrap(), 1);
         assert_eq!(left(&conn), 0);
     }
 }

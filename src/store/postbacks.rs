@@ -12,6 +12,8 @@ use rusqlite::{Connection, Row, params};
 
 use crate::error::Error;
 use crate::secret;
+use crate::store::writer::Tx;
+use crate::tracking::postback::Outcome;
 
 pub const GRACE_MS: i64 = 24 * 3600 * 1000;
 pub const TOKEN_PREFIX: &str = "pbt_";
@@ -27,7 +29,7 @@ fn hash(token: &str) -> String {
 }
 
 /// Makes `token` the current one; the one it replaces stays valid for [`GRACE_MS`].
-fn install(conn: &Connection, token: &str, now: i64) -> Result<(), Error> {
+fn install(conn: &Tx, token: &str, now: i64) -> Result<(), Error> {
     let new = hash(token);
     if let Some(old) = setting(conn, "postback_token_sha256")? {
         if old == new {
@@ -41,7 +43,7 @@ fn install(conn: &Connection, token: &str, now: i64) -> Result<(), Error> {
 
 /// At start-up: use the operator's token if one is configured, else make sure one exists.
 /// Returns a message for the log when a token was generated.
-pub fn ensure(conn: &Connection, db: &Path, configured: Option<&str>, now: i64) -> Result<Option<String>, String> {
+pub fn ensure(conn: &Tx, db: &Path, configured: Option<&str>, now: i64) -> Result<Option<String>, String> {
     if let Some(token) = configured {
         install(conn, token, now).map_err(|e| format!("while storing the postback token: {e}"))?;
         return Ok(None);
@@ -62,7 +64,7 @@ pub fn ensure(conn: &Connection, db: &Path, configured: Option<&str>, now: i64) 
 }
 
 /// Generates a new token, writes it to the token file and makes it current.
-pub fn rotate(conn: &Connection, db: &Path, now: i64) -> Result<String, Error> {
+pub fn rotate(conn: &Tx, db: &Path, now: i64) -> Result<String, Error> {
     let token = secret::token(TOKEN_PREFIX);
     crate::secret::write_private_file(&token_file(db), &format!("{token}\n"))
         .map_err(|e| Error::internal(format!("writing the postback token file: {e}")))?;
@@ -105,7 +107,7 @@ pub struct Received {
     pub method: String,
     pub params: String,
     pub status: i64,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub error_code: Option<String>,
     pub conversion_id: Option<i64>,
 }
@@ -115,12 +117,12 @@ pub struct NewReceived<'a> {
     pub method: &'a str,
     pub params: &'a str,
     pub status: u16,
-    pub outcome: &'a str,
+    pub outcome: Outcome,
     pub error_code: Option<&'a str>,
     pub conversion_id: Option<i64>,
 }
 
-pub fn record(conn: &Connection, r: &NewReceived<'_>, now: i64) -> Result<(), Error> {
+pub fn record(conn: &Tx, r: &NewReceived<'_>, now: i64) -> Result<(), Error> {
     conn.prepare_cached(
         "INSERT INTO postbacks_received (received_at, dialect, method, params, status, outcome, error_code, conversion_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -145,7 +147,7 @@ fn received_from_row(r: &Row<'_>) -> rusqlite::Result<Received> {
 
 pub fn list_received(
     conn: &Connection,
-    outcome: Option<&str>,
+    outcome: Option<Outcome>,
     before_id: Option<i64>,
     limit: usize,
 ) -> Result<Vec<Received>, Error> {
@@ -173,13 +175,13 @@ mod tests {
     fn a_generated_token_verifies_and_rotates_with_grace() {
         let (dir, conn) = db();
         let path = dir.path().join("a.db");
-        assert!(ensure(&conn, &path, None, 0).unwrap().is_some());
+        assert!(ensure(&Tx::within(&conn), &path, None, 0).unwrap().is_some());
         let first = current(&conn, &path, None).unwrap().unwrap();
         assert!(first.starts_with(TOKEN_PREFIX));
         assert!(verify(&conn, &first, 1).unwrap());
         assert!(!verify(&conn, "pbt_wrong", 1).unwrap());
-        assert_eq!(ensure(&conn, &path, None, 2).unwrap(), None, "nothing to do on the next start");
-        let second = rotate(&conn, &path, 10).unwrap();
+        assert_eq!(ensure(&Tx::within(&conn), &path, None, 2).unwrap(), None, "nothing to do on the next start");
+        let second = rotate(&Tx::within(&conn), &path, 10).unwrap();
         assert_eq!(current(&conn, &path, None).unwrap().as_deref(), Some(second.as_str()));
         assert!(verify(&conn, &second, 11).unwrap());
         assert!(verify(&conn, &first, 10 + GRACE_MS).unwrap(), "old token works during the grace period");
@@ -190,7 +192,7 @@ mod tests {
     fn a_configured_token_wins() {
         let (dir, conn) = db();
         let path = dir.path().join("a.db");
-        ensure(&conn, &path, Some("pbt_from_env_0123456789"), 0).unwrap();
+        ensure(&Tx::within(&conn), &path, Some("pbt_from_env_0123456789"), 0).unwrap();
         assert!(verify(&conn, "pbt_from_env_0123456789", 1).unwrap());
         assert_eq!(
             current(&conn, &path, Some("pbt_from_env_0123456789")).unwrap().as_deref(),

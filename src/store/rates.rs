@@ -5,6 +5,7 @@
 use rusqlite::{Connection, params};
 
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::commission::Rule;
 
 /// The `event_type` of a rate that applies to every conversion type.
@@ -58,12 +59,7 @@ pub fn of_affiliate(conn: &Connection, offer_id: i64, affiliate_id: i64) -> Resu
 }
 
 /// Replaces an affiliate's rates on an offer. Must run on the writer.
-pub fn put(
-    conn: &Connection,
-    offer_id: i64,
-    affiliate_id: i64,
-    rules: &[(String, Rule)],
-) -> Result<AffiliateRate, Error> {
+pub fn put(conn: &Tx, offer_id: i64, affiliate_id: i64, rules: &[(String, Rule)]) -> Result<AffiliateRate, Error> {
     delete(conn, offer_id, affiliate_id)?;
     for (event_type, rule) in rules {
         conn.prepare_cached(
@@ -79,7 +75,7 @@ pub fn put(
 }
 
 /// Removes an affiliate's rates on an offer; `false` when there were none.
-pub fn delete(conn: &Connection, offer_id: i64, affiliate_id: i64) -> Result<bool, Error> {
+pub fn delete(conn: &Tx, offer_id: i64, affiliate_id: i64) -> Result<bool, Error> {
     Ok(conn
         .prepare_cached("DELETE FROM affiliate_rates WHERE offer_id = ?1 AND affiliate_id = ?2")?
         .execute(params![offer_id, affiliate_id])?

@@ -14,6 +14,7 @@ use std::sync::LazyLock;
 use rusqlite::{Connection, Row, params};
 
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::conversion::{Conversion, Status};
 use crate::tracking::money::Currency;
 use crate::tracking::rate;
@@ -23,7 +24,7 @@ use crate::tracking::rate;
 /// totals lose the old state and gain the new one; a click counts as converted while at least
 /// one conversion converts it (`tracking::rate::converted_click`). Test data is never counted.
 /// Must run on the writer, in the transaction of the change.
-pub fn count_change(conn: &Connection, before: Option<&Conversion>, after: &Conversion) -> Result<(), Error> {
+pub fn count_change(conn: &Tx, before: Option<&Conversion>, after: &Conversion) -> Result<(), Error> {
     if let Some(before) = before {
         count_conversion(conn, before, -1)?;
     }
@@ -63,7 +64,7 @@ fn converted_by_another(conn: &Connection, click: &str, conversion_id: i64) -> R
 }
 
 /// Adds (`sign` = 1) or removes (`sign` = -1) a conversion, as it is now, from the daily totals.
-fn count_conversion(conn: &Connection, c: &Conversion, sign: i64) -> Result<(), Error> {
+fn count_conversion(conn: &Tx, c: &Conversion, sign: i64) -> Result<(), Error> {
     if c.test {
         return Ok(());
     }
@@ -99,7 +100,7 @@ fn currency_at(r: &Row<'_>, index: usize) -> rusqlite::Result<Currency> {
 pub struct DayTotals {
     pub day: i64,
     pub affiliate_id: i64,
-    pub status: String,
+    pub status: Status,
     pub currency: Currency,
     pub conversions: i64,
     /// Amounts minus refunds, in minor units.
@@ -231,7 +232,7 @@ pub fn approved_payouts(conn: &Connection, from_ms: i64, to_ms: i64) -> Result<V
 }
 
 /// The current commission of conversions with `status` created on the days `[from_day, to_day)`.
-pub fn status_payouts(conn: &Connection, status: &str, from_day: i64, to_day: i64) -> Result<Vec<Payout>, Error> {
+pub fn status_payouts(conn: &Connection, status: Status, from_day: i64, to_day: i64) -> Result<Vec<Payout>, Error> {
     let mut stmt = conn.prepare_cached(
         "SELECT a.referral_code, a.name, a.email, d.currency, sum(d.conversions), sum(d.commission)
          FROM daily_conversions d JOIN affiliates a ON a.id = d.affiliate_id
@@ -247,7 +248,7 @@ pub fn status_payouts(conn: &Connection, status: &str, from_day: i64, to_day: i6
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recorded {
     pub external_id: String,
-    pub status: String,
+    pub status: Status,
     pub referral_code: String,
 }
 
@@ -285,7 +286,7 @@ mod tests {
         for code in ["ann", "bob"] {
             let new =
                 NewAffiliate { referral_code: code.into(), name: code.to_uppercase(), email: None, postback_url: None };
-            affiliates::create(&conn, &new, 0).unwrap();
+            affiliates::create(&Tx::within(&conn), &new, 0).unwrap();
         }
         let offer = NewOffer {
             public_id: "main".into(),
@@ -302,7 +303,7 @@ mod tests {
             max_conversions_per_click: None,
             approve_after_days: None,
         };
-        offers::create(&conn, &offer, 0).unwrap();
+        offers::create(&Tx::within(&conn), &offer, 0).unwrap();
         conn
     }
 
@@ -325,7 +326,8 @@ mod tests {
             .unwrap()
             .into_iter()
             .map(|t| {
-                (t.day, t.affiliate_id, t.status, t.currency.code().to_string(), t.conversions, t.revenue, t.commission)
+                let status = t.status.as_str().to_string();
+                (t.day, t.affiliate_id, status, t.currency.code().to_string(), t.conversions, t.revenue, t.commission)
             })
             .collect();
         rows.sort();
@@ -342,13 +344,13 @@ mod tests {
         let d = convert(&conn, "o4", "bob", "20.00", "USD", 6 * day + 1);
         convert(&conn, "o5", "bob", "10.00", "USD", 7 * day);
         assert_eq!(rollup(&conn), from_scratch(&conn));
-        conversions::decide(&conn, a, Status::Approved, "t", None, 8 * day).unwrap();
-        conversions::decide(&conn, b, Status::Rejected, "t", None, 8 * day).unwrap();
+        conversions::decide(&Tx::within(&conn), a, Status::Approved, "t", None, 8 * day).unwrap();
+        conversions::decide(&Tx::within(&conn), b, Status::Rejected, "t", None, 8 * day).unwrap();
         refund(&conn, c, Some("30.00"), 8 * day);
         refund(&conn, a, Some("25.00"), 9 * day);
         refund(&conn, d, None, 9 * day);
         // A refused decision changes nothing.
-        conversions::decide(&conn, d, Status::Approved, "t", None, 9 * day).unwrap();
+        conversions::decide(&Tx::within(&conn), d, Status::Approved, "t", None, 9 * day).unwrap();
         assert_eq!(rollup(&conn), from_scratch(&conn));
         assert_eq!(conversion_totals(&conn, 6, 7).unwrap().len(), 2, "EUR partly refunded, USD fully refunded");
     }
@@ -365,7 +367,7 @@ mod tests {
             test,
             ..Default::default()
         };
-        crate::store::clicks::insert(conn, &id, &new, at).unwrap();
+        crate::store::clicks::insert(&Tx::within(conn), &id, &new, at).unwrap();
         id
     }
 
@@ -431,7 +433,7 @@ mod tests {
         let conn = db();
         let day = 86_400_000;
         let start = 20_000 * day;
-        crate::store::coupons::create_for(&conn, "ANN10", "ann", None, start).unwrap();
+        crate::store::coupons::create_for(&Tx::within(&conn), "ANN10", "ann", None, start).unwrap();
         let [k1, k2, k3, k4, k5] = [0, 1, 2, 3, 4].map(|n| click(&conn, "ann", None, false, start + n * day));
         click(&conn, "ann", Some("sess-1"), false, start);
         let test_click = click(&conn, "ann", None, true, start);
@@ -450,12 +452,12 @@ mod tests {
         let session = Keys { session_id: Some("sess-1".into()), ..Keys::default() };
         order(&conn, "session", session, Source::Api, false, after);
         // Rejecting one of two orders of a click keeps it converted; rejecting the only one does not.
-        conversions::decide(&conn, first, Status::Rejected, "t", None, after + 2).unwrap();
+        conversions::decide(&Tx::within(&conn), first, Status::Rejected, "t", None, after + 2).unwrap();
         let only = order(&conn, "k2", through(&k2), Source::Api, false, after);
-        conversions::decide(&conn, only, Status::Rejected, "t", None, after + 2).unwrap();
+        conversions::decide(&Tx::within(&conn), only, Status::Rejected, "t", None, after + 2).unwrap();
         // Approved and refunded orders still count; test data never does.
         let approved = order(&conn, "k3", through(&k3), Source::Api, false, after);
-        conversions::decide(&conn, approved, Status::Approved, "t", None, after + 2).unwrap();
+        conversions::decide(&Tx::within(&conn), approved, Status::Approved, "t", None, after + 2).unwrap();
         refund(&conn, approved, None, after + 3);
         order(&conn, "test", through(&test_click), Source::Api, true, after);
         // A server-side report takes a pixel's order over with another click: the pixel's click
@@ -495,8 +497,8 @@ mod tests {
         let a = convert(&conn, "o1", "ann", "100.00", "USD", day);
         convert(&conn, "o2", "ann", "40.00", "USD", day);
         let c = convert(&conn, "o3", "bob", "10.00", "USD", 2 * day);
-        conversions::decide(&conn, a, Status::Approved, "t", None, 3 * day).unwrap();
-        conversions::decide(&conn, c, Status::Approved, "t", None, 3 * day).unwrap();
+        conversions::decide(&Tx::within(&conn), a, Status::Approved, "t", None, 3 * day).unwrap();
+        conversions::decide(&Tx::within(&conn), c, Status::Approved, "t", None, 3 * day).unwrap();
         refund(&conn, a, Some("50.00"), 10 * day);
         let before_refund = approved_payouts(&conn, 0, 4 * day).unwrap();
         assert_eq!(before_refund.len(), 2);
@@ -505,7 +507,7 @@ mod tests {
         let month_of_refund = approved_payouts(&conn, 4 * day, 11 * day).unwrap();
         assert_eq!(month_of_refund.len(), 1);
         assert_eq!((month_of_refund[0].conversions, month_of_refund[0].commission), (1, -500));
-        let pending = status_payouts(&conn, "pending", 0, 30).unwrap();
+        let pending = status_payouts(&conn, Status::Pending, 0, 30).unwrap();
         assert_eq!(pending.len(), 1);
         assert_eq!((pending[0].referral_code.as_str(), pending[0].conversions, pending[0].commission), ("ann", 1, 400));
     }

@@ -18,6 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Error;
 use crate::secret;
+use crate::store::writer::Tx;
 use crate::tracking::click_id;
 
 /// What one sweep batch did.
@@ -33,7 +34,7 @@ pub struct Swept {
 /// Sweeps the next `limit` clicks after `after` that are older than `cutoff_ms`. The "never
 /// converted" condition is part of the DELETE itself, so a conversion committed at the same
 /// moment cannot lose its click. Returns the batch's outcome and where to continue.
-pub fn sweep_batch(conn: &Connection, after: &str, cutoff_ms: i64, limit: usize) -> Result<(Swept, String), Error> {
+pub fn sweep_batch(conn: &Tx, after: &str, cutoff_ms: i64, limit: usize) -> Result<(Swept, String), Error> {
     let bound = click_id::lower_bound(cutoff_ms.max(0) as u64);
     let window: Vec<String> = conn
         .prepare_cached("SELECT id FROM clicks WHERE id > ?1 AND id < ?2 ORDER BY id LIMIT ?3")?
@@ -64,7 +65,7 @@ pub fn sweep_batch(conn: &Connection, after: &str, cutoff_ms: i64, limit: usize)
 /// deliveries (postbacks and merchant webhooks), the log of the shops' webhooks with them, portal
 /// invites that ended before it, and sessions that have expired or ended by now. Returns the
 /// number of rows removed (at most `limit` of each).
-pub fn prune_logs(conn: &Connection, cutoff_ms: i64, limit: usize) -> Result<usize, Error> {
+pub fn prune_logs(conn: &Tx, cutoff_ms: i64, limit: usize) -> Result<usize, Error> {
     let sessions = super::sessions::prune(conn, crate::clock::now_ms(), limit)?;
     let received = conn
         .prepare_cached(
@@ -151,7 +152,7 @@ pub fn is_log_line(line: &str) -> bool {
 /// hashes in the affiliate ledger. Conversions and ledger entries stay with their amounts,
 /// commissions and affiliate.
 /// Returns whether anything was found.
-pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<bool, Error> {
+pub fn erase_customer(conn: &Tx, customer_id: &str, now: i64) -> Result<bool, Error> {
     // Its live tie and its test tie alike (the same ID may be both).
     let rows: Vec<(i64, Option<String>)> = conn
         .prepare_cached("SELECT id, click_id FROM customers WHERE customer_id = ?1")?
@@ -177,7 +178,7 @@ pub fn erase_customer(conn: &Connection, customer_id: &str, now: i64) -> Result<
 }
 
 /// Erases one customer row (of one namespace) and what hangs on it.
-fn erase_customer_row(conn: &Connection, row_id: i64, own_click: Option<String>, now: i64) -> Result<(), Error> {
+fn erase_customer_row(conn: &Tx, row_id: i64, own_click: Option<String>, now: i64) -> Result<(), Error> {
     let mut clicks: Vec<String> = conn
         .prepare_cached("SELECT click_id FROM conversions WHERE customer_id = ?1 AND click_id IS NOT NULL")?
         .query_map([row_id], |r| r.get(0))?
@@ -209,7 +210,7 @@ const ERASED_PARAMS: &str = r#"{"erased":"personal data removed on request"}"#;
 /// for it (they may carry e-mails, names, addresses, anything the sender passed along), the
 /// query and path of the outbound postbacks about it (one not sent yet never will be), and the
 /// customer and click IDs in the webhook payloads about it.
-fn scrub_conversion_logs(conn: &Connection, conversion_id: i64) -> Result<(), Error> {
+fn scrub_conversion_logs(conn: &Tx, conversion_id: i64) -> Result<(), Error> {
     super::webhook_deliveries::redact_conversion(conn, conversion_id)?;
     conn.prepare_cached(&format!("UPDATE postbacks_received SET params = '{ERASED_PARAMS}' WHERE conversion_id = ?1"))?
         .execute([conversion_id])?;
@@ -225,7 +226,7 @@ fn scrub_conversion_logs(conn: &Connection, conversion_id: i64) -> Result<(), Er
 
 /// Keeps only the scheme and host of a delivery's URL (and of its last error, which quotes it);
 /// a pending delivery is given up.
-fn redact_delivery(conn: &Connection, id: i64, url: &str) -> Result<(), Error> {
+fn redact_delivery(conn: &Tx, id: i64, url: &str) -> Result<(), Error> {
     let origin = url.split_once("://").map_or(String::new(), |(scheme, rest)| {
         let host = rest.split(['/', '?', '#']).next().unwrap_or("");
         format!("{scheme}://{host}/[erased]")
@@ -244,7 +245,7 @@ fn redact_delivery(conn: &Connection, id: i64, url: &str) -> Result<(), Error> {
 
 /// Erases one click, and scrubs the postback logs of its conversions and of anything naming it.
 /// Returns whether it existed.
-pub fn erase_click(conn: &Connection, id: &str, now: i64) -> Result<bool, Error> {
+pub fn erase_click(conn: &Tx, id: &str, now: i64) -> Result<bool, Error> {
     record(conn, Kind::Click, id, now)?;
     if !click_id::is_well_formed(id) {
         return Ok(false);
@@ -275,7 +276,7 @@ pub fn erase_click(conn: &Connection, id: &str, now: i64) -> Result<bool, Error>
 /// Erases an affiliate's personal data: e-mail, payout e-mail and payout details are removed and
 /// the name becomes the referral code. Their conversions, ledger and payouts stay (the books).
 /// Returns whether the affiliate exists.
-pub fn erase_affiliate(conn: &Connection, referral_code: &str, now: i64) -> Result<bool, Error> {
+pub fn erase_affiliate(conn: &Tx, referral_code: &str, now: i64) -> Result<bool, Error> {
     record(conn, Kind::Affiliate, referral_code, now)?;
     super::catalog::changed();
     let changed = conn
@@ -287,7 +288,7 @@ pub fn erase_affiliate(conn: &Connection, referral_code: &str, now: i64) -> Resu
     Ok(changed == 1)
 }
 
-fn record(conn: &Connection, kind: Kind, id: &str, now: i64) -> Result<(), Error> {
+fn record(conn: &Tx, kind: Kind, id: &str, now: i64) -> Result<(), Error> {
     conn.prepare_cached(
         "INSERT INTO erasures (hash, kind, applied_at) VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO NOTHING",
     )?
@@ -311,6 +312,7 @@ pub fn reapply(conn: &Connection, db: &Path, now: i64) -> Result<usize, String> 
     };
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
         .map_err(|e| e.to_string())?;
+    let conn = &Tx::within(conn);
     let mut applied = 0;
     for line in text.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -356,7 +358,7 @@ pub fn reapply(conn: &Connection, db: &Path, now: i64) -> Result<usize, String> 
     Ok(applied)
 }
 
-fn mark(conn: &Connection, hash: &str, kind: Kind, now: i64) -> Result<(), String> {
+fn mark(conn: &Tx, hash: &str, kind: Kind, now: i64) -> Result<(), String> {
     conn.execute(
         "INSERT INTO erasures (hash, kind, applied_at) VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO NOTHING",
         params![hash, kind.as_str(), now],

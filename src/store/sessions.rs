@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::settings;
 use crate::error::Error;
 use crate::secret;
+use crate::store::writer::Tx;
 
 /// Who a session belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +43,7 @@ impl Principal {
 pub struct Session {
     pub id: i64,
     pub principal: Principal,
-    /// The token this session's forms post back (see `http::session`).
+    /// The token this session's forms post back (see `web::session`).
     pub csrf_token: String,
     pub expires_at: i64,
 }
@@ -53,7 +54,7 @@ fn hash(token: &str) -> [u8; 32] {
 
 /// Stores a new session for `token` (which is not stored itself).
 pub fn create(
-    conn: &Connection,
+    conn: &Tx,
     token: &str,
     principal: Principal,
     csrf_token: &str,
@@ -90,7 +91,7 @@ pub fn find(conn: &Connection, token: &str, now: i64) -> Result<Option<Session>,
 }
 
 /// Ends the session of `token`. Returns whether a live one was ended.
-pub fn end(conn: &Connection, token: &str, now: i64) -> Result<bool, Error> {
+pub fn end(conn: &Tx, token: &str, now: i64) -> Result<bool, Error> {
     let changed = conn
         .prepare_cached("UPDATE sessions SET ended_at = ?2 WHERE token_hash = ?1 AND ended_at IS NULL")?
         .execute(params![hash(token), now])?;
@@ -98,7 +99,7 @@ pub fn end(conn: &Connection, token: &str, now: i64) -> Result<bool, Error> {
 }
 
 /// Ends every live session of `principal`. Returns how many there were.
-pub fn end_all(conn: &Connection, principal: Principal, now: i64) -> Result<usize, Error> {
+pub fn end_all(conn: &Tx, principal: Principal, now: i64) -> Result<usize, Error> {
     Ok(conn
         .prepare_cached(
             "UPDATE sessions SET ended_at = ?3
@@ -108,7 +109,7 @@ pub fn end_all(conn: &Connection, principal: Principal, now: i64) -> Result<usiz
 }
 
 /// Deletes up to `limit` sessions that expired or ended before `now`.
-pub fn prune(conn: &Connection, now: i64, limit: usize) -> Result<usize, Error> {
+pub fn prune(conn: &Tx, now: i64, limit: usize) -> Result<usize, Error> {
     Ok(conn
         .prepare_cached(
             "DELETE FROM sessions WHERE id IN
@@ -148,7 +149,7 @@ pub fn admin_token(conn: &Connection) -> Result<Option<(String, TokenSource)>, E
 /// Records the admin token in use. When it differs from the one recorded before, every admin
 /// session ends: whoever logged in with the old token must log in again. Returns how many
 /// sessions ended.
-pub fn set_admin_token(conn: &Connection, token: &str, source: TokenSource, now: i64) -> Result<usize, Error> {
+pub fn set_admin_token(conn: &Tx, token: &str, source: TokenSource, now: i64) -> Result<usize, Error> {
     let sha256 = secret::hex(&hash(token));
     let previous = settings::get(conn, "admin_token_sha256")?;
     settings::set(conn, "admin_token_source", source.as_str())?;
@@ -174,43 +175,43 @@ mod tests {
     #[test]
     fn a_session_lives_until_it_expires_or_ends_and_only_its_hash_is_stored() {
         let (_dir, conn) = db();
-        create(&conn, "tok-a", Principal::Admin, "csrf-a", 100, 200).unwrap();
+        create(&Tx::within(&conn), "tok-a", Principal::Admin, "csrf-a", 100, 200).unwrap();
         let found = find(&conn, "tok-a", 150).unwrap().unwrap();
         assert_eq!((found.principal, found.csrf_token.as_str(), found.expires_at), (Principal::Admin, "csrf-a", 200));
         assert_eq!(find(&conn, "tok-a", 200).unwrap(), None, "expired");
         assert_eq!(find(&conn, "tok-b", 150).unwrap(), None);
         let stored: Vec<u8> = conn.query_row("SELECT token_hash FROM sessions", [], |r| r.get(0)).unwrap();
         assert_eq!(stored, secret::sha256(b"tok-a"));
-        assert!(end(&conn, "tok-a", 160).unwrap());
-        assert!(!end(&conn, "tok-a", 161).unwrap(), "already ended");
+        assert!(end(&Tx::within(&conn), "tok-a", 160).unwrap());
+        assert!(!end(&Tx::within(&conn), "tok-a", 161).unwrap(), "already ended");
         assert_eq!(find(&conn, "tok-a", 170).unwrap(), None, "ended");
     }
 
     #[test]
     fn ending_all_sessions_of_one_principal_leaves_the_others() {
         let (_dir, conn) = db();
-        create(&conn, "admin-1", Principal::Admin, "c", 0, 1000).unwrap();
-        create(&conn, "admin-2", Principal::Admin, "c", 0, 1000).unwrap();
-        create(&conn, "ann", Principal::Affiliate(1), "c", 0, 1000).unwrap();
-        assert_eq!(end_all(&conn, Principal::Affiliate(1), 10).unwrap(), 1);
+        create(&Tx::within(&conn), "admin-1", Principal::Admin, "c", 0, 1000).unwrap();
+        create(&Tx::within(&conn), "admin-2", Principal::Admin, "c", 0, 1000).unwrap();
+        create(&Tx::within(&conn), "ann", Principal::Affiliate(1), "c", 0, 1000).unwrap();
+        assert_eq!(end_all(&Tx::within(&conn), Principal::Affiliate(1), 10).unwrap(), 1);
         assert_eq!(find(&conn, "ann", 20).unwrap(), None);
         assert_eq!(find(&conn, "admin-1", 20).unwrap().unwrap().principal, Principal::Admin);
-        assert_eq!(end_all(&conn, Principal::Admin, 10).unwrap(), 2);
+        assert_eq!(end_all(&Tx::within(&conn), Principal::Admin, 10).unwrap(), 2);
         assert_eq!(find(&conn, "admin-2", 20).unwrap(), None);
-        let bad = create(&conn, "x", Principal::Affiliate(99), "c", 0, 1000);
+        let bad = create(&Tx::within(&conn), "x", Principal::Affiliate(99), "c", 0, 1000);
         assert!(bad.is_err(), "an affiliate session needs an existing affiliate");
     }
 
     #[test]
     fn pruning_deletes_expired_and_ended_sessions_only() {
         let (_dir, conn) = db();
-        create(&conn, "expired", Principal::Admin, "c", 0, 100).unwrap();
-        create(&conn, "ended", Principal::Admin, "c", 0, 1000).unwrap();
-        create(&conn, "live", Principal::Admin, "c", 0, 1000).unwrap();
-        end(&conn, "ended", 50).unwrap();
-        assert_eq!(prune(&conn, 100, 1).unwrap(), 1, "bounded by the limit");
-        assert_eq!(prune(&conn, 100, 10).unwrap(), 1);
-        assert_eq!(prune(&conn, 100, 10).unwrap(), 0);
+        create(&Tx::within(&conn), "expired", Principal::Admin, "c", 0, 100).unwrap();
+        create(&Tx::within(&conn), "ended", Principal::Admin, "c", 0, 1000).unwrap();
+        create(&Tx::within(&conn), "live", Principal::Admin, "c", 0, 1000).unwrap();
+        end(&Tx::within(&conn), "ended", 50).unwrap();
+        assert_eq!(prune(&Tx::within(&conn), 100, 1).unwrap(), 1, "bounded by the limit");
+        assert_eq!(prune(&Tx::within(&conn), 100, 10).unwrap(), 1);
+        assert_eq!(prune(&Tx::within(&conn), 100, 10).unwrap(), 0);
         assert!(find(&conn, "live", 100).unwrap().is_some());
     }
 
@@ -218,13 +219,19 @@ mod tests {
     fn a_new_admin_token_ends_the_admin_sessions() {
         let (_dir, conn) = db();
         assert_eq!(admin_token(&conn).unwrap(), None);
-        set_admin_token(&conn, "first-token-0123456789", TokenSource::Generated, 0).unwrap();
-        create(&conn, "s", Principal::Admin, "c", 0, 1000).unwrap();
-        assert_eq!(set_admin_token(&conn, "first-token-0123456789", TokenSource::Generated, 5).unwrap(), 0);
+        set_admin_token(&Tx::within(&conn), "first-token-0123456789", TokenSource::Generated, 0).unwrap();
+        create(&Tx::within(&conn), "s", Principal::Admin, "c", 0, 1000).unwrap();
+        assert_eq!(
+            set_admin_token(&Tx::within(&conn), "first-token-0123456789", TokenSource::Generated, 5).unwrap(),
+            0
+        );
         assert!(find(&conn, "s", 10).unwrap().is_some(), "the same token keeps sessions");
         let (sha, source) = admin_token(&conn).unwrap().unwrap();
         assert_eq!((sha, source), (secret::hex(&secret::sha256(b"first-token-0123456789")), TokenSource::Generated));
-        assert_eq!(set_admin_token(&conn, "second-token-0123456789", TokenSource::Configured, 10).unwrap(), 1);
+        assert_eq!(
+            set_admin_token(&Tx::within(&conn), "second-token-0123456789", TokenSource::Configured, 10).unwrap(),
+            1
+        );
         assert!(find(&conn, "s", 20).unwrap().is_none());
         assert_eq!(admin_token(&conn).unwrap().unwrap().1, TokenSource::Configured);
     }

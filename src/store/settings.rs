@@ -4,12 +4,13 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Error;
+use crate::store::writer::Tx;
 
 pub fn get(conn: &Connection, name: &str) -> Result<Option<String>, Error> {
     Ok(conn.prepare_cached("SELECT value FROM settings WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()?)
 }
 
-pub fn set(conn: &Connection, name: &str, value: &str) -> Result<(), Error> {
+pub fn set(conn: &Tx, name: &str, value: &str) -> Result<(), Error> {
     conn.prepare_cached(
         "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2",
     )?

@@ -1,6 +1,7 @@
 //! Helpers for the store's unit tests: record, decide and refund conversions on one connection,
 //! the way the intake does across a reader and the writer.
 
+use crate::store::writer::Tx;
 use rusqlite::Connection;
 
 use super::conversions::{self, Prepared, Stored};
@@ -45,7 +46,7 @@ pub fn convert(conn: &Connection, external_id: &str, code: &str, amount: &str, c
 pub fn record(conn: &Connection, new: NewConversion, now: i64) -> Stored {
     new.check().unwrap();
     match conversions::prepare(conn, new, &Default::default(), now).unwrap() {
-        Prepared::Row(row) => conversions::insert(conn, &row, now).unwrap(),
+        Prepared::Row(row) => conversions::insert(&Tx::within(conn), &row, now).unwrap(),
         Prepared::Known(c) => Stored::Duplicate(*c),
         Prepared::Refused(e) => panic!("refused: {e}"),
     }
@@ -57,5 +58,5 @@ pub fn refund(conn: &Connection, id: i64, amount: Option<&str>, now: i64) -> con
         amount: amount.map_or(RefundAmount::All, |a| RefundAmount::Part(a.into())),
         refund_id: Some(format!("refund-{id}-{now}")),
     };
-    conversions::refund(conn, id, &request, "test", now).unwrap()
+    conversions::refund(&Tx::within(conn), id, &request, "test", now).unwrap()
 }

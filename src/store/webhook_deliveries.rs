@@ -7,6 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::deliveries::{self, Outbox, Progress};
 use crate::error::Error;
+use crate::store::writer::Tx;
+use crate::tracking::outbound::DeliveryStatus;
 use crate::tracking::webhook::Event;
 
 #[derive(Clone, Debug)]
@@ -15,7 +17,7 @@ pub struct WebhookDelivery {
     pub webhook_id: i64,
     /// The `webhook-id` header: the same on every attempt, so receivers can drop repeats.
     pub message_id: String,
-    pub event: String,
+    pub event: Event,
     pub conversion_id: Option<i64>,
     pub payload: String,
     pub progress: Progress,
@@ -45,7 +47,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<WebhookDelivery> {
 
 /// Queues one delivery, due now, with a new random message ID. Returns its id.
 pub fn insert(
-    conn: &Connection,
+    conn: &Tx,
     webhook_id: i64,
     event: Event,
     conversion_id: Option<i64>,
@@ -81,7 +83,7 @@ pub fn not_found(id: impl std::fmt::Display) -> Error {
 pub fn list(
     conn: &Connection,
     webhook_id: i64,
-    status: Option<&str>,
+    status: Option<DeliveryStatus>,
     before_id: Option<i64>,
     limit: usize,
 ) -> Result<Vec<WebhookDelivery>, Error> {
@@ -112,7 +114,7 @@ pub fn due_per_webhook(conn: &Connection, now: i64, limit: usize) -> Result<Vec<
 
 /// Puts a delivery of a live webhook back in the queue for an immediate attempt, with a fresh
 /// budget of attempts and its message ID unchanged. `None` if there is no such delivery.
-pub fn retry(conn: &Connection, id: i64, now: i64) -> Result<Option<WebhookDelivery>, Error> {
+pub fn retry(conn: &Tx, id: i64, now: i64) -> Result<Option<WebhookDelivery>, Error> {
     if get(conn, id)?.is_none() || !deliveries::retry_in(conn, Outbox::Webhooks, id, now)? {
         return Ok(None);
     }
@@ -120,7 +122,7 @@ pub fn retry(conn: &Connection, id: i64, now: i64) -> Result<Option<WebhookDeliv
 }
 
 /// Gives up the pending deliveries of webhook `webhook_id`, saying why.
-pub fn give_up(conn: &Connection, webhook_id: i64, why: &str) -> Result<(), Error> {
+pub fn give_up(conn: &Tx, webhook_id: i64, why: &str) -> Result<(), Error> {
     conn.prepare_cached(
         "UPDATE webhook_deliveries SET status = 'failed', last_error = ?1 WHERE webhook_id = ?2 AND status = 'pending'",
     )?
@@ -132,7 +134,7 @@ pub fn give_up(conn: &Connection, webhook_id: i64, why: &str) -> Result<(), Erro
 /// click IDs become `null`, as the conversion itself shows them after the erasure). A delivery
 /// not sent yet is still sent, redacted: the merchant's own systems keep hearing of the
 /// conversion, not of the person.
-pub fn redact_conversion(conn: &Connection, conversion_id: i64) -> Result<(), Error> {
+pub fn redact_conversion(conn: &Tx, conversion_id: i64) -> Result<(), Error> {
     conn.prepare_cached(
         "UPDATE webhook_deliveries SET payload = json_set(payload, '$.data.customer_id', NULL, '$.data.click_id', NULL)
          WHERE conversion_id = ?1",
@@ -158,8 +160,8 @@ mod tests {
         )
         .unwrap();
         let body = r#"{"type":"conversion.created","timestamp":"t","data":{"id":9,"click_id":"P7x","customer_id":"cus-1","amount":"1.00"}}"#;
-        let id = insert(&conn, 1, Event::ConversionCreated, Some(9), body, 0).unwrap();
-        redact_conversion(&conn, 9).unwrap();
+        let id = insert(&Tx::within(&conn), 1, Event::ConversionCreated, Some(9), body, 0).unwrap();
+        redact_conversion(&Tx::within(&conn), 9).unwrap();
         let d = get(&conn, id).unwrap().unwrap();
         assert_eq!(
             d.payload,

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::webhook_deliveries::{self, WebhookDelivery};
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::conversion::Conversion;
 use crate::tracking::webhook::{self, Event, MAX_WEBHOOKS};
 
@@ -46,7 +47,7 @@ fn shown_secret(key: &[u8]) -> String {
 
 /// Creates a webhook for `url` and `events` (both checked by the caller) with a new random key.
 /// The partial UNIQUE index on live URLs decides duplicates. Must run on the writer.
-pub fn create(conn: &Connection, url: &str, events: &[Event], now: i64) -> Result<Created, Error> {
+pub fn create(conn: &Tx, url: &str, events: &[Event], now: i64) -> Result<Created, Error> {
     let live: i64 =
         conn.prepare_cached("SELECT count(*) FROM webhooks WHERE deleted_at IS NULL")?.query_row([], |r| r.get(0))?;
     if let Some(existing) = by_url(conn, url)? {
@@ -101,7 +102,7 @@ pub fn not_found(id: impl std::fmt::Display) -> Error {
 
 /// Deletes a live webhook: its key is dropped and its pending deliveries are given up. Returns
 /// whether it existed. Must run on the writer.
-pub fn delete(conn: &Connection, id: i64, now: i64) -> Result<bool, Error> {
+pub fn delete(conn: &Tx, id: i64, now: i64) -> Result<bool, Error> {
     let changed = conn
         .prepare_cached("UPDATE webhooks SET deleted_at = ?1, secret = NULL WHERE id = ?2 AND deleted_at IS NULL")?
         .execute(params![now, id])?;
@@ -114,7 +115,7 @@ pub fn delete(conn: &Connection, id: i64, now: i64) -> Result<bool, Error> {
 /// Queues the webhook events that announce `change` of conversion `c` (as it is after the
 /// change), with the conversion as the API shows it. The one call every change of a conversion
 /// makes, in its own transaction. Test data is announced too: its `data.test` is `true`.
-pub fn announce(conn: &Connection, c: &Conversion, change: Event, now: i64) -> Result<(), Error> {
+pub fn announce(conn: &Tx, c: &Conversion, change: Event, now: i64) -> Result<(), Error> {
     for event in Event::announcing(change, &c.flags) {
         queue(conn, event, Some(c.id), || crate::shapes::conversion(c), now)?;
     }
@@ -124,7 +125,7 @@ pub fn announce(conn: &Connection, c: &Conversion, change: Event, now: i64) -> R
 /// Queues `event` with `data` for every live webhook subscribed to it, in the caller's
 /// transaction; returns how many deliveries were queued. For events that are not about one
 /// conversion: `payout.paid`, whose `data` is the payout as the API shows it.
-pub fn enqueue(conn: &Connection, event: Event, data: &Value, now: i64) -> Result<usize, Error> {
+pub fn enqueue(conn: &Tx, event: Event, data: &Value, now: i64) -> Result<usize, Error> {
     queue(conn, event, None, || data.clone(), now)
 }
 
@@ -135,7 +136,7 @@ pub fn payload(event: Event, data: Value, now: i64) -> String {
 }
 
 fn queue(
-    conn: &Connection,
+    conn: &Tx,
     event: Event,
     conversion_id: Option<i64>,
     data: impl FnOnce() -> Value,
@@ -160,7 +161,7 @@ fn queue(
 
 /// Queues a `webhook.test` event to webhook `id`, so the merchant can check their endpoint and
 /// their signature check. `None` if there is no such live webhook. Must run on the writer.
-pub fn queue_test(conn: &Connection, id: i64, now: i64) -> Result<Option<WebhookDelivery>, Error> {
+pub fn queue_test(conn: &Tx, id: i64, now: i64) -> Result<Option<WebhookDelivery>, Error> {
     let Some(hook) = get(conn, id)? else { return Ok(None) };
     let data = json!({
         "webhook_id": hook.id,
@@ -186,7 +187,8 @@ mod tests {
     #[test]
     fn secrets_are_standard_webhooks_keys_shown_once() {
         let conn = db();
-        let Created::New(hook, secret) = create(&conn, "https://crm.example/in", &[Event::PayoutPaid], 5).unwrap()
+        let Created::New(hook, secret) =
+            create(&Tx::within(&conn), "https://crm.example/in", &[Event::PayoutPaid], 5).unwrap()
         else {
             panic!("not created")
         };
@@ -195,20 +197,25 @@ mod tests {
         assert!(secret.starts_with("whsec_") && secret.ends_with('='));
         let stored: Vec<u8> = conn.query_row("SELECT secret FROM webhooks", [], |r| r.get(0)).unwrap();
         assert_eq!(shown_secret(&stored), secret);
-        assert!(matches!(create(&conn, "https://crm.example/in", &[], 6).unwrap(), Created::Duplicate(h) if h == hook));
-        assert!(delete(&conn, hook.id, 7).unwrap());
-        assert!(!delete(&conn, hook.id, 8).unwrap());
-        assert!(matches!(create(&conn, "https://crm.example/in", &[Event::PayoutPaid], 9).unwrap(), Created::New(..)));
+        assert!(
+            matches!(create(&Tx::within(&conn), "https://crm.example/in", &[], 6).unwrap(), Created::Duplicate(h) if h == hook)
+        );
+        assert!(delete(&Tx::within(&conn), hook.id, 7).unwrap());
+        assert!(!delete(&Tx::within(&conn), hook.id, 8).unwrap());
+        assert!(matches!(
+            create(&Tx::within(&conn), "https://crm.example/in", &[Event::PayoutPaid], 9).unwrap(),
+            Created::New(..)
+        ));
     }
 
     #[test]
     fn events_reach_only_their_subscribers() {
         let conn = db();
-        create(&conn, "https://a.example/", &[Event::PayoutPaid], 1).unwrap();
-        create(&conn, "https://b.example/", &[Event::ConversionCreated, Event::PayoutPaid], 1).unwrap();
-        assert_eq!(enqueue(&conn, Event::PayoutPaid, &json!({"id": 1}), 2).unwrap(), 2);
-        assert_eq!(enqueue(&conn, Event::ConversionCreated, &json!({}), 2).unwrap(), 1);
-        assert_eq!(enqueue(&conn, Event::ConversionApproved, &json!({}), 2).unwrap(), 0);
+        create(&Tx::within(&conn), "https://a.example/", &[Event::PayoutPaid], 1).unwrap();
+        create(&Tx::within(&conn), "https://b.example/", &[Event::ConversionCreated, Event::PayoutPaid], 1).unwrap();
+        assert_eq!(enqueue(&Tx::within(&conn), Event::PayoutPaid, &json!({"id": 1}), 2).unwrap(), 2);
+        assert_eq!(enqueue(&Tx::within(&conn), Event::ConversionCreated, &json!({}), 2).unwrap(), 1);
+        assert_eq!(enqueue(&Tx::within(&conn), Event::ConversionApproved, &json!({}), 2).unwrap(), 0);
         let body: String =
             conn.query_row("SELECT payload FROM webhook_deliveries WHERE id = 1", [], |r| r.get(0)).unwrap();
         assert_eq!(body, r#"{"type":"payout.paid","timestamp":"1970-01-01T00:00:00.002Z","data":{"id":1}}"#);
@@ -218,9 +225,9 @@ mod tests {
     fn there_is_a_limit() {
         let conn = db();
         for i in 0..MAX_WEBHOOKS {
-            create(&conn, &format!("https://h{i}.example/"), &[Event::PayoutPaid], 1).unwrap();
+            create(&Tx::within(&conn), &format!("https://h{i}.example/"), &[Event::PayoutPaid], 1).unwrap();
         }
-        let e = create(&conn, "https://one-more.example/", &[Event::PayoutPaid], 1).unwrap_err();
+        let e = create(&Tx::within(&conn), "https://one-more.example/", &[Event::PayoutPaid], 1).unwrap_err();
         assert_eq!(e.code, "too_many_webhooks");
     }
 }

@@ -11,6 +11,17 @@
 //!
 //! Between batches, when no job is queued, the writer does its part of the checkpoints
 //! (`checkpointer.rs`): starting the WAL over at a moment when pausing delays nobody.
+//!
+//! A job gets the connection as a [`Tx`]: the open transaction. Every store function that
+//! changes the database takes a `&Tx`, so the compiler makes sure it runs inside a write
+//! transaction, and only this file makes one: the writer for its jobs, [`direct`] for a process
+//! that has no writer thread (start-up before the thread starts, command-line tools), and
+//! [`Tx::within`] for the store's own transactions (migrations) and unit tests.
+//!
+//! Architecture Invariant: a `Tx` exists only inside a transaction this file opened; the
+//! server's jobs are handed to [`Writer`] only from `intake/` (the domain's actions), the
+//! background threads (sweeper, outbox) and `store/` itself: a guard test
+//! (`intake::guard`) reads the source tree for it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -22,7 +33,46 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::checkpointer::{self, Wal};
-use crate::error::Error;
+use crate::error::{Error, panic_text};
+
+/// The writer's connection inside an open write transaction: what every store function that
+/// changes the database takes. It reads like a `Connection` (it derefs to one), so read
+/// functions take it as they are.
+pub struct Tx<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> Tx<'c> {
+    /// `conn` inside a transaction its caller opened: for the store's own transactions
+    /// (migrations, `nested`) and unit tests. Nothing outside `store/` can call it.
+    pub(in crate::store) fn within(conn: &'c Connection) -> Tx<'c> {
+        Tx { conn }
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+/// Runs `work` in one `BEGIN IMMEDIATE … COMMIT` on `conn`, for a process without a writer
+/// thread: `serve` before it starts the thread, and command-line tools (with `busy_timeout`
+/// waiting for a running server's writer). If `work` fails, everything it did is rolled back
+/// and its error handed back as it is (the inner one); the outer error is a failure to begin
+/// or to commit.
+pub fn direct<T, E>(conn: &Connection, work: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<Result<T, E>, Error> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = work(&Tx { conn });
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    if let Err(e) = conn.execute_batch(end) {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e.into());
+    }
+    Ok(result)
+}
 
 /// Most jobs in one transaction.
 pub const MAX_BATCH: usize = 512;
@@ -38,6 +88,19 @@ pub struct WriterStats {
     /// Set when a transaction fails to commit (a full disk, an I/O error); cleared when one that
     /// changed something commits. Empty transactions (health round trips) leave it as it is.
     pub failing: AtomicBool,
+}
+
+/// What [`Writer::health`] found.
+#[derive(Debug)]
+pub enum Health {
+    /// A job went through the queue, and commits work.
+    Ok,
+    /// Commits had been failing; the probe write just committed.
+    Recovered,
+    /// Commits fail: the probe write did not commit either.
+    WritesFailing(Error),
+    /// The writer did not answer an empty job.
+    Unreachable(Error),
 }
 
 /// How a job is run.
@@ -69,7 +132,7 @@ struct Pending<F, T> {
 
 impl<F, T> Job for Pending<F, T>
 where
-    F: FnOnce(&Connection) -> Result<T, Error> + Send,
+    F: FnOnce(&Tx<'_>) -> Result<T, Error> + Send,
     T: Send,
 {
     fn mode(&self) -> Mode {
@@ -80,7 +143,7 @@ where
         let Some(work) = self.work.take() else {
             return false;
         };
-        let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
+        let result = catch_unwind(AssertUnwindSafe(|| work(&Tx { conn })))
             .unwrap_or_else(|panic| Err(Error::internal(format!("write job panicked: {}", panic_text(&*panic)))));
         let ok = result.is_ok();
         self.result = Some(result);
@@ -96,14 +159,6 @@ where
         // The caller may have given up waiting; that is fine.
         let _ = self.reply.try_send(outcome);
     }
-}
-
-pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// A handle to the writer thread. Cheap to clone; the thread ends when the last handle is gone
@@ -142,7 +197,7 @@ impl Writer {
     /// confirmed in time (in which case it may still commit; the API's dedup makes a retry safe).
     pub fn run<T, F>(&self, work: F) -> Result<T, Error>
     where
-        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
         self.submit(Mode::Savepoint, work)
@@ -153,10 +208,27 @@ impl Writer {
     /// statement by itself. Used on the hottest path, recording clicks.
     pub fn run_single<T, F>(&self, work: F) -> Result<T, Error>
     where
-        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
         self.submit(Mode::Single, work)
+    }
+
+    /// How the writer is, for `/healthz`: a round trip through its queue (an empty job) and,
+    /// while commits are failing, one real write to learn whether they work again. The probe
+    /// belongs here, not to the domain: it changes nothing of it, it is the writer checking that
+    /// it can commit.
+    pub fn health(&self) -> Health {
+        if let Err(e) = self.run(|_| Ok(())) {
+            return Health::Unreachable(e);
+        }
+        if !self.failing() {
+            return Health::Ok;
+        }
+        match self.probe_write() {
+            Ok(()) => Health::Recovered,
+            Err(e) => Health::WritesFailing(e),
+        }
     }
 
     /// Whether writes are failing: the last transaction that tried to change something did not
@@ -178,18 +250,19 @@ impl Writer {
     }
 
     /// Runs `work` on the writer connection outside any transaction, after the batch it arrives
-    /// with has committed (for checkpoints and other maintenance).
+    /// with has committed (for checkpoints and other maintenance). It gets no [`Tx`]: nothing of
+    /// the store's that writes can run there.
     pub fn run_outside_transaction<T, F>(&self, work: F) -> Result<T, Error>
     where
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        self.submit(Mode::Maintenance, work)
+        self.submit(Mode::Maintenance, |tx: &Tx<'_>| work(tx.conn))
     }
 
     fn submit<T, F>(&self, mode: Mode, work: F) -> Result<T, Error>
     where
-        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, answer) = mpsc::sync_channel(1);

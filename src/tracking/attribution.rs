@@ -7,6 +7,10 @@
 //! the offer's first- or last-click model). The first key that resolves wins; if none does, the
 //! error of the first key given is reported, so an integration bug surfaces instead of a sale
 //! silently going to nobody. Pure logic: callers do the lookups.
+//!
+//! A customer may also be named by the e-mail they registered with (AFFY's payment leads send
+//! it): weaker evidence than a visit, so it counts only for a report that names no click and no
+//! session ([`Keys::customer_email`]), in the customer's place in the order.
 
 use super::time::MS_PER_DAY;
 
@@ -74,6 +78,9 @@ pub struct Keys {
     /// The affiliate named by the report itself (partner-id postbacks), with the offer it names.
     pub referral_code: Option<String>,
     pub offer: Option<String>,
+    /// The e-mail of a customer registered earlier, in place of their `customer_id` (see
+    /// [`Keys::customer_email`]).
+    pub email: Option<String>,
 }
 
 impl Keys {
@@ -84,6 +91,15 @@ impl Keys {
             && self.customer_id.is_none()
             && self.session_id.is_none()
             && self.referral_code.is_none()
+            && self.customer_email().is_none()
+    }
+
+    /// The e-mail that names the customer, when it may: only without a `customer_id`, and only for
+    /// a report that names no visit (no click, no session). A visit the report names decides,
+    /// even when it cannot be credited: its refusal is the answer, not a guess by e-mail.
+    pub fn customer_email(&self) -> Option<&str> {
+        let visit = self.click_id.is_some() || self.session_id.is_some();
+        self.email.as_deref().filter(|_| !visit && self.customer_id.is_none())
     }
 }
 
@@ -139,6 +155,22 @@ mod tests {
 
     fn click(created_at: i64) -> SessionClick {
         SessionClick { created_at, window_days: 30 }
+    }
+
+    #[test]
+    fn an_email_names_the_customer_only_when_no_visit_or_customer_id_is_named() {
+        let by_email = Keys { email: Some("c@shop.example".into()), ..Keys::default() };
+        assert_eq!(by_email.customer_email(), Some("c@shop.example"));
+        assert!(!by_email.is_empty());
+        for other in [
+            Keys { click_id: Some("k".into()), ..by_email.clone() },
+            Keys { session_id: Some("s".into()), ..by_email.clone() },
+            Keys { customer_id: Some("cus_1".into()), ..by_email.clone() },
+        ] {
+            assert_eq!(other.customer_email(), None, "{other:?}");
+            assert!(!other.is_empty());
+        }
+        assert!(Keys::default().is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use sha2::Digest;
 
 use super::attribution::Keys;
+use super::conversion::Refusal;
 use super::validate;
 use crate::error::Error;
 
@@ -35,23 +36,24 @@ pub fn registration_external_id(customer_id: &str) -> String {
 }
 
 impl NewCustomer {
-    pub fn check(&self) -> Result<(), Error> {
-        validate::external_id(&self.customer_id).map_err(|e| Error::invalid("customer_id", e))?;
+    pub fn check(&self) -> Result<(), Refusal> {
+        let invalid = |field: &str, e: String| Refusal::rejected(Error::invalid(field, e));
+        validate::external_id(&self.customer_id).map_err(|e| invalid("customer_id", e))?;
         if let Some(email) = &self.email {
-            validate::email(email).map_err(|m| Error::invalid("email", m))?;
+            validate::email(email).map_err(|m| invalid("email", m))?;
         }
         if let Some(name) = &self.name {
-            validate::name(name).map_err(|m| Error::invalid("name", m))?;
+            validate::name(name).map_err(|m| invalid("name", m))?;
         }
         if let Some(session) = &self.keys.session_id {
-            validate::external_id(session).map_err(|e| Error::invalid("session_id", e))?;
+            validate::external_id(session).map_err(|e| invalid("session_id", e))?;
         }
         let k = &self.keys;
         if k.click_id.is_none() && k.coupon.is_none() && k.session_id.is_none() && k.referral_code.is_none() {
-            return Err(Error::bad_request(
+            return Err(Refusal::unattributed(Error::bad_request(
                 "missing_attribution",
                 "send click_id, coupon or session_id: the affiliate the customer is tied to comes from it",
-            ));
+            )));
         }
         Ok(())
     }

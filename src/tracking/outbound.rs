@@ -3,8 +3,64 @@
 //! sent, and which destination (host) a delivery goes to. Pure: the store reads the values,
 //! `outbox.rs` sends the request.
 
-use super::conversion::Conversion;
+use super::conversion::{Change, Conversion};
 use super::link;
+
+/// Where a delivery stands, in either outbox (postbacks, merchant webhooks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt.
+    Pending,
+    Delivered,
+    /// Given up (its attempts ran out, or it was a test postback's one attempt).
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 3] = [DeliveryStatus::Pending, DeliveryStatus::Delivered, DeliveryStatus::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DeliveryStatus> {
+        DeliveryStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A status reads as its name in tests (`assert_eq!(d.status, "pending")`); the program compares
+/// enums.
+#[cfg(test)]
+impl PartialEq<&str> for DeliveryStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// What a postback tells an affiliate's tracker (`{event}`): a change of one of their
+/// conversions, or a test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PostbackEvent {
+    Change(Change),
+    Test,
+}
+
+impl PostbackEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostbackEvent::Change(change) => change.as_str(),
+            PostbackEvent::Test => "test",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PostbackEvent> {
+        if text == "test" { Some(PostbackEvent::Test) } else { Change::parse(text).map(PostbackEvent::Change) }
+    }
+}
 
 /// Macros an affiliate's postback URL may use.
 pub const POSTBACK_MACROS: &[&str] = &[
@@ -56,7 +112,7 @@ impl MacroValues {
     /// The values for `event` on conversion `c`, whose click carried `subs`. The amount is what is
     /// left after refunds; the status is `status` (the conversion's own unless the event says
     /// otherwise, e.g. `rejected` for an affiliate who lost an order to another report).
-    pub fn of(c: &Conversion, event: &str, status: &str, subs: [String; 5]) -> MacroValues {
+    pub fn of(c: &Conversion, event: Change, status: &str, subs: [String; 5]) -> MacroValues {
         MacroValues {
             click_id: c.click_id.clone().unwrap_or_default(),
             external_id: c.external_id.clone(),
@@ -67,7 +123,7 @@ impl MacroValues {
             conversion_id: c.id.to_string(),
             offer: c.offer.clone(),
             subs,
-            event: event.to_string(),
+            event: event.as_str().to_string(),
             test: if c.test { "1" } else { "0" }.to_string(),
         }
     }
@@ -84,7 +140,7 @@ impl MacroValues {
             conversion_id: "0".into(),
             offer: "test".into(),
             subs: ["sub1".into(), "sub2".into(), "sub3".into(), "sub4".into(), "sub5".into()],
-            event: "test".into(),
+            event: PostbackEvent::Test.as_str().into(),
             test: "1".into(),
         }
     }

@@ -6,7 +6,7 @@
 //! money) or `cancelled` (its entries return to the available balance). Neither end changes.
 
 use crate::error::Error;
-use crate::tracking::money::Currency;
+use crate::tracking::money::{self, Currency};
 
 /// A payout as stored: who is paid, how much, where, and where it stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct Payout {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
     pub seq: i64,
-    pub kind: String,
+    pub kind: super::ledger::Kind,
     pub conversion_id: Option<i64>,
     /// The merchant's order ID (never shown to affiliates in full).
     pub external_id: Option<String>,
@@ -104,6 +104,33 @@ pub fn check_run_id(run_id: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// What a payout run was asked to do.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub currency: Currency,
+    /// Minor units of `currency`.
+    pub minimum: i64,
+    /// The caller's idempotency key.
+    pub run_id: Option<String>,
+}
+
+impl Run {
+    /// Reads a run request as every source sends it (the API's body, the admin's form): a
+    /// currency code (required), the minimum in that currency's units (default 0) and an
+    /// optional idempotency key.
+    pub fn read(currency: Option<&str>, minimum: Option<&str>, run_id: Option<&str>) -> Result<Run, Error> {
+        let currency = money::currency("currency", currency.ok_or_else(|| Error::missing("currency"))?)?;
+        let minimum = match minimum {
+            Some(text) => currency.parse(text).map_err(|e| Error::invalid("minimum", e))?,
+            None => 0,
+        };
+        if let Some(id) = run_id {
+            check_run_id(id)?;
+        }
+        Ok(Run { currency, minimum, run_id: run_id.map(String::from) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +162,19 @@ mod tests {
         assert_eq!(check_reference(&"x".repeat(201)).unwrap_err().code, "invalid_reference");
         assert!(check_run_id("2026-11").is_ok());
         assert_eq!(check_run_id(&"x".repeat(129)).unwrap_err().code, "invalid_run_id");
+    }
+
+    #[test]
+    fn a_run_request_is_read_in_its_currencys_units() {
+        let run = Run::read(Some("JPY"), Some("500"), Some("2026-11")).unwrap();
+        assert_eq!((run.currency.code(), run.minimum, run.run_id.as_deref()), ("JPY", 500, Some("2026-11")));
+        let run = Run::read(Some("EUR"), None, None).unwrap();
+        assert_eq!((run.minimum, run.run_id), (0, None));
+        assert_eq!(Run::read(Some("EUR"), Some("12.50"), None).unwrap().minimum, 1250);
+        let code = |c, m, r| Run::read(c, m, r).unwrap_err().code;
+        assert_eq!(code(None, Some("1"), None), "missing_currency");
+        assert_eq!(code(Some("XXY"), None, None), "invalid_currency");
+        assert_eq!(code(Some("JPY"), Some("0.5"), None), "invalid_minimum");
+        assert_eq!(code(Some("EUR"), None, Some("a\nb")), "invalid_run_id");
     }
 }

@@ -37,6 +37,34 @@ impl Dialect {
     }
 }
 
+/// What became of a postback received, as its log row says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Created,
+    Duplicate,
+    /// Refused: the report is wrong or cannot be attributed.
+    Rejected,
+    /// The store failed; nothing was recorded (the network may retry).
+    Failed,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [Outcome::Created, Outcome::Duplicate, Outcome::Rejected, Outcome::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Rejected => "rejected",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+}
+
 /// A conversion as a postback reports it. Empty parameters count as absent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
@@ -255,6 +283,7 @@ pub fn map(params: &[(String, String)]) -> (Dialect, Report) {
             session_id: get(&["session_id"]),
             referral_code: if named { get(&["aff_id", "affiliate_id"]) } else { None },
             offer: if named { get(&["offer_id"]) } else { None },
+            email: None,
         },
     };
     (dialect, report)

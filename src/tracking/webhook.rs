@@ -5,6 +5,7 @@
 use super::conversion::Status;
 use super::fraud::Flag;
 use super::link;
+use crate::error::Error;
 
 /// An event a webhook can be sent. Names follow the Standard Webhooks advice: `noun.verb`,
 /// lower case, full-stop delimited.
@@ -52,6 +53,11 @@ impl Event {
     /// A subscribable event by name (`webhook.test` is not one).
     pub fn parse(text: &str) -> Option<Event> {
         Event::SUBSCRIBABLE.into_iter().find(|e| e.as_str() == text)
+    }
+
+    /// Any event by name, `webhook.test` included: what a stored delivery may carry.
+    pub fn stored(text: &str) -> Option<Event> {
+        Event::parse(text).or((text == Event::WebhookTest.as_str()).then_some(Event::WebhookTest))
     }
 
     /// The event of a decision on a pending conversion.
@@ -114,6 +120,33 @@ pub fn check_url(url: &str) -> Result<(), String> {
     link::check_template(url, &[]).map(|_| ())
 }
 
+/// A webhook to add, as every source of one (the API, the admin) reads it: a URL that passed
+/// [`check_url`] and the events it subscribes to (at least one, each once). Made only by
+/// [`NewWebhook::read`], so one that exists is valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewWebhook {
+    url: String,
+    events: Vec<Event>,
+}
+
+impl NewWebhook {
+    /// Checks `url`, then the event names (`None`: none were sent, 400 `missing_events`).
+    pub fn read<'a>(url: &str, names: Option<impl IntoIterator<Item = &'a str>>) -> Result<NewWebhook, Error> {
+        check_url(url).map_err(|e| Error::invalid("url", e))?;
+        let names = names.ok_or_else(|| Error::missing("events"))?;
+        let events = parse_events(names).map_err(|e| Error::invalid("events", e))?;
+        Ok(NewWebhook { url: url.to_string(), events })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +169,18 @@ mod tests {
         assert!(err.contains("`conversion.deleted`") && err.contains("conversion.flagged"), "{err}");
         assert!(parse_events([]).unwrap_err().contains("at least one"));
         assert!(parse_events(["webhook.test"]).is_err());
+    }
+
+    #[test]
+    fn a_new_webhook_is_checked_url_first_then_its_events() {
+        let ok = NewWebhook::read("https://crm.example/hook", Some(["payout.paid", "payout.paid"])).unwrap();
+        assert_eq!((ok.url(), ok.events()), ("https://crm.example/hook", &[Event::PayoutPaid][..]));
+        let code = |url: &str, names: Option<Vec<&'static str>>| NewWebhook::read(url, names).unwrap_err().code;
+        assert_eq!(code("https://crm.example/{id}", None), "invalid_url", "the URL is checked first");
+        assert_eq!(code("ftp://crm.example/", Some(vec!["payout.paid"])), "invalid_url");
+        assert_eq!(code("https://crm.example/", None), "missing_events");
+        assert_eq!(code("https://crm.example/", Some(vec![])), "invalid_events");
+        assert_eq!(code("https://crm.example/", Some(vec!["webhook.test"])), "invalid_events");
     }
 
     #[test]

@@ -132,6 +132,64 @@ fn help_columns_are_aligned() {
     assert!(bad.is_err());
 }
 
+/// The options of `command --help` that read no environment variable: those without a bracketed
+/// `[VARIABLE…]` or `[environment only…]` line in their entry.
+fn flag_only_options(command: &str, dir: &Path) -> Vec<String> {
+    let out = run(&[command, "--help"], dir);
+    assert_eq!(out.status.code(), Some(0), "{command}");
+    let help = String::from_utf8(out.stdout).unwrap();
+    let mut entries: Vec<(String, String)> = Vec::new();
+    let mut open = false;
+    for line in help.lines() {
+        if let Some(flag) = line.strip_prefix("  --").map(|l| l.split([' ', ',']).next().unwrap()) {
+            entries.push((format!("--{flag}"), line.to_string()));
+            open = true;
+        } else if open && line.starts_with("   ") {
+            entries.last_mut().unwrap().1.push_str(line);
+        } else {
+            open = false;
+        }
+    }
+    let reads_env =
+        |text: &str| text.contains("[AFFILIATED_") || text.contains("[RUST_LOG") || text.contains("[environment only");
+    entries.into_iter().filter(|(_, text)| !reads_env(text)).map(|(flag, _)| flag).collect()
+}
+
+#[test]
+fn the_top_level_help_names_exactly_the_options_without_a_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = String::from_utf8(run(&["--help"], dir.path()).stdout).unwrap();
+    let commands: Vec<&str> = main
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert!(commands.contains(&"serve") && commands.contains(&"install"), "{commands:?}");
+    let mut without: Vec<(String, String)> = Vec::new();
+    for command in &commands {
+        without.extend(flag_only_options(command, dir.path()).into_iter().map(|f| (command.to_string(), f)));
+    }
+    assert!(without.contains(&("keys".into(), "--label".into())), "the reader of --help is broken: {without:?}");
+    // What the top-level help says: after "flags only:", each command followed by its flags.
+    let claim = main.split("flags only:").nth(1).unwrap_or_else(|| panic!("no list of flag-only options:\n{main}"));
+    let claim = claim.split("\n\n").next().unwrap();
+    let mut named: Vec<(String, String)> = Vec::new();
+    let mut current = None;
+    for word in claim.split(|c: char| c.is_whitespace() || c == ',' || c == '.').filter(|w| !w.is_empty()) {
+        if commands.contains(&word) {
+            current = Some(word.to_string());
+        } else if word.starts_with("--") {
+            named.push((current.clone().expect("a flag before its command"), word.to_string()));
+        }
+    }
+    without.sort();
+    named.sort();
+    assert_eq!(
+        named, without,
+        "`affiliated --help` and the commands' own help disagree on which options are flags only"
+    );
+}
+
 #[test]
 fn tools_on_a_missing_database_exit_1_and_create_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use affiliated::http::router::{Access, ROUTES};
+use affiliated::routes::{Access, ROUTES};
 
 use crate::support::{KEY, Server, request};
 

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use crate::systemd::skip;
 
-/// The document the server serves (`include_str!` in `src/http/health.rs`).
+/// The document the server serves (`include_str!` in `src/endpoints/health.rs`).
 fn document() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.yaml")
 }

@@ -437,7 +437,7 @@ pub const PRIVATE_ROUTES: &[&str] = &["/", "/healthz", "/metrics", "/openapi.yam
 pub fn every_route_passes(app: &Server, connect: &dyn Fn() -> TcpStream, proxy: &str) {
     let sample = regex::Regex::new(r"\{[a-z_]+\}").unwrap();
     let mut sent = Vec::new();
-    for route in affiliated::http::router::ROUTES {
+    for route in affiliated::routes::ROUTES {
         let (method, pattern) = (route.method.as_str(), route.pattern);
         let path = sample.replace_all(pattern, "x1").into_owned();
         let mut stream = connect();

@@ -42,7 +42,7 @@ fn a_js_is_small_cacheable_javascript_with_an_etag() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Content-Type"), Some("text/javascript; charset=utf-8"));
     assert!(r.body.len() < 2048, "a.js is {} bytes on the wire", r.body.len());
-    let source = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/snippet.js")).unwrap();
+    let source = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/src/endpoints/snippet.js")).unwrap();
     assert_eq!(r.body, source, "served as written");
     assert_eq!(r.header("Cache-Control"), Some("public, max-age=86400"));
     let etag = r.header("ETag").expect("an ETag").to_string();

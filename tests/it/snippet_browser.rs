@@ -195,7 +195,7 @@ fn the_snippet_never_breaks_a_page_whatever_the_server_answers() {
     browser.eval("(document.cookie = 'affiliated_click_id=; Max-Age=0; Path=/', null)");
 
     // An unknown code (200 null), and a copy of the script on a host whose /c/ is an HTML 404.
-    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/snippet.js")).unwrap();
+    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/endpoints/snippet.js")).unwrap();
     pages.set_as("/lib/a.js", "text/javascript", script);
     pages.set("/missing", page(r#"<script src="/lib/a.js"></script>"#));
     for url in [format!("{shop}/own-param?partner=nobody"), format!("{shop}/missing?ref=ann")] {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use affiliated::http::router::{Access, KeyScope, ROUTES};
+use affiliated::routes::{Access, KeyScope, ROUTES};
 
 use crate::controls::test_key;
 use crate::support::{KEY, Resp, Server, request};

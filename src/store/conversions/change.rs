@@ -3,14 +3,18 @@
 //! the money owed in the affiliate's ledger and queues the affiliate's postback, in one
 //! transaction. Must run on the writer.
 
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
 use super::require;
 use crate::error::Error;
+use crate::store::WriteError;
 use crate::store::events::{self, NewEvent};
 use crate::store::ledger;
+use crate::store::writer::Tx;
 use crate::store::{deliveries, reports, webhooks};
-use crate::tracking::conversion::{Conversion, RefundAmount, RefundRefusal, RefundRequest, Status, plan_refund};
+use crate::tracking::conversion::{
+    Change, Conversion, RefundAmount, RefundRefusal, RefundRequest, Refusal, Status, plan_refund,
+};
 use crate::tracking::ledger::Kind;
 use crate::tracking::webhook::Event;
 
@@ -26,14 +30,7 @@ pub enum Decision {
 
 /// Moves a pending conversion to approved or rejected. Exactly one caller can win: the update
 /// only matches while the status is still `pending`.
-pub fn decide(
-    conn: &Connection,
-    id: i64,
-    to: Status,
-    actor: &str,
-    reason: Option<&str>,
-    now: i64,
-) -> Result<Decision, Error> {
+pub fn decide(conn: &Tx, id: i64, to: Status, actor: &str, reason: Option<&str>, now: i64) -> Result<Decision, Error> {
     debug_assert!(matches!(to, Status::Approved | Status::Rejected));
     let changed = conn
         .prepare_cached("UPDATE conversions SET status = ?1, updated_at = ?2 WHERE id = ?3 AND status = 'pending'")?
@@ -47,7 +44,7 @@ pub fn decide(
     let event = NewEvent {
         conversion_id: id,
         actor,
-        action: to.as_str(),
+        action: Change::of_decision(to),
         from: Some(Status::Pending),
         to,
         amount_delta: 0,
@@ -60,7 +57,7 @@ pub fn decide(
         Status::Approved => ledger::conversion(conn, &current, Kind::Approved, current.commission, now)?,
         _ => ledger::conversion(conn, &current, Kind::Rejected, -current.commission, now)?,
     }
-    deliveries::enqueue(conn, &current, to.as_str(), to.as_str(), now)?;
+    deliveries::enqueue(conn, &current, Change::of_decision(to), to, now)?;
     webhooks::announce(conn, &current, Event::of_decision(to), now)?;
     Ok(Decision::Changed(current))
 }
@@ -81,9 +78,9 @@ pub enum Refunded {
 /// pending, `clawed_back` once approved (even if paid out: the affiliate's next balance carries
 /// it). A refund ID seen before refunds nothing: the UNIQUE index on the event's (conversion,
 /// refund ID) decides, inside this transaction.
-pub fn refund(conn: &Connection, id: i64, request: &RefundRequest, actor: &str, now: i64) -> Result<Refunded, Error> {
-    let current = require(conn, id)?;
-    let parse = |text: &str| current.currency.parse(text).map_err(|e| Error::invalid("amount", e));
+pub fn refund(conn: &Tx, id: i64, request: &RefundRequest, actor: &str, now: i64) -> Result<Refunded, WriteError> {
+    let Some(current) = super::get(conn, id)? else { return Err(Refusal::rejected(super::not_found(id)).into()) };
+    let parse = |text: &str| current.currency.parse(text).map_err(|e| Refusal::rejected(Error::invalid("amount", e)));
     if let Some(refund_id) = &request.refund_id
         && let Some(refunded) = events::refund_by_id(conn, id, refund_id)?
     {
@@ -119,7 +116,7 @@ pub fn refund(conn: &Connection, id: i64, request: &RefundRequest, actor: &str, 
     let event = NewEvent {
         conversion_id: id,
         actor,
-        action: "refunded",
+        action: Change::Refunded,
         from: Some(current.status),
         to: plan.status,
         amount_delta: -plan.amount,
@@ -139,7 +136,7 @@ pub fn refund(conn: &Connection, id: i64, request: &RefundRequest, actor: &str, 
     reports::count_change(conn, Some(&current), &updated)?;
     let kind = if current.status == Status::Approved { Kind::ClawedBack } else { Kind::Refunded };
     ledger::conversion(conn, &updated, kind, -taken_back, now)?;
-    deliveries::enqueue(conn, &updated, "refunded", updated.status.as_str(), now)?;
+    deliveries::enqueue(conn, &updated, Change::Refunded, updated.status, now)?;
     webhooks::announce(conn, &updated, Event::ConversionRefunded, now)?;
     Ok(Refunded::Changed(updated))
 }

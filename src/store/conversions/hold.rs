@@ -3,10 +3,11 @@
 //! [`decide`] so the event (`approved after hold period`, actor `hold_period`), the daily
 //! totals, the ledger and the affiliate's postback follow as for any approval.
 
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
 use super::change::{Decision, decide};
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::conversion::{Source, Status};
 use crate::tracking::hold::{self, Waiting};
 
@@ -20,7 +21,7 @@ pub type Cursor = (i64, i64);
 /// hold, approves those that are. Returns how many were approved, and the cursor to continue
 /// from (`None` when nothing is left). Must run on the writer.
 pub fn approve_batch(
-    conn: &Connection,
+    conn: &Tx,
     after: Cursor,
     default_hold_ms: Option<i64>,
     now: i64,
@@ -88,10 +89,14 @@ mod tests {
         let flagged = convert(&conn, "flagged", "ann", "10.00", "USD", 1);
         conn.execute("UPDATE conversions SET flags = 'too_fast' WHERE id = ?1", [flagged]).unwrap();
         let now = 10 * DAY;
-        assert_eq!(approve_batch(&conn, (i64::MIN, i64::MIN), None, now, 100).unwrap(), (0, None), "no hold: nothing");
-        let (first, next) = approve_batch(&conn, (i64::MIN, i64::MIN), Some(7 * DAY), now, 3).unwrap();
+        assert_eq!(
+            approve_batch(&Tx::within(&conn), (i64::MIN, i64::MIN), None, now, 100).unwrap(),
+            (0, None),
+            "no hold: nothing"
+        );
+        let (first, next) = approve_batch(&Tx::within(&conn), (i64::MIN, i64::MIN), Some(7 * DAY), now, 3).unwrap();
         assert_eq!(first, 2, "o0, o1 and the refunded one were looked at");
-        let (rest, end) = approve_batch(&conn, next.unwrap(), Some(7 * DAY), now, 100).unwrap();
+        let (rest, end) = approve_batch(&Tx::within(&conn), next.unwrap(), Some(7 * DAY), now, 100).unwrap();
         assert_eq!((rest, end), (3, None), "the refunded and the flagged ones wait for a person");
         let status = |id: i64| super::super::get(&conn, id).unwrap().unwrap().status;
         assert!(old.iter().all(|id| status(*id) == Status::Approved));
@@ -105,7 +110,7 @@ mod tests {
         assert_eq!(ledger.iter().filter(|e| e.kind == "approved").count(), 5);
         // An offer's own hold wins: 20 days keeps everything pending even with a server default of 1.
         conn.execute("UPDATE offers SET approve_after_days = 20", []).unwrap();
-        assert_eq!(approve_batch(&conn, (i64::MIN, i64::MIN), Some(DAY), 20 * DAY, 100).unwrap().0, 0);
-        assert_eq!(approve_batch(&conn, (i64::MIN, i64::MIN), None, 30 * DAY, 100).unwrap().0, 1, "young");
+        assert_eq!(approve_batch(&Tx::within(&conn), (i64::MIN, i64::MIN), Some(DAY), 20 * DAY, 100).unwrap().0, 0);
+        assert_eq!(approve_batch(&Tx::within(&conn), (i64::MIN, i64::MIN), None, 30 * DAY, 100).unwrap().0, 1, "young");
     }
 }

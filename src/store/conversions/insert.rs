@@ -15,12 +15,14 @@ use rusqlite::{Connection, params};
 
 use super::{by_external_id, require};
 use crate::error::Error;
+use crate::store::WriteError;
 use crate::store::attribute;
 use crate::store::events::{self, NewEvent};
 use crate::store::ledger;
+use crate::store::writer::Tx;
 use crate::store::{affiliates, customers, deliveries, offers, rates, reports, webhooks};
 use crate::tracking::attribution::{Key, Resolved};
-use crate::tracking::conversion::{Conversion, NewConversion, Status, replaces};
+use crate::tracking::conversion::{Change, Conversion, NewConversion, Refusal, Status, replaces};
 use crate::tracking::fraud::{self, Flag, Thresholds};
 use crate::tracking::ledger::Kind;
 use crate::tracking::pricing::{self, Price, Recurring, Terms};
@@ -49,8 +51,8 @@ pub enum Prepared {
     /// The stored conversion of this order: the report is a retry (even if its click has
     /// expired since), and there is nothing to write.
     Known(Box<Conversion>),
-    /// The report cannot be recorded; the error says why.
-    Refused(Error),
+    /// The report cannot be recorded; the refusal says why.
+    Refused(Refusal),
 }
 
 /// Attributes and prices `new` on `conn` and applies the fraud rules that reading can decide.
@@ -82,7 +84,7 @@ fn assess(
     resolved: Resolved,
     rules: &Thresholds,
     now: i64,
-) -> Result<Result<NewRow, (NewConversion, Error)>, Error> {
+) -> Result<Result<NewRow, (NewConversion, Refusal)>, Error> {
     let offer = offers::get(conn, resolved.offer_id)?
         .ok_or_else(|| Error::internal("offer of a resolved conversion is missing"))?;
     let affiliate = affiliates::get(conn, resolved.affiliate_id)?
@@ -102,7 +104,7 @@ fn assess(
     let terms = Terms { offer: &offer.public_id, currency: offer.currency, rate, recurring, now };
     let price = match pricing::price(&terms, &new) {
         Ok(price) => price,
-        Err(refusal) => return Ok(Err((new, refusal))),
+        Err(refusal) => return Ok(Err((new, Refusal::rejected(refusal)))),
     };
     let mut flags = Vec::new();
     if resolved.clicked_at.is_some_and(|clicked_at| fraud::too_fast(clicked_at, now, rules)) {
@@ -162,8 +164,9 @@ fn flags_of(conn: &Connection, row: &NewRow) -> Result<Vec<Flag>, Error> {
     Ok(flags)
 }
 
-/// Stores a prepared conversion. Must run on the writer.
-pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error> {
+/// Stores a prepared conversion. Must run on the writer. Refused (`unattributed`) when the click
+/// or customer that attributed it is gone since it was prepared.
+pub fn insert(conn: &Tx, row: &NewRow, now: i64) -> Result<Stored, WriteError> {
     let (new, resolved) = (&row.new, &row.resolved);
     let customer_row = tie_customer(conn, row, now)?;
     let flags = flags_of(conn, row)?;
@@ -210,7 +213,7 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
     let event = NewEvent {
         conversion_id: created.id,
         actor: &new.actor,
-        action: "created",
+        action: Change::Created,
         from: None,
         to: Status::Pending,
         amount_delta: created.amount,
@@ -221,14 +224,14 @@ pub fn insert(conn: &Connection, row: &NewRow, now: i64) -> Result<Stored, Error
     events::record(conn, &event, now)?;
     reports::count_change(conn, None, &created)?;
     ledger::conversion(conn, &created, Kind::Created, created.commission, now)?;
-    deliveries::enqueue(conn, &created, "created", Status::Pending.as_str(), now)?;
+    deliveries::enqueue(conn, &created, Change::Created, Status::Pending, now)?;
     webhooks::announce(conn, &created, Event::ConversionCreated, now)?;
     Ok(Stored::Created(reject_if_paused(conn, created, row, now)?))
 }
 
 /// A conversion of a paused affiliate or offer is recorded (the shop's order is known) and
 /// rejected at once, with the reason in its history: nobody earns on it.
-fn reject_if_paused(conn: &Connection, c: Conversion, row: &NewRow, now: i64) -> Result<Conversion, Error> {
+fn reject_if_paused(conn: &Tx, c: Conversion, row: &NewRow, now: i64) -> Result<Conversion, Error> {
     let Some(reason) = row.rejection else { return Ok(c) };
     match super::decide(conn, c.id, Status::Rejected, "rules", Some(reason), now)? {
         super::Decision::Changed(rejected) => Ok(rejected),
@@ -238,7 +241,7 @@ fn reject_if_paused(conn: &Connection, c: Conversion, row: &NewRow, now: i64) ->
 
 /// A customer named on an order attributed another way is tied to that affiliate, so their
 /// later orders earn recurring commission. An existing tie is left as it is.
-fn tie_customer(conn: &Connection, row: &NewRow, now: i64) -> Result<Option<i64>, Error> {
+fn tie_customer(conn: &Tx, row: &NewRow, now: i64) -> Result<Option<i64>, Error> {
     Ok(match (row.resolved.customer_row, row.new.keys.customer_id.as_deref()) {
         (Some(existing), _) => Some(existing),
         (None, Some(customer_id)) => {
@@ -257,9 +260,12 @@ fn coupon_of(row: &NewRow) -> Option<String> {
 }
 
 /// A click (or customer) can be swept or erased between reading and writing.
-fn vanished_click(e: rusqlite::Error) -> Error {
+fn vanished_click(e: rusqlite::Error) -> WriteError {
     if crate::store::is_foreign_key_violation(&e) {
-        Error::bad_request("invalid_click_id", "the click (or customer) of this conversion no longer exists")
+        WriteError::Refused(Refusal::unattributed(Error::bad_request(
+            "invalid_click_id",
+            "the click (or customer) of this conversion no longer exists",
+        )))
     } else {
         e.into()
     }
@@ -270,47 +276,17 @@ fn vanished_click(e: rusqlite::Error) -> Error {
 /// commission is taken back from its affiliate; an affiliate who was told of the pixel's
 /// conversion and lost it is told it was rejected.
 fn replace(
-    conn: &Connection,
+    conn: &Tx,
     previous: Conversion,
     row: &NewRow,
     customer_row: Option<i64>,
     flags: &[Flag],
     now: i64,
-) -> Result<Stored, Error> {
-    let (new, resolved) = (&row.new, &row.resolved);
-    let changed = conn
-        .prepare_cached(
-            "UPDATE conversions
-             SET type = ?1, affiliate_id = ?2, offer_id = ?3, click_id = ?4, customer_id = ?5, coupon_code = ?6,
-                 attributed_by = ?7, source = ?8, currency = ?9, amount = ?10, refunded_amount = 0,
-                 base_commission = ?11, commission = ?11, status = 'pending', updated_at = ?12, test = ?14,
-                 flags = ?15, rate_source = ?16, goal = ?17, geo = ?18, commission_id = ?19
-             WHERE id = ?13 AND source = 'pixel' AND refunded_amount = 0",
-        )?
-        .execute(params![
-            new.kind,
-            resolved.affiliate_id,
-            resolved.offer_id,
-            resolved.click_id,
-            customer_row,
-            coupon_of(row),
-            resolved.key.as_str(),
-            new.source.as_str(),
-            row.price.currency.code(),
-            row.price.amount,
-            row.price.commission,
-            now,
-            previous.id,
-            row.test,
-            Flag::join(flags),
-            row.price.rate_source.as_str(),
-            new.details.goal,
-            new.details.geo,
-            new.details.commission_id
-        ])
-        .map_err(vanished_click)?;
+) -> Result<Stored, WriteError> {
+    let new = &row.new;
+    let changed = overwrite_pixel_row(conn, previous.id, row, customer_row, flags, now)?;
     if changed == 0 {
-        return Err(Error::internal("the pixel conversion to replace changed under the writer"));
+        return Err(Error::internal("the pixel conversion to replace changed under the writer").into());
     }
     let conversion = require(conn, previous.id)?;
     let reason = format!(
@@ -327,7 +303,7 @@ fn replace(
     let event = NewEvent {
         conversion_id: conversion.id,
         actor: &new.actor,
-        action: "replaced",
+        action: Change::Replaced,
         from: Some(previous.status),
         to: Status::Pending,
         amount_delta: conversion.amount - if same_currency { previous.amount } else { 0 },
@@ -347,22 +323,65 @@ fn replace(
     ledger::conversion(conn, &conversion, Kind::Created, conversion.commission, now)?;
     if previous.affiliate_id != conversion.affiliate_id {
         if deliveries::was_told(conn, previous.id, previous.affiliate_id)? {
-            deliveries::enqueue(conn, &previous, "rejected", Status::Rejected.as_str(), now)?;
+            deliveries::enqueue(conn, &previous, Change::Rejected, Status::Rejected, now)?;
         }
-        deliveries::enqueue(conn, &conversion, "created", Status::Pending.as_str(), now)?;
+        deliveries::enqueue(conn, &conversion, Change::Created, Status::Pending, now)?;
     } else {
-        deliveries::enqueue(conn, &conversion, "replaced", Status::Pending.as_str(), now)?;
+        deliveries::enqueue(conn, &conversion, Change::Replaced, Status::Pending, now)?;
     }
     webhooks::announce(conn, &conversion, Event::ConversionReplaced, now)?;
     let conversion = reject_if_paused(conn, conversion, row, now)?;
     Ok(Stored::Replaced { conversion, previous: Box::new(previous) })
 }
 
+/// Overwrites the pixel's row `previous_id` with the server-side report, if it is still the
+/// pixel's and nothing of it was refunded; the number of rows changed (0 or 1).
+fn overwrite_pixel_row(
+    conn: &Tx,
+    previous_id: i64,
+    row: &NewRow,
+    customer_row: Option<i64>,
+    flags: &[Flag],
+    now: i64,
+) -> Result<usize, WriteError> {
+    let (new, resolved) = (&row.new, &row.resolved);
+    conn.prepare_cached(
+        "UPDATE conversions
+             SET type = ?1, affiliate_id = ?2, offer_id = ?3, click_id = ?4, customer_id = ?5, coupon_code = ?6,
+                 attributed_by = ?7, source = ?8, currency = ?9, amount = ?10, refunded_amount = 0,
+                 base_commission = ?11, commission = ?11, status = 'pending', updated_at = ?12, test = ?14,
+                 flags = ?15, rate_source = ?16, goal = ?17, geo = ?18, commission_id = ?19
+             WHERE id = ?13 AND source = 'pixel' AND refunded_amount = 0",
+    )?
+    .execute(params![
+        new.kind,
+        resolved.affiliate_id,
+        resolved.offer_id,
+        resolved.click_id,
+        customer_row,
+        coupon_of(row),
+        resolved.key.as_str(),
+        new.source.as_str(),
+        row.price.currency.code(),
+        row.price.amount,
+        row.price.commission,
+        now,
+        previous_id,
+        row.test,
+        Flag::join(flags),
+        row.price.rate_source.as_str(),
+        new.details.goal,
+        new.details.geo,
+        new.details.commission_id
+    ])
+    .map_err(vanished_click)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tracking::attribution::Keys;
-    use crate::tracking::conversion::Source;
+    use crate::tracking::conversion::{RefundAmount, Source};
 
     #[test]
     fn a_click_swept_between_reading_and_writing_is_an_invalid_click() {
@@ -373,7 +392,7 @@ mod tests {
         let now = 1_000_000;
         let id = crate::store::clicks::new_id(now);
         let click = crate::store::clicks::NewClick { affiliate_id: 1, offer_id: 1, ..Default::default() };
-        crate::store::clicks::insert(&conn, &id, &click, now).unwrap();
+        crate::store::clicks::insert(&Tx::within(&conn), &id, &click, now).unwrap();
         let new = NewConversion {
             external_id: "o-1".into(),
             kind: "sale".into(),
@@ -390,9 +409,62 @@ mod tests {
         let Prepared::Row(row) = prepare(&conn, new, &Default::default(), now).unwrap() else { panic!("not priced") };
         assert_eq!(row.price.commission, 100);
         conn.execute("DELETE FROM clicks WHERE id = ?1", [&id]).unwrap();
-        let err = insert(&conn, &row, now).unwrap_err();
+        let err = insert(&Tx::within(&conn), &row, now).unwrap_err();
         assert_eq!(err.code, "invalid_click_id");
         let stored: i64 = conn.query_row("SELECT count(*) FROM conversions", [], |r| r.get(0)).unwrap();
         assert_eq!(stored, 0);
+    }
+
+    /// What a shop's hook logs depends on the kind of a refusal, which each layer states by its
+    /// type: nothing naming an affiliate (or a key that names none) is `Unattributed`, a wrong
+    /// or unpriceable report `Rejected`, and a failure of the store is neither.
+    #[test]
+    fn every_refusal_says_its_kind_and_a_store_failure_is_not_one() {
+        use crate::store::WriteError;
+        use crate::tracking::conversion::Reason;
+        let conn = crate::store::testing::memory();
+        conn.execute_batch(crate::store::TEST_CATALOG).unwrap();
+        let now = 1_000_000;
+        let report = |keys: Keys| NewConversion {
+            keys,
+            ..crate::store::testing::sale("o-1", "ann", "10", "USD", Source::Stripe)
+        };
+        let refused = |new: NewConversion| match prepare(&conn, new, &Default::default(), now).unwrap() {
+            Prepared::Refused(refusal) => (refusal.reason, refusal.code.to_string()),
+            _ => panic!("not refused"),
+        };
+        assert_eq!(report(Keys::default()).check().unwrap_err().reason, Reason::Unattributed);
+        let bad_id = NewConversion { external_id: " ".into(), ..report(Keys::default()) };
+        assert_eq!(bad_id.check().unwrap_err().reason, Reason::Rejected, "the first problem found");
+        let coupon = Keys { coupon: Some("NONE".into()), ..Keys::default() };
+        assert_eq!(refused(report(coupon)), (Reason::Unattributed, "invalid_coupon".into()));
+        let click = Keys { click_id: Some("nope".into()), ..Keys::default() };
+        assert_eq!(refused(report(click)), (Reason::Unattributed, "invalid_click_id".into()));
+        let customer = Keys { customer_id: Some("cus_x".into()), ..Keys::default() };
+        assert_eq!(refused(report(customer)), (Reason::Unattributed, "invalid_customer".into()));
+        let unpriced = NewConversion {
+            amount: Some("1.234".into()),
+            ..report(Keys { referral_code: Some("ann".into()), ..Keys::default() })
+        };
+        assert_eq!(refused(unpriced).0, Reason::Rejected);
+        conn.execute_batch("UPDATE offers SET is_default = 0").unwrap();
+        conn.execute("INSERT INTO coupons (code, affiliate_id, created_at) VALUES ('ANN', 1, 0)", []).unwrap();
+        let no_offer = Keys { coupon: Some("ANN".into()), ..Keys::default() };
+        assert_eq!(refused(report(no_offer)), (Reason::Rejected, "no_offer".into()), "the catalog, not attribution");
+        // On the writer: a refund of an unknown conversion is refused; a broken table is a failure.
+        let all = crate::tracking::conversion::RefundRequest { amount: RefundAmount::All, refund_id: None };
+        let unknown = super::super::refund(&Tx::within(&conn), 99, &all, "test", now).unwrap_err();
+        assert!(matches!(&unknown, WriteError::Refused(r) if r.reason == Reason::Rejected), "{unknown:?}");
+        conn.execute_batch("UPDATE offers SET is_default = 1; DROP TABLE conversion_events").unwrap();
+        let row = match prepare(
+            &conn,
+            report(Keys { referral_code: Some("ann".into()), ..Keys::default() }),
+            &Default::default(),
+            now,
+        ) {
+            Ok(Prepared::Row(row)) => row,
+            _ => panic!("not prepared"),
+        };
+        assert!(matches!(insert(&Tx::within(&conn), &row, now), Err(WriteError::Failed(_))));
     }
 }

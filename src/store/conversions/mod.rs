@@ -24,7 +24,7 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql};
 use crate::error::Error;
 use crate::tracking::attribution::Key;
 use crate::tracking::conversion::RateSource;
-use crate::tracking::conversion::{Conversion, Details, Source, Status};
+use crate::tracking::conversion::{Conversion, Details, Source};
 use crate::tracking::fraud::Flag;
 use crate::tracking::money::Currency;
 
@@ -67,7 +67,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Conversion> {
         refunded_amount: r.get(13)?,
         base_commission: r.get(14)?,
         commission: r.get(15)?,
-        status: known(r, 16, Status::parse)?,
+        status: r.get(16)?,
         created_at: r.get(17)?,
         updated_at: r.get(18)?,
         test: r.get(19)?,

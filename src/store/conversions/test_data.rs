@@ -3,9 +3,10 @@
 //! never deleted here: the merchant's books are append-only. Test data is never in the daily
 //! totals or the ledger, so nothing there changes.
 
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
 use crate::error::Error;
+use crate::store::writer::Tx;
 
 /// What deleting one conversion found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,7 +20,7 @@ pub enum Deleted {
 /// Deletes conversion `id` with its history, outbound postbacks and webhook deliveries, if it
 /// is test data. Must
 /// run on the writer.
-pub fn delete_test_conversion(conn: &Connection, id: i64) -> Result<Deleted, Error> {
+pub fn delete_test_conversion(conn: &Tx, id: i64) -> Result<Deleted, Error> {
     let test: Option<bool> = {
         use rusqlite::OptionalExtension;
         conn.prepare_cached("SELECT test FROM conversions WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()?
@@ -35,7 +36,7 @@ pub fn delete_test_conversion(conn: &Connection, id: i64) -> Result<Deleted, Err
 }
 
 /// Deletes every test conversion, test customer and test click. Must run on the writer.
-pub fn delete_all_test_data(conn: &Connection) -> Result<(), Error> {
+pub fn delete_all_test_data(conn: &Tx) -> Result<(), Error> {
     delete_conversions(conn, "test = 1", [])?;
     conn.prepare_cached("DELETE FROM customers WHERE test = 1")?.execute([])?;
     conn.prepare_cached("DELETE FROM clicks WHERE test = 1")?.execute([])?;
@@ -43,7 +44,7 @@ pub fn delete_all_test_data(conn: &Connection) -> Result<(), Error> {
 }
 
 /// Deletes the conversions `condition` selects and every row that points at them.
-fn delete_conversions(conn: &Connection, condition: &str, values: impl rusqlite::Params + Copy) -> Result<(), Error> {
+fn delete_conversions(conn: &Tx, condition: &str, values: impl rusqlite::Params + Copy) -> Result<(), Error> {
     let selected = format!("SELECT id FROM conversions WHERE {condition}");
     for statement in [
         format!("DELETE FROM conversion_events WHERE conversion_id IN ({selected})"),

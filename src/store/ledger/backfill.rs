@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use rusqlite::Connection;
 
 use super::{NewEntry, Subject, append_before_rollup};
+use crate::store::writer::Tx;
 use crate::tracking::ledger::Kind;
 use crate::tracking::money::Currency;
 
@@ -51,6 +52,8 @@ fn sql(context: &str) -> impl Fn(rusqlite::Error) -> String + '_ {
 }
 
 pub fn backfill(conn: &Connection) -> Result<(), String> {
+    // The migration's own transaction, which `migrate::apply` opened.
+    let tx = Tx::within(conn);
     let conversions = read_conversions(conn)?;
     let codes: HashMap<String, i64> = conn
         .prepare("SELECT lower(referral_code), id FROM affiliates")
@@ -96,7 +99,7 @@ pub fn backfill(conn: &Connection) -> Result<(), String> {
             let currency = Currency::from_code(&state.currency).ok_or("a conversion has an unknown currency")?;
             let subject = Subject::Conversion { id: e.conversion_id, order_id: &c.external_id };
             append_before_rollup(
-                conn,
+                &tx,
                 &NewEntry { affiliate_id: state.affiliate_id, kind, subject, currency, amount },
                 e.at,
             )

@@ -6,6 +6,7 @@
 //! effects, its head the chain's last entry, and its `available` what a payout run would hold
 //! (the payable entries no live payout holds).
 
+use crate::store::writer::Tx;
 use proptest::prelude::*;
 use rusqlite::Connection;
 
@@ -96,7 +97,7 @@ fn apply(conn: &Connection, op: &Op, now: i64) {
         Op::Approve(p) | Op::Reject(p) => {
             if let Some((id, _)) = pick(p) {
                 let to = if matches!(op, Op::Approve(_)) { Status::Approved } else { Status::Rejected };
-                conversions::decide(conn, id, to, "t", None, now).unwrap();
+                conversions::decide(&Tx::within(conn), id, to, "t", None, now).unwrap();
             }
         }
         Op::Refund { pick: p, part } => {
@@ -109,7 +110,7 @@ fn apply(conn: &Connection, op: &Op, now: i64) {
                     }),
                     refund_id: Some(format!("r{now}")),
                 };
-                conversions::refund(conn, id, &request, "t", now).unwrap();
+                conversions::refund(&Tx::within(conn), id, &request, "t", now).unwrap();
             }
         }
         Op::Run { euro, minimum } => {
@@ -119,9 +120,9 @@ fn apply(conn: &Connection, op: &Op, now: i64) {
             if !payout_ids.is_empty() {
                 let id = payout_ids[p % payout_ids.len()];
                 if matches!(op, Op::Paid(_)) {
-                    payouts::mark_paid(conn, id, None, now).unwrap();
+                    payouts::mark_paid(&Tx::within(conn), id, None, now).unwrap();
                 } else {
-                    payouts::cancel(conn, id, now).unwrap();
+                    payouts::cancel(&Tx::within(conn), id, now).unwrap();
                 }
             }
         }

@@ -26,6 +26,7 @@ pub use backfill::backfill;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::conversion::Conversion;
 use crate::tracking::ledger::{self, Balances, Entry, GENESIS, Kind};
 use crate::tracking::money::Currency;
@@ -56,7 +57,7 @@ pub struct NewEntry<'a> {
 /// Appends an entry to its affiliate's chain and keeps the rollup ([`rollup`]) in step; returns
 /// the entry's row id. The one function that writes the ledger. Must run on the writer (or in a
 /// migration), inside a transaction.
-pub fn append(conn: &Connection, e: &NewEntry<'_>, at: i64) -> Result<i64, Error> {
+pub fn append(conn: &Tx, e: &NewEntry<'_>, at: i64) -> Result<i64, Error> {
     let head = rollup::head(conn, e.affiliate_id)?;
     let (id, seq, hash) = write(conn, e, at, head)?;
     rollup::add(conn, e, seq, &hash)?;
@@ -66,7 +67,7 @@ pub fn append(conn: &Connection, e: &NewEntry<'_>, at: i64) -> Result<i64, Error
 /// [`append`] as the schema of version 8 had it: the head read from the entries themselves and no
 /// rollup, which did not exist yet. Only for [`backfill`], the step that wrote the first chains;
 /// the migration that brought the rollup builds it from what that step wrote.
-fn append_before_rollup(conn: &Connection, e: &NewEntry<'_>, at: i64) -> Result<i64, Error> {
+fn append_before_rollup(conn: &Tx, e: &NewEntry<'_>, at: i64) -> Result<i64, Error> {
     let head: Option<(i64, Vec<u8>)> = conn
         .prepare_cached("SELECT seq, hash FROM ledger_entries WHERE affiliate_id = ?1 ORDER BY seq DESC LIMIT 1")?
         .query_row([e.affiliate_id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -77,12 +78,7 @@ fn append_before_rollup(conn: &Connection, e: &NewEntry<'_>, at: i64) -> Result<
 
 /// Writes entry `e` after `head` (the chain's last `seq` and hash; `None` for a first entry):
 /// returns its row id, `seq` and hash.
-fn write(
-    conn: &Connection,
-    e: &NewEntry<'_>,
-    at: i64,
-    head: Option<(i64, [u8; 32])>,
-) -> Result<(i64, i64, [u8; 32]), Error> {
+fn write(conn: &Tx, e: &NewEntry<'_>, at: i64, head: Option<(i64, [u8; 32])>) -> Result<(i64, i64, [u8; 32]), Error> {
     let (conversion_id, payout_id) = match e.subject {
         Subject::Conversion { id, .. } => (Some(id), None),
         Subject::Payout(id) => (None, Some(id)),
@@ -138,7 +134,7 @@ fn write(
 
 /// Books a change of conversion `c` (as it is after the change, or for a loss, as it was) for
 /// its affiliate. Test conversions never enter the ledger.
-pub fn conversion(conn: &Connection, c: &Conversion, kind: Kind, amount: i64, at: i64) -> Result<(), Error> {
+pub fn conversion(conn: &Tx, c: &Conversion, kind: Kind, amount: i64, at: i64) -> Result<(), Error> {
     if c.test {
         return Ok(());
     }
@@ -154,7 +150,7 @@ fn to_hash(bytes: &[u8]) -> Result<[u8; 32], Error> {
 /// The salted hash of a conversion's order ID: the one its earlier entries carry, else a new
 /// salt is drawn and kept (with the readable ID) in `ledger_orders`. Reusing the chain's own
 /// value means an erased salt never changes what later entries of the same order show.
-fn order_hash(conn: &Connection, conversion_id: i64, order_id: &str) -> Result<[u8; 32], Error> {
+fn order_hash(conn: &Tx, conversion_id: i64, order_id: &str) -> Result<[u8; 32], Error> {
     let known: Option<Vec<u8>> = conn
         .prepare_cached("SELECT order_hash FROM ledger_entries WHERE conversion_id = ?1 LIMIT 1")?
         .query_row([conversion_id], |r| r.get(0))

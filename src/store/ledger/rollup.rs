@@ -17,6 +17,7 @@ use rusqlite::{Connection, params};
 
 use super::NewEntry;
 use crate::error::Error;
+use crate::store::writer::Tx;
 use crate::tracking::ledger::{self, Balances, Kind};
 
 /// The head of an affiliate's chain from the rollup: the last `seq` and its hash.
@@ -39,7 +40,7 @@ pub fn head(conn: &Connection, affiliate_id: i64) -> Result<Option<(i64, [u8; 32
 
 /// Adds entry `e`, just written as `seq` with `hash`, to its affiliate's row of its currency
 /// (an UPDATE, which finds the row in one seek; the first entry of a currency inserts it).
-pub(super) fn add(conn: &Connection, e: &NewEntry<'_>, seq: i64, hash: &[u8; 32]) -> Result<(), Error> {
+pub(super) fn add(conn: &Tx, e: &NewEntry<'_>, seq: i64, hash: &[u8; 32]) -> Result<(), Error> {
     let b = e.kind.effect(e.amount);
     let changed = conn
         .prepare_cached(
@@ -81,6 +82,9 @@ type Rows = BTreeMap<(i64, String), Row>;
 /// Makes the rollup from the entries (the migration that added it: the table is empty), then
 /// checks it with [`mismatches`]; any difference fails the step.
 pub fn build(conn: &Connection) -> Result<(), String> {
+    // The migration's transaction (see `migrate::run`).
+    let tx = Tx::within(conn);
+    let conn: &Connection = &tx;
     let sql = |e: rusqlite::Error| format!("while building the ledger balances: {e}");
     // Per affiliate and currency: the sums per kind, the number of entries and the last seq.
     type Sums = (Vec<(Kind, i64)>, i64, i64);

@@ -54,7 +54,7 @@ pub(super) fn new_conversion(
 pub(super) fn run(conn: &Connection, currency: &str, minimum: i64, now: i64) -> Vec<crate::tracking::payout::Payout> {
     let currency = Currency::from_code(currency).unwrap();
     let candidates = payouts::candidates(conn, currency, minimum).unwrap();
-    match payouts::create_run(conn, &Run { currency, minimum, run_id: None }, &candidates, now).unwrap() {
+    match payouts::create_run(&Tx::within(conn), &Run { currency, minimum, run_id: None }, &candidates, now).unwrap() {
         RunOutcome::Created(made) => made,
         RunOutcome::Repeated(_) => panic!("no run_id was given"),
     }
@@ -64,11 +64,11 @@ pub(super) fn run(conn: &Connection, currency: &str, minimum: i64, now: i64) -> 
 fn every_change_of_a_conversion_is_one_entry_in_its_affiliates_chain() {
     let conn = db();
     let a = convert(&conn, "o1", "ann", "100.00", "USD", 10);
-    conversions::decide(&conn, a, Status::Approved, "t", None, 20).unwrap();
+    conversions::decide(&Tx::within(&conn), a, Status::Approved, "t", None, 20).unwrap();
     refund(&conn, a, Some("25.00"), 30);
     let b = convert(&conn, "o2", "ann", "40.00", "USD", 40);
     refund(&conn, b, Some("10.00"), 50);
-    conversions::decide(&conn, b, Status::Rejected, "t", None, 60).unwrap();
+    conversions::decide(&Tx::within(&conn), b, Status::Rejected, "t", None, 60).unwrap();
     assert_eq!(
         kinds(&conn, ANN),
         [
@@ -118,7 +118,7 @@ fn test_conversions_never_enter_the_ledger() {
     let mut new = new_conversion("t1", "ann", "100.00", "USD", Source::Api);
     new.test = true;
     let Stored::Created(c) = record(&conn, new, 10) else { panic!() };
-    conversions::decide(&conn, c.id, Status::Approved, "t", None, 20).unwrap();
+    conversions::decide(&Tx::within(&conn), c.id, Status::Approved, "t", None, 20).unwrap();
     refund(&conn, c.id, None, 30);
     assert!(entries(&conn, ANN).unwrap().is_empty());
     assert!(order_secret(&conn, c.id).unwrap().is_none());
@@ -130,7 +130,7 @@ fn a_server_side_report_takes_the_pixels_commission_from_its_affiliate() {
     let Stored::Created(pixel) = record(&conn, new_conversion("o1", "ann", "50.00", "USD", Source::Pixel), 10) else {
         panic!()
     };
-    conversions::decide(&conn, pixel.id, Status::Approved, "t", None, 20).unwrap();
+    conversions::decide(&Tx::within(&conn), pixel.id, Status::Approved, "t", None, 20).unwrap();
     let Stored::Replaced { .. } = record(&conn, new_conversion("o1", "bob", "80.00", "USD", Source::Api), 30) else {
         panic!()
     };
@@ -150,7 +150,7 @@ fn payouts_hold_their_entries_once_and_refunds_after_them_carry_over() {
     let a = convert(&conn, "o1", "ann", "600.00", "USD", 10);
     let b = convert(&conn, "o2", "bob", "100.00", "USD", 10);
     for id in [a, b] {
-        conversions::decide(&conn, id, Status::Approved, "t", None, 20).unwrap();
+        conversions::decide(&Tx::within(&conn), id, Status::Approved, "t", None, 20).unwrap();
     }
     assert!(run(&conn, "USD", 5000, 30).iter().all(|p| p.referral_code == "ann"));
     assert!(run(&conn, "USD", 5000, 31).is_empty(), "a second run finds nothing new for ann, bob is below");
@@ -158,21 +158,23 @@ fn payouts_hold_their_entries_once_and_refunds_after_them_carry_over() {
     assert_eq!((ann.amount, ann.status), (6000, payout::Status::Pending));
     assert_eq!(payouts::items(&conn, ann.id).unwrap().len(), 1);
     assert_eq!(balance(&conn, ANN, "USD"), Balances { pending: 0, available: 0, in_payouts: 6000, paid: 0 });
-    let Transition::Changed(paid) = payouts::mark_paid(&conn, ann.id, Some("tx-1"), 40).unwrap() else { panic!() };
+    let Transition::Changed(paid) = payouts::mark_paid(&Tx::within(&conn), ann.id, Some("tx-1"), 40).unwrap() else {
+        panic!()
+    };
     assert_eq!((paid.status, paid.reference.as_deref()), (payout::Status::Paid, Some("tx-1")));
-    assert!(matches!(payouts::cancel(&conn, ann.id, 41).unwrap(), Transition::Refused(_)));
-    assert!(matches!(payouts::mark_paid(&conn, 999, None, 41).unwrap(), Transition::NotFound));
+    assert!(matches!(payouts::cancel(&Tx::within(&conn), ann.id, 41).unwrap(), Transition::Refused(_)));
+    assert!(matches!(payouts::mark_paid(&Tx::within(&conn), 999, None, 41).unwrap(), Transition::NotFound));
     // A refund after the payout was paid: a claw-back carried into the next balance, below zero.
     refund(&conn, a, Some("300.00"), 50);
     assert_eq!(balance(&conn, ANN, "USD"), Balances { pending: 0, available: -3000, in_payouts: 0, paid: 6000 });
     assert!(run(&conn, "USD", 0, 51).iter().all(|p| p.referral_code != "ann"), "no payout while negative");
     let c = convert(&conn, "o3", "ann", "500.00", "USD", 60);
-    conversions::decide(&conn, c, Status::Approved, "t", None, 61).unwrap();
+    conversions::decide(&Tx::within(&conn), c, Status::Approved, "t", None, 61).unwrap();
     let next: Vec<_> = run(&conn, "USD", 0, 62).into_iter().filter(|p| p.referral_code == "ann").collect();
     assert_eq!(next[0].amount, 2000, "the new 50.00 minus the 30.00 clawed back");
     assert_eq!(payouts::items(&conn, next[0].id).unwrap().len(), 2);
     // Cancelling frees the entries: the next run holds them again.
-    payouts::cancel(&conn, next[0].id, 63).unwrap();
+    payouts::cancel(&Tx::within(&conn), next[0].id, 63).unwrap();
     assert_eq!(balance(&conn, ANN, "USD").available, 2000);
     let again: Vec<_> = run(&conn, "USD", 0, 64).into_iter().filter(|p| p.referral_code == "ann").collect();
     assert_eq!((again[0].amount, payouts::items(&conn, again[0].id).unwrap().len()), (2000, 2));
@@ -188,14 +190,19 @@ fn payouts_hold_their_entries_once_and_refunds_after_them_carry_over() {
 fn a_run_id_makes_a_run_once() {
     let conn = db();
     let a = convert(&conn, "o1", "ann", "600.00", "USD", 10);
-    conversions::decide(&conn, a, Status::Approved, "t", None, 20).unwrap();
+    conversions::decide(&Tx::within(&conn), a, Status::Approved, "t", None, 20).unwrap();
     let request = Run { currency: usd(), minimum: 100, run_id: Some("2026-11".into()) };
     let candidates = payouts::candidates(&conn, usd(), 100).unwrap();
-    let RunOutcome::Created(first) = payouts::create_run(&conn, &request, &candidates, 30).unwrap() else { panic!() };
-    let RunOutcome::Repeated(again) = payouts::create_run(&conn, &request, &candidates, 31).unwrap() else { panic!() };
+    let RunOutcome::Created(first) = payouts::create_run(&Tx::within(&conn), &request, &candidates, 30).unwrap() else {
+        panic!()
+    };
+    let RunOutcome::Repeated(again) = payouts::create_run(&Tx::within(&conn), &request, &candidates, 31).unwrap()
+    else {
+        panic!()
+    };
     assert_eq!(first, again);
     let other = Run { minimum: 200, ..request };
-    assert_eq!(payouts::create_run(&conn, &other, &candidates, 32).unwrap_err().code, "run_id_conflict");
+    assert_eq!(payouts::create_run(&Tx::within(&conn), &other, &candidates, 32).unwrap_err().code, "run_id_conflict");
 }
 
 /// The backfill of an upgraded database writes exactly what the live code writes: run a history
@@ -205,17 +212,17 @@ fn a_run_id_makes_a_run_once() {
 fn the_backfill_rebuilds_what_the_live_code_wrote() {
     let conn = db();
     let a = convert(&conn, "o1", "ann", "100.00", "USD", 10);
-    conversions::decide(&conn, a, Status::Approved, "t", None, 20).unwrap();
+    conversions::decide(&Tx::within(&conn), a, Status::Approved, "t", None, 20).unwrap();
     refund(&conn, a, Some("25.00"), 30);
     let b = convert(&conn, "o2", "bob", "40.00", "EUR", 40);
     refund(&conn, b, Some("10.00"), 50);
     let Stored::Created(pixel) = record(&conn, new_conversion("o3", "ann", "50.00", "USD", Source::Pixel), 60) else {
         panic!()
     };
-    conversions::decide(&conn, pixel.id, Status::Approved, "t", None, 70).unwrap();
+    conversions::decide(&Tx::within(&conn), pixel.id, Status::Approved, "t", None, 70).unwrap();
     record(&conn, new_conversion("o3", "bob", "80.00", "EUR", Source::Api), 80);
     let c = convert(&conn, "o4", "ann", "10.00", "USD", 90);
-    conversions::decide(&conn, c, Status::Rejected, "t", None, 95).unwrap();
+    conversions::decide(&Tx::within(&conn), c, Status::Rejected, "t", None, 95).unwrap();
     let strip = |e: Entry| (e.seq, e.kind, e.conversion_id, e.currency, e.amount, e.at);
     let before: Vec<Vec<_>> = [ANN, BOB].map(|id| entries(&conn, id).unwrap().into_iter().map(strip).collect()).into();
     conn.execute_batch(&format!(
@@ -243,7 +250,7 @@ fn the_backfill_rebuilds_what_the_live_code_wrote() {
 fn a_backfill_that_disagrees_with_the_old_ledger_fails() {
     let conn = db();
     let a = convert(&conn, "o1", "ann", "100.00", "USD", 10);
-    conversions::decide(&conn, a, Status::Approved, "t", None, 20).unwrap();
+    conversions::decide(&Tx::within(&conn), a, Status::Approved, "t", None, 20).unwrap();
     conn.execute_batch(
         "DROP TRIGGER ledger_entries_are_never_deleted; DELETE FROM ledger_entries;
          CREATE TABLE commission_ledger (id INTEGER PRIMARY KEY, conversion_id INTEGER, affiliate_id INTEGER,
@@ -261,10 +268,10 @@ fn erasing_a_customer_unlinks_their_orders_without_touching_the_chain() {
     let mut new = new_conversion("o-private", "ann", "10.00", "USD", Source::Api);
     new.keys.customer_id = Some("cust-1".into());
     let Stored::Created(c) = record(&conn, new, 10) else { panic!() };
-    conversions::decide(&conn, c.id, Status::Approved, "t", None, 20).unwrap();
+    conversions::decide(&Tx::within(&conn), c.id, Status::Approved, "t", None, 20).unwrap();
     let before = entries(&conn, ANN).unwrap();
     assert!(order_secret(&conn, c.id).unwrap().is_some());
-    assert!(crate::store::retention::erase_customer(&conn, "cust-1", 30).unwrap());
+    assert!(crate::store::retention::erase_customer(&Tx::within(&conn), "cust-1", 30).unwrap());
     assert_eq!(order_secret(&conn, c.id).unwrap(), None);
     assert_eq!(entries(&conn, ANN).unwrap(), before);
     // A later change of the same order keeps the hash the chain already has.
@@ -281,13 +288,13 @@ fn history(conn: &Connection) {
     let b = convert(conn, "o2", "bob", "100.00", "EUR", 11);
     let c = convert(conn, "o3", "ann", "50.00", "EUR", 12);
     for id in [a, b, c] {
-        conversions::decide(conn, id, Status::Approved, "t", None, 20).unwrap();
+        conversions::decide(&Tx::within(conn), id, Status::Approved, "t", None, 20).unwrap();
     }
     let made = run(conn, "USD", 0, 30);
-    payouts::mark_paid(conn, made[0].id, None, 31).unwrap();
+    payouts::mark_paid(&Tx::within(conn), made[0].id, None, 31).unwrap();
     refund(conn, a, Some("100.00"), 40);
     let euros = run(conn, "EUR", 0, 50);
-    payouts::cancel(conn, euros[0].id, 51).unwrap();
+    payouts::cancel(&Tx::within(conn), euros[0].id, 51).unwrap();
     convert(conn, "o4", "bob", "10.00", "USD", 60);
 }
 
