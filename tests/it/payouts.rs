@@ -232,7 +232,7 @@ fn the_admin_shows_balances_and_runs_payouts() {
 /// exactly one live payout, one payout per affiliate, each for the sum of what it holds.
 #[test]
 fn a_payout_run_killed_midway_is_finished_by_its_run_id_and_pays_every_entry_once() {
-    const AFFILIATES: usize = 80;
+    const AFFILIATES: usize = 120;
     let mut s = Server::start();
     s.seed();
     for i in 0..AFFILIATES {
@@ -257,20 +257,19 @@ fn a_payout_run_killed_midway_is_finished_by_its_run_id_and_pays_every_entry_onc
         .ok()
         .map(|r| r.status)
     });
-    // Between two of the run's writer jobs, take the write lock once some affiliate is paid:
-    // the run cannot go on, and what the database holds is what a crash at that moment leaves.
+    // Freeze the server (SIGSTOP) as soon as some affiliate is paid, then look at the database:
+    // what it holds is what a crash at that moment leaves. The run has a writer job per
+    // affiliate still to go, so it is frozen in the middle.
     let db = s.sql();
     let built = "SELECT count(*) FROM payouts p JOIN payout_runs r ON r.id = p.run
                  WHERE r.run_id = 'crash-1' AND p.building = 0";
-    let midway = crate::support::eventually(Duration::from_secs(60), || {
-        db.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let n: i64 = db.query_row(built, [], |r| r.get(0)).unwrap();
-        if n == 0 {
-            db.execute_batch("ROLLBACK").unwrap();
-        }
-        n > 0
-    });
-    assert!(midway, "the run paid nobody");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while db.query_row(built, [], |r| r.get::<_, i64>(0)).unwrap() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the run paid nobody");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    // SAFETY: kill(2) on the server's own process id; no memory is involved.
+    assert_eq!(unsafe { libc::kill(s.pid() as libc::pid_t, libc::SIGSTOP) }, 0);
     let (status, paid): (String, i64) = db
         .query_row(&format!("SELECT r.status, ({built}) FROM payout_runs r WHERE r.run_id = 'crash-1'"), [], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -279,7 +278,6 @@ fn a_payout_run_killed_midway_is_finished_by_its_run_id_and_pays_every_entry_onc
     assert_eq!(status, "building");
     assert!(paid < AFFILIATES as i64, "{paid} of {AFFILIATES} paid: the run is not midway");
     s.crash();
-    db.execute_batch("ROLLBACK").unwrap();
     assert_ne!(poster.join().unwrap(), Some(201), "the run was not answered before the crash");
 
     s.restart_after_crash();
@@ -294,7 +292,8 @@ fn a_payout_run_killed_midway_is_finished_by_its_run_id_and_pays_every_entry_onc
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .unwrap();
-    assert_eq!((status.as_str(), payouts, affiliates, total), ("complete", 80, 80, 80 * 1000));
+    let n = AFFILIATES as i64;
+    assert_eq!((status.as_str(), payouts, affiliates, total), ("complete", n, n, n * 1000));
     let not_once: i64 = db
         .query_row(
             "SELECT count(*) FROM ledger_entries l WHERE l.kind = 'approved'
@@ -321,16 +320,17 @@ fn a_payout_run_killed_midway_is_finished_by_its_run_id_and_pays_every_entry_onc
     let again = s.post("/api/v1/payouts", &run).json();
     assert_eq!(
         (&again["run"]["status"], &again["run"]["payouts"], &again["run"]["amount"]),
-        (&json!("complete"), &json!(80), &json!("800.00"))
+        (&json!("complete"), &json!(AFFILIATES), &json!("1200.00"))
     );
     let mut seen = again["data"].as_array().unwrap().len();
     assert_eq!(seen, 50, "one page");
     let run_no = again["run"]["id"].as_i64().unwrap();
-    let rest = s.get(&format!("/api/v1/payouts?run={run_no}&cursor={}", again["next_cursor"].as_str().unwrap())).json();
-    seen += rest["data"].as_array().unwrap().len();
-    assert_eq!((seen, &rest["next_cursor"]), (80, &Value::Null));
+    let rest =
+        s.get(&format!("/api/v1/payouts?run={run_no}&limit=500&cursor={}", again["next_cursor"].as_str().unwrap()));
+    seen += rest.json()["data"].as_array().unwrap().len();
+    assert_eq!(seen, AFFILIATES);
     let count: i64 = db.query_row("SELECT count(*) FROM payouts", [], |r| r.get(0)).unwrap();
-    assert_eq!(count, 80);
+    assert_eq!(count, n);
 }
 
 /// A payout's answer stays small however many orders it pays (#25): its first 20 items, their
