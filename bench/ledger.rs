@@ -125,7 +125,7 @@ fn main() {
     println!("balance of one affiliate: {:.2} ms", t.elapsed().as_secs_f64() * 1e3 / 100.0);
     affiliated::statements::ensure(&conn, &db, 1).unwrap();
     let t = Instant::now();
-    let s = affiliated::statements::issue(&conn, &db, "a1", 5).unwrap();
+    let (s, _) = affiliated::statements::issue_page(&conn, &db, "a1", (1, usize::MAX), 5).unwrap();
     let json = serde_json::to_vec(&s).unwrap();
     println!(
         "statement of a1: {} entries, {} bytes, issued in {:.1} ms",

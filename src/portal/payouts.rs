@@ -100,12 +100,13 @@ pub fn detail(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     Ok(Response::html(200, layout::page(req, &title, "/portal/payouts", &Notice::None, &body)))
 }
 
-/// `GET /portal/statement.json`: the signed statement of the affiliate's ledger, as a download.
+/// `GET /portal/statement.json`: the signed statement of the affiliate's whole ledger, as one
+/// file streamed while it downloads (`statements::issue_whole`).
 pub fn statement(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let me = me(ctx, req)?;
     let now = crate::clock::now_ms();
-    let statement = crate::statements::issue(&ctx.db, &ctx.config.db, &me.referral_code, now)?;
-    let body = serde_json::to_value(&statement).map_err(|e| Error::internal(format!("statement: {e}")))?;
+    let chunks = crate::statements::issue_whole(&ctx.db, &ctx.config.db, &me.referral_code, now)?;
     let file = format!("statement-{}-{}.json", me.referral_code, crate::clock::day_text(crate::clock::day_of(now)));
-    Ok(Response::json(200, &body).with_header("Content-Disposition", format!("attachment; filename=\"{file}\"")))
+    Ok(Response::streamed("application/json", chunks)
+        .with_header("Content-Disposition", format!("attachment; filename=\"{file}\"")))
 }

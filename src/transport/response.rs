@@ -129,8 +129,13 @@ impl Response {
     /// A CSV file to download, saved as `file_name`, made while it is sent: `chunks` gives it
     /// piece by piece (see [`Stream`]).
     pub fn csv_stream(file_name: &str, chunks: Chunks) -> Response {
-        let mut r = Response::bytes(200, "text/csv; charset=utf-8", Vec::new())
-            .with_header("Content-Disposition", format!("attachment; filename=\"{file_name}\""));
+        Response::streamed("text/csv; charset=utf-8", chunks)
+            .with_header("Content-Disposition", format!("attachment; filename=\"{file_name}\""))
+    }
+
+    /// A 200 whose body `chunks` makes while it is sent (see [`Stream`]), never cached.
+    pub fn streamed(content_type: &'static str, chunks: Chunks) -> Response {
+        let mut r = Response::bytes(200, content_type, Vec::new()).with_header("Cache-Control", "no-store");
         r.stream = Some(Stream::new(chunks));
         r
     }
