@@ -233,7 +233,7 @@ fn the_admin_shows_balances_and_runs_payouts() {
 #[test]
 fn a_payout_run_killed_midway_is_finished_by_its_run_id_and_pays_every_entry_once() {
     const AFFILIATES: usize = 120;
-    let mut s = Server::start();
+    let mut s = Server::start_with(&["--admin-token", crate::admin::TOKEN], &[]);
     s.seed();
     for i in 0..AFFILIATES {
         let code = format!("a{i}");
@@ -281,6 +281,9 @@ fn a_payout_run_killed_midway_is_finished_by_its_run_id_and_pays_every_entry_onc
     assert_ne!(poster.join().unwrap(), Some(201), "the run was not answered before the crash");
 
     s.restart_after_crash();
+    let interrupted = crate::admin::Session::start(&s).get(&s, "/admin/payouts").text();
+    assert!(interrupted.contains("crash-1</span> <span class=\"badge"), "the admin marks the run: {interrupted}");
+    assert!(interrupted.contains(">building<"), "{interrupted}");
     let finished = s.post("/api/v1/payouts", &run);
     assert_eq!(finished.status, 201, "{}", finished.text());
     let db = s.sql();
@@ -374,4 +377,12 @@ fn a_payout_of_many_orders_pages_its_items() {
     let after = next.split('"').next().unwrap();
     let second = session.get(&s, &format!("/admin/payouts/{id}?after={after}")).text();
     assert!(second.contains("o-50") && second.contains("o-54") && !second.contains("o-49"), "{second}");
+
+    // The affiliate's own payout page pages the same way (order IDs by their last characters).
+    let mut ann = crate::portal::join(&s, "ann");
+    let first = ann.get(&s, &format!("/portal/payouts/{id}")).text();
+    assert!(first.contains("55 ledger entries") && first.contains(&format!("/portal/payouts/{id}?after=")), "{first}");
+    let after = first.split(&format!("/portal/payouts/{id}?after=")).nth(1).unwrap().split('"').next().unwrap();
+    let second = ann.get(&s, &format!("/portal/payouts/{id}?after={after}")).text();
+    assert_eq!(second.matches("<tr><td class=\"mono\">").count(), 5, "the last 5 of 55: {second}");
 }
