@@ -14,6 +14,9 @@ use crate::store::payout_runs::{self, Outcome, Start};
 use crate::store::payouts::{self, Transition};
 use crate::tracking::payout::{Run, check_reference};
 
+/// The longest pause between two jobs of a payout run.
+const RUN_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Makes a run, or finishes the interrupted run with the same `run_id`: `Created` with its row
 /// id; `Repeated` when the run with this `run_id` was complete already (nothing new is made).
 /// A failure on the way leaves the run `building` with the payouts finished so far; the same
@@ -28,7 +31,11 @@ pub fn make_run(ix: &Intake<'_>, run: Run) -> Result<Outcome, Error> {
     for affiliate in payout_runs::to_visit(ix.db, id, &run)? {
         for slice in payout_runs::slices(ix.db, affiliate)? {
             let run = run.clone();
+            let started = std::time::Instant::now();
             ix.writer.run(move |tx| payout_runs::step(tx, id, affiliate, &run, slice, now))?;
+            // As long again before the next job (at most RUN_PAUSE_MAX): the run takes at most
+            // about half of the writer, and of a core, whatever else waits for them.
+            std::thread::sleep(started.elapsed().min(RUN_PAUSE_MAX));
         }
     }
     ix.writer.run(move |tx| payout_runs::finish(tx, id, now))?;
