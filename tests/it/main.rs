@@ -11,6 +11,7 @@ mod caddy;
 mod cli;
 mod controls;
 mod conversions;
+mod deep_links;
 mod doc_format;
 mod docs;
 mod env_example;
