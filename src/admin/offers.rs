@@ -110,7 +110,7 @@ fn list_page(ctx: &Ctx, req: &Req, notice: Notice, draft: &Form, status: u16) ->
     let next = crate::web::views::next_cursor(&rows, PAGE_SIZE, |o| o.id.to_string());
     let mut body = fragment!(
         "<h1>Offers</h1><p class=\"sub\">Where tracking links lead and what conversions pay. Links without \
-         <span class=\"mono\">?offer=</span> use the default offer.</p><div class=\"table\"><table><thead><tr>\
+         <span class=\"mono\">?offer=</span> use the default offer.</p><div class=\"table\"><table data-narrow-hide=\"2 4 5 6\"><thead><tr>\
          <th>Name</th><th>ID</th><th>Commission</th><th>Attribution</th><th class=\"num\">Click window</th>\
          <th>Landing URL</th></tr></thead><tbody>"
     );

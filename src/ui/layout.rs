@@ -160,8 +160,15 @@ dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
 .login{max-width:380px;margin:12vh auto 0}
 .login .card{padding:26px}
 .login input[type=password]{width:100%;margin:6px 0 14px}
+td.when{white-space:nowrap}
 @media (max-width:720px){.wrap{padding:0 12px}.top .wrap{gap:10px}.top nav.bar{display:none}.menu{display:block}
-.chart-x span.thin{display:none}}
+.chart-x span.thin{display:none}th{white-space:normal}th,td{padding:8px 5px}.clip{max-width:140px}
+.copy input{width:0}td.when{white-space:normal;min-width:6.2em}
+table[data-narrow-hide~="1"] tr>:nth-child(1),table[data-narrow-hide~="2"] tr>:nth-child(2),
+table[data-narrow-hide~="3"] tr>:nth-child(3),table[data-narrow-hide~="4"] tr>:nth-child(4),
+table[data-narrow-hide~="5"] tr>:nth-child(5),table[data-narrow-hide~="6"] tr>:nth-child(6),
+table[data-narrow-hide~="7"] tr>:nth-child(7),table[data-narrow-hide~="8"] tr>:nth-child(8),
+table[data-narrow-hide~="9"] tr>:nth-child(9){display:none}}
 "#;
 
 /// A message shown above a page's content.

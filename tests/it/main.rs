@@ -37,6 +37,7 @@ mod outbound;
 mod outbound_fairness;
 mod payout_pages;
 mod payouts;
+mod phone_browser;
 mod portal;
 mod portal_access;
 mod portal_browser;
