@@ -88,7 +88,7 @@ footer.wrap{color:var(--muted);font-size:12px;padding-bottom:28px}
 h1{font-size:22px;margin:22px 0 2px;letter-spacing:-.01em}
 h2{font-size:15px;margin:28px 0 10px}
 .sub{color:var(--muted);margin:0 0 18px}
-.muted{color:var(--muted)}
+.muted{color:var(--muted)}.any-break{overflow-wrap:anywhere}
 .row{display:flex;gap:12px;align-items:center;flex-wrap:wrap}
 .spread{display:flex;justify-content:space-between;align-items:flex-end;gap:12px;flex-wrap:wrap}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(165px,1fr));gap:12px;margin-bottom:14px}
@@ -154,6 +154,9 @@ background:#fff;color:var(--text);cursor:pointer;white-space:nowrap;line-height:
 .form-grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(210px,1fr));gap:12px;align-items:end}
 .form-grid input,.form-grid select{width:100%}
 .copy{display:flex;gap:6px}.copy input{flex:1}
+.qr-box{display:flex;gap:16px;align-items:center;flex-wrap:wrap;margin-top:14px}
+svg.qr{width:168px;height:168px;display:block;border:1px solid var(--line);border-radius:6px}
+label.grow{flex:1 1 300px}label.grow>input{width:100%}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:6px 18px;margin:0}
 dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
 .empty{padding:28px;text-align:center;color:var(--muted)}
@@ -163,7 +166,7 @@ dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
 td.when{white-space:nowrap}
 @media (max-width:720px){.wrap{padding:0 12px}.top .wrap{gap:10px}.top nav.bar{display:none}.menu{display:block}
 .chart-x span.thin{display:none}th{white-space:normal}th,td{padding:8px 5px}.clip{max-width:140px}
-.copy input{width:0}td.when{white-space:normal;min-width:6.2em}
+.copy input{width:0;min-width:8em}td.when{white-space:normal;min-width:6.2em}
 table[data-narrow-hide~="1"] tr>:nth-child(1),table[data-narrow-hide~="2"] tr>:nth-child(2),
 table[data-narrow-hide~="3"] tr>:nth-child(3),table[data-narrow-hide~="4"] tr>:nth-child(4),
 table[data-narrow-hide~="5"] tr>:nth-child(5),table[data-narrow-hide~="6"] tr>:nth-child(6),

@@ -26,6 +26,7 @@ mod hooks_stripe;
 mod hostile;
 mod install;
 mod intake;
+mod link_builder;
 mod links;
 mod logins;
 mod logs;

@@ -24,7 +24,8 @@ const ADMIN_PAGES: &[&str] = &[
     "/admin/payouts",
     "/admin/postbacks",
 ];
-const PORTAL_PAGES: &[&str] = &["/portal", "/portal/links", "/portal/conversions", "/portal/payouts"];
+const PORTAL_PAGES: &[&str] =
+    &["/portal", "/portal/links", "/portal/links?sub1=phone", "/portal/conversions", "/portal/payouts"];
 
 /// What a page measures in the browser (one script, read as JSON).
 const MEASURE: &str = r#"(function(){
@@ -80,7 +81,9 @@ fn check_page(browser: &Browser, base: &str, path: &str, width: u32) -> Value {
     browser.goto(&format!("{base}{path}"));
     browser.wait_for("main h1");
     let m = browser.eval(MEASURE);
-    let name = format!("{}-{width}.png", path.trim_start_matches('/').replace('/', "-"));
+    let name: String =
+        path.trim_start_matches('/').chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let name = format!("{name}-{width}.png");
     browser.fit_page(width);
     std::fs::write(screenshot_dir().join(&name), browser.screenshot()).unwrap();
     let at = format!("{path} at {width} px: {m}");
