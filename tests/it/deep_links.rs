@@ -182,3 +182,14 @@ fn the_admin_sets_an_offers_allowed_hosts() {
     assert_eq!(r.status, 400);
     assert!(r.text().contains("must be a host name only"), "{}", r.text());
 }
+
+#[test]
+fn an_empty_url_is_no_deep_link_and_no_refusal() {
+    let s = Server::start();
+    s.seed();
+    let to = visit(&s, "ann", "url=&sub1=x");
+    assert!(to.starts_with("https://shop.example/landing?click_id="), "{to}");
+    let metrics = s.get_public("/metrics").text();
+    assert!(!metrics.contains("affiliated_deep_links_refused_total{"), "{metrics}");
+    assert!(metrics.contains("affiliated_deep_links_total 0"), "{metrics}");
+}
