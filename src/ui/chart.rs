@@ -93,8 +93,8 @@ pub fn stacked_bars(aria_label: &str, classes: &[&str], bars: &[Bar], axis: &dyn
         if i % label_every == 0 {
             // Every other label is `thin`: hidden on a narrow screen.
             let thin = Html::from_static(if (i / label_every) % 2 == 1 { " class=\"thin\"" } else { "" });
-            let centre = (x + bar_w / 2) * 100 / WIDTH; // in hundredths of a percent
-            html!(labels, "<span{} style=\"left:{}%\">{}</span>", thin, hundredths(centre), bar.label);
+            // The centre of slot i, exactly: (i + 1/2) / n of the width.
+            html!(labels, "<span{} style=\"left:calc(100% * {} / {})\">{}</span>", thin, 2 * i + 1, 2 * n, bar.label);
         }
     }
     html!(out, "</svg><div class=\"chart-axis chart-x\" aria-hidden=\"true\">{}</div>", labels);
