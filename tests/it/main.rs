@@ -30,6 +30,7 @@ mod link_builder;
 mod links;
 mod logins;
 mod logs;
+mod memory;
 mod namespaces;
 mod openapi;
 mod ops_docs;
