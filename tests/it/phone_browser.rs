@@ -23,9 +23,21 @@ const ADMIN_PAGES: &[&str] = &[
     "/admin/balances",
     "/admin/payouts",
     "/admin/postbacks",
+    "/admin/coupons",
+    "/admin/hooks",
+    "/admin/webhooks",
+    "/admin/reconcile",
+    "/admin/affiliates/trailsummit",
+    "/admin/offers/storewide",
 ];
-const PORTAL_PAGES: &[&str] =
-    &["/portal", "/portal/links", "/portal/links?sub1=phone", "/portal/conversions", "/portal/payouts"];
+const PORTAL_PAGES: &[&str] = &[
+    "/portal",
+    "/portal/links",
+    "/portal/links?sub1=phone",
+    "/portal/conversions",
+    "/portal/payouts",
+    "/portal/settings",
+];
 
 /// What a page measures in the browser (one script, read as JSON).
 const MEASURE: &str = r#"(function(){
