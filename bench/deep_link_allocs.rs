@@ -39,6 +39,7 @@ static GLOBAL: Counting = Counting;
 const LANDING: &str = "https://shop.example/landing?ref={affiliate_id}&utm_source=affiliates";
 const PAGE: &str = "https://shop.example/product/1234-trail-tent?colour=green&size=2p#reviews";
 const EVIL: &str = "https://shop.example@evil.example/";
+const ELSEWHERE: &str = "https://evil.example/product/1234-trail-tent";
 
 fn measure(name: &str, mut f: impl FnMut() -> usize) {
     let rounds = 1_000_000;
@@ -66,5 +67,10 @@ fn main() {
         deep_link::check(black_box(PAGE), LANDING, &allowed).unwrap();
         deep_link::destination(PAGE, LANDING, &visit).len()
     });
-    measure("deep link refused: check", || deep_link::check(black_box(EVIL), LANDING, &allowed).is_err() as usize);
+    measure("deep link refused (user info): check", || {
+        deep_link::check(black_box(EVIL), LANDING, &allowed).is_err() as usize
+    });
+    measure("deep link refused (other host): check", || {
+        deep_link::check(black_box(ELSEWHERE), LANDING, &allowed).is_err() as usize
+    });
 }
