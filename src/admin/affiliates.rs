@@ -217,15 +217,21 @@ fn portal_card(ctx: &Ctx, req: &Req, a: &Affiliate) -> Result<Html, Error> {
 /// Makes an invite link and shows it once.
 pub fn invite(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let affiliate = find(ctx, req)?;
-    let Invite { url, expires_at } = match intake::accounts::invite(&ctx.intake(), &affiliate.referral_code) {
+    let Invite { url, expires_at, emailed_to } = match intake::accounts::invite(&ctx.intake(), &affiliate.referral_code)
+    {
         Ok(made) => made,
         Err(e) if e.status < 500 => return edit_page(ctx, req, &affiliate, Notice::Error(e.message), None, e.status),
         Err(e) => return Err(e),
     };
+    let send = match emailed_to {
+        Some(address) => {
+            format!("It was e-mailed to {address}; it is shown here only now, in case they need it again.")
+        }
+        None => "It is shown only now: send it to them (e-mail is off, or they have no address on record).".into(),
+    };
     let notice = Notice::Once {
         text: format!(
-            "The invite link for {}. It is shown only now: send it to them. It works once, until {}; \
-             earlier links no longer work.",
+            "The invite link for {}. {send} It works once, until {}; earlier links no longer work.",
             affiliate.name,
             html::time(expires_at)
         ),

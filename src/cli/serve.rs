@@ -187,6 +187,7 @@ impl Background {
             metrics,
             stopping: stopping.clone(),
             approve_after: config.approve_after,
+            mail: crate::intake::mail::context(config),
         }
         .spawn()
         .map_err(|e| format!("while starting the retention sweeper: {e}"))?;

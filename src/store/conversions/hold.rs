@@ -8,7 +8,7 @@ use rusqlite::params;
 use super::change::{Decision, decide};
 use crate::error::Error;
 use crate::store::writer::Tx;
-use crate::tracking::conversion::{Source, Status};
+use crate::tracking::conversion::{Conversion, Source, Status};
 use crate::tracking::hold::{self, Waiting};
 
 pub const ACTOR: &str = "hold_period";
@@ -26,6 +26,19 @@ pub fn approve_batch(
     default_hold_ms: Option<i64>,
     now: i64,
     limit: usize,
+) -> Result<(usize, Option<Cursor>), Error> {
+    approve_batch_then(conn, after, default_hold_ms, now, limit, |_, _| Ok(()))
+}
+
+/// [`approve_batch`], calling `then` in the same transaction with each conversion it approved
+/// (the sweeper queues the affiliate's e-mail there).
+pub fn approve_batch_then(
+    conn: &Tx,
+    after: Cursor,
+    default_hold_ms: Option<i64>,
+    now: i64,
+    limit: usize,
+    then: impl Fn(&Tx, &Conversion) -> Result<(), Error>,
 ) -> Result<(usize, Option<Cursor>), Error> {
     let shortest_offer: Option<i64> =
         conn.prepare_cached("SELECT min(approve_after_days) FROM offers")?.query_row([], |r| r.get(0))?;
@@ -58,9 +71,11 @@ pub fn approve_batch(
         .collect::<Result<_, _>>()?;
     let mut approved = 0;
     for (id, waiting, offer_days) in &rows {
-        if hold::approvable(waiting, hold::hold_ms(*offer_days, default_hold_ms), now)
-            && matches!(decide(conn, *id, Status::Approved, ACTOR, Some(REASON), now)?, Decision::Changed(_))
-        {
+        if !hold::approvable(waiting, hold::hold_ms(*offer_days, default_hold_ms), now) {
+            continue;
+        }
+        if let Decision::Changed(c) = decide(conn, *id, Status::Approved, ACTOR, Some(REASON), now)? {
+            then(conn, &c)?;
             approved += 1;
         }
     }
