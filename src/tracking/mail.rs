@@ -98,7 +98,7 @@ pub enum Letter {
     /// A payout was marked paid: its amount (formatted, with its currency) and reference.
     PayoutPaid { amount: String, reference: Option<String> },
     /// A conversion was approved: the commission (formatted, with its currency), the offer's
-    /// name and the order's last characters (`tracking::portal::last_chars`).
+    /// name and the order reference as affiliates see it (`tracking::portal::last_chars`: `…1002`).
     ConversionApproved { commission: String, offer: String, order: String },
 }
 
@@ -219,7 +219,7 @@ fn compose(letter: &Letter, to: &Addressee<'_>) -> (String, Vec<Part>) {
         Letter::ConversionApproved { commission, offer, order } => (
             format!("Commission approved: {commission}"),
             vec![
-                Say(format!("A conversion of yours was approved: {commission} for {offer} (order …{order}).")),
+                Say(format!("A conversion of yours was approved: {commission} for {offer} (order {order}).")),
                 Link("Your conversions:".into(), format!("{portal}/conversions")),
             ],
         ),

@@ -28,6 +28,7 @@ mod intake;
 mod links;
 mod logins;
 mod logs;
+mod mail;
 mod namespaces;
 mod openapi;
 mod ops_docs;
