@@ -230,6 +230,19 @@ pub fn expire(conn: &Tx, now: i64, limit: usize) -> Result<usize, Error> {
         .execute(params![now, limit as i64])?)
 }
 
+/// Gives up the messages of `kind` to affiliate `affiliate_id` not sent yet, because a newer
+/// link replaces theirs (an invite or a reset stops the earlier ones): a message with a dead
+/// link would only confuse. Returns how many.
+pub fn supersede(conn: &Tx, affiliate_id: i64, kind: Kind) -> Result<usize, Error> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE emails SET status = 'expired', last_error = 'not sent: a newer link replaced it',
+                 body_text = NULL, body_html = NULL, unsubscribe_url = NULL
+             WHERE affiliate_id = ?1 AND kind = ?2 AND status = 'pending'",
+        )?
+        .execute(params![affiliate_id, kind.as_str()])?)
+}
+
 /// Deletes at most `limit` messages that left the queue before `cutoff` (the other logs'
 /// retention), except those whose unsubscribe link must keep working: a notification's row
 /// goes once its link is 90 days old.

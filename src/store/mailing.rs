@@ -118,6 +118,11 @@ pub fn queue(tx: &Tx, cx: &Context, to: Recipient, letter: Letter, now: i64) -> 
             (Some(id), email, a.name, Some(a.referral_code))
         }
     };
+    if let Some(id) = affiliate_id {
+        for older in kind.replaces() {
+            emails::supersede(tx, id, *older)?;
+        }
+    }
     let unsubscribe = (kind.is_notification() && affiliate_id.is_some()).then(|| {
         let token = crate::secret::token(UNSUBSCRIBE_PREFIX);
         (format!("{}/portal/unsubscribe/{token}", cx.public_url), crate::secret::sha256(token.as_bytes()))
@@ -243,6 +248,26 @@ mod tests {
         assert!(rows[0].3.as_deref().unwrap().starts_with("https://t.example/portal/unsubscribe/afu_"));
         assert_eq!((rows[2].1, rows[2].2.as_str(), rows[2].3.as_deref()), (None, "owner@shop.example", None));
         assert!(rows[2].4.ends_with("@shop.example") && rows[0].4 != rows[1].4);
+    }
+
+    #[test]
+    fn a_new_link_leaves_no_older_link_pending() {
+        let conn = db();
+        conn.execute("UPDATE affiliates SET email = 'ann@example.com' WHERE id = 1", []).unwrap();
+        let tx = Tx::within(&conn);
+        let reset =
+            |n: i64| Letter::PasswordReset { link: format!("https://t.example/portal/reset/afr_{n}"), expires_at: 9 };
+        let first = queue(&tx, &cx(true), Recipient::Affiliate(1), reset(1), 0).unwrap().unwrap();
+        let paid = Letter::PayoutPaid { amount: "1.00 USD".into(), reference: None };
+        let notification = queue(&tx, &cx(true), Recipient::Affiliate(1), paid, 0).unwrap().unwrap();
+        let second = queue(&tx, &cx(true), Recipient::Affiliate(1), reset(2), 0).unwrap().unwrap();
+        let status = |id: i64| -> String {
+            conn.query_row("SELECT status FROM emails WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(
+            (status(first), status(notification), status(second)),
+            ("expired".into(), "pending".into(), "pending".into())
+        );
     }
 
     #[test]

@@ -68,6 +68,17 @@ impl Kind {
         matches!(self, Kind::PayoutPaid | Kind::ConversionApproved)
     }
 
+    /// The kinds of message whose link this one's stops: a new invite link (an invite, an
+    /// approval) stops the earlier ones (`store::portal::invite`), a new reset link the earlier
+    /// resets (`store::resets::create`). Such a message, if not sent yet, never is.
+    pub fn replaces(self) -> &'static [Kind] {
+        match self {
+            Kind::Invite | Kind::ApplicationApproved => &[Kind::Invite, Kind::ApplicationApproved],
+            Kind::PasswordReset => &[Kind::PasswordReset],
+            _ => &[],
+        }
+    }
+
     /// The subject erasure leaves on a message: it names no one.
     pub fn plain_subject(self) -> &'static str {
         match self {

@@ -132,3 +132,18 @@ fn lists_filter_by_status_and_page_by_id() {
     assert_eq!(page, [ids[1], ids[0]]);
     assert_eq!(pending_count(&conn).unwrap(), 2);
 }
+
+#[test]
+fn a_newer_link_replaces_the_unsent_message_of_an_older_one() {
+    let conn = db();
+    let old = queue(&conn, Kind::PasswordReset, 10_000_000, None);
+    let paid = queue(&conn, Kind::PayoutPaid, 10_000_000, None);
+    assert_eq!(supersede(&Tx::within(&conn), 1, Kind::PasswordReset).unwrap(), 1);
+    let e = one(&conn, old);
+    assert_eq!((e.status.as_str(), e.last_error.as_deref()), ("expired", Some("not sent: a newer link replaced it")));
+    assert_eq!(body(&conn, old), (None, None, None), "the dead link's body goes");
+    assert_eq!(one(&conn, paid).status, "pending", "other kinds stay");
+    let new = queue(&conn, Kind::PasswordReset, 10_000_000, None);
+    record_attempt(&Tx::within(&conn), new, &Outcome::Sent, 5).unwrap();
+    assert_eq!(supersede(&Tx::within(&conn), 1, Kind::PasswordReset).unwrap(), 0, "a sent one stays sent");
+}
