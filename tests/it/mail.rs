@@ -180,6 +180,17 @@ fn an_invite_is_e_mailed_and_its_link_sets_the_password() {
         assert!(page.contains(shown), "{shown:?} not on the admin page");
     }
     assert!(!page.contains("afi_"), "never a link on the admin page");
+
+    // The admin's button e-mails the link too, and says so beside the link it shows once.
+    let r = admin.post(&s, "/admin/affiliates/ann/invite", &[]);
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(r.text().contains(&format!("It was e-mailed to {ANN}")), "{}", r.text());
+    let second = &sink.wait_for(2)[1];
+    assert_eq!(second["rcpt_tos"], json!([ANN]));
+    let shown = r.text();
+    let at = shown.find(&s.url("/portal/invite/afi_")).expect("the link, shown once");
+    let shown_link = shown[at..].split('"').next().unwrap();
+    assert!(second["text"].as_str().unwrap().contains(shown_link), "the link shown is the one sent");
 }
 
 /// Ann joined and is logged in in two browsers; another visitor asks for a reset.

@@ -128,4 +128,22 @@ mod tests {
         assert_eq!(approve_batch(&Tx::within(&conn), (i64::MIN, i64::MIN), Some(DAY), 20 * DAY, 100).unwrap().0, 0);
         assert_eq!(approve_batch(&Tx::within(&conn), (i64::MIN, i64::MIN), None, 30 * DAY, 100).unwrap().0, 1, "young");
     }
+
+    #[test]
+    fn an_approval_after_the_hold_tells_the_affiliate_like_any_other() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::store::migrate::run(&conn).unwrap();
+        conn.execute_batch(crate::store::TEST_CATALOG).unwrap();
+        conn.execute("UPDATE affiliates SET email = 'ann@example.com', mail_conversions = 1 WHERE id = 1", []).unwrap();
+        let id = convert(&conn, "o-4711", "ann", "10.00", "USD", 0);
+        let cx = crate::store::mailing::Context::new(true, true, "https://t.example", None, "p@shop.example");
+        let tell = |tx: &Tx<'_>, c: &Conversion| crate::store::mailing::conversion_approved(tx, &cx, c, 8 * DAY);
+        let (n, _) =
+            approve_batch_then(&Tx::within(&conn), (i64::MIN, i64::MIN), Some(7 * DAY), 8 * DAY, 100, tell).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(super::super::get(&conn, id).unwrap().unwrap().status, Status::Approved);
+        let (kind, subject): (String, String) =
+            conn.query_row("SELECT kind, subject FROM emails", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!((kind.as_str(), subject.as_str()), ("conversion_approved", "Commission approved: 1.00 USD"));
+    }
 }
