@@ -135,6 +135,12 @@ pub fn metrics(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
                     .unwrap_or(0)
                     .max(0) as u64,
             ),
+            (
+                "affiliated_email_backlog",
+                "E-mails waiting for the SMTP server (0 without --smtp-url).",
+                false,
+                crate::store::emails::pending_count(&ctx.db).unwrap_or(0).max(0) as u64,
+            ),
         ]
         .into_iter()
         .chain(extra)

@@ -354,12 +354,18 @@ fn a_server_that_is_down_is_retried_with_back_off_until_it_is_up() {
     let next: chrono::DateTime<chrono::Utc> = e["next_attempt_at"].as_str().unwrap().parse().unwrap();
     let last: chrono::DateTime<chrono::Utc> = e["last_attempt_at"].as_str().unwrap().parse().unwrap();
     assert_eq!((next - last).num_seconds(), 5, "the first retry waits 5 s");
+    let backlog = || {
+        let metrics = s.get_public("/metrics").text();
+        metrics.lines().find(|l| l.starts_with("affiliated_email_backlog ")).map(String::from)
+    };
+    assert_eq!(backlog().as_deref(), Some("affiliated_email_backlog 1"));
 
     let sink = Sink::start(port, dir.path());
     let m = &sink.wait_for(1)[0];
     assert_eq!(m["rcpt_tos"], json!([ANN]));
     assert!(eventually(Duration::from_secs(10), || emails(&s)[0]["status"] == "sent"));
     assert_eq!(emails(&s)[0]["attempts"], 2);
+    assert_eq!(backlog().as_deref(), Some("affiliated_email_backlog 0"));
 }
 
 #[test]
