@@ -256,9 +256,10 @@ pub fn prune(conn: &Tx, cutoff: i64, limit: usize) -> Result<usize, Error> {
         .execute(params![cutoff, limit as i64])?)
 }
 
-/// Removes affiliate `affiliate_id` from every message to or about them: the recipient goes, the
-/// subject becomes the kind's plain one, and a message not sent yet never will be.
-pub fn erase_affiliate(conn: &Tx, affiliate_id: i64) -> Result<usize, Error> {
+/// Removes affiliate `affiliate_id` from every message to or about them, and from those sent to
+/// their `address` before they were an affiliate (an applicant's answer): the recipient goes,
+/// the subject becomes the kind's plain one, and a message not sent yet never will be.
+pub fn erase_affiliate(conn: &Tx, affiliate_id: i64, address: Option<&str>) -> Result<usize, Error> {
     let mut changed = 0;
     for kind in Kind::ALL {
         changed += conn
@@ -267,9 +268,9 @@ pub fn erase_affiliate(conn: &Tx, affiliate_id: i64) -> Result<usize, Error> {
                      unsubscribe_url = NULL,
                      last_error = CASE WHEN status = 'pending' THEN 'not sent: erased' ELSE last_error END,
                      status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END
-                 WHERE affiliate_id = ?1 AND kind = ?2",
+                 WHERE kind = ?2 AND (affiliate_id = ?1 OR (?4 IS NOT NULL AND recipient = ?4 COLLATE NOCASE))",
             )?
-            .execute(params![affiliate_id, kind.as_str(), kind.plain_subject()])?;
+            .execute(params![affiliate_id, kind.as_str(), kind.plain_subject(), address])?;
     }
     Ok(changed)
 }

@@ -180,8 +180,13 @@ fn compose(letter: &Letter, to: &Addressee<'_>) -> (String, Vec<Part>) {
                 Say(format!("The link works once, until {}.", crate::tracking::time::rfc3339(*expires_at))),
             ],
         ),
+        // The subject names the referral code, never the person: it stays in the e-mails list
+        // after the message is sent, and a code is what erasure leaves of an affiliate too.
         Letter::ApplicationReceived { name, email, website, referral_code } => (
-            format!("New affiliate application: {name}"),
+            match referral_code.trim() {
+                "" => "New affiliate application".to_string(),
+                code => format!("New affiliate application: {code}"),
+            },
             vec![
                 Say(format!("{name} <{email}> applied to your affiliate program.")),
                 Say(format!("How they promote: {website}")),
@@ -322,7 +327,7 @@ mod tests {
         };
         let to = Addressee { name: "", referral_code: None, public_url: "https://t.example", unsubscribe: None };
         let m = render(&letter, &to);
-        assert_eq!(m.subject, "New affiliate application: <b>Eve</b>");
+        assert_eq!(m.subject, "New affiliate application: eve", "a code, never the person's name");
         assert!(m.text.contains("<b>Eve</b> <eve@x.example> applied"), "{}", m.text);
         assert!(m.html.contains("&lt;b&gt;Eve&lt;/b&gt; &lt;eve@x.example&gt;"), "{}", m.html);
         assert!(m.html.contains("a=1&amp;b=&quot;2&quot;"), "{}", m.html);
@@ -355,10 +360,10 @@ mod tests {
     #[test]
     fn a_subject_is_one_line() {
         let letter = Letter::ApplicationReceived {
-            name: "Eve\r\nBcc: x@y.example".into(),
+            name: "Eve".into(),
             email: "e@x.example".into(),
             website: String::new(),
-            referral_code: String::new(),
+            referral_code: "eve\r\nBcc: x@y.example".into(),
         };
         let m = render(&letter, &ann());
         assert!(!m.subject.contains('\n') && !m.subject.contains('\r'), "{:?}", m.subject);

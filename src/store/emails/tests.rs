@@ -93,8 +93,20 @@ fn erasure_leaves_no_name_and_sends_nothing_more() {
     let sent = queue(&conn, Kind::PayoutPaid, i64::MAX, None);
     record_attempt(&Tx::within(&conn), sent, &Outcome::Sent, 1).unwrap();
     let pending = queue(&conn, Kind::Invite, i64::MAX, None);
-    assert_eq!(erase_affiliate(&Tx::within(&conn), 1).unwrap(), 2);
-    for id in [sent, pending] {
+    // What they got as an applicant, before they were an affiliate: by their address.
+    let m = message();
+    let applicant = NewEmail {
+        kind: Kind::ApplicationRejected,
+        affiliate_id: None,
+        recipient: "ANN@example.com",
+        message: &m,
+        message_id: "m1@shop.example",
+        unsubscribe: None,
+        expires_at: i64::MAX,
+    };
+    let applicant = insert(&Tx::within(&conn), &applicant, 0).unwrap();
+    assert_eq!(erase_affiliate(&Tx::within(&conn), 1, Some("ann@example.com")).unwrap(), 3);
+    for id in [sent, pending, applicant] {
         let e = one(&conn, id);
         assert_eq!(e.recipient, None);
         assert!(!e.subject.contains("Ann"), "{}", e.subject);
