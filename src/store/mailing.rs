@@ -91,12 +91,14 @@ pub enum Recipient {
 
 /// Queues `letter` to `to` in the caller's transaction `tx`: rendered now, sent by the mail
 /// lane. `None` when nothing was queued: e-mail is off, the affiliate has no address, or it is
-/// a notification they turned off. Returns the message's id otherwise.
+/// a notification they turned off or the portal is off (its links and unsubscribe are there).
+/// Returns the message's id otherwise.
 pub fn queue(tx: &Tx, cx: &Context, to: Recipient, letter: Letter, now: i64) -> Result<Option<i64>, Error> {
-    if !cx.on {
+    let kind = letter.kind();
+    // A notification's links (its page, its unsubscribe) are portal pages.
+    if !cx.on || (kind.is_notification() && !cx.portal) {
         return Ok(None);
     }
-    let kind = letter.kind();
     let (affiliate_id, email, name, code) = match to {
         Recipient::Merchant => match &cx.merchant {
             Some(m) => (None, m.clone(), String::new(), None),
@@ -248,6 +250,19 @@ mod tests {
         assert!(rows[0].3.as_deref().unwrap().starts_with("https://t.example/portal/unsubscribe/afu_"));
         assert_eq!((rows[2].1, rows[2].2.as_str(), rows[2].3.as_deref()), (None, "owner@shop.example", None));
         assert!(rows[2].4.ends_with("@shop.example") && rows[0].4 != rows[1].4);
+    }
+
+    #[test]
+    fn without_the_portal_no_notification_is_queued() {
+        let conn = db();
+        conn.execute("UPDATE affiliates SET email = 'ann@example.com' WHERE id = 1", []).unwrap();
+        let off = Context { portal: false, ..cx(true) };
+        let paid = Letter::PayoutPaid { amount: "1.00 USD".into(), reference: None };
+        let queued = queue(&Tx::within(&conn), &off, Recipient::Affiliate(1), paid, 0).unwrap();
+        assert_eq!(queued, None, "its links and its unsubscribe are portal pages");
+        let rejected = Letter::ApplicationRejected { reason: None };
+        let to = Recipient::Address { email: "x@y.example".into(), name: "X".into() };
+        assert!(queue(&Tx::within(&conn), &off, to, rejected, 0).unwrap().is_some());
     }
 
     #[test]
