@@ -201,13 +201,26 @@ fn portal_card(ctx: &Ctx, req: &Req, a: &Affiliate) -> Result<Html, Error> {
     } else {
         ""
     };
+    let mail = intake::mail::context(&ctx.config).on();
+    let how = match (&a.email, mail) {
+        (Some(address), true) => format!(
+            "The link is e-mailed to {} and shown to you once. They can reset a forgotten password themselves \
+             (Forgot your password? on the login page).",
+            address.as_str()
+        ),
+        (None, true) => "They have no e-mail address here, so the link is only shown to you, once: add their \
+                         address to e-mail it, and to let them reset a forgotten password themselves."
+            .to_string(),
+        (_, false) => "A new link is also how they reset a forgotten password.".to_string(),
+    };
     Ok(fragment!(
         "<h2>Affiliate portal</h2><div class=\"card row\"><span class=\"muted\" style=\"flex:1\">{} Affiliates log in \
          at <span class=\"mono\">/portal</span> with their referral code and the password they choose with an invite \
-         link (single use, 7 days). A new link is also how they reset a forgotten password.</span>\
+         link (single use, 7 days). {}</span>\
          <form class=\"inline\" method=\"post\" action=\"/admin/affiliates/{}/invite\">{}\
          <button class=\"btn\" type=\"submit\"{}>Invite to the portal</button></form></div>",
         state,
+        how,
         a.referral_code,
         layout::csrf_field(req),
         Html::from_static(confirm)

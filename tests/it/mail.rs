@@ -182,6 +182,8 @@ fn an_invite_is_e_mailed_and_its_link_sets_the_password() {
     assert!(!page.contains("afi_"), "never a link on the admin page");
 
     // The admin's button e-mails the link too, and says so beside the link it shows once.
+    let card = admin.get(&s, "/admin/affiliates/ann").text();
+    assert!(card.contains(&format!("The link is e-mailed to {ANN}")), "{card}");
     let r = admin.post(&s, "/admin/affiliates/ann/invite", &[]);
     assert_eq!(r.status, 201, "{}", r.text());
     assert!(r.text().contains(&format!("It was e-mailed to {ANN}")), "{}", r.text());
