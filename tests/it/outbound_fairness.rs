@@ -1,7 +1,7 @@
 //! Outbound fairness (#21): a test postback is sent once and at most 5 times an hour per
 //! affiliate; one affiliate's backlog at a hanging tracker does not hold up another's postbacks,
-//! and a hanging merchant webhook endpoint or SMTP server does not hold up postbacks. No speed is asserted:
-//! only what went out while the slow endpoint still hung.
+//! and a hanging merchant webhook endpoint or SMTP server does not hold up postbacks. No speed
+//! is asserted: only what went out while the slow endpoint still hung.
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
