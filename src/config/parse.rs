@@ -180,6 +180,11 @@ pub fn mail_address(opt: &Opt, v: &str) -> Result<String, String> {
     if v.chars().any(char::is_control) {
         return Err(format!("{} must be one line", opt.names()));
     }
+    // What the mail lane sends it as (`outbox/mail.rs`): a name with a comma or other special
+    // characters must be quoted.
+    v.trim().parse::<lettre::message::Mailbox>().map_err(|e| {
+        format!("{} {v:?} cannot be written in a From header ({e}): quote the name, as in \"Shop, Inc\" <partners@shop.example>", opt.names())
+    })?;
     Ok(v.trim().to_string())
 }
 

@@ -411,6 +411,18 @@ fn plain_smtp_is_refused_at_start_unless_the_host_is_loopback() {
         assert!(stderr.contains(says), "{url}: {stderr}");
         assert!(!dir.path().join("a.db").exists(), "nothing was created");
     }
+    // A sender the SMTP client could not write is refused before anything starts too.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(crate::support::bin())
+        .args(["serve", "--db", dir.path().join("a.db").to_str().unwrap()])
+        .args(["--smtp-url", "smtp://127.0.0.1:25", "--mail-from", "Shop, Partners <p@shop.example>"])
+        .env_clear()
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--mail-from") && stderr.contains("quote"), "{stderr}");
+    assert!(!dir.path().join("a.db").exists(), "nothing was created");
 }
 
 #[test]
