@@ -10,7 +10,8 @@
 //! STARTTLS required (`smtp://`: a server that does not offer it, or whose certificate does not
 //! verify against the Mozilla roots, gets neither the password nor a message), or plain to a
 //! loopback host. A failed attempt is retried with the outboxes' backoff
-//! (`store::emails::record_attempt`); a message whose link expired first is never sent.
+//! (`store::emails::record_attempt`), but a message that cannot be written (an address lettre
+//! refuses) is given up at once; a message whose link expired first is never sent.
 //!
 //! Never logs a recipient, a body, a link or the password: log lines name the message's id and
 //! kind, and errors are lettre's (the server's reply, or what failed in the connection).
@@ -115,9 +116,12 @@ impl lane::Source for Mailer {
         let outcome = if now_ms() >= due.expires_at {
             Outcome::Expired
         } else {
-            match message(&self.from, &due).and_then(|m| self.transport.send(&m).map_err(|e| e.to_string())) {
-                Ok(_) => Outcome::Sent,
-                Err(e) => Outcome::Failed(e.chars().take(300).collect()),
+            match message(&self.from, &due) {
+                Err(e) => Outcome::Unsendable(e),
+                Ok(m) => match self.transport.send(&m) {
+                    Ok(_) => Outcome::Sent,
+                    Err(e) => Outcome::Failed(e.to_string().chars().take(300).collect()),
+                },
             }
         };
         let what = format!("e-mail {} ({})", due.id, due.kind.as_str());
@@ -125,6 +129,7 @@ impl lane::Source for Mailer {
             Outcome::Sent => log::info!("{what} sent"),
             Outcome::Expired => log::warn!("{what} not sent: its link expired before the SMTP server took it"),
             Outcome::Failed(e) => log::warn!("{what} attempt {} failed: {e}", due.attempts + 1),
+            Outcome::Unsendable(e) => log::warn!("{what} given up: {e}"),
         }
         let id = due.id;
         if let Err(e) = self.writer.run(move |tx| emails::record_attempt(tx, id, &outcome, now_ms())) {

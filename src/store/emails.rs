@@ -168,8 +168,11 @@ pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Due>, Error>
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Sent,
-    /// Failed with this error (never a password or a body).
+    /// Failed with this error (never a password or a body); retried.
     Failed(String),
+    /// Cannot be sent however often it is tried (the recipient's address cannot be written in
+    /// a message): given up at once, with this error.
+    Unsendable(String),
     /// Its link expired before it could be sent: it never will be.
     Expired,
 }
@@ -181,6 +184,7 @@ fn next(outcome: &Outcome, attempts: i64, expires_at: i64, now: i64) -> (&'stati
     match outcome {
         Outcome::Sent => ("sent", now),
         Outcome::Expired => ("expired", now),
+        Outcome::Unsendable(_) => ("failed", now),
         Outcome::Failed(_) => {
             let at = now + retry_delay_secs(attempts - 1) * 1000;
             if attempts >= MAX_ATTEMPTS || at >= expires_at { ("failed", now) } else { ("pending", at) }
@@ -201,7 +205,7 @@ pub fn record_attempt(conn: &Tx, id: i64, outcome: &Outcome, now: i64) -> Result
     let attempts = if *outcome == Outcome::Expired { attempts } else { attempts + 1 };
     let (status, next_at) = next(outcome, attempts, expires_at, now);
     let error = match outcome {
-        Outcome::Failed(e) => Some(e.as_str()),
+        Outcome::Failed(e) | Outcome::Unsendable(e) => Some(e.as_str()),
         Outcome::Expired => Some("not sent: its link expired first"),
         Outcome::Sent => None,
     };

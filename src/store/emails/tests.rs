@@ -159,3 +159,15 @@ fn a_newer_link_replaces_the_unsent_message_of_an_older_one() {
     record_attempt(&Tx::within(&conn), new, &Outcome::Sent, 5).unwrap();
     assert_eq!(supersede(&Tx::within(&conn), 1, Kind::PasswordReset).unwrap(), 0, "a sent one stays sent");
 }
+
+#[test]
+fn a_message_that_cannot_be_sent_is_given_up_at_once() {
+    let conn = db();
+    let id = queue(&conn, Kind::PayoutPaid, i64::MAX, None);
+    let outcome = Outcome::Unsendable("the recipient's address is not usable".into());
+    record_attempt(&Tx::within(&conn), id, &outcome, 1_000).unwrap();
+    let e = one(&conn, id);
+    assert_eq!((e.status.as_str(), e.attempts), ("failed", 1), "no retry can fix it");
+    assert_eq!(e.last_error.as_deref(), Some("the recipient's address is not usable"));
+    assert_eq!(body(&conn, id), (None, None, None));
+}
