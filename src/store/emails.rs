@@ -315,5 +315,11 @@ pub fn unsubscribe(conn: &Tx, hash: &[u8; 32]) -> Result<Option<Kind>, Error> {
     Ok(Some(kind))
 }
 
+/// What undoes the e-mail migration (`migrations/0017-emails.sql`), for tests that make a
+/// database of an earlier version out of a current one.
+#[cfg(test)]
+pub const UNDO_MIGRATION: &str = "DROP TABLE emails; DROP TABLE password_resets;
+    ALTER TABLE affiliates DROP COLUMN mail_conversions; ALTER TABLE affiliates DROP COLUMN mail_payouts;";
+
 #[cfg(test)]
 mod tests;

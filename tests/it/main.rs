@@ -29,6 +29,7 @@ mod links;
 mod logins;
 mod logs;
 mod mail;
+mod memory;
 mod namespaces;
 mod openapi;
 mod ops_docs;

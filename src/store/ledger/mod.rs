@@ -5,11 +5,21 @@
 //! however many requests change money at once; UNIQUE (affiliate_id, seq) would refuse a fork.
 //! Entries are never updated or deleted (triggers refuse it). Test conversions never enter it.
 //!
+//! Balances are a rollup (`ledger_balances`, [`rollup`]): one row per affiliate and currency with
+//! the four balances and the last entry, which [`append`] updates in the same statement sequence
+//! as the entry, so reading a balance or a chain's head costs the same for an affiliate with
+//! 100,000 entries as for one with 10. `affiliated check` and the property tests compare it with
+//! the sums of the entries ([`rollup::mismatches`]).
+//!
 //! Callers: `conversions/insert.rs` (created, replaced), `conversions/change.rs` (approved,
 //! rejected, refunded), `payouts.rs` (payout, paid, cancelled), and [`backfill`] once, when a
 //! database from before the ledger is upgraded.
+//!
+//! Architecture Invariant: nothing but [`append`] (and the migrations' steps) writes
+//! `ledger_entries` or `ledger_balances`.
 
 mod backfill;
+pub mod rollup;
 
 pub use backfill::backfill;
 
@@ -44,9 +54,31 @@ pub struct NewEntry<'a> {
     pub amount: i64,
 }
 
-/// Appends an entry to its affiliate's chain and returns its row id. The one function that
-/// writes the ledger. Must run on the writer (or in a migration), inside a transaction.
+/// Appends an entry to its affiliate's chain and keeps the rollup ([`rollup`]) in step; returns
+/// the entry's row id. The one function that writes the ledger. Must run on the writer (or in a
+/// migration), inside a transaction.
 pub fn append(conn: &Tx, e: &NewEntry<'_>, at: i64) -> Result<i64, Error> {
+    let head = rollup::head(conn, e.affiliate_id)?;
+    let (id, seq, hash) = write(conn, e, at, head)?;
+    rollup::add(conn, e, seq, &hash)?;
+    Ok(id)
+}
+
+/// [`append`] as the schema of version 8 had it: the head read from the entries themselves and no
+/// rollup, which did not exist yet. Only for [`backfill`], the step that wrote the first chains;
+/// the migration that brought the rollup builds it from what that step wrote.
+fn append_before_rollup(conn: &Tx, e: &NewEntry<'_>, at: i64) -> Result<i64, Error> {
+    let head: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT seq, hash FROM ledger_entries WHERE affiliate_id = ?1 ORDER BY seq DESC LIMIT 1")?
+        .query_row([e.affiliate_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let head = head.map(|(seq, hash)| to_hash(&hash).map(|h| (seq, h))).transpose()?;
+    write(conn, e, at, head).map(|(id, _, _)| id)
+}
+
+/// Writes entry `e` after `head` (the chain's last `seq` and hash; `None` for a first entry):
+/// returns its row id, `seq` and hash.
+fn write(conn: &Tx, e: &NewEntry<'_>, at: i64, head: Option<(i64, [u8; 32])>) -> Result<(i64, i64, [u8; 32]), Error> {
     let (conversion_id, payout_id) = match e.subject {
         Subject::Conversion { id, .. } => (Some(id), None),
         Subject::Payout(id) => (None, Some(id)),
@@ -57,12 +89,8 @@ pub fn append(conn: &Tx, e: &NewEntry<'_>, at: i64) -> Result<i64, Error> {
             e.kind, e.amount, e.subject
         )));
     }
-    let head: Option<(i64, Vec<u8>)> = conn
-        .prepare_cached("SELECT seq, hash FROM ledger_entries WHERE affiliate_id = ?1 ORDER BY seq DESC LIMIT 1")?
-        .query_row([e.affiliate_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
     let (seq, prev) = match head {
-        Some((seq, hash)) => (seq + 1, to_hash(&hash)?),
+        Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS),
     };
     let order_hash = match e.subject {
@@ -101,7 +129,7 @@ pub fn append(conn: &Tx, e: &NewEntry<'_>, at: i64) -> Result<i64, Error> {
         &prev[..],
         &hash[..]
     ])?;
-    Ok(conn.last_insert_rowid())
+    Ok((conn.last_insert_rowid(), seq, hash))
 }
 
 /// Books a change of conversion `c` (as it is after the change, or for a loss, as it was) for
@@ -148,13 +176,9 @@ pub fn order_secret(conn: &Connection, conversion_id: i64) -> Result<Option<(Vec
         .optional()?)
 }
 
-/// The last entry of an affiliate's chain.
+/// The last entry of an affiliate's chain (from the rollup).
 pub fn head(conn: &Connection, affiliate_id: i64) -> Result<Head, Error> {
-    let head: Option<(i64, Vec<u8>)> = conn
-        .prepare_cached("SELECT seq, hash FROM ledger_entries WHERE affiliate_id = ?1 ORDER BY seq DESC LIMIT 1")?
-        .query_row([affiliate_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    Ok(match head {
+    Ok(match rollup::head(conn, affiliate_id)? {
         Some((seq, hash)) => Head { seq, hash: ledger::hex(&hash) },
         None => Head::of(&[]),
     })
@@ -186,23 +210,22 @@ pub fn entries(conn: &Connection, affiliate_id: i64) -> Result<Vec<Entry>, Error
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// An affiliate's balances per currency (currencies in code order), as sums of the entries'
-/// effects.
+/// An affiliate's balances per currency (currencies in code order), from the rollup: one row
+/// per currency, whatever the number of entries.
 pub fn balances(conn: &Connection, affiliate_id: i64) -> Result<Vec<(Currency, Balances)>, Error> {
     let mut stmt = conn.prepare_cached(
-        "SELECT currency, kind, sum(amount) FROM ledger_entries WHERE affiliate_id = ?1
-         GROUP BY currency, kind ORDER BY currency",
+        "SELECT currency, pending, available, in_payouts, paid FROM ledger_balances WHERE affiliate_id = ?1
+         ORDER BY currency",
     )?;
-    let rows = stmt.query_map([affiliate_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)))?;
-    let mut out: Vec<(Currency, Balances)> = Vec::new();
+    let rows = stmt.query_map([affiliate_id], |r| {
+        let b = Balances { pending: r.get(1)?, available: r.get(2)?, in_payouts: r.get(3)?, paid: r.get(4)? };
+        Ok((r.get::<_, String>(0)?, b))
+    })?;
+    let mut out = Vec::new();
     for row in rows {
-        let (code, kind, sum): (String, String, i64) = row?;
+        let (code, b) = row?;
         let currency = Currency::from_code(&code).ok_or_else(|| Error::internal("unknown currency in the ledger"))?;
-        let kind = Kind::parse(&kind).ok_or_else(|| Error::internal("unknown kind in the ledger"))?;
-        if out.last().is_none_or(|(c, _)| *c != currency) {
-            out.push((currency, Balances::default()));
-        }
-        out.last_mut().expect("pushed above").1.add(kind.effect(sum));
+        out.push((currency, b));
     }
     Ok(out)
 }
