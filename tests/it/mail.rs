@@ -51,9 +51,15 @@ fn aiosmtpd() -> bool {
 impl Sink {
     /// Starts aiosmtpd on `port`, writing what it receives to `dir`.
     fn start(port: u16, dir: &Path) -> Sink {
+        Sink::start_with(port, dir, &[])
+    }
+
+    /// Starts aiosmtpd on `port` with `tls` (a certificate and its key: implicit TLS, or none).
+    fn start_with(port: u16, dir: &Path, tls: &[&str]) -> Sink {
         std::fs::create_dir_all(dir).unwrap();
         let mut child = Command::new("python3")
             .args(["-c", SINK, &port.to_string(), dir.to_str().unwrap()])
+            .args(tls)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -392,6 +398,41 @@ fn starttls_is_required_of_a_server_that_is_not_on_loopback() {
     let log = s.log_text();
     assert!(!log.contains("secret-password"), "the password never reaches the log");
     assert!(log.contains("smtp://ann:****@0.0.0.0:"), "the banner shows it masked");
+}
+
+/// smtps:// to a server whose certificate does not verify (self-signed): no message, and the
+/// error says why; TLS is verified even to a loopback host.
+#[test]
+fn a_certificate_that_does_not_verify_gets_no_message() {
+    if !aiosmtpd() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-days", "1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    if !made.as_ref().is_ok_and(|o| o.status.success()) {
+        skip(&format!("openssl could not make a certificate ({made:?})"));
+        return;
+    }
+    let port = free_port();
+    let sink = Sink::start_with(port, &dir.path().join("in"), &[cert.to_str().unwrap(), key.to_str().unwrap()]);
+    let url = format!("smtps://ann:secret-password@127.0.0.1:{port}");
+    let s = Server::start_with(&["--smtp-url", &url, "--mail-from", FROM], &[]);
+    seed(&s);
+    assert_eq!(s.post("/api/v1/affiliates/ann/invite", &json!({})).status, 201);
+    assert!(eventually(Duration::from_secs(10), || emails(&s)[0]["attempts"].as_i64() == Some(1)));
+    let e = &emails(&s)[0];
+    assert_eq!(e["status"], "pending", "retried later: {e}");
+    let error = e["last_error"].as_str().unwrap_or("").to_lowercase();
+    assert!(error.contains("certificate"), "refused for its certificate: {e}");
+    assert!(sink.messages().is_empty(), "nothing was sent");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 # A real SMTP server for the e-mail tests (tests/it/mail.rs): aiosmtpd (PyPI, pinned and
-# installed by .ci/run) on 127.0.0.1:PORT. Each message it accepts is parsed with Python's own
+# installed by .ci/run) on 127.0.0.1:PORT (with CERT and KEY: implicit TLS with that
+# certificate). Each message it accepts is parsed with Python's own
 # MIME parser (an implementation independent of lettre's) and written to DIR as NNNN.json:
 # envelope, headers, content type, and the decoded text and HTML parts. Runs until its standard
 # input closes (the test drops it) or it is killed.
@@ -7,6 +8,7 @@ import email
 import email.policy
 import json
 import os
+import ssl
 import sys
 
 from aiosmtpd.controller import Controller
@@ -37,7 +39,11 @@ class Sink:
         return "250 OK"
 
 
-controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+tls = None
+if len(sys.argv) > 4:
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(sys.argv[3], sys.argv[4])
+controller = Controller(Sink(), hostname="127.0.0.1", port=port, ssl_context=tls)
 controller.start()
 print("ready", flush=True)
 sys.stdin.read()
