@@ -3,7 +3,8 @@
 //! Python's MIME parser sees them, follows their links and completes the flow: an invite sets a
 //! password; a forgotten password is reset and every old session ends; notifications carry a
 //! working one-click unsubscribe; a server that is down is retried until it is up; STARTTLS is
-//! required of any server that is not on loopback.
+//! required of any server that is not on loopback; a certificate that does not verify gets
+//! nothing; a hanging server holds up no postback (`outbound_fairness.rs`).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
