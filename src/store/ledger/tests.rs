@@ -331,8 +331,10 @@ fn the_migration_builds_the_rollup_from_the_entries() {
     let conn = db();
     history(&conn);
     let before: Vec<_> = [ANN, BOB].map(|id| (balances(&conn, id).unwrap(), head(&conn, id).unwrap())).into();
-    let previous = crate::store::migrate::CURRENT - 1;
-    conn.execute_batch(&format!("DROP TABLE ledger_balances; PRAGMA user_version = {previous};")).unwrap();
+    // Before the rollup, and so before the e-mail migration that came after it.
+    let previous = crate::store::migrate::CURRENT - 2;
+    let undo = crate::store::emails::UNDO_MIGRATION;
+    conn.execute_batch(&format!("{undo} DROP TABLE ledger_balances; PRAGMA user_version = {previous};")).unwrap();
     crate::store::migrate::run(&conn).unwrap();
     let after: Vec<_> = [ANN, BOB].map(|id| (balances(&conn, id).unwrap(), head(&conn, id).unwrap())).into();
     assert_eq!(after, before);
@@ -347,9 +349,11 @@ fn the_migration_builds_the_rollup_from_the_entries() {
 fn the_migration_refuses_a_chain_with_a_gap() {
     let conn = db();
     history(&conn);
-    let previous = crate::store::migrate::CURRENT - 1;
+    // Before the rollup, and so before the e-mail migration that came after it.
+    let previous = crate::store::migrate::CURRENT - 2;
+    let undo = crate::store::emails::UNDO_MIGRATION;
     conn.execute_batch(&format!(
-        "DROP TABLE ledger_balances; PRAGMA user_version = {previous};
+        "{undo} DROP TABLE ledger_balances; PRAGMA user_version = {previous};
          INSERT INTO ledger_entries (affiliate_id, seq, kind, conversion_id, currency, amount, at, prev_hash, hash)
          SELECT affiliate_id, seq + 2, 'created', (SELECT min(conversion_id) FROM ledger_entries), currency, 0, at,
                 hash, hash
