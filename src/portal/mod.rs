@@ -26,6 +26,7 @@
 //! process-wide state, so they live in a static rather than in `Ctx`.
 
 pub mod conversions;
+pub mod forgot;
 pub mod invite;
 pub mod layout;
 pub mod link_builder;
@@ -33,7 +34,9 @@ pub mod links;
 pub mod login;
 pub mod overview;
 pub mod payouts;
+pub mod reset;
 pub mod settings;
+pub mod unsubscribe;
 
 use std::sync::LazyLock;
 use std::time::Duration;

@@ -25,6 +25,7 @@ const NAV: &[NavEntry] = &[
     (INTEGRATIONS, "/admin/postbacks", "Postbacks"),
     (INTEGRATIONS, "/admin/hooks", "Shop hooks"),
     (INTEGRATIONS, "/admin/webhooks", "Webhooks"),
+    (INTEGRATIONS, "/admin/emails", "E-mails"),
 ];
 
 /// The admin's groups of pages.

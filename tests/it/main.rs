@@ -30,6 +30,7 @@ mod link_builder;
 mod links;
 mod logins;
 mod logs;
+mod mail;
 mod memory;
 mod namespaces;
 mod openapi;

@@ -325,11 +325,12 @@ fn the_rollup_follows_every_entry_and_a_difference_is_reported() {
 }
 
 /// Undoes what the migrations after the rollup's (0015) added, so that running the migrations
-/// from the version before it (returned) applies them again: 0018 (deep links) added
-/// `offers.allowed_hosts`.
+/// from the version before it (returned) applies them again: 0017 (e-mail,
+/// `store::emails::UNDO_MIGRATION`) and 0018 (deep links: `offers.allowed_hosts`).
 fn before_rollup(conn: &rusqlite::Connection) -> i64 {
-    conn.execute_batch("ALTER TABLE offers DROP COLUMN allowed_hosts;").unwrap();
-    crate::store::migrate::CURRENT - 2
+    let undo = crate::store::emails::UNDO_MIGRATION;
+    conn.execute_batch(&format!("{undo} ALTER TABLE offers DROP COLUMN allowed_hosts;")).unwrap();
+    crate::store::migrate::CURRENT - 3
 }
 
 /// A database from before the rollup: the migration builds it from the entries, with the same
