@@ -26,6 +26,7 @@ const ADMIN_PAGES: &[&str] = &[
     "/admin/coupons",
     "/admin/hooks",
     "/admin/webhooks",
+    "/admin/emails",
     "/admin/reconcile",
     "/admin/affiliates/trailsummit",
     "/admin/offers/storewide",
