@@ -324,6 +324,15 @@ fn the_rollup_follows_every_entry_and_a_difference_is_reported() {
     assert!(delete.to_string().contains("append-only"), "{delete}");
 }
 
+/// Undoes what the migrations after the rollup's (0015) added, so that running the migrations
+/// from the version before it (returned) applies them again: 0017 (e-mail,
+/// `store::emails::UNDO_MIGRATION`) and 0018 (deep links: `offers.allowed_hosts`).
+fn before_rollup(conn: &rusqlite::Connection) -> i64 {
+    let undo = crate::store::emails::UNDO_MIGRATION;
+    conn.execute_batch(&format!("{undo} ALTER TABLE offers DROP COLUMN allowed_hosts;")).unwrap();
+    crate::store::migrate::CURRENT - 3
+}
+
 /// A database from before the rollup: the migration builds it from the entries, with the same
 /// balances and heads the live code keeps.
 #[test]
@@ -331,10 +340,8 @@ fn the_migration_builds_the_rollup_from_the_entries() {
     let conn = db();
     history(&conn);
     let before: Vec<_> = [ANN, BOB].map(|id| (balances(&conn, id).unwrap(), head(&conn, id).unwrap())).into();
-    // Before the rollup, and so before the e-mail migration that came after it.
-    let previous = crate::store::migrate::CURRENT - 2;
-    let undo = crate::store::emails::UNDO_MIGRATION;
-    conn.execute_batch(&format!("{undo} DROP TABLE ledger_balances; PRAGMA user_version = {previous};")).unwrap();
+    let previous = before_rollup(&conn);
+    conn.execute_batch(&format!("DROP TABLE ledger_balances; PRAGMA user_version = {previous};")).unwrap();
     crate::store::migrate::run(&conn).unwrap();
     let after: Vec<_> = [ANN, BOB].map(|id| (balances(&conn, id).unwrap(), head(&conn, id).unwrap())).into();
     assert_eq!(after, before);
@@ -349,11 +356,9 @@ fn the_migration_builds_the_rollup_from_the_entries() {
 fn the_migration_refuses_a_chain_with_a_gap() {
     let conn = db();
     history(&conn);
-    // Before the rollup, and so before the e-mail migration that came after it.
-    let previous = crate::store::migrate::CURRENT - 2;
-    let undo = crate::store::emails::UNDO_MIGRATION;
+    let previous = before_rollup(&conn);
     conn.execute_batch(&format!(
-        "{undo} DROP TABLE ledger_balances; PRAGMA user_version = {previous};
+        "DROP TABLE ledger_balances; PRAGMA user_version = {previous};
          INSERT INTO ledger_entries (affiliate_id, seq, kind, conversion_id, currency, amount, at, prev_hash, hash)
          SELECT affiliate_id, seq + 2, 'created', (SELECT min(conversion_id) FROM ledger_entries), currency, 0, at,
                 hash, hash
