@@ -18,6 +18,7 @@ pub mod affiliates;
 pub mod books;
 pub mod conversions;
 pub mod coupons;
+pub mod emails;
 pub mod export;
 pub mod hooks;
 pub mod login;

@@ -17,7 +17,8 @@
 //!
 //! Every other write of the server is here too, one function per action, shared by the API,
 //! the admin and the portal: `affiliates`, `offers`, `rates`, `coupons`, `webhooks`,
-//! `connectors`, `payouts`, `erasure`, `accounts` (invites, accepting one, sessions),
+//! `connectors`, `payouts`, `erasure`, `accounts` (invites, accepting one, password resets,
+//! sessions), `mail` (queuing an e-mail in the caller's transaction, unsubscribing),
 //! `postbacks` (the token, retries), `postback_test`, `test_data`. Each takes plain domain
 //! values and returns a domain outcome (a typed enum or struct, or `crate::error::Error`).
 //!
@@ -41,6 +42,7 @@ pub mod flood;
 #[cfg(test)]
 mod guard;
 mod hooks;
+pub mod mail;
 pub mod offers;
 pub mod payouts;
 pub mod postback_test;

@@ -26,13 +26,17 @@
 //! process-wide state, so they live in a static rather than in `Ctx`.
 
 pub mod conversions;
+pub mod forgot;
 pub mod invite;
 pub mod layout;
+pub mod link_builder;
 pub mod links;
 pub mod login;
 pub mod overview;
 pub mod payouts;
+pub mod reset;
 pub mod settings;
+pub mod unsubscribe;
 
 use std::sync::LazyLock;
 use std::time::Duration;

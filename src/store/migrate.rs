@@ -38,6 +38,8 @@ const MIGRATIONS: &[Migration] = &[
         script: include_str!("../../migrations/0015-ledger-rollup.sql"),
         then: Some(super::ledger::rollup::build),
     },
+    script(include_str!("../../migrations/0017-emails.sql")),
+    script(include_str!("../../migrations/0018-deep-links.sql")),
     script(include_str!("../../migrations/0019-payout-runs-in-steps.sql")),
 ];
 

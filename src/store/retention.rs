@@ -89,7 +89,11 @@ pub fn prune_logs(conn: &Tx, cutoff_ms: i64, limit: usize) -> Result<usize, Erro
         )?
         .execute(params![cutoff_ms, limit as i64])?;
     let invites = super::portal::prune_invites(conn, cutoff_ms, limit)?;
-    Ok(received + deliveries + sessions + hooks + invites)
+    let resets = super::resets::prune(conn, cutoff_ms, limit)?;
+    // E-mails whose link expired unsent lose their bodies first (e-mail may be off now).
+    let expired = super::emails::expire(conn, crate::clock::now_ms(), limit)?;
+    let emails = super::emails::prune(conn, cutoff_ms, limit)?;
+    Ok(received + deliveries + sessions + hooks + invites + resets + expired + emails)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -274,17 +278,23 @@ pub fn erase_click(conn: &Tx, id: &str, now: i64) -> Result<bool, Error> {
 }
 
 /// Erases an affiliate's personal data: e-mail, payout e-mail and payout details are removed and
-/// the name becomes the referral code. Their conversions, ledger and payouts stay (the books).
-/// Returns whether the affiliate exists.
+/// the name becomes the referral code; the e-mails to them (and to their address as an
+/// applicant) lose their address, subject details and body, and one not sent yet never will be
+/// (`emails::erase_affiliate`). Their conversions,
+/// ledger and payouts stay (the books). Returns whether the affiliate exists.
 pub fn erase_affiliate(conn: &Tx, referral_code: &str, now: i64) -> Result<bool, Error> {
     record(conn, Kind::Affiliate, referral_code, now)?;
     super::catalog::changed();
+    let before = super::affiliates::by_code(conn, referral_code)?;
     let changed = conn
         .prepare_cached(
             "UPDATE affiliates SET name = referral_code, email = NULL, payout_email = NULL, payout_details = NULL
              WHERE referral_code = ?1",
         )?
         .execute([referral_code])?;
+    if let Some(a) = before {
+        super::emails::erase_affiliate(conn, a.id, a.email.as_deref())?;
+    }
     Ok(changed == 1)
 }
 

@@ -318,17 +318,21 @@ fn the_rollup_follows_every_entry_and_a_difference_is_reported() {
     assert!(delete.to_string().contains("append-only"), "{delete}");
 }
 
-/// Takes a database back to the schema version before the rollup's migration (0015): the later
-/// steps undone (0019, payout runs in steps), the rollup dropped. Returns that version.
-fn before_the_rollup(conn: &Connection) -> i64 {
-    conn.execute_batch(
-        "DROP INDEX payouts_one_per_affiliate_in_a_run;
+/// Takes a database back to the schema version before the rollup's migration (0015), which it
+/// returns: what the later migrations added undone, 0017 (e-mail,
+/// `store::emails::UNDO_MIGRATION`), 0018 (deep links: `offers.allowed_hosts`) and 0019 (payout
+/// runs in steps), and the rollup dropped.
+fn before_rollup(conn: &Connection) -> i64 {
+    let undo = crate::store::emails::UNDO_MIGRATION;
+    conn.execute_batch(&format!(
+        "{undo} ALTER TABLE offers DROP COLUMN allowed_hosts;
+         DROP INDEX payouts_one_per_affiliate_in_a_run;
          ALTER TABLE payouts DROP COLUMN building; ALTER TABLE payouts DROP COLUMN held;
          ALTER TABLE payout_runs DROP COLUMN status; ALTER TABLE payout_runs DROP COLUMN completed_at;
-         DROP TABLE ledger_balances;",
-    )
+         DROP TABLE ledger_balances;"
+    ))
     .unwrap();
-    let version = crate::store::migrate::CURRENT - 2;
+    let version = crate::store::migrate::CURRENT - 4;
     conn.pragma_update(None, "user_version", version).unwrap();
     version
 }
@@ -340,7 +344,7 @@ fn the_migration_builds_the_rollup_from_the_entries() {
     let conn = db();
     history(&conn);
     let before: Vec<_> = [ANN, BOB].map(|id| (balances(&conn, id).unwrap(), head(&conn, id).unwrap())).into();
-    before_the_rollup(&conn);
+    before_rollup(&conn);
     crate::store::migrate::run(&conn).unwrap();
     let after: Vec<_> = [ANN, BOB].map(|id| (balances(&conn, id).unwrap(), head(&conn, id).unwrap())).into();
     assert_eq!(after, before);
@@ -355,7 +359,7 @@ fn the_migration_builds_the_rollup_from_the_entries() {
 fn the_migration_refuses_a_chain_with_a_gap() {
     let conn = db();
     history(&conn);
-    let previous = before_the_rollup(&conn);
+    let previous = before_rollup(&conn);
     conn.execute_batch(&format!(
         "INSERT INTO ledger_entries (affiliate_id, seq, kind, conversion_id, currency, amount, at, prev_hash, hash)
          SELECT affiliate_id, seq + 2, 'created', (SELECT min(conversion_id) FROM ledger_entries), currency, 0, at,
