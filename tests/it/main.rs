@@ -36,6 +36,7 @@ mod outbound;
 mod outbound_fairness;
 mod payout_pages;
 mod payouts;
+mod pool;
 mod portal;
 mod portal_access;
 mod portal_browser;
