@@ -85,7 +85,7 @@ enum Place {
 
 /// Handles one request on a worker.
 pub fn handle<S: Site>(ctx: &mut S::Ctx, ex: &Arc<Exchanges<S>>, rq: tiny_http::Request) {
-    if spares::is_ours(rq.url(), rq.remote_addr()) {
+    if spares::is_ours(rq.url(), rq.remote_addr(), ex.local) {
         // Our own connection, making a pool thread a spare: no site, no log, no count.
         let mut out = rq.into_writer();
         let _ = out.write_all(spares::ANSWER).and_then(|()| out.flush());

@@ -52,9 +52,11 @@ const REQUEST: &[u8] = b"GET /.affiliated/spare HTTP/1.1\r\nHost: localhost\r\nU
 /// What the transport answers to [`PATH`].
 pub const ANSWER: &[u8] = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
 
-/// Whether a request is one of our own (the path, from a loopback address).
-pub fn is_ours(url: &str, peer: Option<&SocketAddr>) -> bool {
-    url == PATH && peer.is_some_and(|p| p.ip().is_loopback())
+/// Whether a request is one of our own: the path, from this machine (a loopback address, or the
+/// listening one when the server listens on a single other address, which its own connections
+/// then come from).
+pub fn is_ours(url: &str, peer: Option<&SocketAddr>, local: SocketAddr) -> bool {
+    url == PATH && peer.is_some_and(|p| p.ip().is_loopback() || p.ip() == local.ip())
 }
 
 /// Makes the spares now (see [`grow`]), then keeps them on a thread of its own (see [`refresh`]).
@@ -146,15 +148,21 @@ mod tests {
 
     #[test]
     fn only_our_path_from_loopback_is_ours() {
-        let local: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let loopback: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let v6: SocketAddr = "[::1]:40000".parse().unwrap();
         let remote: SocketAddr = "203.0.113.7:40000".parse().unwrap();
-        assert!(is_ours(PATH, Some(&local)));
-        assert!(is_ours(PATH, Some(&v6)));
-        assert!(!is_ours(PATH, Some(&remote)));
-        assert!(!is_ours(PATH, None));
-        assert!(!is_ours("/.affiliated/spare?x=1", Some(&local)));
-        assert!(!is_ours("/", Some(&local)));
+        let listening: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert!(is_ours(PATH, Some(&loopback), listening));
+        assert!(is_ours(PATH, Some(&v6), listening));
+        assert!(!is_ours(PATH, Some(&remote), listening));
+        assert!(!is_ours(PATH, None, listening));
+        assert!(!is_ours("/.affiliated/spare?x=1", Some(&loopback), listening));
+        assert!(!is_ours("/", Some(&loopback), listening));
+        // Listening on one public address, our own connections come from it.
+        let public: SocketAddr = "198.51.100.4:8080".parse().unwrap();
+        let from_it: SocketAddr = "198.51.100.4:40000".parse().unwrap();
+        assert!(is_ours(PATH, Some(&from_it), public));
+        assert!(!is_ours(PATH, Some(&remote), public));
     }
 
     #[test]
