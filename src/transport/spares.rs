@@ -13,17 +13,16 @@
 //! so every quiet spell brought the pool back to that.
 //!
 //! A burst of at most as many connections as there are idle threads is served at once: each
-//! queued connection wakes an idle thread of its own. This thread keeps [`SPARES`] of them. A
-//! round opens connections to the listener one after another; each sends one request and waits
-//! for its answer (the transport answers [`PATH`] itself, unlogged and uncounted), so a pool
-//! thread holds each one before the next is made, which therefore cannot be queued behind it. Once
-//! [`SPARES`] are held at once, the round closes them all and their threads go back to waiting,
-//! idle. A round runs at start, before the server is ready, and every [`REFRESH`], which also
-//! keeps the spares from tiny_http's 5 s end.
+//! queued connection wakes an idle thread of its own. This module keeps [`SPARES`] of them. At
+//! start, before the server is ready, [`grow`] opens connections to the listener one after
+//! another; each sends one request and waits for its answer (the transport answers [`PATH`]
+//! itself, unlogged and uncounted), so a pool thread holds each one before the next is made,
+//! which therefore cannot be queued behind it. Once [`SPARES`] are held at once, it closes them
+//! all and their threads go back to waiting, idle. Every [`REFRESH`], [`refresh`] wakes them one
+//! at a time with connections that end at once, which keeps them from tiny_http's 5 s end.
 //!
 //! What remains for the watch, which stays as a safety net: a burst larger than the spares, or
-//! one that arrives during a round (a few milliseconds every [`REFRESH`]) while our own
-//! connections hold some of them.
+//! one that meets spares still held by earlier connections.
 //!
 //! Architecture Invariant: this thread only connects to our own listener; it never reads or
 //! touches a client's connection.
@@ -45,6 +44,8 @@ pub const REFRESH: Duration = Duration::from_secs(2);
 pub const PATH: &str = "/.affiliated/spare";
 /// How long one of our connections waits to be connected, and then for its answer.
 const ANSWER_WITHIN: Duration = Duration::from_millis(250);
+/// The pause between two connections of [`refresh`].
+const PACE: Duration = Duration::from_millis(1);
 /// How long [`grow`] or [`refresh`] may take in all.
 const ROUND_WITHIN: Duration = Duration::from_secs(2);
 
@@ -73,8 +74,8 @@ pub fn start(probe: SocketAddr, peers: Arc<Peers>, stopping: Arc<AtomicBool>) ->
                 thread::sleep((next - now).min(Duration::from_millis(100)));
                 continue;
             }
-            let answered = refresh(probe, &peers, &stopping);
-            log::debug!("woke {answered} spare threads of tiny_http's pool");
+            let made = refresh(probe, &peers, &stopping);
+            log::debug!("woke {made} spare threads of tiny_http's pool");
             next = Instant::now() + REFRESH;
         }
     })
@@ -101,23 +102,29 @@ pub fn grow(probe: SocketAddr, peers: &Peers, stopping: &AtomicBool) -> usize {
     held.len()
 }
 
-/// Wakes [`SPARES`] idle threads, one at a time: the pool wakes the one that has waited longest,
-/// which starts its 5 s over. At most one spare is busy with us at any moment, so a burst never
-/// meets the pool with fewer than all its spares but one. Returns how many were answered.
+/// Wakes [`SPARES`] idle threads, one at a time: each of our connections, closed at once, is
+/// taken by the thread that has waited longest, which reads its end and waits again with its
+/// 5 s started over. No worker is involved. They are [`PACE`] apart, so that a burst meets the
+/// pool with all its spares but the one or two busy with us. Returns how many were made.
 pub fn refresh(probe: SocketAddr, peers: &Peers, stopping: &AtomicBool) -> usize {
     let started = Instant::now();
-    let mut answered = 0;
+    let mut made = 0;
     for _ in 0..SPARES {
         if stopping.load(Ordering::SeqCst) || started.elapsed() > ROUND_WITHIN {
             break;
         }
-        // Closed at once: its thread reads the end and goes back to waiting.
-        match hold(probe, peers) {
-            Ok(_) => answered += 1,
-            Err(e) => log::debug!("a spare connection was not answered: {e}"),
+        match TcpStream::connect_timeout(&probe, ANSWER_WITHIN) {
+            Ok(stream) => {
+                if let Ok(local) = stream.local_addr() {
+                    peers.own(local);
+                }
+                made += 1;
+            }
+            Err(e) => log::debug!("a spare connection failed: {e}"),
         }
+        thread::sleep(PACE);
     }
-    answered
+    made
 }
 
 /// One of our connections, once a pool thread has answered it (and now waits for its next request).
