@@ -1,6 +1,6 @@
 //! The HTTP server: listener, worker threads, heartbeat, the pool's spare threads and the
-//! connection watch. The process
-//! around it (database, writer, background threads, signals) is started by `cli/serve.rs`.
+//! connection watch. The process around it (database, writer, background threads, signals) is
+//! started by `cli/serve.rs`.
 //!
 //! tiny_http 0.12 has no timeouts of its own and stops accepting for good after one failed
 //! `accept()`. We therefore:
