@@ -47,7 +47,11 @@ CREATE TABLE affiliates (
     payout_details TEXT,
     -- The Argon2id hash (PHC string) of the affiliate's portal password; NULL until they accept
     -- an invite, and again after a re-invite.
-    password_hash TEXT
+    password_hash TEXT,
+    -- The terms the affiliate accepted when they applied (--terms-url at the time) and when;
+    -- NULL for affiliates the merchant created. Also the first entry of their ledger.
+    terms_url TEXT,
+    terms_accepted_at INTEGER
 );
 
 CREATE TABLE offers (
@@ -285,13 +289,17 @@ CREATE INDEX payouts_by_status ON payouts (status, id);
 -- per affiliate (`seq` 1, 2, 3, ...; hash = SHA-256(prev_hash || canonical bytes), see
 -- src/tracking/ledger.rs and docs/statements.md). `amount` is signed minor units of `currency`;
 -- what each kind does to the balances is `tracking::ledger::Kind::effect`. The order ID is only
--- here as a salted hash; the salt and the readable ID live in `ledger_orders`.
+-- here as a salted hash; the salt and the readable ID live in `ledger_orders`. A
+-- `terms_accepted` entry moves no money (amount 0, currency XXX, `tracking::ledger::Record`):
+-- it records the terms an affiliate accepted, their URL in `terms_url` and its SHA-256 in
+-- `order_hash`, so the chain covers them.
 CREATE TABLE ledger_entries (
     id            INTEGER PRIMARY KEY,
     affiliate_id  INTEGER NOT NULL REFERENCES affiliates (id),
     seq           INTEGER NOT NULL CHECK (seq >= 1),
     kind          TEXT NOT NULL CHECK (kind IN ('created', 'approved', 'rejected', 'refunded', 'clawed_back', 'replaced',
-                                                'replaced_approved', 'payout', 'paid', 'payout_cancelled')),
+                                                'replaced_approved', 'payout', 'paid', 'payout_cancelled',
+                                                'terms_accepted')),
     conversion_id INTEGER REFERENCES conversions (id),
     payout_id     INTEGER REFERENCES payouts (id),
     currency      TEXT NOT NULL,
@@ -300,8 +308,11 @@ CREATE TABLE ledger_entries (
     order_hash    BLOB,
     prev_hash     BLOB NOT NULL,
     hash          BLOB NOT NULL,
+    terms_url     TEXT,
     UNIQUE (affiliate_id, seq),
-    CHECK ((conversion_id IS NULL) != (payout_id IS NULL))
+    CHECK (CASE WHEN kind = 'terms_accepted'
+                THEN conversion_id IS NULL AND payout_id IS NULL AND amount = 0 AND terms_url IS NOT NULL
+                ELSE (conversion_id IS NULL) != (payout_id IS NULL) AND terms_url IS NULL END)
 );
 CREATE INDEX ledger_entries_by_conversion ON ledger_entries (conversion_id) WHERE conversion_id IS NOT NULL;
 CREATE INDEX ledger_entries_by_time ON ledger_entries (at);
@@ -373,8 +384,8 @@ CREATE INDEX postback_deliveries_by_status ON postback_deliveries (status, id);
 -- The authoritative copy is a log file beside the database, which survives restoring an older
 -- backup; this table records which of its entries this database has applied.
 CREATE TABLE erasures (
-    hash       TEXT PRIMARY KEY,        -- hex SHA-256 of "customer:<id>", "click:<id>" or "affiliate:<code>"
-    kind       TEXT NOT NULL CHECK (kind IN ('customer', 'click', 'affiliate')),
+    hash       TEXT PRIMARY KEY,        -- hex SHA-256 of "customer:<id>", "click:<id>", "affiliate:<code>", "application:<id>"
+    kind       TEXT NOT NULL CHECK (kind IN ('customer', 'click', 'affiliate', 'application')),
     applied_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
@@ -500,3 +511,34 @@ CREATE TABLE portal_invites (
     CHECK (used_at IS NULL OR revoked_at IS NULL)
 );
 CREATE INDEX portal_invites_by_affiliate ON portal_invites (affiliate_id);
+
+-- Applications to join the program (/portal/apply, --signup review|open): what a would-be
+-- affiliate sent and the merchant's decision. `name`, `email`, `website` and `payout_email` are
+-- personal data: an erasure (of the application, or of the affiliate its approval made) sets
+-- them to NULL and `erased_at`; the retention sweep deletes rejected applications. One pending
+-- application per e-mail address, in any letter case: the partial UNIQUE index decides, in the
+-- transaction that stores it. `referral_code` is the code the applicant wished for; the
+-- affiliate's own may differ (the merchant may choose another on approval).
+CREATE TABLE applications (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    name              TEXT,
+    email             TEXT,
+    website           TEXT,
+    referral_code     TEXT NOT NULL,
+    payout_email      TEXT,
+    terms_url         TEXT,                 -- the terms they accepted (--terms-url when they applied)
+    terms_accepted_at INTEGER,
+    status            TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'rejected')),
+    created_at        INTEGER NOT NULL,
+    decided_at        INTEGER,
+    reason            TEXT,                 -- why it was rejected, as the merchant wrote it
+    affiliate_id      INTEGER REFERENCES affiliates (id),   -- the affiliate its approval made
+    erased_at         INTEGER,
+    CHECK ((status = 'pending') = (decided_at IS NULL)),
+    CHECK ((status = 'approved') = (affiliate_id IS NOT NULL)),
+    CHECK ((terms_url IS NULL) = (terms_accepted_at IS NULL)),
+    CHECK (erased_at IS NOT NULL OR (name IS NOT NULL AND email IS NOT NULL AND website IS NOT NULL))
+);
+CREATE UNIQUE INDEX applications_one_pending_per_email ON applications (email COLLATE NOCASE) WHERE status = 'pending';
+CREATE INDEX applications_by_status ON applications (status, id);
+CREATE INDEX applications_by_affiliate ON applications (affiliate_id) WHERE affiliate_id IS NOT NULL;

@@ -130,6 +130,10 @@ pub struct Serve {
     pub outbound: bool,
     /// Whether the affiliate portal exists (`--portal on|off`); when off, `/portal` is a 404.
     pub portal: bool,
+    /// Whether would-be affiliates may apply at `/portal/apply`, and how they are decided.
+    pub signup: crate::tracking::application::Signup,
+    /// The program's terms, which applicants must accept.
+    pub terms_url: Option<String>,
     /// Where the backup taken before a migration goes.
     pub backup_dir: PathBuf,
 }
@@ -161,6 +165,13 @@ impl Serve {
             }
         }
         let db = args.value(&DB)?;
+        let portal = args.value(&PORTAL)?;
+        let signup: crate::tracking::application::Signup = args.value(&SIGNUP)?;
+        if signup.is_on() && !portal {
+            return Err("--signup review or open needs the affiliate portal, which --portal off removes; drop one of \
+                        them"
+                .into());
+        }
         Ok(Serve {
             backup_dir: backup_dir(args, &db),
             db,
@@ -192,7 +203,9 @@ impl Serve {
             webhook_secrets,
             approve_after: args.value(&APPROVE_AFTER)?,
             outbound: args.value(&OUTBOUND)?,
-            portal: args.value(&PORTAL)?,
+            portal,
+            signup,
+            terms_url: args.optional(&TERMS_URL)?,
         })
     }
 }

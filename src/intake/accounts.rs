@@ -133,12 +133,18 @@ pub fn invite(ix: &Intake<'_>, referral_code: &str) -> Result<Invite, Error> {
             "the affiliate portal is off (--portal off / AFFILIATED_PORTAL=off); turn it on to invite affiliates",
         ));
     }
-    let token = crate::secret::token(TOKEN_PREFIX);
-    let url = format!("{}/portal/invite/{token}", ix.config.public_url);
+    let (token, url) = invite_link(ix);
     let (code, now) = (referral_code.to_string(), crate::clock::now_ms());
     let expires_at = ix.writer.run(move |tx| {
         let id = affiliates::require_id(tx, &code)?;
         portal::invite(tx, id, &token, now)
     })?;
     Ok(Invite { url, expires_at })
+}
+
+/// A new invite token and the link that carries it (`{public url}/portal/invite/{token}`).
+pub(super) fn invite_link(ix: &Intake<'_>) -> (String, String) {
+    let token = crate::secret::token(TOKEN_PREFIX);
+    let url = format!("{}/portal/invite/{token}", ix.config.public_url);
+    (token, url)
 }

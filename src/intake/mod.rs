@@ -16,8 +16,9 @@
 //!   (`postback_test.rs`).
 //!
 //! Every other write of the server is here too, one function per action, shared by the API,
-//! the admin and the portal: `affiliates`, `offers`, `rates`, `coupons`, `webhooks`,
-//! `connectors`, `payouts`, `erasure`, `accounts` (invites, accepting one, sessions),
+//! the admin and the portal: `affiliates`, `applications` (the form, approving, rejecting),
+//! `offers`, `rates`, `coupons`, `webhooks`, `connectors`, `payouts`, `erasure`, `accounts`
+//! (invites, accepting one, sessions),
 //! `postbacks` (the token, retries), `postback_test`, `test_data`. Each takes plain domain
 //! values and returns a domain outcome (a typed enum or struct, or `crate::error::Error`).
 //!
@@ -31,6 +32,7 @@
 
 pub mod accounts;
 pub mod affiliates;
+pub mod applications;
 mod click;
 pub mod connectors;
 pub mod coupons;

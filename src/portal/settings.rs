@@ -157,6 +157,7 @@ mod tests {
             paused: true,
             payout_email: None,
             payout_details: None,
+            terms: None,
         }
     }
 

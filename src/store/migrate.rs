@@ -34,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
     script(include_str!("../../migrations/0010-portal.sql")),
     script(include_str!("../../migrations/0011-namespaces-and-ids.sql")),
     script(include_str!("../../migrations/0014-converted-clicks.sql")),
+    script(include_str!("../../migrations/0016-applications.sql")),
 ];
 
 /// The version `schema.sql` corresponds to.

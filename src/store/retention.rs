@@ -63,8 +63,8 @@ pub fn sweep_batch(conn: &Tx, after: &str, cutoff_ms: i64, limit: usize) -> Resu
 
 /// Deletes logs older than `cutoff_ms` that may hold click IDs: received postbacks and finished
 /// deliveries (postbacks and merchant webhooks), the log of the shops' webhooks with them, portal
-/// invites that ended before it, and sessions that have expired or ended by now. Returns the
-/// number of rows removed (at most `limit` of each).
+/// invites that ended before it, applications rejected before it, and sessions that have
+/// expired or ended by now. Returns the number of rows removed (at most `limit` of each).
 pub fn prune_logs(conn: &Tx, cutoff_ms: i64, limit: usize) -> Result<usize, Error> {
     let sessions = super::sessions::prune(conn, crate::clock::now_ms(), limit)?;
     let received = conn
@@ -89,7 +89,8 @@ pub fn prune_logs(conn: &Tx, cutoff_ms: i64, limit: usize) -> Result<usize, Erro
         )?
         .execute(params![cutoff_ms, limit as i64])?;
     let invites = super::portal::prune_invites(conn, cutoff_ms, limit)?;
-    Ok(received + deliveries + sessions + hooks + invites)
+    let applications = super::applications::prune_rejected(conn, cutoff_ms, limit)?;
+    Ok(received + deliveries + sessions + hooks + invites + applications)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +99,8 @@ pub enum Kind {
     Click,
     /// An affiliate's personal data: e-mail, payout e-mail and details (the books stay).
     Affiliate,
+    /// An applicant's personal data: name, e-mail, website, payout e-mail.
+    Application,
 }
 
 impl Kind {
@@ -106,6 +109,7 @@ impl Kind {
             Kind::Customer => "customer",
             Kind::Click => "click",
             Kind::Affiliate => "affiliate",
+            Kind::Application => "application",
         }
     }
 }
@@ -127,19 +131,22 @@ pub fn append_log(db: &Path, kind: Kind, id: &str) -> std::io::Result<()> {
     let mut file = secret::open_private(&log_file(db), std::fs::OpenOptions::new().create(true).append(true))?;
     // Clicks carry their non-identifying time prefix so a re-application scans only that range.
     let line = match kind {
-        Kind::Customer | Kind::Affiliate => format!("{} {}\n", kind.as_str(), erasure_hash(kind, id)),
+        Kind::Customer | Kind::Affiliate | Kind::Application => {
+            format!("{} {}\n", kind.as_str(), erasure_hash(kind, id))
+        }
         Kind::Click => format!("click {} {}\n", id.get(..click_id::TIME_CHARS).unwrap_or(""), erasure_hash(kind, id)),
     };
     file.write_all(line.as_bytes())?;
     file.sync_all()
 }
 
-/// Whether `line` is one the erasure log holds (`customer HASH`, `affiliate HASH`, `click
-/// PREFIX HASH`), so a file handed to a restore can be told from anything else.
+/// Whether `line` is one the erasure log holds (`customer HASH`, `affiliate HASH`,
+/// `application HASH`, `click PREFIX HASH`), so a file handed to a restore can be told from
+/// anything else.
 pub fn is_log_line(line: &str) -> bool {
     let hash = |h: &str| secret::from_hex32(h).is_some();
     match line.split_whitespace().collect::<Vec<_>>().as_slice() {
-        ["customer" | "affiliate", h] => hash(h),
+        ["customer" | "affiliate" | "application", h] => hash(h),
         ["click", prefix, h] => prefix.len() == click_id::TIME_CHARS && hash(h),
         _ => false,
     }
@@ -274,8 +281,8 @@ pub fn erase_click(conn: &Tx, id: &str, now: i64) -> Result<bool, Error> {
 }
 
 /// Erases an affiliate's personal data: e-mail, payout e-mail and payout details are removed and
-/// the name becomes the referral code. Their conversions, ledger and payouts stay (the books).
-/// Returns whether the affiliate exists.
+/// the name becomes the referral code, and the application that made them loses the same data.
+/// Their conversions, ledger and payouts stay (the books). Returns whether the affiliate exists.
 pub fn erase_affiliate(conn: &Tx, referral_code: &str, now: i64) -> Result<bool, Error> {
     record(conn, Kind::Affiliate, referral_code, now)?;
     super::catalog::changed();
@@ -285,7 +292,18 @@ pub fn erase_affiliate(conn: &Tx, referral_code: &str, now: i64) -> Result<bool,
              WHERE referral_code = ?1",
         )?
         .execute([referral_code])?;
+    super::applications::erase_of_affiliate(conn, referral_code, now)?;
     Ok(changed == 1)
+}
+
+/// Erases application `id`'s personal data (`store::applications::erase`). Returns whether it
+/// exists.
+pub fn erase_application(conn: &Tx, id: &str, now: i64) -> Result<bool, Error> {
+    record(conn, Kind::Application, id, now)?;
+    match id.parse::<i64>() {
+        Ok(row) => super::applications::erase(conn, row, now),
+        Err(_) => Ok(false),
+    }
 }
 
 fn record(conn: &Tx, kind: Kind, id: &str, now: i64) -> Result<(), Error> {
@@ -337,6 +355,14 @@ pub fn reapply(conn: &Connection, db: &Path, now: i64) -> Result<usize, String> 
                     erase_affiliate(conn, &code, now).map_err(|e| e.to_string())?;
                 }
                 mark(conn, hash, Kind::Affiliate, now)
+            }
+            ["application", hash] if !known(hash)? => {
+                let ids = super::applications::ids(conn).map_err(|e| e.to_string())?;
+                let matching = ids.into_iter().map(|id| id.to_string());
+                if let Some(id) = matching.into_iter().find(|id| erasure_hash(Kind::Application, id) == *hash) {
+                    erase_application(conn, &id, now).map_err(|e| e.to_string())?;
+                }
+                mark(conn, hash, Kind::Application, now)
             }
             ["click", prefix, hash] if !known(hash)? => {
                 let ids: Vec<String> = conn

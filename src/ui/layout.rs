@@ -15,6 +15,7 @@ const NAV: &[(&str, &str)] = &[
     ("/admin", "Overview"),
     ("/admin/conversions", "Conversions"),
     ("/admin/affiliates", "Affiliates"),
+    ("/admin/applications", "Applications"),
     ("/admin/balances", "Balances"),
     ("/admin/payouts", "Payouts"),
     ("/admin/offers", "Offers"),
@@ -57,6 +58,8 @@ a{color:var(--accent);text-decoration:none}a:hover{text-decoration:underline}
 .top nav a{color:var(--muted);padding:16px 10px 15px;border-bottom:2px solid transparent;font-weight:500}
 .top nav a:hover{color:var(--text);text-decoration:none}
 .top nav a.on{color:var(--text);border-bottom-color:var(--accent)}
+.top nav .count{display:inline-block;min-width:18px;padding:0 5px;border-radius:9px;background:var(--accent);color:#fff;
+font-size:11px;line-height:18px;text-align:center}
 main.wrap{padding-top:8px;padding-bottom:32px}
 footer.wrap{color:var(--muted);font-size:12px;padding-bottom:28px}
 h1{font-size:22px;margin:22px 0 2px;letter-spacing:-.01em}
@@ -209,7 +212,11 @@ pub fn area_page(area: &Area<'_>, req: &Req, title: &str, active: &str, notice: 
     );
     for (path, label) in area.nav {
         let class = if *path == active { "on" } else { "" };
-        html!(out, "<a class=\"{}\" href=\"{}\">{}</a>", class, *path, *label);
+        let count = match req.nav_counts.iter().find(|(p, _)| p == path) {
+            Some((_, n)) => fragment!(" <span class=\"count\" title=\"pending\">{}</span>", *n),
+            None => Html::new(),
+        };
+        html!(out, "<a class=\"{}\" href=\"{}\">{}{}</a>", class, *path, *label, count);
     }
     html!(
         out,
