@@ -1,7 +1,8 @@
 //! The ledger's invariants over random histories (proptest): for every affiliate and currency,
 //! available + in_payouts + paid = approved commission - claw-backs, exactly (counted from the
 //! conversions, not the ledger), pending matches the pending conversions, payouts match their
-//! entries, no entry is in two live payouts, test conversions stay out, and every chain verifies.
+//! entries, no entry is in two live payouts, test conversions stay out, and every chain verifies,
+//! with records that move no money (the terms an affiliate accepted) anywhere in the chain.
 
 use crate::store::writer::Tx;
 use proptest::prelude::*;
@@ -12,6 +13,7 @@ use super::{balances, entries};
 use crate::store::conversions;
 use crate::store::payouts;
 use crate::store::testing::record;
+use crate::tracking::application::Terms;
 use crate::tracking::conversion::{Source, Status};
 use crate::tracking::ledger::verify_chain;
 
@@ -43,6 +45,8 @@ enum Op {
     },
     Paid(usize),
     Cancel(usize),
+    /// The affiliate accepts (new) terms: a `terms_accepted` record in their chain.
+    Terms(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -56,6 +60,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<bool>(), 0..3_000i64).prop_map(|(euro, minimum)| Op::Run { euro, minimum }),
         1 => any::<usize>().prop_map(Op::Paid),
         1 => any::<usize>().prop_map(Op::Cancel),
+        1 => (0..2usize).prop_map(Op::Terms),
     ]
 }
 
@@ -122,6 +127,10 @@ fn apply(conn: &Connection, op: &Op, now: i64) {
                 }
             }
         }
+        Op::Terms(affiliate) => {
+            let terms = Terms { url: format!("https://shop.example/terms-{now}"), accepted_at: now };
+            crate::store::affiliates::accept_terms(&Tx::within(conn), [ANN, BOB][affiliate], &terms).unwrap();
+        }
     }
 }
 
@@ -175,6 +184,14 @@ fn check(conn: &Connection) {
         )
         .unwrap();
     assert_eq!(test_entries, 0);
+    let paid_records: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM payout_items i JOIN ledger_entries l ON l.id = i.entry_id WHERE l.kind = 'terms_accepted'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(paid_records, 0, "a record that moves no money is never in a payout");
 }
 
 proptest! {
