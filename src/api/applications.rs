@@ -9,7 +9,6 @@ use crate::intake;
 use crate::intake::applications::{Approval, Choices, Decision};
 use crate::store::applications::{self, Application};
 use crate::store::offers;
-use crate::store::rates::EVERY_TYPE;
 use crate::store::retention::Kind;
 use crate::tracking::application::Status;
 use crate::transport::Req;
@@ -51,8 +50,7 @@ pub fn approve(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         let found = offers::named_or_default(&ctx.db, offer.str("id")?)?;
         let commission = offer.object("commission")?.ok_or_else(|| Error::invalid("offer", "needs a commission"))?;
         let (rule, per_type) = super::offers::commission(&commission, found.currency)?;
-        let rules = if per_type.is_empty() { vec![(EVERY_TYPE.to_string(), rule)] } else { per_type };
-        choices.rate = Some((found.id, rules));
+        choices.rate = Some((found.id, intake::rates::rules(rule, per_type)));
     }
     answer(ctx, id, Status::Approved, intake::applications::approve(&ctx.intake(), id, choices)?)
 }
