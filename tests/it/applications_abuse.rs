@@ -38,7 +38,11 @@ fn five_applications_an_hour_from_one_address_then_429() {
 #[test]
 fn the_honeypot_is_answered_like_a_success_and_stores_nothing() {
     let s = server("review", &[]);
-    let real = apply(&s, &mut visitor("203.0.113.20"), &fields("real@people.example", "real"));
+    // A browser sends the hidden field, empty: that is a person.
+    let mut person = fields("real@people.example", "real");
+    person.push(("homepage", ""));
+    let real = apply(&s, &mut visitor("203.0.113.20"), &person);
+    assert_eq!((real.status, stored(&s)), (200, 1), "{}", real.text());
     let mut trap = fields("real@people.example", "real");
     trap.push(("homepage", "https://cheap-pills.example"));
     // The same fields as a real application already pending would get the same page: compare
