@@ -289,17 +289,20 @@ CREATE INDEX payouts_by_status ON payouts (status, id);
 -- per affiliate (`seq` 1, 2, 3, ...; hash = SHA-256(prev_hash || canonical bytes), see
 -- src/tracking/ledger.rs and docs/statements.md). `amount` is signed minor units of `currency`;
 -- what each kind does to the balances is `tracking::ledger::Kind::effect`. The order ID is only
--- here as a salted hash; the salt and the readable ID live in `ledger_orders`. A
--- `terms_accepted` entry moves no money (amount 0, currency XXX, `tracking::ledger::Record`):
--- it records the terms an affiliate accepted, their URL in `terms_url` and its SHA-256 in
--- `order_hash`, so the chain covers them.
+-- here as a salted hash; the salt and the readable ID live in `ledger_orders`. The kinds are
+-- checked by comparisons, not `kind IN (...)`: for a list of more than two values SQLite builds a
+-- temporary b-tree on every insert (a quarter of an append's instructions). A `terms_accepted`
+-- entry moves no money (amount 0, currency XXX, `tracking::ledger::Record`): it records the
+-- terms an affiliate accepted, their URL in `terms_url` and its SHA-256 in `order_hash`, so the
+-- chain covers them.
 CREATE TABLE ledger_entries (
     id            INTEGER PRIMARY KEY,
     affiliate_id  INTEGER NOT NULL REFERENCES affiliates (id),
     seq           INTEGER NOT NULL CHECK (seq >= 1),
-    kind          TEXT NOT NULL CHECK (kind IN ('created', 'approved', 'rejected', 'refunded', 'clawed_back', 'replaced',
-                                                'replaced_approved', 'payout', 'paid', 'payout_cancelled',
-                                                'terms_accepted')),
+    kind          TEXT NOT NULL CHECK (kind = 'created' OR kind = 'approved' OR kind = 'rejected' OR kind = 'refunded'
+                                       OR kind = 'clawed_back' OR kind = 'replaced' OR kind = 'replaced_approved'
+                                       OR kind = 'payout' OR kind = 'paid' OR kind = 'payout_cancelled'
+                                       OR kind = 'terms_accepted'),
     conversion_id INTEGER REFERENCES conversions (id),
     payout_id     INTEGER REFERENCES payouts (id),
     currency      TEXT NOT NULL,
@@ -323,6 +326,28 @@ CREATE TRIGGER ledger_entries_are_never_updated BEFORE UPDATE ON ledger_entries 
 END;
 CREATE TRIGGER ledger_entries_are_never_deleted BEFORE DELETE ON ledger_entries BEGIN
     SELECT RAISE(ABORT, 'ledger entries are append-only');
+END;
+
+-- What each affiliate is owed, per currency: a rollup of `ledger_entries` kept by
+-- store::ledger::append in the transaction of every entry (the four balances, the number of
+-- entries and the last of them; the chain's head is the affiliate's row with the highest seq),
+-- so a balance costs the same whatever the number of entries. `affiliated check` compares it
+-- with the entries (store::ledger::rollup::mismatches). Records that move no money
+-- (`terms_accepted`) have the row of currency XXX, its balances 0, so they count in the head.
+CREATE TABLE ledger_balances (
+    affiliate_id INTEGER NOT NULL REFERENCES affiliates (id),
+    currency     TEXT NOT NULL,
+    pending      INTEGER NOT NULL,
+    available    INTEGER NOT NULL,
+    in_payouts   INTEGER NOT NULL,
+    paid         INTEGER NOT NULL,
+    entries      INTEGER NOT NULL CHECK (entries >= 1),
+    seq          INTEGER NOT NULL CHECK (seq >= 1),
+    hash         BLOB NOT NULL,
+    PRIMARY KEY (affiliate_id, currency)
+) WITHOUT ROWID;
+CREATE TRIGGER ledger_balances_are_never_deleted BEFORE DELETE ON ledger_balances BEGIN
+    SELECT RAISE(ABORT, 'ledger balances follow the append-only ledger');
 END;
 
 -- Which ledger entries each payout holds. An entry is in at most one payout that is not

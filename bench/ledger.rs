@@ -1,6 +1,9 @@
 //! The ledger's costs, on a temporary database (run on purpose: `cargo run --release --example ledger`):
 //! recording and approving conversions with their two ledger entries, one `ledger::append` alone,
 //! a payout run over 100,000 approved conversions of 1,000 affiliates, a balance, a statement.
+//! `--conversions N` records N instead of 100,000 (e.g. for a run under callgrind:
+//! `valgrind --tool=callgrind --toggle-collect='*ledger::append*' target/release/examples/ledger
+//! --conversions 5000` counts the instructions of `ledger::append` alone).
 
 use affiliated::store::{
     self,
@@ -28,7 +31,14 @@ fn main() {
             .unwrap();
     }
     conn.execute_batch("INSERT INTO offers (public_id, name, landing_url, commission_type, commission_value, attribution, click_window_days, currency, is_default, created_at) VALUES ('main','Main','https://s.example/','percent',100000,'last_click',30,'USD',1,1); COMMIT").unwrap();
-    let n = 100_000;
+    let mut args = std::env::args().skip(1);
+    let mut n = 100_000;
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next().and_then(|v| v.parse::<usize>().ok())) {
+            ("--conversions", Some(v)) if v >= 500 => n = v - v % 500,
+            _ => panic!("usage: ledger [--conversions N (at least 500)]"),
+        }
+    }
     let usd = Currency::from_code("USD").unwrap();
     // 1. conversions + approvals, 500 per transaction (like the writer's group commit)
     let t = Instant::now();
@@ -79,7 +89,7 @@ fn main() {
                 &ledger::NewEntry {
                     affiliate_id: 1 + i % 1000,
                     kind: Kind::Created,
-                    subject: ledger::Subject::Conversion { id: 1 + i, order_id: "x" },
+                    subject: ledger::Subject::Conversion { id: 1 + i % n as i64, order_id: "x" },
                     currency: usd,
                     amount: 1,
                 },

@@ -7,7 +7,8 @@
 --   transaction that stores it.
 -- - `affiliates.terms_url`, `terms_accepted_at`: the terms an affiliate accepted, and when.
 -- - `ledger_entries` gains the kind `terms_accepted` (no conversion, no payout, amount 0, the
---   terms' URL in `terms_url`) and `erasures` the kind `application`. SQLite cannot change a
+--   terms' URL in `terms_url`; its rollup row, in `ledger_balances`, has currency XXX and
+--   balances 0) and `erasures` the kind `application`. SQLite cannot change a
 --   CHECK constraint in place, so both tables are rebuilt as migration 0011 rebuilt its tables:
 --   created under a new name, filled with every row (ids kept), the old one dropped (its
 --   triggers and indexes with it) and the new one renamed; then the indexes and the
@@ -46,9 +47,10 @@ CREATE TABLE ledger_entries_v16 (
     id            INTEGER PRIMARY KEY,
     affiliate_id  INTEGER NOT NULL REFERENCES affiliates (id),
     seq           INTEGER NOT NULL CHECK (seq >= 1),
-    kind          TEXT NOT NULL CHECK (kind IN ('created', 'approved', 'rejected', 'refunded', 'clawed_back', 'replaced',
-                                                'replaced_approved', 'payout', 'paid', 'payout_cancelled',
-                                                'terms_accepted')),
+    kind          TEXT NOT NULL CHECK (kind = 'created' OR kind = 'approved' OR kind = 'rejected' OR kind = 'refunded'
+                                       OR kind = 'clawed_back' OR kind = 'replaced' OR kind = 'replaced_approved'
+                                       OR kind = 'payout' OR kind = 'paid' OR kind = 'payout_cancelled'
+                                       OR kind = 'terms_accepted'),
     conversion_id INTEGER REFERENCES conversions (id),
     payout_id     INTEGER REFERENCES payouts (id),
     currency      TEXT NOT NULL,
@@ -66,7 +68,7 @@ CREATE TABLE ledger_entries_v16 (
 INSERT INTO ledger_entries_v16 (id, affiliate_id, seq, kind, conversion_id, payout_id, currency, amount, at, order_hash,
                                 prev_hash, hash)
 SELECT id, affiliate_id, seq, kind, conversion_id, payout_id, currency, amount, at, order_hash, prev_hash, hash
-FROM ledger_entries;
+FROM ledger_entries ORDER BY id;
 DROP TABLE ledger_entries;
 ALTER TABLE ledger_entries_v16 RENAME TO ledger_entries;
 CREATE INDEX ledger_entries_by_conversion ON ledger_entries (conversion_id) WHERE conversion_id IS NOT NULL;

@@ -31,6 +31,16 @@ pub fn prepare(conn: &Connection, config: &mut Serve) -> Result<(), String> {
     if let Some(message) = crate::statements::ensure(conn, &config.db, now)? {
         log::warn!("{message}");
     }
+    if store::space::mode(conn).map_err(|e| format!("while reading the database's vacuum mode: {e}"))?
+        != store::space::Mode::Incremental
+    {
+        log::warn!(
+            "{} keeps the pages its deletes free (it was made before incremental auto-vacuum), so it never shrinks; \
+             stop the server and run `affiliated migrate --db {}` once to switch it (docs/operations.md, Disk space)",
+            config.db.display(),
+            config.db.display()
+        );
+    }
     let reapplied = store::retention::reapply(conn, &config.db, now)?;
     if reapplied > 0 {
         log::warn!(

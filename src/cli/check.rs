@@ -1,4 +1,6 @@
-//! `affiliated check`.
+//! `affiliated check`: the running server's health, and the books in its database (the ledger's
+//! rollup against its entries, `store::ledger::rollup::mismatches`), read on a connection of its
+//! own that changes nothing.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -8,8 +10,9 @@ use super::{Failure, Outcome};
 use crate::config::{Args, LISTEN, Opt, SERVER_DB};
 
 const ABOUT: &str = "\
-Exit 0 if a running server answers GET /healthz with 200, 1 otherwise (also when its
-database file is not where --db says).
+Exit 0 if a running server answers GET /healthz with 200 and the balances kept in
+its database add up to its ledger's entries; 1 otherwise (also when its database
+file is not where --db says). Reads the whole ledger once.
 
 Usage: affiliated check [--db PATH] [--listen ADDR]
 ";
@@ -29,8 +32,47 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
     if let Some(extra) = args.positionals.first() {
         return Err(Failure::usage(format!("check takes no arguments (got {extra:?}); see --help")));
     }
-    let mut addr = args.listen().map_err(Failure::usage)?;
+    let addr = args.listen().map_err(Failure::usage)?;
     crate::store::file::existing(&args.db())?;
+    let health = healthz(addr);
+    let books = ledger(&args.db());
+    match (health, books) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
+}
+
+/// Compares the ledger's rollup with its entries; prints what it found.
+fn ledger(db: &std::path::Path) -> Outcome {
+    let conn = crate::store::open_reader(db)?;
+    if let Some(version) = crate::store::migrate::pending(&conn)? {
+        println!(
+            "ledger: not checked, the database has schema version {version}; the server migrates it when it starts"
+        );
+        return Ok(());
+    }
+    let problem = |e: crate::error::Error| {
+        Failure::runtime(format!("while checking the ledger: {}", e.detail.unwrap_or(e.message)))
+    };
+    let wrong = crate::store::ledger::rollup::mismatches(&conn).map_err(problem)?;
+    if wrong.is_empty() {
+        let (affiliates, entries) = crate::store::ledger::rollup::extent(&conn).map_err(problem)?;
+        println!("ok: the balances add up to the ledger ({affiliates} affiliates, {entries} entries)");
+        return Ok(());
+    }
+    for line in wrong.iter().take(20) {
+        println!("ledger: {line}");
+    }
+    Err(Failure::runtime(format!(
+        "{} ledger balances differ from the entries they sum up (first ones above); balances are read from them, \
+         so report this with the lines above",
+        wrong.len()
+    )))
+}
+
+/// `GET /healthz` of the server at `addr` (the unspecified address means this machine).
+fn healthz(addr: std::net::SocketAddr) -> Outcome {
+    let mut addr = addr;
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
     }

@@ -56,6 +56,8 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
 
 /// Runs the server until SIGTERM/SIGINT (Ok) or a fatal error (Err).
 fn serve(mut config: Serve) -> Result<(), String> {
+    crate::alloc::tune();
+    store::limit_memory();
     let listener = server::bind(config.listen, config.socket_timeout)?;
     let local = listener.local_addr().map_err(|e| format!("while reading the listening address: {e}"))?;
     if config.public_url_is_default {
@@ -158,6 +160,7 @@ fn listen_for_signals(events: mpsc::Sender<Event>) -> Result<signal_hook::iterat
 struct Background {
     outbox: JoinHandle<()>,
     sweeper: JoinHandle<()>,
+    releaser: JoinHandle<()>,
     checkpointer: Option<(Arc<Wal>, JoinHandle<()>)>,
 }
 
@@ -191,13 +194,16 @@ impl Background {
         }
         .spawn()
         .map_err(|e| format!("while starting the retention sweeper: {e}"))?;
-        Ok(Background { outbox, sweeper, checkpointer })
+        let releaser = crate::alloc::spawn_releaser(stopping.clone())
+            .map_err(|e| format!("while starting the memory release thread: {e}"))?;
+        Ok(Background { outbox, sweeper, releaser, checkpointer })
     }
 
     /// Waits for each to finish (the caller has set the `stopping` flag).
     fn stop(self) {
         let _ = self.outbox.join();
         let _ = self.sweeper.join();
+        let _ = self.releaser.join();
         if let Some((wal, thread)) = self.checkpointer {
             wal.stop();
             let _ = thread.join();

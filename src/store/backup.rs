@@ -20,15 +20,15 @@
 //! Never: change the source database, overwrite an existing file, or log a secret.
 
 use std::path::Path;
-use std::time::Duration;
 
-use rusqlite::backup::StepResult;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::file::{self, Companion};
 
+mod copy;
 mod place;
+use copy::copy;
 pub use place::{STAMP_FORMAT, ensure_dir, fresh_path, merge_lines, pre_upgrade_name, sync_dir, write_private};
 
 /// The table only backups have.
@@ -137,25 +137,6 @@ fn write(src: &Connection, source: &Path, partial: &Path, environment: &[(String
     let file = std::fs::File::open(partial).map_err(|e| e.to_string())?;
     file.sync_all().map_err(|e| format!("while syncing the copy: {e}"))?;
     Ok(pages)
-}
-
-fn copy(src: &Connection, dst: &mut Connection) -> Result<(), String> {
-    let backup = rusqlite::backup::Backup::new(src, dst).map_err(|e| format!("while starting the backup: {e}"))?;
-    // One step copies every page under a single read transaction: in WAL mode that snapshot
-    // does not block the server's writer, and no concurrent write can restart the copy
-    // (smaller steps restart from scratch whenever another connection writes).
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if std::time::Instant::now() > deadline {
-            return Err("the database stayed locked for a minute; is a long write running?".into());
-        }
-        match backup.step(-1).map_err(|e| format!("while copying the database: {e}"))? {
-            StepResult::Done => return Ok(()),
-            StepResult::More => continue,
-            StepResult::Busy | StepResult::Locked => std::thread::sleep(Duration::from_millis(20)),
-            _ => return Err("the backup stopped unexpectedly".into()),
-        }
-    }
 }
 
 /// The companion files beside `db` that exist, as entries. A last line still being written

@@ -28,9 +28,17 @@
 //! writer that is never idle: at [`RESET_FACTOR`] times the threshold the writer runs it between
 //! batches, waiting for the readers, so the WAL stays bounded whatever the load.
 //!
+//! A reader that holds an old snapshot for long (`affiliated backup` copying a large file, a
+//! heavy report) keeps every frame after its snapshot in the WAL, and the last resort would wait
+//! for it in vain: 141 ms once a second while a 650 MB file was backed up, then the writer copied
+//! the whole backlog itself (58 ms). The checkpointer sees such a reader: a round that cannot
+//! copy the frames the previous round already saw ([`Wal::pinned`]). While it is there the writer
+//! does not try the last resort, and the checkpointer goes on copying beside it, so that once
+//! the reader lets go the backlog is copied off the writer and the writer's RESTART is short.
+//!
 //! What it never does: hold the writer up while there is a job queued (but for that last
 //! resort), or wait for a reader from the writer thread (but for that last resort, at most once a
-//! [`FORCED_GAP`]).
+//! [`FORCED_GAP`], and never for a reader the checkpointer found holding the WAL).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -100,6 +108,11 @@ pub struct Wal {
     finish: AtomicBool,
     /// When the writer last waited for readers in vain (only the writer thread touches it).
     forced_in_vain: Mutex<Option<Instant>>,
+    /// The WAL's length at the checkpointer's last round.
+    last_round: AtomicI64,
+    /// A reader holds a snapshot older than the checkpointer's last round: the last round could
+    /// not copy frames the round before it had seen. Cleared by a round that could.
+    pinned: AtomicBool,
     state: Mutex<State>,
     ready: Condvar,
     pub stats: Stats,
@@ -112,6 +125,8 @@ impl Wal {
             frames: AtomicI64::new(0),
             finish: AtomicBool::new(false),
             forced_in_vain: Mutex::new(None),
+            last_round: AtomicI64::new(0),
+            pinned: AtomicBool::new(false),
             state: Mutex::default(),
             ready: Condvar::new(),
             stats: Stats::default(),
@@ -183,13 +198,25 @@ pub fn spawn(db: PathBuf, wal: Arc<Wal>) -> std::io::Result<JoinHandle<()>> {
 fn passive(wal: &Wal, conn: &Connection) {
     for round in 1..=PASSIVE_ROUNDS {
         // A WAL this large is the writer's to start over, at its next batch; a PASSIVE under
-        // way would hold the checkpoint lock and make the writer's RESTART fail.
-        if wal.frames.load(Ordering::Relaxed) >= RESET_FACTOR * wal.threshold {
+        // way would hold the checkpoint lock and make the writer's RESTART fail. Unless a long
+        // reader holds it: then the writer leaves it alone, and copying goes on here.
+        if wal.frames.load(Ordering::Relaxed) >= RESET_FACTOR * wal.threshold && !wal.pinned.load(Ordering::Relaxed) {
             return;
         }
         match checkpoint(conn, "PASSIVE") {
             Ok(done) => {
                 wal.stats.passive.fetch_add(1, Ordering::Relaxed);
+                // Frames the last round saw and this one could not copy are held by a reader
+                // that has been reading since before that round. (A WAL started over since is
+                // shorter than it was: nothing to compare.)
+                let seen = wal.last_round.swap(done.frames, Ordering::Relaxed);
+                let pinned = done.frames >= seen && done.copied < seen;
+                if wal.pinned.swap(pinned, Ordering::Relaxed) != pinned {
+                    log::debug!(
+                        "{}",
+                        if pinned { "a long reader holds the WAL" } else { "the long reader let go of the WAL" }
+                    );
+                }
                 if done.frames < FINISH_FACTOR * wal.threshold {
                     return;
                 }
@@ -214,6 +241,10 @@ fn passive(wal: &Wal, conn: &Connection) {
 pub fn between_batches(wal: &Wal, conn: &mut Connection, queue_empty: bool) {
     let frames = wal.frames.load(Ordering::Relaxed);
     if frames >= RESET_FACTOR * wal.threshold {
+        if wal.pinned.load(Ordering::Relaxed) {
+            // Waiting for that reader would be in vain; the checkpointer copies meanwhile.
+            return;
+        }
         let mut in_vain = wal.forced_in_vain.lock().unwrap_or_else(|p| p.into_inner());
         if in_vain.is_none_or(|at| at.elapsed() >= FORCED_GAP) {
             let began = Instant::now();
@@ -280,6 +311,8 @@ struct Done {
     busy: bool,
     /// Frames in the WAL.
     frames: i64,
+    /// Frames of it copied back into the database file (by this checkpoint or earlier ones).
+    copied: i64,
 }
 
 /// Runs a checkpoint of the given mode. Each one is logged at debug level with what it copied and
@@ -293,7 +326,7 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Done> {
         if busy != 0 { " (busy)" } else { "" },
         started.elapsed().as_secs_f64() * 1e3
     );
-    Ok(Done { busy: busy != 0, frames })
+    Ok(Done { busy: busy != 0, frames, copied })
 }
 
 #[cfg(test)]

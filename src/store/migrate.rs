@@ -34,6 +34,10 @@ const MIGRATIONS: &[Migration] = &[
     script(include_str!("../../migrations/0010-portal.sql")),
     script(include_str!("../../migrations/0011-namespaces-and-ids.sql")),
     script(include_str!("../../migrations/0014-converted-clicks.sql")),
+    Migration {
+        script: include_str!("../../migrations/0015-ledger-rollup.sql"),
+        then: Some(super::ledger::rollup::build),
+    },
     script(include_str!("../../migrations/0016-applications.sql")),
 ];
 

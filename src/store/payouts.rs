@@ -144,17 +144,14 @@ pub enum RunOutcome {
     Repeated(Vec<Payout>),
 }
 
-/// Affiliates whose payable entries in `currency`, not held by a live payout, reach the minimum:
-/// a read for [`create_run`], which decides again for each of them on the writer. Reads the
-/// whole ledger of the currency, so the caller runs it on a reader.
+/// Affiliates whose available balance in `currency` (their payable entries not held by a live
+/// payout: every payout moves exactly its entries' sum out of `available`) reaches the minimum:
+/// a read of the ledger's rollup for [`create_run`], which decides again for each of them on the
+/// writer from the entries themselves.
 pub fn candidates(conn: &Connection, currency: Currency, minimum: i64) -> Result<Vec<i64>, Error> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT l.affiliate_id, sum(l.amount) FROM ledger_entries l
-         WHERE l.currency = ?1 AND l.kind IN {}
-           AND NOT EXISTS (SELECT 1 FROM payout_items i WHERE i.entry_id = l.id AND i.live = 1)
-         GROUP BY l.affiliate_id ORDER BY l.affiliate_id",
-        ledger::payable_kinds_sql()
-    ))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT affiliate_id, available FROM ledger_balances WHERE currency = ?1 ORDER BY affiliate_id",
+    )?;
     let rows = stmt.query_map([currency.code()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
     let mut out = Vec::new();
     for row in rows {
@@ -178,17 +175,14 @@ pub struct NoPayoutEmail {
 
 /// The affiliates without a payout e-mail whose available balance in some currency is above
 /// zero (one row per currency), by referral code: who a payout run would pay but a PayPal file
-/// could not. Reads only those affiliates' ledgers.
+/// could not. Reads the ledger's rollup.
 pub fn without_payout_email(conn: &Connection) -> Result<Vec<NoPayoutEmail>, Error> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT a.referral_code, a.name, l.currency, sum(l.amount)
-         FROM affiliates a JOIN ledger_entries l ON l.affiliate_id = a.id
-         WHERE a.payout_email IS NULL AND l.kind IN {}
-           AND NOT EXISTS (SELECT 1 FROM payout_items i WHERE i.entry_id = l.id AND i.live = 1)
-         GROUP BY a.id, l.currency HAVING sum(l.amount) > 0
-         ORDER BY a.referral_code, l.currency",
-        ledger::payable_kinds_sql()
-    ))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.referral_code, a.name, b.currency, b.available
+         FROM affiliates a JOIN ledger_balances b ON b.affiliate_id = a.id
+         WHERE a.payout_email IS NULL AND b.available > 0
+         ORDER BY a.referral_code, b.currency",
+    )?;
     let rows = stmt.query_map([], |r| {
         let code: String = r.get(2)?;
         let currency = Currency::from_code(&code).ok_or_else(|| {

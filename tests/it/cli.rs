@@ -356,3 +356,31 @@ fn rust_version_is_the_highest_of_the_locked_dependencies() {
     assert!(readme.contains(&format!("Rust {declared} or newer")), "README.md must name Rust {declared}");
     assert!(readme.contains("C compiler"), "README.md must say a C compiler is needed");
 }
+
+/// `check` also compares the balances the server reads (the ledger's rollup) with the entries
+/// they sum up, and fails naming the affiliate when they differ.
+#[test]
+fn check_finds_balances_that_do_not_add_up_to_the_ledger() {
+    let s = Server::start();
+    s.seed();
+    let click = s.click("ann", serde_json::json!({}));
+    let r =
+        s.post("/api/v1/conversions", &serde_json::json!({"external_id": "c-1", "amount": "80.00", "click_id": click}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    assert_eq!(s.post(&format!("/api/v1/conversions/{id}/approve"), &serde_json::json!({})).status, 200);
+    let (db, addr) = (s.db_path(), s.addr.to_string());
+    let check = || run(&["check", "--db", db.to_str().unwrap(), "--listen", &addr], s.dir.path());
+    let out = check();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("ok: the balances add up to the ledger (1 affiliates, 2 entries)"), "{said}");
+
+    s.sql().execute("UPDATE ledger_balances SET available = available + 1", []).unwrap();
+    let out = check();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("is healthy"), "the server itself is fine: {said}");
+    assert!(said.contains("ledger: affiliate 1 USD: balances row (pending 0, available 801,"), "{said}");
+    assert!(stderr(&out).contains("1 ledger balances differ from the entries they sum up"), "{}", stderr(&out));
+}

@@ -31,6 +31,7 @@ mod intake;
 mod links;
 mod logins;
 mod logs;
+mod memory;
 mod namespaces;
 mod openapi;
 mod ops_docs;

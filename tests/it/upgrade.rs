@@ -268,3 +268,47 @@ fn a_release_1_database_gets_namespaces_and_ids_that_only_grow() {
     live.assert_error(409, "duplicate_external_id");
     assert_eq!(live.json()["conversion"]["test"], false, "the live order of release 1 answers for its namespace");
 }
+
+/// The balances of a release-1 database are built from its (backfilled) ledger by the migration
+/// that brought the rollup, and `affiliated check` finds them adding up to every entry.
+#[test]
+fn a_release_1_database_gets_balances_that_add_up_to_its_ledger() {
+    let release_1 = fixture();
+    let s = Server::start_on(Some(&release_1.path), &[], &[]);
+    let entries: i64 = s.sql().query_row("SELECT count(*) FROM ledger_entries", [], |r| r.get(0)).unwrap();
+    let affiliates: i64 =
+        s.sql().query_row("SELECT count(DISTINCT affiliate_id) FROM ledger_entries", [], |r| r.get(0)).unwrap();
+    assert!(entries > 10, "the fixture has a ledger: {entries} entries");
+    // Summed here straight from the entries, independently of the server's code: everything
+    // earned net of refunds (the four balances together), and what was approved net of
+    // claw-backs (all but pending), per affiliate and currency.
+    let sums = |sql: &str| -> Vec<(i64, String, i64, i64)> {
+        let db = s.sql();
+        let mut stmt = db.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    let from_entries = sums(
+        "SELECT affiliate_id, currency,
+             coalesce(sum(amount) FILTER (WHERE kind IN ('created', 'rejected', 'refunded', 'replaced',
+                 'clawed_back', 'replaced_approved')), 0),
+             coalesce(sum(amount) FILTER (WHERE kind IN ('approved', 'clawed_back', 'replaced_approved')), 0)
+         FROM ledger_entries GROUP BY affiliate_id, currency ORDER BY affiliate_id, currency",
+    );
+    let rollup = sums(
+        "SELECT affiliate_id, currency, pending + available + in_payouts + paid, available + in_payouts + paid
+         FROM ledger_balances ORDER BY affiliate_id, currency",
+    );
+    assert_eq!(rollup, from_entries);
+    assert!(from_entries.iter().any(|(_, _, _, approved)| *approved != 0), "{from_entries:?}");
+    let out = std::process::Command::new(crate::support::bin())
+        .args(["check", "--db", s.db_path().to_str().unwrap(), "--listen", &s.addr.to_string()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        said.contains(&format!("ok: the balances add up to the ledger ({affiliates} affiliates, {entries} entries)")),
+        "{said}"
+    );
+}

@@ -141,3 +141,52 @@ fn a_binary_older_than_its_database_refuses_to_start_naming_both_versions() {
     let backups = s.dir.path().join("backups");
     assert!(!backups.exists() || names_in(&backups).is_empty(), "nothing to back up for a refusal");
 }
+
+/// A file made before incremental auto-vacuum (release 1's) keeps the pages its deletes free:
+/// the server says so when it starts, `migrate` beside the running server leaves it alone and
+/// says why, and `migrate` with the server stopped rewrites it once, every row kept, after
+/// which the server no longer warns.
+#[test]
+fn migrate_switches_an_old_file_to_giving_freed_pages_back() {
+    let release_1 = fixture();
+    let auto_vacuum = |db: &Path| -> i64 { read_only(db).query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap() };
+    assert_eq!(auto_vacuum(&release_1.path), 0, "release 1 made files without auto-vacuum");
+    let mut s = Server::start_on(Some(&release_1.path), &[], &[]);
+    let db = s.db_path();
+    assert!(s.log_text().contains("keeps the pages its deletes free"), "{}", s.log_text());
+    let out =
+        tool(&["migrate", "--db", db.to_str().unwrap(), "--backup-dir", s.dir.path().join("b").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("not switched to incremental auto-vacuum, process {} has it open", s.pid())),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(auto_vacuum(&db), 0);
+    assert_eq!(s.stop().code(), Some(0));
+    let rows_before: Vec<_> = ["conversions", "ledger_entries", "clicks"]
+        .iter()
+        .map(|t| rows(&read_only(&db), t, &columns(&read_only(&db), t)))
+        .collect();
+
+    let out =
+        tool(&["migrate", "--db", db.to_str().unwrap(), "--backup-dir", s.dir.path().join("b").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("switching to incremental auto-vacuum") && text(&out).contains("switched in"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(auto_vacuum(&db), 2);
+    let rows_after: Vec<_> = ["conversions", "ledger_entries", "clicks"]
+        .iter()
+        .map(|t| rows(&read_only(&db), t, &columns(&read_only(&db), t)))
+        .collect();
+    assert_eq!(rows_after, rows_before);
+    let out =
+        tool(&["migrate", "--db", db.to_str().unwrap(), "--backup-dir", s.dir.path().join("b").to_str().unwrap()]);
+    assert!(out.status.success() && !text(&out).contains("switch"), "once is enough: {}", text(&out));
+    s.log.lock().unwrap().clear();
+    s.restart_after_crash(); // (it was stopped cleanly above)
+    assert!(!s.log_text().contains("keeps the pages its deletes free"), "{}", s.log_text());
+}

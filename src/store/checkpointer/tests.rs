@@ -168,3 +168,38 @@ fn the_checkpointer_leaves_a_huge_wal_to_the_writer() {
     assert_eq!(wal.stats.restarts.load(Ordering::Relaxed), 1);
     assert_eq!(*wal.forced_in_vain.lock().unwrap(), None);
 }
+
+/// A reader that holds an old snapshot through two rounds of the checkpointer (a backup) is
+/// found; the writer then never waits for it, the checkpointer goes on copying, and once the
+/// reader has gone the backlog is copied beside the writer, which starts the WAL over.
+#[test]
+fn a_long_reader_is_never_waited_for_and_its_backlog_is_copied_beside_the_writer() {
+    // A threshold at which each call of `passive` below is a single round.
+    let (_dir, path, mut conn, wal) = watched(8);
+    let checkpointer = open_reader(&path).unwrap();
+    fill(&conn, &wal, 8);
+    let reader = reading(&path);
+    fill(&conn, &wal, 12);
+    passive(&wal, &checkpointer);
+    assert!(!wal.pinned.load(Ordering::Relaxed), "one round cannot tell a long reader");
+    fill(&conn, &wal, 16);
+    passive(&wal, &checkpointer);
+    assert!(wal.pinned.load(Ordering::Relaxed), "frames the last round saw are still held");
+
+    fill(&conn, &wal, RESET_FACTOR * 8);
+    between_batches(&wal, &mut conn, false);
+    between_batches(&wal, &mut conn, true);
+    assert_eq!(wal.stats.busy.load(Ordering::Relaxed), 0, "the writer did not wait for the reader");
+    assert_eq!(wal.stats.restarts.load(Ordering::Relaxed), 0);
+    let rounds = wal.stats.passive.load(Ordering::Relaxed);
+    passive(&wal, &checkpointer);
+    assert!(wal.stats.passive.load(Ordering::Relaxed) > rounds, "the checkpointer goes on copying");
+
+    reader.execute_batch("COMMIT").unwrap();
+    passive(&wal, &checkpointer);
+    assert!(!wal.pinned.load(Ordering::Relaxed), "the backlog was copied once the reader let go");
+    between_batches(&wal, &mut conn, false);
+    assert_eq!(wal.stats.restarts.load(Ordering::Relaxed), 1);
+    conn.execute("INSERT INTO t VALUES (zeroblob(100))", []).unwrap();
+    assert!(wal.frames.load(Ordering::Relaxed) <= 4, "the WAL started over");
+}

@@ -5,14 +5,16 @@
 //! step of the migration that creates the ledger, inside its transaction: any mismatch fails
 //! the upgrade and leaves the database as it was.
 //!
-//! It writes through [`super::append`], today's one writer of entries; a later migration that
-//! changes `ledger_entries` must keep this step working against the table as this version has it.
+//! It writes through [`super::append_before_rollup`]: today's one writer of entries as it was at
+//! this schema version, before the rollup (`ledger_balances`) existed; the migration that added
+//! the rollup builds it from these entries. A later migration that changes `ledger_entries` must
+//! keep this step working against the table as this version has it.
 
 use std::collections::HashMap;
 
 use rusqlite::Connection;
 
-use super::{NewEntry, Subject, append};
+use super::{NewEntry, Subject, append_before_rollup};
 use crate::store::writer::Tx;
 use crate::tracking::ledger::Kind;
 use crate::tracking::money::Currency;
@@ -96,9 +98,13 @@ pub fn backfill(conn: &Connection) -> Result<(), String> {
         let book = |state: &State, kind: Kind, amount: i64| {
             let currency = Currency::from_code(&state.currency).ok_or("a conversion has an unknown currency")?;
             let subject = Subject::Conversion { id: e.conversion_id, order_id: &c.external_id };
-            append(&tx, &NewEntry { affiliate_id: state.affiliate_id, kind, subject, currency, amount }, e.at)
-                .map(|_| ())
-                .map_err(|err| format!("writing the ledger entry of conversion {}: {err}", e.conversion_id))
+            append_before_rollup(
+                &tx,
+                &NewEntry { affiliate_id: state.affiliate_id, kind, subject, currency, amount },
+                e.at,
+            )
+            .map(|_| ())
+            .map_err(|err| format!("writing the ledger entry of conversion {}: {err}", e.conversion_id))
         };
         let before = states.get(&e.conversion_id).cloned();
         let after = match (e.action.as_str(), before) {

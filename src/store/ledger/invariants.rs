@@ -1,21 +1,25 @@
 //! The ledger's invariants over random histories (proptest): for every affiliate and currency,
 //! available + in_payouts + paid = approved commission - claw-backs, exactly (counted from the
 //! conversions, not the ledger), pending matches the pending conversions, payouts match their
-//! entries, no entry is in two live payouts, test conversions stay out, and every chain verifies,
-//! with records that move no money (the terms an affiliate accepted) anywhere in the chain.
+//! entries, no entry is in two live payouts, test conversions stay out, and every chain verifies.
+//! The balances read are the rollup (`ledger_balances`); it must equal the sums of the entries'
+//! effects, its head the chain's last entry, and its `available` what a payout run would hold
+//! (the payable entries no live payout holds); records that move no money (the terms an
+//! affiliate accepted) may come anywhere in the chain.
 
 use crate::store::writer::Tx;
 use proptest::prelude::*;
 use rusqlite::Connection;
 
 use super::tests::{ANN, BOB, db, new_conversion, run};
-use super::{balances, entries};
+use super::{balances, entries, head, payable_kinds_sql, rollup};
 use crate::store::conversions;
 use crate::store::payouts;
 use crate::store::testing::record;
 use crate::tracking::application::Terms;
 use crate::tracking::conversion::{Source, Status};
-use crate::tracking::ledger::verify_chain;
+use crate::tracking::ledger::{Balances, Kind, Record, verify_chain};
+use crate::tracking::statement::Head;
 
 /// One step of a random history.
 #[derive(Clone, Debug)]
@@ -134,9 +138,57 @@ fn apply(conn: &Connection, op: &Op, now: i64) {
     }
 }
 
+/// The rollup against the entries: per currency the sums of the entries' effects (computed here
+/// with SQL and `Kind::effect`, apart from the rollup's code), the head, and `available` against
+/// the payable entries no live payout holds.
+fn check_rollup(conn: &Connection, affiliate: i64) {
+    let mut sums: Vec<(String, Balances)> = Vec::new();
+    let mut stmt = conn
+        .prepare(
+            "SELECT currency, kind, sum(amount) FROM ledger_entries WHERE affiliate_id = ?1
+             GROUP BY currency, kind ORDER BY currency",
+        )
+        .unwrap();
+    let rows =
+        stmt.query_map([affiliate], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))).unwrap();
+    for row in rows {
+        let (currency, kind, sum): (String, String, i64) = row.unwrap();
+        if Record::parse(&kind).is_some() {
+            continue; // moves no money: no balance, in no currency (its rollup row is the head's)
+        }
+        if sums.last().is_none_or(|(c, _)| *c != currency) {
+            sums.push((currency.clone(), Balances::default()));
+        }
+        sums.last_mut().unwrap().1.add(Kind::parse(&kind).unwrap().effect(sum));
+    }
+    let rollup: Vec<(String, Balances)> =
+        balances(conn, affiliate).unwrap().into_iter().map(|(c, b)| (c.code().to_string(), b)).collect();
+    assert_eq!(rollup, sums, "affiliate {affiliate}: the rollup is the sum of the entries");
+    let chain = entries(conn, affiliate).unwrap();
+    let last = chain.last().map_or_else(|| Head::of(&[]), |e| Head { seq: e.seq, hash: e.hash.clone() });
+    assert_eq!(head(conn, affiliate).unwrap(), last, "affiliate {affiliate}: the rollup's head is the chain's");
+    for (currency, b) in &sums {
+        let open: i64 = conn
+            .query_row(
+                &format!(
+                    "SELECT coalesce(sum(amount), 0) FROM ledger_entries l
+                     WHERE affiliate_id = ?1 AND currency = ?2 AND kind IN {}
+                       AND NOT EXISTS (SELECT 1 FROM payout_items i WHERE i.entry_id = l.id AND i.live = 1)",
+                    payable_kinds_sql()
+                ),
+                rusqlite::params![affiliate, currency],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(b.available, open, "affiliate {affiliate} {currency}: available is what a run would hold");
+    }
+}
+
 /// The invariants, each from a source other than the ledger's own sums where one exists.
 fn check(conn: &Connection) {
+    assert_eq!(rollup::mismatches(conn).unwrap(), Vec::<String>::new());
     for affiliate in [ANN, BOB] {
+        check_rollup(conn, affiliate);
         let chain = entries(conn, affiliate).unwrap();
         verify_chain(&chain).unwrap();
         for (currency, b) in balances(conn, affiliate).unwrap() {

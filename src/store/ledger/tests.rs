@@ -281,3 +281,119 @@ fn erasing_a_customer_unlinks_their_orders_without_touching_the_chain() {
     assert_eq!(order_secret(&conn, c.id).unwrap(), None, "the salt is not made again");
     assert!(verify_chain(&after).is_ok());
 }
+
+/// A history in two currencies with a payout run, paid and cancelled payouts and claw-backs.
+fn history(conn: &Connection) {
+    let a = convert(conn, "o1", "ann", "600.00", "USD", 10);
+    let b = convert(conn, "o2", "bob", "100.00", "EUR", 11);
+    let c = convert(conn, "o3", "ann", "50.00", "EUR", 12);
+    for id in [a, b, c] {
+        conversions::decide(&Tx::within(conn), id, Status::Approved, "t", None, 20).unwrap();
+    }
+    let made = run(conn, "USD", 0, 30);
+    payouts::mark_paid(&Tx::within(conn), made[0].id, None, 31).unwrap();
+    refund(conn, a, Some("100.00"), 40);
+    let euros = run(conn, "EUR", 0, 50);
+    payouts::cancel(&Tx::within(conn), euros[0].id, 51).unwrap();
+    convert(conn, "o4", "bob", "10.00", "USD", 60);
+}
+
+#[test]
+fn the_rollup_follows_every_entry_and_a_difference_is_reported() {
+    let conn = db();
+    history(&conn);
+    assert_eq!(rollup::mismatches(&conn).unwrap(), Vec::<String>::new());
+    assert_eq!(rollup::extent(&conn).unwrap(), (2, 13));
+    assert_eq!(balance(&conn, ANN, "USD"), Balances { pending: 0, available: -1000, in_payouts: 0, paid: 6000 });
+    assert_eq!(balance(&conn, BOB, "EUR"), Balances { pending: 0, available: 0, in_payouts: 1000, paid: 0 });
+    let chain = entries(&conn, BOB).unwrap();
+    assert_eq!(head(&conn, BOB).unwrap(), Head { seq: chain.len() as i64, hash: chain.last().unwrap().hash.clone() });
+    // Whatever changes the rollup behind append's back is found, naming the row.
+    conn.execute(
+        "UPDATE ledger_balances SET available = available + 1 WHERE affiliate_id = ?1 AND currency = 'EUR'",
+        [BOB],
+    )
+    .unwrap();
+    let wrong = rollup::mismatches(&conn).unwrap();
+    assert_eq!(wrong.len(), 1, "{wrong:?}");
+    assert!(wrong[0].starts_with(&format!("affiliate {BOB} EUR: balances row (pending 0, available 1,")), "{wrong:?}");
+    conn.execute("UPDATE ledger_balances SET available = available - 1, seq = 1 WHERE affiliate_id = ?1", [BOB])
+        .unwrap();
+    assert!(rollup::mismatches(&conn).unwrap().iter().all(|w| w.contains(&format!("affiliate {BOB}"))));
+    let delete = conn.execute("DELETE FROM ledger_balances", []).unwrap_err();
+    assert!(delete.to_string().contains("append-only"), "{delete}");
+}
+
+/// Takes `conn` back to the schema version before the rollup (migration 0015): without
+/// `ledger_balances`, and without what the later migrations added (0016: applications and the
+/// affiliates' terms; the ledger's `terms_url` column goes with 0015's rebuild of the table), so
+/// that running the migrations again passes through 0015's step. Returns that version.
+fn before_rollup(conn: &Connection) -> i64 {
+    let previous = crate::store::migrate::CURRENT - 2;
+    conn.execute_batch(&format!(
+        "DROP TABLE ledger_balances; DROP TABLE applications;
+         ALTER TABLE affiliates DROP COLUMN terms_url; ALTER TABLE affiliates DROP COLUMN terms_accepted_at;
+         PRAGMA user_version = {previous};"
+    ))
+    .unwrap();
+    previous
+}
+
+/// A database from before the rollup: the migration builds it from the entries, with the same
+/// balances and heads the live code keeps.
+#[test]
+fn the_migration_builds_the_rollup_from_the_entries() {
+    let conn = db();
+    history(&conn);
+    let before: Vec<_> = [ANN, BOB].map(|id| (balances(&conn, id).unwrap(), head(&conn, id).unwrap())).into();
+    before_rollup(&conn);
+    crate::store::migrate::run(&conn).unwrap();
+    let after: Vec<_> = [ANN, BOB].map(|id| (balances(&conn, id).unwrap(), head(&conn, id).unwrap())).into();
+    assert_eq!(after, before);
+    assert_eq!(rollup::mismatches(&conn).unwrap(), Vec::<String>::new());
+    // Later entries carry on from the built heads.
+    convert(&conn, "o5", "ann", "20.00", "USD", 70);
+    assert!(verify_chain(&entries(&conn, ANN).unwrap()).is_ok());
+    assert_eq!(rollup::mismatches(&conn).unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn the_migration_refuses_a_chain_with_a_gap() {
+    let conn = db();
+    history(&conn);
+    let previous = before_rollup(&conn);
+    conn.execute_batch(&format!(
+        "INSERT INTO ledger_entries (affiliate_id, seq, kind, conversion_id, currency, amount, at, prev_hash, hash)
+         SELECT affiliate_id, seq + 2, 'created', (SELECT min(conversion_id) FROM ledger_entries), currency, 0, at,
+                hash, hash
+         FROM ledger_entries WHERE affiliate_id = {ANN} ORDER BY seq DESC LIMIT 1;"
+    ))
+    .unwrap();
+    let e = crate::store::migrate::run(&conn).unwrap_err();
+    assert!(e.contains(&format!("affiliate {ANN}: 10 entries numbered up to 11")), "{e}");
+    assert_eq!(crate::store::migrate::user_version(&conn).unwrap(), previous, "nothing migrated");
+}
+
+/// The kinds are checked without the temporary b-tree SQLite builds for `kind IN (...)` with
+/// more than two values on every insert; only the ten kinds are allowed.
+#[test]
+fn an_entry_is_checked_without_a_temporary_btree_and_only_known_kinds_pass() {
+    let conn = db();
+    let insert =
+        "INSERT INTO ledger_entries (affiliate_id, seq, kind, conversion_id, currency, amount, at, prev_hash, hash)
+                  VALUES (1, 1, ?1, NULL, 'USD', 1, 1, x'00', x'00')";
+    let opcodes: Vec<String> = conn
+        .prepare(&format!("EXPLAIN {insert}"))
+        .unwrap()
+        .query_map(["created"], |r| r.get(1))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!opcodes.iter().any(|op| op == "OpenEphemeral"), "{opcodes:?}");
+    for kind in Kind::ALL {
+        let e = conn.execute(insert, [kind.as_str()]).unwrap_err();
+        assert!(e.to_string().contains("conversion_id IS NULL"), "{kind:?} passes the kind check: {e}");
+    }
+    let e = conn.execute(insert, ["bonus"]).unwrap_err();
+    assert!(e.to_string().contains("kind = 'created'"), "{e}");
+}
