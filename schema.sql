@@ -48,6 +48,9 @@ CREATE TABLE affiliates (
     -- The Argon2id hash (PHC string) of the affiliate's portal password; NULL until they accept
     -- an invite, and again after a re-invite.
     password_hash TEXT,
+    -- E-mail notifications (#24): each approved conversion (opt-in), each payout paid (opt-out).
+    mail_conversions INTEGER NOT NULL DEFAULT 0,
+    mail_payouts     INTEGER NOT NULL DEFAULT 1,
     -- The terms the affiliate accepted when they applied (--terms-url at the time) and when;
     -- NULL for affiliates the merchant created. Also the first entry of their ledger.
     terms_url TEXT,
@@ -536,6 +539,53 @@ CREATE TABLE portal_invites (
     CHECK (used_at IS NULL OR revoked_at IS NULL)
 );
 CREATE INDEX portal_invites_by_affiliate ON portal_invites (affiliate_id);
+
+-- The e-mails the server sends (#24), queued in the transaction of the action that causes them
+-- and sent by the mail lane (src/outbox/mail.rs). The body (and the unsubscribe link of a
+-- notification) is kept only while the message is pending: links in it carry tokens, so once
+-- it is sent, given up or expired only the subject, recipient and status stay. A message not
+-- sent by `expires_at` (its link's lifetime) never is. `unsubscribe_hash` is the SHA-256 of the
+-- token of a notification's unsubscribe link; it outlives the body so the link keeps working.
+-- Erasure of an affiliate empties `recipient` and puts a subject that names no one.
+CREATE TABLE emails (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind             TEXT NOT NULL,
+    affiliate_id     INTEGER REFERENCES affiliates (id),
+    recipient        TEXT,
+    subject          TEXT NOT NULL,
+    message_id       TEXT NOT NULL UNIQUE,
+    body_text        TEXT,
+    body_html        TEXT,
+    unsubscribe_url  TEXT,
+    unsubscribe_hash BLOB UNIQUE,
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'expired')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL,
+    last_attempt_at  INTEGER,
+    last_error       TEXT,
+    created_at       INTEGER NOT NULL,
+    sent_at          INTEGER,
+    expires_at       INTEGER NOT NULL,
+    CHECK (status = 'pending' OR (body_text IS NULL AND body_html IS NULL AND unsubscribe_url IS NULL))
+);
+CREATE INDEX emails_due ON emails (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX emails_by_affiliate ON emails (affiliate_id) WHERE affiliate_id IS NOT NULL;
+
+-- Password-reset links of the portal (#24): like invites, only the SHA-256 of the token is
+-- stored; a link works once, for an hour, and only the newest one; using it is a conditional
+-- UPDATE in the transaction that sets the password and ends the affiliate's sessions.
+-- Asking for one changes nothing else: the password stays until the link is used.
+CREATE TABLE password_resets (
+    id           INTEGER PRIMARY KEY,
+    token_hash   BLOB NOT NULL UNIQUE,
+    affiliate_id INTEGER NOT NULL REFERENCES affiliates (id) ON DELETE CASCADE,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    used_at      INTEGER,
+    revoked_at   INTEGER,
+    CHECK (used_at IS NULL OR revoked_at IS NULL)
+);
+CREATE INDEX password_resets_by_affiliate ON password_resets (affiliate_id);
 
 -- Applications to join the program (/portal/apply, --signup review|open): what a would-be
 -- affiliate sent and the merchant's decision. `name`, `email`, `website` and `payout_email` are

@@ -31,6 +31,7 @@ use crate::store::{self, affiliates, ledger};
 use crate::tracking::{net, outbound};
 
 pub mod lane;
+pub mod mail;
 mod webhooks;
 
 use lane::Due;
@@ -167,6 +168,24 @@ pub fn spawn(
             Err(e) => log::error!("outbound deliveries are disabled: could not start the webhooks' thread: {e}"),
         }
     })
+}
+
+/// Starts the mail lane (`mail.rs`) when e-mail is on: its own scheduler, read connection and
+/// sender, so an SMTP server that hangs delays only e-mail. `None` with e-mail off.
+pub fn spawn_mail(
+    db_path: std::path::PathBuf,
+    config: &crate::config::Serve,
+    writer: Writer,
+    stopping: Arc<AtomicBool>,
+) -> Result<Option<JoinHandle<()>>, String> {
+    let Some(mail) = config.mail() else { return Ok(None) };
+    let mailer = Arc::new(mail::Mailer::new(&mail, &config.public_url, writer)?);
+    let db = store::open_reader(&db_path).map_err(|e| format!("while opening the mail lane's connection: {e}"))?;
+    thread::Builder::new()
+        .name("outbox-mail".into())
+        .spawn(move || lane::run(mailer, db, 1, &stopping))
+        .map(Some)
+        .map_err(|e| format!("while starting the mail lane: {e}"))
 }
 
 /// The postbacks' lane: affiliates are the parties.

@@ -16,9 +16,10 @@ use crate::clock::now_ms;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::store::conversions::hold;
-use crate::store::writer::Writer;
+use crate::store::writer::{Tx, Writer};
 use crate::store::{held, retention, space};
 use crate::tracking::connectors::HOLD_MS;
+use crate::tracking::conversion::Conversion;
 
 /// Clicks looked at per batch: one batch (with the pages it freed given back) holds the writer
 /// for about half a millisecond, which is what a redirect arriving meanwhile waits. With 250 it
@@ -49,6 +50,9 @@ pub struct Sweeper {
     pub stopping: Arc<AtomicBool>,
     /// The server's hold period (`--approve-after`); offers may set their own.
     pub approve_after: Option<Duration>,
+    /// Where e-mail goes: a conversion approved after its hold tells its affiliate like any
+    /// other approval (`intake::mail`).
+    pub mail: crate::store::mailing::Context,
 }
 
 /// Totals of one sweep.
@@ -176,8 +180,17 @@ impl Sweeper {
                 return Ok(approved);
             }
             let started = Instant::now();
-            let (n, next) =
-                self.writer.run(move |conn| hold::approve_batch(conn, after, default_hold, now, APPROVE_BATCH))?;
+            let mail = self.mail.clone();
+            let (n, next) = self.writer.run(move |conn| {
+                hold::approve_batch_then(
+                    conn,
+                    after,
+                    default_hold,
+                    now,
+                    APPROVE_BATCH,
+                    |tx: &Tx<'_>, c: &Conversion| crate::store::mailing::conversion_approved(tx, &mail, c, now),
+                )
+            })?;
             approved += n;
             self.metrics.conversions_approved.fetch_add(n as u64, Ordering::Relaxed);
             let Some(next) = next else { return Ok(approved) };

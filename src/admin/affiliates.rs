@@ -201,13 +201,26 @@ fn portal_card(ctx: &Ctx, req: &Req, a: &Affiliate) -> Result<Html, Error> {
     } else {
         ""
     };
+    let mail = intake::mail::context(&ctx.config).on();
+    let how = match (&a.email, mail) {
+        (Some(address), true) => format!(
+            "The link is e-mailed to {} and shown to you once. They can reset a forgotten password themselves \
+             (Forgot your password? on the login page).",
+            address.as_str()
+        ),
+        (None, true) => "They have no e-mail address here, so the link is only shown to you, once: add their \
+                         address to e-mail it, and to let them reset a forgotten password themselves."
+            .to_string(),
+        (_, false) => "A new link is also how they reset a forgotten password.".to_string(),
+    };
     Ok(fragment!(
         "<h2>Affiliate portal</h2><div class=\"card row\"><span class=\"muted\" style=\"flex:1\">{} Affiliates log in \
          at <span class=\"mono\">/portal</span> with their referral code and the password they choose with an invite \
-         link (single use, 7 days). A new link is also how they reset a forgotten password.</span>\
+         link (single use, 7 days). {}</span>\
          <form class=\"inline\" method=\"post\" action=\"/admin/affiliates/{}/invite\">{}\
          <button class=\"btn\" type=\"submit\"{}>Invite to the portal</button></form></div>",
         state,
+        how,
         a.referral_code,
         layout::csrf_field(req),
         Html::from_static(confirm)
@@ -217,15 +230,21 @@ fn portal_card(ctx: &Ctx, req: &Req, a: &Affiliate) -> Result<Html, Error> {
 /// Makes an invite link and shows it once.
 pub fn invite(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let affiliate = find(ctx, req)?;
-    let Invite { url, expires_at } = match intake::accounts::invite(&ctx.intake(), &affiliate.referral_code) {
+    let Invite { url, expires_at, emailed_to } = match intake::accounts::invite(&ctx.intake(), &affiliate.referral_code)
+    {
         Ok(made) => made,
         Err(e) if e.status < 500 => return edit_page(ctx, req, &affiliate, Notice::Error(e.message), None, e.status),
         Err(e) => return Err(e),
     };
+    let send = match emailed_to {
+        Some(address) => {
+            format!("It was e-mailed to {address}; it is shown here only now, in case they need it again.")
+        }
+        None => "It is shown only now: send it to them (e-mail is off, or they have no address on record).".into(),
+    };
     let notice = Notice::Once {
         text: format!(
-            "The invite link for {}. It is shown only now: send it to them. It works once, until {}; \
-             earlier links no longer work.",
+            "The invite link for {}. {send} It works once, until {}; earlier links no longer work.",
             affiliate.name,
             html::time(expires_at)
         ),

@@ -4,12 +4,14 @@
 //! reason). The same entry points as the API (`intake::applications`); the navigation shows how
 //! many are pending (`guard`, in `mod.rs`).
 //!
-//! Nothing sends e-mail: after a decision the page says what the merchant must do instead (send
-//! the set-password link to the new affiliate; tell a rejected applicant themselves).
+//! With e-mail on, the decision is e-mailed to the applicant (`intake::applications`); without
+//! it, the page after a decision says what the merchant must do instead (send the set-password
+//! link to the new affiliate; tell a rejected applicant themselves).
 
 use super::{PAGE_SIZE, next_link};
 use crate::error::Error;
 use crate::intake;
+use crate::intake::accounts::Invite;
 use crate::intake::applications::{Choices, Decision};
 use crate::store::applications::{self, Application};
 use crate::tracking::application::Status;
@@ -166,6 +168,16 @@ fn decided(ctx: &Ctx, req: &Req, decision: Decision) -> Result<Response, Error> 
             let a = &approval.affiliate;
             let email = a.email.as_deref().unwrap_or("");
             let notice = match &approval.invite {
+                Some(Invite { url, expires_at, emailed_to: Some(address) }) => Notice::Once {
+                    text: format!(
+                        "Approved: {} is affiliate {}. The link to choose their portal password was e-mailed to \
+                         {address}; it is shown here only now, in case they need it again. It works once, until {}.",
+                        a.name,
+                        a.referral_code,
+                        html::time(*expires_at)
+                    ),
+                    value: url.clone(),
+                },
                 Some(invite) => Notice::Once {
                     text: format!(
                         "Approved: {} is affiliate {}. No e-mail is sent: send them this link yourself (at {email}). \
@@ -184,14 +196,18 @@ fn decided(ctx: &Ctx, req: &Req, decision: Decision) -> Result<Response, Error> 
             };
             (notice, 201)
         }
-        Decision::Rejected(a) => (
-            Notice::Ok(format!(
-                "Rejected the application of {}. No e-mail is sent: tell them yourself at {} if you wish.",
-                a.name.as_deref().unwrap_or("(erased)"),
-                a.email.as_deref().unwrap_or("(erased)")
-            )),
-            200,
-        ),
+        Decision::Rejected(rejection) => {
+            let a = &rejection.application;
+            let name = a.name.as_deref().unwrap_or("(erased)");
+            let text = match &rejection.emailed_to {
+                Some(address) => format!("Rejected the application of {name}. They are told by e-mail at {address}."),
+                None => format!(
+                    "Rejected the application of {name}. No e-mail is sent: tell them yourself at {} if you wish.",
+                    a.email.as_deref().unwrap_or("(erased)")
+                ),
+            };
+            (Notice::Ok(text), 200)
+        }
         Decision::CodeTaken { referral_code, .. } => (
             Notice::Error(format!(
                 "The referral code {referral_code} is another affiliate's. Type another code for this application and \

@@ -19,6 +19,7 @@ pub mod applications;
 pub mod books;
 pub mod conversions;
 pub mod coupons;
+pub mod emails;
 pub mod export;
 pub mod hooks;
 pub mod login;

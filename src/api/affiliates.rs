@@ -54,12 +54,20 @@ pub fn test_postback(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 }
 
 /// `POST /api/v1/affiliates/{code}/invite`: a single-use link to the affiliate portal, valid for
-/// 7 days: `201 {"invite_url", "expires_at"}`. Revokes the affiliate's earlier invites, resets
-/// their password and ends their portal sessions (how a forgotten password is reset).
+/// 7 days: `201 {"invite_url", "expires_at", "emailed"}`. Revokes the affiliate's earlier
+/// invites, resets their password and ends their portal sessions. With e-mail on and an address
+/// on record, the link is also e-mailed to them (`emailed: true`).
 pub fn invite(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     super::no_fields(req)?;
     let invite = intake::accounts::invite(&ctx.intake(), req.param(0))?;
-    Ok(Response::json(201, &json!({"invite_url": invite.url, "expires_at": crate::clock::rfc3339(invite.expires_at)})))
+    Ok(Response::json(
+        201,
+        &json!({
+            "invite_url": invite.url,
+            "expires_at": crate::clock::rfc3339(invite.expires_at),
+            "emailed": invite.emailed_to.is_some(),
+        }),
+    ))
 }
 
 /// An affiliate as `req`'s key may read it (a test key: the catalog without personal data).

@@ -40,7 +40,8 @@ pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 }
 
 /// `POST /api/v1/applications/{id}/approve` `{referral_code?, offer?: {id?, commission}}`: 201
-/// with the affiliate it made (and `invite_url`, the link for them to choose a password).
+/// with the affiliate it made (and `invite_url`, the link for them to choose a password;
+/// `emailed`: whether it was e-mailed to them too).
 pub fn approve(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body, APPROVE_FIELDS)?;
     let id = req.id(0, applications::not_found)?;
@@ -55,7 +56,8 @@ pub fn approve(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     answer(ctx, id, Status::Approved, intake::applications::approve(&ctx.intake(), id, choices)?)
 }
 
-/// `POST /api/v1/applications/{id}/reject` `{reason?}`: 200 with the application.
+/// `POST /api/v1/applications/{id}/reject` `{reason?}`: 200 with the application (`emailed`:
+/// whether the applicant is told by e-mail).
 pub fn reject(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body, &["reason"])?;
     let id = req.id(0, applications::not_found)?;
@@ -75,7 +77,11 @@ pub fn erase_personal_data(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> 
 fn answer(ctx: &Ctx, id: i64, wanted: Status, decision: Decision) -> Result<Response, Error> {
     match decision {
         Decision::Approved(approval) => Ok(Response::json(201, &approved(ctx, &approval))),
-        Decision::Rejected(application) => Ok(Response::json(200, &views::application(&application))),
+        Decision::Rejected(rejection) => {
+            let mut view = views::application(&rejection.application);
+            view["emailed"] = json!(rejection.emailed_to.is_some());
+            Ok(Response::json(200, &view))
+        }
         Decision::CodeTaken { application, referral_code } => Err(code_taken(&application, &referral_code)),
         Decision::AlreadyDecided(application) => {
             Err(applications::refused(&application, wanted).with_extra("application", views::application(&application)))
@@ -93,6 +99,7 @@ pub fn approved(ctx: &Ctx, approval: &Approval) -> Value {
     };
     view["invite_url"] = url;
     view["invite_expires_at"] = expires;
+    view["emailed"] = json!(approval.invite.as_ref().is_some_and(|i| i.emailed_to.is_some()));
     view["application_id"] = json!(approval.application.id);
     view
 }

@@ -12,6 +12,7 @@ pub mod connectors;
 pub mod conversions;
 pub mod coupons;
 pub mod customers;
+pub mod emails;
 pub mod leads;
 pub mod offers;
 pub mod payouts;

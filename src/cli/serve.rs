@@ -159,6 +159,7 @@ fn listen_for_signals(events: mpsc::Sender<Event>) -> Result<signal_hook::iterat
 /// checkpointer beside them.
 struct Background {
     outbox: JoinHandle<()>,
+    mail: Option<JoinHandle<()>>,
     sweeper: JoinHandle<()>,
     releaser: JoinHandle<()>,
     checkpointer: Option<(Arc<Wal>, JoinHandle<()>)>,
@@ -180,6 +181,7 @@ impl Background {
             stopping.clone(),
         )
         .map_err(|e| format!("while starting the postback thread: {e}"))?;
+        let mail = crate::outbox::spawn_mail(config.db.clone(), config, writer.clone(), stopping.clone())?;
         let checkpointer = checkpoints
             .map(|wal| store::checkpointer::spawn(config.db.clone(), wal.clone()).map(|thread| (wal, thread)))
             .transpose()
@@ -191,17 +193,21 @@ impl Background {
             metrics,
             stopping: stopping.clone(),
             approve_after: config.approve_after,
+            mail: crate::intake::mail::context(config),
         }
         .spawn()
         .map_err(|e| format!("while starting the retention sweeper: {e}"))?;
         let releaser = crate::alloc::spawn_releaser(stopping.clone())
             .map_err(|e| format!("while starting the memory release thread: {e}"))?;
-        Ok(Background { outbox, sweeper, releaser, checkpointer })
+        Ok(Background { outbox, mail, sweeper, releaser, checkpointer })
     }
 
     /// Waits for each to finish (the caller has set the `stopping` flag).
     fn stop(self) {
         let _ = self.outbox.join();
+        if let Some(mail) = self.mail {
+            let _ = mail.join();
+        }
         let _ = self.sweeper.join();
         let _ = self.releaser.join();
         if let Some((wal, thread)) = self.checkpointer {
@@ -234,6 +240,16 @@ fn banner(config: &Serve, local: std::net::SocketAddr) -> Vec<String> {
         (true, Signup::Review) => format!("{url}/portal (applications at {url}/portal/apply, for your review)"),
         (true, Signup::Open) => format!("{url}/portal (anyone may join at {url}/portal/apply: --signup open)"),
     };
+    let mail = match config.mail() {
+        Some(m) => format!(
+            "through {} ({}), from {}; the merchant's to {}",
+            m.smtp.masked(),
+            m.smtp.describe(),
+            m.from,
+            m.merchant
+        ),
+        None => "off (no --smtp-url: invite links are handed over by hand, resets go through the merchant)".into(),
+    };
     let mut postback = format!("affiliated postback-url --db {db}");
     if !config.public_url_is_default {
         postback.push_str(&format!(" --public-url {url}"));
@@ -248,6 +264,7 @@ fn banner(config: &Serve, local: std::net::SocketAddr) -> Vec<String> {
         format!("  API           {url}/api/v1{api_key}"),
         format!("  admin         {admin}"),
         format!("  portal        {portal}"),
+        format!("  e-mail        {mail}"),
         format!("  postback URL  printed by `{postback}`"),
     ]
 }
@@ -293,5 +310,18 @@ mod tests {
         assert!(off.contains("admin         off"), "{off}");
         assert!(off.contains("portal        off (--portal off)"), "{off}");
         assert!(off.contains("--public-url https://t.example`"), "{off}");
+        assert!(text.contains("e-mail        off (no --smtp-url"), "{text}");
+        let mail = banner(
+            &config(dir.path(), &["--smtp-url", "smtp://ann:hunter2-pw@mail.example", "--mail-from", "p@shop.example"]),
+            local,
+        )
+        .join("\n");
+        assert!(
+            mail.contains(
+                "e-mail        through smtp://ann:****@mail.example:587 (STARTTLS required), from p@shop.example"
+            ),
+            "{mail}"
+        );
+        assert!(!mail.contains("hunter2"), "{mail}");
     }
 }

@@ -14,6 +14,7 @@ pub mod help;
 mod opt;
 mod options;
 mod parse;
+pub mod smtp;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -136,9 +137,39 @@ pub struct Serve {
     pub terms_url: Option<String>,
     /// Where the backup taken before a migration goes.
     pub backup_dir: PathBuf,
+    /// The SMTP server e-mail goes through (`--smtp-url`); without one nothing is queued.
+    pub smtp_url: Option<smtp::SmtpUrl>,
+    /// The sender of every e-mail (`--mail-from`).
+    pub mail_from: Option<String>,
+    /// Where the merchant's own e-mails go (`--merchant-email`).
+    pub merchant_email: Option<String>,
+}
+
+/// How e-mail goes out, when it does ([`Serve::mail`]).
+#[derive(Clone, Debug)]
+pub struct Mail {
+    pub smtp: smtp::SmtpUrl,
+    /// The `From` of every message.
+    pub from: String,
+    /// Where the merchant's own messages go.
+    pub merchant: String,
 }
 
 impl Serve {
+    /// How e-mail goes out, when an SMTP server is set: the sender is `--mail-from`, else
+    /// `affiliated@` the public URL's host (most providers accept only senders they verified:
+    /// set it); the merchant's address is `--merchant-email`, else the sender's.
+    pub fn mail(&self) -> Option<Mail> {
+        let smtp = self.smtp_url.clone()?;
+        let from = self.mail_from.clone().unwrap_or_else(|| {
+            let host = self.public_url.split("://").nth(1).unwrap_or("localhost");
+            let host = host.split(['/', ':']).next().unwrap_or("localhost");
+            format!("affiliated@{host}")
+        });
+        let merchant = self.merchant_email.clone().unwrap_or_else(|| from.clone());
+        Some(Mail { smtp, from, merchant })
+    }
+
     /// The signing secret of `connector` set by the environment or a flag.
     pub fn webhook_secret(&self, connector: Connector) -> Option<&str> {
         self.webhook_secrets.iter().find(|(c, _)| *c == connector).map(|(_, s)| s.expose())
@@ -206,6 +237,9 @@ impl Serve {
             portal,
             signup,
             terms_url: args.optional(&TERMS_URL)?,
+            smtp_url: args.optional(&SMTP_URL)?,
+            mail_from: args.optional(&MAIL_FROM)?,
+            merchant_email: args.optional(&MERCHANT_EMAIL)?,
         })
     }
 }

@@ -199,6 +199,38 @@ SERVE_OPTS;
         .example("true")
         .parse(parse::true_false);
 }
+"E-mail" {
+    SMTP_URL: super::smtp::SmtpUrl = Opt::value("smtp-url", "AFFILIATED_SMTP_URL")
+        .takes("URL")
+        .unset_means("off: nothing is sent")
+        .help("the SMTP server e-mail goes through: smtp://user:pass@host:587 (STARTTLS required), \
+               smtps://user:pass@host:465 (implicit TLS), plain only to a loopback host; holds a \
+               password: prefer the variable")
+        .doc("The SMTP server that invites, password resets, application answers and notifications go \
+              through: `smtp://user:pass@host:587` (STARTTLS required), `smtps://user:pass@host:465` \
+              (implicit TLS); plain only to a loopback host. Unset, nothing is queued and the pages \
+              say what to do by hand. See [docs/operations.md](docs/operations.md#e-mail).")
+        .example("smtp://user:pass@127.0.0.1:2525")
+        .parse(parse::smtp_url);
+    MAIL_FROM: String = Opt::value("mail-from", "AFFILIATED_MAIL_FROM")
+        .takes("ADDRESS")
+        .unset_means("affiliated@ the public URL's host")
+        .help("the sender of every e-mail (Shop Partners <partners@shop.example>): an address your \
+               SMTP provider lets you send from")
+        .doc("The sender of every e-mail (`partners@shop.example` or `Shop Partners \
+              <partners@shop.example>`): an address your SMTP provider lets you send from (most \
+              refuse others, and the e-mails list says so).")
+        .example("partners@shop.example")
+        .parse(parse::mail_address);
+    MERCHANT_EMAIL: String = Opt::value("merchant-email", "AFFILIATED_MERCHANT_EMAIL")
+        .takes("ADDRESS")
+        .unset_means("--mail-from")
+        .help("where the merchant's own e-mails go (a new application)")
+        .doc("Where the merchant's own e-mails go (a new application); the sender's address when \
+              unset.")
+        .example("owner@shop.example")
+        .parse(parse::mail_address);
+}
 "Shop connectors" {
     STRIPE_WEBHOOK_SECRET: String = Opt::value("stripe-webhook-secret", "AFFILIATED_STRIPE_WEBHOOK_SECRET")
         .takes("SECRET")

@@ -176,6 +176,30 @@ pub fn origin(_: &Opt, v: &str) -> Result<String, String> {
         .map_err(|e| format!("--allowed-origin / AFFILIATED_ALLOWED_ORIGINS {v:?} {e}"))
 }
 
+/// `--smtp-url` (see `smtp.rs`).
+pub fn smtp_url(opt: &Opt, v: &str) -> Result<super::smtp::SmtpUrl, String> {
+    super::smtp::parse(v).map_err(|e| format!("{} {e}", opt.names()))
+}
+
+/// An e-mail address (`--mail-from`, `--merchant-email`), checked like the API checks one;
+/// `Name <address>` is accepted for the sender.
+pub fn mail_address(opt: &Opt, v: &str) -> Result<String, String> {
+    let address = match v.rsplit_once('<') {
+        Some((_, rest)) => rest.strip_suffix('>').ok_or_else(|| format!("{} {v:?} has an unclosed <", opt.names()))?,
+        None => v,
+    };
+    crate::tracking::validate::email(address.trim()).map_err(|e| format!("{} {e}", opt.names()))?;
+    if v.chars().any(char::is_control) {
+        return Err(format!("{} must be one line", opt.names()));
+    }
+    // What the mail lane sends it as (`outbox/mail.rs`): a name with a comma or other special
+    // characters must be quoted.
+    v.trim().parse::<lettre::message::Mailbox>().map_err(|e| {
+        format!("{} {v:?} cannot be written in a From header ({e}): quote the name, as in \"Shop, Inc\" <partners@shop.example>", opt.names())
+    })?;
+    Ok(v.trim().to_string())
+}
+
 pub fn cidr(_: &Opt, v: &str) -> Result<Cidr, String> {
     Cidr::parse(v)
         .ok_or_else(|| format!("--postback-allow must be an address or block such as 203.0.113.0/24, not {v:?}"))

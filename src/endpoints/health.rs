@@ -63,6 +63,28 @@ pub fn healthz(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
     }
 }
 
+/// What waits in the background lanes' queues.
+fn backlogs(ctx: &Ctx) -> [(&'static str, &'static str, bool, u64); 3] {
+    use crate::store::deliveries::{Outbox, pending_count, pending_in};
+    let db = &ctx.db;
+    let count = |n: Result<i64, Error>| n.unwrap_or(0).max(0) as u64;
+    [
+        ("affiliated_postback_backlog", "Outbound postbacks waiting to be delivered.", false, count(pending_count(db))),
+        (
+            "affiliated_webhook_backlog",
+            "Merchant webhook events waiting to be delivered.",
+            false,
+            count(pending_in(db, Outbox::Webhooks)),
+        ),
+        (
+            "affiliated_email_backlog",
+            "E-mails waiting for the SMTP server (0 without --smtp-url).",
+            false,
+            count(crate::store::emails::pending_count(db)),
+        ),
+    ]
+}
+
 pub fn metrics(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
     let size = |suffix: &str| {
         let mut path = ctx.config.db.clone().into_os_string();
@@ -121,22 +143,9 @@ pub fn metrics(ctx: &mut Ctx, _req: &Req) -> Result<Response, Error> {
                 false,
                 crate::transport::slow::SLOW_IN_FLIGHT.load(std::sync::atomic::Ordering::Relaxed) as u64,
             ),
-            (
-                "affiliated_postback_backlog",
-                "Outbound postbacks waiting to be delivered.",
-                false,
-                crate::store::deliveries::pending_count(&ctx.db).unwrap_or(0).max(0) as u64,
-            ),
-            (
-                "affiliated_webhook_backlog",
-                "Merchant webhook events waiting to be delivered.",
-                false,
-                crate::store::deliveries::pending_in(&ctx.db, crate::store::deliveries::Outbox::Webhooks)
-                    .unwrap_or(0)
-                    .max(0) as u64,
-            ),
         ]
         .into_iter()
+        .chain(backlogs(ctx))
         .chain(extra)
         .collect(),
     };

@@ -1,6 +1,7 @@
 //! Accounts and their sessions: the invite link that lets an affiliate choose a password (made
-//! by the merchant through the API or the admin; a new one is also how a forgotten password is
-//! reset), accepting it, and the server-side sessions of logged-in browsers (the admin's and
+//! by the merchant through the API or the admin, and e-mailed to the affiliate when e-mail is
+//! on), accepting it, the password-reset link an affiliate asks for by e-mail (`/portal/forgot`)
+//! and using it, and the server-side sessions of logged-in browsers (the admin's and
 //! the portal's), opened at a login and ended at a logout.
 //!
 //! Who may log in is checked before these run (the admin token, the password, the throttles:
@@ -15,13 +16,12 @@
 use std::time::Duration;
 
 use super::Intake;
+use super::mail::{self, Recipient};
 use crate::error::Error;
-use crate::store::affiliates;
 use crate::store::portal::{self, Acceptance};
 use crate::store::sessions::{self, Principal};
-
-/// Prefix of invite tokens, so a leaked link is recognisable.
-const TOKEN_PREFIX: &str = "afi_";
+use crate::store::{affiliates, resets};
+use crate::tracking::mail::Letter;
 
 /// Prefix of session tokens, so a leaked one is recognisable.
 pub const SESSION_TOKEN_PREFIX: &str = "afs_";
@@ -121,30 +121,75 @@ pub struct Invite {
     /// `{public url}/portal/invite/{token}`.
     pub url: String,
     pub expires_at: i64,
+    /// The address the link was queued to by e-mail, in the same transaction (`None`: e-mail
+    /// is off or the affiliate has no address, so the link must be handed over by hand).
+    pub emailed_to: Option<String>,
 }
 
 /// A new invite for the affiliate `referral_code`, valid for 7 days. Revokes their earlier
-/// invites, resets their password and ends their portal sessions, in one transaction. 404 for
-/// an unknown code; 409 `portal_off` with `--portal off`.
+/// invites, resets their password and ends their portal sessions, in one transaction; with
+/// e-mail on and an address on record, the link is e-mailed to them from the same
+/// transaction. 404 for an unknown code; 409 `portal_off` with `--portal off`.
 pub fn invite(ix: &Intake<'_>, referral_code: &str) -> Result<Invite, Error> {
-    if !ix.config.portal {
+    let (code, now, cx) = (referral_code.to_string(), crate::clock::now_ms(), mail::context(ix.config));
+    if !cx.portal() {
         return Err(Error::conflict(
             "portal_off",
             "the affiliate portal is off (--portal off / AFFILIATED_PORTAL=off); turn it on to invite affiliates",
         ));
     }
-    let (token, url) = invite_link(ix);
-    let (code, now) = (referral_code.to_string(), crate::clock::now_ms());
-    let expires_at = ix.writer.run(move |tx| {
+    ix.writer.run(move |tx| {
         let id = affiliates::require_id(tx, &code)?;
-        portal::invite(tx, id, &token, now)
-    })?;
-    Ok(Invite { url, expires_at })
+        let (url, expires_at) = portal::invite_link(tx, cx.public_url(), id, now)?;
+        let letter = Letter::Invite { link: url.clone(), expires_at };
+        let emailed_to = match mail::queue(tx, &cx, Recipient::Affiliate(id), letter, now)? {
+            Some(_) => affiliates::get(tx, id)?.and_then(|a| a.email),
+            None => None,
+        };
+        Ok(Invite { url, expires_at, emailed_to })
+    })
 }
 
-/// A new invite token and the link that carries it (`{public url}/portal/invite/{token}`).
-pub(super) fn invite_link(ix: &Intake<'_>) -> (String, String) {
-    let token = crate::secret::token(TOKEN_PREFIX);
-    let url = format!("{}/portal/invite/{token}", ix.config.public_url);
-    (token, url)
+/// Prefix of password-reset tokens.
+const RESET_PREFIX: &str = "afr_";
+
+/// Asks for a password reset for whoever has the e-mail address `email`: each active affiliate
+/// with it gets a new reset link by e-mail (valid an hour; earlier ones stop working). Nothing
+/// says whether anyone has the address: the same work is done on the writer either way, and the
+/// caller answers the same page. Does nothing with e-mail off.
+pub fn request_reset(ix: &Intake<'_>, email: &str) -> Result<(), Error> {
+    let cx = mail::context(ix.config);
+    if !cx.on() || !cx.portal() {
+        return Ok(());
+    }
+    let (email, now, public_url) = (email.trim().to_string(), crate::clock::now_ms(), cx.public_url().to_string());
+    ix.writer.run(move |tx| {
+        for holder in resets::holders(tx, &email)? {
+            let token = crate::secret::token(RESET_PREFIX);
+            let expires_at = resets::create(tx, holder.affiliate_id, &token, now)?;
+            let link = format!("{public_url}/portal/reset/{token}");
+            let letter = Letter::PasswordReset { link, expires_at };
+            mail::queue(tx, &cx, Recipient::Affiliate(holder.affiliate_id), letter, now)?;
+        }
+        Ok(())
+    })
+}
+
+/// Uses the reset link of `token`: sets `password_hash` (made by `crate::password::hash`), ends
+/// every portal session of the affiliate and opens `session` for this browser, in one
+/// transaction; of two submissions of one link exactly one wins.
+pub fn reset_password(
+    ix: &Intake<'_>,
+    token: &str,
+    password_hash: String,
+    session: NewSession,
+) -> Result<Acceptance, Error> {
+    let (token, now) = (token.to_string(), crate::clock::now_ms());
+    ix.writer.run(move |tx| {
+        let outcome = resets::accept(tx, &token, &password_hash, now)?;
+        if let Acceptance::Accepted(id) = outcome {
+            session.store(tx, Principal::Affiliate(id))?;
+        }
+        Ok(outcome)
+    })
 }

@@ -8,19 +8,22 @@
 //! their record and as the first entry of their ledger), the merchant's rate on an offer if one
 //! was given, and, with the portal on, an invite: the set-password link.
 //!
-//! Each outcome carries what the people involved are to be told (the application for the
-//! merchant's "received", the affiliate and their link for "approved", the application with its
-//! reason for "rejected"), so the caller tells them: today its page or answer says what the
-//! merchant must do, as nothing sends e-mail.
+//! Each action queues its e-mail in its own transaction (`mail::queue`; nothing without
+//! `--smtp-url`): "application received" to the merchant, "approved" with the set-password link
+//! to the new affiliate, "rejected" with the reason to the applicant. Each outcome says whether
+//! it was e-mailed, so the caller's page or answer says what the merchant must do by hand when
+//! it was not.
 //!
 //! Architecture Invariant: plain values in (a checked `NewApplication`, ids, codes, rates), a
 //! domain outcome out; never a request or a response.
 
 use super::Intake;
-use super::accounts::{Invite, invite_link};
+use super::accounts::Invite;
+use super::mail::{self, Context, Letter, Recipient};
 use crate::error::Error;
 use crate::store::affiliates::{self, Affiliate, Changes, NewAffiliate};
 use crate::store::applications::{self, Application, Stored};
+use crate::store::portal;
 use crate::store::writer::Tx;
 use crate::tracking::application::{NewApplication, Signup, Status, check_reason};
 use crate::tracking::commission::Rule;
@@ -42,7 +45,7 @@ pub enum Applied {
 }
 
 /// An approval: the application as decided, the affiliate it made, and the link for them to
-/// choose their portal password (none with `--portal off`).
+/// choose their portal password (none with `--portal off`; `emailed_to` when it was e-mailed).
 #[derive(Debug)]
 pub struct Approval {
     pub application: Application,
@@ -54,7 +57,7 @@ pub struct Approval {
 #[derive(Debug)]
 pub enum Decision {
     Approved(Box<Approval>),
-    Rejected(Box<Application>),
+    Rejected(Box<Rejection>),
     /// The referral code (the wished one, or the merchant's choice) is another affiliate's:
     /// nothing changed.
     CodeTaken {
@@ -66,6 +69,14 @@ pub enum Decision {
     NotFound,
 }
 
+/// A rejection: the application as decided, and the address the "rejected" e-mail was queued
+/// to (`None`: e-mail is off, so the merchant tells them if they wish).
+#[derive(Debug)]
+pub struct Rejection {
+    pub application: Application,
+    pub emailed_to: Option<String>,
+}
+
 /// The merchant's choices when approving: another referral code than the wished one, and the
 /// affiliate's own rate on an offer (rules by conversion type, as `rates::put` stores them).
 #[derive(Debug, Default)]
@@ -74,28 +85,37 @@ pub struct Choices {
     pub rate: Option<(i64, Vec<(String, Rule)>)>,
 }
 
-/// Takes an application from the form: checked, then stored (review) or approved at once
-/// (open). 404 while applications are off.
+/// Takes an application from the form: checked, then stored (review; the merchant is told by
+/// e-mail) or approved at once (open; the new affiliate gets their link by e-mail). 404 while
+/// applications are off.
 pub fn apply(ix: &Intake<'_>, new: NewApplication) -> Result<Applied, Error> {
     new.check()?;
-    let now = crate::clock::now_ms();
+    let (now, cx) = (crate::clock::now_ms(), mail::context(ix.config));
     match ix.config.signup {
         Signup::Off => Err(Error::not_found("not_found", "applications are closed")),
-        Signup::Review => Ok(match ix.writer.run(move |tx| applications::insert(tx, &new, now))? {
-            Stored::Stored(application) => Applied::Received(application),
-            Stored::Duplicate => Applied::AlreadyPending,
-            Stored::Full => Applied::Full,
-        }),
-        Signup::Open => {
-            let link = ix.config.portal.then(|| invite_link(ix));
-            ix.writer.run(move |tx| {
-                let Some((affiliate, invite)) = make_affiliate(tx, &new, &new.referral_code, link, now)? else {
-                    return Ok(Applied::CodeTaken);
-                };
-                let application = applications::insert_approved(tx, &new, affiliate.id, now)?;
-                Ok(Applied::Approved(Box::new(Approval { application, affiliate, invite })))
+        Signup::Review => ix.writer.run(move |tx| {
+            Ok(match applications::insert(tx, &new, now)? {
+                Stored::Stored(application) => {
+                    let letter = Letter::ApplicationReceived {
+                        name: new.name.clone(),
+                        email: new.email.clone(),
+                        website: new.website.clone(),
+                        referral_code: new.referral_code.clone(),
+                    };
+                    mail::queue(tx, &cx, Recipient::Merchant, letter, now)?;
+                    Applied::Received(application)
+                }
+                Stored::Duplicate => Applied::AlreadyPending,
+                Stored::Full => Applied::Full,
             })
-        }
+        }),
+        Signup::Open => ix.writer.run(move |tx| {
+            let Some((affiliate, invite)) = make_affiliate(tx, &cx, &new, &new.referral_code, now)? else {
+                return Ok(Applied::CodeTaken);
+            };
+            let application = applications::insert_approved(tx, &new, affiliate.id, now)?;
+            Ok(Applied::Approved(Box::new(Approval { application, affiliate, invite })))
+        }),
     }
 }
 
@@ -106,8 +126,7 @@ pub fn approve(ix: &Intake<'_>, id: i64, choices: Choices) -> Result<Decision, E
     if let Some(code) = &choices.referral_code {
         crate::tracking::validate::code(code).map_err(|e| Error::invalid("referral_code", e))?;
     }
-    let link = ix.config.portal.then(|| invite_link(ix));
-    let now = crate::clock::now_ms();
+    let (now, cx) = (crate::clock::now_ms(), mail::context(ix.config));
     ix.writer.run(move |tx| {
         let Some(application) = applications::get(tx, id)? else { return Ok(Decision::NotFound) };
         if application.status != Status::Pending {
@@ -115,7 +134,7 @@ pub fn approve(ix: &Intake<'_>, id: i64, choices: Choices) -> Result<Decision, E
         }
         let code = choices.referral_code.clone().unwrap_or_else(|| application.referral_code.clone());
         let new = as_new(&application)?;
-        let Some((affiliate, invite)) = make_affiliate(tx, &new, &code, link, now)? else {
+        let Some((affiliate, invite)) = make_affiliate(tx, &cx, &new, &code, now)? else {
             return Ok(Decision::CodeTaken { application: Box::new(application), referral_code: code });
         };
         // The conditional UPDATE is what makes it once: a failure here undoes the affiliate.
@@ -131,14 +150,24 @@ pub fn approve(ix: &Intake<'_>, id: i64, choices: Choices) -> Result<Decision, E
 }
 
 /// Rejects pending application `id`, with the merchant's `reason` if any, by a conditional
-/// UPDATE like an approval's.
+/// UPDATE like an approval's; the applicant is told by e-mail, with the reason.
 pub fn reject(ix: &Intake<'_>, id: i64, reason: Option<String>) -> Result<Decision, Error> {
     if let Some(reason) = &reason {
         check_reason(reason)?;
     }
-    let now = crate::clock::now_ms();
+    let (now, cx) = (crate::clock::now_ms(), mail::context(ix.config));
     ix.writer.run(move |tx| match applications::reject(tx, id, reason.as_deref(), now)? {
-        Some(application) => Ok(Decision::Rejected(Box::new(application))),
+        Some(application) => {
+            let emailed_to = match (&application.email, &application.name) {
+                (Some(email), Some(name)) => {
+                    let to = Recipient::Address { email: email.clone(), name: name.clone() };
+                    let letter = Letter::ApplicationRejected { reason: reason.clone() };
+                    mail::queue(tx, &cx, to, letter, now)?.map(|_| email.clone())
+                }
+                _ => None,
+            };
+            Ok(Decision::Rejected(Box::new(Rejection { application, emailed_to })))
+        }
         None => Ok(match applications::get(tx, id)? {
             Some(application) => Decision::AlreadyDecided(Box::new(application)),
             None => Decision::NotFound,
@@ -160,13 +189,14 @@ fn as_new(a: &Application) -> Result<NewApplication, Error> {
 }
 
 /// Makes the affiliate `code` from application `new`: their name, e-mail and payout e-mail, the
-/// terms they accepted (record and ledger), and an invite when `link` (token, URL) is given.
-/// `None` when the code is another affiliate's: nothing was written then.
+/// terms they accepted (record and ledger), and with the portal on an invite, e-mailed to them
+/// ("approved") when e-mail is on. `None` when the code is another affiliate's: nothing was
+/// written then.
 fn make_affiliate(
     tx: &Tx,
+    cx: &Context,
     new: &NewApplication,
     code: &str,
-    link: Option<(String, String)>,
     now: i64,
 ) -> Result<Option<(Affiliate, Option<Invite>)>, Error> {
     let affiliate = NewAffiliate {
@@ -183,12 +213,14 @@ fn make_affiliate(
         let changes = Changes { payout_email: Some(new.payout_email.clone()), ..Changes::default() };
         affiliates::update(tx, &affiliate.referral_code, &changes)?;
     }
-    let invite = match link {
-        Some((token, url)) => {
-            let expires_at = crate::store::portal::invite(tx, affiliate.id, &token, now)?;
-            Some(Invite { url, expires_at })
+    let invite = match cx.portal() {
+        true => {
+            let (url, expires_at) = portal::invite_link(tx, cx.public_url(), affiliate.id, now)?;
+            let letter = Letter::ApplicationApproved { link: url.clone(), expires_at };
+            let queued = mail::queue(tx, cx, Recipient::Affiliate(affiliate.id), letter, now)?;
+            Some(Invite { url, expires_at, emailed_to: queued.map(|_| new.email.clone()) })
         }
-        None => None,
+        false => None,
     };
     let affiliate = affiliates::get(tx, affiliate.id)?.ok_or_else(|| Error::internal("the affiliate just made"))?;
     Ok(Some((affiliate, invite)))

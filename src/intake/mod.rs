@@ -18,7 +18,8 @@
 //! Every other write of the server is here too, one function per action, shared by the API,
 //! the admin and the portal: `affiliates`, `applications` (the form, approving, rejecting),
 //! `offers`, `rates`, `coupons`, `webhooks`, `connectors`, `payouts`, `erasure`, `accounts`
-//! (invites, accepting one, sessions),
+//! (invites, accepting one, password resets, sessions), `mail` (queuing an e-mail in the
+//! caller's transaction, unsubscribing),
 //! `postbacks` (the token, retries), `postback_test`, `test_data`. Each takes plain domain
 //! values and returns a domain outcome (a typed enum or struct, or `crate::error::Error`).
 //!
@@ -43,6 +44,7 @@ pub mod flood;
 #[cfg(test)]
 mod guard;
 mod hooks;
+pub mod mail;
 pub mod offers;
 pub mod payouts;
 pub mod postback_test;

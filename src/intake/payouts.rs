@@ -19,14 +19,22 @@ pub fn make_run(ix: &Intake<'_>, run: Run) -> Result<RunOutcome, Error> {
     ix.writer.run(move |tx| payouts::create_run(tx, &run, &candidates, now))
 }
 
-/// Marks payout `id` paid with the merchant's payment `reference` (checked: one short line).
+/// Marks payout `id` paid with the merchant's payment `reference` (checked: one short line),
+/// and tells the affiliate by e-mail in the same transaction (unless they turned it off).
 /// Only a pending payout changes; `Refused` with the payout as it is otherwise.
 pub fn mark_paid(ix: &Intake<'_>, id: i64, reference: Option<&str>) -> Result<Transition, Error> {
     if let Some(r) = reference {
         check_reference(r)?;
     }
     let (reference, now) = (reference.map(String::from), crate::clock::now_ms());
-    ix.writer.run(move |tx| payouts::mark_paid(tx, id, reference.as_deref(), now))
+    let mail = super::mail::context(ix.config);
+    ix.writer.run(move |tx| {
+        let transition = payouts::mark_paid(tx, id, reference.as_deref(), now)?;
+        if let Transition::Changed(paid) = &transition {
+            crate::store::mailing::payout_paid(tx, &mail, paid, now)?;
+        }
+        Ok(transition)
+    })
 }
 
 /// Cancels payout `id`: its commission is available again for the next run. Only a pending

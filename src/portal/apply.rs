@@ -11,8 +11,10 @@
 //! applications (503), one pending per e-mail address (answered like a new one, so the form
 //! never tells who applied). The fields are checked like the API's (`NewApplication::check`).
 //!
-//! Nothing sends e-mail: the page says what happens next, and the merchant sees the pending
-//! count in the admin's navigation.
+//! The page says what happens next. With e-mail on (`--smtp-url`), the merchant is told of each
+//! application by e-mail, and with `open` the set-password link goes to the applicant's address
+//! instead of the screen, so that only the owner of the address can use it; without e-mail the
+//! link is on the page, and the merchant sees the pending count in the admin's navigation.
 
 use std::net::IpAddr;
 use std::sync::LazyLock;
@@ -97,7 +99,7 @@ pub fn submit(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
                 address(req),
                 approval.affiliate.id
             );
-            Ok(approved(&approval.affiliate.name, &approval.affiliate.referral_code, invite_of(&approval)))
+            Ok(approved(&approval.affiliate.name, &approval.affiliate.referral_code, next_of(&approval)))
         }
         Applied::CodeTaken => {
             let text = format!("The referral code {} is taken. Choose another.", new.referral_code);
@@ -110,18 +112,40 @@ fn address(req: &Req) -> String {
     req.client_ip.map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string())
 }
 
-fn invite_of(approval: &Approval) -> Option<&str> {
-    approval.invite.as_ref().map(|i| i.url.as_str())
+/// What a new affiliate does next to choose their password.
+enum Next<'a> {
+    /// Follow the link shown on the page (e-mail is off).
+    Link(&'a str),
+    /// Open the e-mail sent to this address.
+    Mailbox(&'a str),
+    /// Nothing: the portal is off.
+    Nothing,
+}
+
+fn next_of(approval: &Approval) -> Next<'_> {
+    match &approval.invite {
+        Some(invite) => match &invite.emailed_to {
+            Some(address) => Next::Mailbox(address),
+            None => Next::Link(&invite.url),
+        },
+        None => Next::Nothing,
+    }
 }
 
 /// What a success would have answered, for a bot that filled the honeypot: the received page,
-/// or with `--signup open` the approved page with a link that leads nowhere (an unknown invite
-/// is the same 410 as an expired one).
+/// or with `--signup open` the approved page: with e-mail on, saying the link went to the
+/// address; without, with a link that leads nowhere (an unknown invite is the same 410 as an
+/// expired one).
 fn decoy(ctx: &Ctx, new: &NewApplication) -> Response {
     match ctx.config.signup {
         Signup::Open => {
             let link = format!("{}/portal/invite/{}", ctx.config.public_url, crate::secret::token("afi_"));
-            approved(&new.name, &new.referral_code, ctx.config.portal.then_some(link.as_str()))
+            let next = match (ctx.config.portal, ctx.config.mail().is_some()) {
+                (false, _) => Next::Nothing,
+                (true, true) => Next::Mailbox(&new.email),
+                (true, false) => Next::Link(&link),
+            };
+            approved(&new.name, &new.referral_code, next)
         }
         _ => received(new),
     }
@@ -220,17 +244,22 @@ fn received(new: &NewApplication) -> Response {
     Response::html(200, card("Application received", &body))
 }
 
-/// `--signup open`: they are an affiliate now; with the portal, the link to choose a password.
-fn approved(name: &str, code: &str, invite: Option<&str>) -> Response {
-    let next = match invite {
-        Some(url) => fragment!(
+/// `--signup open`: they are an affiliate now; with the portal, how they choose a password.
+fn approved(name: &str, code: &str, next: Next<'_>) -> Response {
+    let next = match next {
+        Next::Mailbox(address) => fragment!(
+            "<p>We sent the link to choose your password to <strong>{}</strong>: open it within 7 days. It works \
+             once.</p>",
+            address
+        ),
+        Next::Link(url) => fragment!(
             "<p>Choose your password now: the link works once, for 7 days. Keep it to yourself.</p>\
              <p><a class=\"btn primary\" href=\"{}\">Choose your password</a></p>\
              <input id=\"invite-link\" class=\"mono\" type=\"text\" readonly value=\"{}\" style=\"width:100%\">",
             url,
             url
         ),
-        None => Html::new(),
+        Next::Nothing => Html::new(),
     };
     let body = fragment!(
         "<h1 style=\"margin-top:0\">Welcome, {}</h1><p class=\"sub\">You are an affiliate of this program. Your \

@@ -38,8 +38,8 @@ fn form_page(status: u16, csrf: &str, code: &str, error: Option<&str>, apply: bo
     let body = fragment!(
         "<div class=\"login\"><p class=\"brand\" style=\"justify-content:center;margin-bottom:18px\"><i></i>affiliated</p>\
          <div class=\"card\"><h1 style=\"margin-top:0\">Affiliate login</h1>\
-         <p class=\"sub\">Your referral code, and the password you chose with your invite link. Forgot it? \
-         Ask the merchant for a new invite link.</p>{}\
+         <p class=\"sub\">Your referral code, and the password you chose with your invite link. \
+         <a href=\"/portal/forgot\">Forgot your password?</a></p>{}\
          <form method=\"post\" action=\"/portal/login\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
          <label for=\"referral_code\">Referral code</label>\
          <input id=\"referral_code\" type=\"text\" name=\"referral_code\" value=\"{}\" autocomplete=\"username\" \

@@ -27,13 +27,16 @@
 
 pub mod apply;
 pub mod conversions;
+pub mod forgot;
 pub mod invite;
 pub mod layout;
 pub mod links;
 pub mod login;
 pub mod overview;
 pub mod payouts;
+pub mod reset;
 pub mod settings;
+pub mod unsubscribe;
 
 use std::sync::LazyLock;
 use std::time::Duration;

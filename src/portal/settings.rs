@@ -2,7 +2,8 @@
 //! that the full order reference `{external_id}` is the merchant's to give:
 //! `tracking::portal::check_own_postback_url`), a test postback, a new signing secret, and
 //! where to pay them (PayPal e-mail, free-text bank details: personal data, erased with
-//! `DELETE /api/v1/affiliates/{code}/personal-data`). Only these fields can change here: the
+//! `DELETE /api/v1/affiliates/{code}/personal-data`), and with e-mail on, which notifications
+//! they get (`update_emails`: each approved conversion, each payout paid). Only these fields can change here: the
 //! posted form is cut down to them before the API's reader sees it, so no field of the form can
 //! rename, unpause or re-address the affiliate.
 
@@ -11,11 +12,12 @@ use crate::error::Error;
 use crate::intake;
 use crate::store::affiliates::{Affiliate, Changes};
 use crate::store::deliveries::TestPostback;
+use crate::store::emails;
 use crate::tracking::outbound::POSTBACK_MACROS;
 use crate::tracking::portal::{MERCHANT_ONLY_MACROS, check_own_postback_url};
 use crate::transport::Req;
 use crate::transport::response::Response;
-use crate::ui::html::{fragment, html};
+use crate::ui::html::{Html, fragment, html};
 use crate::ui::layout::{Notice, csrf_field};
 use crate::web::Ctx;
 use crate::web::form::Form;
@@ -33,10 +35,54 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         }
         _ => Notice::None,
     };
-    Ok(settings_page(req, &me, notice, None, 200))
+    Ok(settings_page(req, &me, notice, None, 200, &mail_section(ctx, req, &me)?))
 }
 
-fn settings_page(req: &Req, me: &Affiliate, notice: Notice, draft: Option<&Form>, status: u16) -> Response {
+/// The e-mails section: which notifications the affiliate wants, when e-mail is on.
+fn mail_section(ctx: &Ctx, req: &Req, me: &Affiliate) -> Result<Html, Error> {
+    if !intake::mail::context(&ctx.config).on() {
+        return Ok(fragment!(
+            "<h2>E-mails</h2><div class=\"card\"><p class=\"muted\" style=\"margin:0\">This program sends no \
+             e-mail; your numbers are here in the portal.</p></div>"
+        ));
+    }
+    let (conversions, payouts) = emails::wants(&ctx.db, me.id)?;
+    let checked = |on: bool| if on { " checked" } else { "" };
+    let to = match &me.email {
+        Some(address) => fragment!("They go to {}, the address the merchant has for you.", address.as_str()),
+        None => fragment!("The merchant has no e-mail address for you, so none are sent; ask them to add it."),
+    };
+    Ok(fragment!(
+        "<h2>E-mails</h2><form method=\"post\" action=\"/portal/settings/emails\">{}<div class=\"card\">\
+         <label class=\"check\"><input type=\"checkbox\" name=\"conversions\" value=\"on\"{}> An e-mail for each \
+         approved conversion</label><label class=\"check\"><input type=\"checkbox\" name=\"payouts\" value=\"on\"{}> \
+         An e-mail when a payout is paid</label><p class=\"muted\">{} Password resets and invites always \
+         come.</p><button class=\"btn\" type=\"submit\">Save e-mails</button></div></form>",
+        csrf_field(req),
+        checked(conversions),
+        checked(payouts),
+        to
+    ))
+}
+
+/// `POST /portal/settings/emails`: the notifications the affiliate wants (checkboxes
+/// `conversions`, `payouts`).
+pub fn update_emails(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let me = me(ctx, req)?;
+    let form = Form::parse(req)?;
+    let on = |field: &str| form.get(field).is_some_and(|v| v == "on");
+    intake::mail::set_notifications(&ctx.intake(), me.id, on("conversions"), on("payouts"))?;
+    Ok(Response::see_other("/portal/settings?done=saved".into()))
+}
+
+fn settings_page(
+    req: &Req,
+    me: &Affiliate,
+    notice: Notice,
+    draft: Option<&Form>,
+    status: u16,
+    mail: &Html,
+) -> Response {
     let value = |field: &str, stored: Option<&str>| match draft {
         Some(form) => form.raw(field).to_string(),
         None => stored.unwrap_or("").to_string(),
@@ -79,6 +125,7 @@ fn settings_page(req: &Req, me: &Affiliate, notice: Notice, draft: Option<&Form>
             csrf_field(req)
         );
     }
+    html!(body, "{}", mail.clone());
     Response::html(status, layout::page(req, "Settings", "/portal/settings", &notice, &body))
 }
 
@@ -113,25 +160,32 @@ pub fn update(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let form = Form::parse(req)?;
     let changes = match changes(&form, &me) {
         Ok(changes) => changes,
-        Err(e) => return Ok(settings_page(req, &me, Notice::Error(e.message), Some(&form), e.status)),
+        Err(e) => {
+            let mail = mail_section(ctx, req, &me)?;
+            return Ok(settings_page(req, &me, Notice::Error(e.message), Some(&form), e.status, &mail));
+        }
     };
     let updated = intake::affiliates::update(&ctx.intake(), &me.referral_code, changes)?;
     Ok(match updated.postback_secret {
-        Some(secret) => settings_page(req, &updated.affiliate, secret_notice(secret), None, 200),
+        Some(secret) => {
+            let mail = mail_section(ctx, req, &updated.affiliate)?;
+            settings_page(req, &updated.affiliate, secret_notice(secret), None, 200, &mail)
+        }
         None => Response::see_other("/portal/settings?done=saved".into()),
     })
 }
 
 pub fn test_postback(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let me = me(ctx, req)?;
+    let mail = mail_section(ctx, req, &me)?;
     match crate::intake::test_postback(&ctx.intake(), &me.referral_code) {
         Ok(TestPostback::Queued(_)) => Ok(Response::see_other("/portal/settings?done=test-queued".into())),
         Ok(TestPostback::TooMany { retry_after }) => {
             let e = crate::intake::postback_test::too_many(retry_after);
-            Ok(settings_page(req, &me, Notice::Error(e.message), None, e.status)
+            Ok(settings_page(req, &me, Notice::Error(e.message), None, e.status, &mail)
                 .with_header("Retry-After", retry_after.to_string()))
         }
-        Err(e) if e.status < 500 => Ok(settings_page(req, &me, Notice::Error(e.message), None, e.status)),
+        Err(e) if e.status < 500 => Ok(settings_page(req, &me, Notice::Error(e.message), None, e.status, &mail)),
         Err(e) => Err(e),
     }
 }
@@ -139,7 +193,8 @@ pub fn test_postback(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 pub fn rotate_secret(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let me = me(ctx, req)?;
     let secret = intake::affiliates::rotate_postback_secret(&ctx.intake(), &me.referral_code)?;
-    Ok(settings_page(req, &me, secret_notice(secret), None, 200))
+    let mail = mail_section(ctx, req, &me)?;
+    Ok(settings_page(req, &me, secret_notice(secret), None, 200, &mail))
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ pub use site::Web;
 use crate::admin;
 use crate::admin::books;
 use crate::api::{
-    affiliates, applications, clicks, connectors, conversions, coupons, customers, leads, offers, payouts, postbacks,
-    statements, tracking, webhooks,
+    affiliates, applications, clicks, connectors, conversions, coupons, customers, emails, leads, offers, payouts,
+    postbacks, statements, tracking, webhooks,
 };
 use crate::endpoints::{health, hooks, pixel, postback, redirect, snippet};
 use crate::portal;
@@ -105,6 +105,7 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/api/v1/postbacks/received", ApiKey(Live), postbacks::received),
     route(Get, "/api/v1/postbacks", ApiKey(Live), postbacks::list),
     route(Post, "/api/v1/postbacks/{id}/retry", ApiKey(Live), postbacks::retry),
+    route(Get, "/api/v1/emails", ApiKey(Live), emails::list),
     route(Post, "/api/v1/webhooks", ApiKey(Live), webhooks::create),
     route(Get, "/api/v1/webhooks", ApiKey(Live), webhooks::list),
     route(Get, "/api/v1/webhooks/{id}", ApiKey(Live), webhooks::get),
@@ -157,6 +158,7 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/admin/webhooks/{id}/test", Admin, admin::webhooks::test),
     route(Post, "/admin/webhooks/{id}/delete", Admin, admin::webhooks::delete),
     route(Post, "/admin/webhook-deliveries/{id}/retry", Admin, admin::webhooks::retry),
+    route(Get, "/admin/emails", Admin, admin::emails::page),
     route(Get, "/admin/reconcile", Admin, admin::reconcile::page),
     route(Post, "/admin/reconcile", Admin, admin::reconcile::check),
     route(Post, "/admin/reconcile/missing.csv", Admin, admin::reconcile::missing_csv),
@@ -177,6 +179,12 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/portal/signup", PortalLogin, portal::apply::signup),
     route(Get, "/portal/invite/{token}", PortalLogin, portal::invite::form),
     route(Post, "/portal/invite/{token}", PortalLogin, portal::invite::accept),
+    route(Get, "/portal/forgot", PortalLogin, portal::forgot::form),
+    route(Post, "/portal/forgot", PortalLogin, portal::forgot::submit),
+    route(Get, "/portal/reset/{token}", PortalLogin, portal::reset::form),
+    route(Post, "/portal/reset/{token}", PortalLogin, portal::reset::submit),
+    route(Get, "/portal/unsubscribe/{token}", PortalLogin, portal::unsubscribe::form),
+    route(Post, "/portal/unsubscribe/{token}", PortalLogin, portal::unsubscribe::submit),
     route(Post, "/portal/logout", Portal, portal::login::logout),
     route(Get, "/portal", Portal, portal::overview::page),
     route(Get, "/portal/links", Portal, portal::links::page),
@@ -190,6 +198,7 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/portal/settings", Portal, portal::settings::update),
     route(Post, "/portal/settings/postback-test", Portal, portal::settings::test_postback),
     route(Post, "/portal/settings/postback-secret", Portal, portal::settings::rotate_secret),
+    route(Post, "/portal/settings/emails", Portal, portal::settings::update_emails),
 ];
 
 /// Finds the route of the table for a request. HEAD is served by GET routes.

@@ -206,9 +206,14 @@ pub fn list(conn: &Connection, status: Option<Status>, after: i64, limit: usize)
 pub const ERASED_REASON: &str = "personal data erased on request";
 
 /// Removes the applicant's personal data from application `id` (name, e-mail, website, payout
-/// e-mail); a pending one is rejected with [`ERASED_REASON`], since nobody is left to approve.
-/// Returns whether the application exists. Runs on the writer.
+/// e-mail), and their address from the e-mails sent to it (the "rejected" answer); a pending one
+/// is rejected with [`ERASED_REASON`], since nobody is left to approve. Returns whether the
+/// application exists. Runs on the writer.
 pub fn erase(conn: &Tx, id: i64, now: i64) -> Result<bool, Error> {
+    if let Some(address) = get(conn, id)?.and_then(|a| a.email) {
+        // Affiliate id 0 is nobody's: only the messages to the address are erased.
+        super::emails::erase_affiliate(conn, 0, Some(&address))?;
+    }
     Ok(conn.prepare_cached(&format!("{ERASE} WHERE id = ?1"))?.execute(params![id, now, ERASED_REASON])? == 1)
 }
 
@@ -243,3 +248,9 @@ pub fn prune_rejected(conn: &Tx, cutoff: i64, limit: usize) -> Result<usize, Err
         )?
         .execute(params![cutoff, limit as i64])?)
 }
+
+/// What undoes the applications migration (`migrations/0016-applications.sql`) but its rebuilt
+/// tables, for tests that make a database of an earlier version out of a current one.
+#[cfg(test)]
+pub const UNDO_MIGRATION: &str = "DROP TABLE applications; ALTER TABLE affiliates DROP COLUMN terms_url;
+    ALTER TABLE affiliates DROP COLUMN terms_accepted_at; ";

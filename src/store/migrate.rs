@@ -38,6 +38,7 @@ const MIGRATIONS: &[Migration] = &[
         script: include_str!("../../migrations/0015-ledger-rollup.sql"),
         then: Some(super::ledger::rollup::build),
     },
+    script(include_str!("../../migrations/0017-emails.sql")),
     script(include_str!("../../migrations/0016-applications.sql")),
 ];
 

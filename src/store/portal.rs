@@ -39,6 +39,19 @@ pub fn invite(conn: &Tx, affiliate_id: i64, token: &str, now: i64) -> Result<i64
     Ok(expires_at)
 }
 
+/// Prefix of invite tokens, so a leaked link is recognisable.
+pub const TOKEN_PREFIX: &str = "afi_";
+
+/// Makes a new invite (see [`invite`]) with a fresh random token for affiliate `affiliate_id`,
+/// in the caller's transaction: its link under `public_url` (`/portal/invite/{token}`, to hand
+/// over or e-mail, never stored) and when it expires. For every action that lets an affiliate
+/// in: the merchant's invite (`intake::accounts::invite`), an approved application.
+pub fn invite_link(conn: &Tx, public_url: &str, affiliate_id: i64, now: i64) -> Result<(String, i64), Error> {
+    let token = secret::token(TOKEN_PREFIX);
+    let expires_at = invite(conn, affiliate_id, &token, now)?;
+    Ok((format!("{public_url}/portal/invite/{token}"), expires_at))
+}
+
 /// The affiliate an invite that can still be used belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenInvite {

@@ -14,6 +14,7 @@ pub mod fraud;
 pub mod hold;
 pub mod ledger;
 pub mod link;
+pub mod mail;
 pub mod money;
 pub mod net;
 pub mod offer;

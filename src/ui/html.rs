@@ -213,7 +213,7 @@ pub fn time(ms: i64) -> String {
 /// A status badge (pending, approved, delivered, failed, …).
 pub fn badge(status: &str) -> Html {
     let tone = match status {
-        "approved" | "delivered" | "created" | "paid" => "good",
+        "approved" | "delivered" | "created" | "paid" | "sent" => "good",
         "pending" => "wait",
         "rejected" | "failed" => "bad",
         _ => "neutral",

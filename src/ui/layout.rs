@@ -23,6 +23,7 @@ const NAV: &[(&str, &str)] = &[
     ("/admin/postbacks", "Postbacks"),
     ("/admin/hooks", "Shop hooks"),
     ("/admin/webhooks", "Webhooks"),
+    ("/admin/emails", "E-mails"),
     ("/admin/reconcile", "Reconcile"),
 ];
 

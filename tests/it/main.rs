@@ -31,6 +31,7 @@ mod intake;
 mod links;
 mod logins;
 mod logs;
+mod mail;
 mod memory;
 mod namespaces;
 mod openapi;

@@ -1,7 +1,7 @@
 //! Outbound fairness (#21): a test postback is sent once and at most 5 times an hour per
 //! affiliate; one affiliate's backlog at a hanging tracker does not hold up another's postbacks,
-//! and a hanging merchant webhook endpoint does not hold up postbacks. No speed is asserted:
-//! only what went out while the slow endpoint still hung.
+//! and a hanging merchant webhook endpoint or SMTP server does not hold up postbacks. No speed
+//! is asserted: only what went out while the slow endpoint still hung.
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -198,4 +198,30 @@ fn a_hanging_merchant_webhook_does_not_hold_up_postbacks() {
     convert(&s, "fast", "fast-1");
     assert!(eventually(Duration::from_secs(30), || tracker.count() == 1), "the postback did not go out");
     assert!(hang.first_still_open(), "the postback waited for the webhook's attempt to time out");
+}
+
+/// The SMTP server hangs (accepts, never greets) with an invite e-mail on its way; an
+/// affiliate's postback goes out while that connection still hangs: e-mail has a lane of its
+/// own (#24).
+#[test]
+fn a_hanging_smtp_server_does_not_hold_up_postbacks() {
+    let hang = Hang::start();
+    let smtp = format!("smtp://127.0.0.1:{}", hang.port);
+    let s = Server::start_with(
+        &["--allow-private-postbacks", "--outbound", "on", "--min-click-age", "0", "--smtp-url", &smtp],
+        &[],
+    );
+    s.seed();
+    let body = json!({"email": "ann@example.com"}).to_string();
+    let key = [("X-Api-Key", crate::support::KEY)];
+    let r = crate::support::request(s.addr, "PATCH", "/api/v1/affiliates/ann", &key, body.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.post("/api/v1/affiliates/ann/invite", &json!({})).json()["emailed"], true);
+    assert!(eventually(Duration::from_secs(15), || hang.accepted() >= 1), "the e-mail was never tried");
+
+    let tracker = Tracker::start(vec![200]);
+    affiliate(&s, "fast", Some(&format!("http://127.0.0.1:{}/pb?e={{event}}", tracker.port)));
+    convert(&s, "fast", "fast-1");
+    assert!(eventually(Duration::from_secs(30), || tracker.count() == 1), "the postback did not go out");
+    assert!(hang.first_still_open(), "the postback waited for the e-mail's attempt to time out");
 }

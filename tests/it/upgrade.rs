@@ -187,6 +187,18 @@ fn a_release_1_database_keeps_every_row_status_and_amount() {
     let erased: i64 =
         after.query_row("SELECT count(*) FROM customers WHERE email IS NOT NULL", [], |r| r.get(0)).unwrap();
     assert_eq!(erased, 0, "the erasure made under release 1 still holds");
+    // E-mail (#24): existing affiliates are told of payouts paid, not of each approval, until
+    // they choose otherwise; nothing is queued by the upgrade.
+    let wants: Vec<(i64, i64)> = after
+        .prepare("SELECT DISTINCT mail_conversions, mail_payouts FROM affiliates")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(wants, [(0, 1)]);
+    let queued: i64 = after.query_row("SELECT count(*) FROM emails", [], |r| r.get(0)).unwrap();
+    assert_eq!(queued, 0);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use rusqlite::params;
 use super::change::{Decision, decide};
 use crate::error::Error;
 use crate::store::writer::Tx;
-use crate::tracking::conversion::{Source, Status};
+use crate::tracking::conversion::{Conversion, Source, Status};
 use crate::tracking::hold::{self, Waiting};
 
 pub const ACTOR: &str = "hold_period";
@@ -26,6 +26,19 @@ pub fn approve_batch(
     default_hold_ms: Option<i64>,
     now: i64,
     limit: usize,
+) -> Result<(usize, Option<Cursor>), Error> {
+    approve_batch_then(conn, after, default_hold_ms, now, limit, |_, _| Ok(()))
+}
+
+/// [`approve_batch`], calling `then` in the same transaction with each conversion it approved
+/// (the sweeper queues the affiliate's e-mail there).
+pub fn approve_batch_then(
+    conn: &Tx,
+    after: Cursor,
+    default_hold_ms: Option<i64>,
+    now: i64,
+    limit: usize,
+    then: impl Fn(&Tx, &Conversion) -> Result<(), Error>,
 ) -> Result<(usize, Option<Cursor>), Error> {
     let shortest_offer: Option<i64> =
         conn.prepare_cached("SELECT min(approve_after_days) FROM offers")?.query_row([], |r| r.get(0))?;
@@ -58,9 +71,11 @@ pub fn approve_batch(
         .collect::<Result<_, _>>()?;
     let mut approved = 0;
     for (id, waiting, offer_days) in &rows {
-        if hold::approvable(waiting, hold::hold_ms(*offer_days, default_hold_ms), now)
-            && matches!(decide(conn, *id, Status::Approved, ACTOR, Some(REASON), now)?, Decision::Changed(_))
-        {
+        if !hold::approvable(waiting, hold::hold_ms(*offer_days, default_hold_ms), now) {
+            continue;
+        }
+        if let Decision::Changed(c) = decide(conn, *id, Status::Approved, ACTOR, Some(REASON), now)? {
+            then(conn, &c)?;
             approved += 1;
         }
     }
@@ -112,5 +127,23 @@ mod tests {
         conn.execute("UPDATE offers SET approve_after_days = 20", []).unwrap();
         assert_eq!(approve_batch(&Tx::within(&conn), (i64::MIN, i64::MIN), Some(DAY), 20 * DAY, 100).unwrap().0, 0);
         assert_eq!(approve_batch(&Tx::within(&conn), (i64::MIN, i64::MIN), None, 30 * DAY, 100).unwrap().0, 1, "young");
+    }
+
+    #[test]
+    fn an_approval_after_the_hold_tells_the_affiliate_like_any_other() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::store::migrate::run(&conn).unwrap();
+        conn.execute_batch(crate::store::TEST_CATALOG).unwrap();
+        conn.execute("UPDATE affiliates SET email = 'ann@example.com', mail_conversions = 1 WHERE id = 1", []).unwrap();
+        let id = convert(&conn, "o-4711", "ann", "10.00", "USD", 0);
+        let cx = crate::store::mailing::Context::new(true, true, "https://t.example", None, "p@shop.example");
+        let tell = |tx: &Tx<'_>, c: &Conversion| crate::store::mailing::conversion_approved(tx, &cx, c, 8 * DAY);
+        let (n, _) =
+            approve_batch_then(&Tx::within(&conn), (i64::MIN, i64::MIN), Some(7 * DAY), 8 * DAY, 100, tell).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(super::super::get(&conn, id).unwrap().unwrap().status, Status::Approved);
+        let (kind, subject): (String, String) =
+            conn.query_row("SELECT kind, subject FROM emails", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!((kind.as_str(), subject.as_str()), ("conversion_approved", "Commission approved: 1.00 USD"));
     }
 }

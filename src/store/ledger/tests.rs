@@ -325,17 +325,13 @@ fn the_rollup_follows_every_entry_and_a_difference_is_reported() {
 }
 
 /// Takes `conn` back to the schema version before the rollup (migration 0015): without
-/// `ledger_balances`, and without what the later migrations added (0016: applications and the
-/// affiliates' terms; the ledger's `terms_url` column goes with 0015's rebuild of the table), so
-/// that running the migrations again passes through 0015's step. Returns that version.
+/// `ledger_balances`, and without what the migrations after it added (e-mail, applications; the
+/// ledger's `terms_url` column goes with 0015's rebuild of the table), so that running the
+/// migrations again passes through 0015's step. Returns that version.
 fn before_rollup(conn: &Connection) -> i64 {
-    let previous = crate::store::migrate::CURRENT - 2;
-    conn.execute_batch(&format!(
-        "DROP TABLE ledger_balances; DROP TABLE applications;
-         ALTER TABLE affiliates DROP COLUMN terms_url; ALTER TABLE affiliates DROP COLUMN terms_accepted_at;
-         PRAGMA user_version = {previous};"
-    ))
-    .unwrap();
+    let previous = crate::store::migrate::CURRENT - 3;
+    let undo = [crate::store::applications::UNDO_MIGRATION, crate::store::emails::UNDO_MIGRATION].concat();
+    conn.execute_batch(&format!("{undo} DROP TABLE ledger_balances; PRAGMA user_version = {previous};")).unwrap();
     previous
 }
 
