@@ -9,6 +9,7 @@ mod api;
 mod applications;
 mod applications_abuse;
 mod applications_admin;
+mod applications_mail;
 mod browser;
 mod caddy;
 mod cli;
