@@ -77,7 +77,10 @@ CREATE TABLE offers (
     -- More conversions than this on one click are flagged `click_reused`.
     max_conversions_per_click INTEGER CHECK (max_conversions_per_click >= 1),
     -- Days after which the sweeper approves pending conversions; NULL: the server's --approve-after.
-    approve_after_days INTEGER CHECK (approve_after_days BETWEEN 0 AND 3650)
+    approve_after_days INTEGER CHECK (approve_after_days BETWEEN 0 AND 3650),
+    -- Hosts deep links (`/r/{code}?url=`) may lead to besides the landing URL's: host names or
+    -- `*.name`, separated by single spaces (src/tracking/deep_link.rs).
+    allowed_hosts TEXT NOT NULL DEFAULT ''
 );
 -- At most one default offer; the partial unique index makes a second one impossible.
 CREATE UNIQUE INDEX offers_single_default ON offers (is_default) WHERE is_default = 1;

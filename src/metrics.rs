@@ -29,6 +29,11 @@ pub struct Metrics {
     pub clicks: AtomicU64,
     pub redirects_without_click: AtomicU64,
     pub bot_visits: AtomicU64,
+    /// Tracking-link visits sent to the deep link's `url`.
+    pub deep_links: AtomicU64,
+    /// Deep links refused (sent to the landing URL), by reason: names written in the program
+    /// (`&'static str`), never taken from a request.
+    deep_links_refused: Mutex<BTreeMap<&'static str, u64>>,
     pub clicks_flagged: AtomicU64,
     pub conversions_created: AtomicU64,
     pub conversions_duplicate: AtomicU64,
@@ -52,6 +57,11 @@ pub struct Gauges {
 }
 
 impl Metrics {
+    /// Counts a deep link refused for `reason` (`tracking::deep_link::Refusal::label`).
+    pub fn deep_link_refused(&self, reason: &'static str) {
+        *self.deep_links_refused.lock().unwrap_or_else(|p| p.into_inner()).entry(reason).or_default() += 1;
+    }
+
     pub fn observe(&self, method: &'static str, route: &'static str, status: u16, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         let mut r = self.requests.lock().unwrap_or_else(|p| p.into_inner());
@@ -123,6 +133,21 @@ impl Metrics {
             "Tracking-link and click-snippet visits by crawlers, previewers or clients without a user agent: no click.",
             load(&self.bot_visits),
         );
+        counter(
+            out,
+            "affiliated_deep_links_total",
+            "Tracking-link visits sent to the page their url parameter named (a deep link).",
+            load(&self.deep_links),
+        );
+        header(
+            out,
+            "affiliated_deep_links_refused_total",
+            "counter",
+            "Deep links whose url the offer does not allow (or that is malformed): sent to the landing URL instead.",
+        );
+        for (reason, n) in self.deep_links_refused.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "affiliated_deep_links_refused_total{{reason=\"{reason}\"}} {n}");
+        }
         counter(
             out,
             "affiliated_clicks_flagged_total",

@@ -27,7 +27,7 @@ fn list_page(ctx: &Ctx, req: &Req, notice: Notice, draft: &Form, status: u16) ->
     let next = views::next_cursor(&rows, PAGE_SIZE, |a| a.id.to_string());
     let mut body = fragment!(
         "<h1>Affiliates</h1><p class=\"sub\">Partners who earn commission. Each shares their tracking link.</p>\
-         <div class=\"table\"><table><thead><tr><th>Name</th><th>Referral code</th><th>Email</th><th>Tracking link</th>\
+         <div class=\"table\"><table data-narrow-hide=\"3 4 5\"><thead><tr><th>Name</th><th>Referral code</th><th>Email</th><th>Tracking link</th>\
          <th>Postback</th><th>Since</th></tr></thead><tbody>"
     );
     for a in &rows {

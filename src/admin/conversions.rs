@@ -98,7 +98,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     );
     html!(
         body,
-        "<div class=\"table\"><table><thead><tr>\
+        "<div class=\"table\"><table data-narrow-hide=\"3 4 7 9\"><thead><tr>\
          <th style=\"width:28px\"><input type=\"checkbox\" data-select-all aria-label=\"Select all\"></th>\
          <th>Order ID</th><th>Affiliate</th><th class=\"num\">Amount</th><th class=\"num\">Commission</th>\
          <th>Status</th><th>Source</th><th>Received</th><th></th></tr></thead><tbody>"
@@ -182,7 +182,7 @@ fn row(c: &Conversion, now: i64) -> Html {
         "<tr id=\"conversion-{}\"><td><input type=\"checkbox\" name=\"id\" value=\"{}\" aria-label=\"Select {}\"></td>\
          <td class=\"mono\">{}</td><td><a href=\"/admin/conversions?affiliate={}\">{}</a></td>\
          <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"status\">{}{}</td><td><span class=\"tag\">{}</span></td>\
-         <td title=\"{}\">{}</td><td class=\"num\">",
+         <td class=\"when\" title=\"{}\">{}</td><td class=\"num\">",
         c.id,
         c.id,
         c.external_id,

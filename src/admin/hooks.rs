@@ -35,7 +35,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
     let mut body = fragment!(
         "<h1>Shop hooks</h1><p class=\"sub\">Stripe, Shopify, WooCommerce and Paddle report paid orders and refunds \
-         here by signed webhook. See docs/connectors.md.</p><div class=\"table\"><table><thead><tr><th>Platform</th>\
+         here by signed webhook. See docs/connectors.md.</p><div class=\"table\"><table data-narrow-hide=\"2\"><thead><tr><th>Platform</th>\
          <th>Signing secret</th><th>Webhook URL</th></tr></thead><tbody>"
     );
     for c in Connector::ALL {
@@ -48,7 +48,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         };
         html!(
             body,
-            "<tr><td>{}</td><td>{}</td><td class=\"mono\">{}/hooks/{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"mono any-break\">{}/hooks/{}</td></tr>",
             c.title(),
             source,
             ctx.config.public_url,
@@ -60,7 +60,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         body,
         "</tbody></table></div><div class=\"spread\"><h2>Received</h2><form class=\"inline\" method=\"get\" \
          action=\"/admin/hooks\">{} {} <button class=\"btn small\" type=\"submit\">Filter</button></form></div>\
-         <div class=\"table\"><table><thead><tr><th>Received</th><th>Platform</th><th>Event</th><th>Action</th>\
+         <div class=\"table\"><table data-narrow-hide=\"3 4\"><thead><tr><th>Received</th><th>Platform</th><th>Event</th><th>Action</th>\
          <th>Outcome</th><th>Conversion</th></tr></thead><tbody>",
         select(req, "connector", &names),
         select(req, "outcome", stored::OUTCOMES)
@@ -72,7 +72,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         };
         html!(
             body,
-            "<tr><td title=\"{}\">{}</td><td>{}{}</td><td class=\"mono clip\" title=\"{}\">{}</td>\
+            "<tr><td class=\"when\" title=\"{}\">{}</td><td>{}{}</td><td class=\"mono clip\" title=\"{}\">{}</td>\
              <td>{} <span class=\"muted mono\">{}</span></td><td>{} <span class=\"muted mono\">{}</span>{}</td><td>{}</td></tr>",
             html::time(h.received_at),
             html::ago(h.received_at, now),

@@ -7,7 +7,7 @@ use crate::intake;
 use crate::store::offers::{self, NewOffer, Offer};
 use crate::tracking::commission::Rule;
 use crate::tracking::money::Currency;
-use crate::tracking::offer::{attribution, check_landing_url, click_window_days, rule};
+use crate::tracking::offer::{allowed_hosts, attribution, check_landing_url, click_window_days, rule};
 use crate::tracking::validate;
 use crate::transport::Req;
 use crate::transport::response::Response;
@@ -79,6 +79,9 @@ fn from_form(form: &Form, existing: Option<(&Offer, Vec<(String, Rule)>)>) -> Re
         recurring_months: limit("recurring_months", 1..=1200)?,
         max_conversions_per_click: limit("max_conversions_per_click", 1..=1_000_000)?,
         approve_after_days: limit("approve_after_days", 0..=3650)?,
+        allowed_hosts: allowed_hosts(
+            form.get("allowed_hosts").unwrap_or("").split([' ', ',', '\n', '\r', '\t']).filter(|h| !h.is_empty()),
+        )?,
     })
 }
 
@@ -107,7 +110,7 @@ fn list_page(ctx: &Ctx, req: &Req, notice: Notice, draft: &Form, status: u16) ->
     let next = crate::web::views::next_cursor(&rows, PAGE_SIZE, |o| o.id.to_string());
     let mut body = fragment!(
         "<h1>Offers</h1><p class=\"sub\">Where tracking links lead and what conversions pay. Links without \
-         <span class=\"mono\">?offer=</span> use the default offer.</p><div class=\"table\"><table><thead><tr>\
+         <span class=\"mono\">?offer=</span> use the default offer.</p><div class=\"table\"><table data-narrow-hide=\"2 4 5 6\"><thead><tr>\
          <th>Name</th><th>ID</th><th>Commission</th><th>Attribution</th><th class=\"num\">Click window</th>\
          <th>Landing URL</th></tr></thead><tbody>"
     );
@@ -160,6 +163,7 @@ fn stored(existing: Option<&Offer>, field: &str) -> String {
         "recurring_months" => o.recurring_months.map(|n| n.to_string()).unwrap_or_default(),
         "max_conversions_per_click" => o.max_conversions_per_click.map(|n| n.to_string()).unwrap_or_default(),
         "approve_after_days" => o.approve_after_days.map(|d| d.to_string()).unwrap_or_default(),
+        "allowed_hosts" => o.allowed_hosts.join(" "),
         _ => String::new(),
     }
 }
@@ -193,7 +197,11 @@ fn fields(draft: &Form, existing: Option<&Offer>) -> Html {
          <label>Click window (days)<input type=\"number\" name=\"click_window_days\" min=\"1\" max=\"3650\" value=\"{}\"></label>\
          <label>Approve after (days; empty: the server's default)<input type=\"number\" name=\"approve_after_days\" min=\"0\" max=\"3650\" value=\"{}\"></label></div>\
          <label style=\"margin-top:12px\">Landing URL<input type=\"url\" name=\"landing_url\" required style=\"width:100%\" value=\"{}\" \
-         placeholder=\"https://shop.example/?ref={{referral_code}}&amp;cid={{click_id}}\"></label>",
+         placeholder=\"https://shop.example/?ref={{referral_code}}&amp;cid={{click_id}}\"></label>\
+         <label style=\"margin-top:12px\">Deep links may also lead to (host names separated by spaces; \
+         <span class=\"mono\">*.shop.example</span> for every subdomain; the landing URL's host always may)\
+         <input type=\"text\" name=\"allowed_hosts\" style=\"width:100%\" value=\"{}\" \
+         placeholder=\"blog.shop.example *.cdn.shop.example\"></label>",
         selected("commission_type", "percent"),
         selected("commission_type", "flat"),
         value("commission_value"),
@@ -201,7 +209,8 @@ fn fields(draft: &Form, existing: Option<&Offer>) -> Html {
         selected("attribution", "first_click"),
         window,
         value("approve_after_days"),
-        value("landing_url")
+        value("landing_url"),
+        value("allowed_hosts")
     );
     html!(
         out,

@@ -210,7 +210,7 @@ fn affiliate_table(ctx: &Ctx, by_affiliate: &HashMap<i64, Totals>, main: Currenc
     let mut rows: Vec<(&i64, &Totals)> = by_affiliate.iter().collect();
     rows.sort_by_key(|(id, t)| (-t.revenue.of(main), -t.conversions(), -t.clicks, **id));
     let mut out = fragment!(
-        "<h2>By affiliate</h2><div class=\"table\"><table><thead><tr><th>Affiliate</th><th class=\"num\">Clicks</th>\
+        "<h2>By affiliate</h2><div class=\"table\"><table data-narrow-hide=\"2 4 6 7\"><thead><tr><th>Affiliate</th><th class=\"num\">Clicks</th>\
          <th class=\"num\">Conversions</th>\
          <th class=\"num\" title=\"Share of the clicks that led to a conversion\">Conv. rate</th><th class=\"num\">Revenue</th>\
          <th class=\"num\">Commission pending</th><th class=\"num\">Commission approved</th></tr></thead><tbody>"

@@ -83,7 +83,7 @@ fn received_table(req: &Req, received: &[postbacks::Received], now: i64) -> Html
     let mut body = Html::new();
     html!(
         body,
-        "<div class=\"spread\"><h2>Received</h2>{}</div><div class=\"table\"><table><thead><tr><th>Received</th><th>Dialect</th>\
+        "<div class=\"spread\"><h2>Received</h2>{}</div><div class=\"table\"><table data-narrow-hide=\"2 3 4\"><thead><tr><th>Received</th><th>Dialect</th>\
          <th>Parameters</th><th class=\"num\">Answer</th><th>Outcome</th><th>Conversion</th></tr></thead><tbody>",
         filter_links(req, "outcome", &Outcome::ALL.map(Outcome::as_str), "status")
     );
@@ -98,7 +98,7 @@ fn received_table(req: &Req, received: &[postbacks::Received], now: i64) -> Html
         };
         html!(
             body,
-            "<tr><td title=\"{}\">{}</td><td><span class=\"tag\">{}</span> {}</td><td class=\"mono clip\" title=\"{}\">{}</td>\
+            "<tr><td class=\"when\" title=\"{}\">{}</td><td><span class=\"tag\">{}</span> {}</td><td class=\"mono clip\" title=\"{}\">{}</td>\
              <td class=\"num\">{}</td><td>{} <span class=\"muted mono\">{}</span></td><td>{}</td></tr>",
             html::time(r.received_at),
             html::ago(r.received_at, now),
@@ -125,7 +125,7 @@ fn sent_table(req: &Req, sent: &[deliveries::Delivery], now: i64) -> Html {
     let mut body = Html::new();
     html!(
         body,
-        "<div class=\"spread\"><h2>Sent to affiliates</h2>{}</div><div class=\"table\"><table><thead><tr><th>Created</th>\
+        "<div class=\"spread\"><h2>Sent to affiliates</h2>{}</div><div class=\"table\"><table data-narrow-hide=\"3 4 6 7\"><thead><tr><th>Created</th>\
          <th>Affiliate</th><th>Event</th><th>URL</th><th>Status</th><th class=\"num\">Attempts</th><th>Last answer</th><th></th>\
          </tr></thead><tbody>",
         filter_links(req, "status", &DeliveryStatus::ALL.map(DeliveryStatus::as_str), "outcome")
@@ -145,7 +145,7 @@ fn sent_table(req: &Req, sent: &[deliveries::Delivery], now: i64) -> Html {
         };
         html!(
             body,
-            "<tr><td title=\"{}\">{}</td><td><a href=\"/admin/affiliates/{}\">{}</a></td><td>{}</td>\
+            "<tr><td class=\"when\" title=\"{}\">{}</td><td><a href=\"/admin/affiliates/{}\">{}</a></td><td>{}</td>\
              <td class=\"mono clip\" title=\"{}\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"clip\" title=\"{}\">{}</td>\
              <td class=\"num\">{}</td></tr>",
             html::time(d.progress.created_at),

@@ -9,7 +9,7 @@ use crate::store::offers::{self, NewOffer, Offer};
 use crate::store::{affiliates, rates};
 use crate::tracking::commission::Rule;
 use crate::tracking::money::{self, Currency};
-use crate::tracking::offer::{attribution, check_landing_url, click_window_days, rule};
+use crate::tracking::offer::{allowed_hosts, attribution, check_landing_url, click_window_days, rule};
 use crate::tracking::validate;
 use crate::transport::Req;
 use crate::transport::response::Response;
@@ -30,6 +30,7 @@ const FIELDS: &[&str] = &[
     "recurring_months",
     "max_conversions_per_click",
     "approve_after_days",
+    "allowed_hosts",
 ];
 
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
@@ -113,6 +114,7 @@ fn read(body: &Body, existing: Option<(&Offer, Vec<(String, Rule)>)>) -> Result<
             None => Ok(current),
         }
     };
+    let allowed_hosts = hosts(body, old)?;
     Ok(NewOffer {
         public_id,
         name,
@@ -131,6 +133,17 @@ fn read(body: &Body, existing: Option<(&Offer, Vec<(String, Rule)>)>) -> Result<
             old.and_then(|o| o.max_conversions_per_click),
         )?,
         approve_after_days: limit("approve_after_days", 0..=3650, old.and_then(|o| o.approve_after_days))?,
+        allowed_hosts,
+    })
+}
+
+/// The hosts deep links may lead to: the ones sent (`[]` or `null` clears them), else the
+/// stored ones.
+fn hosts(body: &Body, old: Option<&Offer>) -> Result<Vec<String>, Error> {
+    Ok(match body.strings("allowed_hosts")? {
+        Some(hosts) => allowed_hosts(hosts)?,
+        None if body.has("allowed_hosts") => Vec::new(),
+        None => old.map(|o| o.allowed_hosts.clone()).unwrap_or_default(),
     })
 }
 

@@ -1,8 +1,10 @@
-//! Tracking links: `GET /r/{referral_code}?offer=&sub1..sub5=` records a click and sends the
-//! visitor on to the offer's landing URL with the click ID.
+//! Tracking links: `GET /r/{referral_code}?offer=&sub1..sub5=&url=` records a click and sends
+//! the visitor on to the offer's landing URL with the click ID, or with `url` (a deep link) to
+//! that page of the shop.
 //!
-//! The destination comes only from the stored offer (`tracking::link`): no parameter can change
-//! its host. The visitor is never lost: an unknown code, an unknown offer or a failed click
+//! The destination's host comes only from the stored offer: the landing URL's (`tracking::link`),
+//! or for a deep link one the offer allows (`tracking::deep_link`); a `url` on any other host is
+//! refused, counted and replaced by the landing URL, never followed. The visitor is never lost: an unknown code, an unknown offer or a failed click
 //! write all still redirect (to the default offer, without a click ID), and are logged. Visits
 //! that must earn nothing redirect without a click too: crawlers, previewers and clients without
 //! a user agent (counted as bot visits), and links of paused affiliates or offers.
@@ -12,9 +14,10 @@ use std::sync::atomic::Ordering;
 use crate::error::Error;
 use crate::intake;
 use crate::store::clicks::NewClick;
+use crate::store::offers::Offer;
 use crate::tracking::link::Visit;
 use crate::tracking::validate::{MAX_SOURCE, MAX_SUB, MAX_URL, MAX_USER_AGENT};
-use crate::tracking::{fraud, link, validate};
+use crate::tracking::{deep_link, fraud, link, validate};
 use crate::transport::Req;
 use crate::transport::response::Response;
 use crate::web::Ctx;
@@ -43,6 +46,7 @@ pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         }
     };
     let subs = sub_ids(req);
+    let deep = req.query("url").and_then(|url| deep_url(ctx, code, url, &offer));
     let destination = |click_id: Option<&str>, code: &str| {
         let visit = Visit {
             click_id,
@@ -50,7 +54,10 @@ pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             offer_id: &offer.public_id,
             subs: subs.each_ref().map(|s| s.as_deref()),
         };
-        Response::redirect(link::landing_url(&offer.landing_url, &visit))
+        Response::redirect(match deep {
+            Some(url) => deep_link::destination(url, &offer.landing_url, &visit),
+            None => link::landing_url(&offer.landing_url, &visit),
+        })
     };
     if req.method == crate::transport::request::Method::Head {
         // Link checkers and prefetchers are not visitors: show where the link goes, record nothing.
@@ -94,6 +101,28 @@ pub fn tracking_link(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             );
             ctx.metrics.redirects_without_click.fetch_add(1, Ordering::Relaxed);
             Ok(destination(None, &affiliate.referral_code))
+        }
+    }
+}
+
+/// A deep link's `url` if the offer may lead there; otherwise `None` (the landing URL), counted
+/// by the reason and logged.
+fn deep_url<'u>(ctx: &Ctx, code: &str, url: &'u str, offer: &Offer) -> Option<&'u str> {
+    match deep_link::check(url, &offer.landing_url, &offer.allowed_hosts) {
+        Ok(()) => {
+            ctx.metrics.deep_links.fetch_add(1, Ordering::Relaxed);
+            Some(url)
+        }
+        Err(refusal) => {
+            ctx.metrics.deep_link_refused(refusal.label());
+            log::warn!(
+                "tracking link /r/{} asks for {:?}, which {}; sending the visitor to the landing URL of offer {}",
+                printable(code),
+                printable(url),
+                refusal.reason(),
+                offer.public_id
+            );
+            None
         }
     }
 }

@@ -80,14 +80,14 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     );
     html!(
         body,
-        "<div class=\"table\"><table><thead><tr><th>Date</th><th>Offer</th><th>Type</th><th>Order</th>\
+        "<div class=\"table\"><table data-narrow-hide=\"2 3 4 6\"><thead><tr><th>Date</th><th>Offer</th><th>Type</th><th>Order</th>\
          <th class=\"num\">Amount</th><th class=\"num\">Refunded</th><th class=\"num\">Commission</th><th>Status</th>\
          </tr></thead><tbody>"
     );
     for c in &rows {
         html!(
             body,
-            "<tr id=\"conversion-{}\"><td><a href=\"/portal/conversions/{}\">{}</a></td><td>{}</td><td>{}</td>\
+            "<tr id=\"conversion-{}\"><td class=\"when\"><a href=\"/portal/conversions/{}\">{}</a></td><td>{}</td><td>{}</td>\
              <td class=\"mono\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"status\">{}</td></tr>",
             c.id,

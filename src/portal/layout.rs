@@ -4,15 +4,15 @@
 
 use crate::transport::Req;
 use crate::ui::html::Html;
-use crate::ui::layout::{Area, Notice, area_page};
+use crate::ui::layout::{Area, NavEntry, Notice, area_page};
 
-/// The navigation: (path, label).
-const NAV: &[(&str, &str)] = &[
-    ("/portal", "Overview"),
-    ("/portal/links", "Links"),
-    ("/portal/conversions", "Conversions"),
-    ("/portal/payouts", "Payouts"),
-    ("/portal/settings", "Settings"),
+/// The navigation, one line an entry: (group, path, label); the portal's pages need no groups.
+const NAV: &[NavEntry] = &[
+    ("", "/portal", "Overview"),
+    ("", "/portal/links", "Links"),
+    ("", "/portal/conversions", "Conversions"),
+    ("", "/portal/payouts", "Payouts"),
+    ("", "/portal/settings", "Settings"),
 ];
 
 /// A full page: navigation (with `active` highlighted), the notice and `body`.

@@ -1,8 +1,8 @@
 //! `/portal/links`: the affiliate's tracking link for every active offer with what it pays them
-//! (their own rate where the merchant set one), a sub-ID builder (a plain GET form that comes
-//! back to this page with the built link), and their coupon codes. Reads only.
+//! (their own rate where the merchant set one) and the hosts its deep links may lead to, the link
+//! builder (`link_builder.rs`), and their coupon codes. Reads only.
 
-use super::{layout, me};
+use super::{layout, link_builder, me};
 use crate::error::Error;
 use crate::store::{coupons, offers, rates};
 use crate::tracking::commission::Rule;
@@ -10,15 +10,12 @@ use crate::tracking::money::Currency;
 use crate::transport::Req;
 use crate::transport::response::Response;
 use crate::ui::html::{self, Html, fragment, html};
-use crate::ui::layout::Notice;
 use crate::web::{Ctx, views};
 
 /// Offers listed at most.
 const MAX_OFFERS: usize = 200;
 /// Coupons listed at most.
 const MAX_COUPONS: usize = 200;
-/// The sub ID parameters of a tracking link.
-const SUBS: [&str; 5] = ["sub1", "sub2", "sub3", "sub4", "sub5"];
 
 /// A commission rule in words: `10% of the amount`, `$15.00 per conversion`.
 fn rule_text(rule: Rule, currency: Currency) -> String {
@@ -51,7 +48,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let mut body = fragment!(
         "<h1>Your links</h1><p class=\"sub\">Share these links. Every visit through them is a click credited to you; \
          a sale after it earns your commission.</p>\
-         <div class=\"table\"><table><thead><tr><th>Offer</th><th>Your commission</th><th>Tracking link</th></tr></thead><tbody>"
+         <div class=\"table\"><table data-narrow-hide=\"2\"><thead><tr><th>Offer</th><th>Your commission</th><th>Tracking link</th></tr></thead><tbody>"
     );
     for (i, o) in active.iter().enumerate() {
         let own = rates::of_affiliate(&ctx.db, o.id, me.id)?;
@@ -64,12 +61,14 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         let url = link(&base, (!o.is_default).then_some(o.public_id.as_str()), &[]);
         html!(
             body,
-            "<tr><td>{}{}<div class=\"muted mono\">{}</div></td><td>{}</td><td><div class=\"copy\">\
+            "<tr><td>{}{}<div class=\"muted mono\">{}</div><div class=\"muted any-break\">Deep links to {}</div></td><td>{}</td>\
+             <td><div class=\"copy\">\
              <input id=\"link-{}\" class=\"mono\" type=\"text\" readonly value=\"{}\">\
              <button class=\"btn\" type=\"button\" data-copy=\"link-{}\">Copy</button></div></td></tr>",
             o.name,
             if o.is_default { Html::from_static(" <span class=\"tag\">default</span>") } else { Html::new() },
             o.public_id,
+            link_builder::hosts_text(o),
             commission,
             i,
             url,
@@ -80,59 +79,10 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         html!(body, "<tr><td colspan=\"3\" class=\"empty\">There are no active offers right now.</td></tr>");
     }
     html!(body, "</tbody></table></div>");
-    let (built, notice) = builder(req, &base, &active);
+    let (built, notice) = link_builder::builder(req, &base, &active);
     body.buffer().push_str(built.as_str());
     body.buffer().push_str(coupon_list(ctx, me.id)?.as_str());
     Ok(Response::html(200, layout::page(req, "Links", "/portal/links", &notice, &body)))
-}
-
-/// The sub-ID builder, with the link built from the query when the form was sent.
-fn builder(req: &Req, base: &str, active: &[offers::Offer]) -> (Html, Notice) {
-    let chosen = req.query("offer");
-    let offer = chosen.and_then(|id| active.iter().find(|o| o.public_id.eq_ignore_ascii_case(id)));
-    let mut notice = Notice::None;
-    if chosen.is_some() && offer.is_none() {
-        notice = Notice::Error("That offer is not active; the link below uses the default offer.".into());
-    }
-    let mut out = fragment!(
-        "<h2>Build a link with sub IDs</h2><div class=\"card\"><p class=\"muted\" style=\"margin-top:0\">Sub IDs \
-         (<span class=\"mono\">sub1</span> to <span class=\"mono\">sub5</span>) come back with every conversion \
-         in your postbacks, so you can tell where a sale came from: a campaign, a page, a placement.</p>\
-         <form class=\"filters\" method=\"get\" action=\"/portal/links\"><label>Offer<select name=\"offer\">"
-    );
-    for o in active {
-        let selected = offer.is_some_and(|c| c.id == o.id) || (offer.is_none() && o.is_default);
-        html!(
-            out,
-            "<option value=\"{}\"{}>{}</option>",
-            o.public_id,
-            Html::from_static(if selected { " selected" } else { "" }),
-            o.name
-        );
-    }
-    html!(out, "</select></label>");
-    for name in SUBS {
-        html!(
-            out,
-            "<label>{}<input type=\"text\" name=\"{}\" value=\"{}\" size=\"12\" maxlength=\"255\"></label>",
-            name,
-            name,
-            req.query(name).unwrap_or("")
-        );
-    }
-    html!(out, "<button class=\"btn primary\" type=\"submit\">Build link</button></form>");
-    let subs: Vec<(&str, &str)> = SUBS.iter().filter_map(|n| req.query(n).map(|v| (*n, v))).collect();
-    if chosen.is_some() || !subs.is_empty() {
-        let offer_id = offer.filter(|o| !o.is_default).map(|o| o.public_id.as_str());
-        html!(
-            out,
-            "<div class=\"copy\"><input id=\"built-link\" class=\"mono\" type=\"text\" readonly value=\"{}\">\
-             <button class=\"btn\" type=\"button\" data-copy=\"built-link\">Copy</button></div>",
-            link(base, offer_id, &subs)
-        );
-    }
-    html!(out, "</div>");
-    (out, notice)
 }
 
 fn coupon_list(ctx: &Ctx, affiliate_id: i64) -> Result<Html, Error> {

@@ -30,6 +30,7 @@ pub mod conversions;
 pub mod forgot;
 pub mod invite;
 pub mod layout;
+pub mod link_builder;
 pub mod links;
 pub mod login;
 pub mod overview;

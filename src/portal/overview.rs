@@ -148,7 +148,7 @@ fn balances(ctx: &Ctx, affiliate_id: i64) -> Result<Html, Error> {
     let mut out = Html::from_static(
         "<div class=\"spread\"><h2>Your balance</h2><a class=\"btn small\" href=\"/portal/statement.json\" \
          download>Download signed statement</a></div>\
-         <div class=\"table\"><table><thead><tr><th>Currency</th><th class=\"num\">Pending</th>\
+         <div class=\"table\"><table data-narrow-hide=\"4\"><thead><tr><th>Currency</th><th class=\"num\">Pending</th>\
          <th class=\"num\">Available</th><th class=\"num\">In payouts</th><th class=\"num\">Paid</th></tr></thead><tbody>",
     );
     for (currency, b) in &rows {

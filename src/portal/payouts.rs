@@ -24,13 +24,13 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let mut body = fragment!(
         "<h1>Your payouts</h1><p class=\"sub\">Each payout holds the approved commission it pays. A refund after a \
          payout is never taken out of it: it lowers your next one.</p>\
-         <div class=\"table\"><table><thead><tr><th>Payout</th><th>Made</th><th class=\"num\">Amount</th>\
+         <div class=\"table\"><table data-narrow-hide=\"5 6\"><thead><tr><th>Payout</th><th>Made</th><th class=\"num\">Amount</th>\
          <th>Status</th><th>Paid</th><th>Reference</th></tr></thead><tbody>"
     );
     for p in &rows {
         html!(
             body,
-            "<tr id=\"payout-{}\"><td><a href=\"/portal/payouts/{}\">#{}</a></td><td>{}</td><td class=\"num\">{}</td>\
+            "<tr id=\"payout-{}\"><td><a href=\"/portal/payouts/{}\">#{}</a></td><td class=\"when\">{}</td><td class=\"num\">{}</td>\
              <td>{}</td><td>{}</td><td class=\"mono\">{}</td></tr>",
             p.id,
             p.id,

@@ -188,6 +188,7 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/portal/logout", Portal, portal::login::logout),
     route(Get, "/portal", Portal, portal::overview::page),
     route(Get, "/portal/links", Portal, portal::links::page),
+    route(Get, "/portal/links/qr.svg", Portal, portal::link_builder::qr_svg),
     route(Get, "/portal/conversions", Portal, portal::conversions::page),
     route(Get, "/portal/conversions.csv", Portal, portal::conversions::csv),
     route(Get, "/portal/conversions/{id}", Portal, portal::conversions::detail),

@@ -39,6 +39,7 @@ const MIGRATIONS: &[Migration] = &[
         then: Some(super::ledger::rollup::build),
     },
     script(include_str!("../../migrations/0017-emails.sql")),
+    script(include_str!("../../migrations/0018-deep-links.sql")),
     script(include_str!("../../migrations/0016-applications.sql")),
 ];
 

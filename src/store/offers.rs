@@ -28,6 +28,8 @@ pub struct Offer {
     pub max_conversions_per_click: Option<i64>,
     /// Days after which the sweeper approves pending conversions; `None`: the server's default.
     pub approve_after_days: Option<i64>,
+    /// Hosts deep links may lead to besides the landing URL's (`tracking::deep_link`).
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,11 +50,13 @@ pub struct NewOffer {
     pub recurring_months: Option<i64>,
     pub max_conversions_per_click: Option<i64>,
     pub approve_after_days: Option<i64>,
+    /// As checked by `tracking::deep_link::check_allowed_hosts`.
+    pub allowed_hosts: Vec<String>,
 }
 
 const COLUMNS: &str = "id, public_id, name, landing_url, commission_type, commission_value, \
                        attribution, click_window_days, currency, is_default, created_at, status, recurring_months, \
-                       max_conversions_per_click, approve_after_days";
+                       max_conversions_per_click, approve_after_days, allowed_hosts";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Offer> {
     let corrupt = |what: &str| {
@@ -80,6 +84,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Offer> {
         recurring_months: r.get(12)?,
         max_conversions_per_click: r.get(13)?,
         approve_after_days: r.get(14)?,
+        allowed_hosts: r.get::<_, String>(15)?.split_ascii_whitespace().map(str::to_string).collect(),
     })
 }
 
@@ -128,9 +133,9 @@ pub fn create(conn: &Tx, new: &NewOffer, now: i64) -> Result<Offer, Error> {
         .prepare_cached(
             "INSERT INTO offers (public_id, name, landing_url, commission_type, commission_value,
                                  attribution, click_window_days, currency, is_default, created_at, status,
-                                 recurring_months, max_conversions_per_click, approve_after_days)
+                                 recurring_months, max_conversions_per_click, approve_after_days, allowed_hosts)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
-                     ?9 OR NOT EXISTS (SELECT 1 FROM offers WHERE is_default = 1), ?10, ?11, ?12, ?13, ?14)
+                     ?9 OR NOT EXISTS (SELECT 1 FROM offers WHERE is_default = 1), ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT (public_id) DO NOTHING",
         )?
         .execute(params![
@@ -147,7 +152,8 @@ pub fn create(conn: &Tx, new: &NewOffer, now: i64) -> Result<Offer, Error> {
             status(new.paused),
             new.recurring_months,
             new.max_conversions_per_click,
-            new.approve_after_days
+            new.approve_after_days,
+            new.allowed_hosts.join(" ")
         ])?;
     if inserted == 0 {
         return Err(Error::conflict(
@@ -173,7 +179,7 @@ pub fn update(conn: &Tx, id: i64, changes: &NewOffer) -> Result<Offer, Error> {
             "UPDATE offers SET name = ?1, landing_url = ?2, commission_type = ?3, commission_value = ?4,
                                attribution = ?5, click_window_days = ?6, is_default = is_default OR ?7,
                                status = ?9, recurring_months = ?10, max_conversions_per_click = ?11,
-                               approve_after_days = ?12
+                               approve_after_days = ?12, allowed_hosts = ?13
              WHERE id = ?8",
         )?
         .execute(params![
@@ -188,7 +194,8 @@ pub fn update(conn: &Tx, id: i64, changes: &NewOffer) -> Result<Offer, Error> {
             status(changes.paused),
             changes.recurring_months,
             changes.max_conversions_per_click,
-            changes.approve_after_days
+            changes.approve_after_days,
+            changes.allowed_hosts.join(" ")
         ])?;
     if changed == 0 {
         return Err(Error::not_found("unknown_offer", format!("no offer has id {id}")));

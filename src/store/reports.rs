@@ -302,6 +302,7 @@ mod tests {
             recurring_months: None,
             max_conversions_per_click: None,
             approve_after_days: None,
+            allowed_hosts: Vec::new(),
         };
         offers::create(&Tx::within(&conn), &offer, 0).unwrap();
         conn

@@ -127,6 +127,12 @@ pub fn encode_component(value: &str, out: &mut String) {
 /// (empty when it returns `None`).
 pub fn fill<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v str>) -> String {
     let mut out = String::with_capacity(template.len() + 64);
+    fill_into(&mut out, template, lookup);
+    out
+}
+
+/// [`fill`], appending to `out`.
+pub fn fill_into<'v>(out: &mut String, template: &str, lookup: impl Fn(&str) -> Option<&'v str>) {
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
@@ -134,7 +140,7 @@ pub fn fill<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v str>) -> Str
         match after.find('}') {
             Some(close) => {
                 if let Some(value) = lookup(&after[..close]) {
-                    encode_component(value, &mut out);
+                    encode_component(value, out);
                 }
                 rest = &after[close + 1..];
             }
@@ -145,7 +151,6 @@ pub fn fill<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v str>) -> Str
         }
     }
     out.push_str(rest);
-    out
 }
 
 /// Macros a landing URL may use: the click, the affiliate, the offer and the five sub IDs (also
@@ -194,17 +199,24 @@ pub struct Visit<'a> {
     pub subs: [Option<&'a str>; 5],
 }
 
+impl<'a> Visit<'a> {
+    /// The value of the landing URL macro `name` for this visit (`None`: left empty).
+    pub fn macro_value(&self, name: &str) -> Option<&'a str> {
+        match name {
+            "click_id" => self.click_id,
+            "affiliate_id" => Some(self.referral_code),
+            "offer_id" => Some(self.offer_id),
+            other => sub_index(other).map(|i| self.subs[i].unwrap_or("")),
+        }
+    }
+}
+
 /// Builds the redirect target for a tracking link. With a click ID and no `{click_id}` macro in
 /// the template, `click_id=<id>` is added to the query (before any `#fragment`). Without a
 /// click (it could not be recorded) the macro is left empty and nothing is appended.
 pub fn landing_url(template: &str, visit: &Visit<'_>) -> String {
     let click_id = visit.click_id;
-    let filled = fill(template, |name| match name {
-        "click_id" => click_id,
-        "affiliate_id" => Some(visit.referral_code),
-        "offer_id" => Some(visit.offer_id),
-        other => sub_index(other).map(|i| visit.subs[i].unwrap_or("")),
-    });
+    let filled = fill(template, |name| visit.macro_value(name));
     let Some(id) = click_id else { return filled };
     if template.contains("{click_id}") {
         return filled;

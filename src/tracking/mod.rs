@@ -10,6 +10,7 @@ pub mod commission;
 pub mod connectors;
 pub mod conversion;
 pub mod customer;
+pub mod deep_link;
 pub mod fraud;
 pub mod hold;
 pub mod ledger;

@@ -3,13 +3,18 @@
 
 use super::attribution::Model;
 use super::commission::{self, Rule};
-use super::link;
 use super::money::Currency;
+use super::{deep_link, link};
 use crate::error::Error;
 
 /// A landing URL template may use only `link::LANDING_MACROS`.
 pub fn check_landing_url(url: &str) -> Result<(), Error> {
     link::check_template(url, link::LANDING_MACROS).map(|_| ()).map_err(|e| Error::invalid("landing_url", e))
+}
+
+/// The hosts deep links may lead to besides the landing URL's (`deep_link::check_allowed_hosts`).
+pub fn allowed_hosts<'a>(hosts: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>, Error> {
+    deep_link::check_allowed_hosts(hosts).map_err(|e| Error::invalid("allowed_hosts", e))
 }
 
 /// The attribution model; last click when not given.

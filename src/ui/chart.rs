@@ -1,14 +1,19 @@
-//! Inline SVG bar charts: stacked bars per day with a value axis, gridlines and date labels.
+//! Bar charts: stacked bars per day in inline SVG, with a value axis, gridlines and date labels.
 //! Integer geometry; each bar carries a `<title>` so hovering shows its numbers without script.
+//!
+//! The bars stretch to the width they are given (`preserveAspectRatio="none"`), but the axes'
+//! text is HTML beside and below the drawing, so it keeps its size (11 px) on a phone as on a
+//! laptop: text inside a scaled SVG shrinks with it (to 4 px at 390 px wide). On a narrow screen
+//! every other date label is hidden (class `thin`) so the rest never overlap.
 
-use super::html::{Html, fragment, html};
+use super::html::{Html, html};
 
+/// The drawing's width in its own units (the bars' geometry); it is stretched to the page.
 const WIDTH: i64 = 1000;
-const HEIGHT: i64 = 210;
-const LEFT: i64 = 70;
-const RIGHT: i64 = 8;
+/// The plot's height in CSS pixels (the drawing is not scaled vertically).
+const PLOT_HEIGHT: i64 = 174;
+/// Room above the highest gridline, so its label is not cut off.
 const TOP: i64 = 10;
-const BOTTOM: i64 = 26;
 const TICKS: i64 = 4;
 
 /// One bar: its x-axis label, its hover text, and one value per stacked series.
@@ -33,41 +38,46 @@ fn nice(x: i64) -> i64 {
 
 /// A stacked bar chart. `classes[i]` styles series `i`; `axis` formats a value for the y axis.
 pub fn stacked_bars(aria_label: &str, classes: &[&str], bars: &[Bar], axis: &dyn Fn(i64) -> String) -> Html {
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
     let max = bars.iter().map(|b| b.values.iter().filter(|v| **v > 0).sum::<i64>()).max().unwrap_or(0);
     let step = nice((max + TICKS - 1) / TICKS);
     let top = step * TICKS;
-    let mut out = fragment!(
-        "<svg class=\"chart\" viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
+    let mut out = Html::from_static("<div class=\"chart-box\"><div class=\"chart-axis chart-y\" aria-hidden=\"true\">");
+    for tick in (0..=TICKS).rev() {
+        html!(out, "<span>{}</span>", axis(step * tick));
+    }
+    html!(
+        out,
+        "</div><div class=\"chart-plot\"><svg class=\"chart\" viewBox=\"0 0 {} {}\" preserveAspectRatio=\"none\" \
+         role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
         WIDTH,
-        HEIGHT,
+        TOP + PLOT_HEIGHT,
         aria_label
     );
-    grid(&mut out, step, axis);
+    grid(&mut out);
     let n = bars.len().max(1) as i64;
-    let slot = plot_w * 100 / n; // in hundredths of a unit, so 90 bars still line up
+    let slot = WIDTH * 100 / n; // in hundredths of a unit, so 90 bars still line up
     let bar_w = (slot * 68 / 100).max(100);
+    let mut labels = Html::new();
     let label_every = (n + 9) / 10;
     for (i, bar) in bars.iter().enumerate() {
         let i = i as i64;
-        let x = LEFT * 100 + slot * i + (slot - bar_w) / 2;
+        let x = slot * i + (slot - bar_w) / 2;
         html!(out, "<g><title>{}</title>", bar.title);
         // An invisible full-height target makes small bars easy to hover.
         html!(
             out,
             "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"transparent\"/>",
-            hundredths(LEFT * 100 + slot * i),
+            hundredths(slot * i),
             TOP,
             hundredths(slot),
-            plot_h
+            PLOT_HEIGHT
         );
-        let mut base = TOP + plot_h;
+        let mut base = TOP + PLOT_HEIGHT;
         for (value, class) in bar.values.iter().zip(classes) {
             if *value <= 0 {
                 continue;
             }
-            let h = (plot_h * value / top).max(1);
+            let h = (PLOT_HEIGHT * value / top).max(1);
             base -= h;
             html!(
                 out,
@@ -81,43 +91,30 @@ pub fn stacked_bars(aria_label: &str, classes: &[&str], bars: &[Bar], axis: &dyn
         }
         html!(out, "</g>");
         if i % label_every == 0 {
-            html!(
-                out,
-                "<text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-                hundredths(x + bar_w / 2),
-                HEIGHT - 8,
-                bar.label
-            );
+            // Every other label is `thin`: hidden on a narrow screen.
+            let thin = Html::from_static(if (i / label_every) % 2 == 1 { " class=\"thin\"" } else { "" });
+            // The centre of slot i, exactly: (i + 1/2) / n of the width.
+            html!(labels, "<span{} style=\"left:calc(100% * {} / {})\">{}</span>", thin, 2 * i + 1, 2 * n, bar.label);
         }
     }
+    html!(out, "</svg><div class=\"chart-axis chart-x\" aria-hidden=\"true\">{}</div>", labels);
     if max == 0 {
-        html!(
-            out,
-            "<text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">Nothing in this period yet</text>",
-            LEFT + plot_w / 2,
-            TOP + plot_h / 2
-        );
+        html!(out, "<p class=\"chart-empty\">Nothing in this period yet</p>");
     }
-    html!(out, "</svg>");
+    html!(out, "</div></div>");
     out
 }
 
-/// The horizontal gridlines, each with its value on the y axis (`axis` formats it).
-fn grid(out: &mut Html, step: i64, axis: &dyn Fn(i64) -> String) {
-    let plot_h = HEIGHT - TOP - BOTTOM;
+/// The horizontal gridlines (their values are the y axis beside the drawing).
+fn grid(out: &mut Html) {
     for tick in 0..=TICKS {
-        let y = TOP + plot_h - plot_h * tick / TICKS;
+        let y = TOP + PLOT_HEIGHT - PLOT_HEIGHT * tick / TICKS;
         html!(
             out,
-            "<line class=\"grid\" x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\"/>\
-             <text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-            LEFT,
-            WIDTH - RIGHT,
+            "<line class=\"grid\" x1=\"0\" x2=\"{}\" y1=\"{}\" y2=\"{}\" vector-effect=\"non-scaling-stroke\"/>",
+            WIDTH,
             y,
-            y,
-            LEFT - 8,
-            y + 4,
-            axis(step * tick)
+            y
         );
     }
 }
@@ -152,7 +149,7 @@ mod tests {
         assert!(svg.contains("<title>&lt;b&gt;</title>"));
         assert_eq!(svg.matches("class=\"a\"").count(), 1);
         assert_eq!(svg.matches("class=\"b\"").count(), 1);
-        assert!(svg.contains(">Nov 1<") && svg.contains(">Nov 2<"));
+        assert!(svg.contains(">Nov 1</span>") && svg.contains(">Nov 2</span>"));
         let empty = stacked_bars("Nothing", &["a"], &[], &|v| v.to_string());
         assert!(empty.as_str().contains("Nothing in this period yet"));
     }

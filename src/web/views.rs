@@ -100,6 +100,7 @@ pub fn offer(o: &Offer, event_rates: &[(String, Rule)]) -> Value {
         "recurring_months": o.recurring_months,
         "max_conversions_per_click": o.max_conversions_per_click,
         "approve_after_days": o.approve_after_days,
+        "allowed_hosts": o.allowed_hosts,
         "created_at": rfc3339(o.created_at),
     })
 }

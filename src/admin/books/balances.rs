@@ -18,7 +18,7 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let mut body = fragment!(
         "<h1>Balances</h1><p class=\"sub\">What each affiliate is owed, from their ledger. Pending commission becomes \
          available when approved; a payout run moves what is available into payouts.</p>\
-         <div class=\"table\"><table><thead><tr><th>Affiliate</th><th>Currency</th><th class=\"num\">Pending</th>\
+         <div class=\"table\"><table data-narrow-hide=\"2 3 5 7\"><thead><tr><th>Affiliate</th><th>Currency</th><th class=\"num\">Pending</th>\
          <th class=\"num\">Available</th><th class=\"num\">In payouts</th><th class=\"num\">Paid</th><th>Payout to</th>\
          </tr></thead><tbody>"
     );

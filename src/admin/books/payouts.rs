@@ -43,14 +43,14 @@ pub fn page(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     html!(body, "{}", status_links(req, filter.run));
     html!(
         body,
-        "</span></div><div class=\"table\"><table><thead><tr><th>Payout</th><th>Affiliate</th><th class=\"num\">Amount</th>\
+        "</span></div><div class=\"table\"><table data-narrow-hide=\"5 6\"><thead><tr><th>Payout</th><th>Affiliate</th><th class=\"num\">Amount</th>\
          <th>Status</th><th>Made</th><th>Reference</th><th></th></tr></thead><tbody>"
     );
     for p in &rows {
         html!(
             body,
             "<tr><td><a href=\"/admin/payouts/{}\">#{}</a></td><td><a href=\"/admin/affiliates/{}\">{}</a></td>\
-             <td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"mono clip\">{}</td><td class=\"num\">{}</td></tr>",
+             <td class=\"num\">{}</td><td>{}</td><td class=\"when\">{}</td><td class=\"mono clip\">{}</td><td class=\"num\">{}</td></tr>",
             p.id,
             p.id,
             p.referral_code,
@@ -79,7 +79,7 @@ fn runs_table(runs: &[payouts::RunRow]) -> Html {
     let mut body = Html::new();
     html!(
         body,
-        "<h2>Recent runs</h2><div class=\"table\"><table><thead><tr><th>Run</th><th>Made</th><th>Currency</th>\
+        "<h2>Recent runs</h2><div class=\"table\"><table data-narrow-hide=\"3 4 7\"><thead><tr><th>Run</th><th>Made</th><th>Currency</th>\
          <th class=\"num\">Minimum</th><th class=\"num\">Payouts</th><th class=\"num\">Amount</th><th>Download</th>\
          </tr></thead><tbody>"
     );

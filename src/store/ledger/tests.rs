@@ -324,15 +324,15 @@ fn the_rollup_follows_every_entry_and_a_difference_is_reported() {
     assert!(delete.to_string().contains("append-only"), "{delete}");
 }
 
-/// Takes `conn` back to the schema version before the rollup (migration 0015): without
-/// `ledger_balances`, and without what the migrations after it added (e-mail, applications; the
-/// ledger's `terms_url` column goes with 0015's rebuild of the table), so that running the
-/// migrations again passes through 0015's step. Returns that version.
-fn before_rollup(conn: &Connection) -> i64 {
-    let previous = crate::store::migrate::CURRENT - 3;
+/// Undoes what the migrations after the rollup's (0015) added, so that running the migrations
+/// from the version before it (returned) applies them again: 0017 (e-mail,
+/// `store::emails::UNDO_MIGRATION`), 0018 (deep links: `offers.allowed_hosts`) and 0016, listed
+/// after them (applications, `store::applications::UNDO_MIGRATION`; the ledger's `terms_url`
+/// column goes with 0015's rebuild of the table).
+fn before_rollup(conn: &rusqlite::Connection) -> i64 {
     let undo = [crate::store::applications::UNDO_MIGRATION, crate::store::emails::UNDO_MIGRATION].concat();
-    conn.execute_batch(&format!("{undo} DROP TABLE ledger_balances; PRAGMA user_version = {previous};")).unwrap();
-    previous
+    conn.execute_batch(&format!("{undo} ALTER TABLE offers DROP COLUMN allowed_hosts;")).unwrap();
+    crate::store::migrate::CURRENT - 4
 }
 
 /// A database from before the rollup: the migration builds it from the entries, with the same
@@ -342,7 +342,8 @@ fn the_migration_builds_the_rollup_from_the_entries() {
     let conn = db();
     history(&conn);
     let before: Vec<_> = [ANN, BOB].map(|id| (balances(&conn, id).unwrap(), head(&conn, id).unwrap())).into();
-    before_rollup(&conn);
+    let previous = before_rollup(&conn);
+    conn.execute_batch(&format!("DROP TABLE ledger_balances; PRAGMA user_version = {previous};")).unwrap();
     crate::store::migrate::run(&conn).unwrap();
     let after: Vec<_> = [ANN, BOB].map(|id| (balances(&conn, id).unwrap(), head(&conn, id).unwrap())).into();
     assert_eq!(after, before);
@@ -359,7 +360,8 @@ fn the_migration_refuses_a_chain_with_a_gap() {
     history(&conn);
     let previous = before_rollup(&conn);
     conn.execute_batch(&format!(
-        "INSERT INTO ledger_entries (affiliate_id, seq, kind, conversion_id, currency, amount, at, prev_hash, hash)
+        "DROP TABLE ledger_balances; PRAGMA user_version = {previous};
+         INSERT INTO ledger_entries (affiliate_id, seq, kind, conversion_id, currency, amount, at, prev_hash, hash)
          SELECT affiliate_id, seq + 2, 'created', (SELECT min(conversion_id) FROM ledger_entries), currency, 0, at,
                 hash, hash
          FROM ledger_entries WHERE affiliate_id = {ANN} ORDER BY seq DESC LIMIT 1;"
