@@ -29,7 +29,7 @@ use super::request::{self, BodyError, MAX_BODY, Method, Req};
 use super::rescue::Peers;
 use super::response::Response;
 use super::router::{self, Found, not_found};
-use super::{Site, hangup, screen, slow};
+use super::{Site, hangup, screen, slow, spares};
 use crate::error::Error;
 
 /// A keep-alive connection is closed after its first answer past this age.
@@ -85,6 +85,12 @@ enum Place {
 
 /// Handles one request on a worker.
 pub fn handle<S: Site>(ctx: &mut S::Ctx, ex: &Arc<Exchanges<S>>, rq: tiny_http::Request) {
+    if spares::is_ours(rq.url(), rq.remote_addr(), ex.local) {
+        // Our own connection, making a pool thread a spare: no site, no log, no count.
+        let mut out = rq.into_writer();
+        let _ = out.write_all(spares::ANSWER).and_then(|()| out.flush());
+        return;
+    }
     let started = Instant::now();
     let method = Method::from_tiny(rq.method());
     let headers = request::headers_of(rq.headers());

@@ -47,6 +47,9 @@ pub static UNWATCHED: AtomicBool = AtomicBool::new(false);
 /// Requests within this long mark a connection as being served.
 const SERVED_WITHIN: Duration = Duration::from_secs(2);
 
+/// How long our own connections are known as ours: far longer than they live.
+const OURS_FOR: Duration = Duration::from_secs(60);
+
 /// The addresses requests came from, when first and last. One entry per connection (a client
 /// port identifies a connection while it lives).
 #[derive(Default)]
@@ -56,6 +59,9 @@ pub struct Peers {
     /// others may be left queued, so the watch looks at once.
     arrivals: Mutex<bool>,
     arrived: Condvar,
+    /// Our own connections to the listener (`spares.rs`), by their local address, and when they
+    /// were made: never ones to rescue.
+    ours: Mutex<HashMap<SocketAddr, Instant>>,
 }
 
 impl Peers {
@@ -93,7 +99,22 @@ impl Peers {
         self.seen.lock().unwrap_or_else(|p| p.into_inner()).remove(&peer);
     }
 
+    /// Marks `local` as the address of one of our own connections to the listener.
+    pub fn own(&self, local: SocketAddr) {
+        let now = Instant::now();
+        let mut ours = self.ours.lock().unwrap_or_else(|p| p.into_inner());
+        if ours.len() >= 1024 {
+            ours.retain(|_, at| now.duration_since(*at) < OURS_FOR);
+        }
+        ours.insert(local, now);
+    }
+
     fn served_recently(&self, peer: &SocketAddr, now: Instant) -> bool {
+        let ours = self.ours.lock().unwrap_or_else(|p| p.into_inner());
+        if ours.get(peer).is_some_and(|at| now.duration_since(*at) < OURS_FOR) {
+            return true;
+        }
+        drop(ours);
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         seen.get(peer).is_some_and(|(_, last)| now.duration_since(*last) < SERVED_WITHIN)
     }

@@ -1,5 +1,6 @@
-//! The HTTP server: listener, worker threads, heartbeat and the connection watch. The process
-//! around it (database, writer, background threads, signals) is started by `cli/serve.rs`.
+//! The HTTP server: listener, worker threads, heartbeat, the pool's spare threads and the
+//! connection watch. The process around it (database, writer, background threads, signals) is
+//! started by `cli/serve.rs`.
 //!
 //! tiny_http 0.12 has no timeouts of its own and stops accepting for good after one failed
 //! `accept()`. We therefore:
@@ -70,7 +71,7 @@ pub fn start<S: Site>(
     let server = Arc::new(
         tiny_http::Server::from_listener(listener, None).map_err(|e| format!("while starting the HTTP server: {e}"))?,
     );
-    let mut threads = Vec::with_capacity(settings.workers + 2);
+    let mut threads = Vec::with_capacity(settings.workers + 3);
     if settings.workers == 0 {
         return Err("--workers must be at least 1".into());
     }
@@ -94,6 +95,10 @@ pub fn start<S: Site>(
             .map_err(|e| format!("while starting the heartbeat: {e}"))?
     };
     threads.push(heartbeat);
+    // Before the server counts as started: a burst right after a restart finds its threads.
+    let spares = super::spares::start(probe_address(local), exchanges.peers.clone(), stopping.clone())
+        .map_err(|e| format!("while starting the spare threads' keeper: {e}"))?;
+    threads.push(spares);
     let rescue = super::rescue::spawn(local, probe_address(local), exchanges.peers.clone(), stopping)
         .map_err(|e| format!("while starting the connection watch: {e}"))?;
     threads.push(rescue);

@@ -295,9 +295,10 @@ fn a_dead_listener_ends_the_process_with_a_failure() {
     };
     let out = limit.arg(format!("--pid={pid}")).arg(format!("--nproc={threads}")).output().unwrap();
     assert!(out.status.success(), "prlimit failed: {}", String::from_utf8_lossy(&out.stderr));
-    // Connections that each need a thread of tiny_http's pool.
+    // Connections that each need a thread of tiny_http's pool: more than the pool holds idle
+    // (its own 4 and the spares `transport/spares.rs` keeps).
     let provoked = Instant::now();
-    let _held: Vec<TcpStream> = (0..16)
+    let _held: Vec<TcpStream> = (0..16 + 4 + 64)
         .filter_map(|_| TcpStream::connect_timeout(&s.addr, Duration::from_secs(2)).ok())
         .map(|mut stream| {
             let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n");

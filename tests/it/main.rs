@@ -45,6 +45,7 @@ mod outbound_fairness;
 mod payout_pages;
 mod payouts;
 mod phone_browser;
+mod pool;
 mod portal;
 mod portal_access;
 mod portal_browser;
