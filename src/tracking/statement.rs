@@ -216,6 +216,7 @@ mod tests {
                     order_hash: None,
                     prev_hash: hex(&prev),
                     hash: String::new(),
+                    terms_url: None,
                 };
                 prev = chain_hash(&prev, &e);
                 e.hash = hex(&prev);

@@ -326,11 +326,13 @@ fn the_rollup_follows_every_entry_and_a_difference_is_reported() {
 
 /// Undoes what the migrations after the rollup's (0015) added, so that running the migrations
 /// from the version before it (returned) applies them again: 0017 (e-mail,
-/// `store::emails::UNDO_MIGRATION`) and 0018 (deep links: `offers.allowed_hosts`).
+/// `store::emails::UNDO_MIGRATION`), 0018 (deep links: `offers.allowed_hosts`) and 0016, listed
+/// after them (applications, `store::applications::UNDO_MIGRATION`; the ledger's `terms_url`
+/// column goes with 0015's rebuild of the table).
 fn before_rollup(conn: &rusqlite::Connection) -> i64 {
-    let undo = crate::store::emails::UNDO_MIGRATION;
+    let undo = [crate::store::applications::UNDO_MIGRATION, crate::store::emails::UNDO_MIGRATION].concat();
     conn.execute_batch(&format!("{undo} ALTER TABLE offers DROP COLUMN allowed_hosts;")).unwrap();
-    crate::store::migrate::CURRENT - 3
+    crate::store::migrate::CURRENT - 4
 }
 
 /// A database from before the rollup: the migration builds it from the entries, with the same
