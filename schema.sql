@@ -50,7 +50,11 @@ CREATE TABLE affiliates (
     password_hash TEXT,
     -- E-mail notifications (#24): each approved conversion (opt-in), each payout paid (opt-out).
     mail_conversions INTEGER NOT NULL DEFAULT 0,
-    mail_payouts     INTEGER NOT NULL DEFAULT 1
+    mail_payouts     INTEGER NOT NULL DEFAULT 1,
+    -- The terms the affiliate accepted when they applied (--terms-url at the time) and when;
+    -- NULL for affiliates the merchant created. Also the first entry of their ledger.
+    terms_url TEXT,
+    terms_accepted_at INTEGER
 );
 
 CREATE TABLE offers (
@@ -302,14 +306,18 @@ CREATE INDEX payouts_by_status ON payouts (status, id);
 -- what each kind does to the balances is `tracking::ledger::Kind::effect`. The order ID is only
 -- here as a salted hash; the salt and the readable ID live in `ledger_orders`. The kinds are
 -- checked by comparisons, not `kind IN (...)`: for a list of more than two values SQLite builds a
--- temporary b-tree on every insert (a quarter of an append's instructions).
+-- temporary b-tree on every insert (a quarter of an append's instructions). A `terms_accepted`
+-- entry moves no money (amount 0, currency XXX, `tracking::ledger::Record`): it records the
+-- terms an affiliate accepted, their URL in `terms_url` and its SHA-256 in `order_hash`, so the
+-- chain covers them.
 CREATE TABLE ledger_entries (
     id            INTEGER PRIMARY KEY,
     affiliate_id  INTEGER NOT NULL REFERENCES affiliates (id),
     seq           INTEGER NOT NULL CHECK (seq >= 1),
     kind          TEXT NOT NULL CHECK (kind = 'created' OR kind = 'approved' OR kind = 'rejected' OR kind = 'refunded'
                                        OR kind = 'clawed_back' OR kind = 'replaced' OR kind = 'replaced_approved'
-                                       OR kind = 'payout' OR kind = 'paid' OR kind = 'payout_cancelled'),
+                                       OR kind = 'payout' OR kind = 'paid' OR kind = 'payout_cancelled'
+                                       OR kind = 'terms_accepted'),
     conversion_id INTEGER REFERENCES conversions (id),
     payout_id     INTEGER REFERENCES payouts (id),
     currency      TEXT NOT NULL,
@@ -318,8 +326,11 @@ CREATE TABLE ledger_entries (
     order_hash    BLOB,
     prev_hash     BLOB NOT NULL,
     hash          BLOB NOT NULL,
+    terms_url     TEXT,
     UNIQUE (affiliate_id, seq),
-    CHECK ((conversion_id IS NULL) != (payout_id IS NULL))
+    CHECK (CASE WHEN kind = 'terms_accepted'
+                THEN conversion_id IS NULL AND payout_id IS NULL AND amount = 0 AND terms_url IS NOT NULL
+                ELSE (conversion_id IS NULL) != (payout_id IS NULL) AND terms_url IS NULL END)
 );
 CREATE INDEX ledger_entries_by_conversion ON ledger_entries (conversion_id) WHERE conversion_id IS NOT NULL;
 CREATE INDEX ledger_entries_by_time ON ledger_entries (at);
@@ -336,7 +347,8 @@ END;
 -- store::ledger::append in the transaction of every entry (the four balances, the number of
 -- entries and the last of them; the chain's head is the affiliate's row with the highest seq),
 -- so a balance costs the same whatever the number of entries. `affiliated check` compares it
--- with the entries (store::ledger::rollup::mismatches).
+-- with the entries (store::ledger::rollup::mismatches). Records that move no money
+-- (`terms_accepted`) have the row of currency XXX, its balances 0, so they count in the head.
 CREATE TABLE ledger_balances (
     affiliate_id INTEGER NOT NULL REFERENCES affiliates (id),
     currency     TEXT NOT NULL,
@@ -412,8 +424,8 @@ CREATE INDEX postback_deliveries_by_status ON postback_deliveries (status, id);
 -- The authoritative copy is a log file beside the database, which survives restoring an older
 -- backup; this table records which of its entries this database has applied.
 CREATE TABLE erasures (
-    hash       TEXT PRIMARY KEY,        -- hex SHA-256 of "customer:<id>", "click:<id>" or "affiliate:<code>"
-    kind       TEXT NOT NULL CHECK (kind IN ('customer', 'click', 'affiliate')),
+    hash       TEXT PRIMARY KEY,        -- hex SHA-256 of "customer:<id>", "click:<id>", "affiliate:<code>", "application:<id>"
+    kind       TEXT NOT NULL CHECK (kind IN ('customer', 'click', 'affiliate', 'application')),
     applied_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
@@ -586,3 +598,34 @@ CREATE TABLE password_resets (
     CHECK (used_at IS NULL OR revoked_at IS NULL)
 );
 CREATE INDEX password_resets_by_affiliate ON password_resets (affiliate_id);
+
+-- Applications to join the program (/portal/apply, --signup review|open): what a would-be
+-- affiliate sent and the merchant's decision. `name`, `email`, `website` and `payout_email` are
+-- personal data: an erasure (of the application, or of the affiliate its approval made) sets
+-- them to NULL and `erased_at`; the retention sweep deletes rejected applications. One pending
+-- application per e-mail address, in any letter case: the partial UNIQUE index decides, in the
+-- transaction that stores it. `referral_code` is the code the applicant wished for; the
+-- affiliate's own may differ (the merchant may choose another on approval).
+CREATE TABLE applications (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    name              TEXT,
+    email             TEXT,
+    website           TEXT,
+    referral_code     TEXT NOT NULL,
+    payout_email      TEXT,
+    terms_url         TEXT,                 -- the terms they accepted (--terms-url when they applied)
+    terms_accepted_at INTEGER,
+    status            TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'rejected')),
+    created_at        INTEGER NOT NULL,
+    decided_at        INTEGER,
+    reason            TEXT,                 -- why it was rejected, as the merchant wrote it
+    affiliate_id      INTEGER REFERENCES affiliates (id),   -- the affiliate its approval made
+    erased_at         INTEGER,
+    CHECK ((status = 'pending') = (decided_at IS NULL)),
+    CHECK ((status = 'approved') = (affiliate_id IS NOT NULL)),
+    CHECK ((terms_url IS NULL) = (terms_accepted_at IS NULL)),
+    CHECK (erased_at IS NOT NULL OR (name IS NOT NULL AND email IS NOT NULL AND website IS NOT NULL))
+);
+CREATE UNIQUE INDEX applications_one_pending_per_email ON applications (email COLLATE NOCASE) WHERE status = 'pending';
+CREATE INDEX applications_by_status ON applications (status, id);
+CREATE INDEX applications_by_affiliate ON applications (affiliate_id) WHERE affiliate_id IS NOT NULL;

@@ -15,6 +15,7 @@
 //! `endpoints`), only `web/`, `ui/` and the layers below.
 
 pub mod affiliates;
+pub mod applications;
 pub mod books;
 pub mod conversions;
 pub mod coupons;
@@ -51,7 +52,10 @@ pub fn is_admin_path(path: &str) -> bool {
 /// token. Otherwise the response to send instead (303 to the login form, or 403).
 pub fn guard(ctx: &Ctx, req: &mut Req) -> Result<(), Response> {
     match crate::web::session::guard(ctx, &session::REALM, req) {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            count_pending(ctx, req);
+            Ok(())
+        }
         Err(Refusal::NoSession) => {
             let mut next = req.path.clone();
             if req.method == Method::Get && !req.query.is_empty() {
@@ -73,6 +77,17 @@ pub fn guard(ctx: &Ctx, req: &mut Req) -> Result<(), Response> {
             log::error!("admin {}: while reading the session: {e}", req.method.as_str());
             Err(error_page(req, &e))
         }
+    }
+}
+
+/// Puts the number of pending applications beside their navigation entry (none when none);
+/// called again by a page that has just changed that number.
+pub(crate) fn count_pending(ctx: &Ctx, req: &mut Req) {
+    req.nav_counts.retain(|(path, _)| *path != "/admin/applications");
+    match crate::store::applications::pending_count(&ctx.db) {
+        Ok(0) => {}
+        Ok(n) => req.nav_counts.push(("/admin/applications", n)),
+        Err(e) => log::warn!("admin: could not count the pending applications: {e}"),
     }
 }
 

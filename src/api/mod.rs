@@ -6,6 +6,7 @@
 //! `endpoints`), only `web/`, `shapes/` and the layers below.
 
 pub mod affiliates;
+pub mod applications;
 pub mod clicks;
 pub mod connectors;
 pub mod conversions;

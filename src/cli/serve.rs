@@ -17,6 +17,7 @@ use crate::routes::Web;
 use crate::store::checkpointer::Wal;
 use crate::store::{self, writer::Writer};
 use crate::systemd;
+use crate::tracking::application::Signup;
 use crate::transport::server::{self, Event};
 
 /// How long a request waits for its write to commit before answering 503.
@@ -233,10 +234,11 @@ fn banner(config: &Serve, local: std::net::SocketAddr) -> Vec<String> {
         (true, None, Some(file)) => format!("{url}/admin (initial token in {file})"),
         (true, None, None) => format!("{url}/admin"),
     };
-    let portal = if config.portal {
-        format!("{url}/portal (affiliates log in with an invite)")
-    } else {
-        "off (--portal off)".into()
+    let portal = match (config.portal, config.signup) {
+        (false, _) => "off (--portal off)".into(),
+        (true, Signup::Off) => format!("{url}/portal (affiliates log in with an invite)"),
+        (true, Signup::Review) => format!("{url}/portal (applications at {url}/portal/apply, for your review)"),
+        (true, Signup::Open) => format!("{url}/portal (anyone may join at {url}/portal/apply: --signup open)"),
     };
     let mail = match config.mail() {
         Some(m) => format!(

@@ -131,6 +131,10 @@ pub struct Serve {
     pub outbound: bool,
     /// Whether the affiliate portal exists (`--portal on|off`); when off, `/portal` is a 404.
     pub portal: bool,
+    /// Whether would-be affiliates may apply at `/portal/apply`, and how they are decided.
+    pub signup: crate::tracking::application::Signup,
+    /// The program's terms, which applicants must accept.
+    pub terms_url: Option<String>,
     /// Where the backup taken before a migration goes.
     pub backup_dir: PathBuf,
     /// The SMTP server e-mail goes through (`--smtp-url`); without one nothing is queued.
@@ -192,6 +196,13 @@ impl Serve {
             }
         }
         let db = args.value(&DB)?;
+        let portal = args.value(&PORTAL)?;
+        let signup: crate::tracking::application::Signup = args.value(&SIGNUP)?;
+        if signup.is_on() && !portal {
+            return Err("--signup review or open needs the affiliate portal, which --portal off removes; drop one of \
+                        them"
+                .into());
+        }
         Ok(Serve {
             backup_dir: backup_dir(args, &db),
             db,
@@ -223,7 +234,9 @@ impl Serve {
             webhook_secrets,
             approve_after: args.value(&APPROVE_AFTER)?,
             outbound: args.value(&OUTBOUND)?,
-            portal: args.value(&PORTAL)?,
+            portal,
+            signup,
+            terms_url: args.optional(&TERMS_URL)?,
             smtp_url: args.optional(&SMTP_URL)?,
             mail_from: args.optional(&MAIL_FROM)?,
             merchant_email: args.optional(&MERCHANT_EMAIL)?,

@@ -17,6 +17,7 @@ use std::time::Duration;
 use super::opt::{Opt, Setting};
 use super::parse;
 use crate::store::Synchronous;
+use crate::tracking::application::Signup;
 use crate::tracking::net::Cidr;
 use crate::tracking::validate::IpStorage;
 
@@ -131,6 +132,28 @@ SERVE_OPTS;
               ([docs/payouts.md](docs/payouts.md)).")
         .example("14d")
         .parse(parse::approve_after);
+}
+"Applications" {
+    SIGNUP: Signup = Opt::value("signup", "AFFILIATED_SIGNUP")
+        .takes("MODE")
+        .defaults_to("off")
+        .help("off, review (would-be affiliates apply at /portal/apply and wait for your decision) or \
+               open (every application is approved at once: anyone may become an affiliate)")
+        .doc("Applications at `/portal/apply`: `off` (404; affiliates exist only when you create \
+              them), `review` (you approve or reject each one) or `open` (each is approved as it \
+              arrives; anyone may become an affiliate). Needs the portal; see \
+              [docs/portal.md](docs/portal.md#applications).")
+        .example("review")
+        .parse(parse::signup);
+    TERMS_URL: String = Opt::value("terms-url", "AFFILIATED_TERMS_URL")
+        .takes("URL")
+        .help("your program's terms (https://...): applicants must accept them, and the URL and the \
+               time become part of the affiliate's record and ledger")
+        .doc("Your affiliate program's terms. The application form then asks applicants to accept \
+              them, and the URL and the time of acceptance become part of the affiliate's record \
+              and of their ledger's chain. Give each version of the terms its own URL.")
+        .example("https://shop.example/affiliate-terms")
+        .parse(parse::terms_url);
 }
 "Security" {
     POSTBACK_TOKEN: String = Opt::env_only("AFFILIATED_POSTBACK_TOKEN")

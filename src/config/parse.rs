@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::opt::Opt;
 use crate::store::Synchronous;
+use crate::tracking::application::Signup;
 use crate::tracking::connectors::Connector;
 use crate::tracking::net::Cidr;
 use crate::tracking::validate::IpStorage;
@@ -59,6 +60,17 @@ pub fn public_url(_: &Opt, url: &str) -> Result<String, String> {
         return Err("--public-url must not have a query or fragment".into());
     }
     Ok(url.trim_end_matches('/').to_string())
+}
+
+/// `off`, `review` or `open`.
+pub fn signup(opt: &Opt, text: &str) -> Result<Signup, String> {
+    Signup::parse(text).ok_or_else(|| format!("{} must be off, review or open, not {text:?}", opt.names()))
+}
+
+/// An absolute http(s) URL of printable ASCII, as a page links to it.
+pub fn terms_url(opt: &Opt, url: &str) -> Result<String, String> {
+    crate::tracking::link::check_template(url, &[]).map_err(|e| format!("{} {e}", opt.names()))?;
+    Ok(url.to_string())
 }
 
 pub fn api_key(opt: &Opt, key: &str) -> Result<String, String> {

@@ -1,5 +1,6 @@
-//! Erasing personal data: a customer, a click, or an affiliate's own (`DELETE
-//! /api/v1/customers/{id}`, `/clicks/{id}`, `/affiliates/{code}/personal-data`). The erasure log
+//! Erasing personal data: a customer, a click, an affiliate's own or an applicant's (`DELETE
+//! /api/v1/customers/{id}`, `/clicks/{id}`, `/affiliates/{code}/personal-data`,
+//! `/applications/{id}/personal-data`). The erasure log
 //! is written and synced first, so a crash or an older backup cannot undo it (it is re-applied
 //! on start); then the database, every copy included (`store::retention`); then a checkpoint
 //! that truncates the WAL, so no erased bytes linger there.
@@ -20,7 +21,7 @@ pub enum Erasure {
     NothingFound,
 }
 
-/// Erases the customer, click or affiliate `id` names. A click may be named by the ID its
+/// Erases the customer, click, affiliate or application `id` names. A click may be named by the ID its
 /// caller chose (a live and a test click may share it; both are erased, and the log keeps the
 /// clicks' own IDs); such a name that matches no click is 404 and logs nothing.
 pub fn erase(ix: &Intake<'_>, kind: Kind, id: String) -> Result<Erasure, Error> {
@@ -49,6 +50,7 @@ pub fn erase(ix: &Intake<'_>, kind: Kind, id: String) -> Result<Erasure, Error> 
                 Kind::Customer => retention::erase_customer(tx, id, now)?,
                 Kind::Click => retention::erase_click(tx, id, now)?,
                 Kind::Affiliate => retention::erase_affiliate(tx, id, now)?,
+                Kind::Application => retention::erase_application(tx, id, now)?,
             };
         }
         Ok(found)

@@ -16,9 +16,10 @@
 //!   (`postback_test.rs`).
 //!
 //! Every other write of the server is here too, one function per action, shared by the API,
-//! the admin and the portal: `affiliates`, `offers`, `rates`, `coupons`, `webhooks`,
-//! `connectors`, `payouts`, `erasure`, `accounts` (invites, accepting one, password resets,
-//! sessions), `mail` (queuing an e-mail in the caller's transaction, unsubscribing),
+//! the admin and the portal: `affiliates`, `applications` (the form, approving, rejecting),
+//! `offers`, `rates`, `coupons`, `webhooks`, `connectors`, `payouts`, `erasure`, `accounts`
+//! (invites, accepting one, password resets, sessions), `mail` (queuing an e-mail in the
+//! caller's transaction, unsubscribing),
 //! `postbacks` (the token, retries), `postback_test`, `test_data`. Each takes plain domain
 //! values and returns a domain outcome (a typed enum or struct, or `crate::error::Error`).
 //!
@@ -32,6 +33,7 @@
 
 pub mod accounts;
 pub mod affiliates;
+pub mod applications;
 mod click;
 pub mod connectors;
 pub mod coupons;

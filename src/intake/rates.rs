@@ -18,8 +18,13 @@ pub fn put(
     rule: Rule,
     per_type: Vec<(String, Rule)>,
 ) -> Result<AffiliateRate, Error> {
-    let rules = if per_type.is_empty() { vec![(rates::EVERY_TYPE.to_string(), rule)] } else { per_type };
+    let rules = rules(rule, per_type);
     ix.writer.run(move |tx| rates::put(tx, offer_id, affiliate_id, &rules))
+}
+
+/// The rules an affiliate's rate stores: `rule` for every conversion type, or the rules per type.
+pub fn rules(rule: Rule, per_type: Vec<(String, Rule)>) -> Vec<(String, Rule)> {
+    if per_type.is_empty() { vec![(rates::EVERY_TYPE.to_string(), rule)] } else { per_type }
 }
 
 /// Removes the affiliate's own rate on the offer; `false` when there was none.

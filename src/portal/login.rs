@@ -28,8 +28,9 @@ use crate::web::throttle::{Client, address_key};
 /// The log target of login lines.
 pub const LOG_TARGET: &str = "affiliated::portal";
 
-/// The login form, with `error` above it and the referral code typed before.
-fn form_page(status: u16, csrf: &str, code: &str, error: Option<&str>) -> Response {
+/// The login form, with `error` above it and the referral code typed before, and a link to the
+/// application form while applications are on.
+fn form_page(status: u16, csrf: &str, code: &str, error: Option<&str>, apply: bool) -> Response {
     let error = match error {
         Some(text) => fragment!("<div class=\"notice error\" role=\"alert\">{}</div>", text),
         None => Html::new(),
@@ -45,10 +46,18 @@ fn form_page(status: u16, csrf: &str, code: &str, error: Option<&str>) -> Respon
          required autofocus style=\"width:100%;margin:6px 0 14px\">\
          <label for=\"password\">Password</label>\
          <input id=\"password\" type=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
-         <button class=\"btn primary\" type=\"submit\" style=\"width:100%\">Log in</button></form></div></div>",
+         <button class=\"btn primary\" type=\"submit\" style=\"width:100%\">Log in</button></form>{}</div></div>",
         error,
         csrf,
-        code
+        code,
+        if apply {
+            Html::from_static(
+                "<p class=\"muted\" style=\"margin:14px 0 0\">Not an affiliate yet? \
+                 <a href=\"/portal/apply\">Apply to join</a>.</p>",
+            )
+        } else {
+            Html::new()
+        }
     );
     Response::html(status, layout::bare_page("Log in", &body))
 }
@@ -70,7 +79,7 @@ pub fn form(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     {
         return Ok(Response::see_other("/portal".into()));
     }
-    Ok(with_form_token(ctx, req, |csrf| form_page(200, csrf, "", None)))
+    Ok(with_form_token(ctx, req, |csrf| form_page(200, csrf, "", None, ctx.config.signup.is_on())))
 }
 
 /// The client's address as log lines show it.
@@ -82,7 +91,7 @@ fn too_many(ctx: &Ctx, req: &Req, code: &str, wait: u64) -> Response {
     let minutes = wait.div_ceil(60);
     let text =
         format!("Too many failed attempts. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" });
-    with_form_token(ctx, req, |csrf| form_page(429, csrf, code, Some(&text)))
+    with_form_token(ctx, req, |csrf| form_page(429, csrf, code, Some(&text), ctx.config.signup.is_on()))
         .with_header("Retry-After", wait.to_string())
 }
 
@@ -125,12 +134,12 @@ pub fn submit(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
         // The guess stays counted.
         log::warn!(target: LOG_TARGET, "portal login failed from {}", client_address(req));
         let text = "That referral code and password do not match.";
-        return Ok(with_form_token(ctx, req, |csrf| form_page(401, csrf, code, Some(text))));
+        return Ok(with_form_token(ctx, req, |csrf| form_page(401, csrf, code, Some(text), ctx.config.signup.is_on())));
     };
     LIMITS.take_back(guess);
     if paused {
         let text = "Your account is paused, so the portal is closed to it. Ask the merchant about it.";
-        return Ok(with_form_token(ctx, req, |csrf| form_page(403, csrf, code, Some(text))));
+        return Ok(with_form_token(ctx, req, |csrf| form_page(403, csrf, code, Some(text), ctx.config.signup.is_on())));
     }
     let checked = hash.unwrap_or_default();
     let trust = device_cookie(ctx, req, affiliate_id, &checked);
@@ -138,7 +147,7 @@ pub fn submit(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let cookie = session::cookie_of(&REALM, &new, is_https(ctx, req));
     if accounts::log_in_affiliate(&ctx.intake(), affiliate_id, checked, new)? == LogIn::AccountChanged {
         let text = "Your account changed while you were logging in (a new invite, or it was paused). Try again.";
-        return Ok(with_form_token(ctx, req, |csrf| form_page(409, csrf, code, Some(text))));
+        return Ok(with_form_token(ctx, req, |csrf| form_page(409, csrf, code, Some(text), ctx.config.signup.is_on())));
     }
     log::info!(target: LOG_TARGET, "portal login of affiliate {affiliate_id} from {}", client_address(req));
     let response = Response::see_other("/portal".into()).with_header("Set-Cookie", cookie);

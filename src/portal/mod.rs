@@ -25,6 +25,7 @@
 //! and per device cookie ([`LIMITS`], `web::throttle`); like the password gate, they are
 //! process-wide state, so they live in a static rather than in `Ctx`.
 
+pub mod apply;
 pub mod conversions;
 pub mod forgot;
 pub mod invite;
@@ -94,6 +95,12 @@ pub fn device_cookie(ctx: &Ctx, req: &Req, affiliate_id: i64, password_hash: &st
 /// Whether `path` belongs to the portal.
 pub fn is_portal_path(path: &str) -> bool {
     path == "/portal" || path.starts_with("/portal/")
+}
+
+/// Whether `path` is the application form (`/portal/apply`, and `/portal/signup` leading to it),
+/// which exists only while applications are on (`--signup`).
+pub fn is_application_path(path: &str) -> bool {
+    path == "/portal/apply" || path == "/portal/signup"
 }
 
 /// Lets a request through to a logged-in portal page: a live portal session of an affiliate who

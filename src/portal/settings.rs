@@ -212,6 +212,7 @@ mod tests {
             paused: true,
             payout_email: None,
             payout_details: None,
+            terms: None,
         }
     }
 

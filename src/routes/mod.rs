@@ -16,8 +16,8 @@ pub use site::Web;
 use crate::admin;
 use crate::admin::books;
 use crate::api::{
-    affiliates, clicks, connectors, conversions, coupons, customers, emails, leads, offers, payouts, postbacks,
-    statements, tracking, webhooks,
+    affiliates, applications, clicks, connectors, conversions, coupons, customers, emails, leads, offers, payouts,
+    postbacks, statements, tracking, webhooks,
 };
 use crate::endpoints::{health, hooks, pixel, postback, redirect, snippet};
 use crate::portal;
@@ -64,6 +64,11 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/api/v1/affiliates/{referral_code}/balance", ApiKey(Live), statements::balance),
     route(Get, "/api/v1/affiliates/{referral_code}/statement", ApiKey(Live), statements::statement),
     route(Post, "/api/v1/affiliates/{referral_code}/invite", ApiKey(Live), affiliates::invite),
+    route(Get, "/api/v1/applications", ApiKey(Live), applications::list),
+    route(Get, "/api/v1/applications/{id}", ApiKey(Live), applications::get),
+    route(Post, "/api/v1/applications/{id}/approve", ApiKey(Live), applications::approve),
+    route(Post, "/api/v1/applications/{id}/reject", ApiKey(Live), applications::reject),
+    route(Delete, "/api/v1/applications/{id}/personal-data", ApiKey(Live), applications::erase_personal_data),
     route(Post, "/api/v1/offers", ApiKey(Live), offers::create),
     route(Get, "/api/v1/offers", ApiKey(Catalog), offers::list),
     route(Get, "/api/v1/offers/{id}", ApiKey(Catalog), offers::get),
@@ -135,6 +140,9 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/admin/affiliates/{referral_code}/postback-secret", Admin, admin::affiliates::rotate_secret),
     route(Post, "/admin/affiliates/{referral_code}/postback-test", Admin, admin::affiliates::test_postback),
     route(Post, "/admin/affiliates/{referral_code}/invite", Admin, admin::affiliates::invite),
+    route(Get, "/admin/applications", Admin, admin::applications::page),
+    route(Post, "/admin/applications/{id}/approve", Admin, admin::applications::approve),
+    route(Post, "/admin/applications/{id}/reject", Admin, admin::applications::reject),
     route(Get, "/admin/offers", Admin, admin::offers::page),
     route(Post, "/admin/offers", Admin, admin::offers::create),
     route(Get, "/admin/offers/{id}", Admin, admin::offers::edit),
@@ -167,6 +175,9 @@ pub static ROUTES: &[Route] = &[
     route(Get, "/admin/payout-runs/{id}/export", Admin, books::payouts::export_run),
     route(Get, "/portal/login", PortalLogin, portal::login::form),
     route(Post, "/portal/login", PortalLogin, portal::login::submit),
+    route(Get, "/portal/apply", PortalLogin, portal::apply::form),
+    route(Post, "/portal/apply", PortalLogin, portal::apply::submit),
+    route(Get, "/portal/signup", PortalLogin, portal::apply::signup),
     route(Get, "/portal/invite/{token}", PortalLogin, portal::invite::form),
     route(Post, "/portal/invite/{token}", PortalLogin, portal::invite::accept),
     route(Get, "/portal/forgot", PortalLogin, portal::forgot::form),

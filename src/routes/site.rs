@@ -103,7 +103,9 @@ impl Site for Web {
     }
 
     fn hides(&self, path: &str) -> bool {
-        (self.admin.is_none() && admin::is_admin_path(path)) || (!self.config.portal && portal::is_portal_path(path))
+        (self.admin.is_none() && admin::is_admin_path(path))
+            || (!self.config.portal && portal::is_portal_path(path))
+            || (!self.config.signup.is_on() && portal::is_application_path(path))
     }
 
     fn serve(&self, ctx: &mut Ctx, req: &mut Req, route: &'static Route) -> Response {

@@ -4,6 +4,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::Error;
 use crate::store::writer::Tx;
+use crate::tracking::application::Terms;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Affiliate {
@@ -18,6 +19,8 @@ pub struct Affiliate {
     /// Where to pay them: a PayPal e-mail, or free-text bank details (personal data).
     pub payout_email: Option<String>,
     pub payout_details: Option<String>,
+    /// The terms they accepted when they applied (none for affiliates the merchant created).
+    pub terms: Option<Terms>,
 }
 
 pub struct NewAffiliate {
@@ -38,7 +41,8 @@ pub struct Changes {
     pub payout_details: Option<Option<String>>,
 }
 
-const COLUMNS: &str = "id, referral_code, name, email, postback_url, created_at, status, payout_email, payout_details";
+const COLUMNS: &str = "id, referral_code, name, email, postback_url, created_at, status, payout_email, payout_details, \
+                       terms_url, terms_accepted_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Affiliate> {
     Ok(Affiliate {
@@ -51,12 +55,27 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Affiliate> {
         paused: r.get::<_, String>(6)? == "paused",
         payout_email: r.get(7)?,
         payout_details: r.get(8)?,
+        terms: match (r.get::<_, Option<String>>(9)?, r.get::<_, Option<i64>>(10)?) {
+            (Some(url), Some(accepted_at)) => Some(Terms { url, accepted_at }),
+            _ => None,
+        },
     })
 }
 
 /// Inserts an affiliate; a referral code that exists (in any letter case) is a 409. With a
 /// postback URL, a signing secret is generated and returned (the only time it is shown).
 pub fn create(conn: &Tx, new: &NewAffiliate, now: i64) -> Result<(Affiliate, Option<String>), Error> {
+    insert(conn, new, now)?.ok_or_else(|| {
+        Error::conflict(
+            "duplicate_referral_code",
+            format!("an affiliate with referral code `{}` already exists", new.referral_code),
+        )
+    })
+}
+
+/// [`create`], with `None` when the referral code exists (in any letter case; the UNIQUE
+/// constraint decides): nothing was written then.
+pub fn insert(conn: &Tx, new: &NewAffiliate, now: i64) -> Result<Option<(Affiliate, Option<String>)>, Error> {
     super::catalog::changed();
     let secret = new.postback_url.as_ref().map(|_| new_postback_secret());
     let inserted = conn
@@ -66,13 +85,19 @@ pub fn create(conn: &Tx, new: &NewAffiliate, now: i64) -> Result<(Affiliate, Opt
         )?
         .execute(params![new.referral_code, new.name, new.email, new.postback_url, secret, now])?;
     if inserted == 0 {
-        return Err(Error::conflict(
-            "duplicate_referral_code",
-            format!("an affiliate with referral code `{}` already exists", new.referral_code),
-        ));
+        return Ok(None);
     }
     let id = conn.last_insert_rowid();
-    Ok((get(conn, id)?.expect("the affiliate just inserted"), secret))
+    Ok(Some((get(conn, id)?.expect("the affiliate just inserted"), secret)))
+}
+
+/// Gives affiliate `id` the terms they accepted: on their record, and as the
+/// `terms_accepted` entry of their ledger (`ledger::record_terms`), in the caller's transaction.
+pub fn accept_terms(conn: &Tx, id: i64, terms: &Terms) -> Result<(), Error> {
+    conn.prepare_cached("UPDATE affiliates SET terms_url = ?2, terms_accepted_at = ?3 WHERE id = ?1")?
+        .execute(params![id, terms.url, terms.accepted_at])?;
+    super::ledger::record_terms(conn, id, terms)?;
+    Ok(())
 }
 
 fn new_postback_secret() -> String {

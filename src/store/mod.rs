@@ -10,6 +10,7 @@
 //! parameters; a write is reported as done only after its transaction committed.
 
 pub mod affiliates;
+pub mod applications;
 pub mod attribute;
 pub mod backup;
 pub mod catalog;

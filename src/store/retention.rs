@@ -63,8 +63,8 @@ pub fn sweep_batch(conn: &Tx, after: &str, cutoff_ms: i64, limit: usize) -> Resu
 
 /// Deletes logs older than `cutoff_ms` that may hold click IDs: received postbacks and finished
 /// deliveries (postbacks and merchant webhooks), the log of the shops' webhooks with them, portal
-/// invites that ended before it, and sessions that have expired or ended by now. Returns the
-/// number of rows removed (at most `limit` of each).
+/// invites that ended before it, applications rejected before it, and sessions that have
+/// expired or ended by now. Returns the number of rows removed (at most `limit` of each).
 pub fn prune_logs(conn: &Tx, cutoff_ms: i64, limit: usize) -> Result<usize, Error> {
     let sessions = super::sessions::prune(conn, crate::clock::now_ms(), limit)?;
     let received = conn
@@ -89,11 +89,12 @@ pub fn prune_logs(conn: &Tx, cutoff_ms: i64, limit: usize) -> Result<usize, Erro
         )?
         .execute(params![cutoff_ms, limit as i64])?;
     let invites = super::portal::prune_invites(conn, cutoff_ms, limit)?;
+    let applications = super::applications::prune_rejected(conn, cutoff_ms, limit)?;
     let resets = super::resets::prune(conn, cutoff_ms, limit)?;
     // E-mails whose link expired unsent lose their bodies first (e-mail may be off now).
     let expired = super::emails::expire(conn, crate::clock::now_ms(), limit)?;
     let emails = super::emails::prune(conn, cutoff_ms, limit)?;
-    Ok(received + deliveries + sessions + hooks + invites + resets + expired + emails)
+    Ok(received + deliveries + sessions + hooks + invites + applications + resets + expired + emails)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +103,8 @@ pub enum Kind {
     Click,
     /// An affiliate's personal data: e-mail, payout e-mail and details (the books stay).
     Affiliate,
+    /// An applicant's personal data: name, e-mail, website, payout e-mail.
+    Application,
 }
 
 impl Kind {
@@ -110,6 +113,7 @@ impl Kind {
             Kind::Customer => "customer",
             Kind::Click => "click",
             Kind::Affiliate => "affiliate",
+            Kind::Application => "application",
         }
     }
 }
@@ -131,19 +135,19 @@ pub fn append_log(db: &Path, kind: Kind, id: &str) -> std::io::Result<()> {
     let mut file = secret::open_private(&log_file(db), std::fs::OpenOptions::new().create(true).append(true))?;
     // Clicks carry their non-identifying time prefix so a re-application scans only that range.
     let line = match kind {
-        Kind::Customer | Kind::Affiliate => format!("{} {}\n", kind.as_str(), erasure_hash(kind, id)),
         Kind::Click => format!("click {} {}\n", id.get(..click_id::TIME_CHARS).unwrap_or(""), erasure_hash(kind, id)),
+        _ => format!("{} {}\n", kind.as_str(), erasure_hash(kind, id)),
     };
     file.write_all(line.as_bytes())?;
     file.sync_all()
 }
 
-/// Whether `line` is one the erasure log holds (`customer HASH`, `affiliate HASH`, `click
+/// Whether `line` is one the erasure log holds (`customer|affiliate|application HASH`, `click
 /// PREFIX HASH`), so a file handed to a restore can be told from anything else.
 pub fn is_log_line(line: &str) -> bool {
     let hash = |h: &str| secret::from_hex32(h).is_some();
     match line.split_whitespace().collect::<Vec<_>>().as_slice() {
-        ["customer" | "affiliate", h] => hash(h),
+        ["customer" | "affiliate" | "application", h] => hash(h),
         ["click", prefix, h] => prefix.len() == click_id::TIME_CHARS && hash(h),
         _ => false,
     }
@@ -278,9 +282,9 @@ pub fn erase_click(conn: &Tx, id: &str, now: i64) -> Result<bool, Error> {
 }
 
 /// Erases an affiliate's personal data: e-mail, payout e-mail and payout details are removed and
-/// the name becomes the referral code; the e-mails to them (and to their address as an
-/// applicant) lose their address, subject details and body, and one not sent yet never will be
-/// (`emails::erase_affiliate`). Their conversions,
+/// the name becomes the referral code, and the application that made them loses the same data;
+/// the e-mails to them (and to their address as an applicant) lose their address, subject details
+/// and body, and one not sent yet never will be (`emails::erase_affiliate`). Their conversions,
 /// ledger and payouts stay (the books). Returns whether the affiliate exists.
 pub fn erase_affiliate(conn: &Tx, referral_code: &str, now: i64) -> Result<bool, Error> {
     record(conn, Kind::Affiliate, referral_code, now)?;
@@ -292,10 +296,18 @@ pub fn erase_affiliate(conn: &Tx, referral_code: &str, now: i64) -> Result<bool,
              WHERE referral_code = ?1",
         )?
         .execute([referral_code])?;
+    super::applications::erase_of_affiliate(conn, referral_code, now)?;
     if let Some(a) = before {
         super::emails::erase_affiliate(conn, a.id, a.email.as_deref())?;
     }
     Ok(changed == 1)
+}
+
+/// Erases application `id`'s personal data (`store::applications::erase`). Returns whether it
+/// exists.
+pub fn erase_application(conn: &Tx, id: &str, now: i64) -> Result<bool, Error> {
+    record(conn, Kind::Application, id, now)?;
+    id.parse::<i64>().map_or(Ok(false), |row| super::applications::erase(conn, row, now))
 }
 
 fn record(conn: &Tx, kind: Kind, id: &str, now: i64) -> Result<(), Error> {
@@ -347,6 +359,14 @@ pub fn reapply(conn: &Connection, db: &Path, now: i64) -> Result<usize, String> 
                     erase_affiliate(conn, &code, now).map_err(|e| e.to_string())?;
                 }
                 mark(conn, hash, Kind::Affiliate, now)
+            }
+            ["application", hash] if !known(hash)? => {
+                let ids = super::applications::ids(conn).map_err(|e| e.to_string())?;
+                if let Some(id) = ids.iter().map(i64::to_string).find(|id| erasure_hash(Kind::Application, id) == *hash)
+                {
+                    erase_application(conn, &id, now).map_err(|e| e.to_string())?;
+                }
+                mark(conn, hash, Kind::Application, now)
             }
             ["click", prefix, hash] if !known(hash)? => {
                 let ids: Vec<String> = conn

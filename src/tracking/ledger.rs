@@ -46,6 +46,43 @@ pub enum Kind {
     PayoutCancelled,
 }
 
+/// An entry that records a fact in the chain and moves no money: its currency is
+/// [`NO_CURRENCY`], its amount 0, and it never enters a balance or a payout. Apart from [`Kind`]
+/// so that every rule about money (effects, signs, payouts) stays about money.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Record {
+    /// The affiliate accepted the program's terms (#24): `at` is when, the entry's `terms_url`
+    /// says which, and its `order_hash` is [`terms_hash`] of that URL, so the hash covers it.
+    TermsAccepted,
+}
+
+impl Record {
+    pub const ALL: [Record; 1] = [Record::TermsAccepted];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Record::TermsAccepted => "terms_accepted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Record> {
+        Record::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// The currency of a [`Record`]: ISO 4217's code for "no currency is involved".
+pub const NO_CURRENCY: &str = "XXX";
+
+/// Whether `kind` names an entry some version of affiliated writes: a [`Kind`] or a [`Record`].
+pub fn is_known_kind(kind: &str) -> bool {
+    Kind::parse(kind).is_some() || Record::parse(kind).is_some()
+}
+
+/// What a `terms_accepted` entry's `order_hash` holds: the SHA-256 of the terms' URL as text.
+pub fn terms_hash(url: &str) -> [u8; 32] {
+    Sha256::digest(url.as_bytes()).into()
+}
+
 /// What an entry does to the four balances, in minor units.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Balances {
@@ -172,7 +209,7 @@ pub const ENTRY_TAG: &str = "affiliated-ledger-entry-v1";
 pub struct Entry {
     /// 1, 2, 3, … per affiliate, without gaps.
     pub seq: i64,
-    /// One of [`Kind::as_str`].
+    /// One of [`Kind::as_str`] or [`Record::as_str`].
     pub kind: String,
     /// The conversion the entry is about (conversion kinds).
     pub conversion_id: Option<i64>,
@@ -191,6 +228,10 @@ pub struct Entry {
     pub prev_hash: String,
     /// Lowercase hex SHA-256 of the previous hash's 32 bytes followed by [`canonical_bytes`].
     pub hash: String,
+    /// A `terms_accepted` entry's terms URL; its hash is the entry's `order_hash`, so the chain
+    /// covers it without a field of its own in the hashed bytes. Absent from other entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms_url: Option<String>,
 }
 
 /// Appends `field` preceded by its length in bytes as a 4-byte big-endian integer.
@@ -250,6 +291,8 @@ pub enum Break {
     Contents { seq: i64 },
     /// The entry names a kind no version of affiliated writes.
     UnknownKind { seq: i64, kind: String },
+    /// The entry's `terms_url` is not the URL whose hash the entry carries.
+    TermsUrl { seq: i64 },
 }
 
 impl std::fmt::Display for Break {
@@ -269,6 +312,9 @@ impl std::fmt::Display for Break {
                 "entry {seq} was changed: its fields (amount, kind, time, order or ids) do not hash to its hash"
             ),
             Break::UnknownKind { seq, kind } => write!(f, "entry {seq} has an unknown kind {kind:?}"),
+            Break::TermsUrl { seq } => {
+                write!(f, "entry {seq}'s terms_url was changed: it is not the URL whose hash the entry carries")
+            }
         }
     }
 }
@@ -289,8 +335,13 @@ pub fn verify_chain_from(from_seq: i64, prev: [u8; 32], entries: &[Entry]) -> Re
         if e.seq != expected {
             return Err(Break::Seq { expected, found: e.seq });
         }
-        if Kind::parse(&e.kind).is_none() {
+        if !is_known_kind(&e.kind) {
             return Err(Break::UnknownKind { seq: e.seq, kind: e.kind.clone() });
+        }
+        if let Some(url) = &e.terms_url
+            && e.order_hash.as_deref() != Some(hex(&terms_hash(url)).as_str())
+        {
+            return Err(Break::TermsUrl { seq: e.seq });
         }
         if parse_hash(&e.prev_hash) != Some(prev) {
             return Err(Break::Link { seq: e.seq });
@@ -320,6 +371,7 @@ mod tests {
             order_hash: Some("ab".repeat(32)),
             prev_hash: String::new(),
             hash: String::new(),
+            terms_url: None,
         }
     }
 
@@ -430,5 +482,48 @@ mod tests {
         assert_eq!(parse_hash(&hex(&h).to_uppercase()), None);
         assert_eq!(parse_hash("00"), None);
         assert_ne!(order_hash(b"salt", "order-1"), order_hash(b"other", "order-1"));
+    }
+
+    #[test]
+    fn a_terms_record_moves_no_money_and_its_url_is_covered_by_the_chain() {
+        assert_eq!(Record::parse("terms_accepted"), Some(Record::TermsAccepted));
+        assert!(is_known_kind("terms_accepted") && is_known_kind("paid") && !is_known_kind("bonus"));
+        assert_eq!(Kind::parse("terms_accepted"), None, "no rule about money applies to it");
+        let url = "https://shop.example/affiliate-terms-2026";
+        let mut prev = GENESIS;
+        let mut terms = Entry {
+            seq: 1,
+            kind: Record::TermsAccepted.as_str().into(),
+            conversion_id: None,
+            payout_id: None,
+            currency: NO_CURRENCY.into(),
+            amount: "0".into(),
+            at: "2026-12-01T09:00:00.000Z".into(),
+            order_hash: Some(hex(&terms_hash(url))),
+            prev_hash: hex(&prev),
+            hash: String::new(),
+            terms_url: Some(url.into()),
+        };
+        prev = chain_hash(&prev, &terms);
+        terms.hash = hex(&prev);
+        let mut created = entry(2, Kind::Created, "9.90");
+        created.prev_hash = hex(&prev);
+        created.hash = hex(&chain_hash(&prev, &created));
+        let chain = vec![terms, created];
+        assert_eq!(verify_chain(&chain).map(|h| hex(&h)), Ok(chain[1].hash.clone()));
+        // Computed independently: sha256(b"https://shop.example/affiliate-terms-2026").
+        assert_eq!(
+            chain[0].order_hash.as_deref(),
+            Some("4edc6101e85c6186b8bc903b23054f0fd01d98f22f00ce64e45a50f8f7e84989")
+        );
+        let mut swapped = chain.clone();
+        swapped[0].terms_url = Some("https://shop.example/other-terms".into());
+        assert_eq!(verify_chain(&swapped), Err(Break::TermsUrl { seq: 1 }));
+        let mut rehashed = swapped.clone();
+        rehashed[0].order_hash = Some(hex(&terms_hash("https://shop.example/other-terms")));
+        assert_eq!(verify_chain(&rehashed), Err(Break::Contents { seq: 1 }), "the hash covers the URL's hash");
+        let json = serde_json::to_value(&chain[1]).unwrap();
+        assert!(json.get("terms_url").is_none(), "other entries look as they always did");
+        assert_eq!(serde_json::to_value(&chain[0]).unwrap()["terms_url"], url);
     }
 }

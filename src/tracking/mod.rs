@@ -3,6 +3,7 @@
 //! built. Nothing here touches SQL, HTTP, the clock or randomness; callers pass those in. That is
 //! what lets every rule be unit-tested in isolation.
 
+pub mod application;
 pub mod attribution;
 pub mod click_id;
 pub mod commission;

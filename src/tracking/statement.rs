@@ -331,6 +331,7 @@ mod tests {
                     order_hash: None,
                     prev_hash: hex(&prev),
                     hash: String::new(),
+                    terms_url: None,
                 };
                 prev = chain_hash(&prev, &e);
                 e.hash = hex(&prev);

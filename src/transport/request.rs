@@ -98,6 +98,9 @@ pub struct Req {
     pub csrf: Option<String>,
     /// For portal pages: the logged-in affiliate's id, once the session is checked.
     pub affiliate_id: Option<i64>,
+    /// For pages of a logged-in area: a number to show beside a navigation entry, by its path
+    /// (set by the area's guard: the admin's pending applications).
+    pub nav_counts: Vec<(&'static str, i64)>,
 }
 
 impl Req {
@@ -118,6 +121,7 @@ impl Req {
             test_key: false,
             csrf: None,
             affiliate_id: None,
+            nav_counts: Vec::new(),
         }
     }
 

@@ -17,6 +17,7 @@ const NAV: &[NavEntry] = &[
     ("", "/admin", "Overview"),
     ("", "/admin/conversions", "Conversions"),
     ("", "/admin/affiliates", "Affiliates"),
+    ("", "/admin/applications", "Applications"),
     (PROGRAM, "/admin/offers", "Offers"),
     (PROGRAM, "/admin/coupons", "Coupons"),
     (MONEY, "/admin/balances", "Balances"),
@@ -82,6 +83,8 @@ border-radius:8px;box-shadow:0 8px 24px rgba(16,24,40,.12);padding:6px 0}
 box-shadow:0 8px 24px rgba(16,24,40,.12);padding:6px 0 10px}
 .menu nav a{padding:10px 16px;border-bottom:0;border-left:3px solid transparent}
 .menu nav a.on{border-left-color:var(--accent)}
+.top nav .count{display:inline-block;min-width:18px;padding:0 5px;border-radius:9px;background:var(--accent);color:#fff;
+font-size:11px;line-height:18px;text-align:center}
 .group-label{margin:10px 16px 2px;font-size:12px;font-weight:600;color:var(--muted);text-transform:uppercase;
 letter-spacing:.04em}
 main.wrap{padding-top:8px;padding-bottom:32px}
@@ -254,7 +257,7 @@ pub fn area_page(area: &Area<'_>, req: &Req, title: &str, active: &str, notice: 
          <main class=\"wrap\">{}{}</main><footer class=\"wrap\">{}</footer>\
          <script>{}</script></body></html>",
         area.home,
-        navigation(area.nav, active),
+        navigation_with(area.nav, active, &req.nav_counts),
         area.logout,
         csrf_field(req),
         notice.html(),
@@ -265,11 +268,23 @@ pub fn area_page(area: &Area<'_>, req: &Req, title: &str, active: &str, notice: 
     out.into_string()
 }
 
+/// [`navigation_with`] without numbers, as the unit tests draw it.
+#[cfg(test)]
+fn navigation(nav: &[NavEntry], active: &str) -> Html {
+    navigation_with(nav, active, &[])
+}
+
 /// The navigation, twice: one row for a wide screen, with a drop-down menu for each group
 /// (`details`), and for a narrow one a "Menu" button that opens the whole list, grouped. CSS
-/// shows one of them (no script): a narrow screen never gets rows of wrapped links.
-fn navigation(nav: &[NavEntry], active: &str) -> Html {
+/// shows one of them (no script): a narrow screen never gets rows of wrapped links. The entries
+/// `counts` names by path get a number beside them (the admin's pending applications:
+/// `Req::nav_counts`, set by the area's guard).
+fn navigation_with(nav: &[NavEntry], active: &str, counts: &[(&str, i64)]) -> Html {
     let on = |path: &str| Html::from_static(if path == active { " class=\"on\"" } else { "" });
+    let count = |path: &str| match counts.iter().find(|(p, _)| *p == path) {
+        Some((_, n)) => fragment!(" <span class=\"count\" title=\"pending\">{}</span>", *n),
+        None => Html::new(),
+    };
     let mut groups: Vec<&str> = Vec::new();
     for &(group, _, _) in nav {
         if !group.is_empty() && !groups.contains(&group) {
@@ -279,8 +294,8 @@ fn navigation(nav: &[NavEntry], active: &str) -> Html {
     let mut bar = Html::from_static("<nav class=\"bar\">");
     let mut menu = Html::from_static("<details class=\"menu\"><summary class=\"btn\">Menu</summary><nav>");
     for &(_, path, label) in nav.iter().filter(|e| e.0.is_empty()) {
-        html!(bar, "<a{} href=\"{}\">{}</a>", on(path), path, label);
-        html!(menu, "<a{} href=\"{}\">{}</a>", on(path), path, label);
+        html!(bar, "<a{} href=\"{}\">{}{}</a>", on(path), path, label, count(path));
+        html!(menu, "<a{} href=\"{}\">{}{}</a>", on(path), path, label, count(path));
     }
     for group in groups {
         let members: Vec<&NavEntry> = nav.iter().filter(|e| e.0 == group).collect();

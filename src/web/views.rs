@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::clock::rfc3339;
 use crate::store::affiliates::Affiliate;
+use crate::store::applications::Application;
 use crate::store::clicks::Click;
 use crate::store::connectors::ReceivedHook;
 use crate::store::coupons::Coupon;
@@ -34,6 +35,30 @@ pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
         "status": if a.paused { "paused" } else { "active" },
         "payout_email": a.payout_email,
         "payout_details": a.payout_details,
+        "terms_url": a.terms.as_ref().map(|t| &t.url),
+        "terms_accepted_at": a.terms.as_ref().map(|t| rfc3339(t.accepted_at)),
+    })
+}
+
+/// An application to join the program. `referral_code` is the code the applicant wished for;
+/// `affiliate_referral_code` the code of the affiliate its approval made. Erased ones have no
+/// name, e-mail, website or payout e-mail (`null`).
+pub fn application(a: &Application) -> Value {
+    json!({
+        "id": a.id,
+        "name": a.name,
+        "email": a.email,
+        "website": a.website,
+        "referral_code": a.referral_code,
+        "payout_email": a.payout_email,
+        "terms_url": a.terms.as_ref().map(|t| &t.url),
+        "terms_accepted_at": a.terms.as_ref().map(|t| rfc3339(t.accepted_at)),
+        "status": a.status.as_str(),
+        "created_at": rfc3339(a.created_at),
+        "decided_at": a.decided_at.map(rfc3339),
+        "reason": a.reason,
+        "affiliate_referral_code": a.affiliate,
+        "erased_at": a.erased_at.map(rfc3339),
     })
 }
 

@@ -130,6 +130,14 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
     ("POST", "/api/v1/payouts", "/api/v1/payouts", r#"{"currency":"USD","minimun":"50"}"#, "minimun"),
     ("POST", "/api/v1/payouts/{id}/mark-paid", "/api/v1/payouts/1/mark-paid", r#"{"referense":"tx-1"}"#, "referense"),
     ("POST", "/api/v1/payouts/{id}/cancel", "/api/v1/payouts/1/cancel", r#"{"reason":"oops"}"#, "reason"),
+    (
+        "POST",
+        "/api/v1/applications/{id}/approve",
+        "/api/v1/applications/1/approve",
+        r#"{"referral_code":"ann2","rate":{"type":"flat","value":"1"}}"#,
+        "rate",
+    ),
+    ("POST", "/api/v1/applications/{id}/reject", "/api/v1/applications/1/reject", r#"{"reson":"no"}"#, "reson"),
 ];
 
 #[test]

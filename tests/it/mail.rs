@@ -20,22 +20,22 @@ use crate::support::{Server, eventually, request};
 use crate::systemd::skip;
 
 const SINK: &str = include_str!("smtp_sink.py");
-const FROM: &str = "Shop Partners <partners@shop.example>";
+pub const FROM: &str = "Shop Partners <partners@shop.example>";
 const ANN: &str = "ann@example.com";
 
 /// A port nobody listens on now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The SMTP server of a test, and the messages it received.
-struct Sink {
+pub struct Sink {
     child: Child,
     dir: PathBuf,
 }
 
 /// Whether aiosmtpd can be imported; skips (or fails under AFFILIATED_REQUIRE_TOOLS=1) otherwise.
-fn aiosmtpd() -> bool {
+pub fn aiosmtpd() -> bool {
     match Command::new("python3").args(["-c", "import aiosmtpd"]).output() {
         Ok(out) if out.status.success() => true,
         Ok(_) => {
@@ -51,7 +51,7 @@ fn aiosmtpd() -> bool {
 
 impl Sink {
     /// Starts aiosmtpd on `port`, writing what it receives to `dir`.
-    fn start(port: u16, dir: &Path) -> Sink {
+    pub fn start(port: u16, dir: &Path) -> Sink {
         Sink::start_with(port, dir, &[])
     }
 
@@ -72,7 +72,7 @@ impl Sink {
         Sink { child, dir: dir.to_path_buf() }
     }
 
-    fn messages(&self) -> Vec<Value> {
+    pub fn messages(&self) -> Vec<Value> {
         let mut names: Vec<PathBuf> = std::fs::read_dir(&self.dir)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -83,7 +83,7 @@ impl Sink {
     }
 
     /// Waits until `n` messages arrived; returns them all.
-    fn wait_for(&self, n: usize) -> Vec<Value> {
+    pub fn wait_for(&self, n: usize) -> Vec<Value> {
         let arrived = eventually(Duration::from_secs(30), || self.messages().len() >= n);
         let messages = self.messages();
         assert!(arrived, "{} of {n} messages arrived: {messages:#?}", messages.len());
@@ -116,7 +116,7 @@ fn seed(s: &Server) {
 }
 
 /// The path of the first link to this server in `text` that starts with `prefix`.
-fn link(s: &Server, text: &str, prefix: &str) -> String {
+pub fn link(s: &Server, text: &str, prefix: &str) -> String {
     let base = s.url(prefix);
     let start = text.find(&base).unwrap_or_else(|| panic!("no {base} link in\n{text}"));
     let url: String = text[start..].chars().take_while(|c| !c.is_whitespace() && *c != '"' && *c != '<').collect();

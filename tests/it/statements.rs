@@ -193,7 +193,7 @@ fn outbound_postbacks_carry_the_ledger_head() {
 }
 
 /// A Python that has the `cryptography` package, or `None` (the test is then skipped, saying so).
-fn python_with_cryptography() -> Option<&'static str> {
+pub fn python_with_cryptography() -> Option<&'static str> {
     let python = ["python3", "python"]
         .into_iter()
         .find(|p| Command::new(p).args(["-c", "import cryptography"]).output().is_ok_and(|o| o.status.success()));

@@ -4,7 +4,8 @@
 //! entries, no entry is in two live payouts, test conversions stay out, and every chain verifies.
 //! The balances read are the rollup (`ledger_balances`); it must equal the sums of the entries'
 //! effects, its head the chain's last entry, and its `available` what a payout run would hold
-//! (the payable entries no live payout holds).
+//! (the payable entries no live payout holds); records that move no money (the terms an
+//! affiliate accepted) may come anywhere in the chain.
 
 use crate::store::writer::Tx;
 use proptest::prelude::*;
@@ -15,8 +16,9 @@ use super::{balances, entries, head, payable_kinds_sql, rollup};
 use crate::store::conversions;
 use crate::store::payouts;
 use crate::store::testing::record;
+use crate::tracking::application::Terms;
 use crate::tracking::conversion::{Source, Status};
-use crate::tracking::ledger::{Balances, Kind, verify_chain};
+use crate::tracking::ledger::{Balances, Kind, Record, verify_chain};
 use crate::tracking::statement::Head;
 
 /// One step of a random history.
@@ -47,6 +49,8 @@ enum Op {
     },
     Paid(usize),
     Cancel(usize),
+    /// The affiliate accepts (new) terms: a `terms_accepted` record in their chain.
+    Terms(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -60,6 +64,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<bool>(), 0..3_000i64).prop_map(|(euro, minimum)| Op::Run { euro, minimum }),
         1 => any::<usize>().prop_map(Op::Paid),
         1 => any::<usize>().prop_map(Op::Cancel),
+        1 => (0..2usize).prop_map(Op::Terms),
     ]
 }
 
@@ -126,6 +131,10 @@ fn apply(conn: &Connection, op: &Op, now: i64) {
                 }
             }
         }
+        Op::Terms(affiliate) => {
+            let terms = Terms { url: format!("https://shop.example/terms-{now}"), accepted_at: now };
+            crate::store::affiliates::accept_terms(&Tx::within(conn), [ANN, BOB][affiliate], &terms).unwrap();
+        }
     }
 }
 
@@ -144,6 +153,9 @@ fn check_rollup(conn: &Connection, affiliate: i64) {
         stmt.query_map([affiliate], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))).unwrap();
     for row in rows {
         let (currency, kind, sum): (String, String, i64) = row.unwrap();
+        if Record::parse(&kind).is_some() {
+            continue; // moves no money: no balance, in no currency (its rollup row is the head's)
+        }
         if sums.last().is_none_or(|(c, _)| *c != currency) {
             sums.push((currency.clone(), Balances::default()));
         }
@@ -224,6 +236,14 @@ fn check(conn: &Connection) {
         )
         .unwrap();
     assert_eq!(test_entries, 0);
+    let paid_records: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM payout_items i JOIN ledger_entries l ON l.id = i.entry_id WHERE l.kind = 'terms_accepted'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(paid_records, 0, "a record that moves no money is never in a payout");
 }
 
 proptest! {

@@ -12,11 +12,12 @@
 //! the sums of the entries ([`rollup::mismatches`]).
 //!
 //! Callers: `conversions/insert.rs` (created, replaced), `conversions/change.rs` (approved,
-//! rejected, refunded), `payouts.rs` (payout, paid, cancelled), and [`backfill`] once, when a
-//! database from before the ledger is upgraded.
+//! rejected, refunded), `payouts.rs` (payout, paid, cancelled), `affiliates.rs` (the terms an
+//! affiliate accepted: [`record_terms`]), and [`backfill`] once, when a database from before the
+//! ledger is upgraded.
 //!
-//! Architecture Invariant: nothing but [`append`] (and the migrations' steps) writes
-//! `ledger_entries` or `ledger_balances`.
+//! Architecture Invariant: nothing but [`append`] and [`record_terms`] (and the migrations'
+//! steps) writes `ledger_entries` or `ledger_balances`.
 
 mod backfill;
 pub mod rollup;
@@ -27,8 +28,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Error;
 use crate::store::writer::Tx;
+use crate::tracking::application::Terms;
 use crate::tracking::conversion::Conversion;
-use crate::tracking::ledger::{self, Balances, Entry, GENESIS, Kind};
+use crate::tracking::ledger::{self, Balances, Entry, GENESIS, Kind, Record};
 use crate::tracking::money::Currency;
 use crate::tracking::statement::Head;
 
@@ -55,12 +57,36 @@ pub struct NewEntry<'a> {
 }
 
 /// Appends an entry to its affiliate's chain and keeps the rollup ([`rollup`]) in step; returns
-/// the entry's row id. The one function that writes the ledger. Must run on the writer (or in a
-/// migration), inside a transaction.
+/// the entry's row id. The one function that writes the ledger (with [`record_terms`], which
+/// shares its chaining). Must run on the writer (or in a migration), inside a transaction.
 pub fn append(conn: &Tx, e: &NewEntry<'_>, at: i64) -> Result<i64, Error> {
+    let draft = draft(conn, e)?;
     let head = rollup::head(conn, e.affiliate_id)?;
-    let (id, seq, hash) = write(conn, e, at, head)?;
-    rollup::add(conn, e, seq, &hash)?;
+    let (id, seq, hash) = write(conn, &draft, at, head)?;
+    rollup::add(conn, e.affiliate_id, e.currency.code(), e.kind.effect(e.amount), seq, &hash)?;
+    Ok(id)
+}
+
+/// Appends the `terms_accepted` record of `terms` to affiliate `affiliate_id`'s chain, dated
+/// when they were accepted: no money, the URL's hash in `order_hash` (`tracking::ledger::Record`).
+/// The rollup keeps it in a row of its own currency ([`ledger::NO_CURRENCY`], balances all 0),
+/// so the chain's head stays the rollup's highest `seq`. Must run on the writer, in the
+/// transaction that gives the affiliate those terms.
+pub fn record_terms(conn: &Tx, affiliate_id: i64, terms: &Terms) -> Result<i64, Error> {
+    let draft = Draft {
+        affiliate_id,
+        kind: Record::TermsAccepted.as_str(),
+        conversion_id: None,
+        payout_id: None,
+        currency: ledger::NO_CURRENCY,
+        amount: 0,
+        amount_text: "0".to_string(),
+        order_hash: Some(ledger::terms_hash(&terms.url)),
+        terms_url: Some(&terms.url),
+    };
+    let head = rollup::head(conn, affiliate_id)?;
+    let (id, seq, hash) = write(conn, &draft, terms.accepted_at, head)?;
+    rollup::add(conn, affiliate_id, ledger::NO_CURRENCY, Balances::default(), seq, &hash)?;
     Ok(id)
 }
 
@@ -73,12 +99,24 @@ fn append_before_rollup(conn: &Tx, e: &NewEntry<'_>, at: i64) -> Result<i64, Err
         .query_row([e.affiliate_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let head = head.map(|(seq, hash)| to_hash(&hash).map(|h| (seq, h))).transpose()?;
-    write(conn, e, at, head).map(|(id, _, _)| id)
+    write(conn, &draft(conn, e)?, at, head).map(|(id, _, _)| id)
 }
 
-/// Writes entry `e` after `head` (the chain's last `seq` and hash; `None` for a first entry):
-/// returns its row id, `seq` and hash.
-fn write(conn: &Tx, e: &NewEntry<'_>, at: i64, head: Option<(i64, [u8; 32])>) -> Result<(i64, i64, [u8; 32]), Error> {
+/// An entry's fields before its place in the chain is known.
+struct Draft<'a> {
+    affiliate_id: i64,
+    kind: &'static str,
+    conversion_id: Option<i64>,
+    payout_id: Option<i64>,
+    currency: &'a str,
+    amount: i64,
+    amount_text: String,
+    order_hash: Option<[u8; 32]>,
+    terms_url: Option<&'a str>,
+}
+
+/// The fields of entry `e`, once it is checked to be possible.
+fn draft<'a>(conn: &Tx, e: &NewEntry<'a>) -> Result<Draft<'static>, Error> {
     let (conversion_id, payout_id) = match e.subject {
         Subject::Conversion { id, .. } => (Some(id), None),
         Subject::Payout(id) => (None, Some(id)),
@@ -89,46 +127,75 @@ fn write(conn: &Tx, e: &NewEntry<'_>, at: i64, head: Option<(i64, [u8; 32])>) ->
             e.kind, e.amount, e.subject
         )));
     }
-    let (seq, prev) = match head {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (1, GENESIS),
-    };
     let order_hash = match e.subject {
         Subject::Conversion { id, order_id } => Some(order_hash(conn, id, order_id)?),
         Subject::Payout(_) => None,
     };
-    let mut text = Entry {
-        seq,
-        kind: e.kind.as_str().to_string(),
+    Ok(Draft {
+        affiliate_id: e.affiliate_id,
+        kind: e.kind.as_str(),
         conversion_id,
         payout_id,
-        currency: e.currency.code().to_string(),
-        amount: e.currency.format(e.amount),
+        currency: e.currency.code(),
+        amount: e.amount,
+        amount_text: e.currency.format(e.amount),
+        order_hash,
+        terms_url: None,
+    })
+}
+
+/// Writes `draft` after `head` (the chain's last `seq` and hash; `None` for a first entry):
+/// returns its row id, `seq` and hash.
+fn write(conn: &Tx, draft: &Draft<'_>, at: i64, head: Option<(i64, [u8; 32])>) -> Result<(i64, i64, [u8; 32]), Error> {
+    let (seq, prev) = match head {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, GENESIS),
+    };
+    let mut text = Entry {
+        seq,
+        kind: draft.kind.to_string(),
+        conversion_id: draft.conversion_id,
+        payout_id: draft.payout_id,
+        currency: draft.currency.to_string(),
+        amount: draft.amount_text.clone(),
         at: crate::clock::rfc3339(at),
-        order_hash: order_hash.map(|h| ledger::hex(&h)),
+        order_hash: draft.order_hash.map(|h| ledger::hex(&h)),
         prev_hash: ledger::hex(&prev),
         hash: String::new(),
+        terms_url: draft.terms_url.map(String::from),
     };
     let hash = ledger::chain_hash(&prev, &text);
     text.hash = ledger::hex(&hash);
-    conn.prepare_cached(
+    // Entries about money name the columns every version of the table has: the migration that
+    // made the ledger writes them (`backfill`) before `terms_url` existed.
+    let sql = if draft.terms_url.is_some() {
+        "INSERT INTO ledger_entries (affiliate_id, seq, kind, conversion_id, payout_id, currency, amount, at,
+                                     order_hash, prev_hash, hash, terms_url)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    } else {
         "INSERT INTO ledger_entries (affiliate_id, seq, kind, conversion_id, payout_id, currency, amount, at,
                                      order_hash, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        e.affiliate_id,
-        seq,
-        e.kind.as_str(),
-        conversion_id,
-        payout_id,
-        e.currency.code(),
-        e.amount,
-        at,
-        order_hash.as_ref().map(|h| &h[..]),
-        &prev[..],
-        &hash[..]
-    ])?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    };
+    let order_hash = draft.order_hash.as_ref().map(|h| &h[..]);
+    let (prev, hash_bytes) = (&prev[..], &hash[..]);
+    let mut fields: Vec<&dyn rusqlite::ToSql> = vec![
+        &draft.affiliate_id,
+        &seq,
+        &draft.kind,
+        &draft.conversion_id,
+        &draft.payout_id,
+        &draft.currency,
+        &draft.amount,
+        &at,
+        &order_hash,
+        &prev,
+        &hash_bytes,
+    ];
+    if let Some(url) = &draft.terms_url {
+        fields.push(url);
+    }
+    conn.prepare_cached(sql)?.execute(fields.as_slice())?;
     Ok((conn.last_insert_rowid(), seq, hash))
 }
 
@@ -193,7 +260,7 @@ pub fn entries(conn: &Connection, affiliate_id: i64) -> Result<Vec<Entry>, Error
 /// statement, read by the `(affiliate_id, seq)` index whatever the chain's length.
 pub fn entries_from(conn: &Connection, affiliate_id: i64, from_seq: i64, limit: usize) -> Result<Vec<Entry>, Error> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, kind, conversion_id, payout_id, currency, amount, at, order_hash, prev_hash, hash
+        "SELECT seq, kind, conversion_id, payout_id, currency, amount, at, order_hash, prev_hash, hash, terms_url
          FROM ledger_entries WHERE affiliate_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -212,6 +279,7 @@ pub fn entries_from(conn: &Connection, affiliate_id: i64, from_seq: i64, limit: 
             order_hash: r.get::<_, Option<Vec<u8>>>(7)?.map(|h| ledger::hex(&h)),
             prev_hash: ledger::hex(&r.get::<_, Vec<u8>>(8)?),
             hash: ledger::hex(&r.get::<_, Vec<u8>>(9)?),
+            terms_url: r.get(10)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -231,6 +299,9 @@ pub fn balances(conn: &Connection, affiliate_id: i64) -> Result<Vec<(Currency, B
     let mut out = Vec::new();
     for row in rows {
         let (code, b) = row?;
+        if code == ledger::NO_CURRENCY {
+            continue; // the row of the records that move no money (their share of the chain's head)
+        }
         let currency = Currency::from_code(&code).ok_or_else(|| Error::internal("unknown currency in the ledger"))?;
         out.push((currency, b));
     }

@@ -1,6 +1,8 @@
 //! The ledger's rollup (`ledger_balances`): per affiliate and currency, the four balances (the
 //! sums of `Kind::effect` over the entries), the number of entries and the last of them (`seq`,
-//! `hash`). The affiliate's chain head is their row with the highest `seq`.
+//! `hash`). The affiliate's chain head is their row with the highest `seq`. Records that move no
+//! money (`tracking::ledger::Record`: the terms an affiliate accepted) have a row of their own
+//! currency, `ledger::NO_CURRENCY`, whose balances stay 0, so they take part in the head.
 //!
 //! [`add`] is called by `ledger::append` for every entry, in its transaction, so the rollup is
 //! never behind the entries; [`build`] makes it from the entries once, when a database from
@@ -15,7 +17,6 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, params};
 
-use super::NewEntry;
 use crate::error::Error;
 use crate::store::writer::Tx;
 use crate::tracking::ledger::{self, Balances, Kind};
@@ -38,32 +39,31 @@ pub fn head(conn: &Connection, affiliate_id: i64) -> Result<Option<(i64, [u8; 32
     Ok(head)
 }
 
-/// Adds entry `e`, just written as `seq` with `hash`, to its affiliate's row of its currency
-/// (an UPDATE, which finds the row in one seek; the first entry of a currency inserts it).
-pub(super) fn add(conn: &Tx, e: &NewEntry<'_>, seq: i64, hash: &[u8; 32]) -> Result<(), Error> {
-    let b = e.kind.effect(e.amount);
+/// Adds an entry of affiliate `affiliate_id`, just written as `seq` with `hash`, whose effect on
+/// the balances is `b`, to the affiliate's row of its `currency` (an UPDATE, which finds the row
+/// in one seek; the first entry of a currency inserts it). A record that moves no money has
+/// the row of `ledger::NO_CURRENCY`, its balances all 0.
+pub(super) fn add(
+    conn: &Tx,
+    affiliate_id: i64,
+    currency: &str,
+    b: Balances,
+    seq: i64,
+    hash: &[u8; 32],
+) -> Result<(), Error> {
     let changed = conn
         .prepare_cached(
             "UPDATE ledger_balances SET pending = pending + ?3, available = available + ?4,
                  in_payouts = in_payouts + ?5, paid = paid + ?6, entries = entries + 1, seq = ?7, hash = ?8
              WHERE affiliate_id = ?1 AND currency = ?2",
         )?
-        .execute(params![
-            e.affiliate_id,
-            e.currency.code(),
-            b.pending,
-            b.available,
-            b.in_payouts,
-            b.paid,
-            seq,
-            &hash[..]
-        ])?;
+        .execute(params![affiliate_id, currency, b.pending, b.available, b.in_payouts, b.paid, seq, &hash[..]])?;
     if changed == 0 {
         conn.prepare_cached(
             "INSERT INTO ledger_balances (affiliate_id, currency, pending, available, in_payouts, paid, entries, seq, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)",
         )?
-        .execute(params![e.affiliate_id, e.currency.code(), b.pending, b.available, b.in_payouts, b.paid, seq, &hash[..]])?;
+        .execute(params![affiliate_id, currency, b.pending, b.available, b.in_payouts, b.paid, seq, &hash[..]])?;
     }
     Ok(())
 }
@@ -87,6 +87,7 @@ pub fn build(conn: &Connection) -> Result<(), String> {
     let conn: &Connection = &tx;
     let sql = |e: rusqlite::Error| format!("while building the ledger balances: {e}");
     // Per affiliate and currency: the sums per kind, the number of entries and the last seq.
+    // (Records that move no money count as entries and add nothing.)
     type Sums = (Vec<(Kind, i64)>, i64, i64);
     let mut sums: BTreeMap<(i64, String), Sums> = BTreeMap::new();
     {
@@ -99,9 +100,13 @@ pub fn build(conn: &Connection) -> Result<(), String> {
         let mut rows = stmt.query([]).map_err(sql)?;
         while let Some(r) = rows.next().map_err(sql)? {
             let kind: String = r.get(2).map_err(sql)?;
-            let kind = Kind::parse(&kind).ok_or_else(|| format!("a ledger entry has an unknown kind {kind:?}"))?;
+            if !ledger::is_known_kind(&kind) {
+                return Err(format!("a ledger entry has an unknown kind {kind:?}"));
+            }
             let slot = sums.entry((r.get(0).map_err(sql)?, r.get(1).map_err(sql)?)).or_default();
-            slot.0.push((kind, r.get(3).map_err(sql)?));
+            if let Some(kind) = Kind::parse(&kind) {
+                slot.0.push((kind, r.get(3).map_err(sql)?));
+            }
             slot.1 += r.get::<_, i64>(4).map_err(sql)?;
             slot.2 = slot.2.max(r.get(5).map_err(sql)?);
         }
@@ -138,10 +143,13 @@ pub fn mismatches(conn: &Connection) -> Result<Vec<String>, Error> {
         while let Some(r) = rows.next()? {
             let affiliate_id: i64 = r.get(0)?;
             let kind: String = r.get(2)?;
-            let kind = Kind::parse(&kind).ok_or_else(|| Error::internal(format!("unknown ledger kind {kind:?}")))?;
             let seq: i64 = r.get(4)?;
             let row = computed.entry((affiliate_id, r.get(1)?)).or_default();
-            row.balances.add(kind.effect(r.get(3)?));
+            match Kind::parse(&kind) {
+                Some(kind) => row.balances.add(kind.effect(r.get(3)?)),
+                None if ledger::is_known_kind(&kind) => {} // a record: moves no money
+                None => return Err(Error::internal(format!("unknown ledger kind {kind:?}"))),
+            }
             row.entries += 1;
             if seq > row.seq {
                 row.seq = seq;

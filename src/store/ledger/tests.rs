@@ -320,10 +320,12 @@ fn the_rollup_follows_every_entry_and_a_difference_is_reported() {
 
 /// Takes a database back to the schema version before the rollup's migration (0015), which it
 /// returns: what the later migrations added undone, 0017 (e-mail,
-/// `store::emails::UNDO_MIGRATION`), 0018 (deep links: `offers.allowed_hosts`) and 0019 (payout
-/// runs in steps), and the rollup dropped.
+/// `store::emails::UNDO_MIGRATION`), 0018 (deep links: `offers.allowed_hosts`), 0016, listed
+/// after them (applications, `store::applications::UNDO_MIGRATION`; the ledger's `terms_url`
+/// column goes with 0015's rebuild of the table) and 0019 (payout runs in steps), and the rollup
+/// dropped.
 fn before_rollup(conn: &Connection) -> i64 {
-    let undo = crate::store::emails::UNDO_MIGRATION;
+    let undo = [crate::store::applications::UNDO_MIGRATION, crate::store::emails::UNDO_MIGRATION].concat();
     conn.execute_batch(&format!(
         "{undo} ALTER TABLE offers DROP COLUMN allowed_hosts;
          DROP INDEX payouts_one_per_affiliate_in_a_run;
@@ -332,7 +334,7 @@ fn before_rollup(conn: &Connection) -> i64 {
          DROP TABLE ledger_balances;"
     ))
     .unwrap();
-    let version = crate::store::migrate::CURRENT - 4;
+    let version = crate::store::migrate::CURRENT - 5;
     conn.pragma_update(None, "user_version", version).unwrap();
     version
 }
