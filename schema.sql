@@ -264,17 +264,23 @@ CREATE TABLE daily_conversions (
 ) WITHOUT ROWID;
 
 -- Payout runs: one row per `POST /api/v1/payouts` (or the admin's form). `run_id` is the
--- caller's optional idempotency key: the same key again answers with the same run.
+-- caller's optional idempotency key: the same key again answers with the same run. A run is
+-- built in small writer jobs (store::payout_runs): `building` until its last affiliate is done,
+-- then `complete`; one interrupted by a crash stays `building` until its run_id is sent again.
 CREATE TABLE payout_runs (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id     TEXT UNIQUE,
-    currency   TEXT NOT NULL,
-    minimum    INTEGER NOT NULL CHECK (minimum >= 0),   -- minor units of `currency`
-    created_at INTEGER NOT NULL
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id       TEXT UNIQUE,
+    currency     TEXT NOT NULL,
+    minimum      INTEGER NOT NULL CHECK (minimum >= 0),   -- minor units of `currency`
+    created_at   INTEGER NOT NULL,
+    status       TEXT NOT NULL DEFAULT 'complete' CHECK (status IN ('building', 'complete')),
+    completed_at INTEGER
 );
 
 -- Payouts: what an affiliate is paid in one transfer, holding exactly the ledger entries it covers
--- (payout_items). Only `status`, `reference` and the times ever change.
+-- (payout_items). Only `status`, `reference` and the times ever change once it is built. While
+-- `building` is 1 its items are being held in slices (`held` is their sum so far); it is
+-- invisible until the last slice sets `amount` to `held`, clears `building` and books it.
 CREATE TABLE payouts (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     run          INTEGER NOT NULL REFERENCES payout_runs (id),
@@ -285,9 +291,12 @@ CREATE TABLE payouts (
     reference    TEXT,
     created_at   INTEGER NOT NULL,
     paid_at      INTEGER,
-    cancelled_at INTEGER
+    cancelled_at INTEGER,
+    building     INTEGER NOT NULL DEFAULT 0 CHECK (building IN (0, 1)),
+    held         INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX payouts_by_run ON payouts (run, id);
+CREATE UNIQUE INDEX payouts_one_per_affiliate_in_a_run ON payouts (run, affiliate_id);
 CREATE INDEX payouts_by_affiliate ON payouts (affiliate_id, id);
 CREATE INDEX payouts_by_status ON payouts (status, id);
 

@@ -5,8 +5,11 @@
 //! backup` files carry it and `affiliated restore` puts it back. The database remembers the
 //! public key it last used (in `settings`), so a server started without the file notices, makes
 //! a new key and says so.
-//! A statement ([`issue`]) is an affiliate's whole ledger chain with its head signed
-//! (`tracking::statement`); the API serves it, and so will the affiliate portal.
+//! A statement is an affiliate's ledger chain with its head signed (`tracking::statement`). The
+//! API serves it a page at a time ([`issue_page`]: a bounded number of entries, each page signed
+//! with the head of the whole chain); the portal's download is the whole chain in one file,
+//! streamed a page at a time while it is sent ([`issue_whole`]), so neither holds a long chain
+//! in memory.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +18,7 @@ use rusqlite::Connection;
 use crate::error::Error;
 use crate::store::{affiliates, ledger};
 use crate::tracking::statement::{self, Statement};
+use crate::transport::response::Chunks;
 
 /// What the key file holds.
 pub struct Key {
@@ -95,12 +99,85 @@ pub fn ensure(conn: &Connection, db: &Path, now: i64) -> Result<Option<String>, 
     })
 }
 
-/// The signed statement of affiliate `referral_code` now.
-pub fn issue(conn: &Connection, db: &Path, referral_code: &str, now: i64) -> Result<Statement, Error> {
+/// Most entries in one page of a statement.
+pub const MAX_PAGE: usize = 5_000;
+
+/// A page of the signed statement of affiliate `referral_code` now: at most `limit` entries
+/// from `from_seq` on, with the head of the whole chain signed; and the seq the next page starts
+/// at, when this one does not end at the head. A 400 `invalid_from_seq` beyond the head.
+pub fn issue_page(
+    conn: &Connection,
+    db: &Path,
+    referral_code: &str,
+    (from_seq, limit): (i64, usize),
+    now: i64,
+) -> Result<(Statement, Option<i64>), Error> {
     let affiliate = affiliates::by_code(conn, referral_code)?.ok_or_else(|| affiliates::unknown(referral_code))?;
     let key = load(db).map_err(|e| Error::internal(format!("the statement key cannot be read: {e}")))?;
-    let entries = ledger::entries(conn, affiliate.id)?;
-    Ok(statement::sign(&key.seed, &affiliate.referral_code, entries, crate::clock::rfc3339(now)))
+    let head = ledger::head(conn, affiliate.id)?;
+    if !(1..=head.seq + 1).contains(&from_seq) {
+        return Err(Error::invalid(
+            "from_seq",
+            format!("must be from 1 to {} (the chain has {} entries)", head.seq + 1, head.seq),
+        ));
+    }
+    let mut entries = ledger::entries_from(conn, affiliate.id, from_seq, limit)?;
+    // Entries appended since the head was read belong to the next statement.
+    entries.retain(|e| e.seq <= head.seq);
+    let last = from_seq + entries.len() as i64 - 1;
+    let next = (last < head.seq).then_some(last + 1);
+    let page = statement::sign_page(&key.seed, &affiliate.referral_code, entries, head, crate::clock::rfc3339(now));
+    Ok((page, next))
+}
+
+/// The whole signed statement of affiliate `referral_code` now, as the chunks of one JSON
+/// document (the format of a statement downloaded whole): the head is read and signed first,
+/// then the entries up to it are read [`MAX_PAGE`] at a time on a read connection of their own
+/// while the file is sent.
+pub fn issue_whole(conn: &Connection, db: &Path, referral_code: &str, now: i64) -> Result<Chunks, Error> {
+    let affiliate = affiliates::by_code(conn, referral_code)?.ok_or_else(|| affiliates::unknown(referral_code))?;
+    let key = load(db).map_err(|e| Error::internal(format!("the statement key cannot be read: {e}")))?;
+    let head = ledger::head(conn, affiliate.id)?;
+    let issued_at = crate::clock::rfc3339(now);
+    let signed = statement::sign_page(&key.seed, &affiliate.referral_code, Vec::new(), head.clone(), issued_at);
+    let opening = serde_json::json!({
+        "referral_code": signed.referral_code, "head": signed.head, "public_key": signed.public_key,
+        "signature": signed.signature, "issued_at": signed.issued_at,
+    })
+    .to_string();
+    let mut opening = Some(format!("{},\"entries\":[", opening.trim_end_matches('}')));
+    let reader = crate::store::open_reader(db).map_err(Error::internal)?;
+    let (id, mut next_seq) = (affiliate.id, 1);
+    Ok(Box::new(move || {
+        if let Some(o) = opening.take() {
+            return Some(Ok(o.into_bytes()));
+        }
+        if next_seq > head.seq + 1 {
+            return None;
+        }
+        if next_seq == head.seq + 1 {
+            next_seq += 1;
+            return Some(Ok(b"]}".to_vec()));
+        }
+        let entries = match ledger::entries_from(&reader, id, next_seq, MAX_PAGE) {
+            Ok(entries) => entries,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        let mut out = Vec::new();
+        for e in entries.iter().take_while(|e| e.seq <= head.seq) {
+            if e.seq > 1 {
+                out.push(b',');
+            }
+            if let Err(e) = serde_json::to_writer(&mut out, e) {
+                return Some(Err(e.to_string()));
+            }
+            next_seq = e.seq + 1;
+        }
+        if entries.is_empty() {
+            return Some(Err(format!("the chain ends before its head, at entry {}", next_seq - 1)));
+        }
+        Some(Ok(out))
+    }))
 }
 
 #[cfg(test)]

@@ -1,21 +1,20 @@
 //! `/admin/export/commissions.csv` (what to pay each affiliate) and
-//! `/admin/export/conversions.csv` (one row per conversion). Both take `from` and `to`
-//! (`YYYY-MM-DD`, UTC, `to` not included), defaulting to the last 30 days.
+//! `/admin/export/conversions.csv` (one row per conversion, streamed: `web::download`). Both
+//! take `from` and `to` (`YYYY-MM-DD`, UTC, `to` not included), defaulting to the last 30 days.
 
 use crate::clock::day_text;
 use crate::error::Error;
-use crate::shapes::csv::{Cell, MAX_EXPORT_ROWS, write_row};
+use crate::shapes::csv::{Cell, write_row};
 use crate::store::conversions;
 use crate::store::reports;
-use crate::tracking::conversion::Status;
+use crate::tracking::conversion::{Conversion, Status};
 use crate::transport::Req;
 use crate::transport::response::Response;
-use crate::web::Ctx;
 use crate::web::period::Period;
+use crate::web::{Ctx, download};
 
-fn csv_response(body: String, name: &str, period: Period) -> Response {
-    let file = format!("{name}-{}-to-{}.csv", day_text(period.from_day), day_text(period.to_day - 1));
-    Response::csv(&file, body)
+fn file_name(name: &str, period: Period) -> String {
+    format!("{name}-{}-to-{}.csv", day_text(period.from_day), day_text(period.to_day - 1))
 }
 
 /// One row per (affiliate, currency). `status=approved` (the default) sums the commission
@@ -48,7 +47,7 @@ pub fn commissions(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             ],
         );
     }
-    Ok(csv_response(out, &format!("commissions-{}", status.as_str()), period))
+    Ok(Response::csv(&file_name(&format!("commissions-{}", status.as_str()), period), out))
 }
 
 const CONVERSION_COLUMNS: [&str; 23] = [
@@ -77,7 +76,9 @@ const CONVERSION_COLUMNS: [&str; 23] = [
     "commission_credited",
 ];
 
-/// The conversions the list page shows (same `status`, `affiliate` and `q` filters), newest first.
+/// The conversions the list page shows (same `status`, `affiliate` and `q` filters), newest first:
+/// every one of the period, streamed a page at a time as it is sent (no cap: a merchant's
+/// books are theirs whole).
 pub fn conversions(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let period = Period::from_query(req, 30)?;
     let mut selection = super::conversions::selection(ctx, req)?;
@@ -86,48 +87,42 @@ pub fn conversions(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     }
     selection.filter.since = Some(period.start_ms());
     selection.filter.until = Some(period.end_ms());
-    let rows = match &selection.order_id {
-        Some(id) => conversions::with_external_id(&ctx.db, id)?,
-        None => conversions::newest(&ctx.db, &selection.filter, None, MAX_EXPORT_ROWS + 1)?,
+    let pages: Box<dyn Iterator<Item = Result<Vec<Conversion>, Error>> + Send> = match &selection.order_id {
+        Some(id) => Box::new(std::iter::once(conversions::with_external_id(&ctx.db, id))),
+        None => Box::new(conversions::Pages::open(&ctx.config.db, selection.filter, download::PAGE_ROWS)?),
     };
-    if rows.len() > MAX_EXPORT_ROWS {
-        return Err(Error::new(
-            413,
-            "export_too_large",
-            format!("more than {MAX_EXPORT_ROWS} conversions match; choose a shorter period and export it in parts"),
-        ));
-    }
-    let mut out = String::with_capacity(256 + rows.len() * 160);
-    write_row(&mut out, &CONVERSION_COLUMNS.map(Cell::Text));
-    for c in &rows {
-        write_row(
-            &mut out,
-            &[
-                Cell::Number(c.id.to_string()),
-                Cell::Text(&c.external_id),
-                Cell::Text(&crate::clock::rfc3339(c.created_at)),
-                Cell::Text(&c.referral_code),
-                Cell::Text(&c.offer),
-                Cell::Text(&c.kind),
-                Cell::Text(c.status.as_str()),
-                Cell::Text(c.source.as_str()),
-                Cell::Text(c.attributed_by.as_str()),
-                Cell::Text(c.currency.code()),
-                Cell::Number(c.currency.format(c.amount)),
-                Cell::Number(c.currency.format(c.refunded_amount)),
-                Cell::Number(c.currency.format(c.commission)),
-                Cell::Text(c.click_id.as_deref().unwrap_or("")),
-                Cell::Text(c.customer_id.as_deref().unwrap_or("")),
-                Cell::Text(c.coupon.as_deref().unwrap_or("")),
-                Cell::Text(c.details.goal.as_deref().unwrap_or("")),
-                Cell::Text(c.details.geo.as_deref().unwrap_or("")),
-                Cell::Text(c.details.commission_id.as_deref().unwrap_or("")),
-                Cell::Text(c.rate_source.as_str()),
-                Cell::Text(&c.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(" ")),
-                Cell::Text(if c.test { "true" } else { "false" }),
-                Cell::Number(c.currency.format(c.credited_commission())),
-            ],
-        );
-    }
-    Ok(csv_response(out, "conversions", period))
+    let mut header = String::new();
+    write_row(&mut header, &CONVERSION_COLUMNS.map(Cell::Text));
+    Ok(download::csv(&file_name("conversions", period), header, pages, conversion_row))
+}
+
+fn conversion_row(out: &mut String, c: &Conversion) {
+    write_row(
+        out,
+        &[
+            Cell::Number(c.id.to_string()),
+            Cell::Text(&c.external_id),
+            Cell::Text(&crate::clock::rfc3339(c.created_at)),
+            Cell::Text(&c.referral_code),
+            Cell::Text(&c.offer),
+            Cell::Text(&c.kind),
+            Cell::Text(c.status.as_str()),
+            Cell::Text(c.source.as_str()),
+            Cell::Text(c.attributed_by.as_str()),
+            Cell::Text(c.currency.code()),
+            Cell::Number(c.currency.format(c.amount)),
+            Cell::Number(c.currency.format(c.refunded_amount)),
+            Cell::Number(c.currency.format(c.commission)),
+            Cell::Text(c.click_id.as_deref().unwrap_or("")),
+            Cell::Text(c.customer_id.as_deref().unwrap_or("")),
+            Cell::Text(c.coupon.as_deref().unwrap_or("")),
+            Cell::Text(c.details.goal.as_deref().unwrap_or("")),
+            Cell::Text(c.details.geo.as_deref().unwrap_or("")),
+            Cell::Text(c.details.commission_id.as_deref().unwrap_or("")),
+            Cell::Text(c.rate_source.as_str()),
+            Cell::Text(&c.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(" ")),
+            Cell::Text(if c.test { "true" } else { "false" }),
+            Cell::Number(c.currency.format(c.credited_commission())),
+        ],
+    );
 }

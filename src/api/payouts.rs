@@ -6,7 +6,8 @@ use crate::error::Error;
 use crate::intake;
 use crate::shapes::payout_files::{self, Format};
 use crate::store::affiliates;
-use crate::store::payouts::{self, Filter, RunOutcome, Transition};
+use crate::store::payout_runs::Outcome;
+use crate::store::payouts::{self, Filter, Transition};
 use crate::tracking::money;
 use crate::tracking::payout::{self as rules, Payout, Run, Status};
 use crate::transport::Req;
@@ -14,25 +15,32 @@ use crate::transport::response::Response;
 use crate::web::json::Body;
 use crate::web::{Ctx, views};
 
-/// A payout with the entries it holds, as the API shows it.
+/// A payout with the first entries it holds (the rest are paged: [`items`]), as the API shows
+/// it.
 pub fn view(conn: &rusqlite::Connection, p: &Payout) -> Result<serde_json::Value, Error> {
-    Ok(views::payout(p, &payouts::items(conn, p.id)?))
+    Ok(views::payout(p, &payouts::items_shown(conn, p.id)?))
 }
 
 fn page(conn: &rusqlite::Connection, rows: &[Payout]) -> Result<Vec<serde_json::Value>, Error> {
     rows.iter().map(|p| view(conn, p)).collect()
 }
 
-/// `POST /api/v1/payouts` `{currency, minimum?, run_id?}`: 201 with the payouts the run made.
-/// The same `run_id` again answers with that run's payouts and makes nothing.
+/// `POST /api/v1/payouts` `{currency, minimum?, run_id?}`: 201 with the run (`run`: where it
+/// stands, how many payouts, how much) and the first page of its payouts, newest first, as
+/// `GET /api/v1/payouts?run=` pages them (`next_cursor` continues there). The same `run_id`
+/// again answers with that run and makes nothing.
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let body = Body::parse(&req.body, &["currency", "minimum", "run_id"])?;
     let minimum = body.amount("minimum")?;
     let run = Run::read(body.str("currency")?, minimum.as_deref(), body.id_text("run_id")?.as_deref())?;
-    let made = match intake::payouts::make_run(&ctx.intake(), run)? {
-        RunOutcome::Created(made) | RunOutcome::Repeated(made) => made,
-    };
-    Ok(Response::json(201, &views::page(page(&ctx.db, &made)?, None)))
+    let (Outcome::Created(id) | Outcome::Repeated(id)) = intake::payouts::make_run(&ctx.intake(), run)?;
+    let summary = payouts::run(&ctx.db, id)?.ok_or_else(|| Error::internal("the run just made is missing"))?;
+    let limit = super::DEFAULT_LIMIT;
+    let made = payouts::list(&ctx.db, &Filter { run: Some(id), ..Filter::default() }, None, limit)?;
+    let next = views::next_cursor(&made, limit, |p| p.id.to_string());
+    let mut answer = views::page(page(&ctx.db, &made)?, next);
+    answer["run"] = views::payout_run(&summary);
+    Ok(Response::json(201, &answer))
 }
 
 pub fn list(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
@@ -65,6 +73,17 @@ fn find(ctx: &Ctx, req: &Req) -> Result<Payout, Error> {
 pub fn get(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let payout = find(ctx, req)?;
     Ok(Response::json(200, &view(&ctx.db, &payout)?))
+}
+
+/// `GET /api/v1/payouts/{id}/items?cursor=&limit=`: the ledger entries a payout holds, in
+/// ledger order, a page at a time.
+pub fn items(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
+    let payout = find(ctx, req)?;
+    let limit = super::limit(req)?;
+    let rows = payouts::items_page(&ctx.db, payout.id, super::cursor(req)?, limit)?;
+    let next = views::next_cursor(&rows, limit, |(cursor, _)| cursor.to_string());
+    let data = rows.iter().map(|(_, i)| crate::shapes::payout_item(payout.currency, i)).collect();
+    Ok(Response::json(200, &views::page(data, next)))
 }
 
 /// `POST /api/v1/payouts/{id}/mark-paid` `{reference?}`.

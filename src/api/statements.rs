@@ -16,9 +16,35 @@ pub fn balance(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     Ok(Response::json(200, &views::balances(&ledger::balances(&ctx.db, id)?)))
 }
 
+/// Entries in a page of a statement unless `limit` says otherwise.
+pub const PAGE: usize = 1_000;
+
+/// `GET /api/v1/affiliates/{code}/statement?from_seq=&limit=`: a page of the signed statement
+/// (from entry 1, [`PAGE`] entries, without parameters), with `next` when the chain goes on.
 pub fn statement(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
-    let statement = crate::statements::issue(&ctx.db, &ctx.config.db, req.param(0), crate::clock::now_ms())?;
-    let body = serde_json::to_value(&statement).map_err(|e| Error::internal(format!("statement: {e}")))?;
+    let from_seq = match req.query("from_seq") {
+        None => 1,
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| Error::invalid("from_seq", "must be a whole number from 1"))?,
+    };
+    let max = crate::statements::MAX_PAGE;
+    let limit = match req.query("limit") {
+        None => PAGE,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| Error::invalid("limit", format!("must be a whole number from 1 to {max}")))?,
+    };
+    let now = crate::clock::now_ms();
+    let (mut page, next) =
+        crate::statements::issue_page(&ctx.db, &ctx.config.db, req.param(0), (from_seq, limit), now)?;
+    page.next = next.map(|n| format!("/api/v1/affiliates/{}/statement?from_seq={n}&limit={limit}", page.referral_code));
+    let mut body = serde_json::to_value(&page).map_err(|e| Error::internal(format!("statement: {e}")))?;
+    body["next"] = page.next.into();
     Ok(Response::json(200, &body))
 }
 

@@ -1,7 +1,8 @@
 //! What `serve` does to a database before it answers requests: make sure an API key exists (the
 //! configured one, or a generated one written to a private file), settle the admin token (the
 //! same way), make sure a postback token, the statement signing key and the device cookie key
-//! exist, and re-apply erasures a restored backup may lack. Secrets go to 0600 files beside the
+//! exist, remove the half-built payouts of a payout run a crash interrupted, and re-apply
+//! erasures a restored backup may lack. Secrets go to 0600 files beside the
 //! database, never to the log.
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,13 @@ pub fn prepare(conn: &Connection, config: &mut Serve) -> Result<(), String> {
     let ensured = direct(conn, |tx| postbacks::ensure(tx, &config.db, configured, now)).map_err(|e| e.to_string())?;
     if let Some(message) = ensured? {
         log::warn!("{message}");
+    }
+    let abandoned = direct(conn, store::payout_runs::abandon).map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    if abandoned > 0 {
+        log::warn!(
+            "removed {abandoned} half-built payouts that an interrupted payout run left; send its run_id again to \
+             finish the run (docs/payouts.md)"
+        );
     }
     if let Some(message) = crate::statements::ensure(conn, &config.db, now)? {
         log::warn!("{message}");

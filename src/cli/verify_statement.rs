@@ -8,6 +8,7 @@
 //! the new one must have), or `--key-url` (the server's key document, fetched over HTTP(S)).
 //! When several are given, they must all name the same key.
 
+use std::path::Path;
 use std::time::Duration;
 
 use super::{Failure, Outcome};
@@ -17,8 +18,10 @@ use crate::tracking::statement::{self, Statement};
 const ABOUT: &str = "\
 Check a statement of an affiliate's ledger: its signature, and that every entry links to the one
 before it. With --previous, also that every entry of an older statement is still there, unchanged.
+A statement fetched in pages (the API's `from_seq`/`next`) is checked as the walk of its pages:
+give every page file, or a directory holding them (its *.json files).
 
-Usage: affiliated verify-statement NEW.json (--public-key BASE64 | --previous OLD.json | --key-url URL)
+Usage: affiliated verify-statement NEW.json|PAGE.json...|DIR (--public-key BASE64 | --previous OLD | --key-url URL)
 
 A statement names the key it is signed with, so it must be checked against a key you trust
 from elsewhere; give at least one of the options (if you give several, they must agree).
@@ -34,9 +37,10 @@ const PUBLIC_KEY: Opt = Opt::flag_only("public-key").takes("KEY").help(
     "the key the statement must be signed with (from GET /.well-known/affiliated-statement-key, kept when you \
      trusted it)",
 );
-const PREVIOUS: Opt = Opt::flag_only("previous")
-    .takes("FILE")
-    .help("a statement downloaded earlier: it must be a prefix of NEW, signed with the same key");
+const PREVIOUS: Opt = Opt::flag_only("previous").takes("FILE").help(
+    "a statement downloaded earlier (a file, or a directory of its pages): it must be a prefix of NEW, signed with \
+     the same key",
+);
 const KEY_URL: Opt = Opt::flag_only("key-url").takes("URL").help(
     "fetch the key from the merchant's server: its address (https://track.example) or the key document's \
      whole URL (https://track.example/.well-known/affiliated-statement-key)",
@@ -56,9 +60,9 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
         print!("{}", help());
         return Ok(());
     }
-    let [new] = args.positionals.as_slice() else {
-        return Err(Failure::usage("give exactly one statement file; see --help"));
-    };
+    if args.positionals.is_empty() {
+        return Err(Failure::usage("give the statement: one file, its pages, or a directory of them; see --help"));
+    }
     let (previous, pinned, url) = (args.get(&PREVIOUS), args.get(&PUBLIC_KEY), args.get(&KEY_URL));
     if previous.is_none() && pinned.is_none() && url.is_none() {
         return Err(Failure::usage(
@@ -67,7 +71,6 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
              see --help",
         ));
     }
-    let new = read(new)?;
     let fetched = url.as_deref().map(fetch_key).transpose()?;
     let expected = match (pinned, fetched) {
         (Some(pinned), Some(fetched)) if pinned != fetched => {
@@ -78,7 +81,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
         (pinned, fetched) => pinned.or(fetched),
     };
     let invalid = |p: statement::Problem| Failure::runtime(format!("NOT VALID: {p}"));
-    statement::verify(&new, expected.as_deref()).map_err(invalid)?;
+    let new = statement::assemble(read_all(&args.positionals)?, expected.as_deref()).map_err(invalid)?;
     let mut summary = format!(
         "valid: statement of {} with {} entries, head {}, issued {}, signed by {}",
         new.referral_code,
@@ -88,12 +91,37 @@ pub fn run(parser: &mut lexopt::Parser) -> Outcome {
         new.public_key
     );
     if let Some(previous) = previous {
-        let old = read(&previous)?;
+        let old = statement::assemble(read_all(std::slice::from_ref(&previous))?, None).map_err(invalid)?;
         statement::verify_against(&new, &old).map_err(invalid)?;
         summary.push_str(&format!("; the {} entries of {previous} are all in it, unchanged", old.entries.len()));
     }
     println!("{summary}");
     Ok(())
+}
+
+/// The statements (or pages) in `paths`: files, and the `*.json` files of directories.
+fn read_all(paths: &[String]) -> Result<Vec<Statement>, Failure> {
+    let mut out = Vec::new();
+    for path in paths {
+        if Path::new(path).is_dir() {
+            let listing =
+                std::fs::read_dir(path).map_err(|e| Failure::runtime(format!("while reading {path}: {e}")))?;
+            let mut files: Vec<_> = listing
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(Failure::runtime(format!("{path} holds no .json statement pages")));
+            }
+            for file in files {
+                out.push(read(&file.to_string_lossy())?);
+            }
+        } else {
+            out.push(read(path)?);
+        }
+    }
+    Ok(out)
 }
 
 fn read(path: &str) -> Result<Statement, Failure> {

@@ -12,7 +12,7 @@
 
 use super::{PAGE_SIZE, layout, me, not_theirs};
 use crate::error::Error;
-use crate::shapes::csv::{Cell, MAX_EXPORT_ROWS, write_row};
+use crate::shapes::csv::{Cell, write_row};
 use crate::store::{conversions, events, payouts};
 use crate::tracking::conversion::{Conversion, Status};
 use crate::tracking::payout::Status as PayoutStatus;
@@ -22,7 +22,7 @@ use crate::transport::response::Response;
 use crate::ui::html::{self, Html, fragment, html};
 use crate::ui::layout::Notice;
 use crate::web::period::Period;
-use crate::web::{Ctx, views};
+use crate::web::{Ctx, download, views};
 
 /// The list's filters from the query (`status`, `from`, `to`), always for `affiliate_id` and
 /// never test data. Other parameters are ignored.
@@ -202,41 +202,36 @@ const CSV_COLUMNS: [&str; 10] = [
     "conversion",
 ];
 
-/// The list as a CSV file: the same filters (`status`, `from`, `to`), every page at once.
+/// The list as a CSV file: the same filters (`status`, `from`, `to`), every page, streamed as it
+/// is sent.
 pub fn csv(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let me = me(ctx, req)?;
     let filter = filter(req, me.id)?;
-    let rows = conversions::newest(&ctx.db, &filter, None, MAX_EXPORT_ROWS + 1)?;
-    if rows.len() > MAX_EXPORT_ROWS {
-        return Err(Error::new(
-            413,
-            "export_too_large",
-            format!("more than {MAX_EXPORT_ROWS} conversions match; choose a shorter period and download it in parts"),
-        ));
-    }
-    let mut out = String::with_capacity(128 + rows.len() * 96);
-    write_row(&mut out, &CSV_COLUMNS.map(Cell::Text));
-    for c in &rows {
-        write_row(
-            &mut out,
-            &[
-                Cell::Text(&crate::clock::rfc3339(c.created_at)),
-                Cell::Text(&c.offer),
-                Cell::Text(&c.kind),
-                Cell::Text(&last_chars(&c.external_id)),
-                Cell::Text(c.currency.code()),
-                Cell::Number(c.currency.format(c.amount)),
-                Cell::Number(c.currency.format(c.refunded_amount)),
-                Cell::Number(c.currency.format(c.commission)),
-                Cell::Text(c.status.as_str()),
-                Cell::Number(c.id.to_string()),
-            ],
-        );
-    }
+    let pages = conversions::Pages::open(&ctx.config.db, filter, download::PAGE_ROWS)?;
+    let mut header = String::new();
+    write_row(&mut header, &CSV_COLUMNS.map(Cell::Text));
     let file = format!(
         "conversions-{}-{}.csv",
         me.referral_code,
         crate::clock::day_text(crate::clock::day_of(crate::clock::now_ms()))
     );
-    Ok(Response::csv(&file, out))
+    Ok(download::csv(&file, header, pages, csv_row))
+}
+
+fn csv_row(out: &mut String, c: &Conversion) {
+    write_row(
+        out,
+        &[
+            Cell::Text(&crate::clock::rfc3339(c.created_at)),
+            Cell::Text(&c.offer),
+            Cell::Text(&c.kind),
+            Cell::Text(&last_chars(&c.external_id)),
+            Cell::Text(c.currency.code()),
+            Cell::Number(c.currency.format(c.amount)),
+            Cell::Number(c.currency.format(c.refunded_amount)),
+            Cell::Number(c.currency.format(c.commission)),
+            Cell::Text(c.status.as_str()),
+            Cell::Number(c.id.to_string()),
+        ],
+    );
 }

@@ -67,16 +67,20 @@ pub fn detail(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
          <h1>Payout #{} {}</h1><p class=\"sub\">Made {}</p>\
          <div class=\"card\"><dl class=\"facts\"><dt>Amount</dt><dd>{}</dd><dt>Paid</dt><dd>{}</dd>\
          <dt>Reference</dt><dd class=\"mono\">{}</dd></dl></div>\
-         <h2>What it pays</h2><div class=\"table\"><table><thead><tr><th>Entry</th><th>When</th><th>What</th>\
-         <th>Order</th><th class=\"num\">Amount</th></tr></thead><tbody>",
+         <h2>What it pays <span class=\"muted\">· {} ledger entries</span></h2><div class=\"table\"><table><thead><tr>\
+         <th>Entry</th><th>When</th><th>What</th><th>Order</th><th class=\"num\">Amount</th></tr></thead><tbody>",
         p.id,
         html::badge(p.status.as_str()),
         html::time(p.created_at),
         html::money(p.currency, p.amount),
         p.paid_at.map(html::time).unwrap_or_else(|| "not yet".into()),
-        p.reference.as_deref().unwrap_or("–")
+        p.reference.as_deref().unwrap_or("–"),
+        payouts::items_count(&ctx.db, p.id)?
     );
-    for item in payouts::items(&ctx.db, p.id)? {
+    let after = req.query("after").and_then(|a| a.parse().ok());
+    let items = payouts::items_page(&ctx.db, p.id, after, PAGE_SIZE)?;
+    let next = (items.len() == PAGE_SIZE).then(|| items.last().map(|(cursor, _)| *cursor)).flatten();
+    for (_, item) in items {
         html!(
             body,
             "<tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"num\">{}</td></tr>",
@@ -87,17 +91,22 @@ pub fn detail(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
             html::money(p.currency, item.amount)
         );
     }
-    html!(body, "</tbody></table></div>");
+    html!(body, "</tbody></table></div><div class=\"pager\"><span></span>");
+    if let Some(after) = next {
+        html!(body, "<a class=\"btn\" href=\"/portal/payouts/{}?after={}\">Next page →</a>", p.id, after);
+    }
+    html!(body, "</div>");
     let title = format!("Payout #{}", p.id);
     Ok(Response::html(200, layout::page(req, &title, "/portal/payouts", &Notice::None, &body)))
 }
 
-/// `GET /portal/statement.json`: the signed statement of the affiliate's ledger, as a download.
+/// `GET /portal/statement.json`: the signed statement of the affiliate's whole ledger, as one
+/// file streamed while it downloads (`statements::issue_whole`).
 pub fn statement(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let me = me(ctx, req)?;
     let now = crate::clock::now_ms();
-    let statement = crate::statements::issue(&ctx.db, &ctx.config.db, &me.referral_code, now)?;
-    let body = serde_json::to_value(&statement).map_err(|e| Error::internal(format!("statement: {e}")))?;
+    let chunks = crate::statements::issue_whole(&ctx.db, &ctx.config.db, &me.referral_code, now)?;
     let file = format!("statement-{}-{}.json", me.referral_code, crate::clock::day_text(crate::clock::day_of(now)));
-    Ok(Response::json(200, &body).with_header("Content-Disposition", format!("attachment; filename=\"{file}\"")))
+    Ok(Response::streamed("application/json", chunks)
+        .with_header("Content-Disposition", format!("attachment; filename=\"{file}\"")))
 }

@@ -121,6 +121,7 @@ pub static ROUTES: &[Route] = &[
     route(Post, "/api/v1/payouts", ApiKey(Live), payouts::create),
     route(Get, "/api/v1/payouts", ApiKey(Live), payouts::list),
     route(Get, "/api/v1/payouts/{id}", ApiKey(Live), payouts::get),
+    route(Get, "/api/v1/payouts/{id}/items", ApiKey(Live), payouts::items),
     route(Post, "/api/v1/payouts/{id}/mark-paid", ApiKey(Live), payouts::mark_paid),
     route(Post, "/api/v1/payouts/{id}/cancel", ApiKey(Live), payouts::cancel),
     route(Get, "/api/v1/payouts/{id}/export", ApiKey(Live), payouts::export),

@@ -6,10 +6,6 @@
 //! stays text. Numbers we format ourselves (amounts, counts) are written as they are, so a
 //! negative claw-back stays a number.
 
-/// Most rows in one conversions export, the admin's or the portal's (about 15 MB); a longer
-/// period must be split.
-pub const MAX_EXPORT_ROWS: usize = 100_000;
-
 /// One cell of an exported row.
 pub enum Cell<'a> {
     /// Anything that came from outside (names, order IDs): quoted and neutralised as needed.

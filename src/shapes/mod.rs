@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use crate::clock::rfc3339;
 use crate::tracking::conversion::Conversion;
-use crate::tracking::payout::{Item, Payout};
+use crate::tracking::money::Currency;
+use crate::tracking::payout::{Item, ItemsShown, Payout};
 
 /// A conversion as the API shows it: amounts in its currency's minor digits, times in RFC 3339.
 pub fn conversion(c: &Conversion) -> Value {
@@ -43,7 +44,7 @@ pub fn conversion(c: &Conversion) -> Value {
 }
 
 /// A payout with the ledger entries it holds, as the API shows it.
-pub fn payout(p: &Payout, items: &[Item]) -> Value {
+pub fn payout(p: &Payout, items: &ItemsShown) -> Value {
     let c = p.currency;
     json!({
         "id": p.id,
@@ -51,19 +52,26 @@ pub fn payout(p: &Payout, items: &[Item]) -> Value {
         "currency": c.code(),
         "amount": c.format(p.amount),
         "status": p.status.as_str(),
-        "items": items.iter().map(|i| json!({
-            "seq": i.seq,
-            "kind": i.kind.as_str(),
-            "conversion_id": i.conversion_id,
-            "external_id": i.external_id,
-            "amount": c.format(i.amount),
-            "at": rfc3339(i.at),
-        })).collect::<Vec<_>>(),
+        "items": items.first.iter().map(|i| payout_item(c, i)).collect::<Vec<_>>(),
+        "items_count": items.count,
+        "items_next_cursor": items.next_cursor.map(|n| n.to_string()),
         "reference": p.reference,
         "run": p.run,
         "run_id": p.run_id,
         "created_at": rfc3339(p.created_at),
         "paid_at": p.paid_at.map(rfc3339),
         "cancelled_at": p.cancelled_at.map(rfc3339),
+    })
+}
+
+/// One ledger entry a payout holds, in `currency`.
+pub fn payout_item(c: Currency, i: &Item) -> Value {
+    json!({
+        "seq": i.seq,
+        "kind": i.kind.as_str(),
+        "conversion_id": i.conversion_id,
+        "external_id": i.external_id,
+        "amount": c.format(i.amount),
+        "at": rfc3339(i.at),
     })
 }

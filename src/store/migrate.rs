@@ -41,6 +41,7 @@ const MIGRATIONS: &[Migration] = &[
     script(include_str!("../../migrations/0017-emails.sql")),
     script(include_str!("../../migrations/0018-deep-links.sql")),
     script(include_str!("../../migrations/0016-applications.sql")),
+    script(include_str!("../../migrations/0019-payout-runs-in-steps.sql")),
 ];
 
 /// The version `schema.sql` corresponds to.

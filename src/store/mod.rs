@@ -30,6 +30,7 @@ pub mod ledger;
 pub mod mailing;
 pub mod migrate;
 pub mod offers;
+pub mod payout_runs;
 pub mod payouts;
 pub mod portal;
 pub mod postbacks;

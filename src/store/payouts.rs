@@ -1,5 +1,7 @@
-//! Payouts: runs that turn each affiliate's available balance into a payout, and the two ends
-//! of a payout (paid, cancelled). Every change books its ledger entry in the same transaction.
+//! Payouts: the payouts that runs make of each affiliate's available balance (a run is built in
+//! small writer jobs by `payout_runs.rs`), and the two ends of a payout (paid, cancelled). Every
+//! change books its ledger entry in the same transaction. A payout still being built is never
+//! shown: every read here sees built payouts only.
 //!
 //! A payout holds exactly the payable ledger entries (approvals and claw-backs) of its affiliate
 //! and currency that no live payout held when it was made; the partial UNIQUE index on
@@ -17,12 +19,13 @@ use crate::store::writer::Tx;
 use crate::tracking::ledger::Kind;
 use crate::tracking::money::Currency;
 pub use crate::tracking::payout::Run;
-use crate::tracking::payout::{self, Item, Payout, Status};
+use crate::tracking::payout::{self, ITEMS_SHOWN, Item, ItemsShown, Payout, Status};
 
 const SELECT: &str = "SELECT p.id, p.run, r.run_id, p.affiliate_id, a.referral_code, a.name, a.payout_email,
                              a.payout_details, p.currency, p.amount, p.status, p.reference, p.created_at, p.paid_at,
                              p.cancelled_at
-                      FROM payouts p JOIN payout_runs r ON r.id = p.run JOIN affiliates a ON a.id = p.affiliate_id";
+                      FROM payouts p JOIN payout_runs r ON r.id = p.run JOIN affiliates a ON a.id = p.affiliate_id
+                                                     AND p.building = 0";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Payout> {
     let bad = |i: usize, what: &str| {
@@ -55,25 +58,55 @@ pub fn not_found(id: impl std::fmt::Display) -> Error {
     Error::not_found("not_found", format!("no payout has id {id}"))
 }
 
-/// The entries a payout holds, in ledger order.
-pub fn items(conn: &Connection, payout_id: i64) -> Result<Vec<Item>, Error> {
+/// A page of the entries payout `payout_id` holds, in ledger order, after the entry `after` (a
+/// cursor: the entry's row id, which grows with `seq` in an affiliate's chain), at most `limit`;
+/// each with its cursor. Reads only the page (the primary key of `payout_items` is ordered).
+pub fn items_page(
+    conn: &Connection,
+    payout_id: i64,
+    after: Option<i64>,
+    limit: usize,
+) -> Result<Vec<(i64, Item)>, Error> {
     let mut stmt = conn.prepare_cached(
-        "SELECT l.seq, l.kind, l.conversion_id, v.external_id, l.amount, l.at
+        "SELECT i.entry_id, l.seq, l.kind, l.conversion_id, v.external_id, l.amount, l.at
          FROM payout_items i JOIN ledger_entries l ON l.id = i.entry_id
          LEFT JOIN conversions v ON v.id = l.conversion_id
-         WHERE i.payout_id = ?1 ORDER BY l.seq",
+         WHERE i.payout_id = ?1 AND i.entry_id > coalesce(?2, 0) ORDER BY i.entry_id LIMIT ?3",
     )?;
-    let rows = stmt.query_map([payout_id], |r| {
-        Ok(Item {
-            seq: r.get(0)?,
-            kind: r.get(1)?,
-            conversion_id: r.get(2)?,
-            external_id: r.get(3)?,
-            amount: r.get(4)?,
-            at: r.get(5)?,
-        })
+    let rows = stmt.query_map(params![payout_id, after, limit as i64], |r| {
+        let item = Item {
+            seq: r.get(1)?,
+            kind: r.get(2)?,
+            conversion_id: r.get(3)?,
+            external_id: r.get(4)?,
+            amount: r.get(5)?,
+            at: r.get(6)?,
+        };
+        Ok((r.get(0)?, item))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The first [`ITEMS_SHOWN`] entries payout `payout_id` holds, their number and the cursor of
+/// the rest: what an answer about one payout carries.
+pub fn items_shown(conn: &Connection, payout_id: i64) -> Result<ItemsShown, Error> {
+    let page = items_page(conn, payout_id, None, ITEMS_SHOWN)?;
+    let count = items_count(conn, payout_id)?;
+    let next_cursor = if (page.len() as i64) < count { page.last().map(|(c, _)| *c) } else { None };
+    Ok(ItemsShown { first: page.into_iter().map(|(_, i)| i).collect(), count, next_cursor })
+}
+
+/// How many entries payout `payout_id` holds.
+pub fn items_count(conn: &Connection, payout_id: i64) -> Result<i64, Error> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM payout_items WHERE payout_id = ?1")?
+        .query_row([payout_id], |r| r.get(0))?)
+}
+
+/// Every entry a payout holds, in ledger order: for tests (answers page them).
+#[cfg(test)]
+pub fn items(conn: &Connection, payout_id: i64) -> Result<Vec<Item>, Error> {
+    Ok(items_page(conn, payout_id, None, usize::MAX)?.into_iter().map(|(_, i)| i).collect())
 }
 
 /// Of `conversion_ids`, those whose approved commission a live payout of `affiliate_id` holds
@@ -90,7 +123,7 @@ pub fn holding(
          FROM json_each(?1) j
          JOIN ledger_entries l ON l.conversion_id = j.value AND l.affiliate_id = ?2 AND l.kind = '{}'
          JOIN payout_items i ON i.entry_id = l.id AND i.live = 1
-         JOIN payouts p ON p.id = i.payout_id
+         JOIN payouts p ON p.id = i.payout_id AND p.building = 0
          ORDER BY l.seq",
         Kind::Approved.as_str()
     ))?;
@@ -135,7 +168,7 @@ pub fn list(conn: &Connection, f: &Filter, before: Option<i64>, limit: usize) ->
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The outcome of a run.
+/// The outcome of a run made in one transaction (`payout_runs::at_once`).
 #[derive(Debug)]
 pub enum RunOutcome {
     /// A new run and the payouts it made (perhaps none).
@@ -193,73 +226,6 @@ pub fn without_payout_email(conn: &Connection) -> Result<Vec<NoPayoutEmail>, Err
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Makes a run: one payout for each of `candidates` whose available balance in the run's
-/// currency is, now, at least the minimum and more than zero. Must run on the writer. With a
-/// `run_id` seen before (same currency and minimum), nothing new is made and that run's
-/// payouts are returned; with other parameters it is a 409 `run_id_conflict`.
-pub fn create_run(conn: &Tx, run: &Run, candidates: &[i64], now: i64) -> Result<RunOutcome, Error> {
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO payout_runs (run_id, currency, minimum, created_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (run_id) DO NOTHING",
-        )?
-        .execute(params![run.run_id, run.currency.code(), run.minimum, now])?;
-    if inserted == 0 {
-        let (id, currency, minimum): (i64, String, i64) = conn
-            .prepare_cached("SELECT id, currency, minimum FROM payout_runs WHERE run_id = ?1")?
-            .query_row([&run.run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        if currency != run.currency.code() || minimum != run.minimum {
-            return Err(Error::conflict(
-                "run_id_conflict",
-                format!(
-                    "run_id {:?} was used for a run in {currency} with minimum {}; use a new run_id for another run",
-                    run.run_id.as_deref().unwrap_or(""),
-                    run.currency.format(minimum)
-                ),
-            ));
-        }
-        return Ok(RunOutcome::Repeated(list(conn, &Filter { run: Some(id), ..Filter::default() }, None, usize::MAX)?));
-    }
-    let run_row = conn.last_insert_rowid();
-    let mut made = Vec::new();
-    for &affiliate_id in candidates {
-        if let Some(id) = pay_out(conn, run_row, affiliate_id, run, now)? {
-            made.push(get(conn, id)?.ok_or_else(|| Error::internal("the payout just made is missing"))?);
-        }
-    }
-    Ok(RunOutcome::Created(made))
-}
-
-/// One affiliate's payout in a run, if their open payable entries qualify.
-fn pay_out(conn: &Tx, run_row: i64, affiliate_id: i64, run: &Run, now: i64) -> Result<Option<i64>, Error> {
-    let open: Vec<(i64, i64)> = conn
-        .prepare_cached(&format!(
-            "SELECT l.id, l.amount FROM ledger_entries l
-             WHERE l.affiliate_id = ?1 AND l.currency = ?2 AND l.kind IN {}
-               AND NOT EXISTS (SELECT 1 FROM payout_items i WHERE i.entry_id = l.id AND i.live = 1)
-             ORDER BY l.seq",
-            ledger::payable_kinds_sql()
-        ))?
-        .query_map(params![affiliate_id, run.currency.code()], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    let amount: i64 = open.iter().map(|(_, a)| a).sum();
-    if !payout::qualifies(amount, run.minimum) {
-        return Ok(None);
-    }
-    conn.prepare_cached(
-        "INSERT INTO payouts (run, affiliate_id, currency, amount, status, created_at)
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
-    )?
-    .execute(params![run_row, affiliate_id, run.currency.code(), amount, now])?;
-    let id = conn.last_insert_rowid();
-    let mut hold = conn.prepare_cached("INSERT INTO payout_items (payout_id, entry_id) VALUES (?1, ?2)")?;
-    for (entry, _) in &open {
-        hold.execute(params![id, entry])?;
-    }
-    book(conn, affiliate_id, Kind::Payout, id, run.currency, amount, now)?;
-    Ok(Some(id))
-}
-
 fn book(
     conn: &Tx,
     affiliate_id: i64,
@@ -293,7 +259,7 @@ pub fn mark_paid(conn: &Tx, id: i64, reference: Option<&str>, now: i64) -> Resul
         .execute(params![reference, now, id])?;
     let transition = finish(conn, id, changed, Kind::Paid, now)?;
     if let Transition::Changed(paid) = &transition {
-        let data = crate::shapes::payout(paid, &items(conn, paid.id)?);
+        let data = crate::shapes::payout(paid, &items_shown(conn, paid.id)?);
         super::webhooks::enqueue(conn, crate::tracking::webhook::Event::PayoutPaid, &data, now)?;
     }
     Ok(transition)
@@ -322,7 +288,7 @@ fn finish(conn: &Tx, id: i64, changed: usize, kind: Kind, now: i64) -> Result<Tr
     Ok(Transition::Changed(payout))
 }
 
-/// A payout run as the admin lists it.
+/// A payout run as the admin and the API show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunRow {
     pub id: i64,
@@ -330,31 +296,45 @@ pub struct RunRow {
     pub currency: Currency,
     pub minimum: i64,
     pub created_at: i64,
+    /// Whether its last affiliate is done (`complete`); `false` while it is `building`, or
+    /// after a crash interrupted it.
+    pub complete: bool,
+    pub completed_at: Option<i64>,
+    /// Its payouts (built ones, whatever their status) and what those not cancelled pay.
     pub payouts: i64,
     pub amount: i64,
 }
 
+const RUNS: &str = "SELECT r.id, r.run_id, r.currency, r.minimum, r.created_at, r.status = 'complete', r.completed_at,
+                           count(p.id), coalesce(sum(CASE WHEN p.status != 'cancelled' THEN p.amount END), 0)
+                    FROM payout_runs r LEFT JOIN payouts p ON p.run = r.id AND p.building = 0";
+
+fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
+    let code: String = r.get(2)?;
+    Ok(RunRow {
+        id: r.get(0)?,
+        run_id: r.get(1)?,
+        currency: Currency::from_code(&code).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, "unknown currency".into())
+        })?,
+        minimum: r.get(3)?,
+        created_at: r.get(4)?,
+        complete: r.get(5)?,
+        completed_at: r.get(6)?,
+        payouts: r.get(7)?,
+        amount: r.get(8)?,
+    })
+}
+
 /// Runs, newest first, before the run `before`.
 pub fn runs(conn: &Connection, before: Option<i64>, limit: usize) -> Result<Vec<RunRow>, Error> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT r.id, r.run_id, r.currency, r.minimum, r.created_at, count(p.id),
-                coalesce(sum(CASE WHEN p.status != 'cancelled' THEN p.amount END), 0)
-         FROM payout_runs r LEFT JOIN payouts p ON p.run = r.id
-         WHERE (?1 IS NULL OR r.id < ?1) GROUP BY r.id ORDER BY r.id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![before, limit as i64], |r| {
-        let code: String = r.get(2)?;
-        Ok(RunRow {
-            id: r.get(0)?,
-            run_id: r.get(1)?,
-            currency: Currency::from_code(&code).ok_or_else(|| {
-                rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, "unknown currency".into())
-            })?,
-            minimum: r.get(3)?,
-            created_at: r.get(4)?,
-            payouts: r.get(5)?,
-            amount: r.get(6)?,
-        })
-    })?;
+    let mut stmt = conn
+        .prepare_cached(&format!("{RUNS} WHERE (?1 IS NULL OR r.id < ?1) GROUP BY r.id ORDER BY r.id DESC LIMIT ?2"))?;
+    let rows = stmt.query_map(params![before, limit as i64], run_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Run `id` (`payout_runs.id`).
+pub fn run(conn: &Connection, id: i64) -> Result<Option<RunRow>, Error> {
+    Ok(conn.prepare_cached(&format!("{RUNS} WHERE r.id = ?1 GROUP BY r.id"))?.query_row([id], run_row).optional()?)
 }

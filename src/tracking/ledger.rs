@@ -322,9 +322,16 @@ impl std::fmt::Display for Break {
 /// Checks that `entries` are a whole chain from seq 1: consecutive seqs, each linked to the one
 /// before, each hashing to its `hash`. Returns the head hash (the genesis value when empty).
 pub fn verify_chain(entries: &[Entry]) -> Result<[u8; 32], Break> {
-    let mut prev = GENESIS;
+    verify_chain_from(1, GENESIS, entries)
+}
+
+/// Checks that `entries` continue a chain whose entry `from_seq - 1` has the hash `prev` (a
+/// page of a statement): consecutive seqs from `from_seq`, each linked and hashing to its
+/// `hash`. Returns the last hash (`prev` when empty).
+pub fn verify_chain_from(from_seq: i64, prev: [u8; 32], entries: &[Entry]) -> Result<[u8; 32], Break> {
+    let mut prev = prev;
     for (i, e) in entries.iter().enumerate() {
-        let expected = i as i64 + 1;
+        let expected = from_seq + i as i64;
         if e.seq != expected {
             return Err(Break::Seq { expected, found: e.seq });
         }

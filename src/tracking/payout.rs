@@ -41,6 +41,19 @@ pub struct Item {
     pub at: i64,
 }
 
+/// What a payout's answer shows of its items: the first [`ITEMS_SHOWN`] in ledger order, how
+/// many there are, and where the rest continue (a cursor for the payout's item pages).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemsShown {
+    pub first: Vec<Item>,
+    pub count: i64,
+    pub next_cursor: Option<i64>,
+}
+
+/// How many of its items a payout's answer (and its `payout.paid` webhook) carries; the rest
+/// are paged (`GET /api/v1/payouts/{id}/items`), so an answer stays small whatever the payout.
+pub const ITEMS_SHOWN: usize = 20;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Status {
     Pending,

@@ -5,6 +5,13 @@
 //! The signature covers [`signed_bytes`]: the referral code, the head (seq and hash) and the
 //! issue time. The head's hash commits to every entry through the chain, so a statement whose
 //! signature verifies and whose chain verifies shows exactly the entries the server had signed.
+//!
+//! A **page** is a statement that carries only some entries: from `from_seq` on, chained from
+//! `prev_hash` (the hash of the entry before), with the signed head of the whole chain and, when
+//! it does not end there, where the `next` page is. A page verifies on its own as a continuation
+//! of the chain; [`assemble`] joins the pages of a walk into the whole statement (every page's
+//! signed head must be on the joined chain), which then verifies like one downloaded whole. A
+//! statement from before pages is a page from entry 1 that ends at its head.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -47,6 +54,27 @@ pub struct Statement {
     pub signature: String,
     /// RFC 3339 UTC, as the server wrote it.
     pub issued_at: String,
+    /// A page: the seq of its first entry (absent: 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_seq: Option<i64>,
+    /// A page: the hash of the entry before its first (absent: 64 zeros, the genesis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_hash: Option<String>,
+    /// A page that does not end at the head: where the next one is (not signed; the next page
+    /// proves itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+impl Statement {
+    fn first_seq(&self) -> i64 {
+        self.from_seq.unwrap_or(1)
+    }
+
+    /// The seq of its last entry (the one before `from_seq` for an empty page).
+    fn last_seq(&self) -> i64 {
+        self.first_seq() + self.entries.len() as i64 - 1
+    }
 }
 
 /// The bytes a statement's signature covers: [`STATEMENT_TAG`], the referral code, the head's
@@ -67,9 +95,27 @@ pub fn public_key(seed: &[u8; 32]) -> String {
 
 /// Signs a chain for `referral_code` at `issued_at` with the key made from `seed`.
 pub fn sign(seed: &[u8; 32], referral_code: &str, entries: Vec<Entry>, issued_at: String) -> Statement {
-    let key = SigningKey::from_bytes(seed);
     let head = Head::of(&entries);
+    let mut s = sign_page(seed, referral_code, entries, head, issued_at);
+    (s.from_seq, s.prev_hash) = (None, None);
+    s
+}
+
+/// Signs a page of a chain whose head is `head`: `entries` are the chain's from their first
+/// seq on (the page's `prev_hash` is the first one's; the genesis for an empty chain).
+pub fn sign_page(
+    seed: &[u8; 32],
+    referral_code: &str,
+    entries: Vec<Entry>,
+    head: Head,
+    issued_at: String,
+) -> Statement {
+    let key = SigningKey::from_bytes(seed);
     let signature = key.sign(&signed_bytes(referral_code, &head, &issued_at));
+    let (from_seq, prev_hash) = match entries.first() {
+        Some(e) => (e.seq, e.prev_hash.clone()),
+        None => (head.seq + 1, head.hash.clone()),
+    };
     Statement {
         referral_code: referral_code.to_string(),
         entries,
@@ -77,6 +123,9 @@ pub fn sign(seed: &[u8; 32], referral_code: &str, entries: Vec<Entry>, issued_at
         public_key: base64(key.verifying_key().as_bytes()),
         signature: base64(&signature.to_bytes()),
         issued_at,
+        from_seq: Some(from_seq),
+        prev_hash: Some(prev_hash),
+        next: None,
     }
 }
 
@@ -101,6 +150,12 @@ pub enum Problem {
     Forked { seq: i64, what: &'static str },
     /// The statements are about different affiliates.
     OtherAffiliate,
+    /// Pages of a walk do not follow one another: the entries from `expected` on are missing.
+    Gap { expected: i64 },
+    /// A page's signed head is not on the chain its pages make (a page from another history).
+    PageHead { seq: i64 },
+    /// The pages stop before their head: the rest of the walk is missing.
+    Incomplete { last: i64, head: i64 },
 }
 
 impl std::fmt::Display for Problem {
@@ -126,6 +181,17 @@ impl std::fmt::Display for Problem {
                 "the chain forked at entry {seq}: its {what} differs from the previous statement's (history was rewritten)"
             ),
             Problem::OtherAffiliate => write!(f, "the two statements are about different referral codes"),
+            Problem::Gap { expected } => {
+                write!(f, "the pages do not follow one another: entries from {expected} on are missing")
+            }
+            Problem::PageHead { seq } => write!(
+                f,
+                "a page's signed head (entry {seq}) is not on the chain the pages make: a page comes from another history"
+            ),
+            Problem::Incomplete { last, head } => write!(
+                f,
+                "the pages end at entry {last} but the head is entry {head}: fetch the rest (the last page's `next`)"
+            ),
         }
     }
 }
@@ -134,8 +200,9 @@ fn decode<const N: usize>(text: &str, what: &'static str) -> Result<[u8; N], Pro
     crate::secret::from_base64(text).ok_or(Problem::Malformed(what))
 }
 
-/// Checks one statement on its own: the signature verifies with its public key, the entries
-/// form a chain from entry 1, and the head is the chain's last entry. It does not say whose key
+/// Checks one statement (or page) on its own: the signature verifies with its public key, the
+/// entries form a chain from its first (entry 1 for a whole statement), and the head is the
+/// chain's last entry, or for a page with a `next`, lies beyond it. It does not say whose key
 /// that is: compare it with a key you trust (`expect_key`, or the previous statement's).
 pub fn verify(s: &Statement, expect_key: Option<&str>) -> Result<(), Problem> {
     if let Some(expected) = expect_key
@@ -147,11 +214,59 @@ pub fn verify(s: &Statement, expect_key: Option<&str>) -> Result<(), Problem> {
         .map_err(|_| Problem::Malformed("public_key"))?;
     let signature = Signature::from_bytes(&decode::<64>(&s.signature, "signature")?);
     key.verify(&signed_bytes(&s.referral_code, &s.head, &s.issued_at), &signature).map_err(|_| Problem::Signature)?;
-    let head = ledger::verify_chain(&s.entries).map_err(Problem::Chain)?;
-    if s.head.seq != s.entries.len() as i64 || ledger::parse_hash(&s.head.hash) != Some(head) {
+    let prev = match &s.prev_hash {
+        Some(text) => ledger::parse_hash(text).ok_or(Problem::Chain(Break::Link { seq: s.first_seq() }))?,
+        None => ledger::GENESIS,
+    };
+    if s.first_seq() < 1 || (s.first_seq() == 1 && prev != ledger::GENESIS) {
+        return Err(Problem::Chain(Break::Link { seq: 1 }));
+    }
+    let last = ledger::verify_chain_from(s.first_seq(), prev, &s.entries).map_err(Problem::Chain)?;
+    let ends_at_head = s.head.seq == s.last_seq() && ledger::parse_hash(&s.head.hash) == Some(last);
+    if !ends_at_head && (s.next.is_none() || s.head.seq <= s.last_seq()) {
         return Err(Problem::Head);
     }
     Ok(())
+}
+
+/// Joins the pages of a walk (in any order, each verified with `expect_key` or the first page's
+/// key) into the whole statement they make, signed by the last page's head. Each page must
+/// continue the one before, every page's signed head must be on the joined chain, and the last
+/// page must end at its head. One whole statement is returned as it is (after checking).
+pub fn assemble(mut pages: Vec<Statement>, expect_key: Option<&str>) -> Result<Statement, Problem> {
+    pages.sort_by_key(Statement::first_seq);
+    let Some(first) = pages.first() else { return Err(Problem::Gap { expected: 1 }) };
+    let key = expect_key.unwrap_or(&first.public_key).to_string();
+    let mut entries: Vec<Entry> = Vec::new();
+    for page in &pages {
+        verify(page, Some(&key))?;
+        if page.referral_code != first.referral_code {
+            return Err(Problem::OtherAffiliate);
+        }
+        let expected = entries.len() as i64 + 1;
+        if page.first_seq() != expected && !(page.entries.is_empty() && page.first_seq() <= expected) {
+            return Err(Problem::Gap { expected });
+        }
+        entries.extend(page.entries.iter().cloned());
+    }
+    let heads: Vec<Head> = pages.iter().map(|p| p.head.clone()).collect();
+    let last = pages.pop().expect("one page at least");
+    let whole = Statement { entries, from_seq: None, prev_hash: None, next: None, ..last };
+    if whole.head.seq != whole.entries.len() as i64 {
+        return Err(Problem::Incomplete { last: whole.entries.len() as i64, head: whole.head.seq });
+    }
+    ledger::verify_chain(&whole.entries).map_err(Problem::Chain)?;
+    for head in heads {
+        let on_chain = match head.seq {
+            0 => head.hash == ledger::hex(&ledger::GENESIS),
+            n => whole.entries.get(n as usize - 1).is_some_and(|e| e.hash == head.hash),
+        };
+        if !on_chain {
+            return Err(Problem::PageHead { seq: head.seq });
+        }
+    }
+    verify(&whole, Some(&key))?;
+    Ok(whole)
 }
 
 /// Checks `new` against a `previous` statement kept earlier: both verify, with the same key and
@@ -255,6 +370,56 @@ mod tests {
         let mut garbled = statement(&["1.00"]);
         garbled.signature = "not base64!".into();
         assert_eq!(verify(&garbled, None), Err(Problem::Malformed("signature")));
+    }
+
+    /// The pages of a chain, `size` entries each, signed with the head of the whole chain.
+    fn pages(amounts: &[&str], size: usize) -> Vec<Statement> {
+        let all = chain(amounts);
+        let head = Head::of(&all);
+        let mut out: Vec<Statement> = all
+            .chunks(size)
+            .map(|c| sign_page(&SEED, "ann", c.to_vec(), head.clone(), "2026-11-22T00:00:00.000Z".into()))
+            .collect();
+        let n = out.len();
+        for p in &mut out[..n - 1] {
+            p.next = Some("more".into());
+        }
+        out
+    }
+
+    #[test]
+    fn pages_verify_alone_and_join_into_the_whole_statement() {
+        let walk = pages(&["1.00", "2.00", "3.00", "4.00", "5.00"], 2);
+        assert_eq!(walk.len(), 3);
+        for p in &walk {
+            assert_eq!(verify(p, Some(&public_key(&SEED))), Ok(()), "{p:?}");
+        }
+        let whole = assemble(walk.clone(), Some(&public_key(&SEED))).unwrap();
+        assert_eq!((whole.entries.len(), whole.head.seq, whole.from_seq), (5, 5, None));
+        assert_eq!(verify_against(&whole, &statement(&["1.00", "2.00"])), Ok(()));
+        let mut reversed = walk.clone();
+        reversed.reverse();
+        assert_eq!(assemble(reversed, None).unwrap(), whole, "in any order");
+        // A statement from before pages is one page.
+        let old = statement(&["1.00", "2.00"]);
+        assert_eq!(assemble(vec![old.clone()], None).unwrap(), old);
+        // A page missing from the walk, or the last one.
+        let mut gap = walk.clone();
+        gap.remove(1);
+        assert_eq!(assemble(gap, None), Err(Problem::Gap { expected: 3 }));
+        let mut short = walk.clone();
+        short.pop();
+        assert_eq!(assemble(short, None), Err(Problem::Incomplete { last: 4, head: 5 }));
+        // A page without `next` that stops before its head does not verify alone.
+        let mut cut = walk[0].clone();
+        cut.next = None;
+        assert_eq!(verify(&cut, None), Err(Problem::Head));
+        // A page of another history (signed by the same key) does not join.
+        let other = pages(&["1.00", "2.00", "9.00", "4.00", "5.00"], 2);
+        let mixed = vec![walk[0].clone(), other[1].clone(), other[2].clone()];
+        assert!(matches!(assemble(mixed, None), Err(Problem::Chain(_)) | Err(Problem::PageHead { .. })));
+        let mixed = vec![walk[0].clone(), walk[1].clone(), other[2].clone()];
+        assert!(matches!(assemble(mixed, None), Err(Problem::Chain(Break::Link { seq: 5 }))));
     }
 
     #[test]

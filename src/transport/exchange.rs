@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use super::request::{self, BodyError, MAX_BODY, Method, Req};
 use super::rescue::Peers;
-use super::response::Response;
+use super::response::{self, Response};
 use super::router::{self, Found, not_found};
 use super::{Site, hangup, screen, slow, spares};
 use crate::error::Error;
@@ -212,6 +212,7 @@ fn complete<S: Site>(
     let close = ex.stopping.load(Ordering::Relaxed) || peer.is_some_and(|p| rotation_due(ex, p));
     let head = rq.method() == &tiny_http::Method::Head;
     let connection = connection_header(&rq, close);
+    let http10 = rq.http_version() == &tiny_http::HTTPVersion(1, 0);
     // The body was read to its end, so taking the writer discards nothing. Flushing it waits
     // until every earlier request of this connection has been answered (tiny_http writes answers
     // in order): only then is it known whether one of them was refused and its connection closed,
@@ -222,11 +223,25 @@ fn complete<S: Site>(
         log::debug!("dropping a request read from a connection closed after a refusal");
         return;
     }
-    let response = dispatch(ex, ctx, &mut req, found);
+    let mut response = dispatch(ex, ctx, &mut req, found);
+    // An HTTP/1.0 client cannot read chunks: a streamed body is made whole for it.
+    if http10 && !head {
+        response = response.into_whole();
+    }
     // Counted before the answer leaves, so a client that reads /metrics next sees its request.
     let elapsed = started.elapsed();
     ex.site.metrics().observe(method.as_str(), label, response.status, elapsed);
-    let _ = out.write_all(&response.encode(head, connection)).and_then(|()| out.flush());
+    let sent = out.write_all(&response.encode(head, connection)).and_then(|()| out.flush());
+    if let (Some(stream), false, Ok(())) = (&response.stream, head, sent) {
+        // A streamed body: its chunks are made and written one by one. A failure cuts the
+        // connection, so the client sees an incomplete body rather than a short file.
+        if let Err(e) = response::write_chunks(&mut out, stream) {
+            log::warn!("{} {label}: {e}; the connection is cut", method.as_str());
+            if let Some(p) = peer {
+                hangup::hang_up(ex.local, p, Shutdown::Both);
+            }
+        }
+    }
     log_access(&req, label, response.status, elapsed, peer);
 }
 

@@ -4,9 +4,14 @@
 //! when a keep-alive connection is closed (`Connection: close`, which tiny_http refuses to set),
 //! and it is the single place where header values are checked. A header value with a control
 //! character never reaches the socket: the whole response is replaced by a 500.
+//!
+//! A body is either bytes held whole, or a [`Stream`]: chunks made while the answer is sent
+//! (`Transfer-Encoding: chunked`), for files whose size grows with the books (CSV exports), so
+//! that no request holds its whole result in memory.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -18,11 +23,41 @@ pub struct Response {
     pub content_type: Option<&'static str>,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// A body made while it is sent, instead of `body` (see [`Stream`]).
+    pub stream: Option<Stream>,
+}
+
+/// The next chunk of a streamed body: `None` when it is complete, an error when it cannot go on
+/// (the connection is then cut without the final chunk, so the client knows the file is
+/// incomplete).
+pub type Chunks = Box<dyn FnMut() -> Option<Result<Vec<u8>, String>> + Send>;
+
+/// A body made chunk by chunk as the worker sends it. The producer owns what it reads from (its
+/// own read connection), so the worker's state stays free.
+#[derive(Clone)]
+pub struct Stream(Arc<Mutex<Chunks>>);
+
+impl Stream {
+    pub fn new(chunks: Chunks) -> Stream {
+        Stream(Arc::new(Mutex::new(chunks)))
+    }
+
+    /// The next chunk (see [`Chunks`]).
+    pub fn next_chunk(&self) -> Option<Result<Vec<u8>, String>> {
+        let mut chunks = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        chunks()
+    }
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stream")
+    }
 }
 
 impl Response {
     pub fn empty(status: u16) -> Response {
-        Response { status, content_type: None, headers: Vec::new(), body: Vec::new() }
+        Response { status, content_type: None, headers: Vec::new(), body: Vec::new(), stream: None }
     }
 
     pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Response {
@@ -32,6 +67,7 @@ impl Response {
             content_type: Some("application/json"),
             headers: vec![("Cache-Control", "no-store".into())],
             body,
+            stream: None,
         }
     }
 
@@ -60,6 +96,7 @@ impl Response {
             content_type: None,
             headers: vec![("Location", location), ("Cache-Control", "no-store".into())],
             body: Vec::new(),
+            stream: None,
         }
     }
 
@@ -70,6 +107,7 @@ impl Response {
             content_type: None,
             headers: vec![("Location", location), ("Cache-Control", "no-store".into())],
             body: Vec::new(),
+            stream: None,
         }
     }
 
@@ -80,11 +118,26 @@ impl Response {
             content_type: Some("text/html; charset=utf-8"),
             headers: vec![("Cache-Control", "no-store".into())],
             body: body.into_bytes(),
+            stream: None,
         }
     }
 
     pub fn bytes(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
-        Response { status, content_type: Some(content_type), headers: Vec::new(), body }
+        Response { status, content_type: Some(content_type), headers: Vec::new(), body, stream: None }
+    }
+
+    /// A CSV file to download, saved as `file_name`, made while it is sent: `chunks` gives it
+    /// piece by piece (see [`Stream`]).
+    pub fn csv_stream(file_name: &str, chunks: Chunks) -> Response {
+        Response::streamed("text/csv; charset=utf-8", chunks)
+            .with_header("Content-Disposition", format!("attachment; filename=\"{file_name}\""))
+    }
+
+    /// A 200 whose body `chunks` makes while it is sent (see [`Stream`]), never cached.
+    pub fn streamed(content_type: &'static str, chunks: Chunks) -> Response {
+        let mut r = Response::bytes(200, content_type, Vec::new()).with_header("Cache-Control", "no-store");
+        r.stream = Some(Stream::new(chunks));
+        r
     }
 
     /// A CSV file to download, saved as `file_name`.
@@ -115,7 +168,9 @@ impl Response {
         }
         // 204 and 304 carry no body and, by RFC 9110, no Content-Length.
         let bodyless = matches!(self.status, 204 | 304);
-        if !bodyless {
+        if self.stream.is_some() {
+            head_text.push_str("Transfer-Encoding: chunked\r\n");
+        } else if !bodyless {
             let _ = write!(head_text, "Content-Length: {}\r\n", self.body.len());
         }
         for (name, value) in &self.headers {
@@ -127,11 +182,43 @@ impl Response {
         }
         head_text.push_str("\r\n");
         out.extend_from_slice(head_text.as_bytes());
-        if !head && !bodyless {
+        if !head && !bodyless && self.stream.is_none() {
             out.extend_from_slice(&self.body);
         }
         out
     }
+
+    /// For a client that cannot read chunks (HTTP/1.0): the streamed body made whole, so the
+    /// answer has a length. Rare (the shipped proxies speak HTTP/1.1 to us); the file is then
+    /// held in memory once. An error ends it as a 500.
+    pub fn into_whole(mut self) -> Response {
+        let Some(stream) = self.stream.take() else { return self };
+        while let Some(chunk) = stream.next_chunk() {
+            match chunk {
+                Ok(bytes) => self.body.extend_from_slice(&bytes),
+                Err(e) => return Response::error(&Error::internal(e)),
+            }
+        }
+        self
+    }
+}
+
+/// Writes the chunks of `stream` as HTTP/1.1 chunked encoding, then the final empty chunk.
+/// Fails on a write error or a failed chunk (without the final chunk: the body is incomplete).
+pub fn write_chunks(out: &mut dyn std::io::Write, stream: &Stream) -> Result<(), String> {
+    while let Some(chunk) = stream.next_chunk() {
+        let bytes = chunk?;
+        if bytes.is_empty() {
+            continue;
+        }
+        let frame = |out: &mut dyn std::io::Write| -> std::io::Result<()> {
+            write!(out, "{:x}\r\n", bytes.len())?;
+            out.write_all(&bytes)?;
+            out.write_all(b"\r\n")
+        };
+        frame(out).map_err(|e| format!("while sending a streamed body: {e}"))?;
+    }
+    out.write_all(b"0\r\n\r\n").and_then(|()| out.flush()).map_err(|e| format!("while ending a streamed body: {e}"))
 }
 
 impl Response {
@@ -248,6 +335,29 @@ mod tests {
         assert!(t.contains("Content-Length: 7\r\n"));
         assert!(t.contains("Connection: close\r\n"));
         assert!(t.ends_with("\r\n\r\n"));
+    }
+
+    fn chunks(parts: Vec<Result<&'static str, &'static str>>) -> Chunks {
+        let mut parts = parts.into_iter();
+        Box::new(move || parts.next().map(|p| p.map(|t| t.as_bytes().to_vec()).map_err(String::from)))
+    }
+
+    #[test]
+    fn a_streamed_body_is_sent_in_chunks_and_ends_with_the_empty_chunk() {
+        let r = Response::csv_stream("a.csv", chunks(vec![Ok("a,b\r\n"), Ok(""), Ok("1,2\r\n")]));
+        let head = text(&r, false, None);
+        assert!(head.contains("\r\nTransfer-Encoding: chunked\r\n") && !head.contains("Content-Length"), "{head}");
+        assert!(head.ends_with("\r\n\r\n"), "the head only: {head}");
+        let mut out = Vec::new();
+        write_chunks(&mut out, r.stream.as_ref().unwrap()).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "5\r\na,b\r\n\r\n5\r\n1,2\r\n\r\n0\r\n\r\n");
+        let broken = Response::csv_stream("a.csv", chunks(vec![Ok("a\r\n"), Err("the disk is gone")]));
+        let mut out = Vec::new();
+        assert!(write_chunks(&mut out, broken.stream.as_ref().unwrap()).is_err());
+        assert_eq!(out, b"3\r\na\r\n\r\n", "no final chunk after a failure");
+        let whole = Response::csv_stream("a.csv", chunks(vec![Ok("a\r\n"), Ok("b\r\n")])).into_whole();
+        assert!(text(&whole, false, None).contains("Content-Length: 6\r\n"));
+        assert_eq!((whole.body.as_slice(), whole.stream.is_none()), (b"a\r\nb\r\n".as_slice(), true));
     }
 
     #[test]

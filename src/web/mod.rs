@@ -2,8 +2,8 @@
 //! read connection, and the writer as `intake::Door`), body reading (`json.rs`, `form.rs`), the
 //! objects read from fields (`input.rs`), the JSON shapes of answers (`views.rs`, `answer.rs`),
 //! sessions and their login limits (`session.rs`, `throttle.rs`, `device.rs`), the admin's account
-//! (`admin_account.rs`), a period of days read from a query (`period.rs`) and each worker's
-//! catalog cache (`catalog.rs`). Handlers get a [`Ctx`] and a `transport::Req`, and return a
+//! (`admin_account.rs`), a period of days read from a query (`period.rs`), files streamed while
+//! they are sent (`download.rs`) and each worker's catalog cache (`catalog.rs`). Handlers get a [`Ctx`] and a `transport::Req`, and return a
 //! `transport::Response` or an `Error`. They never write to the socket.
 //!
 //! Architecture Invariant: no SQL and no writer here. A handler reads through the store's read
@@ -14,6 +14,7 @@ pub mod admin_account;
 pub mod answer;
 pub mod catalog;
 pub mod device;
+pub mod download;
 pub mod form;
 pub mod input;
 pub mod json;

@@ -22,7 +22,7 @@ use crate::tracking::conversion::Conversion;
 use crate::tracking::ledger::Balances;
 use crate::tracking::money::Currency;
 use crate::tracking::outbound::DeliveryStatus;
-use crate::tracking::payout::{Item, Payout};
+use crate::tracking::payout::{ItemsShown, Payout};
 
 pub fn affiliate(a: &Affiliate, public_url: &str) -> Value {
     json!({
@@ -278,8 +278,23 @@ pub fn balances(rows: &[(Currency, Balances)]) -> Value {
 }
 
 /// A payout with its items: the one shape, shared with `payout.paid` webhook payloads.
-pub fn payout(p: &Payout, items: &[Item]) -> Value {
+pub fn payout(p: &Payout, items: &ItemsShown) -> Value {
     crate::shapes::payout(p, items)
+}
+
+/// A payout run: what it was asked, where it stands and what it made.
+pub fn payout_run(r: &crate::store::payouts::RunRow) -> Value {
+    json!({
+        "id": r.id,
+        "run_id": r.run_id,
+        "currency": r.currency.code(),
+        "minimum": r.currency.format(r.minimum),
+        "status": if r.complete { "complete" } else { "building" },
+        "payouts": r.payouts,
+        "amount": r.currency.format(r.amount),
+        "created_at": rfc3339(r.created_at),
+        "completed_at": r.completed_at.map(rfc3339),
+    })
 }
 
 /// A merchant webhook, never with its secret (shown once, by `POST /api/v1/webhooks`).

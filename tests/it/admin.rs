@@ -558,3 +558,33 @@ fn an_affiliate_is_paused_and_resumed_from_its_page() {
     assert_eq!(r.status, 303);
     assert_eq!(s.get("/api/v1/affiliates/ann").json()["status"], "active");
 }
+
+/// The conversions export is streamed (#25): chunked, made page by page while it is sent, with
+/// no cap on the rows; an HTTP/1.0 client, which cannot read chunks, gets the same file with a
+/// length.
+#[test]
+fn the_conversions_export_is_streamed_in_chunks() {
+    let s = server();
+    s.seed();
+    for i in 0..3 {
+        order(&s, "ann", &format!("s-{i}"), "10.00");
+    }
+    let session = Session::start(&s);
+    let r = session.get(&s, "/admin/export/conversions.csv");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!((r.header("transfer-encoding"), r.header("content-length")), (Some("chunked"), None));
+    let csv = r.text();
+    let orders: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
+    assert_eq!(orders, ["s-2", "s-1", "s-0"], "{csv}");
+
+    let mut old = std::net::TcpStream::connect(s.addr).unwrap();
+    std::io::Write::write_all(
+        &mut old,
+        format!("GET /admin/export/conversions.csv HTTP/1.0\r\nCookie: {}\r\n\r\n", session.cookie).as_bytes(),
+    )
+    .unwrap();
+    let whole = crate::support::read_response(&mut old);
+    assert_eq!((whole.status, whole.header("transfer-encoding")), (200, None));
+    assert_eq!(whole.header("content-length"), Some(csv.len().to_string().as_str()));
+    assert_eq!(whole.text(), csv);
+}

@@ -225,3 +225,164 @@ fn the_admin_shows_balances_and_runs_payouts() {
     assert!(detail.contains("o-1") && detail.contains("tx-7"), "{detail}");
     assert_eq!(session.post(&s, "/admin/payouts", &[("currency", "USD")]).status, 303, "an empty run is fine");
 }
+
+/// A payout run is many small writer jobs, so a crash can land in the middle of one (#25): kill
+/// the server (SIGKILL) after the run has paid some affiliates and before it paid the rest,
+/// start it again and send the same run_id: the run completes, every approved commission is in
+/// exactly one live payout, one payout per affiliate, each for the sum of what it holds.
+#[test]
+fn a_payout_run_killed_midway_is_finished_by_its_run_id_and_pays_every_entry_once() {
+    const AFFILIATES: usize = 120;
+    let mut s = Server::start_with(&["--admin-token", crate::admin::TOKEN], &[]);
+    s.seed();
+    for i in 0..AFFILIATES {
+        let code = format!("a{i}");
+        assert_eq!(s.post("/api/v1/affiliates", &json!({"referral_code": code, "name": code})).status, 201);
+        approve(&s, convert(&s, &format!("o-{i}"), &code, "100.00"));
+    }
+    let run = json!({"currency": "USD", "run_id": "crash-1"});
+    let addr = s.addr;
+    let body = run.to_string();
+    let poster = std::thread::spawn(move || {
+        // The answer never comes: the server is killed under it.
+        std::panic::catch_unwind(|| {
+            crate::support::request(
+                addr,
+                "POST",
+                "/api/v1/payouts",
+                &[("X-Api-Key", crate::support::KEY)],
+                body.as_bytes(),
+            )
+        })
+        .ok()
+        .map(|r| r.status)
+    });
+    // Freeze the server (SIGSTOP) as soon as some affiliate is paid, then look at the database:
+    // what it holds is what a crash at that moment leaves. The run has a writer job per
+    // affiliate still to go, so it is frozen in the middle.
+    let db = s.sql();
+    let built = "SELECT count(*) FROM payouts p JOIN payout_runs r ON r.id = p.run
+                 WHERE r.run_id = 'crash-1' AND p.building = 0";
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while db.query_row(built, [], |r| r.get::<_, i64>(0)).unwrap() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the run paid nobody");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    // SAFETY: kill(2) on the server's own process id; no memory is involved.
+    assert_eq!(unsafe { libc::kill(s.pid() as libc::pid_t, libc::SIGSTOP) }, 0);
+    let (status, paid): (String, i64) = db
+        .query_row(&format!("SELECT r.status, ({built}) FROM payout_runs r WHERE r.run_id = 'crash-1'"), [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(status, "building");
+    assert!(paid < AFFILIATES as i64, "{paid} of {AFFILIATES} paid: the run is not midway");
+    s.crash();
+    assert_ne!(poster.join().unwrap(), Some(201), "the run was not answered before the crash");
+
+    s.restart_after_crash();
+    let interrupted = crate::admin::Session::start(&s).get(&s, "/admin/payouts").text();
+    assert!(interrupted.contains("crash-1</span> <span class=\"badge"), "the admin marks the run: {interrupted}");
+    assert!(interrupted.contains(">building<"), "{interrupted}");
+    let finished = s.post("/api/v1/payouts", &run);
+    assert_eq!(finished.status, 201, "{}", finished.text());
+    let db = s.sql();
+    let (status, payouts, affiliates, total): (String, i64, i64, i64) = db
+        .query_row(
+            "SELECT r.status, count(p.id), count(DISTINCT p.affiliate_id), sum(p.amount)
+             FROM payout_runs r JOIN payouts p ON p.run = r.id WHERE r.run_id = 'crash-1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    let n = AFFILIATES as i64;
+    assert_eq!((status.as_str(), payouts, affiliates, total), ("complete", n, n, n * 1000));
+    let not_once: i64 = db
+        .query_row(
+            "SELECT count(*) FROM ledger_entries l WHERE l.kind = 'approved'
+               AND (SELECT count(*) FROM payout_items i WHERE i.entry_id = l.id AND i.live = 1) != 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(not_once, 0, "every approved commission is in exactly one live payout");
+    let wrong_sum: i64 = db
+        .query_row(
+            "SELECT count(*) FROM payouts p WHERE p.building = 1 OR p.amount !=
+               (SELECT sum(l.amount) FROM payout_items i JOIN ledger_entries l ON l.id = i.entry_id WHERE i.payout_id = p.id)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(wrong_sum, 0);
+    for i in [0, AFFILIATES - 1] {
+        assert_eq!(balance(&s, &format!("a{i}"))[0]["in_payouts"], "10.00");
+    }
+    // Once complete, the run_id answers with the run and makes nothing: the run's summary and a
+    // first page of its payouts, continued by the list.
+    let again = s.post("/api/v1/payouts", &run).json();
+    assert_eq!(
+        (&again["run"]["status"], &again["run"]["payouts"], &again["run"]["amount"]),
+        (&json!("complete"), &json!(AFFILIATES), &json!("1200.00"))
+    );
+    let mut seen = again["data"].as_array().unwrap().len();
+    assert_eq!(seen, 50, "one page");
+    let run_no = again["run"]["id"].as_i64().unwrap();
+    let rest =
+        s.get(&format!("/api/v1/payouts?run={run_no}&limit=500&cursor={}", again["next_cursor"].as_str().unwrap()));
+    seen += rest.json()["data"].as_array().unwrap().len();
+    assert_eq!(seen, AFFILIATES);
+    let count: i64 = db.query_row("SELECT count(*) FROM payouts", [], |r| r.get(0)).unwrap();
+    assert_eq!(count, n);
+}
+
+/// A payout's answer stays small however many orders it pays (#25): its first 20 items, their
+/// number and a cursor; `GET /api/v1/payouts/{id}/items` pages the rest in ledger order, and
+/// the admin's payout page shows 50 at a time.
+#[test]
+fn a_payout_of_many_orders_pages_its_items() {
+    let s = Server::start_with(&["--admin-token", crate::admin::TOKEN], &[]);
+    s.seed();
+    for i in 0..55 {
+        approve(&s, convert(&s, &format!("o-{i:02}"), "ann", "10.00"));
+    }
+    let made = s.post("/api/v1/payouts", &json!({"currency": "USD"})).json();
+    assert_eq!((&made["run"]["status"], &made["run"]["payouts"]), (&json!("complete"), &json!(1)));
+    let payout = &made["data"][0];
+    assert_eq!((&payout["amount"], &payout["items_count"]), (&json!("55.00"), &json!(55)));
+    assert_eq!(payout["items"].as_array().unwrap().len(), 20);
+    let id = payout["id"].as_i64().unwrap();
+    assert_eq!(s.get(&format!("/api/v1/payouts/{id}")).json()["items"], payout["items"]);
+
+    let mut orders: Vec<String> =
+        payout["items"].as_array().unwrap().iter().map(|i| i["external_id"].as_str().unwrap().to_string()).collect();
+    let mut cursor = payout["items_next_cursor"].as_str().map(String::from);
+    while let Some(c) = cursor {
+        let page = s.get(&format!("/api/v1/payouts/{id}/items?limit=15&cursor={c}"));
+        assert_eq!(page.status, 200, "{}", page.text());
+        let page = page.json();
+        orders.extend(page["data"].as_array().unwrap().iter().map(|i| i["external_id"].as_str().unwrap().to_string()));
+        cursor = page["next_cursor"].as_str().map(String::from);
+    }
+    assert_eq!(orders, (0..55).map(|i| format!("o-{i:02}")).collect::<Vec<_>>(), "every item once, in ledger order");
+    let all = s.get(&format!("/api/v1/payouts/{id}/items?limit=500")).json();
+    assert_eq!((all["data"].as_array().unwrap().len(), &all["next_cursor"]), (55, &Value::Null));
+    s.get("/api/v1/payouts/999/items").assert_error(404, "not_found");
+    s.get(&format!("/api/v1/payouts/{id}/items?cursor=x")).assert_error(400, "invalid_cursor");
+
+    let session = crate::admin::Session::start(&s);
+    let first = session.get(&s, &format!("/admin/payouts/{id}")).text();
+    assert!(first.contains("55 ledger entries") && first.contains("o-49") && !first.contains("o-50"), "{first}");
+    let next = first.split(&format!("href=\"/admin/payouts/{id}?after=")).nth(1).expect("a next page link");
+    let after = next.split('"').next().unwrap();
+    let second = session.get(&s, &format!("/admin/payouts/{id}?after={after}")).text();
+    assert!(second.contains("o-50") && second.contains("o-54") && !second.contains("o-49"), "{second}");
+
+    // The affiliate's own payout page pages the same way (order IDs by their last characters).
+    let mut ann = crate::portal::join(&s, "ann");
+    let first = ann.get(&s, &format!("/portal/payouts/{id}")).text();
+    assert!(first.contains("55 ledger entries") && first.contains(&format!("/portal/payouts/{id}?after=")), "{first}");
+    let after = first.split(&format!("/portal/payouts/{id}?after=")).nth(1).unwrap().split('"').next().unwrap();
+    let second = ann.get(&s, &format!("/portal/payouts/{id}?after={after}")).text();
+    assert_eq!(second.matches("<tr><td class=\"mono\">").count(), 5, "the last 5 of 55: {second}");
+}

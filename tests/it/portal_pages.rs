@@ -197,3 +197,16 @@ fn the_admin_invites_from_the_affiliate_page_and_sees_the_link_once() {
     let session = Session::start(&off);
     assert!(!session.get(&off, "/admin/affiliates/ann").text().contains("Invite to the portal"));
 }
+
+/// The portal's conversions file is streamed like the admin's (#25): chunked, the affiliate's own
+/// rows only, newest first.
+#[test]
+fn the_conversions_file_is_streamed_with_only_their_rows() {
+    let s = Server::start();
+    let books = two_affiliates(&s);
+    let mut ann = join(&s, "ann");
+    let r = ann.get(&s, "/portal/conversions.csv");
+    assert_eq!((r.status, r.header("Transfer-Encoding")), (200, Some("chunked")));
+    let ids: Vec<String> = r.text().lines().skip(1).map(|l| l.rsplit(',').next().unwrap().to_string()).collect();
+    assert_eq!(ids, [books.ann_conversion.to_string()]);
+}

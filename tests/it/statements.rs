@@ -314,3 +314,82 @@ fn a_statement_is_checked_against_a_key_from_elsewhere() {
         assert!(code == Some(0) && text.contains("valid"), "{anchor:?}: {text}");
     }
 }
+
+/// A statement is paged (#25): each page carries at most `limit` entries from `from_seq`, the
+/// hash before them and the signed head of the whole chain, and `next` until the head. The walk
+/// of the pages verifies as the whole statement with `verify-statement` (files or a directory)
+/// and the docs' Python; a missing page is named; the portal's download is the whole chain in
+/// one streamed file, verifiable as it is.
+#[test]
+fn a_statement_is_walked_in_pages_and_the_walk_verifies() {
+    let s = Server::start();
+    s.seed();
+    for i in 0..4 {
+        let id = order(&s, "ann", &format!("o-{i}"), "100.00");
+        s.post(&format!("/api/v1/conversions/{id}/approve"), &json!({}));
+    }
+    let key = fetch(&s, "ann").public_key;
+    let dir = s.dir.path().join("pages");
+    std::fs::create_dir(&dir).unwrap();
+    let mut next = Some("/api/v1/affiliates/ann/statement?limit=3".to_string());
+    let mut files = Vec::new();
+    while let Some(path) = next {
+        let r = s.get(&path);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let page = r.json();
+        assert_eq!(page["head"]["seq"], 8);
+        assert!(page["entries"].as_array().unwrap().len() <= 3);
+        if files.is_empty() {
+            assert_eq!((&page["from_seq"], &page["prev_hash"]), (&json!(1), &json!(hex(&GENESIS))));
+        }
+        let file = dir.join(format!("page-{}.json", files.len() + 1));
+        std::fs::write(&file, r.body).unwrap();
+        files.push(file);
+        next = page["next"].as_str().map(String::from);
+    }
+    assert_eq!(files.len(), 3, "8 entries, 3 to a page");
+    let (code, text) = verify(&[&dir], &["--public-key", &key]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("statement of ann with 8 entries, head 8:"), "{text}");
+    let mut cmd = Command::new(bin());
+    let out = cmd.arg("verify-statement").args(&files).args(["--public-key", &key]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .arg("verify-statement")
+        .args([&files[0], &files[2]])
+        .args(["--public-key", &key])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && text.contains("entries from 4 on are missing"), "{text}");
+    let out =
+        Command::new(bin()).arg("verify-statement").args(&files[..2]).args(["--public-key", &key]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && text.contains("fetch the rest"), "{text}");
+    s.get("/api/v1/affiliates/ann/statement?from_seq=10").assert_error(400, "invalid_from_seq");
+    s.get("/api/v1/affiliates/ann/statement?from_seq=0").assert_error(400, "invalid_from_seq");
+    s.get("/api/v1/affiliates/ann/statement?limit=5001").assert_error(400, "invalid_limit");
+    let end = s.get("/api/v1/affiliates/ann/statement?from_seq=9").json();
+    assert_eq!((end["entries"].as_array().unwrap().len(), &end["next"]), (0, &Value::Null));
+
+    if let Some(python) = python_with_cryptography() {
+        let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/statements.md")).unwrap();
+        let script = s.dir.path().join("verify.py");
+        std::fs::write(&script, docs.split("```python\n").nth(1).unwrap().split("```").next().unwrap()).unwrap();
+        let out = Command::new(python).arg(&script).args(&files).args(["--public-key", &key]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(python).arg(&script).args(&files[..2]).args(["--public-key", &key]).output().unwrap();
+        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("a page is missing"));
+    }
+
+    let mut ann = crate::portal::join(&s, "ann");
+    let download = ann.get(&s, "/portal/statement.json");
+    assert_eq!((download.status, download.header("Transfer-Encoding")), (200, Some("chunked")));
+    let whole: Statement = serde_json::from_slice(&download.body).unwrap();
+    assert_eq!((whole.entries.len(), whole.head.seq, whole.from_seq), (8, 8, None));
+    let file = save(&s, "whole.json", &whole);
+    let (code, text) = verify(&[&file], &["--public-key", &key]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = verify(&[&file, &files[0]], &["--public-key", &key]);
+    assert_ne!(code, 0, "a page alone is not a statement to compare with: {text}");
+}

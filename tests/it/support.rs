@@ -402,6 +402,10 @@ fn read_message(stream: &mut impl Read, with_body: bool) -> Resp {
         let (k, v) = l.split_once(':').expect("header has a colon");
         headers.push((k.trim().to_string(), v.trim().to_string()));
     }
+    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v == "chunked");
+    if chunked && with_body {
+        return Resp { status, headers, body: read_chunks(&mut reader) };
+    }
     let len: usize = headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
@@ -410,6 +414,24 @@ fn read_message(stream: &mut impl Read, with_body: bool) -> Resp {
     let mut body = vec![0; if with_body { len } else { 0 }];
     reader.read_exact(&mut body).expect("body");
     Resp { status, headers, body }
+}
+
+/// A chunked body (`Transfer-Encoding: chunked`), decoded; panics unless it ends with the final
+/// empty chunk (a cut body is a failure, never a short file).
+pub fn read_chunks(reader: &mut impl BufRead) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        reader.read_line(&mut size).expect("chunk size");
+        let size = usize::from_str_radix(size.trim_end(), 16).unwrap_or_else(|_| panic!("bad chunk size {size:?}"));
+        let mut chunk = vec![0; size + 2];
+        reader.read_exact(&mut chunk).expect("chunk");
+        assert_eq!(&chunk[size..], b"\r\n", "a chunk ends with CRLF");
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
 }
 
 pub fn path_exists(p: &Path) -> bool {

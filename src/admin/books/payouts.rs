@@ -6,7 +6,8 @@ use crate::admin::{PAGE_SIZE, next_link, see_other};
 use crate::error::Error;
 use crate::intake;
 use crate::shapes::payout_files::{self, Format};
-use crate::store::payouts::{self, Filter, RunOutcome, Transition};
+use crate::store::payout_runs::Outcome;
+use crate::store::payouts::{self, Filter, Transition};
 use crate::tracking::payout::{self as rules, Payout, Run, Status};
 use crate::transport::Req;
 use crate::transport::response::Response;
@@ -86,13 +87,14 @@ fn runs_table(runs: &[payouts::RunRow]) -> Html {
     for r in runs {
         html!(
             body,
-            "<tr><td><a href=\"/admin/payouts?run={}\">#{}</a> <span class=\"muted mono\">{}</span></td><td>{}</td><td>{}</td>\
+            "<tr><td><a href=\"/admin/payouts?run={}\">#{}</a> <span class=\"muted mono\">{}</span>{}</td><td>{}</td><td>{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td><a href=\"/admin/payout-runs/{}/export?format=paypal\">PayPal</a> · \
              <a href=\"/admin/payout-runs/{}/export?format=csv\">CSV</a></td></tr>",
             r.id,
             r.id,
             r.run_id.as_deref().unwrap_or(""),
+            if r.complete { Html::new() } else { fragment!(" {}", html::badge("building")) },
             html::time(r.created_at),
             r.currency.code(),
             html::money(r.currency, r.minimum),
@@ -176,7 +178,9 @@ pub fn detail(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
 
 fn detail_page(ctx: &Ctx, req: &Req, notice: Notice, status: u16) -> Result<Response, Error> {
     let p = find(ctx, req)?;
-    let items = payouts::items(&ctx.db, p.id)?;
+    let after = req.query("after").and_then(|a| a.parse().ok());
+    let items = payouts::items_page(&ctx.db, p.id, after, PAGE_SIZE)?;
+    let next = views::next_cursor(&items, PAGE_SIZE, |(cursor, _)| cursor.to_string());
     let mut body = fragment!(
         "<p class=\"muted\" style=\"margin:18px 0 0\"><a href=\"/admin/payouts\">Payouts</a> /</p>\
          <div class=\"spread\"><div><h1>Payout #{} {}</h1><p class=\"sub\">{} to <a href=\"/admin/affiliates/{}\">{}</a> · \
@@ -197,10 +201,12 @@ fn detail_page(ctx: &Ctx, req: &Req, notice: Notice, status: u16) -> Result<Resp
     );
     html!(
         body,
-        "<h2>What it pays</h2><div class=\"table\"><table><thead><tr><th class=\"num\">Ledger entry</th><th>Kind</th>\
-         <th>Order</th><th>When</th><th class=\"num\">Amount</th></tr></thead><tbody>"
+        "<h2>What it pays <span class=\"muted\">· {} ledger entries</span></h2><div class=\"table\"><table><thead><tr>\
+         <th class=\"num\">Ledger entry</th><th>Kind</th><th>Order</th><th>When</th><th class=\"num\">Amount</th></tr>\
+         </thead><tbody>",
+        payouts::items_count(&ctx.db, p.id)?
     );
-    for i in &items {
+    for (_, i) in &items {
         html!(
             body,
             "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
@@ -211,7 +217,11 @@ fn detail_page(ctx: &Ctx, req: &Req, notice: Notice, status: u16) -> Result<Resp
             html::money(p.currency, i.amount)
         );
     }
-    html!(body, "</tbody></table></div>");
+    html!(
+        body,
+        "</tbody></table></div><div class=\"pager\"><span></span>{}</div>",
+        next_link(req, &format!("/admin/payouts/{}", p.id), "after", next)
+    );
     let title = format!("Payout #{}", p.id);
     Ok(Response::html(status, layout::page(req, &title, "/admin/payouts", &notice, &body)))
 }
@@ -220,12 +230,10 @@ fn detail_page(ctx: &Ctx, req: &Req, notice: Notice, status: u16) -> Result<Resp
 pub fn create(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {
     let form = Form::parse(req)?;
     let run = Run::read(form.get("currency"), form.get("minimum"), None)?;
-    match intake::payouts::make_run(&ctx.intake(), run)? {
-        RunOutcome::Created(made) | RunOutcome::Repeated(made) => {
-            let run = made.first().map(|p| p.run.to_string()).unwrap_or_default();
-            Ok(see_other("/admin/payouts", &[("run", &run), ("done", "run"), ("n", &made.len().to_string())]))
-        }
-    }
+    let (Outcome::Created(id) | Outcome::Repeated(id)) = intake::payouts::make_run(&ctx.intake(), run)?;
+    let made = payouts::run(&ctx.db, id)?.map_or(0, |r| r.payouts);
+    let run = if made > 0 { id.to_string() } else { String::new() };
+    Ok(see_other("/admin/payouts", &[("run", &run), ("done", "run"), ("n", &made.to_string())]))
 }
 
 pub fn mark_paid(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {

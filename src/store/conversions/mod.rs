@@ -16,7 +16,7 @@ mod test_data;
 
 pub use change::{Decision, Refunded, decide, refund};
 pub use insert::{NewRow, Prepared, Stored, insert, prepare};
-pub use list::{Filter, cursor_after, newest, parse_cursor};
+pub use list::{Filter, Pages, cursor_after, newest, parse_cursor};
 pub use test_data::{Deleted, delete_all_test_data, delete_test_conversion};
 
 use rusqlite::{Connection, OptionalExtension, Row, ToSql};

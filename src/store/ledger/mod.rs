@@ -253,11 +253,18 @@ pub fn head(conn: &Connection, affiliate_id: i64) -> Result<Head, Error> {
 
 /// An affiliate's whole chain, in order, as statements show it.
 pub fn entries(conn: &Connection, affiliate_id: i64) -> Result<Vec<Entry>, Error> {
+    entries_from(conn, affiliate_id, 1, usize::MAX)
+}
+
+/// At most `limit` entries of an affiliate's chain from `from_seq` on, in order: a page of a
+/// statement, read by the `(affiliate_id, seq)` index whatever the chain's length.
+pub fn entries_from(conn: &Connection, affiliate_id: i64, from_seq: i64, limit: usize) -> Result<Vec<Entry>, Error> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, kind, conversion_id, payout_id, currency, amount, at, order_hash, prev_hash, hash, terms_url
-         FROM ledger_entries WHERE affiliate_id = ?1 ORDER BY seq",
+         FROM ledger_entries WHERE affiliate_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
     )?;
-    let rows = stmt.query_map([affiliate_id], |r| {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![affiliate_id, from_seq, limit], |r| {
         let currency: String = r.get(4)?;
         let amount: i64 = r.get(5)?;
         let amount = Currency::from_code(&currency).map_or_else(|| amount.to_string(), |c| c.format(amount));

@@ -6,6 +6,7 @@ use rusqlite::Connection;
 
 use super::*;
 use crate::store::conversions::{self, Stored};
+use crate::store::payout_runs;
 use crate::store::payouts::{self, Run, RunOutcome, Transition};
 use crate::store::testing::{convert, record, refund};
 use crate::tracking::conversion::{NewConversion, Source, Status};
@@ -53,8 +54,7 @@ pub(super) fn new_conversion(
 
 pub(super) fn run(conn: &Connection, currency: &str, minimum: i64, now: i64) -> Vec<crate::tracking::payout::Payout> {
     let currency = Currency::from_code(currency).unwrap();
-    let candidates = payouts::candidates(conn, currency, minimum).unwrap();
-    match payouts::create_run(&Tx::within(conn), &Run { currency, minimum, run_id: None }, &candidates, now).unwrap() {
+    match payout_runs::at_once(&Tx::within(conn), &Run { currency, minimum, run_id: None }, now).unwrap() {
         RunOutcome::Created(made) => made,
         RunOutcome::Repeated(_) => panic!("no run_id was given"),
     }
@@ -192,17 +192,11 @@ fn a_run_id_makes_a_run_once() {
     let a = convert(&conn, "o1", "ann", "600.00", "USD", 10);
     conversions::decide(&Tx::within(&conn), a, Status::Approved, "t", None, 20).unwrap();
     let request = Run { currency: usd(), minimum: 100, run_id: Some("2026-11".into()) };
-    let candidates = payouts::candidates(&conn, usd(), 100).unwrap();
-    let RunOutcome::Created(first) = payouts::create_run(&Tx::within(&conn), &request, &candidates, 30).unwrap() else {
-        panic!()
-    };
-    let RunOutcome::Repeated(again) = payouts::create_run(&Tx::within(&conn), &request, &candidates, 31).unwrap()
-    else {
-        panic!()
-    };
+    let RunOutcome::Created(first) = payout_runs::at_once(&Tx::within(&conn), &request, 30).unwrap() else { panic!() };
+    let RunOutcome::Repeated(again) = payout_runs::at_once(&Tx::within(&conn), &request, 31).unwrap() else { panic!() };
     assert_eq!(first, again);
     let other = Run { minimum: 200, ..request };
-    assert_eq!(payouts::create_run(&Tx::within(&conn), &other, &candidates, 32).unwrap_err().code, "run_id_conflict");
+    assert_eq!(payout_runs::at_once(&Tx::within(&conn), &other, 32).unwrap_err().code, "run_id_conflict");
 }
 
 /// The backfill of an upgraded database writes exactly what the live code writes: run a history
@@ -324,15 +318,25 @@ fn the_rollup_follows_every_entry_and_a_difference_is_reported() {
     assert!(delete.to_string().contains("append-only"), "{delete}");
 }
 
-/// Undoes what the migrations after the rollup's (0015) added, so that running the migrations
-/// from the version before it (returned) applies them again: 0017 (e-mail,
-/// `store::emails::UNDO_MIGRATION`), 0018 (deep links: `offers.allowed_hosts`) and 0016, listed
+/// Takes a database back to the schema version before the rollup's migration (0015), which it
+/// returns: what the later migrations added undone, 0017 (e-mail,
+/// `store::emails::UNDO_MIGRATION`), 0018 (deep links: `offers.allowed_hosts`), 0016, listed
 /// after them (applications, `store::applications::UNDO_MIGRATION`; the ledger's `terms_url`
-/// column goes with 0015's rebuild of the table).
-fn before_rollup(conn: &rusqlite::Connection) -> i64 {
+/// column goes with 0015's rebuild of the table) and 0019 (payout runs in steps), and the rollup
+/// dropped.
+fn before_rollup(conn: &Connection) -> i64 {
     let undo = [crate::store::applications::UNDO_MIGRATION, crate::store::emails::UNDO_MIGRATION].concat();
-    conn.execute_batch(&format!("{undo} ALTER TABLE offers DROP COLUMN allowed_hosts;")).unwrap();
-    crate::store::migrate::CURRENT - 4
+    conn.execute_batch(&format!(
+        "{undo} ALTER TABLE offers DROP COLUMN allowed_hosts;
+         DROP INDEX payouts_one_per_affiliate_in_a_run;
+         ALTER TABLE payouts DROP COLUMN building; ALTER TABLE payouts DROP COLUMN held;
+         ALTER TABLE payout_runs DROP COLUMN status; ALTER TABLE payout_runs DROP COLUMN completed_at;
+         DROP TABLE ledger_balances;"
+    ))
+    .unwrap();
+    let version = crate::store::migrate::CURRENT - 5;
+    conn.pragma_update(None, "user_version", version).unwrap();
+    version
 }
 
 /// A database from before the rollup: the migration builds it from the entries, with the same
@@ -342,8 +346,7 @@ fn the_migration_builds_the_rollup_from_the_entries() {
     let conn = db();
     history(&conn);
     let before: Vec<_> = [ANN, BOB].map(|id| (balances(&conn, id).unwrap(), head(&conn, id).unwrap())).into();
-    let previous = before_rollup(&conn);
-    conn.execute_batch(&format!("DROP TABLE ledger_balances; PRAGMA user_version = {previous};")).unwrap();
+    before_rollup(&conn);
     crate::store::migrate::run(&conn).unwrap();
     let after: Vec<_> = [ANN, BOB].map(|id| (balances(&conn, id).unwrap(), head(&conn, id).unwrap())).into();
     assert_eq!(after, before);
@@ -360,8 +363,7 @@ fn the_migration_refuses_a_chain_with_a_gap() {
     history(&conn);
     let previous = before_rollup(&conn);
     conn.execute_batch(&format!(
-        "DROP TABLE ledger_balances; PRAGMA user_version = {previous};
-         INSERT INTO ledger_entries (affiliate_id, seq, kind, conversion_id, currency, amount, at, prev_hash, hash)
+        "INSERT INTO ledger_entries (affiliate_id, seq, kind, conversion_id, currency, amount, at, prev_hash, hash)
          SELECT affiliate_id, seq + 2, 'created', (SELECT min(conversion_id) FROM ledger_entries), currency, 0, at,
                 hash, hash
          FROM ledger_entries WHERE affiliate_id = {ANN} ORDER BY seq DESC LIMIT 1;"
