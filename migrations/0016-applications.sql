@@ -1,4 +1,4 @@
--- Migration 0016 (issue #24, applications; renumbered in landing order if need be): would-be
+-- Schema version 16 (issue #24, applications): would-be
 -- affiliates apply through /portal/apply, the merchant approves or rejects, and the terms an
 -- affiliate accepted become part of their record and of their ledger's chain.
 --

@@ -315,7 +315,7 @@ pub fn unsubscribe(conn: &Tx, hash: &[u8; 32]) -> Result<Option<Kind>, Error> {
     Ok(Some(kind))
 }
 
-/// What undoes the e-mail migration (`migrations/0017-emails.sql`), for tests that make a
+/// What undoes the e-mail migration (`migrations/0014-emails.sql`), for tests that make a
 /// database of an earlier version out of a current one.
 #[cfg(test)]
 pub const UNDO_MIGRATION: &str = "DROP TABLE emails; DROP TABLE password_resets;

@@ -33,15 +33,15 @@ const MIGRATIONS: &[Migration] = &[
     script(include_str!("../../migrations/0009-webhooks.sql")),
     script(include_str!("../../migrations/0010-portal.sql")),
     script(include_str!("../../migrations/0011-namespaces-and-ids.sql")),
-    script(include_str!("../../migrations/0014-converted-clicks.sql")),
+    script(include_str!("../../migrations/0012-converted-clicks.sql")),
     Migration {
-        script: include_str!("../../migrations/0015-ledger-rollup.sql"),
+        script: include_str!("../../migrations/0013-ledger-rollup.sql"),
         then: Some(super::ledger::rollup::build),
     },
-    script(include_str!("../../migrations/0017-emails.sql")),
-    script(include_str!("../../migrations/0018-deep-links.sql")),
+    script(include_str!("../../migrations/0014-emails.sql")),
+    script(include_str!("../../migrations/0015-deep-links.sql")),
     script(include_str!("../../migrations/0016-applications.sql")),
-    script(include_str!("../../migrations/0019-payout-runs-in-steps.sql")),
+    script(include_str!("../../migrations/0017-payout-runs-in-steps.sql")),
 ];
 
 /// The version `schema.sql` corresponds to.

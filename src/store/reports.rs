@@ -483,7 +483,7 @@ mod tests {
         assert!(totals.iter().all(|(clicks, converted)| converted <= clicks));
 
         // The migration that added the column fills it with what the writer keeps.
-        let (_, backfill) = include_str!("../../migrations/0014-converted-clicks.sql")
+        let (_, backfill) = include_str!("../../migrations/0012-converted-clicks.sql")
             .split_once("DEFAULT 0;")
             .expect("the migration adds the column, then fills it");
         conn.execute("UPDATE daily_clicks SET converted = 0", []).unwrap();

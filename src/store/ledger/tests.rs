@@ -318,12 +318,11 @@ fn the_rollup_follows_every_entry_and_a_difference_is_reported() {
     assert!(delete.to_string().contains("append-only"), "{delete}");
 }
 
-/// Takes a database back to the schema version before the rollup's migration (0015), which it
-/// returns: what the later migrations added undone, 0017 (e-mail,
-/// `store::emails::UNDO_MIGRATION`), 0018 (deep links: `offers.allowed_hosts`), 0016, listed
-/// after them (applications, `store::applications::UNDO_MIGRATION`; the ledger's `terms_url`
-/// column goes with 0015's rebuild of the table) and 0019 (payout runs in steps), and the rollup
-/// dropped.
+/// Takes a database back to the schema version before the rollup's migration (0013), which it
+/// returns: what the later migrations added undone, 0014 (e-mail,
+/// `store::emails::UNDO_MIGRATION`), 0015 (deep links: `offers.allowed_hosts`), 0016
+/// (applications, `store::applications::UNDO_MIGRATION`; the ledger's `terms_url` column goes
+/// with 0013's rebuild of the table) and 0017 (payout runs in steps), and the rollup dropped.
 fn before_rollup(conn: &Connection) -> i64 {
     let undo = [crate::store::applications::UNDO_MIGRATION, crate::store::emails::UNDO_MIGRATION].concat();
     conn.execute_batch(&format!(

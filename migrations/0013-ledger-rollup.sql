@@ -1,4 +1,4 @@
--- Schema version 15 (issue #25; provisional number: renumbered in landing order).
+-- Schema version 13 (issue #25).
 --
 -- Balances were sums over every ledger entry of an affiliate, computed per request: 90 ms for an
 -- affiliate with 63,000 entries, and /admin/balances summed the whole ledger (bench/scale).

@@ -1,4 +1,4 @@
--- Schema version 17 (issue #24, e-mail; provisional number: renumbered in landing order).
+-- Schema version 14 (issue #24, e-mail).
 -- The queue of e-mails the server sends, password-reset links, and each affiliate's choice of
 -- notifications. Nothing existing changes.
 ALTER TABLE affiliates ADD COLUMN mail_conversions INTEGER NOT NULL DEFAULT 0;

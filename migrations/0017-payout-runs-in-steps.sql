@@ -1,5 +1,4 @@
--- Schema version 0019 (issue #25: a payout run never holds tracking; provisional number:
--- renumbered in landing order). A run used to be one writer transaction over every affiliate,
+-- Schema version 17 (issue #25: a payout run never holds tracking). A run used to be one writer transaction over every affiliate,
 -- during which no click could be stored. It is now built in small writer jobs, one affiliate (or
 -- a slice of a large affiliate's ledger) at a time, so it needs to say where it stands:
 --   payout_runs.status  'building' until its last affiliate is done, then 'complete' (with

@@ -1,5 +1,4 @@
--- Schema version 14 (issue #22, the conversion rate; provisional number: renumbered in landing
--- order). The overview's conversion rate divided every conversion by clicks, coupon and customer
+-- Schema version 12 (issue #22, the conversion rate). The overview's conversion rate divided every conversion by clicks, coupon and customer
 -- conversions too (150%, 300%). It becomes the share of a day's clicks that led to a conversion:
 -- `daily_clicks.converted` counts the clicks (by the day they were made) that at least one
 -- conversion came through (attributed by the click or its session), not rejected and not test
