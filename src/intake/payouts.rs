@@ -19,8 +19,8 @@ const RUN_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Makes a run, or finishes the interrupted run with the same `run_id`: `Created` with its row
 /// id; `Repeated` when the run with this `run_id` was complete already (nothing new is made).
-/// A failure on the way leaves the run `building` with the payouts finished so far; the same
-/// `run_id` again finishes it.
+/// A failure on the way leaves the run `building` with the payouts finished so far (the one it
+/// was building removed); the same `run_id` again finishes it.
 pub fn make_run(ix: &Intake<'_>, run: Run) -> Result<Outcome, Error> {
     let now = crate::clock::now_ms();
     let asked = run.clone();
@@ -32,7 +32,14 @@ pub fn make_run(ix: &Intake<'_>, run: Run) -> Result<Outcome, Error> {
         for slice in payout_runs::slices(ix.db, affiliate)? {
             let run = run.clone();
             let started = std::time::Instant::now();
-            ix.writer.run(move |tx| payout_runs::step(tx, id, affiliate, &run, slice, now))?;
+            if let Err(e) = ix.writer.run(move |tx| payout_runs::step(tx, id, affiliate, &run, slice, now)) {
+                // The run stops here; what it was building holds no entry from now on (if even
+                // this job fails, the next start removes it).
+                if let Err(undo) = ix.writer.run(move |tx| payout_runs::abandon_run(tx, id)) {
+                    log::warn!("payout run {id} stopped; its half-built payout waits for the next start: {undo}");
+                }
+                return Err(e);
+            }
             // As long again before the next job (at most RUN_PAUSE_MAX): the run takes at most
             // about half of the writer, and of a core, whatever else waits for them.
             std::thread::sleep(started.elapsed().min(RUN_PAUSE_MAX));

@@ -251,6 +251,20 @@ pub fn at_once(tx: &Tx, run: &Run, now: i64) -> Result<RunOutcome, Error> {
     Ok(if created { RunOutcome::Created(made) } else { RunOutcome::Repeated(made) })
 }
 
+/// Removes the payouts run `run_row` is building, so that the entries they held are free at once
+/// when the run stops on a failed job (a full write queue, say) rather than at the next start;
+/// the run stays `building`, and its run_id finishes it. Returns how many were removed.
+pub fn abandon_run(tx: &Tx, run_row: i64) -> Result<usize, Error> {
+    let ids: Vec<i64> = tx
+        .prepare_cached("SELECT id FROM payouts WHERE run = ?1 AND building = 1")?
+        .query_map([run_row], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for &id in &ids {
+        remove(tx, id)?;
+    }
+    Ok(ids.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +343,41 @@ mod tests {
         let ann = crate::store::ledger::balances(&conn, ANN).unwrap()[0].1;
         assert_eq!((ann.available, ann.in_payouts), (0, 3000));
         assert!(verify_chain(&ledger::entries(&conn, ANN).unwrap()).is_ok());
+    }
+
+    /// A payout being built cannot be marked paid or cancelled (it is not there yet): either
+    /// would leave a payout booked afterwards whose status never matched its ledger entries. A
+    /// run stopped by a failed job frees what it was building at once.
+    #[test]
+    fn a_payout_being_built_is_neither_paid_nor_cancelled_and_a_stopped_run_frees_it() {
+        let conn = db();
+        approved(&conn, "ann", 3);
+        let r = run("r1", 0);
+        let id = new_run(&conn, &r);
+        step(&Tx::within(&conn), id, ANN, &r, (0, 2, false), 30).unwrap();
+        let building: i64 = conn.query_row("SELECT id FROM payouts WHERE building = 1", [], |r| r.get(0)).unwrap();
+        let paid = payouts::mark_paid(&Tx::within(&conn), building, Some("ref"), 31).unwrap();
+        assert!(matches!(paid, Transition::NotFound), "{paid:?}");
+        let cancelled = payouts::cancel(&Tx::within(&conn), building, 31).unwrap();
+        assert!(matches!(cancelled, Transition::NotFound), "{cancelled:?}");
+        let (status, live): (String, i64) = conn
+            .query_row(
+                "SELECT status, (SELECT count(*) FROM payout_items WHERE payout_id = ?1 AND live = 1) FROM payouts WHERE id = ?1",
+                [building],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((status.as_str(), live), ("pending", 1), "untouched");
+        assert_eq!(abandon_run(&Tx::within(&conn), id).unwrap(), 1);
+        assert_eq!(holders(&conn, ANN), [0, 0, 0], "its entries are free again");
+        let Start::Resume(again) = start(&Tx::within(&conn), &r, 40).unwrap() else { panic!("resumable") };
+        let head = ledger::head(&conn, ANN).unwrap().seq;
+        step(&Tx::within(&conn), again, ANN, &r, (0, head, true), 40).unwrap();
+        finish(&Tx::within(&conn), again, 41).unwrap();
+        assert_eq!(holders(&conn, ANN), [1, 1, 1]);
+        let made = list(&conn, &Filter { run: Some(again), ..Filter::default() }, None, 10).unwrap();
+        let paid = payouts::mark_paid(&Tx::within(&conn), made[0].id, Some("ref"), 42).unwrap();
+        assert!(matches!(paid, Transition::Changed(_)), "{paid:?}");
     }
 
     /// A crash between two slices: the run stays `building`, its half-held payout is removed at

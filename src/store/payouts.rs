@@ -250,11 +250,12 @@ pub enum Transition {
 
 /// Marks a pending payout paid, with the merchant's payment reference. This is the one place a
 /// payout becomes paid: whatever must follow it belongs here, in the same transaction, as the
-/// `payout.paid` merchant webhook does. Must run on the writer.
+/// `payout.paid` merchant webhook does. A payout a run is still building is not there yet
+/// (`NotFound`), like everywhere else. Must run on the writer.
 pub fn mark_paid(conn: &Tx, id: i64, reference: Option<&str>, now: i64) -> Result<Transition, Error> {
     let changed = conn
         .prepare_cached(
-            "UPDATE payouts SET status = 'paid', reference = ?1, paid_at = ?2 WHERE id = ?3 AND status = 'pending'",
+            "UPDATE payouts SET status = 'paid', reference = ?1, paid_at = ?2 WHERE id = ?3 AND status = 'pending' AND building = 0",
         )?
         .execute(params![reference, now, id])?;
     let transition = finish(conn, id, changed, Kind::Paid, now)?;
@@ -266,11 +267,12 @@ pub fn mark_paid(conn: &Tx, id: i64, reference: Option<&str>, now: i64) -> Resul
 }
 
 /// Cancels a pending payout: its entries are free for the next run, and the ledger moves its
-/// amount back to available. Must run on the writer.
+/// amount back to available. A payout a run is still building is not there yet (`NotFound`).
+/// Must run on the writer.
 pub fn cancel(conn: &Tx, id: i64, now: i64) -> Result<Transition, Error> {
     let changed = conn
         .prepare_cached(
-            "UPDATE payouts SET status = 'cancelled', cancelled_at = ?1 WHERE id = ?2 AND status = 'pending'",
+            "UPDATE payouts SET status = 'cancelled', cancelled_at = ?1 WHERE id = ?2 AND status = 'pending' AND building = 0",
         )?
         .execute(params![now, id])?;
     if changed == 1 {
