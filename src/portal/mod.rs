@@ -36,6 +36,7 @@ pub mod login;
 pub mod overview;
 pub mod payouts;
 pub mod reset;
+pub mod set_password;
 pub mod settings;
 pub mod unsubscribe;
 

@@ -69,15 +69,19 @@ pub fn open_invite(conn: &Connection, token: &str, now: i64) -> Result<Option<Op
              JOIN affiliates a ON a.id = i.affiliate_id
              WHERE i.token_hash = ?1 AND i.used_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > ?2",
         )?
-        .query_row(params![hash(token), now], |r| {
-            Ok(OpenInvite {
-                affiliate_id: r.get(0)?,
-                referral_code: r.get(1)?,
-                name: r.get(2)?,
-                paused: r.get::<_, String>(3)? == "paused",
-            })
-        })
+        .query_row(params![hash(token), now], open_link)
         .optional()?)
+}
+
+/// An [`OpenInvite`] from a row of `a.id, a.referral_code, a.name, a.status` (the affiliate a
+/// link that still works belongs to: an invite's here, a reset's in `resets.rs`).
+pub(super) fn open_link(r: &rusqlite::Row<'_>) -> rusqlite::Result<OpenInvite> {
+    Ok(OpenInvite {
+        affiliate_id: r.get(0)?,
+        referral_code: r.get(1)?,
+        name: r.get(2)?,
+        paused: r.get::<_, String>(3)? == "paused",
+    })
 }
 
 /// What became of an invite someone tried to accept.

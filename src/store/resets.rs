@@ -66,14 +66,7 @@ pub fn open(conn: &Connection, token: &str, now: i64) -> Result<Option<OpenInvit
              JOIN affiliates a ON a.id = r.affiliate_id
              WHERE r.token_hash = ?1 AND r.used_at IS NULL AND r.revoked_at IS NULL AND r.expires_at > ?2",
         )?
-        .query_row(params![hash(token), now], |r| {
-            Ok(OpenInvite {
-                affiliate_id: r.get(0)?,
-                referral_code: r.get(1)?,
-                name: r.get(2)?,
-                paused: r.get::<_, String>(3)? == "paused",
-            })
-        })
+        .query_row(params![hash(token), now], super::portal::open_link)
         .optional()?)
 }
 

@@ -323,3 +323,23 @@ fn an_affiliate_sees_only_their_own_data_on_every_page_file_and_action() {
         assert_eq!(rival.get(&s, &path).status, 404, "{path}");
     }
 }
+
+/// The set-password form an invite shares with reset links (`portal/set_password.rs`): two
+/// different passwords are sent back with the reason and the link still works; an invite form
+/// without the second field (clients from before it) still sets the password.
+#[test]
+fn an_invite_with_two_different_passwords_is_sent_back_and_one_without_the_second_is_taken() {
+    let s = Server::start();
+    s.seed();
+    let path = invite(&s, "ann");
+    let mut visitor = Visitor::default();
+    assert_eq!(visitor.get(&s, &path).status, 200);
+    let r = visitor.post(&s, &path, &[("password", PASSWORD), ("password_again", "another password entirely")]);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("The two passwords differ"), "{}", r.text());
+    assert!(visitor.session().is_none(), "not logged in");
+    let r = visitor.post(&s, &path, &[("password", PASSWORD)]);
+    assert_eq!((r.status, r.header("Location")), (303, Some("/portal")), "{}", r.text());
+    assert!(visitor.session().is_some());
+    assert_eq!(visitor.get(&s, &path).status, 410, "used up");
+}
