@@ -29,6 +29,19 @@ fn deliveries(s: &Server, webhook: i64) -> Vec<Value> {
     r.json()["data"].as_array().unwrap().clone()
 }
 
+/// Waits until every delivery the server lists for `webhook` has been answered by `receiver` and
+/// marked delivered (the receiver records a request before it answers, so the two can be a
+/// moment apart), and returns how many arrived: a count taken before that can miss events still
+/// on their way (a pixel's own conversion events, for one).
+fn settled(s: &Server, webhook: i64, receiver: &Receiver) -> usize {
+    let done = || {
+        let listed = deliveries(s, webhook);
+        listed.len() == receiver.count() && listed.iter().all(|d| d["status"] == "delivered")
+    };
+    assert!(eventually(Duration::from_secs(20), done), "deliveries never settled: {:?}", deliveries(s, webhook));
+    receiver.count()
+}
+
 fn convert(s: &Server, body: Value) -> Value {
     let r = s.post("/api/v1/conversions", &body);
     assert_eq!(r.status, 201, "{}", r.text());
@@ -133,7 +146,7 @@ fn every_conversion_event_arrives_signed_with_the_conversion_as_it_was() {
     let pixel_click = s.click("ann", json!({}));
     let pixel = s.get_public(&format!("/pixel.gif?click_id={pixel_click}&order_id=W-4&amount=99.00"));
     assert_eq!(pixel.status, 200);
-    let before = receiver.count();
+    let before = settled(&s, id, &receiver);
     let replaced = convert(&s, json!({"external_id": "W-4", "amount": "50.00", "click_id": s.click("ann", json!({}))}));
     let got = receiver.wait_for(before + 2);
     let payload = got.iter().map(Received::json).find(|p| p["type"] == "conversion.replaced").expect("replaced");
@@ -141,6 +154,7 @@ fn every_conversion_event_arrives_signed_with_the_conversion_as_it_was() {
     assert!(got.iter().all(|r| signed_by(&secret, r)));
 
     // Every delivery is listed as delivered, with its payload.
+    settled(&s, id, &receiver);
     let listed = deliveries(&s, id);
     assert_eq!(listed.len(), receiver.count(), "{listed:?}");
     assert!(listed.iter().all(|d| d["status"] == "delivered" && d["attempts"] == 1), "{listed:?}");
