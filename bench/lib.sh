@@ -96,6 +96,17 @@ reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
 
 # A TCP port no socket uses (other servers may be running on this machine), below the
 # ephemeral range so that client connections cannot be holding it.
+# copy_db SRC DST: a copy of a template database with the files the server keeps beside it (the
+# statement signing key, the device-cookie key), so that each copy starts as the template's own
+# server would, without a new key and its warning.
+copy_db() {
+    local src="$1" dst="$2" f
+    cp "$src" "$dst"
+    for f in statement-key device-key; do
+        [ ! -f "$src.$f" ] || cp -p "$src.$f" "$dst.$f"
+    done
+}
+
 free_port() {
     local port low
     low="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
