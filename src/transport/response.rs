@@ -10,7 +10,7 @@
 //! that no request holds its whole result in memory.
 
 use std::cell::RefCell;
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -159,29 +159,34 @@ impl Response {
             let fallback = Response::error(&Error::internal(format!("unsafe {name} header value")));
             return fallback.encode(head, Some("close"));
         }
-        let mut out = Vec::with_capacity(160 + self.body.len());
-        let mut head_text = String::with_capacity(160);
-        let _ = write!(head_text, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
-        DATE.with(|d| head_text.push_str(d.borrow_mut().header()));
+        // Written straight into the bytes that leave (`io::Write` for a `Vec` cannot fail).
+        // The fixed lines (status, date, type, length, nosniff, connection) fit in 192 bytes.
+        let headers: usize = self.headers.iter().map(|(name, value)| name.len() + value.len() + 4).sum();
+        let mut out = Vec::with_capacity(192 + headers + self.body.len());
+        let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        DATE.with(|d| out.extend_from_slice(d.borrow_mut().header().as_bytes()));
         if let Some(ct) = self.content_type {
-            let _ = write!(head_text, "Content-Type: {ct}\r\n");
+            let _ = write!(out, "Content-Type: {ct}\r\n");
         }
         // 204 and 304 carry no body and, by RFC 9110, no Content-Length.
         let bodyless = matches!(self.status, 204 | 304);
         if self.stream.is_some() {
-            head_text.push_str("Transfer-Encoding: chunked\r\n");
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
         } else if !bodyless {
-            let _ = write!(head_text, "Content-Length: {}\r\n", self.body.len());
+            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
         }
         for (name, value) in &self.headers {
-            let _ = write!(head_text, "{name}: {value}\r\n");
+            for part in [name.as_bytes(), b": ", value.as_bytes(), b"\r\n"] {
+                out.extend_from_slice(part);
+            }
         }
-        head_text.push_str("X-Content-Type-Options: nosniff\r\n");
+        out.extend_from_slice(b"X-Content-Type-Options: nosniff\r\n");
         if let Some(c) = connection {
-            let _ = write!(head_text, "Connection: {c}\r\n");
+            for part in [b"Connection: ".as_slice(), c.as_bytes(), b"\r\n"] {
+                out.extend_from_slice(part);
+            }
         }
-        head_text.push_str("\r\n");
-        out.extend_from_slice(head_text.as_bytes());
+        out.extend_from_slice(b"\r\n");
         if !head && !bodyless && self.stream.is_none() {
             out.extend_from_slice(&self.body);
         }

@@ -109,6 +109,12 @@ pub fn not_found(req: &Req) -> Response {
 }
 
 fn matches(pattern: &str, path: &str) -> Option<Vec<String>> {
+    // A path the pattern's literal start (up to its first parameter) does not begin with cannot
+    // match: one comparison turns away most of the table before anything is split.
+    let literal = pattern.split_once('{').map_or(pattern, |(literal, _)| literal);
+    if !path.starts_with(literal) {
+        return None;
+    }
     let mut params = Vec::new();
     let mut pattern_parts = pattern.split('/');
     let mut path_parts = path.split('/');
