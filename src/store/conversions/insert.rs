@@ -223,7 +223,7 @@ pub fn insert(conn: &Tx, row: &NewRow, now: i64) -> Result<Stored, WriteError> {
     };
     events::record(conn, &event, now)?;
     reports::count_change(conn, None, &created)?;
-    ledger::conversion(conn, &created, Kind::Created, created.commission, now)?;
+    ledger::created(conn, &created, now)?;
     deliveries::enqueue(conn, &created, Change::Created, Status::Pending, now)?;
     webhooks::announce(conn, &created, Event::ConversionCreated, now)?;
     Ok(Stored::Created(reject_if_paused(conn, created, row, now)?))
