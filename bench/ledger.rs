@@ -89,7 +89,7 @@ fn main() {
                 &ledger::NewEntry {
                     affiliate_id: 1 + i % 1000,
                     kind: Kind::Created,
-                    subject: ledger::Subject::Conversion { id: 1 + i % n as i64, order_id: "x" },
+                    subject: ledger::Subject::Conversion { id: 1 + i % n as i64, order_id: "x", first: false },
                     currency: usd,
                     amount: 1,
                 },

@@ -100,8 +100,8 @@ fn by_affiliate(conn: &Connection, referral_code: &str, offer: Option<&str>) -> 
     let Some(affiliate) = affiliates::by_code(conn, referral_code)? else {
         return Ok(Err(Refusal::unattributed(affiliates::unknown(referral_code))));
     };
-    Ok(offers::find(conn, offer)?
-        .map(|offer| resolved(Key::Affiliate, affiliate.id, offer.id))
+    Ok(offers::find_id(conn, offer)?
+        .map(|offer_id| resolved(Key::Affiliate, affiliate.id, offer_id))
         .map_err(Refusal::rejected))
 }
 
@@ -114,8 +114,8 @@ fn by_coupon(conn: &Connection, code: &str) -> Result<Attribution, Error> {
     };
     let offer_id = match coupon.offer_id {
         Some(id) => id,
-        None => match offers::find(conn, None)? {
-            Ok(offer) => offer.id,
+        None => match offers::find_id(conn, None)? {
+            Ok(offer_id) => offer_id,
             Err(refusal) => return Ok(Err(Refusal::rejected(refusal))),
         },
     };

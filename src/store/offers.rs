@@ -235,16 +235,68 @@ pub fn named_or_default(conn: &Connection, public_id: Option<&str>) -> Result<Of
 /// error is the refusal to give the caller.
 pub fn find(conn: &Connection, public_id: Option<&str>) -> Result<Result<Offer, Error>, Error> {
     Ok(match public_id {
-        Some(id) => by_public_id(conn, id)?.ok_or_else(|| {
-            Error::not_found("unknown_offer", format!("no offer has id `{id}`; list them with GET /api/v1/offers"))
-        }),
-        None => default_offer(conn)?
-            .ok_or_else(|| Error::not_found("no_offer", "there is no offer yet; create one with POST /api/v1/offers")),
+        Some(id) => by_public_id(conn, id)?.ok_or_else(|| unknown_offer(id)),
+        None => default_offer(conn)?.ok_or_else(no_offer),
     })
+}
+
+/// [`find`]'s row id only, without reading the offer (attribution needs no more; the offer is
+/// read once, when the conversion is priced).
+pub fn find_id(conn: &Connection, public_id: Option<&str>) -> Result<Result<i64, Error>, Error> {
+    Ok(match public_id {
+        Some(id) => conn
+            .prepare_cached("SELECT id FROM offers WHERE public_id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| unknown_offer(id)),
+        None => conn
+            .prepare_cached("SELECT id FROM offers WHERE is_default = 1")?
+            .query_row([], |r| r.get(0))
+            .optional()?
+            .ok_or_else(no_offer),
+    })
+}
+
+fn unknown_offer(id: &str) -> Error {
+    Error::not_found("unknown_offer", format!("no offer has id `{id}`; list them with GET /api/v1/offers"))
+}
+
+fn no_offer() -> Error {
+    Error::not_found("no_offer", "there is no offer yet; create one with POST /api/v1/offers")
 }
 
 pub fn list(conn: &Connection, after: i64, limit: usize) -> Result<Vec<Offer>, Error> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM offers WHERE id > ?1 ORDER BY id LIMIT ?2"))?;
     let rows = stmt.query_map(params![after, limit as i64], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attribution asks for an offer's row id only: the same answer, refusals included, as
+    /// reading the whole offer.
+    #[test]
+    fn find_id_answers_as_find_does() {
+        let conn = crate::store::testing::memory();
+        let both = |public_id: Option<&str>| {
+            let refusal = |e: Error| format!("{} {}", e.code, e.message);
+            let id = find_id(&conn, public_id).unwrap().map_err(refusal);
+            assert_eq!(id, find(&conn, public_id).unwrap().map(|o| o.id).map_err(refusal), "{public_id:?}");
+            id.map_err(|e| e.split(' ').next().unwrap().to_string())
+        };
+        assert_eq!(both(None), Err("no_offer".into()));
+        conn.execute_batch(crate::store::TEST_CATALOG).unwrap();
+        conn.execute_batch(
+            "INSERT INTO offers (public_id, name, landing_url, commission_type, commission_value, attribution,
+                                 click_window_days, currency, created_at)
+             VALUES ('trial', 'Trial', 'https://s.example/t', 'flat', 500, 'last_click', 30, 'USD', 1)",
+        )
+        .unwrap();
+        assert_eq!(both(None), Ok(1));
+        assert_eq!(both(Some("main")), Ok(1));
+        assert_eq!(both(Some("trial")), Ok(2));
+        assert_eq!(both(Some("nope")), Err("unknown_offer".into()));
+    }
 }

@@ -12,7 +12,9 @@ use crate::transport::response::Response;
 /// `duplicate_external_id` with the stored original.
 pub fn recorded(outcome: Stored) -> Result<Response, Error> {
     match outcome {
-        Stored::Created(c) | Stored::Replaced { conversion: c, .. } => Ok(Response::json(201, &views::conversion(&c))),
+        Stored::Created(c) | Stored::Replaced { conversion: c, .. } => {
+            Ok(Response::json(201, &crate::shapes::conversion_view(&c)))
+        }
         Stored::Duplicate(c) => Err(Error::conflict(
             "duplicate_external_id",
             format!("order `{}` was already recorded; the stored conversion is included", c.external_id),

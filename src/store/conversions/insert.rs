@@ -4,7 +4,7 @@
 //! are separate namespaces), and foreign keys catch a click swept or erased in between.
 //!
 //! A server-side report of an order that only the pixel has reported takes the pixel's version
-//! over ([`replace`]): the pixel runs in visitors' browsers, where anyone can fire it, so it must
+//! over (`takeover.rs`): the pixel runs in visitors' browsers, where anyone can fire it, so it must
 //! never be able to keep a sale from the affiliate the shop's own backend credits.
 //!
 //! The program's levers apply here too: the rate (the affiliate's own, per conversion type, or
@@ -24,7 +24,6 @@ use crate::store::{affiliates, customers, deliveries, offers, rates, reports, we
 use crate::tracking::attribution::{Key, Resolved};
 use crate::tracking::conversion::{Change, Conversion, NewConversion, Refusal, Status, replaces};
 use crate::tracking::fraud::{self, Flag, Thresholds};
-use crate::tracking::ledger::Kind;
 use crate::tracking::pricing::{self, Price, Recurring, Terms};
 use crate::tracking::webhook::Event;
 
@@ -42,6 +41,10 @@ pub struct NewRow {
     pub rejection: Option<&'static str>,
     /// The offer's limit of conversions per click (`click_reused`).
     pub max_per_click: Option<i64>,
+    /// The affiliate's referral code and the offer's public ID, as the stored conversion shows
+    /// them (neither ever changes).
+    pub referral_code: String,
+    pub offer: String,
 }
 
 /// What reading showed.
@@ -131,7 +134,17 @@ fn assess(
         None
     };
     let test = new.test || resolved.click_test;
-    Ok(Ok(NewRow { new, resolved, price, flags, test, rejection, max_per_click: offer.max_conversions_per_click }))
+    Ok(Ok(NewRow {
+        new,
+        resolved,
+        price,
+        flags,
+        test,
+        rejection,
+        max_per_click: offer.max_conversions_per_click,
+        referral_code: affiliate.referral_code,
+        offer: offer.public_id,
+    }))
 }
 
 /// What storing did.
@@ -205,11 +218,11 @@ pub fn insert(conn: &Tx, row: &NewRow, now: i64) -> Result<Stored, WriteError> {
         let stored = by_external_id(conn, &new.external_id, row.test)?
             .ok_or_else(|| Error::internal("conflicting conversion is missing"))?;
         if replaces(&stored, new.source) {
-            return replace(conn, stored, row, customer_row, &flags, now);
+            return super::takeover::replace(conn, stored, row, customer_row, &flags, now);
         }
         return Ok(Stored::Duplicate(stored));
     }
-    let created = require(conn, conn.last_insert_rowid())?;
+    let created = as_stored(conn, row, conn.last_insert_rowid(), &flags, now)?;
     let event = NewEvent {
         conversion_id: created.id,
         actor: &new.actor,
@@ -223,15 +236,51 @@ pub fn insert(conn: &Tx, row: &NewRow, now: i64) -> Result<Stored, WriteError> {
     };
     events::record(conn, &event, now)?;
     reports::count_change(conn, None, &created)?;
-    ledger::conversion(conn, &created, Kind::Created, created.commission, now)?;
+    ledger::created(conn, &created, now)?;
     deliveries::enqueue(conn, &created, Change::Created, Status::Pending, now)?;
     webhooks::announce(conn, &created, Event::ConversionCreated, now)?;
     Ok(Stored::Created(reject_if_paused(conn, created, row, now)?))
 }
 
+/// The conversion `insert` just stored as row `id`, as [`super::get`] would read it back: made
+/// from the values it was stored with, which spares the writer a four-table join per
+/// conversion. A customer's ID is read back (the row may name the customer by their e-mail).
+fn as_stored(conn: &Tx, row: &NewRow, id: i64, flags: &[Flag], now: i64) -> Result<Conversion, Error> {
+    let (new, resolved) = (&row.new, &row.resolved);
+    if resolved.customer_row.is_some() || new.keys.customer_id.is_some() {
+        return require(conn, id);
+    }
+    Ok(Conversion {
+        id,
+        external_id: new.external_id.clone(),
+        kind: new.kind.clone(),
+        affiliate_id: resolved.affiliate_id,
+        referral_code: row.referral_code.clone(),
+        offer: row.offer.clone(),
+        click_id: resolved.click_id.clone(),
+        customer_id: None,
+        coupon: coupon_of(row),
+        attributed_by: resolved.key,
+        source: new.source,
+        currency: row.price.currency,
+        amount: row.price.amount,
+        refunded_amount: 0,
+        base_commission: row.price.commission,
+        commission: row.price.commission,
+        status: Status::Pending,
+        created_at: now,
+        updated_at: now,
+        test: row.test,
+        // As stored: sorted, once each.
+        flags: Flag::split(Flag::join(flags).as_deref()).unwrap_or_default(),
+        rate_source: row.price.rate_source,
+        details: new.details.clone(),
+    })
+}
+
 /// A conversion of a paused affiliate or offer is recorded (the shop's order is known) and
 /// rejected at once, with the reason in its history: nobody earns on it.
-fn reject_if_paused(conn: &Tx, c: Conversion, row: &NewRow, now: i64) -> Result<Conversion, Error> {
+pub(super) fn reject_if_paused(conn: &Tx, c: Conversion, row: &NewRow, now: i64) -> Result<Conversion, Error> {
     let Some(reason) = row.rejection else { return Ok(c) };
     match super::decide(conn, c.id, Status::Rejected, "rules", Some(reason), now)? {
         super::Decision::Changed(rejected) => Ok(rejected),
@@ -253,14 +302,14 @@ fn tie_customer(conn: &Tx, row: &NewRow, now: i64) -> Result<Option<i64>, Error>
 
 /// The coupon of the sale: the one that attributed it, else the one the report named (kept even
 /// when a click won the attribution, as the shop's own record of the sale).
-fn coupon_of(row: &NewRow) -> Option<String> {
+pub(super) fn coupon_of(row: &NewRow) -> Option<String> {
     row.resolved.coupon_code.clone().or_else(|| {
         row.new.keys.coupon.as_deref().map(|c| crate::tracking::validate::metadata(c, 64)).filter(|c| !c.is_empty())
     })
 }
 
 /// A click (or customer) can be swept or erased between reading and writing.
-fn vanished_click(e: rusqlite::Error) -> WriteError {
+pub(super) fn vanished_click(e: rusqlite::Error) -> WriteError {
     if crate::store::is_foreign_key_violation(&e) {
         WriteError::Refused(Refusal::unattributed(Error::bad_request(
             "invalid_click_id",
@@ -269,112 +318,6 @@ fn vanished_click(e: rusqlite::Error) -> WriteError {
     } else {
         e.into()
     }
-}
-
-/// Gives the pixel's version of an order the server-side report's attribution, amount and
-/// commission, back to `pending`. The history keeps the pixel's version; an approved pixel
-/// commission is taken back from its affiliate; an affiliate who was told of the pixel's
-/// conversion and lost it is told it was rejected.
-fn replace(
-    conn: &Tx,
-    previous: Conversion,
-    row: &NewRow,
-    customer_row: Option<i64>,
-    flags: &[Flag],
-    now: i64,
-) -> Result<Stored, WriteError> {
-    let new = &row.new;
-    let changed = overwrite_pixel_row(conn, previous.id, row, customer_row, flags, now)?;
-    if changed == 0 {
-        return Err(Error::internal("the pixel conversion to replace changed under the writer").into());
-    }
-    let conversion = require(conn, previous.id)?;
-    let reason = format!(
-        "replaced the pixel's report (affiliate {}, offer {}, amount {} {}, commission {}, {}) by the {}'s",
-        previous.referral_code,
-        previous.offer,
-        previous.currency.format(previous.amount),
-        previous.currency,
-        previous.currency.format(previous.commission),
-        previous.status.as_str(),
-        new.source.as_str()
-    );
-    let same_currency = previous.currency == conversion.currency;
-    let event = NewEvent {
-        conversion_id: conversion.id,
-        actor: &new.actor,
-        action: Change::Replaced,
-        from: Some(previous.status),
-        to: Status::Pending,
-        amount_delta: conversion.amount - if same_currency { previous.amount } else { 0 },
-        commission_delta: conversion.commission - if same_currency { previous.commission } else { 0 },
-        reason: Some(&reason),
-        refund_id: None,
-    };
-    events::record(conn, &event, now)?;
-    reports::count_change(conn, Some(&previous), &conversion)?;
-    // The pixel's affiliate loses what it was credited (a rejected one had lost it already);
-    // the report's affiliate (perhaps the same) is credited the new commission.
-    match previous.status {
-        Status::Pending => ledger::conversion(conn, &previous, Kind::Replaced, -previous.commission, now)?,
-        Status::Approved => ledger::conversion(conn, &previous, Kind::ReplacedApproved, -previous.commission, now)?,
-        Status::Rejected | Status::Refunded => {}
-    }
-    ledger::conversion(conn, &conversion, Kind::Created, conversion.commission, now)?;
-    if previous.affiliate_id != conversion.affiliate_id {
-        if deliveries::was_told(conn, previous.id, previous.affiliate_id)? {
-            deliveries::enqueue(conn, &previous, Change::Rejected, Status::Rejected, now)?;
-        }
-        deliveries::enqueue(conn, &conversion, Change::Created, Status::Pending, now)?;
-    } else {
-        deliveries::enqueue(conn, &conversion, Change::Replaced, Status::Pending, now)?;
-    }
-    webhooks::announce(conn, &conversion, Event::ConversionReplaced, now)?;
-    let conversion = reject_if_paused(conn, conversion, row, now)?;
-    Ok(Stored::Replaced { conversion, previous: Box::new(previous) })
-}
-
-/// Overwrites the pixel's row `previous_id` with the server-side report, if it is still the
-/// pixel's and nothing of it was refunded; the number of rows changed (0 or 1).
-fn overwrite_pixel_row(
-    conn: &Tx,
-    previous_id: i64,
-    row: &NewRow,
-    customer_row: Option<i64>,
-    flags: &[Flag],
-    now: i64,
-) -> Result<usize, WriteError> {
-    let (new, resolved) = (&row.new, &row.resolved);
-    conn.prepare_cached(
-        "UPDATE conversions
-             SET type = ?1, affiliate_id = ?2, offer_id = ?3, click_id = ?4, customer_id = ?5, coupon_code = ?6,
-                 attributed_by = ?7, source = ?8, currency = ?9, amount = ?10, refunded_amount = 0,
-                 base_commission = ?11, commission = ?11, status = 'pending', updated_at = ?12, test = ?14,
-                 flags = ?15, rate_source = ?16, goal = ?17, geo = ?18, commission_id = ?19
-             WHERE id = ?13 AND source = 'pixel' AND refunded_amount = 0",
-    )?
-    .execute(params![
-        new.kind,
-        resolved.affiliate_id,
-        resolved.offer_id,
-        resolved.click_id,
-        customer_row,
-        coupon_of(row),
-        resolved.key.as_str(),
-        new.source.as_str(),
-        row.price.currency.code(),
-        row.price.amount,
-        row.price.commission,
-        now,
-        previous_id,
-        row.test,
-        Flag::join(flags),
-        row.price.rate_source.as_str(),
-        new.details.goal,
-        new.details.geo,
-        new.details.commission_id
-    ])
-    .map_err(vanished_click)
 }
 
 #[cfg(test)]
@@ -413,6 +356,54 @@ mod tests {
         assert_eq!(err.code, "invalid_click_id");
         let stored: i64 = conn.query_row("SELECT count(*) FROM conversions", [], |r| r.get(0)).unwrap();
         assert_eq!(stored, 0);
+    }
+
+    /// What `insert` answers for a new conversion (and hands to the events, the ledger, the
+    /// outboxes and the answer) is the row as it was stored, field by field, whichever key
+    /// attributed it, with flags, details, test data and a customer tied on the way.
+    #[test]
+    fn a_created_conversion_is_answered_as_it_is_stored() {
+        use crate::tracking::conversion::Details;
+        let conn = crate::store::testing::memory();
+        conn.execute_batch(crate::store::TEST_CATALOG).unwrap();
+        conn.execute("INSERT INTO coupons (code, affiliate_id, created_at) VALUES ('ANN', 1, 0)", []).unwrap();
+        let now = 1_000_000;
+        let click = crate::store::clicks::new_id(now - 10);
+        let new_click = crate::store::clicks::NewClick { affiliate_id: 1, offer_id: 1, ..Default::default() };
+        crate::store::clicks::insert(&Tx::within(&conn), &click, &new_click, now - 10).unwrap();
+        let sale = |id: &str, keys: Keys| NewConversion {
+            keys,
+            ..crate::store::testing::sale(id, "ann", "12.34", "EUR", Source::Api)
+        };
+        let by_code = Keys { referral_code: Some("ann".into()), ..Keys::default() };
+        let reports = [
+            sale("o-1", by_code.clone()),
+            NewConversion {
+                kind: "lead".into(),
+                source: Source::Postback,
+                details: Details {
+                    goal: Some("g-7".into()),
+                    geo: Some("DE".into()),
+                    commission_id: Some("c-1".into()),
+                },
+                ..sale("o-2", Keys { click_id: Some(click.clone()), ..Keys::default() })
+            },
+            NewConversion { test: true, ..sale("o-3", Keys { coupon: Some("ANN".into()), ..Keys::default() }) },
+            sale("o-4", Keys { coupon: Some("ann".into()), click_id: Some(click), ..Keys::default() }),
+            sale("o-5", Keys { customer_id: Some("cus_1".into()), ..by_code }),
+        ];
+        for new in reports {
+            let Prepared::Row(row) = prepare(&conn, new, &Default::default(), now).unwrap() else {
+                panic!("not priced")
+            };
+            let Stored::Created(created) = insert(&Tx::within(&conn), &row, now).unwrap() else {
+                panic!("not created")
+            };
+            assert_eq!(Some(&created), super::super::get(&conn, created.id).unwrap().as_ref());
+        }
+        let flagged: String =
+            conn.query_row("SELECT flags FROM conversions WHERE external_id = 'o-2'", [], |r| r.get(0)).unwrap();
+        assert_eq!(flagged, "too_fast", "a flag is compared too");
     }
 
     /// What a shop's hook logs depends on the kind of a refusal, which each layer states by its

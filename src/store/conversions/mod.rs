@@ -1,8 +1,8 @@
 //! Conversions: orders (and leads) credited to an affiliate, with their commission and status.
 //!
-//! `insert.rs` stores a priced conversion (or lets a server-side report take over the pixel's
-//! version of the same order), `change.rs` approves, rejects and refunds, `hold.rs` approves
-//! those whose hold period passed (for the sweeper), `list.rs` pages through them. The merchant's
+//! `insert.rs` stores a priced conversion (`takeover.rs` lets a server-side report take over
+//! the pixel's version of the same order), `change.rs` approves, rejects and refunds, `hold.rs`
+//! approves those whose hold period passed (for the sweeper), `list.rs` pages through them. The merchant's
 //! order ID (`external_id`) is UNIQUE per namespace (test data or live, `UNIQUE (external_id,
 //! test)`) and every insert is `ON CONFLICT DO NOTHING`, so under any number of concurrent
 //! retries exactly one row exists in each; lookups before a write only choose the answer. The rules themselves (transitions,
@@ -12,6 +12,7 @@ mod change;
 pub mod hold;
 mod insert;
 mod list;
+mod takeover;
 mod test_data;
 
 pub use change::{Decision, Refunded, decide, refund};

@@ -97,7 +97,7 @@ pub fn backfill(conn: &Connection) -> Result<(), String> {
         }
         let book = |state: &State, kind: Kind, amount: i64| {
             let currency = Currency::from_code(&state.currency).ok_or("a conversion has an unknown currency")?;
-            let subject = Subject::Conversion { id: e.conversion_id, order_id: &c.external_id };
+            let subject = Subject::Conversion { id: e.conversion_id, order_id: &c.external_id, first: false };
             append_before_rollup(
                 &tx,
                 &NewEntry { affiliate_id: state.affiliate_id, kind, subject, currency, amount },

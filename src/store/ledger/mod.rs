@@ -37,10 +37,13 @@ use crate::tracking::statement::Head;
 /// What an entry is about.
 #[derive(Clone, Copy, Debug)]
 pub enum Subject<'a> {
-    /// A conversion and its order ID (hashed with a salt into the entry).
+    /// A conversion and its order ID (hashed with a salt into the entry). `first`: the
+    /// conversion was created in this transaction, so no earlier entry carries its order hash and
+    /// none is looked up.
     Conversion {
         id: i64,
         order_id: &'a str,
+        first: bool,
     },
     Payout(i64),
 }
@@ -128,7 +131,7 @@ fn draft<'a>(conn: &Tx, e: &NewEntry<'a>) -> Result<Draft<'static>, Error> {
         )));
     }
     let order_hash = match e.subject {
-        Subject::Conversion { id, order_id } => Some(order_hash(conn, id, order_id)?),
+        Subject::Conversion { id, order_id, first } => Some(order_hash(conn, id, order_id, first)?),
         Subject::Payout(_) => None,
     };
     Ok(Draft {
@@ -202,10 +205,21 @@ fn write(conn: &Tx, draft: &Draft<'_>, at: i64, head: Option<(i64, [u8; 32])>) -
 /// Books a change of conversion `c` (as it is after the change, or for a loss, as it was) for
 /// its affiliate. Test conversions never enter the ledger.
 pub fn conversion(conn: &Tx, c: &Conversion, kind: Kind, amount: i64, at: i64) -> Result<(), Error> {
+    book(conn, c, kind, amount, at, false)
+}
+
+/// The `created` entry of conversion `c`, inserted by this very transaction (its id is new:
+/// conversions' ids are AUTOINCREMENT, never handed out twice): its first entry, so its order
+/// hash is made without looking for an earlier one.
+pub fn created(conn: &Tx, c: &Conversion, at: i64) -> Result<(), Error> {
+    book(conn, c, Kind::Created, c.commission, at, true)
+}
+
+fn book(conn: &Tx, c: &Conversion, kind: Kind, amount: i64, at: i64, first: bool) -> Result<(), Error> {
     if c.test {
         return Ok(());
     }
-    let subject = Subject::Conversion { id: c.id, order_id: &c.external_id };
+    let subject = Subject::Conversion { id: c.id, order_id: &c.external_id, first };
     append(conn, &NewEntry { affiliate_id: c.affiliate_id, kind, subject, currency: c.currency, amount }, at)?;
     Ok(())
 }
@@ -214,15 +228,12 @@ fn to_hash(bytes: &[u8]) -> Result<[u8; 32], Error> {
     <[u8; 32]>::try_from(bytes).map_err(|_| Error::internal("a stored ledger hash is not 32 bytes"))
 }
 
-/// The salted hash of a conversion's order ID: the one its earlier entries carry, else a new
-/// salt is drawn and kept (with the readable ID) in `ledger_orders`. Reusing the chain's own
-/// value means an erased salt never changes what later entries of the same order show.
-fn order_hash(conn: &Tx, conversion_id: i64, order_id: &str) -> Result<[u8; 32], Error> {
-    let known: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT order_hash FROM ledger_entries WHERE conversion_id = ?1 LIMIT 1")?
-        .query_row([conversion_id], |r| r.get(0))
-        .optional()?;
-    if let Some(hash) = known {
+/// The salted hash of a conversion's order ID: the one its earlier entries carry (unless it is
+/// the `first`), else a new salt is drawn and kept (with the readable ID) in `ledger_orders`.
+/// Reusing the chain's own value means an erased salt never changes what later entries of the
+/// same order show.
+fn order_hash(conn: &Tx, conversion_id: i64, order_id: &str, first: bool) -> Result<[u8; 32], Error> {
+    if !first && let Some(hash) = earlier_order_hash(conn, conversion_id)? {
         return to_hash(&hash);
     }
     let mut salt = [0u8; 16];
@@ -234,6 +245,13 @@ fn order_hash(conn: &Tx, conversion_id: i64, order_id: &str) -> Result<[u8; 32],
     .execute(params![conversion_id, &salt[..], order_id])?;
     Ok(ledger::order_hash(&salt, order_id))
 }
+
+/// The order hash an earlier entry of conversion `conversion_id` carries.
+fn earlier_order_hash(conn: &Connection, conversion_id: i64) -> Result<Option<Vec<u8>>, Error> {
+    Ok(conn.prepare_cached(EARLIER_ORDER_HASH)?.query_row([conversion_id], |r| r.get(0)).optional()?)
+}
+
+const EARLIER_ORDER_HASH: &str = "SELECT order_hash FROM ledger_entries WHERE conversion_id = ?1 LIMIT 1";
 
 /// The salt and readable order ID behind a conversion's order hash, unless erased.
 pub fn order_secret(conn: &Connection, conversion_id: i64) -> Result<Option<(Vec<u8>, String)>, Error> {

@@ -94,6 +94,22 @@ fn every_change_of_a_conversion_is_one_entry_in_its_affiliates_chain() {
     assert_eq!(head(&conn, BOB).unwrap(), Head::of(&[]));
 }
 
+/// A conversion's first entry, booked by the transaction that created it, makes its order hash
+/// without looking for an earlier entry (there is none); its later entries look it up and reuse it.
+#[test]
+fn a_new_conversions_first_entry_looks_up_no_order_hash() {
+    let conn = db();
+    let lookups =
+        |conn: &Connection| conn.prepare_cached(EARLIER_ORDER_HASH).unwrap().get_status(rusqlite::StatementStatus::Run);
+    let a = convert(&conn, "o1", "ann", "100.00", "USD", 10);
+    assert_eq!(lookups(&conn), 0, "the created entry");
+    conversions::decide(&Tx::within(&conn), a, Status::Approved, "t", None, 20).unwrap();
+    assert_eq!(lookups(&conn), 1, "the approval");
+    let chain = entries(&conn, ANN).unwrap();
+    assert_eq!(chain[1].order_hash, chain[0].order_hash);
+    assert!(chain[0].order_hash.is_some());
+}
+
 #[test]
 fn entries_are_never_updated_or_deleted() {
     let conn = db();
@@ -323,6 +339,7 @@ fn the_rollup_follows_every_entry_and_a_difference_is_reported() {
 /// `store::emails::UNDO_MIGRATION`), 0015 (deep links: `offers.allowed_hosts`), 0016
 /// (applications, `store::applications::UNDO_MIGRATION`; the ledger's `terms_url` column goes
 /// with 0013's rebuild of the table) and 0017 (payout runs in steps), and the rollup dropped.
+/// 0018 (value lists checked by comparisons) rebuilds its tables as they are and needs no undoing.
 fn before_rollup(conn: &Connection) -> i64 {
     let undo = [crate::store::applications::UNDO_MIGRATION, crate::store::emails::UNDO_MIGRATION].concat();
     conn.execute_batch(&format!(
@@ -333,7 +350,7 @@ fn before_rollup(conn: &Connection) -> i64 {
          DROP TABLE ledger_balances;"
     ))
     .unwrap();
-    let version = crate::store::migrate::CURRENT - 5;
+    let version = crate::store::migrate::CURRENT - 6;
     conn.pragma_update(None, "user_version", version).unwrap();
     version
 }
