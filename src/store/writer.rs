@@ -4,7 +4,8 @@
 //! takes everything queued at that moment (up to [`MAX_BATCH`] jobs) into a single
 //! `BEGIN IMMEDIATE … COMMIT` (group commit): one WAL append and sync for many requests. Each
 //! job runs inside its own SAVEPOINT, so a job that fails (a duplicate, an unknown click, even a
-//! panic) is rolled back alone and the others still commit. Only after COMMIT returns does any
+//! panic) is rolled back alone and the others still commit; a job that runs while the
+//! transaction holds nothing yet needs none (undoing it is a ROLLBACK and a new BEGIN). Only after COMMIT returns does any
 //! caller learn its result; if COMMIT fails, every job of the batch gets the error and nothing
 //! of it was acknowledged. The thread never waits to fill a batch: waiting was measured to cost
 //! more than it saves.
@@ -34,6 +35,9 @@ use rusqlite::Connection;
 
 use super::checkpointer::{self, Wal};
 use crate::error::{Error, panic_text};
+use transaction::run_in_transaction;
+
+mod transaction;
 
 /// The writer's connection inside an open write transaction: what every store function that
 /// changes the database takes. It reads like a `Connection` (it derefs to one), so read
@@ -356,44 +360,6 @@ fn run_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, stats: &Write
     }
 }
 
-fn run_in_transaction(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), Error> {
-    let started = std::time::Instant::now();
-    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-    let began = started.elapsed();
-    for job in batch.iter_mut() {
-        if job.mode() == Mode::Single {
-            job.run(conn);
-            continue;
-        }
-        conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-        if !job.run(conn) {
-            conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
-        }
-        conn.prepare_cached("RELEASE job")?.execute([])?;
-    }
-    let ran = started.elapsed();
-    conn.prepare_cached("COMMIT")?.execute([])?;
-    let total = started.elapsed();
-    if total > NOTED_TRANSACTION {
-        let level = if total > SLOW_TRANSACTION { log::Level::Warn } else { log::Level::Debug };
-        log::log!(
-            level,
-            "a write transaction of {} jobs took {:.2} ms (begin {:.2}, jobs {:.2}, commit {:.2})",
-            batch.len(),
-            total.as_secs_f64() * 1e3,
-            began.as_secs_f64() * 1e3,
-            (ran - began).as_secs_f64() * 1e3,
-            (total - ran).as_secs_f64() * 1e3
-        );
-    }
-    Ok(())
-}
-
-/// Transactions slower than this are logged: every request in them waited that long.
-const SLOW_TRANSACTION: Duration = Duration::from_millis(100);
-/// Transactions slower than this are logged at debug level, to find what holds commits up.
-const NOTED_TRANSACTION: Duration = Duration::from_millis(1);
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,6 +392,47 @@ mod tests {
         assert_eq!(insert(&w, "a").unwrap_err().code, "dup");
         let count: i64 = w.run(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)).unwrap();
         assert_eq!(count, 1);
+    }
+
+    /// A job for [`run_in_transaction`] that inserts `k` and then fails if `fail`, with the
+    /// receiver of its outcome.
+    fn job(k: &'static str, fail: bool) -> (Box<dyn Job>, Receiver<Result<(), Error>>) {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let work = move |c: &Tx<'_>| -> Result<(), Error> {
+            c.execute("INSERT INTO t (k, v) VALUES (?1, 1)", [k])?;
+            if fail { Err(Error::bad_request("nope", k)) } else { Ok(()) }
+        };
+        (Box::new(Pending { mode: Mode::Savepoint, work: Some(work), result: None, reply }), answer)
+    }
+
+    #[test]
+    fn a_failing_job_in_a_batch_is_undone_alone_wherever_it_runs() {
+        // First (no savepoint: the transaction is rolled back and begun again), in the middle
+        // and last (each in its own savepoint), and a batch of nothing but failures.
+        let batches: [&[(&'static str, bool)]; 4] = [
+            &[("f1", true), ("a", false), ("b", false)],
+            &[("c", false), ("f2", true), ("d", false)],
+            &[("e", false), ("f3", true)],
+            &[("f4", true), ("f5", true), ("g", false), ("f6", true)],
+        ];
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)").unwrap();
+        for spec in batches {
+            let (mut jobs, answers): (Vec<_>, Vec<_>) = spec.iter().map(|&(k, fail)| job(k, fail)).unzip();
+            let commit = run_in_transaction(&conn, &mut jobs);
+            assert!(commit.is_ok(), "{commit:?}");
+            assert!(conn.is_autocommit(), "the transaction was committed");
+            for job in jobs {
+                job.finish(commit.clone());
+            }
+            for (&(k, fail), answer) in spec.iter().zip(answers) {
+                let outcome = answer.try_recv().expect("every job is answered");
+                assert_eq!(outcome.is_err(), fail, "{k}: {outcome:?}");
+            }
+        }
+        let mut stmt = conn.prepare("SELECT group_concat(k, ' ') FROM (SELECT k FROM t ORDER BY k)").unwrap();
+        let kept: String = stmt.query_row([], |r| r.get(0)).unwrap();
+        assert_eq!(kept, "a b c d e g", "every failed job left no row, every other one its own");
     }
 
     #[test]
