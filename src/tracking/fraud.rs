@@ -97,11 +97,50 @@ const BOT_MARKERS: &[&str] = &[
 pub fn is_bot(user_agent: Option<&str>) -> bool {
     match user_agent.map(str::trim) {
         None | Some("") => true,
-        Some(ua) => {
-            let ua = ua.to_ascii_lowercase();
-            BOT_MARKERS.iter().any(|m| ua.contains(m))
+        Some(ua) => contains_marker(ua.as_bytes()),
+    }
+}
+
+/// For each byte, the set (bit `k` for `BOT_MARKERS[k]`) of markers whose byte at position `N` it
+/// is, in either case. A user agent is read once: at each position, only the markers whose first
+/// two letters are under the cursor are compared there.
+const fn markers_by_byte<const N: usize>() -> [u64; 256] {
+    assert!(BOT_MARKERS.len() <= 64, "one bit per marker");
+    let mut table = [0u64; 256];
+    let mut k = 0;
+    while k < BOT_MARKERS.len() {
+        let m = BOT_MARKERS[k].as_bytes();
+        assert!(m.len() >= 2, "markers have at least two letters");
+        let mut i = 0;
+        while i < m.len() {
+            assert!(m[i].is_ascii() && !m[i].is_ascii_uppercase(), "markers are lower-case ASCII");
+            i += 1;
+        }
+        table[m[N] as usize] |= 1 << k;
+        table[m[N].to_ascii_uppercase() as usize] |= 1 << k;
+        k += 1;
+    }
+    table
+}
+
+const BY_FIRST_BYTE: [u64; 256] = markers_by_byte::<0>();
+const BY_SECOND_BYTE: [u64; 256] = markers_by_byte::<1>();
+
+/// Whether any marker occurs in `ua`, ignoring ASCII case, without a lower-case copy. The same
+/// answers as lower-casing the ASCII letters and searching for each marker: the markers are
+/// ASCII, so a non-ASCII byte never matches either way.
+fn contains_marker(ua: &[u8]) -> bool {
+    for (i, pair) in ua.windows(2).enumerate() {
+        let mut candidates = BY_FIRST_BYTE[pair[0] as usize] & BY_SECOND_BYTE[pair[1] as usize];
+        while candidates != 0 {
+            let m = BOT_MARKERS[candidates.trailing_zeros() as usize].as_bytes();
+            candidates &= candidates - 1;
+            if ua.len() - i >= m.len() && ua[i + 2..i + m.len()].eq_ignore_ascii_case(&m[2..]) {
+                return true;
+            }
         }
     }
+    false
 }
 
 /// A fraud rule a conversion tripped. A flagged conversion is recorded and stays `pending`
@@ -154,6 +193,7 @@ impl Flag {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn flags_are_stored_in_one_order_and_read_back() {
@@ -214,6 +254,115 @@ mod tests {
             "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
         ] {
             assert!(!is_bot(Some(person)), "{person}");
+        }
+    }
+
+    /// The matcher before the one-pass search: a lower-case copy, then one search per marker.
+    fn is_bot_by_copy(user_agent: Option<&str>) -> bool {
+        match user_agent.map(str::trim) {
+            None | Some("") => true,
+            Some(ua) => {
+                let ua = ua.to_ascii_lowercase();
+                BOT_MARKERS.iter().any(|m| ua.contains(m))
+            }
+        }
+    }
+
+    /// Real user agents: browsers, crawlers, previewers, tools, and near misses.
+    const REAL_AGENTS: &[&str] = &[
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+        "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.39 Mobile Safari/537.36",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 309.0",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+        "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
+        "Opera/9.80 (Windows NT 6.1; WOW64) Presto/2.12.388 Version/12.18",
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+        "Mozilla/5.0 (compatible; Yahoo! Slurp; http://help.yahoo.com/help/us/ysearch/slurp)",
+        "Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)",
+        "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+        "facebookcatalog/1.0",
+        "Mozilla/5.0 (compatible; Embedly/0.2; +http://support.embed.ly/)",
+        "Quora Link Preview/1.0",
+        "WhatsApp/2.23.20.0 A",
+        "TelegramBot (like TwitterBot)",
+        "Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5",
+        "bitlybot/3.0 (+http://bit.ly/)",
+        "Mozilla/5.0 (compatible; vkShare; +http://vk.com/dev/Share)",
+        "Pinterest/0.2 (+https://www.pinterest.com/bot.html)",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) PhantomJS/2.1.1 Safari/538.1",
+        "python-requests/2.32.3",
+        "Python-urllib/3.12",
+        "curl/8.5.0",
+        "Wget/1.21.4",
+        "Go-http-client/2.0",
+        "okhttp/4.12.0",
+        "Java/17.0.9",
+        "libwww-perl/6.72",
+        "Apache-HttpClient/4.5.14 (Java/17.0.9)",
+        "axios/1.7.7",
+        "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)",
+        "Scrapy/2.11.2 (+https://scrapy.org)",
+        "Mozilla/5.0 (Linux; Android 11; moto g power (2022)) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Mobile Safari/537.36 Chrome-Lighthouse",
+        "Pingdom.com_bot_version_1.4_(http://www.pingdom.com/)",
+        "Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
+        "Site24x7 Monitor",
+        "W3C_Validator/1.3 http://validator.w3.org/services",
+        "W3C-checklink/4.81 libwww-perl/6.72 (linkcheck)",
+        "  \t ",
+        "curl",
+        "Wget",
+        "javascript/1.0",
+        "Mozilla/5.0 (Windows NT 10.0) Gecko/20100101 Firefox/133.0 Ƀot",
+        "Mozilla/5.0 ΒΟΤ bo\u{0301}t b\u{0}ot",
+        "\u{FEFF}\u{A0}bot\u{3000}",
+    ];
+
+    #[test]
+    fn the_one_pass_matcher_agrees_with_the_copying_one_on_real_agents() {
+        for ua in REAL_AGENTS {
+            assert_eq!(is_bot(Some(ua)), is_bot_by_copy(Some(ua)), "{ua:?}");
+            let upper = ua.to_uppercase();
+            assert_eq!(is_bot(Some(&upper)), is_bot_by_copy(Some(&upper)), "{upper:?}");
+        }
+        // Every marker found in any case, at the start, in the middle and at the end.
+        for m in BOT_MARKERS {
+            for ua in [m.to_string(), format!("Mozilla/5.0 ({}) x", m.to_uppercase()), format!("a{m}")] {
+                assert!(is_bot(Some(&ua)), "{ua:?}");
+            }
+            let cut = &m[..m.len() - 1];
+            assert_eq!(is_bot(Some(cut)), is_bot_by_copy(Some(cut)), "{cut:?}");
+        }
+    }
+
+    /// Text made of marker pieces in random case, ASCII and non-ASCII letters and controls.
+    fn agents() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            proptest::sample::select(BOT_MARKERS).prop_flat_map(|m| {
+                (0..=m.len(), 0..=m.len(), proptest::collection::vec(any::<bool>(), m.len())).prop_map(
+                    move |(a, b, upper)| {
+                        let (a, b) = (a.min(b), a.max(b));
+                        m.char_indices()
+                            .filter(|(i, _)| (a..b).contains(i))
+                            .map(|(i, c)| if upper[i] { c.to_ascii_uppercase() } else { c })
+                            .collect::<String>()
+                    },
+                )
+            }),
+            "[a-zA-Z0-9 /;()._+-]{0,12}",
+            "[\\PC\\s\\x00-\\x1f]{0,4}",
+            proptest::sample::select(REAL_AGENTS).prop_map(str::to_string),
+        ];
+        proptest::collection::vec(piece, 0..8).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+        #[test]
+        fn the_one_pass_matcher_agrees_with_the_copying_one_on_generated_agents(ua in agents()) {
+            prop_assert_eq!(is_bot(Some(&ua)), is_bot_by_copy(Some(&ua)));
         }
     }
 }
