@@ -12,12 +12,14 @@ mod change;
 pub mod hold;
 mod insert;
 mod list;
+mod row;
 mod takeover;
 mod test_data;
 
 pub use change::{Decision, Refunded, decide, refund};
-pub use insert::{NewRow, Prepared, Stored, insert, prepare};
+pub use insert::{Prepared, insert, prepare};
 pub use list::{Filter, Pages, cursor_after, newest, parse_cursor};
+pub use row::{NewRow, Stored};
 pub use test_data::{Deleted, delete_all_test_data, delete_test_conversion};
 
 use rusqlite::{Connection, OptionalExtension, Row, ToSql};

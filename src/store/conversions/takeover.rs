@@ -8,8 +8,8 @@
 
 use rusqlite::params;
 
-use super::insert::{NewRow, Stored, coupon_of, reject_if_paused, vanished_click};
 use super::require;
+use super::row::{NewRow, Stored, coupon_of, reject_if_paused, vanished_click};
 use crate::error::Error;
 use crate::store::WriteError;
 use crate::store::events::{self, NewEvent};
