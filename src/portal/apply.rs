@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use super::{REALM, form_expired, layout};
+use super::{REALM, form_expired, layout, with_form_token};
 use crate::error::Error;
 use crate::intake::applications::{Applied, Approval};
 use crate::tracking::application::{MAX_PENDING, NewApplication, PER_ADDRESS, Signup, Terms, WINDOW_SECS};
@@ -29,7 +29,7 @@ use crate::transport::response::Response;
 use crate::ui::html::{Html, fragment, html};
 use crate::web::Ctx;
 use crate::web::form::Form;
-use crate::web::session::{self, is_https};
+use crate::web::session;
 use crate::web::throttle::{Throttle, address_key};
 
 /// Applications per client address within the window: process-wide, like the login counts.
@@ -148,16 +148,6 @@ fn decoy(ctx: &Ctx, new: &NewApplication) -> Response {
             approved(&new.name, &new.referral_code, next)
         }
         _ => received(new),
-    }
-}
-
-/// A form page with the form token in its `csrf` field (and its cookie, for a new browser).
-fn with_form_token(ctx: &Ctx, req: &Req, page: impl FnOnce(&str) -> Response) -> Response {
-    let (token, set_cookie) = session::form_token(&REALM, req, is_https(ctx, req));
-    let response = page(&token);
-    match set_cookie {
-        Some(cookie) => response.with_header("Set-Cookie", cookie),
-        None => response,
     }
 }
 

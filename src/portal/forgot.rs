@@ -11,7 +11,7 @@
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use super::{REALM, form_expired, layout};
+use super::{REALM, form_expired, layout, with_form_token};
 use crate::error::Error;
 use crate::intake::accounts;
 use crate::transport::Req;
@@ -19,7 +19,7 @@ use crate::transport::response::Response;
 use crate::ui::html::{Html, fragment};
 use crate::web::Ctx;
 use crate::web::form::Form;
-use crate::web::session::{self, is_https};
+use crate::web::session;
 use crate::web::throttle::{Throttle, address_key};
 
 /// Requests from one client address within [`WINDOW`], at most.
@@ -85,15 +85,6 @@ fn sent() -> Response {
              address they have for you.</p>"
         ),
     )
-}
-
-fn with_form_token(ctx: &Ctx, req: &Req, page: impl FnOnce(&str) -> Response) -> Response {
-    let (token, set_cookie) = session::form_token(&REALM, req, is_https(ctx, req));
-    let response = page(&token);
-    match set_cookie {
-        Some(cookie) => response.with_header("Set-Cookie", cookie),
-        None => response,
-    }
 }
 
 pub fn form(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {

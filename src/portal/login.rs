@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use super::{LIMITS, REALM, device_cookie, form_expired, layout};
+use super::{LIMITS, REALM, device_cookie, form_expired, layout, with_form_token};
 use crate::error::Error;
 use crate::intake::accounts::{self, LogIn};
 use crate::password;
@@ -60,16 +60,6 @@ fn form_page(status: u16, csrf: &str, code: &str, error: Option<&str>, apply: bo
         }
     );
     Response::html(status, layout::bare_page("Log in", &body))
-}
-
-/// A form page with the form token in its `csrf` field (and its cookie, for a new browser).
-fn with_form_token(ctx: &Ctx, req: &Req, page: impl FnOnce(&str) -> Response) -> Response {
-    let (token, set_cookie) = session::form_token(&REALM, req, is_https(ctx, req));
-    let response = page(&token);
-    match set_cookie {
-        Some(cookie) => response.with_header("Set-Cookie", cookie),
-        None => response,
-    }
 }
 
 pub fn form(ctx: &mut Ctx, req: &Req) -> Result<Response, Error> {

@@ -51,7 +51,7 @@ use crate::transport::response::Response;
 use crate::ui::html::{Html, fragment};
 use crate::ui::layout::Notice;
 use crate::web::Ctx;
-use crate::web::session::{Realm, Refusal};
+use crate::web::session::{self, Realm, Refusal, is_https};
 use crate::web::throttle::LoginLimits;
 
 pub const COOKIE: &str = "affiliated_portal";
@@ -144,6 +144,17 @@ pub fn form_expired() -> Response {
          <a class=\"btn\" href=\"/portal\">Back to the portal</a></div></div>"
     );
     Response::html(403, layout::bare_page("Form expired", &body))
+}
+
+/// A form page with the form token in its `csrf` field (and its cookie, for a new browser): the
+/// login, application and forgotten-password forms.
+fn with_form_token(ctx: &Ctx, req: &Req, page: impl FnOnce(&str) -> Response) -> Response {
+    let (token, set_cookie) = session::form_token(&REALM, req, is_https(ctx, req));
+    let response = page(&token);
+    match set_cookie {
+        Some(cookie) => response.with_header("Set-Cookie", cookie),
+        None => response,
+    }
 }
 
 /// The logged-in affiliate (set by [`guard`]).
